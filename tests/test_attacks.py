@@ -1,0 +1,288 @@
+"""Properties of the regression attacks and the certified bound (MATH.md §8)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from torch_lipcvx.attacks import (
+    AttackResult,
+    certified_squared_error_bound,
+    pgd_attack,
+    random_search_attack,
+)
+from torch_lipcvx.models import ShallowReLU
+
+DTYPE = torch.float64
+NORMS = [2, "inf"]
+
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                  reason="CUDA not available")),
+]
+
+
+def random_problem(seed: int, n: int = 60, d: int = 3, m: int = 12, device="cpu"):
+    """A seeded random ShallowReLU and data ``X (n, d)``, ``y (n,)`` in float64."""
+    g = torch.Generator().manual_seed(seed)
+    net = ShallowReLU(d, m, dtype=DTYPE).reset_parameters(g)
+    with torch.no_grad():  # larger weights than the default init: a less flat function
+        net.hidden.weight.mul_(2.0)
+        net.output.weight.mul_(3.0)
+    X = torch.randn(n, d, generator=g, dtype=DTYPE)
+    y = torch.randn(n, generator=g, dtype=DTYPE)
+    return net.to(device), X.to(device), y.to(device)
+
+
+def naive_lipschitz(net: ShallowReLU, norm) -> float:
+    """Honest Lipschitz upper bounds: ‖W̄‖₂‖α‖₂ (ℓ2) and Σ_j |α_j| ‖w̄_j‖₁ (ℓ∞ inputs)."""
+    W = net.hidden.weight.detach().cpu()
+    alpha = net.output.weight.detach().cpu()[0]
+    if norm == 2:
+        return float(torch.linalg.matrix_norm(W, ord=2) * alpha.norm())
+    return float((alpha.abs() * W.abs().sum(dim=1)).sum())
+
+
+def clean_loss(net, X, y):
+    with torch.no_grad():
+        return (net(X) - y) ** 2
+
+
+def perturbation_norms(res: AttackResult, X, norm):
+    delta = res.X_adv - X
+    return delta.norm(dim=1) if norm == 2 else delta.abs().amax(dim=1)
+
+
+# ---------------------------------------------------------------------------- properties
+@pytest.mark.parametrize("norm", NORMS)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pgd_at_least_clean_and_inside_ball(norm, seed):
+    net, X, y = random_problem(seed)
+    eps = 0.4
+    res = pgd_attack(net, X, y, eps, norm, steps=15, restarts=2,
+                     generator=torch.Generator().manual_seed(seed))
+    assert res.X_adv.shape == X.shape and res.loss.shape == y.shape
+    assert res.X_adv.dtype == DTYPE and res.loss.dtype == DTYPE
+    assert (res.loss >= clean_loss(net, X, y)).all()
+    norms = perturbation_norms(res, X, norm)
+    if norm == 2:
+        assert (norms <= eps * (1 + 1e-12)).all()
+    else:
+        assert (norms <= eps).all()
+    # the reported loss is the loss at the returned point
+    torch.testing.assert_close(res.loss, clean_loss(net, res.X_adv, y), rtol=1e-12, atol=0)
+    assert res.mse == res.loss.mean()
+    assert res.eps == eps and res.norm == (2.0 if norm == 2 else math.inf)
+    assert "AttackResult(" in repr(res) and "mse=" in repr(res)
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_random_search_inside_ball_and_at_least_clean(norm):
+    net, X, y = random_problem(3)
+    eps = 0.3
+    res = random_search_attack(net, X, y, eps, norm, samples=10,
+                               generator=torch.Generator().manual_seed(0))
+    assert (res.loss >= clean_loss(net, X, y)).all()
+    norms = perturbation_norms(res, X, norm)
+    assert (norms <= eps * (1 + 1e-12)).all()
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_pgd_beats_random_search_with_same_budget(norm):
+    budget = 20
+    for seed in range(4):
+        net, X, y = random_problem(10 + seed, d=1 + seed)
+        pgd = pgd_attack(net, X, y, 0.5, norm, steps=budget,
+                         generator=torch.Generator().manual_seed(seed))
+        rnd = random_search_attack(net, X, y, 0.5, norm, samples=budget,
+                                   generator=torch.Generator().manual_seed(seed))
+        assert pgd.mse >= rnd.mse, (seed, float(pgd.mse), float(rnd.mse))
+
+
+@pytest.mark.parametrize("norm", NORMS)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pgd_below_certified_bound(norm, seed):
+    net, X, y = random_problem(seed, d=2 + seed)
+    eps = 0.5
+    L = naive_lipschitz(net, norm)
+    bound = certified_squared_error_bound(net, X, y, eps, L)
+    assert bound.shape == y.shape
+    res = pgd_attack(net, X, y, eps, norm, steps=30, restarts=3,
+                     generator=torch.Generator().manual_seed(seed))
+    assert (res.loss <= bound * (1 + 1e-12)).all()
+    # the bound at eps = 0 is the clean loss
+    torch.testing.assert_close(certified_squared_error_bound(net, X, y, 0.0, L), clean_loss(net, X, y))
+
+
+def test_certified_bound_formula():
+    net, X, y = random_problem(4)
+    with torch.no_grad():
+        expected = ((net(X) - y).abs() + 2.0 * 0.25) ** 2
+    torch.testing.assert_close(certified_squared_error_bound(net, X, y, 0.25, 2.0), expected)
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_eps_zero_returns_clean(norm):
+    net, X, y = random_problem(5)
+    for attack in (pgd_attack, random_search_attack):
+        res = attack(net, X, y, 0.0, norm)
+        assert torch.equal(res.X_adv, X)
+        assert torch.equal(res.loss, clean_loss(net, X, y))
+
+
+def test_linear_model_reaches_the_exact_worst_case():
+    """For f(x) = aᵀx the worst case is (|f(x) − y| + ε‖a‖_q)², q the dual norm: PGD finds it."""
+    torch.manual_seed(0)
+    lin = nn.Linear(3, 1, bias=False).to(DTYPE)
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(20, 3, generator=g, dtype=DTYPE)
+    y = torch.randn(20, generator=g, dtype=DTYPE)
+    a = lin.weight.detach()[0]
+    for norm, dual in ((2, a.norm()), ("inf", a.abs().sum())):
+        res = pgd_attack(lin, X, y, 0.2, norm, steps=10, random_start=False)
+        exact = certified_squared_error_bound(lin, X, y, 0.2, float(dual))
+        torch.testing.assert_close(res.loss, exact, rtol=1e-10, atol=1e-12)
+
+
+def test_bounds_are_respected():
+    net, X, y = random_problem(6)
+    X = X.clamp(-1, 1)
+    res = pgd_attack(net, X, y, 0.5, "inf", steps=10, bounds=(-1.0, 1.0),
+                     generator=torch.Generator().manual_seed(0))
+    assert res.X_adv.min() >= -1 and res.X_adv.max() <= 1
+    assert ((res.X_adv - X).abs() <= 0.5).all()
+    with pytest.raises(ValueError, match="outside bounds"):
+        pgd_attack(net, X * 3, y, 0.5, bounds=(-1.0, 1.0))
+    with pytest.raises(ValueError, match="low < high"):
+        pgd_attack(net, X, y, 0.5, bounds=(1.0, -1.0))
+
+
+def test_seeded_generator_is_reproducible():
+    net, X, y = random_problem(7)
+    r1 = pgd_attack(net, X, y, 0.3, 2, generator=torch.Generator().manual_seed(3))
+    r2 = pgd_attack(net, X, y, 0.3, 2, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(r1.X_adv, r2.X_adv)
+
+
+# ---------------------------------------------------------------------------- the model is untouched
+@pytest.mark.parametrize("norm", NORMS)
+def test_model_unchanged_and_no_grads(norm):
+    net, X, y = random_problem(8)
+    net.hidden.bias.requires_grad_(False)  # mixed requires_grad state must survive
+    net.train()
+    net.output.eval()  # mixed training flags must survive too
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    flags = {k: p.requires_grad for k, p in net.named_parameters()}
+    modes = {k: mod.training for k, mod in net.named_modules()}
+    pgd_attack(net, X.requires_grad_(True), y, 0.3, norm, steps=5)
+    random_search_attack(net, X, y, 0.3, norm, samples=5)
+    certified_squared_error_bound(net, X, y, 0.3, 1.0)
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert {k: p.requires_grad for k, p in net.named_parameters()} == flags
+    assert all(p.grad is None for p in net.parameters())
+    assert {k: mod.training for k, mod in net.named_modules()} == modes
+    assert X.grad is None
+
+
+def test_model_in_eval_mode_during_attack():
+    seen = []
+
+    class Spy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 1).to(DTYPE)
+
+        def forward(self, x):
+            seen.append(self.training)
+            return self.lin(x)
+
+    spy = Spy().train()
+    X = torch.zeros(4, 2, dtype=DTYPE)
+    pgd_attack(spy, X, torch.ones(4, dtype=DTYPE), 0.1, steps=3)
+    assert seen and not any(seen)
+    assert spy.training
+
+
+# ---------------------------------------------------------------------------- other models, devices
+@pytest.mark.parametrize("norm", NORMS)
+def test_works_with_sequential(norm):
+    net, X, y = random_problem(9)
+    seq = net.to_sequential()  # outputs (n, 1)
+    kwargs = dict(steps=10, generator=torch.Generator().manual_seed(1))
+    r_seq = pgd_attack(seq, X, y, 0.3, norm, **kwargs)
+    kwargs["generator"] = torch.Generator().manual_seed(1)
+    r_net = pgd_attack(net, X, y, 0.3, norm, **kwargs)
+    assert r_seq.loss.shape == (X.shape[0],)
+    torch.testing.assert_close(r_seq.loss, r_net.loss)
+    assert (r_seq.loss >= clean_loss(net, X, y)).all()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("norm", NORMS)
+def test_runs_on_device(device, norm):
+    net, X, y = random_problem(11, device=device)
+    eps = 0.4
+    res = pgd_attack(net, X, y, eps, norm, steps=10, restarts=2,
+                     generator=torch.Generator(device=device).manual_seed(0))
+    assert res.X_adv.device.type == device and res.loss.device.type == device
+    assert (res.loss >= clean_loss(net, X, y)).all()
+    assert (perturbation_norms(res, X, norm) <= eps * (1 + 1e-12)).all()
+    # a CPU generator also works with data on another device
+    res = random_search_attack(net, X, y, eps, norm, samples=5,
+                               generator=torch.Generator().manual_seed(0))
+    assert res.X_adv.device.type == device
+    bound = certified_squared_error_bound(net, X, y, eps, naive_lipschitz(net, norm))
+    assert bound.device.type == device
+
+
+def test_device_mismatch_raises():
+    net, X, y = random_problem(0)
+    net = net.to("meta")
+    with pytest.raises(ValueError, match="is on meta but X is on cpu"):
+        pgd_attack(net, X, y, 0.1)
+
+
+# ---------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(eps=-0.1), "eps must be a finite number >= 0"),
+    (dict(eps=float("nan")), "eps must be a finite number >= 0"),
+    (dict(eps=0.1, norm=1), "norm must be 2 or inf"),
+    (dict(eps=0.1, norm="l3"), "norm must be 2 or inf"),
+    (dict(eps=0.1, steps=0), "steps must be an integer >= 1"),
+    (dict(eps=0.1, restarts=0), "restarts must be an integer >= 1"),
+    (dict(eps=0.1, alpha=0.0), "alpha .* must be a finite number > 0"),
+    (dict(eps=0.1, alpha=-1.0), "alpha .* must be a finite number > 0"),
+])
+def test_bad_arguments_raise(kwargs, match):
+    net, X, y = random_problem(0, n=10)
+    with pytest.raises(ValueError, match=match):
+        pgd_attack(net, X, y, **kwargs)
+
+
+def test_bad_data_raise():
+    net, X, y = random_problem(0, n=10)
+    with pytest.raises(ValueError, match=r"y must have shape \(10,\)"):
+        pgd_attack(net, X, y[:5], 0.1)
+    with pytest.raises(ValueError, match="X must have shape"):
+        pgd_attack(net, X[0], y, 0.1)
+    Xn = X.clone()
+    Xn[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="X contains 1 NaN"):
+        pgd_attack(net, Xn, y, 0.1)
+    yn = y.clone()
+    yn[3] = float("nan")
+    with pytest.raises(ValueError, match="y contains 1 NaN"):
+        pgd_attack(net, X, yn, 0.1)
+    with pytest.raises(ValueError, match="samples must be an integer >= 1"):
+        random_search_attack(net, X, y, 0.1, samples=0)
+    with pytest.raises(ValueError, match="lipschitz must be a finite number >= 0"):
+        certified_squared_error_bound(net, X, y, 0.1, -1.0)
+    with pytest.raises(ValueError, match=r"got shape \(10, 2\)"):
+        pgd_attack(nn.Linear(3, 2).to(DTYPE), X, y, 0.1)
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        pgd_attack(lambda x: x.sum(1), X, y, 0.1)

@@ -1,0 +1,408 @@
+"""Tests for torch_lipcvx.data: UCI loaders, Rastrigin generator, standardisation, errors.
+
+The UCI files are read from ``shared/data`` beside the repository (see shared/data/README.md);
+they must exist, nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from torch_lipcvx.data import (
+    DATASETS,
+    RegressionData,
+    default_data_dir,
+    load_dataset,
+    load_uci,
+    rastrigin,
+)
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+#: (rows, features) of each data set, from shared/data/README.md.
+SIZES = {"servo": (167, 4), "machine": (209, 7), "solar": (1066, 10), "wine": (1599, 11)}
+SPLITS = (0, 7)
+
+
+@lru_cache(maxsize=None)
+def _raw(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The raw data table and the test mask, read independently of the library."""
+    data = np.loadtxt(DATA_DIR / name / "data.csv.gz", delimiter=",", ndmin=2)
+    mask = np.loadtxt(DATA_DIR / name / "test_mask.csv.gz", delimiter=",", ndmin=2)
+    return data, mask
+
+
+def _t(a: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(a, dtype=torch.float64)
+
+
+def _close(actual: torch.Tensor, expected: torch.Tensor, rtol: float = 1e-7, atol: float = 1e-7) -> None:
+    """Assert same shape and dtype and ``|actual - expected| <= atol + rtol |expected|``.
+
+    (A light stand-in for torch.testing.assert_close, whose first call costs over a second.)
+    """
+    assert actual.shape == expected.shape, f"shape {tuple(actual.shape)} != {tuple(expected.shape)}"
+    assert actual.dtype == expected.dtype, f"dtype {actual.dtype} != {expected.dtype}"
+    err = (actual - expected).abs()
+    ok = err <= atol + rtol * expected.abs()
+    assert bool(ok.all()), f"max abs error {float(err.max()):.3g} exceeds atol={atol}, rtol={rtol}"
+
+
+def _write_set(root: Path, name: str, data: np.ndarray | None, mask: np.ndarray | None) -> Path:
+    """Write a data set folder ``root/name`` with the given tables (None: leave the file out)."""
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    if data is not None:
+        np.savetxt(folder / "data.csv.gz", data, delimiter=",", fmt="%.17g")
+    if mask is not None:
+        np.savetxt(folder / "test_mask.csv.gz", mask, delimiter=",", fmt="%d")
+    return folder
+
+
+def _good_tables(n: int = 20, d: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """A small well-formed data table and a 10-split mask (row i is a test row of split i % 10)."""
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(n, d + 1))
+    mask = np.zeros((n, 10), dtype=int)
+    mask[np.arange(n), np.arange(n) % 10] = 1
+    return data, mask
+
+
+# ------------------------------------------------------------------------------------------------
+# UCI data
+# ------------------------------------------------------------------------------------------------
+
+
+def test_data_dir_exists():
+    for name in DATASETS:
+        assert (DATA_DIR / name / "data.csv.gz").is_file()
+        assert (DATA_DIR / name / "test_mask.csv.gz").is_file()
+
+
+@pytest.mark.parametrize("split", SPLITS)
+@pytest.mark.parametrize("name", DATASETS)
+def test_uci_shapes_and_test_rows(name, split):
+    data, mask = _raw(name)
+    rows, d = SIZES[name]
+    assert data.shape == (rows, d + 1)
+
+    ds = load_uci(name, DATA_DIR, split, standardize=False)
+    assert isinstance(ds, RegressionData)
+    assert ds.name == name and ds.split == split and ds.seed is None
+    assert ds.d == d and ds.n + ds.n_test == rows
+    assert ds.X_train.shape == (ds.n, d) and ds.y_train.shape == (ds.n,)
+    assert ds.X_test.shape == (ds.n_test, d) and ds.y_test.shape == (ds.n_test,)
+    for t in (ds.X_train, ds.y_train, ds.X_test, ds.y_test, ds.x_mean, ds.x_std, ds.y_mean, ds.y_std):
+        assert t.dtype == torch.float64 and t.device.type == "cpu"
+
+    # The test rows are exactly the masked rows, in file order; the rest are training rows.
+    is_test = mask[:, split] == 1
+    assert ds.n_test == is_test.sum() and 0.05 * rows < ds.n_test < 0.15 * rows
+    assert torch.equal(ds.X_test, _t(data[is_test, :-1]))
+    assert torch.equal(ds.y_test, _t(data[is_test, -1]))
+    assert torch.equal(ds.X_train, _t(data[~is_test, :-1]))
+    assert torch.equal(ds.y_train, _t(data[~is_test, -1]))
+    # Raw data: statistics are the identity.
+    assert torch.equal(ds.x_mean, torch.zeros(d, dtype=torch.float64))
+    assert torch.equal(ds.x_std, torch.ones(d, dtype=torch.float64))
+    assert ds.y_mean.shape == () and float(ds.y_mean) == 0.0 and float(ds.y_std) == 1.0
+
+
+@pytest.mark.parametrize("split", SPLITS)
+@pytest.mark.parametrize("name", DATASETS)
+def test_uci_standardised_with_training_statistics(name, split):
+    data, mask = _raw(name)
+    is_test = mask[:, split] == 1
+    X_tr, y_tr = _t(data[~is_test, :-1]), _t(data[~is_test, -1])
+    X_te, y_te = _t(data[is_test, :-1]), _t(data[is_test, -1])
+
+    ds = load_uci(name, DATA_DIR, split)
+
+    # Statistics recomputed from the raw training rows only (population std, constant -> 1).
+    x_std = X_tr.std(dim=0, correction=0)
+    constant = X_tr.amax(0) == X_tr.amin(0)
+    x_std[constant] = 1.0
+    _close(ds.x_mean, X_tr.mean(0), rtol=1e-12, atol=1e-12)
+    _close(ds.x_std, x_std, rtol=1e-12, atol=1e-12)
+    _close(ds.y_mean, y_tr.mean(), rtol=1e-12, atol=1e-12)
+    _close(ds.y_std, y_tr.std(correction=0), rtol=1e-12, atol=1e-12)
+    # Statistics of all rows differ (so they were really fitted on the training rows).
+    assert not torch.allclose(ds.y_mean, _t(data[:, -1]).mean(), rtol=0, atol=1e-12)
+
+    # Training columns: mean 0, population std 1 (constant columns: all zeros).
+    _close(ds.X_train.mean(0), torch.zeros(ds.d, dtype=torch.float64),
+                               rtol=0, atol=1e-10)
+    std = ds.X_train.std(dim=0, correction=0)
+    _close(std[~constant], torch.ones(int((~constant).sum()), dtype=torch.float64),
+                               rtol=0, atol=1e-10)
+    assert torch.all(ds.X_train[:, constant] == 0)
+    assert abs(float(ds.y_train.mean())) < 1e-10
+    assert abs(float(ds.y_train.std(correction=0)) - 1.0) < 1e-10
+
+    # The same transform is applied to the test rows; helpers invert / reproduce it.
+    _close(ds.X_test, (X_te - ds.x_mean) / ds.x_std, rtol=1e-12, atol=1e-12)
+    _close(ds.standardize_X(X_te), ds.X_test, rtol=1e-12, atol=1e-12)
+    _close(ds.standardize_X(X_tr), ds.X_train, rtol=1e-12, atol=1e-12)
+    _close(ds.unstandardize_y(ds.y_test), y_te, rtol=1e-12, atol=1e-12)
+    _close(ds.unstandardize_y(ds.y_train), y_tr, rtol=1e-12, atol=1e-12)
+    assert torch.isfinite(ds.X_train).all() and torch.isfinite(ds.X_test).all()
+
+
+def test_solar_constant_feature_gets_unit_std():
+    ds = load_uci("solar", DATA_DIR, 0)
+    data, _ = _raw("solar")
+    constant = np.ptp(data[:, :-1], axis=0) == 0
+    assert constant.sum() == 1  # solar's 10th feature is 0 in every row
+    j = int(np.flatnonzero(constant)[0])
+    assert float(ds.x_std[j]) == 1.0
+    assert torch.all(ds.X_train[:, j] == 0) and torch.all(ds.X_test[:, j] == 0)
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_splits_differ_and_partition_the_rows(name):
+    data, _ = _raw(name)
+    parts = [load_uci(name, DATA_DIR, k, standardize=False) for k in range(10)]
+    assert parts[0].n_test != parts[1].n_test or not torch.equal(parts[0].X_test, parts[1].X_test)
+    assert not torch.equal(parts[0].y_train[:50], parts[5].y_train[:50])
+    # The ten test sets together hold every row once (10-fold layout of uci_datasets).
+    assert sum(p.n_test for p in parts) == data.shape[0]
+    test_rows = torch.cat([torch.cat([p.X_test, p.y_test[:, None]], 1) for p in parts]).numpy()
+    key = lambda a: a[np.lexsort(a.T[::-1])]  # noqa: E731 - sort rows lexicographically
+    np.testing.assert_array_equal(key(test_rows), key(data))
+
+
+def test_uci_dtype_to_and_repr():
+    ds64 = load_uci("servo", DATA_DIR, 2)
+    ds32 = load_uci("servo", str(DATA_DIR), 2, dtype=torch.float32)
+    assert ds32.X_train.dtype == ds32.y_test.dtype == ds32.y_std.dtype == torch.float32
+    _close(ds32.X_train, ds64.X_train.float())
+    moved = ds64.to(dtype=torch.float32)
+    assert all(getattr(moved, f).dtype == torch.float32
+               for f in ("X_train", "y_train", "X_test", "y_test", "x_mean", "x_std", "y_mean", "y_std"))
+    assert moved.name == "servo" and moved.split == 2 and ds64.X_train.dtype == torch.float64
+    assert ds64.to(device="cpu").device.type == "cpu"
+    text = repr(ds64)
+    assert "servo" in text and f"n_train={ds64.n}" in text and f"n_test={ds64.n_test}" in text
+    assert "d=4" in text and "split=2" in text
+    with pytest.raises(ValueError, match="dtype must be a floating"):
+        ds64.to(dtype=torch.int64)
+
+
+def test_default_data_dir_from_env(monkeypatch):
+    monkeypatch.delenv("TORCH_LIPCVX_DATA", raising=False)
+    assert default_data_dir() is None
+    monkeypatch.setenv("TORCH_LIPCVX_DATA", "")
+    assert default_data_dir() is None
+    monkeypatch.setenv("TORCH_LIPCVX_DATA", str(DATA_DIR))
+    assert default_data_dir() == DATA_DIR
+    ds = load_uci("machine")  # root from the environment
+    assert ds.n + ds.n_test == 209 and ds.d == 7
+
+
+def test_load_dataset_dispatch():
+    uci = load_dataset("Wine", DATA_DIR, 3, standardize=False)
+    assert uci.name == "wine" and uci.split == 3 and uci.d == 11
+    r = load_dataset("rastrigin", split=2, seed=5, n=50, d=3, noise=0.1)
+    ref = rastrigin(50, 3, seed=7, noise=0.1)
+    assert r.split == 2 and r.seed == 7 and r.d == 3 and r.n + r.n_test == 50
+    assert torch.equal(r.X_train, ref.X_train) and torch.equal(r.y_test, ref.y_test)
+    with pytest.raises(ValueError, match="unknown data set 'iris'.*servo, machine, solar, wine, rastrigin"):
+        load_dataset("iris", DATA_DIR)
+
+
+# ------------------------------------------------------------------------------------------------
+# UCI errors
+# ------------------------------------------------------------------------------------------------
+
+
+def test_unknown_name():
+    with pytest.raises(ValueError, match="unknown UCI data set 'boston'.*servo, machine, solar, wine"):
+        load_uci("boston", DATA_DIR)
+    with pytest.raises(TypeError, match="name must be a string"):
+        load_uci(3, DATA_DIR)
+
+
+def test_no_root_and_no_env(monkeypatch):
+    monkeypatch.delenv("TORCH_LIPCVX_DATA", raising=False)
+    with pytest.raises(ValueError, match=r"pass root=.*TORCH_LIPCVX_DATA.*not downloaded"):
+        load_uci("servo")
+
+
+@pytest.mark.parametrize("split", [-1, 10, 99])
+def test_split_out_of_range(split):
+    with pytest.raises(ValueError, match=r"split must be an integer in 0\.\.9, got " + str(split)):
+        load_uci("servo", DATA_DIR, split)
+
+
+@pytest.mark.parametrize("split", ["1", 1.0, True])
+def test_split_not_int(split):
+    with pytest.raises(TypeError, match="split must be an integer"):
+        load_uci("servo", DATA_DIR, split)
+
+
+def test_bad_dtype():
+    with pytest.raises(ValueError, match="dtype must be a floating torch dtype"):
+        load_uci("servo", DATA_DIR, dtype=torch.int32)
+
+
+def test_missing_root_dir(tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(FileNotFoundError, match="data directory not found: " + re.escape(str(missing))):
+        load_uci("servo", missing)
+
+
+def test_missing_dataset_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "servo"))):
+        load_uci("servo", tmp_path)
+
+
+@pytest.mark.parametrize("missing", ["data.csv.gz", "test_mask.csv.gz"])
+def test_missing_file(tmp_path, missing):
+    data, mask = _good_tables()
+    folder = _write_set(tmp_path, "servo", data if missing != "data.csv.gz" else None,
+                        mask if missing != "test_mask.csv.gz" else None)
+    with pytest.raises(FileNotFoundError, match="data file not found: " + re.escape(str(folder / missing))):
+        load_uci("servo", tmp_path)
+
+
+def test_fake_set_loads_and_standardises(tmp_path):
+    data, mask = _good_tables(n=30, d=3)
+    data[:, 1] = 4.0  # a constant feature
+    _write_set(tmp_path, "machine", data, mask)
+    ds = load_uci("machine", tmp_path, 4)
+    is_test = mask[:, 4] == 1
+    assert ds.n == 27 and ds.n_test == 3 and ds.d == 3
+    assert float(ds.x_std[1]) == 1.0 and float(ds.x_mean[1]) == 4.0
+    assert torch.all(ds.X_train[:, 1] == 0) and torch.all(ds.X_test[:, 1] == 0)
+    train_y = data[~is_test, -1]
+    assert math.isclose(float(ds.y_std), float(np.std(train_y)), rel_tol=1e-12)  # ddof=0
+    _close(ds.unstandardize_y(ds.y_test), _t(data[is_test, -1]))
+
+
+def test_mask_row_count_mismatch(tmp_path):
+    data, mask = _good_tables(n=20)
+    folder = _write_set(tmp_path, "servo", data, mask[:-1])
+    mask_file = re.escape(str(folder / "test_mask.csv.gz"))
+    with pytest.raises(ValueError, match=mask_file + " has 19 rows but .* has 20"):
+        load_uci("servo", tmp_path)
+
+
+def test_mask_not_binary(tmp_path):
+    data, mask = _good_tables()
+    mask[3, 2] = 2
+    folder = _write_set(tmp_path, "servo", data, mask)
+    mask_file = re.escape(str(folder / "test_mask.csv.gz"))
+    with pytest.raises(ValueError, match=mask_file + " must contain only 0 and 1"):
+        load_uci("servo", tmp_path)
+
+
+def test_mask_wrong_column_count(tmp_path):
+    data, mask = _good_tables()
+    folder = _write_set(tmp_path, "servo", data, mask[:, :5])
+    mask_file = re.escape(str(folder / "test_mask.csv.gz"))
+    with pytest.raises(ValueError, match=mask_file + " must have 10 columns"):
+        load_uci("servo", tmp_path)
+
+
+def test_nan_in_data(tmp_path):
+    data, mask = _good_tables()
+    data[5, 1] = np.nan
+    folder = _write_set(tmp_path, "servo", data, mask)
+    data_file = re.escape(str(folder / "data.csv.gz"))
+    with pytest.raises(ValueError, match=data_file + " contains 1 NaN/Inf"):
+        load_uci("servo", tmp_path)
+
+
+def test_unparsable_data(tmp_path):
+    data, mask = _good_tables()
+    folder = _write_set(tmp_path, "servo", data, mask)
+    (folder / "data.csv.gz").write_bytes(b"not a gzip file")
+    with pytest.raises(ValueError, match="could not read " + re.escape(str(folder / "data.csv.gz"))):
+        load_uci("servo", tmp_path)
+
+
+def test_all_rows_test(tmp_path):
+    data, mask = _good_tables()
+    mask[:, 0] = 1
+    _write_set(tmp_path, "servo", data, mask)
+    with pytest.raises(ValueError, match="every row as a test row of split 0"):
+        load_uci("servo", tmp_path, 0)
+
+
+# ------------------------------------------------------------------------------------------------
+# Rastrigin
+# ------------------------------------------------------------------------------------------------
+
+
+def _rastrigin_f(X: torch.Tensor) -> torch.Tensor:
+    return 10 * X.shape[1] + (X ** 2 - 10 * torch.cos(2 * math.pi * X)).sum(1)
+
+
+def test_rastrigin_reproducible_and_seed_dependent():
+    a, b = rastrigin(200, 3, seed=11), rastrigin(200, 3, seed=11)
+    c = rastrigin(200, 3, seed=12)
+    for f in ("X_train", "y_train", "X_test", "y_test", "x_mean", "x_std", "y_mean", "y_std"):
+        assert torch.equal(getattr(a, f), getattr(b, f))
+    assert not torch.allclose(a.X_train, c.X_train)
+    assert a.name == "rastrigin" and a.seed == 11 and a.split is None
+
+
+@pytest.mark.parametrize("d", [1, 2, 5])
+def test_rastrigin_formula_raw(d):
+    ds = rastrigin(300, d, seed=3, standardize=False)
+    assert ds.n == 270 and ds.n_test == 30 and ds.d == d
+    X = torch.cat([ds.X_train, ds.X_test])
+    y = torch.cat([ds.y_train, ds.y_test])
+    assert X.dtype == torch.float64 and not torch.isnan(X).any() and not torch.isnan(y).any()
+    assert X.abs().max() <= 5.12 and X.min() < -4 and X.max() > 4
+    _close(y, _rastrigin_f(X), rtol=1e-12, atol=1e-12)
+    assert y.min() >= 0 and y.max() <= d * (10 + 5.12 ** 2 + 10)
+    assert float(ds.y_std) == 1.0 and torch.equal(ds.x_mean, torch.zeros(d, dtype=torch.float64))
+
+
+def test_rastrigin_standardised():
+    raw = rastrigin(500, 2, seed=1, standardize=False)
+    ds = rastrigin(500, 2, seed=1)
+    _close(ds.x_mean, raw.X_train.mean(0))
+    _close(ds.y_std, raw.y_train.std(correction=0))
+    _close(ds.X_train.mean(0), torch.zeros(2, dtype=torch.float64), rtol=0, atol=1e-12)
+    _close(ds.X_train.std(0, correction=0), torch.ones(2, dtype=torch.float64))
+    _close(ds.standardize_X(raw.X_test), ds.X_test)
+    _close(ds.unstandardize_y(ds.y_test), raw.y_test)
+    assert not torch.isnan(ds.X_train).any() and not torch.isnan(ds.y_test).any()
+
+
+def test_rastrigin_noise_and_sizes():
+    clean = rastrigin(4000, 2, seed=0, standardize=False)
+    noisy = rastrigin(4000, 2, seed=0, noise=0.5, standardize=False)
+    assert torch.equal(clean.X_train, noisy.X_train)
+    resid = noisy.y_train - clean.y_train
+    assert abs(float(resid.std()) - 0.5) < 0.05 and abs(float(resid.mean())) < 0.05
+    r = rastrigin(11, 1, test_fraction=0.3)  # round(11 * 0.7) = 8
+    assert (r.n, r.n_test) == (8, 3)
+    r0 = rastrigin(10, 2, test_fraction=0.0)
+    assert r0.n == 10 and r0.X_test.shape == (0, 2) and r0.y_test.shape == (0,)
+    assert rastrigin(20, 2, dtype=torch.float32).X_train.dtype == torch.float32
+
+
+@pytest.mark.parametrize("kwargs, exc, pattern", [
+    (dict(n=1), ValueError, "n must be an integer >= 2"),
+    (dict(n=2.5), TypeError, "n must be an integer"),
+    (dict(d=0), ValueError, "d must be an integer >= 1"),
+    (dict(test_fraction=1.0), ValueError, r"test_fraction must be in \[0, 1\)"),
+    (dict(test_fraction=-0.1), ValueError, r"test_fraction must be in \[0, 1\)"),
+    (dict(n=2, test_fraction=0.9), ValueError, "leaves no training row"),
+    (dict(noise=-1.0), ValueError, "noise must be a finite number >= 0"),
+    (dict(seed="a"), TypeError, "seed must be an integer"),
+    (dict(dtype=torch.int64), ValueError, "dtype must be a floating"),
+])
+def test_rastrigin_bad_arguments(kwargs, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        rastrigin(**kwargs)

@@ -1,0 +1,104 @@
+"""Input validation shared by the public functions (private).
+
+Every check raises a ``ValueError`` (or ``TypeError``) whose message names the argument, what was
+expected and what was found, so that a user can fix the call without reading our code.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+
+def as_tensor(value, name: str) -> Tensor:
+    """Turn ``value`` (tensor, array or nested list) into a tensor, naming ``name`` on failure."""
+    if isinstance(value, Tensor):
+        return value
+    try:
+        return torch.as_tensor(value)
+    except Exception as exc:  # pragma: no cover - message only
+        raise TypeError(f"{name} must be a tensor or array-like, got {type(value).__name__}") from exc
+
+
+def check_finite(x: Tensor, name: str) -> None:
+    """Raise if ``x`` holds NaN or Inf."""
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        n_bad = int((~torch.isfinite(x)).sum())
+        raise ValueError(f"{name} contains {n_bad} NaN/Inf value(s); clean or impute the data first")
+
+
+def check_X(X, name: str = "X", d: Optional[int] = None) -> Tensor:
+    """Validate a design matrix: a finite, non-empty floating tensor of shape ``(n, d)``."""
+    X = as_tensor(X, name)
+    if X.dim() != 2:
+        want = f"(n, {d})" if d is not None else "(n, d)"
+        raise ValueError(f"{name} must have shape {want}, got shape {tuple(X.shape)}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has shape {tuple(X.shape)}, expected at least one row")
+    if d is not None and X.shape[1] != d:
+        raise ValueError(f"{name} must have shape (n, {d}) to match the model's input size, "
+                         f"got shape {tuple(X.shape)}")
+    if not X.is_floating_point():
+        X = X.to(torch.get_default_dtype())
+    check_finite(X, name)
+    return X
+
+
+def check_Xy(X, y, d: Optional[int] = None) -> tuple[Tensor, Tensor]:
+    """Validate data ``X (n, d)`` and targets ``y (n,)`` (``(n, 1)`` is accepted and flattened)."""
+    X = check_X(X, "X", d)
+    y = as_tensor(y, "y")
+    if y.dim() == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.dim() != 1 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"y must have shape ({X.shape[0]},) (one target per row of X), "
+                         f"got shape {tuple(y.shape)}")
+    if not y.is_floating_point():
+        y = y.to(X.dtype)
+    check_finite(y, "y")
+    return X, y
+
+
+def check_nonneg(value, name: str) -> float:
+    """A finite real number >= 0."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number >= 0, got {value!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return v
+
+
+def check_positive(value, name: str) -> float:
+    """A finite real number > 0."""
+    v = check_nonneg(value, name)
+    if v == 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return v
+
+
+def check_positive_int(value, name: str, minimum: int = 1) -> int:
+    """An integer >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def check_norm(norm) -> float:
+    """Normalise a norm argument to ``2.0`` or ``math.inf``."""
+    if isinstance(norm, str):
+        key = norm.strip().lower()
+        table = {"2": 2.0, "l2": 2.0, "inf": math.inf, "linf": math.inf, "infinity": math.inf}
+        if key in table:
+            return table[key]
+    elif norm in (2, 2.0):
+        return 2.0
+    elif norm == math.inf:
+        return math.inf
+    raise ValueError(f"norm must be 2 or inf (also '2', 'inf', 'l2', 'linf'), got {norm!r}")

@@ -1,0 +1,410 @@
+"""Adversarial attacks and certified error bounds for regression (MATH.md §8).
+
+For a regression model ``f`` and a point ``(x, y)`` the attacks maximise the squared error
+
+    (f(x + δ) − y)²   over   ‖δ‖_p ≤ ε,   p ∈ {2, ∞},
+
+independently for every row of ``X``, all rows in one batch.
+
+* :func:`pgd_attack` is projected gradient ascent (Madry, Makelov, Schmidt, Tsipras, Vladu,
+  2018) with a random start, ``steps`` steps of size ``alpha`` and projection onto the ball.
+* :func:`random_search_attack` is the same-budget baseline: the best of ``samples`` points drawn
+  uniformly at random in the ball.
+* :func:`certified_squared_error_bound` is ``(|f(x) − y| + L·ε)²`` for a Lipschitz bound ``L``
+  in the attack's norm.
+
+Guarantees: an attack's per-sample loss (and its mean, the adversarial MSE) is a *lower* bound on
+the worst-case squared error in the ball: a real point in the ball attains it. The certified bound
+is an *upper* bound, valid whenever ``L`` is a true Lipschitz upper bound of ``f`` for the same
+norm (``L₂`` from LipSDP for ``norm=2``; an ℓ∞ bound, MATH.md §9, for ``norm=inf``).
+
+Units: ``eps`` is measured in the units the model sees. If the model was trained on standardised
+inputs, ``eps`` is in standard deviations of each feature, not in raw units. ``L`` is in output
+units per input unit, so ``L·eps`` is in output units.
+
+Argument names follow torchattacks (``eps``, ``alpha``, ``steps``, ``random_start``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Union
+
+import torch
+from torch import Tensor, nn
+
+from ._checks import check_nonneg, check_norm, check_positive_int, check_Xy
+
+__all__ = [
+    "AttackResult",
+    "certified_squared_error_bound",
+    "pgd_attack",
+    "random_search_attack",
+]
+
+NormLike = Union[int, float, str]
+
+
+@dataclass
+class AttackResult:
+    """Outcome of an attack on ``n`` points.
+
+    Attributes:
+        X_adv: the adversarial inputs, ``(n, d)``, detached, on ``X``'s device and dtype.
+            ``X_adv − X`` lies in the ball ``‖δ‖_p ≤ eps`` (and in ``bounds`` when given).
+        loss: per-sample squared error ``(f(X_adv) − y)²``, ``(n,)``, detached. Never below the
+            clean loss ``(f(X) − y)²``, since ``δ = 0`` is always a candidate.
+        eps: the radius of the ball, in the units the model sees.
+        norm: ``2.0`` or ``math.inf``.
+
+    ``mse`` (the mean of ``loss``) is the adversarial MSE, a lower bound on the worst-case MSE.
+    """
+
+    X_adv: Tensor
+    loss: Tensor
+    eps: float
+    norm: float
+
+    @property
+    def mse(self) -> Tensor:
+        """Adversarial mean squared error ``(1/n) Σ_i loss_i`` (0-d tensor)."""
+        return self.loss.mean()
+
+    def __repr__(self) -> str:
+        n, d = self.X_adv.shape
+        norm = "inf" if math.isinf(self.norm) else "2"
+        return (f"AttackResult(n={n}, d={d}, norm={norm}, eps={self.eps:g}, "
+                f"mse={float(self.mse):.6g}, max_loss={float(self.loss.max()):.6g})")
+
+
+# ---------------------------------------------------------------------------- validation
+def _check_model(model, X: Tensor) -> nn.Module:
+    """Require an ``nn.Module`` whose parameters and buffers all sit on ``X``'s device."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module mapping (n, d) to (n,) or (n, 1), "
+                        f"got {type(model).__name__}")
+    for kind, tensors in (("parameter", model.named_parameters()), ("buffer", model.named_buffers())):
+        for name, t in tensors:
+            if t.device != X.device:
+                raise ValueError(f"model {kind} {name!r} is on {t.device} but X is on {X.device}; "
+                                 "move the model or the data so that they share a device")
+    return model
+
+
+def _check_eps(eps) -> float:
+    """``eps``: a finite number >= 0."""
+    return check_nonneg(eps, "eps")
+
+
+def _check_alpha(alpha, name: str = "alpha") -> Optional[float]:
+    """``alpha`` (named ``name``): ``None`` (use the default) or a finite number > 0."""
+    if alpha is None:
+        return None
+    try:
+        a = float(alpha)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} (the PGD step size) must be a real number > 0 or None, "
+                        f"got {alpha!r}") from None
+    if not math.isfinite(a) or a <= 0:
+        raise ValueError(f"{name} (the PGD step size) must be a finite number > 0 or None, "
+                         f"got {alpha!r}")
+    return a
+
+
+def _check_bounds(bounds, X: Tensor) -> Optional[tuple[float, float]]:
+    """``bounds``: ``None`` or ``(low, high)`` with ``low < high`` and every entry of ``X`` inside."""
+    if bounds is None:
+        return None
+    try:
+        low, high = (float(v) for v in bounds)
+    except (TypeError, ValueError):
+        raise ValueError(f"bounds must be None or a pair (low, high) of numbers, "
+                         f"got {bounds!r}") from None
+    if math.isnan(low) or math.isnan(high) or not low < high:
+        raise ValueError(f"bounds must be a pair (low, high) with low < high, got {bounds!r}")
+    if bool((X < low).any()) or bool((X > high).any()):
+        raise ValueError(f"X has entries outside bounds={bounds!r} (min {float(X.min()):g}, "
+                         f"max {float(X.max()):g}); the clean point must satisfy the bounds")
+    return low, high
+
+
+def _check_inputs(model, X, y, eps, norm, bounds):
+    """Shared validation: returns ``(X, y, eps, norm, bounds)`` with ``y`` on ``X``'s device/dtype."""
+    X, y = check_Xy(X, y)
+    X = X.detach()
+    y = y.detach().to(device=X.device, dtype=X.dtype)
+    _check_model(model, X)
+    return X, y, _check_eps(eps), check_norm(norm), _check_bounds(bounds, X)
+
+
+# ---------------------------------------------------------------------------- plumbing
+def _residuals(model: nn.Module, X: Tensor, y: Tensor) -> Tensor:
+    """Evaluate ``f(X) − y`` per row, ``(n,)``; the model may return ``(n,)`` or ``(n, 1)``."""
+    out = model(X)
+    if not isinstance(out, Tensor):
+        raise ValueError(f"the model must return a tensor, got {type(out).__name__}")
+    if out.dim() == 2 and out.shape[1] == 1:
+        out = out[:, 0]
+    if out.shape != y.shape:
+        raise ValueError(f"the model must map X of shape {tuple(X.shape)} to shape "
+                         f"({X.shape[0]},) or ({X.shape[0]}, 1), got shape {tuple(out.shape)}")
+    return out - y
+
+
+def _squared_errors(model: nn.Module, X: Tensor, y: Tensor) -> Tensor:
+    """Evaluate ``(f(X) − y)²`` per row, ``(n,)``."""
+    return _residuals(model, X, y) ** 2
+
+
+def _random(kind: str, shape, like: Tensor, generator: Optional[torch.Generator]) -> Tensor:
+    """Draw ``rand``/``randn`` numbers on the generator's device and move them to ``like``'s."""
+    device = generator.device if generator is not None else like.device
+    fn = torch.rand if kind == "rand" else torch.randn
+    return fn(shape, generator=generator, dtype=like.dtype, device=device).to(like.device)
+
+
+def _sample_ball(X: Tensor, eps: float, norm: float, generator) -> Tensor:
+    """Draw ``δ`` uniformly in the ball of radius ``eps``, one per row of ``X``: ``(n, d)``.
+
+    ℓ∞: uniform in the box ``[−eps, eps]^d``. ℓ2: a Gaussian direction normalised to unit length
+    times the radius ``eps·U^(1/d)`` with ``U ~ Uniform(0, 1)``, which is uniform in the ball.
+    """
+    n, d = X.shape
+    if math.isinf(norm):
+        return (2 * _random("rand", (n, d), X, generator) - 1) * eps
+    direction = _random("randn", (n, d), X, generator)
+    direction = direction / direction.norm(dim=1, keepdim=True).clamp_min(torch.finfo(X.dtype).tiny)
+    radius = eps * _random("rand", (n, 1), X, generator) ** (1.0 / d)
+    return direction * radius
+
+
+def _project(delta: Tensor, eps: float, norm: float) -> Tensor:
+    """Project each row of ``delta`` onto the ball of radius ``eps``.
+
+    ℓ∞: clamp every coordinate to ``[−eps, eps]``. ℓ2: rescale rows longer than ``eps`` to length
+    ``eps`` (the Euclidean projection).
+    """
+    if math.isinf(norm):
+        return delta.clamp(-eps, eps)
+    lengths = delta.norm(dim=1, keepdim=True)
+    scale = torch.where(lengths > eps, eps / lengths.clamp_min(torch.finfo(delta.dtype).tiny),
+                        torch.ones_like(lengths))
+    return delta * scale
+
+
+def _clip(X: Tensor, delta: Tensor, eps: float, norm: float, bounds) -> Tensor:
+    """Return the point ``X + delta``, clamped to ``bounds`` when given, inside the ball.
+
+    Since ``X`` itself lies inside ``bounds``, clamping only shortens each coordinate of ``delta``,
+    so the point stays in the ball for both norms. Rounding in ``X + delta`` can put the
+    difference ``X_new − X``, as computed in floating point, an ulp outside the ball; such rows are
+    moved one ulp towards ``X`` (a few times at most), so that ``(X_new − X)`` measured by the caller
+    satisfies the constraint exactly.
+    """
+    X_new = X + delta
+    if bounds is not None:
+        X_new = X_new.clamp(bounds[0], bounds[1])
+    for _ in range(8):
+        diff = X_new - X
+        size = diff.abs().amax(dim=1) if math.isinf(norm) else diff.norm(dim=1)
+        outside = size > eps
+        if not bool(outside.any()):
+            break
+        X_new = torch.where(outside[:, None], torch.nextafter(X_new, X), X_new)
+    return X_new
+
+
+def _ascent_direction(g: Tensor, norm: float) -> Tensor:
+    """Steepest-ascent direction of unit ``norm`` for the gradient ``g``, ``(n, d)``.
+
+    ℓ∞: ``sign(g)``. ℓ2: ``g / ‖g‖₂`` per row; a zero gradient gives a zero step.
+    """
+    if math.isinf(norm):
+        return g.sign()
+    return g / g.norm(dim=1, keepdim=True).clamp_min(torch.finfo(g.dtype).tiny)
+
+
+def _keep_best(best_X: Tensor, best_loss: Tensor, X_new: Tensor, loss: Tensor) -> tuple[Tensor, Tensor]:
+    """Per row, keep the candidate with the larger loss (ties keep the earlier one)."""
+    better = loss > best_loss
+    return torch.where(better[:, None], X_new, best_X), torch.where(better, loss, best_loss)
+
+
+class _EvalMode:
+    """Context manager: put every submodule in eval mode, then restore each one's own flag."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+    def __enter__(self) -> None:
+        self.flags = [(module, module.training) for module in self.model.modules()]
+        self.model.eval()
+
+    def __exit__(self, *exc) -> None:
+        for module, flag in self.flags:
+            module.training = flag
+
+
+def _input_gradient(model: nn.Module, X_point: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-row loss ``(f(x) − y)²`` and its gradient with respect to the input, both detached.
+
+    Only the input gets a gradient (``torch.autograd.grad`` with ``inputs=x``), so no ``.grad``
+    is written on the model's parameters. The rows are independent because the model is in eval
+    mode, so the gradient of the summed loss is the per-row gradient.
+    """
+    with torch.enable_grad():
+        x = X_point.detach().requires_grad_(True)
+        loss = _squared_errors(model, x, y)
+        if loss.requires_grad:
+            (g,) = torch.autograd.grad(loss.sum(), x, allow_unused=True)
+        else:
+            g = None
+    if g is None:
+        g = torch.zeros_like(x)
+    return loss.detach(), g.detach()
+
+
+# ---------------------------------------------------------------------------- attacks
+def pgd_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLike = 2,
+               steps: int = 20, alpha: Optional[float] = None, random_start: bool = True,
+               restarts: int = 1, generator: Optional[torch.Generator] = None,
+               bounds: Optional[tuple[float, float]] = None) -> AttackResult:
+    """ℓ2 or ℓ∞ projected gradient ascent on the per-sample squared error (MATH.md §8).
+
+    Maximises ``(f(x_i + δ_i) − y_i)²`` over ``‖δ_i‖_p ≤ eps`` for every row ``i`` at once.
+    Each restart starts at ``δ⁰`` (uniform in the ball when ``random_start``, else ``0``) and takes
+    ``steps`` steps
+
+    * ℓ∞: ``δ ← clamp(δ + alpha·sign(g), −eps, eps)``;
+    * ℓ2: ``δ ← Π(δ + alpha·g/‖g‖₂)``, ``Π`` rescaling rows longer than ``eps`` back to ``eps``
+      (a zero gradient gives a zero step),
+
+    with ``g`` the gradient of the squared error with respect to the input. Per row, the best loss
+    seen over the clean point ``δ = 0``, every iterate of every restart, and the final iterates is
+    returned, so the result is never worse than the clean point.
+
+    The result is a *lower* bound on the worst-case squared error in the ball; see
+    :func:`certified_squared_error_bound` for an upper bound.
+
+    Args:
+        model: any ``nn.Module`` mapping ``(n, d)`` to ``(n,)`` or ``(n, 1)``, on ``X``'s device.
+            It is put in eval mode during the attack (each submodule's mode is restored after),
+            its parameters are not modified and no ``.grad`` is written on them.
+        X: inputs ``(n, d)``, in the units the model sees (e.g. standardised).
+        y: targets ``(n,)`` or ``(n, 1)``; cast to ``X``'s device and dtype.
+        eps: radius of the ball, ``>= 0``, in the units of ``X``. ``eps = 0`` returns ``X``.
+        norm: ``2`` or ``inf`` (also ``"2"``, ``"inf"``, ``"l2"``, ``"linf"``, ``math.inf``).
+        steps: gradient steps per restart, ``>= 1``.
+        alpha: step size, in the units of ``eps`` (the ℓp length of one step). Default
+            ``2.5 * eps / steps``, Madry et al.'s convention: enough to cross the ball from any
+            start within the step budget.
+        random_start: start from a uniform point in the ball (ℓ∞: uniform in the box; ℓ2: uniform
+            in the ball) rather than from ``X``. Without it, every restart repeats the same run.
+        restarts: independent restarts, ``>= 1``.
+        generator: ``torch.Generator`` for the random starts (any device; numbers are drawn on
+            its device and moved to ``X``'s). ``None`` uses the global RNG of ``X``'s device.
+        bounds: optional ``(low, high)`` box for the valid inputs; ``X_adv`` is clamped to it
+            after every step. ``X`` itself must lie inside. No clamping when ``None``.
+
+    Returns:
+        :class:`AttackResult` with ``X_adv (n, d)`` and ``loss (n,)`` on ``X``'s device and dtype.
+
+    Raises:
+        ValueError: ``eps`` negative, NaN or infinite; unknown ``norm``; ``X``/``y`` shapes that
+            do not match; NaN/Inf in ``X`` or ``y``; ``steps < 1``; ``restarts < 1``;
+            ``alpha <= 0``; bad ``bounds`` or ``X`` outside them; model on another device than
+            ``X``; a model output of the wrong shape.
+        TypeError: ``model`` is not an ``nn.Module``; non-integer ``steps``/``restarts``.
+    """
+    X, y, eps, norm, bounds = _check_inputs(model, X, y, eps, norm, bounds)
+    steps = check_positive_int(steps, "steps")
+    restarts = check_positive_int(restarts, "restarts")
+    alpha = _check_alpha(alpha)
+    with _EvalMode(model), torch.no_grad():
+        best_loss = _squared_errors(model, X, y).detach()
+    best_X = X.clone()
+    if eps == 0:
+        return AttackResult(best_X, best_loss, eps, norm)
+    step = alpha if alpha is not None else 2.5 * eps / steps
+    with _EvalMode(model):
+        for _ in range(restarts):
+            delta = _sample_ball(X, eps, norm, generator) if random_start else torch.zeros_like(X)
+            X_cur = _clip(X, delta, eps, norm, bounds)
+            for _ in range(steps):
+                loss, g = _input_gradient(model, X_cur, y)
+                best_X, best_loss = _keep_best(best_X, best_loss, X_cur, loss)
+                delta = _project(X_cur - X + step * _ascent_direction(g, norm), eps, norm)
+                X_cur = _clip(X, delta, eps, norm, bounds)
+            with torch.no_grad():
+                loss = _squared_errors(model, X_cur, y).detach()
+            best_X, best_loss = _keep_best(best_X, best_loss, X_cur, loss)
+    return AttackResult(best_X, best_loss, eps, norm)
+
+
+def random_search_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float,
+                         norm: NormLike = 2, samples: int = 20,
+                         generator: Optional[torch.Generator] = None,
+                         bounds: Optional[tuple[float, float]] = None) -> AttackResult:
+    """Best of ``samples`` uniformly random points in the ball: a gradient-free baseline.
+
+    With ``samples = steps`` it has the same number of model evaluations per point as
+    :func:`pgd_attack` with one restart, and no gradients. Points are uniform in the ball: ℓ∞
+    uniform in the box ``[−eps, eps]^d``; ℓ2 a Gaussian direction normalised times the radius
+    ``eps·U^(1/d)``. The clean point ``δ = 0`` is also a candidate. A *lower* bound on the
+    worst-case squared error.
+
+    Args:
+        model, X, y, eps, norm, generator, bounds: as for :func:`pgd_attack`.
+        samples: number of random points per row, ``>= 1``.
+
+    Returns:
+        :class:`AttackResult` on ``X``'s device and dtype.
+
+    Raises:
+        ValueError, TypeError: as for :func:`pgd_attack`, and ``samples < 1``.
+    """
+    X, y, eps, norm, bounds = _check_inputs(model, X, y, eps, norm, bounds)
+    samples = check_positive_int(samples, "samples")
+    with _EvalMode(model), torch.no_grad():
+        best_loss = _squared_errors(model, X, y).detach()
+        best_X = X.clone()
+        if eps > 0:
+            for _ in range(samples):
+                X_new = _clip(X, _sample_ball(X, eps, norm, generator), eps, norm, bounds)
+                best_X, best_loss = _keep_best(best_X, best_loss, X_new,
+                                               _squared_errors(model, X_new, y).detach())
+    return AttackResult(best_X, best_loss, eps, norm)
+
+
+def certified_squared_error_bound(model: nn.Module, X: Tensor, y: Tensor, eps: float,
+                                  lipschitz: float) -> Tensor:
+    """Certified per-sample upper bound ``(|f(x_i) − y_i| + L·eps)²`` on the attacked error.
+
+    If ``L = lipschitz`` is a Lipschitz upper bound of ``f`` for the attack's norm (``L₂`` from
+    LipSDP for ℓ2 attacks, an ℓ∞ bound for ℓ∞ attacks), then ``|f(x + δ) − y| ≤ |f(x) − y| + L·eps``
+    for every ``‖δ‖ ≤ eps``, so the value is an *upper* bound on the worst-case squared error
+    (any attack's loss is a lower bound). Its mean bounds the worst-case MSE.
+
+    Args:
+        model: as for :func:`pgd_attack` (evaluated in eval mode, modes restored).
+        X: inputs ``(n, d)``; y: targets ``(n,)`` or ``(n, 1)``.
+        eps: radius, ``>= 0``, in the units of ``X``.
+        lipschitz: ``L >= 0``, in output units per input unit.
+
+    Returns:
+        ``(n,)`` tensor, detached, on ``X``'s device and dtype.
+
+    Raises:
+        ValueError: negative/NaN ``eps`` or ``lipschitz``, bad shapes, NaN in the data, model on
+            another device.
+    """
+    X, y = check_Xy(X, y)
+    X = X.detach()
+    y = y.detach().to(device=X.device, dtype=X.dtype)
+    _check_model(model, X)
+    eps = _check_eps(eps)
+    lipschitz = check_nonneg(lipschitz, "lipschitz")
+    with _EvalMode(model), torch.no_grad():
+        err = _residuals(model, X, y).abs()
+    return (err + lipschitz * eps) ** 2

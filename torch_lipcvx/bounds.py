@@ -1,0 +1,396 @@
+"""Lipschitz bounds for shallow ReLU networks (MATH.md §2, §9): certified upper bounds and
+sampled lower bounds, reported together as an interval.
+
+Upper bounds (certified):
+
+* ``"lipsdp"`` (ℓ2): LipSDP-neuron solved with cvxpy (SCS by default, Clarabel selectable). The
+  solver's ``ρ`` is never reported: its ``t`` is re-verified in float64 through the spectral form
+  ``ρ(t) = ‖C⁻¹ T W̄‖₂²`` with ``2T − ααᵀ = C Cᵀ``, and if ``t`` is slightly infeasible
+  (``2T − ααᵀ`` not positive definite) it is repaired by the best positive rescaling ``s·t``.
+* ``"naive"``: ``‖W̄‖₂ ‖α‖₂`` (ℓ2), ``Σ_j |α_j| ‖w̄_j‖₁`` (ℓ∞ inputs).
+* ``"sqrt_d_lipsdp"`` (ℓ∞ inputs): ``√d · L₂``.
+
+Lower bound: the largest exact gradient norm ``‖∇f(x)‖_q`` (q = 2 for ℓ2 inputs, q = 1 for ℓ∞
+inputs) over many sampled points (data, Gaussian points at the data's scale, points far out along
+random directions), refined by batched gradient ascent on a softplus-smoothed gradient norm whose
+temperature is annealed to zero; every reported value is an exact gradient norm of the ReLU network
+at a real point, hence a valid lower bound.
+
+Units: ``L`` is in output units per input unit (the units the model sees, e.g. standardised
+inputs); ``rho = L**2``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ._checks import check_norm, check_positive_int, check_X
+from .models import ShallowWeights, as_shallow_relu, check_weights_finite
+from .programs import LipSDPProgram, check_solver, lipsdp_form
+
+__all__ = [
+    "LipSDPResult",
+    "LipschitzInterval",
+    "lipsdp",
+    "lipschitz_bounds",
+    "certify_t",
+    "spectral_rho",
+    "lmi_max_eig",
+    "naive_bound",
+    "sampled_lower_bound",
+]
+
+# Relative margin added to a verified ρ to cover the rounding of one float64 Cholesky + SVD.
+ROUNDING_MARGIN = 1e-10
+
+
+@dataclass
+class LipSDPResult:
+    """A re-verified LipSDP certificate.
+
+    Attributes:
+        rho: certified ``ρ = L²`` (float64, verified from ``t``; never the solver's number).
+        t: ``(m,)`` float64 multipliers, the diagonal of T, for the network's units in their order
+            (``t_j = 0`` for units with ``α_j = 0``, which the certificate ignores).
+        solver_rho: the solver's own objective, for information only.
+        solver, status: which solver ran and what it said.
+        repaired: whether ``t`` had to be rescaled to become feasible.
+        solve_time, verify_time: wall seconds.
+    """
+
+    rho: float
+    t: np.ndarray
+    solver_rho: float
+    solver: str
+    status: str
+    repaired: bool
+    solve_time: float
+    verify_time: float
+
+    @property
+    def L(self) -> float:
+        """Certified ℓ2 Lipschitz upper bound ``sqrt(rho)``."""
+        return math.sqrt(self.rho)
+
+    def __repr__(self) -> str:
+        return (f"LipSDPResult(L={self.L:.6g}, rho={self.rho:.6g}, solver={self.solver}, "
+                f"status={self.status}, repaired={self.repaired}, time={self.solve_time:.2f}s)")
+
+
+@dataclass
+class LipschitzInterval:
+    """``lower ≤ L ≤ upper`` for the norm ``norm`` of input perturbations.
+
+    Attributes:
+        norm: 2.0 or ``math.inf``.
+        lower, upper: the bounds (output units per input unit).
+        lower_method, upper_method: which method produced each end.
+        upper_bounds: every certified upper bound computed, by method name.
+        certificate: the LipSDP certificate, when one was computed.
+        argmax: ``(d,)`` point where the lower bound's gradient was found.
+    """
+
+    norm: float
+    lower: float
+    upper: float
+    lower_method: str
+    upper_method: str
+    upper_bounds: dict = field(default_factory=dict)
+    certificate: Optional[LipSDPResult] = None
+    argmax: Optional[Tensor] = None
+
+    @property
+    def gap(self) -> float:
+        """Relative gap ``(upper − lower) / upper``."""
+        return (self.upper - self.lower) / self.upper if self.upper > 0 else 0.0
+
+    def __repr__(self) -> str:
+        n = "2" if self.norm == 2 else "inf"
+        return (f"LipschitzInterval(norm={n}: {self.lower:.6g} [{self.lower_method}] <= L <= "
+                f"{self.upper:.6g} [{self.upper_method}])")
+
+
+# ------------------------------------------------------------------------------- verification
+def _active(w: ShallowWeights) -> Tensor:
+    """Units that can change the gradient: ``α_j ≠ 0`` (boolean ``(m,)``)."""
+    return w.alpha != 0
+
+
+def spectral_rho(W: Tensor, alpha: Tensor, t: Tensor) -> float:
+    """``ρ(t) = ‖C⁻¹ T W̄‖₂²`` with ``2T − ααᵀ = C Cᵀ``, in float64; ``inf`` if not PD.
+
+    Args:
+        W: ``(m, d)``; alpha: ``(m,)`` (all nonzero); t: ``(m,)``.
+
+    By the Schur complement, ``M(ρ, T) ⪯ 0`` ⇔ ``ρ ≥ ρ(t)`` whenever ``2T − ααᵀ ≻ 0``.
+    """
+    W, alpha, t = (v.detach().to("cpu", torch.float64) for v in (W, alpha, t))
+    if W.shape[0] == 0:
+        return 0.0
+    if bool((t <= 0).any()):
+        return math.inf
+    P = 2 * torch.diag(t) - torch.outer(alpha, alpha)
+    C, info = torch.linalg.cholesky_ex(P)
+    if int(info) != 0:
+        return math.inf
+    Y = torch.linalg.solve_triangular(C, t[:, None] * W, upper=False)
+    return float(torch.linalg.matrix_norm(Y, ord=2)) ** 2
+
+
+def _ray_threshold(alpha: Tensor, t: Tensor) -> float:
+    """``r = Σ α_j²/(2 t_j)``: ``2sT − ααᵀ ≻ 0`` ⇔ ``s > r`` (matrix determinant lemma)."""
+    return float((alpha.double() ** 2 / (2 * t.double())).sum())
+
+
+def certify_t(W: Tensor, alpha: Tensor, t, *, repair: bool = True) -> tuple[float, Tensor, bool]:
+    """Certified ``ρ`` from multipliers ``t`` (float64), repairing a slightly infeasible ``t``.
+
+    Only units with ``α_j ≠ 0`` enter (the others change neither f's gradient nor the LMI's
+    feasibility once ``t_j = 0``). If ``2T − ααᵀ`` is not positive definite, nonpositive entries
+    are lifted and ``t`` is rescaled by the ``s > Σ α_j²/(2 t_j)`` minimising ``ρ(s·t)`` (a
+    convex function of s, golden-section search).
+
+    Args:
+        W: ``(m, d)``; alpha: ``(m,)``; t: ``(m,)`` array or tensor.
+
+    Returns:
+        ``(rho, t_used, repaired)``: ``rho`` includes a relative rounding margin of 1e-10;
+        ``t_used`` is ``(m,)`` float64 with zeros on inactive units.
+
+    Raises:
+        ValueError: if no rescaling certifies (cannot happen for finite weights and t ≥ 0 when
+            ``repair`` is on), or ``repair=False`` and ``t`` is infeasible.
+    """
+    W = W.detach().to("cpu", torch.float64)
+    alpha = alpha.detach().to("cpu", torch.float64)
+    t = torch.as_tensor(np.asarray(t, dtype=float) if not isinstance(t, Tensor) else t)
+    t = t.detach().to("cpu", torch.float64).clone()
+    act = alpha != 0
+    Wa, aa, ta = W[act], alpha[act], t[act]
+    t_out = torch.zeros_like(t)
+    if Wa.shape[0] == 0:
+        return 0.0, t_out, False
+    rho = spectral_rho(Wa, aa, ta)
+    repaired = False
+    if not math.isfinite(rho):
+        if not repair:
+            raise ValueError("t does not certify: 2T - alpha alpha^T is not positive definite")
+        repaired = True
+        floor = 1e-12 * max(float(ta.max()), float((aa ** 2).max()))
+        ta = torch.clamp(ta, min=floor)
+        r = _ray_threshold(aa, ta)
+        lo, hi = r * (1 + 1e-12), r * 4 + 1e-12
+        # golden-section search of the convex, finite-on-(r, ∞) function s -> ρ(s t)
+        g = (math.sqrt(5) - 1) / 2
+        a, b = lo, hi
+        x1, x2 = b - g * (b - a), a + g * (b - a)
+        f1, f2 = spectral_rho(Wa, aa, x1 * ta), spectral_rho(Wa, aa, x2 * ta)
+        for _ in range(60):
+            if f1 <= f2:
+                b, x2, f2 = x2, x1, f1
+                x1 = b - g * (b - a)
+                f1 = spectral_rho(Wa, aa, x1 * ta)
+            else:
+                a, x1, f1 = x1, x2, f2
+                x2 = a + g * (b - a)
+                f2 = spectral_rho(Wa, aa, x2 * ta)
+        s = x1 if f1 <= f2 else x2
+        ta = s * ta
+        rho = spectral_rho(Wa, aa, ta)
+        if not math.isfinite(rho):  # pragma: no cover - would be a bug
+            raise ValueError("could not repair t into a valid LipSDP certificate")
+    t_out[act] = ta
+    return rho * (1 + ROUNDING_MARGIN), t_out, repaired
+
+
+def lmi_max_eig(W: Tensor, alpha: Tensor, t: Tensor, rho: float) -> float:
+    """Largest eigenvalue of ``M(ρ, T) = [[−ρI, W̄ᵀT], [TW̄, −2T + ααᵀ]]`` (≤ 0 iff certified).
+
+    Float64; used by tests and by callers that want to see the LMI itself.
+    """
+    W, alpha, t = (v.detach().to("cpu", torch.float64) for v in (W, alpha, torch.as_tensor(t)))
+    d = W.shape[1]
+    TW = t[:, None] * W
+    M = torch.cat([torch.cat([-rho * torch.eye(d, dtype=W.dtype), TW.T], 1),
+                   torch.cat([TW, -2 * torch.diag(t) + torch.outer(alpha, alpha)], 1)], 0)
+    return float(torch.linalg.eigvalsh(M).max())
+
+
+# ------------------------------------------------------------------------------------- LipSDP
+def lipsdp(weights: ShallowWeights, *, solver: str = "SCS", solver_options: Optional[dict] = None,
+           program: Optional[LipSDPProgram] = None) -> LipSDPResult:
+    """LipSDP-neuron certificate for the ℓ2 Lipschitz constant, re-verified in float64.
+
+    Args:
+        weights: the network (``W (m, d)``, ``alpha (m,)``; biases do not enter).
+        solver: ``"SCS"`` (default) or ``"CLARABEL"``.
+        solver_options: keyword arguments for the solver (override our tight defaults).
+        program: a prebuilt :class:`~torch_lipcvx.programs.LipSDPProgram` of the right size
+            (``m_active × d``, the form :func:`~torch_lipcvx.programs.lipsdp_form` picks for
+            ``solver``) to reuse its compilation across calls; otherwise one is built.
+
+    Returns:
+        :class:`LipSDPResult` whose ``rho`` is certified: ``M(rho, diag(t)) ⪯ 0`` holds in float64
+        up to the documented rounding margin.
+
+    Raises:
+        programs.SolverError: the solver failed or hit its limit.
+    """
+    solver = check_solver(solver)
+    check_weights_finite(weights)
+    W = weights.W.detach().to("cpu", torch.float64)
+    alpha = weights.alpha.detach().to("cpu", torch.float64)
+    act = alpha != 0
+    m = W.shape[0]
+    if int(act.sum()) == 0 or float(W[act].abs().max()) == 0.0:
+        return LipSDPResult(0.0, np.zeros(m), 0.0, solver, "trivial", False, 0.0, 0.0)
+    Wa, aa = W[act], alpha[act]
+    form = lipsdp_form(solver)
+    if program is None or (program.m, program.d, program.form) != (*Wa.shape, form):
+        program = LipSDPProgram(*Wa.shape, form=form)
+    solver_rho, t_a, info = program.solve(Wa.numpy(), aa.numpy(), solver, solver_options)
+    t_full = torch.zeros(m, dtype=torch.float64)
+    t_full[act] = torch.as_tensor(t_a)
+    start = time.perf_counter()
+    rho, t_used, repaired = certify_t(W, alpha, t_full)
+    return LipSDPResult(rho, t_used.numpy(), solver_rho, solver, info.status, repaired,
+                        info.solve_time, time.perf_counter() - start)
+
+
+# ------------------------------------------------------------------------------- other bounds
+def naive_bound(weights: ShallowWeights, norm: float = 2.0) -> float:
+    """Certified naive bound: ``‖W̄‖₂‖α‖₂`` (ℓ2) or ``Σ_j |α_j| ‖w̄_j‖₁`` (ℓ∞ inputs)."""
+    W = weights.W.detach().to("cpu", torch.float64)
+    alpha = weights.alpha.detach().to("cpu", torch.float64)
+    if norm == 2:
+        return float(torch.linalg.matrix_norm(W, ord=2) * torch.linalg.vector_norm(alpha))
+    return float((alpha.abs() * W.abs().sum(1)).sum())
+
+
+def _grad_norms(X: Tensor, W: Tensor, b: Tensor, alpha: Tensor, q: float) -> Tensor:
+    """Exact ‖∇f(x_i)‖_q for each row of ``X (n, d)``; shape ``(n,)``."""
+    G = ((X @ W.T + b > 0).to(W) * alpha) @ W
+    return torch.linalg.vector_norm(G, ord=q, dim=1)
+
+
+def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Optional[Tensor] = None,
+                        n_samples: int = 2048, steps: int = 100,
+                        generator: Optional[torch.Generator] = None) -> tuple[float, Tensor]:
+    """A lower bound on the Lipschitz constant: the largest exact gradient norm found.
+
+    Candidates: the rows of ``X (n, d)`` if given, ``n_samples`` Gaussian points at the scale of
+    the data (or of the hyperplanes' offsets), and ``n_samples`` points far out along random
+    directions. The best ``min(256, …)`` candidates are refined by Adam ascent on the smoothed
+    norm ``‖W̄ᵀ(α ⊙ σ((W̄x + b)/τ))‖_q`` with τ annealed; the exact norm is evaluated at every
+    step. Runs on the weights' device in float64.
+
+    Returns:
+        ``(value, x)``: the bound (output units per input unit) and a ``(d,)`` point attaining it.
+    """
+    q = 2.0 if norm == 2 else 1.0
+    dev = weights.W.device
+    W = weights.W.detach().to(dev, torch.float64)
+    b = weights.b.detach().to(dev, torch.float64)
+    alpha = weights.alpha.detach().to(dev, torch.float64)
+    m, d = W.shape
+    gen = generator if generator is not None else torch.Generator(device="cpu").manual_seed(0)
+
+    def randn(*shape):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64).to(dev)
+
+    wn = torch.linalg.vector_norm(W, dim=1).clamp_min(1e-300)
+    offsets = (b.abs() / wn)
+    scale = float(offsets.median()) if m > 0 else 1.0
+    if X is not None:
+        Xd = X.detach().to(dev, torch.float64)
+        scale = max(scale, float(Xd.std())) if Xd.shape[0] > 1 else scale
+        cands = [Xd]
+    else:
+        cands = []
+    scale = max(scale, 1e-3)
+    cands.append(scale * randn(n_samples, d) * 2)
+    u = randn(n_samples, d)
+    u = u / torch.linalg.vector_norm(u, dim=1, keepdim=True).clamp_min(1e-300)
+    cands.append(u * scale * 1e3 + scale * randn(n_samples, d) * 0.01)
+    Xc = torch.cat(cands, 0)
+    norms = _grad_norms(Xc, W, b, alpha, q)
+    best_val, best_idx = norms.max(0)
+    best_val, best_x = float(best_val), Xc[best_idx].clone()
+
+    k = min(256, Xc.shape[0])
+    x = Xc[torch.topk(norms, k).indices].clone().requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=0.05 * scale)
+    temps = torch.logspace(0, -4, steps, dtype=torch.float64) * scale * float(wn.mean())
+    with torch.enable_grad():
+        for tau in temps:
+            opt.zero_grad()
+            g = (torch.sigmoid((x @ W.T + b) / tau) * alpha) @ W
+            obj = -torch.linalg.vector_norm(g, ord=q, dim=1).sum()
+            obj.backward()
+            opt.step()
+            with torch.no_grad():
+                exact = _grad_norms(x, W, b, alpha, q)
+                v, i = exact.max(0)
+                if float(v) > best_val:
+                    best_val, best_x = float(v), x[i].detach().clone()
+    return best_val, best_x
+
+
+def lipschitz_bounds(model: nn.Module, norm=2, *, method: str = "lipsdp", solver: str = "SCS",
+                     solver_options: Optional[dict] = None, X: Optional[Tensor] = None,
+                     n_samples: int = 2048, ascent_steps: int = 100,
+                     seed: int = 0) -> LipschitzInterval:
+    """Lower and upper bounds on the Lipschitz constant of a shallow ReLU network.
+
+    Args:
+        model: a :class:`~torch_lipcvx.ShallowReLU` or ``nn.Sequential(Linear, ReLU, Linear(·, 1))``;
+            not modified.
+        norm: 2 or ``inf`` (the norm of input perturbations; gradients are measured in the dual
+            norm, 2 or 1).
+        method: ``"lipsdp"`` (default; for ``norm=inf`` it gives ``√d·L₂``) or ``"naive"``. The
+            reported upper bound is the smallest certified bound computed; all are kept in
+            ``upper_bounds``.
+        solver, solver_options: for LipSDP (``"SCS"`` or ``"CLARABEL"``).
+        X: optional ``(n, d)`` data to seed the lower-bound search.
+        n_samples, ascent_steps, seed: the lower-bound search (see :func:`sampled_lower_bound`).
+
+    Returns:
+        :class:`LipschitzInterval` (floats; output units per input unit).
+
+    Raises:
+        ValueError: unknown norm or method, a model that is not a shallow ReLU network with scalar
+            output, NaN/Inf weights, ``X`` of the wrong shape.
+        programs.SolverError: the SDP solver failed.
+    """
+    norm = check_norm(norm)
+    if method not in ("lipsdp", "naive"):
+        raise ValueError(f"method must be 'lipsdp' or 'naive', got {method!r}")
+    net = as_shallow_relu(model)
+    w = net.weights()
+    check_weights_finite(w)
+    check_positive_int(n_samples, "n_samples")
+    check_positive_int(ascent_steps, "ascent_steps")
+    if X is not None:
+        X = check_X(X, "X", net.in_features)
+    uppers: dict[str, float] = {}
+    cert = None
+    uppers["naive"] = naive_bound(w, norm)
+    if method == "lipsdp":
+        cert = lipsdp(w, solver=solver, solver_options=solver_options)
+        if norm == 2:
+            uppers["lipsdp"] = cert.L
+        else:
+            uppers["sqrt_d_lipsdp"] = math.sqrt(w.d) * cert.L
+    upper_method = min(uppers, key=uppers.get)
+    gen = torch.Generator().manual_seed(seed)
+    lower, x = sampled_lower_bound(w, norm, X=X, n_samples=n_samples, steps=ascent_steps,
+                                   generator=gen)
+    return LipschitzInterval(norm, lower, uppers[upper_method], "sampled_gradient", upper_method,
+                             uppers, cert, x)

@@ -1,0 +1,298 @@
+"""Shallow ReLU networks (MATH.md §1).
+
+``f(x) = Σ_j α_j · relu(w_jᵀ x + b_j) + c`` with ``m`` hidden units, input size ``d`` and a scalar
+output. The maths lives in pure functions on :class:`ShallowWeights` (plain tensors); the
+:class:`ShallowReLU` module is a thin ``nn.Module`` around two ``nn.Linear`` layers so that it
+interoperates with ``nn.Sequential``, optimisers, Lightning and ``state_dict``.
+
+Shapes: ``W (m, d)``, ``b (m,)``, ``alpha (m,)``, ``c`` a 0-d tensor or ``None``; data ``X (n, d)``;
+augmented data ``X̃ = [X, 1]`` of shape ``(n, d + 1)``; ``W̃ = [W, b]`` of shape ``(m, d + 1)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from ._checks import check_X
+
+__all__ = [
+    "ShallowReLU",
+    "ShallowWeights",
+    "activation_patterns",
+    "augment",
+    "forward_weights",
+    "sign_order",
+]
+
+
+@dataclass(frozen=True)
+class ShallowWeights:
+    """Plain (detached) weights of a shallow ReLU network.
+
+    Attributes:
+        W: hidden weights without bias, ``(m, d)`` (``W̄`` in MATH.md).
+        b: hidden biases, ``(m,)``.
+        alpha: outer weights, ``(m,)``.
+        c: output bias (0-d tensor) or ``None`` when the network has none.
+    """
+
+    W: Tensor
+    b: Tensor
+    alpha: Tensor
+    c: Optional[Tensor] = None
+
+    @property
+    def m(self) -> int:
+        """Number of hidden units."""
+        return self.W.shape[0]
+
+    @property
+    def d(self) -> int:
+        """Input dimension."""
+        return self.W.shape[1]
+
+    @property
+    def W_tilde(self) -> Tensor:
+        """``[W, b]``, shape ``(m, d + 1)``."""
+        return torch.cat([self.W, self.b[:, None]], dim=1)
+
+    def to(self, *args, **kwargs) -> "ShallowWeights":
+        """Move/cast every tensor (same arguments as ``Tensor.to``)."""
+        return ShallowWeights(self.W.to(*args, **kwargs), self.b.to(*args, **kwargs),
+                              self.alpha.to(*args, **kwargs),
+                              None if self.c is None else self.c.to(*args, **kwargs))
+
+    def permute(self, order: Tensor) -> "ShallowWeights":
+        """Reorder hidden units by the index tensor ``order`` (``(m,)``)."""
+        return ShallowWeights(self.W[order], self.b[order], self.alpha[order], self.c)
+
+    @staticmethod
+    def from_tilde(W_tilde: Tensor, alpha: Tensor, c: Optional[Tensor] = None) -> "ShallowWeights":
+        """Build from ``W̃ = [W, b]`` of shape ``(m, d + 1)``."""
+        return ShallowWeights(W_tilde[:, :-1], W_tilde[:, -1], alpha, c)
+
+
+def augment(X: Tensor) -> Tensor:
+    """``X̃ = [X, 1]``: shape ``(n, d)`` to ``(n, d + 1)``."""
+    return torch.cat([X, torch.ones(X.shape[0], 1, dtype=X.dtype, device=X.device)], dim=1)
+
+
+def forward_weights(X: Tensor, w: ShallowWeights) -> Tensor:
+    """Network output ``f(X)``, shape ``(n,)``, for inputs ``X (n, d)``."""
+    out = torch.relu(X @ w.W.T + w.b) @ w.alpha
+    return out if w.c is None else out + w.c
+
+
+def activation_patterns(X: Tensor, w: ShallowWeights) -> Tensor:
+    """Activation patterns ``D`` as a boolean ``(n, m)`` tensor: ``D[i, j] = 1[w̃_jᵀ x̃_i ≥ 0]``.
+
+    Column ``j`` is the diagonal of ``D_j`` in MATH.md §1. A pre-activation exactly zero counts as
+    active (the convention that makes ``(2D − I) X̃ w̃ ≥ 0`` hold for the network's own weights).
+    """
+    return (X @ w.W.T + w.b) >= 0
+
+
+def sign_order(alpha: Tensor) -> Tensor:
+    """A stable permutation putting units with ``α_j > 0`` first, then ``α_j < 0``, then zeros.
+
+    This is the unit order of Algorithm 1 (MATH.md §6).
+    """
+    key = torch.where(alpha > 0, 0, torch.where(alpha < 0, 1, 2))
+    return torch.sort(key, stable=True).indices
+
+
+class ShallowReLU(nn.Module):
+    """A shallow ReLU network with scalar output, ``f(x) = Σ_j α_j relu(w_jᵀx + b_j) (+ c)``.
+
+    Args:
+        in_features: input dimension ``d``.
+        hidden: number of hidden units ``m``.
+        output_bias: whether the network has the output bias ``c`` (default ``True``).
+        device, dtype: as for ``nn.Linear``.
+
+    Shapes: ``forward`` takes ``(n, d)`` (or ``(d,)``) and returns ``(n,)`` (or a 0-d tensor).
+    Parameters live in ``self.hidden`` (``nn.Linear(d, m)``) and ``self.output``
+    (``nn.Linear(m, 1)``), so ``state_dict`` keys match ``nn.Sequential(Linear, ReLU, Linear)``
+    up to the layer names. Initialisation is PyTorch's default for ``nn.Linear``; seed it with
+    ``torch.manual_seed`` or pass ``generator`` to :meth:`reset_parameters`.
+    """
+
+    def __init__(self, in_features: int, hidden: int, *, output_bias: bool = True,
+                 device=None, dtype=None) -> None:
+        super().__init__()
+        for name, v in (("in_features", in_features), ("hidden", hidden)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        self.hidden = nn.Linear(in_features, hidden, device=device, dtype=dtype)
+        self.output = nn.Linear(hidden, 1, bias=output_bias, device=device, dtype=dtype)
+
+    # ------------------------------------------------------------------ construction
+    def reset_parameters(self, generator: Optional[torch.Generator] = None) -> "ShallowReLU":
+        """Re-draw the weights uniformly in ``±1/sqrt(fan_in)`` (PyTorch's bias rule), in place."""
+        with torch.no_grad():
+            for layer in (self.hidden, self.output):
+                bound = layer.in_features ** -0.5
+                layer.weight.copy_(torch.rand(layer.weight.shape, generator=generator,
+                                              dtype=layer.weight.dtype) * 2 * bound - bound)
+                if layer.bias is not None:
+                    layer.bias.copy_(torch.rand(layer.bias.shape, generator=generator,
+                                                dtype=layer.bias.dtype) * 2 * bound - bound)
+        return self
+
+    @classmethod
+    def from_weights(cls, weights: ShallowWeights, *, device=None, dtype=None) -> "ShallowReLU":
+        """Build a module holding copies of ``weights`` (on ``device``/``dtype`` if given)."""
+        W, b, alpha, c = weights.W, weights.b, weights.alpha, weights.c
+        if W.dim() != 2 or b.shape != (W.shape[0],) or alpha.shape != (W.shape[0],):
+            raise ValueError(f"inconsistent weight shapes: W {tuple(W.shape)}, b {tuple(b.shape)}, "
+                             f"alpha {tuple(alpha.shape)}; expected (m, d), (m,), (m,)")
+        device = device if device is not None else W.device
+        dtype = dtype if dtype is not None else W.dtype
+        net = cls(W.shape[1], W.shape[0], output_bias=c is not None, device=device, dtype=dtype)
+        net.load_weights(weights)
+        return net
+
+    @classmethod
+    def from_sequential(cls, seq: nn.Module) -> "ShallowReLU":
+        """Convert ``nn.Sequential(nn.Linear(d, m), nn.ReLU(), nn.Linear(m, 1))``.
+
+        The weights are copied; ``seq`` is not modified. Anything else (more layers, another
+        activation, a vector output, a non-Sequential module) raises ``ValueError`` naming what is
+        wrong.
+        """
+        if isinstance(seq, ShallowReLU):
+            return seq.clone()
+        if not isinstance(seq, nn.Sequential):
+            raise ValueError("expected nn.Sequential(Linear(d, m), ReLU(), Linear(m, 1)), "
+                             f"got a {type(seq).__name__}")
+        layers = list(seq)
+        kinds = [type(layer).__name__ for layer in layers]
+        if len(layers) != 3:
+            raise ValueError("expected exactly 3 layers, Linear(d, m), ReLU(), Linear(m, 1), "
+                             f"got {len(layers)}: {kinds}; only one hidden ReLU layer is supported")
+        first, act, last = layers
+        if not isinstance(first, nn.Linear) or not isinstance(last, nn.Linear):
+            raise ValueError(f"expected layers Linear, ReLU, Linear, got {kinds}")
+        if type(act) is not nn.ReLU:
+            raise ValueError(f"the activation must be nn.ReLU, got {type(act).__name__}; "
+                             "the certificates and convex programs assume ReLU")
+        if first.bias is None:
+            raise ValueError("the hidden Linear layer must have a bias (bias=True)")
+        if last.out_features != 1:
+            raise ValueError(f"the output layer must have one output (scalar regression), "
+                             f"got out_features={last.out_features}")
+        if last.in_features != first.out_features:
+            raise ValueError(f"layer sizes do not chain: hidden has {first.out_features} units, "
+                             f"output layer expects {last.in_features}")
+        w = first.weight
+        net = cls(first.in_features, first.out_features, output_bias=last.bias is not None,
+                  device=w.device, dtype=w.dtype)
+        with torch.no_grad():
+            net.hidden.weight.copy_(first.weight)
+            net.hidden.bias.copy_(first.bias)
+            net.output.weight.copy_(last.weight)
+            if last.bias is not None:
+                net.output.bias.copy_(last.bias)
+        return net
+
+    def to_sequential(self) -> nn.Sequential:
+        """A new ``nn.Sequential(Linear(d, m), ReLU(), Linear(m, 1))`` with copied weights."""
+        first = nn.Linear(self.in_features, self.m, device=self.device, dtype=self.dtype)
+        last = nn.Linear(self.m, 1, bias=self.has_output_bias, device=self.device, dtype=self.dtype)
+        first.load_state_dict(self.hidden.state_dict())
+        last.load_state_dict(self.output.state_dict())
+        return nn.Sequential(first, nn.ReLU(), last)
+
+    def clone(self) -> "ShallowReLU":
+        """A deep copy with the same device and dtype."""
+        return ShallowReLU.from_weights(self.weights())
+
+    # ------------------------------------------------------------------ weights
+    @property
+    def in_features(self) -> int:
+        return self.hidden.in_features
+
+    @property
+    def m(self) -> int:
+        """Number of hidden units."""
+        return self.hidden.out_features
+
+    @property
+    def has_output_bias(self) -> bool:
+        return self.output.bias is not None
+
+    @property
+    def device(self) -> torch.device:
+        return self.hidden.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.hidden.weight.dtype
+
+    def weights(self) -> ShallowWeights:
+        """Detached copies of ``(W, b, alpha, c)`` on the module's device and dtype."""
+        c = self.output.bias.detach().clone()[0] if self.has_output_bias else None
+        return ShallowWeights(self.hidden.weight.detach().clone(), self.hidden.bias.detach().clone(),
+                              self.output.weight.detach().clone()[0], c)
+
+    def load_weights(self, weights: ShallowWeights) -> None:
+        """Copy ``weights`` into this module in place (cast to its device and dtype)."""
+        if weights.W.shape != self.hidden.weight.shape:
+            raise ValueError(f"W has shape {tuple(weights.W.shape)}, this module needs "
+                             f"{tuple(self.hidden.weight.shape)}")
+        if (weights.c is not None) != self.has_output_bias:
+            raise ValueError("output bias mismatch: the weights "
+                             f"{'have' if weights.c is not None else 'lack'} c, the module "
+                             f"{'has' if self.has_output_bias else 'has no'} output bias")
+        with torch.no_grad():
+            self.hidden.weight.copy_(weights.W)
+            self.hidden.bias.copy_(weights.b)
+            self.output.weight.copy_(weights.alpha[None, :])
+            if weights.c is not None:
+                self.output.bias.copy_(weights.c.reshape(1))
+
+    # ------------------------------------------------------------------ evaluation
+    def forward(self, x: Tensor) -> Tensor:
+        """``f(x)``: ``(n, d) -> (n,)`` or ``(d,) -> ()``."""
+        return self.output(torch.relu(self.hidden(x))).squeeze(-1)
+
+    def activation_patterns(self, X: Tensor) -> Tensor:
+        """Boolean ``(n, m)`` patterns on data ``X (n, d)`` (see :func:`activation_patterns`)."""
+        X = check_X(X, "X", self.in_features).to(self.device, self.dtype)
+        return activation_patterns(X, self.weights())
+
+    def input_gradients(self, X: Tensor) -> Tensor:
+        """Exact gradients ``∇f(x_i)``, shape ``(n, d)``: ``W̄ᵀ(α ⊙ 1[w̃ᵀx̃ > 0])`` per row."""
+        w = self.weights()
+        X = check_X(X, "X", self.in_features).to(w.W)
+        return ((X @ w.W.T + w.b > 0).to(w.W) * w.alpha) @ w.W
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, hidden={self.m}, output_bias={self.has_output_bias}"
+
+
+def as_shallow_relu(model: nn.Module, name: str = "model") -> ShallowReLU:
+    """Accept a :class:`ShallowReLU` or a convertible ``nn.Sequential``; anything else raises.
+
+    Returns the model itself when it already is a ``ShallowReLU`` (callers must not modify it) or
+    a converted copy.
+    """
+    if isinstance(model, ShallowReLU):
+        return model
+    if isinstance(model, nn.Sequential):
+        return ShallowReLU.from_sequential(model)
+    raise ValueError(f"{name} must be a ShallowReLU or nn.Sequential(Linear(d, m), ReLU(), "
+                     f"Linear(m, 1)), got {type(model).__name__}")
+
+
+def check_weights_finite(w: ShallowWeights, name: str = "model") -> None:
+    """Raise if any weight is NaN/Inf."""
+    for key in ("W", "b", "alpha", "c"):
+        t = getattr(w, key)
+        if t is not None and not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} has NaN/Inf in its weights ({key}); cannot certify or "
+                             "post-process it")

@@ -1,0 +1,401 @@
+"""Convex post-processing of a trained shallow ReLU network: Algorithm 1 of the paper (MATH.md §6).
+
+* ℓ2 case (``lam = 0``): fix the activation patterns of the units with ``α_j > 0`` (multiset P)
+  and ``α_j < 0`` (multiset N), solve the convex program (6) once and map the solution back
+  (MATH.md §4). The trained network is feasible with objective ≥ the optimum (AM–GM), so the result
+  is never worse ("C-ℓ2").
+* Lipschitz case (``lam > 0``): alternate LipSDP (certificate ``T_k`` of the current network) and
+  the convex restriction (12) with ``T_k``, the patterns and ``α`` fixed (MATH.md §5). Each
+  restriction contains the current network with its own ``ρ``, so ``J`` never increases
+  (Corollary 11).
+
+Objective (MATH.md §3; the project convention):
+
+    J = (1/n) Σ_i (f(x_i) − y_i)² + (β/2) Σ_j (‖w_j‖² + b_j² + α_j²) + λ ρ*
+
+with ``ρ* = L²`` a fresh LipSDP certificate re-verified in float64 (the output bias ``c`` is free
+and not penalised). Every candidate network is scored this way, never with the solver's own
+objective; a candidate that does not lower ``J`` is rejected and the previous network kept, so the
+returned history is non-increasing. The user's model is never modified.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ._checks import check_nonneg, check_positive_int, check_Xy
+from .bounds import LipSDPResult, lipsdp
+from .models import (ShallowReLU, ShallowWeights, activation_patterns, as_shallow_relu,
+                     check_weights_finite, forward_weights, sign_order)
+from .programs import (L2Program, LipSDPProgram, LipschitzRestriction, SolverError, check_solver,
+                       convex_to_weights, lipsdp_form)
+
+__all__ = [
+    "Objective",
+    "IterationRecord",
+    "PostProcessResult",
+    "ConvexSolution",
+    "objective",
+    "solve_l2_program",
+    "postprocess",
+]
+
+_CPU64 = dict(device="cpu", dtype=torch.float64)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The training objective of MATH.md §3 and its parts (float64).
+
+    Attributes:
+        value: ``J = mse + (beta/2)·l2 + lam·rho``.
+        mse: ``(1/n)‖f(X) − y‖²`` (squared output units).
+        l2: ``Σ_j (‖w̃_j‖² + α_j²)`` (hidden bias included, output bias excluded).
+        rho: certified ``ρ = L²`` (LipSDP, re-verified), ``L`` in output units per input unit.
+        lam, beta: the weights used.
+    """
+
+    value: float
+    mse: float
+    l2: float
+    rho: float
+    lam: float
+    beta: float
+
+    @property
+    def L(self) -> float:
+        return math.sqrt(self.rho)
+
+
+@dataclass(frozen=True)
+class IterationRecord:
+    """One accepted iterate of Algorithm 1 (iteration 0 is the input network).
+
+    ``time`` is wall seconds since the start of :func:`postprocess`; ``solve_time`` the solver's
+    seconds for the step that produced this iterate (0 for the input).
+    """
+
+    iteration: int
+    objective: float
+    mse: float
+    l2: float
+    rho: float
+    L: float
+    time: float
+    solve_time: float
+    step: str
+
+
+@dataclass
+class PostProcessResult:
+    """What :func:`postprocess` returns.
+
+    Attributes:
+        model: a NEW :class:`ShallowReLU` on the input model's device and dtype, units ordered
+            ``α > 0`` first (Algorithm 1); the input network itself if nothing improved.
+        history: accepted iterates; ``history[k].objective`` is non-increasing.
+        rejected: candidates that were not accepted, with the reason.
+        certificate: the LipSDP certificate of the returned network (float64).
+        message: why the loop stopped.
+    """
+
+    model: ShallowReLU
+    history: list[IterationRecord]
+    rejected: list[dict] = field(default_factory=list)
+    certificate: Optional[LipSDPResult] = None
+    message: str = ""
+    lam: float = 0.0
+    beta: float = 0.0
+
+    @property
+    def objective_before(self) -> float:
+        return self.history[0].objective
+
+    @property
+    def objective_after(self) -> float:
+        return self.history[-1].objective
+
+    @property
+    def improvement(self) -> float:
+        """Relative decrease ``(J_before − J_after) / J_before`` (≥ 0)."""
+        j0 = self.objective_before
+        return (j0 - self.objective_after) / j0 if j0 > 0 else 0.0
+
+    def history_table(self) -> dict[str, list]:
+        """The history as columns (for CSV, pandas or plotting)."""
+        keys = IterationRecord.__dataclass_fields__.keys()
+        return {k: [getattr(r, k) for r in self.history] for k in keys}
+
+    def __repr__(self) -> str:
+        return (f"PostProcessResult(J {self.objective_before:.6g} -> {self.objective_after:.6g} "
+                f"({100 * self.improvement:.2f}% lower), iterations={len(self.history) - 1}, "
+                f"rejected={len(self.rejected)}, L={self.history[-1].L:.6g}, "
+                f"message={self.message!r})")
+
+
+@dataclass
+class ConvexSolution:
+    """A raw solution of program (6) mapped back to a network (no acceptance test applied).
+
+    ``weights`` are float64 on CPU; ``model`` follows the input's device and dtype.
+    """
+
+    model: ShallowReLU
+    weights: ShallowWeights
+    objective: Objective
+    solver_value: float
+    solve_time: float
+    status: str
+    pattern_index: np.ndarray
+    sign: np.ndarray
+
+
+# -------------------------------------------------------------------------- objective helpers
+def _l2(w: ShallowWeights) -> float:
+    return float((w.W ** 2).sum() + (w.b ** 2).sum() + (w.alpha ** 2).sum())
+
+
+def _objective(w: ShallowWeights, X: Tensor, y: Tensor, lam: float, beta: float,
+               cert: LipSDPResult) -> Objective:
+    mse = float(((forward_weights(X, w) - y) ** 2).mean())
+    l2 = _l2(w)
+    return Objective(mse + 0.5 * beta * l2 + lam * cert.rho, mse, l2, cert.rho, lam, beta)
+
+
+class _Certifier:
+    """Fresh, re-verified LipSDP certificates with the compiled program cached."""
+
+    def __init__(self, solver: str, options: Optional[dict]) -> None:
+        self.solver, self.options = solver, options
+        self.program: Optional[LipSDPProgram] = None
+
+    def __call__(self, w: ShallowWeights) -> LipSDPResult:
+        m_act = int((w.alpha != 0).sum())
+        form = lipsdp_form(self.solver)
+        if m_act and (self.program is None
+                      or (self.program.m, self.program.d, self.program.form) != (m_act, w.d, form)):
+            self.program = LipSDPProgram(m_act, w.d, form=form)
+        return lipsdp(w, solver=self.solver, solver_options=self.options, program=self.program)
+
+
+def _prepare(model: nn.Module, X, y, lam, beta) -> tuple[ShallowReLU, ShallowWeights, Tensor,
+                                                         Tensor, float, float]:
+    net = as_shallow_relu(model)
+    w = net.weights()
+    check_weights_finite(w)
+    X, y = check_Xy(X, y, net.in_features)
+    lam = check_nonneg(lam, "lam")
+    beta = check_nonneg(beta, "beta")
+    return net, w.to(**_CPU64), X.detach().to(**_CPU64), y.detach().to(**_CPU64), lam, beta
+
+
+def objective(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
+              solver: str = "SCS", solver_options: Optional[dict] = None) -> Objective:
+    """Evaluate ``J`` of MATH.md §3 for a network on data, with a fresh certified ``ρ``.
+
+    Args:
+        model: :class:`ShallowReLU` or ``nn.Sequential(Linear, ReLU, Linear(·, 1))``.
+        X: ``(n, d)`` inputs; y: ``(n,)`` targets (any float dtype/device; computed in float64).
+        lam: λ ≥ 0, weight of ``ρ = L²``; beta: β ≥ 0, weight of the ℓ2 term (×1/2).
+        solver, solver_options: for LipSDP.
+
+    Returns:
+        :class:`Objective` (floats).
+    """
+    _, w, X, y, lam, beta = _prepare(model, X, y, lam, beta)
+    return _objective(w, X, y, lam, beta, _Certifier(check_solver(solver), solver_options)(w))
+
+
+# ------------------------------------------------------------------------------ the ℓ2 program
+def _l2_slots(alpha: Tensor, patterns: str, n_sampled: Optional[int],
+              generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Pattern slots (indices into the units) and signs for program (6)."""
+    a = alpha.numpy()
+    if patterns == "network":
+        idx = np.flatnonzero(a != 0)
+        return idx, np.sign(a[idx])
+    m = a.shape[0]
+    k = n_sampled if n_sampled is not None else max(1, m // 2)
+    if not 1 <= k <= m:
+        raise ValueError(f"n_sampled must be between 1 and the number of units ({m}), got {k}")
+    pick = torch.randperm(m, generator=generator)[:k].numpy()
+    pick.sort()
+    return np.concatenate([pick, pick]), np.concatenate([np.ones(k), -np.ones(k)])
+
+
+def solve_l2_program(model: nn.Module, X, y, *, beta: float,
+                     patterns: Literal["network", "sampled"] = "network",
+                     n_sampled: Optional[int] = None, seed: int = 0, solver: str = "SCS",
+                     solver_options: Optional[dict] = None) -> ConvexSolution:
+    """Solve the ℓ2 program (6) with patterns taken from ``model`` and map back (MATH.md §4).
+
+    Args:
+        model: the trained network (not modified); its patterns on ``X`` define the slots.
+        X: ``(n, d)``; y: ``(n,)``.
+        beta: β ≥ 0.
+        patterns: ``"network"`` ("C-ℓ2"): P = patterns of units with α > 0, N = those with α < 0;
+            the network is feasible and the optimum is never worse. ``"sampled"`` ("samp-ℓ2", the
+            scnn-style baseline): ``n_sampled`` (default m/2) of the m patterns drawn at random with
+            ``seed`` and used as both P and N; no guarantee.
+        solver, solver_options: ``"SCS"`` or ``"CLARABEL"`` and their settings.
+
+    Returns:
+        :class:`ConvexSolution`; the network has one unit per slot (``2·n_sampled`` units when
+        sampled) and reproduces the convex model's output where the cone constraints hold.
+    """
+    if patterns not in ("network", "sampled"):
+        raise ValueError(f"patterns must be 'network' or 'sampled', got {patterns!r}")
+    net, w, X, y, _, beta = _prepare(model, X, y, 0.0, beta)
+    solver = check_solver(solver)
+    D = activation_patterns(X, w).numpy()
+    idx, sign = _l2_slots(w.alpha, patterns, n_sampled, torch.Generator().manual_seed(seed))
+    if idx.size == 0:
+        raise ValueError("model has no unit with a nonzero outer weight: no pattern to use")
+    program = L2Program(X.numpy(), y.numpy(), D[:, idx].astype(float), sign, beta,
+                        w.c is not None)
+    V, c, info = program.solve(solver, solver_options)
+    Wt, alpha = convex_to_weights(V, sign)
+    new = ShallowWeights.from_tilde(torch.as_tensor(Wt), torch.as_tensor(alpha),
+                                    None if c is None else torch.tensor(c, dtype=torch.float64))
+    cert = _Certifier(solver, solver_options)(new)
+    obj = _objective(new, X, y, 0.0, beta, cert)
+    out = ShallowReLU.from_weights(new, device=net.device, dtype=net.dtype)
+    return ConvexSolution(out, new, obj, info.value, info.solve_time, info.status, idx, sign)
+
+
+# ------------------------------------------------------------------------------- Algorithm 1
+def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
+                max_iter: int = 20, tol: float = 1e-4, solver: str = "SCS",
+                solver_options: Optional[dict] = None, verbose: bool = False) -> PostProcessResult:
+    """Post-process a trained shallow ReLU network by convex optimisation (Algorithm 1).
+
+    Args:
+        model: :class:`ShallowReLU` or ``nn.Sequential(Linear(d, m), ReLU(), Linear(m, 1))``,
+            trained any way. Never modified.
+        X: ``(n, d)`` training inputs (the units the model sees); y: ``(n,)`` targets. Any float
+            dtype and device; the maths runs in float64 on the CPU (cvxpy).
+        lam: λ ≥ 0, weight of ``ρ = L²`` (ℓ2 Lipschitz bound squared). ``lam = 0`` is the ℓ2 case:
+            one solve of program (6).
+        beta: β ≥ 0, weight of the ℓ2 term ``(β/2)Σ_j(‖w̃_j‖² + α_j²)`` (bias included).
+        max_iter: at most this many restriction solves (Lipschitz case).
+        tol: stop when the relative decrease of ``J`` in one step is below ``tol``.
+        solver: ``"SCS"`` (default) or ``"CLARABEL"``, for the programs and LipSDP.
+        solver_options: solver keyword arguments overriding our defaults.
+        verbose: print one line per iteration.
+
+    Returns:
+        :class:`PostProcessResult` with a new model (input's device and dtype), the history of
+        accepted iterates (``J`` non-increasing), the rejected candidates and the final certificate.
+
+    Raises:
+        ValueError: bad shapes, NaN/Inf in data or weights, negative ``lam``/``beta``/``tol``,
+            ``max_iter < 1``, unknown solver, or a model that is not a one-hidden-layer ReLU
+            network with scalar output.
+        programs.SolverError: the very first solve failed (a later failure keeps the previous
+            iterate and warns).
+    """
+    start = time.perf_counter()
+    net, w0, X, y, lam, beta = _prepare(model, X, y, lam, beta)
+    max_iter = check_positive_int(max_iter, "max_iter")
+    tol = check_nonneg(tol, "tol")
+    solver = check_solver(solver)
+    certify = _Certifier(solver, solver_options)
+
+    w = w0.permute(sign_order(w0.alpha))
+    cert = certify(w)
+    J = _objective(w, X, y, lam, beta, cert)
+    history = [IterationRecord(0, J.value, J.mse, J.l2, J.rho, J.L, time.perf_counter() - start,
+                               0.0, "input")]
+    rejected: list[dict] = []
+
+    def log(rec: IterationRecord, note: str = "") -> None:
+        if verbose:
+            print(f"[torch_lipcvx] iter {rec.iteration:3d}  J={rec.objective:.8g}  "
+                  f"mse={rec.mse:.6g}  L={rec.L:.6g}  t={rec.time:.1f}s  {note}", flush=True)
+
+    log(history[0], "input network")
+
+    def consider(cand: ShallowWeights, k: int, solve_time: float, step: str) -> bool:
+        nonlocal w, cert, J
+        cert_new = certify(cand)
+        J_new = _objective(cand, X, y, lam, beta, cert_new)
+        if J_new.value <= J.value:
+            w, cert, J = cand, cert_new, J_new
+            history.append(IterationRecord(k, J.value, J.mse, J.l2, J.rho, J.L,
+                                           time.perf_counter() - start, solve_time, step))
+            log(history[-1])
+            return True
+        rejected.append({"iteration": k, "objective": J_new.value, "previous": J.value,
+                         "reason": "objective increased (solver inaccuracy)"})
+        if J_new.value > J.value * (1 + 1e-6) + 1e-12:
+            warnings.warn(f"iteration {k}: candidate J={J_new.value:.8g} > J={J.value:.8g}; "
+                          "kept the previous network (solver tolerance too loose?)",
+                          RuntimeWarning, stacklevel=3)
+        if verbose:
+            print(f"[torch_lipcvx] iter {k:3d}  candidate J={J_new.value:.8g} rejected "
+                  "(not lower)", flush=True)
+        return False
+
+    D = activation_patterns(X, w)
+    message = ""
+    if lam == 0.0:
+        idx, sign = _l2_slots(w.alpha, "network", None, torch.Generator())
+        if idx.size == 0:
+            message = "no unit with a nonzero outer weight: nothing to optimise"
+        else:
+            program = L2Program(X.numpy(), y.numpy(), D.numpy()[:, idx].astype(float), sign,
+                                beta, w.c is not None)
+            V, c, info = program.solve(solver, solver_options)
+            Wt_s, alpha_s = convex_to_weights(V, sign)
+            Wt = torch.zeros_like(w.W_tilde)
+            alpha = torch.zeros_like(w.alpha)
+            Wt[torch.as_tensor(idx)] = torch.as_tensor(Wt_s)
+            alpha[torch.as_tensor(idx)] = torch.as_tensor(alpha_s)
+            cand = ShallowWeights.from_tilde(Wt, alpha, _c(c))
+            accepted = consider(cand, 1, info.solve_time, "l2-program")
+            message = "solved program (6)" if accepted else "program (6) did not improve J"
+    else:
+        act = (w.alpha != 0)
+        if not bool(act.any()):
+            message = "no unit with a nonzero outer weight: nothing to optimise"
+        else:
+            ai = torch.nonzero(act)[:, 0]
+            program = LipschitzRestriction(X.numpy(), y.numpy(), D.numpy()[:, ai].astype(float),
+                                           w.alpha[ai].numpy(), lam, beta, w.c is not None)
+            message = f"reached max_iter={max_iter}"
+            for k in range(1, max_iter + 1):
+                try:
+                    Wt_a, c, _, info = program.solve(cert.t[ai.numpy()], solver, solver_options)
+                except SolverError as exc:
+                    if len(history) == 1:
+                        raise
+                    warnings.warn(f"iteration {k}: {exc}; kept the previous network",
+                                  RuntimeWarning, stacklevel=2)
+                    message = f"solver failed at iteration {k}: {exc}"
+                    break
+                Wt = w.W_tilde.clone()
+                Wt[ai] = torch.as_tensor(Wt_a)
+                if beta > 0:
+                    Wt[~act] = 0.0
+                J_prev = J.value
+                if not consider(ShallowWeights.from_tilde(Wt, w.alpha, _c(c)), k,
+                                info.solve_time, "restriction"):
+                    message = f"converged: candidate at iteration {k} did not lower J"
+                    break
+                if (J_prev - J.value) <= tol * abs(J_prev):
+                    message = f"converged: relative decrease below tol={tol:g}"
+                    break
+    out = ShallowReLU.from_weights(w, device=net.device, dtype=net.dtype)
+    return PostProcessResult(out, history, rejected, cert, message, lam, beta)
+
+
+def _c(c: Optional[float]) -> Optional[Tensor]:
+    return None if c is None else torch.tensor(c, dtype=torch.float64)

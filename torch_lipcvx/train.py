@@ -1,0 +1,279 @@
+"""Gradient-based training baselines for shallow ReLU networks (MATH.md §3 and §8).
+
+* :func:`train_sgd` minimises the project's objective with ``λ = 0``:
+  ``(1/n) Σ_i (f(x_i) − y_i)² + (β/2) Σ_j (‖w̃_j‖² + α_j²)``, with ``w̃_j = [w_j; b_j]`` (the hidden
+  bias is penalised, the output bias ``c`` is not), by Adam or plain SGD on minibatches.
+* :func:`train_pgd` is Madry et al.'s (2018) adversarial training: for every minibatch an inner
+  PGD attack (:func:`torch_lipcvx.attacks.pgd_attack`) maximises the squared error within
+  ``‖δ‖_p ≤ eps``, then the outer step minimises the adversarial MSE plus the same ℓ2 term.
+
+Both return a *new* :class:`~torch_lipcvx.models.ShallowReLU`; the model passed in is never
+modified. Runs are reproducible: the initialisation, the minibatch order and the PGD random starts
+come from ``torch.Generator`` objects seeded by ``seed``, so the same seed gives bit-identical
+weights on CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+import torch
+from torch import Tensor, nn
+
+from ._checks import check_nonneg, check_norm, check_positive, check_positive_int, check_Xy
+from .attacks import NormLike, _check_alpha, pgd_attack
+from .models import ShallowReLU, as_shallow_relu
+
+__all__ = ["TrainResult", "l2_penalty", "train_pgd", "train_sgd"]
+
+OptimizerName = Literal["adam", "sgd"]
+
+
+@dataclass
+class TrainResult:
+    """A trained network and its history.
+
+    Attributes:
+        model: the trained network, a new :class:`ShallowReLU` (the input model is untouched).
+        history: one dict per epoch with keys ``epoch`` (1-based), ``loss`` (the training
+            objective, averaged over the epoch's minibatches weighted by their size; for
+            :func:`train_pgd` the adversarial objective) and ``mse`` (the clean MSE with 1/n of the
+            model on the whole training set at the end of the epoch). :func:`train_pgd` adds
+            ``adv_mse``, the adversarial MSE averaged over the epoch's minibatches.
+        wall_time: seconds spent training.
+    """
+
+    model: ShallowReLU
+    history: list[dict] = field(default_factory=list)
+    wall_time: float = 0.0
+
+    def __repr__(self) -> str:
+        last = self.history[-1] if self.history else {}
+        extra = "".join(f", {k}={v:.6g}" for k, v in last.items() if k != "epoch")
+        return (f"TrainResult(model=ShallowReLU({self.model.extra_repr()}), "
+                f"epochs={len(self.history)}{extra}, wall_time={self.wall_time:.3g}s)")
+
+
+# ---------------------------------------------------------------------------- maths
+def _linear_layers(model: nn.Module) -> tuple[nn.Linear, nn.Linear]:
+    """The hidden and output ``nn.Linear`` of a ShallowReLU or a conforming ``nn.Sequential``."""
+    if isinstance(model, ShallowReLU):
+        return model.hidden, model.output
+    as_shallow_relu(model)  # raises a named error unless Sequential(Linear, ReLU, Linear(m, 1))
+    return model[0], model[2]
+
+
+def l2_penalty(model: nn.Module) -> Tensor:
+    """``Σ_j (‖w̃_j‖² + α_j²)`` with ``w̃_j = [w_j; b_j]``: the ℓ2 term of MATH.md §3 without ``β/2``.
+
+    The hidden bias ``b`` is included; the output bias ``c`` is not. Multiply by ``beta / 2`` to
+    get the term of the training objective. Differentiable in the model's parameters.
+
+    Args:
+        model: a :class:`ShallowReLU` or ``nn.Sequential(Linear(d, m), ReLU(), Linear(m, 1))``.
+
+    Returns:
+        A 0-d tensor on the model's device and dtype.
+
+    Raises:
+        ValueError: ``model`` is not a shallow ReLU network with scalar output.
+    """
+    hidden, output = _linear_layers(model)
+    return hidden.weight.pow(2).sum() + hidden.bias.pow(2).sum() + output.weight.pow(2).sum()
+
+
+def _objective(model: ShallowReLU, X: Tensor, y: Tensor, beta: float) -> tuple[Tensor, Tensor]:
+    """``(mse + (β/2)·l2_penalty, mse)`` on the batch ``(X, y)``; both 0-d, differentiable."""
+    mse = (model(X) - y).pow(2).mean()
+    loss = mse + 0.5 * beta * l2_penalty(model) if beta > 0 else mse
+    return loss, mse
+
+
+# ---------------------------------------------------------------------------- plumbing
+def _check_common(X, y, model, hidden, beta, epochs, lr, batch_size, optimizer, seed):
+    """Validate the shared arguments; returns ``(X, y, beta, epochs, lr, batch_size, optimizer)``."""
+    if model is not None:
+        model = as_shallow_relu(model, "model")
+        X, y = check_Xy(X, y, model.in_features)
+    else:
+        X, y = check_Xy(X, y)
+        check_positive_int(hidden, "hidden")
+    beta = check_nonneg(beta, "beta")
+    epochs = check_positive_int(epochs, "epochs")
+    lr = check_positive(lr, "lr")
+    if batch_size is not None:
+        batch_size = check_positive_int(batch_size, "batch_size")
+    if not isinstance(optimizer, str) or optimizer.lower() not in ("adam", "sgd"):
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an integer, got {seed!r}")
+    return X, y, model, beta, epochs, lr, batch_size, optimizer.lower()
+
+
+def _initial_model(model: Optional[ShallowReLU], X: Tensor, hidden: int, seed: int) -> ShallowReLU:
+    """A new model to train: a copy of ``model``, or ``ShallowReLU(d, hidden)`` seeded by ``seed``.
+
+    A copy keeps the model's device and dtype. A fresh model is built on ``X``'s device and dtype
+    and initialised from ``torch.Generator().manual_seed(seed)``. The global RNG is left as it
+    was: ``nn.Linear``'s constructor draws from it, so construction runs under ``fork_rng``.
+    """
+    if model is not None:
+        return model.clone()
+    with torch.random.fork_rng(devices=[]):
+        net = ShallowReLU(X.shape[1], hidden, dtype=X.dtype)
+        net.reset_parameters(torch.Generator().manual_seed(seed))
+    return net.to(X.device)
+
+
+def _make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    """Adam with PyTorch defaults, or plain SGD (no momentum)."""
+    return torch.optim.Adam(params, lr=lr) if name == "adam" else torch.optim.SGD(params, lr=lr)
+
+
+def _batches(n: int, batch_size: Optional[int], generator: torch.Generator, device) -> list[Tensor]:
+    """Index tensors of one epoch's minibatches: a shuffled partition of ``range(n)``.
+
+    ``batch_size=None`` (or ``>= n``) gives one full batch in the original order.
+    """
+    if batch_size is None or batch_size >= n:
+        return [torch.arange(n, device=device)]
+    perm = torch.randperm(n, generator=generator).to(device)
+    return list(perm.split(batch_size))
+
+
+def _log_every(epochs: int) -> int:
+    """Print period for ``verbose``: about ten lines per run."""
+    return max(1, epochs // 10)
+
+
+def _fit(model: ShallowReLU, X: Tensor, y: Tensor, *, beta: float, epochs: int, lr: float,
+         batch_size: Optional[int], optimizer: str, seed: int, verbose: bool, attack=None,
+         tag: str = "sgd") -> TrainResult:
+    """Shared loop. ``attack(model, Xb, yb) -> Xb_adv`` replaces each batch when given."""
+    start = time.perf_counter()
+    X = X.to(device=model.device, dtype=model.dtype)
+    y = y.to(device=model.device, dtype=model.dtype)
+    n = X.shape[0]
+    opt = _make_optimizer(optimizer, model.parameters(), lr)
+    shuffle_gen = torch.Generator().manual_seed(seed + 1)
+    history: list[dict] = []
+    every = _log_every(epochs)
+    model.train()
+    for epoch in range(1, epochs + 1):
+        total_loss, total_adv = 0.0, 0.0
+        for idx in _batches(n, batch_size, shuffle_gen, X.device):
+            Xb, yb = X[idx], y[idx]
+            if attack is not None:
+                Xb = attack(model, Xb, yb)
+            opt.zero_grad(set_to_none=True)
+            loss, mse = _objective(model, Xb, yb, beta)
+            loss.backward()
+            opt.step()
+            total_loss += float(loss.detach()) * len(idx)
+            total_adv += float(mse.detach()) * len(idx)
+        with torch.no_grad():
+            clean = float((model(X) - y).pow(2).mean())
+        record = {"epoch": epoch, "loss": total_loss / n, "mse": clean}
+        if attack is not None:
+            record["adv_mse"] = total_adv / n
+        if not math.isfinite(record["loss"]):
+            raise FloatingPointError(f"training diverged at epoch {epoch} (loss {record['loss']}); "
+                                     f"lower lr (now {lr:g})")
+        history.append(record)
+        if verbose and (epoch % every == 0 or epoch == epochs):
+            print(f"[{tag}] epoch {epoch}/{epochs}  "
+                  + "  ".join(f"{k} {v:.6g}" for k, v in record.items() if k != "epoch"),
+                  flush=True)
+    model.eval()
+    return TrainResult(model, history, time.perf_counter() - start)
+
+
+# ---------------------------------------------------------------------------- public API
+def train_sgd(model: Optional[nn.Module], X: Tensor, y: Tensor, *, hidden: int = 100,
+              beta: float = 0.0, epochs: int = 200, lr: float = 1e-2,
+              batch_size: Optional[int] = None, optimizer: OptimizerName = "adam", seed: int = 0,
+              verbose: bool = False) -> TrainResult:
+    """Train a shallow ReLU network on ``(1/n) Σ (f(x_i) − y_i)² + (β/2)·l2_penalty``.
+
+    Args:
+        model: a :class:`ShallowReLU` or ``nn.Sequential(Linear, ReLU, Linear(m, 1))`` to start
+            from (copied, never modified; the copy keeps its device and dtype and the data are
+            moved to them), or ``None`` to build ``ShallowReLU(d, hidden)`` on ``X``'s device and
+            dtype (float64 data give a float64 model), initialised from a generator seeded by
+            ``seed``.
+        X: inputs ``(n, d)``; y: targets ``(n,)`` or ``(n, 1)``.
+        hidden: number of hidden units ``m`` when ``model`` is ``None`` (ignored otherwise).
+        beta: ℓ2 weight ``β >= 0`` (MATH.md §3; the hidden bias is penalised, ``c`` is not).
+        epochs: passes over the data, ``>= 1``.
+        lr: learning rate, ``> 0``.
+        batch_size: minibatch size; ``None`` means full batch. Minibatches are reshuffled every
+            epoch by a generator seeded by ``seed + 1``.
+        optimizer: ``"adam"`` (PyTorch defaults) or ``"sgd"`` (no momentum).
+        seed: makes the run reproducible (bit-identical on CPU); the global RNG is not used.
+        verbose: print a progress line about every 10% of the epochs.
+
+    Returns:
+        :class:`TrainResult` with the new model (in eval mode) and the per-epoch history.
+
+    Raises:
+        ValueError: bad shapes, NaN/Inf data, ``beta < 0``, ``epochs < 1``, ``lr <= 0``,
+            ``batch_size < 1``, unknown optimizer, a model that is not a shallow ReLU network or
+            whose input size does not match ``X``.
+        FloatingPointError: the loss became NaN/Inf.
+    """
+    X, y, model, beta, epochs, lr, batch_size, optimizer = _check_common(
+        X, y, model, hidden, beta, epochs, lr, batch_size, optimizer, seed)
+    net = _initial_model(model, X, hidden, seed)
+    return _fit(net, X, y, beta=beta, epochs=epochs, lr=lr, batch_size=batch_size,
+                optimizer=optimizer, seed=seed, verbose=verbose, tag="sgd")
+
+
+def train_pgd(model: Optional[nn.Module], X: Tensor, y: Tensor, *, eps: float,
+              norm: NormLike = 2, hidden: int = 100, beta: float = 0.0, epochs: int = 200,
+              lr: float = 1e-2, batch_size: Optional[int] = None,
+              optimizer: OptimizerName = "adam", attack_steps: int = 10,
+              attack_alpha: Optional[float] = None, seed: int = 0,
+              verbose: bool = False) -> TrainResult:
+    """Madry-style adversarial training for regression (MATH.md §8).
+
+    For each minibatch, :func:`~torch_lipcvx.attacks.pgd_attack` (random start, ``attack_steps``
+    steps of size ``attack_alpha``, one restart) finds ``x_i + δ_i`` with ``‖δ_i‖_p ≤ eps`` that
+    maximises ``(f(x_i + δ_i) − y_i)²``; the outer step then minimises
+    ``(1/|B|) Σ_{i∈B} (f(x_i + δ_i) − y_i)² + (β/2)·l2_penalty``. The history's ``loss`` is this
+    adversarial objective, ``adv_mse`` its data term and ``mse`` the clean training MSE.
+
+    Args:
+        eps: attack radius ``>= 0``, in the units of ``X`` (e.g. standardised inputs). ``eps = 0``
+            reduces to :func:`train_sgd`.
+        norm: ``2`` or ``inf``.
+        attack_steps: PGD steps per minibatch, ``>= 1``.
+        attack_alpha: PGD step size; default ``2.5 * eps / attack_steps`` (Madry's convention).
+        model, X, y, hidden, beta, epochs, lr, batch_size, optimizer, seed, verbose: as for
+            :func:`train_sgd`. The PGD random starts come from a generator seeded by ``seed + 2``.
+
+    Returns:
+        :class:`TrainResult` (history entries also carry ``adv_mse``).
+
+    Raises:
+        ValueError: as for :func:`train_sgd`, and ``eps < 0`` or NaN, unknown ``norm``,
+            ``attack_steps < 1``, ``attack_alpha <= 0``.
+        FloatingPointError: the loss became NaN/Inf.
+    """
+    X, y, model, beta, epochs, lr, batch_size, optimizer = _check_common(
+        X, y, model, hidden, beta, epochs, lr, batch_size, optimizer, seed)
+    eps = check_nonneg(eps, "eps")
+    norm = check_norm(norm)
+    attack_steps = check_positive_int(attack_steps, "attack_steps")
+    attack_alpha = _check_alpha(attack_alpha, "attack_alpha")
+    net = _initial_model(model, X, hidden, seed)
+    attack_gen = torch.Generator().manual_seed(seed + 2)
+
+    def attack(m: ShallowReLU, Xb: Tensor, yb: Tensor) -> Tensor:
+        return pgd_attack(m, Xb, yb, eps, norm, steps=attack_steps, alpha=attack_alpha,
+                          random_start=True, generator=attack_gen).X_adv
+
+    return _fit(net, X, y, beta=beta, epochs=epochs, lr=lr, batch_size=batch_size,
+                optimizer=optimizer, seed=seed, verbose=verbose, attack=attack, tag="pgd")
