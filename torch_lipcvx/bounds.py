@@ -326,16 +326,17 @@ def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Option
 
     k = min(256, Xc.shape[0])
     x = Xc[torch.topk(norms, k).indices].clone().requires_grad_(True)
-    opt = torch.optim.Adam([x], lr=0.05 * scale)
+    # plain Adam written out (torch.optim's first use imports the compiler stack: ~3 s)
+    mom, var, lr = torch.zeros_like(x), torch.zeros_like(x), 0.05 * scale
     temps = torch.logspace(0, -4, steps, dtype=torch.float64) * scale * float(wn.mean())
     with torch.enable_grad():
-        for tau in temps:
-            opt.zero_grad()
+        for it, tau in enumerate(temps, start=1):
             g = (torch.sigmoid((x @ W.T + b) / tau) * alpha) @ W
-            obj = -torch.linalg.vector_norm(g, ord=q, dim=1).sum()
-            obj.backward()
-            opt.step()
+            (grad,) = torch.autograd.grad(torch.linalg.vector_norm(g, ord=q, dim=1).sum(), x)
             with torch.no_grad():
+                mom.mul_(0.9).add_(grad, alpha=0.1)
+                var.mul_(0.999).addcmul_(grad, grad, value=0.001)
+                x.add_(lr * (mom / (1 - 0.9 ** it)) / ((var / (1 - 0.999 ** it)).sqrt() + 1e-12))
                 exact = _grad_norms(x, W, b, alpha, q)
                 v, i = exact.max(0)
                 if float(v) > best_val:

@@ -1,0 +1,52 @@
+"""Shared fixtures: small random instances (n ≤ 200, d ≤ 5, m ≤ 20) and the data directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from torch_lipcvx import ShallowReLU
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def make_instance(seed: int, n: int = 80, d: int = 3, m: int = 10, steps: int = 300,
+                  output_bias: bool = True):
+    """A network briefly trained with Adam on a random smooth target; float64.
+
+    Returns ``(net, X, y)`` with ``X (n, d)``, ``y (n,)``.
+    """
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=g, dtype=torch.float64)
+    y = torch.sin(X @ torch.randn(d, generator=g, dtype=torch.float64)) + 0.3 * X[:, 0] ** 2
+    y = y + 0.05 * torch.randn(n, generator=g, dtype=torch.float64)
+    net = ShallowReLU(d, m, output_bias=output_bias, dtype=torch.float64).reset_parameters(g)
+    opt = torch.optim.Adam(net.parameters(), lr=2e-2)
+    for _ in range(steps):
+        opt.zero_grad()
+        ((net(X) - y) ** 2).mean().backward()
+        opt.step()
+    net.zero_grad(set_to_none=True)
+    return net, X, y
+
+
+INSTANCES = [  # (seed, n, d, m)
+    (0, 60, 2, 6),
+    (1, 100, 3, 10),
+    (2, 150, 5, 16),
+    (3, 200, 4, 20),
+]
+
+
+@pytest.fixture(params=INSTANCES, ids=lambda p: f"seed{p[0]}-n{p[1]}-d{p[2]}-m{p[3]}")
+def instance(request):
+    seed, n, d, m = request.param
+    return make_instance(seed, n, d, m)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    assert DATA_DIR.is_dir(), f"test data not found at {DATA_DIR} (shared/ must sit beside the repo)"
+    return DATA_DIR

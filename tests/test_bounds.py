@@ -1,0 +1,145 @@
+"""Properties of the Lipschitz bounds (MATH.md §2): certificates are valid, tight where the truth
+is known, agree with an independent formulation, and sandwich every sampled gradient norm."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from torch_lipcvx import ShallowReLU, ShallowWeights, lipschitz_bounds, lipsdp
+from torch_lipcvx.bounds import certify_t, lmi_max_eig, naive_bound, spectral_rho
+from torch_lipcvx.programs import lipsdp_original_lmi
+
+from conftest import make_instance
+
+
+def random_weights(seed: int, m: int, d: int) -> ShallowWeights:
+    g = torch.Generator().manual_seed(seed)
+    return ShallowWeights(torch.randn(m, d, generator=g, dtype=torch.float64),
+                          torch.randn(m, generator=g, dtype=torch.float64),
+                          torch.randn(m, generator=g, dtype=torch.float64) / math.sqrt(m),
+                          torch.tensor(0.3, dtype=torch.float64))
+
+
+def max_sampled_gradient(w: ShallowWeights, q: float, n: int = 20000, seed: int = 1) -> float:
+    g = torch.Generator().manual_seed(seed)
+    X = torch.cat([torch.randn(n, w.d, generator=g, dtype=torch.float64) * s for s in (0.3, 1, 10)])
+    G = ((X @ w.W.T + w.b > 0).double() * w.alpha) @ w.W
+    return float(torch.linalg.vector_norm(G, ord=q, dim=1).max())
+
+
+CASES = [(0, 5, 2), (1, 10, 3), (2, 20, 5), (3, 15, 4)]
+
+
+@pytest.mark.parametrize("solver", ["SCS", "CLARABEL"])
+@pytest.mark.parametrize("seed,m,d", CASES)
+def test_lipsdp_is_a_valid_certificate(seed, m, d, solver):
+    w = random_weights(seed, m, d)
+    cert = lipsdp(w, solver=solver)
+    # the certificate is what the LMI certifies, checked independently in float64
+    assert lmi_max_eig(w.W, w.alpha, torch.as_tensor(cert.t), cert.rho) <= 1e-9 * cert.rho
+    assert cert.L >= max_sampled_gradient(w, 2.0) * (1 - 1e-12)
+    assert cert.L <= naive_bound(w, 2.0) * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("seed,m,d", CASES)
+def test_lipsdp_agrees_with_the_original_lmi(seed, m, d):
+    """Our LipSDP (Schur form with Clarabel, original form with SCS, both re-verified) against a
+    plain cvxpy formulation of the un-Schured LMI M(ρ, T) ⪯ 0 solved with tight SCS."""
+    w = random_weights(seed, m, d)
+    rho_ref, _, _ = lipsdp_original_lmi(w.W.numpy(), w.alpha.numpy(), "SCS",
+                                        {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 500000})
+    for solver in ("CLARABEL", "SCS"):
+        cert = lipsdp(w, solver=solver)
+        assert cert.rho == pytest.approx(rho_ref, rel=2e-4), solver
+        assert cert.rho >= rho_ref * (1 - 1e-6), "a certified value cannot beat the optimum"
+
+
+def test_single_unit_is_exact():
+    """For f(x) = α relu(wᵀx + b) the Lipschitz constant is |α|‖w‖, and LipSDP is tight."""
+    w = ShallowWeights(torch.tensor([[3.0, -4.0]], dtype=torch.float64),
+                       torch.tensor([0.5], dtype=torch.float64),
+                       torch.tensor([-2.0], dtype=torch.float64))
+    cert = lipsdp(w, solver="CLARABEL")
+    assert cert.L == pytest.approx(10.0, rel=1e-6)
+    assert naive_bound(w, 2.0) == pytest.approx(10.0)
+    iv = lipschitz_bounds(ShallowReLU.from_weights(w), solver="CLARABEL")
+    assert iv.lower == pytest.approx(10.0, rel=1e-12)
+    assert iv.lower <= iv.upper
+
+
+def test_same_sign_units_sharing_a_direction():
+    """Two units on the same hyperplane direction with positive α: L = (α₁ + α₂)‖w‖ exactly."""
+    w = ShallowWeights(torch.tensor([[1.0, 2.0], [2.0, 4.0]], dtype=torch.float64),
+                       torch.tensor([0.0, 1.0], dtype=torch.float64),
+                       torch.tensor([1.0, 0.5], dtype=torch.float64))
+    exact = 2.0 * math.sqrt(5.0)
+    assert lipsdp(w, solver="CLARABEL").L == pytest.approx(exact, rel=1e-5)
+    assert lipschitz_bounds(ShallowReLU.from_weights(w), solver="CLARABEL").lower == \
+        pytest.approx(exact, rel=1e-12)
+
+
+def test_repair_of_an_infeasible_t():
+    w = random_weights(4, 12, 3)
+    cert = lipsdp(w, solver="CLARABEL")
+    t_bad = torch.as_tensor(cert.t) * 0.5       # 2T − ααᵀ is no longer positive definite
+    assert math.isinf(spectral_rho(w.W, w.alpha, t_bad))
+    rho, t_fixed, repaired = certify_t(w.W, w.alpha, t_bad)
+    assert repaired and math.isfinite(rho)
+    assert lmi_max_eig(w.W, w.alpha, t_fixed, rho) <= 1e-9 * rho
+    assert rho >= cert.rho * (1 - 1e-6)
+    with pytest.raises(ValueError, match="does not certify"):
+        certify_t(w.W, w.alpha, t_bad, repair=False)
+
+
+def test_zero_outer_weights_are_ignored():
+    w = random_weights(5, 8, 3)
+    alpha = w.alpha.clone()
+    alpha[[1, 4]] = 0.0
+    w0 = ShallowWeights(w.W, w.b, alpha, w.c)
+    w_drop = ShallowWeights(w.W[alpha != 0], w.b[alpha != 0], alpha[alpha != 0], w.c)
+    c0, c1 = lipsdp(w0, solver="CLARABEL"), lipsdp(w_drop, solver="CLARABEL")
+    assert c0.rho == pytest.approx(c1.rho, rel=1e-6)
+    assert c0.t[1] == 0 and c0.t[4] == 0
+    zero = ShallowWeights(w.W, w.b, torch.zeros_like(w.alpha), w.c)
+    assert lipsdp(zero).rho == 0.0
+
+
+@pytest.mark.parametrize("seed,m,d", CASES[:3])
+def test_interval_sandwiches_sampled_gradients(seed, m, d):
+    w = random_weights(seed, m, d)
+    net = ShallowReLU.from_weights(w)
+    iv2 = lipschitz_bounds(net, norm=2, solver="CLARABEL")
+    assert iv2.lower <= iv2.upper
+    # the search is at least about as good as brute-force sampling
+    assert iv2.lower >= 0.9 * max_sampled_gradient(w, 2.0, n=2000)
+    assert iv2.upper_method == "lipsdp"
+    assert set(iv2.upper_bounds) == {"naive", "lipsdp"}
+    ivi = lipschitz_bounds(net, norm="inf", solver="CLARABEL")
+    assert ivi.lower <= ivi.upper * (1 + 1e-12)
+    assert ivi.upper >= max_sampled_gradient(w, 1.0)
+    assert ivi.upper_bounds["sqrt_d_lipsdp"] == pytest.approx(math.sqrt(d) * iv2.upper)
+    assert ivi.upper == min(ivi.upper_bounds.values())
+    naive = lipschitz_bounds(net, method="naive")
+    assert naive.certificate is None and naive.upper == pytest.approx(naive_bound(w, 2.0))
+
+
+def test_lower_bound_uses_data_and_is_attained():
+    net, X, _ = make_instance(7, n=50, d=3, m=8, steps=50)
+    iv = lipschitz_bounds(net, X=X, solver="CLARABEL")
+    # the reported point attains the lower bound exactly
+    g = net.input_gradients(iv.argmax[None, :])[0]
+    assert float(torch.linalg.vector_norm(g)) == pytest.approx(iv.lower, rel=1e-12)
+    assert iv.lower >= float(torch.linalg.vector_norm(net.input_gradients(X), dim=1).max())
+
+
+def test_float32_model_and_sequential_input():
+    torch.manual_seed(0)
+    seq = torch.nn.Sequential(torch.nn.Linear(3, 7), torch.nn.ReLU(), torch.nn.Linear(7, 1))
+    iv = lipschitz_bounds(seq, solver="CLARABEL")
+    w = ShallowReLU.from_sequential(seq).weights().to(torch.float64)
+    assert iv.upper == pytest.approx(lipsdp(w, solver="CLARABEL").L, rel=1e-6)
+    assert isinstance(iv.upper, float) and iv.lower <= iv.upper
