@@ -41,6 +41,8 @@ def check_X(X, name: str = "X", d: Optional[int] = None) -> Tensor:
     if d is not None and X.shape[1] != d:
         raise ValueError(f"{name} must have shape (n, {d}) to match the model's input size, "
                          f"got shape {tuple(X.shape)}")
+    if X.is_complex():
+        raise ValueError(f"{name} must be real, got dtype {X.dtype}")
     if not X.is_floating_point():
         X = X.to(torch.get_default_dtype())
     check_finite(X, name)
@@ -64,6 +66,8 @@ def check_Xy(X, y, d: Optional[int] = None) -> tuple[Tensor, Tensor]:
 
 def check_nonneg(value, name: str) -> float:
     """A finite real number >= 0."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a real number >= 0, got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):

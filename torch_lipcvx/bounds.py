@@ -3,7 +3,7 @@ sampled lower bounds, reported together as an interval.
 
 Upper bounds (certified):
 
-* ``"lipsdp"`` (ℓ2): LipSDP-neuron solved with cvxpy (SCS by default, Clarabel selectable). The
+* ``"lipsdp"`` (ℓ2): LipSDP-neuron solved with cvxpy (Clarabel by default, SCS selectable). The
   solver's ``ρ`` is never reported: its ``t`` is re-verified in float64 through the spectral form
   ``ρ(t) = ‖C⁻¹ T W̄‖₂²`` with ``2T − ααᵀ = C Cᵀ``, and if ``t`` is slightly infeasible
   (``2T − ααᵀ`` not positive definite) it is repaired by the best positive rescaling ``s·t``.
@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from ._checks import check_norm, check_positive_int, check_X
 from .models import ShallowWeights, as_shallow_relu, check_weights_finite
-from .programs import LipSDPProgram, check_solver, lipsdp_form
+from .programs import DEFAULT_SOLVER, LipSDPProgram, check_solver
 
 __all__ = [
     "LipSDPResult",
@@ -224,17 +224,18 @@ def lmi_max_eig(W: Tensor, alpha: Tensor, t: Tensor, rho: float) -> float:
 
 
 # ------------------------------------------------------------------------------------- LipSDP
-def lipsdp(weights: ShallowWeights, *, solver: str = "SCS", solver_options: Optional[dict] = None,
-           program: Optional[LipSDPProgram] = None) -> LipSDPResult:
+def lipsdp(weights: ShallowWeights, *, solver: str = DEFAULT_SOLVER, solver_options: Optional[dict] = None,
+           program: Optional[LipSDPProgram] = None, form: str = "reduced") -> LipSDPResult:
     """LipSDP-neuron certificate for the ℓ2 Lipschitz constant, re-verified in float64.
 
     Args:
         weights: the network (``W (m, d)``, ``alpha (m,)``; biases do not enter).
-        solver: ``"SCS"`` (default) or ``"CLARABEL"``.
+        solver: ``"CLARABEL"`` (default) or ``"SCS"``.
         solver_options: keyword arguments for the solver (override our tight defaults).
         program: a prebuilt :class:`~torch_lipcvx.programs.LipSDPProgram` of the right size
-            (``m_active × d``, the form :func:`~torch_lipcvx.programs.lipsdp_form` picks for
-            ``solver``) to reuse its compilation across calls; otherwise one is built.
+            (``m_active × d``) to reuse its compilation across calls; otherwise one is built.
+        form: the SDP formulation when no program is given (``"reduced"``, the default, or
+            ``"original"``/``"schur"``; see :class:`~torch_lipcvx.programs.LipSDPProgram`).
 
     Returns:
         :class:`LipSDPResult` whose ``rho`` is certified: ``M(rho, diag(t)) ⪯ 0`` holds in float64
@@ -244,7 +245,10 @@ def lipsdp(weights: ShallowWeights, *, solver: str = "SCS", solver_options: Opti
         programs.SolverError: the solver failed or hit its limit.
     """
     solver = check_solver(solver)
-    check_weights_finite(weights)
+    if not isinstance(weights, ShallowWeights):
+        raise TypeError(f"weights must be ShallowWeights (use model.weights()), "
+                        f"got {type(weights).__name__}")
+    check_weights_finite(weights, "weights")
     W = weights.W.detach().to("cpu", torch.float64)
     alpha = weights.alpha.detach().to("cpu", torch.float64)
     act = alpha != 0
@@ -252,8 +256,7 @@ def lipsdp(weights: ShallowWeights, *, solver: str = "SCS", solver_options: Opti
     if int(act.sum()) == 0 or float(W[act].abs().max()) == 0.0:
         return LipSDPResult(0.0, np.zeros(m), 0.0, solver, "trivial", False, 0.0, 0.0)
     Wa, aa = W[act], alpha[act]
-    form = lipsdp_form(solver)
-    if program is None or (program.m, program.d, program.form) != (*Wa.shape, form):
+    if program is None or (program.m, program.d) != tuple(Wa.shape):
         program = LipSDPProgram(*Wa.shape, form=form)
     solver_rho, t_a, info = program.solve(Wa.numpy(), aa.numpy(), solver, solver_options)
     t_full = torch.zeros(m, dtype=torch.float64)
@@ -344,7 +347,7 @@ def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Option
     return best_val, best_x
 
 
-def lipschitz_bounds(model: nn.Module, norm=2, *, method: str = "lipsdp", solver: str = "SCS",
+def lipschitz_bounds(model: nn.Module, norm=2, *, method: str = "lipsdp", solver: str = DEFAULT_SOLVER,
                      solver_options: Optional[dict] = None, X: Optional[Tensor] = None,
                      n_samples: int = 2048, ascent_steps: int = 100,
                      seed: int = 0) -> LipschitzInterval:
@@ -358,7 +361,7 @@ def lipschitz_bounds(model: nn.Module, norm=2, *, method: str = "lipsdp", solver
         method: ``"lipsdp"`` (default; for ``norm=inf`` it gives ``√d·L₂``) or ``"naive"``. The
             reported upper bound is the smallest certified bound computed; all are kept in
             ``upper_bounds``.
-        solver, solver_options: for LipSDP (``"SCS"`` or ``"CLARABEL"``).
+        solver, solver_options: for LipSDP (``"CLARABEL"`` or ``"SCS"``).
         X: optional ``(n, d)`` data to seed the lower-bound search.
         n_samples, ascent_steps, seed: the lower-bound search (see :func:`sampled_lower_bound`).
 
@@ -373,6 +376,7 @@ def lipschitz_bounds(model: nn.Module, norm=2, *, method: str = "lipsdp", solver
     norm = check_norm(norm)
     if method not in ("lipsdp", "naive"):
         raise ValueError(f"method must be 'lipsdp' or 'naive', got {method!r}")
+    solver = check_solver(solver)
     net = as_shallow_relu(model)
     w = net.weights()
     check_weights_finite(w)

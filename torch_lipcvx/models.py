@@ -11,6 +11,7 @@ augmented data ``X̃ = [X, 1]`` of shape ``(n, d + 1)``; ``W̃ = [W, b]`` of sha
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Optional
 
@@ -44,6 +45,19 @@ class ShallowWeights:
     b: Tensor
     alpha: Tensor
     c: Optional[Tensor] = None
+
+    def __post_init__(self) -> None:
+        for key in ("W", "b", "alpha"):
+            if not isinstance(getattr(self, key), Tensor):
+                raise TypeError(f"ShallowWeights.{key} must be a tensor, "
+                                f"got {type(getattr(self, key)).__name__}")
+        m = self.W.shape[0] if self.W.dim() == 2 else None
+        if m is None or self.b.shape != (m,) or self.alpha.shape != (m,) or (
+                self.c is not None and self.c.numel() != 1):
+            raise ValueError(f"inconsistent weight shapes: W {tuple(self.W.shape)}, "
+                             f"b {tuple(self.b.shape)}, alpha {tuple(self.alpha.shape)}"
+                             f"{'' if self.c is None else f', c {tuple(self.c.shape)}'}; "
+                             "expected (m, d), (m,), (m,) and a scalar c")
 
     @property
     def m(self) -> int:
@@ -125,8 +139,9 @@ class ShallowReLU(nn.Module):
                  device=None, dtype=None) -> None:
         super().__init__()
         for name, v in (("in_features", in_features), ("hidden", hidden)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        in_features, hidden = int(in_features), int(hidden)
         self.hidden = nn.Linear(in_features, hidden, device=device, dtype=dtype)
         self.output = nn.Linear(hidden, 1, bias=output_bias, device=device, dtype=dtype)
 
@@ -146,10 +161,7 @@ class ShallowReLU(nn.Module):
     @classmethod
     def from_weights(cls, weights: ShallowWeights, *, device=None, dtype=None) -> "ShallowReLU":
         """Build a module holding copies of ``weights`` (on ``device``/``dtype`` if given)."""
-        W, b, alpha, c = weights.W, weights.b, weights.alpha, weights.c
-        if W.dim() != 2 or b.shape != (W.shape[0],) or alpha.shape != (W.shape[0],):
-            raise ValueError(f"inconsistent weight shapes: W {tuple(W.shape)}, b {tuple(b.shape)}, "
-                             f"alpha {tuple(alpha.shape)}; expected (m, d), (m,), (m,)")
+        W, c = weights.W, weights.c
         device = device if device is not None else W.device
         dtype = dtype if dtype is not None else W.dtype
         net = cls(W.shape[1], W.shape[0], output_bias=c is not None, device=device, dtype=dtype)

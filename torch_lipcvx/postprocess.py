@@ -35,8 +35,8 @@ from ._checks import check_nonneg, check_positive_int, check_Xy
 from .bounds import LipSDPResult, lipsdp
 from .models import (ShallowReLU, ShallowWeights, activation_patterns, as_shallow_relu,
                      check_weights_finite, forward_weights, sign_order)
-from .programs import (L2Program, LipSDPProgram, LipschitzRestriction, SolverError, check_solver,
-                       convex_to_weights, lipsdp_form)
+from .programs import (DEFAULT_SOLVER, L2Program, LipSDPProgram, LipschitzRestriction, SolverError, check_solver,
+                       convex_to_weights)
 
 __all__ = [
     "Objective",
@@ -100,7 +100,7 @@ class PostProcessResult:
 
     Attributes:
         model: a NEW :class:`ShallowReLU` on the input model's device and dtype, units ordered
-            ``α > 0`` first (Algorithm 1); the input network itself if nothing improved.
+            ``α > 0`` first (Algorithm 1); a reordered copy of the input if nothing improved.
         history: accepted iterates; ``history[k].objective`` is non-increasing.
         rejected: candidates that were not accepted, with the reason.
         certificate: the LipSDP certificate of the returned network (float64).
@@ -179,10 +179,8 @@ class _Certifier:
 
     def __call__(self, w: ShallowWeights) -> LipSDPResult:
         m_act = int((w.alpha != 0).sum())
-        form = lipsdp_form(self.solver)
-        if m_act and (self.program is None
-                      or (self.program.m, self.program.d, self.program.form) != (m_act, w.d, form)):
-            self.program = LipSDPProgram(m_act, w.d, form=form)
+        if m_act and (self.program is None or (self.program.m, self.program.d) != (m_act, w.d)):
+            self.program = LipSDPProgram(m_act, w.d)
         return lipsdp(w, solver=self.solver, solver_options=self.options, program=self.program)
 
 
@@ -198,7 +196,7 @@ def _prepare(model: nn.Module, X, y, lam, beta) -> tuple[ShallowReLU, ShallowWei
 
 
 def objective(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
-              solver: str = "SCS", solver_options: Optional[dict] = None) -> Objective:
+              solver: str = DEFAULT_SOLVER, solver_options: Optional[dict] = None) -> Objective:
     """Evaluate ``J`` of MATH.md §3 for a network on data, with a fresh certified ``ρ``.
 
     Args:
@@ -224,6 +222,8 @@ def _l2_slots(alpha: Tensor, patterns: str, n_sampled: Optional[int],
         return idx, np.sign(a[idx])
     m = a.shape[0]
     k = n_sampled if n_sampled is not None else max(1, m // 2)
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise TypeError(f"n_sampled must be an integer, got {n_sampled!r}")
     if not 1 <= k <= m:
         raise ValueError(f"n_sampled must be between 1 and the number of units ({m}), got {k}")
     pick = torch.randperm(m, generator=generator)[:k].numpy()
@@ -233,7 +233,7 @@ def _l2_slots(alpha: Tensor, patterns: str, n_sampled: Optional[int],
 
 def solve_l2_program(model: nn.Module, X, y, *, beta: float,
                      patterns: Literal["network", "sampled"] = "network",
-                     n_sampled: Optional[int] = None, seed: int = 0, solver: str = "SCS",
+                     n_sampled: Optional[int] = None, seed: int = 0, solver: str = DEFAULT_SOLVER,
                      solver_options: Optional[dict] = None) -> ConvexSolution:
     """Solve the ℓ2 program (6) with patterns taken from ``model`` and map back (MATH.md §4).
 
@@ -245,7 +245,7 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
             the network is feasible and the optimum is never worse. ``"sampled"`` ("samp-ℓ2", the
             scnn-style baseline): ``n_sampled`` (default m/2) of the m patterns drawn at random with
             ``seed`` and used as both P and N; no guarantee.
-        solver, solver_options: ``"SCS"`` or ``"CLARABEL"`` and their settings.
+        solver, solver_options: ``"CLARABEL"`` or ``"SCS"`` and their settings.
 
     Returns:
         :class:`ConvexSolution`; the network has one unit per slot (``2·n_sampled`` units when
@@ -253,6 +253,8 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
     """
     if patterns not in ("network", "sampled"):
         raise ValueError(f"patterns must be 'network' or 'sampled', got {patterns!r}")
+    if patterns == "network" and n_sampled is not None:
+        raise ValueError("n_sampled is only used with patterns='sampled'")
     net, w, X, y, _, beta = _prepare(model, X, y, 0.0, beta)
     solver = check_solver(solver)
     D = activation_patterns(X, w).numpy()
@@ -273,7 +275,7 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
 
 # ------------------------------------------------------------------------------- Algorithm 1
 def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
-                max_iter: int = 20, tol: float = 1e-4, solver: str = "SCS",
+                max_iter: int = 20, tol: float = 1e-4, solver: str = DEFAULT_SOLVER,
                 solver_options: Optional[dict] = None, verbose: bool = False) -> PostProcessResult:
     """Post-process a trained shallow ReLU network by convex optimisation (Algorithm 1).
 
@@ -287,7 +289,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
         beta: β ≥ 0, weight of the ℓ2 term ``(β/2)Σ_j(‖w̃_j‖² + α_j²)`` (bias included).
         max_iter: at most this many restriction solves (Lipschitz case).
         tol: stop when the relative decrease of ``J`` in one step is below ``tol``.
-        solver: ``"SCS"`` (default) or ``"CLARABEL"``, for the programs and LipSDP.
+        solver: ``"CLARABEL"`` (default) or ``"SCS"``, for the programs and LipSDP.
         solver_options: solver keyword arguments overriding our defaults.
         verbose: print one line per iteration.
 

@@ -1,0 +1,429 @@
+"""Bad input raises the documented error, naming the argument, and the user's model is never
+touched -- neither by a rejected call nor by a successful or failed post-processing run (STYLE.md:
+"fail fast with a clear error, and lose nothing")."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import math
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import torch_lipcvx
+from torch_lipcvx import ShallowReLU, ShallowWeights, SolverError
+
+# ``torch_lipcvx.postprocess`` is the function (re-exported in __init__), which shadows the
+# submodule of the same name; fetch the module itself.
+postprocess_module = importlib.import_module("torch_lipcvx.postprocess")
+
+DTYPE = torch.float64
+N, D, M = 40, 2, 6
+
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                  reason="CUDA not available")),
+]
+
+
+def problem(seed: int = 0, dtype=DTYPE, device="cpu"):
+    """A seeded ``ShallowReLU(2, 6)`` and a smooth regression task ``X (40, 2)``, ``y (40,)``."""
+    g = torch.Generator().manual_seed(seed)
+    net = ShallowReLU(D, M, dtype=DTYPE).reset_parameters(g)
+    with torch.no_grad():
+        net.output.weight.mul_(3.0)
+    X = torch.randn(N, D, generator=g, dtype=DTYPE)
+    y = torch.sin(2 * X[:, 0]) + 0.5 * X[:, 1]
+    return net.to(device, dtype), X.to(device, dtype), y.to(device, dtype)
+
+
+# ------------------------------------------------------------------------------- snapshots
+def snapshot(model: nn.Module) -> dict:
+    """Everything a call could change on the user's model, copied."""
+    return {
+        "state": copy.deepcopy(model.state_dict()),
+        "requires_grad": {k: p.requires_grad for k, p in model.named_parameters()},
+        "grad": {k: None if p.grad is None else p.grad.clone() for k, p in model.named_parameters()},
+        "training": [mod.training for mod in model.modules()],
+        "ptrs": {k: p.data_ptr() for k, p in model.named_parameters()},
+        "type": type(model),
+    }
+
+
+def bit_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Same dtype, shape, device and bytes (so NaN weights compare equal to themselves)."""
+    return (a.dtype == b.dtype and a.shape == b.shape and a.device == b.device
+            and a.detach().cpu().numpy().tobytes() == b.detach().cpu().numpy().tobytes())
+
+
+def assert_unchanged(model: nn.Module, snap: dict) -> None:
+    now = snapshot(model)
+    assert now["type"] is snap["type"]
+    assert now["state"].keys() == snap["state"].keys()
+    for k in snap["state"]:
+        assert bit_equal(now["state"][k], snap["state"][k]), f"{k} changed"
+        if not torch.isnan(snap["state"][k]).any():
+            assert torch.equal(now["state"][k], snap["state"][k])
+    assert now["requires_grad"] == snap["requires_grad"]
+    assert now["training"] == snap["training"]
+    assert now["ptrs"] == snap["ptrs"]
+    assert now["grad"].keys() == snap["grad"].keys()
+    for k, g in snap["grad"].items():
+        assert (g is None and now["grad"][k] is None) or bit_equal(g, now["grad"][k])
+
+
+def user_model(kind: str = "good") -> nn.Module:
+    """The model handed in, with non-default flags so that any reset would be noticed."""
+    if kind == "good":
+        model = problem()[0]
+    elif kind == "sequential":
+        model = problem()[0].to_sequential()
+    elif kind == "two_hidden":
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            model = nn.Sequential(nn.Linear(D, M), nn.ReLU(), nn.Linear(M, M), nn.ReLU(),
+                                  nn.Linear(M, 1)).double()
+    elif kind == "tanh":
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            model = nn.Sequential(nn.Linear(D, M), nn.Tanh(), nn.Linear(M, 1)).double()
+    elif kind == "nan_weights":
+        model = problem()[0]
+        with torch.no_grad():
+            model.hidden.weight[1, 0] = float("nan")
+    else:  # pragma: no cover
+        raise KeyError(kind)
+    model.eval()
+    params = list(model.parameters())
+    params[1].requires_grad_(False)
+    params[0].grad = torch.full_like(params[0], 0.25)
+    return model
+
+
+# ------------------------------------------------------------------------- the public callers
+def call_lipschitz_bounds(model, X, y, **kw):
+    kw = {"solver": "CLARABEL", "n_samples": 8, "ascent_steps": 2, **kw}
+    norm = kw.pop("norm", 2)
+    return torch_lipcvx.lipschitz_bounds(model, norm, X=X, **kw)
+
+
+def call_postprocess(model, X, y, **kw):
+    kw = {"lam": 0.1, "max_iter": 1, "solver": "CLARABEL", **kw}
+    return torch_lipcvx.postprocess(model, X, y, **kw)
+
+
+def call_objective(model, X, y, **kw):
+    kw = {"lam": 0.1, "solver": "CLARABEL", **kw}
+    return torch_lipcvx.objective(model, X, y, **kw)
+
+
+def call_solve_l2_program(model, X, y, **kw):
+    kw = {"beta": 1e-2, "solver": "CLARABEL", **kw}
+    return torch_lipcvx.solve_l2_program(model, X, y, **kw)
+
+
+CALLERS = {
+    "lipschitz_bounds": (call_lipschitz_bounds, {"X", "solver", "norm", "method", "n_samples"}),
+    "postprocess": (call_postprocess, {"X", "y", "lam", "beta", "tol", "max_iter", "solver"}),
+    "objective": (call_objective, {"X", "y", "lam", "beta", "solver"}),
+    "solve_l2_program": (call_solve_l2_program, {"X", "y", "beta", "solver", "patterns",
+                                                 "n_sampled"}),
+}
+
+
+def _X(f):
+    return lambda X, y: (f(X), y)
+
+
+def _y(f):
+    return lambda X, y: (X, f(y))
+
+
+def _nan_at(t, idx, value=float("nan")):
+    t = t.clone()
+    t[idx] = value
+    return t
+
+
+# (id, argument it concerns, data transform or None, extra keyword arguments, error, match)
+BAD = [
+    ("X-1d", "X", _X(lambda X: X[0]), {}, ValueError, r"X must have shape \(n, 2\), got shape \(2,\)"),
+    ("X-3d", "X", _X(lambda X: X[:, :, None]), {}, ValueError,
+     r"X must have shape \(n, 2\), got shape \(40, 2, 1\)"),
+    ("X-columns", "X", _X(lambda X: torch.cat([X, X[:, :1]], 1)), {}, ValueError,
+     r"X must have shape \(n, 2\) to match the model's input size, got shape \(40, 3\)"),
+    ("X-nan", "X", _X(lambda X: _nan_at(X, (3, 1))), {}, ValueError,
+     r"X contains 1 NaN/Inf value"),
+    ("X-empty", "X", lambda X, y: (X[:0], y[:0]), {}, ValueError, r"X is empty"),
+    ("X-string", "X", _X(lambda X: "not data"), {}, TypeError, r"X must be a tensor or array-like"),
+    ("y-length", "y", _y(lambda y: y[:-1]), {}, ValueError,
+     r"y must have shape \(40,\) \(one target per row of X\), got shape \(39,\)"),
+    ("y-2col", "y", _y(lambda y: torch.stack([y, y], 1)), {}, ValueError,
+     r"y must have shape \(40,\).*got shape \(40, 2\)"),
+    ("y-inf", "y", _y(lambda y: _nan_at(y, 5, float("inf"))), {}, ValueError,
+     r"y contains 1 NaN/Inf value"),
+    ("lam-negative", "lam", None, {"lam": -0.1}, ValueError, r"lam must be a finite number >= 0"),
+    ("lam-nan", "lam", None, {"lam": float("nan")}, ValueError, r"lam must be a finite number"),
+    ("lam-inf", "lam", None, {"lam": math.inf}, ValueError, r"lam must be a finite number"),
+    ("lam-string", "lam", None, {"lam": "big"}, TypeError, r"lam must be a real number"),
+    ("beta-negative", "beta", None, {"beta": -1e-3}, ValueError,
+     r"beta must be a finite number >= 0"),
+    ("beta-nan", "beta", None, {"beta": float("nan")}, ValueError, r"beta must be a finite number"),
+    ("tol-negative", "tol", None, {"tol": -1e-4}, ValueError, r"tol must be a finite number >= 0"),
+    ("max_iter-zero", "max_iter", None, {"max_iter": 0}, ValueError,
+     r"max_iter must be an integer >= 1, got 0"),
+    ("max_iter-float", "max_iter", None, {"max_iter": 2.5}, TypeError,
+     r"max_iter must be an integer"),
+    ("max_iter-bool", "max_iter", None, {"max_iter": True}, TypeError,
+     r"max_iter must be an integer"),
+    ("solver-unknown", "solver", None, {"solver": "MOSEK_PLUS"}, ValueError,
+     r"solver must be one of \('CLARABEL', 'SCS'\), got 'MOSEK_PLUS'"),
+    ("solver-none", "solver", None, {"solver": None}, ValueError, r"solver must be one of"),
+    ("norm-l3", "norm", None, {"norm": "l3"}, ValueError, r"norm must be 2 or inf.*got 'l3'"),
+    ("norm-3", "norm", None, {"norm": 3}, ValueError, r"norm must be 2 or inf.*got 3"),
+    ("norm-1", "norm", None, {"norm": 1}, ValueError, r"norm must be 2 or inf.*got 1"),
+    ("method-unknown", "method", None, {"method": "lipopt"}, ValueError,
+     r"method must be 'lipsdp' or 'naive', got 'lipopt'"),
+    ("n_samples-zero", "n_samples", None, {"n_samples": 0}, ValueError,
+     r"n_samples must be an integer >= 1"),
+    ("patterns-bogus", "patterns", None, {"patterns": "bogus"}, ValueError,
+     r"patterns must be 'network' or 'sampled', got 'bogus'"),
+    ("n_sampled-zero", "n_sampled", None, {"patterns": "sampled", "n_sampled": 0}, ValueError,
+     r"n_sampled must be between 1 and the number of units \(6\), got 0"),
+    ("n_sampled-too-many", "n_sampled", None, {"patterns": "sampled", "n_sampled": 7}, ValueError,
+     r"n_sampled must be between 1 and the number of units \(6\), got 7"),
+]
+
+BAD_CASES = [
+    pytest.param(fn, arg, transform, kw, exc, match, id=f"{fn}-{case}")
+    for fn, (_, accepted) in CALLERS.items()
+    for case, arg, transform, kw, exc, match in BAD
+    if arg in accepted
+]
+
+
+@pytest.mark.parametrize("fn, arg, transform, kw, exc, match", BAD_CASES)
+def test_bad_argument_raises_and_leaves_model_untouched(fn, arg, transform, kw, exc, match):
+    call = CALLERS[fn][0]
+    model = user_model("good")
+    snap = snapshot(model)
+    _, X, y = problem()
+    X0, y0 = X.clone(), y.clone()
+    if transform is not None:
+        X, y = transform(X, y)
+    with pytest.raises(exc, match=match):
+        call(model, X, y, **kw)
+    assert_unchanged(model, snap)
+    if transform is None:  # the data is not modified either
+        assert torch.equal(X, X0) and torch.equal(y, y0)
+
+
+BAD_MODELS = [
+    ("two_hidden", r"expected exactly 3 layers.*only one hidden ReLU layer is supported"),
+    ("tanh", r"the activation must be nn\.ReLU, got Tanh"),
+    ("nan_weights", r"model has NaN/Inf in its weights \(W\)"),
+]
+
+
+@pytest.mark.parametrize("kind, match", BAD_MODELS, ids=[k for k, _ in BAD_MODELS])
+@pytest.mark.parametrize("fn", list(CALLERS))
+def test_bad_model_raises_and_is_left_untouched(fn, kind, match):
+    model = user_model(kind)
+    snap = snapshot(model)
+    _, X, y = problem()
+    with pytest.raises(ValueError, match=match):
+        CALLERS[fn][0](model, X, y)
+    assert_unchanged(model, snap)
+
+
+@pytest.mark.parametrize("fn", list(CALLERS))
+@pytest.mark.parametrize("model", [nn.Linear(D, 1), nn.ModuleList([nn.Linear(D, M)]), "net"],
+                         ids=["linear", "modulelist", "string"])
+def test_non_network_model_is_rejected(fn, model):
+    _, X, y = problem()
+    with pytest.raises(ValueError, match=r"model must be a ShallowReLU or nn\.Sequential"):
+        CALLERS[fn][0](model, X, y)
+
+
+def test_leaky_relu_network_is_rejected_everywhere():
+    model = nn.Sequential(nn.Linear(D, M), nn.LeakyReLU(), nn.Linear(M, 1)).double()
+    snap = snapshot(model)
+    _, X, y = problem()
+    for call, _ in CALLERS.values():
+        with pytest.raises(ValueError, match=r"activation must be nn\.ReLU, got LeakyReLU"):
+            call(model, X, y)
+    assert_unchanged(model, snap)
+
+
+# ------------------------------------------------------------------------------------ lipsdp
+def _weights_snapshot(w: ShallowWeights):
+    return [None if t is None else t.clone() for t in (w.W, w.b, w.alpha, w.c)]
+
+
+def _assert_weights_unchanged(w: ShallowWeights, snap) -> None:
+    for t, s in zip((w.W, w.b, w.alpha, w.c), snap):
+        assert (t is None and s is None) or bit_equal(t, s)
+
+
+@pytest.mark.parametrize("solver", ["GUROBI_SDP", "", 3])
+def test_lipsdp_rejects_unknown_solver(solver):
+    w = problem()[0].weights()
+    snap = _weights_snapshot(w)
+    with pytest.raises(ValueError, match=r"solver must be one of \('CLARABEL', 'SCS'\)"):
+        torch_lipcvx.lipsdp(w, solver=solver)
+    _assert_weights_unchanged(w, snap)
+
+
+@pytest.mark.parametrize("where", ["W", "alpha"])
+def test_lipsdp_rejects_nonfinite_weights(where):
+    w = problem()[0].weights()
+    if where == "W":
+        w = ShallowWeights(_nan_at(w.W, (0, 0)), w.b, w.alpha, w.c)
+    else:
+        w = ShallowWeights(w.W, w.b, _nan_at(w.alpha, 2, -math.inf), w.c)
+    snap = _weights_snapshot(w)
+    with pytest.raises(ValueError, match=rf"NaN/Inf in its weights \({where}\)"):
+        torch_lipcvx.lipsdp(w, solver="CLARABEL")
+    _assert_weights_unchanged(w, snap)
+
+
+def test_lipsdp_accepts_solver_name_in_any_case():
+    w = problem()[0].weights()
+    assert torch_lipcvx.lipsdp(w, solver="clarabel").solver == "CLARABEL"
+
+
+def test_lipsdp_given_a_module_raises_type_error():
+    model = user_model("good")
+    snap = snapshot(model)
+    try:
+        with pytest.raises(TypeError, match="weights"):
+            torch_lipcvx.lipsdp(model, solver="CLARABEL")
+    finally:
+        assert_unchanged(model, snap)
+
+
+def test_lipschitz_bounds_validates_solver_for_every_method():
+    model = user_model("good")
+    with pytest.raises(ValueError, match="solver must be one of"):
+        torch_lipcvx.lipschitz_bounds(model, 2, method="naive", solver="bogus", n_samples=8,
+                                      ascent_steps=2)
+
+
+# ---------------------------------------------------------------- successful postprocessing
+def _check_result_model(res, model, snap, dtype, device):
+    assert_unchanged(model, snap)
+    new = res.model
+    assert isinstance(new, ShallowReLU) and new is not model
+    assert new.dtype == dtype and new.device == torch.device(device)
+    assert not {p.data_ptr() for p in new.parameters()} & set(snap["ptrs"].values())
+    J = [r.objective for r in res.history]
+    assert all(b <= a for a, b in zip(J, J[1:]))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("lam, beta", [(0.1, 0.0), (0.0, 1e-2)], ids=["lipschitz", "l2"])
+def test_successful_postprocess_returns_new_model_and_keeps_input(lam, beta, dtype, device):
+    model, X, y = problem(dtype=dtype, device=device)
+    model.eval()
+    model.hidden.bias.requires_grad_(False)
+    snap = snapshot(model)
+    X0, y0 = X.clone(), y.clone()
+    res = torch_lipcvx.postprocess(model, X, y, lam=lam, beta=beta, max_iter=2,
+                                   solver="CLARABEL")
+    _check_result_model(res, model, snap, dtype, device)
+    assert torch.equal(X, X0) and torch.equal(y, y0)
+    assert len(res.history) >= 2 and res.objective_after < res.objective_before
+    # the reported objective is the objective of the returned model (recomputed independently)
+    again = torch_lipcvx.objective(res.model, X, y, lam=lam, beta=beta, solver="CLARABEL")
+    assert again.value == pytest.approx(res.objective_after, rel=1e-5 if dtype == DTYPE else 1e-3)
+    assert_unchanged(model, snap)
+
+
+def test_postprocess_accepts_sequential_and_returns_shallow_relu():
+    net, X, y = problem()
+    seq = net.to_sequential()
+    seq.train()
+    snap = snapshot(seq)
+    res = torch_lipcvx.postprocess(seq, X, y, lam=0.1, max_iter=2, solver="CLARABEL")
+    assert_unchanged(seq, snap)
+    assert isinstance(res.model, ShallowReLU) and res.model.dtype == DTYPE
+    # the starting objective is that of the Sequential
+    J0 = torch_lipcvx.objective(seq, X, y, lam=0.1, solver="CLARABEL").value
+    assert res.objective_before == pytest.approx(J0, rel=1e-6)
+    assert res.objective_after <= res.objective_before
+
+
+def test_postprocess_with_nothing_to_optimise_still_returns_a_copy():
+    model, X, y = problem()
+    with torch.no_grad():
+        model.output.weight.zero_()
+    snap = snapshot(model)
+    res = torch_lipcvx.postprocess(model, X, y, lam=0.1, solver="CLARABEL")
+    assert "nothing to optimise" in res.message
+    _check_result_model(res, model, snap, DTYPE, "cpu")
+    with torch.no_grad():
+        assert torch.equal(res.model(X), model(X))
+
+
+# ------------------------------------------------------------------------ solver failures
+@pytest.mark.parametrize("lam, beta", [(0.1, 0.0), (0.0, 1e-2)], ids=["lipschitz", "l2"])
+def test_first_solve_failing_raises_solver_error_and_keeps_model(lam, beta):
+    # documented: "programs.SolverError: the very first solve failed"
+    model = user_model("good")
+    snap = snapshot(model)
+    _, X, y = problem()
+    with pytest.raises(SolverError, match=r"CLARABEL returned status 'user_limit'"):
+        torch_lipcvx.postprocess(model, X, y, lam=lam, beta=beta, max_iter=2, solver="CLARABEL",
+                                 solver_options={"max_iter": 1})
+    assert_unchanged(model, snap)
+
+
+def test_later_solve_failing_warns_and_keeps_previous_iterate(monkeypatch):
+    # documented: "a later failure keeps the previous iterate and warns"
+    original = postprocess_module.LipschitzRestriction.solve
+    calls = {"n": 0}
+
+    def flaky(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] >= 2:
+            raise SolverError("injected failure")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(postprocess_module.LipschitzRestriction, "solve", flaky)
+    model = user_model("good")
+    snap = snapshot(model)
+    _, X, y = problem()
+    with pytest.warns(RuntimeWarning, match=r"iteration 2: injected failure; kept the previous"):
+        res = torch_lipcvx.postprocess(model, X, y, lam=0.1, max_iter=5, solver="CLARABEL")
+    assert calls["n"] == 2
+    assert res.message.startswith("solver failed at iteration 2")
+    assert [r.iteration for r in res.history] == [0, 1]
+    _check_result_model(res, model, snap, DTYPE, "cpu")
+    # the returned network is iterate 1, with its certified objective
+    again = torch_lipcvx.objective(res.model, X, y, lam=0.1, solver="CLARABEL")
+    assert again.value == pytest.approx(res.history[-1].objective, rel=1e-6)
+
+
+@pytest.mark.parametrize("lam, beta", [(0.1, 0.0), (0.0, 1e-2)], ids=["lipschitz", "l2"])
+def test_inaccurate_scs_warns_keeps_model_and_reports_certified_objective(lam, beta):
+    # SCS stopped after one iteration reports 'optimal_inaccurate': accepted with a warning, every
+    # result re-verified, so the reported J is still an upper bound on the true objective.
+    model = user_model("good")
+    snap = snapshot(model)
+    _, X, y = problem()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = torch_lipcvx.postprocess(model, X, y, lam=lam, beta=beta, max_iter=2, solver="SCS",
+                                       solver_options={"max_iters": 1})
+    assert any(issubclass(w.category, RuntimeWarning) and "optimal_inaccurate" in str(w.message)
+               for w in caught)
+    _check_result_model(res, model, snap, DTYPE, "cpu")
+    accurate_after = torch_lipcvx.objective(res.model, X, y, lam=lam, beta=beta, solver="CLARABEL")
+    assert accurate_after.value <= res.objective_after * (1 + 1e-6)
+    accurate_before = torch_lipcvx.objective(model, X, y, lam=lam, beta=beta, solver="CLARABEL")
+    assert accurate_before.value <= res.objective_before * (1 + 1e-6)
