@@ -34,7 +34,7 @@ def plot_objective_history(results: Mapping[str, PostProcessResult],
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
-    panels = [("objective", "objective J"), ("mse", "training MSE"), ("L", "certified L (LipSDP)")]
+    panels = [("objective", "objective J (each run's own)"), ("mse", "training MSE"), ("L", "certified L (LipSDP)")]
     for label, res in results.items():
         table = res.history_table()
         for ax, (key, name) in zip(axes, panels):

@@ -1,0 +1,51 @@
+"""The command line and the examples run end to end at small sizes and write real files."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+from torch_lipcvx.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_small(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--n", "80", "--hidden", "8", "--epochs", "100", "--max-iter", "2",
+                 "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    for word in ("SGD (input)", "C-l2 (program 6)", "C-lip (Algorithm 1)", "L upper", "J lip"):
+        assert word in text
+    png = out / "demo_history.png"
+    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((out / "demo_results.json").read_text())
+    rows = {r["model"]: r for r in summary["rows"]}
+    # each post-processed network is no worse on its own objective, and intervals are ordered
+    assert rows["C-l2 (program 6)"]["J_l2"] <= rows["SGD (input)"]["J_l2"] * (1 + 1e-6)
+    assert rows["C-lip (Algorithm 1)"]["J_lip"] <= rows["SGD (input)"]["J_lip"] * (1 + 1e-6)
+    assert all(r["L_lower"] <= r["L_upper"] for r in rows.values())
+    lip = summary["lip_history"]["objective"]
+    assert all(b <= a for a, b in zip(lip, lip[1:]))
+
+
+def test_help_and_bad_subcommand(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--help"])
+    assert exc.value.code == 0
+    assert "rastrigin" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["nonsense"])
+    assert exc.value.code == 2
+
+
+def test_example_postprocess_sequential(data_dir, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["postprocess_sequential.py", "--data-dir", str(data_dir),
+                                      "--hidden", "8", "--epochs", "100", "--max-iter", "2"])
+    runpy.run_path(str(ROOT / "examples" / "postprocess_sequential.py"), run_name="__main__")
+    text = capsys.readouterr().out
+    assert "servo" in text and "post-processed nn.Sequential" in text
