@@ -71,7 +71,8 @@ def main() -> None:
     ws = w.permute(sign_order(w.alpha))
     cert = lipsdp(ws)
     D = activation_patterns(X, ws).numpy().astype(float)
-    forms = [("CLARABEL", "decomposed")] + ([] if args.skip_plain else [("SCS", "full")])
+    forms = [("CLARABEL", "decomposed"), ("SCS", "decomposed")] + (
+        [] if args.skip_plain else [("SCS", "full")])
     base = None
     for solver, form in forms:
         (prog, t_build) = timed(LipschitzRestriction, X.numpy(), y.numpy(), D, ws.alpha.numpy(),

@@ -110,6 +110,21 @@ def test_restriction_12_optimum_is_never_worse(instance, lam):
     assert J1.value <= J0.value * (1 + TOL)
 
 
+def test_restriction_network_reproduces_convex_predictions(instance):
+    """The network built from (12)'s solution outputs Σ_j α_j D_j X̃ w̃_j + c on the data."""
+    net, X, y = instance
+    w = net.weights()
+    cert = lipsdp(w, solver=SOLVER)
+    D = activation_patterns(X, w).numpy().astype(float)
+    prog = LipschitzRestriction(X.numpy(), y.numpy(), D, w.alpha.numpy(), 1e-2, 0.0, True)
+    Wt, c, _, _ = prog.solve(cert.t, SOLVER)
+    convex_pred = ((D * w.alpha.numpy()) * (augment(X).numpy() @ Wt.T)).sum(1) + c
+    new = type(w).from_tilde(torch.as_tensor(Wt), w.alpha, torch.tensor(c))
+    with torch.no_grad():
+        net_pred = ShallowReLU.from_weights(new)(X).numpy()
+    assert np.allclose(net_pred, convex_pred, rtol=1e-6, atol=1e-7)
+
+
 def test_decomposed_restriction_matches_the_full_lmi(instance):
     """The fast form of (12) (m + 2 small LMIs) has the optimum of the plain (d + m) LMI."""
     net, X, y = instance

@@ -17,6 +17,7 @@ from typing import Optional
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import skip_init
 
 from ._checks import check_X
 
@@ -127,6 +128,8 @@ class ShallowReLU(nn.Module):
         hidden: number of hidden units ``m``.
         output_bias: whether the network has the output bias ``c`` (default ``True``).
         device, dtype: as for ``nn.Linear``.
+        generator: if given, weights are drawn from it (see :meth:`reset_parameters`) and the global
+            RNG is not touched; otherwise PyTorch's ``nn.Linear`` initialisation is used.
 
     Shapes: ``forward`` takes ``(n, d)`` (or ``(d,)``) and returns ``(n,)`` (or a 0-d tensor).
     Parameters live in ``self.hidden`` (``nn.Linear(d, m)``) and ``self.output``
@@ -136,14 +139,22 @@ class ShallowReLU(nn.Module):
     """
 
     def __init__(self, in_features: int, hidden: int, *, output_bias: bool = True,
-                 device=None, dtype=None) -> None:
+                 device=None, dtype=None, generator: Optional[torch.Generator] = None) -> None:
         super().__init__()
         for name, v in (("in_features", in_features), ("hidden", hidden)):
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         in_features, hidden = int(in_features), int(hidden)
-        self.hidden = nn.Linear(in_features, hidden, device=device, dtype=dtype)
-        self.output = nn.Linear(hidden, 1, bias=output_bias, device=device, dtype=dtype)
+        device = torch.get_default_device() if device is None else device
+        # built uninitialised, then initialised once: from `generator` if given (the global RNG is
+        # then left untouched), else exactly as nn.Linear does
+        self.hidden = skip_init(nn.Linear, in_features, hidden, device=device, dtype=dtype)
+        self.output = skip_init(nn.Linear, hidden, 1, bias=output_bias, device=device, dtype=dtype)
+        if generator is not None:
+            self.reset_parameters(generator)
+        else:
+            self.hidden.reset_parameters()
+            self.output.reset_parameters()
 
     # ------------------------------------------------------------------ construction
     def reset_parameters(self, generator: Optional[torch.Generator] = None) -> "ShallowReLU":
@@ -164,8 +175,18 @@ class ShallowReLU(nn.Module):
         W, c = weights.W, weights.c
         device = device if device is not None else W.device
         dtype = dtype if dtype is not None else W.dtype
-        net = cls(W.shape[1], W.shape[0], output_bias=c is not None, device=device, dtype=dtype)
+        net = cls._uninitialised(W.shape[1], W.shape[0], c is not None, device, dtype)
         net.load_weights(weights)
+        return net
+
+    @classmethod
+    def _uninitialised(cls, d: int, m: int, output_bias: bool, device, dtype) -> "ShallowReLU":
+        """A module whose weights are about to be overwritten (no RNG use, no init cost)."""
+        device = torch.get_default_device() if device is None else device
+        net = cls.__new__(cls)
+        nn.Module.__init__(net)
+        net.hidden = skip_init(nn.Linear, d, m, device=device, dtype=dtype)
+        net.output = skip_init(nn.Linear, m, 1, bias=output_bias, device=device, dtype=dtype)
         return net
 
     @classmethod
@@ -201,8 +222,8 @@ class ShallowReLU(nn.Module):
             raise ValueError(f"layer sizes do not chain: hidden has {first.out_features} units, "
                              f"output layer expects {last.in_features}")
         w = first.weight
-        net = cls(first.in_features, first.out_features, output_bias=last.bias is not None,
-                  device=w.device, dtype=w.dtype)
+        net = cls._uninitialised(first.in_features, first.out_features, last.bias is not None,
+                                 w.device, w.dtype)
         with torch.no_grad():
             net.hidden.weight.copy_(first.weight)
             net.hidden.bias.copy_(first.bias)
