@@ -1,0 +1,206 @@
+"""Lightning integration (torch_lipcvx.lightning): fitting lowers the MSE, adversarial training
+and validation metrics run, checkpoints round-trip, the objective matches train_sgd."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+pl = pytest.importorskip("lightning.pytorch")
+
+from torch_lipcvx import ShallowReLU  # noqa: E402
+from torch_lipcvx.lightning import RegressionDataModule, ShallowReLURegressor  # noqa: E402
+from torch_lipcvx.train import train_sgd  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:.*does not have many workers:UserWarning",
+    "ignore:.*GPU available.*",
+    "ignore:.*TPU available.*",
+    "ignore:.*LeafSpec.*",
+    "ignore:.*smaller than the logging interval.*",
+    "ignore:.*but have no `val_dataloader`.*",
+)
+
+
+def task(n=96, n_val=32, d=2, seed=0, dtype=torch.float32):
+    """y = sin(2 x₀) + 0.5 x₁ + noise; returns train and validation tensors."""
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n + n_val, d, generator=g, dtype=dtype)
+    y = torch.sin(2 * X[:, 0]) + 0.5 * X[:, 1] + 0.05 * torch.randn(n + n_val, generator=g, dtype=dtype)
+    return X[:n], y[:n], X[n:], y[n:]
+
+
+def trainer(tmp_path, epochs, logger=True, callbacks=()):
+    from lightning.pytorch.loggers import CSVLogger
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1,
+                          logger=CSVLogger(tmp_path) if logger else False,
+                          enable_checkpointing=False, enable_progress_bar=False,
+                          enable_model_summary=False, num_sanity_val_steps=0,
+                          callbacks=list(callbacks))
+
+
+class EpochMetrics(pl.Callback):
+    """Record trainer.callback_metrics at every training-epoch end."""
+
+    def __init__(self):
+        self.epochs = []
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.epochs.append({k: float(v) for k, v in trainer.callback_metrics.items()})
+
+
+def mse(module, X, y):
+    with torch.no_grad():
+        return float(((module(X) - y) ** 2).mean())
+
+
+# ---------------------------------------------------------------------------- plain training
+def test_fit_lowers_mse_and_logs(tmp_path):
+    X, y, Xv, yv = task()
+    module = ShallowReLURegressor(2, hidden=32, lr=2e-2, beta=1e-4)
+    dm = RegressionDataModule(X, y, Xv, yv, batch_size=32)
+    record = EpochMetrics()
+    before = mse(module, X, y)
+    t = trainer(tmp_path, 25, callbacks=[record])
+    t.fit(module, datamodule=dm)
+
+    assert isinstance(module.model, ShallowReLU)
+    assert len(record.epochs) == 25
+    train_mse = [e["train_mse"] for e in record.epochs]
+    assert train_mse[-1] < 0.5 * train_mse[0]
+    assert mse(module, X, y) < 0.5 * before
+    metrics = t.callback_metrics
+    assert {"train_loss", "train_mse", "val_mse"} <= set(metrics)
+    assert "val_adv_mse" not in metrics and "train_adv_mse" not in metrics  # eps = 0
+    assert float(metrics["train_loss"]) > float(metrics["train_mse"])  # + (β/2)·l2 > 0
+    # val_mse is the clean MSE of the final network on the validation data
+    assert float(metrics["val_mse"]) == pytest.approx(mse(module, Xv, yv), rel=1e-5)
+    # the CSV logger wrote the epoch-level metrics
+    rows = list(csv.DictReader(open(t.logger.log_dir + "/metrics.csv")))
+    assert {"train_loss", "train_mse", "val_mse", "epoch"} <= set(rows[0])
+    assert sum(bool(r["val_mse"]) for r in rows) == 25
+
+
+def test_matches_train_sgd(tmp_path):
+    """Full batch, same seed: the Lightning module follows train_sgd's objective step for step."""
+    X, y, _, _ = task(n=64, dtype=torch.float64)
+    ref = train_sgd(None, X, y, hidden=8, beta=1e-2, epochs=15, lr=1e-2, seed=3)
+    module = ShallowReLURegressor(2, hidden=8, beta=1e-2, lr=1e-2, seed=3, dtype=torch.float64)
+    trainer(tmp_path, 15, logger=False).fit(module, datamodule=RegressionDataModule(X, y))
+    for a, b in zip(module.model.parameters(), ref.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_no_validation_data(tmp_path):
+    X, y, _, _ = task(n=32)
+    module = ShallowReLURegressor(2, hidden=4, optimizer="sgd")
+    t = trainer(tmp_path, 2, logger=False)
+    t.fit(module, datamodule=RegressionDataModule(X, y, batch_size=16))
+    assert "val_mse" not in t.callback_metrics and "train_mse" in t.callback_metrics
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=32)
+    (pred,) = t.predict(module, loader)
+    torch.testing.assert_close(pred, module(X).detach())
+
+
+# ---------------------------------------------------------------------------- adversarial
+@pytest.mark.parametrize("norm", [2, "inf"])
+def test_adversarial_training_and_validation(tmp_path, norm):
+    X, y, Xv, yv = task(n=48, n_val=24)
+    module = ShallowReLURegressor(2, hidden=8, eps=0.1, norm=norm, attack_steps=3,
+                                  val_attack_steps=5, val_certified=True, log_lipschitz=True,
+                                  lipschitz_options=dict(n_samples=16, ascent_steps=3))
+    record = EpochMetrics()
+    t = trainer(tmp_path, 3, logger=False, callbacks=[record])
+    t.fit(module, datamodule=RegressionDataModule(X, y, Xv, yv, batch_size=16))
+    m = {k: float(v) for k, v in t.callback_metrics.items()}
+    for key in ("train_adv_mse", "train_mse", "val_mse", "val_adv_mse", "val_certified_adv_mse",
+                "lipschitz/lower", "lipschitz/upper"):
+        assert key in m, key
+    for epoch in record.epochs:  # attacked batches never beat the clean ones
+        assert epoch["train_adv_mse"] >= epoch["train_mse"]
+    # clean < PGD (lower bound) ≤ certified (upper bound); the attack works under inference mode
+    assert m["val_mse"] < m["val_adv_mse"] <= m["val_certified_adv_mse"]
+    assert 0 < m["lipschitz/lower"] <= m["lipschitz/upper"]
+    # the certified metric used the certified L of the final network
+    L = module.val_metrics["certified_adv_mse"].lipschitz_used
+    assert L == pytest.approx(m["lipschitz/upper"], rel=1e-6)  # Lightning logs float32
+    # test loop logs the same metrics with the test_ prefix
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(Xv, yv), batch_size=8)
+    out = t.test(module, dataloaders=loader, verbose=False)
+    assert out[0]["test_mse"] == pytest.approx(m["val_mse"], rel=1e-5)
+    assert {"test_adv_mse", "test_certified_adv_mse"} <= set(out[0])
+
+
+# ---------------------------------------------------------------------------- checkpoints
+def test_checkpoint_round_trip(tmp_path):
+    X, y, Xv, yv = task(n=32, n_val=16)
+    module = ShallowReLURegressor(2, hidden=6, eps=0.05, beta=1e-3, lr=5e-3)
+    t = trainer(tmp_path, 2, logger=False)
+    t.fit(module, datamodule=RegressionDataModule(X, y, Xv, yv, batch_size=16))
+    path = tmp_path / "model.ckpt"
+    t.save_checkpoint(path)
+    loaded = ShallowReLURegressor.load_from_checkpoint(path)
+    assert dict(loaded.hparams) == dict(module.hparams)
+    assert loaded._attack_gen.get_state().equal(module._attack_gen.get_state())
+    loaded.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(Xv), module(Xv), rtol=0, atol=0)
+
+
+def test_checkpoint_round_trip_with_given_float64_model(tmp_path):
+    X, y, _, _ = task(n=32, dtype=torch.float64)
+    seq = nn.Sequential(nn.Linear(2, 5), nn.ReLU(), nn.Linear(5, 1)).double()
+    module = ShallowReLURegressor(model=seq, lr=1e-2)
+    assert module.hparams.in_features == 2 and module.hparams.hidden == 5
+    assert module.hparams.dtype == "float64"
+    assert module.hparams_initial == module.hparams  # what the loggers record
+    t = trainer(tmp_path, 1, logger=False)
+    t.fit(module, datamodule=RegressionDataModule(X, y))
+    path = tmp_path / "given.ckpt"
+    t.save_checkpoint(path)
+    loaded = ShallowReLURegressor.load_from_checkpoint(path)
+    assert loaded.model.dtype == torch.float64
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(X), module(X), rtol=0, atol=0)
+
+
+def test_given_shallow_relu_is_the_trained_module(tmp_path):
+    net = ShallowReLU(2, 4, generator=torch.Generator().manual_seed(0))
+    module = ShallowReLURegressor(model=net)
+    assert module.model is net
+
+
+# ---------------------------------------------------------------------------- bad configuration
+def test_bad_configuration_raises():
+    net = ShallowReLU(2, 3)
+    with pytest.raises(ValueError, match="pass exactly one of in_features"):
+        ShallowReLURegressor()
+    with pytest.raises(ValueError, match="pass exactly one of in_features"):
+        ShallowReLURegressor(2, model=net)
+    with pytest.raises(ValueError, match="optimizer must be 'adam' or 'sgd', got 'lbfgs'"):
+        ShallowReLURegressor(2, optimizer="lbfgs")
+    with pytest.raises(ValueError, match="beta must be a finite number >= 0"):
+        ShallowReLURegressor(2, beta=-1.0)
+    with pytest.raises(ValueError, match="eps must be a finite number >= 0"):
+        ShallowReLURegressor(2, eps=-0.1)
+    with pytest.raises(ValueError, match="norm must be 2 or inf"):
+        ShallowReLURegressor(2, norm=1)
+    with pytest.raises(ValueError, match="val_certified=True needs a validation radius > 0"):
+        ShallowReLURegressor(2, val_certified=True)
+    with pytest.raises(ValueError, match="hidden must be an integer >= 1"):
+        ShallowReLURegressor(2, hidden=0)
+    with pytest.raises(ValueError, match="expected exactly 3 layers"):
+        ShallowReLURegressor(model=nn.Sequential(nn.Linear(2, 3), nn.ReLU()))
+    X, y = torch.randn(8, 2), torch.randn(8)
+    with pytest.raises(ValueError, match="pass both X_val and y_val, or neither"):
+        RegressionDataModule(X, y, X_val=X)
+    with pytest.raises(ValueError, match=r"y must have shape \(8,\)"):
+        RegressionDataModule(X, y[:5])
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        RegressionDataModule(X, y, batch_size=0)

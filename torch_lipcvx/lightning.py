@@ -1,0 +1,320 @@
+"""Lightning training of shallow ReLU networks for regression (MATH.md §3 and §8).
+
+* :class:`ShallowReLURegressor` wraps a :class:`~torch_lipcvx.models.ShallowReLU` (kept in
+  ``.model``) and minimises, per minibatch ``B``,
+
+      (1/|B|) Σ_{i∈B} (f(x_i) − y_i)²  +  (β/2) Σ_j (‖w̃_j‖² + α_j²)          (eps = 0)
+
+  (MATH.md §3 with ``λ = 0``; ``w̃_j = [w_j; b_j]``, the output bias is not penalised), or with
+  ``eps > 0`` the same objective at PGD-attacked points ``x_i + δ_i``, ``‖δ_i‖_p ≤ eps`` (Madry
+  et al. 2018; the same step as :func:`torch_lipcvx.train.train_pgd`). Validation logs the clean
+  MSE and, optionally, the adversarial MSE (a lower bound on the worst case), the certified
+  adversarial MSE (an upper bound) and the Lipschitz interval, through
+  :mod:`torch_lipcvx.metrics`.
+* :class:`RegressionDataModule` serves tensors ``X (n, d)``, ``y (n,)`` (and optional validation
+  tensors) as ``(X_batch, y_batch)`` minibatches.
+
+Convex post-processing (Algorithm 1) operates on ``pl_module.model``, a plain ``ShallowReLU``.
+Units: ``eps`` is in the units the model sees (standardised inputs: standard deviations).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional, Union
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, TensorDataset
+from torchmetrics import MeanSquaredError
+
+from ._checks import check_nonneg, check_norm, check_positive, check_positive_int, check_Xy
+from .attacks import NormLike, _check_alpha, pgd_attack
+from .metrics import AdversarialMSE, CertifiedAdversarialMSE, log_lipschitz_interval
+from .models import ShallowReLU, as_shallow_relu
+from .train import l2_penalty
+
+__all__ = ["RegressionDataModule", "ShallowReLURegressor"]
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
+           "bfloat16": torch.bfloat16}
+
+
+def _dtype_name(dtype: Union[str, torch.dtype, None]) -> Optional[str]:
+    """``torch.float64`` or ``"float64"`` → ``"float64"`` (hparams stay plain strings)."""
+    if dtype is None:
+        return None
+    name = str(dtype).replace("torch.", "")
+    if name not in _DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(_DTYPES)} (or the torch dtype), got {dtype!r}")
+    return name
+
+
+class ShallowReLURegressor(pl.LightningModule):
+    """A ``LightningModule`` training a shallow ReLU regression network, plainly or adversarially.
+
+    Pass either ``in_features`` (a new ``ShallowReLU(in_features, hidden)`` initialised from a
+    generator seeded by ``seed``; the global RNG is not used) or ``model=`` (a ``ShallowReLU``,
+    trained in place as usual in Lightning, or a conforming ``nn.Sequential``, converted to a
+    ``ShallowReLU`` copy). Either way the network is ``self.model``; ``forward(X)`` returns
+    ``self.model(X)``, shape ``(n,)``. Batches are ``(X, y)`` with ``X (n, d)``, ``y (n,)`` or
+    ``(n, 1)``, cast to the model's dtype.
+
+    Training objective per batch (logged, epoch-averaged, as ``train_loss``):
+    ``data + (beta/2)·l2_penalty(model)`` where ``data`` is the MSE ``train_mse`` (``eps = 0``) or
+    the PGD adversarial MSE ``train_adv_mse`` (``eps > 0``; the clean ``train_mse`` is logged too).
+
+    Validation logs ``val_mse`` and, when enabled, ``val_adv_mse`` (:class:`AdversarialMSE`, a
+    lower bound on the worst-case MSE), ``val_certified_adv_mse`` (:class:`CertifiedAdversarialMSE`
+    with LipSDP's ``L``, an upper bound) and ``lipschitz/lower``, ``lipschitz/upper``
+    (:func:`log_lipschitz_interval`). ``trainer.test`` logs the same with ``test_`` prefixes
+    (the Lipschitz interval only at validation).
+
+    Args:
+        in_features: input dimension ``d`` (with ``model=None``).
+        hidden: hidden units ``m`` (with ``model=None``).
+        model: an existing network instead of ``in_features``/``hidden``.
+        beta: ℓ2 weight ``β >= 0`` (MATH.md §3: the hidden bias is penalised, ``c`` is not).
+        lr: learning rate ``> 0``.
+        optimizer: ``"adam"`` (PyTorch defaults) or ``"sgd"`` (no momentum).
+        eps: training attack radius ``>= 0``; ``0`` is plain training.
+        norm: ``2`` or ``inf``, the norm of every attack and of the Lipschitz bounds.
+        attack_steps: PGD steps per training batch, ``>= 1``.
+        attack_alpha: PGD step size; default ``2.5·eps/attack_steps``.
+        val_eps: validation attack radius; ``None`` means ``eps``; ``0`` disables the adversarial
+            validation metrics.
+        val_attack_steps: PGD steps for ``val_adv_mse``.
+        val_certified: also log ``val_certified_adv_mse`` (needs a validation radius ``> 0``;
+            one LipSDP solve per validation epoch).
+        log_lipschitz: log ``lipschitz/lower`` and ``lipschitz/upper`` at every validation epoch
+            end (one LipSDP solve and a gradient-norm search).
+        lipschitz_options: extra arguments for :func:`~torch_lipcvx.bounds.lipschitz_bounds`
+            when logging the interval (``n_samples``, ``ascent_steps``, ``solver``, ...).
+        seed: initialisation (``seed``), training attacks (``seed + 2``) and validation attacks
+            (``seed + 3``) each draw from their own seeded ``torch.Generator``.
+        dtype: dtype of a new network (default: PyTorch's default dtype). With ``model=`` it is
+            recorded from the model, so that ``load_from_checkpoint`` rebuilds the same network.
+
+    The hyperparameters are saved (``save_hyperparameters``, ``model`` excluded); the network's
+    actual size, output bias and dtype are recorded (with ``model=``, in place of the unused
+    arguments), so ``ShallowReLURegressor.load_from_checkpoint(path)`` needs no arguments. The
+    attack generators' states go into checkpoints too.
+
+    Example (not run as a doctest)::
+
+        module = ShallowReLURegressor(d, hidden=100, beta=1e-3, eps=0.1, val_certified=True)
+        dm = RegressionDataModule(X, y, X_val, y_val, batch_size=64)
+        pl.Trainer(max_epochs=50, accelerator="cpu").fit(module, datamodule=dm)
+        net = module.model            # the trained ShallowReLU, e.g. for postprocess(net, X, y)
+
+    Raises:
+        ValueError: neither or both of ``in_features`` and ``model``; a model that is not a
+            shallow ReLU network; ``beta < 0``, ``lr <= 0``, unknown optimizer or norm,
+            ``eps < 0``, ``attack_steps < 1``, ``val_certified`` with a zero validation radius.
+    """
+
+    def __init__(self, in_features: Optional[int] = None, hidden: int = 100, *,
+                 model: Optional[nn.Module] = None, beta: float = 0.0, lr: float = 1e-2,
+                 optimizer: Literal["adam", "sgd"] = "adam", eps: float = 0.0,
+                 norm: NormLike = 2, attack_steps: int = 10, attack_alpha: Optional[float] = None,
+                 val_eps: Optional[float] = None, val_attack_steps: int = 20,
+                 val_certified: bool = False, log_lipschitz: bool = False,
+                 lipschitz_options: Optional[dict] = None, output_bias: bool = True,
+                 seed: int = 0, dtype: Union[str, torch.dtype, None] = None) -> None:
+        super().__init__()
+        if (model is None) == (in_features is None):
+            raise ValueError("pass exactly one of in_features (to build a new ShallowReLU) and "
+                             f"model=, got in_features={in_features!r} and "
+                             f"model={'None' if model is None else type(model).__name__}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an integer, got {seed!r}")
+        if model is not None:
+            net = as_shallow_relu(model, "model")
+        else:
+            check_positive_int(hidden, "hidden")
+            net = ShallowReLU(in_features, hidden, output_bias=output_bias,
+                              dtype=_DTYPES.get(_dtype_name(dtype)),
+                              generator=torch.Generator().manual_seed(seed))
+        # save_hyperparameters reads these locals: record the network actually built, so that
+        # load_from_checkpoint (and the loggers' hparams) rebuild it without `model=`
+        in_features, hidden, output_bias = net.in_features, net.m, net.has_output_bias
+        dtype = _dtype_name(net.dtype)
+        self.save_hyperparameters(ignore=["model"])
+        self.model: ShallowReLU = net
+
+        self.beta = check_nonneg(beta, "beta")
+        self.lr = check_positive(lr, "lr")
+        if not isinstance(optimizer, str) or optimizer.lower() not in ("adam", "sgd"):
+            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+        self.optimizer_name = optimizer.lower()
+        self.eps = check_nonneg(eps, "eps")
+        self.norm = check_norm(norm)
+        self.attack_steps = check_positive_int(attack_steps, "attack_steps")
+        self.attack_alpha = _check_alpha(attack_alpha, "attack_alpha")
+        self.val_eps = self.eps if val_eps is None else check_nonneg(val_eps, "val_eps")
+        check_positive_int(val_attack_steps, "val_attack_steps")
+        if val_certified and self.val_eps == 0:
+            raise ValueError("val_certified=True needs a validation radius > 0: set val_eps "
+                             f"(now {val_eps!r}) or eps (now {eps!r})")
+        self.log_lipschitz = bool(log_lipschitz)
+        self.lipschitz_options = dict(lipschitz_options or {})
+
+        self._attack_gen = torch.Generator().manual_seed(seed + 2)
+        self._val_gen = torch.Generator().manual_seed(seed + 3)
+        self.val_metrics = self._make_metrics(val_attack_steps, val_certified)
+        self.test_metrics = self._make_metrics(val_attack_steps, val_certified)
+
+    def _make_metrics(self, steps: int, certified: bool) -> nn.ModuleDict:
+        """``mse`` and, for a validation radius > 0, ``adv_mse`` (and ``certified_adv_mse``)."""
+        metrics = nn.ModuleDict({"mse": MeanSquaredError()})
+        if self.val_eps > 0:
+            metrics["adv_mse"] = AdversarialMSE(self.val_eps, self.norm, steps=steps,
+                                                generator=self._val_gen)
+            if certified:
+                metrics["certified_adv_mse"] = CertifiedAdversarialMSE(self.val_eps, None, self.norm)
+        return metrics
+
+    # ------------------------------------------------------------------ steps
+    def forward(self, X: Tensor) -> Tensor:
+        """``f(X)``: ``(n, d) -> (n,)``."""
+        return self.model(X)
+
+    def _batch(self, batch) -> tuple[Tensor, Tensor]:
+        """``(X, y)`` cast to the model's dtype, ``y`` flattened to ``(n,)``."""
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise ValueError("batches must be pairs (X, y) with X (n, d) and y (n,), got "
+                             f"{type(batch).__name__}" + (f" of length {len(batch)}"
+                                                          if isinstance(batch, (tuple, list)) else ""))
+        X, y = batch
+        dtype = self.model.dtype
+        X, y = X.to(dtype=dtype), y.to(dtype=dtype)
+        if y.dim() == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if X.dim() != 2 or y.shape != (X.shape[0],):
+            raise ValueError(f"batches must be (X, y) with X (n, d) and y (n,) or (n, 1), got X "
+                             f"{tuple(X.shape)} and y {tuple(y.shape)}")
+        return X, y
+
+    def training_step(self, batch, batch_idx: int) -> Tensor:
+        """``data + (β/2)·l2_penalty``; ``data`` is the clean or the PGD adversarial MSE."""
+        X, y = self._batch(batch)
+        n = X.shape[0]
+        if self.eps > 0:
+            X_adv = pgd_attack(self.model, X, y, self.eps, self.norm, steps=self.attack_steps,
+                               alpha=self.attack_alpha, random_start=True,
+                               generator=self._attack_gen).X_adv
+            data = (self.model(X_adv) - y).pow(2).mean()
+            with torch.no_grad():
+                clean = (self.model(X) - y).pow(2).mean()
+            self.log("train_adv_mse", data.detach(), on_step=False, on_epoch=True, batch_size=n)
+        else:
+            data = (self.model(X) - y).pow(2).mean()
+            clean = data.detach()
+        loss = data + 0.5 * self.beta * l2_penalty(self.model) if self.beta > 0 else data
+        self.log("train_mse", clean, on_step=False, on_epoch=True, batch_size=n)
+        self.log("train_loss", loss.detach(), on_step=False, on_epoch=True, prog_bar=True,
+                 batch_size=n)
+        return loss
+
+    def _evaluate(self, batch, metrics: nn.ModuleDict, prefix: str) -> None:
+        X, y = self._batch(batch)
+        n = X.shape[0]
+        metrics["mse"].update(self.model(X), y)
+        for name, metric in metrics.items():
+            if name != "mse":
+                metric.update(self.model, X, y)
+        for name, metric in metrics.items():
+            self.log(f"{prefix}_{name}", metric, on_step=False, on_epoch=True,
+                     prog_bar=name == "mse", batch_size=n)
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        """Update and log ``val_mse`` (and the enabled adversarial metrics)."""
+        self._evaluate(batch, self.val_metrics, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        """Update and log ``test_mse`` (and the enabled adversarial metrics)."""
+        self._evaluate(batch, self.test_metrics, "test")
+
+    def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
+        """``f(X)`` for a batch ``X`` or ``(X, y)``: ``(n,)``."""
+        X = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self.model(X.to(dtype=self.model.dtype))
+
+    def on_validation_epoch_end(self) -> None:
+        """Log ``lipschitz/lower`` and ``lipschitz/upper`` when ``log_lipschitz``."""
+        if self.log_lipschitz:
+            log_lipschitz_interval(self, self.model, norm=self.norm,
+                                   bounds_kwargs=self.lipschitz_options)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam (PyTorch defaults) or plain SGD on the network's parameters, at ``lr``."""
+        if self.optimizer_name == "adam":
+            return torch.optim.Adam(self.model.parameters(), lr=self.lr)
+        return torch.optim.SGD(self.model.parameters(), lr=self.lr)
+
+    # ------------------------------------------------------------------ checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store the attack generators' states, so a resumed run draws the same attacks."""
+        checkpoint["torch_lipcvx_generators"] = {"attack": self._attack_gen.get_state(),
+                                                 "val": self._val_gen.get_state()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore the attack generators' states (absent in foreign checkpoints: kept as is)."""
+        states = checkpoint.get("torch_lipcvx_generators")
+        if states:
+            self._attack_gen.set_state(states["attack"])
+            self._val_gen.set_state(states["val"])
+
+
+class RegressionDataModule(pl.LightningDataModule):
+    """Tensors ``X (n, d)``, ``y (n,)`` (and optional validation tensors) as a ``LightningDataModule``.
+
+    Batches are ``(X_batch, y_batch)``. The training loader reshuffles every epoch from a
+    generator seeded by ``seed`` (reproducible); the validation loader keeps the order.
+    ``val_dataloader`` exists only when ``X_val``/``y_val`` are given; without them Lightning
+    skips the validation loop (it warns that ``validation_step`` has no ``val_dataloader``).
+
+    Args:
+        X, y: training inputs ``(n, d)`` and targets ``(n,)`` or ``(n, 1)`` (flattened), finite.
+        X_val, y_val: validation data, both or neither, with the same ``d``.
+        batch_size: minibatch size ``>= 1``; ``None`` means one full batch.
+        seed: shuffling seed.
+        num_workers: ``DataLoader`` workers.
+
+    Raises:
+        ValueError: bad shapes, NaN/Inf, only one of ``X_val``/``y_val``, ``batch_size < 1``.
+    """
+
+    def __init__(self, X: Tensor, y: Tensor, X_val: Optional[Tensor] = None,
+                 y_val: Optional[Tensor] = None, batch_size: Optional[int] = None, *,
+                 seed: int = 0, num_workers: int = 0) -> None:
+        super().__init__()
+        X, y = check_Xy(X, y)
+        if (X_val is None) != (y_val is None):
+            raise ValueError("pass both X_val and y_val, or neither")
+        if batch_size is not None:
+            check_positive_int(batch_size, "batch_size")
+        self.train_set = TensorDataset(X, y)
+        self.val_set = None
+        if X_val is not None:
+            X_val, y_val = check_Xy(X_val, y_val, X.shape[1])
+            self.val_set = TensorDataset(X_val, y_val)
+            # as LightningDataModule.from_datasets: a loader method only when there is data
+            self.val_dataloader = self._val_dataloader  # type: ignore[method-assign]
+        self.batch_size = batch_size
+        self.seed = seed
+        self.num_workers = check_positive_int(num_workers, "num_workers", minimum=0)
+
+    def _size(self, dataset: TensorDataset) -> int:
+        return len(dataset) if self.batch_size is None else self.batch_size
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled minibatches of the training data."""
+        gen = torch.Generator().manual_seed(self.seed)
+        return DataLoader(self.train_set, batch_size=self._size(self.train_set), shuffle=True,
+                          generator=gen, num_workers=self.num_workers)
+
+    def _val_dataloader(self) -> DataLoader:
+        """Minibatches of the validation data, in order."""
+        return DataLoader(self.val_set, batch_size=self._size(self.val_set), shuffle=False,
+                          num_workers=self.num_workers)

@@ -1,0 +1,513 @@
+"""Robustness metrics for regression in the torchmetrics style (MATH.md §8, with §2 and §9).
+
+For a regression model ``f`` and data ``(x_i, y_i)``, ``i = 1..n``, the *worst-case MSE* within
+the ball ``‖δ‖_p ≤ ε`` (p ∈ {2, ∞}) is
+
+    MSE*(ε) = (1/n) Σ_i max_{‖δ_i‖_p ≤ ε} (f(x_i + δ_i) − y_i)².
+
+Two computable numbers bracket it:
+
+* **Adversarial MSE (a lower bound).** ``(1/n) Σ_i ℓ_i`` with ``ℓ_i`` the squared error that PGD
+  (:func:`torch_lipcvx.attacks.pgd_attack`) attains at a real point of the ball, so
+  ``adversarial_mse ≤ MSE*(ε)``. :func:`adversarial_mse`, :class:`AdversarialMSE`.
+* **Certified adversarial MSE (an upper bound).** ``(1/n) Σ_i (|f(x_i) − y_i| + L ε)²`` with ``L`` a
+  certified Lipschitz upper bound of ``f`` for the same norm (LipSDP's ``L₂`` for ℓ2; an ℓ∞ bound
+  for ℓ∞), so ``MSE*(ε) ≤ certified_adversarial_mse``. :func:`certified_adversarial_mse`,
+  :class:`CertifiedAdversarialMSE`.
+
+At ``ε = 0`` both equal the clean MSE.
+
+Layout (as in torchmetrics): the maths lives in private pure functions, ``_*_update`` returns the
+sufficient statistics ``(sum of per-sample losses, count)`` of one batch and ``_*_compute`` turns
+them into ``sum / count``. The public functions run update then compute on one batch; the
+:class:`~torchmetrics.Metric` classes accumulate the two statistics over batches in states
+``sum_loss`` and ``total``, both reduced across processes by summation, so the value over several
+batches (or processes) is the MSE over all their samples, exactly as on the concatenated data.
+
+Metric ``update`` signature: ``update(model, X, y)``. The model is an argument of every update,
+not of the constructor: a ``Metric`` is an ``nn.Module``, and holding the network would register
+its parameters a second time inside the metric (duplicate ``state_dict`` entries in a
+``LightningModule``), and a callback that replaces ``pl_module.model`` would leave the metric
+attacking a stale network.
+
+Lipschitz logging: a Lipschitz interval is a property of the network, not an average over data,
+so it is not a ``Metric``. :func:`log_lipschitz_interval` computes
+:func:`~torch_lipcvx.bounds.lipschitz_bounds` once and logs ``lipschitz/lower`` and
+``lipschitz/upper`` through ``pl_module.log_dict``; call it from an epoch-end hook.
+
+Units: ``eps`` is measured in the units the model sees (standard deviations of each feature when
+the inputs are standardised); ``L`` is in output units per input unit; the metrics are in squared
+output units.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any, Optional, Union
+
+import torch
+from torch import Tensor, nn
+from torchmetrics import Metric
+
+from ._checks import check_nonneg, check_norm, check_positive_int, check_Xy
+from .attacks import NormLike, _check_alpha, certified_squared_error_bound, pgd_attack
+from .bounds import LipschitzInterval, lipschitz_bounds
+from .models import ShallowWeights, as_shallow_relu
+
+__all__ = [
+    "AdversarialMSE",
+    "CertifiedAdversarialMSE",
+    "adversarial_mse",
+    "certified_adversarial_mse",
+    "certified_lipschitz",
+    "lipschitz_interval_dict",
+    "log_lipschitz_interval",
+]
+
+LipschitzLike = Union[float, int, LipschitzInterval, None]
+
+
+# ---------------------------------------------------------------------------- plumbing
+@contextlib.contextmanager
+def _autograd_allowed():
+    """Leave ``torch.inference_mode`` for the body (no-op outside it).
+
+    Lightning runs validation under ``torch.inference_mode()``, where ``torch.enable_grad()``
+    does *not* bring autograd back: PGD would get no input gradients and silently return its
+    random start. The body must also clone any inference tensors it differentiates through
+    (:func:`_plain`).
+    """
+    if torch.is_inference_mode_enabled():
+        with torch.inference_mode(False):
+            yield
+    else:
+        yield
+
+
+def _plain(t):
+    """A normal tensor with ``t``'s values: clones inference tensors, passes anything else on."""
+    return t.clone() if isinstance(t, Tensor) and t.is_inference() else t
+
+
+def _check_lipschitz(lipschitz: LipschitzLike, norm: float, name: str = "lipschitz") -> Optional[float]:
+    """``None``, a number ``>= 0``, or a :class:`LipschitzInterval` for ``norm`` (its ``upper``)."""
+    if lipschitz is None:
+        return None
+    if isinstance(lipschitz, LipschitzInterval):
+        if lipschitz.norm != norm:
+            have = "inf" if math.isinf(lipschitz.norm) else "2"
+            want = "inf" if math.isinf(norm) else "2"
+            raise ValueError(f"{name} is a LipschitzInterval for norm={have}, but the metric's "
+                             f"norm is {want}; the certified bound needs L for the attack's norm")
+        return check_nonneg(lipschitz.upper, f"{name}.upper")
+    return check_nonneg(lipschitz, name)
+
+
+def _same_weights(a: ShallowWeights, b: ShallowWeights) -> bool:
+    """Whether two weight sets are bit-identical (same shapes, devices, dtypes and values)."""
+    for key in ("W", "b", "alpha", "c"):
+        s, t = getattr(a, key), getattr(b, key)
+        if (s is None) != (t is None):
+            return False
+        if s is None:
+            continue
+        if s.shape != t.shape or s.device != t.device or s.dtype != t.dtype or not torch.equal(s, t):
+            return False
+    return True
+
+
+def certified_lipschitz(model: nn.Module, norm: NormLike = 2, *, method: str = "lipsdp",
+                        **bounds_kwargs: Any) -> float:
+    """Certified Lipschitz upper bound ``L`` of a shallow ReLU network for the input norm ``norm``.
+
+    ``lipschitz_bounds(model, norm, method=method).upper``: for ℓ2 the smaller of LipSDP's
+    re-verified ``L₂`` and the naive ``‖W̄‖₂‖α‖₂``; for ℓ∞ the smaller of ``√d·L₂`` and
+    ``Σ_j |α_j| ‖w̄_j‖₁``. Only the upper end is used, so the sampled lower-bound search runs with
+    a single sample and step (override with ``n_samples=``/``ascent_steps=``). Runs outside
+    ``torch.inference_mode``.
+
+    Returns:
+        ``L`` (float, output units per input unit), a certified upper bound.
+
+    Raises:
+        ValueError: not a shallow ReLU network with scalar output, NaN/Inf weights, unknown norm
+            or method. ``programs.SolverError``: the SDP solver failed.
+    """
+    bounds_kwargs.setdefault("n_samples", 1)
+    bounds_kwargs.setdefault("ascent_steps", 1)
+    with _autograd_allowed():
+        return float(lipschitz_bounds(model, norm, method=method, **bounds_kwargs).upper)
+
+
+# ---------------------------------------------------------------------------- adversarial MSE
+def _adversarial_mse_update(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLike = 2,
+                            steps: int = 20, alpha: Optional[float] = None,
+                            random_start: bool = True, restarts: int = 1,
+                            generator: Optional[torch.Generator] = None,
+                            bounds: Optional[tuple[float, float]] = None) -> tuple[Tensor, int]:
+    """Sum of PGD-attained squared errors on one batch, and the batch size.
+
+    Returns ``(Σ_i ℓ_i, n)`` with ``ℓ_i = (f(x_i + δ_i) − y_i)²`` from
+    :func:`~torch_lipcvx.attacks.pgd_attack` (which validates every argument); the sum is a
+    detached 0-d tensor on ``X``'s device and dtype. Works under ``torch.inference_mode``.
+    """
+    with _autograd_allowed():
+        result = pgd_attack(model, _plain(X), _plain(y), eps, norm, steps=steps, alpha=alpha,
+                            random_start=random_start, restarts=restarts, generator=generator,
+                            bounds=bounds)
+    return result.loss.sum(), result.loss.shape[0]
+
+
+def _adversarial_mse_compute(sum_loss: Tensor, total: Union[int, Tensor]) -> Tensor:
+    """``sum_loss / total``: the adversarial MSE (NaN when ``total`` is 0)."""
+    return sum_loss / total
+
+
+def adversarial_mse(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLike = 2,
+                    steps: int = 20, alpha: Optional[float] = None, random_start: bool = True,
+                    restarts: int = 1, generator: Optional[torch.Generator] = None,
+                    bounds: Optional[tuple[float, float]] = None) -> Tensor:
+    """Adversarial MSE under ℓ2/ℓ∞ PGD: a *lower* bound on the worst-case MSE in the ε-ball.
+
+    .. math:: \\text{AdvMSE} = \\frac{1}{n}\\sum_{i=1}^n \\big(f(x_i + \\delta_i) - y_i\\big)^2,
+       \\qquad \\|\\delta_i\\|_p \\le \\varepsilon,
+
+    with ``δ_i`` found by :func:`~torch_lipcvx.attacks.pgd_attack` (random start, ``steps``
+    steps, best iterate kept). Every ``x_i + δ_i`` is a real point of the ball, so the value is
+    ``≤ max_{‖δ_i‖ ≤ ε} (1/n) Σ (f(x_i + δ_i) − y_i)²`` and ``≥`` the clean MSE; ``eps = 0`` gives
+    the clean MSE exactly.
+
+    Args:
+        model: ``nn.Module`` mapping ``(n, d)`` to ``(n,)`` or ``(n, 1)``, on ``X``'s device; not
+            modified (evaluated in eval mode, modes restored, no ``.grad`` written).
+        X: inputs ``(n, d)``, in the units the model sees (e.g. standardised).
+        y: targets ``(n,)`` or ``(n, 1)``.
+        eps: radius ``>= 0`` of the ball, in the units of ``X``.
+        norm: ``2`` or ``inf`` (also ``"l2"``, ``"linf"``, ``math.inf``).
+        steps, alpha, random_start, restarts, generator, bounds: as for
+            :func:`~torch_lipcvx.attacks.pgd_attack` (``alpha`` defaults to ``2.5·eps/steps``).
+
+    Returns:
+        0-d tensor (squared output units) on ``X``'s device and dtype, detached.
+
+    Raises:
+        ValueError: bad shapes, NaN/Inf data, ``eps < 0``, unknown ``norm``, ``steps < 1``,
+            ``restarts < 1``, ``alpha <= 0``, model on another device or with a wrong output shape.
+        TypeError: ``model`` not an ``nn.Module``; non-integer ``steps``/``restarts``.
+
+    Example:
+        >>> import torch
+        >>> from torch_lipcvx import ShallowReLU, ShallowWeights
+        >>> net = ShallowReLU.from_weights(ShallowWeights(    # f(x) = relu(x)
+        ...     torch.tensor([[1.0]]), torch.tensor([0.0]), torch.tensor([1.0]), torch.tensor(0.0)))
+        >>> X, y = torch.tensor([[1.0], [2.0]]), torch.tensor([0.0, 0.0])
+        >>> adversarial_mse(net, X, y, eps=0.0)              # clean: (1 + 4) / 2
+        tensor(2.5000)
+        >>> adversarial_mse(net, X, y, eps=0.5, generator=torch.Generator().manual_seed(0))
+        tensor(4.2500)
+    """
+    sum_loss, total = _adversarial_mse_update(model, X, y, eps, norm, steps, alpha, random_start,
+                                              restarts, generator, bounds)
+    return _adversarial_mse_compute(sum_loss, total)
+
+
+# ---------------------------------------------------------------------------- certified MSE
+def _certified_adversarial_mse_update(model: nn.Module, X: Tensor, y: Tensor, eps: float,
+                                      lipschitz: float) -> tuple[Tensor, int]:
+    """Sum of ``(|f(x_i) − y_i| + L·eps)²`` on one batch, and the batch size.
+
+    Per-sample terms come from :func:`~torch_lipcvx.attacks.certified_squared_error_bound`
+    (which validates every argument); the sum is a detached 0-d tensor on ``X``'s device and dtype.
+    """
+    with _autograd_allowed():
+        bound = certified_squared_error_bound(model, _plain(X), _plain(y), eps, lipschitz)
+    return bound.sum(), bound.shape[0]
+
+
+def _certified_adversarial_mse_compute(sum_loss: Tensor, total: Union[int, Tensor]) -> Tensor:
+    """``sum_loss / total``: the certified adversarial MSE (NaN when ``total`` is 0)."""
+    return sum_loss / total
+
+
+def certified_adversarial_mse(model: nn.Module, X: Tensor, y: Tensor, eps: float,
+                              lipschitz: LipschitzLike = None, norm: NormLike = 2, *,
+                              method: str = "lipsdp") -> Tensor:
+    """Certified adversarial MSE: an *upper* bound on the worst-case MSE in the ε-ball.
+
+    .. math:: \\text{CertMSE} = \\frac{1}{n}\\sum_{i=1}^n \\big(|f(x_i) - y_i| + L\\,\\varepsilon\\big)^2
+       \\;\\ge\\; \\frac{1}{n}\\sum_{i=1}^n \\max_{\\|\\delta_i\\|_p \\le \\varepsilon}
+       \\big(f(x_i + \\delta_i) - y_i\\big)^2,
+
+    valid because ``|f(x + δ) − y| ≤ |f(x) − y| + L‖δ‖_p`` whenever ``L`` is a Lipschitz upper
+    bound of ``f`` for the norm ``p``. Hence ``adversarial_mse ≤ certified_adversarial_mse`` for
+    the same ``eps`` and norm, with equality to the clean MSE at ``eps = 0``.
+
+    Args:
+        model: as for :func:`adversarial_mse`.
+        X: inputs ``(n, d)``, in the units the model sees; y: targets ``(n,)`` or ``(n, 1)``.
+        eps: radius ``>= 0``, in the units of ``X``.
+        lipschitz: ``L`` in output units per input unit. A number (the caller vouches that it is a
+            certified upper bound for ``norm``), a :class:`~torch_lipcvx.LipschitzInterval`
+            (its ``upper`` is used; its norm must equal ``norm``), or ``None`` to compute the
+            certified :func:`certified_lipschitz` of ``model`` (a ShallowReLU or a conforming
+            ``nn.Sequential``).
+        norm: ``2`` or ``inf``: the attack's norm, used to compute or check ``L``.
+        method: ``"lipsdp"`` or ``"naive"``, when ``lipschitz`` is ``None``.
+
+    Returns:
+        0-d tensor (squared output units) on ``X``'s device and dtype, detached.
+
+    Raises:
+        ValueError: bad shapes, NaN/Inf data, ``eps < 0``, ``lipschitz < 0``, unknown ``norm``,
+            an interval for another norm, a model that is not a shallow ReLU network (only when
+            ``lipschitz`` is ``None``).
+
+    Example:
+        >>> import torch
+        >>> from torch_lipcvx import ShallowReLU, ShallowWeights
+        >>> net = ShallowReLU.from_weights(ShallowWeights(    # f(x) = relu(x), L = 1
+        ...     torch.tensor([[1.0]]), torch.tensor([0.0]), torch.tensor([1.0]), torch.tensor(0.0)))
+        >>> X, y = torch.tensor([[1.0], [2.0]]), torch.tensor([0.0, 0.0])
+        >>> certified_adversarial_mse(net, X, y, eps=0.5, lipschitz=1.0)   # (1.5² + 2.5²) / 2
+        tensor(4.2500)
+    """
+    norm = check_norm(norm)
+    L = _check_lipschitz(lipschitz, norm)
+    eps = check_nonneg(eps, "eps")
+    if L is None:
+        check_Xy(X, y)  # fail on bad data before solving an SDP
+        L = certified_lipschitz(model, norm, method=method)
+    sum_loss, total = _certified_adversarial_mse_update(model, X, y, eps, L)
+    return _certified_adversarial_mse_compute(sum_loss, total)
+
+
+# ---------------------------------------------------------------------------- Metric classes
+class _SumCountMetric(Metric):
+    """States ``sum_loss`` and ``total``, both summed across processes; value ``sum / total``.
+
+    ``sum_loss`` starts as a 0-d tensor of the default dtype and is updated out of place, so it
+    takes the dtype of the losses (float64 data accumulate in float64).
+    """
+
+    is_differentiable = False
+    higher_is_better = False
+    full_state_update = False
+    plot_lower_bound: float = 0.0
+
+    sum_loss: Tensor
+    total: Tensor
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_state("sum_loss", default=torch.tensor(0.0), dist_reduce_fx="sum")
+        self.add_state("total", default=torch.tensor(0), dist_reduce_fx="sum")
+
+    def _accumulate(self, sum_loss: Tensor, total: int) -> None:
+        self.sum_loss = self.sum_loss + sum_loss.to(self.sum_loss.device)
+        self.total = self.total + total
+
+
+class AdversarialMSE(_SumCountMetric):
+    """Adversarial MSE under ℓ2/ℓ∞ PGD, accumulated over batches: a *lower* bound on the
+    worst-case MSE in the ε-ball.
+
+    .. math:: \\text{AdvMSE} = \\frac{1}{N}\\sum_{i=1}^N \\big(f(x_i + \\delta_i) - y_i\\big)^2,
+       \\qquad \\|\\delta_i\\|_p \\le \\varepsilon,
+
+    over all ``N`` samples seen since the last ``reset``; ``δ_i`` from
+    :func:`~torch_lipcvx.attacks.pgd_attack` (see :func:`adversarial_mse`).
+
+    As input to ``forward`` and ``update``: ``model`` (``nn.Module``, ``(n, d) -> (n,)`` or
+    ``(n, 1)``, on ``X``'s device; not modified), ``X`` ``(n, d)`` in the units the model sees, and
+    ``y`` ``(n,)`` or ``(n, 1)``. The model is an update argument (see the module docstring).
+    ``update`` works under ``torch.no_grad`` and ``torch.inference_mode`` (Lightning validation):
+    the attack leaves inference mode internally to differentiate with respect to the inputs.
+
+    As output of ``forward`` and ``compute``: a 0-d tensor (squared output units).
+
+    Args:
+        eps: radius ``>= 0``, in the units the model sees. ``0`` gives the clean MSE.
+        norm: ``2`` or ``inf``.
+        steps, alpha, random_start, restarts, bounds: PGD settings, as for
+            :func:`~torch_lipcvx.attacks.pgd_attack`.
+        generator: ``torch.Generator`` for the random starts, drawn from in update order (so a
+            seeded generator makes the metric reproducible). ``reset`` does not rewind it.
+            ``None`` uses the global RNG.
+        kwargs: torchmetrics ``Metric`` keyword arguments.
+
+    Raises:
+        ValueError / TypeError: at construction, for a bad ``eps``, ``norm``, ``steps``,
+            ``restarts`` or ``alpha``; at update, as for :func:`adversarial_mse`.
+
+    Example:
+        >>> import torch
+        >>> from torch_lipcvx import ShallowReLU, ShallowWeights
+        >>> net = ShallowReLU.from_weights(ShallowWeights(    # f(x) = relu(x)
+        ...     torch.tensor([[1.0]]), torch.tensor([0.0]), torch.tensor([1.0]), torch.tensor(0.0)))
+        >>> metric = AdversarialMSE(eps=0.5, generator=torch.Generator().manual_seed(0))
+        >>> metric.update(net, torch.tensor([[1.0]]), torch.tensor([0.0]))   # (1 + 0.5)²
+        >>> metric.update(net, torch.tensor([[2.0]]), torch.tensor([0.0]))   # (2 + 0.5)²
+        >>> metric.compute()
+        tensor(4.2500)
+    """
+
+    def __init__(self, eps: float, norm: NormLike = 2, steps: int = 20,
+                 alpha: Optional[float] = None, random_start: bool = True, restarts: int = 1,
+                 generator: Optional[torch.Generator] = None,
+                 bounds: Optional[tuple[float, float]] = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.eps = check_nonneg(eps, "eps")
+        self.norm = check_norm(norm)
+        self.steps = check_positive_int(steps, "steps")
+        self.alpha = _check_alpha(alpha)
+        self.random_start = bool(random_start)
+        self.restarts = check_positive_int(restarts, "restarts")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        self.generator = generator
+        self.bounds = bounds
+
+    def update(self, model: nn.Module, X: Tensor, y: Tensor) -> None:
+        """Attack the batch ``(X, y)`` and add its summed loss and size to the states."""
+        sum_loss, total = _adversarial_mse_update(model, X, y, self.eps, self.norm, self.steps,
+                                                  self.alpha, self.random_start, self.restarts,
+                                                  self.generator, self.bounds)
+        self._accumulate(sum_loss, total)
+
+    def compute(self) -> Tensor:
+        """Adversarial MSE over every sample seen since the last ``reset``."""
+        return _adversarial_mse_compute(self.sum_loss, self.total)
+
+
+class CertifiedAdversarialMSE(_SumCountMetric):
+    """Certified adversarial MSE, accumulated over batches: an *upper* bound on the worst-case
+    MSE in the ε-ball.
+
+    .. math:: \\text{CertMSE} = \\frac{1}{N}\\sum_{i=1}^N \\big(|f(x_i) - y_i| + L\\,\\varepsilon\\big)^2
+
+    over all ``N`` samples seen since the last ``reset`` (see :func:`certified_adversarial_mse`).
+    It is ``≥`` :class:`AdversarialMSE` for the same ``eps`` and norm.
+
+    As input to ``forward`` and ``update``: ``model``, ``X`` ``(n, d)``, ``y`` ``(n,)`` or
+    ``(n, 1)``, as for :class:`AdversarialMSE`.
+
+    As output of ``forward`` and ``compute``: a 0-d tensor (squared output units).
+
+    Choice of ``L``:
+
+    * ``lipschitz`` a number or a :class:`~torch_lipcvx.LipschitzInterval` (its ``upper``): fixed
+      for every update; the caller vouches that it bounds every model passed in.
+    * ``lipschitz=None`` (default): ``L`` is the certified :func:`certified_lipschitz` of the
+      model passed to *that* update (LipSDP, re-verified). It is computed at the first update and
+      recomputed only when the model's weights differ (bit for bit) from the ones it was computed
+      for, so an evaluation epoch over a fixed network solves one SDP, and a network that changes
+      between updates always gets its own certificate. ``lipschitz_used`` holds the last ``L``.
+
+    Args:
+        eps: radius ``>= 0``, in the units the model sees.
+        lipschitz: see above.
+        norm: ``2`` or ``inf``: the norm of the perturbations (and of ``L``).
+        method: ``"lipsdp"`` or ``"naive"``, when ``lipschitz`` is ``None``.
+        kwargs: torchmetrics ``Metric`` keyword arguments.
+
+    Raises:
+        ValueError / TypeError: at construction, for a bad ``eps``, ``lipschitz``, ``norm`` or
+            ``method`` (or an interval for another norm); at update, as for
+            :func:`certified_adversarial_mse`.
+
+    Example:
+        >>> import torch
+        >>> from torch_lipcvx import ShallowReLU, ShallowWeights
+        >>> net = ShallowReLU.from_weights(ShallowWeights(    # f(x) = relu(x), L = 1
+        ...     torch.tensor([[1.0]]), torch.tensor([0.0]), torch.tensor([1.0]), torch.tensor(0.0)))
+        >>> metric = CertifiedAdversarialMSE(eps=0.5, lipschitz=1.0)
+        >>> metric.update(net, torch.tensor([[1.0], [2.0]]), torch.tensor([0.0, 0.0]))
+        >>> metric.compute()
+        tensor(4.2500)
+    """
+
+    def __init__(self, eps: float, lipschitz: LipschitzLike = None, norm: NormLike = 2, *,
+                 method: str = "lipsdp", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.eps = check_nonneg(eps, "eps")
+        self.norm = check_norm(norm)
+        self.lipschitz = _check_lipschitz(lipschitz, self.norm)
+        if method not in ("lipsdp", "naive"):
+            raise ValueError(f"method must be 'lipsdp' or 'naive', got {method!r}")
+        self.method = method
+        self.lipschitz_used: Optional[float] = self.lipschitz
+        self._cache: Optional[tuple[ShallowWeights, float]] = None
+
+    def _lipschitz_for(self, model: nn.Module) -> float:
+        """The fixed ``L``, or the (cached) certified bound of ``model``'s current weights."""
+        if self.lipschitz is not None:
+            return self.lipschitz
+        weights = as_shallow_relu(model).weights()
+        if self._cache is None or not _same_weights(self._cache[0], weights):
+            self._cache = (weights, certified_lipschitz(model, self.norm, method=self.method))
+        return self._cache[1]
+
+    def update(self, model: nn.Module, X: Tensor, y: Tensor) -> None:
+        """Add the batch's summed certified bounds and size to the states."""
+        L = self._lipschitz_for(model)
+        sum_loss, total = _certified_adversarial_mse_update(model, X, y, self.eps, L)
+        self.lipschitz_used = L
+        self._accumulate(sum_loss, total)
+
+    def compute(self) -> Tensor:
+        """Certified adversarial MSE over every sample seen since the last ``reset``."""
+        return _certified_adversarial_mse_compute(self.sum_loss, self.total)
+
+
+# ---------------------------------------------------------------------------- Lipschitz logging
+def lipschitz_interval_dict(interval: LipschitzInterval, prefix: str = "lipschitz") -> dict[str, float]:
+    """``{f"{prefix}/lower": lower, f"{prefix}/upper": upper}`` for any logger.
+
+    ``lower`` is a sampled gradient norm (a lower bound on ``L``), ``upper`` a certified upper
+    bound; both in output units per input unit, for the norm ``interval.norm``.
+    """
+    if not isinstance(interval, LipschitzInterval):
+        raise TypeError(f"interval must be a LipschitzInterval, got {type(interval).__name__}")
+    return {f"{prefix}/lower": float(interval.lower), f"{prefix}/upper": float(interval.upper)}
+
+
+def log_lipschitz_interval(pl_module, model: Optional[nn.Module] = None, *, norm: NormLike = 2,
+                           X: Optional[Tensor] = None, prefix: str = "lipschitz",
+                           bounds_kwargs: Optional[dict] = None,
+                           **log_kwargs: Any) -> LipschitzInterval:
+    """Compute ``lower ≤ L ≤ upper`` for a shallow ReLU network and log both ends.
+
+    Calls :func:`~torch_lipcvx.bounds.lipschitz_bounds` (certified ``upper``: LipSDP or the naive
+    bound, whichever is smaller; ``lower``: the largest sampled exact gradient norm) and logs
+    ``{prefix}/lower`` and ``{prefix}/upper`` via ``pl_module.log_dict``. Call it from an
+    epoch-end hook (``on_validation_epoch_end``, ``on_train_epoch_end``): the interval is a
+    property of the network, one SDP per call, not a per-batch average.
+
+    Args:
+        pl_module: the ``LightningModule`` (anything with ``log_dict``).
+        model: the network (ShallowReLU or conforming ``nn.Sequential``); default
+            ``pl_module.model``.
+        norm: ``2`` or ``inf``, the norm of input perturbations.
+        X: optional ``(n, d)`` data seeding the lower-bound search.
+        prefix: key prefix.
+        bounds_kwargs: further arguments of :func:`lipschitz_bounds` (``method``, ``solver``,
+            ``n_samples``, ``ascent_steps``, ``seed``).
+        log_kwargs: passed to ``pl_module.log_dict`` (e.g. ``prog_bar=True``).
+
+    Returns:
+        The :class:`~torch_lipcvx.LipschitzInterval`.
+
+    Raises:
+        ValueError: as for :func:`lipschitz_bounds`; ``model`` missing and ``pl_module`` has no
+            ``model`` attribute.
+    """
+    if model is None:
+        model = getattr(pl_module, "model", None)
+        if model is None:
+            raise ValueError("pass model=..., or give the LightningModule a `model` attribute "
+                             "holding the ShallowReLU")
+    with _autograd_allowed():
+        interval = lipschitz_bounds(model, norm, X=_plain(X), **(bounds_kwargs or {}))
+    pl_module.log_dict(lipschitz_interval_dict(interval, prefix), **log_kwargs)
+    return interval
