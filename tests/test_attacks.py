@@ -286,3 +286,15 @@ def test_bad_data_raise():
         pgd_attack(nn.Linear(3, 2).to(DTYPE), X, y, 0.1)
     with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
         pgd_attack(lambda x: x.sum(1), X, y, 0.1)
+
+
+def test_pgd_under_inference_mode_equals_normal_mode():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1)).double()
+    X = torch.randn(30, 2, dtype=torch.float64)
+    y = torch.randn(30, dtype=torch.float64)
+    ref = pgd_attack(net, X, y, 0.3, steps=5, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        got = pgd_attack(net, X, y, 0.3, steps=5, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(got.loss, ref.loss) and torch.equal(got.X_adv, ref.X_adv)
+    assert float(got.mse) > float(((net(X).squeeze(-1) - y) ** 2).mean())

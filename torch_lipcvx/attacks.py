@@ -316,7 +316,14 @@ def pgd_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLik
             ``alpha <= 0``; bad ``bounds`` or ``X`` outside them; model on another device than
             ``X``; a model output of the wrong shape.
         TypeError: ``model`` is not an ``nn.Module``; non-integer ``steps``/``restarts``.
+
+    Works under ``torch.inference_mode()`` too (as in Lightning's validation loop): the attack then
+    runs on copies of ``X`` and ``y`` with inference mode locally switched off.
     """
+    if torch.is_inference_mode_enabled():
+        with torch.inference_mode(False):
+            return pgd_attack(model, X.clone(), torch.as_tensor(y).clone(), eps, norm, steps,
+                              alpha, random_start, restarts, generator, bounds)
     X, y, eps, norm, bounds = _check_inputs(model, X, y, eps, norm, bounds)
     steps = check_positive_int(steps, "steps")
     restarts = check_positive_int(restarts, "restarts")
