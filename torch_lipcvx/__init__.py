@@ -1,9 +1,19 @@
 """torch_lipcvx: certified Lipschitz bounds and convex post-processing for shallow ReLU networks.
 
-See MATH.md-based module docstrings: ``models`` (the network), ``bounds`` (certificates),
-``programs`` (the cvxpy programs), ``postprocess`` (Algorithm 1), ``data`` (loaders).
+Modules (each docstring says which part of MATH.md it implements): ``models`` (ShallowReLU),
+``bounds`` (certificates and intervals), ``programs`` (the cvxpy programs), ``postprocess``
+(Algorithm 1), ``data`` (loaders and built-in data), ``attacks`` (PGD for regression), ``train``
+(SGD and adversarial training), ``admm`` (the ADMM baseline), ``layers`` (differentiable LipSDP),
+``metrics`` (torchmetrics), ``lightning`` (LightningModule), ``plots``, ``cli``.
+
+The names of the heavier optional parts (ADMM, LipSDPLayer, the metrics and the LightningModule)
+are importable from here too; they load their module on first use, so ``import torch_lipcvx``
+stays quick.
 """
 
+from importlib import import_module
+
+from .attacks import AttackResult, certified_squared_error_bound, pgd_attack
 from .bounds import LipschitzInterval, LipSDPResult, lipschitz_bounds, lipsdp
 from .models import ShallowReLU, ShallowWeights
 from .postprocess import (Objective, PostProcessResult, objective, postprocess,
@@ -11,6 +21,19 @@ from .postprocess import (Objective, PostProcessResult, objective, postprocess,
 from .programs import SolverError
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "ADMM": "admm",
+    "ADMMResult": "admm",
+    "LipSDPLayer": "layers",
+    "lipschitz_penalty": "layers",
+    "AdversarialMSE": "metrics",
+    "CertifiedAdversarialMSE": "metrics",
+    "adversarial_mse": "metrics",
+    "certified_adversarial_mse": "metrics",
+    "ShallowReLURegressor": "lightning",
+    "RegressionDataModule": "lightning",
+}
 
 __all__ = [
     "ShallowReLU",
@@ -20,9 +43,21 @@ __all__ = [
     "Objective",
     "PostProcessResult",
     "SolverError",
+    "AttackResult",
     "lipschitz_bounds",
     "lipsdp",
     "objective",
     "postprocess",
     "solve_l2_program",
+    "pgd_attack",
+    "certified_squared_error_bound",
+    *_LAZY,
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
