@@ -50,3 +50,13 @@ def instance(request):
 def data_dir() -> Path:
     assert DATA_DIR.is_dir(), f"test data not found at {DATA_DIR} (shared/ must sit beside the repo)"
     return DATA_DIR
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """The test problems are tiny: one thread avoids oversubscription on small shared machines
+    (measured here: 300 Adam steps on a 10-unit net, 4.8 s with 2 threads vs 0.25 s with 1)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

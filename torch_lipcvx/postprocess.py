@@ -164,10 +164,11 @@ def _l2(w: ShallowWeights) -> float:
 
 
 def _objective(w: ShallowWeights, X: Tensor, y: Tensor, lam: float, beta: float,
-               cert: LipSDPResult) -> Objective:
+               rho: float) -> Objective:
+    """``J = mse + (β/2)·l2 + λ·ρ`` (MATH.md §3) for float64 weights and a certified ``rho``."""
     mse = float(((forward_weights(X, w) - y) ** 2).mean())
     l2 = _l2(w)
-    return Objective(mse + 0.5 * beta * l2 + lam * cert.rho, mse, l2, cert.rho, lam, beta)
+    return Objective(mse + 0.5 * beta * l2 + lam * rho, mse, l2, rho, lam, beta)
 
 
 class _Certifier:
@@ -178,6 +179,7 @@ class _Certifier:
         self.program: Optional[LipSDPProgram] = None
 
     def __call__(self, w: ShallowWeights) -> LipSDPResult:
+        w = w.to(**_CPU64)
         m_act = int((w.alpha != 0).sum())
         if m_act and (self.program is None or (self.program.m, self.program.d) != (m_act, w.d)):
             self.program = LipSDPProgram(m_act, w.d)
@@ -209,7 +211,7 @@ def objective(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
         :class:`Objective` (floats).
     """
     _, w, X, y, lam, beta = _prepare(model, X, y, lam, beta)
-    return _objective(w, X, y, lam, beta, _Certifier(check_solver(solver), solver_options)(w))
+    return _objective(w, X, y, lam, beta, _Certifier(check_solver(solver), solver_options)(w).rho)
 
 
 # ------------------------------------------------------------------------------ the ℓ2 program
@@ -268,7 +270,7 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
     new = ShallowWeights.from_tilde(torch.as_tensor(Wt), torch.as_tensor(alpha),
                                     None if c is None else torch.tensor(c, dtype=torch.float64))
     cert = _Certifier(solver, solver_options)(new)
-    obj = _objective(new, X, y, 0.0, beta, cert)
+    obj = _objective(new, X, y, 0.0, beta, cert.rho)
     out = ShallowReLU.from_weights(new, device=net.device, dtype=net.dtype)
     return ConvexSolution(out, new, obj, info.value, info.solve_time, info.status, idx, sign)
 
@@ -313,7 +315,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
 
     w = w0.permute(sign_order(w0.alpha))
     cert = certify(w)
-    J = _objective(w, X, y, lam, beta, cert)
+    J = _objective(w, X, y, lam, beta, cert.rho)
     history = [IterationRecord(0, J.value, J.mse, J.l2, J.rho, J.L, time.perf_counter() - start,
                                0.0, "input")]
     rejected: list[dict] = []
@@ -328,7 +330,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
     def consider(cand: ShallowWeights, k: int, solve_time: float, step: str) -> bool:
         nonlocal w, cert, J
         cert_new = certify(cand)
-        J_new = _objective(cand, X, y, lam, beta, cert_new)
+        J_new = _objective(cand, X, y, lam, beta, cert_new.rho)
         if J_new.value <= J.value:
             w, cert, J = cand, cert_new, J_new
             history.append(IterationRecord(k, J.value, J.mse, J.l2, J.rho, J.L,
