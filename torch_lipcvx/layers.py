@@ -59,7 +59,7 @@ from .bounds import certify_t
 from .models import ShallowReLU
 from .programs import LipSDPProgram, SolverError
 from .train import (TrainResult, _check_common, _initial_model, _linear_layers, _log_every,
-                    _make_optimizer, l2_penalty)
+                    _make_optimizer, _record_epoch, l2_penalty)
 
 __all__ = ["LipSDPLayer", "LipSDPLayerResult", "lipschitz_penalty", "train_sgd_lip"]
 
@@ -460,14 +460,8 @@ def train_sgd_lip(model: Optional[nn.Module], X: Tensor, y: Tensor, *, lam: floa
         if epoch > 0:   # the weights now are those at the end of the previous epoch
             record = {"epoch": epoch, "loss": float(loss.detach()), "mse": float(mse.detach()),
                       "rho": float(rho.detach())}
-            if not math.isfinite(record["loss"]):
-                raise FloatingPointError(f"training diverged at epoch {epoch} (loss "
-                                         f"{record['loss']}); lower lr (now {lr:g})")
-            history.append(record)
-            if verbose and (epoch % every == 0 or epoch == epochs):
-                print(f"[sgd-lip] epoch {epoch}/{epochs}  "
-                      + "  ".join(f"{k} {v:.6g}" for k, v in record.items() if k != "epoch"),
-                      flush=True)
+            _record_epoch(history, record, lr=lr, verbose=verbose, every=every, epochs=epochs,
+                          tag="sgd-lip")
         if last:
             break
         if not math.isfinite(float(loss.detach())):

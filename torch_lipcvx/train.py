@@ -66,6 +66,19 @@ def _linear_layers(model: nn.Module) -> tuple[nn.Linear, nn.Linear]:
     return model[0], model[2]
 
 
+def _record_epoch(history: list, record: dict, *, lr: float, verbose: bool, every: int,
+                  epochs: int, tag: str) -> None:
+    """Append one epoch's record (raising if its loss diverged) and print it when verbose."""
+    epoch = record["epoch"]
+    if not math.isfinite(record["loss"]):
+        raise FloatingPointError(f"training diverged at epoch {epoch} (loss {record['loss']}); "
+                                 f"lower lr (now {lr:g})")
+    history.append(record)
+    if verbose and (epoch % every == 0 or epoch == epochs):
+        print(f"[{tag}] epoch {epoch}/{epochs}  "
+              + "  ".join(f"{k} {v:.6g}" for k, v in record.items() if k != "epoch"), flush=True)
+
+
 def l2_penalty(model: nn.Module) -> Tensor:
     """``Σ_j (‖w̃_j‖² + α_j²)`` with ``w̃_j = [w_j; b_j]``: the ℓ2 term of MATH.md §3 without ``β/2``.
 
@@ -179,14 +192,8 @@ def _fit(model: ShallowReLU, X: Tensor, y: Tensor, *, beta: float, epochs: int, 
         record = {"epoch": epoch, "loss": total_loss / n, "mse": clean}
         if attack is not None:
             record["adv_mse"] = total_adv / n
-        if not math.isfinite(record["loss"]):
-            raise FloatingPointError(f"training diverged at epoch {epoch} (loss {record['loss']}); "
-                                     f"lower lr (now {lr:g})")
-        history.append(record)
-        if verbose and (epoch % every == 0 or epoch == epochs):
-            print(f"[{tag}] epoch {epoch}/{epochs}  "
-                  + "  ".join(f"{k} {v:.6g}" for k, v in record.items() if k != "epoch"),
-                  flush=True)
+        _record_epoch(history, record, lr=lr, verbose=verbose, every=every, epochs=epochs,
+                      tag=tag)
     model.eval()
     return TrainResult(model, history, time.perf_counter() - start)
 
