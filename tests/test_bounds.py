@@ -144,3 +144,22 @@ def test_float32_model_and_sequential_input():
     w = ShallowReLU.from_sequential(seq).weights().to(torch.float64)
     assert iv.upper == pytest.approx(lipsdp(w, solver="CLARABEL").L, rel=1e-6)
     assert isinstance(iv.upper, float) and iv.lower <= iv.upper
+
+
+def test_units_without_input_weights_do_not_loosen_the_certificate():
+    """A unit with α_j ≠ 0 but w̄_j = 0 is a constant: the certificate equals that of the network
+    without it (to 1e-5), and its t still certifies the whole network (usable by (12))."""
+    w = random_weights(6, 8, 3)
+    W = w.W.clone()
+    W[[2, 5]] = 0.0
+    w0 = ShallowWeights(W, w.b, w.alpha, w.c)
+    keep = torch.tensor([j not in (2, 5) for j in range(8)])
+    w_drop = ShallowWeights(W[keep], w.b[keep], w.alpha[keep], w.c)
+    c0, c1 = lipsdp(w0, solver="CLARABEL"), lipsdp(w_drop, solver="CLARABEL")
+    assert c0.rho == pytest.approx(c1.rho, rel=1e-5) and c0.rho >= c1.rho * (1 - 1e-8)
+    assert c0.t[2] > 0 and c0.t[5] > 0
+    assert lmi_max_eig(W, w.alpha, torch.as_tensor(c0.t), c0.rho) <= 1e-9 * c0.rho
+    flat = ShallowWeights(torch.zeros_like(W), w.b, w.alpha, w.c)
+    cf = lipsdp(flat)
+    assert cf.rho == 0.0 and (torch.as_tensor(cf.t) > 0).all()
+    assert lmi_max_eig(flat.W, flat.alpha, torch.as_tensor(cf.t), 0.0) <= 1e-12

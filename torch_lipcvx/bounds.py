@@ -233,7 +233,7 @@ def lipsdp(weights: ShallowWeights, *, solver: str = DEFAULT_SOLVER, solver_opti
         solver: ``"CLARABEL"`` (default) or ``"SCS"``.
         solver_options: keyword arguments for the solver (override our tight defaults).
         program: a prebuilt :class:`~torch_lipcvx.programs.LipSDPProgram` of the right size
-            (``m_active × d``) to reuse its compilation across calls; otherwise one is built.
+            (``m_moving × d``: units with ``α_j ≠ 0`` and ``w̄_j ≠ 0``) to reuse its compilation across calls; otherwise one is built.
         form: the SDP formulation when no program is given (``"reduced"``, the default, or
             ``"original"``/``"schur"``; see :class:`~torch_lipcvx.programs.LipSDPProgram`).
 
@@ -253,18 +253,33 @@ def lipsdp(weights: ShallowWeights, *, solver: str = DEFAULT_SOLVER, solver_opti
     alpha = weights.alpha.detach().to("cpu", torch.float64)
     act = alpha != 0
     m = W.shape[0]
-    if int(act.sum()) == 0 or float(W[act].abs().max()) == 0.0:
+    if int(act.sum()) == 0:
         return LipSDPResult(0.0, np.zeros(m), 0.0, solver, "trivial", False, 0.0, 0.0)
-    Wa, aa = W[act], alpha[act]
-    if program is None or (program.m, program.d) != tuple(Wa.shape):
-        program = LipSDPProgram(*Wa.shape, form=form)
-    solver_rho, t_a, info = program.solve(Wa.numpy(), aa.numpy(), solver, solver_options)
+    # Units with α_j ≠ 0 but w̄_j = 0 never change the gradient; in the SDP their optimal t_j is
+    # infinite (they only use up the budget Σ α_j²/(2t_j) < 1), which solvers handle badly. They
+    # are left out of the SDP and given a t_j that spends a 1e-6 share of the remaining budget
+    # (half of it if every active unit is such), costing at most ~1e-6 relative in ρ.
+    moving = act & (W.abs().sum(1) > 0)
     t_full = torch.zeros(m, dtype=torch.float64)
-    t_full[act] = torch.as_tensor(t_a)
+    info = None
+    solver_rho = 0.0
+    if bool(moving.any()):
+        Wa, aa = W[moving], alpha[moving]
+        if program is None or (program.m, program.d) != tuple(Wa.shape):
+            program = LipSDPProgram(*Wa.shape, form=form)
+        solver_rho, t_a, info = program.solve(Wa.numpy(), aa.numpy(), solver, solver_options)
+        t_full[moving] = torch.as_tensor(t_a)
+    still = act & ~moving
+    if bool(still.any()):
+        used = _ray_threshold(alpha[moving], t_full[moving]) if bool(moving.any()) else 0.0
+        budget = 1e-6 * max(1.0 - used, 0.0) if bool(moving.any()) else 0.5
+        budget = budget if budget > 0 else 1e-12
+        t_full[still] = alpha[still] ** 2 * int(still.sum()) / (2 * budget)
     start = time.perf_counter()
     rho, t_used, repaired = certify_t(W, alpha, t_full)
-    return LipSDPResult(rho, t_used.numpy(), solver_rho, solver, info.status, repaired,
-                        info.solve_time, time.perf_counter() - start)
+    status, solve_time = (info.status, info.solve_time) if info is not None else ("trivial", 0.0)
+    return LipSDPResult(rho, t_used.numpy(), solver_rho, solver, status, repaired, solve_time,
+                        time.perf_counter() - start)
 
 
 # ------------------------------------------------------------------------------- other bounds

@@ -4,16 +4,35 @@ Subcommands:
 
 * ``demo``: train a 100-unit ShallowReLU on the built-in rastrigin data, certify it, post-process it
   (ℓ2 case and Lipschitz case), print a before/after table and write a plot and a JSON file.
+* ``train``: train a ShallowReLU (Adam, or PGD adversarial training) and save a checkpoint.
+* ``certify``: lower and upper bounds on a checkpoint's Lipschitz constant (JSON, plot).
+* ``postprocess``: Algorithm 1 / program (6) on a checkpoint; writes the new checkpoint, the
+  history as CSV and a plot.
+* ``attack``: PGD adversarial test MSE against the certified bound, for several checkpoints and
+  radii (CSV, plot).
+* ``bench``: quick timing of LipSDP and one post-processing step at a small size.
+
+Bad inputs (missing data directory, unreadable or mismatched checkpoints...) print one line
+``torch-lipcvx COMMAND: error: ...`` on stderr and make :func:`main` return 2.
+
+Checkpoint format (``torch.save`` of a dict, read with ``weights_only=True``)::
+
+    {"state_dict": ShallowReLU.state_dict(), "in_features": d, "hidden": m,
+     "output_bias": bool, "dtype": "float64", "data": {name, data_dir, split, seed, n, d},
+     "config": {...the command's options...}}
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import math
+import os
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import torch
 
@@ -103,6 +122,339 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# ============================================================================ shared helpers
+class CLIError(Exception):
+    """A bad input: reported as one line on stderr, exit code 2."""
+
+
+CHECKPOINT_KEYS = ("state_dict", "in_features", "hidden", "output_bias", "dtype")
+DATA_NAMES = ("rastrigin", "servo", "machine", "solar", "wine")
+
+
+def _say(args) -> Any:
+    return (lambda *a: None) if getattr(args, "quiet", False) else (lambda *a: print(*a, flush=True))
+
+
+def _data_spec(args, ckpt: Optional[dict] = None, required: bool = True) -> Optional[dict]:
+    """The data options of ``args``, completed from the checkpoint's ``data`` record."""
+    rec = dict((ckpt or {}).get("data") or {})
+    name = args.data or rec.get("name")
+    if name is None:
+        if required:
+            raise CLIError("no data set: pass --data (the checkpoint does not record one)")
+        return None
+    same = name == rec.get("name")
+    spec = {"name": name,
+            "data_dir": args.data_dir or (rec.get("data_dir") if same else None),
+            "split": args.split if args.split is not None else (rec.get("split", 0) if same else 0),
+            "seed": args.seed if args.seed is not None else (rec.get("seed", 0) if same else 0),
+            "n": args.n if args.n is not None else (rec.get("n", 400) if same else 400),
+            "d": args.d if args.d is not None else (rec.get("d", 2) if same else 2)}
+    return spec
+
+
+def _load_data(spec: dict):
+    """Load the data described by :func:`_data_spec` (CLIError on any problem)."""
+    from .data import DATA_ENV_VAR, load_dataset
+    name = spec["name"]
+    root = spec["data_dir"]
+    if name != "rastrigin":
+        root = root or os.environ.get(DATA_ENV_VAR) or None
+        if not root:
+            raise CLIError(f"UCI data set {name!r} needs a data directory: pass --data-dir DIR "
+                           f"or set ${DATA_ENV_VAR}")
+        if not Path(root).is_dir():
+            raise CLIError(f"data directory not found: {root}")
+        spec["data_dir"] = str(Path(root).resolve())
+    try:
+        return load_dataset(name, root, spec["split"], seed=spec["seed"], n=spec["n"], d=spec["d"])
+    except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
+        raise CLIError(f"could not load data set {name!r}: {exc}") from None
+
+
+def _load_checkpoint(path: str):
+    """Read a checkpoint written by ``train``/``postprocess``: ``(model, checkpoint dict)``."""
+    from .models import ShallowReLU
+    p = Path(path)
+    if not p.is_file():
+        raise CLIError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CLIError(f"{path} is not a torch_lipcvx checkpoint (torch.load failed: "
+                       f"{first[:200]})") from None
+    if not isinstance(ckpt, dict):
+        raise CLIError(f"{path} is not a torch_lipcvx checkpoint (expected a dict, got "
+                       f"{type(ckpt).__name__})")
+    missing = [k for k in CHECKPOINT_KEYS if k not in ckpt]
+    if missing:
+        raise CLIError(f"{path} is not a torch_lipcvx checkpoint: missing key(s) "
+                       f"{', '.join(missing)}")
+    dtype = getattr(torch, str(ckpt["dtype"]).replace("torch.", ""), None)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise CLIError(f"{path}: bad dtype {ckpt['dtype']!r} (expected e.g. 'float64')")
+    try:
+        model = ShallowReLU(ckpt["in_features"], ckpt["hidden"],
+                            output_bias=bool(ckpt["output_bias"]), dtype=dtype)
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    except (ValueError, TypeError, RuntimeError, KeyError, AttributeError) as exc:
+        msg = " ".join(str(exc).split())
+        raise CLIError(f"{path}: architecture does not match a ShallowReLU(in_features="
+                       f"{ckpt['in_features']!r}, hidden={ckpt['hidden']!r}): {msg[:300]}") from None
+    model.eval()
+    return model, ckpt
+
+
+def _check_fits(model, data, path: str) -> None:
+    if model.in_features != data.d:
+        raise CLIError(f"model {path} expects {model.in_features} input features but data set "
+                       f"{data.name!r} has d={data.d}")
+
+
+def _save_checkpoint(model, path: str, data_spec: Optional[dict], config: dict) -> Path:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": model.state_dict(), "in_features": model.in_features,
+                "hidden": model.m, "output_bias": model.has_output_bias,
+                "dtype": str(model.dtype).replace("torch.", ""), "data": data_spec,
+                "config": config}, out)
+    return out
+
+
+def _norm(text: str) -> float:
+    t = str(text).strip().lower()
+    if t in ("2", "l2"):
+        return 2.0
+    if t in ("inf", "linf", "infinity"):
+        return math.inf
+    raise argparse.ArgumentTypeError(f"norm must be 2 or inf, got {text!r}")
+
+
+def _norm_name(norm: float) -> str:
+    return "inf" if math.isinf(norm) else "2"
+
+
+def _write_csv(path: str, rows: list[dict]) -> Path:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return out
+
+
+def _config(args) -> dict:
+    return {k: (v if isinstance(v, (int, float, str, bool, type(None), list)) else str(v))
+            for k, v in vars(args).items() if k != "func"}
+
+
+# ============================================================================ train
+def _train(args: argparse.Namespace) -> int:
+    from .train import train_pgd, train_sgd
+    say = _say(args)
+    spec = _data_spec(args)
+    data = _load_data(spec)
+    say(f"data: {data.name} split {spec['split']}: {data.n} training / {data.n_test} test rows, "
+        f"d={data.d} (standardised)")
+    say(f"training a {args.hidden}-unit ShallowReLU ({args.method}, {args.epochs} full-batch Adam "
+        f"epochs, lr={args.lr:g}, beta={args.beta:g}"
+        + (f", eps={args.eps:g}, norm={_norm_name(args.norm)}" if args.method == "pgd" else "")
+        + ") ...")
+    kw = dict(hidden=args.hidden, beta=args.beta, epochs=args.epochs, lr=args.lr,
+              seed=spec["seed"], verbose=not args.quiet)
+    try:
+        if args.method == "pgd":
+            res = train_pgd(None, data.X_train, data.y_train, eps=args.eps, norm=args.norm, **kw)
+        else:
+            res = train_sgd(None, data.X_train, data.y_train, **kw)
+    except (ValueError, FloatingPointError) as exc:
+        raise CLIError(f"training failed: {exc}") from None
+    model = res.model
+    with torch.no_grad():
+        train_mse = float(((model(data.X_train) - data.y_train) ** 2).mean())
+        test_mse = (float(((model(data.X_test) - data.y_test) ** 2).mean())
+                    if data.n_test else float("nan"))
+    config = _config(args)
+    config["norm"] = _norm_name(args.norm)
+    out = _save_checkpoint(model, args.out, spec, config)
+    print(f"trained {data.name}: m={args.hidden}, {args.method}, {args.epochs} epochs in "
+          f"{res.wall_time:.1f} s; train MSE {train_mse:.5f}, test MSE {test_mse:.5f}; "
+          f"saved {out}")
+    return 0
+
+
+# ============================================================================ certify
+def _certify(args: argparse.Namespace) -> int:
+    from .bounds import lipschitz_bounds
+    say = _say(args)
+    model, ckpt = _load_checkpoint(args.model)
+    X = None
+    spec = _data_spec(args, ckpt, required=False) if args.data else None
+    if spec is not None:
+        data = _load_data(spec)
+        _check_fits(model, data, args.model)
+        X = data.X_train
+    say(f"certifying {args.model} (d={model.in_features}, m={model.m}, "
+        f"norm={_norm_name(args.norm)}) ...")
+    t0 = time.perf_counter()
+    iv = lipschitz_bounds(model, args.norm, X=X, solver=args.solver)
+    sec = time.perf_counter() - t0
+    print(f"Lipschitz constant (l{_norm_name(args.norm)} input norm) in "
+          f"[{iv.lower:.6g}, {iv.upper:.6g}]  (lower: {iv.lower_method}, upper: "
+          f"{iv.upper_method}; gap x{iv.upper / iv.lower if iv.lower > 0 else float('inf'):.3g}; "
+          f"{sec:.2f} s)")
+    for method, val in sorted(iv.upper_bounds.items(), key=lambda kv: kv[1]):
+        print(f"  upper bound {method:14s} {val:.6g}")
+    result = {"model": str(args.model), "norm": _norm_name(args.norm), "lower": iv.lower,
+              "upper": iv.upper, "lower_method": iv.lower_method,
+              "upper_method": iv.upper_method, "upper_bounds": dict(iv.upper_bounds),
+              "data": spec, "seconds": sec}
+    if args.json:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2))
+        print(f"wrote {out}")
+    if args.plot:
+        from .plots import plot_lipschitz_interval
+        png = plot_lipschitz_interval({Path(args.model).stem: iv}, args.plot,
+                                      title=f"Lipschitz interval of {Path(args.model).name}")
+        print(f"wrote {png}")
+    return 0
+
+
+# ============================================================================ postprocess
+def _postprocess(args: argparse.Namespace) -> int:
+    from .postprocess import postprocess
+    say = _say(args)
+    model, ckpt = _load_checkpoint(args.model)
+    spec = _data_spec(args, ckpt)
+    data = _load_data(spec)
+    _check_fits(model, data, args.model)
+    X, y = data.X_train, data.y_train
+    case = (f"Lipschitz case (Algorithm 1, lam={args.lam:g}, beta={args.beta:g}, "
+            f"max_iter={args.max_iter})" if args.lam > 0 else
+            f"l2 case (program (6), beta={args.beta:g})")
+    say(f"post-processing {args.model} on {data.name} ({data.n} rows): {case} ...")
+    try:
+        res = postprocess(model, X, y, lam=args.lam, beta=args.beta, max_iter=args.max_iter,
+                          tol=args.tol, solver=args.solver, verbose=not args.quiet)
+    except ValueError as exc:
+        raise CLIError(f"post-processing failed: {exc}") from None
+
+    def test_mse(net) -> Optional[float]:
+        with torch.no_grad():
+            return float(((net(data.X_test) - data.y_test) ** 2).mean()) if data.n_test else None
+
+    h0, h1 = res.history[0], res.history[-1]
+    rows = [{"model": "input", "J": h0.objective, "mse": h0.mse, "test_mse": test_mse(model),
+             "L": h0.L, "time": 0.0},
+            {"model": "post-processed", "J": h1.objective, "mse": h1.mse,
+             "test_mse": test_mse(res.model), "L": h1.L, "time": h1.time}]
+    print()
+    print(_table(rows, [("model", "model", "s"), ("J", "J", ".6f"), ("mse", "train MSE", ".5f"),
+                        ("test_mse", "test MSE", ".5f"), ("L", "L (LipSDP)", ".4f"),
+                        ("time", "time [s]", ".2f")]))
+    print(f"J {res.objective_before:.6f} -> {res.objective_after:.6f} "
+          f"({100 * res.improvement:.2f}% lower, {len(res.history) - 1} iteration(s); "
+          f"{res.message})")
+    config = _config(args)
+    config["source"] = str(args.model)
+    out = _save_checkpoint(res.model, args.out, spec, config)
+    print(f"wrote {out}")
+    if args.csv:
+        table = res.history_table()
+        rows_csv = [dict(zip(table, vals)) for vals in zip(*table.values())]
+        print(f"wrote {_write_csv(args.csv, rows_csv)}")
+    if args.plot:
+        from .plots import plot_objective_history
+        label = f"lam={args.lam:g}, beta={args.beta:g}"
+        png = plot_objective_history({label: res}, args.plot,
+                                     title=f"post-processing {Path(args.model).name} on "
+                                           f"{data.name}")
+        print(f"wrote {png}")
+    return 0
+
+
+# ============================================================================ attack
+def _attack(args: argparse.Namespace) -> int:
+    from .attacks import certified_squared_error_bound, pgd_attack
+    from .bounds import lipschitz_bounds
+    say = _say(args)
+    loaded = [(path, *_load_checkpoint(path)) for path in args.model]
+    spec = _data_spec(args, loaded[0][2])
+    data = _load_data(spec)
+    X, y = data.X_test, data.y_test
+    which = "test"
+    if data.n_test == 0:
+        X, y, which = data.X_train, data.y_train, "training"
+    for path, model, _ in loaded:
+        _check_fits(model, data, path)
+    if any(e < 0 or not math.isfinite(e) for e in args.eps):
+        raise CLIError(f"--eps values must be finite and >= 0, got {args.eps}")
+    stems = [Path(p).stem for p in args.model]
+    labels = stems if len(set(stems)) == len(stems) else [str(p) for p in args.model]
+    say(f"attacking {len(loaded)} model(s) on {data.name} ({which} rows: {X.shape[0]}), "
+        f"norm={_norm_name(args.norm)}, eps={args.eps}, {args.steps} PGD steps ...")
+    rows = []
+    for label, (path, model, _) in zip(labels, loaded):
+        L = lipschitz_bounds(model, args.norm, solver=args.solver).upper
+        for eps in args.eps:
+            gen = torch.Generator().manual_seed(args.seed if args.seed is not None else 0)
+            adv = float(pgd_attack(model, X, y, eps, args.norm, steps=args.steps,
+                                   restarts=args.restarts, generator=gen).mse)
+            cert = float(certified_squared_error_bound(model, X, y, eps, L).mean())
+            rows.append({"model": label, "eps": eps, "norm": _norm_name(args.norm),
+                         "pgd_mse": adv, "certified_mse": cert, "L_upper": L})
+            say(f"  {label}: eps={eps:g}  PGD MSE {adv:.5f}  certified <= {cert:.5f}")
+    print()
+    print(_table(rows, [("model", "model", "s"), ("eps", "eps", "g"),
+                        ("pgd_mse", "PGD MSE (lower)", ".5f"),
+                        ("certified_mse", "certified MSE (upper)", ".5f"),
+                        ("L_upper", "L upper", ".4f")]))
+    if args.csv:
+        print(f"wrote {_write_csv(args.csv, rows)}")
+    if args.plot:
+        from .plots import plot_adversarial_mse
+        png = plot_adversarial_mse(rows, args.plot,
+                                   title=f"{data.name} {which} set, l{_norm_name(args.norm)} "
+                                         f"PGD ({args.steps} steps) vs certified bound")
+        print(f"wrote {png}")
+    return 0
+
+
+# ============================================================================ bench
+def _bench(args: argparse.Namespace) -> int:
+    from .bounds import lipsdp
+    from .data import rastrigin
+    from .postprocess import postprocess
+    from .train import train_sgd
+    data = rastrigin(args.n, args.d, seed=args.seed, test_fraction=0.0)
+    X, y = data.X_train, data.y_train
+    t0 = time.perf_counter()
+    net = train_sgd(None, X, y, hidden=args.hidden, epochs=args.epochs, lr=1e-2,
+                    seed=args.seed).model
+    t_train = time.perf_counter() - t0
+    print(f"rastrigin n={data.n} d={data.d}, m={args.hidden}, lam={args.lam:g} "
+          f"(training {args.epochs} epochs: {t_train:.2f} s)")
+    w = net.weights()
+    times, cert = [], None
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        cert = lipsdp(w, solver=args.solver)
+        times.append(time.perf_counter() - t0)
+    print(f"LipSDP ({args.solver}, reduced form): L={cert.L:.6f}  "
+          f"best {min(times):.3f} s of {args.repeat}")
+    t0 = time.perf_counter()
+    res = postprocess(net, X, y, lam=args.lam, max_iter=1, tol=0.0, solver=args.solver)
+    sec = time.perf_counter() - t0
+    step = res.history[-1].solve_time if len(res.history) > 1 else float("nan")
+    print(f"one post-processing step (Algorithm 1, max_iter=1): {sec:.3f} s total "
+          f"(solver {step:.3f} s); J {res.objective_before:.6f} -> {res.objective_after:.6f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="torch-lipcvx",
@@ -130,13 +482,133 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="torch_lipcvx_demo", help="output folder")
     demo.add_argument("--quiet", action="store_true", help="only print the final table")
     demo.set_defaults(func=_demo)
+
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    def data_options(p, help_default: str) -> None:
+        g = p.add_argument_group("data", help_default)
+        g.add_argument("--data", choices=DATA_NAMES, default=None,
+                       help="data set: built-in synthetic rastrigin, or a UCI set read from "
+                            "--data-dir")
+        g.add_argument("--data-dir", default=None,
+                       help="folder holding NAME/data.csv.gz and NAME/test_mask.csv.gz (UCI "
+                            "sets only; default $TORCH_LIPCVX_DATA)")
+        g.add_argument("--split", type=int, default=None, help="train/test split (UCI: 0..9) "
+                                                               "[default 0]")
+        g.add_argument("--n", type=int, default=None, help="rastrigin rows [default 400]")
+        g.add_argument("--d", type=int, default=None, help="rastrigin dimension [default 2]")
+        g.add_argument("--seed", type=int, default=None, help="rastrigin/initialisation/attack "
+                                                              "seed [default 0]")
+
+    def common(p) -> None:
+        p.add_argument("--solver", default="CLARABEL", choices=["CLARABEL", "SCS"],
+                       help="conic solver")
+        p.add_argument("--quiet", action="store_true", help="only print the results")
+
+    tr = sub.add_parser(
+        "train", help="train a ShallowReLU and save a checkpoint",
+        description="Train a one-hidden-layer ReLU network with full-batch Adam (--method sgd) "
+                    "or Madry-style PGD adversarial training (--method pgd) on standardised "
+                    "data, print progress about every 10%% of the epochs and save a checkpoint "
+                    "(state_dict, architecture, data and options) for the other subcommands.",
+        formatter_class=fmt)
+    data_options(tr, "default: rastrigin (n=400, d=2, split 0, seed 0)")
+    tr.add_argument("--hidden", type=int, default=100, help="hidden units m")
+    tr.add_argument("--epochs", type=int, default=1000, help="full-batch epochs")
+    tr.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate")
+    tr.add_argument("--beta", type=float, default=0.0, help="l2 weight (beta/2)*||theta||^2")
+    tr.add_argument("--method", choices=["sgd", "pgd"], default="sgd",
+                    help="plain training or PGD adversarial training")
+    tr.add_argument("--eps", type=float, default=0.1, help="PGD training radius (--method pgd)")
+    tr.add_argument("--norm", type=_norm, default=2.0, help="PGD training norm: 2 or inf")
+    tr.add_argument("--out", default="model.pt", help="checkpoint to write")
+    tr.add_argument("--quiet", action="store_true", help="no progress lines")
+    tr.set_defaults(func=_train, data_default="rastrigin")
+
+    ce = sub.add_parser(
+        "certify", help="lower and upper bounds on a checkpoint's Lipschitz constant",
+        description="Certify a checkpoint: a LipSDP (and naive) upper bound and a sampled-"
+                    "gradient lower bound on its Lipschitz constant. Prints the interval with "
+                    "the method of each end and every upper bound; optionally writes JSON and "
+                    "a plot of the interval.", formatter_class=fmt)
+    ce.add_argument("--model", required=True, help="checkpoint from train/postprocess")
+    ce.add_argument("--norm", type=_norm, default=2.0, help="input norm: 2 or inf")
+    data_options(ce, "optional: training inputs seed the lower-bound search (none by default)")
+    ce.add_argument("--json", default=None, help="write the interval as JSON here")
+    ce.add_argument("--plot", default=None, help="write a PNG of the interval here")
+    common(ce)
+    ce.set_defaults(func=_certify)
+
+    pp = sub.add_parser(
+        "postprocess", help="convex post-processing (Algorithm 1 / program (6)) of a checkpoint",
+        description="Post-process a checkpoint on its training data: with --lam > 0, "
+                    "Algorithm 1 minimises MSE + lam*L^2 + (beta/2)*||theta||^2 (L certified by "
+                    "LipSDP); with --lam 0, one solve of program (6) (l2 case). J never "
+                    "increases. Prints one line per iteration and a before/after table; writes "
+                    "the new checkpoint, optionally the history (CSV) and a plot.",
+        formatter_class=fmt)
+    pp.add_argument("--model", required=True, help="checkpoint from train")
+    data_options(pp, "default: the data recorded in the checkpoint")
+    pp.add_argument("--lam", type=float, default=1e-3, help="weight of L^2 (0: l2 case)")
+    pp.add_argument("--beta", type=float, default=0.0, help="l2 weight")
+    pp.add_argument("--max-iter", type=int, default=10, help="Algorithm 1 iterations at most")
+    pp.add_argument("--tol", type=float, default=1e-3, help="stop below this relative decrease")
+    pp.add_argument("--out", default="model_postprocessed.pt", help="checkpoint to write")
+    pp.add_argument("--csv", default=None, help="write the iteration history as CSV here")
+    pp.add_argument("--plot", default=None, help="write a PNG of the history here")
+    common(pp)
+    pp.set_defaults(func=_postprocess)
+
+    at = sub.add_parser(
+        "attack", help="PGD adversarial test MSE vs the certified bound, per model and eps",
+        description="For each checkpoint and radius eps: the PGD adversarial MSE on the test "
+                    "rows (a lower bound on the worst case) and the certified upper bound "
+                    "mean((|f(x)-y| + L*eps)^2) with L the certified Lipschitz upper bound. "
+                    "Prints a table; optionally writes CSV and a plot.", formatter_class=fmt)
+    at.add_argument("--model", required=True, action="append",
+                    help="checkpoint (repeat for several models)")
+    data_options(at, "default: the data recorded in the first checkpoint (test rows)")
+    at.add_argument("--norm", type=_norm, default=2.0, help="attack norm: 2 or inf")
+    at.add_argument("--eps", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2],
+                    help="radii, in standardised input units")
+    at.add_argument("--steps", type=int, default=20, help="PGD steps")
+    at.add_argument("--restarts", type=int, default=1, help="PGD random restarts")
+    at.add_argument("--csv", default=None, help="write the table as CSV here")
+    at.add_argument("--plot", default=None, help="write a PNG (MSE vs eps) here")
+    common(at)
+    at.set_defaults(func=_attack)
+
+    be = sub.add_parser(
+        "bench", help="quick timing of LipSDP and one post-processing step",
+        description="Small, quick version of benchmarks/bench_postprocess.py: train on "
+                    "rastrigin, then time LipSDP and one step of Algorithm 1 (a few seconds at "
+                    "the defaults).", formatter_class=fmt)
+    be.add_argument("--n", type=int, default=200, help="rastrigin rows")
+    be.add_argument("--d", type=int, default=2, help="input dimension")
+    be.add_argument("--hidden", type=int, default=20, help="hidden units m")
+    be.add_argument("--epochs", type=int, default=300, help="training epochs")
+    be.add_argument("--lam", type=float, default=1e-3, help="Lipschitz weight")
+    be.add_argument("--repeat", type=int, default=3, help="LipSDP repetitions")
+    be.add_argument("--seed", type=int, default=0)
+    be.add_argument("--solver", default="CLARABEL", choices=["CLARABEL", "SCS"])
+    be.set_defaults(func=_bench)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of the ``torch-lipcvx`` command."""
+    """Entry point of the ``torch-lipcvx`` command.
+
+    Returns the exit code: 0 on success, 2 on a bad input (one line on stderr). Argument
+    errors and ``--help`` raise ``SystemExit`` (code 2 and 0) as argparse does.
+    """
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    if getattr(args, "data_default", None) and args.data is None:
+        args.data = args.data_default
+    try:
+        return args.func(args)
+    except CLIError as exc:
+        print(f"torch-lipcvx {args.command}: error: {exc}", file=sys.stderr, flush=True)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping, Union
+from typing import Iterable, Mapping, Union
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .bounds import LipschitzInterval  # noqa: E402
 from .postprocess import PostProcessResult  # noqa: E402
 
-__all__ = ["plot_objective_history"]
+__all__ = ["plot_adversarial_mse", "plot_lipschitz_interval", "plot_objective_history"]
 
 
 def plot_objective_history(results: Mapping[str, PostProcessResult],
@@ -47,6 +48,120 @@ def plot_objective_history(results: Mapping[str, PostProcessResult],
     axes[0].legend()
     if title:
         fig.suptitle(title)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_adversarial_mse(table: Iterable[Mapping], path: Union[str, os.PathLike],
+                         title: str = "") -> Path:
+    """Adversarial MSE against the attack radius ε, one colour per model.
+
+    Solid line with dots: the PGD adversarial MSE (a *lower* bound on the worst-case MSE in the
+    ball). Dashed line, same colour: the certified *upper* bound
+    ``mean_i (|f(x_i) − y_i| + L·ε)²``. The true worst-case MSE lies between the two.
+
+    Args:
+        table: rows (e.g. the ``attack`` subcommand's CSV rows), each a mapping with keys
+            ``"model"`` (label, str), ``"eps"`` (radius ε ≥ 0, in the units of the model's
+            inputs, e.g. standardised), ``"pgd_mse"`` and ``"certified_mse"`` (squared output
+            units, e.g. standardised target units). Values may be strings (read from CSV).
+        path: output PNG path (parent folders are created).
+        title: figure title.
+
+    Returns:
+        The path written. The y axis is logarithmic when the values span more than a factor 20
+        and are all positive.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    series: dict[str, list[tuple[float, float, float]]] = {}
+    for row in table:
+        series.setdefault(str(row["model"]), []).append(
+            (float(row["eps"]), float(row["pgd_mse"]), float(row["certified_mse"])))
+    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    values = []
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (label, pts) in enumerate(series.items()):
+        pts.sort()
+        eps = [p[0] for p in pts]
+        color = colors[k % len(colors)]
+        ax.plot(eps, [p[1] for p in pts], marker="o", color=color, label=f"{label}: PGD (lower)")
+        ax.plot(eps, [p[2] for p in pts], linestyle="--", marker="^", markerfacecolor="none",
+                color=color, label=f"{label}: certified (upper)")
+        values += [p[1] for p in pts] + [p[2] for p in pts]
+    if values and min(values) > 0 and max(values) / min(values) > 20:
+        ax.set_yscale("log")
+    ax.set_xlabel("attack radius ε (input units)")
+    ax.set_ylabel("test MSE under attack")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small")
+    ax.set_title(title or "adversarial MSE: PGD (solid) vs certified bound (dashed)")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+_UPPER_MARKERS = {"lipsdp": "s", "sqrt_d_lipsdp": "D", "naive": "X"}
+
+
+def plot_lipschitz_interval(intervals: Union[LipschitzInterval, Mapping[str, LipschitzInterval]],
+                            path: Union[str, os.PathLike], title: str = "") -> Path:
+    """Certified Lipschitz intervals ``[lower, upper]`` on a log axis, one row per model.
+
+    Each row shows a grey bar from the lower bound to the best (smallest) upper bound, a dot at
+    the lower bound (its method in the legend) and one marker per upper bound that was computed
+    (``lipsdp``, ``sqrt_d_lipsdp``, ``naive``...), with the values written next to the ends.
+    The true Lipschitz constant lies inside the bar.
+
+    Args:
+        intervals: one :class:`~torch_lipcvx.bounds.LipschitzInterval`, or label → interval.
+            Values are in output units per input unit (for the interval's ``norm``).
+        path: output PNG path (parent folders are created).
+        title: figure title.
+
+    Returns:
+        The path written.
+    """
+    if isinstance(intervals, LipschitzInterval):
+        intervals = {"model": intervals}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    labels = list(intervals)
+    fig, ax = plt.subplots(figsize=(8, 1.6 + 0.9 * len(labels)), constrained_layout=True)
+    seen: set[str] = set()
+    lo_all, hi_all = [], []
+    for row, label in enumerate(labels):
+        iv = intervals[label]
+        y = len(labels) - 1 - row
+        lo = max(iv.lower, 1e-12)
+        ax.barh(y, iv.upper - lo, left=lo, height=0.35, color="0.85", edgecolor="0.5",
+                label="certified interval" if "bar" not in seen else None)
+        seen.add("bar")
+        name = f"lower: {iv.lower_method}"
+        ax.plot(lo, y, "o", color="tab:blue", markersize=9, label=name if name not in seen else None)
+        seen.add(name)
+        ax.annotate(f"{iv.lower:.4g}", (lo, y), textcoords="offset points", xytext=(0, 12),
+                    ha="center", fontsize=8, color="tab:blue")
+        for k, (method, val) in enumerate(sorted(iv.upper_bounds.items(), key=lambda kv: kv[1])):
+            name = f"upper: {method}"
+            ax.plot(val, y, _UPPER_MARKERS.get(method, "P"), color=f"C{k + 1}", markersize=9,
+                    label=name if name not in seen else None)
+            seen.add(name)
+            ax.annotate(f"{val:.4g}", (val, y), textcoords="offset points",
+                        xytext=(0, -16 if k % 2 == 0 else 12), ha="center", fontsize=8,
+                        color=f"C{k + 1}")
+            hi_all.append(val)
+        lo_all.append(lo)
+    ax.set_xscale("log")
+    ax.set_xlim(min(lo_all) / 2, max(hi_all) * 2)
+    ax.set_ylim(-0.7, len(labels) - 0.3)
+    ax.set_yticks(range(len(labels)), labels[::-1])
+    norms = {("inf" if iv.norm == float("inf") else f"{iv.norm:g}") for iv in intervals.values()}
+    ax.set_xlabel(f"Lipschitz constant (ℓ{'/'.join(sorted(norms))} input norm; log scale)")
+    ax.grid(alpha=0.3, axis="x", which="both")
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title(title or "certified Lipschitz interval: lower bound and upper bounds by method")
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path

@@ -180,7 +180,7 @@ class _Certifier:
 
     def __call__(self, w: ShallowWeights) -> LipSDPResult:
         w = w.to(**_CPU64)
-        m_act = int((w.alpha != 0).sum())
+        m_act = int(((w.alpha != 0) & (w.W.abs().sum(1) > 0)).sum())
         if m_act and (self.program is None or (self.program.m, self.program.d) != (m_act, w.d)):
             self.program = LipSDPProgram(m_act, w.d)
         return lipsdp(w, solver=self.solver, solver_options=self.options, program=self.program)
