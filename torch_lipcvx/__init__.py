@@ -4,9 +4,11 @@ Modules (each docstring says which part of MATH.md it implements): ``models`` (S
 ``bounds`` (certificates and intervals), ``programs`` (the cvxpy programs), ``postprocess``
 (Algorithm 1), ``data`` (loaders and built-in data), ``attacks`` (PGD for regression), ``train``
 (SGD and adversarial training), ``admm`` (the ADMM baseline), ``layers`` (differentiable LipSDP),
-``metrics`` (torchmetrics), ``lightning`` (LightningModule), ``plots``, ``cli``.
+``metrics`` (torchmetrics), ``lightning`` (LightningModule), ``callbacks`` (the Lightning callback
+that post-processes after ``fit``), ``plots``, ``cli``.
 
-The names of the heavier optional parts (ADMM, LipSDPLayer, the metrics and the LightningModule)
+The names of the heavier optional parts (ADMM, LipSDPLayer, the metrics, the LightningModule and
+the callback)
 are importable from here too; they load their module on first use, so ``import torch_lipcvx``
 stays quick.
 """
@@ -32,6 +34,7 @@ _LAZY = {
     "adversarial_mse": "metrics",
     "certified_adversarial_mse": "metrics",
     "ShallowReLURegressor": "lightning",
+    "ConvexPostProcessing": "callbacks",
     "RegressionDataModule": "lightning",
 }
 

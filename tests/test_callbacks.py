@@ -1,0 +1,237 @@
+"""ConvexPostProcessing (torch_lipcvx.callbacks): J never goes up, the module changes only on a
+verified decrease, bad settings fail early, the summary survives checkpoints, DDP ranks agree."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+import types
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+pl = pytest.importorskip("lightning.pytorch")
+
+import torch_lipcvx.callbacks as callbacks_mod  # noqa: E402
+from torch_lipcvx import ShallowReLU, objective  # noqa: E402
+from torch_lipcvx.callbacks import ConvexPostProcessing  # noqa: E402
+from torch_lipcvx.lightning import RegressionDataModule, ShallowReLURegressor  # noqa: E402
+from torch_lipcvx.postprocess import IterationRecord, PostProcessResult  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:.*does not have many workers:UserWarning",
+    "ignore:.*GPU available.*",
+    "ignore:.*TPU available.*",
+    "ignore:.*LeafSpec.*",
+    "ignore:.*smaller than the logging interval.*",
+    "ignore:.*but have no `val_dataloader`.*",
+)
+
+
+def task(n=60, d=2, seed=0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=g, dtype=dtype)
+    y = torch.sin(2 * X[:, 0]) + 0.5 * X[:, 1] + 0.05 * torch.randn(n, generator=g, dtype=dtype)
+    return X, y
+
+
+def make_trainer(tmp_path, callbacks, epochs=3, logger=False, **kw):
+    from lightning.pytorch.loggers import CSVLogger
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1,
+                          logger=CSVLogger(tmp_path) if logger else False,
+                          enable_checkpointing=False, enable_progress_bar=False,
+                          enable_model_summary=False, num_sanity_val_steps=0,
+                          default_root_dir=tmp_path, callbacks=list(callbacks), **kw)
+
+
+class Snapshot(pl.Callback):
+    """Deep-copy the network in on_fit_end; listed before ConvexPostProcessing, it runs first."""
+
+    def __init__(self):
+        self.net = None
+
+    def on_fit_end(self, trainer, pl_module):
+        self.net = copy.deepcopy(pl_module.model)
+
+
+def fit(tmp_path, cb, *, dtype="float64", logger=False, epochs=3):
+    X, y = task()
+    module = ShallowReLURegressor(2, hidden=8, lr=2e-2, seed=0, dtype=dtype)
+    snap = Snapshot()
+    trainer = make_trainer(tmp_path, [snap, cb], epochs=epochs, logger=logger)
+    trainer.fit(module, datamodule=RegressionDataModule(X, y, batch_size=20))
+    return module, snap.net, trainer, X, y
+
+
+def same_params(a: nn.Module, b: nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.mark.parametrize("lam, beta", [(1e-2, 1e-3), (0.0, 1e-2)], ids=["lipschitz", "l2"])
+def test_fit_lowers_objective(tmp_path, lam, beta, capsys):
+    cb = ConvexPostProcessing(lam=lam, beta=beta, max_iter=3, verbose=True)
+    module, before, trainer, X, y = fit(tmp_path, cb, logger=True)
+    J_before = objective(before, X, y, lam=lam, beta=beta).value
+    J_after = objective(module.model, X, y, lam=lam, beta=beta).value
+    s = cb.summary
+    assert s["J_before"] == pytest.approx(J_before, rel=1e-5)
+    assert s["applied"] == 1.0 and cb.applied
+    assert not same_params(module.model, before)
+    assert J_after <= J_before
+    assert J_after == pytest.approx(s["J_after"], rel=1e-4, abs=1e-8)
+    assert cb.result is not None and cb.result.objective_after == s["J_after"]
+    assert isinstance(module.model, ShallowReLU) and module.model.dtype == torch.float64
+    # permuting units leaves f unchanged, so the written network is the result's network
+    with torch.no_grad():
+        torch.testing.assert_close(module.model(X), cb.result.model(X))
+    out = capsys.readouterr().out
+    assert "iter   0" in out and "ConvexPostProcessing: J" in out
+    # logged through trainer.logger
+    trainer.logger.save()
+    text = Path(trainer.logger.log_dir, "metrics.csv").read_text()
+    for key in ("J_before", "J_after", "mse_before", "mse_after", "L_upper_before",
+                "L_upper_after"):
+        assert f"postprocess/{key}" in text
+
+
+def test_float32_module_and_explicit_data(tmp_path):
+    X, y = task()
+    cb = ConvexPostProcessing(lam=1e-2, max_iter=2, X=X, y=y, verbose=False)
+    module, before, _, _, _ = fit(tmp_path, cb, dtype="float32")
+    assert module.model.dtype == torch.float32
+    assert cb.applied and not same_params(module.model, before)
+    assert objective(module.model, X, y, lam=1e-2).value <= objective(before, X, y, lam=1e-2).value
+
+
+def test_module_untouched_without_improvement(tmp_path, monkeypatch):
+    calls = []
+
+    def no_gain(model, X, y, **kw):
+        calls.append((X.shape, X.dtype, model.dtype))
+        rec = IterationRecord(0, 1.0, 0.5, 1.0, 1.0, 1.0, 0.0, 0.0, "input")
+        other = ShallowReLU(2, 8, dtype=torch.float64)  # different weights: must not be written
+        return PostProcessResult(other, [rec, rec], message="no gain")
+
+    monkeypatch.setattr(callbacks_mod, "postprocess", no_gain)
+    cb = ConvexPostProcessing(lam=1e-2, verbose=False)
+    module, before, *_ = fit(tmp_path, cb)
+    assert calls == [(torch.Size([60, 2]), torch.float64, torch.float64)]  # full training set
+    assert same_params(module.model, before)
+    assert cb.summary["applied"] == 0.0 and not cb.applied
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(lam=-1.0), "lam"),
+    (dict(beta=-0.5), "beta"),
+    (dict(lam=0.0, beta=0.0), "lam and beta are both 0"),
+    (dict(lam=1.0, tol=-1e-3), "tol"),
+    (dict(lam=1.0, max_iter=0), "max_iter"),
+    (dict(lam=1.0, solver="NOPE"), "NOPE"),
+    (dict(lam=1.0, X=torch.zeros(5, 2)), "both X and y"),
+    (dict(lam=1.0, y=torch.zeros(5)), "both X and y"),
+    (dict(lam=1.0, X=torch.zeros(5, 2), y=torch.zeros(4)), r"y must have shape \(5,\)"),
+    (dict(lam=1.0, X=torch.zeros(5), y=torch.zeros(5)), "X must have shape"),
+    (dict(lam=1.0, model_attr="not an attr"), "model_attr"),
+])
+def test_invalid_settings_raise_at_construction(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        ConvexPostProcessing(**kwargs)
+
+
+class SequentialModule(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))
+        self.steps = 0
+
+    def training_step(self, batch, batch_idx):
+        self.steps += 1
+        return ((self.model(batch[0])[:, 0] - batch[1]) ** 2).mean()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=1e-2)
+
+
+def test_wrong_architecture_raises_in_setup(tmp_path):
+    X, y = task(dtype=torch.float32)
+    module = SequentialModule()
+    trainer = make_trainer(tmp_path, [ConvexPostProcessing(lam=1e-2)])
+    with pytest.raises(ValueError, match="nn.Sequential.*must be a ShallowReLU"):
+        trainer.fit(module, datamodule=RegressionDataModule(X, y, batch_size=20))
+    assert module.steps == 0
+    trainer = make_trainer(tmp_path, [ConvexPostProcessing(lam=1e-2, model_attr="net")])
+    with pytest.raises(ValueError, match="no attribute 'net'"):
+        trainer.fit(module, datamodule=RegressionDataModule(X, y, batch_size=20))
+    assert module.steps == 0
+
+
+def test_explicit_data_size_mismatch_raises_in_setup(tmp_path):
+    cb = ConvexPostProcessing(lam=1e-2, X=torch.zeros(5, 3), y=torch.zeros(5))
+    module = ShallowReLURegressor(2, hidden=8)
+    X, y = task(dtype=torch.float32)
+    with pytest.raises(ValueError, match="X has 3 features"):
+        make_trainer(tmp_path, [cb]).fit(module, datamodule=RegressionDataModule(X, y))
+
+
+def test_sharded_strategy_rejected_in_setup():
+    from lightning.pytorch.strategies import DeepSpeedStrategy, FSDPStrategy
+    module = ShallowReLURegressor(2, hidden=8)
+    cb = ConvexPostProcessing(lam=1e-2)
+    for cls in (FSDPStrategy, DeepSpeedStrategy):
+        trainer = types.SimpleNamespace(strategy=cls.__new__(cls))
+        with pytest.raises(ValueError, match=cls.__name__):
+            cb.setup(trainer, module, "fit")
+
+
+def test_state_dict_round_trip_and_checkpoint(tmp_path):
+    cb = ConvexPostProcessing(lam=1e-2, max_iter=2, verbose=False)
+    module, _, trainer, X, y = fit(tmp_path, cb, epochs=2)
+    state = cb.state_dict()
+    fresh = ConvexPostProcessing(lam=1e-2, verbose=False)
+    assert fresh.summary is None
+    fresh.load_state_dict(copy.deepcopy(state))
+    assert fresh.summary == cb.summary and fresh.applied == cb.applied
+
+    # a real checkpoint written by the Trainer after fit holds the summary and the new weights
+    path = tmp_path / "after.ckpt"
+    trainer.save_checkpoint(path)
+    ckpt = torch.load(path, weights_only=False)
+    assert ckpt["callbacks"][cb.state_key]["summary"] == cb.summary
+    restored = ShallowReLURegressor.load_from_checkpoint(path)
+    assert same_params(restored.model, module.model)
+
+    # and the Trainer restores it into a new callback when resuming fit from that checkpoint
+    seen = {}
+
+    class Peek(pl.Callback):
+        def on_train_start(self, trainer, pl_module):
+            seen["summary"] = copy.deepcopy(new_cb.summary)
+
+    new_cb = ConvexPostProcessing(lam=1e-2, max_iter=2, verbose=False)
+    trainer2 = make_trainer(tmp_path, [Peek(), new_cb], epochs=3)
+    trainer2.fit(ShallowReLURegressor(2, hidden=8, seed=1, dtype="float64"),
+                 datamodule=RegressionDataModule(X, y, batch_size=20), ckpt_path=path)
+    assert seen["summary"] == cb.summary
+
+
+def test_ddp_two_cpu_processes(tmp_path):
+    script = Path(__file__).with_name("ddp_callback_script.py")
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], timeout=300,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    w0, w1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    b0, b1 = (torch.load(tmp_path / f"rank{r}_before.pt") for r in (0, 1))
+    s0, s1 = (torch.load(tmp_path / f"rank{r}_summary.pt") for r in (0, 1))
+    assert w0.keys() == w1.keys() == b0.keys()
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)  # bit-identical across ranks
+    assert all(torch.equal(b0[k], b1[k]) for k in b0)  # DDP kept the ranks in sync before
+    assert s0 == s1 and s0["applied"] == 1.0
+    assert not all(torch.equal(w0[k], b0[k]) for k in w0)  # the callback changed the weights
+    assert s0["J_after"] < s0["J_before"]

@@ -1,0 +1,276 @@
+"""Lightning callbacks: convex post-processing at the end of training (MATH.md §6, Algorithm 1).
+
+:class:`ConvexPostProcessing` runs :func:`torch_lipcvx.postprocess.postprocess` on the trained
+shallow ReLU network of a ``LightningModule`` when ``trainer.fit`` ends, and writes the result
+back into the module (in place, parameters copied under ``torch.no_grad``) only when the
+objective
+
+    J = (1/n) Σ_i (f(x_i) − y_i)² + (β/2) Σ_j (‖w̃_j‖² + α_j²) + λ ρ*        (MATH.md §3)
+
+evaluated on the full training set in float64 with a fresh, re-verified LipSDP certificate
+``ρ* = L²``, went down. Units: ``X`` in the units the model sees; ``L`` (ℓ2 norm) in output units
+per input unit, a certified upper bound.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any, Optional
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, IterableDataset
+
+from ._checks import check_nonneg, check_positive_int, check_Xy
+from .models import ShallowReLU, ShallowWeights
+from .postprocess import PostProcessResult, postprocess
+from .programs import check_solver
+
+__all__ = ["ConvexPostProcessing"]
+
+def _supported_strategy(strategy: Any) -> bool:
+    """Single-device and DDP strategies (every rank keeps a full copy of the module).
+
+    DeepSpeed subclasses DDP but shards the model (ZeRO), so it is excluded; FSDP and model
+    parallelism are not DDP subclasses.
+    """
+    from lightning.pytorch.strategies import DDPStrategy, DeepSpeedStrategy, SingleDeviceStrategy
+    if isinstance(strategy, DeepSpeedStrategy):
+        return False
+    return isinstance(strategy, (SingleDeviceStrategy, DDPStrategy))
+
+
+class ConvexPostProcessing(pl.Callback):
+    """Post-process the trained ``ShallowReLU`` of a ``LightningModule`` when ``fit`` ends.
+
+    Hooks used:
+
+    * ``__init__``: every argument is validated (``ValueError``/``TypeError`` naming the value).
+    * ``setup`` (stage ``"fit"``, before any training step): the module's network
+      (``getattr(pl_module, model_attr)``, dotted paths allowed) must be a :class:`ShallowReLU`
+      (an ``nn.Sequential`` is rejected: we write back into the module, so it must already be
+      one; ``ShallowReLURegressor(model=seq)`` converts it), explicit ``X`` must match its input
+      size, and the strategy must be single-device or DDP (sharded strategies such as FSDP and
+      DeepSpeed are rejected).
+    * ``on_fit_end``: the full training set is gathered in float64 (explicit ``X``, ``y`` if given,
+      else every ``(x, y)`` of the training ``DataLoader``'s dataset, in index order, ignoring the
+      sampler and shuffling). On global rank zero only, :func:`postprocess` runs on a float64 CPU
+      deep copy of the network (the user's module is not touched by it). Rank zero then
+      broadcasts the resulting weights and the summary (``trainer.strategy.broadcast(.., src=0)``),
+      so every rank ends with identical weights. The weights are copied into the module's
+      network in place (its device and dtype, ``ShallowReLU.load_weights``) ONLY if
+      ``J_after < J_before``; otherwise the module is left bit-identical. Post-processing reorders
+      the hidden units (``α > 0`` first); a permutation of units leaves ``f`` unchanged. When the
+      trainer has a logger, ``postprocess/J_before``, ``J_after``, ``mse_before``, ``mse_after``,
+      ``L_upper_before``, ``L_upper_after``, ``improvement``, ``applied`` are logged with
+      ``trainer.logger.log_metrics(..., step=trainer.global_step)``.
+
+    Note: ``on_fit_end`` runs after Lightning's checkpoint callbacks, so checkpoints written
+    during training hold the trained (not the post-processed) weights; call
+    ``trainer.save_checkpoint`` after ``fit`` to keep the post-processed ones (the callback's
+    ``summary`` goes into it too, through :meth:`state_dict`). With launchers that run training in
+    child processes of the current one (``ddp_spawn``, ``ddp_fork``, notebooks), the weights come
+    back to the main process with the module but ``result``/``summary`` stay in the children.
+
+    Args:
+        lam: λ ≥ 0, weight of ``ρ = L²`` (Lipschitz case, iterative; MATH.md §5).
+        beta: β ≥ 0, weight of the ℓ2 term; with ``lam = 0`` the ℓ2 case (one solve of
+            program (6); MATH.md §4). ``lam = beta = 0`` is rejected: ``J`` would be the plain
+            MSE and nothing would be regularised (call :func:`postprocess` directly for that).
+        max_iter: at most this many restriction solves, ``>= 1``.
+        tol: relative-decrease stopping tolerance, ``>= 0``.
+        solver: ``"CLARABEL"`` or ``"SCS"`` (must be installed).
+        solver_options: solver keyword arguments, a dict or ``None``.
+        X, y: optional explicit training data ``(n, d)`` and ``(n,)`` (both or neither) to use
+            instead of the training dataloader's dataset.
+        model_attr: attribute of the LightningModule holding the ``ShallowReLU``.
+        verbose: print one line per iteration and a summary (rank zero only).
+
+    Attributes:
+        result: the :class:`~torch_lipcvx.postprocess.PostProcessResult` of the last run
+            (global rank zero only; ``None`` elsewhere and before a run; not checkpointed).
+        summary: a dict of floats (keys ``J_before``, ``J_after``, ``mse_before``,
+            ``mse_after``, ``L_upper_before``, ``L_upper_after``, ``improvement``,
+            ``iterations``, ``applied``) on every rank; saved and restored with checkpoints.
+        applied: whether the last run wrote into the module.
+
+    Raises:
+        ValueError/TypeError: bad settings (at construction); wrong architecture, mismatched
+            ``X`` or an unsupported strategy (in ``setup``); training batches that are not
+            ``(x, y)`` pairs or no training data (in ``on_fit_end``).
+        RuntimeError: post-processing failed on rank zero (raised on every rank, with the
+            rank-zero error message).
+    """
+
+    def __init__(self, *, lam: float = 0.0, beta: float = 0.0, max_iter: int = 20,
+                 tol: float = 1e-4, solver: str = "CLARABEL",
+                 solver_options: Optional[dict] = None, X: Optional[Tensor] = None,
+                 y: Optional[Tensor] = None, model_attr: str = "model",
+                 verbose: bool = True) -> None:
+        self.lam = check_nonneg(lam, "lam")
+        self.beta = check_nonneg(beta, "beta")
+        if self.lam == 0 and self.beta == 0:
+            raise ValueError("lam and beta are both 0: set lam > 0 (Lipschitz case) or beta > 0 "
+                             f"(ℓ2 case), got lam={lam!r}, beta={beta!r}")
+        self.max_iter = check_positive_int(max_iter, "max_iter")
+        self.tol = check_nonneg(tol, "tol")
+        self.solver = check_solver(solver)
+        if solver_options is not None and not isinstance(solver_options, dict):
+            raise TypeError(f"solver_options must be a dict or None, got "
+                            f"{type(solver_options).__name__}")
+        self.solver_options = dict(solver_options) if solver_options is not None else None
+        if (X is None) != (y is None):
+            raise ValueError("pass both X and y, or neither (then the training dataloader is "
+                             f"used), got X={'None' if X is None else 'a tensor'} and "
+                             f"y={'None' if y is None else 'a tensor'}")
+        self.X: Optional[Tensor] = None
+        self.y: Optional[Tensor] = None
+        if X is not None:
+            X, y = check_Xy(X, y)
+            self.X = X.detach().to("cpu", torch.float64).clone()
+            self.y = y.detach().to("cpu", torch.float64).clone()
+        if not isinstance(model_attr, str) or not model_attr or any(
+                not part.isidentifier() for part in model_attr.split(".")):
+            raise ValueError(f"model_attr must be an attribute name such as 'model', got "
+                             f"{model_attr!r}")
+        self.model_attr = model_attr
+        self.verbose = bool(verbose)
+        self.result: Optional[PostProcessResult] = None
+        self.summary: Optional[dict[str, float]] = None
+        self.applied = False
+
+    @property
+    def state_key(self) -> str:
+        """Checkpoint key; distinguishes several instances by their settings."""
+        return self._generate_state_key(lam=self.lam, beta=self.beta, model_attr=self.model_attr)
+
+    # ------------------------------------------------------------------ helpers
+    def _network(self, pl_module: pl.LightningModule) -> ShallowReLU:
+        try:
+            net = functools.reduce(getattr, self.model_attr.split("."), pl_module)
+        except AttributeError:
+            raise ValueError(f"{type(pl_module).__name__} has no attribute {self.model_attr!r} "
+                             "(model_attr): cannot find the network to post-process") from None
+        if isinstance(net, ShallowReLU):
+            return net
+        if isinstance(net, nn.Sequential):
+            raise ValueError(
+                f"{type(pl_module).__name__}.{self.model_attr} is an nn.Sequential; "
+                "ConvexPostProcessing writes the result back into the module, so it must be a "
+                "ShallowReLU: convert it with ShallowReLU.from_sequential(...) and assign it "
+                "(ShallowReLURegressor(model=seq) does this)")
+        raise ValueError(f"{type(pl_module).__name__}.{self.model_attr} must be a ShallowReLU, "
+                         f"got {type(net).__name__}")
+
+    def _training_data(self, trainer: pl.Trainer) -> tuple[Tensor, Tensor]:
+        """The full training set as float64 CPU tensors ``(n, d)``, ``(n,)``."""
+        if self.X is not None:
+            return self.X, self.y
+        loader = trainer.train_dataloader
+        if loader is None and trainer.datamodule is not None:
+            loader = trainer.datamodule.train_dataloader()
+        if loader is None:
+            raise ValueError("ConvexPostProcessing found no training dataloader; pass X= and y=")
+        if not isinstance(loader, DataLoader):
+            raise ValueError("ConvexPostProcessing needs a single training DataLoader, got "
+                             f"{type(loader).__name__}; pass X= and y= instead")
+        dataset = loader.dataset
+        if isinstance(dataset, IterableDataset) or not hasattr(dataset, "__len__"):
+            batches = loader  # no index order to restore: iterate as served
+        else:
+            batches = DataLoader(dataset, batch_size=loader.batch_size or 256, shuffle=False,
+                                 collate_fn=loader.collate_fn, num_workers=0)
+        xs, ys = [], []
+        for batch in batches:
+            if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+                raise ValueError("ConvexPostProcessing expects training batches (x, y), got "
+                                 f"{type(batch).__name__}; pass X= and y= instead")
+            x, t = batch
+            xs.append(torch.as_tensor(x).detach().to("cpu", torch.float64))
+            ys.append(torch.as_tensor(t).detach().to("cpu", torch.float64).reshape(len(x), -1))
+        if not xs:
+            raise ValueError("the training dataloader is empty; pass X= and y=")
+        X, y = torch.cat(xs), torch.cat(ys)
+        if y.shape[1] != 1:
+            raise ValueError(f"targets must be scalar (y of shape (n,) or (n, 1)), got y of "
+                             f"shape {tuple(y.shape)}")
+        return X, y[:, 0]
+
+    def _run_rank_zero(self, trainer: pl.Trainer, net: ShallowReLU) -> dict:
+        X, y = self._training_data(trainer)
+        work = copy.deepcopy(net).to("cpu", torch.float64)
+        res = postprocess(work, X, y, lam=self.lam, beta=self.beta, max_iter=self.max_iter,
+                          tol=self.tol, solver=self.solver, solver_options=self.solver_options,
+                          verbose=self.verbose)
+        self.result = res
+        h0, h1 = res.history[0], res.history[-1]
+        applied = res.objective_after < res.objective_before
+        summary = {"J_before": h0.objective, "J_after": h1.objective, "mse_before": h0.mse,
+                   "mse_after": h1.mse, "L_upper_before": h0.L, "L_upper_after": h1.L,
+                   "improvement": res.improvement, "iterations": float(len(res.history) - 1),
+                   "applied": float(applied)}
+        w = res.model.weights().to("cpu", torch.float64)
+        weights = {"W": w.W, "b": w.b, "alpha": w.alpha, "c": w.c} if applied else None
+        return {"summary": {k: float(v) for k, v in summary.items()}, "weights": weights}
+
+    # ------------------------------------------------------------------ hooks
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """Check the network, explicit data and strategy before training starts."""
+        if stage != "fit":
+            return
+        net = self._network(pl_module)
+        if self.X is not None and self.X.shape[1] != net.in_features:
+            raise ValueError(f"X has {self.X.shape[1]} features but {self.model_attr} expects "
+                             f"{net.in_features}")
+        strategy = trainer.strategy
+        if not _supported_strategy(strategy):
+            raise ValueError(f"ConvexPostProcessing supports single-device and DDP strategies "
+                             f"(every rank holds the full network), got "
+                             f"{type(strategy).__name__}")
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Post-process on rank zero, broadcast, write back if ``J`` decreased, log."""
+        net = self._network(pl_module)
+        self.result = None
+        payload: dict
+        if trainer.is_global_zero:
+            try:
+                payload = self._run_rank_zero(trainer, net)
+            except Exception as exc:  # tell the other ranks before raising, so none hangs
+                payload = {"error": f"{type(exc).__name__}: {exc}"}
+                trainer.strategy.broadcast(payload, src=0)
+                raise
+        else:
+            payload = {}
+        payload = trainer.strategy.broadcast(payload, src=0)
+        if "error" in payload:
+            raise RuntimeError(f"convex post-processing failed on rank zero: {payload['error']}")
+        self.summary = dict(payload["summary"])
+        self.applied = payload["weights"] is not None
+        if self.applied:
+            w = payload["weights"]
+            net.load_weights(ShallowWeights(w["W"], w["b"], w["alpha"], w["c"]))
+        if trainer.logger is not None:
+            trainer.logger.log_metrics({f"postprocess/{k}": v for k, v in self.summary.items()},
+                                       step=trainer.global_step)
+        if self.verbose and trainer.is_global_zero:
+            s = self.summary
+            print(f"[torch_lipcvx] ConvexPostProcessing: J {s['J_before']:.6g} -> "
+                  f"{s['J_after']:.6g}, L_upper {s['L_upper_before']:.6g} -> "
+                  f"{s['L_upper_after']:.6g}; "
+                  + ("weights updated" if self.applied else "J did not decrease: module unchanged"),
+                  flush=True)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """``{"summary": dict or None, "applied": bool}`` (the full result is not saved)."""
+        return {"summary": None if self.summary is None else dict(self.summary),
+                "applied": self.applied}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore ``summary`` and ``applied`` from :meth:`state_dict`."""
+        summary = state_dict.get("summary")
+        self.summary = None if summary is None else {k: float(v) for k, v in summary.items()}
+        self.applied = bool(state_dict.get("applied", False))
