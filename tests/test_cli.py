@@ -49,3 +49,25 @@ def test_example_postprocess_sequential(data_dir, capsys, monkeypatch):
     runpy.run_path(str(ROOT / "examples" / "postprocess_sequential.py"), run_name="__main__")
     text = capsys.readouterr().out
     assert "servo" in text and "post-processed nn.Sequential" in text
+
+
+def _run_example(name, args, monkeypatch):
+    monkeypatch.setattr(sys, "argv", [name, *args])
+    runpy.run_path(str(ROOT / "examples" / name), run_name="__main__")
+
+
+def test_example_lightning_callback(capsys, monkeypatch):
+    _run_example("lightning_callback.py", ["--epochs", "10", "--hidden", "8", "--max-iter", "2"],
+                 monkeypatch)
+    line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("rastrigin: J")][0]
+    before, after = (float(v) for v in line.split("J ")[1].split(",")[0].split(" -> "))
+    assert after <= before
+
+
+def test_example_certify_then_attack(data_dir, capsys, monkeypatch):
+    # the example itself asserts PGD loss <= certified bound for every point
+    _run_example("certify_then_attack.py", ["--data", "servo", "--data-dir", str(data_dir),
+                                            "--hidden", "8", "--epochs", "50",
+                                            "--eps", "0", "0.1"], monkeypatch)
+    text = capsys.readouterr().out
+    assert "norm 2" in text and "norm inf" in text and "certified (upper)" in text
