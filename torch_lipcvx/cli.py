@@ -178,12 +178,17 @@ def _load_checkpoint(path: str):
     p = Path(path)
     if not p.is_file():
         raise CLIError(f"checkpoint not found: {path}")
+    with p.open("rb") as fh:
+        magic = fh.read(4)
+    if magic != b"PK\x03\x04":  # torch.save writes a zip archive
+        raise CLIError(f"{path} is not a torch_lipcvx checkpoint (not a file written by "
+                       f"torch.save; expected the output of 'torch-lipcvx train')")
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise CLIError(f"{path} is not a torch_lipcvx checkpoint (torch.load failed: "
-                       f"{first[:200]})") from None
+                       f"{type(exc).__name__}: {first[:150]})") from None
     if not isinstance(ckpt, dict):
         raise CLIError(f"{path} is not a torch_lipcvx checkpoint (expected a dict, got "
                        f"{type(ckpt).__name__})")
@@ -197,7 +202,15 @@ def _load_checkpoint(path: str):
     try:
         model = ShallowReLU(ckpt["in_features"], ckpt["hidden"],
                             output_bias=bool(ckpt["output_bias"]), dtype=dtype)
-        model.load_state_dict(ckpt["state_dict"], strict=True)
+        sd = ckpt["state_dict"]
+        expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        got = {k: tuple(v.shape) for k, v in sd.items()}
+        bad = [f"{k}: missing" if k not in got else f"{k} has shape {got[k]}, expected "
+               f"{expected[k]}" for k in expected if got.get(k) != expected[k]]
+        bad += [f"unexpected {k}" for k in got if k not in expected]
+        if bad:
+            raise ValueError("; ".join(bad[:2]))
+        model.load_state_dict(sd, strict=True)
     except (ValueError, TypeError, RuntimeError, KeyError, AttributeError) as exc:
         msg = " ".join(str(exc).split())
         raise CLIError(f"{path}: architecture does not match a ShallowReLU(in_features="
@@ -418,7 +431,7 @@ def _attack(args: argparse.Namespace) -> int:
     if args.plot:
         from .plots import plot_adversarial_mse
         png = plot_adversarial_mse(rows, args.plot,
-                                   title=f"{data.name} {which} set, l{_norm_name(args.norm)} "
+                                   title=f"{data.name} {which} set, ℓ{_norm_name(args.norm)} "
                                          f"PGD ({args.steps} steps) vs certified bound")
         print(f"wrote {png}")
     return 0

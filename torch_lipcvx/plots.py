@@ -128,20 +128,20 @@ def plot_lipschitz_interval(intervals: Union[LipschitzInterval, Mapping[str, Lip
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     labels = list(intervals)
-    fig, ax = plt.subplots(figsize=(8, 1.6 + 0.9 * len(labels)), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(8, 1.4 + 0.8 * len(labels)), constrained_layout=True)
     seen: set[str] = set()
     lo_all, hi_all = [], []
     for row, label in enumerate(labels):
         iv = intervals[label]
         y = len(labels) - 1 - row
         lo = max(iv.lower, 1e-12)
-        ax.barh(y, iv.upper - lo, left=lo, height=0.35, color="0.85", edgecolor="0.5",
-                label="certified interval" if "bar" not in seen else None)
+        ax.barh(y, iv.upper - lo, left=lo, height=0.16, color="0.85", edgecolor="0.5",
+                label="interval containing L" if "bar" not in seen else None)
         seen.add("bar")
         name = f"lower: {iv.lower_method}"
         ax.plot(lo, y, "o", color="tab:blue", markersize=9, label=name if name not in seen else None)
         seen.add(name)
-        ax.annotate(f"{iv.lower:.4g}", (lo, y), textcoords="offset points", xytext=(0, 12),
+        ax.annotate(f"{iv.lower:.4g}", (lo, y), textcoords="offset points", xytext=(0, 13),
                     ha="center", fontsize=8, color="tab:blue")
         for k, (method, val) in enumerate(sorted(iv.upper_bounds.items(), key=lambda kv: kv[1])):
             name = f"upper: {method}"
@@ -149,7 +149,7 @@ def plot_lipschitz_interval(intervals: Union[LipschitzInterval, Mapping[str, Lip
                     label=name if name not in seen else None)
             seen.add(name)
             ax.annotate(f"{val:.4g}", (val, y), textcoords="offset points",
-                        xytext=(0, -16 if k % 2 == 0 else 12), ha="center", fontsize=8,
+                        xytext=(0, -19 if k % 2 == 0 else 13), ha="center", fontsize=8,
                         color=f"C{k + 1}")
             hi_all.append(val)
         lo_all.append(lo)
