@@ -97,8 +97,11 @@ def test_fit_lowers_objective(tmp_path, lam, beta, capsys):
     trainer.logger.save()
     text = Path(trainer.logger.log_dir, "metrics.csv").read_text()
     for key in ("J_before", "J_after", "mse_before", "mse_after", "L_upper_before",
-                "L_upper_after"):
+                "L_upper_after", "L_lower_before", "L_lower_after"):
         assert f"postprocess/{key}" in text
+    s = cb.summary
+    assert s["L_lower_before"] <= s["L_upper_before"] * (1 + 1e-9)
+    assert s["L_lower_after"] <= s["L_upper_after"] * (1 + 1e-9)
 
 
 def test_float32_module_and_explicit_data(tmp_path):

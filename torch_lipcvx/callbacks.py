@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from ._checks import check_nonneg, check_positive_int, check_Xy
 from .models import ShallowReLU, ShallowWeights
+from .bounds import sampled_lower_bound
 from .postprocess import PostProcessResult, postprocess
 from .programs import check_solver
 
@@ -64,7 +65,8 @@ class ConvexPostProcessing(pl.Callback):
       ``J_after < J_before``; otherwise the module is left bit-identical. Post-processing reorders
       the hidden units (``α > 0`` first); a permutation of units leaves ``f`` unchanged. When the
       trainer has a logger, ``postprocess/J_before``, ``J_after``, ``mse_before``, ``mse_after``,
-      ``L_upper_before``, ``L_upper_after``, ``improvement``, ``applied`` are logged with
+      ``L_upper_before``, ``L_upper_after`` (certified LipSDP), ``L_lower_before``,
+      ``L_lower_after`` (sampled gradient norms), ``improvement``, ``applied`` are logged with
       ``trainer.logger.log_metrics(..., step=trainer.global_step)``.
 
     Note: ``on_fit_end`` runs after Lightning's checkpoint callbacks, so checkpoints written
@@ -92,7 +94,8 @@ class ConvexPostProcessing(pl.Callback):
         result: the :class:`~torch_lipcvx.postprocess.PostProcessResult` of the last run
             (global rank zero only; ``None`` elsewhere and before a run; not checkpointed).
         summary: a dict of floats (keys ``J_before``, ``J_after``, ``mse_before``,
-            ``mse_after``, ``L_upper_before``, ``L_upper_after``, ``improvement``,
+            ``mse_after``, ``L_upper_before``, ``L_upper_after``, ``L_lower_before``,
+            ``L_lower_after``, ``improvement``,
             ``iterations``, ``applied``) on every rank; saved and restored with checkpoints.
         applied: whether the last run wrote into the module.
 
@@ -207,8 +210,12 @@ class ConvexPostProcessing(pl.Callback):
         self.result = res
         h0, h1 = res.history[0], res.history[-1]
         applied = res.objective_after < res.objective_before
+        # the lower ends of the Lipschitz intervals (sampled exact gradient norms, seeded)
+        L_lower_before = sampled_lower_bound(work.weights(), X=X)[0]
+        L_lower_after = sampled_lower_bound(res.model.weights().to("cpu", torch.float64), X=X)[0]
         summary = {"J_before": h0.objective, "J_after": h1.objective, "mse_before": h0.mse,
                    "mse_after": h1.mse, "L_upper_before": h0.L, "L_upper_after": h1.L,
+                   "L_lower_before": L_lower_before, "L_lower_after": L_lower_after,
                    "improvement": res.improvement, "iterations": float(len(res.history) - 1),
                    "applied": float(applied)}
         w = res.model.weights().to("cpu", torch.float64)
