@@ -22,14 +22,6 @@ from torch_lipcvx.callbacks import ConvexPostProcessing  # noqa: E402
 from torch_lipcvx.lightning import RegressionDataModule, ShallowReLURegressor  # noqa: E402
 from torch_lipcvx.postprocess import IterationRecord, PostProcessResult  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:.*does not have many workers:UserWarning",
-    "ignore:.*GPU available.*",
-    "ignore:.*TPU available.*",
-    "ignore:.*LeafSpec.*",
-    "ignore:.*smaller than the logging interval.*",
-    "ignore:.*but have no `val_dataloader`.*",
-)
 
 
 def task(n=60, d=2, seed=0, dtype=torch.float64):

@@ -16,14 +16,6 @@ from torch_lipcvx import ShallowReLU  # noqa: E402
 from torch_lipcvx.lightning import RegressionDataModule, ShallowReLURegressor  # noqa: E402
 from torch_lipcvx.train import train_sgd  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:.*does not have many workers:UserWarning",
-    "ignore:.*GPU available.*",
-    "ignore:.*TPU available.*",
-    "ignore:.*LeafSpec.*",
-    "ignore:.*smaller than the logging interval.*",
-    "ignore:.*but have no `val_dataloader`.*",
-)
 
 
 def task(n=96, n_val=32, d=2, seed=0, dtype=torch.float32):
