@@ -9,6 +9,10 @@ Upper bounds (certified):
   (``2T − ααᵀ`` not positive definite) it is repaired by the best positive rescaling ``s·t``.
 * ``"naive"``: ``‖W̄‖₂ ‖α‖₂`` (ℓ2), ``Σ_j |α_j| ‖w̄_j‖₁`` (ℓ∞ inputs).
 * ``"sqrt_d_lipsdp"`` (ℓ∞ inputs): ``√d · L₂``.
+* ℓ∞ inputs also: the exact value of LiPopt's relaxed program by enumeration and the LP
+  hierarchy of :mod:`torch_lipcvx.linf` (MATH.md §9).
+
+``solver="auto"``/``"torch"`` solves LipSDP by its ``d × d`` dual (:mod:`torch_lipcvx.fast`).
 
 Lower bound: the largest exact gradient norm ``‖∇f(x)‖_q`` (q = 2 for ℓ2 inputs, q = 1 for ℓ∞
 inputs) over many sampled points (data, Gaussian points at the data's scale, points far out along
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -32,8 +37,14 @@ import torch
 from torch import Tensor, nn
 
 from ._checks import check_norm, check_positive_int, check_X
+from .fast import lipsdp_dual
+from .linf import (DEFAULT_MAX_EXACT_DIM, DEFAULT_MAX_PRODUCTS, check_linf_options,
+                   check_method, linf_lower_bound, linf_naive, linf_upper_bounds)
 from .models import ShallowWeights, as_shallow_relu, check_weights_finite
 from .programs import DEFAULT_SOLVER, LipSDPProgram, check_solver
+
+#: Solver names that select the torch methods of :mod:`torch_lipcvx.fast` instead of cvxpy.
+FAST_SOLVERS = ("auto", "torch")
 
 __all__ = [
     "LipSDPResult",
@@ -230,8 +241,13 @@ def lipsdp(weights: ShallowWeights, *, solver: str = DEFAULT_SOLVER, solver_opti
 
     Args:
         weights: the network (``W (m, d)``, ``alpha (m,)``; biases do not enter).
-        solver: ``"CLARABEL"`` (default) or ``"SCS"``.
-        solver_options: keyword arguments for the solver (override our tight defaults).
+        solver: ``"CLARABEL"`` (default) or ``"SCS"`` (cvxpy), or ``"auto"``/``"torch"``: the
+            dual first-order method of :func:`torch_lipcvx.fast.lipsdp_dual` (no cvxpy; its
+            primal–dual gap is certified, 1e-6 relative in ρ by default). ``"auto"`` gives it 300
+            iterations and falls back to Clarabel with a warning if the gap is still open;
+            ``"torch"`` runs up to 2000 and returns the (still certified, possibly looser) bound.
+        solver_options: keyword arguments for the solver (override our tight defaults); for the
+            dual method ``tol`` and ``max_iter``.
         program: a prebuilt :class:`~torch_lipcvx.programs.LipSDPProgram` of the right size
             (``m_moving × d``: units with ``α_j ≠ 0`` and ``w̄_j ≠ 0``) to reuse its compilation across calls; otherwise one is built.
         form: the SDP formulation when no program is given (``"reduced"``, the default, or
@@ -244,7 +260,8 @@ def lipsdp(weights: ShallowWeights, *, solver: str = DEFAULT_SOLVER, solver_opti
     Raises:
         programs.SolverError: the solver failed or hit its limit.
     """
-    solver = check_solver(solver)
+    fast = isinstance(solver, str) and solver.lower() in FAST_SOLVERS
+    solver = solver.lower() if fast else check_solver(solver)
     if not isinstance(weights, ShallowWeights):
         raise TypeError(f"weights must be ShallowWeights (use model.weights()), "
                         f"got {type(weights).__name__}")
@@ -265,9 +282,21 @@ def lipsdp(weights: ShallowWeights, *, solver: str = DEFAULT_SOLVER, solver_opti
     solver_rho = 0.0
     if bool(moving.any()):
         Wa, aa = W[moving], alpha[moving]
-        if program is None or (program.m, program.d) != tuple(Wa.shape):
-            program = LipSDPProgram(*Wa.shape, form=form)
-        solver_rho, t_a, info = program.solve(Wa.numpy(), aa.numpy(), solver, solver_options)
+        if fast:
+            opts = dict(solver_options or {})
+            if solver == "auto":
+                opts.setdefault("max_iter", 300)   # ~0.1 s; converged cases need 20–100
+            solver_rho, t_a, info = lipsdp_dual(Wa, aa, **opts)
+            if info.status != "optimal" and solver == "auto":
+                warnings.warn(f"LipSDP dual method stopped at relative gap "
+                              f"{(info.value - info.lower) / max(info.lower, 1e-300):.1e} after "
+                              f"{info.iterations} iterations; falling back to cvxpy/{DEFAULT_SOLVER}",
+                              RuntimeWarning, stacklevel=2)
+                return lipsdp(weights, solver=DEFAULT_SOLVER, program=program, form=form)
+        else:
+            if program is None or (program.m, program.d) != tuple(Wa.shape):
+                program = LipSDPProgram(*Wa.shape, form=form)
+            solver_rho, t_a, info = program.solve(Wa.numpy(), aa.numpy(), solver, solver_options)
         t_full[moving] = torch.as_tensor(t_a)
     still = act & ~moving
     if bool(still.any()):
@@ -284,12 +313,16 @@ def lipsdp(weights: ShallowWeights, *, solver: str = DEFAULT_SOLVER, solver_opti
 
 # ------------------------------------------------------------------------------- other bounds
 def naive_bound(weights: ShallowWeights, norm: float = 2.0) -> float:
-    """Certified naive bound: ``‖W̄‖₂‖α‖₂`` (ℓ2) or ``Σ_j |α_j| ‖w̄_j‖₁`` (ℓ∞ inputs)."""
+    """Certified naive bound: ``‖W̄‖₂‖α‖₂`` (ℓ2) or ``Σ_j |α_j| ‖w̄_j‖₁`` (ℓ∞ inputs).
+
+    ``norm`` is 2 or ``inf`` (also ``"l2"``, ``"linf"``...); output units per input unit.
+    """
+    norm = check_norm(norm)
     W = weights.W.detach().to("cpu", torch.float64)
     alpha = weights.alpha.detach().to("cpu", torch.float64)
     if norm == 2:
         return float(torch.linalg.matrix_norm(W, ord=2) * torch.linalg.vector_norm(alpha))
-    return float((alpha.abs() * W.abs().sum(1)).sum())
+    return linf_naive(weights)
 
 
 def _grad_norms(X: Tensor, W: Tensor, b: Tensor, alpha: Tensor, q: float) -> Tensor:
@@ -362,36 +395,72 @@ def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Option
     return best_val, best_x
 
 
-def lipschitz_bounds(model: nn.Module, norm=2, *, method: str = "lipsdp", solver: str = DEFAULT_SOLVER,
-                     solver_options: Optional[dict] = None, X: Optional[Tensor] = None,
-                     n_samples: int = 2048, ascent_steps: int = 100,
-                     seed: int = 0) -> LipschitzInterval:
+def lipschitz_bounds(model: nn.Module, norm=2, *, method: Optional[str] = None,
+                     solver: str = DEFAULT_SOLVER, solver_options: Optional[dict] = None,
+                     X: Optional[Tensor] = None, n_samples: int = 2048, ascent_steps: int = 100,
+                     seed: int = 0, degree: Optional[int] = None, sparse: bool = True,
+                     max_exact_dim: int = DEFAULT_MAX_EXACT_DIM,
+                     max_products: int = DEFAULT_MAX_PRODUCTS,
+                     lp_options: Optional[dict] = None) -> LipschitzInterval:
     """Lower and upper bounds on the Lipschitz constant of a shallow ReLU network.
+
+    Upper bounds by method (every one certified in float64; the reported ``upper`` is the
+    smallest computed, all are kept in ``upper_bounds`` under the names in brackets):
+
+    * ``norm=2``: ``"lipsdp"`` (default): LipSDP [``lipsdp``] and the naive ``‖W̄‖₂‖α‖₂``
+      [``naive``]; ``"naive"``: the naive bound only.
+    * ``norm=inf`` (MATH.md §9, :mod:`torch_lipcvx.linf`): ``"best"`` (default): the exact
+      program value [``exact``] when every connected component of the network reads at most
+      ``max_exact_dim`` inputs, else the LiPopt-style LP [``lp{k}_sparse``] when it has at most
+      ``max_products`` products; always also ``√d·L₂`` [``sqrt_d_lipsdp``] and
+      ``Σ_j |α_j| ‖w̄_j‖₁`` [``naive``]. ``"exact"``, ``"lp"``: that bound and the naive one
+      (raising if it is too large). ``"lipsdp"``: ``√d·L₂`` and naive (the pre-ℓ∞-LP default).
+      ``"naive"``. ``"all"``: everything that fits.
+
+    The ℓ∞ ``exact`` value is the maximum of LiPopt's relaxed program, an upper bound on ``L∞``
+    that every LP bound is ``≥``; it equals ``L∞`` when its maximising activation pattern is
+    realised by an input, which the lower bound checks.
+
+    Lower bound: the largest exact gradient norm found by :func:`sampled_lower_bound`
+    [``sampled_gradient``]; for ``norm=inf`` also the vertex-pattern bound
+    (:func:`~torch_lipcvx.linf.linf_lower_bound`) [``vertex_pattern``], which closes the interval
+    when the exact maximiser's pattern is realisable. ``argmax`` is the point attaining it.
 
     Args:
         model: a :class:`~torch_lipcvx.ShallowReLU` or ``nn.Sequential(Linear, ReLU, Linear(·, 1))``;
             not modified.
         norm: 2 or ``inf`` (the norm of input perturbations; gradients are measured in the dual
             norm, 2 or 1).
-        method: ``"lipsdp"`` (default; for ``norm=inf`` it gives ``√d·L₂``) or ``"naive"``. The
-            reported upper bound is the smallest certified bound computed; all are kept in
-            ``upper_bounds``.
+        method: see above; ``None`` (default) is ``"lipsdp"`` for ℓ2 and ``"best"`` for ℓ∞.
         solver, solver_options: for LipSDP (``"CLARABEL"`` or ``"SCS"``).
         X: optional ``(n, d)`` data to seed the lower-bound search.
         n_samples, ascent_steps, seed: the lower-bound search (see :func:`sampled_lower_bound`).
+        degree: ℓ∞ LP degree (an integer ``>= 2``); ``None``: 3 if that LP fits ``max_products``,
+            else 2.
+        sparse: ℓ∞ LP with products inside unit cliques (LiPopt's sparsity; default) or dense.
+        max_exact_dim: largest component (in inputs) enumerated exactly (``2^d`` vertices).
+        max_products: largest ℓ∞ LP (number of products) built.
+        lp_options: options for HiGHS (``scipy.optimize.linprog``), e.g. ``{"time_limit": 60}``.
 
     Returns:
         :class:`LipschitzInterval` (floats; output units per input unit).
 
     Raises:
-        ValueError: unknown norm or method, a model that is not a shallow ReLU network with scalar
-            output, NaN/Inf weights, ``X`` of the wrong shape.
-        programs.SolverError: the SDP solver failed.
+        ValueError: unknown norm or method (methods depend on the norm), a model that is not a
+            shallow ReLU network with scalar output, NaN/Inf weights, ``X`` of the wrong shape,
+            ``degree`` not an integer ``>= 2`` (TypeError if not an integer) or given with
+            ``norm=2``, ``method="exact"`` on a component larger than ``max_exact_dim``,
+            ``method="lp"`` on an LP larger than ``max_products``.
+        programs.SolverError: the SDP or LP solver failed.
     """
     norm = check_norm(norm)
-    if method not in ("lipsdp", "naive"):
-        raise ValueError(f"method must be 'lipsdp' or 'naive', got {method!r}")
-    solver = check_solver(solver)
+    method = check_method(norm, method)
+    solver = solver.lower() if isinstance(solver, str) and solver.lower() in FAST_SOLVERS \
+        else check_solver(solver)
+    check_linf_options(degree, sparse, max_exact_dim, max_products)
+    if norm == 2 and degree is not None:
+        raise ValueError(f"degree applies to the ℓ∞ LP (norm=inf), got degree={degree!r} with "
+                         "norm=2")
     net = as_shallow_relu(model)
     w = net.weights()
     check_weights_finite(w)
@@ -402,15 +471,27 @@ def lipschitz_bounds(model: nn.Module, norm=2, *, method: str = "lipsdp", solver
     uppers: dict[str, float] = {}
     cert = None
     uppers["naive"] = naive_bound(w, norm)
-    if method == "lipsdp":
+    if method in ("lipsdp", "best", "all"):
         cert = lipsdp(w, solver=solver, solver_options=solver_options)
         if norm == 2:
             uppers["lipsdp"] = cert.L
         else:
             uppers["sqrt_d_lipsdp"] = math.sqrt(w.d) * cert.L
+    exact = None
+    if norm != 2:
+        linf = linf_upper_bounds(w, method, degree=degree, sparse=sparse,
+                                 max_exact_dim=max_exact_dim, max_products=max_products,
+                                 lp_options=lp_options)
+        uppers.update(linf.upper_bounds)
+        exact = linf.exact
     upper_method = min(uppers, key=uppers.get)
     gen = torch.Generator().manual_seed(seed)
     lower, x = sampled_lower_bound(w, norm, X=X, n_samples=n_samples, steps=ascent_steps,
                                    generator=gen)
-    return LipschitzInterval(norm, lower, uppers[upper_method], "sampled_gradient", upper_method,
+    lower_method = "sampled_gradient"
+    if norm != 2:
+        vertex = linf_lower_bound(w, exact=exact, x_start=x, generator=gen)
+        if vertex.x is not None and vertex.value > lower:
+            lower, x, lower_method = vertex.value, vertex.x.to(x.device), "vertex_pattern"
+    return LipschitzInterval(norm, lower, uppers[upper_method], lower_method, upper_method,
                              uppers, cert, x)

@@ -11,8 +11,10 @@ Two computable numbers bracket it:
   (:func:`torch_lipcvx.attacks.pgd_attack`) attains at a real point of the ball, so
   ``adversarial_mse ≤ MSE*(ε)``. :func:`adversarial_mse`, :class:`AdversarialMSE`.
 * **Certified adversarial MSE (an upper bound).** ``(1/n) Σ_i (|f(x_i) − y_i| + L ε)²`` with ``L`` a
-  certified Lipschitz upper bound of ``f`` for the same norm (LipSDP's ``L₂`` for ℓ2; an ℓ∞ bound
-  for ℓ∞), so ``MSE*(ε) ≤ certified_adversarial_mse``. :func:`certified_adversarial_mse`,
+  certified Lipschitz upper bound of ``f`` for the same norm (LipSDP's ``L₂`` for ℓ2; for ℓ∞ the
+  tightest available bound of MATH.md §9: the exact value of LiPopt's program when the network's
+  components read at most 20 inputs, else the smallest of the LiPopt-style LP, ``√d·L₂`` and the
+  naive bound), so ``MSE*(ε) ≤ certified_adversarial_mse``. :func:`certified_adversarial_mse`,
   :class:`CertifiedAdversarialMSE`.
 
 At ``ε = 0`` both equal the clean MSE.
@@ -53,6 +55,7 @@ from torchmetrics import Metric
 from ._checks import check_nonneg, check_norm, check_positive_int, check_Xy
 from .attacks import NormLike, _check_alpha, certified_squared_error_bound, pgd_attack
 from .bounds import LipschitzInterval, lipschitz_bounds
+from .linf import DEFAULT_MAX_EXACT_DIM, check_method, linf_program
 from .models import ShallowWeights, as_shallow_relu
 
 __all__ = [
@@ -117,25 +120,36 @@ def _same_weights(a: ShallowWeights, b: ShallowWeights) -> bool:
     return True
 
 
-def certified_lipschitz(model: nn.Module, norm: NormLike = 2, *, method: str = "lipsdp",
+def certified_lipschitz(model: nn.Module, norm: NormLike = 2, *, method: Optional[str] = None,
                         **bounds_kwargs: Any) -> float:
     """Certified Lipschitz upper bound ``L`` of a shallow ReLU network for the input norm ``norm``.
 
-    ``lipschitz_bounds(model, norm, method=method).upper``: for ℓ2 the smaller of LipSDP's
-    re-verified ``L₂`` and the naive ``‖W̄‖₂‖α‖₂``; for ℓ∞ the smaller of ``√d·L₂`` and
-    ``Σ_j |α_j| ‖w̄_j‖₁``. Only the upper end is used, so the sampled lower-bound search runs with
-    a single sample and step (override with ``n_samples=``/``ascent_steps=``). Runs outside
-    ``torch.inference_mode``.
+    ``lipschitz_bounds(model, norm, method=method).upper``, the smallest certified bound computed.
+    Default methods: for ℓ2 ``"lipsdp"`` (LipSDP's re-verified ``L₂`` or the naive
+    ``‖W̄‖₂‖α‖₂``); for ℓ∞ ``"best"``, the tightest available: the exact value of LiPopt's program
+    (MATH.md §9) when every connected component of the network reads at most ``max_exact_dim``
+    (20) inputs, else the smallest of the LiPopt-style LP (degree 3 when it has at most
+    ``max_products`` products, else 2), ``√d·L₂`` and ``Σ_j |α_j| ‖w̄_j‖₁``. ``method="lipsdp"``
+    gives the older ℓ∞ choice (``√d·L₂`` or naive). When the exact value is computable the
+    default runs ``method="exact"`` only, skipping the SDP: ``P* ≤ √d·L₂`` and ``P* ≤`` naive
+    always (LipSDP's relaxation also admits every ``s ∈ [0, 1]^m``), so the result is the same.
+    Only the upper end is used, so the sampled lower-bound search runs with a single sample and
+    step (override with ``n_samples=``/``ascent_steps=``). Runs outside ``torch.inference_mode``.
 
     Returns:
         ``L`` (float, output units per input unit), a certified upper bound.
 
     Raises:
         ValueError: not a shallow ReLU network with scalar output, NaN/Inf weights, unknown norm
-            or method. ``programs.SolverError``: the SDP solver failed.
+            or method (for the norm). ``programs.SolverError``: the SDP or LP solver failed.
     """
     bounds_kwargs.setdefault("n_samples", 1)
     bounds_kwargs.setdefault("ascent_steps", 1)
+    if method is None and check_norm(norm) != 2:
+        max_dim = bounds_kwargs.get("max_exact_dim", DEFAULT_MAX_EXACT_DIM)
+        if isinstance(max_dim, int) and not isinstance(max_dim, bool):
+            component = linf_program(as_shallow_relu(model).weights()).max_component_dim
+            method = "exact" if component <= max_dim else "best"
     with _autograd_allowed():
         return float(lipschitz_bounds(model, norm, method=method, **bounds_kwargs).upper)
 
@@ -232,7 +246,7 @@ def _certified_adversarial_mse_compute(sum_loss: Tensor, total: Union[int, Tenso
 
 def certified_adversarial_mse(model: nn.Module, X: Tensor, y: Tensor, eps: float,
                               lipschitz: LipschitzLike = None, norm: NormLike = 2, *,
-                              method: str = "lipsdp") -> Tensor:
+                              method: Optional[str] = None) -> Tensor:
     """Certified adversarial MSE: an *upper* bound on the worst-case MSE in the ε-ball.
 
     .. math:: \\text{CertMSE} = \\frac{1}{n}\\sum_{i=1}^n \\big(|f(x_i) - y_i| + L\\,\\varepsilon\\big)^2
@@ -253,15 +267,17 @@ def certified_adversarial_mse(model: nn.Module, X: Tensor, y: Tensor, eps: float
             certified :func:`certified_lipschitz` of ``model`` (a ShallowReLU or a conforming
             ``nn.Sequential``).
         norm: ``2`` or ``inf``: the attack's norm, used to compute or check ``L``.
-        method: ``"lipsdp"`` or ``"naive"``, when ``lipschitz`` is ``None``.
+        method: when ``lipschitz`` is ``None``, how :func:`certified_lipschitz` bounds ``L``:
+            ``None`` (default: ``"lipsdp"`` for ℓ2, ``"best"``, the tightest available, for ℓ∞),
+            or any method of :func:`~torch_lipcvx.bounds.lipschitz_bounds` for ``norm``.
 
     Returns:
         0-d tensor (squared output units) on ``X``'s device and dtype, detached.
 
     Raises:
         ValueError: bad shapes, NaN/Inf data, ``eps < 0``, ``lipschitz < 0``, unknown ``norm``,
-            an interval for another norm, a model that is not a shallow ReLU network (only when
-            ``lipschitz`` is ``None``).
+            a method unknown for ``norm``, an interval for another norm, a model that is not a
+            shallow ReLU network (only when ``lipschitz`` is ``None``).
 
     Example:
         >>> import torch
@@ -273,6 +289,7 @@ def certified_adversarial_mse(model: nn.Module, X: Tensor, y: Tensor, eps: float
         tensor(4.2500)
     """
     norm = check_norm(norm)
+    check_method(norm, method)
     L = _check_lipschitz(lipschitz, norm)
     eps = check_nonneg(eps, "eps")
     if L is None:
@@ -399,16 +416,20 @@ class CertifiedAdversarialMSE(_SumCountMetric):
     * ``lipschitz`` a number or a :class:`~torch_lipcvx.LipschitzInterval` (its ``upper``): fixed
       for every update; the caller vouches that it bounds every model passed in.
     * ``lipschitz=None`` (default): ``L`` is the certified :func:`certified_lipschitz` of the
-      model passed to *that* update (LipSDP, re-verified). It is computed at the first update and
-      recomputed only when the model's weights differ (bit for bit) from the ones it was computed
-      for, so an evaluation epoch over a fixed network solves one SDP, and a network that changes
-      between updates always gets its own certificate. ``lipschitz_used`` holds the last ``L``.
+      model passed to *that* update (ℓ2: LipSDP, re-verified; ℓ∞: the tightest available
+      bound, exact for networks whose components read at most 20 inputs). It is computed at
+      the first update and recomputed only when the model's weights differ (bit for bit) from
+      the ones it was computed for, so an evaluation epoch over a fixed network computes one
+      certificate, and a network that changes between updates always gets its own.
+      ``lipschitz_used`` holds the last ``L``.
 
     Args:
         eps: radius ``>= 0``, in the units the model sees.
         lipschitz: see above.
         norm: ``2`` or ``inf``: the norm of the perturbations (and of ``L``).
-        method: ``"lipsdp"`` or ``"naive"``, when ``lipschitz`` is ``None``.
+        method: when ``lipschitz`` is ``None``: ``None`` (default: ``"lipsdp"`` for ℓ2,
+            ``"best"`` for ℓ∞) or a method of :func:`~torch_lipcvx.bounds.lipschitz_bounds` for
+            ``norm`` (ℓ2: ``"lipsdp"``, ``"naive"``; ℓ∞ also ``"exact"``, ``"lp"``, ``"all"``).
         kwargs: torchmetrics ``Metric`` keyword arguments.
 
     Raises:
@@ -428,13 +449,12 @@ class CertifiedAdversarialMSE(_SumCountMetric):
     """
 
     def __init__(self, eps: float, lipschitz: LipschitzLike = None, norm: NormLike = 2, *,
-                 method: str = "lipsdp", **kwargs: Any) -> None:
+                 method: Optional[str] = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.eps = check_nonneg(eps, "eps")
         self.norm = check_norm(norm)
         self.lipschitz = _check_lipschitz(lipschitz, self.norm)
-        if method not in ("lipsdp", "naive"):
-            raise ValueError(f"method must be 'lipsdp' or 'naive', got {method!r}")
+        check_method(self.norm, method)
         self.method = method
         self.lipschitz_used: Optional[float] = self.lipschitz
         self._cache: Optional[tuple[ShallowWeights, float]] = None
@@ -478,8 +498,9 @@ def log_lipschitz_interval(pl_module, model: Optional[nn.Module] = None, *, norm
                            **log_kwargs: Any) -> LipschitzInterval:
     """Compute ``lower ≤ L ≤ upper`` for a shallow ReLU network and log both ends.
 
-    Calls :func:`~torch_lipcvx.bounds.lipschitz_bounds` (certified ``upper``: LipSDP or the naive
-    bound, whichever is smaller; ``lower``: the largest sampled exact gradient norm) and logs
+    Calls :func:`~torch_lipcvx.bounds.lipschitz_bounds` (certified ``upper``: the smallest bound
+    computed, LipSDP or naive for ℓ2, by default the tightest available for ℓ∞; ``lower``: an
+    exact gradient norm at a real point) and logs
     ``{prefix}/lower`` and ``{prefix}/upper`` via ``pl_module.log_dict``. Call it from an
     epoch-end hook (``on_validation_epoch_end``, ``on_train_epoch_end``): the interval is a
     property of the network, one SDP per call, not a per-batch average.

@@ -32,7 +32,8 @@ import torch
 from torch import Tensor, nn
 
 from ._checks import check_nonneg, check_positive_int, check_Xy
-from .bounds import LipSDPResult, lipsdp
+from .bounds import FAST_SOLVERS, LipSDPResult, lipsdp
+from .fast import PatternBarrier
 from .models import (ShallowReLU, ShallowWeights, activation_patterns, as_shallow_relu,
                      check_weights_finite, forward_weights, sign_order)
 from .programs import (DEFAULT_SOLVER, L2Program, LipSDPProgram, LipschitzRestriction, SolverError, check_solver,
@@ -49,6 +50,32 @@ __all__ = [
 ]
 
 _CPU64 = dict(device="cpu", dtype=torch.float64)
+
+
+def _check_any_solver(solver: str) -> str:
+    """``"auto"``/``"torch"`` (the torch solvers of :mod:`torch_lipcvx.fast`) or a cvxpy solver."""
+    if isinstance(solver, str) and solver.lower() in FAST_SOLVERS:
+        return solver.lower()
+    return check_solver(solver)
+
+
+def _use_ipm(solver: str, device) -> bool:
+    """The torch interior point runs for ``"torch"``, and for ``"auto"`` on a GPU only: on the
+    CPU the compiled cvxpy/Clarabel programs were measured faster (benchmarks/bench_solvers.py:
+    one step of (12) on servo 3.5 s vs 21 s, wine 5–10× as well)."""
+    return solver == "torch" or (solver == "auto" and torch.device(device).type != "cpu")
+
+
+def _fast_failed(solver: str, what: str, info) -> bool:
+    """Whether a torch solve must be replaced by cvxpy (``"auto"`` only; warns)."""
+    if info.status == "optimal":
+        return False
+    if solver == "auto":
+        warnings.warn(f"the torch solver for {what} stopped with status {info.status!r} after "
+                      f"{info.iterations} iterations; falling back to cvxpy/{DEFAULT_SOLVER}",
+                      RuntimeWarning, stacklevel=3)
+        return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -177,9 +204,16 @@ class _Certifier:
     def __init__(self, solver: str, options: Optional[dict]) -> None:
         self.solver, self.options = solver, options
         self.program: Optional[LipSDPProgram] = None
+        self.fallbacks = 0          # LipSDP dual runs that ended on cvxpy (solver "auto")
 
     def __call__(self, w: ShallowWeights) -> LipSDPResult:
         w = w.to(**_CPU64)
+        if self.solver in FAST_SOLVERS:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", RuntimeWarning)
+                out = lipsdp(w, solver=self.solver)
+            self.fallbacks += len(caught)
+            return out
         m_act = int(((w.alpha != 0) & (w.W.abs().sum(1) > 0)).sum())
         if m_act and (self.program is None or (self.program.m, self.program.d) != (m_act, w.d)):
             self.program = LipSDPProgram(m_act, w.d)
@@ -211,7 +245,7 @@ def objective(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
         :class:`Objective` (floats).
     """
     _, w, X, y, lam, beta = _prepare(model, X, y, lam, beta)
-    return _objective(w, X, y, lam, beta, _Certifier(check_solver(solver), solver_options)(w).rho)
+    return _objective(w, X, y, lam, beta, _Certifier(_check_any_solver(solver), solver_options)(w).rho)
 
 
 # ------------------------------------------------------------------------------ the ℓ2 program
@@ -258,14 +292,16 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
     if patterns == "network" and n_sampled is not None:
         raise ValueError("n_sampled is only used with patterns='sampled'")
     net, w, X, y, _, beta = _prepare(model, X, y, 0.0, beta)
-    solver = check_solver(solver)
+    solver = _check_any_solver(solver)
     D = activation_patterns(X, w).numpy()
     idx, sign = _l2_slots(w.alpha, patterns, n_sampled, torch.Generator().manual_seed(seed))
     if idx.size == 0:
         raise ValueError("model has no unit with a nonzero outer weight: no pattern to use")
-    program = L2Program(X.numpy(), y.numpy(), D[:, idx].astype(float), sign, beta,
-                        w.c is not None)
-    V, c, info = program.solve(solver, solver_options)
+    start = None
+    if patterns == "network":
+        start = (w.alpha[idx].abs()[:, None] * w.W_tilde[idx]).numpy()
+    V, c, info = _solve_l2(X, y, D[:, idx], sign, beta, w.c, start, solver, solver_options,
+                           net.device)
     Wt, alpha = convex_to_weights(V, sign)
     new = ShallowWeights.from_tilde(torch.as_tensor(Wt), torch.as_tensor(alpha),
                                     None if c is None else torch.tensor(c, dtype=torch.float64))
@@ -291,9 +327,15 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
         beta: β ≥ 0, weight of the ℓ2 term ``(β/2)Σ_j(‖w̃_j‖² + α_j²)`` (bias included).
         max_iter: at most this many restriction solves (Lipschitz case).
         tol: stop when the relative decrease of ``J`` in one step is below ``tol``.
-        solver: ``"CLARABEL"`` (default) or ``"SCS"``, for the programs and LipSDP.
-        solver_options: solver keyword arguments overriding our defaults.
-        verbose: print one line per iteration.
+        solver: ``"CLARABEL"`` (default) or ``"SCS"`` (cvxpy), for the programs and LipSDP; or
+            ``"auto"``: LipSDP by the dual method of :mod:`torch_lipcvx.fast` (falling back to
+            Clarabel, with one warning per call, when its gap stays open), and programs (6)/(12)
+            by the torch primal–dual interior point when the model is on a GPU, by cvxpy/Clarabel
+            on the CPU (measured faster there); a torch solve that misses its tolerances is redone
+            by cvxpy with a warning. ``"torch"``: the torch solvers everywhere, no fallback.
+        solver_options: solver keyword arguments overriding our defaults (for ``"torch"``: the
+            interior point's ``tol`` and ``max_iter``).
+        verbose: print one line per iteration (and per interior-point iteration with torch).
 
     Returns:
         :class:`PostProcessResult` with a new model (input's device and dtype), the history of
@@ -310,7 +352,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
     net, w0, X, y, lam, beta = _prepare(model, X, y, lam, beta)
     max_iter = check_positive_int(max_iter, "max_iter")
     tol = check_nonneg(tol, "tol")
-    solver = check_solver(solver)
+    solver = _check_any_solver(solver)
     certify = _Certifier(solver, solver_options)
 
     w = w0.permute(sign_order(w0.alpha))
@@ -355,9 +397,9 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
         if idx.size == 0:
             message = "no unit with a nonzero outer weight: nothing to optimise"
         else:
-            program = L2Program(X.numpy(), y.numpy(), D.numpy()[:, idx].astype(float), sign,
-                                beta, w.c is not None)
-            V, c, info = program.solve(solver, solver_options)
+            start_v = (w.alpha[idx].abs()[:, None] * w.W_tilde[idx]).numpy()
+            V, c, info = _solve_l2(X, y, D.numpy()[:, idx], sign, beta, w.c, start_v, solver,
+                                   solver_options, net.device, verbose)
             Wt_s, alpha_s = convex_to_weights(V, sign)
             Wt = torch.zeros_like(w.W_tilde)
             alpha = torch.zeros_like(w.alpha)
@@ -372,12 +414,12 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
             message = "no unit with a nonzero outer weight: nothing to optimise"
         else:
             ai = torch.nonzero(act)[:, 0]
-            program = LipschitzRestriction(X.numpy(), y.numpy(), D.numpy()[:, ai].astype(float),
-                                           w.alpha[ai].numpy(), lam, beta, w.c is not None)
+            step12 = _RestrictionStep(X, y, D[:, ai], w.alpha[ai], lam, beta, w.c is not None,
+                                      solver, solver_options, net.device, verbose)
             message = f"reached max_iter={max_iter}"
             for k in range(1, max_iter + 1):
                 try:
-                    Wt_a, c, _, info = program.solve(cert.t[ai.numpy()], solver, solver_options)
+                    Wt_a, c, info = step12(torch.as_tensor(cert.t[ai.numpy()]), w.W_tilde[ai], w.c)
                 except SolverError as exc:
                     if len(history) == 1:
                         raise
@@ -397,9 +439,88 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
                 if (J_prev - J.value) <= tol * abs(J_prev):
                     message = f"converged: relative decrease below tol={tol:g}"
                     break
+    if certify.fallbacks:
+        warnings.warn(f"{certify.fallbacks} LipSDP certificate(s) fell back from the dual method "
+                      f"to cvxpy/{DEFAULT_SOLVER} (gap not closed in 300 iterations)",
+                      RuntimeWarning, stacklevel=2)
     out = ShallowReLU.from_weights(w, device=net.device, dtype=net.dtype)
     return PostProcessResult(out, history, rejected, cert, message, lam, beta)
 
 
 def _c(c: Optional[float]) -> Optional[Tensor]:
     return None if c is None else torch.tensor(c, dtype=torch.float64)
+
+
+@dataclass
+class _FastSolveInfo:
+    """The fields of :class:`~torch_lipcvx.programs.SolveInfo` that callers read."""
+
+    value: float
+    solve_time: float
+    status: str
+
+
+def _solve_l2(X: Tensor, y: Tensor, D: np.ndarray, sign: np.ndarray, beta: float,
+              c0: Optional[Tensor], start: Optional[np.ndarray], solver: str,
+              options: Optional[dict], device, verbose: bool = False):
+    """Program (6) by the torch interior point (``auto``/``torch``, on ``device``) or cvxpy.
+
+    Returns ``(V (k, d + 1), c, info)`` as NumPy/float like :meth:`L2Program.solve`.
+    """
+    if _use_ipm(solver, device) and beta > 0 and start is not None:
+        ipm = PatternBarrier(X.to(device), y.to(device), torch.as_tensor(D).to(device),
+                             torch.as_tensor(sign, dtype=torch.float64).to(device),
+                             output_bias=c0 is not None)
+        V, c, info = ipm.solve_l2(beta, torch.as_tensor(start), c0, verbose=verbose,
+                                  **(options or {}))
+        if not _fast_failed(solver, "program (6)", info):
+            return (V.cpu().numpy(), None if c is None else float(c),
+                    _FastSolveInfo(info.value, info.solve_time, info.status))
+    cvx = DEFAULT_SOLVER if solver in FAST_SOLVERS else solver
+    program = L2Program(X.numpy(), y.numpy(), D.astype(float), sign, beta, c0 is not None)
+    return program.solve(cvx, None if solver in FAST_SOLVERS else options)
+
+
+class _RestrictionStep:
+    """One solve of (12) per call, by the torch interior point or the compiled cvxpy program.
+
+    Both are built once per :func:`postprocess` call (the Gram matrix, resp. the DPP program);
+    with ``"auto"`` a torch solve that does not reach its tolerances is redone by cvxpy.
+    """
+
+    def __init__(self, X: Tensor, y: Tensor, D: Tensor, alpha: Tensor, lam: float, beta: float,
+                 output_bias: bool, solver: str, options: Optional[dict], device,
+                 verbose: bool) -> None:
+        self.args = (X, y, D, alpha, lam, beta, output_bias)
+        self.solver, self.options, self.device, self.verbose = solver, options, device, verbose
+        self.ipm = None
+        self.program = None
+        if _use_ipm(solver, device):
+            self.ipm = PatternBarrier(X.to(device), y.to(device), D.to(device),
+                                      alpha.to(device), output_bias=output_bias)
+
+    def _cvxpy(self) -> LipschitzRestriction:
+        if self.program is None:
+            X, y, D, alpha, lam, beta, ob = self.args
+            self.program = LipschitzRestriction(X.numpy(), y.numpy(), D.numpy().astype(float),
+                                                alpha.numpy(), lam, beta, ob)
+        return self.program
+
+    def __call__(self, t: Tensor, W0: Tensor, c0: Optional[Tensor]):
+        """Return ``(W̃ (m, d + 1) array, c, info)`` for ``T = diag(t)``."""
+        _, _, _, alpha, lam, beta, _ = self.args
+        if self.ipm is not None and not bool((self.ipm.cone_rows(W0.to(self.device)) >= 0).all()):
+            # the current network came from a cvxpy fallback that bent a pattern by ~1e-9
+            warnings.warn("the current network does not have the fixed patterns exactly; this "
+                          f"step of (12) uses cvxpy/{DEFAULT_SOLVER}", RuntimeWarning, stacklevel=3)
+        elif self.ipm is not None:
+            W, c, _, info = self.ipm.solve_restriction(alpha, t, lam, beta, W0, c0,
+                                                       verbose=self.verbose,
+                                                       **(self.options or {}))
+            if not _fast_failed(self.solver, "the restriction (12)", info):
+                return (W.cpu().numpy(), None if c is None else float(c),
+                        _FastSolveInfo(info.value, info.solve_time, info.status))
+        cvx = DEFAULT_SOLVER if self.solver in FAST_SOLVERS else self.solver
+        opts = None if self.solver in FAST_SOLVERS else self.options
+        Wt, c, _, info = self._cvxpy().solve(t.numpy(), cvx, opts)
+        return Wt, c, info

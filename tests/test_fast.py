@@ -1,0 +1,145 @@
+"""The torch solvers of torch_lipcvx.fast against the plain cvxpy programs (MATH.md §2, §4, §5).
+
+Properties: the LipSDP dual's certificate is a valid, re-verified bound no looser than the SDP
+solver's (within its gap); the interior point's optimum of (6) and (12) equals cvxpy's and its
+point has the patterns exactly; ``solver="auto"`` in postprocess never does worse than its input
+and agrees with the default path.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from torch_lipcvx import ShallowReLU, lipsdp, postprocess
+from torch_lipcvx.bounds import certify_t, lmi_max_eig
+from torch_lipcvx.fast import PatternBarrier, lipsdp_dual
+from torch_lipcvx.models import activation_patterns, sign_order
+from torch_lipcvx.programs import L2Program, LipschitzRestriction
+
+from conftest import INSTANCES, make_instance
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("m,d,seed", [(20, 3, 0), (60, 5, 1), (200, 8, 2)])
+def test_lipsdp_dual_is_a_certified_bound_matching_the_sdp(m, d, seed):
+    w = ShallowReLU(d, m, dtype=torch.float64).reset_parameters(
+        torch.Generator().manual_seed(seed)).weights()
+    rho_up, t, info = lipsdp_dual(w.W, w.alpha, tol=1e-6)
+    assert info.lower <= rho_up * (1 + 1e-12)
+    rho, t_used, _ = certify_t(w.W, w.alpha, t)
+    assert lmi_max_eig(w.W, w.alpha, t_used, rho) <= 1e-9 * rho
+    ref = lipsdp(w)                                   # Clarabel, reduced form
+    # the dual lower bound holds for the SDP optimum, so the SDP's certificate is above it
+    assert ref.rho >= info.lower * (1 - 1e-7)
+    # never looser than the SDP solver by more than 1e-5 in L; often tighter (Clarabel at its
+    # default tolerances stops up to ~1e-4 above ρ*, which the dual lower bound exposes)
+    assert rho <= ref.rho * (1 + 2e-5)
+    if info.status == "optimal":
+        assert rho <= info.lower * (1 + 2e-6)
+
+
+def test_lipsdp_auto_is_certified_and_close():
+    net, _, _ = make_instance(3, 200, 4, 20)
+    w = net.weights()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # a fallback is allowed, and warned
+        a = lipsdp(w, solver="auto")
+    b = lipsdp(w)
+    assert lmi_max_eig(w.W, w.alpha, torch.as_tensor(a.t), a.rho) <= 1e-9 * a.rho
+    assert abs(a.L - b.L) <= 1e-5 * b.L
+
+
+def _assert_patterns(ipm, W, c, coef, X):
+    """Every cone row is ≥ 0 (rows at exactly 0 are active constraints: relu(0) = 0 either way),
+    so the ReLU network with these weights reproduces the convex model's output exactly."""
+    S = ipm.cone_rows(W)
+    assert float(S.min()) >= -1e-13 * float(S.abs().max())
+    Z = X @ W[:, :-1].T + W[:, -1]
+    net_out = torch.relu(Z) @ coef + c
+    model_out = torch.where(ipm.D, Z, torch.zeros(())) @ coef + c
+    assert torch.allclose(net_out, model_out, rtol=0, atol=1e-12)
+
+
+def _setup(seed, n, d, m):
+    net, X, y = make_instance(seed, n, d, m)
+    w = net.weights().to(dtype=torch.float64)
+    w = w.permute(sign_order(w.alpha))
+    return w, X, y, activation_patterns(X, w)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("inst", INSTANCES[:3], ids=lambda p: f"seed{p[0]}")
+def test_restriction_ipm_matches_cvxpy(inst, device):
+    w, X, y, D = _setup(*inst)
+    lam = 1e-2
+    t = torch.as_tensor(lipsdp(w).t)
+    ref = LipschitzRestriction(X.numpy(), y.numpy(), D.numpy().astype(float), w.alpha.numpy(),
+                               lam, 0.0, True)
+    _, _, _, info_ref = ref.solve(t.numpy())
+    ipm = PatternBarrier(X.to(device), y.to(device), D.to(device), w.alpha.to(device),
+                         output_bias=True)
+    W, c, rho, info = ipm.solve_restriction(w.alpha, t, lam, 0.0, w.W_tilde, w.c)
+    assert W.device.type == device
+    _assert_patterns(ipm, W.cpu(), c.cpu(), w.alpha, X)
+    assert info.value <= info_ref.value * (1 + 1e-6) + 1e-9
+    assert info.value >= info_ref.value * (1 - 1e-6) - 1e-9
+    # never worse than the start (the current network with its own ρ for this t)
+    start = ipm.model_mse(w.W_tilde.to(device), w.c.to(device)) + lam * float(
+        torch.linalg.eigvalsh(w.W.T @ (torch.diag(t / 2) + torch.outer(w.alpha, w.alpha) / (
+            4 * (1 - (w.alpha ** 2 / (2 * t)).sum()))) @ w.W)[-1])
+    assert info.value <= start + 1e-10
+
+
+@pytest.mark.parametrize("inst", INSTANCES[:3], ids=lambda p: f"seed{p[0]}")
+def test_l2_ipm_matches_cvxpy(inst):
+    w, X, y, D = _setup(*inst)
+    beta = 1e-2
+    sign = torch.sign(w.alpha)
+    ref = L2Program(X.numpy(), y.numpy(), D.numpy().astype(float), sign.numpy(), beta, True)
+    _, _, info_ref = ref.solve()
+    ipm = PatternBarrier(X, y, D, sign, output_bias=True)
+    V, c, info = ipm.solve_l2(beta, w.alpha.abs()[:, None] * w.W_tilde, w.c)
+    _assert_patterns(ipm, V, c, sign, X)
+    assert abs(info.value - info_ref.value) <= 1e-6 * info_ref.value
+
+
+def test_postprocess_auto_never_worse_and_agrees():
+    net, X, y = make_instance(1, 100, 3, 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        a = postprocess(net, X, y, lam=1e-2, solver="auto", max_iter=3)
+    b = postprocess(net, X, y, lam=1e-2, max_iter=3)
+    J = [r.objective for r in a.history]
+    assert all(x >= y_ for x, y_ in zip(J, J[1:]))
+    assert a.objective_after <= a.objective_before
+    assert abs(a.objective_after - b.objective_after) <= 1e-4 * b.objective_after
+
+
+def test_ipm_rejects_a_start_without_the_patterns():
+    w, X, y, D = _setup(*INSTANCES[0])
+    ipm = PatternBarrier(X, y, ~D, w.alpha, output_bias=True)
+    t = torch.as_tensor(lipsdp(w).t)
+    with pytest.raises(ValueError, match="patterns"):
+        ipm.solve_restriction(w.alpha, t, 1e-2, 0.0, w.W_tilde, w.c)
+    with pytest.raises(ValueError, match="certify"):
+        ipm.solve_restriction(w.alpha, t * 0, 1e-2, 0.0, w.W_tilde, w.c)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_postprocess_torch_solver_on_the_model_device(device):
+    net, X, y = make_instance(3, 200, 4, 20)
+    net = net.to(device)
+    before = [p.detach().clone() for p in net.parameters()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = postprocess(net, X.to(device), y.to(device), lam=1e-2, solver="torch", max_iter=2)
+        l2 = postprocess(net, X.to(device), y.to(device), beta=1e-2, solver="torch")
+    ref = postprocess(net.cpu(), X, y, beta=1e-2)
+    assert all(torch.equal(a.cpu(), b.cpu()) for a, b in zip(before, net.parameters()))
+    assert res.objective_after <= res.objective_before
+    assert res.model.hidden.weight.device.type == device
+    assert abs(l2.objective_after - ref.objective_after) <= 1e-6 * ref.objective_after
