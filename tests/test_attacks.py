@@ -297,4 +297,4 @@ def test_pgd_under_inference_mode_equals_normal_mode():
     with torch.inference_mode():
         got = pgd_attack(net, X, y, 0.3, steps=5, generator=torch.Generator().manual_seed(1))
     assert torch.equal(got.loss, ref.loss) and torch.equal(got.X_adv, ref.X_adv)
-    assert float(got.mse) > float(((net(X).squeeze(-1) - y) ** 2).mean())
+    assert float(got.mse) > float(((net(X).squeeze(-1) - y) ** 2).mean().detach())
