@@ -17,6 +17,7 @@ from importlib import import_module
 
 from .attacks import AttackResult, certified_squared_error_bound, pgd_attack
 from .bounds import LipschitzInterval, LipSDPResult, lipschitz_bounds, lipsdp
+from .linf import LinfExactResult, LinfLPResult, linf_exact, linf_lp
 from .models import ShallowReLU, ShallowWeights
 from .postprocess import (Objective, PostProcessResult, objective, postprocess,
                           solve_l2_program)
@@ -36,6 +37,9 @@ _LAZY = {
     "ShallowReLURegressor": "lightning",
     "ConvexPostProcessing": "callbacks",
     "RegressionDataModule": "lightning",
+    "postprocess_extended": "extensions",
+    "sampled_lipschitz": "extensions",
+    "alpha_step": "extensions",
 }
 
 __all__ = [
@@ -49,6 +53,10 @@ __all__ = [
     "AttackResult",
     "lipschitz_bounds",
     "lipsdp",
+    "LinfExactResult",
+    "LinfLPResult",
+    "linf_exact",
+    "linf_lp",
     "objective",
     "postprocess",
     "solve_l2_program",

@@ -286,7 +286,17 @@ def lipsdp(weights: ShallowWeights, *, solver: str = DEFAULT_SOLVER, solver_opti
             opts = dict(solver_options or {})
             if solver == "auto":
                 opts.setdefault("max_iter", 300)   # ~0.1 s; converged cases need 20–100
-            solver_rho, t_a, info = lipsdp_dual(Wa, aa, **opts)
+            try:
+                solver_rho, t_a, info = lipsdp_dual(Wa, aa, **opts)
+                budget = float((aa ** 2 / (2 * t_a)).sum())
+            except (RuntimeError, torch.linalg.LinAlgError) as exc:
+                if solver != "auto":
+                    raise
+                warnings.warn(f"LipSDP dual method failed ({exc}); falling back to cvxpy/"
+                              f"{DEFAULT_SOLVER}", RuntimeWarning, stacklevel=2)
+                return lipsdp(weights, solver=DEFAULT_SOLVER, program=program, form=form)
+            if solver == "auto" and not budget < 1 - 1e-9:
+                info.status = "boundary"    # t with Σα²/(2t) ≈ 1: valid, but useless to (12)
             if info.status != "optimal" and solver == "auto":
                 warnings.warn(f"LipSDP dual method stopped at relative gap "
                               f"{(info.value - info.lower) / max(info.lower, 1e-300):.1e} after "

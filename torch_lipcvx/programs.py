@@ -460,3 +460,180 @@ class ADMMSDPStep:
         a = np.asarray(self.a.value, dtype=float)
         a[zero] = 0.0
         return Z, a, float(self.rho.value), info
+
+
+# ------------------------------------------------------------------ the α-step (extensions)
+class AlphaRestriction:
+    """The α-step of MATH.md §6 ("extensions"): program (12) with the hidden weights fixed, a
+    convex program in the outer weights ``α`` (signs free), built once; data enter as Parameters.
+
+        min_{α, c, ρ}  (1/n)‖H α + c − r‖² + λ ρ + (β/2)‖α‖²
+        s.t.           S_T(α, ρ) = [[ ρ I_d , −W̄ᵀT , 0  ],
+                                    [ −T W̄  ,  2T  , −α ],
+                                    [   0   , −αᵀ  ,  1 ]]  ⪰ 0
+
+    with ``H = relu(X̃ W̃ᵀ)`` the ``(n, m)`` hidden features of the fixed hidden layer, ``r`` the
+    targets minus the output of any units the caller keeps frozen, and ``c`` the optional free
+    output bias. The Schur form (MATH.md §2) is linear in ``(α, ρ)`` for fixed ``W̄`` and ``T``.
+
+    ``t_mode``:
+
+    * ``"fixed"``: ``T = diag(t)`` is a Parameter (the current network's LipSDP certificate),
+      exactly the step MATH.md §6 names; every ``t_j`` must be ``> 0``.
+    * ``"free"``: ``t ≥ 0`` is a variable too. With ``W̄`` fixed every block of ``S_T`` (``ρI``,
+      ``−W̄ᵀT``, ``2T``, ``−α``) is affine in ``(ρ, t, α)`` jointly, so the step stays convex and
+      its optimum is never above the fixed-``T`` one (the fixed ``t`` is feasible). At the optimum,
+      ``ρ = ρ*(W̄, α)`` is LipSDP of the new network itself.
+
+    ``form``:
+
+    * ``"reduced"`` (default): the Schur complement on the ``2T`` block, exact for ``t > 0``
+      (``W̄ᵀT(2T)⁻¹TW̄ = ½Σ_j t_j w̄_j w̄_jᵀ``, ``W̄ᵀT(2T)⁻¹α = g/2`` with ``g = W̄ᵀα``):
+
+          [[ ρ I_d − ½ Σ_j t_j w̄_j w̄_jᵀ ,  g/2         ],
+           [ gᵀ/2                         ,  1 − Σ_j u_j ]]  ⪰ 0,    α_j² ≤ 2 t_j u_j,
+
+      one LMI of size ``d + 1`` and ``m`` rotated second-order cones (the same reduction as
+      :class:`LipSDPProgram`'s reduced form, with ``g`` now affine in the variable ``α``).
+    * ``"schur"``: the LMI of size ``d + m + 1`` as written above (slow; for cross-checks).
+
+    ``lam = 0`` drops the LMI (then the step is ridge/least squares in ``α``).
+
+    Args:
+        n: number of data rows; m: number of (non-frozen) units; d: input dimension.
+        lam: λ ≥ 0; beta: β ≥ 0; output_bias: whether ``c`` is a variable.
+        t_mode: ``"fixed"`` or ``"free"``; form: ``"reduced"`` or ``"schur"``.
+    """
+
+    def __init__(self, n: int, m: int, d: int, lam: float, beta: float, output_bias: bool,
+                 t_mode: str = "free", form: str = "reduced") -> None:
+        if t_mode not in ("fixed", "free"):
+            raise ValueError(f"t_mode must be 'fixed' or 'free', got {t_mode!r}")
+        if form not in ("reduced", "schur"):
+            raise ValueError(f"form must be 'reduced' or 'schur', got {form!r}")
+        self.n, self.m, self.d = n, m, d
+        self.lam, self.beta, self.t_mode, self.form = float(lam), float(beta), t_mode, form
+        self.alpha = cp.Variable(m)
+        self.rho = cp.Variable(nonneg=True)
+        self.c = cp.Variable() if output_bias else None
+        self.H = cp.Parameter((n, m))
+        self.r = cp.Parameter(n)
+        pred = self.H @ self.alpha
+        if self.c is not None:
+            pred = pred + self.c
+        objective = cp.sum_squares(pred - self.r) / n
+        if beta > 0:
+            objective = objective + (beta / 2) * cp.sum_squares(self.alpha)
+        constraints = []
+        self.t = None
+        if lam > 0:
+            objective = objective + lam * self.rho
+            constraints = self._lmi(m, d)
+        self.problem = cp.Problem(cp.Minimize(objective), constraints)
+        if not self.problem.is_dpp():  # pragma: no cover - guards the formulation
+            raise AssertionError("the alpha-step must be DPP in its parameters")
+
+    def _lmi(self, m: int, d: int) -> list:
+        """The Lipschitz constraint in the chosen form and t-mode (see the class docstring)."""
+        free = self.t_mode == "free"
+        if free:
+            self.t = cp.Variable(m, nonneg=True)
+        col = cp.reshape(self.alpha, (m, 1), order="F")
+        if self.form == "schur":
+            if free:
+                self.W = cp.Parameter((m, d))
+                TW = cp.multiply(self.t[:, None], self.W)
+                twoT = 2 * cp.diag(self.t)
+            else:
+                self.TW = cp.Parameter((m, d))          # diag(t) W̄ (a product of parameters)
+                self.t_par = cp.Parameter(m, nonneg=True)
+                TW = self.TW
+                twoT = 2 * cp.diag(self.t_par)
+            S = cp.bmat([[self.rho * np.eye(d), -TW.T, np.zeros((d, 1))],
+                         [-TW, twoT, -col],
+                         [np.zeros((1, d)), -col.T, np.ones((1, 1))]])
+            return [_sym(S) >> 0]
+        self.W = cp.Parameter((m, d))
+        g = cp.reshape(self.W.T @ self.alpha, (d, 1), order="F")
+        u = cp.Variable(m, nonneg=True)
+        if free:
+            self.outer = cp.Parameter((d * d, m))       # column j: vec(w̄_j w̄_jᵀ)
+            Q = cp.reshape(self.outer @ self.t, (d, d), order="F") / 2
+            # α_j² ≤ 2 t_j u_j  ⇔  ‖(2α_j, t_j − 2u_j)‖₂ ≤ t_j + 2u_j  (rotated cone, vectorised)
+            cones = [cp.SOC(self.t + 2 * u, cp.vstack([2 * self.alpha, self.t - 2 * u]), axis=0)]
+        else:
+            self.Q = cp.Parameter((d, d), symmetric=True)  # ½ Σ_j t_j w̄_j w̄_jᵀ
+            self.inv2t = cp.Parameter(m, nonneg=True)      # 1/(2 t_j)
+            Q = self.Q
+            cones = [cp.multiply(self.inv2t, cp.square(self.alpha)) <= u]
+        S = cp.bmat([[self.rho * np.eye(d) - Q, g / 2],
+                     [g.T / 2, cp.reshape(1 - cp.sum(u), (1, 1), order="F")]])
+        return [_sym(S) >> 0, *cones]
+
+    def solve(self, H: np.ndarray, r: np.ndarray, W: np.ndarray, t: Optional[np.ndarray] = None,
+              solver: str = DEFAULT_SOLVER, options: Optional[dict] = None
+              ) -> tuple[np.ndarray, Optional[float], float, Optional[np.ndarray], SolveInfo]:
+        """Solve for features ``H (n, m)``, targets ``r (n,)`` and hidden weights ``W (m, d)``.
+
+        ``t (m,)`` (all ``> 0``) is required when ``t_mode="fixed"`` and ignored otherwise.
+
+        Returns:
+            ``(α, c, ρ, t, info)`` as the solver gives them (``t`` is the solver's ``t`` when free,
+            the given one when fixed, ``None`` when ``lam = 0``); callers re-certify.
+
+        Raises:
+            ValueError: wrong shapes, NaN/Inf, a missing or nonpositive ``t`` in fixed mode.
+            SolverError: the solver failed.
+        """
+        H = np.asarray(H, dtype=float)
+        r = np.asarray(r, dtype=float)
+        W = np.asarray(W, dtype=float)
+        if H.shape != (self.n, self.m) or r.shape != (self.n,) or W.shape != (self.m, self.d):
+            raise ValueError(f"expected H {(self.n, self.m)}, r {(self.n,)}, W {(self.m, self.d)};"
+                             f" got {H.shape}, {r.shape}, {W.shape}")
+        for name, v in (("H", H), ("r", r), ("W", W)):
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"{name} contains NaN/Inf")
+        self.H.value, self.r.value = H, r
+        fixed = self.lam > 0 and self.t_mode == "fixed"
+        if fixed:
+            if t is None:
+                raise ValueError("t_mode='fixed' needs t")
+            t = np.asarray(t, dtype=float)
+            if t.shape != (self.m,) or not np.all(np.isfinite(t)) or np.any(t <= 0):
+                raise ValueError(f"t must be a finite (m,) = {(self.m,)} array > 0")
+        if self.lam > 0:
+            if self.form == "schur":
+                if fixed:
+                    self.TW.value, self.t_par.value = t[:, None] * W, t
+                else:
+                    self.W.value = W
+            else:
+                self.W.value = W
+                if fixed:
+                    self.Q.value = _sym_np(0.5 * (W.T * t) @ W)
+                    self.inv2t.value = 1.0 / (2.0 * t)
+                else:
+                    self.outer.value = np.einsum("jk,jl->lkj", W, W).reshape(
+                        self.d * self.d, self.m, order="F")
+        # optimal_inaccurate is accepted silently: callers always re-score the candidate
+        info = _solve(self.problem, solver, options, f"the alpha-step ({self.t_mode} T)",
+                      warn_inaccurate=False)
+        alpha = np.asarray(self.alpha.value, dtype=float)
+        c = None if self.c is None else float(self.c.value)
+        rho = float(self.rho.value) if self.lam > 0 else float("nan")
+        if self.lam == 0:
+            t_out = None
+        elif fixed:
+            t_out = t
+        else:
+            t_out = np.maximum(np.asarray(self.t.value, dtype=float), 0.0)
+        return alpha, c, rho, t_out, info
+
+
+def _sym_np(M: np.ndarray) -> np.ndarray:
+    """Exactly symmetric copy of a float64 matrix (for symmetric Parameters)."""
+    return (M + M.T) / 2
+
+
+__all__.append("AlphaRestriction")

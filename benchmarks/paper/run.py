@@ -1,0 +1,1009 @@
+"""Reproduce the paper's experiments (seed 001, §4): Table 1 and Figure 1, resumable.
+
+    python benchmarks/paper/run.py all      [--quick] [--datasets servo machine ...] [--trials 10]
+    python benchmarks/paper/run.py table1   ...        # only what Table 1 needs
+    python benchmarks/paper/run.py figure1  ...        # only what Figure 1 needs
+    python benchmarks/paper/run.py report   ...        # rebuild tables and plots, compute nothing
+
+(``table1.py`` and ``figure1.py`` beside this file are shortcuts for the first two.)
+
+Every (data set, trial, method) is one unit of work: its model is saved to
+``OUT/records/KEY/DATASET/trialKK/METHOD.pt`` and then its record (objectives, Lipschitz
+intervals, adversarial test MSEs, seeds, timings) to ``METHOD.json``, atomically, as soon as it
+finishes. ``KEY`` is a hash of every hyper-parameter, the base seed and the effective solver, so
+runs with other settings never overwrite each other. A rerun skips every unit whose JSON exists;
+after computing, the tables, CSVs and PNGs in ``OUT`` are rebuilt from all records of the current
+configuration (every data set and trial found, not only those of this invocation).
+
+Hyper-parameters and the reasons for them: ``benchmarks/paper/README.md`` (also the
+``FULL``/``QUICK`` dictionaries below; ``--set key=value`` overrides any of them, dotted keys
+for nested ones, e.g. ``--set admm.max_iter=3``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import hashlib
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+DEFAULT_OUT = HERE / "results"
+DATASETS = ("servo", "machine", "solar", "rastrigin", "wine")   # the paper's order
+UCI_SPLITS = 10
+
+# ------------------------------------------------------------------------------ configuration
+#: The full run (the paper's setting where it is stated, documented choices where it is not;
+#: see README.md in this folder).
+FULL: dict[str, Any] = {
+    "hidden": 100,                      # paper §4: "SNNs with 100 hidden units"
+    "beta": 1e-3,                       # ℓ2 problem: β > 0, λ = 0
+    "lam": 1e-3,                        # Lipschitz problem: λ > 0, β = 0
+    "sgd": {"epochs": 300, "lr": 1e-2, "batch_size": None},       # Adam, full batch (README)
+    "pgd": {"eps": 0.1, "norm": 2, "attack_steps": 10, "epochs": 300, "lr": 1e-2},
+    "admm": {"penalty": 0.25, "loss_steps": 300, "lr": 1e-2, "min_iter": 5, "max_iter": 50,
+             "tol": 1e-3, "select": "last"},
+    "clip": {"max_iter": 20, "tol": 1e-4},                        # Algorithm 1
+    "ext": {"max_rounds": 3, "w_max_iter": 20, "tol": 1e-4, "t_mode": "free"},
+    "n_sampled": 50,                    # paper: "randomly samples 50 among 100 patterns"
+    "sgd_lip": {"epochs": 100, "lr": 2e-3, "max_iters": 5_000},    # SCS cap per epoch
+    "eps": [0.0, 0.02, 0.05, 0.1, 0.2, 0.5],
+    "attack": {"steps": 50, "restarts": 3},
+    "rastrigin": {"n": 1000, "d": 2},
+    "bounds": {"n_samples": 2048, "ascent_steps": 100},
+}
+
+#: ``--quick``: the same pipeline at toy sizes (smoke test; numbers mean little).
+QUICK: dict[str, Any] = copy.deepcopy(FULL)
+QUICK.update({
+    "hidden": 20,
+    "sgd": {"epochs": 200, "lr": 1e-2, "batch_size": None},
+    "pgd": {"eps": 0.1, "norm": 2, "attack_steps": 3, "epochs": 100, "lr": 1e-2},
+    "admm": {"penalty": 0.25, "loss_steps": 50, "lr": 1e-2, "min_iter": 1, "max_iter": 2,
+             "tol": 1e-3, "select": "last"},
+    "clip": {"max_iter": 3, "tol": 1e-4},
+    "ext": {"max_rounds": 1, "w_max_iter": 3, "tol": 1e-4, "t_mode": "free"},
+    "n_sampled": 10,
+    "sgd_lip": {"epochs": 3, "lr": 1e-3, "max_iters": 5_000},
+    "eps": [0.0, 0.1, 0.5],
+    "attack": {"steps": 10, "restarts": 1},
+    "rastrigin": {"n": 200, "d": 2},
+    "bounds": {"n_samples": 256, "ascent_steps": 20},
+})
+
+# ----------------------------------------------------------------------------------- methods
+#: method -> (label, dependencies). "admm" doubles as "(SGD)-ADMM": ADMM started from the SGD
+#: network IS the ADMM baseline (Pauli et al. start from an ℓ2/SGD network), so it is run once.
+METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "sgd": ("SGD", ()),
+    "pgd": ("PGD", ()),
+    "c_l2": ("C-l2", ("sgd",)),
+    "samp_l2": ("samp-l2", ("sgd",)),
+    "admm": ("ADMM", ("sgd",)),
+    "c_lip": ("C-lip", ("admm",)),
+    "samp_lip": ("samp-lip", ("admm",)),
+    "c_lip_alpha": ("C-lip+alpha", ("c_lip",)),
+    "c_lip_alpha_re": ("C-lip+alpha+re", ("c_lip",)),
+    "sgd_lip": ("SGD-lip", ("sgd",)),
+    "sgd_c_lip": ("(SGD)-C-lip", ("sgd",)),
+    "pgd_c_lip": ("(PGD)-C-lip", ("pgd",)),
+    "pgd_admm": ("(PGD)-ADMM", ("pgd",)),
+    "admm_admm": ("(ADMM)-ADMM", ("admm",)),
+}
+TABLE1_LEFT = ("c_l2", "samp_l2")                       # vs SGD on J_l2
+TABLE1_RIGHT = ("c_lip", "samp_lip")                    # vs ADMM on J_lip
+TABLE1_EXTRA = ("c_lip_alpha", "c_lip_alpha_re", "sgd_lip", "sgd_c_lip")   # beyond the paper
+TABLE1_METHODS = ("sgd", "admm") + TABLE1_LEFT + TABLE1_RIGHT + TABLE1_EXTRA[:3]
+#: Figure 1: base model -> (base, X-C-lip, X-ADMM).
+FIG1_GROUPS = {"SGD": ("sgd", "sgd_c_lip", "admm"),
+               "PGD": ("pgd", "pgd_c_lip", "pgd_admm"),
+               "ADMM": ("admm", "c_lip", "admm_admm")}
+FIG1_METHODS = tuple(dict.fromkeys(m for g in FIG1_GROUPS.values() for m in g))
+FIG1_LABELS = {("SGD", "admm"): "(SGD)-ADMM = ADMM", ("ADMM", "c_lip"): "(ADMM)-C-lip = C-lip"}
+
+#: The paper's Table 1 (seed 001): min, max, avg relative improvement in %.
+PAPER_TABLE1 = {
+    "c_l2": {"servo": (20.76, 25.42, 23.71), "machine": (9.07, 11.08, 9.74),
+             "solar": (2.84, 4.27, 3.76), "rastrigin": (3.70, 3.93, 3.88),
+             "wine": (1.19, 2.13, 1.56)},
+    "samp_l2": {"servo": (16.10, 14.42, 14.00), "machine": (4.89, 5.24, 5.63),
+                "solar": (-3.84, -1.94, -3.21), "rastrigin": (-9.04, -13.48, -13.06),
+                "wine": (-74.60, -82.83, -75.55)},
+    "c_lip": {"servo": (3.84, 6.59, 5.92), "machine": (5.85, 8.28, 7.46),
+              "solar": (2.67, 5.28, 3.74), "rastrigin": (4.40, 3.17, 3.89),
+              "wine": (3.50, 7.20, 5.55)},
+    "samp_lip": {"servo": (-10.31, -55.02, -27.18), "machine": (-2.57, -21.03, -10.32),
+                 "solar": (-3.60, -5.57, -3.95), "rastrigin": (-93.43, -125.24, -109.45),
+                 "wine": (-91.15, -124.66, -101.83)},
+}
+#: Guaranteed never worse than their baseline (MATH.md §4–§6); checked by the report.
+GUARANTEED = {"c_l2": "sgd", "c_lip": "admm", "c_lip_alpha": "admm", "c_lip_alpha_re": "admm"}
+
+
+def say(*args) -> None:
+    print(*args, flush=True)
+
+
+# ------------------------------------------------------------------------------ small helpers
+def _set_dotted(cfg: dict, key: str, value: Any) -> None:
+    node = cfg
+    parts = key.split(".")
+    for p in parts[:-1]:
+        if not isinstance(node.get(p), dict):
+            raise SystemExit(f"--set {key}: unknown key {p!r}")
+        node = node[p]
+    if parts[-1] not in node:
+        raise SystemExit(f"--set {key}: unknown key {parts[-1]!r} (known: {sorted(node)})")
+    node[parts[-1]] = value
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def config_key(cfg: dict) -> str:
+    """A short hash of everything that changes a result."""
+    return hashlib.sha1(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12]
+
+
+#: mkstemp creates 0600 files; results are meant to be read by others (and committed).
+_FILE_MODE = 0o644
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, _FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_save_model(path: Path, model) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save({"state_dict": model.state_dict(), "in_features": model.in_features,
+                    "hidden": model.m, "output_bias": model.has_output_bias}, tmp)
+        os.chmod(tmp, _FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_model(path: Path):
+    from torch_lipcvx import ShallowReLU
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    net = ShallowReLU(ck["in_features"], ck["hidden"], output_bias=ck["output_bias"],
+                      dtype=torch.float64)
+    net.load_state_dict(ck["state_dict"])
+    return net.eval()
+
+
+def resolve_solver(requested: str) -> str:
+    """The solver for postprocess, objectives and certificates.
+
+    ``"auto"`` if this torch_lipcvx accepts it (the torch solvers of issue 5), else CLARABEL with a
+    note. The ADMM baseline takes only cvxpy solvers: see :func:`admm_solver`.
+    """
+    name = requested.strip()
+    try:
+        from torch_lipcvx.postprocess import _check_any_solver
+    except ImportError:          # a torch_lipcvx without the torch solvers
+        _check_any_solver = None
+    from torch_lipcvx.programs import check_solver
+    try:
+        return _check_any_solver(name) if _check_any_solver else check_solver(name)
+    except ValueError as exc:
+        if name.lower() != "auto":
+            raise SystemExit(f"--solver: {exc}")
+        say("note: this torch_lipcvx does not accept solver='auto' yet; using CLARABEL")
+        return "CLARABEL"
+
+
+def admm_solver(solver: str) -> str:
+    """ADMM's LipSDP and SDP step are cvxpy programs: a cvxpy solver name."""
+    from torch_lipcvx.programs import DEFAULT_SOLVER, SOLVERS
+    return solver if solver.upper() in SOLVERS else DEFAULT_SOLVER
+
+
+def resolve_data_dir(arg: Optional[str]) -> Optional[Path]:
+    """``--data-dir``, else ``$TORCH_LIPCVX_DATA``, else ``../shared/data`` beside the repo."""
+    from torch_lipcvx.data import default_data_dir
+    if arg:
+        return Path(arg).expanduser().resolve()
+    env = default_data_dir()
+    if env is not None:
+        return env
+    beside = REPO.parent / "shared" / "data"
+    return beside if beside.is_dir() else None
+
+
+# ---------------------------------------------------------------------------------- the trial
+class Trial:
+    """One (data set, trial): the data, the seeds, and the cache of finished methods."""
+
+    def __init__(self, dataset: str, trial: int, cfg: dict, key: str, out: Path,
+                 data_dir: Optional[Path], solver: str, base_seed: int) -> None:
+        from torch_lipcvx.data import load_dataset
+        self.dataset, self.trial, self.cfg, self.key = dataset, trial, cfg, key
+        self.solver = solver
+        self.dir = out / "records" / key / dataset / f"trial{trial:02d}"
+        self.seed = base_seed + trial
+        if dataset == "rastrigin":
+            self.data = load_dataset("rastrigin", split=trial, seed=base_seed,
+                                     n=cfg["rastrigin"]["n"], d=cfg["rastrigin"]["d"])
+            self.split_desc = f"rastrigin(n={cfg['rastrigin']['n']}, d={cfg['rastrigin']['d']}, " \
+                              f"seed={base_seed + trial})"
+        else:
+            if data_dir is None:
+                raise SystemExit(f"{dataset}: no data directory (pass --data-dir or set "
+                                 "TORCH_LIPCVX_DATA)")
+            if trial >= UCI_SPLITS:
+                raise SystemExit(f"{dataset} has {UCI_SPLITS} train/test splits; trial {trial} "
+                                 "does not exist (use --trials <= 10)")
+            self.data = load_dataset(dataset, data_dir, split=trial)
+            self.split_desc = f"UCI split {trial}"
+        d = self.data
+        self.X, self.y, self.Xte, self.yte = d.X_train, d.y_train, d.X_test, d.y_test
+        self.models: dict[str, Any] = {}
+        self.computed: list[str] = []
+        self.skipped: list[str] = []
+        self.failed: set[str] = set()
+        self.retry_failed = False
+
+    # -- cache
+    def _paths(self, method: str) -> tuple[Path, Path]:
+        return self.dir / f"{method}.json", self.dir / f"{method}.pt"
+
+    def _record(self, method: str) -> Optional[dict]:
+        """The finished record of ``method`` under this configuration, or None."""
+        js, pt = self._paths(method)
+        if not js.is_file():
+            return None
+        try:
+            rec = json.loads(js.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        if rec.get("config_key") != self.key:
+            return None
+        if rec.get("status") == "failed":
+            return None if self.retry_failed else rec
+        return rec if pt.is_file() else None
+
+    def model(self, method: str):
+        if method not in self.models:
+            self.models[method] = load_model(self._paths(method)[1])
+        return self.models[method]
+
+    def tag(self) -> str:
+        return f"[{self.dataset} trial {self.trial}]"
+
+    # -- work
+    def ensure(self, method: str) -> bool:
+        """Make sure ``method`` has a record; returns False if it failed (now or before)."""
+        if method in self.models or method in self.computed:
+            return method not in self.failed
+        if method in self.failed:
+            return False
+        rec = self._record(method)
+        if rec is not None:
+            if method not in self.skipped:
+                self.skipped.append(method)
+            if rec.get("status") == "failed":
+                self.failed.add(method)
+                return False
+            return True
+        for dep in METHODS[method][1]:
+            if not self.ensure(dep):
+                self._fail(method, f"dependency {dep} failed", 0.0)
+                return False
+            self.model(dep)
+        torch.manual_seed(self.seed)   # nothing should use the global RNG; pin it anyway
+        tic = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                model, info, seeds = RUNNERS[method](self)
+                train_time = time.perf_counter() - tic
+                tic = time.perf_counter()
+                rec = self.evaluate(model)
+            except (RuntimeError, ValueError, FloatingPointError) as exc:  # SolverError too
+                self._fail(method, f"{type(exc).__name__}: {exc}", time.perf_counter() - tic)
+                return False
+        rec["warnings"] = _summarise_warnings(caught)
+        rec.update({"dataset": self.dataset, "trial": self.trial, "method": method,
+                    "label": METHODS[method][0], "status": "ok", "config_key": self.key,
+                    "solver": self.solver, "split": self.split_desc, "seeds": seeds,
+                    "depends_on": list(METHODS[method][1]), "time_s": train_time,
+                    "eval_time_s": time.perf_counter() - tic, "info": info,
+                    "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        js, pt = self._paths(method)
+        atomic_save_model(pt, model)
+        atomic_write_text(js, json.dumps(rec, indent=1, default=_jsonable))
+        self.models[method] = model
+        self.computed.append(method)
+        n_warn = sum(w["count"] for w in rec["warnings"])
+        say(f"{self.tag()} {METHODS[method][0]:15s} {train_time:7.1f} s  "
+            f"J_l2={rec['J_l2']:.6g}  J_lip={rec['J_lip']:.6g}  L in [{rec['L2_lower']:.4g}, "
+            f"{rec['L2_upper']:.4g}]  test MSE={rec['mse_test']:.4g}"
+            + (f"  ({n_warn} warning(s), in the record)" if n_warn else ""))
+        return True
+
+    def _fail(self, method: str, error: str, seconds: float) -> None:
+        """Record a failure (skipped on rerun unless --retry-failed) and go on."""
+        rec = {"dataset": self.dataset, "trial": self.trial, "method": method,
+               "label": METHODS[method][0], "status": "failed", "error": error,
+               "config_key": self.key, "solver": self.solver, "time_s": seconds,
+               "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        atomic_write_text(self._paths(method)[0], json.dumps(rec, indent=1))
+        self.failed.add(method)
+        self.computed.append(method)
+        say(f"{self.tag()} {METHODS[method][0]:15s} FAILED: {error}")
+
+    def evaluate(self, model) -> dict:
+        """Objectives (one fresh certificate), Lipschitz intervals, adversarial test MSEs."""
+        from torch_lipcvx import lipschitz_bounds, objective, pgd_attack
+        cfg = self.cfg
+        ob = objective(model, self.X, self.y, lam=cfg["lam"], beta=0.0, solver=self.solver)
+        with torch.no_grad():
+            mse_test = float(((model(self.Xte) - self.yte) ** 2).mean())
+        rec = {"mse_train": ob.mse, "mse_test": mse_test, "l2": ob.l2, "rho": ob.rho,
+               "J_l2": ob.mse + 0.5 * cfg["beta"] * ob.l2, "J_lip": ob.mse + cfg["lam"] * ob.rho,
+               "units": model.m, "active_units": int((model.output.weight != 0).sum())}
+        for norm, name in ((2, "L2"), (math.inf, "Linf")):
+            iv = lipschitz_bounds(model, norm, X=self.X, solver=self.solver, seed=self.seed,
+                                  n_samples=cfg["bounds"]["n_samples"],
+                                  ascent_steps=cfg["bounds"]["ascent_steps"])
+            rec[f"{name}_lower"], rec[f"{name}_upper"] = iv.lower, iv.upper
+            rec[f"{name}_upper_method"] = iv.upper_method
+        adv: dict[str, dict[str, float]] = {}
+        for norm in ("2", "inf"):
+            adv[norm] = {}
+            for eps in cfg["eps"]:
+                g = torch.Generator().manual_seed(10_000 + self.seed)
+                res = pgd_attack(model, self.Xte, self.yte, float(eps), norm,
+                                 steps=cfg["attack"]["steps"], restarts=cfg["attack"]["restarts"],
+                                 generator=g)
+                adv[norm][repr(float(eps))] = float(res.mse)
+        rec["adv_mse_test"] = adv
+        return rec
+
+
+def _summarise_warnings(caught) -> list[dict]:
+    """Distinct warning messages (first line, numbers kept) with their counts."""
+    counts: dict[str, dict] = {}
+    for w in caught:
+        text = f"{w.category.__name__}: {str(w.message).splitlines()[0][:300]}"
+        counts.setdefault(text, {"message": text, "count": 0})["count"] += 1
+    return sorted(counts.values(), key=lambda d: -d["count"])[:20]
+
+
+def _jsonable(obj):
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    return str(obj)
+
+
+# ------------------------------------------------------------------------------ the runners
+def _run_sgd(tr: Trial):
+    from torch_lipcvx.train import train_sgd
+    c = tr.cfg["sgd"]
+    res = train_sgd(None, tr.X, tr.y, hidden=tr.cfg["hidden"], beta=tr.cfg["beta"],
+                    epochs=c["epochs"], lr=c["lr"], batch_size=c["batch_size"], seed=tr.seed)
+    return res.model, {"final_loss": res.history[-1]["loss"]}, {"init_and_batches": tr.seed}
+
+
+def _run_pgd(tr: Trial):
+    from torch_lipcvx.train import train_pgd
+    c = tr.cfg["pgd"]
+    res = train_pgd(None, tr.X, tr.y, eps=c["eps"], norm=c["norm"], hidden=tr.cfg["hidden"],
+                    beta=tr.cfg["beta"], epochs=c["epochs"], lr=c["lr"],
+                    attack_steps=c["attack_steps"], seed=tr.seed)
+    return res.model, {"final_loss": res.history[-1]["loss"]}, {"init_batches_attack": tr.seed}
+
+
+def _run_c_l2(tr: Trial):
+    from torch_lipcvx import postprocess
+    r = postprocess(tr.model("sgd"), tr.X, tr.y, beta=tr.cfg["beta"], solver=tr.solver)
+    return r.model, {"J_before": r.objective_before, "J_after": r.objective_after,
+                     "message": r.message}, {}
+
+
+def _run_samp_l2(tr: Trial):
+    from torch_lipcvx import solve_l2_program
+    s = solve_l2_program(tr.model("sgd"), tr.X, tr.y, beta=tr.cfg["beta"], patterns="sampled",
+                         n_sampled=min(tr.cfg["n_sampled"], tr.cfg["hidden"]), seed=tr.seed,
+                         solver=tr.solver)
+    return s.model, {"sampled_units": s.pattern_index[: len(s.pattern_index) // 2],
+                     "status": s.status}, {"sample": tr.seed}
+
+
+def _admm_from(tr: Trial, base: str):
+    from torch_lipcvx.admm import ADMM
+    c = tr.cfg["admm"]
+    res = ADMM(tr.model(base), tr.X, tr.y, lam=tr.cfg["lam"], beta=0.0, penalty=c["penalty"],
+               loss_steps=c["loss_steps"], lr=c["lr"], min_iter=c["min_iter"],
+               max_iter=c["max_iter"], tol=c["tol"], select=c["select"],
+               solver=admm_solver(tr.solver), seed=tr.seed).run()
+    return res.model, {"iterations": len(res.history) - 1, "message": res.message,
+                       "J_history": [r.objective for r in res.history],
+                       "selected_iteration": res.selected_iteration}, {"batches": tr.seed}
+
+
+def _halving(run: Callable[[int], Any], max_iter: int) -> tuple[Any, dict]:
+    """``run(max_iter)``; if a solver fails inside Algorithm 1 (postprocess then raises and its
+    progress is lost), rerun with half the iterations. Algorithm 1 is deterministic, so the
+    shorter run repeats the same iterates and stops before the failing one."""
+    from torch_lipcvx.programs import SolverError
+    retries = []
+    k = max_iter
+    while True:
+        try:
+            return run(k), {"max_iter_used": k, "retries": retries}
+        except SolverError as exc:
+            retries.append({"max_iter": k, "error": str(exc)})
+            say(f"  solver failure inside Algorithm 1 with max_iter={k}; retrying with "
+                f"{max(1, k // 2)}: {exc}")
+            if k == 1:
+                raise
+            k = max(1, k // 2)
+
+
+def _clip_from(tr: Trial, base: str):
+    from torch_lipcvx import postprocess
+    c = tr.cfg["clip"]
+    r, note = _halving(lambda k: postprocess(tr.model(base), tr.X, tr.y, lam=tr.cfg["lam"],
+                                             max_iter=k, tol=c["tol"], solver=tr.solver),
+                       c["max_iter"])
+    return r.model, {"J_before": r.objective_before, "J_after": r.objective_after,
+                     "iterations": len(r.history) - 1, "rejected": len(r.rejected),
+                     "J_history": [h.objective for h in r.history], "message": r.message,
+                     **note}, {}
+
+
+def _run_samp_lip(tr: Trial):
+    from torch_lipcvx.extensions import sampled_lipschitz
+    c = tr.cfg["clip"]
+    s, note = _halving(lambda k: sampled_lipschitz(
+        tr.model("admm"), tr.X, tr.y, lam=tr.cfg["lam"],
+        n_sampled=min(tr.cfg["n_sampled"], tr.cfg["hidden"]), seed=tr.seed, max_iter=k,
+        tol=c["tol"], solver=tr.solver), c["max_iter"])
+    return s.model, {"sampled_units": s.sample, "J_start": s.result.objective_before,
+                     "J_after": s.objective, "J_input": s.objective_input.value,
+                     "iterations": len(s.result.history) - 1,
+                     "message": s.result.message, **note}, {"sample": tr.seed}
+
+
+def _ext_from_clip(tr: Trial, reextract: bool):
+    from torch_lipcvx.extensions import postprocess_extended
+    c = tr.cfg["ext"]
+    r = postprocess_extended(tr.model("c_lip"), tr.X, tr.y, lam=tr.cfg["lam"], alpha_step=True,
+                             reextract=reextract, t_mode=c["t_mode"], max_rounds=c["max_rounds"],
+                             w_max_iter=c["w_max_iter"], tol=c["tol"], solver=tr.solver)
+    return r.model, {"J_before": r.objective_before, "J_after": r.objective_after,
+                     "step_gains": r.step_gains(), "accepted": len(r.history) - 1,
+                     "rejected": sum(not x.accepted for x in r.candidates),
+                     "message": r.message}, {}
+
+
+def _run_sgd_lip(tr: Trial):
+    from torch_lipcvx.layers import train_sgd_lip
+    c = tr.cfg["sgd_lip"]
+    res = train_sgd_lip(tr.model("sgd"), tr.X, tr.y, lam=tr.cfg["lam"], beta=0.0,
+                        epochs=c["epochs"], lr=c["lr"], seed=tr.seed,
+                        solver_args={"max_iters": c["max_iters"]})
+    return res.model, {"final_loss": res.history[-1]["loss"]}, {"seed": tr.seed}
+
+
+RUNNERS: dict[str, Callable[[Trial], tuple]] = {
+    "sgd": _run_sgd,
+    "pgd": _run_pgd,
+    "c_l2": _run_c_l2,
+    "samp_l2": _run_samp_l2,
+    "admm": lambda tr: _admm_from(tr, "sgd"),
+    "c_lip": lambda tr: _clip_from(tr, "admm"),
+    "samp_lip": _run_samp_lip,
+    "c_lip_alpha": lambda tr: _ext_from_clip(tr, reextract=False),
+    "c_lip_alpha_re": lambda tr: _ext_from_clip(tr, reextract=True),
+    "sgd_lip": _run_sgd_lip,
+    "sgd_c_lip": lambda tr: _clip_from(tr, "sgd"),
+    "pgd_c_lip": lambda tr: _clip_from(tr, "pgd"),
+    "pgd_admm": lambda tr: _admm_from(tr, "pgd"),
+    "admm_admm": lambda tr: _admm_from(tr, "admm"),
+}
+
+
+def run_unit(job: dict) -> dict:
+    """Run every requested method of one (data set, trial); returns what was computed/skipped."""
+    torch.set_num_threads(job.get("threads", 1))
+    tr = Trial(job["dataset"], job["trial"], job["cfg"], job["key"], Path(job["out"]),
+               None if job["data_dir"] is None else Path(job["data_dir"]), job["solver"],
+               job["seed"])
+    tr.retry_failed = job.get("retry_failed", False)
+    tic = time.perf_counter()
+    for method in job["methods"]:
+        tr.ensure(method)
+    wall = time.perf_counter() - tic
+    if tr.computed:
+        say(f"{tr.tag()} finished: computed {len(tr.computed)}, skipped {len(tr.skipped)} "
+            f"({wall:.1f} s)")
+    else:
+        say(f"{tr.tag()} all {len(tr.skipped)} method(s) already done, skipped")
+    return {"dataset": tr.dataset, "trial": tr.trial, "computed": tr.computed,
+            "skipped": tr.skipped, "failed": sorted(tr.failed), "wall_s": wall}
+
+
+# ------------------------------------------------------------------------------- aggregation
+def load_records(out: Path, key: str, status: str = "ok") -> list[dict]:
+    """Every record of configuration ``key`` with the given status ("ok" or "failed")."""
+    recs = []
+    for js in sorted((out / "records" / key).glob("*/trial*/*.json")):
+        try:
+            rec = json.loads(js.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if rec.get("config_key") == key and rec.get("status", "ok") == status:
+            recs.append(rec)
+    return recs
+
+
+def _by(recs: list[dict]) -> dict[tuple[str, int], dict[str, dict]]:
+    table: dict[tuple[str, int], dict[str, dict]] = {}
+    for r in recs:
+        table.setdefault((r["dataset"], r["trial"]), {})[r["method"]] = r
+    return table
+
+
+def _order(datasets) -> list[str]:
+    return [d for d in DATASETS if d in datasets] + sorted(set(datasets) - set(DATASETS))
+
+
+def improvement_rows(recs: list[dict]) -> list[dict]:
+    """Per (data set, trial, method): relative improvement of J over the method's baseline."""
+    rows = []
+    for (ds, trial), ms in sorted(_by(recs).items()):
+        for method in TABLE1_LEFT + TABLE1_RIGHT + TABLE1_EXTRA:
+            left = method in TABLE1_LEFT
+            base, obj = ("sgd", "J_l2") if left else ("admm", "J_lip")
+            if method not in ms or base not in ms:
+                continue
+            jb, jm = ms[base][obj], ms[method][obj]
+            rows.append({"dataset": ds, "trial": trial, "method": method,
+                         "label": METHODS[method][0], "problem": "l2" if left else "lipschitz",
+                         "baseline": base, "J_baseline": jb, "J_method": jm,
+                         "improvement_pct": 100.0 * (jb - jm) / jb})
+    return rows
+
+
+def _fmt_pct(v: Optional[float]) -> str:
+    return "–" if v is None else f"{v:+.2f}%"
+
+
+def table1_markdown(rows: list[dict]) -> str:
+    by: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        by.setdefault((r["dataset"], r["method"]), []).append(r["improvement_pct"])
+    datasets = _order({r["dataset"] for r in rows})
+    out = []
+    halves = [("Left: ℓ2-regularised problem (J_l2 = MSE + β/2·ℓ2), baseline SGD",
+               TABLE1_LEFT),
+              ("Right: Lipschitz-regularised problem (J_lip = MSE + λ·L²), baseline ADMM",
+               TABLE1_RIGHT + TABLE1_EXTRA)]
+    for title, methods in halves:
+        out += [f"**{title}.** Relative improvement (J_baseline − J_method)/J_baseline over "
+                "trials; positive = lower objective than the baseline. *Beyond the paper* rows "
+                "are marked †.", "",
+                "| data set | method | trials | min | max | avg | paper avg |",
+                "|---|---|---:|---:|---:|---:|---:|"]
+        for ds in datasets:
+            for m in methods:
+                vals = by.get((ds, m))
+                if not vals:
+                    continue
+                paper = PAPER_TABLE1.get(m, {}).get(ds)
+                mark = "†" if m in TABLE1_EXTRA else ""
+                out.append(f"| {ds} | {METHODS[m][0]}{mark} | {len(vals)} | "
+                           f"{_fmt_pct(min(vals))} | {_fmt_pct(max(vals))} | "
+                           f"{_fmt_pct(statistics.fmean(vals))} | "
+                           f"{_fmt_pct(paper[2]) if paper else '–'} |")
+        out.append("")
+    return "\n".join(out)
+
+
+#: Two LipSDP certificates of the same network (another compiled program or unit order) agree to
+#: about 1e-6 relative, so a method that could not improve may score −1e-4 % against its start.
+GUARANTEE_TOL_PCT = 1e-3
+
+
+def paper_comparison_markdown(rows: list[dict]) -> str:
+    """Side by side with the paper's Table 1 averages, with the sign check."""
+    by: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        by.setdefault((r["dataset"], r["method"]), []).append(r["improvement_pct"])
+    lines = ["Average relative improvement over the baseline: the paper's Table 1 and this run.",
+             "",
+             "| data set | method | paper avg | ours avg | ours min … max | trials | same sign |",
+             "|---|---|---:|---:|---|---:|---|"]
+    differ = 0
+    for m in TABLE1_LEFT + TABLE1_RIGHT:
+        for ds in _order({d for d, _ in by}):
+            vals = by.get((ds, m))
+            paper = PAPER_TABLE1[m].get(ds)
+            if not vals or paper is None:
+                continue
+            avg = statistics.fmean(vals)
+            same = (avg >= 0) == (paper[2] >= 0)
+            differ += not same
+            lines.append(f"| {ds} | {METHODS[m][0]} | {_fmt_pct(paper[2])} | {_fmt_pct(avg)} | "
+                         f"{_fmt_pct(min(vals))} … {_fmt_pct(max(vals))} | {len(vals)} | "
+                         f"{'yes' if same else '**no**'} |")
+    lines += ["", f"Signs that differ from the paper: {differ}."]
+    return "\n".join(lines) + "\n"
+
+
+def check_guarantees(rows: list[dict], tol_pct: float = GUARANTEE_TOL_PCT) -> list[str]:
+    """Rows that break a guarantee (improvement below −tol_pct %)."""
+    return [f"{r['dataset']} trial {r['trial']} {r['label']}: {r['improvement_pct']:+.6f}%"
+            for r in rows if r["method"] in GUARANTEED and r["improvement_pct"] < -tol_pct]
+
+
+def lipschitz_markdown(recs: list[dict]) -> tuple[str, list[dict]]:
+    """Median over trials of the Lipschitz interval, MSEs and objectives of every final model."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in recs:
+        groups.setdefault((r["dataset"], r["method"]), []).append(r)
+    keys = ("L2_lower", "L2_upper", "Linf_lower", "Linf_upper", "mse_train", "mse_test", "J_l2",
+            "J_lip", "time_s")
+    rows = []
+    for ds in _order({d for d, _ in groups}):
+        for m in METHODS:
+            rs = groups.get((ds, m))
+            if not rs:
+                continue
+            row = {"dataset": ds, "method": m, "label": METHODS[m][0], "trials": len(rs)}
+            for k in keys:
+                row[k] = statistics.median(r[k] for r in rs)
+            rows.append(row)
+    lines = ["Median over trials. L₂: ℓ2 Lipschitz constant (lower = largest sampled gradient "
+             "norm, upper = LipSDP certificate); L∞: for ℓ∞ input perturbations (upper = "
+             "min(naive, √d·L₂)). Standardised units. `time` = the method's own compute time (s).", "",
+             "| data set | method | L₂ lower | L₂ upper | L∞ lower | L∞ upper | train MSE | "
+             "test MSE | J_l2 | J_lip | time |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['dataset']} | {r['label']} | {r['L2_lower']:.3f} | {r['L2_upper']:.3f} "
+                     f"| {r['Linf_lower']:.3f} | {r['Linf_upper']:.3f} | {r['mse_train']:.4f} | "
+                     f"{r['mse_test']:.4f} | {r['J_l2']:.5f} | {r['J_lip']:.5f} | "
+                     f"{r['time_s']:.1f} |")
+    return "\n".join(lines) + "\n", rows
+
+
+def figure1_data(recs: list[dict]) -> list[dict]:
+    """Median (and quartiles) over trials of the adversarial test MSE per method, norm, ε."""
+    groups: dict[tuple[str, str, str, float], list[float]] = {}
+    for r in recs:
+        if r["method"] not in FIG1_METHODS and r["method"] not in TABLE1_EXTRA:
+            continue
+        for norm, curve in r["adv_mse_test"].items():
+            for eps, v in curve.items():
+                groups.setdefault((r["dataset"], r["method"], norm, float(eps)), []).append(v)
+    rows = []
+    for (ds, m, norm, eps), vals in sorted(groups.items()):
+        q = statistics.quantiles(vals, n=4) if len(vals) > 1 else [vals[0]] * 3
+        rows.append({"dataset": ds, "method": m, "label": METHODS[m][0], "norm": norm, "eps": eps,
+                     "median": statistics.median(vals), "q25": q[0], "q75": q[2],
+                     "trials": len(vals)})
+    return rows
+
+
+def figure1_winners(rows: list[dict]) -> str:
+    med = {(r["dataset"], r["method"], r["norm"], r["eps"]): r["median"] for r in rows}
+    datasets = _order({r["dataset"] for r in rows})
+    lines = ["Lowest median adversarial test MSE per ε (PGD attack on the test set). Columns "
+             "*SGD/PGD/ADMM*: the winner among that base model, its C-lip and its ADMM "
+             "fine-tuning (the paper's comparison); *all*: among all Figure-1 models; "
+             "*all + extras*: also C-lip+α, C-lip+α+re, SGD-lip, (SGD)-C-lip.", ""]
+    summary = []
+    for ds in datasets:
+        for norm in ("2", "inf"):
+            eps_list = sorted({e for (d, _, n, e) in med if d == ds and n == norm})
+            if not eps_list:
+                continue
+            lines += [f"**{ds}, ℓ{'∞' if norm == 'inf' else '2'} attack**", "",
+                      "| ε | SGD group | PGD group | ADMM group | all | all + extras |",
+                      "|---:|---|---|---|---|---|"]
+            wins_all: dict[str, int] = {}
+            for eps in eps_list:
+                cells = []
+                for group, ms in FIG1_GROUPS.items():
+                    cand = [(med[(ds, m, norm, eps)], m) for m in ms if (ds, m, norm, eps) in med]
+                    cells.append(_winner_label(group, cand))
+                for pool in (FIG1_METHODS, FIG1_METHODS + TABLE1_EXTRA):
+                    cand = [(med[(ds, m, norm, eps)], m) for m in dict.fromkeys(pool)
+                            if (ds, m, norm, eps) in med]
+                    cells.append(_winner_label(None, cand))
+                    if pool is FIG1_METHODS and cand:
+                        w = min(cand)[1]
+                        wins_all[w] = wins_all.get(w, 0) + 1
+                lines.append(f"| {eps:g} | " + " | ".join(cells) + " |")
+            lines.append("")
+            for group, ms in FIG1_GROUPS.items():
+                best_everywhere = [m for m in ms if all(
+                    (ds, m, norm, e) in med and med[(ds, m, norm, e)] <= min(
+                        med[(ds, x, norm, e)] for x in ms if (ds, x, norm, e) in med)
+                    for e in eps_list)]
+                if best_everywhere:
+                    summary.append(f"| {ds} | ℓ{'∞' if norm == 'inf' else '2'} | {group} | "
+                                   f"{', '.join(_label(group, m) for m in best_everywhere)} |")
+    head = ["**Which model of each group has the lowest median MSE at every ε** (the paper's "
+            "criterion: consistent across the clean/adversarial trade-off):", "",
+            "| data set | attack | base | lowest at every ε |", "|---|---|---|---|"]
+    return "\n".join(head + (summary or ["| – | – | – | none |"]) + [""] + lines)
+
+
+def _label(group: Optional[str], m: str) -> str:
+    return FIG1_LABELS.get((group, m), METHODS[m][0]) if group else METHODS[m][0]
+
+
+def _winner_label(group: Optional[str], cand: list[tuple[float, str]]) -> str:
+    if not cand:
+        return "–"
+    v, m = min(cand)
+    return f"{_label(group, m)} ({v:.4g})"
+
+
+def plot_figure1(rows: list[dict], out: Path) -> list[Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    paths = []
+    colours = {0: "tab:gray", 1: "tab:red", 2: "tab:blue"}
+    for ds in _order({r["dataset"] for r in rows}):
+        fig, axes = plt.subplots(2, 3, figsize=(14, 7.5), constrained_layout=True, sharey="row")
+        fig.get_layout_engine().set(h_pad=0.1)
+        for i, norm in enumerate(("2", "inf")):
+            for j, (group, ms) in enumerate(FIG1_GROUPS.items()):
+                ax = axes[i, j]
+                for k, m in enumerate(ms):
+                    pts = sorted((r["eps"], r["median"], r["q25"], r["q75"]) for r in rows
+                                 if r["dataset"] == ds and r["method"] == m and r["norm"] == norm)
+                    if not pts:
+                        continue
+                    e, med, lo, hi = zip(*pts)
+                    ax.plot(e, med, marker="o", color=colours[k], label=_label(group, m))
+                    ax.fill_between(e, lo, hi, color=colours[k], alpha=0.12)
+                ax.set_yscale("log")   # the curves differ by a few % over two decades
+                ax.set_title(f"base {group}, ℓ{'∞' if norm == 'inf' else '2'} PGD")
+                ax.set_xlabel("ε (standardised input units)")
+                ax.grid(alpha=0.3)
+                if j == 0:
+                    ax.set_ylabel("median adversarial test MSE (log)")
+                ax.legend(fontsize=8)
+        n = max((r["trials"] for r in rows if r["dataset"] == ds), default=0)
+        fig.suptitle(f"Figure 1 reproduction: {ds} (median over {n} trial(s), band = quartiles)")
+        path = out / f"figure1_{ds}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def write_timing(out: Path, recs: list[dict], key: str) -> dict[str, float]:
+    """``timing.md``: compute seconds per data set and method, and the logged wall times."""
+    per: dict[tuple[str, str], list[float]] = {}
+    for r in recs:
+        per.setdefault((r["dataset"], r["method"]), []).append(r["time_s"] + r["eval_time_s"])
+    datasets = _order({d for d, _ in per})
+    totals = {ds: sum(sum(v) for (d, _), v in per.items() if d == ds) for ds in datasets}
+    lines = ["Compute seconds (the method itself + its evaluation: certificate, intervals, "
+             "attacks), summed over the finished trials; in brackets the median per trial. "
+             "Methods run one after another in one process per (data set, trial) unit.", "",
+             "| method | " + " | ".join(datasets) + " |", "|---|" + "---:|" * len(datasets)]
+    for m in METHODS:
+        if not any((ds, m) in per for ds in datasets):
+            continue
+        cells = [f"{sum(per[(ds, m)]):.0f} ({statistics.median(per[(ds, m)]):.1f})"
+                 if (ds, m) in per else "–" for ds in datasets]
+        lines.append(f"| {METHODS[m][0]} | " + " | ".join(cells) + " |")
+    lines.append("| **total** | " + " | ".join(f"**{totals[ds]:.0f}**" for ds in datasets) + " |")
+    runs = []
+    log = out / "runs.jsonl"
+    if log.is_file():
+        for line in log.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if rec.get("config_key") == key:
+                runs.append(rec)
+    if runs:
+        lines += ["", "Invocations with this configuration (wall time on this machine):", "",
+                  "| started (UTC) | wall [s] | computed | skipped | jobs | cores |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        lines += [f"| {r['started']} | {r['wall_s']:.0f} | {r['computed']} | {r['skipped']} | "
+                  f"{r['jobs']} | {r['cpu_count']} |" for r in runs]
+    atomic_write_text(out / "timing.md", "\n".join(lines) + "\n")
+    return totals
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    if not rows:
+        return
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def report(out: Path, cfg: dict, key: str, parts: tuple[str, ...]) -> dict:
+    """Rebuild tables, CSVs and plots from every record of the current configuration."""
+    recs = load_records(out, key)
+    failed = load_records(out, key, status="failed")
+    fail_md = "".join(f"\n- {r['dataset']} trial {r['trial']} {r['label']}: {r['error']}"
+                      for r in failed)
+    fail_md = ("\nFailed methods (excluded above; rerun with --retry-failed):" + fail_md + "\n"
+               if failed else "")
+    summary: dict[str, Any] = {"records": len(recs), "files": [], "failed_records": failed}
+    if not recs:
+        say(f"no finished records for configuration {key} in {out}")
+        return summary
+    _write_csv(out / "records.csv", [{k: v for k, v in r.items()
+                                      if k not in ("adv_mse_test", "info", "seeds")}
+                                     for r in recs])
+    summary["files"].append(out / "records.csv")
+    lip_md, lip_rows = lipschitz_markdown(recs)
+    atomic_write_text(out / "lipschitz.md", lip_md)
+    _write_csv(out / "lipschitz.csv", lip_rows)
+    summary["files"] += [out / "lipschitz.md", out / "lipschitz.csv"]
+    if "table1" in parts:
+        rows = improvement_rows(recs)
+        _write_csv(out / "table1.csv", rows)
+        md = table1_markdown(rows)
+        bad = check_guarantees(rows)
+        md += fail_md
+        md += ("\nGuarantee check (C-ℓ2, C-lip, C-lip+α, C-lip+α+re never worse than their "
+               f"baseline, tolerance {GUARANTEE_TOL_PCT:g} %): " + ("all rows pass." if not bad else
+                                                  "VIOLATED: " + "; ".join(bad)) + "\n")
+        atomic_write_text(out / "table1.md", md)
+        atomic_write_text(out / "table1_vs_paper.md", paper_comparison_markdown(rows))
+        summary["files"] += [out / "table1.md", out / "table1.csv", out / "table1_vs_paper.md"]
+        summary["violations"] = bad
+        summary["table1_rows"] = rows
+    if "figure1" in parts:
+        rows = figure1_data(recs)
+        _write_csv(out / "figure1.csv", rows)
+        atomic_write_text(out / "figure1_winners.md", figure1_winners(rows))
+        summary["files"] += [out / "figure1.csv", out / "figure1_winners.md"]
+        summary["files"] += plot_figure1(rows, out)
+    summary["compute_s"] = write_timing(out, recs, key)
+    summary["files"].append(out / "timing.md")
+    say(f"report: {len(recs)} records -> " + ", ".join(p.name for p in summary["files"]))
+    return summary
+
+
+# ------------------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", nargs="?", default="all", choices=["all", "table1", "figure1", "report"])
+    p.add_argument("--quick", action="store_true", help="toy sizes (2 trials, 20 units, ...)")
+    p.add_argument("--datasets", nargs="+", default=None, choices=list(DATASETS),
+                   help="default: all five")
+    p.add_argument("--trials", type=int, default=None, help="default 10 (2 with --quick)")
+    p.add_argument("--out", default=None,
+                   help=f"results directory (default {DEFAULT_OUT.relative_to(REPO)}, "
+                        "or its quick/ subfolder with --quick)")
+    p.add_argument("--solver", default="auto", help="auto (falls back to CLARABEL), CLARABEL, SCS")
+    p.add_argument("--data-dir", default=None,
+                   help="UCI data (default: $TORCH_LIPCVX_DATA, else ../shared/data)")
+    p.add_argument("--seed", type=int, default=0, help="base seed; trial k uses seed + k")
+    p.add_argument("--jobs", type=int, default=1, help="(data set, trial) units in parallel")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="recompute methods whose record says they failed")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a hyper-parameter (JSON value), e.g. admm.max_iter=3")
+    return p
+
+
+def main(argv: Optional[list[str]] = None) -> dict:
+    """Run; returns a summary dict (``computed``/``skipped`` counts, files, violations)."""
+    args = build_parser().parse_args(argv)
+    cfg = copy.deepcopy(QUICK if args.quick else FULL)
+    for item in args.set:
+        if "=" not in item:
+            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        _set_dotted(cfg, k.strip(), _parse_value(v.strip()))
+    trials = args.trials if args.trials is not None else (2 if args.quick else 10)
+    datasets = args.datasets or list(DATASETS)
+    out = Path(args.out).expanduser().resolve() if args.out else (
+        DEFAULT_OUT / "quick" if args.quick else DEFAULT_OUT)
+    solver = resolve_solver(args.solver)
+    data_dir = resolve_data_dir(args.data_dir)
+    key_cfg = dict(cfg, solver=solver, seed=args.seed)
+    key = config_key(key_cfg)
+    parts = ("table1", "figure1") if args.what in ("all", "report") else (args.what,)
+    methods = []
+    if "table1" in parts:
+        methods += TABLE1_METHODS
+    if "figure1" in parts:
+        methods += FIG1_METHODS
+    methods = list(dict.fromkeys(methods))
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / f"config_{key}.json", json.dumps(key_cfg, indent=1))
+
+    start = time.perf_counter()
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    results: list[dict] = []
+    if args.what != "report":
+        say(f"paper reproduction ({'quick' if args.quick else 'full'}): {', '.join(datasets)}; "
+            f"{trials} trial(s); {len(methods)} methods; config {key}; solver {solver}; "
+            f"out {out}")
+        jobs = [{"dataset": ds, "trial": t, "cfg": cfg, "key": key, "out": str(out),
+                 "data_dir": None if data_dir is None else str(data_dir), "solver": solver,
+                 "seed": args.seed, "methods": methods, "retry_failed": args.retry_failed}
+                for t in range(trials) for ds in datasets]
+        if args.jobs > 1:
+            import multiprocessing as mp
+            with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as ex:
+                results = list(ex.map(run_unit, jobs))
+        else:
+            threads = torch.get_num_threads()
+            try:
+                results = [run_unit(dict(job, threads=1)) for job in jobs]
+            finally:
+                torch.set_num_threads(threads)
+    wall = time.perf_counter() - start
+    computed = sum(len(r["computed"]) for r in results)
+    skipped = sum(len(r["skipped"]) for r in results)
+    if args.what != "report":
+        log = {"started": started,
+               "argv": argv if argv is not None else sys.argv[1:], "config_key": key,
+               "wall_s": wall, "computed": computed, "skipped": skipped, "jobs": args.jobs,
+               "cpu_count": os.cpu_count(), "machine": platform.platform()}
+        with open(out / "runs.jsonl", "a") as fh:
+            fh.write(json.dumps(log) + "\n")
+        say(f"done: computed {computed}, skipped {skipped} in {wall:.1f} s")
+    summary = report(out, cfg, key, parts)
+    summary.update({"computed": computed, "skipped": skipped, "wall_s": wall, "config_key": key,
+                    "out": out, "solver": solver,
+                    "failed": [f"{r['dataset']}/{r['trial']}/{m}" for r in results
+                               for m in r["failed"]]})
+    return summary
+
+
+if __name__ == "__main__":
+    s = main()
+    sys.exit(1 if s.get("violations") else 0)

@@ -1,0 +1,15 @@
+"""Table 1 of the paper (seed 001, §4): ``python benchmarks/paper/table1.py [options]``.
+
+A shortcut for ``python benchmarks/paper/run.py table1 [options]``; see ``run.py --help``.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run import main  # noqa: E402
+
+if __name__ == "__main__":
+    summary = main(["table1", *sys.argv[1:]])
+    sys.exit(1 if summary.get("violations") else 0)
