@@ -46,6 +46,14 @@ from .programs import DEFAULT_SOLVER, LipSDPProgram, check_solver
 #: Solver names that select the torch methods of :mod:`torch_lipcvx.fast` instead of cvxpy.
 FAST_SOLVERS = ("auto", "torch")
 
+
+def check_any_solver(solver: str) -> str:
+    """``"auto"``/``"torch"`` (the torch solvers of :mod:`torch_lipcvx.fast`), lower-cased, or a
+    validated cvxpy solver name (:func:`~torch_lipcvx.programs.check_solver`)."""
+    if isinstance(solver, str) and solver.lower() in FAST_SOLVERS:
+        return solver.lower()
+    return check_solver(solver)
+
 __all__ = [
     "LipSDPResult",
     "LipschitzInterval",
@@ -260,8 +268,8 @@ def lipsdp(weights: ShallowWeights, *, solver: str = DEFAULT_SOLVER, solver_opti
     Raises:
         programs.SolverError: the solver failed or hit its limit.
     """
-    fast = isinstance(solver, str) and solver.lower() in FAST_SOLVERS
-    solver = solver.lower() if fast else check_solver(solver)
+    solver = check_any_solver(solver)
+    fast = solver in FAST_SOLVERS
     if not isinstance(weights, ShallowWeights):
         raise TypeError(f"weights must be ShallowWeights (use model.weights()), "
                         f"got {type(weights).__name__}")
@@ -286,21 +294,20 @@ def lipsdp(weights: ShallowWeights, *, solver: str = DEFAULT_SOLVER, solver_opti
             opts = dict(solver_options or {})
             if solver == "auto":
                 opts.setdefault("max_iter", 300)   # ~0.1 s; converged cases need 20–100
+            why = None
             try:
                 solver_rho, t_a, info = lipsdp_dual(Wa, aa, **opts)
-                budget = float((aa ** 2 / (2 * t_a)).sum())
+                if info.status != "optimal":
+                    why = (f"stopped at relative gap {(info.value - info.lower) / max(info.lower, 1e-300):.1e} "
+                           f"after {info.iterations} iterations")
+                elif not float((aa ** 2 / (2 * t_a)).sum()) < 1 - 1e-9:
+                    why = "returned t on the boundary sum alpha^2/(2t) = 1"  # valid, useless to (12)
             except (RuntimeError, torch.linalg.LinAlgError) as exc:
                 if solver != "auto":
                     raise
-                warnings.warn(f"LipSDP dual method failed ({exc}); falling back to cvxpy/"
-                              f"{DEFAULT_SOLVER}", RuntimeWarning, stacklevel=2)
-                return lipsdp(weights, solver=DEFAULT_SOLVER, program=program, form=form)
-            if solver == "auto" and not budget < 1 - 1e-9:
-                info.status = "boundary"    # t with Σα²/(2t) ≈ 1: valid, but useless to (12)
-            if info.status != "optimal" and solver == "auto":
-                warnings.warn(f"LipSDP dual method stopped at relative gap "
-                              f"{(info.value - info.lower) / max(info.lower, 1e-300):.1e} after "
-                              f"{info.iterations} iterations; falling back to cvxpy/{DEFAULT_SOLVER}",
+                why = f"failed ({exc})"
+            if why is not None and solver == "auto":
+                warnings.warn(f"LipSDP dual method {why}; falling back to cvxpy/{DEFAULT_SOLVER}",
                               RuntimeWarning, stacklevel=2)
                 return lipsdp(weights, solver=DEFAULT_SOLVER, program=program, form=form)
         else:
@@ -465,8 +472,7 @@ def lipschitz_bounds(model: nn.Module, norm=2, *, method: Optional[str] = None,
     """
     norm = check_norm(norm)
     method = check_method(norm, method)
-    solver = solver.lower() if isinstance(solver, str) and solver.lower() in FAST_SOLVERS \
-        else check_solver(solver)
+    solver = check_any_solver(solver)
     check_linf_options(degree, sparse, max_exact_dim, max_products)
     if norm == 2 and degree is not None:
         raise ValueError(f"degree applies to the ℓ∞ LP (norm=inf), got degree={degree!r} with "

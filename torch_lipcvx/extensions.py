@@ -58,9 +58,9 @@ from torch import Tensor, nn
 from ._checks import check_nonneg, check_positive_int
 from .bounds import LipSDPResult
 from .models import ShallowReLU, ShallowWeights, activation_patterns, augment, sign_order
-from .postprocess import (Objective, PostProcessResult, _Certifier, _objective, _prepare,
-                          postprocess)
-from .programs import (DEFAULT_SOLVER, SOLVERS, AlphaRestriction, LipschitzRestriction,
+from .postprocess import (Objective, PostProcessResult, _Certifier, _ObjectiveHistory, _objective,
+                          _prepare, postprocess)
+from .programs import (DEFAULT_SOLVER, AlphaRestriction, LipschitzRestriction,
                        SolverError, check_solver)
 
 __all__ = [
@@ -87,21 +87,13 @@ _ALPHA_SNAP = 1e-5
 def _resolve_solver(solver: str) -> tuple[str, str]:
     """``(for postprocess and the certificates, for the cvxpy programs built here)``.
 
-    ``"auto"``/``"torch"`` (the torch solvers, where this torch_lipcvx has them) go to
-    :func:`torch_lipcvx.postprocess` and to the certificates unchanged; the α-step and the
-    re-extraction step are cvxpy programs and use the default cvxpy solver then. A version of the
-    library without them maps ``"auto"`` to the default solver.
+    ``"auto"``/``"torch"`` (the torch solvers) go to :func:`torch_lipcvx.postprocess` and to the
+    certificates unchanged; the α-step and the re-extraction step are cvxpy programs and use the
+    default cvxpy solver then.
     """
     if isinstance(solver, str) and solver.strip().lower() in ("auto", "torch"):
         key = solver.strip().lower()
-        try:
-            from .postprocess import _check_any_solver   # present once the torch solvers are
-            return _check_any_solver(key), DEFAULT_SOLVER
-        except (ImportError, ValueError):
-            if key == "torch":
-                raise ValueError(f"solver 'torch' is not available in this torch_lipcvx; "
-                                 f"use one of {SOLVERS}") from None
-            return DEFAULT_SOLVER, DEFAULT_SOLVER
+        return key, DEFAULT_SOLVER
     name = check_solver(solver)
     return name, name
 
@@ -163,7 +155,7 @@ class ExtendedRecord:
 
 
 @dataclass
-class ExtendedResult:
+class ExtendedResult(_ObjectiveHistory):
     """What :func:`postprocess_extended` returns.
 
     Attributes:
@@ -182,20 +174,6 @@ class ExtendedResult:
     message: str = ""
     lam: float = 0.0
     beta: float = 0.0
-
-    @property
-    def objective_before(self) -> float:
-        return self.history[0].objective
-
-    @property
-    def objective_after(self) -> float:
-        return self.history[-1].objective
-
-    @property
-    def improvement(self) -> float:
-        """Relative decrease ``(J_before − J_after) / J_before`` (≥ 0)."""
-        j0 = self.objective_before
-        return (j0 - self.objective_after) / j0 if j0 > 0 else 0.0
 
     def step_gains(self) -> dict[str, float]:
         """Total decrease of ``J`` contributed by each kind of step (accepted candidates)."""

@@ -1,4 +1,4 @@
-"""Fast torch solvers: LipSDP by its dual (MATH.md §2) and a cone-ADMM for programs (6) and (12).
+"""Fast torch solvers: LipSDP by its dual (MATH.md §2) and an interior point for programs (6), (12).
 
 Neither needs cvxpy; both run in float64 on the device of the data (CPU or CUDA, same code) and
 return results that the callers re-verify exactly, so the guarantees of Algorithm 1 do not rest
@@ -25,32 +25,27 @@ turns each iterate into the primal ``t`` above and stops when the primal value `
 bound) and the dual value (a lower bound on ``ρ*``) agree to ``tol`` relative. Cost per iteration:
 ``O(m d²)``. The caller re-verifies ``t`` exactly (:func:`~torch_lipcvx.bounds.certify_t`).
 
-Cone-ADMM for (6) and (12)
---------------------------
-Both programs read, in ``x = (W̃, c)`` with ``W̃ (m, d + 1)`` and an optional free output bias c,
+Interior point for (6) and (12)
+-------------------------------
+Both programs read, in ``z = (W̃, c, extra)`` with ``W̃ (m, d + 1)`` and an output bias c (free, or
+frozen at 0),
 
-    min  (1/n)‖Φ x − y‖² + (β_s/2)‖W̃‖² + h(A W̃)   s.t.  S_j = (2D_j − I) X̃ w̃_j ≥ 0,
+    min  (1/n)‖Φ x − y‖² + (β/2)‖W̃‖² + (linear in extra)   s.t.  S = (2D − 1) ∘ (X̃ W̃ᵀ) ≥ 0
 
 with ``Φ = [a_1 D_1 X̃, …, a_m D_m X̃, 1]`` (``a = α`` for (12), ``a = ±1`` for (6)) and
 
-* (12): ``A W̃ = B W̄`` with ``B = [diag(√(t/2)); k αᵀ]`` (``(m + 1) × m``, ``k² = 1/(4(1 − s))``),
-  so ``BᵀB = T/2 + k²ααᵀ = T P⁻¹ T`` and ``h(V) = λ ‖V‖₂²`` (spectral norm): the LMI's ρ, exactly;
-* (6): ``A = I`` and ``h(V) = β Σ_j ‖v_j‖₂`` (group lasso), β_s = 0.
+* (12): extra = ρ, and ``ρ I − W̄ᵀ M W̄ ⪰ 0`` with ``M = T/2 + ααᵀ/(4(1 − s)) = T P⁻¹ T``: the
+  LMI of MATH.md §5 after a Schur complement on ``P = 2T − ααᵀ ≻ 0``;
+* (6): extra = τ, and ``‖w̃_j‖ ≤ τ_j`` (the group norms).
 
-ADMM (scaled form, over-relaxation 1.6, residual-balanced penalty) splits the cone rows
-``S ≥ 0`` (projection: a clamp) and ``V = A W̃`` (prox: singular-value clipping for the spectral
-norm squared, block soft-thresholding for the group norm). Since ``(2D_j − I)² = I``, every
-``G_jᵀG_j = X̃ᵀX̃``, so the x-update is one solve with the fixed matrix
-
-    (2/n) ΦᵀΦ + β_s I + σ (I_m ⊗ X̃ᵀX̃) + σ (AᵀA)      (size m(d + 1) + 1, Cholesky, cached)
-
-and each iteration costs one pass over the ``n × m × (d + 1)`` pattern tensor. The Gram matrix
-``ΦᵀΦ`` is accumulated over row chunks, so memory is ``O(n m + (m (d + 1))²)``.
-
-The final iterate is made exactly feasible: each unit is moved towards a feasible reference
-point (the network the program was built from, or the zero unit) by the smallest step that
-restores every cone row, and if that raises the objective above the whole-vector convex
-combination (whose objective is bounded by convexity), the latter is used. The objective is then
+:class:`PatternBarrier` solves them by a primal–dual interior point: Mehrotra predictor–corrector
+on the ``n × m`` cone rows, the LMI through a slack ``Σ`` with a ``d × d`` dual (HKM direction),
+the second-order cones by their barrier. The Newton matrix is the Gram matrix ``(2/n)ΦᵀΦ``
+(accumulated once over row chunks) plus block-diagonal ``X̃ᵀ diag(Λ_j/S_j) X̃`` and the LMI's
+``(m d + 1)`` block, factorised by Cholesky; memory is ``O(n m + (m (d + 1))²)``. Iterates stay
+strictly inside the cones, so the result keeps the patterns (rows reaching 0 are active
+constraints, where relu(0) = 0 either way). Units whose bias has a flat direction when β = 0 are
+eliminated exactly (:meth:`PatternBarrier._flat_units`). The objective of the returned point is
 evaluated exactly (ρ by an eigenvalue for the given t).
 """
 
@@ -77,13 +72,15 @@ class FastInfo:
     """What a fast solve did.
 
     Attributes:
-        status: ``"optimal"`` (tolerances met), ``"max_iter"`` (limit reached; the result is still
-            feasible and re-verified, only less accurate).
+        status: ``"optimal"`` (tolerances met), ``"max_iter"`` (limit reached) or ``"stalled"``
+            (no more progress in float64, or a numerically singular Newton matrix); the result is
+            feasible either way, only less accurate.
         iterations: iterations run.
         solve_time: seconds.
         value: objective of the returned (feasible) point; for LipSDP the certified ρ upper bound.
-        lower: LipSDP only: the dual lower bound on ρ* (``nan`` otherwise).
-        primal_residual, dual_residual: ADMM residuals at the last iteration (∞-norms).
+        lower: a lower bound on the optimum: LipSDP's dual value; ``value − gap`` for the
+            interior point.
+        dual_residual: interior point: the stationarity residual at the end (∞-norm).
         device: where the iterations ran.
     """
 
@@ -92,7 +89,6 @@ class FastInfo:
     solve_time: float
     value: float
     lower: float = math.nan
-    primal_residual: float = math.nan
     dual_residual: float = math.nan
     device: str = "cpu"
 
@@ -398,12 +394,11 @@ class PatternBarrier:
             mu = max(gap / max(ncone + other.nu, 1.0), 1e-300)
             res = (Hf @ z - bf) - lift(Lam) - other.adjoint(z, Y, mu)
             res = float(res[fi].abs().max())
-            if verbose:
-                f_now = float(0.5 * z @ (Hf @ z) - bf @ z)
-                print(f"[torch_lipcvx] {label} ipm {k:3d}  f={f_now:.10g}  gap={gap:.2e}  "
-                      f"res={res:.1e}  infeas={other.infeasibility(z, Y):.1e}  step={a:.3f}", flush=True)
             f_now = float(0.5 * z @ (Hf @ z) - bf @ z)
             infeas = other.infeasibility(z, Y)
+            if verbose:
+                print(f"[torch_lipcvx] {label} ipm {k:3d}  f={f_now + self.yy:.10g}  gap={gap:.2e}  "
+                      f"res={res:.1e}  infeas={infeas:.1e}  step={a:.3f}", flush=True)
             small = gap <= tol * max(abs(f_now + self.yy), 1e-12) and infeas <= tol
             if small and (res <= math.sqrt(tol) * max(g_scale, 1.0) or a < 1e-3):
                 status = "optimal"
@@ -417,23 +412,6 @@ class PatternBarrier:
                         device=str(z.device))
         info.dual_residual = res
         return z, info
-
-    def _cone_barrier(self, W: Tensor, derivs: bool, units: Optional[Tensor] = None):
-        """``−Σ log S`` over the cone rows of the units in ``units`` (bool ``(m,)``; all if None)."""
-        S = self.cone_rows(W)
-        if units is not None:
-            S = torch.where(units[None, :], S, torch.ones((), dtype=S.dtype, device=S.device))
-        if not bool((S > 0).all()):
-            return None
-        phi = -float(torch.log(S).sum())
-        if not derivs:
-            return phi, None, None
-        inv = 1.0 / S
-        if units is not None:
-            inv = torch.where(units[None, :], inv, torch.zeros((), dtype=S.dtype, device=S.device))
-        g = -self._cone_T(inv)                                       # (m, p)
-        Hb = ((inv * inv).T @ self.outer).reshape(self.m, self.p, self.p)
-        return phi, g, Hb
 
     def _flat_units(self, alpha: Tensor) -> tuple[Tensor, Tensor]:
         """Units whose bias has a flat direction when β = 0 (boolean ``(m,)`` masks).

@@ -32,11 +32,11 @@ import torch
 from torch import Tensor, nn
 
 from ._checks import check_nonneg, check_positive_int, check_Xy
-from .bounds import FAST_SOLVERS, LipSDPResult, lipsdp
+from .bounds import FAST_SOLVERS, LipSDPResult, check_any_solver, lipsdp
 from .fast import PatternBarrier
 from .models import (ShallowReLU, ShallowWeights, activation_patterns, as_shallow_relu,
                      check_weights_finite, forward_weights, sign_order)
-from .programs import (DEFAULT_SOLVER, L2Program, LipSDPProgram, LipschitzRestriction, SolverError, check_solver,
+from .programs import (DEFAULT_SOLVER, L2Program, LipSDPProgram, LipschitzRestriction, SolverError,
                        convex_to_weights)
 
 __all__ = [
@@ -50,13 +50,6 @@ __all__ = [
 ]
 
 _CPU64 = dict(device="cpu", dtype=torch.float64)
-
-
-def _check_any_solver(solver: str) -> str:
-    """``"auto"``/``"torch"`` (the torch solvers of :mod:`torch_lipcvx.fast`) or a cvxpy solver."""
-    if isinstance(solver, str) and solver.lower() in FAST_SOLVERS:
-        return solver.lower()
-    return check_solver(solver)
 
 
 def _use_ipm(solver: str, device) -> bool:
@@ -121,8 +114,27 @@ class IterationRecord:
     step: str
 
 
+class _ObjectiveHistory:
+    """``objective_before/after`` and ``improvement`` of a result whose ``history`` holds records
+    with an ``objective`` (non-increasing, ``history[0]`` the input)."""
+
+    @property
+    def objective_before(self) -> float:
+        return self.history[0].objective
+
+    @property
+    def objective_after(self) -> float:
+        return self.history[-1].objective
+
+    @property
+    def improvement(self) -> float:
+        """Relative decrease ``(J_before − J_after) / J_before`` (≥ 0)."""
+        j0 = self.objective_before
+        return (j0 - self.objective_after) / j0 if j0 > 0 else 0.0
+
+
 @dataclass
-class PostProcessResult:
+class PostProcessResult(_ObjectiveHistory):
     """What :func:`postprocess` returns.
 
     Attributes:
@@ -141,20 +153,6 @@ class PostProcessResult:
     message: str = ""
     lam: float = 0.0
     beta: float = 0.0
-
-    @property
-    def objective_before(self) -> float:
-        return self.history[0].objective
-
-    @property
-    def objective_after(self) -> float:
-        return self.history[-1].objective
-
-    @property
-    def improvement(self) -> float:
-        """Relative decrease ``(J_before − J_after) / J_before`` (≥ 0)."""
-        j0 = self.objective_before
-        return (j0 - self.objective_after) / j0 if j0 > 0 else 0.0
 
     def history_table(self) -> dict[str, list]:
         """The history as columns (for CSV, pandas or plotting)."""
@@ -245,7 +243,7 @@ def objective(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
         :class:`Objective` (floats).
     """
     _, w, X, y, lam, beta = _prepare(model, X, y, lam, beta)
-    return _objective(w, X, y, lam, beta, _Certifier(_check_any_solver(solver), solver_options)(w).rho)
+    return _objective(w, X, y, lam, beta, _Certifier(check_any_solver(solver), solver_options)(w).rho)
 
 
 # ------------------------------------------------------------------------------ the ℓ2 program
@@ -292,7 +290,7 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
     if patterns == "network" and n_sampled is not None:
         raise ValueError("n_sampled is only used with patterns='sampled'")
     net, w, X, y, _, beta = _prepare(model, X, y, 0.0, beta)
-    solver = _check_any_solver(solver)
+    solver = check_any_solver(solver)
     D = activation_patterns(X, w).numpy()
     idx, sign = _l2_slots(w.alpha, patterns, n_sampled, torch.Generator().manual_seed(seed))
     if idx.size == 0:
@@ -352,7 +350,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
     net, w0, X, y, lam, beta = _prepare(model, X, y, lam, beta)
     max_iter = check_positive_int(max_iter, "max_iter")
     tol = check_nonneg(tol, "tol")
-    solver = _check_any_solver(solver)
+    solver = check_any_solver(solver)
     certify = _Certifier(solver, solver_options)
 
     w = w0.permute(sign_order(w0.alpha))
