@@ -94,20 +94,103 @@ def bench(name: str, args) -> dict:
     out["restriction_step"] = [{"method": a, "value": b, "time": c} for a, b, c in rows]
 
     if not args.skip_algorithm:
+        rows = []
+        if args.plain:
+            (J_p, steps_p), tp = timed(algorithm1_plain, net, X, y, args.lam, args.max_iter)
+            rows.append(("plain: original LMI + full (12), SCS", J_p, steps_p, tp, 0))
         res_d, td = timed(postprocess, net, X, y, lam=args.lam, max_iter=args.max_iter)
+        rows.append(("decomposed + Clarabel (default)", res_d.objective_after,
+                     len(res_d.history) - 1, td, 0))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             res_a, ta = timed(postprocess, net, X, y, lam=args.lam, max_iter=args.max_iter,
                               solver="auto")
-        print("Algorithm 1:")
-        print(f"  default (Clarabel)   J={res_d.objective_after:.10g}  steps={len(res_d.history) - 1}"
-              f"  {td:8.2f}s")
-        print(f"  auto                 J={res_a.objective_after:.10g}  steps={len(res_a.history) - 1}"
-              f"  {ta:8.2f}s  ratio={td / ta:5.2f}x  fallbacks={len(caught)}")
-        out["algorithm1"] = {"default": {"J": res_d.objective_after, "time": td},
-                             "auto": {"J": res_a.objective_after, "time": ta,
-                                      "fallback_warnings": len(caught)}}
+        rows.append(("auto (dual LipSDP + torch IPM)", res_a.objective_after,
+                     len(res_a.history) - 1, ta, len(caught)))
+        base_J, base_t = rows[0][1], rows[0][3]
+        print(f"Algorithm 1 (max_iter={args.max_iter}, tol=1e-4):")
+        for label, J, steps, tt, fb in rows:
+            print(f"  {label:38s} J={J:.10g}  steps={steps:2d}  {tt:8.2f}s  ratio={base_t / tt:7.1f}x"
+                  f"  rel.dJ={(J - base_J) / base_J:+.1e}  fallbacks={fb}")
+        out["algorithm1"] = [{"method": a, "J": b, "steps": c, "time": d, "fallback_warnings": e}
+                             for a, b, c, d, e in rows]
     return out
+
+
+def algorithm1_plain(net, X, y, lam: float, max_iter: int, tol: float = 1e-4):
+    """Algorithm 1 written plainly: LipSDP by the original LMI and (12) by its single full LMI,
+    both cvxpy + SCS (eps 1e-6), J re-evaluated exactly (network MSE + λ·certified ρ); a step
+    that does not lower J ends the run, as in :func:`postprocess`. Returns ``(J, steps)``."""
+    w = net.weights()
+    w = w.permute(sign_order(w.alpha))
+    Xd, yd = X.double(), y.double()
+    D = activation_patterns(X, w)
+    prog = LipschitzRestriction(X.numpy(), y.numpy(), D.numpy().astype(float), w.alpha.numpy(),
+                                lam, 0.0, True, form="full")
+    scs = {"eps_abs": 1e-6, "eps_rel": 1e-6, "max_iters": 100_000}
+
+    def J_of(Wt, c):
+        out = torch.relu(Xd @ Wt[:, :-1].T + Wt[:, -1]) @ w.alpha + c
+        rho, _ = certify_plain(Wt[:, :-1])
+        return float(((out - yd) ** 2).mean()) + lam * rho, rho
+
+    def certify_plain(Wb):
+        _, t, _ = lipsdp_original_lmi(Wb.numpy(), w.alpha.numpy(), "SCS", scs)
+        rho, t_used, _ = certify_t(Wb, w.alpha, torch.as_tensor(t))
+        return rho, t_used
+
+    Wt, c = w.W_tilde.double(), float(w.c)
+    J, _ = J_of(Wt, c)
+    steps = 0
+    for _ in range(max_iter):
+        _, t = certify_plain(Wt[:, :-1])
+        Wn, cn, _, _ = prog.solve(t.numpy(), "SCS", scs)
+        Wn = torch.as_tensor(Wn, dtype=torch.float64)
+        cn = float(cn)
+        J_new, _ = J_of(Wn, cn)
+        if not J_new < J:
+            break
+        steps += 1
+        done = (J - J_new) / J < tol
+        Wt, c, J = Wn, cn, J_new
+        if done:
+            break
+    return J, steps
+
+
+def bench_scale(n: int, m: int, d: int, lam: float, device: str, seed: int = 0) -> dict:
+    """One (12) step by the torch interior point on rastrigin data with n rows, m units (a random
+    network; fast solver only). Peak memory: the process's max RSS (CPU; run each size in its
+    own process, ``--scale-one``) or torch's peak allocation (CUDA)."""
+    import resource
+    data = load_dataset("rastrigin", n=n, d=d, seed=seed, dtype=torch.float64)
+    dev = torch.device(device)
+    X, y = data.X_train.to(dev), data.y_train.to(dev)
+    g = torch.Generator().manual_seed(seed)
+    Wt = torch.randn(m, d + 1, generator=g, dtype=torch.float64) / (d + 1) ** 0.5
+    alpha = torch.randn(m, generator=g, dtype=torch.float64) / m ** 0.5
+    alpha = alpha[torch.argsort(-alpha)]
+    Wt = Wt.to(dev)
+    w_rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    t0 = time.perf_counter()
+    from torch_lipcvx.fast import lipsdp_dual
+    rho, tt, _ = lipsdp_dual(Wt[:, :-1], alpha.to(dev))
+    t_lip = time.perf_counter() - t0
+    D = (torch.cat([X, torch.ones(len(X), 1, dtype=X.dtype, device=dev)], 1) @ Wt.T) >= 0
+    t0 = time.perf_counter()
+    ipm = PatternBarrier(X, y, D, alpha.to(dev), output_bias=True)
+    t_build = time.perf_counter() - t0
+    _, _, rho_new, info = ipm.solve_restriction(alpha.to(dev), tt.to(dev), lam, 0.0, Wt,
+                                                torch.zeros((), dtype=torch.float64, device=dev),
+                                                verbose=True)
+    peak = (torch.cuda.max_memory_allocated(dev) / 2 ** 30 if dev.type == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20)
+    res = {"n": len(X), "m": m, "d": d, "device": device, "lipsdp_time": t_lip,
+           "build_time": t_build, "solve_time": info.solve_time, "iterations": info.iterations,
+           "status": info.status, "value": info.value, "peak_GiB": peak, "rss_before_GiB": w_rss0,
+           "nm_GiB": len(X) * m * 8 / 2 ** 30}
+    print(json.dumps(res), flush=True)
+    return res
 
 
 def main() -> None:
@@ -123,9 +206,42 @@ def main() -> None:
     p.add_argument("--skip-algorithm", action="store_true")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="benchmarks/results/bench_solvers.json")
+    p.add_argument("--scale", nargs="*", metavar="NxM",
+                   help="fast solver only: one (12) step on rastrigin (d=10) for each size, e.g. "
+                        "--scale 10000x100 10000x1000 100000x1000 (each in its own process)")
+    p.add_argument("--scale-one", metavar="NxM", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device here")
+    if args.scale_one:
+        n, m = map(int, args.scale_one.lower().split("x"))
+        bench_scale(n, m, 10, args.lam, args.device)
+        return
+    if args.scale is not None:
+        import subprocess
+        import sys
+        results = []
+        for size in args.scale:
+            print(f"\n== scale {size} on {args.device}", flush=True)
+            proc = subprocess.run([sys.executable, __file__, "--scale-one", size, "--device",
+                                   args.device, "--lam", str(args.lam)],
+                                  capture_output=True, text=True)
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+            if proc.returncode != 0 or not lines:
+                print(proc.stdout[-2000:], proc.stderr[-2000:])
+                results.append({"size": size, "error": proc.stderr[-500:]})
+                continue
+            res = json.loads(lines[-1])
+            print(f"  n={res['n']} m={res['m']}: LipSDP {res['lipsdp_time']:.1f}s, build "
+                  f"{res['build_time']:.1f}s, (12) {res['solve_time']:.1f}s in {res['iterations']} "
+                  f"it ({res['status']}), peak {res['peak_GiB']:.2f} GiB "
+                  f"(one n×m float64 array: {res['nm_GiB']:.2f} GiB)", flush=True)
+            results.append(res)
+        out = Path(args.out).with_name("bench_scale.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"config": vars(args), "results": results}, indent=2))
+        print(f"\nwrote {out}")
+        return
     report = {"config": vars(args), "results": [bench(name, args) for name in args.datasets]}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))

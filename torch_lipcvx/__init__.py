@@ -19,6 +19,7 @@ from .attacks import AttackResult, certified_squared_error_bound, pgd_attack
 from .bounds import LipschitzInterval, LipSDPResult, lipschitz_bounds, lipsdp
 from .linf import LinfExactResult, LinfLPResult, linf_exact, linf_lp
 from .models import ShallowReLU, ShallowWeights
+from .path import RegularisationPath, RestrictionLayer, regularisation_path
 from .postprocess import (Objective, PostProcessResult, objective, postprocess,
                           solve_l2_program)
 from .programs import SolverError
@@ -62,6 +63,9 @@ __all__ = [
     "solve_l2_program",
     "pgd_attack",
     "certified_squared_error_bound",
+    "RestrictionLayer",
+    "RegularisationPath",
+    "regularisation_path",
     *_LAZY,
 ]
 

@@ -126,10 +126,9 @@ class Rows:
         return self.maskf.expand_as(like).clone()
 
     def max_step(self, lam: Tensor, d: Tensor) -> float:
-        neg = (d < 0) & self.mask[None, :]
-        if not bool(neg.any()):
-            return math.inf
-        return float((-lam[neg] / d[neg]).min())
+        # masked-out columns carry d = 0 (their u and L dx are zero): no bound from them
+        ratio = torch.where(d < 0, -lam / torch.where(d < 0, d, -1.0), math.inf)
+        return float(ratio.min())
 
     def update_dual(self, z: Tensor, dz: Tensor, a: float) -> Tensor:
         return torch.where(self.mask[None, :], torch.clamp(z + a * dz, min=1e-300), z)

@@ -53,10 +53,10 @@ _CPU64 = dict(device="cpu", dtype=torch.float64)
 
 
 def _use_ipm(solver: str, device) -> bool:
-    """The torch interior point runs for ``"torch"``, and for ``"auto"`` on a GPU only: on the
-    CPU the compiled cvxpy/Clarabel programs were measured faster (benchmarks/bench_solvers.py:
-    one step of (12) on servo 3.5 s vs 21 s, wine 5–10× as well)."""
-    return solver == "torch" or (solver == "auto" and torch.device(device).type != "cpu")
+    """The torch interior point (:mod:`torch_lipcvx.ipm`) runs for ``"torch"`` and ``"auto"``,
+    on ``device``. Measured against the compiled cvxpy/Clarabel programs in
+    benchmarks/bench_solvers.py (see the README's performance section)."""
+    return solver in FAST_SOLVERS
 
 
 def _fast_failed(solver: str, what: str, info) -> bool:
@@ -328,9 +328,9 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
         solver: ``"CLARABEL"`` (default) or ``"SCS"`` (cvxpy), for the programs and LipSDP; or
             ``"auto"``: LipSDP by the dual method of :mod:`torch_lipcvx.fast` (falling back to
             Clarabel, with one warning per call, when its gap stays open), and programs (6)/(12)
-            by the torch primal–dual interior point when the model is on a GPU, by cvxpy/Clarabel
-            on the CPU (measured faster there); a torch solve that misses its tolerances is redone
-            by cvxpy with a warning. ``"torch"``: the torch solvers everywhere, no fallback.
+            by the torch primal–dual interior point of :mod:`torch_lipcvx.ipm` on the model's
+            device (CPU or GPU); a torch solve that misses its tolerances is redone by cvxpy with
+            a warning. ``"torch"``: the torch solvers everywhere, no fallback.
         solver_options: solver keyword arguments overriding our defaults (for ``"torch"``: the
             interior point's ``tol`` and ``max_iter``).
         verbose: print one line per iteration (and per interior-point iteration with torch).
