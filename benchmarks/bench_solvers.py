@@ -20,11 +20,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 import warnings
 from pathlib import Path
 
-import torch
+# On a shared machine, OpenMP's default busy-waiting makes torch's threads spin against other
+# processes (measured: a (12) solve 7 s → 113 s under load); passive waiting keeps the torch
+# timings honest next to single-threaded Clarabel/SCS. Must be set before torch loads OpenMP.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
 
 from torch_lipcvx import lipsdp, postprocess
 from torch_lipcvx.data import load_dataset
@@ -92,6 +98,19 @@ def bench(name: str, args) -> dict:
     for label, v, tt in rows:
         print(f"  {label:28s} value={v:.10g}  {tt:8.2f}s  ratio={base / tt:7.2f}x")
     out["restriction_step"] = [{"method": a, "value": b, "time": c} for a, b, c in rows]
+
+    # the cvxpylayers path: one batched RestrictionLayer call for K λ's around args.lam, T fixed
+    from torch_lipcvx.path import RestrictionLayer
+    K = 4
+    lams = args.lam * torch.logspace(-1, 1, K, dtype=torch.float64)
+    layer, tsetup = timed(RestrictionLayer, X, y, D, w.alpha, output_bias=True)
+    for method in (("Clarabel", "SCS") if args.plain else ("Clarabel",)):
+        sol = layer(t.expand(K, -1), lams, solver_args={"solve_method": method})
+        print(f"  cvxpylayers {method:9s} K={K} λ's: {sol.solve_time:7.2f}s "
+              f"({sol.solve_time / K:.2f}s/λ, setup {tsetup:.2f}s)  "
+              f"rho={[round(float(r), 6) for r in sol.rho]}")
+        out.setdefault("layer_batch", []).append({"method": method, "K": K, "setup": tsetup,
+                                                  "time": sol.solve_time, "rho": sol.rho.tolist()})
 
     if not args.skip_algorithm:
         rows = []

@@ -383,7 +383,8 @@ def _cholesky(K: Tensor) -> Optional[Tensor]:
 def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[Tensor] = None,
           const: float = 0.0, mu0: Optional[float] = None, tol: float = 1e-9,
           max_iter: int = 100, verbose: bool = False, label: str = "ipm",
-          objective: Optional[Callable[[Tensor], float]] = None) -> tuple[Tensor, IPMInfo]:
+          objective: Optional[Callable[[Tensor], float]] = None,
+          gondzio: int = 2) -> tuple[Tensor, IPMInfo]:
     """Minimise ``½ xᵀPx − bᵀx (+ const)`` over ``{x : part.slack(x) ∈ cone, every part}``.
 
     Args:
@@ -465,6 +466,22 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
         rc = [-pt.circ(l, l) + sigma * mu * pt.identity(l) - pt.circ(ds, dz)
               for pt, l, ds, dz in zip(parts, lam, dsh, dzh)]
         dx, dsh, dzh, a_max = direction(rc)                   # combined (corrector)
+        for _ in range(gondzio):                              # centrality correctors
+            if a_max >= 1.0:
+                break
+            trial = min(1.0, 1.5 * a_max + 0.1)
+            rc2 = []
+            for pt, l, ds, dz, r in zip(parts, lam, dsh, dzh, rc):
+                if isinstance(pt, Rows):
+                    v = (l + trial * ds) * (l + trial * dz)
+                    tgt = v.clamp(0.1 * sigma * mu, 10.0 * sigma * mu)
+                    r = r + (tgt - v).clamp(min=-10.0 * sigma * mu) * pt.maskf
+                rc2.append(r)
+            cand = direction(rc2)
+            if cand[3] < 1.01 * a_max:
+                break
+            dx, dsh, dzh, a_max = cand
+            rc = rc2
         a = min(1.0, 0.99 * a_max)
         x_new = x + a * dx
         S_new = [pt.slack(x_new) for pt in parts]
