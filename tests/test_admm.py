@@ -19,7 +19,7 @@ from torch import nn
 from torch_lipcvx import ShallowReLU, ShallowWeights, objective, postprocess
 from torch_lipcvx.admm import (ADMM, ADMMResult, _augmented_penalty, phi_T, schur_lmi,
                                schur_lmi_min_eig, sdp_step)
-from torch_lipcvx.bounds import lipsdp, naive_bound, sampled_lower_bound
+from torch_lipcvx.bounds import lipsdp, lmi_max_eig, naive_bound, sampled_lower_bound
 from torch_lipcvx.programs import ADMMSDPStep, SolverError
 
 from conftest import make_instance
@@ -314,6 +314,36 @@ def test_sdp_step_solver_can_differ_from_the_lipsdp_solver(tiny):
     rec = admm.step()
     assert rec.lipsdp_status == "optimal" and rec.sdp_status in ("optimal", "optimal_inaccurate")
     assert rec.lmi_min_eig >= -1e-4 * max(1.0, rec.sdp_rho)
+
+
+def test_solver_auto_runs_lipsdp_in_torch_and_the_sdp_step_on_clarabel(tiny):
+    """``solver="auto"`` (as :func:`bounds.check_any_solver` accepts it): LipSDP by the torch
+    method, the SDP step (no torch method) by Clarabel; the certificates equal Clarabel's."""
+    net, X, y = tiny
+    common = dict(lam=1e-2, loss_steps=10, min_iter=1, max_iter=1)
+    auto = ADMM(net, X, y, solver="AUTO", **common)
+    assert (auto.solver, auto.sdp_solver, auto.sdp_solver_options) == ("auto", "CLARABEL", None)
+    ref = ADMM(net, X, y, **common)
+    ra, rr = auto.step(), ref.step()
+    assert ra.lipsdp_status == "optimal" and ra.sdp_status == "optimal"
+    assert ra.L == pytest.approx(rr.L, rel=1e-6)
+    # the SDP step's ρ depends on T, which the two LipSDP solvers fix only up to their accuracy
+    assert ra.sdp_rho == pytest.approx(rr.sdp_rho, rel=1e-4)
+    # the reported ρ is a certificate of exactly those weights
+    w = auto._last[0]
+    assert lmi_max_eig(w.W, w.alpha, torch.as_tensor(auto.t), ra.rho) <= 1e-9 * ra.rho
+    assert ADMM(net, X, y, solver="torch", sdp_solver="scs", **common).sdp_solver == "SCS"
+    assert ADMM(net, X, y, sdp_solver="auto", **common).sdp_solver == "CLARABEL"
+    with pytest.raises(ValueError, match="no torch solver"):
+        ADMM(net, X, y, sdp_solver="torch", **common)
+
+
+def test_sdp_step_accepts_auto():
+    V_W, V_a, t = _sdp_instance(0)
+    a, b = sdp_step(V_W, V_a, t, 0.1, solver="auto"), sdp_step(V_W, V_a, t, 0.1)
+    assert a.solver == "CLARABEL" and torch.equal(a.Z, b.Z) and a.rho == b.rho
+    with pytest.raises(ValueError, match="no torch solver"):
+        sdp_step(V_W, V_a, t, 0.1, solver="torch")
 
 
 # ------------------------------------------------------------------------------ end to end

@@ -16,6 +16,7 @@ import torch
 from torch_lipcvx import ShallowReLU, lipsdp, postprocess
 from torch_lipcvx.bounds import certify_t, lmi_max_eig
 from torch_lipcvx.fast import PatternBarrier, lipsdp_dual
+from torch_lipcvx.fast import lipsdp_newton
 from torch_lipcvx.models import activation_patterns, sign_order
 from torch_lipcvx.programs import L2Program, LipschitzRestriction
 
@@ -40,6 +41,21 @@ def test_lipsdp_dual_is_a_certified_bound_matching_the_sdp(m, d, seed):
     assert rho <= ref.rho * (1 + 2e-5)
     if info.status == "optimal":
         assert rho <= info.lower * (1 + 2e-6)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_lipsdp_newton_closes_the_gap_on_the_data_device(device):
+    """The barrier Newton method certifies a 1e-9 gap (the first-order method, 1e-6) and both
+    bracket the same ρ*; it runs on the device of W."""
+    w = ShallowReLU(6, 150, dtype=torch.float64).reset_parameters(
+        torch.Generator().manual_seed(4)).weights()
+    rho, t, info = lipsdp_newton(w.W.to(device), w.alpha.to(device))
+    assert t.device.type == device and info.status == "optimal"
+    assert info.lower <= rho <= info.lower * (1 + 1e-9)
+    rho_c, t_used, _ = certify_t(w.W, w.alpha, t.cpu())
+    assert lmi_max_eig(w.W, w.alpha, t_used, rho_c) <= 1e-9 * rho_c
+    _, _, apg = lipsdp_dual(w.W, w.alpha, tol=1e-6)
+    assert apg.lower <= rho_c and info.lower <= apg.value * (1 + 1e-12)
 
 
 def test_lipsdp_auto_is_certified_and_close():

@@ -46,16 +46,17 @@ import torch
 from torch import Tensor, nn
 
 from ._checks import check_nonneg, check_positive, check_positive_int, check_Xy
-from .bounds import LipSDPResult, spectral_rho
+from .bounds import FAST_SOLVERS, LipSDPResult, check_any_solver, spectral_rho
 from .models import ShallowReLU, ShallowWeights, as_shallow_relu, check_weights_finite
 from .postprocess import Objective, _Certifier, _objective
-from .programs import DEFAULT_SOLVER, ADMMSDPStep, SolverError, check_solver
+from .programs import DEFAULT_SOLVER, ADMMSDPStep, SolverError
 
 __all__ = [
     "ADMM",
     "ADMMRecord",
     "ADMMResult",
     "SDPStepResult",
+    "check_sdp_solver",
     "phi_T",
     "schur_lmi",
     "schur_lmi_min_eig",
@@ -68,6 +69,21 @@ FULL_BATCH_MAX_N = 2000
 DEFAULT_BATCH = 128
 
 _CPU64 = dict(device="cpu", dtype=torch.float64)
+
+
+def check_sdp_solver(solver: str) -> str:
+    """The cvxpy solver of the SDP step for a solver name as :func:`~torch_lipcvx.bounds.
+    check_any_solver` accepts it: ``"auto"`` is Clarabel (the SDP step has no torch method),
+    a cvxpy name is validated; ``"torch"`` (no cvxpy) cannot solve the SDP step.
+
+    Raises:
+        ValueError: ``"torch"``, or an unknown or uninstalled solver.
+    """
+    name = check_any_solver(solver)
+    if name == "torch":
+        raise ValueError("the ADMM SDP step has no torch solver: use sdp_solver='auto' (Clarabel) "
+                         "or a cvxpy solver ('CLARABEL', 'SCS')")
+    return DEFAULT_SOLVER if name == "auto" else name
 
 
 # ------------------------------------------------------------------------------ pure maths
@@ -154,7 +170,8 @@ def sdp_step(V_W: Tensor, V_alpha: Tensor, t, weight: float, *,
         weight: ``≥ 0``. With 0 the step is the projection onto the domain of ``φ_T`` and ``ρ``
             is not unique.
         program: a prebuilt :class:`~torch_lipcvx.programs.ADMMSDPStep` of size ``(m, d)``.
-        solver, solver_options: ``"CLARABEL"`` (default) or ``"SCS"`` and their settings.
+        solver, solver_options: ``"CLARABEL"`` (default), ``"SCS"`` or ``"auto"`` (Clarabel; see
+            :func:`check_sdp_solver`) and the solver's settings.
 
     Returns:
         :class:`SDPStepResult` (float64, CPU).
@@ -174,7 +191,7 @@ def sdp_step(V_W: Tensor, V_alpha: Tensor, t, weight: float, *,
         program = ADMMSDPStep(m, d)
     elif (program.m, program.d) != (m, d):
         raise ValueError(f"program has size {(program.m, program.d)}, the targets {(m, d)}")
-    solver = check_solver(solver)
+    solver = check_sdp_solver(solver)
     Z, a, rho, info = program.solve(V_W.numpy(), V_alpha.numpy(), t.numpy(), float(weight),
                                     solver, solver_options)
     Z, a = torch.as_tensor(Z), torch.as_tensor(a)
@@ -330,8 +347,12 @@ class ADMM:
         select: ``"last"`` (faithful: return θᴷ) or ``"best"`` (the θᵏ with the lowest ``J_k``,
             the start included).
         solver, solver_options: for LipSDP (T refresh, ``J``, the final certificate) and, unless
-            ``sdp_solver`` is given, for the SDP step. ``"CLARABEL"`` (default) or ``"SCS"``.
-        sdp_solver, sdp_solver_options: solver of the SDP step if different (ADMM.md suggests
+            ``sdp_solver`` is given, for the SDP step. ``"CLARABEL"`` (default), ``"SCS"``, or the
+            names of :func:`~torch_lipcvx.bounds.lipsdp`'s torch methods, ``"auto"``/``"torch"``
+            (then LipSDP runs in torch and the SDP step, which has no torch method, uses Clarabel
+            with its default settings; ``solver_options`` go to the torch method only).
+        sdp_solver, sdp_solver_options: solver of the SDP step if different: ``"CLARABEL"``,
+            ``"SCS"`` or ``"auto"`` (Clarabel) (ADMM.md suggests
             SCS at eps 1e-6 there: at m = 100 it took 0.4–0.9 s per step against Clarabel's
             1.0–1.4 s, with ``λ_min(S_T)`` down to −5e-5 against ≥ 0).
         seed: seeds the minibatch order (the only randomness); a CPU run reproduces exactly.
@@ -379,14 +400,17 @@ class ADMM:
         if select not in ("last", "best"):
             raise ValueError(f"select must be 'last' or 'best', got {select!r}")
         self.select = select
-        self.solver = check_solver(solver)
-        self.sdp_solver = self.solver if sdp_solver is None else check_solver(sdp_solver)
+        self.solver = check_any_solver(solver)
+        # the SDP step: the LipSDP solver, or Clarabel when that is a torch method
+        share = sdp_solver is None and self.solver not in FAST_SOLVERS
+        self.sdp_solver = check_sdp_solver(self.solver if share else
+                                           "auto" if sdp_solver is None else sdp_solver)
         for name, opts in (("solver_options", solver_options),
                            ("sdp_solver_options", sdp_solver_options)):
             if opts is not None and not isinstance(opts, dict):
                 raise TypeError(f"{name} must be a dict or None, got {type(opts).__name__}")
         self.solver_options = solver_options
-        if sdp_solver is None and sdp_solver_options is None:
+        if share and sdp_solver_options is None:
             sdp_solver_options = solver_options
         self.sdp_solver_options = sdp_solver_options
         if isinstance(seed, bool) or not isinstance(seed, int):

@@ -350,9 +350,9 @@ def lipsdp_dual(W: Tensor, alpha: Tensor, *, tol: float = 1e-6, max_iter: int = 
     absa, g = alpha.abs(), W.T @ alpha
     # scale-free start: the step is in units of Z, the gradient in units of ‖W‖²‖α‖
     Z = torch.eye(d, dtype=W.dtype, device=W.device) / d
-    hZ, a, c = _dual_value(Z, W, absa, g)
+    hZ, aZ, cZ = _dual_value(Z, W, absa, g)
     Y, tk = Z.clone(), 1.0
-    gnorm = float(torch.linalg.matrix_norm(_dual_grad(a, c, W, absa, g)))
+    gnorm = float(torch.linalg.matrix_norm(_dual_grad(aZ, cZ, W, absa, g)))
     step = 1.0 / max(gnorm, 1e-300)
     best_up, best_t = math.inf, None
     lower, status, k = float(hZ) ** 2 / 4, "max_iter", 0
@@ -366,7 +366,7 @@ def lipsdp_dual(W: Tensor, alpha: Tensor, *, tol: float = 1e-6, max_iter: int = 
             if up < best_up:
                 best_up, best_t = up, t
 
-    check(a, c)
+    check(aZ, cZ)
     for k in range(1, max_iter + 1):
         hY, aY, cY = _dual_value(Y, W, absa, g)
         G = _dual_grad(aY, cY, W, absa, g)
@@ -380,14 +380,14 @@ def lipsdp_dual(W: Tensor, alpha: Tensor, *, tol: float = 1e-6, max_iter: int = 
             step *= 0.5
         if float(hn) < float(hZ):  # not monotone: restart the momentum from Z
             Y, tk = Z.clone(), 1.0
-            continue
-        tkn = (1 + math.sqrt(1 + 4 * tk * tk)) / 2
-        Y = Zn + ((tk - 1) / tkn) * (Zn - Z)
-        Z, hZ, tk = Zn, hn, tkn
-        step *= 1.25
-        lower = max(lower, float(hZ) ** 2 / 4)
-        if k % 5 == 0 or k == max_iter:
-            check(an, cn)
+        else:
+            tkn = (1 + math.sqrt(1 + 4 * tk * tk)) / 2
+            Y = Zn + ((tk - 1) / tkn) * (Zn - Z)
+            Z, hZ, aZ, cZ, tk = Zn, hn, an, cn, tkn
+            step *= 1.25
+            lower = max(lower, float(hZ) ** 2 / 4)
+        if k % 5 == 0 or k == max_iter:   # (restarts count: a stall detector must see them)
+            check(aZ, cZ)
             if verbose and k % 100 == 0:
                 print(f"[torch_lipcvx] lipsdp dual {k:5d}  upper={best_up:.10g}  "
                       f"lower={lower:.10g}", flush=True)
@@ -409,29 +409,23 @@ def lipsdp_dual(W: Tensor, alpha: Tensor, *, tol: float = 1e-6, max_iter: int = 
 
 # ------------------------------------------------------------------- interior point for (6), (12)
 class PatternBarrier:
-    """Primal log-barrier (interior-point) method for programs (6) and (12) with fixed patterns.
+    """Programs (6) and (12) with fixed patterns, by the primal–dual interior point of :mod:`.ipm`.
 
     Both programs are, in ``z = (vec W̃, c, extra)`` with ``W̃ (m, d + 1)`` one row per unit,
 
         min  f₀(z) = (1/n)‖Φ x − y‖² + (β_s/2)‖W̃‖² + (linear term in extra)
-        s.t. S = (2D − 1) ∘ (X̃ W̃ᵀ) ≥ 0                    (n × m cone rows)
-             (12): ρ I_d − W̄ᵀ M W̄ ⪰ 0, M = T/2 + k²ααᵀ = T P⁻¹ T   (extra = ρ, linear term λρ)
-             (6):  ‖w̃_j‖ ≤ τ_j                                (extra = τ, linear term β Σ τ_j)
+        s.t. S = (2D − 1) ∘ (X̃ W̃ᵀ) ≥ 0                              (n × m pattern rows)
+             (12): [[ρ I_d, (R W̄)ᵀ], [R W̄, I_m]] ⪰ 0, RᵀR = T P⁻¹ T   (extra = ρ, term λρ)
+             (6):  ‖w̃_j‖ ≤ τ_j                                        (extra = τ, term β Σ τ_j)
 
-    with ``Φ = [a_1 D_1 X̃, …, a_m D_m X̃, 1]`` (``a = α`` for (12), ``±1`` for (6)). The first
-    constraint is the LMI of (12) after a Schur complement on ``2T − ααᵀ ≻ 0`` (MATH.md §2, spectral
-    form); the barrier ``−log det(ρI − W̄ᵀMW̄)`` equals that of the full ``(d + m + 1)`` LMI.
+    with ``Φ = [a_1 D_1 X̃, …, a_m D_m X̃, 1]`` (``a = α`` for (12), ``±1`` for (6)). The LMI is
+    the one of MATH.md §5 after a Schur complement on ``P = 2T − ααᵀ ≻ 0`` (``ρ ≥ ‖R W̄‖₂²``).
+    The Gram matrix ``(2/n)ΦᵀΦ`` is accumulated once over row chunks; each iteration adds the
+    cones' Newton blocks and factorises a matrix of size ``m (d + 1) + O(m)``.
 
-    Newton's method on ``t·f₀ − Σ log S − log det(·) [− Σ log(τ² − ‖w̃‖²)]`` with ``t`` raised by
-    ``mu`` until the central-path gap bound ``ν/t`` is below ``tol·|f₀|``, where
-    ``ν = n m + d + m + 1 [+ 2m]``. The Newton matrix is ``t·∇²f₀`` (the constant Gram matrix
-    ``(2/n)ΦᵀΦ``, accumulated over row chunks) plus the barrier Hessians: block diagonal
-    ``X̃ᵀ diag(1/S_j²) X̃`` per unit, the LMI's dense ``(m d + 1)`` block, or the cones' blocks. One
-    step costs ``O(n m (d + 1)²)`` plus a Cholesky of size ``m (d + 1) + O(m)``.
-
-    Iterates stay strictly inside every cone, so the returned weights satisfy the patterns exactly
-    (every pre-activation keeps its sign), and the start (the current network, nudged into the
-    interior) makes the result no worse than it up to the gap bound.
+    The start (the current network, nudged into the interior of its pattern cones) is primal
+    feasible and every iterate stays strictly feasible, so the returned weights satisfy the
+    patterns exactly and the result is never worse than the start.
 
     Args:
         X: ``(n, d)`` inputs; y: ``(n,)``; D: ``(n, m)`` boolean patterns; coef: ``(m,)``.

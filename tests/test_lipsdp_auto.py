@@ -1,0 +1,187 @@
+"""``lipsdp(..., solver="auto")``: the torch Newton method on LipSDP's dual (MATH.md §2) against a
+plain cvxpy + SCS formulation of the original LMI at tight tolerance, and the preprocessing every
+solver shares (balanced units, negligible units bounded separately).
+
+Properties: the certified L of "auto" equals plain SCS's to 1e-5 relative and is never above it
+(beyond rounding); every certificate is a valid LMI certificate and never below a sampled gradient
+norm; a unit with a tiny but nonzero ``w̄_j`` and a large ``α_j`` no longer breaks Clarabel; the
+fallback to cvxpy and the stall detector work.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+
+from torch_lipcvx import ShallowWeights, bounds, lipsdp, programs
+from torch_lipcvx.bounds import NEGLIGIBLE_SHARE, certify_t, lmi_max_eig
+from torch_lipcvx.fast import lipsdp_dual, lipsdp_newton
+from torch_lipcvx.programs import SolverError, lipsdp_original_lmi
+
+F64 = torch.float64
+SCS_TIGHT = {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 500_000}
+
+
+def _weights(seed: int, m: int, d: int) -> ShallowWeights:
+    g = torch.Generator().manual_seed(seed)
+    return ShallowWeights(torch.randn(m, d, generator=g, dtype=F64),
+                          torch.randn(m, generator=g, dtype=F64),
+                          torch.randn(m, generator=g, dtype=F64) / math.sqrt(m))
+
+
+def _max_sampled_gradient(w: ShallowWeights, n: int = 20000, seed: int = 1) -> float:
+    g = torch.Generator().manual_seed(seed)
+    X = torch.cat([torch.randn(n, w.d, generator=g, dtype=F64) * s for s in (0.3, 1, 10)])
+    G = ((X @ w.W.T + w.b > 0).to(F64) * w.alpha) @ w.W
+    return float(torch.linalg.vector_norm(G, dim=1).max())
+
+
+def _assert_certificate(w: ShallowWeights, cert) -> None:
+    """The LMI in float64 (scaled by T^{-1/2}: t spans ~12 orders of magnitude when a unit has a
+    tiny w̄_j, and M's own eigenvalues then carry rounding errors ~eps·max t), and the sampled
+    gradients."""
+    assert lmi_max_eig(w.W, w.alpha, torch.as_tensor(cert.t), cert.rho, scaled=True) <= \
+        1e-9 * cert.rho
+    assert cert.L >= _max_sampled_gradient(w) * (1 - 1e-12)
+
+
+@pytest.mark.parametrize("seed,m,d", [(0, 6, 2), (1, 12, 3), (2, 20, 4)])
+def test_auto_equals_plain_scs_to_1e5(seed, m, d):
+    """Issue 5: on small instances the fast LipSDP equals plain cvxpy+SCS (original (d+m) LMI,
+    eps 1e-9) within 1e-5 relative in L: both SCS's own value and its re-verified t."""
+    w = _weights(seed, m, d)
+    auto = lipsdp(w, solver="auto")
+    assert auto.solver == "auto/newton" and auto.status == "optimal"
+    rho_scs, t_scs, _ = lipsdp_original_lmi(w.W.numpy(), w.alpha.numpy(), "SCS", SCS_TIGHT)
+    L_scs = math.sqrt(certify_t(w.W, w.alpha, t_scs)[0])
+    assert abs(auto.L - L_scs) <= 1e-5 * L_scs
+    assert abs(auto.L - math.sqrt(rho_scs)) <= 1e-5 * auto.L
+    assert auto.L <= L_scs * (1 + 1e-9)          # a certified SCS t cannot beat ρ* (≈ auto)
+    # the dual bound: rho_lower ≤ ρ* ≤ rho, 1e-9 apart
+    assert auto.rho_lower <= auto.rho <= auto.rho_lower * (1 + 1e-8)
+    assert auto.rho_lower <= rho_scs * (1 + 1e-6)
+    _assert_certificate(w, auto)
+
+
+@pytest.mark.parametrize("solver", ["auto", "CLARABEL", "SCS"])
+def test_tiny_input_weights_with_large_alpha(solver):
+    """Regression: ``‖w̄_j‖ ≈ 2e-7`` with ``α_j = ±1e3`` made Clarabel fail ('Solver CLARABEL
+    failed') on the raw data; balanced units fix it. The certificate stays valid and within the
+    triangle inequality of the net without those units."""
+    w = _weights(3, 20, 4)
+    W, alpha = w.W.clone(), w.alpha.clone()
+    for j, sign in ((0, 1.0), (1, -1.0), (2, 1.0)):
+        W[j] = W[j] / torch.linalg.vector_norm(W[j]) * 2e-7
+        alpha[j] = sign * 1e3
+    wt = ShallowWeights(W, w.b, alpha)
+    cert = lipsdp(wt, solver=solver)
+    _assert_certificate(wt, cert)
+    keep = torch.arange(20) >= 3
+    rest = lipsdp(ShallowWeights(W[keep], w.b[keep], alpha[keep]), solver="auto")
+    assert cert.L >= rest.L * (1 - 1e-9)
+    assert cert.L <= rest.L + 3 * 1e3 * 2e-7
+    ref = lipsdp(wt, solver="auto")
+    assert cert.L == pytest.approx(ref.L, rel=1e-6 if solver != "SCS" else 1e-4)
+
+
+def test_negligible_units_are_bounded_separately():
+    """Units whose |α_j|‖w̄_j‖ are negligible (1e-14 of the largest) leave the SDP, get a finite
+    t_j > 0, and the certificate equals the one without them (plus the zero-w̄ unit rule)."""
+    w = _weights(4, 15, 3)
+    W, alpha = w.W.clone(), w.alpha.clone()
+    W[[0, 1]] *= 1e-15                    # tiny and nonzero
+    W[2] = 0.0                            # exactly zero
+    assert float((alpha[:3].abs() * W[:3].norm(dim=1)).sum()) <= NEGLIGIBLE_SHARE * float(
+        (alpha.abs() * W.norm(dim=1)).max())
+    wt = ShallowWeights(W, w.b, alpha)
+    keep = torch.arange(15) >= 3
+    rest = lipsdp(ShallowWeights(W[keep], w.b[keep], alpha[keep]), solver="auto")
+    for solver in ("auto", "CLARABEL"):
+        cert = lipsdp(wt, solver=solver)
+        assert bool((torch.as_tensor(cert.t)[:3] > 0).all()) and math.isfinite(cert.rho)
+        _assert_certificate(wt, cert)
+        assert cert.rho == pytest.approx(rest.rho, rel=1e-5) and cert.rho >= rest.rho * (1 - 1e-9)
+
+
+def test_zero_sum_network_stays_off_the_boundary():
+    """g = W̄ᵀα = 0 (units in ± pairs): the dual's t lies on s = 1; the returned t keeps
+    s = Σ α_j²/(2t_j) < 1 strictly (as program (12) needs) at a ~1e-10 cost."""
+    w = _weights(5, 6, 3)
+    W = torch.cat([w.W, w.W])
+    alpha = torch.cat([w.alpha, -w.alpha])
+    wz = ShallowWeights(W, torch.zeros(12, dtype=F64), alpha)
+    assert float(torch.linalg.vector_norm(W.T @ alpha)) <= 1e-15   # rounding only
+    cert = lipsdp(wz, solver="auto")
+    assert cert.status == "optimal" and cert.rho <= cert.rho_lower * (1 + 1e-8)
+    s = float((alpha ** 2 / (2 * torch.as_tensor(cert.t))).sum())
+    assert s < 1 - 1e-11
+    _assert_certificate(wz, cert)
+    assert cert.L == pytest.approx(lipsdp(wz, solver="CLARABEL").L, rel=1e-6)
+
+
+def test_closed_forms_single_unit_and_one_input():
+    """m = 1: L = |α|‖w̄‖; d = 1: L = (|Σ α_j w_j| + Σ |α_j w_j|)/2 (LipSDP's value in 1-D)."""
+    one = ShallowWeights(torch.tensor([[3.0, -4.0, 12.0]], dtype=F64), torch.zeros(1, dtype=F64),
+                         torch.tensor([-0.5], dtype=F64))
+    assert lipsdp(one, solver="auto").L == pytest.approx(6.5, rel=1e-9)
+    w = _weights(6, 9, 1)
+    exact = 0.5 * (abs(float(w.W[:, 0] @ w.alpha)) + float((w.W[:, 0] * w.alpha).abs().sum()))
+    assert lipsdp(w, solver="auto").L == pytest.approx(exact, rel=1e-9)
+
+
+def test_auto_falls_back_to_cvxpy_when_the_gap_stays_open():
+    w = _weights(7, 12, 3)
+    with pytest.warns(RuntimeWarning, match="also solved by auto/CLARABEL"):
+        cert = lipsdp(w, solver="auto", solver_options={"max_iter": 2})
+    assert cert.solver == "auto/CLARABEL"
+    _assert_certificate(w, cert)
+    assert cert.L == pytest.approx(lipsdp(w, solver="auto").L, rel=1e-6)
+    # "torch" never calls cvxpy: it returns the (certified, looser) bound of 2 Newton steps
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loose = lipsdp(w, solver="torch", solver_options={"max_iter": 2})
+    assert loose.solver == "torch/newton" and loose.status == "max_iter"
+    _assert_certificate(w, loose)
+
+
+def test_auto_never_raises_a_solver_error(monkeypatch):
+    """If the torch method fails and both cvxpy solvers fail too, "auto" still returns a valid
+    certificate (triangle-inequality multipliers, at least as good as Σ_j |α_j|‖w̄_j‖)."""
+    w = _weights(9, 10, 3)
+
+    def fail(*args, **kwargs):
+        raise SolverError("forced failure")
+
+    def broken(*args, **kwargs):
+        raise torch.linalg.LinAlgError("forced failure")
+
+    monkeypatch.setattr(programs.LipSDPProgram, "solve", fail)
+    monkeypatch.setattr(bounds, "lipsdp_newton", broken)
+    with pytest.warns(RuntimeWarning, match="CLARABEL failed.*SCS failed"):
+        cert = lipsdp(w, solver="auto")
+    assert cert.solver == "auto/triangle" and math.isnan(cert.rho_lower)
+    _assert_certificate(w, cert)
+    assert cert.L <= float((w.alpha.abs() * w.W.norm(dim=1)).sum()) * (1 + 1e-9)
+    with pytest.raises(torch.linalg.LinAlgError):
+        lipsdp(w, solver="torch")
+    with pytest.raises(SolverError):
+        lipsdp(w, solver="CLARABEL")
+
+
+def test_newton_and_first_order_methods_agree_and_the_stall_detector_stops_early():
+    w = _weights(8, 40, 5)
+    rho_n, t_n, info_n = lipsdp_newton(w.W, w.alpha)
+    assert info_n.status == "optimal" and rho_n <= info_n.lower * (1 + 1e-9)
+    rho_a, t_a, info_a = lipsdp_dual(w.W, w.alpha, tol=1e-6)
+    assert info_a.lower <= rho_n * (1 + 1e-12) and info_n.lower <= rho_a * (1 + 1e-12)
+    assert certify_t(w.W, w.alpha, t_a)[0] <= rho_n * (1 + 2e-6)
+    # an unreachable tolerance: the stall detector gives up long before max_iter
+    _, _, stalled = lipsdp_dual(w.W, w.alpha, tol=1e-14, max_iter=5000, stall_window=50)
+    assert stalled.status == "stalled" and stalled.iterations < 5000
+    via = lipsdp(w, solver="torch", solver_options={"method": "apg", "stall_window": 50})
+    assert via.solver == "torch/apg" and via.rho >= info_n.lower
+    with pytest.raises(ValueError, match="method"):
+        lipsdp(w, solver="torch", solver_options={"method": "bfgs"})
