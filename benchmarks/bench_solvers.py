@@ -104,7 +104,7 @@ def bench(name: str, args) -> dict:
     K = 4
     lams = args.lam * torch.logspace(-1, 1, K, dtype=torch.float64)
     layer, tsetup = timed(RestrictionLayer, X, y, D, w.alpha, output_bias=True)
-    for method in (("Clarabel", "SCS") if args.plain else ("Clarabel",)):
+    for method in (("Clarabel", "SCS") if args.layer_scs else ("Clarabel",)):
         sol = layer(t.expand(K, -1), lams, solver_args={"solve_method": method})
         print(f"  cvxpylayers {method:9s} K={K} λ's: {sol.solve_time:7.2f}s "
               f"({sol.solve_time / K:.2f}s/λ, setup {tsetup:.2f}s)  "
@@ -223,6 +223,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plain", action="store_true", help="also run the plain SCS forms (slow)")
     p.add_argument("--skip-algorithm", action="store_true")
+    p.add_argument("--layer-scs", action="store_true",
+                   help="also solve the cvxpylayers batch with SCS (slow: minutes at m = 100)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="benchmarks/results/bench_solvers.json")
     p.add_argument("--scale", nargs="*", metavar="NxM",

@@ -199,8 +199,9 @@ class SpectralLMI:
         V11, V21, V22 = V[:d, :d], V[d:, :d], V[d:, d:]
         RV21 = self.R.T @ V21                                  # (m, d)
         A = self.R.T @ V22 @ self.R                            # (m, m)
-        KW = 2.0 * torch.kron(A, V11)                         # rows (k, a), cols (l, b)
-        KW += 2.0 * torch.einsum("kb,la->kalb", RV21, RV21).reshape(m * d, m * d)
+        KW = torch.kron(A, V11)                               # rows (k, a), cols (l, b)
+        KW += torch.einsum("kb,la->kalb", RV21, RV21).reshape(m * d, m * d)
+        KW *= 2.0
         kx = (2.0 * RV21 @ V11).reshape(-1)
         idx = self.wbar
         K[idx[:, None], idx[None, :]] += KW
@@ -405,6 +406,7 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
     N = x0.numel()
     free = torch.ones(N, dtype=torch.bool, device=dev) if free is None else free
     fi = torch.nonzero(free)[:, 0]
+    all_free = bool(free.all())
     x = x0.clone()
 
     def f_of(v: Tensor) -> float:
@@ -441,7 +443,8 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
         K = P.clone()
         for pt, c in zip(parts, sc):
             pt.newton(K, c)
-        Lc = _cholesky(K[fi[:, None], fi[None, :]])
+        Lc = _cholesky(K if all_free else K[fi[:, None], fi[None, :]])
+        del K
         if Lc is None:
             status = "stalled"
             break
