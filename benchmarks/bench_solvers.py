@@ -50,7 +50,8 @@ def timed(fn, *args, **kwargs):
 
 
 def bench(name: str, args) -> dict:
-    data = load_dataset(name, args.data_dir, seed=args.seed)
+    extra = {"n": args.rastrigin_n, "d": args.rastrigin_d} if name == "rastrigin" else {}
+    data = load_dataset(name, args.data_dir, seed=args.seed, **extra)
     X, y = data.X_train, data.y_train
     net = train_sgd(None, X, y, hidden=args.hidden, epochs=args.epochs, lr=1e-2,
                     seed=args.seed).model.double()
@@ -222,6 +223,8 @@ def main() -> None:
     p.add_argument("--max-iter", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plain", action="store_true", help="also run the plain SCS forms (slow)")
+    p.add_argument("--rastrigin-n", type=int, default=1000)
+    p.add_argument("--rastrigin-d", type=int, default=10)
     p.add_argument("--skip-algorithm", action="store_true")
     p.add_argument("--layer-scs", action="store_true",
                    help="also solve the cvxpylayers batch with SCS (slow: minutes at m = 100)")
