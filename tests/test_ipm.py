@@ -148,3 +148,21 @@ def test_restriction_strictly_feasible_at_every_lambda(inst):
         assert float(ipm.cone_rows(W).min()) >= 0
         assert info.value <= _start_value(ipm, w, t, lam, 0.0, w.c) + 1e-12
         assert info.lower <= info.value
+
+
+def test_l2_program_matches_plain_scs():
+    """Program (6) by the IPM (group SOCs) equals cvxpy + SCS at tight tolerance."""
+    from torch_lipcvx.programs import L2Program
+    w, X, y, D = _setup(5, 50, 3, 8)
+    beta = 1e-2
+    sign = torch.sign(w.alpha)
+    ref = L2Program(X.numpy(), y.numpy(), D.numpy().astype(float), sign.numpy(), beta, True)
+    _, _, info_scs = ref.solve("SCS", {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 200_000})
+    ipm = PatternBarrier(X, y, D, sign, output_bias=True)
+    start = w.alpha.abs()[:, None] * w.W_tilde
+    V, c, info = ipm.solve_l2(beta, start, w.c)
+    assert info.status == "optimal"
+    assert abs(info.value - info_scs.value) <= 1e-4 * info_scs.value
+    assert float(ipm.cone_rows(V).min()) >= 0
+    start_value = ipm.model_mse(start, w.c) + beta * float(start.norm(dim=1).sum())
+    assert info.value <= start_value + 1e-12
