@@ -88,7 +88,10 @@ class Rows:
         return out
 
     def init_dual(self, s: Tensor, mu: float) -> Tensor:
-        return mu / s * self.maskf + (1 - self.maskf)
+        # z = μ/s, except on rows (nearly) active at the start, e.g. the optimum of a previous
+        # step: there s ~ 1e-12 would give huge duals and a huge dual residual; cap them
+        floor = 1e-2 * float(s[:, self.mask].mean()) if bool(self.mask.any()) else 1.0
+        return mu / s.clamp_min(floor) * self.maskf + (1 - self.maskf)
 
     def dot(self, a: Tensor, b: Tensor) -> float:
         return float((a * b * self.maskf).sum())
