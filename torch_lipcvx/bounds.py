@@ -49,7 +49,7 @@ from .fast import (NEWTON_MAX_DIM, _off_boundary, lipsdp_dual, lipsdp_newton,
 from .linf import (DEFAULT_MAX_EXACT_DIM, DEFAULT_MAX_PRODUCTS, check_linf_options,
                    check_method, linf_lower_bound, linf_naive, linf_upper_bounds)
 from .models import ShallowWeights, as_shallow_relu, check_weights_finite
-from .programs import DEFAULT_SOLVER, LipSDPProgram, SolverError, check_solver
+from .programs import LipSDPProgram, SolverError, check_solver
 
 #: Solver names that select the torch methods of :mod:`torch_lipcvx.fast` instead of cvxpy.
 FAST_SOLVERS = ("auto", "torch")
@@ -409,7 +409,7 @@ def _auto_fallback(W: Tensor, alpha: Tensor, program: Optional[LipSDPProgram], w
     return cands, elapsed
 
 
-def lipsdp(weights: ShallowWeights, *, solver: str = DEFAULT_SOLVER, solver_options: Optional[dict] = None,
+def lipsdp(weights: ShallowWeights, *, solver: str = "auto", solver_options: Optional[dict] = None,
            program: Optional[LipSDPProgram] = None, form: str = "reduced") -> LipSDPResult:
     """LipSDP-neuron certificate for the ℓ2 Lipschitz constant, re-verified in float64.
 
@@ -421,8 +421,8 @@ def lipsdp(weights: ShallowWeights, *, solver: str = DEFAULT_SOLVER, solver_opti
 
     Args:
         weights: the network (``W (m, d)``, ``alpha (m,)``; biases do not enter).
-        solver: ``"CLARABEL"`` (default) or ``"SCS"`` (cvxpy), or the torch methods of
-            :mod:`torch_lipcvx.fast` (no cvxpy): ``"torch"`` runs :func:`~torch_lipcvx.fast.
+        solver: ``"auto"`` (default) or ``"torch"``: the torch methods of
+            :mod:`torch_lipcvx.fast` (no cvxpy); ``"CLARABEL"`` or ``"SCS"``: cvxpy. ``"torch"`` runs :func:`~torch_lipcvx.fast.
             lipsdp_newton` (d ≤ :data:`~torch_lipcvx.fast.NEWTON_MAX_DIM`; certified relative gap
             1e-9 in ρ by default) or, for larger d, :func:`~torch_lipcvx.fast.lipsdp_dual`, and
             returns its (certified, possibly looser) bound. ``"auto"`` does the same (the first-order
@@ -588,7 +588,7 @@ def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Option
 
 
 def lipschitz_bounds(model: nn.Module, norm=2, *, method: Optional[str] = None,
-                     solver: str = DEFAULT_SOLVER, solver_options: Optional[dict] = None,
+                     solver: str = "auto", solver_options: Optional[dict] = None,
                      X: Optional[Tensor] = None, n_samples: int = 2048, ascent_steps: int = 100,
                      seed: int = 0, degree: Optional[int] = None, sparse: bool = True,
                      max_exact_dim: int = DEFAULT_MAX_EXACT_DIM,

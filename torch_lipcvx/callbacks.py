@@ -25,9 +25,8 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from ._checks import check_nonneg, check_positive_int, check_Xy
 from .models import ShallowReLU, ShallowWeights
-from .bounds import sampled_lower_bound
+from .bounds import check_any_solver, sampled_lower_bound
 from .postprocess import PostProcessResult, postprocess
-from .programs import check_solver
 
 __all__ = ["ConvexPostProcessing"]
 
@@ -83,7 +82,8 @@ class ConvexPostProcessing(pl.Callback):
             MSE and nothing would be regularised (call :func:`postprocess` directly for that).
         max_iter: at most this many restriction solves, ``>= 1``.
         tol: relative-decrease stopping tolerance, ``>= 0``.
-        solver: ``"CLARABEL"`` or ``"SCS"`` (must be installed).
+        solver: ``"auto"`` (default: torch solvers on the model's device, cvxpy fallback),
+            ``"torch"``, ``"CLARABEL"`` or ``"SCS"`` (see :func:`~torch_lipcvx.postprocess`).
         solver_options: solver keyword arguments, a dict or ``None``.
         X, y: optional explicit training data ``(n, d)`` and ``(n,)`` (both or neither) to use
             instead of the training dataloader's dataset.
@@ -108,7 +108,7 @@ class ConvexPostProcessing(pl.Callback):
     """
 
     def __init__(self, *, lam: float = 0.0, beta: float = 0.0, max_iter: int = 20,
-                 tol: float = 1e-4, solver: str = "CLARABEL",
+                 tol: float = 1e-4, solver: str = "auto",
                  solver_options: Optional[dict] = None, X: Optional[Tensor] = None,
                  y: Optional[Tensor] = None, model_attr: str = "model",
                  verbose: bool = True) -> None:
@@ -119,7 +119,7 @@ class ConvexPostProcessing(pl.Callback):
                              f"(ℓ2 case), got lam={lam!r}, beta={beta!r}")
         self.max_iter = check_positive_int(max_iter, "max_iter")
         self.tol = check_nonneg(tol, "tol")
-        self.solver = check_solver(solver)
+        self.solver = check_any_solver(solver)
         if solver_options is not None and not isinstance(solver_options, dict):
             raise TypeError(f"solver_options must be a dict or None, got "
                             f"{type(solver_options).__name__}")

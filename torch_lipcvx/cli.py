@@ -129,6 +129,7 @@ class CLIError(Exception):
 
 CHECKPOINT_KEYS = ("state_dict", "in_features", "hidden", "output_bias", "dtype")
 DATA_NAMES = ("rastrigin", "servo", "machine", "solar", "wine")
+SOLVER_CHOICES = ("auto", "torch", "CLARABEL", "SCS")
 
 
 def _say(args) -> Any:
@@ -490,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--lam", type=float, default=1e-3, help="Lipschitz weight on L^2")
     demo.add_argument("--max-iter", type=int, default=10, help="Algorithm 1 iterations at most")
     demo.add_argument("--tol", type=float, default=1e-3, help="relative decrease to stop")
-    demo.add_argument("--solver", default="CLARABEL", choices=["CLARABEL", "SCS"])
+    demo.add_argument("--solver", default="auto", choices=SOLVER_CHOICES)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", default="torch_lipcvx_demo", help="output folder")
     demo.add_argument("--quiet", action="store_true", help="only print the final table")
@@ -514,8 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                               "seed [default 0]")
 
     def common(p) -> None:
-        p.add_argument("--solver", default="CLARABEL", choices=["CLARABEL", "SCS"],
-                       help="conic solver")
+        p.add_argument("--solver", default="auto", choices=SOLVER_CHOICES,
+                       help="auto (torch solvers, cvxpy fallback), torch, or a cvxpy solver")
         p.add_argument("--quiet", action="store_true", help="only print the results")
 
     tr = sub.add_parser(
@@ -603,7 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--lam", type=float, default=1e-3, help="Lipschitz weight")
     be.add_argument("--repeat", type=int, default=3, help="LipSDP repetitions")
     be.add_argument("--seed", type=int, default=0)
-    be.add_argument("--solver", default="CLARABEL", choices=["CLARABEL", "SCS"])
+    be.add_argument("--solver", default="auto", choices=SOLVER_CHOICES)
     be.set_defaults(func=_bench)
     return parser
 

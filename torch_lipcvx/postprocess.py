@@ -230,7 +230,7 @@ def _prepare(model: nn.Module, X, y, lam, beta) -> tuple[ShallowReLU, ShallowWei
 
 
 def objective(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
-              solver: str = DEFAULT_SOLVER, solver_options: Optional[dict] = None) -> Objective:
+              solver: str = "auto", solver_options: Optional[dict] = None) -> Objective:
     """Evaluate ``J`` of MATH.md §3 for a network on data, with a fresh certified ``ρ``.
 
     Args:
@@ -267,7 +267,7 @@ def _l2_slots(alpha: Tensor, patterns: str, n_sampled: Optional[int],
 
 def solve_l2_program(model: nn.Module, X, y, *, beta: float,
                      patterns: Literal["network", "sampled"] = "network",
-                     n_sampled: Optional[int] = None, seed: int = 0, solver: str = DEFAULT_SOLVER,
+                     n_sampled: Optional[int] = None, seed: int = 0, solver: str = "auto",
                      solver_options: Optional[dict] = None) -> ConvexSolution:
     """Solve the ℓ2 program (6) with patterns taken from ``model`` and map back (MATH.md §4).
 
@@ -279,7 +279,8 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
             the network is feasible and the optimum is never worse. ``"sampled"`` ("samp-ℓ2", the
             scnn-style baseline): ``n_sampled`` (default m/2) of the m patterns drawn at random with
             ``seed`` and used as both P and N; no guarantee.
-        solver, solver_options: ``"CLARABEL"`` or ``"SCS"`` and their settings.
+        solver, solver_options: ``"auto"`` (default: the torch interior point, cvxpy as
+            fallback), ``"torch"``, ``"CLARABEL"`` or ``"SCS"``, and their settings.
 
     Returns:
         :class:`ConvexSolution`; the network has one unit per slot (``2·n_sampled`` units when
@@ -311,7 +312,7 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
 
 # ------------------------------------------------------------------------------- Algorithm 1
 def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
-                max_iter: int = 20, tol: float = 1e-4, solver: str = DEFAULT_SOLVER,
+                max_iter: int = 20, tol: float = 1e-4, solver: str = "auto",
                 solver_options: Optional[dict] = None, verbose: bool = False) -> PostProcessResult:
     """Post-process a trained shallow ReLU network by convex optimisation (Algorithm 1).
 
@@ -325,8 +326,8 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
         beta: β ≥ 0, weight of the ℓ2 term ``(β/2)Σ_j(‖w̃_j‖² + α_j²)`` (bias included).
         max_iter: at most this many restriction solves (Lipschitz case).
         tol: stop when the relative decrease of ``J`` in one step is below ``tol``.
-        solver: ``"CLARABEL"`` (default) or ``"SCS"`` (cvxpy), for the programs and LipSDP; or
-            ``"auto"``: LipSDP by the dual method of :mod:`torch_lipcvx.fast` (falling back to
+        solver: ``"auto"`` (default), ``"torch"``, or ``"CLARABEL"`` / ``"SCS"`` (cvxpy) for the
+            programs and LipSDP. ``"auto"``: LipSDP by the dual method of :mod:`torch_lipcvx.fast` (falling back to
             Clarabel, with one warning per call, when its gap stays open), and programs (6)/(12)
             by the torch primal–dual interior point of :mod:`torch_lipcvx.ipm` on the model's
             device (CPU or GPU); a torch solve that misses its tolerances is redone by cvxpy with
