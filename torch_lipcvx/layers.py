@@ -200,6 +200,32 @@ def _reduced_parameters(W: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor, Tenso
     return outer, g, alpha.pow(2) / 2
 
 
+def call_cvxpy_layer(layer, params: tuple, solver_args: dict, *, errors: tuple, failed: str,
+                     hint: str, inaccurate: str, stacklevel: int = 3):
+    """Call a ``CvxpyLayer`` and translate what diffcp reports.
+
+    A solver exception of a type in ``errors`` becomes :class:`SolverError` (``failed: exc;
+    hint``); diffcp's "Solved/Inaccurate" warning becomes a ``RuntimeWarning`` with the text
+    ``inaccurate``; the harmless cvxpylayers 1.2 + NumPy 2 copy-keyword warning is dropped; any
+    other warning is re-emitted unchanged. Returns the layer's outputs.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            out = layer(*params, solver_args=solver_args)
+        except errors as exc:
+            raise SolverError(f"{failed}: {exc}; {hint}") from exc
+    for w in caught:
+        text = str(w.message)
+        if "Solved/Inaccurate" in text:
+            warnings.warn(inaccurate, RuntimeWarning, stacklevel=stacklevel)
+        elif "__array__ implementation doesn't accept a copy keyword" in text:
+            continue  # cvxpylayers 1.2 + NumPy 2: harmless, not ours to fix
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return out
+
+
 def _round_up_cast(rho: Tensor, device, dtype) -> Tensor:
     """Cast the float64 ``rho`` to ``dtype`` on ``device``, rounding its value up, not to nearest.
 
@@ -340,23 +366,12 @@ class LipSDPLayer(nn.Module):
         if not (torch.is_grad_enabled() and (Wn.requires_grad or an.requires_grad)):
             # without a backward pass diffcp hands every option to SCS, which rejects "mode"
             call_args.pop("mode", None)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                rho, t = self._cvxpy_layer(*params, solver_args=call_args)
-            except DiffcpSolverError as exc:
-                raise SolverError(f"SCS failed on LipSDP inside LipSDPLayer: {exc}; try larger "
-                                  "max_iters or other solver_args") from exc
-        for w in caught:
-            text = str(w.message)
-            if "Solved/Inaccurate" in text:
-                warnings.warn("SCS stopped at its iteration limit inside LipSDPLayer; ρ is still "
-                              "certified (re-verified from t) but its gradient may be inaccurate: "
-                              "raise solver_args['max_iters']", RuntimeWarning, stacklevel=3)
-            elif "__array__ implementation doesn't accept a copy keyword" in text:
-                continue  # cvxpylayers 1.2 + NumPy 2: harmless, not ours to fix
-            else:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        rho, t = call_cvxpy_layer(
+            self._cvxpy_layer, params, call_args, errors=(DiffcpSolverError,),
+            failed="SCS failed on LipSDP inside LipSDPLayer", hint="try larger max_iters or "
+            "other solver_args", inaccurate="SCS stopped at its iteration limit inside "
+            "LipSDPLayer; ρ is still certified (re-verified from t) but its gradient may be "
+            "inaccurate: raise solver_args['max_iters']", stacklevel=4)
         if not bool(torch.isfinite(rho.detach()).all()):
             raise SolverError("SCS returned a non-finite ρ on LipSDP inside LipSDPLayer")
         return rho, t

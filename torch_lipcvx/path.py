@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from ._checks import check_nonneg, check_positive_int
 from .bounds import certify_t
+from .layers import call_cvxpy_layer
 from .models import ShallowReLU, ShallowWeights, activation_patterns, sign_order
 from .postprocess import (IterationRecord, PostProcessResult, _Certifier, _objective, _prepare)
 from .programs import DEFAULT_SOLVER, SolverError, _augment, _sym
@@ -339,23 +340,12 @@ class RestrictionLayer(nn.Module):
         else:
             s = (self.alpha.to(**_CPU64) ** 2 / (2 * tb)).sum(1)
             params = ((tb / 2).sqrt(), 0.5 / (1 - s).sqrt(), lb)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                out = self._cvxpy_layer(*params, solver_args=args)
-            except Exception as exc:    # diffcp.SolverError, or a solver's own error
-                raise SolverError(f"{args['solve_method']} failed on the restriction (12) inside "
-                                  f"RestrictionLayer: {exc}; try other solver_args") from exc
-        for w in caught:
-            text = str(w.message)
-            if "Solved/Inaccurate" in text:
-                warnings.warn("SCS stopped at its iteration limit inside RestrictionLayer; the "
-                              "solution may be inaccurate (callers re-score it): raise "
-                              "solver_args['max_iters']", RuntimeWarning, stacklevel=2)
-            elif "__array__ implementation doesn't accept a copy keyword" in text:
-                continue  # cvxpylayers 1.2 + NumPy 2: harmless
-            else:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        out = call_cvxpy_layer(
+            self._cvxpy_layer, params, args, errors=(Exception,),   # diffcp's or a solver's own
+            failed=f"{args['solve_method']} failed on the restriction (12) inside RestrictionLayer",
+            hint="try other solver_args", inaccurate="SCS stopped at its iteration limit inside "
+            "RestrictionLayer; the solution may be inaccurate (callers re-score it): raise "
+            "solver_args['max_iters']", stacklevel=3)
         Wt, rho = out[0], out[1]
         c = out[2] if self.output_bias else None
         for name, v in (("W_tilde", Wt), ("rho", rho), ("c", c)):
