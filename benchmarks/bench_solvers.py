@@ -263,7 +263,10 @@ def main() -> None:
             results.append(res)
         out = Path(args.out).with_name("bench_scale.json")
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"config": vars(args), "results": results}, indent=2))
+        old = json.loads(out.read_text())["results"] if out.exists() else []
+        new_keys = {(r.get("n"), r.get("m"), r.get("device")) for r in results}
+        kept = [r for r in old if (r.get("n"), r.get("m"), r.get("device")) not in new_keys]
+        out.write_text(json.dumps({"config": vars(args), "results": kept + results}, indent=2))
         print(f"\nwrote {out}")
         return
     report = {"config": vars(args), "results": [bench(name, args) for name in args.datasets]}

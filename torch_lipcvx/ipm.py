@@ -21,9 +21,12 @@ point ``λ = W z = W⁻ᵀ s`` is computed per part, the reduced Newton system
 ``(P + Σ L_kᵀ W_k⁻² L_k) dx = rhs`` is factorised once by Cholesky and solved twice (affine and
 combined directions), and the step keeps ``s`` and ``z`` in the interior. Primal feasibility is
 exact throughout: ``s`` is recomputed from ``x`` (the constraints are affine), so the returned
-point satisfies every constraint strictly, whatever the accuracy reached. Typical runs take
-15–30 iterations. Cost per iteration: ``O(n m (d+1)²)`` for the rows, ``O(m³ + (m d)²)`` for the
-LMI, one Cholesky of size ``m (d + 1)``.
+point satisfies every constraint strictly, whatever the accuracy reached. Gondzio's centrality
+correctors (two extra solves with the same factor) trim the iteration count. Measured: 37–96
+iterations on the UCI sets and rastrigin at m = 100, 140 at n = 9·10⁴; Clarabel needs a similar
+count on the same programs (25–58), these are hard, degenerate programs (many rows active at
+the optimum). Cost per iteration: ``O(n m (d+1)²)`` for the rows, ``O(m³ + (m d)²)`` for the LMI,
+one Cholesky of size ``m (d + 1)``.
 """
 
 from __future__ import annotations
@@ -396,7 +399,8 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
         x0: ``(N,)`` strictly feasible start (every slack in the cone's interior).
         parts: the cone parts (:class:`Rows`, :class:`SpectralLMI`, :class:`GroupSOC`).
         free: ``(N,)`` boolean, the coordinates that move (others stay at ``x0``); default all.
-        mu0: the initial centring parameter (duals ``z = μ₀ s⁻¹``); default ``|f(x0)|/ν``.
+        mu0: the initial centring parameter (duals ``z = μ₀ s⁻¹``, capped on nearly active
+            rows); default ``max(|f(x0)|, 1e-3‖∇f(x0)‖∞‖x0‖∞)``, in the objective's units.
         tol: stop when ``sᵀz ≤ tol·max(1, |f|)`` and the dual residual is below
             ``tol^(2/3)`` relative to ``‖b‖ + ‖P x‖``.
         objective: optional exact evaluation of the objective for the log (default the quadratic).
