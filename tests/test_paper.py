@@ -32,7 +32,7 @@ def paper():
 def first_run(paper, data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("paper")
     argv = ["all", "--quick", "--datasets", "servo", "rastrigin", "--trials", "2", "--out",
-            str(out), "--solver", "CLARABEL", "--data-dir", str(data_dir), *TINY]
+            str(out), "--data-dir", str(data_dir), *TINY]          # the default solver, auto
     return argv, out, paper.main(argv)
 
 
@@ -55,12 +55,26 @@ def test_quick_run_writes_tables_csvs_and_plots(paper, first_run):
     assert not list(out.rglob("*.tmp"))
 
 
+def test_the_default_solver_is_the_librarys_auto_and_is_part_of_the_key(paper, first_run):
+    argv, out, summary = first_run
+    assert paper.resolve_solver("auto") == "auto" and summary["solver"] == "auto"
+    cfg = json.loads((out / f"config_{summary['config_key']}.json").read_text())
+    assert cfg["solver"] == "auto" and cfg["solvers"] == paper.effective_solvers("auto")
+    assert cfg["solvers"]["postprocess"] == "auto" and cfg["solvers"]["admm_lipsdp"] == "auto"
+    base = dict(paper.QUICK, seed=0)
+    keys = {paper.config_key(dict(base, solver=s, solvers=paper.effective_solvers(s)))
+            for s in ("auto", "CLARABEL", "SCS")}
+    assert len(keys) == 3
+
+
 def test_every_record_has_seeds_intervals_and_the_eps_grid(paper, first_run):
     argv, out, summary = first_run
     recs = [json.loads(p.read_text()) for p in (out / "records").rglob("*.json")]
     assert len(recs) == summary["computed"]
     for r in recs:
         assert r["seeds"] is not None and r["config_key"] == summary["config_key"]
+        assert r["solvers"] == paper.effective_solvers("auto")
+        assert set(r["eval_parts_s"]) == {"objective", "intervals", "attacks"}
         assert 0 <= r["L2_lower"] <= r["L2_upper"] * (1 + 1e-9)
         assert 0 <= r["Linf_lower"] <= r["Linf_upper"] * (1 + 1e-9)
         for norm in ("2", "inf"):

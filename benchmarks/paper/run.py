@@ -66,7 +66,9 @@ FULL: dict[str, Any] = {
     "eps": [0.0, 0.02, 0.05, 0.1, 0.2, 0.5],
     "attack": {"steps": 50, "restarts": 3},
     "rastrigin": {"n": 1000, "d": 2},
-    "bounds": {"n_samples": 2048, "ascent_steps": 100},
+    # ℓ∞ upper bound: "best" = LiPopt's program value (exact enumeration when every connected
+    # component reads few inputs, else its LP), min with √d·L₂ and the naive bound
+    "bounds": {"n_samples": 2048, "ascent_steps": 100, "linf_method": "best"},
 }
 
 #: ``--quick``: the same pipeline at toy sizes (smoke test; numbers mean little).
@@ -84,7 +86,7 @@ QUICK.update({
     "eps": [0.0, 0.1, 0.5],
     "attack": {"steps": 10, "restarts": 1},
     "rastrigin": {"n": 200, "d": 2},
-    "bounds": {"n_samples": 256, "ascent_steps": 20},
+    "bounds": {"n_samples": 256, "ascent_steps": 20, "linf_method": "best"},
 })
 
 # ----------------------------------------------------------------------------------- methods
@@ -206,19 +208,25 @@ def load_model(path: Path):
 
 
 def resolve_solver(requested: str) -> str:
-    """The solver for postprocess, objectives and certificates.
+    """The solver for postprocess, program (6), objectives and certificates.
 
-    ``"auto"`` if this torch_lipcvx accepts it (the torch solvers of issue 5), else CLARABEL with a
-    note. The ADMM baseline takes only cvxpy solvers: see :func:`admm_solver`.
+    ``"auto"`` (default) or ``"torch"``: the library's torch solvers (LipSDP by the Newton method
+    on the d×d dual, programs (6) and (12) by the torch interior point, cvxpy as fallback with a
+    warning); ``"CLARABEL"``/``"SCS"``: the cvxpy programs. A torch_lipcvx without the torch
+    solvers gets CLARABEL for ``"auto"``, with a note.
     """
     name = requested.strip()
-    try:
-        from torch_lipcvx.postprocess import _check_any_solver
-    except ImportError:          # a torch_lipcvx without the torch solvers
-        _check_any_solver = None
+    check = None
+    try:                                   # the current library
+        from torch_lipcvx.bounds import check_any_solver as check
+    except ImportError:
+        try:                               # the first version with solver="auto"
+            from torch_lipcvx.postprocess import _check_any_solver as check
+        except ImportError:                # a torch_lipcvx without the torch solvers
+            check = None
     from torch_lipcvx.programs import check_solver
     try:
-        return _check_any_solver(name) if _check_any_solver else check_solver(name)
+        return check(name) if check else check_solver(name)
     except ValueError as exc:
         if name.lower() != "auto":
             raise SystemExit(f"--solver: {exc}")
@@ -227,9 +235,32 @@ def resolve_solver(requested: str) -> str:
 
 
 def admm_solver(solver: str) -> str:
-    """ADMM's LipSDP and SDP step are cvxpy programs: a cvxpy solver name."""
+    """The ``solver`` of :class:`~torch_lipcvx.admm.ADMM` (its LipSDP: T refresh, J, the final
+    certificate). An ADMM that accepts the torch solvers (it has ``check_sdp_solver``) gets
+    ``solver`` unchanged and runs its SDP step with Clarabel; an older one gets a cvxpy name."""
     from torch_lipcvx.programs import DEFAULT_SOLVER, SOLVERS
-    return solver if solver.upper() in SOLVERS else DEFAULT_SOLVER
+    try:
+        from torch_lipcvx.admm import check_sdp_solver  # noqa: F401  (ADMM takes "auto")
+        return solver
+    except ImportError:
+        return solver if solver.upper() in SOLVERS else DEFAULT_SOLVER
+
+
+def effective_solvers(solver: str) -> dict[str, str]:
+    """Which solver each stage really uses (recorded in the configuration key and every record,
+    so records made with other solvers are never mixed)."""
+    from torch_lipcvx.programs import DEFAULT_SOLVER
+    fast = solver in ("auto", "torch")
+    a = admm_solver(solver)
+    return {
+        "postprocess": solver,                    # C-ℓ2, Algorithm 1 (C-lip, samp-lip, W-steps)
+        "l2_program": solver,                     # samp-ℓ2 (program (6), sampled patterns)
+        "certificates": solver,                   # objectives, LipSDP upper bounds
+        "admm_lipsdp": a,
+        "admm_sdp_step": DEFAULT_SOLVER if a in ("auto", "torch") else a,
+        "ext_alpha_reextract": DEFAULT_SOLVER if fast else solver,   # cvxpy programs only
+        "sgd_lip_layer": "SCS",                   # cvxpylayers (diffcp)
+    }
 
 
 def resolve_data_dir(arg: Optional[str]) -> Optional[Path]:
@@ -339,7 +370,8 @@ class Trial:
         rec["warnings"] = _summarise_warnings(caught)
         rec.update({"dataset": self.dataset, "trial": self.trial, "method": method,
                     "label": METHODS[method][0], "status": "ok", "config_key": self.key,
-                    "solver": self.solver, "split": self.split_desc, "seeds": seeds,
+                    "solver": self.solver, "solvers": effective_solvers(self.solver),
+                    "split": self.split_desc, "seeds": seeds,
                     "depends_on": list(METHODS[method][1]), "time_s": train_time,
                     "eval_time_s": time.perf_counter() - tic, "info": info,
                     "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
@@ -349,7 +381,8 @@ class Trial:
         self.models[method] = model
         self.computed.append(method)
         n_warn = sum(w["count"] for w in rec["warnings"])
-        say(f"{self.tag()} {METHODS[method][0]:15s} {train_time:7.1f} s  "
+        say(f"{self.tag()} {METHODS[method][0]:15s} {train_time:7.1f} s "
+            f"(+ eval {rec['eval_time_s']:.1f} s: attacks {rec['eval_parts_s']['attacks']:.1f})  "
             f"J_l2={rec['J_l2']:.6g}  J_lip={rec['J_lip']:.6g}  L in [{rec['L2_lower']:.4g}, "
             f"{rec['L2_upper']:.4g}]  test MSE={rec['mse_test']:.4g}"
             + (f"  ({n_warn} warning(s), in the record)" if n_warn else ""))
@@ -367,21 +400,31 @@ class Trial:
         say(f"{self.tag()} {METHODS[method][0]:15s} FAILED: {error}")
 
     def evaluate(self, model) -> dict:
-        """Objectives (one fresh certificate), Lipschitz intervals, adversarial test MSEs."""
+        """Objectives (one fresh certificate), Lipschitz intervals, adversarial test MSEs.
+
+        The seconds of each part go to ``eval_parts_s`` (certificate, intervals, attacks)."""
         from torch_lipcvx import lipschitz_bounds, objective, pgd_attack
         cfg = self.cfg
+        parts: dict[str, float] = {}
+        tic = time.perf_counter()
         ob = objective(model, self.X, self.y, lam=cfg["lam"], beta=0.0, solver=self.solver)
         with torch.no_grad():
             mse_test = float(((model(self.Xte) - self.yte) ** 2).mean())
         rec = {"mse_train": ob.mse, "mse_test": mse_test, "l2": ob.l2, "rho": ob.rho,
                "J_l2": ob.mse + 0.5 * cfg["beta"] * ob.l2, "J_lip": ob.mse + cfg["lam"] * ob.rho,
                "units": model.m, "active_units": int((model.output.weight != 0).sum())}
+        parts["objective"] = time.perf_counter() - tic
+        tic = time.perf_counter()
         for norm, name in ((2, "L2"), (math.inf, "Linf")):
+            kw = {"method": cfg["bounds"]["linf_method"]} if (
+                norm == math.inf and "linf_method" in cfg["bounds"]) else {}
             iv = lipschitz_bounds(model, norm, X=self.X, solver=self.solver, seed=self.seed,
                                   n_samples=cfg["bounds"]["n_samples"],
-                                  ascent_steps=cfg["bounds"]["ascent_steps"])
+                                  ascent_steps=cfg["bounds"]["ascent_steps"], **kw)
             rec[f"{name}_lower"], rec[f"{name}_upper"] = iv.lower, iv.upper
             rec[f"{name}_upper_method"] = iv.upper_method
+        parts["intervals"] = time.perf_counter() - tic
+        tic = time.perf_counter()
         adv: dict[str, dict[str, float]] = {}
         for norm in ("2", "inf"):
             adv[norm] = {}
@@ -391,7 +434,9 @@ class Trial:
                                  steps=cfg["attack"]["steps"], restarts=cfg["attack"]["restarts"],
                                  generator=g)
                 adv[norm][repr(float(eps))] = float(res.mse)
+        parts["attacks"] = time.perf_counter() - tic
         rec["adv_mse_test"] = adv
+        rec["eval_parts_s"] = parts
         return rec
 
 
@@ -836,6 +881,29 @@ def write_timing(out: Path, recs: list[dict], key: str) -> dict[str, float]:
                  if (ds, m) in per else "–" for ds in datasets]
         lines.append(f"| {METHODS[m][0]} | " + " | ".join(cells) + " |")
     lines.append("| **total** | " + " | ".join(f"**{totals[ds]:.0f}**" for ds in datasets) + " |")
+    parts = [r for r in recs if r.get("eval_parts_s")]
+    for ds in datasets:
+        rs = [r for r in parts if r["dataset"] == ds]
+        if not rs:
+            continue
+        n_tr = len({r["trial"] for r in rs})
+        lines += ["", f"**{ds}**: median seconds per trial ({n_tr} trial(s)) of the method itself "
+                  "and of its evaluation (fresh certificate + objectives; ℓ2 and ℓ∞ Lipschitz "
+                  "intervals; the Figure-1 PGD attacks, ℓ2 and ℓ∞ over the ε grid).", "",
+                  "| method | method | certificate | intervals | attacks | total |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        tot = [0.0] * 5
+        for m in METHODS:
+            mr = [r for r in rs if r["method"] == m]
+            if not mr:
+                continue
+            vals = [statistics.median(r["time_s"] for r in mr)] + [
+                statistics.median(r["eval_parts_s"].get(k, 0.0) for r in mr)
+                for k in ("objective", "intervals", "attacks")]
+            vals.append(sum(vals))
+            tot = [a + b for a, b in zip(tot, vals)]
+            lines.append(f"| {METHODS[m][0]} | " + " | ".join(f"{v:.1f}" for v in vals) + " |")
+        lines.append("| **sum** | " + " | ".join(f"**{v:.1f}**" for v in tot) + " |")
     runs = []
     log = out / "runs.jsonl"
     if log.is_file():
@@ -854,6 +922,15 @@ def write_timing(out: Path, recs: list[dict], key: str) -> dict[str, float]:
                   f"{r['jobs']} | {r['cpu_count']} |" for r in runs]
     atomic_write_text(out / "timing.md", "\n".join(lines) + "\n")
     return totals
+
+
+def _flat_record(r: dict) -> dict:
+    """A record's scalars for records.csv (the evaluation's parts as ``eval_<part>_s``)."""
+    row = {k: v for k, v in r.items()
+           if k not in ("adv_mse_test", "info", "seeds", "eval_parts_s", "solvers")}
+    for part, sec in (r.get("eval_parts_s") or {}).items():
+        row[f"eval_{part}_s"] = sec
+    return row
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
@@ -879,9 +956,7 @@ def report(out: Path, cfg: dict, key: str, parts: tuple[str, ...]) -> dict:
     if not recs:
         say(f"no finished records for configuration {key} in {out}")
         return summary
-    _write_csv(out / "records.csv", [{k: v for k, v in r.items()
-                                      if k not in ("adv_mse_test", "info", "seeds")}
-                                     for r in recs])
+    _write_csv(out / "records.csv", [_flat_record(r) for r in recs])
     summary["files"].append(out / "records.csv")
     lip_md, lip_rows = lipschitz_markdown(recs)
     atomic_write_text(out / "lipschitz.md", lip_md)
@@ -925,7 +1000,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None,
                    help=f"results directory (default {DEFAULT_OUT.relative_to(REPO)}, "
                         "or its quick/ subfolder with --quick)")
-    p.add_argument("--solver", default="auto", help="auto (falls back to CLARABEL), CLARABEL, SCS")
+    p.add_argument("--solver", default="auto",
+                   help="auto (default: the library's torch solvers, cvxpy fallback), torch "
+                        "(no fallback), CLARABEL or SCS (the cvxpy programs)")
     p.add_argument("--data-dir", default=None,
                    help="UCI data (default: $TORCH_LIPCVX_DATA, else ../shared/data)")
     p.add_argument("--seed", type=int, default=0, help="base seed; trial k uses seed + k")
@@ -952,7 +1029,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
         DEFAULT_OUT / "quick" if args.quick else DEFAULT_OUT)
     solver = resolve_solver(args.solver)
     data_dir = resolve_data_dir(args.data_dir)
-    key_cfg = dict(cfg, solver=solver, seed=args.seed)
+    key_cfg = dict(cfg, solver=solver, solvers=effective_solvers(solver), seed=args.seed)
     key = config_key(key_cfg)
     parts = ("table1", "figure1") if args.what in ("all", "report") else (args.what,)
     methods = []
