@@ -445,7 +445,11 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
             status = "optimal"
             break
         mu = gap / nu
-        sc = [pt.scaling(s, z) for pt, s, z in zip(parts, S, Z)]
+        try:
+            sc = [pt.scaling(s, z) for pt, s, z in zip(parts, S, Z)]
+        except RuntimeError:       # torch.linalg.LinAlgError: an SVD/Cholesky at the very end
+            status = "stalled"     # keep the current (feasible) point; "auto" redoes it by cvxpy
+            break
         lam = [pt.lam(c) for pt, c in zip(parts, sc)]
         K = P.clone()
         for pt, c in zip(parts, sc):
