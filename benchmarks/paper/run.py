@@ -740,8 +740,10 @@ def lipschitz_markdown(recs: list[dict]) -> tuple[str, list[dict]]:
                 row[k] = statistics.median(r[k] for r in rs)
             rows.append(row)
     lines = ["Median over trials. L₂: ℓ2 Lipschitz constant (lower = largest sampled gradient "
-             "norm, upper = LipSDP certificate); L∞: for ℓ∞ input perturbations (upper = "
-             "min(naive, √d·L₂)). Standardised units. `time` = the method's own compute time (s).", "",
+             "norm, upper = LipSDP certificate); L∞: for ℓ∞ input perturbations (upper = the "
+             "smallest certified bound of `lipschitz_bounds(norm=inf, method=bounds.linf_method)`"
+             ", named per record in `Linf_upper_method`). Standardised units. `time` = the "
+             "method's own compute time (s).", "",
              "| data set | method | L₂ lower | L₂ upper | L∞ lower | L∞ upper | train MSE | "
              "test MSE | J_l2 | J_lip | time |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
