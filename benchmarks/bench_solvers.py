@@ -24,6 +24,7 @@ import os
 import time
 import warnings
 from pathlib import Path
+from typing import Optional
 
 # On a shared machine, OpenMP's default busy-waiting makes torch's threads spin against other
 # processes (measured: a (12) solve 7 s → 113 s under load); passive waiting keeps the torch
@@ -49,7 +50,7 @@ def timed(fn, *args, **kwargs):
     return out, time.perf_counter() - start
 
 
-def bench(name: str, args) -> dict:
+def bench(name: str, args, save) -> dict:
     extra = {"n": args.rastrigin_n, "d": args.rastrigin_d} if name == "rastrigin" else {}
     data = load_dataset(name, args.data_dir, seed=args.seed, **extra)
     X, y = data.X_train, data.y_train
@@ -60,109 +61,147 @@ def bench(name: str, args) -> dict:
     out: dict = {"dataset": name, "n": data.n, "d": data.d, "m": args.hidden}
     print(f"\n== {name}: n={X.shape[0]}, d={X.shape[1]}, m={args.hidden}, lam={args.lam:g}")
 
-    rows = []
-    if args.plain:
-        (rho_p, t_p, _), tp = timed(lipsdp_original_lmi, w.W.numpy(), w.alpha.numpy(), "SCS",
-                                   {"eps_abs": 1e-6, "eps_rel": 1e-6, "max_iters": 100_000})
-        rows.append(("original LMI + SCS", certify_t(w.W, w.alpha, t_p)[0] ** 0.5, tp))
-    ref, tr = timed(lipsdp, w)
-    rows.append(("reduced + Clarabel", ref.L, tr))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        fast, tf = timed(lipsdp, w, solver="auto")
-    rows.append(("dual (auto)" + (" [fell back]" if caught else ""), fast.L, tf))
-    base = rows[0][2]
-    print("LipSDP:")
-    for label, L, t in rows:
-        print(f"  {label:28s} L={L:.10g}  {t:8.3f}s  ratio={base / t:7.1f}x")
-    out["lipsdp"] = [{"method": a, "L": b, "time": c} for a, b, c in rows]
-
-    D = activation_patterns(X, w)
-    t = torch.as_tensor(ref.t)
-    rows = []
-    if args.plain:
-        prog = LipschitzRestriction(X.numpy(), y.numpy(), D.numpy().astype(float),
-                                    w.alpha.numpy(), args.lam, 0.0, True, form="full")
-        (_, _, _, info), tp = timed(prog.solve, t.numpy(), "SCS")
-        rows.append(("full LMI + SCS", info.value, tp))
-    prog = LipschitzRestriction(X.numpy(), y.numpy(), D.numpy().astype(float), w.alpha.numpy(),
-                                args.lam, 0.0, True)
-    (_, _, _, info), tc = timed(prog.solve, t.numpy())
-    rows.append(("decomposed + Clarabel", info.value, tc))
-    dev = torch.device(args.device)
-    ipm, ts = timed(PatternBarrier, X.to(dev), y.to(dev), D.to(dev), w.alpha.to(dev),
-                    output_bias=True)
-    (_, _, _, finfo), ti = timed(ipm.solve_restriction, w.alpha, t, args.lam, 0.0, w.W_tilde, w.c)
-    rows.append((f"torch IPM ({finfo.iterations} it, {finfo.status})", finfo.value, ti + ts))
-    base = rows[0][2]
-    print("one step of (12):")
-    for label, v, tt in rows:
-        print(f"  {label:28s} value={v:.10g}  {tt:8.2f}s  ratio={base / tt:7.2f}x")
-    out["restriction_step"] = [{"method": a, "value": b, "time": c} for a, b, c in rows]
-
-    # program (6), ℓ2 case (β = 1e-3, the trained patterns split by outer-weight sign)
-    sign = torch.sign(w.alpha)
-    start = w.alpha.abs()[:, None] * w.W_tilde
-    rows = []
-    if args.plain:
-        prog6 = L2Program(X.numpy(), y.numpy(), D.numpy().astype(float), sign.numpy(), 1e-3, True)
-        (_, _, info6), tp = timed(prog6.solve, "SCS", {"eps_abs": 1e-8, "eps_rel": 1e-8,
-                                                       "max_iters": 200_000})
-        rows.append(("plain SOCP + SCS (eps 1e-8)", info6.value, tp))
-    prog6 = L2Program(X.numpy(), y.numpy(), D.numpy().astype(float), sign.numpy(), 1e-3, True)
-    (_, _, info6), tc = timed(prog6.solve)
-    rows.append(("SOCP + Clarabel", info6.value, tc))
-    ipm6, ts = timed(PatternBarrier, X.to(dev), y.to(dev), D.to(dev), sign.to(dev),
-                     output_bias=True)
-    (_, _, finfo6), ti = timed(ipm6.solve_l2, 1e-3, start.to(dev), w.c.to(dev))
-    rows.append((f"torch IPM ({finfo6.iterations} it, {finfo6.status})", finfo6.value, ti + ts))
-    print("program (6), beta=1e-3:")
-    for label, v, tt in rows:
-        print(f"  {label:28s} value={v:.10g}  {tt:8.2f}s  ratio={rows[0][2] / tt:7.2f}x  "
-              f"rel.diff={(v - rows[0][1]) / rows[0][1]:+.1e}")
-    out["program6"] = [{"method": a, "value": b, "time": c} for a, b, c in rows]
-
-    # the cvxpylayers path: one batched RestrictionLayer call for K λ's around args.lam, T fixed
-    from torch_lipcvx.path import RestrictionLayer
-    K = 4
-    lams = args.lam * torch.logspace(-1, 1, K, dtype=torch.float64)
-    layer, tsetup = timed(RestrictionLayer, X, y, D, w.alpha, output_bias=True)
-    for method in (("Clarabel", "SCS") if args.layer_scs else ("Clarabel",)):
-        sol = layer(t.expand(K, -1), lams, solver_args={"solve_method": method})
-        print(f"  cvxpylayers {method:9s} K={K} λ's: {sol.solve_time:7.2f}s "
-              f"({sol.solve_time / K:.2f}s/λ, setup {tsetup:.2f}s)  "
-              f"rho={[round(float(r), 6) for r in sol.rho]}")
-        out.setdefault("layer_batch", []).append({"method": method, "K": K, "setup": tsetup,
-                                                  "time": sol.solve_time, "rho": sol.rho.tolist()})
-
-    if not args.skip_algorithm:
+    if not args.algorithm_only:
         rows = []
         if args.plain:
-            (J_p, steps_p), tp = timed(algorithm1_plain, net, X, y, args.lam, args.max_iter)
-            rows.append(("plain: original LMI + full (12), SCS", J_p, steps_p, tp, 0))
-        res_d, td = timed(postprocess, net, X, y, lam=args.lam, max_iter=args.max_iter)
-        rows.append(("decomposed + Clarabel (default)", res_d.objective_after,
-                     len(res_d.history) - 1, td, 0))
+            (rho_p, t_p, _), tp = timed(lipsdp_original_lmi, w.W.numpy(), w.alpha.numpy(), "SCS",
+                                       {"eps_abs": 1e-6, "eps_rel": 1e-6, "max_iters": 100_000})
+            rows.append(("original LMI + SCS", certify_t(w.W, w.alpha, t_p)[0] ** 0.5, tp))
+        ref, tr = timed(lipsdp, w)
+        rows.append(("reduced + Clarabel", ref.L, tr))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            res_a, ta = timed(postprocess, net, X, y, lam=args.lam, max_iter=args.max_iter,
-                              solver="auto")
-        rows.append(("auto (dual LipSDP + torch IPM)", res_a.objective_after,
-                     len(res_a.history) - 1, ta, len(caught)))
-        base_J, base_t = rows[0][1], rows[0][3]
-        print(f"Algorithm 1 (max_iter={args.max_iter}, tol=1e-4):")
-        for label, J, steps, tt, fb in rows:
-            print(f"  {label:38s} J={J:.10g}  steps={steps:2d}  {tt:8.2f}s  ratio={base_t / tt:7.1f}x"
-                  f"  rel.dJ={(J - base_J) / base_J:+.1e}  fallbacks={fb}")
-        out["algorithm1"] = [{"method": a, "J": b, "steps": c, "time": d, "fallback_warnings": e}
-                             for a, b, c, d, e in rows]
+            fast, tf = timed(lipsdp, w, solver="auto")
+        rows.append(("dual (auto)" + (" [fell back]" if caught else ""), fast.L, tf))
+        base = rows[0][2]
+        print("LipSDP:")
+        for label, L, t in rows:
+            print(f"  {label:28s} L={L:.10g}  {t:8.3f}s  ratio={base / t:7.1f}x")
+        out["lipsdp"] = [{"method": a, "L": b, "time": c} for a, b, c in rows]
+
+        D = activation_patterns(X, w)
+        t = torch.as_tensor(ref.t)
+        rows = []
+        if args.plain:
+            prog = LipschitzRestriction(X.numpy(), y.numpy(), D.numpy().astype(float),
+                                        w.alpha.numpy(), args.lam, 0.0, True, form="full")
+            (_, _, _, info), tp = timed(prog.solve, t.numpy(), "SCS")
+            rows.append(("full LMI + SCS", info.value, tp))
+        prog = LipschitzRestriction(X.numpy(), y.numpy(), D.numpy().astype(float), w.alpha.numpy(),
+                                    args.lam, 0.0, True)
+        (_, _, _, info), tc = timed(prog.solve, t.numpy())
+        rows.append(("decomposed + Clarabel", info.value, tc))
+        dev = torch.device(args.device)
+        ipm, ts = timed(PatternBarrier, X.to(dev), y.to(dev), D.to(dev), w.alpha.to(dev),
+                        output_bias=True)
+        (_, _, _, finfo), ti = timed(ipm.solve_restriction, w.alpha, t, args.lam, 0.0, w.W_tilde, w.c)
+        rows.append((f"torch IPM ({finfo.iterations} it, {finfo.status})", finfo.value, ti + ts))
+        base = rows[0][2]
+        print("one step of (12):")
+        for label, v, tt in rows:
+            print(f"  {label:28s} value={v:.10g}  {tt:8.2f}s  ratio={base / tt:7.2f}x")
+        out["restriction_step"] = [{"method": a, "value": b, "time": c} for a, b, c in rows]
+
+        # program (6), ℓ2 case (β = 1e-3, the trained patterns split by outer-weight sign)
+        sign = torch.sign(w.alpha)
+        start = w.alpha.abs()[:, None] * w.W_tilde
+        rows = []
+        if args.plain:
+            prog6 = L2Program(X.numpy(), y.numpy(), D.numpy().astype(float), sign.numpy(), 1e-3, True)
+            (_, _, info6), tp = timed(prog6.solve, "SCS", {"eps_abs": 1e-8, "eps_rel": 1e-8,
+                                                           "max_iters": 200_000})
+            rows.append(("plain SOCP + SCS (eps 1e-8)", info6.value, tp))
+        prog6 = L2Program(X.numpy(), y.numpy(), D.numpy().astype(float), sign.numpy(), 1e-3, True)
+        (_, _, info6), tc = timed(prog6.solve)
+        rows.append(("SOCP + Clarabel", info6.value, tc))
+        ipm6, ts = timed(PatternBarrier, X.to(dev), y.to(dev), D.to(dev), sign.to(dev),
+                         output_bias=True)
+        (_, _, finfo6), ti = timed(ipm6.solve_l2, 1e-3, start.to(dev), w.c.to(dev))
+        rows.append((f"torch IPM ({finfo6.iterations} it, {finfo6.status})", finfo6.value, ti + ts))
+        print("program (6), beta=1e-3:")
+        for label, v, tt in rows:
+            print(f"  {label:28s} value={v:.10g}  {tt:8.2f}s  ratio={rows[0][2] / tt:7.2f}x  "
+                  f"rel.diff={(v - rows[0][1]) / rows[0][1]:+.1e}")
+        out["program6"] = [{"method": a, "value": b, "time": c} for a, b, c in rows]
+
+        # the cvxpylayers path: one batched RestrictionLayer call for K λ's around args.lam, T fixed
+        from torch_lipcvx.path import RestrictionLayer
+        K = 4
+        lams = args.lam * torch.logspace(-1, 1, K, dtype=torch.float64)
+        layer, tsetup = timed(RestrictionLayer, X, y, D, w.alpha, output_bias=True)
+        for method in (("Clarabel", "SCS") if args.layer_scs else ("Clarabel",)):
+            sol = layer(t.expand(K, -1), lams, solver_args={"solve_method": method})
+            print(f"  cvxpylayers {method:9s} K={K} λ's: {sol.solve_time:7.2f}s "
+                  f"({sol.solve_time / K:.2f}s/λ, setup {tsetup:.2f}s)  "
+                  f"rho={[round(float(r), 6) for r in sol.rho]}")
+            out.setdefault("layer_batch", []).append({"method": method, "K": K, "setup": tsetup,
+                                                      "time": sol.solve_time, "rho": sol.rho.tolist()})
+
+    if not args.skip_algorithm:
+        algorithm1_section(net, X, y, args, out, lambda: save(out))
     return out
 
 
-def algorithm1_plain(net, X, y, lam: float, max_iter: int, tol: float = 1e-4):
+def algorithm1_section(net, X, y, args, out: dict, save) -> dict:
+    """Algorithm 1 to convergence, fast first (minutes), then the slow baselines. Wall and CPU
+    seconds (``time.process_time``, all threads: robust to other jobs on the machine, and
+    conservative for the multi-threaded torch run) per column; the plain SCS loop prints and
+    saves (``save()``) after every step, so a run cut off still leaves its steps; J after the
+    same number of steps is comparable between columns (the iterates agree)."""
+    res: dict = {"max_iter": args.max_iter, "tol": 1e-4, "rows": []}
+    out["algorithm1"] = res
+    cpu0 = time.process_time()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res_a, ta = timed(postprocess, net, X, y, lam=args.lam, max_iter=args.max_iter,
+                          solver="auto", verbose=args.verbose)
+    cpu_a = time.process_time() - cpu0
+    hist = [{"step": r.iteration, "J": r.objective, "time": r.time} for r in res_a.history]
+    for h in hist[1:]:
+        print(f"  auto step {h['step']:2d}: J={h['J']:.10g}  {h['time']:7.1f}s", flush=True)
+    print(f"  auto: {res_a.message}", flush=True)
+    res["rows"].append({"method": "auto (dual LipSDP + torch IPM)", "J": res_a.objective_after,
+                        "steps": len(hist) - 1, "time": ta, "cpu": cpu_a,
+                        "fallback_warnings": len(caught), "history": hist,
+                        "message": res_a.message})
+
+    def step_saved(plain_hist, wall, cpu):
+        res["plain_partial"] = {"history": plain_hist, "time": wall, "cpu": cpu}
+        save()
+
+    if args.plain:
+        cpu0 = time.process_time()
+        (J_p, steps_p, hist_p), tp = timed(algorithm1_plain, net, X, y, args.lam, args.max_iter,
+                                           verbose=True, on_step=step_saved)
+        res.pop("plain_partial", None)
+        res["rows"].insert(0, {"method": "plain: original LMI + full (12), SCS", "J": J_p,
+                               "steps": steps_p, "time": tp, "cpu": time.process_time() - cpu0,
+                               "fallback_warnings": 0, "history": hist_p})
+    if not args.skip_clarabel:
+        cpu0 = time.process_time()
+        res_d, td = timed(postprocess, net, X, y, lam=args.lam, max_iter=args.max_iter)
+        res["rows"].insert(len(res["rows"]) - 1, {
+            "method": "decomposed + Clarabel (default)", "J": res_d.objective_after,
+            "steps": len(res_d.history) - 1, "time": td, "cpu": time.process_time() - cpu0,
+            "fallback_warnings": 0,
+            "history": [{"step": r.iteration, "J": r.objective, "time": r.time}
+                        for r in res_d.history]})
+    base = res["rows"][0]
+    print(f"Algorithm 1 (max_iter={args.max_iter}, tol=1e-4):")
+    for r in res["rows"]:
+        print(f"  {r['method']:38s} J={r['J']:.10g}  steps={r['steps']:2d}  {r['time']:8.2f}s "
+              f"(cpu {r['cpu']:8.2f}s)  ratio={base['time'] / r['time']:7.1f}x "
+              f"(cpu {base['cpu'] / r['cpu']:6.1f}x)  rel.dJ={(r['J'] - base['J']) / base['J']:+.1e}"
+              f"  fallbacks={r['fallback_warnings']}")
+    return res
+
+
+def algorithm1_plain(net, X, y, lam: float, max_iter: int, tol: float = 1e-4,
+                     verbose: bool = False, on_step=None):
     """Algorithm 1 written plainly: LipSDP by the original LMI and (12) by its single full LMI,
     both cvxpy + SCS (eps 1e-6), J re-evaluated exactly (network MSE + λ·certified ρ); a step
-    that does not lower J ends the run, as in :func:`postprocess`. Returns ``(J, steps)``."""
+    that does not lower J ends the run, as in :func:`postprocess`. Returns ``(J, steps, history)``;
+    ``on_step(history, wall, cpu)`` is called after every step."""
     w = net.weights()
     w = w.permute(sign_order(w.alpha))
     Xd, yd = X.double(), y.double()
@@ -182,22 +221,32 @@ def algorithm1_plain(net, X, y, lam: float, max_iter: int, tol: float = 1e-4):
         return rho, t_used
 
     Wt, c = w.W_tilde.double(), float(w.c)
+    start, cpu0 = time.perf_counter(), time.process_time()
     J, _ = J_of(Wt, c)
     steps = 0
-    for _ in range(max_iter):
+    history = [{"step": 0, "J": J, "time": time.perf_counter() - start}]
+    for k in range(max_iter):
         _, t = certify_plain(Wt[:, :-1])
         Wn, cn, _, _ = prog.solve(t.numpy(), "SCS", scs)
         Wn = torch.as_tensor(Wn, dtype=torch.float64)
         cn = float(cn)
         J_new, _ = J_of(Wn, cn)
+        if verbose:
+            print(f"  plain step {k + 1}: J={J_new:.10g}  (was {J:.10g})  "
+                  f"{time.perf_counter() - start:.0f}s so far", flush=True)
+        if on_step is not None:
+            on_step(history + [{"step": k + 1, "J": J_new, "time": time.perf_counter() - start,
+                                "rejected": not J_new < J}],
+                    time.perf_counter() - start, time.process_time() - cpu0)
         if not J_new < J:
             break
         steps += 1
         done = (J - J_new) / J < tol
         Wt, c, J = Wn, cn, J_new
+        history.append({"step": steps, "J": J, "time": time.perf_counter() - start})
         if done:
             break
-    return J, steps
+    return J, steps, history
 
 
 def bench_scale(n: int, m: int, d: int, lam: float, device: str, seed: int = 0) -> dict:
@@ -248,6 +297,11 @@ def main() -> None:
     p.add_argument("--rastrigin-n", type=int, default=1000)
     p.add_argument("--rastrigin-d", type=int, default=10)
     p.add_argument("--skip-algorithm", action="store_true")
+    p.add_argument("--algorithm-only", action="store_true",
+                   help="only Algorithm 1 (skip the LipSDP, (12), (6) and cvxpylayers rows)")
+    p.add_argument("--skip-clarabel", action="store_true",
+                   help="Algorithm 1 without the Clarabel (default cvxpy) column")
+    p.add_argument("--verbose", action="store_true", help="per-step log of the fast run")
     p.add_argument("--layer-scs", action="store_true",
                    help="also solve the cvxpylayers batch with SCS (slow: minutes at m = 100)")
     p.add_argument("--device", default="cpu")
@@ -269,13 +323,18 @@ def main() -> None:
         results = []
         for size in args.scale:
             print(f"\n== scale {size} on {args.device}", flush=True)
-            proc = subprocess.run([sys.executable, __file__, "--scale-one", size, "--device",
-                                   args.device, "--lam", str(args.lam)],
-                                  capture_output=True, text=True)
-            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-            if proc.returncode != 0 or not lines:
-                print(proc.stdout[-2000:], proc.stderr[-2000:])
-                results.append({"size": size, "error": proc.stderr[-500:]})
+            # the child's per-iteration log is streamed (a large size runs for an hour)
+            proc = subprocess.Popen([sys.executable, __file__, "--scale-one", size, "--device",
+                                     args.device, "--lam", str(args.lam)],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            lines, tail = [], []
+            for ln in proc.stdout:
+                print("   ", ln, end="", flush=True)
+                tail = (tail + [ln])[-40:]
+                if ln.startswith("{"):
+                    lines.append(ln)
+            if proc.wait() != 0 or not lines:
+                results.append({"size": size, "error": "".join(tail)[-2000:]})
                 continue
             res = json.loads(lines[-1])
             print(f"  n={res['n']} m={res['m']}: LipSDP {res['lipsdp_time']:.1f}s, build "
@@ -291,9 +350,17 @@ def main() -> None:
         out.write_text(json.dumps({"config": vars(args), "results": kept + results}, indent=2))
         print(f"\nwrote {out}")
         return
-    report = {"config": vars(args), "results": [bench(name, args) for name in args.datasets]}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2))
+    done: list = []
+
+    def save(current: Optional[dict] = None) -> None:
+        results = done + ([current] if current is not None else [])
+        report = {"config": vars(args), "results": results, "finished": current is None}
+        Path(args.out).write_text(json.dumps(report, indent=2))
+
+    for name in args.datasets:
+        done.append(bench(name, args, save))
+    save()
     print(f"\nwrote {args.out}")
 
 
