@@ -41,6 +41,7 @@ from torch_lipcvx.programs import L2Program, LipschitzRestriction, lipsdp_origin
 from torch_lipcvx.bounds import certify_t
 from torch_lipcvx.train import train_sgd
 
+SECTIONS = ("lipsdp", "step12", "program6", "layer", "algorithm")
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -61,85 +62,107 @@ def bench(name: str, args, save) -> dict:
     out: dict = {"dataset": name, "n": data.n, "d": data.d, "m": args.hidden}
     print(f"\n== {name}: n={X.shape[0]}, d={X.shape[1]}, m={args.hidden}, lam={args.lam:g}")
 
-    if not args.algorithm_only:
-        rows = []
-        if args.plain:
-            (rho_p, t_p, _), tp = timed(lipsdp_original_lmi, w.W.numpy(), w.alpha.numpy(), "SCS",
-                                       {"eps_abs": 1e-6, "eps_rel": 1e-6, "max_iters": 100_000})
-            rows.append(("original LMI + SCS", certify_t(w.W, w.alpha, t_p)[0] ** 0.5, tp))
-        ref, tr = timed(lipsdp, w)
-        rows.append(("reduced + Clarabel", ref.L, tr))
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            fast, tf = timed(lipsdp, w, solver="auto")
-        rows.append(("dual (auto)" + (" [fell back]" if caught else ""), fast.L, tf))
-        base = rows[0][2]
-        print("LipSDP:")
-        for label, L, t in rows:
-            print(f"  {label:28s} L={L:.10g}  {t:8.3f}s  ratio={base / t:7.1f}x")
-        out["lipsdp"] = [{"method": a, "L": b, "time": c} for a, b, c in rows]
-
-        D = activation_patterns(X, w)
-        t = torch.as_tensor(ref.t)
-        rows = []
-        if args.plain:
-            prog = LipschitzRestriction(X.numpy(), y.numpy(), D.numpy().astype(float),
-                                        w.alpha.numpy(), args.lam, 0.0, True, form="full")
-            (_, _, _, info), tp = timed(prog.solve, t.numpy(), "SCS")
-            rows.append(("full LMI + SCS", info.value, tp))
-        prog = LipschitzRestriction(X.numpy(), y.numpy(), D.numpy().astype(float), w.alpha.numpy(),
-                                    args.lam, 0.0, True)
-        (_, _, _, info), tc = timed(prog.solve, t.numpy())
-        rows.append(("decomposed + Clarabel", info.value, tc))
-        dev = torch.device(args.device)
-        ipm, ts = timed(PatternBarrier, X.to(dev), y.to(dev), D.to(dev), w.alpha.to(dev),
-                        output_bias=True)
-        (_, _, _, finfo), ti = timed(ipm.solve_restriction, w.alpha, t, args.lam, 0.0, w.W_tilde, w.c)
-        rows.append((f"torch IPM ({finfo.iterations} it, {finfo.status})", finfo.value, ti + ts))
-        base = rows[0][2]
-        print("one step of (12):")
-        for label, v, tt in rows:
-            print(f"  {label:28s} value={v:.10g}  {tt:8.2f}s  ratio={base / tt:7.2f}x")
-        out["restriction_step"] = [{"method": a, "value": b, "time": c} for a, b, c in rows]
-
-        # program (6), ℓ2 case (β = 1e-3, the trained patterns split by outer-weight sign)
-        sign = torch.sign(w.alpha)
-        start = w.alpha.abs()[:, None] * w.W_tilde
-        rows = []
-        if args.plain:
-            prog6 = L2Program(X.numpy(), y.numpy(), D.numpy().astype(float), sign.numpy(), 1e-3, True)
-            (_, _, info6), tp = timed(prog6.solve, "SCS", {"eps_abs": 1e-8, "eps_rel": 1e-8,
-                                                           "max_iters": 200_000})
-            rows.append(("plain SOCP + SCS (eps 1e-8)", info6.value, tp))
-        prog6 = L2Program(X.numpy(), y.numpy(), D.numpy().astype(float), sign.numpy(), 1e-3, True)
-        (_, _, info6), tc = timed(prog6.solve)
-        rows.append(("SOCP + Clarabel", info6.value, tc))
-        ipm6, ts = timed(PatternBarrier, X.to(dev), y.to(dev), D.to(dev), sign.to(dev),
-                         output_bias=True)
-        (_, _, finfo6), ti = timed(ipm6.solve_l2, 1e-3, start.to(dev), w.c.to(dev))
-        rows.append((f"torch IPM ({finfo6.iterations} it, {finfo6.status})", finfo6.value, ti + ts))
-        print("program (6), beta=1e-3:")
-        for label, v, tt in rows:
-            print(f"  {label:28s} value={v:.10g}  {tt:8.2f}s  ratio={rows[0][2] / tt:7.2f}x  "
-                  f"rel.diff={(v - rows[0][1]) / rows[0][1]:+.1e}")
-        out["program6"] = [{"method": a, "value": b, "time": c} for a, b, c in rows]
-
-        # the cvxpylayers path: one batched RestrictionLayer call for K λ's around args.lam, T fixed
-        from torch_lipcvx.path import RestrictionLayer
-        K = 4
-        lams = args.lam * torch.logspace(-1, 1, K, dtype=torch.float64)
-        layer, tsetup = timed(RestrictionLayer, X, y, D, w.alpha, output_bias=True)
-        for method in (("Clarabel", "SCS") if args.layer_scs else ("Clarabel",)):
-            sol = layer(t.expand(K, -1), lams, solver_args={"solve_method": method})
-            print(f"  cvxpylayers {method:9s} K={K} λ's: {sol.solve_time:7.2f}s "
-                  f"({sol.solve_time / K:.2f}s/λ, setup {tsetup:.2f}s)  "
-                  f"rho={[round(float(r), 6) for r in sol.rho]}")
-            out.setdefault("layer_batch", []).append({"method": method, "K": K, "setup": tsetup,
-                                                      "time": sol.solve_time, "rho": sol.rho.tolist()})
-
-    if not args.skip_algorithm:
+    sections = set(args.sections)
+    ref = lipsdp(w)                    # the reference certificate (its t fixes T for one step)
+    t = torch.as_tensor(ref.t)
+    D = activation_patterns(X, w)
+    if "lipsdp" in sections:
+        bench_lipsdp(w, args, out)
+    if "step12" in sections:
+        bench_step12(X, y, D, w, t, args, out)
+    if "program6" in sections:
+        bench_program6(X, y, D, w, args, out)
+    if "layer" in sections:
+        bench_layer(X, y, D, w, t, args, out)
+    if "algorithm" in sections:
         algorithm1_section(net, X, y, args, out, lambda: save(out))
     return out
+
+
+def bench_lipsdp(w, args, out: dict) -> None:
+    """LipSDP: the plain original LMI + SCS, the reduced form + Clarabel, ``solver="auto"``."""
+    rows = []
+    if args.plain:
+        (rho_p, t_p, _), tp = timed(lipsdp_original_lmi, w.W.numpy(), w.alpha.numpy(), "SCS",
+                                   {"eps_abs": 1e-6, "eps_rel": 1e-6, "max_iters": 100_000})
+        rows.append(("original LMI + SCS", certify_t(w.W, w.alpha, t_p)[0] ** 0.5, tp))
+    ref, tr = timed(lipsdp, w)
+    rows.append(("reduced + Clarabel", ref.L, tr))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fast, tf = timed(lipsdp, w, solver="auto")
+    rows.append(("dual (auto)" + (" [fell back]" if caught else ""), fast.L, tf))
+    base = rows[0][2]
+    print("LipSDP:")
+    for label, L, t in rows:
+        print(f"  {label:28s} L={L:.10g}  {t:8.3f}s  ratio={base / t:7.1f}x")
+    out["lipsdp"] = [{"method": a, "L": b, "time": c} for a, b, c in rows]
+
+
+def bench_step12(X, y, D, w, t, args, out: dict) -> None:
+    """One step of (12) with the network's own T: plain full LMI + SCS, decomposed + Clarabel,
+    the torch interior point."""
+    dev = torch.device(args.device)
+    rows = []
+    if args.plain:
+        prog = LipschitzRestriction(X.numpy(), y.numpy(), D.numpy().astype(float),
+                                    w.alpha.numpy(), args.lam, 0.0, True, form="full")
+        (_, _, _, info), tp = timed(prog.solve, t.numpy(), "SCS")
+        rows.append(("full LMI + SCS", info.value, tp))
+    prog = LipschitzRestriction(X.numpy(), y.numpy(), D.numpy().astype(float), w.alpha.numpy(),
+                                args.lam, 0.0, True)
+    (_, _, _, info), tc = timed(prog.solve, t.numpy())
+    rows.append(("decomposed + Clarabel", info.value, tc))
+    ipm, ts = timed(PatternBarrier, X.to(dev), y.to(dev), D.to(dev), w.alpha.to(dev),
+                    output_bias=True)
+    (_, _, _, finfo), ti = timed(ipm.solve_restriction, w.alpha, t, args.lam, 0.0, w.W_tilde, w.c)
+    rows.append((f"torch IPM ({finfo.iterations} it, {finfo.status})", finfo.value, ti + ts))
+    base = rows[0][2]
+    print("one step of (12):")
+    for label, v, tt in rows:
+        print(f"  {label:28s} value={v:.10g}  {tt:8.2f}s  ratio={base / tt:7.2f}x")
+    out["restriction_step"] = [{"method": a, "value": b, "time": c} for a, b, c in rows]
+
+
+def bench_program6(X, y, D, w, args, out: dict) -> None:
+    """Program (6), the ℓ2 case (β = 1e-3, the trained patterns split by outer-weight sign)."""
+    dev = torch.device(args.device)
+    sign = torch.sign(w.alpha)
+    start = w.alpha.abs()[:, None] * w.W_tilde
+    rows = []
+    if args.plain:
+        prog6 = L2Program(X.numpy(), y.numpy(), D.numpy().astype(float), sign.numpy(), 1e-3, True)
+        (_, _, info6), tp = timed(prog6.solve, "SCS", {"eps_abs": 1e-8, "eps_rel": 1e-8,
+                                                       "max_iters": 200_000})
+        rows.append(("plain SOCP + SCS (eps 1e-8)", info6.value, tp))
+    prog6 = L2Program(X.numpy(), y.numpy(), D.numpy().astype(float), sign.numpy(), 1e-3, True)
+    (_, _, info6), tc = timed(prog6.solve)
+    rows.append(("SOCP + Clarabel", info6.value, tc))
+    ipm6, ts = timed(PatternBarrier, X.to(dev), y.to(dev), D.to(dev), sign.to(dev),
+                     output_bias=True)
+    (_, _, finfo6), ti = timed(ipm6.solve_l2, 1e-3, start.to(dev), w.c.to(dev))
+    rows.append((f"torch IPM ({finfo6.iterations} it, {finfo6.status})", finfo6.value, ti + ts))
+    print("program (6), beta=1e-3:")
+    for label, v, tt in rows:
+        print(f"  {label:28s} value={v:.10g}  {tt:8.2f}s  ratio={rows[0][2] / tt:7.2f}x  "
+              f"rel.diff={(v - rows[0][1]) / rows[0][1]:+.1e}")
+    out["program6"] = [{"method": a, "value": b, "time": c} for a, b, c in rows]
+
+
+def bench_layer(X, y, D, w, t, args, out: dict) -> None:
+    """The cvxpylayers path: one batched RestrictionLayer call for K λ's around args.lam."""
+    from torch_lipcvx.path import RestrictionLayer
+    K = 4
+    lams = args.lam * torch.logspace(-1, 1, K, dtype=torch.float64)
+    layer, tsetup = timed(RestrictionLayer, X, y, D, w.alpha, output_bias=True)
+    for method in (("Clarabel", "SCS") if args.layer_scs else ("Clarabel",)):
+        sol = layer(t.expand(K, -1), lams, solver_args={"solve_method": method})
+        print(f"  cvxpylayers {method:9s} K={K} λ's: {sol.solve_time:7.2f}s "
+              f"({sol.solve_time / K:.2f}s/λ, setup {tsetup:.2f}s)  "
+              f"rho={[round(float(r), 6) for r in sol.rho]}")
+        out.setdefault("layer_batch", []).append({"method": method, "K": K, "setup": tsetup,
+                                                  "time": sol.solve_time, "rho": sol.rho.tolist()})
+
 
 
 def algorithm1_section(net, X, y, args, out: dict, save) -> dict:
@@ -296,9 +319,10 @@ def main() -> None:
     p.add_argument("--plain", action="store_true", help="also run the plain SCS forms (slow)")
     p.add_argument("--rastrigin-n", type=int, default=1000)
     p.add_argument("--rastrigin-d", type=int, default=10)
-    p.add_argument("--skip-algorithm", action="store_true")
-    p.add_argument("--algorithm-only", action="store_true",
-                   help="only Algorithm 1 (skip the LipSDP, (12), (6) and cvxpylayers rows)")
+    p.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                   help="what to run (default: all): LipSDP, one (12) step, program (6), the "
+                        "cvxpylayers batch, Algorithm 1")
+    p.add_argument("--skip-algorithm", action="store_true", help="all sections but Algorithm 1")
     p.add_argument("--skip-clarabel", action="store_true",
                    help="Algorithm 1 without the Clarabel (default cvxpy) column")
     p.add_argument("--verbose", action="store_true", help="per-step log of the fast run")
@@ -311,6 +335,8 @@ def main() -> None:
                         "--scale 10000x100 10000x1000 100000x1000 (each in its own process)")
     p.add_argument("--scale-one", metavar="NxM", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.skip_algorithm:
+        args.sections = [x for x in args.sections if x != "algorithm"]
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device here")
     if args.scale_one:
