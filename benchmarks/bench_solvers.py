@@ -57,6 +57,11 @@ def bench(name: str, args, save) -> dict:
     X, y = data.X_train, data.y_train
     net = train_sgd(None, X, y, hidden=args.hidden, epochs=args.epochs, lr=1e-2,
                     seed=args.seed).model.double()
+    ckpt = plain_checkpoint(name, args)
+    if args.plain and "algorithm" in args.sections and ckpt.exists():
+        # the plain run continues: use the very network it started from (SGD's result may
+        # differ in the last bits between machines or thread counts)
+        net.load_state_dict(torch.load(ckpt)["net_state"])
     w = net.weights()
     w = w.permute(sign_order(w.alpha))
     out: dict = {"dataset": name, "n": data.n, "d": data.d, "m": args.hidden}
@@ -165,6 +170,12 @@ def bench_layer(X, y, D, w, t, args, out: dict) -> None:
 
 
 
+def plain_checkpoint(name: str, args) -> Path:
+    """Where the plain Algorithm-1 run of this configuration keeps its state between runs."""
+    return (Path(args.out).parent / "checkpoints" /
+            f"plain_alg1_{name}_m{args.hidden}_e{args.epochs}_lam{args.lam:g}_s{args.seed}.pt")
+
+
 def algorithm1_section(net, X, y, args, out: dict, save) -> dict:
     """Algorithm 1 to convergence, fast first (minutes), then the slow baselines. Wall and CPU
     seconds (``time.process_time``, all threads: robust to other jobs on the machine, and
@@ -193,12 +204,12 @@ def algorithm1_section(net, X, y, args, out: dict, save) -> dict:
         save()
 
     if args.plain:
-        cpu0 = time.process_time()
-        (J_p, steps_p, hist_p), tp = timed(algorithm1_plain, net, X, y, args.lam, args.max_iter,
-                                           verbose=True, on_step=step_saved)
+        J_p, steps_p, hist_p, tp, cpu_p = algorithm1_plain(
+            net, X, y, args.lam, args.max_iter, verbose=True, on_step=step_saved,
+            checkpoint=plain_checkpoint(out["dataset"], args))
         res.pop("plain_partial", None)
         res["rows"].insert(0, {"method": "plain: original LMI + full (12), SCS", "J": J_p,
-                               "steps": steps_p, "time": tp, "cpu": time.process_time() - cpu0,
+                               "steps": steps_p, "time": tp, "cpu": cpu_p,
                                "fallback_warnings": 0, "history": hist_p})
     if not args.skip_clarabel:
         cpu0 = time.process_time()
@@ -220,17 +231,20 @@ def algorithm1_section(net, X, y, args, out: dict, save) -> dict:
 
 
 def algorithm1_plain(net, X, y, lam: float, max_iter: int, tol: float = 1e-4,
-                     verbose: bool = False, on_step=None):
+                     verbose: bool = False, on_step=None, checkpoint: Optional[Path] = None):
     """Algorithm 1 written plainly: LipSDP by the original LMI and (12) by its single full LMI,
     both cvxpy + SCS (eps 1e-6), J re-evaluated exactly (network MSE + λ·certified ρ); a step
-    that does not lower J ends the run, as in :func:`postprocess`. Returns ``(J, steps, history)``;
-    ``on_step(history, wall, cpu)`` is called after every step."""
+    that does not lower J ends the run, as in :func:`postprocess`.
+
+    On wine a plain step takes 10–20 min and Algorithm 1 about 20 steps, longer than one working
+    session: with ``checkpoint`` the state after every step (weights, J, history, the wall and
+    CPU seconds spent so far) is saved there and a rerun continues from it, adding its seconds.
+    Returns ``(J, steps, history, wall_s, cpu_s)``; ``on_step(history, wall_s, cpu_s)`` is
+    called after every step."""
     w = net.weights()
     w = w.permute(sign_order(w.alpha))
     Xd, yd = X.double(), y.double()
     D = activation_patterns(X, w)
-    prog = LipschitzRestriction(X.numpy(), y.numpy(), D.numpy().astype(float), w.alpha.numpy(),
-                                lam, 0.0, True, form="full")
     scs = {"eps_abs": 1e-6, "eps_rel": 1e-6, "max_iters": 100_000}
 
     def J_of(Wt, c):
@@ -243,33 +257,64 @@ def algorithm1_plain(net, X, y, lam: float, max_iter: int, tol: float = 1e-4,
         rho, t_used, _ = certify_t(Wb, w.alpha, torch.as_tensor(t))
         return rho, t_used
 
-    Wt, c = w.W_tilde.double(), float(w.c)
     start, cpu0 = time.perf_counter(), time.process_time()
-    J, _ = J_of(Wt, c)
-    steps = 0
-    history = [{"step": 0, "J": J, "time": time.perf_counter() - start}]
-    for k in range(max_iter):
+    state = torch.load(checkpoint) if checkpoint is not None and checkpoint.exists() else None
+    if state is not None:
+        Wt, c, J, steps, history = (state["Wt"], state["c"], state["J"], state["steps"],
+                                    state["history"])
+        wall_before, cpu_before, done = state["wall"], state["cpu"], state["finished"]
+        prog = None
+        print(f"  plain: resuming from {checkpoint} after step {steps} "
+              f"({wall_before:.0f}s, cpu {cpu_before:.0f}s so far)", flush=True)
+    else:
+        Wt, c = w.W_tilde.double(), float(w.c)
+        wall_before = cpu_before = 0.0
+        J, _ = J_of(Wt, c)
+        steps, done = 0, False
+        history = [{"step": 0, "J": J, "time": time.perf_counter() - start}]
+
+    def spent():
+        return (wall_before + time.perf_counter() - start,
+                cpu_before + time.process_time() - cpu0)
+
+    def save(finished: bool):
+        if checkpoint is not None:
+            wall, cpu = spent()
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            tmp = checkpoint.with_suffix(".tmp")
+            torch.save({"Wt": Wt, "c": c, "J": J, "steps": steps, "history": history,
+                        "wall": wall, "cpu": cpu, "finished": finished,
+                        "net_state": net.state_dict()}, tmp)
+            tmp.replace(checkpoint)
+
+    if not done and steps < max_iter:
+        prog = LipschitzRestriction(X.numpy(), y.numpy(), D.numpy().astype(float),
+                                    w.alpha.numpy(), lam, 0.0, True, form="full")
+        save(False)
+    while not done and steps < max_iter:
         _, t = certify_plain(Wt[:, :-1])
         Wn, cn, _, _ = prog.solve(t.numpy(), "SCS", scs)
         Wn = torch.as_tensor(Wn, dtype=torch.float64)
         cn = float(cn)
         J_new, _ = J_of(Wn, cn)
+        wall, cpu = spent()
         if verbose:
-            print(f"  plain step {k + 1}: J={J_new:.10g}  (was {J:.10g})  "
-                  f"{time.perf_counter() - start:.0f}s so far", flush=True)
+            print(f"  plain step {steps + 1}: J={J_new:.10g}  (was {J:.10g})  {wall:.0f}s "
+                  f"(cpu {cpu:.0f}s) so far", flush=True)
         if on_step is not None:
-            on_step(history + [{"step": k + 1, "J": J_new, "time": time.perf_counter() - start,
-                                "rejected": not J_new < J}],
-                    time.perf_counter() - start, time.process_time() - cpu0)
+            on_step(history + [{"step": steps + 1, "J": J_new, "time": wall, "cpu": cpu,
+                                "rejected": not J_new < J}], wall, cpu)
         if not J_new < J:
+            done = True
             break
         steps += 1
         done = (J - J_new) / J < tol
         Wt, c, J = Wn, cn, J_new
-        history.append({"step": steps, "J": J, "time": time.perf_counter() - start})
-        if done:
-            break
-    return J, steps, history
+        history.append({"step": steps, "J": J, "time": wall, "cpu": cpu})
+        save(done)
+    save(done)        # finished = converged; a run stopped by max_iter continues with a larger one
+    wall, cpu = spent()
+    return J, steps, history, wall, cpu
 
 
 def bench_scale(n: int, m: int, d: int, lam: float, device: str, seed: int = 0) -> dict:
