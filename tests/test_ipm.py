@@ -15,7 +15,7 @@ import torch
 
 from torch_lipcvx import lipsdp
 from torch_lipcvx.fast import PatternBarrier
-from torch_lipcvx.ipm import GroupSOC, Rows, SpectralLMI
+from torch_lipcvx.ipm import GroupSOC, Rows, SpectralLMI, SubsetRows
 from torch_lipcvx.models import activation_patterns, sign_order
 from torch_lipcvx.programs import LipschitzRestriction
 
@@ -98,6 +98,63 @@ def test_rows_newton_is_block_diagonal_by_unit():
     assert float(ds[:, 1].abs().max()) == 0.0          # the masked unit has no rows
     Y = torch.randn(n, m, generator=g, dtype=DT)
     assert torch.allclose(part.adjoint(Y) @ dx, (Y * part.lin(dx)).sum(), rtol=1e-10)
+
+
+def test_subset_rows_equal_the_selected_rows():
+    """SubsetRows on the rows idx[j] of each unit: its slack, map, adjoint and Newton block are
+    those of Rows restricted to the same rows."""
+    g = torch.Generator().manual_seed(3)
+    n, d, m, k = 40, 3, 5, 7
+    p, N = d + 1, m * (d + 1) + 1
+    Xt = torch.cat([torch.randn(n, d, generator=g, dtype=DT), torch.ones(n, 1, dtype=DT)], 1)
+    D = torch.rand(n, m, generator=g) > 0.5
+    idx = torch.stack([torch.randperm(n, generator=g)[:k] for _ in range(m)])
+    valid = torch.rand(m, k, generator=g) > 0.2
+    part = SubsetRows(Xt, D, idx, valid, N)
+    full = Rows(Xt, D, torch.ones(m, dtype=torch.bool),
+                (Xt[:, :, None] * Xt[:, None, :]).reshape(n, p * p), N)
+    x = torch.randn(N, generator=g, dtype=DT)
+    S_full = full.slack(x)
+    S = part.slack(x)
+    assert torch.allclose(S[valid], S_full.T.gather(1, idx)[valid])
+    assert bool((S[~valid] == 1).all())
+    s = torch.rand(m, k, generator=g, dtype=DT) + 0.1
+    z = torch.rand(m, k, generator=g, dtype=DT) + 0.1
+    sc = part.scaling(s, z)
+    K = torch.zeros(N, N, dtype=DT)
+    part.newton(K, sc)
+    ds = part.scale_ds(sc, x)
+    assert torch.allclose(x @ K @ x, (ds * ds).sum(), rtol=1e-10)
+    Y = torch.randn(m, k, generator=g, dtype=DT)
+    assert torch.allclose(part.adjoint(Y) @ x, (Y * part.lin(x)).sum(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_screened_rows_reach_the_full_optimum(seed):
+    """Row screening (a subset of rows, violated rows added until none is) ends at the optimum
+    of the full programs (12) and (6), with every row of the full data strictly positive."""
+    import torch_lipcvx.fast as fast
+    w, X, y, D = _setup(seed, 600, 3, 12)
+    t = torch.as_tensor(lipsdp(w).t)
+    ipm = PatternBarrier(X, y, D, w.alpha, output_bias=True)
+    old = fast.SCREEN_K, fast.SCREEN_ADD
+    fast.SCREEN_K, fast.SCREEN_ADD = 16, 8        # a small subset: several rounds are needed
+    try:
+        out = [ipm.solve_restriction(w.alpha, t, 1e-2, 0.0, w.W_tilde, w.c, screen=sc)
+               for sc in (False, True)]
+        sign = torch.sign(w.alpha)
+        ipm6 = PatternBarrier(X, y, D, sign, output_bias=True)
+        V0 = w.alpha.abs()[:, None] * w.W_tilde
+        out6 = [ipm6.solve_l2(1e-3, V0, w.c, screen=sc) for sc in (False, True)]
+    finally:
+        fast.SCREEN_K, fast.SCREEN_ADD = old
+    (_, _, _, full), (W, _, _, scr) = out
+    assert scr.status == "optimal" and full.status == "optimal"
+    assert abs(scr.value - full.value) <= 1e-7 * abs(full.value)
+    assert float(ipm.cone_rows(W).min()) > 0
+    (_, _, full6), (V, _, scr6) = out6
+    assert abs(scr6.value - full6.value) <= 1e-7 * abs(full6.value)
+    assert float(ipm6.cone_rows(V).min()) > 0
 
 
 def _setup(seed, n, d, m, output_bias=True):
