@@ -159,3 +159,57 @@ def test_postprocess_torch_solver_on_the_model_device(device):
     assert res.objective_after <= res.objective_before
     assert res.model.hidden.weight.device.type == device
     assert abs(l2.objective_after - ref.objective_after) <= 1e-6 * ref.objective_after
+
+
+def test_segment_interior_pulls_a_bent_point_onto_the_patterns():
+    """A point whose rows are ~1e-9 negative (what cvxpy returns) is moved onto the patterns
+    exactly, almost all the way (θ ≈ 1); a point inside is returned as is (θ = 1)."""
+    w, X, y, D = _setup(*INSTANCES[1])
+    ipm = PatternBarrier(X, y, D, w.alpha, output_bias=True)
+    W_in = ipm.interior_start(w.W_tilde)
+    assert ipm.segment_interior(W_in, W_in) == 1.0
+    S = ipm.cone_rows(W_in)
+    j = int(torch.argmin(S.min(0).values))
+    W_out = W_in.clone()
+    W_out[j, -1] -= float(S[:, j].min()) + 1e-9          # one unit's smallest row now −1e-9
+    assert float(ipm.cone_rows(W_out).min()) < 0
+    th = ipm.segment_interior(W_in, W_out)
+    assert 0.0 < th < 1.0 and th > 1 - 1e-3
+    assert float(ipm.cone_rows(W_in + th * (W_out - W_in)).min()) > 0
+    with pytest.raises(ValueError, match="strictly positive"):
+        ipm.segment_interior(W_out, W_in)
+
+
+def test_auto_fallback_keeps_the_patterns_and_the_next_steps_on_the_ipm():
+    """When the interior point stops early (here: 3 iterations allowed), "auto" redoes the step
+    by cvxpy and pulls its solution onto the patterns, so the next step starts the interior
+    point again (no 'does not have the fixed patterns' fallback) and J still never rises."""
+    net, X, y = make_instance(2, 150, 5, 16)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = postprocess(net, X, y, lam=1e-2, solver="auto", solver_options={"max_iter": 3},
+                          max_iter=3)
+    msgs = [str(w_.message) for w_ in caught]
+    assert any("falling back to cvxpy" in s for s in msgs)
+    assert not any("does not have the fixed patterns" in s for s in msgs)
+    J = [r.objective for r in res.history]
+    assert len(J) >= 3 and all(a >= b for a, b in zip(J, J[1:]))
+    ref = postprocess(net, X, y, lam=1e-2, max_iter=3)
+    assert abs(res.objective_after - ref.objective_after) <= 1e-4 * ref.objective_after
+
+
+def test_anchored_start_reaches_the_same_optimum():
+    """Algorithm 1 moves the start 1% towards its first network (recentring); the optimum of
+    (12) does not depend on the start."""
+    w, X, y, D = _setup(*INSTANCES[2])
+    lam = 1e-2
+    ipm = PatternBarrier(X, y, D, w.alpha, output_bias=True)
+    t = torch.as_tensor(lipsdp(w).t)
+    W1, c1, _, _ = ipm.solve_restriction(w.alpha, t, lam, 0.0, w.W_tilde, w.c)
+    from torch_lipcvx.models import ShallowWeights
+    t2 = torch.as_tensor(lipsdp(ShallowWeights.from_tilde(W1, w.alpha, c1)).t)
+    plain = ipm.solve_restriction(w.alpha, t2, lam, 0.0, W1, c1)[3]
+    anchored = ipm.solve_restriction(w.alpha, t2, lam, 0.0, W1, c1,
+                                     anchor=(w.W_tilde, w.c))[3]
+    assert anchored.status == plain.status == "optimal"
+    assert abs(anchored.value - plain.value) <= 1e-7 * plain.value

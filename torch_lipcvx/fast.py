@@ -508,6 +508,35 @@ class PatternBarrier:
             raise ValueError("could not find a strictly feasible start for the pattern cones")
         return W
 
+    def segment_interior(self, W_in: Tensor, W_out: Tensor,
+                         keep: Optional[Tensor] = None) -> float:
+        """The largest ``θ ∈ [0, 1]`` with every cone row of ``W_in + θ (W_out − W_in)``
+        strictly positive (on the units in ``keep``, default all), for ``W_in`` strictly inside.
+
+        The rows are linear in ``W̃``, so the bound is ``min S_in/(S_in − S_out)`` over the rows
+        that ``W_out`` violates, stepped back by a relative 1e-10 (more if round-off needs it).
+        Used to make a point that bends the patterns by round-off (a cvxpy solution, a screened
+        relaxation's optimum) exactly feasible; by convexity its objective is at most the
+        θ-combination of the two ends'.
+        """
+        S0, S1 = self.cone_rows(W_in), self.cone_rows(W_out)
+        if keep is not None:
+            S0, S1 = S0[:, keep], S1[:, keep]
+        if not bool((S0 > 0).all()):
+            raise ValueError("segment_interior: W_in must have every cone row strictly positive")
+        if bool((S1 > 0).all()):
+            return 1.0
+        bad = S1 <= 0
+        bound = float((S0[bad] / (S0[bad] - S1[bad])).min())
+        shrink = 1e-10
+        while shrink < 1.0:
+            th = bound * (1.0 - shrink)
+            S = self.cone_rows(W_in + th * (W_out - W_in))
+            if bool(((S[:, keep] if keep is not None else S) > 0).all()):
+                return th
+            shrink *= 10.0
+        return 0.0
+
     def model_mse(self, W: Tensor, c: Optional[Tensor]) -> float:
         """``(1/n)‖Σ_j a_j D_j X̃ w̃_j + c − y‖²`` computed from the residual (no cancellation)."""
         Z = torch.where(self.D, self.Xt @ W.T, torch.zeros((), dtype=W.dtype, device=W.device))
@@ -632,15 +661,7 @@ class PatternBarrier:
             idx = torch.cat([idx, new.indices.T], 1)
             valid = torch.cat([valid, torch.isfinite(new.values.T) & keep[:, None]], 1)
         # out of rounds: back off towards z0 until every row is strictly positive
-        lo, hi = 0.0, 1.0
-        for _ in range(60):
-            th = 0.5 * (lo + hi)
-            Wt = (z0 + th * (z - z0))[: m * p].reshape(m, p)
-            S = self.cone_rows(Wt)
-            if bool((S[:, keep] > 0).all()):
-                lo = th
-            else:
-                hi = th
+        lo = self.segment_interior(W0, z[: m * p].reshape(m, p), keep)
         z = z0 + lo * (z - z0)
         # the relaxation's bound stays valid: report it through the gap at the new point
         f_new = float(0.5 * z @ (Hf @ z) - bf @ z) + kw.get("const", 0.0)
@@ -652,7 +673,9 @@ class PatternBarrier:
     def solve_restriction(self, alpha: Tensor, t: Tensor, lam: float, beta: float, W0: Tensor,
                           c0: Optional[Tensor] = None, *, tol: float = 1e-9,
                           max_iter: int = 200, verbose: bool = False,
-                          screen: Optional[bool] = None
+                          screen: Optional[bool] = None,
+                          anchor: Optional[tuple[Tensor, Optional[Tensor]]] = None,
+                          recentre: float = 1e-2
                           ) -> tuple[Tensor, Optional[Tensor], float, FastInfo]:
         """Program (12) for ``T = diag(t)``; ``coef`` must be ``alpha``.
 
@@ -663,6 +686,11 @@ class PatternBarrier:
             tol: stop when the central-path gap bound is below ``tol`` relative.
             screen: solve on a screened subset of the pattern rows, adding violated rows until
                 none is (see :meth:`_rows_solve`); default when ``n m ≥ SCREEN_MIN``.
+            anchor: ``(W̃_a, c_a)``, a point with the patterns and good margins (Algorithm 1
+                passes its input network). The start is moved ``recentre`` of the way towards
+                it: the previous step's optimum has many rows active to ~1e-12, a badly
+                centred start; 1% off it halves the iterations (wine: 155 → 68), and the
+                start stays feasible (the cone is convex).
 
         Returns:
             ``(W̃, c, ρ, info)``; every cone row of ``W̃`` is strictly positive, ``ρ`` is
@@ -679,6 +707,11 @@ class PatternBarrier:
         Mt = torch.diag(t / 2) + torch.outer(alpha, alpha) / (4 * (1 - s))
         N = nw + 1
         W0 = self.interior_start(W0.to(dev, dt))
+        if anchor is not None and recentre > 0:
+            Wa = self.interior_start(anchor[0].to(dev, dt))
+            W0 = W0 + recentre * (Wa - W0)
+            if c0 is not None and anchor[1] is not None:
+                c0 = c0.to(dev, dt) + recentre * (anchor[1].to(dev, dt) - c0.to(dev, dt))
         Hf, bf = self._quadratic(N, beta, torch.tensor([float(lam)], dtype=dt, device=dev))
         on, off = self._flat_units(alpha) if beta == 0 else (torch.zeros(m, dtype=torch.bool,
                                                                           device=dev),) * 2

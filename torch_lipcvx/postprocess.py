@@ -466,18 +466,43 @@ def _solve_l2(X: Tensor, y: Tensor, D: np.ndarray, sign: np.ndarray, beta: float
 
     Returns ``(V (k, d + 1), c, info)`` as NumPy/float like :meth:`L2Program.solve`.
     """
+    ipm, V_ipm = None, None
     if _use_ipm(solver, device) and beta > 0 and start is not None:
         ipm = PatternBarrier(X.to(device), y.to(device), torch.as_tensor(D).to(device),
                              torch.as_tensor(sign, dtype=torch.float64).to(device),
                              output_bias=c0 is not None)
-        V, c, info = ipm.solve_l2(beta, torch.as_tensor(start), c0, verbose=verbose,
-                                  **(options or {}))
+        V_ipm, c_ipm, info = ipm.solve_l2(beta, torch.as_tensor(start), c0, verbose=verbose,
+                                          **(options or {}))
         if not _fast_failed(solver, "program (6)", info):
-            return (V.cpu().numpy(), None if c is None else float(c),
+            return (V_ipm.cpu().numpy(), None if c_ipm is None else float(c_ipm),
                     _FastSolveInfo(info.value, info.solve_time, info.status))
     cvx = DEFAULT_SOLVER if solver in FAST_SOLVERS else solver
     program = L2Program(X.numpy(), y.numpy(), D.astype(float), sign, beta, c0 is not None)
-    return program.solve(cvx, None if solver in FAST_SOLVERS else options)
+    V, c, info = program.solve(cvx, None if solver in FAST_SOLVERS else options)
+    if ipm is not None:
+        V, c = _onto_patterns(ipm, V_ipm, c_ipm, V, c)
+    return V, c, info
+
+
+def _onto_patterns(ipm: PatternBarrier, W_in: Tensor, c_in: Optional[Tensor], W_out: np.ndarray,
+                   c_out: Optional[float]) -> tuple[np.ndarray, Optional[float]]:
+    """Make a cvxpy fallback's solution ``W_out`` (whose cone rows may be ~1e-9 negative) have
+    the fixed patterns exactly: the point of the segment from the interior point's last iterate
+    ``W_in`` (strictly feasible) that is farthest towards ``W_out`` with every row positive.
+
+    Both ends are feasible for the convex program up to the rows, so by convexity the result is
+    no worse than the θ-combination of their objectives (θ ≈ 1 − 1e-8 in practice), and the
+    next Algorithm-1 step can start the interior point from it.
+    """
+    W1 = torch.as_tensor(W_out, dtype=torch.float64).to(W_in.device)
+    try:
+        th = ipm.segment_interior(W_in, W1)
+    except ValueError:          # the iterate touches a row: keep cvxpy's point as it is
+        return W_out, c_out
+    W = (W_in + th * (W1 - W_in)).cpu().numpy()
+    if c_out is None or c_in is None:
+        return W, c_out
+    return W, float(c_in) + th * (float(c_out) - float(c_in))
 
 
 class _RestrictionStep:
@@ -494,6 +519,7 @@ class _RestrictionStep:
         self.solver, self.options, self.device, self.verbose = solver, options, device, verbose
         self.ipm = None
         self.program = None
+        self.anchor: Optional[tuple[Tensor, Optional[Tensor]]] = None   # the first start
         if _use_ipm(solver, device):
             self.ipm = PatternBarrier(X.to(device), y.to(device), D.to(device),
                                       alpha.to(device), output_bias=output_bias)
@@ -508,18 +534,28 @@ class _RestrictionStep:
     def __call__(self, t: Tensor, W0: Tensor, c0: Optional[Tensor]):
         """Return ``(W̃ (m, d + 1) array, c, info)`` for ``T = diag(t)``."""
         _, _, _, alpha, lam, beta, _ = self.args
+        ipm_point = None
         if self.ipm is not None and not bool((self.ipm.cone_rows(W0.to(self.device)) >= 0).all()):
-            # the current network came from a cvxpy fallback that bent a pattern by ~1e-9
+            # cvxpy's solutions bend a pattern by ~1e-9; after a fallback they are pulled back
+            # onto the patterns (_onto_patterns), so this is left for starts that cannot be
             warnings.warn("the current network does not have the fixed patterns exactly; this "
                           f"step of (12) uses cvxpy/{DEFAULT_SOLVER}", RuntimeWarning, stacklevel=3)
         elif self.ipm is not None:
+            if self.anchor is None:
+                self.anchor = (W0.to(self.device), None if c0 is None else c0.to(self.device))
+                anchor = None
+            else:
+                anchor = self.anchor
             W, c, _, info = self.ipm.solve_restriction(alpha, t, lam, beta, W0, c0,
-                                                       verbose=self.verbose,
+                                                       verbose=self.verbose, anchor=anchor,
                                                        **(self.options or {}))
             if not _fast_failed(self.solver, "the restriction (12)", info):
                 return (W.cpu().numpy(), None if c is None else float(c),
                         _FastSolveInfo(info.value, info.solve_time, info.status))
+            ipm_point = (W, c)
         cvx = DEFAULT_SOLVER if self.solver in FAST_SOLVERS else self.solver
         opts = None if self.solver in FAST_SOLVERS else self.options
         Wt, c, _, info = self._cvxpy().solve(t.numpy(), cvx, opts)
+        if ipm_point is not None:
+            Wt, c = _onto_patterns(self.ipm, ipm_point[0], ipm_point[1], Wt, c)
         return Wt, c, info
