@@ -508,11 +508,17 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
             status = "stalled"     # keep the current (feasible) point; "auto" redoes it by cvxpy
             break
         lam = [pt.lam(c) for pt, c in zip(parts, sc)]
-        K = P.clone()
-        for pt, c in zip(parts, sc):
-            pt.newton(K, c)
-        Lc = _cholesky(K if all_free else K[fi[:, None], fi[None, :]])
-        del K
+
+        def factor(ridge: float) -> Optional[Tensor]:
+            K = P.clone()
+            for pt, c in zip(parts, sc):
+                pt.newton(K, c)
+            Kf = K if all_free else K[fi[:, None], fi[None, :]]
+            if ridge > 0:
+                Kf.diagonal().add_(ridge * float(Kf.diagonal().abs().max()))
+            return _cholesky(Kf)
+
+        Lc = factor(0.0)
         if Lc is None:
             status = "stalled"
             break
@@ -530,6 +536,18 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
 
         rc = [-pt.circ(l, l) for pt, l in zip(parts, lam)]
         dx, dsh, dzh, a_aff = direction(rc)                   # affine (predictor)
+        for ridge in (1e-12, 1e-10, 1e-8):
+            # a factor that "succeeded" on a numerically singular matrix can give inf/NaN
+            # directions (n = 9·10⁴, m = 1000): regularise the Newton matrix and redo
+            if bool(torch.isfinite(dx).all()) and math.isfinite(a_aff):
+                break
+            Lc = factor(ridge)
+            if Lc is None:
+                break
+            dx, dsh, dzh, a_aff = direction(rc)
+        if Lc is None or not (bool(torch.isfinite(dx).all()) and math.isfinite(a_aff)):
+            status = "stalled"
+            break
         a_aff = min(1.0, a_aff)
         gap_aff = sum(pt.dot(l + a_aff * ds, l + a_aff * dz)
                       for pt, l, ds, dz in zip(parts, lam, dsh, dzh))
@@ -565,6 +583,13 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
             status = "stalled"
             break
         dz = [pt.unscale_dz(c, d) for pt, c, d in zip(parts, sc, dzh)]
+        bad = [type(pt).__name__ for pt, d in zip(parts, dz) if not bool(torch.isfinite(d).all())]
+        if bad:
+            if verbose:
+                print(f"[torch_lipcvx] {label} non-finite dual direction in {bad} (scaled "
+                      f"{[float(d.abs().max()) for d in dzh]}); stopping", flush=True)
+            status = "stalled"
+            break
         Z_new = [pt.update_dual(z, d, a) for pt, z, d in zip(parts, Z, dz)]
         # Stay in a wide neighbourhood of the central path: the smallest eigenvalue of the LMI's
         # S^½ Z S^½ at least `centrality` times μ, no pattern row's s·z below 1e-2 μ (each bound
@@ -573,7 +598,8 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
         # and the next 20–40 steps tiny (wine, (12): 87 → 54 iterations).
         bound = [min(centrality if isinstance(pt, SpectralLMI) else 1e-2, 0.5 * w / mu)
                  for pt, w in zip(parts, _worst(parts, S, Z))]
-        for _ in range(30 if centrality > 0 else 0):
+        a_full, cuts = a, 0
+        for cuts in range(30 if centrality > 0 else 0):
             mu_new = sum(pt.dot(s_, z_) for pt, s_, z_ in zip(parts, S_new, Z_new)) / nu
             if all(w >= b_ * mu_new for w, b_ in zip(_worst(parts, S_new, Z_new), bound)):
                 break
@@ -583,7 +609,8 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
             Z_new = [pt.update_dual(z, d, a) for pt, z, d in zip(parts, Z, dz)]
         x, S, Z = x_new, S_new, Z_new
         if verbose:
-            print(f"[torch_lipcvx] {label}      step={a:.3f}  sigma={sigma:.1e}", flush=True)
+            print(f"[torch_lipcvx] {label}      step={a:.3f} (boundary {a_full:.3f}, "
+                  f"{cuts} centrality cuts)  affine={a_aff:.3f}  sigma={sigma:.1e}", flush=True)
     else:
         k = max_iter
     value = objective(x) if objective is not None else f_of(x)
