@@ -42,6 +42,9 @@ def main(argv=None) -> None:
         print(f"{data.name}: J {s['J_before']:.6f} -> {s['J_after']:.6f}, certified L "
               f"{s['L_upper_before']:.4f} -> {s['L_upper_after']:.4f}, "
               f"weights written back: {callback.applied}")
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()  # Lightning leaves the group open: close it on all ranks at once
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

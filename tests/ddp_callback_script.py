@@ -46,6 +46,12 @@ def main(out: Path) -> None:
     torch.save({k: v.detach().clone() for k, v in module.model.state_dict().items()},
                out / f"rank{r}.pt")
     torch.save(cb.summary, out / f"rank{r}_summary.pt")
+    # Lightning leaves the process group open after fit; close it on every rank together, so no
+    # rank exits while gloo's threads on the other still talk to it (seen once in CI: SIGABRT,
+    # "terminate called without an active exception", after all files were written).
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
