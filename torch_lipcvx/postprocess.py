@@ -344,8 +344,9 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
         ValueError: bad shapes, NaN/Inf in data or weights, negative ``lam``/``beta``/``tol``,
             ``max_iter < 1``, unknown solver, or a model that is not a one-hidden-layer ReLU
             network with scalar output.
-        programs.SolverError: the very first solve failed (a later failure keeps the previous
-            iterate and warns).
+        programs.SolverError: the very first solve, or the certificate of its result, failed
+            (a later failure of either keeps the previous iterate, warns, records the candidate
+            in ``rejected`` and says so in ``message``).
     """
     start = time.perf_counter()
     net, w0, X, y, lam, beta = _prepare(model, X, y, lam, beta)
@@ -368,9 +369,23 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
 
     log(history[0], "input network")
 
+    failure: list[str] = []         # why the last candidate could not be scored, if it failed
+
     def consider(cand: ShallowWeights, k: int, solve_time: float, step: str) -> bool:
         nonlocal w, cert, J
-        cert_new = certify(cand)
+        try:
+            cert_new = certify(cand)
+        except SolverError as exc:
+            # the candidate cannot be scored: keep what has been gained so far (nothing gained
+            # yet: the error goes to the caller, as for a failed first solve)
+            if len(history) == 1:
+                raise
+            rejected.append({"iteration": k, "objective": math.nan, "previous": J.value,
+                             "reason": f"certificate failed: {exc}"})
+            warnings.warn(f"iteration {k}: the candidate's LipSDP certificate failed ({exc}); "
+                          "kept the previous network", RuntimeWarning, stacklevel=3)
+            failure.append(f"certificate failed at iteration {k}: {exc}")
+            return False
         J_new = _objective(cand, X, y, lam, beta, cert_new.rho)
         if J_new.value <= J.value:
             w, cert, J = cand, cert_new, J_new
@@ -433,7 +448,8 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
                 J_prev = J.value
                 if not consider(ShallowWeights.from_tilde(Wt, w.alpha, _c(c)), k,
                                 info.solve_time, "restriction"):
-                    message = f"converged: candidate at iteration {k} did not lower J"
+                    message = (failure[-1] if failure else
+                               f"converged: candidate at iteration {k} did not lower J")
                     break
                 if (J_prev - J.value) <= tol * abs(J_prev):
                     message = f"converged: relative decrease below tol={tol:g}"
