@@ -74,6 +74,11 @@ class ConvexPostProcessing(pl.Callback):
     ``summary`` goes into it too, through :meth:`state_dict`). With launchers that run training in
     child processes of the current one (``ddp_spawn``, ``ddp_fork``, notebooks), the weights come
     back to the main process with the module but ``result``/``summary`` stay in the children.
+    Lightning leaves the process group open after ``fit``; a script that ends right after it
+    should close it on every rank (``torch.distributed.barrier()``, then
+    ``torch.distributed.destroy_process_group()``): without that a gloo rank was once seen to
+    abort at interpreter exit (SIGABRT, "terminate called without an active exception") after
+    all its work was done (``examples/lightning_callback.py`` does it).
 
     Args:
         lam: λ ≥ 0, weight of ``ρ = L²`` (Lipschitz case, iterative; MATH.md §5).
