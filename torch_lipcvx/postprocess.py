@@ -369,8 +369,6 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
 
     log(history[0], "input network")
 
-    failure: list[str] = []         # why the last candidate could not be scored, if it failed
-
     def consider(cand: ShallowWeights, k: int, solve_time: float, step: str) -> bool:
         nonlocal w, cert, J
         try:
@@ -381,10 +379,9 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
             if len(history) == 1:
                 raise
             rejected.append({"iteration": k, "objective": math.nan, "previous": J.value,
-                             "reason": f"certificate failed: {exc}"})
+                             "reason": f"certificate failed at iteration {k}: {exc}"})
             warnings.warn(f"iteration {k}: the candidate's LipSDP certificate failed ({exc}); "
                           "kept the previous network", RuntimeWarning, stacklevel=3)
-            failure.append(f"certificate failed at iteration {k}: {exc}")
             return False
         J_new = _objective(cand, X, y, lam, beta, cert_new.rho)
         if J_new.value <= J.value:
@@ -448,7 +445,8 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
                 J_prev = J.value
                 if not consider(ShallowWeights.from_tilde(Wt, w.alpha, _c(c)), k,
                                 info.solve_time, "restriction"):
-                    message = (failure[-1] if failure else
+                    reason = rejected[-1]["reason"]
+                    message = (reason if reason.startswith("certificate failed") else
                                f"converged: candidate at iteration {k} did not lower J")
                     break
                 if (J_prev - J.value) <= tol * abs(J_prev):
