@@ -8,6 +8,8 @@ For each data set (a network trained by SGD, m hidden units):
 * one step of the restriction (12) with the network's own T: the plain single-LMI form with SCS
   (``--plain``), the decomposed form with Clarabel (default), and the torch primal–dual interior
   point (``PatternBarrier``); objective value and time.
+* SGD-lip (``train_sgd_lip``, 20 epochs from the SGD network): the differentiable certificate by
+  the CvxpyLayer (SCS + diffcp) against the torch dual with Danskin's gradient; time and loss.
 * Algorithm 1 to convergence (``postprocess``): default (Clarabel) and ``solver="auto"``.
 
 Times on shared 2-core machines are noisy: compare the ratios. ``--device cuda`` runs the torch
@@ -41,7 +43,7 @@ from torch_lipcvx.programs import L2Program, LipschitzRestriction, lipsdp_origin
 from torch_lipcvx.bounds import certify_t
 from torch_lipcvx.train import train_sgd
 
-SECTIONS = ("lipsdp", "step12", "program6", "layer", "algorithm")
+SECTIONS = ("lipsdp", "step12", "program6", "layer", "sgdlip", "algorithm")
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -82,6 +84,8 @@ def bench(name: str, args, save) -> dict:
         bench_program6(X, y, D, w, args, out)
     if "layer" in sections:
         bench_layer(X, y, D, w, t, args, out)
+    if "sgdlip" in sections:
+        bench_sgd_lip(net, X, y, args, out)
     if "algorithm" in sections:
         algorithm1_section(net, X, y, args, out, lambda: save(out))
     return out
@@ -171,6 +175,32 @@ def bench_layer(X, y, D, w, t, args, out: dict) -> None:
         out.setdefault("layer_batch", []).append({"method": method, "K": K, "setup": tsetup,
                                                   "time": sol.solve_time, "rho": sol.rho.tolist()})
 
+
+
+def bench_sgd_lip(net, X, y, args, out: dict, epochs: int = 20) -> None:
+    """SGD-lip (Adam on MSE + λ·ρ*, one certificate and its gradient per epoch) from the SGD
+    network: the CvxpyLayer (SCS, implicit differentiation; the paper run's setting, 5000 SCS
+    iterations) against the torch dual with Danskin's gradient (``solver="auto"``), same steps."""
+    from torch_lipcvx.layers import train_sgd_lip
+    rows = []
+    for name, kw in (("LipSDPLayer (SCS, diffcp)", {"solver": "SCS",
+                                                    "solver_args": {"max_iters": 5_000}}),
+                     ("dual + Danskin (auto)", {"solver": "auto"})):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res, tt = timed(train_sgd_lip, net, X, y, lam=args.lam, epochs=epochs, lr=2e-3,
+                            seed=args.seed, **kw)
+        last = res.history[-1]
+        rows.append({"method": name, "epochs": epochs, "time": tt, "loss": last["loss"],
+                     "rho": last["rho"], "warnings": len(caught)})
+    base = rows[0]
+    for r in rows:
+        print(f"  SGD-lip {r['method']:28s} {epochs} epochs {r['time']:7.2f}s "
+              f"({r['time'] / epochs:.3f}s/epoch, ratio {base['time'] / r['time']:6.1f}x)  "
+              f"loss={r['loss']:.10g}  rho={r['rho']:.8g}  rel.dloss="
+              f"{(r['loss'] - base['loss']) / base['loss']:+.1e}  warnings={r['warnings']}",
+              flush=True)
+    out["sgd_lip"] = rows
 
 
 def plain_checkpoint(name: str, args, eps: Optional[float] = None) -> Path:
@@ -376,7 +406,7 @@ def main() -> None:
     p.add_argument("--rastrigin-d", type=int, default=10)
     p.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
                    help="what to run (default: all): LipSDP, one (12) step, program (6), the "
-                        "cvxpylayers batch, Algorithm 1")
+                        "cvxpylayers batch, SGD-lip (layer vs dual gradient), Algorithm 1")
     p.add_argument("--skip-algorithm", action="store_true", help="all sections but Algorithm 1")
     p.add_argument("--skip-clarabel", action="store_true",
                    help="Algorithm 1 without the Clarabel (default cvxpy) column")

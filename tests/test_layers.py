@@ -25,7 +25,7 @@ from torch import nn
 
 from torch_lipcvx import lipsdp
 from torch_lipcvx.bounds import certify_t, lmi_max_eig
-from torch_lipcvx.layers import LipSDPLayer, lipschitz_penalty, train_sgd_lip
+from torch_lipcvx.layers import LipSDPLayer, dual_certificate, lipschitz_penalty, train_sgd_lip
 from torch_lipcvx.models import ShallowReLU, ShallowWeights
 from torch_lipcvx.programs import LipSDPProgram
 from torch_lipcvx.train import TrainResult, l2_penalty, train_sgd
@@ -236,7 +236,7 @@ def test_lipschitz_penalty_flows_into_the_module_parameters():
     assert net.hidden.weight.grad is not None and net.output.weight.grad is not None
     assert net.hidden.bias.grad is None  # biases do not enter ρ*
     seq = net.to_sequential()
-    rho_seq = lipschitz_penalty(seq)       # builds its own layer
+    rho_seq = lipschitz_penalty(seq, solver="SCS")       # builds its own layer
     rho_seq.backward()
     assert math.isclose(float(rho_seq.detach()), float(rho.detach()), rel_tol=1e-9)
     torch.testing.assert_close(seq[0].weight.grad, net.hidden.weight.grad)
@@ -345,3 +345,135 @@ def test_bad_training_and_penalty_inputs_raise():
         lipschitz_penalty(net, LipSDPLayer(4, 2))
     with pytest.raises(ValueError, match="model must be a ShallowReLU"):
         lipschitz_penalty(nn.Linear(2, 1))
+    with pytest.raises(ValueError, match="solver must be one of"):
+        lipschitz_penalty(net, solver="CLARABEL")
+    with pytest.raises(ValueError, match="solver must be one of"):
+        train_sgd_lip(None, X, y, lam=0.1, hidden=3, epochs=1, solver="fast")
+    bad = net.hidden.weight.detach().clone()
+    bad[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="W contains 1 NaN/Inf"):
+        dual_certificate(bad, net.output.weight[0].detach())
+    with pytest.raises(ValueError, match=r"W must be \(m, d\) and alpha \(m,\)"):
+        dual_certificate(net.hidden.weight, net.output.weight[0, :2])
+
+
+# ------------------------------------------------------------------------------ the dual path
+def dual_gradients(W, alpha):
+    Wr, ar = W.clone().requires_grad_(True), alpha.clone().requires_grad_(True)
+    rho, res = dual_certificate(Wr, ar)
+    rho.backward()
+    return rho.detach(), Wr.grad, ar.grad, res
+
+
+@pytest.mark.parametrize("seed,m,d,trained", [(0, 5, 3, False), (11, 4, 2, False),
+                                               (0, 6, 2, True), (3, 6, 3, False)],
+                         ids=["randn-m5-d3", "randn-m4-d2", "trained-m6-d2", "randn-m6-d3"])
+def test_dual_gradient_matches_finite_differences_of_clarabel(seed, m, d, trained):
+    """Danskin's gradient (torch dual, no cvxpy) against central finite differences of the
+    plain cvxpy/Clarabel certificate; the value against Clarabel's."""
+    if trained:
+        w = make_instance(seed, 60, d, m)[0].weights()
+        W, alpha = w.W, w.alpha
+    else:
+        W, alpha = random_net(seed, m, d)
+    rho, gW, ga, res = dual_gradients(W, alpha)
+    assert abs(float(rho) / ref_rho(W, alpha) - 1) < VALUE_RTOL
+    assert float(rho) == res.rho                     # the certified value, not the dual's
+    assert res.rho_lower <= res.rho
+    fW, fa = fd_gradients(W, alpha)
+    scale = float(torch.cat([fW.flatten(), fa]).abs().max())
+    assert float((gW - fW).abs().max()) <= GRAD_RTOL * scale
+    assert float((ga - fa).abs().max()) <= GRAD_RTOL * scale
+
+
+def test_dual_and_layer_gradients_agree_on_a_larger_network():
+    """m = 30, d = 5: the fast path against the CvxpyLayer at tight SCS tolerance."""
+    W, alpha = random_net(21, 30, 5)
+    rho, gW, ga, _ = dual_gradients(W, alpha)
+    rho_l, gW_l, ga_l = layer_gradients(LipSDPLayer(30, 5, solver_args=TIGHT), W, alpha)
+    assert math.isclose(float(rho), float(rho_l), rel_tol=1e-6)
+    scale = float(torch.cat([gW_l.flatten(), ga_l]).abs().max())
+    assert float((gW - gW_l).abs().max()) <= 1e-5 * scale
+    assert float((ga - ga_l).abs().max()) <= 1e-5 * scale
+
+
+def test_dual_gradient_satisfies_the_euler_identities():
+    W, alpha = random_net(5, 12, 4)
+    rho, gW, ga, _ = dual_gradients(W, alpha)
+    assert math.isclose(float((W * gW).sum()), 2 * float(rho), rel_tol=1e-8)
+    assert math.isclose(float((alpha * ga).sum()), 2 * float(rho), rel_tol=1e-8)
+    torch.testing.assert_close((W * gW).sum(1), alpha * ga, rtol=1e-7, atol=1e-10 * float(rho))
+
+
+def test_dual_path_removes_inactive_units_and_handles_the_trivial_network():
+    W, alpha = random_net(2, 6, 3)
+    W[1] = 0.0
+    alpha[3] = 0.0
+    rho, gW, ga, _ = dual_gradients(W, alpha)
+    keep = [0, 2, 4, 5]
+    assert abs(float(rho) / ref_rho(W[keep], alpha[keep]) - 1) < VALUE_RTOL
+    assert torch.equal(gW[[1, 3]], torch.zeros(2, 3, dtype=DTYPE))
+    assert ga[1] == 0 and ga[3] == 0
+    rho0, gW0, ga0, _ = dual_gradients(torch.zeros(6, 3, dtype=DTYPE), alpha)
+    assert float(rho0) == 0.0 and torch.equal(gW0, torch.zeros_like(gW0))
+    assert torch.equal(ga0, torch.zeros_like(ga0))
+
+
+def test_dual_path_float32_is_rounded_up():
+    W, alpha = random_net(1, 5, 3)
+    W32, a32 = W.float().requires_grad_(), alpha.float().requires_grad_()
+    rho, _ = dual_certificate(W32, a32)
+    rho.backward()
+    assert rho.dtype == torch.float32 and W32.grad.dtype == torch.float32
+    assert float(rho.detach()) >= dual_certificate(W32.detach().double(),
+                                                   a32.detach().double())[0].item()
+
+
+def test_penalty_auto_is_the_default_and_falls_back_to_the_layer(monkeypatch):
+    net = ShallowReLU(3, 5, dtype=DTYPE).reset_parameters(torch.Generator().manual_seed(3))
+    rho = lipschitz_penalty(net)                              # "auto": no layer built
+    rho.backward()
+    g_auto = net.hidden.weight.grad.clone()
+    net.zero_grad()
+    rho_l = lipschitz_penalty(net, LipSDPLayer(5, 3, solver_args=TIGHT))   # a layer: "SCS"
+    rho_l.backward()
+    assert math.isclose(float(rho.detach()), float(rho_l.detach()), rel_tol=1e-6)
+    torch.testing.assert_close(g_auto, net.hidden.weight.grad, rtol=1e-5, atol=1e-7)
+
+    import torch_lipcvx.layers as layers
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("the torch LipSDP method stopped at certified relative gap 1e-3")
+    monkeypatch.setattr(layers, "dual_certificate", fails)
+    with pytest.warns(RuntimeWarning, match="using LipSDPLayer"):
+        rho_f = lipschitz_penalty(net, solver="auto")
+    assert math.isclose(float(rho_f.detach()), float(rho_l.detach()), rel_tol=1e-6)
+
+
+def test_train_sgd_lip_auto_follows_the_layer_path():
+    """Same start, same Adam steps: the two differentiable certificates give the same run up to
+    the SCS layer's tolerance."""
+    X, y = sine_task(2)
+    net0 = ShallowReLU(2, 6, dtype=DTYPE).reset_parameters(torch.Generator().manual_seed(7))
+    a = train_sgd_lip(net0, X, y, lam=0.1, epochs=10, lr=2e-2, seed=0)          # auto
+    s = train_sgd_lip(net0, X, y, lam=0.1, epochs=10, lr=2e-2, seed=0, solver="SCS",
+                      solver_args=TIGHT)
+    for ha, hs in zip(a.history, s.history):
+        assert math.isclose(ha["loss"], hs["loss"], rel_tol=1e-6)
+    assert a.history[-1]["loss"] < a.history[0]["loss"]
+    assert abs(a.history[-1]["rho"] / lipsdp(a.model.weights()).rho - 1) < VALUE_RTOL
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_dual_path_on_cuda_follows_the_model():
+    net = ShallowReLU(3, 8, dtype=DTYPE).reset_parameters(torch.Generator().manual_seed(1))
+    ref = lipschitz_penalty(net)
+    ref.backward()
+    g_cpu = net.hidden.weight.grad.clone()
+    net = net.cuda()
+    net.zero_grad()
+    rho = lipschitz_penalty(net)
+    rho.backward()
+    assert rho.device.type == "cuda" and net.hidden.weight.grad.device.type == "cuda"
+    assert math.isclose(float(rho), float(ref), rel_tol=1e-9)
+    torch.testing.assert_close(net.hidden.weight.grad.cpu(), g_cpu, rtol=1e-7, atol=1e-10)

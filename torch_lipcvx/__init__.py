@@ -31,6 +31,7 @@ _LAZY = {
     "ADMMResult": "admm",
     "LipSDPLayer": "layers",
     "lipschitz_penalty": "layers",
+    "dual_certificate": "layers",
     "AdversarialMSE": "metrics",
     "CertifiedAdversarialMSE": "metrics",
     "adversarial_mse": "metrics",

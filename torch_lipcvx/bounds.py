@@ -92,6 +92,10 @@ class LipSDPResult:
         solve_time, verify_time: wall seconds.
         rho_lower: a lower bound on the LipSDP optimum ρ* from the torch methods' dual (so
             ``rho − rho_lower`` bounds how far ``rho`` is from ρ*); NaN when not known.
+        dual: the torch methods' dual matrix ``Z`` (``(d, d)`` float64, ``Z ⪰ 0``, ``tr Z = 1``)
+            with ``rho_lower = h(Z)²/4`` (:func:`~torch_lipcvx.fast.rho_from_dual`): ρ*'s
+            gradient in the weights by Danskin's theorem. ``None`` for the cvxpy solvers and
+            networks without a unit to certify.
     """
 
     rho: float
@@ -103,6 +107,7 @@ class LipSDPResult:
     solve_time: float
     verify_time: float
     rho_lower: float = math.nan
+    dual: Optional[np.ndarray] = None
 
     @property
     def L(self) -> float:
@@ -465,6 +470,7 @@ def lipsdp(weights: ShallowWeights, *, solver: str = "auto", solver_options: Opt
     core = act & ~neg
     t_full = torch.zeros(m, dtype=torch.float64)
     name, status, solver_rho, solve_time, lower = solver, "trivial", 0.0, 0.0, math.nan
+    dual = None
     if bool(core.any()):
         Wb, ab, c2, sigma = _balance(W[core], alpha[core])
         cands = []                       # (ρ' by the reduced form, t', name, status)
@@ -479,6 +485,7 @@ def lipsdp(weights: ShallowWeights, *, solver: str = "auto", solver_options: Opt
             else:
                 name, status, solve_time = f"{solver}/{method}", info.status, info.solve_time
                 lower = info.lower * sigma ** 2
+                dual = None if info.dual is None else info.dual.cpu().numpy()
                 cands.append((rho_b, t_b, name, status))
                 gap = (info.value - info.lower) / info.lower if info.lower > 0 else math.inf
                 why = None if gap <= AUTO_ACCEPT_GAP else \
@@ -500,7 +507,7 @@ def lipsdp(weights: ShallowWeights, *, solver: str = "auto", solver_options: Opt
     start = time.perf_counter()
     rho, t_used, repaired = certify_t(W, alpha, t_full)
     return LipSDPResult(rho, t_used.numpy(), solver_rho, name, status, repaired, solve_time,
-                        time.perf_counter() - start, lower)
+                        time.perf_counter() - start, lower, dual)
 
 
 # ------------------------------------------------------------------------------- other bounds

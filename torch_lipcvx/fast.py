@@ -75,6 +75,7 @@ from . import ipm
 __all__ = [
     "FastInfo",
     "lipsdp_dual",
+    "rho_from_dual",
     "lipsdp_newton",
     "NEWTON_MAX_DIM",
     "PatternBarrier",
@@ -106,6 +107,9 @@ class FastInfo:
             interior point.
         dual_residual: interior point: the stationarity residual at the end (∞-norm).
         device: where the iterations ran.
+        dual: LipSDP: the dual matrix ``Z ⪰ 0`` (``d × d``, ``tr Z = 1``, float64) at which
+            ``lower`` was attained, ``lower = h(Z)²/4`` (module docstring). At the optimum it gives
+            ρ*'s gradient in ``(W̄, α)`` by Danskin's theorem (:func:`rho_from_dual`).
     """
 
     status: str
@@ -115,6 +119,7 @@ class FastInfo:
     lower: float = math.nan
     dual_residual: float = math.nan
     device: str = "cpu"
+    dual: Optional[Tensor] = None
 
 
 # ------------------------------------------------------------------------------------- LipSDP
@@ -153,6 +158,40 @@ def _best_t(a: Tensor, c: Tensor, absa: Tensor) -> Tensor:
     """The minimising ``t`` for a fixed ``Z`` (module docstring); ``inf`` where ``a_j = 0``."""
     h = c.sqrt() + (absa * a.sqrt()).sum()
     return absa * h / (2 * a.sqrt())
+
+
+def rho_from_dual(W: Tensor, alpha: Tensor, Z: Tensor) -> Tensor:
+    """LipSDP's dual value ``h(Z)²/4`` at a fixed ``Z``, differentiable in ``W`` and ``alpha``.
+
+    ``h(Z) = √(gᵀZg) + Σ_j |α_j| √(w̄_jᵀZw̄_j)`` with ``g = W̄ᵀα`` (module docstring). For any
+    ``Z ⪰ 0`` with ``tr Z = 1`` this is a lower bound on ``ρ*(W̄, α)``; at the optimal ``Z*`` it
+    equals ρ* and, ρ* being the maximum over Z of a function smooth in ``(W̄, α)``, its gradient
+    with Z held fixed is ρ*'s gradient wherever ρ* is differentiable (Danskin's theorem; where
+    the optimal Z is not unique, it is a subgradient of the concave-in-Z envelope). Units with
+    ``α_j = 0`` or ``w̄_j = 0`` are removed (zero gradient, also through ``g``): ρ* has a kink
+    there, and zero is the one-sided derivative on its flat side, as
+    :class:`~torch_lipcvx.layers.LipSDPLayer` chooses.
+
+    Args:
+        W: ``(m, d)`` hidden weights without bias; alpha: ``(m,)``; Z: ``(d, d)`` (not
+            differentiated). All on one device; the result has ``W``'s dtype.
+
+    Returns:
+        A 0-d tensor, ``ρ`` in output units² per input unit².
+    """
+    Z = Z.to(device=W.device, dtype=W.dtype)
+    live = ((alpha != 0) & (W != 0).any(1)).detach()
+    W = torch.where(live[:, None], W, torch.zeros_like(W))       # removed: zero gradient
+    alpha = torch.where(live, alpha, torch.zeros_like(alpha))
+    a = ((W @ Z) * W).sum(1)
+    on = (alpha != 0) & (a > 0)
+    sa = torch.where(on, a, torch.ones_like(a)).sqrt()
+    h = (alpha.abs() * torch.where(on, sa, torch.zeros_like(sa))).sum()
+    g = W.T @ alpha
+    c = g @ Z @ g
+    if float(c.detach()) > 0:
+        h = h + c.sqrt()
+    return h * h / 4
 
 
 def spectral_rho_fixed_t(W: Tensor, alpha: Tensor, t: Tensor) -> float:
@@ -266,7 +305,7 @@ def lipsdp_newton(W: Tensor, alpha: Tensor, *, tol: float = 1e-9, max_iter: int 
     mu = float(pt[0]) / (2 * d)              # central-path gap bound 2μd/h = 1 at the start
     Fz, pt = point(z, mu)
     best_up, best_t = math.inf, None
-    lower = float(pt[0]) ** 2 / 4
+    lower, z_low = float(pt[0]) ** 2 / 4, z
     gaps: list[float] = []
     status, k, since = "max_iter", 0, 0
     for k in range(1, max_iter + 1):
@@ -300,7 +339,8 @@ def lipsdp_newton(W: Tensor, alpha: Tensor, *, tol: float = 1e-9, max_iter: int 
             break
         z, (Fz, pt) = z + step * dz, new
         h, a, c, L = pt
-        lower = max(lower, float(h) ** 2 / (4 * float(e @ z)))
+        if float(h) ** 2 / (4 * float(e @ z)) > lower:
+            lower, z_low = float(h) ** 2 / (4 * float(e @ z)), z
         since += 1
         if dec > 0.1 * mu and since < 10:
             continue
@@ -326,7 +366,8 @@ def lipsdp_newton(W: Tensor, alpha: Tensor, *, tol: float = 1e-9, max_iter: int 
         best_up, best_t = _off_boundary(W, alpha, absa * h / (2 * a.sqrt()), margin)
         if best_t is None or not math.isfinite(best_up):  # pragma: no cover - would be a bug
             raise RuntimeError("LipSDP Newton method found no finite multipliers")
-    info = FastInfo(status, k, time.perf_counter() - start, best_up, lower, device=str(dev))
+    info = FastInfo(status, k, time.perf_counter() - start, best_up, lower, device=str(dev),
+                    dual=unvec(z_low) / float(e @ z_low))
     return best_up, best_t, info
 
 
@@ -366,7 +407,7 @@ def lipsdp_dual(W: Tensor, alpha: Tensor, *, tol: float = 1e-6, max_iter: int = 
     gnorm = float(torch.linalg.matrix_norm(_dual_grad(aZ, cZ, W, absa, g)))
     step = 1.0 / max(gnorm, 1e-300)
     best_up, best_t = math.inf, None
-    lower, status, k = float(hZ) ** 2 / 4, "max_iter", 0
+    lower, status, k, Z_low = float(hZ) ** 2 / 4, "max_iter", 0, Z
     history: list[tuple[int, float]] = []
 
     def check(a_, c_) -> None:
@@ -396,7 +437,8 @@ def lipsdp_dual(W: Tensor, alpha: Tensor, *, tol: float = 1e-6, max_iter: int = 
             Y = Zn + ((tk - 1) / tkn) * (Zn - Z)
             Z, hZ, aZ, cZ, tk = Zn, hn, an, cn, tkn
             step *= 1.25
-            lower = max(lower, float(hZ) ** 2 / 4)
+            if float(hZ) ** 2 / 4 > lower:
+                lower, Z_low = float(hZ) ** 2 / 4, Z
         if k % 5 == 0 or k == max_iter:   # (restarts count: a stall detector must see them)
             check(aZ, cZ)
             if verbose and k % 100 == 0:
@@ -414,7 +456,8 @@ def lipsdp_dual(W: Tensor, alpha: Tensor, *, tol: float = 1e-6, max_iter: int = 
                     break
     if best_t is None:  # pragma: no cover - the uniform start always gives finite t
         raise RuntimeError("LipSDP dual found no finite multipliers")
-    info = FastInfo(status, k, time.perf_counter() - start, best_up, lower, device=str(W.device))
+    info = FastInfo(status, k, time.perf_counter() - start, best_up, lower, device=str(W.device),
+                    dual=Z_low)
     return best_up, best_t, info
 
 

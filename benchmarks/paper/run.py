@@ -565,7 +565,7 @@ def _run_sgd_lip(tr: Trial):
     from torch_lipcvx.layers import train_sgd_lip
     c = tr.cfg["sgd_lip"]
     res = train_sgd_lip(tr.model("sgd"), tr.X, tr.y, lam=tr.cfg["lam"], beta=0.0,
-                        epochs=c["epochs"], lr=c["lr"], seed=tr.seed,
+                        epochs=c["epochs"], lr=c["lr"], seed=tr.seed, solver="SCS",
                         solver_args={"max_iters": c["max_iters"]})
     return res.model, {"final_loss": res.history[-1]["loss"]}, {"seed": tr.seed}
 
