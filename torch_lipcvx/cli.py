@@ -268,6 +268,10 @@ def _config(args) -> dict:
 def _train(args: argparse.Namespace) -> int:
     from .train import train_pgd, train_sgd
     say = _say(args)
+    if args.method == "sgd-lip" and args.lam is None:
+        raise CLIError("--method sgd-lip needs --lam (the Lipschitz weight, penalty lam*L^2)")
+    if args.method != "sgd-lip" and args.lam is not None:
+        raise CLIError(f"--lam is for --method sgd-lip, not {args.method}")
     spec = _data_spec(args)
     data = _load_data(spec)
     say(f"data: {data.name} split {spec['split']}: {data.n} training / {data.n_test} test rows, "
@@ -275,12 +279,16 @@ def _train(args: argparse.Namespace) -> int:
     say(f"training a {args.hidden}-unit ShallowReLU ({args.method}, {args.epochs} full-batch Adam "
         f"epochs, lr={args.lr:g}, beta={args.beta:g}"
         + (f", eps={args.eps:g}, norm={_norm_name(args.norm)}" if args.method == "pgd" else "")
+        + (f", lam={args.lam:g}" if args.method == "sgd-lip" else "")
         + ") ...")
     kw = dict(hidden=args.hidden, beta=args.beta, epochs=args.epochs, lr=args.lr,
               seed=spec["seed"], verbose=not args.quiet)
     try:
         if args.method == "pgd":
             res = train_pgd(None, data.X_train, data.y_train, eps=args.eps, norm=args.norm, **kw)
+        elif args.method == "sgd-lip":
+            from .layers import train_sgd_lip
+            res = train_sgd_lip(None, data.X_train, data.y_train, lam=args.lam, **kw)
         else:
             res = train_sgd(None, data.X_train, data.y_train, **kw)
     except (ValueError, FloatingPointError) as exc:
@@ -521,8 +529,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser(
         "train", help="train a ShallowReLU and save a checkpoint",
-        description="Train a one-hidden-layer ReLU network with full-batch Adam (--method sgd) "
-                    "or Madry-style PGD adversarial training (--method pgd) on standardised "
+        description="Train a one-hidden-layer ReLU network with full-batch Adam (--method sgd), "
+                    "Madry-style PGD adversarial training (--method pgd) or Adam on MSE + "
+                    "lam*L^2 with the certified LipSDP L differentiated through its dual "
+                    "(--method sgd-lip --lam LAM) on standardised "
                     "data, print progress about every 10%% of the epochs and save a checkpoint "
                     "(state_dict, architecture, data and options) for the other subcommands.",
         formatter_class=fmt)
@@ -531,8 +541,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--epochs", type=int, default=1000, help="full-batch epochs")
     tr.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate")
     tr.add_argument("--beta", type=float, default=0.0, help="l2 weight (beta/2)*||theta||^2")
-    tr.add_argument("--method", choices=["sgd", "pgd"], default="sgd",
-                    help="plain training or PGD adversarial training")
+    tr.add_argument("--method", choices=["sgd", "pgd", "sgd-lip"], default="sgd",
+                    help="plain training, PGD adversarial training, or Lipschitz-regularised "
+                         "training (certified LipSDP penalty)")
+    tr.add_argument("--lam", type=float, default=None,
+                    help="Lipschitz weight for --method sgd-lip: the loss is MSE + lam*L^2")
     tr.add_argument("--eps", type=float, default=0.1, help="PGD training radius (--method pgd)")
     tr.add_argument("--norm", type=_norm, default=2.0, help="PGD training norm: 2 or inf")
     tr.add_argument("--out", default="model.pt", help="checkpoint to write")
