@@ -61,8 +61,12 @@ class ShallowReLURegressor(pl.LightningModule):
     ``(n, 1)``, cast to the model's dtype.
 
     Training objective per batch (logged, epoch-averaged, as ``train_loss``):
-    ``data + (beta/2)·l2_penalty(model)`` where ``data`` is the MSE ``train_mse`` (``eps = 0``) or
-    the PGD adversarial MSE ``train_adv_mse`` (``eps > 0``; the clean ``train_mse`` is logged too).
+    ``data + (beta/2)·l2_penalty(model) + lam·L²`` where ``data`` is the MSE ``train_mse``
+    (``eps = 0``) or the PGD adversarial MSE ``train_adv_mse`` (``eps > 0``; the clean
+    ``train_mse`` is logged too) and ``L`` is the certified LipSDP ℓ2 bound, differentiated through
+    its dual (:func:`~torch_lipcvx.layers.lipschitz_penalty`, one LipSDP solve per step, logged as
+    ``train_lipschitz``; "SGD-lip", MATH.md §3). Under DDP every rank computes the same penalty
+    from the same weights.
 
     Validation logs ``val_mse`` and, when enabled, ``val_adv_mse`` (:class:`AdversarialMSE`, a
     lower bound on the worst-case MSE), ``val_certified_adv_mse`` (:class:`CertifiedAdversarialMSE`
@@ -75,6 +79,8 @@ class ShallowReLURegressor(pl.LightningModule):
         hidden: hidden units ``m`` (with ``model=None``).
         model: an existing network instead of ``in_features``/``hidden``.
         beta: ℓ2 weight ``β >= 0`` (MATH.md §3: the hidden bias is penalised, ``c`` is not).
+        lam: Lipschitz weight ``λ >= 0`` on the certified ``L²`` (ℓ2, whatever ``norm``); ``0``
+            (default) adds nothing.
         lr: learning rate ``> 0``.
         optimizer: ``"adam"`` (PyTorch defaults) or ``"sgd"`` (no momentum).
         eps: training attack radius ``>= 0``; ``0`` is plain training.
@@ -114,7 +120,8 @@ class ShallowReLURegressor(pl.LightningModule):
     """
 
     def __init__(self, in_features: Optional[int] = None, hidden: int = 100, *,
-                 model: Optional[nn.Module] = None, beta: float = 0.0, lr: float = 1e-2,
+                 model: Optional[nn.Module] = None, beta: float = 0.0, lam: float = 0.0,
+                 lr: float = 1e-2,
                  optimizer: Literal["adam", "sgd"] = "adam", eps: float = 0.0,
                  norm: NormLike = 2, attack_steps: int = 10, attack_alpha: Optional[float] = None,
                  val_eps: Optional[float] = None, val_attack_steps: int = 20,
@@ -143,6 +150,7 @@ class ShallowReLURegressor(pl.LightningModule):
         self.model: ShallowReLU = net
 
         self.beta = check_nonneg(beta, "beta")
+        self.lam = check_nonneg(lam, "lam")
         self.lr = check_positive(lr, "lr")
         if not isinstance(optimizer, str) or optimizer.lower() not in ("adam", "sgd"):
             raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
@@ -196,7 +204,7 @@ class ShallowReLURegressor(pl.LightningModule):
         return X, y
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
-        """``data + (β/2)·l2_penalty``; ``data`` is the clean or the PGD adversarial MSE."""
+        """``data + (β/2)·l2_penalty + λ·L²``; ``data`` is the clean or the PGD adversarial MSE."""
         X, y = self._batch(batch)
         n = X.shape[0]
         if self.eps > 0:
@@ -211,6 +219,12 @@ class ShallowReLURegressor(pl.LightningModule):
             data = (self.model(X) - y).pow(2).mean()
             clean = data.detach()
         loss = data + 0.5 * self.beta * l2_penalty(self.model) if self.beta > 0 else data
+        if self.lam > 0:
+            from .layers import lipschitz_penalty
+            rho = lipschitz_penalty(self.model)
+            loss = loss + self.lam * rho
+            self.log("train_lipschitz", rho.detach().sqrt(), on_step=False, on_epoch=True,
+                     batch_size=n)
         self.log("train_mse", clean, on_step=False, on_epoch=True, batch_size=n)
         self.log("train_loss", loss.detach(), on_step=False, on_epoch=True, prog_bar=True,
                  batch_size=n)
