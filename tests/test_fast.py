@@ -213,3 +213,19 @@ def test_anchored_start_reaches_the_same_optimum():
                                      anchor=(w.W_tilde, w.c))[3]
     assert anchored.status == plain.status == "optimal"
     assert abs(anchored.value - plain.value) <= 1e-7 * plain.value
+
+
+def test_verbose_shows_every_interior_point_iteration(capsys):
+    """verbose=True: one line per Algorithm-1 iteration and one per interior-point iteration
+    (objective and gap), for (12) and for (6)."""
+    net, X, y = make_instance(0, 80, 3, 8)
+    res = postprocess(net, X, y, lam=1e-2, solver="torch", max_iter=1, verbose=True)
+    out = capsys.readouterr().out
+    ipm_lines = [ln for ln in out.splitlines() if ln.startswith("[torch_lipcvx]") and "gap=" in ln]
+    assert len(ipm_lines) >= 5
+    iters = [int(ln.split()[2]) for ln in ipm_lines]
+    assert iters[:3] == [0, 1, 2]                       # consecutive iterations, from the start
+    assert res.history[-1].iteration == 1
+    postprocess(net, X, y, beta=1e-2, solver="torch", verbose=True)
+    out6 = capsys.readouterr().out
+    assert sum("gap=" in ln for ln in out6.splitlines()) >= 5
