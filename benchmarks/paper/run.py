@@ -198,6 +198,17 @@ def atomic_save_model(path: Path, model) -> None:
         raise
 
 
+def _cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else ``platform.processor()``."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def load_model(path: Path):
     from torch_lipcvx import ShallowReLU
     ck = torch.load(path, map_location="cpu", weights_only=True)
@@ -374,6 +385,10 @@ class Trial:
                     "split": self.split_desc, "seeds": seeds,
                     "depends_on": list(METHODS[method][1]), "time_s": train_time,
                     "eval_time_s": time.perf_counter() - tic, "info": info,
+                    # provenance: long ADMM runs amplify rounding (another thread count or CPU
+                    # changes the iteration its stopping rule fires at), see RESULTS.md
+                    "runtime": {"torch": torch.__version__, "threads": torch.get_num_threads(),
+                                "machine": platform.machine(), "cpu": _cpu_model()},
                     "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         js, pt = self._paths(method)
         atomic_save_model(pt, model)
