@@ -59,12 +59,12 @@ def bench(name: str, args, save) -> dict:
     X, y = data.X_train, data.y_train
     net = train_sgd(None, X, y, hidden=args.hidden, epochs=args.epochs, lr=1e-2,
                     seed=args.seed).model.double()
-    # a plain run that continues, or one at another eps beside a finished one, starts from the
-    # very network of that run (SGD's result may differ in the last bits between machines or
+    # a plain run that continues, one at another eps, or any Algorithm-1 column run later on its
+    # own, starts from the very network of the plain run (SGD's result may differ in the last bits between machines or
     # thread counts), so the columns and checkpoints stay comparable
     ckpts = [plain_checkpoint(name, args), plain_checkpoint(name, args, eps=1e-6)]
     ckpt = next((c for c in ckpts if c.exists()), None)
-    if args.plain and "algorithm" in args.sections and ckpt is not None:
+    if "algorithm" in args.sections and ckpt is not None:
         net.load_state_dict(torch.load(ckpt)["net_state"])
         print(f"  start network: {ckpt.name}")
     w = net.weights()
