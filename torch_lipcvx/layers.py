@@ -55,9 +55,9 @@ import torch
 from torch import Tensor, nn
 
 from ._checks import check_nonneg
-from .bounds import LipSDPResult, certify_t
+from .bounds import LipSDPResult, certify_t, lipsdp
 from .fast import rho_from_dual
-from .models import ShallowReLU
+from .models import ShallowReLU, ShallowWeights
 from .programs import LipSDPProgram, SolverError
 from .train import (TrainResult, _check_common, _initial_model, _linear_layers, _log_every,
                     _make_optimizer, _record_epoch, l2_penalty)
@@ -389,10 +389,10 @@ GRADIENT_ACCEPT_GAP = 1e-5
 
 
 def dual_certificate(W: Tensor, alpha: Tensor, *, solver_options: Optional[dict] = None
-                     ) -> tuple[Tensor, "LipSDPResult"]:
+                     ) -> tuple[Tensor, LipSDPResult]:
     """Certified LipSDP ``ρ* = L²`` with its gradient by Danskin's theorem, no cvxpy.
 
-    ``lipsdp(..., solver="auto")`` (the Newton method on LipSDP's ``d × d`` dual,
+    ``lipsdp(..., solver="torch")`` (the Newton method on LipSDP's ``d × d`` dual,
     :mod:`torch_lipcvx.fast`) returns the optimal dual matrix ``Z*`` besides ``t``. Because
     ``ρ* = max_Z h(Z; W̄, α)²/4`` over ``{Z ⪰ 0, tr Z = 1}`` with ``h`` smooth in the weights,
     ``∇ρ* = ∇ h(Z*; W̄, α)²/4`` with ``Z*`` held fixed (:func:`~torch_lipcvx.fast.rho_from_dual`).
@@ -417,9 +417,6 @@ def dual_certificate(W: Tensor, alpha: Tensor, *, solver_options: Optional[dict]
             :data:`GRADIENT_ACCEPT_GAP` (then its ``Z`` would not give the gradient;
             :func:`lipschitz_penalty` catches this and uses :class:`LipSDPLayer`).
     """
-    from .bounds import lipsdp
-    from .models import ShallowWeights
-
     if W.dim() != 2 or alpha.dim() != 1 or alpha.shape[0] != W.shape[0]:
         raise ValueError(f"W must be (m, d) and alpha (m,), got shapes {tuple(W.shape)} and "
                          f"{tuple(alpha.shape)}")
