@@ -69,7 +69,7 @@ def sqrt_d_l2(w: ShallowWeights, max_md: int):
     """``(√d·L₂, how)`` with L₂ from LipSDP, or ``(None, why)`` when too large for cvxpy here."""
     if w.m * w.d > max_md:
         return None, f"m*d = {w.m * w.d} > --lipsdp-max-md {max_md}"
-    return math.sqrt(w.d) * lipsdp(w).L, "LipSDP (cvxpy, Clarabel), re-verified"
+    return math.sqrt(w.d) * lipsdp(w, solver="CLARABEL").L, "LipSDP (cvxpy, Clarabel), re-verified"
 
 
 def run_config(d: int, m: int, fan_in, seed: int, args) -> dict:
