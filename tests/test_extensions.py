@@ -167,7 +167,7 @@ def test_extended_driver_is_monotone_and_never_worse_than_algorithm_1(small, ree
     steps = {c.step for c in r.candidates}
     assert {"input", "w-step", "alpha-step"} <= steps
     assert ("reextract" in steps) == reextract
-    plain = tl.postprocess(net, X, y, lam=lam, max_iter=5)
+    plain = tl.postprocess(net, X, y, lam=lam, max_iter=5, solver=ext.DEFAULT_SOLVER)
     assert r.objective_after <= plain.objective_after * (1 + REL)
     # the history's last J is the returned network's J
     assert tl.objective(r.model, X, y, lam=lam).value == pytest.approx(r.objective_after, rel=CERT)
