@@ -83,7 +83,7 @@ def summary(plain: dict, auto: dict, clarabel: Optional[dict] = None) -> str:
     hp = [h for h in plain["history"] if h["step"] > 0]
     ha = [h for h in auto["history"] if h["step"] > 0]
     last_p, last_a = hp[-1], ha[-1]
-    state = "converged" if plain["finished"] else "not yet converged"
+    state = "finished" if plain["finished"] else "not yet finished"
     out = [f"plain: {state} after {last_p['step']} steps, J = {last_p['J']:.10f}, "
            f"{plain['cpu']:.0f} CPU s",
            f"auto: {last_a['step']} steps, J = {last_a['J']:.10f}, {last_a['time']:.1f} s "
