@@ -45,6 +45,9 @@ from torch_lipcvx.bounds import certify_t
 from torch_lipcvx.train import train_sgd
 
 SECTIONS = ("lipsdp", "step12", "program6", "layer", "sgdlip", "algorithm")
+#: SCS's eps_abs = eps_rel of the plain Algorithm-1 loop by default (its checkpoint name has no
+#: eps suffix; other values get their own checkpoint)
+PLAIN_EPS = 1e-6
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -61,9 +64,9 @@ def bench(name: str, args, save) -> dict:
     net = train_sgd(None, X, y, hidden=args.hidden, epochs=args.epochs, lr=1e-2,
                     seed=args.seed).model.double()
     # a plain run that continues, one at another eps, or any Algorithm-1 column run later on its
-    # own, starts from the very network of the plain run (SGD's result may differ in the last bits between machines or
-    # thread counts), so the columns and checkpoints stay comparable
-    ckpts = [plain_checkpoint(name, args), plain_checkpoint(name, args, eps=1e-6)]
+    # own, starts from the very network of the plain run (SGD's result may differ in the last
+    # bits between machines or thread counts), so the columns and checkpoints stay comparable
+    ckpts = [plain_checkpoint(name, args), plain_checkpoint(name, args, eps=PLAIN_EPS)]
     ckpt = next((c for c in ckpts if c.exists()), None)
     if "algorithm" in args.sections and ckpt is not None:
         net.load_state_dict(torch.load(ckpt)["net_state"])
@@ -209,7 +212,7 @@ def plain_checkpoint(name: str, args, eps: Optional[float] = None) -> Path:
     """Where the plain Algorithm-1 run of this configuration (SCS at ``eps``, default
     ``args.plain_eps``) keeps its state between runs."""
     eps = args.plain_eps if eps is None else eps
-    eps = "" if eps == 1e-6 else f"_eps{eps:g}"
+    eps = "" if eps == PLAIN_EPS else f"_eps{eps:g}"
     return (Path(args.out).parent / "checkpoints" /
             f"plain_alg1_{name}_m{args.hidden}_e{args.epochs}_lam{args.lam:g}_s{args.seed}{eps}.pt")
 
@@ -274,10 +277,11 @@ def algorithm1_section(net, X, y, args, out: dict, save) -> dict:
 
 def algorithm1_plain(net, X, y, lam: float, max_iter: int, tol: float = 1e-4,
                      verbose: bool = False, on_step=None, checkpoint: Optional[Path] = None,
-                     eps: float = 1e-6):
+                     eps: Optional[float] = None):
     """Algorithm 1 written plainly: LipSDP by the original LMI and (12) by its single full LMI,
-    both cvxpy + SCS (``eps_abs = eps_rel = eps``, default 1e-6), J re-evaluated exactly (network MSE + λ·certified ρ); a step
-    that does not lower J ends the run, as in :func:`postprocess`.
+    both cvxpy + SCS (``eps_abs = eps_rel = eps``, default :data:`PLAIN_EPS`), J re-evaluated
+    exactly (network MSE + λ·certified ρ); a step that does not lower J ends the run, as in
+    :func:`postprocess`.
 
     On wine a plain step takes 10–20 min and Algorithm 1 about 20 steps, longer than one working
     session: with ``checkpoint`` the state after every step (weights, J, history, the wall and
@@ -288,6 +292,7 @@ def algorithm1_plain(net, X, y, lam: float, max_iter: int, tol: float = 1e-4,
     w = w.permute(sign_order(w.alpha))
     Xd, yd = X.double(), y.double()
     D = activation_patterns(X, w)
+    eps = PLAIN_EPS if eps is None else eps
     scs = {"eps_abs": eps, "eps_rel": eps, "max_iters": 100_000}
 
     def J_of(Wt, c):
@@ -416,7 +421,7 @@ def main() -> None:
     p.add_argument("--skip-auto", action="store_true",
                    help="Algorithm 1 without the fast column (to advance the checkpointed plain "
                         "baseline alone; a later run with --plain reads its finished checkpoint)")
-    p.add_argument("--plain-eps", type=float, default=1e-6,
+    p.add_argument("--plain-eps", type=float, default=PLAIN_EPS,
                    help="SCS eps_abs = eps_rel of the plain Algorithm-1 loop (default 1e-6; a "
                         "tighter one checks that the plain J moves onto the fast one)")
     p.add_argument("--verbose", action="store_true", help="per-step log of the fast run")

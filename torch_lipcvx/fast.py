@@ -339,8 +339,9 @@ def lipsdp_newton(W: Tensor, alpha: Tensor, *, tol: float = 1e-9, max_iter: int 
             break
         z, (Fz, pt) = z + step * dz, new
         h, a, c, L = pt
-        if float(h) ** 2 / (4 * float(e @ z)) > lower:
-            lower, z_low = float(h) ** 2 / (4 * float(e @ z)), z
+        value = float(h) ** 2 / (4 * float(e @ z))
+        if value > lower:
+            lower, z_low = value, z
         since += 1
         if dec > 0.1 * mu and since < 10:
             continue
@@ -437,8 +438,9 @@ def lipsdp_dual(W: Tensor, alpha: Tensor, *, tol: float = 1e-6, max_iter: int = 
             Y = Zn + ((tk - 1) / tkn) * (Zn - Z)
             Z, hZ, aZ, cZ, tk = Zn, hn, an, cn, tkn
             step *= 1.25
-            if float(hZ) ** 2 / 4 > lower:
-                lower, Z_low = float(hZ) ** 2 / 4, Z
+            value = float(hZ) ** 2 / 4
+            if value > lower:
+                lower, Z_low = value, Z
         if k % 5 == 0 or k == max_iter:   # (restarts count: a stall detector must see them)
             check(aZ, cZ)
             if verbose and k % 100 == 0:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import functools
 import hashlib
 import json
 import math
@@ -198,8 +199,9 @@ def atomic_save_model(path: Path, model) -> None:
         raise
 
 
+@functools.lru_cache(maxsize=1)
 def _cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), else ``platform.processor()``."""
+    """The CPU's model name (``/proc/cpuinfo``, read once), else ``platform.processor()``."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
