@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -153,3 +158,46 @@ def test_halving_retries_algorithm_1_with_fewer_iterations(paper):
     value, note = paper._halving(run, 20)
     assert value == 5 and calls == [20, 10, 5] and note["max_iter_used"] == 5
     assert [r["max_iter"] for r in note["retries"]] == [20, 10]
+
+
+def test_report_fills_the_generated_blocks_of_a_results_file(paper, first_run, tmp_path):
+    argv, out, summary = first_run
+    md = tmp_path / "RESULTS.md"
+    names = ("status", "table1", "beyond", "lipschitz")
+    text = ("# Results\n\nprose stays\n\n"
+            + "".join(f"<!-- generated: {n} -->\nstale {n}\n<!-- /generated: {n} -->\n\n"
+                      for n in names)
+            + "<!-- generated: other -->\nnot ours\n<!-- /generated: other -->\n")
+    md.write_text(text)
+    got = paper.main(["report", *argv[1:], "--results-md", str(md)])
+    assert got["results_md_blocks"] == list(names) and got["computed"] == 0
+    new = md.read_text()
+    assert new.startswith("# Results\n\nprose stays\n") and "not ours" in new
+    assert not any(f"stale {n}" in new for n in names)
+    assert "| servo | 2 of 2 | 0 | 28 of 28 |" in new and "| rastrigin | 2 of 2 |" in new
+    assert "machine" not in new                                # only the data sets asked for
+    assert "| servo | C-ℓ2 | +23.71% | **" in new and "Signs that differ from the paper:" in new
+    assert "every row passes" in new and "| servo | C-lip+α+re | 2 |" in new
+    # filling is idempotent, and files without markers are left alone
+    again, filled = paper.fill_generated(new, {"status": paper.status_block(
+        paper.load_records(out, summary["config_key"]), 2, ("servo", "rastrigin"))})
+    assert filled == ["status"] and again == new
+    assert paper.fill_generated("no markers\n", {"status": "x"}) == ("no markers\n", [])
+
+
+def test_a_stopped_run_logs_its_wall_time_and_keeps_finished_units(data_dir, tmp_path):
+    out = tmp_path / "stopped"
+    cmd = [sys.executable, str(RUN), "all", "--quick", "--datasets", "servo", "--trials", "1",
+           "--out", str(out), "--data-dir", str(data_dir), *TINY]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+    deadline = time.monotonic() + 120
+    while not list(out.glob("records/*/servo/trial00/*.json")):
+        assert proc.poll() is None and time.monotonic() < deadline, "no record was written"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == -signal.SIGTERM
+    (log,) = [json.loads(x) for x in (out / "runs.jsonl").read_text().splitlines()]
+    assert log["interrupted"] is True and log["skipped"] is None and log["wall_s"] > 0
+    kept = list(out.glob("records/*/servo/trial00/*.json"))
+    assert log["computed"] == len(kept) >= 1

@@ -31,6 +31,8 @@ import json
 import math
 import os
 import platform
+import re
+import signal
 import statistics
 import sys
 import tempfile
@@ -937,8 +939,11 @@ def write_timing(out: Path, recs: list[dict], key: str) -> dict[str, float]:
         lines += ["", "Invocations with this configuration (wall time on this machine):", "",
                   "| started (UTC) | wall [s] | computed | skipped | jobs | cores |",
                   "|---|---:|---:|---:|---:|---:|"]
-        lines += [f"| {r['started']} | {r['wall_s']:.0f} | {r['computed']} | {r['skipped']} | "
-                  f"{r['jobs']} | {r['cpu_count']} |" for r in runs]
+        for r in runs:
+            stopped = " (stopped)" if r.get("interrupted") else ""
+            skipped = "–" if r["skipped"] is None else r["skipped"]
+            lines.append(f"| {r['started']} | {r['wall_s']:.0f}{stopped} | {r['computed']} | "
+                         f"{skipped} | {r['jobs']} | {r['cpu_count']} |")
     atomic_write_text(out / "timing.md", "\n".join(lines) + "\n")
     return totals
 
@@ -963,8 +968,150 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
-def report(out: Path, cfg: dict, key: str, parts: tuple[str, ...]) -> dict:
-    """Rebuild tables, CSVs and plots from every record of the current configuration."""
+# ---------------------------------------------------------------- RESULTS.md generated blocks
+#: ``<!-- generated: NAME -->`` ... ``<!-- /generated: NAME -->`` in RESULTS.md: the report
+#: rewrites what lies between, so the numbers there are the records', never typed by hand.
+_BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)"
+                    r"(<!-- /generated: (?P=name) -->)", re.S)
+
+
+def fill_generated(text: str, blocks: dict[str, str]) -> tuple[str, list[str]]:
+    """``text`` with the body of every marked block named in ``blocks`` replaced.
+
+    Returns the new text and the names filled, in order; blocks not in ``blocks`` and text
+    outside the markers are left as they are."""
+    filled: list[str] = []
+
+    def repl(m: re.Match) -> str:
+        name = m.group("name")
+        if name not in blocks:
+            return m.group(0)
+        filled.append(name)
+        return m.group(1) + blocks[name].rstrip("\n") + "\n" + m.group(4)
+
+    return _BLOCK.sub(repl, text), filled
+
+
+def _pretty(label: str) -> str:
+    """Method labels as RESULTS.md prints them (C-l2 -> C-ℓ2, alpha -> α)."""
+    return label.replace("l2", "ℓ2").replace("alpha", "α")
+
+
+def _unit_seconds(recs: list[dict]) -> dict[tuple[str, str], float]:
+    """Median compute seconds (method + evaluation) per (data set, method)."""
+    per: dict[tuple[str, str], list[float]] = {}
+    for r in recs:
+        per.setdefault((r["dataset"], r["method"]), []).append(r["time_s"] + r["eval_time_s"])
+    return {k: statistics.median(v) for k, v in per.items()}
+
+
+def status_block(recs: list[dict], trials: int, datasets: tuple[str, ...] = DATASETS,
+                 jobs: int = 2) -> str:
+    """Trials finished per data set and the compute left, estimated from the medians so far."""
+    by = _by(recs)
+    med = _unit_seconds(recs)
+    lines = ["| data set | complete trials | partial | methods done | median compute s per "
+             "complete trial | units left | est. compute s left |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    left_total = 0.0
+    for ds in datasets:
+        done = {t: ms for (d, t), ms in by.items() if d == ds}
+        complete = [t for t, ms in done.items() if set(METHODS) <= set(ms)]
+        per_trial = [sum(r["time_s"] + r["eval_time_s"] for r in done[t].values())
+                     for t in complete]
+        missing = [(t, m) for t in range(trials) for m in METHODS if m not in done.get(t, {})]
+        fallback = statistics.median(v for (d, _), v in med.items()) if med else 0.0
+        left = sum(med.get((ds, m), fallback) for _, m in missing)
+        left_total += left
+        lines.append(f"| {ds} | {len(complete)} of {trials} | {len(done) - len(complete)} | "
+                     f"{sum(len(ms) for ms in done.values())} of {trials * len(METHODS)} | "
+                     + (f"{statistics.median(per_trial):.0f}" if per_trial else "–")
+                     + f" | {len(missing)} | {left:.0f} |")
+    lines += ["", f"Left in all: about {left_total:.0f} compute-seconds, "
+              f"{left_total / jobs / 3600:.1f} h with `--jobs {jobs}` (medians of the finished "
+              "units at the load they ran under)."]
+    return "\n".join(lines)
+
+
+def table1_block(rows: list[dict]) -> str:
+    """Table 1 beside the paper's averages, data set by data set within each half."""
+    by: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        by.setdefault((r["dataset"], r["method"]), []).append(r["improvement_pct"])
+    datasets = _order({d for d, _ in by})
+    lines = ["| data set | method | paper avg | **ours** avg (min … max) | trials | "
+             "sign as in the paper? |", "|---|---|---:|---|---:|---|"]
+    differ = 0
+    for half in (TABLE1_LEFT, TABLE1_RIGHT):
+        for ds in datasets:
+            for m in half:
+                vals, paper = by.get((ds, m)), PAPER_TABLE1[m].get(ds)
+                if not vals or paper is None:
+                    continue
+                avg = statistics.fmean(vals)
+                same = (avg >= 0) == (paper[2] >= 0)
+                differ += not same
+                lines.append(f"| {ds} | {_pretty(METHODS[m][0])} | {_fmt_pct(paper[2])} | "
+                             f"**{_fmt_pct(avg)}** ({min(vals):+.2f} … {max(vals):+.2f}) | "
+                             f"{len(vals)} | {'yes' if same else '**no**'} |")
+    lines += ["", f"Signs that differ from the paper: {differ}."]
+    return "\n".join(lines)
+
+
+def beyond_block(rows: list[dict]) -> str:
+    """The beyond-the-paper methods' average improvement over ADMM, with the guarantee check."""
+    by: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        by.setdefault((r["dataset"], r["method"]), []).append(r["improvement_pct"])
+    lines = ["| data set | " + " | ".join(_pretty(METHODS[m][0]) for m in TABLE1_EXTRA) + " |",
+             "|---|" + "---:|" * len(TABLE1_EXTRA)]
+    for ds in _order({d for d, _ in by}):
+        cells = [f"{_fmt_pct(statistics.fmean(by[(ds, m)]))} ({len(by[(ds, m)])})"
+                 if by.get((ds, m)) else "–" for m in TABLE1_EXTRA]
+        if any(c != "–" for c in cells):
+            lines.append(f"| {ds} | " + " | ".join(cells) + " |")
+    bad = check_guarantees(rows)
+    lines += ["", "Average over trials (number of trials in brackets). Guarantee check (C-ℓ2, "
+              "C-lip, C-lip+α, C-lip+α+re never worse than their baseline in any trial, "
+              f"tolerance {GUARANTEE_TOL_PCT:g} %): "
+              + ("every row passes." if not bad else "VIOLATED: " + "; ".join(bad))]
+    return "\n".join(lines)
+
+
+#: The final models RESULTS.md lists in its Lipschitz-interval table.
+LIPSCHITZ_SHOWN = ("sgd", "admm", "c_lip", "c_lip_alpha", "c_lip_alpha_re", "sgd_lip", "pgd")
+
+
+def lipschitz_block(lip_rows: list[dict]) -> str:
+    """Median ℓ2/ℓ∞ Lipschitz intervals, test MSE and J_lip of the main final models."""
+    lines = ["| data set | model | trials | L₂ lower | L₂ upper | L∞ lower | L∞ upper | test MSE "
+             "| J_lip |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in lip_rows:
+        if r["method"] in LIPSCHITZ_SHOWN:
+            lines.append(f"| {r['dataset']} | {_pretty(r['label'])} | {r['trials']} | "
+                         f"{r['L2_lower']:.2f} | {r['L2_upper']:.2f} | {r['Linf_lower']:.2f} | "
+                         f"{r['Linf_upper']:.2f} | {r['mse_test']:.3f} | {r['J_lip']:.4f} |")
+    return "\n".join(lines)
+
+
+def update_results_md(path: Path, blocks: dict[str, str]) -> list[str]:
+    """Fill the generated blocks of ``path`` (RESULTS.md); returns the names filled."""
+    if not path.is_file():
+        return []
+    text, filled = fill_generated(path.read_text(), blocks)
+    if filled:
+        atomic_write_text(path, text)
+    return filled
+
+
+def report(out: Path, cfg: dict, key: str, parts: tuple[str, ...], trials: int = UCI_SPLITS,
+           results_md: Optional[Path] = None, datasets: tuple[str, ...] = DATASETS) -> dict:
+    """Rebuild tables, CSVs and plots from every record of the current configuration.
+
+    With ``results_md`` (RESULTS.md), also fill its generated blocks (``status``, ``table1``,
+    ``beyond``, ``lipschitz``) from the same records; ``trials`` is the planned number per
+    data set and ``datasets`` the data sets planned, for the status block's count of what is
+    left."""
     recs = load_records(out, key)
     failed = load_records(out, key, status="failed")
     fail_md = "".join(f"\n- {r['dataset']} trial {r['trial']} {r['label']}: {r['error']}"
@@ -1003,6 +1150,14 @@ def report(out: Path, cfg: dict, key: str, parts: tuple[str, ...]) -> dict:
         summary["files"] += plot_figure1(rows, out)
     summary["compute_s"] = write_timing(out, recs, key)
     summary["files"].append(out / "timing.md")
+    if results_md is not None:
+        blocks = {"status": status_block(recs, trials, datasets), "lipschitz": lipschitz_block(lip_rows)}
+        if "table1" in parts:
+            blocks.update(table1=table1_block(summary["table1_rows"]),
+                          beyond=beyond_block(summary["table1_rows"]))
+        summary["results_md_blocks"] = update_results_md(results_md, blocks)
+        if summary["results_md_blocks"]:
+            summary["files"].append(results_md)
     say(f"report: {len(recs)} records -> " + ", ".join(p.name for p in summary["files"]))
     return summary
 
@@ -1030,7 +1185,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recompute methods whose record says they failed")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a hyper-parameter (JSON value), e.g. admm.max_iter=3")
+    p.add_argument("--results-md", default=None, metavar="PATH",
+                   help="fill the generated blocks of this markdown file (default: RESULTS.md "
+                        "beside this script when --out is the default results folder; 'none' "
+                        "to skip)")
     return p
+
+
+def _log_run(out: Path, log: dict) -> None:
+    with open(out / "runs.jsonl", "a") as fh:
+        fh.write(json.dumps(log) + "\n")
+
+
+def _records_since(out: Path, key: str, since: float) -> int:
+    """Records of ``key`` written at or after ``since`` (epoch seconds)."""
+    n = 0
+    for js in (out / "records" / key).glob("*/trial*/*.json"):
+        try:
+            n += js.stat().st_mtime >= since
+        except OSError:
+            pass
+    return n
 
 
 def main(argv: Optional[list[str]] = None) -> dict:
@@ -1060,10 +1235,26 @@ def main(argv: Optional[list[str]] = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / f"config_{key}.json", json.dumps(key_cfg, indent=1))
 
-    start = time.perf_counter()
+    start, start_epoch = time.perf_counter(), time.time()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     results: list[dict] = []
+    log = {"started": started, "argv": argv if argv is not None else sys.argv[1:],
+           "config_key": key, "jobs": args.jobs, "cpu_count": os.cpu_count(),
+           "machine": platform.platform()}
+
+    def interrupted(signum: Optional[int] = None, frame: Any = None) -> None:
+        """Log a stopped invocation (its wall time and the records it wrote), then stop."""
+        _log_run(out, dict(log, wall_s=time.perf_counter() - start, interrupted=True,
+                           computed=_records_since(out, key, start_epoch), skipped=None))
+        say(f"interrupted after {time.perf_counter() - start:.0f} s; finished units are kept")
+        if signum is not None:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
     if args.what != "report":
+        import threading
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, interrupted) if main_thread else None
         say(f"paper reproduction ({'quick' if args.quick else 'full'}): {', '.join(datasets)}; "
             f"{trials} trial(s); {len(methods)} methods; config {key}; solver {solver}; "
             f"out {out}")
@@ -1071,28 +1262,35 @@ def main(argv: Optional[list[str]] = None) -> dict:
                  "data_dir": None if data_dir is None else str(data_dir), "solver": solver,
                  "seed": args.seed, "methods": methods, "retry_failed": args.retry_failed}
                 for t in range(trials) for ds in datasets]
-        if args.jobs > 1:
-            import multiprocessing as mp
-            with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as ex:
-                results = list(ex.map(run_unit, jobs))
-        else:
-            threads = torch.get_num_threads()
-            try:
-                results = [run_unit(dict(job, threads=1)) for job in jobs]
-            finally:
-                torch.set_num_threads(threads)
+        try:
+            if args.jobs > 1:
+                import multiprocessing as mp
+                with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as ex:
+                    results = list(ex.map(run_unit, jobs))
+            else:
+                threads = torch.get_num_threads()
+                try:
+                    results = [run_unit(dict(job, threads=1)) for job in jobs]
+                finally:
+                    torch.set_num_threads(threads)
+        except KeyboardInterrupt:
+            interrupted()
+            raise
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
     wall = time.perf_counter() - start
     computed = sum(len(r["computed"]) for r in results)
     skipped = sum(len(r["skipped"]) for r in results)
     if args.what != "report":
-        log = {"started": started,
-               "argv": argv if argv is not None else sys.argv[1:], "config_key": key,
-               "wall_s": wall, "computed": computed, "skipped": skipped, "jobs": args.jobs,
-               "cpu_count": os.cpu_count(), "machine": platform.platform()}
-        with open(out / "runs.jsonl", "a") as fh:
-            fh.write(json.dumps(log) + "\n")
+        _log_run(out, dict(log, wall_s=wall, computed=computed, skipped=skipped))
         say(f"done: computed {computed}, skipped {skipped} in {wall:.1f} s")
-    summary = report(out, cfg, key, parts)
+    if args.results_md is None:
+        results_md = HERE / "RESULTS.md" if out == DEFAULT_OUT else None
+    else:
+        results_md = None if args.results_md == "none" else Path(args.results_md)
+    summary = report(out, cfg, key, parts, trials=trials, results_md=results_md,
+                     datasets=tuple(_order(datasets)))
     summary.update({"computed": computed, "skipped": skipped, "wall_s": wall, "config_key": key,
                     "out": out, "solver": solver,
                     "failed": [f"{r['dataset']}/{r['trial']}/{m}" for r in results
