@@ -1078,6 +1078,42 @@ def beyond_block(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+#: Figure 1's claim (seed 001, §4): X-C-lip alone has the lowest median MSE at every ε for
+#: these (data set, base model) pairs; the attack norm is not stated.
+PAPER_FIG1_CLAIM = {("solar", "PGD"), ("solar", "ADMM"), ("machine", "SGD"), ("machine", "PGD"),
+                    ("machine", "ADMM"), ("servo", "SGD"), ("wine", "SGD"), ("wine", "ADMM")}
+
+
+def figure1_block(fig_rows: list[dict]) -> str:
+    """Per data set and base model: the paper's claim beside ours, for both attacks.
+
+    A cell names the model(s) of the group with the lowest median MSE at every ε ("none" if no
+    model is), then in brackets at how many of the ε the group's C-lip is lowest."""
+    med = {(r["dataset"], r["method"], r["norm"], r["eps"]): r["median"] for r in fig_rows}
+    lines = ["| data set | base | paper: X-C-lip lowest at every ε | ours, ℓ2 attack | "
+             "ours, ℓ∞ attack |", "|---|---|---|---|---|"]
+    for ds in _order({r["dataset"] for r in fig_rows}):
+        for group, ms in FIG1_GROUPS.items():
+            cells = []
+            for norm in ("2", "inf"):
+                eps_list = sorted({e for (d, _, n, e) in med if d == ds and n == norm})
+                best = {e: min((med[(ds, m, norm, e)], m) for m in ms if (ds, m, norm, e) in med)
+                        for e in eps_list}
+                if not best or any(len([m for m in ms if (ds, m, norm, e) in med]) < len(ms)
+                                   for e in eps_list):
+                    cells.append("–")
+                    continue
+                everywhere = [m for m in ms if all(best[e][1] == m for e in eps_list)]
+                clip_wins = sum(best[e][1] == ms[1] for e in eps_list)
+                cells.append(f"{_label(group, everywhere[0]) if everywhere else 'none'} "
+                             f"(C-lip lowest at {clip_wins} of {len(eps_list)} ε)")
+            if cells == ["–", "–"]:
+                continue
+            claim = "yes" if (ds, group) in PAPER_FIG1_CLAIM else "no"
+            lines.append(f"| {ds} | {group} | {claim} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 #: The final models RESULTS.md lists in its Lipschitz-interval table.
 LIPSCHITZ_SHOWN = ("sgd", "admm", "c_lip", "c_lip_alpha", "c_lip_alpha_re", "sgd_lip", "pgd")
 
@@ -1109,7 +1145,7 @@ def report(out: Path, cfg: dict, key: str, parts: tuple[str, ...], trials: int =
     """Rebuild tables, CSVs and plots from every record of the current configuration.
 
     With ``results_md`` (RESULTS.md), also fill its generated blocks (``status``, ``table1``,
-    ``beyond``, ``lipschitz``) from the same records; ``trials`` is the planned number per
+    ``beyond``, ``figure1``, ``lipschitz``) from the same records; ``trials`` is the planned number per
     data set and ``datasets`` the data sets planned, for the status block's count of what is
     left."""
     recs = load_records(out, key)
@@ -1151,10 +1187,13 @@ def report(out: Path, cfg: dict, key: str, parts: tuple[str, ...], trials: int =
     summary["compute_s"] = write_timing(out, recs, key)
     summary["files"].append(out / "timing.md")
     if results_md is not None:
-        blocks = {"status": status_block(recs, trials, datasets), "lipschitz": lipschitz_block(lip_rows)}
+        blocks = {"status": status_block(recs, trials, datasets),
+                  "lipschitz": lipschitz_block(lip_rows)}
         if "table1" in parts:
             blocks.update(table1=table1_block(summary["table1_rows"]),
                           beyond=beyond_block(summary["table1_rows"]))
+        if "figure1" in parts:
+            blocks["figure1"] = figure1_block(figure1_data(recs))
         summary["results_md_blocks"] = update_results_md(results_md, blocks)
         if summary["results_md_blocks"]:
             summary["files"].append(results_md)
