@@ -307,6 +307,26 @@ def test_stopping_rules(tiny):
     assert len(res.history) == 5 and res.message == "reached max_iter=4"
 
 
+def test_patience_stops_after_that_many_consecutive_small_changes(tiny):
+    """The stopping rule only decides when to stop (same seed, same iterates), so one run with
+    tol = 0 predicts where every (tol, patience) must stop."""
+    net, X, y = tiny
+    common = dict(lam=1e-2, loss_steps=10, min_iter=1, max_iter=6)
+    ref = ADMM(net, X, y, tol=0.0, **common).run().history
+    L = [r.L for r in ref]
+    change = [abs(L[k] - L[k - 1]) / L[k - 1] for k in range(1, len(L))]   # change[k-1]: iter k
+    k = len(change) // 2                             # about half the changes count as small
+    tol = (sorted(change)[k] + sorted(change)[k + 1]) / 2
+    for patience in (1, 2, 3):
+        stop = next((k for k in range(patience, 7)
+                     if all(c < tol for c in change[k - patience:k])), 6)
+        res = ADMM(net, X, y, tol=tol, patience=patience, **common).run()
+        assert len(res.history) == stop + 1, (patience, change, tol)
+        assert [r.L for r in res.history] == L[:stop + 1]
+    res = ADMM(net, X, y, tol=1e9, patience=3, **common).run()
+    assert len(res.history) == 4 and res.message.endswith("for 3 iterations")
+
+
 def test_sdp_step_solver_can_differ_from_the_lipsdp_solver(tiny):
     net, X, y = tiny
     admm = ADMM(net, X, y, lam=1e-2, loss_steps=10, min_iter=1, max_iter=1, sdp_solver="scs")
@@ -405,6 +425,7 @@ def test_postprocessing_the_admm_network_is_never_worse(tiny_run):
     (dict(lam=1e-2, min_iter=3, max_iter=2), ValueError, "max_iter must be >= min_iter"),
     (dict(lam=1e-2, tol=-1.0), ValueError, "tol must be"),
     (dict(lam=1e-2, delta_L=-0.5), ValueError, "delta_L must be"),
+    (dict(lam=1e-2, patience=0), ValueError, "patience must be"),
     (dict(lam=1e-2, select="first"), ValueError, "select must be 'last' or 'best'"),
     (dict(lam=1e-2, solver="MOSEK9"), ValueError, "solver must be one of"),
     (dict(lam=1e-2, sdp_solver="nope"), ValueError, "solver must be one of"),
