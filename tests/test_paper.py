@@ -163,7 +163,7 @@ def test_halving_retries_algorithm_1_with_fewer_iterations(paper):
 def test_report_fills_the_generated_blocks_of_a_results_file(paper, first_run, tmp_path):
     argv, out, summary = first_run
     md = tmp_path / "RESULTS.md"
-    names = ("status", "table1", "beyond", "figure1", "lipschitz")
+    names = ("status", "table1", "beyond", "figure1", "lipschitz", "time")
     text = ("# Results\n\nprose stays\n\n"
             + "".join(f"<!-- generated: {n} -->\nstale {n}\n<!-- /generated: {n} -->\n\n"
                       for n in names)
@@ -180,6 +180,8 @@ def test_report_fills_the_generated_blocks_of_a_results_file(paper, first_run, t
     assert "every row passes" in new and "| servo | C-lip+α+re | 2 |" in new
     assert "| servo | SGD | yes | " in new and "| rastrigin | ADMM | no | " in new
     assert "C-lip lowest at" in new
+    assert f"| **all** | **{2 * 2 * len(paper.METHODS)}** |" in new
+    assert "Logged invocations (`runs.jsonl`): " in new
     # filling is idempotent, and files without markers are left alone
     again, filled = paper.fill_generated(new, {"status": paper.status_block(
         paper.load_records(out, summary["config_key"]), 2, ("servo", "rastrigin"))})

@@ -870,6 +870,21 @@ def plot_figure1(rows: list[dict], out: Path) -> list[Path]:
     return paths
 
 
+def load_runs(out: Path, key: str) -> list[dict]:
+    """The logged invocations (``runs.jsonl``) of configuration ``key``."""
+    runs = []
+    log = out / "runs.jsonl"
+    if log.is_file():
+        for line in log.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if rec.get("config_key") == key:
+                runs.append(rec)
+    return runs
+
+
 def write_timing(out: Path, recs: list[dict], key: str) -> dict[str, float]:
     """``timing.md``: compute seconds per data set and method, and the logged wall times."""
     per: dict[tuple[str, str], list[float]] = {}
@@ -911,16 +926,7 @@ def write_timing(out: Path, recs: list[dict], key: str) -> dict[str, float]:
             tot = [a + b for a, b in zip(tot, vals)]
             lines.append(f"| {METHODS[m][0]} | " + " | ".join(f"{v:.1f}" for v in vals) + " |")
         lines.append("| **sum** | " + " | ".join(f"**{v:.1f}**" for v in tot) + " |")
-    runs = []
-    log = out / "runs.jsonl"
-    if log.is_file():
-        for line in log.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if rec.get("config_key") == key:
-                runs.append(rec)
+    runs = load_runs(out, key)
     if runs:
         lines += ["", "Invocations with this configuration (wall time on this machine):", "",
                   "| started (UTC) | wall [s] | computed | skipped | jobs | cores |",
@@ -1060,6 +1066,35 @@ def beyond_block(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def time_block(recs: list[dict], runs: list[dict], jobs: int = 2) -> str:
+    """Compute seconds per data set, the logged invocations' wall time, and what a single
+    uninterrupted run with ``--jobs`` processes would take at the measured unit times."""
+    lines = ["| data set | units | compute s | median compute s per complete trial |",
+             "|---|---:|---:|---:|"]
+    total = 0.0
+    by = _by(recs)
+    for ds in _order({r["dataset"] for r in recs}):
+        rs = [r for r in recs if r["dataset"] == ds]
+        sec = sum(r["time_s"] + r["eval_time_s"] for r in rs)
+        total += sec
+        trials = [sum(r["time_s"] + r["eval_time_s"] for r in ms.values())
+                  for (d, _), ms in by.items() if d == ds and set(METHODS) <= set(ms)]
+        lines.append(f"| {ds} | {len(rs)} | {sec:.0f} | "
+                     + (f"{statistics.median(trials):.0f}" if trials else "–") + " |")
+    lines.append(f"| **all** | **{len(recs)}** | **{total:.0f}** | |")
+    wall = sum(r["wall_s"] for r in runs)
+    logged = sum(r["computed"] for r in runs)
+    stopped = sum(bool(r.get("interrupted")) for r in runs)
+    lines += ["", f"Logged invocations (`runs.jsonl`): {len(runs)}"
+              + (f" ({stopped} stopped before the end)" if stopped else "")
+              + f", {wall:.0f} s of wall time in all, in which {logged} units were computed (a "
+              "recomputed unit counts again; invocations killed before stopped runs were logged "
+              "are missing). A single uninterrupted run with "
+              f"`--jobs {jobs}` at these unit times: about {total / jobs:.0f} s "
+              f"({total / jobs / 3600:.1f} h)."]
+    return "\n".join(lines)
+
+
 #: Figure 1's claim (seed 001, §4): X-C-lip alone has the lowest median MSE at every ε for
 #: these (data set, base model) pairs; the attack norm is not stated.
 PAPER_FIG1_CLAIM = {("solar", "PGD"), ("solar", "ADMM"), ("machine", "SGD"), ("machine", "PGD"),
@@ -1127,7 +1162,7 @@ def report(out: Path, cfg: dict, key: str, parts: tuple[str, ...], trials: int =
     """Rebuild tables, CSVs and plots from every record of the current configuration.
 
     With ``results_md`` (RESULTS.md), also fill its generated blocks (``status``, ``table1``,
-    ``beyond``, ``figure1``, ``lipschitz``) from the same records; ``trials`` is the planned number per
+    ``beyond``, ``figure1``, ``lipschitz``, ``time``) from the same records; ``trials`` is the planned number per
     data set and ``datasets`` the data sets planned, for the status block's count of what is
     left."""
     recs = load_records(out, key)
@@ -1170,7 +1205,8 @@ def report(out: Path, cfg: dict, key: str, parts: tuple[str, ...], trials: int =
     summary["files"].append(out / "timing.md")
     if results_md is not None:
         blocks = {"status": status_block(recs, trials, datasets),
-                  "lipschitz": lipschitz_block(lip_rows)}
+                  "lipschitz": lipschitz_block(lip_rows),
+                  "time": time_block(recs, load_runs(out, key))}
         if "table1" in parts:
             blocks.update(table1=table1_block(summary["table1_rows"]),
                           beyond=beyond_block(summary["table1_rows"]))
