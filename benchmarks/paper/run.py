@@ -36,6 +36,7 @@ import signal
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -870,6 +871,19 @@ def plot_figure1(rows: list[dict], out: Path) -> list[Path]:
     return paths
 
 
+def _compute_s(r: dict) -> float:
+    """A record's compute seconds: the method itself plus its evaluation."""
+    return r["time_s"] + r["eval_time_s"]
+
+
+def _seconds_by_method(recs: list[dict]) -> dict[tuple[str, str], list[float]]:
+    """Compute seconds per (data set, method), one entry per trial."""
+    per: dict[tuple[str, str], list[float]] = {}
+    for r in recs:
+        per.setdefault((r["dataset"], r["method"]), []).append(_compute_s(r))
+    return per
+
+
 def load_runs(out: Path, key: str) -> list[dict]:
     """The logged invocations (``runs.jsonl``) of configuration ``key``."""
     runs = []
@@ -887,9 +901,7 @@ def load_runs(out: Path, key: str) -> list[dict]:
 
 def write_timing(out: Path, recs: list[dict], key: str) -> dict[str, float]:
     """``timing.md``: compute seconds per data set and method, and the logged wall times."""
-    per: dict[tuple[str, str], list[float]] = {}
-    for r in recs:
-        per.setdefault((r["dataset"], r["method"]), []).append(r["time_s"] + r["eval_time_s"])
+    per = _seconds_by_method(recs)
     datasets = _order({d for d, _ in per})
     totals = {ds: sum(sum(v) for (d, _), v in per.items() if d == ds) for ds in datasets}
     lines = ["Compute seconds (the method itself + its evaluation: certificate, intervals, "
@@ -989,19 +1001,18 @@ def _pretty(label: str) -> str:
     return label.replace("l2", "ℓ2").replace("alpha", "α")
 
 
-def _unit_seconds(recs: list[dict]) -> dict[tuple[str, str], float]:
-    """Median compute seconds (method + evaluation) per (data set, method)."""
-    per: dict[tuple[str, str], list[float]] = {}
-    for r in recs:
-        per.setdefault((r["dataset"], r["method"]), []).append(r["time_s"] + r["eval_time_s"])
-    return {k: statistics.median(v) for k, v in per.items()}
+def _complete_trial_seconds(recs: list[dict], dataset: str) -> list[float]:
+    """Compute seconds of every trial of ``dataset`` that has all methods."""
+    return [sum(_compute_s(r) for r in ms.values()) for (d, _), ms in _by(recs).items()
+            if d == dataset and set(METHODS) <= set(ms)]
 
 
 def status_block(recs: list[dict], trials: int, datasets: tuple[str, ...] = DATASETS,
                  jobs: int = 2) -> str:
     """Trials finished per data set and the compute left, estimated from the medians so far."""
     by = _by(recs)
-    med = _unit_seconds(recs)
+    med = {k: statistics.median(v) for k, v in _seconds_by_method(recs).items()}
+    fallback = statistics.median(med.values()) if med else 0.0
     lines = ["| data set | complete trials | partial | methods done | median compute s per "
              "complete trial | units left | est. compute s left |",
              "|---|---:|---:|---:|---:|---:|---:|"]
@@ -1009,10 +1020,8 @@ def status_block(recs: list[dict], trials: int, datasets: tuple[str, ...] = DATA
     for ds in datasets:
         done = {t: ms for (d, t), ms in by.items() if d == ds}
         complete = [t for t, ms in done.items() if set(METHODS) <= set(ms)]
-        per_trial = [sum(r["time_s"] + r["eval_time_s"] for r in done[t].values())
-                     for t in complete]
+        per_trial = _complete_trial_seconds(recs, ds)
         missing = [(t, m) for t in range(trials) for m in METHODS if m not in done.get(t, {})]
-        fallback = statistics.median(v for (d, _), v in med.items()) if med else 0.0
         left = sum(med.get((ds, m), fallback) for _, m in missing)
         left_total += left
         lines.append(f"| {ds} | {len(complete)} of {trials} | {len(done) - len(complete)} | "
@@ -1072,13 +1081,11 @@ def time_block(recs: list[dict], runs: list[dict], jobs: int = 2) -> str:
     lines = ["| data set | units | compute s | median compute s per complete trial |",
              "|---|---:|---:|---:|"]
     total = 0.0
-    by = _by(recs)
     for ds in _order({r["dataset"] for r in recs}):
         rs = [r for r in recs if r["dataset"] == ds]
-        sec = sum(r["time_s"] + r["eval_time_s"] for r in rs)
+        sec = sum(_compute_s(r) for r in rs)
         total += sec
-        trials = [sum(r["time_s"] + r["eval_time_s"] for r in ms.values())
-                  for (d, _), ms in by.items() if d == ds and set(METHODS) <= set(ms)]
+        trials = _complete_trial_seconds(recs, ds)
         lines.append(f"| {ds} | {len(rs)} | {sec:.0f} | "
                      + (f"{statistics.median(trials):.0f}" if trials else "–") + " |")
     lines.append(f"| **all** | **{len(recs)}** | **{total:.0f}** | |")
@@ -1114,16 +1121,14 @@ def figure1_block(fig_rows: list[dict]) -> str:
             cells = []
             for norm in ("2", "inf"):
                 eps_list = sorted({e for (d, _, n, e) in med if d == ds and n == norm})
-                best = {e: min((med[(ds, m, norm, e)], m) for m in ms if (ds, m, norm, e) in med)
-                        for e in eps_list}
-                if not best or any(len([m for m in ms if (ds, m, norm, e) in med]) < len(ms)
-                                   for e in eps_list):
+                if not eps_list or any((ds, m, norm, e) not in med
+                                       for e in eps_list for m in ms):
                     cells.append("–")
                     continue
-                everywhere = [m for m in ms if all(best[e][1] == m for e in eps_list)]
-                clip_wins = sum(best[e][1] == ms[1] for e in eps_list)
-                cells.append(f"{_label(group, everywhere[0]) if everywhere else 'none'} "
-                             f"(C-lip lowest at {clip_wins} of {len(eps_list)} ε)")
+                best = [min(ms, key=lambda m: (med[(ds, m, norm, e)], m)) for e in eps_list]
+                everywhere = _label(group, best[0]) if len(set(best)) == 1 else "none"
+                cells.append(f"{everywhere} (C-lip lowest at {best.count(ms[1])} of "
+                             f"{len(eps_list)} ε)")
             if cells == ["–", "–"]:
                 continue
             claim = "yes" if (ds, group) in PAPER_FIG1_CLAIM else "no"
@@ -1162,9 +1167,9 @@ def report(out: Path, cfg: dict, key: str, parts: tuple[str, ...], trials: int =
     """Rebuild tables, CSVs and plots from every record of the current configuration.
 
     With ``results_md`` (RESULTS.md), also fill its generated blocks (``status``, ``table1``,
-    ``beyond``, ``figure1``, ``lipschitz``, ``time``) from the same records; ``trials`` is the planned number per
-    data set and ``datasets`` the data sets planned, for the status block's count of what is
-    left."""
+    ``beyond``, ``figure1``, ``lipschitz``, ``time``) from the same records; ``trials`` is the
+    planned number per data set and ``datasets`` the data sets planned, for the status block's
+    count of what is left."""
     recs = load_records(out, key)
     failed = load_records(out, key, status="failed")
     fail_md = "".join(f"\n- {r['dataset']} trial {r['trial']} {r['label']}: {r['error']}"
@@ -1309,7 +1314,6 @@ def main(argv: Optional[list[str]] = None) -> dict:
             os.kill(os.getpid(), signum)
 
     if args.what != "report":
-        import threading
         main_thread = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGTERM, interrupted) if main_thread else None
         say(f"paper reproduction ({'quick' if args.quick else 'full'}): {', '.join(datasets)}; "
