@@ -247,6 +247,25 @@ def test_device_mismatch_raises():
         pgd_attack(net, X, y, 0.1)
 
 
+@pytest.mark.parametrize("model_dtype, data_dtype", [(torch.float32, torch.float64),
+                                                     (torch.float64, torch.float32)])
+def test_data_follow_the_models_dtype(model_dtype, data_dtype):
+    """A float32 network with float64 data (the README's tour: ShallowReLU defaults to float32,
+    the loaders return float64), and the reverse: the attack runs in the model's dtype, PGD still
+    finds at least the clean loss, and the certified bound still sits above it."""
+    net, X, y = random_problem(0)
+    net = net.to(model_dtype)
+    Xd, yd = X.to(data_dtype), y.to(data_dtype)
+    res = pgd_attack(net, Xd, yd, 0.1, norm="inf", steps=10, generator=torch.Generator().manual_seed(0))
+    assert res.X_adv.dtype == res.loss.dtype == model_dtype
+    clean = (net(Xd.to(model_dtype)) - yd.to(model_dtype)).pow(2).detach()
+    assert bool((res.loss >= clean - 1e-6).all())
+    bound = certified_squared_error_bound(net, Xd, yd[:, None], 0.1, lipschitz=100.0)
+    assert bound.dtype == model_dtype
+    assert bool((bound >= res.loss - 1e-5).all())
+    assert random_search_attack(net, Xd, yd, 0.1, samples=2).loss.dtype == model_dtype
+
+
 # ---------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("kwargs, match", [
     (dict(eps=-0.1), "eps must be a finite number >= 0"),

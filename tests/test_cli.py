@@ -43,6 +43,33 @@ def test_help_and_bad_subcommand(capsys):
     assert exc.value.code == 2
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["attack", "--model", "m.pt", "--steps", "0"], "argument --steps: must be an integer >= 1"),
+    (["attack", "--model", "m.pt", "--restarts", "-1"], "argument --restarts: must be an integer"),
+    (["bench", "--n", "0"], "argument --n: must be an integer >= 1, got '0'"),
+    (["demo", "--hidden", "0"], "argument --hidden: must be an integer >= 1"),
+    (["demo", "--lam", "nan"], "argument --lam: must be a finite number >= 0"),
+    (["train", "--lr", "-1"], "argument --lr: must be a finite number > 0, got '-1'"),
+    (["train", "--split", "-2"], "argument --split: must be an integer >= 0"),
+    (["postprocess", "--model", "m.pt", "--tol=-1e-3"], "argument --tol: must be a finite"),
+])
+def test_bad_numbers_are_one_line_errors_with_exit_2(argv, message, capsys):
+    """Checked by argparse before any work: usage plus one error line, exit 2, no traceback."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_help_shows_only_real_defaults(capsys):
+    for command in ("train", "certify", "postprocess", "attack", "bench", "demo"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = capsys.readouterr().out
+        assert "(default: None)" not in text and "%%" not in text, command
+
+
 def test_example_postprocess_sequential(data_dir, capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["postprocess_sequential.py", "--data-dir", str(data_dir),
                                       "--hidden", "8", "--epochs", "100", "--max-iter", "2"])

@@ -406,3 +406,39 @@ def test_rastrigin_noise_and_sizes():
 def test_rastrigin_bad_arguments(kwargs, exc, pattern):
     with pytest.raises(exc, match=pattern):
         rastrigin(**kwargs)
+
+
+@pytest.mark.parametrize("norm", [2, "inf"])
+def test_raw_lipschitz_bounds_finite_differences_in_raw_units(norm):
+    """``raw_lipschitz`` turns a certified bound in standardised units into one in raw units:
+    no pair of raw inputs may change the raw prediction by more than that bound times their
+    raw distance (machine's columns have scales 10⁰–10⁴ apart)."""
+    from torch_lipcvx import ShallowReLU, lipschitz_bounds
+
+    data = load_uci("machine", DATA_DIR, split=0)
+    g = torch.Generator().manual_seed(0)
+    net = ShallowReLU(data.d, 16, dtype=torch.float64).reset_parameters(g)
+    L = lipschitz_bounds(net, norm=norm).upper
+    bound = data.raw_lipschitz(L)
+    U = data.X_train * data.x_std + data.x_mean                  # raw inputs
+    i, j = torch.randint(0, data.n, (2, 4000), generator=g)
+    # pairs of rows, and rows nudged along single raw coordinates (where the slope is steepest)
+    k = torch.randint(0, data.d, (4000,), generator=g)
+    V = U[i].clone()
+    V[torch.arange(4000), k] += 1e-3 * data.x_std[k]
+    A, B = torch.cat([U[i], U[i]]), torch.cat([U[j], V])
+
+    def raw_f(u):
+        with torch.no_grad():
+            return data.unstandardize_y(net(data.standardize_X(u)))
+
+    p = 2 if norm == 2 else float("inf")
+    dist = (A - B).norm(p=p, dim=1)
+    keep = dist > 0
+    ratio = (raw_f(A) - raw_f(B)).abs()[keep] / dist[keep]
+    assert float(ratio.max()) <= bound * (1 + 1e-9)
+    # ... and reading "L · y_std / x_std (per column)" as one bound per column fails: the
+    # columns with the widest raw scales would be given far too small a constant
+    assert float(ratio.max()) > L * float(data.y_std) / float(data.x_std.max())
+    with pytest.raises(ValueError, match="L must be a finite number >= 0"):
+        data.raw_lipschitz(-1.0)

@@ -216,16 +216,20 @@ def test_anchored_start_reaches_the_same_optimum():
 
 
 def test_verbose_shows_every_interior_point_iteration(capsys):
-    """verbose=True: one line per Algorithm-1 iteration and one per interior-point iteration
-    (objective and gap), for (12) and for (6)."""
+    """verbose=2: one line per Algorithm-1 iteration and one per interior-point iteration
+    (objective and gap), for (12) and for (6); verbose=True: the Algorithm-1 lines alone."""
     net, X, y = make_instance(0, 80, 3, 8)
-    res = postprocess(net, X, y, lam=1e-2, solver="torch", max_iter=1, verbose=True)
+    res = postprocess(net, X, y, lam=1e-2, solver="torch", max_iter=2, verbose=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(res.history) + len(res.rejected)
+    assert all(ln.startswith("[torch_lipcvx] iter") for ln in lines)
+    res = postprocess(net, X, y, lam=1e-2, solver="torch", max_iter=1, verbose=2)
     out = capsys.readouterr().out
     ipm_lines = [ln for ln in out.splitlines() if ln.startswith("[torch_lipcvx]") and "gap=" in ln]
     assert len(ipm_lines) >= 5
     iters = [int(ln.split()[2]) for ln in ipm_lines]
     assert iters[:3] == [0, 1, 2]                       # consecutive iterations, from the start
     assert res.history[-1].iteration == 1
-    postprocess(net, X, y, beta=1e-2, solver="torch", verbose=True)
+    postprocess(net, X, y, beta=1e-2, solver="torch", verbose=2)
     out6 = capsys.readouterr().out
     assert sum("gap=" in ln for ln in out6.splitlines()) >= 5

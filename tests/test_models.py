@@ -171,13 +171,22 @@ def test_from_sequential_of_a_shallow_relu_is_a_copy():
     (nn.Linear(3, 1), r"expected nn\.Sequential.*got a Linear"),
     (nn.ModuleList([nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1)]),
      r"expected nn\.Sequential.*got a ModuleList"),
+    (nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1).double()),
+     r"share one dtype and device.*\[0\]\.weight: torch\.float32.*\[2\]\.weight: torch\.float64"),
 ], ids=["two-hidden", "tanh", "leaky-relu", "relu6", "vector-output", "hidden-no-bias",
-        "mismatched-sizes", "too-few", "conv", "linear", "modulelist"])
+        "mismatched-sizes", "too-few", "conv", "linear", "modulelist", "mixed-dtype"])
 def test_from_sequential_rejects(module, match):
     before = copy.deepcopy(module.state_dict())
     with pytest.raises(ValueError, match=match):
         ShallowReLU.from_sequential(module)
     assert states_equal(module.state_dict(), before)
+
+
+def test_from_sequential_rejects_layers_on_two_devices():
+    seq = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1, device="meta"))
+    with pytest.raises(ValueError, match=r"share one dtype and device.*\[2\]\.weight: "
+                                         r"torch\.float32, meta"):
+        ShallowReLU.from_sequential(seq)
 
 
 # ------------------------------------------------------------------------- patterns, gradients

@@ -254,3 +254,24 @@ def test_continuing_from_the_result_never_increases_J():
     second = postprocess(first.model, X, y, lam=1e-1, max_iter=3, tol=0.0, solver=SOLVER)
     assert second.objective_before == pytest.approx(first.objective_after, rel=1e-6)
     assert second.objective_after <= second.objective_before
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_low_precision_model_gets_the_certificate_of_the_weights_returned(dtype):
+    """The solvers work in float64 and the result is cast to the model's dtype: the certificate,
+    the history's J and the guarantee must be those of the cast network, not of the float64
+    solution (which, rounded, can have a larger LipSDP bound)."""
+    net, X, y = make_instance(3, n=60, d=2, m=12)
+    net = net.to(dtype)
+    state = _state(net)
+    for lam, beta in ((1e-2, 0.0), (0.0, 1e-2)):
+        res = postprocess(net, X, y, lam=lam, beta=beta, max_iter=3)
+        assert res.model.hidden.weight.dtype == dtype and _unchanged(net, state)
+        returned = res.model.weights().to(torch.float64)
+        assert res.certificate.L == lipsdp(returned).L          # same weights, same certificate
+        J = objective(res.model, X, y, lam=lam, beta=beta)
+        assert res.objective_after == pytest.approx(J.value, rel=1e-12, abs=1e-15)
+        assert res.objective_after <= objective(net, X, y, lam=lam, beta=beta).value
+    sol = solve_l2_program(net, X, y, beta=1e-2)
+    assert sol.objective.value == pytest.approx(objective(sol.model, X, y, beta=1e-2).value,
+                                                rel=1e-12)

@@ -183,7 +183,7 @@ def test_pgd_training_with_eps_zero_matches_sgd():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(beta=-1.0), "beta must be a finite number >= 0"),
     (dict(epochs=0), "epochs must be an integer >= 1"),
-    (dict(lr=0.0), "lr must be > 0"),
+    (dict(lr=0.0), "lr must be a finite number > 0"),
     (dict(batch_size=0), "batch_size must be an integer >= 1"),
     (dict(optimizer="lbfgs"), "optimizer must be 'adam' or 'sgd'"),
     (dict(hidden=0), "hidden must be an integer >= 1"),

@@ -79,9 +79,14 @@ def check_nonneg(value, name: str) -> float:
 
 def check_positive(value, name: str) -> float:
     """A finite real number > 0."""
-    v = check_nonneg(value, name)
-    if v == 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a real number > 0, got {value!r}")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number > 0, got {value!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return v
 
 

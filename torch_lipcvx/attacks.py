@@ -51,7 +51,8 @@ class AttackResult:
     """Outcome of an attack on ``n`` points.
 
     Attributes:
-        X_adv: the adversarial inputs, ``(n, d)``, detached, on ``X``'s device and dtype.
+        X_adv: the adversarial inputs, ``(n, d)``, detached, on ``X``'s device, in the model's
+            dtype.
             ``X_adv − X`` lies in the ball ``‖δ‖_p ≤ eps`` (and in ``bounds`` when given).
         loss: per-sample squared error ``(f(X_adv) − y)²``, ``(n,)``, detached. Never below the
             clean loss ``(f(X) − y)²``, since ``δ = 0`` is always a candidate.
@@ -79,17 +80,33 @@ class AttackResult:
 
 
 # ---------------------------------------------------------------------------- validation
-def _check_model(model, X: Tensor) -> nn.Module:
-    """Require an ``nn.Module`` whose parameters and buffers all sit on ``X``'s device."""
+def _check_model(model, X: Tensor) -> Optional[torch.dtype]:
+    """Require an ``nn.Module`` whose parameters and buffers all sit on ``X``'s device.
+
+    Returns the model's floating dtype, the one its floating parameters and buffers share
+    (``None`` if it has none, or if they disagree: then the data are left as they are)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module mapping (n, d) to (n,) or (n, 1), "
                         f"got {type(model).__name__}")
+    dtypes = set()
     for kind, tensors in (("parameter", model.named_parameters()), ("buffer", model.named_buffers())):
         for name, t in tensors:
             if t.device != X.device:
                 raise ValueError(f"model {kind} {name!r} is on {t.device} but X is on {X.device}; "
                                  "move the model or the data so that they share a device")
-    return model
+            if t.is_floating_point():
+                dtypes.add(t.dtype)
+    return dtypes.pop() if len(dtypes) == 1 else None
+
+
+def _model_inputs(model, X, y) -> tuple[Tensor, Tensor]:
+    """Validate ``X``, ``y`` and ``model``; return ``X`` and ``y`` detached, on ``X``'s device,
+    in the model's floating dtype (so a float32 network can be attacked with float64 data, as
+    the rest of the library allows; ``y`` of shape ``(n, 1)`` becomes ``(n,)``)."""
+    X, y = check_Xy(X, y)
+    dtype = _check_model(model, X)
+    X = X.detach().to(dtype=dtype or X.dtype)
+    return X, y.detach().to(device=X.device, dtype=X.dtype)
 
 
 def _check_eps(eps) -> float:
@@ -130,11 +147,8 @@ def _check_bounds(bounds, X: Tensor) -> Optional[tuple[float, float]]:
 
 
 def _check_inputs(model, X, y, eps, norm, bounds):
-    """Shared validation: returns ``(X, y, eps, norm, bounds)`` with ``y`` on ``X``'s device/dtype."""
-    X, y = check_Xy(X, y)
-    X = X.detach()
-    y = y.detach().to(device=X.device, dtype=X.dtype)
-    _check_model(model, X)
+    """Shared validation: returns ``(X, y, eps, norm, bounds)``, data as :func:`_model_inputs`."""
+    X, y = _model_inputs(model, X, y)
     return X, y, _check_eps(eps), check_norm(norm), _check_bounds(bounds, X)
 
 
@@ -292,7 +306,9 @@ def pgd_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLik
             It is put in eval mode during the attack (each submodule's mode is restored after),
             its parameters are not modified and no ``.grad`` is written on them.
         X: inputs ``(n, d)``, in the units the model sees (e.g. standardised).
-        y: targets ``(n,)`` or ``(n, 1)``; cast to ``X``'s device and dtype.
+        y: targets ``(n,)`` or ``(n, 1)``. ``X`` and ``y`` are cast to the model's floating
+            dtype (a float32 network can be attacked with float64 data) and ``y`` to ``X``'s
+            device.
         eps: radius of the ball, ``>= 0``, in the units of ``X``. ``eps = 0`` returns ``X``.
         norm: ``2`` or ``inf`` (also ``"2"``, ``"inf"``, ``"l2"``, ``"linf"``, ``math.inf``).
         steps: gradient steps per restart, ``>= 1``.
@@ -308,7 +324,8 @@ def pgd_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLik
             after every step. ``X`` itself must lie inside. No clamping when ``None``.
 
     Returns:
-        :class:`AttackResult` with ``X_adv (n, d)`` and ``loss (n,)`` on ``X``'s device and dtype.
+        :class:`AttackResult` with ``X_adv (n, d)`` and ``loss (n,)`` on ``X``'s device, in the
+        model's dtype.
 
     Raises:
         ValueError: ``eps`` negative, NaN or infinite; unknown ``norm``; ``X``/``y`` shapes that
@@ -366,7 +383,7 @@ def random_search_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float,
         samples: number of random points per row, ``>= 1``.
 
     Returns:
-        :class:`AttackResult` on ``X``'s device and dtype.
+        :class:`AttackResult` on ``X``'s device, in the model's dtype.
 
     Raises:
         ValueError, TypeError: as for :func:`pgd_attack`, and ``samples < 1``.
@@ -400,16 +417,13 @@ def certified_squared_error_bound(model: nn.Module, X: Tensor, y: Tensor, eps: f
         lipschitz: ``L >= 0``, in output units per input unit.
 
     Returns:
-        ``(n,)`` tensor, detached, on ``X``'s device and dtype.
+        ``(n,)`` tensor, detached, on ``X``'s device, in the model's dtype.
 
     Raises:
         ValueError: negative/NaN ``eps`` or ``lipschitz``, bad shapes, NaN in the data, model on
             another device.
     """
-    X, y = check_Xy(X, y)
-    X = X.detach()
-    y = y.detach().to(device=X.device, dtype=X.dtype)
-    _check_model(model, X)
+    X, y = _model_inputs(model, X, y)
     eps = _check_eps(eps)
     lipschitz = check_nonneg(lipschitz, "lipschitz")
     with _EvalMode(model), torch.no_grad():

@@ -49,7 +49,7 @@ from .fast import (NEWTON_MAX_DIM, _off_boundary, lipsdp_dual, lipsdp_newton,
 from .linf import (DEFAULT_MAX_EXACT_DIM, DEFAULT_MAX_PRODUCTS, check_linf_options,
                    check_method, linf_lower_bound, linf_naive, linf_upper_bounds)
 from .models import ShallowWeights, as_shallow_relu, check_weights_finite
-from .programs import LipSDPProgram, SolverError, check_solver
+from .programs import SOLVERS, LipSDPProgram, SolverError, check_solver
 
 #: Solver names that select the torch methods of :mod:`torch_lipcvx.fast` instead of cvxpy.
 FAST_SOLVERS = ("auto", "torch")
@@ -60,7 +60,13 @@ def check_any_solver(solver: str) -> str:
     validated cvxpy solver name (:func:`~torch_lipcvx.programs.check_solver`)."""
     if isinstance(solver, str) and solver.lower() in FAST_SOLVERS:
         return solver.lower()
-    return check_solver(solver)
+    try:
+        return check_solver(solver)
+    except ValueError as exc:
+        if "not installed" in str(exc):
+            raise
+        raise ValueError(f"solver must be one of {FAST_SOLVERS + SOLVERS} (case-insensitive; "
+                         f"'auto' is the default), got {solver!r}") from None
 
 __all__ = [
     "LipSDPResult",

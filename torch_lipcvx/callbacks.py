@@ -14,7 +14,6 @@ per input unit, a certified upper bound.
 
 from __future__ import annotations
 
-import copy
 import functools
 from typing import Any, Optional
 
@@ -93,7 +92,8 @@ class ConvexPostProcessing(pl.Callback):
         X, y: optional explicit training data ``(n, d)`` and ``(n,)`` (both or neither) to use
             instead of the training dataloader's dataset.
         model_attr: attribute of the LightningModule holding the ``ShallowReLU``.
-        verbose: print one line per iteration and a summary (rank zero only).
+        verbose: print one line per iteration and a summary (rank zero only); 2 also prints
+            the interior point's iterations.
 
     Attributes:
         result: the :class:`~torch_lipcvx.postprocess.PostProcessResult` of the last run
@@ -144,7 +144,7 @@ class ConvexPostProcessing(pl.Callback):
             raise ValueError(f"model_attr must be an attribute name such as 'model', got "
                              f"{model_attr!r}")
         self.model_attr = model_attr
-        self.verbose = bool(verbose)
+        self.verbose = int(verbose)       # 2: also the interior point's iterations
         self.result: Optional[PostProcessResult] = None
         self.summary: Optional[dict[str, float]] = None
         self.applied = False
@@ -208,15 +208,17 @@ class ConvexPostProcessing(pl.Callback):
 
     def _run_rank_zero(self, trainer: pl.Trainer, net: ShallowReLU) -> dict:
         X, y = self._training_data(trainer)
-        work = copy.deepcopy(net).to("cpu", torch.float64)
-        res = postprocess(work, X, y, lam=self.lam, beta=self.beta, max_iter=self.max_iter,
+        # on the module's device and in its dtype: the torch solvers run there, and the
+        # certificate and J reported are those of the weights written back (postprocess never
+        # modifies its input)
+        res = postprocess(net, X, y, lam=self.lam, beta=self.beta, max_iter=self.max_iter,
                           tol=self.tol, solver=self.solver, solver_options=self.solver_options,
                           verbose=self.verbose)
         self.result = res
         h0, h1 = res.history[0], res.history[-1]
         applied = res.objective_after < res.objective_before
         # the lower ends of the Lipschitz intervals (sampled exact gradient norms, seeded)
-        L_lower_before = sampled_lower_bound(work.weights(), X=X)[0]
+        L_lower_before = sampled_lower_bound(net.weights().to("cpu", torch.float64), X=X)[0]
         L_lower_after = sampled_lower_bound(res.model.weights().to("cpu", torch.float64), X=X)[0]
         summary = {"J_before": h0.objective, "J_after": h1.objective, "mse_before": h0.mse,
                    "mse_after": h1.mse, "L_upper_before": h0.L, "L_upper_after": h1.L,

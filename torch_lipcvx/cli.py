@@ -245,6 +245,59 @@ def _norm(text: str) -> float:
     raise argparse.ArgumentTypeError(f"norm must be 2 or inf, got {text!r}")
 
 
+def _count(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return v
+
+
+def _index(text: str) -> int:
+    """argparse type: an integer >= 0 (a split or a seed)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return v
+
+
+def _real(text: str, positive: bool) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not math.isfinite(v) or v < 0 or (positive and v == 0):
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number {'>' if positive else '>='} 0, got {text!r}")
+    return v
+
+
+def _nonneg(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    return _real(text, positive=False)
+
+
+def _positive(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    return _real(text, positive=True)
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` only where there is a default to show (not ``None``/``False``:
+    those options say in their help what happens when they are left out)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def _norm_name(norm: float) -> str:
     return "inf" if math.isinf(norm) else "2"
 
@@ -489,23 +542,24 @@ def build_parser() -> argparse.ArgumentParser:
                     "certify it (LipSDP), post-process it in the l2 case (program (6)) and the "
                     "Lipschitz case (Algorithm 1), print a before/after table and write a plot "
                     "of the objective history and a JSON summary.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    demo.add_argument("--n", type=int, default=400, help="rastrigin points (10%% held out)")
-    demo.add_argument("--d", type=int, default=2, help="input dimension")
-    demo.add_argument("--hidden", type=int, default=100, help="hidden units m")
-    demo.add_argument("--epochs", type=int, default=2000, help="full-batch Adam epochs")
-    demo.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate")
-    demo.add_argument("--beta", type=float, default=1e-3, help="l2 weight (l2 case)")
-    demo.add_argument("--lam", type=float, default=1e-3, help="Lipschitz weight on L^2")
-    demo.add_argument("--max-iter", type=int, default=10, help="Algorithm 1 iterations at most")
-    demo.add_argument("--tol", type=float, default=1e-3, help="relative decrease to stop")
+        formatter_class=_HelpFormatter)
+    demo.add_argument("--n", type=_count, default=400, help="rastrigin points (10%% held out)")
+    demo.add_argument("--d", type=_count, default=2, help="input dimension")
+    demo.add_argument("--hidden", type=_count, default=100, help="hidden units m")
+    demo.add_argument("--epochs", type=_count, default=2000, help="full-batch Adam epochs")
+    demo.add_argument("--lr", type=_positive, default=1e-2, help="Adam learning rate")
+    demo.add_argument("--beta", type=_nonneg, default=1e-3, help="l2 weight (l2 case)")
+    demo.add_argument("--lam", type=_nonneg, default=1e-3, help="Lipschitz weight on L^2")
+    demo.add_argument("--max-iter", type=_count, default=10, help="Algorithm 1 iterations at most")
+    demo.add_argument("--tol", type=_nonneg, default=1e-3, help="relative decrease to stop")
     demo.add_argument("--solver", default="auto", choices=SOLVER_CHOICES)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=_index, default=0,
+                      help="data and initialisation seed")
     demo.add_argument("--out", default="torch_lipcvx_demo", help="output folder")
     demo.add_argument("--quiet", action="store_true", help="only print the final table")
     demo.set_defaults(func=_demo)
 
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = _HelpFormatter
 
     def data_options(p, help_default: str) -> None:
         g = p.add_argument_group("data", help_default)
@@ -515,11 +569,11 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("--data-dir", default=None,
                        help="folder holding NAME/data.csv.gz and NAME/test_mask.csv.gz (UCI "
                             "sets only; default $TORCH_LIPCVX_DATA)")
-        g.add_argument("--split", type=int, default=None, help="train/test split (UCI: 0..9) "
+        g.add_argument("--split", type=_index, default=None, help="train/test split (UCI: 0..9) "
                                                                "[default 0]")
-        g.add_argument("--n", type=int, default=None, help="rastrigin rows [default 400]")
-        g.add_argument("--d", type=int, default=None, help="rastrigin dimension [default 2]")
-        g.add_argument("--seed", type=int, default=None, help="rastrigin/initialisation/attack "
+        g.add_argument("--n", type=_count, default=None, help="rastrigin rows [default 400]")
+        g.add_argument("--d", type=_count, default=None, help="rastrigin dimension [default 2]")
+        g.add_argument("--seed", type=_index, default=None, help="rastrigin/initialisation/attack "
                                                               "seed [default 0]")
 
     def common(p) -> None:
@@ -533,20 +587,20 @@ def build_parser() -> argparse.ArgumentParser:
                     "Madry-style PGD adversarial training (--method pgd) or Adam on MSE + "
                     "lam*L^2 with the certified LipSDP L differentiated through its dual "
                     "(--method sgd-lip --lam LAM) on standardised "
-                    "data, print progress about every 10%% of the epochs and save a checkpoint "
+                    "data, print progress about every 10% of the epochs and save a checkpoint "
                     "(state_dict, architecture, data and options) for the other subcommands.",
         formatter_class=fmt)
     data_options(tr, "default: rastrigin (n=400, d=2, split 0, seed 0)")
-    tr.add_argument("--hidden", type=int, default=100, help="hidden units m")
-    tr.add_argument("--epochs", type=int, default=1000, help="full-batch epochs")
-    tr.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate")
-    tr.add_argument("--beta", type=float, default=0.0, help="l2 weight (beta/2)*||theta||^2")
+    tr.add_argument("--hidden", type=_count, default=100, help="hidden units m")
+    tr.add_argument("--epochs", type=_count, default=1000, help="full-batch epochs")
+    tr.add_argument("--lr", type=_positive, default=1e-2, help="Adam learning rate")
+    tr.add_argument("--beta", type=_nonneg, default=0.0, help="l2 weight (beta/2)*||theta||^2")
     tr.add_argument("--method", choices=["sgd", "pgd", "sgd-lip"], default="sgd",
                     help="plain training, PGD adversarial training, or Lipschitz-regularised "
                          "training (certified LipSDP penalty)")
-    tr.add_argument("--lam", type=float, default=None,
+    tr.add_argument("--lam", type=_nonneg, default=None,
                     help="Lipschitz weight for --method sgd-lip: the loss is MSE + lam*L^2")
-    tr.add_argument("--eps", type=float, default=0.1, help="PGD training radius (--method pgd)")
+    tr.add_argument("--eps", type=_nonneg, default=0.1, help="PGD training radius (--method pgd)")
     tr.add_argument("--norm", type=_norm, default=2.0, help="PGD training norm: 2 or inf")
     tr.add_argument("--out", default="model.pt", help="checkpoint to write")
     tr.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -576,10 +630,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt)
     pp.add_argument("--model", required=True, help="checkpoint from train")
     data_options(pp, "default: the data recorded in the checkpoint")
-    pp.add_argument("--lam", type=float, default=1e-3, help="weight of L^2 (0: l2 case)")
-    pp.add_argument("--beta", type=float, default=0.0, help="l2 weight")
-    pp.add_argument("--max-iter", type=int, default=10, help="Algorithm 1 iterations at most")
-    pp.add_argument("--tol", type=float, default=1e-3, help="stop below this relative decrease")
+    pp.add_argument("--lam", type=_nonneg, default=1e-3, help="weight of L^2 (0: l2 case)")
+    pp.add_argument("--beta", type=_nonneg, default=0.0, help="l2 weight")
+    pp.add_argument("--max-iter", type=_count, default=10, help="Algorithm 1 iterations at most")
+    pp.add_argument("--tol", type=_nonneg, default=1e-3, help="stop below this relative decrease")
     pp.add_argument("--out", default="model_postprocessed.pt", help="checkpoint to write")
     pp.add_argument("--csv", default=None, help="write the iteration history as CSV here")
     pp.add_argument("--plot", default=None, help="write a PNG of the history here")
@@ -596,10 +650,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="checkpoint (repeat for several models)")
     data_options(at, "default: the data recorded in the first checkpoint (test rows)")
     at.add_argument("--norm", type=_norm, default=2.0, help="attack norm: 2 or inf")
-    at.add_argument("--eps", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2],
+    at.add_argument("--eps", type=_nonneg, nargs="+", default=[0.0, 0.05, 0.1, 0.2],
                     help="radii, in standardised input units")
-    at.add_argument("--steps", type=int, default=20, help="PGD steps")
-    at.add_argument("--restarts", type=int, default=1, help="PGD random restarts")
+    at.add_argument("--steps", type=_count, default=20, help="PGD steps")
+    at.add_argument("--restarts", type=_count, default=1, help="PGD random restarts")
     at.add_argument("--csv", default=None, help="write the table as CSV here")
     at.add_argument("--plot", default=None, help="write a PNG (MSE vs eps) here")
     common(at)
@@ -610,14 +664,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Small, quick version of benchmarks/bench_postprocess.py: train on "
                     "rastrigin, then time LipSDP and one step of Algorithm 1 (a few seconds at "
                     "the defaults).", formatter_class=fmt)
-    be.add_argument("--n", type=int, default=200, help="rastrigin rows")
-    be.add_argument("--d", type=int, default=2, help="input dimension")
-    be.add_argument("--hidden", type=int, default=20, help="hidden units m")
-    be.add_argument("--epochs", type=int, default=300, help="training epochs")
-    be.add_argument("--lam", type=float, default=1e-3, help="Lipschitz weight")
-    be.add_argument("--repeat", type=int, default=3, help="LipSDP repetitions")
-    be.add_argument("--seed", type=int, default=0)
-    be.add_argument("--solver", default="auto", choices=SOLVER_CHOICES)
+    be.add_argument("--n", type=_count, default=200, help="rastrigin rows")
+    be.add_argument("--d", type=_count, default=2, help="input dimension")
+    be.add_argument("--hidden", type=_count, default=20, help="hidden units m")
+    be.add_argument("--epochs", type=_count, default=300, help="training epochs")
+    be.add_argument("--lam", type=_nonneg, default=1e-3, help="Lipschitz weight")
+    be.add_argument("--repeat", type=_count, default=3, help="LipSDP repetitions")
+    be.add_argument("--seed", type=_index, default=0,
+                    help="data and initialisation seed")
+    be.add_argument("--solver", default="auto", choices=SOLVER_CHOICES,
+                    help="auto (torch solvers, cvxpy fallback), torch, or a cvxpy solver")
     be.set_defaults(func=_bench)
     return parser
 
@@ -633,7 +689,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args.data = args.data_default
     try:
         return args.func(args)
-    except CLIError as exc:
+    except (CLIError, ValueError) as exc:
+        # ValueError: the library's own checks of a setting that argparse could not judge
+        # alone (e.g. a rastrigin too small to split); a message naming the problem either way
         print(f"torch-lipcvx {args.command}: error: {exc}", file=sys.stderr, flush=True)
         return 2
 

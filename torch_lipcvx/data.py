@@ -30,9 +30,10 @@ approximately. A column that is constant on the training rows (max == min; ``sol
 such feature) gets ``std = 1``, so it becomes all zeros rather than NaN; the same holds for a
 constant target. With ``standardize=False`` the raw values are kept and ``x_mean = 0``,
 ``x_std = 1``, ``y_mean = 0``, ``y_std = 1`` are stored, so the helper methods are identities.
-Models trained on standardised data therefore see inputs and outputs in standardised units; a
-Lipschitz constant ``L`` in those units corresponds to ``L · y_std / x_std`` (per column) in raw
-units.
+Models trained on standardised data therefore see inputs and outputs in standardised units. A
+Lipschitz bound ``L`` in those units gives the bound ``L · y_std / min_k x_std[k]`` in raw units
+(for the ℓ2 and the ℓ∞ norm alike: :meth:`Dataset.raw_lipschitz`). It is an upper bound, not an
+equality: the raw-unit constant can be smaller when the columns' scales differ.
 """
 
 from __future__ import annotations
@@ -177,6 +178,24 @@ class RegressionData:
         if not y.is_floating_point():
             y = y.to(self.dtype)
         return y * self.y_std.to(y) + self.y_mean.to(y)
+
+    def raw_lipschitz(self, L: float) -> float:
+        """A Lipschitz bound in raw units from one ``L`` in standardised units.
+
+        The raw model is ``u ↦ y_mean + y_std · f((u − x_mean) / x_std)``, and
+        ``‖(u − u') / x_std‖_p ≤ ‖u − u'‖_p / min_k x_std[k]`` for every ``p`` (ℓ2 and ℓ∞ among
+        them), so ``L · y_std / min_k x_std[k]`` bounds the raw model's constant for the same
+        norm. It is certified whenever ``L`` is; it need not be tight.
+
+        Args:
+            L: a Lipschitz bound ``>= 0`` of the model in standardised units (output units per
+                input unit), e.g. :attr:`LipschitzInterval.upper`.
+
+        Returns:
+            The bound in raw target units per raw input unit (a float).
+        """
+        L = check_nonneg(L, "L")
+        return L * float(self.y_std) / float(self.x_std.min())
 
     def standardize_X(self, X_raw: Tensor) -> Tensor:
         """Apply the training statistics to raw inputs: ``(X_raw - x_mean) / x_std``.
@@ -472,7 +491,8 @@ def load_dataset(name: str, root: Optional[PathLike] = None, split: int = 0, *, 
     """Load a data set by name: ``"rastrigin"`` or one of :data:`DATASETS`.
 
     ``"rastrigin"`` calls ``rastrigin(n, d, seed=seed + split, **kw)`` (so each split is a fresh
-    draw) and records ``split`` in the result; ``root`` is ignored. Any other name calls
+    draw; ``(seed, split)`` and ``(seed + 1, split − 1)`` are the same draw, so vary one of the
+    two, as the paper runner does with its base seed fixed) and records ``split`` in the result; ``root`` is ignored. Any other name calls
     ``load_uci(name, root, split, **kw)``; ``seed``, ``n`` and ``d`` are then ignored.
 
     Args:

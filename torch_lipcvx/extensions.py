@@ -29,7 +29,8 @@ with a fresh LipSDP certificate re-verified in float64 and the float64 MSE
 (``J = mse + (β/2)·l2 + λ·ρ``, MATH.md §3, the same scoring as :func:`torch_lipcvx.postprocess`),
 and is accepted only if ``J`` does not increase. So ``history[k].objective`` is non-increasing and
 the returned network is never worse than the input. The input model is never modified; results
-come back on its device and dtype, the maths runs in float64 on the CPU.
+come back on its device and dtype (each candidate rounded to that dtype before it is scored); the
+maths runs in float64.
 
 samp-lip design. The paper (§4) says samp-lip "randomly samples 50 among 100 activation patterns
 of the pre-trained SNN and sets P = N = sample" and runs Algorithm 1, whose restriction (12) keeps
@@ -351,6 +352,7 @@ def alpha_step(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
     t = cert0.t if (lam > 0 and t_mode == "fixed") else None
     new, t_out, value, status, sec = _alpha_candidate(w, X, y, lam, beta, t, t_mode, own,
                                                       solver_options, form)
+    new = new.rounded(net.dtype)              # certify the weights that will be returned
     cert = certify(new)
     J = _objective(new, X, y, lam, beta, cert.rho)
     out = ShallowReLU.from_weights(new, device=net.device, dtype=net.dtype)
@@ -402,6 +404,7 @@ def pattern_step(model: nn.Module, X, y, patterns: Tensor, *, lam: float, beta: 
     cert0 = certify(w)
     J0 = _objective(w, X, y, lam, beta, cert0.rho)
     new, _, _, _ = _pattern_candidate(w, X, y, patterns, cert0.t, lam, beta, own, solver_options)
+    new = new.rounded(net.dtype)              # score the weights that will be returned
     J = _objective(new, X, y, lam, beta, certify(new).rho)
     return ShallowReLU.from_weights(new, device=net.device, dtype=net.dtype), J, J0
 
@@ -485,6 +488,7 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = 0.
 
     def consider(cand: ShallowWeights, k: int, step: str, sec: float, note: str = "") -> bool:
         nonlocal w, cert, J
+        cand = cand.rounded(net.dtype)        # score the weights that will be returned
         c_new = certify(cand)
         J_new = _objective(cand, X, y, lam, beta, c_new.rho)
         ok = J_new.value <= J.value
@@ -609,8 +613,9 @@ def sampled_lipschitz(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
     outer_solver, own = _resolve_solver(solver)
     J_in = _objective(w, X, y, lam, beta, _Certifier(outer_solver, solver_options)(w).rho)
     def run(solver_name: str) -> PostProcessResult:
-        return postprocess(ShallowReLU.from_weights(start_w), X, y, lam=lam, beta=beta,
-                           max_iter=max_iter, tol=tol, solver=solver_name,
+        # in the model's dtype, so that postprocess certifies the weights it returns
+        return postprocess(ShallowReLU.from_weights(start_w, dtype=net.dtype), X, y, lam=lam,
+                           beta=beta, max_iter=max_iter, tol=tol, solver=solver_name,
                            solver_options=solver_options, verbose=verbose)
 
     try:

@@ -164,7 +164,8 @@ def _adversarial_mse_update(model: nn.Module, X: Tensor, y: Tensor, eps: float, 
 
     Returns ``(Σ_i ℓ_i, n)`` with ``ℓ_i = (f(x_i + δ_i) − y_i)²`` from
     :func:`~torch_lipcvx.attacks.pgd_attack` (which validates every argument); the sum is a
-    detached 0-d tensor on ``X``'s device and dtype. Works under ``torch.inference_mode``.
+    detached 0-d tensor on ``X``'s device, in the model's dtype. Works under
+    ``torch.inference_mode``.
     """
     with _autograd_allowed():
         result = pgd_attack(model, _plain(X), _plain(y), eps, norm, steps=steps, alpha=alpha,
@@ -203,7 +204,7 @@ def adversarial_mse(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: No
             :func:`~torch_lipcvx.attacks.pgd_attack` (``alpha`` defaults to ``2.5·eps/steps``).
 
     Returns:
-        0-d tensor (squared output units) on ``X``'s device and dtype, detached.
+        0-d tensor (squared output units) on ``X``'s device, in the model's dtype, detached.
 
     Raises:
         ValueError: bad shapes, NaN/Inf data, ``eps < 0``, unknown ``norm``, ``steps < 1``,
@@ -232,7 +233,8 @@ def _certified_adversarial_mse_update(model: nn.Module, X: Tensor, y: Tensor, ep
     """Sum of ``(|f(x_i) − y_i| + L·eps)²`` on one batch, and the batch size.
 
     Per-sample terms come from :func:`~torch_lipcvx.attacks.certified_squared_error_bound`
-    (which validates every argument); the sum is a detached 0-d tensor on ``X``'s device and dtype.
+    (which validates every argument); the sum is a detached 0-d tensor on ``X``'s device, in the
+    model's dtype.
     """
     with _autograd_allowed():
         bound = certified_squared_error_bound(model, _plain(X), _plain(y), eps, lipschitz)
@@ -272,7 +274,7 @@ def certified_adversarial_mse(model: nn.Module, X: Tensor, y: Tensor, eps: float
             or any method of :func:`~torch_lipcvx.bounds.lipschitz_bounds` for ``norm``.
 
     Returns:
-        0-d tensor (squared output units) on ``X``'s device and dtype, detached.
+        0-d tensor (squared output units) on ``X``'s device, in the model's dtype, detached.
 
     Raises:
         ValueError: bad shapes, NaN/Inf data, ``eps < 0``, ``lipschitz < 0``, unknown ``norm``,

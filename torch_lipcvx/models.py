@@ -81,6 +81,19 @@ class ShallowWeights:
                               self.alpha.to(*args, **kwargs),
                               None if self.c is None else self.c.to(*args, **kwargs))
 
+    def rounded(self, dtype: torch.dtype) -> "ShallowWeights":
+        """These weights rounded to ``dtype`` and cast back to their own dtype (same device).
+
+        The weights a model in ``dtype`` holds, kept in (say) float64 for the maths: solvers work
+        in float64, so a candidate is rounded before it is certified and scored, and the
+        certificate and ``J`` reported are those of the model returned. A no-op (``self``) when
+        ``dtype`` is at least as precise as the weights.
+        """
+        if torch.finfo(dtype).eps <= torch.finfo(self.W.dtype).eps:
+            return self
+        own = self.W.dtype
+        return self.to(dtype=dtype).to(dtype=own)
+
     def permute(self, order: Tensor) -> "ShallowWeights":
         """Reorder hidden units by the index tensor ``order`` (``(m,)``)."""
         return ShallowWeights(self.W[order], self.b[order], self.alpha[order], self.c)
@@ -221,6 +234,13 @@ class ShallowReLU(nn.Module):
         if last.in_features != first.out_features:
             raise ValueError(f"layer sizes do not chain: hidden has {first.out_features} units, "
                              f"output layer expects {last.in_features}")
+        params = [(f"[{i}].{name}", t) for i, layer in ((0, first), (2, last))
+                  for name, t in layer.named_parameters()]
+        kinds = {(t.dtype, t.device) for _, t in params}
+        if len(kinds) > 1:
+            listed = ", ".join(f"{name}: {t.dtype}, {t.device}" for name, t in params)
+            raise ValueError(f"the layers' parameters must share one dtype and device (the "
+                             f"Sequential cannot run its own forward otherwise), got {listed}")
         w = first.weight
         net = cls._uninitialised(first.in_features, first.out_features, last.bias is not None,
                                  w.device, w.dtype)

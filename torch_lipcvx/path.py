@@ -578,7 +578,7 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
                 if beta > 0:
                     Wt[~act] = 0.0
                 c = None if sol.c is None else sol.c[b].clone()
-                cand = ShallowWeights.from_tilde(Wt, lane.w.alpha, c)
+                cand = ShallowWeights.from_tilde(Wt, lane.w.alpha, c).rounded(net.dtype)
                 cert = certify(cand)
                 rho_T, t_T, _ = certify_t(cand.W, cand.alpha, lane.cert.t)
                 if rho_T < cert.rho:        # the old T certifies better (solver inaccuracy)

@@ -25,7 +25,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 import numpy as np
 import torch
@@ -304,6 +304,7 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
     Wt, alpha = convex_to_weights(V, sign)
     new = ShallowWeights.from_tilde(torch.as_tensor(Wt), torch.as_tensor(alpha),
                                     None if c is None else torch.tensor(c, dtype=torch.float64))
+    new = new.rounded(net.dtype)              # certify the weights that will be returned
     cert = _Certifier(solver, solver_options)(new)
     obj = _objective(new, X, y, 0.0, beta, cert.rho)
     out = ShallowReLU.from_weights(new, device=net.device, dtype=net.dtype)
@@ -313,14 +314,17 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
 # ------------------------------------------------------------------------------- Algorithm 1
 def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
                 max_iter: int = 20, tol: float = 1e-4, solver: str = "auto",
-                solver_options: Optional[dict] = None, verbose: bool = False) -> PostProcessResult:
+                solver_options: Optional[dict] = None, verbose: Union[bool, int] = False
+                ) -> PostProcessResult:
     """Post-process a trained shallow ReLU network by convex optimisation (Algorithm 1).
 
     Args:
         model: :class:`ShallowReLU` or ``nn.Sequential(Linear(d, m), ReLU(), Linear(m, 1))``,
             trained any way. Never modified.
         X: ``(n, d)`` training inputs (the units the model sees); y: ``(n,)`` targets. Any float
-            dtype and device; the maths runs in float64 on the CPU (cvxpy).
+            dtype and device; the maths runs in float64 (torch solvers on the model's device,
+            cvxpy and the certificates on the CPU), and every candidate is rounded to the
+            model's dtype before it is certified and scored.
         lam: λ ≥ 0, weight of ``ρ = L²`` (ℓ2 Lipschitz bound squared). ``lam = 0`` is the ℓ2 case:
             one solve of program (6).
         beta: β ≥ 0, weight of the ℓ2 term ``(β/2)Σ_j(‖w̃_j‖² + α_j²)`` (bias included).
@@ -334,7 +338,8 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
             a warning. ``"torch"``: the torch solvers everywhere, no fallback.
         solver_options: solver keyword arguments overriding our defaults (for ``"torch"``: the
             interior point's ``tol`` and ``max_iter``).
-        verbose: print one line per iteration (and per interior-point iteration with torch).
+        verbose: ``True`` (or 1): print one line per iteration; 2: also two lines per iteration
+            of the torch interior point (about 30–70 per solve).
 
     Returns:
         :class:`PostProcessResult` with a new model (input's device and dtype), the history of
@@ -354,6 +359,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
     tol = check_nonneg(tol, "tol")
     solver = check_any_solver(solver)
     certify = _Certifier(solver, solver_options)
+    solver_verbose = int(verbose) >= 2
 
     w = w0.permute(sign_order(w0.alpha))
     cert = certify(w)
@@ -369,8 +375,13 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
 
     log(history[0], "input network")
 
+    # the accepted iterate as the solver returned it (float64), the next solve's start: the
+    # model's dtype may round it off the fixed patterns, where the interior point cannot start
+    w_solver = w
+
     def consider(cand: ShallowWeights, k: int, solve_time: float, step: str) -> bool:
-        nonlocal w, cert, J
+        nonlocal w, w_solver, cert, J
+        exact, cand = cand, cand.rounded(net.dtype)    # score the weights that will be returned
         try:
             cert_new = certify(cand)
         except SolverError as exc:
@@ -385,7 +396,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
             return False
         J_new = _objective(cand, X, y, lam, beta, cert_new.rho)
         if J_new.value <= J.value:
-            w, cert, J = cand, cert_new, J_new
+            w, w_solver, cert, J = cand, exact, cert_new, J_new
             history.append(IterationRecord(k, J.value, J.mse, J.l2, J.rho, J.L,
                                            time.perf_counter() - start, solve_time, step))
             log(history[-1])
@@ -410,7 +421,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
         else:
             start_v = (w.alpha[idx].abs()[:, None] * w.W_tilde[idx]).numpy()
             V, c, info = _solve_l2(X, y, D.numpy()[:, idx], sign, beta, w.c, start_v, solver,
-                                   solver_options, net.device, verbose)
+                                   solver_options, net.device, solver_verbose)
             Wt_s, alpha_s = convex_to_weights(V, sign)
             Wt = torch.zeros_like(w.W_tilde)
             alpha = torch.zeros_like(w.alpha)
@@ -426,11 +437,12 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
         else:
             ai = torch.nonzero(act)[:, 0]
             step12 = _RestrictionStep(X, y, D[:, ai], w.alpha[ai], lam, beta, w.c is not None,
-                                      solver, solver_options, net.device, verbose)
+                                      solver, solver_options, net.device, solver_verbose)
             message = f"reached max_iter={max_iter}"
             for k in range(1, max_iter + 1):
                 try:
-                    Wt_a, c, info = step12(torch.as_tensor(cert.t[ai.numpy()]), w.W_tilde[ai], w.c)
+                    Wt_a, c, info = step12(torch.as_tensor(cert.t[ai.numpy()]),
+                                           w_solver.W_tilde[ai], w_solver.c)
                 except SolverError as exc:
                     if len(history) == 1:
                         raise
@@ -438,12 +450,12 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
                                   RuntimeWarning, stacklevel=2)
                     message = f"solver failed at iteration {k}: {exc}"
                     break
-                Wt = w.W_tilde.clone()
+                Wt = w_solver.W_tilde.clone()
                 Wt[ai] = torch.as_tensor(Wt_a)
                 if beta > 0:
                     Wt[~act] = 0.0
                 J_prev = J.value
-                if not consider(ShallowWeights.from_tilde(Wt, w.alpha, _c(c)), k,
+                if not consider(ShallowWeights.from_tilde(Wt, w_solver.alpha, _c(c)), k,
                                 info.solve_time, "restriction"):
                     reason = rejected[-1]["reason"]
                     message = (reason if reason.startswith("certificate failed") else
