@@ -64,30 +64,27 @@ def check_Xy(X, y, d: Optional[int] = None) -> tuple[Tensor, Tensor]:
     return X, y
 
 
-def check_nonneg(value, name: str) -> float:
-    """A finite real number >= 0."""
+def _check_real(value, name: str, positive: bool) -> float:
+    bound = "> 0" if positive else ">= 0"
     if isinstance(value, bool):
-        raise TypeError(f"{name} must be a real number >= 0, got {value!r}")
+        raise TypeError(f"{name} must be a real number {bound}, got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number >= 0, got {value!r}") from None
-    if not math.isfinite(v) or v < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        raise TypeError(f"{name} must be a real number {bound}, got {value!r}") from None
+    if not math.isfinite(v) or v < 0 or (positive and v == 0):
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
     return v
+
+
+def check_nonneg(value, name: str) -> float:
+    """A finite real number >= 0."""
+    return _check_real(value, name, positive=False)
 
 
 def check_positive(value, name: str) -> float:
     """A finite real number > 0."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a real number > 0, got {value!r}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number > 0, got {value!r}") from None
-    if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return v
+    return _check_real(value, name, positive=True)
 
 
 def check_positive_int(value, name: str, minimum: int = 1) -> int:

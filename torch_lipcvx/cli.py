@@ -245,26 +245,21 @@ def _norm(text: str) -> float:
     raise argparse.ArgumentTypeError(f"norm must be 2 or inf, got {text!r}")
 
 
-def _count(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
-    return v
+def _int_at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            v = minimum - 1
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
+        return v
+    return parse
 
 
-def _index(text: str) -> int:
-    """argparse type: an integer >= 0 (a split or a seed)."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
-    return v
+_count = _int_at_least(1)       # sizes, epochs, iterations, steps
+_index = _int_at_least(0)       # splits and seeds
 
 
 def _real(text: str, positive: bool) -> float:
