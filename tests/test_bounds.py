@@ -163,3 +163,69 @@ def test_units_without_input_weights_do_not_loosen_the_certificate():
     cf = lipsdp(flat)
     assert cf.rho == 0.0 and (torch.as_tensor(cf.t) > 0).all()
     assert lmi_max_eig(flat.W, flat.alpha, torch.as_tensor(cf.t), 0.0) <= 1e-12
+
+
+# ------------------------------------------------------------------ the sampled lower bound
+def _weights64(W, b, alpha, c=None):
+    t = lambda v: torch.as_tensor(v, dtype=torch.float64)          # noqa: E731
+    return ShallowWeights(t(W), t(b), t(alpha), None if c is None else t(c))
+
+
+@pytest.mark.parametrize("norm", [2, "inf"])
+def test_lower_bound_ignores_a_point_on_a_kink(norm):
+    """f(x) = ½relu(x+10) − ½relu(10−x) − ¾relu(x) + ¾relu(−x) has slope ¼ on (−10, 10) and
+    −¼ outside: L = ¼. At x = 0 two opposite hyperplanes coincide, and the strict rule
+    1[z > 0] switches both off: "gradient" 1.0, the slope of no region. A data point there
+    must not lift the lower bound above L."""
+    w = _weights64([[1.0], [-1.0], [1.0], [-1.0]], [10.0, 10.0, 0.0, 0.0],
+                   [0.5, -0.5, -0.75, 0.75], 0.0)
+    net = ShallowReLU.from_weights(w)
+    X = torch.tensor([[0.0], [3.0]], dtype=torch.float64)
+    assert float(net.input_gradients(X)[0].abs().max()) == 1.0      # the kink's artefact
+    for data in (X, None):
+        iv = lipschitz_bounds(net, norm, X=data)
+        assert iv.lower <= 0.25 and iv.lower == pytest.approx(0.25, rel=1e-12)
+        assert iv.lower <= iv.upper
+
+
+def test_lower_bound_of_an_exactly_cancelling_network_is_zero():
+    """Two units that cancel exactly: f ≡ 0 and L = 0, so no rounding residue may be reported."""
+    w = _weights64([[0.3, -1.7], [0.3, -1.7]], [0.1, 0.1], [0.7, -0.7])
+    iv = lipschitz_bounds(ShallowReLU.from_weights(w), 2, X=torch.randn(50, 2, dtype=torch.float64))
+    assert iv.lower == 0.0
+
+
+@pytest.mark.parametrize("extra", ["dead-units", "hyperplanes-through-0"])
+def test_lower_bound_reaches_the_steepest_region_at_any_offset(extra):
+    """d = 1, exact L by the breakpoints: f = 0.1·relu(x) + 2·relu(x − 40) − 2.5·relu(x − 60)
+    has slopes 0, 0.1, 2.1, −0.4, so L = 2.1 on (40, 60) only. Six dead units (w = 0, b = 1)
+    once put the sampling scale at ~1e300, and six more hyperplanes through 0 put it at 1e-3:
+    either way no sample came near (40, 60)."""
+    W, b, alpha = [[1.0], [1.0], [1.0]], [0.0, -40.0, -60.0], [0.1, 2.0, -2.5]
+    if extra == "dead-units":
+        W, b, alpha = W + [[0.0]] * 6, b + [1.0] * 6, alpha + [1.0] * 6
+    else:   # three pairs ±0.01·relu(x) that cancel exactly
+        W = W + [[1.0], [1.0]] * 3
+        b, alpha = b + [0.0] * 6, alpha + [0.01, -0.01] * 3
+    iv = lipschitz_bounds(ShallowReLU.from_weights(_weights64(W, b, alpha)), 2)
+    assert iv.lower <= 2.1 and iv.lower == pytest.approx(2.1, rel=1e-12) and iv.upper >= 2.1
+
+
+@pytest.mark.parametrize("solver", ["auto", "CLARABEL"])
+@pytest.mark.parametrize("s", [1e-60, 1e-12, 1e12, 1e60])
+def test_lipsdp_is_certified_at_extreme_weight_scales(s, solver):
+    """f = s·relu(s x) − ½s·relu(2s x + 1): L = s² exactly. Below ~1e-40 or above ~1e40 the
+    squared quantities of the certificate once underflowed (a "certified" L below the true
+    one, or 0) or overflowed (solver errors); the weights are now rescaled by exact powers of
+    two, so L is certified at any scale whose ρ = L² float64 can hold."""
+    w = _weights64([[s], [2 * s]], [0.0, 1.0], [s, -0.5 * s], 0.0)
+    res = lipsdp(w, solver=solver)
+    assert res.L >= s * s and res.L == pytest.approx(s * s, rel=1e-6)
+    # the returned t certifies ρ for the original weights, as certify_t recomputes it
+    assert certify_t(w.W, w.alpha, torch.as_tensor(res.t))[0] == pytest.approx(res.rho, rel=1e-9)
+
+
+def test_lipsdp_refuses_a_rho_outside_float64():
+    w = _weights64([[1e-90]], [0.0], [1e-90], 0.0)
+    with pytest.raises(ValueError, match="outside float64's normal range"):
+        lipsdp(w)

@@ -205,6 +205,25 @@ def test_extended_follows_the_model_dtype_and_validates(tiny):
         ext.postprocess_extended(net, X, y, lam=1e-2, max_rounds=0)
 
 
+@pytest.mark.parametrize("beta", [0.0, 1e-2])
+def test_extended_driver_with_every_outer_weight_zero(tiny, beta):
+    """f ≡ c (every α_j = 0, as an α-step can leave it when a constant is optimal): nothing for
+    (12) to optimise. The driver once crashed inside cvxpy (β > 0) or warned in every round
+    (β = 0); it must return a network no worse than the input, without warnings."""
+    net, X, y = tiny
+    net = copy.deepcopy(net)
+    with torch.no_grad():
+        net.output.weight.zero_()
+    J0 = tl.objective(net, X, y, lam=1e-2, beta=beta).value
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = ext.postprocess_extended(net, X, y, lam=1e-2, beta=beta, alpha_step=False,
+                                     max_rounds=2)
+    assert r.objective_after <= J0
+    with pytest.raises(ValueError, match="no unit has a nonzero outer weight"):
+        ext.pattern_step(net, X, y, net.activation_patterns(X), lam=1e-2, beta=beta)
+
+
 # -------------------------------------------------------------------------------- samp-lip
 def test_samp_lip_returns_a_valid_network_without_a_guarantee(small):
     net, X, y = small

@@ -242,7 +242,9 @@ def test_interval_closes_when_the_maximising_pattern_is_realisable():
     w = random_weights(8, 4, 6)
     net = net_of(w)
     iv = lipschitz_bounds(net, INF, **FAST)
-    assert iv.upper_method == "exact" and iv.lower_method == "vertex_pattern"
+    # the maximising region is found by both searches; which one reports it is a matter of the
+    # last bit of their rounding margins
+    assert iv.upper_method == "exact" and iv.lower_method in ("vertex_pattern", "sampled_gradient")
     assert iv.lower == pytest.approx(iv.upper, rel=1e-12) and iv.lower <= iv.upper
     g = net.input_gradients(iv.argmax[None, :].to(torch.float64))[0]
     assert float(g.abs().sum()) == pytest.approx(iv.lower, rel=1e-12)

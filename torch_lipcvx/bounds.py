@@ -24,8 +24,9 @@ of "auto" was never above any cvxpy solver's re-verified L (90 random instances,
 Lower bound: the largest exact gradient norm ``‖∇f(x)‖_q`` (q = 2 for ℓ2 inputs, q = 1 for ℓ∞
 inputs) over many sampled points (data, Gaussian points at the data's scale, points far out along
 random directions), refined by batched gradient ascent on a softplus-smoothed gradient norm whose
-temperature is annealed to zero; every reported value is an exact gradient norm of the ReLU network
-at a real point, hence a valid lower bound.
+temperature is annealed to zero; every reported value is the gradient norm of the ReLU network at
+a point inside one of its linear regions (points within rounding of a kink do not count), less the
+rounding error of its computation, hence a valid lower bound.
 
 Units: ``L`` is in output units per input unit (the units the model sees, e.g. standardised
 inputs); ``rho = L**2``.
@@ -33,7 +34,9 @@ inputs); ``rho = L**2``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -48,7 +51,8 @@ from .fast import (NEWTON_MAX_DIM, _off_boundary, lipsdp_dual, lipsdp_newton,
                    spectral_rho_fixed_t)
 from .linf import (DEFAULT_MAX_EXACT_DIM, DEFAULT_MAX_PRODUCTS, check_linf_options,
                    check_method, linf_lower_bound, linf_naive, linf_upper_bounds)
-from .models import ShallowWeights, as_shallow_relu, check_weights_finite
+from .models import (ShallowWeights, as_shallow_relu, check_weights_finite,
+                     realised_gradient_norms)
 from .programs import SOLVERS, LipSDPProgram, SolverError, check_solver
 
 #: Solver names that select the torch methods of :mod:`torch_lipcvx.fast` instead of cvxpy.
@@ -470,6 +474,12 @@ def lipsdp(weights: ShallowWeights, *, solver: str = "auto", solver_options: Opt
     m = W.shape[0]
     if int(act.sum()) == 0:
         return LipSDPResult(0.0, np.zeros(m), 0.0, solver, "trivial", False, 0.0, 0.0)
+    kW, ka = _pow2_exponent(W), _pow2_exponent(alpha)
+    if max(abs(kW), abs(ka)) > _SCALE_EXPONENT:
+        return _rescaled(lipsdp(ShallowWeights(torch.ldexp(W, torch.tensor(-kW)), weights.b,
+                                               torch.ldexp(alpha, torch.tensor(-ka)), weights.c),
+                                solver=solver, solver_options=solver_options, program=program,
+                                form=form), kW, ka)
     neg = _negligible(W, alpha)
     zero = act & (W.abs().sum(1) == 0)
     tiny = neg & ~zero
@@ -516,6 +526,37 @@ def lipsdp(weights: ShallowWeights, *, solver: str = "auto", solver_options: Opt
                         time.perf_counter() - start, lower, dual)
 
 
+#: weights whose largest entry lies outside [2⁻³⁰, 2³⁰] are certified after an exact rescaling
+_SCALE_EXPONENT = 30
+
+
+def _pow2_exponent(x: Tensor) -> int:
+    """``e`` with ``max|x| ∈ [2^(e−1), 2^e)`` (0 for ``x = 0``)."""
+    top = float(x.abs().max()) if x.numel() else 0.0
+    return math.frexp(top)[1] if top > 0 else 0
+
+
+def _rescaled(res: LipSDPResult, kW: int, ka: int) -> LipSDPResult:
+    """The certificate of ``(2^kW·W̄, 2^ka·α)`` from that of ``(W̄, α)``: LipSDP is homogeneous,
+    ``ρ`` scales by ``2^(2kW+2ka)`` and ``t`` by ``2^(2ka)``, both exactly (powers of two), so
+    the rescaled ``ρ`` is as certified as the original. The dual ``Z`` (trace 1) is unchanged.
+
+    Raises:
+        ValueError: ``ρ = L²`` is outside float64's normal range (``L`` below about 1.5e-154 or
+            above 1.3e154): no certified float64 ``ρ`` exists to report.
+    """
+    k = 2 * kW + 2 * ka
+    e = math.frexp(res.rho)[1] + k                   # ρ ∈ [2^(e−1), 2^e)
+    if res.rho > 0 and not (sys.float_info.min_exp <= e <= sys.float_info.max_exp - 1):
+        raise ValueError(f"the network's LipSDP bound ρ = L² ≈ 2^{e} is outside float64's "
+                         "normal range (L below ~1.5e-154 or above ~1.3e154): rescale the "
+                         "weights to certify them")
+    rho = math.ldexp(res.rho, k)
+    return dataclasses.replace(
+        res, rho=rho, t=np.ldexp(res.t, 2 * ka), solver_rho=math.ldexp(res.solver_rho, k),
+        rho_lower=math.ldexp(res.rho_lower, k) if math.isfinite(res.rho_lower) else res.rho_lower)
+
+
 # ------------------------------------------------------------------------------- other bounds
 def naive_bound(weights: ShallowWeights, norm: float = 2.0) -> float:
     """Certified naive bound: ``‖W̄‖₂‖α‖₂`` (ℓ2) or ``Σ_j |α_j| ‖w̄_j‖₁`` (ℓ∞ inputs).
@@ -530,16 +571,11 @@ def naive_bound(weights: ShallowWeights, norm: float = 2.0) -> float:
     return linf_naive(weights)
 
 
-def _grad_norms(X: Tensor, W: Tensor, b: Tensor, alpha: Tensor, q: float) -> Tensor:
-    """Exact ‖∇f(x_i)‖_q for each row of ``X (n, d)``; shape ``(n,)``."""
-    G = ((X @ W.T + b > 0).to(W) * alpha) @ W
-    return torch.linalg.vector_norm(G, ord=q, dim=1)
-
-
 def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Optional[Tensor] = None,
                         n_samples: int = 2048, steps: int = 100,
                         generator: Optional[torch.Generator] = None) -> tuple[float, Tensor]:
-    """A lower bound on the Lipschitz constant: the largest exact gradient norm found.
+    """A lower bound on the Lipschitz constant: the largest realised gradient norm found
+    (:func:`~torch_lipcvx.models.realised_gradient_norms`: points inside a linear region only).
 
     Candidates: the rows of ``X (n, d)`` if given, ``n_samples`` Gaussian points at the scale of
     the data (or of the hyperplanes' offsets), and ``n_samples`` points far out along random
@@ -561,9 +597,12 @@ def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Option
     def randn(*shape):
         return torch.randn(*shape, generator=gen, dtype=torch.float64).to(dev)
 
-    wn = torch.linalg.vector_norm(W, dim=1).clamp_min(1e-300)
-    offsets = (b.abs() / wn)
-    scale = float(offsets.median()) if m > 0 else 1.0
+    wn = torch.linalg.vector_norm(W, dim=1)
+    # the hyperplanes' distances from the origin, of the units that shape f (a dead unit,
+    # w̄_j = 0, has none; α_j = 0 does not matter)
+    shaping = (alpha != 0) & (wn > 0)
+    offsets = b[shaping].abs() / wn[shaping]
+    scale = float(offsets.median()) if offsets.numel() else 1.0
     if X is not None:
         Xd = X.detach().to(dev, torch.float64)
         scale = max(scale, float(Xd.std())) if Xd.shape[0] > 1 else scale
@@ -571,12 +610,19 @@ def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Option
     else:
         cands = []
     scale = max(scale, 1e-3)
-    cands.append(scale * randn(n_samples, d) * 2)
+    # Gaussian points at the typical scale and, when the offsets spread wider (many hyperplanes
+    # through 0 put the median at 0), at the largest offset too, so every region is in reach
+    far = 2 * float(offsets.max()) if offsets.numel() else 0.0
+    if far > 2 * scale:
+        half = n_samples // 2
+        cands += [scale * randn(n_samples - half, d) * 2, far * randn(half, d)]
+    else:
+        cands.append(scale * randn(n_samples, d) * 2)
     u = randn(n_samples, d)
     u = u / torch.linalg.vector_norm(u, dim=1, keepdim=True).clamp_min(1e-300)
-    cands.append(u * scale * 1e3 + scale * randn(n_samples, d) * 0.01)
+    cands.append(u * max(scale, far) * 1e3 + scale * randn(n_samples, d) * 0.01)
     Xc = torch.cat(cands, 0)
-    norms = _grad_norms(Xc, W, b, alpha, q)
+    norms = realised_gradient_norms(Xc, W, b, alpha, q)
     best_val, best_idx = norms.max(0)
     best_val, best_x = float(best_val), Xc[best_idx].clone()
 
@@ -584,7 +630,8 @@ def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Option
     x = Xc[torch.topk(norms, k).indices].clone().requires_grad_(True)
     # plain Adam written out (torch.optim's first use imports the compiler stack: ~3 s)
     mom, var, lr = torch.zeros_like(x), torch.zeros_like(x), 0.05 * scale
-    temps = torch.logspace(0, -4, steps, dtype=torch.float64) * scale * float(wn.mean())
+    temps = (torch.logspace(0, -4, steps, dtype=torch.float64) * scale
+             * float(wn.mean().clamp_min(1e-300)))
     with torch.enable_grad():
         for it, tau in enumerate(temps, start=1):
             g = (torch.sigmoid((x @ W.T + b) / tau) * alpha) @ W
@@ -593,7 +640,7 @@ def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Option
                 mom.mul_(0.9).add_(grad, alpha=0.1)
                 var.mul_(0.999).addcmul_(grad, grad, value=0.001)
                 x.add_(lr * (mom / (1 - 0.9 ** it)) / ((var / (1 - 0.999 ** it)).sqrt() + 1e-12))
-                exact = _grad_norms(x, W, b, alpha, q)
+                exact = realised_gradient_norms(x, W, b, alpha, q)
                 v, i = exact.max(0)
                 if float(v) > best_val:
                     best_val, best_x = float(v), x[i].detach().clone()

@@ -366,6 +366,9 @@ def _pattern_candidate(w: ShallowWeights, X: Tensor, y: Tensor, D: Tensor, t: np
     """One solve of (12) with patterns ``D (n, m)`` and ``T = diag(t)``; units with ``α_j = 0``
     are left out (they change neither f nor the certificate)."""
     act = w.alpha != 0
+    if not bool(act.any()):
+        raise ValueError("no unit has a nonzero outer weight: the restriction (12) has nothing "
+                         "to optimise")
     ai = torch.nonzero(act)[:, 0]
     program = LipschitzRestriction(X.numpy(), y.numpy(), D[:, ai].numpy().astype(float),
                                    w.alpha[ai].numpy(), lam, beta, w.c is not None)
@@ -544,7 +547,8 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = 0.
             except (SolverError, ValueError) as exc:
                 failed(k, "alpha-step", exc, time.perf_counter() - tic)
         # 3. re-extraction: flip the near-ties of the patterns the W-step used, solve (12) once
-        if reextract:
+        # (nothing to do once every α_j is 0: f is the constant c, and (12) has no variable)
+        if reextract and bool((w.alpha != 0).any()):
             tic = time.perf_counter()
             D_new = flip_ties(X, w, D_used, tie_tol=tie_tol)
             n_flip = int((D_new != activation_patterns(X, w)).sum())

@@ -86,7 +86,7 @@ import torch
 from torch import Tensor
 
 from ._checks import check_positive_int
-from .models import ShallowWeights
+from .models import ShallowWeights, realised_gradient_norms
 
 __all__ = [
     "DEFAULT_DEGREE",
@@ -810,8 +810,7 @@ def linf_vertex_lower_bound(weights: ShallowWeights, vertices: Tensor) -> LinfLo
             continue
         realised += 1
         xt = torch.as_tensor(x, dtype=torch.float64)
-        g = ((W @ xt + b > 0).to(W) * alpha) @ W
-        val = float(g.abs().sum())
+        val = float(realised_gradient_norms(xt[None], W, b, alpha, 1.0)[0])
         if val > best.value:
             best = LinfLowerBound(val, xt, t.clone(), float(torch.relu(z).sum()), 0, 0)
     best.n_tried, best.n_realised = tried, realised

@@ -27,6 +27,7 @@ __all__ = [
     "activation_patterns",
     "augment",
     "forward_weights",
+    "realised_gradient_norms",
     "sign_order",
 ]
 
@@ -319,7 +320,12 @@ class ShallowReLU(nn.Module):
         return activation_patterns(X, self.weights())
 
     def input_gradients(self, X: Tensor) -> Tensor:
-        """Exact gradients ``∇f(x_i)``, shape ``(n, d)``: ``W̄ᵀ(α ⊙ 1[w̃ᵀx̃ > 0])`` per row."""
+        """Gradients ``∇f(x_i)``, shape ``(n, d)``: ``W̄ᵀ(α ⊙ 1[w̃ᵀx̃ > 0])`` per row.
+
+        Exact where ``f`` is differentiable. At a point on a kink (some ``w̃_jᵀx̃ = 0``) it is
+        the pattern with those units off, which need not be the gradient of any region next to
+        the point: for lower bounds on ``L`` use :func:`realised_gradient_norms`.
+        """
         w = self.weights()
         X = check_X(X, "X", self.in_features).to(w.W)
         return ((X @ w.W.T + w.b > 0).to(w.W) * w.alpha) @ w.W
@@ -349,3 +355,34 @@ def check_weights_finite(w: ShallowWeights, name: str = "model") -> None:
         if t is not None and not bool(torch.isfinite(t).all()):
             raise ValueError(f"{name} has NaN/Inf in its weights ({key}); cannot certify or "
                              "post-process it")
+
+
+def _gamma(k: int) -> float:
+    """Higham's ``γ_k = k·u / (1 − k·u)`` for float64 (``u = 2⁻⁵³``): the relative error bound of
+    a k-term dot product."""
+    u = 2.0 ** -53
+    return k * u / (1 - k * u)
+
+
+def realised_gradient_norms(X: Tensor, W: Tensor, b: Tensor, alpha: Tensor,
+                            q: float) -> Tensor:
+    """Certified lower bounds on ``‖∇f(x_i)‖_q`` for each row of ``X (n, d)``; shape ``(n,)``.
+
+    A row counts only where ``f`` is differentiable with the computed pattern: every unit that
+    shapes ``f`` (``α_j ≠ 0``, ``w̄_j ≠ 0``) has a pre-activation farther from 0 than its rounding
+    error, so the point lies inside an open linear region and the pattern is the exact one. A
+    row on (or within rounding of) a kink gets 0: there the strict rule ``1[z > 0]`` can give a
+    pattern no region has (two coinciding opposite hyperplanes would both read "off"), whose
+    norm is not a lower bound. From the norm of the computed gradient the rounding of the
+    gradient and of the norm is subtracted, so the value is a lower bound in exact arithmetic
+    (0 for a network that is exactly 0, not 1e-17)."""
+    m, d = W.shape
+    Z = X @ W.T + b
+    Zerr = _gamma(d + 1) * (X.abs() @ W.abs().T + b.abs())
+    shaping = (alpha != 0) & (W != 0).any(dim=1)
+    sure = ((Z.abs() > Zerr) | ~shaping).all(dim=1)
+    G = ((Z > 0).to(W) * alpha) @ W
+    norms = torch.linalg.vector_norm(G, ord=q, dim=1)
+    err = _gamma(m) * torch.linalg.vector_norm(alpha.abs() @ W.abs(), ord=q) \
+        + _gamma(d + 1) * norms
+    return torch.where(sure, (norms - err).clamp_min(0.0), torch.zeros_like(norms))

@@ -276,7 +276,11 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
         X: ``(n, d)``; y: ``(n,)``.
         beta: β ≥ 0.
         patterns: ``"network"`` ("C-ℓ2"): P = patterns of units with α > 0, N = those with α < 0;
-            the network is feasible and the optimum is never worse. ``"sampled"`` ("samp-ℓ2", the
+            the network is feasible, so the program's optimum is never worse than it; the
+            network returned is the solver's solution, within its tolerance of that optimum
+            (about 1e-8 relative: it can end that far above an input that was already optimal).
+            :func:`postprocess` with ``lam = 0`` solves the same program and keeps the input
+            when the solution scores worse. ``"sampled"`` ("samp-ℓ2", the
             scnn-style baseline): ``n_sampled`` (default m/2) of the m patterns drawn at random with
             ``seed`` and used as both P and N; no guarantee.
         solver, solver_options: ``"auto"`` (default: the torch interior point, cvxpy as
