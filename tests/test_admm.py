@@ -319,7 +319,7 @@ def test_patience_stops_after_that_many_consecutive_small_changes(tiny):
     tol = (sorted(change)[k] + sorted(change)[k + 1]) / 2
     for patience in (1, 2, 3):
         stop = next((k for k in range(patience, 7)
-                     if all(c < tol for c in change[k - patience:k])), 6)
+                     if all(c <= tol for c in change[k - patience:k])), 6)
         res = ADMM(net, X, y, tol=tol, patience=patience, **common).run()
         assert len(res.history) == stop + 1, (patience, change, tol)
         assert [r.L for r in res.history] == L[:stop + 1]

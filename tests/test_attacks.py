@@ -10,6 +10,7 @@ from torch import nn
 
 from torch_lipcvx.attacks import (
     AttackResult,
+    _inward,
     certified_squared_error_bound,
     pgd_attack,
     random_search_attack,
@@ -146,6 +147,48 @@ def test_linear_model_reaches_the_exact_worst_case():
         res = pgd_attack(lin, X, y, 0.2, norm, steps=10, random_start=False)
         exact = certified_squared_error_bound(lin, X, y, 0.2, float(dual))
         torch.testing.assert_close(res.loss, exact, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("norm", [2, "inf"])
+def test_default_random_start_reaches_a_linear_models_worst_case(norm):
+    """With the default random start, too: a uniform start far out can flip the residual's sign
+    and climb to the lower of the two maxima of (r + aᵀδ)² (rows once missed it by up to 89%).
+    The first restart starts within eps/1000 of the clean point, so only rows with
+    |r| < eps‖a‖/1000 can take the other side, at a cost below 4|r|/(eps‖a‖) ≤ 0.4%."""
+    g = torch.Generator().manual_seed(1)
+    lin = nn.Linear(6, 1).to(DTYPE)
+    X = torch.randn(2000, 6, generator=g, dtype=DTYPE)
+    with torch.no_grad():
+        y = lin(X)[:, 0] + 0.1 * torch.randn(2000, generator=g, dtype=DTYPE)
+    a = lin.weight.detach()[0]
+    dual = float(a.norm() if norm == 2 else a.abs().sum())
+    res = pgd_attack(lin, X, y, 0.5, norm, generator=torch.Generator().manual_seed(0))
+    exact = certified_squared_error_bound(lin, X, y, 0.5, dual)
+    assert bool((res.loss <= exact * (1 + 1e-12)).all())     # f's own rounding at x + δ
+    assert float((res.loss / exact).min()) >= 1 - 4e-3
+    assert float(res.loss.sum() / exact.sum()) >= 1 - 1e-6
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("norm", [2, "inf"])
+def test_ball_and_bounds_hold_exactly_below_float64(dtype, norm):
+    """In a model dtype below float64 the ball (around X as the model sees it) and the box
+    must hold for the returned point measured in float64: the checks were once made in the
+    model's dtype (float32: excess 1e-7 of eps; bfloat16: 5e-3) and the box clamped to a bound
+    rounded outwards (0.1 as float32 is above 0.1)."""
+    net, X, y = random_problem(2, n=200)
+    net = net.to(dtype)
+    X = X.clamp(-1.0, 0.1)
+    res = pgd_attack(net, X, y, 1e-2, norm, steps=5, bounds=(-1.0, 0.1),
+                     generator=torch.Generator().manual_seed(0))
+    low, high = _inward((-1.0, 0.1), dtype)        # 0.1 rounded down to the dtype
+    assert low == -1.0 and high <= 0.1
+    centre = X.to(dtype).clamp(low, high).to(torch.float64)
+    diff = res.X_adv.to(torch.float64) - centre
+    size = diff.abs().amax(dim=1) if norm == "inf" else diff.norm(dim=1)
+    assert float(size.max()) <= 1e-2
+    assert float(res.X_adv.to(torch.float64).max()) <= 0.1
+    assert float(res.X_adv.to(torch.float64).min()) >= -1.0
 
 
 def test_bounds_are_respected():

@@ -340,7 +340,7 @@ class ADMM:
         min_iter: at least this many iterations in :meth:`run` (ADMM.md §3 default 5).
         max_iter: at most this many (default 50; the authors' code has no cap).
         tol: relative stopping threshold: after ``min_iter``, stop once
-            ``|L_k − L_{k−1}| < tol·L_{k−1}`` (``L = sqrt(ρ*)`` of the loss-step network;
+            ``|L_k − L_{k−1}| ≤ tol·L_{k−1}`` (``L = sqrt(ρ*)`` of the loss-step network;
             default 1e-3, ADMM.md §3).
         delta_L: if given, the code's absolute rule instead: stop once ``|L_k − L_{k−1}| < delta_L``
             (the code used 1.0 on its 2-D toy, 0.5 on MNIST).
@@ -607,8 +607,10 @@ class ADMM:
 
         def small(i: int) -> bool:         # history row i against row i - 1 (row 0: the start)
             L, L_prev = self._history[i].L, self._history[i - 1].L
+            # the code's "continue while |ΔL| >= δ_L" stops at |ΔL| < δ_L; the relative rule of
+            # ADMM.md §3 stops at |ΔL| <= tol·L_(k-1)
             return (abs(L - L_prev) < self.delta_L if self.delta_L is not None
-                    else abs(L - L_prev) < self.tol * L_prev)
+                    else abs(L - L_prev) <= self.tol * L_prev)
 
         if not all(small(len(self._history) - j) for j in range(1, self.patience + 1)):
             return None
@@ -616,13 +618,13 @@ class ADMM:
         if self.delta_L is not None:
             L, L_prev = self._history[-1].L, self._history[-2].L
             return f"converged: |L_k - L_(k-1)| = {abs(L - L_prev):.3g} < delta_L{times}"
-        return f"converged: |L_k - L_(k-1)| < tol*L_(k-1) (tol={self.tol:g}){times}"
+        return f"converged: |L_k - L_(k-1)| <= tol*L_(k-1) (tol={self.tol:g}){times}"
 
     def run(self) -> ADMMResult:
         """Iterate until the stopping rule (ADMM.md §3) and return the result.
 
         At least ``min_iter`` iterations in total (counting earlier :meth:`step` calls), then
-        until ``|L_k − L_{k−1}| < tol·L_{k−1}`` (or ``< delta_L``) has held for ``patience``
+        until ``|L_k − L_{k−1}| ≤ tol·L_{k−1}`` (or ``< delta_L``) has held for ``patience``
         consecutive iterations, at most ``max_iter`` in total.
         A solver failure or a diverging loss step after the first completed iteration stops the
         run with a ``RuntimeWarning`` and keeps everything computed so far (the state is rolled

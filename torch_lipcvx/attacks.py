@@ -146,10 +146,29 @@ def _check_bounds(bounds, X: Tensor) -> Optional[tuple[float, float]]:
     return low, high
 
 
+def _inward(bounds: tuple[float, float], dtype: torch.dtype) -> tuple[float, float]:
+    """``bounds`` rounded inwards to ``dtype``: the widest box of ``dtype`` values inside them
+    (``0.1`` as float32 is 0.100000001 > 0.1, so a clamp to ``0.1`` in float32 would leave it)."""
+    out = []
+    for value, inwards in ((bounds[0], math.inf), (bounds[1], -math.inf)):
+        v = torch.tensor(value, dtype=dtype)
+        if (float(v) < value) if inwards > 0 else (float(v) > value):
+            v = torch.nextafter(v, torch.tensor(inwards, dtype=dtype))
+        out.append(float(v))
+    return out[0], out[1]
+
+
 def _check_inputs(model, X, y, eps, norm, bounds):
-    """Shared validation: returns ``(X, y, eps, norm, bounds)``, data as :func:`_model_inputs`."""
+    """Shared validation: returns ``(X, y, eps, norm, bounds)``, data as :func:`_model_inputs`.
+
+    ``bounds`` are checked against the caller's ``X`` and rounded inwards to the model's dtype;
+    the cast ``X`` is moved inside them (by at most one rounding) when the cast took it out."""
+    bounds = _check_bounds(bounds, torch.as_tensor(X))
     X, y = _model_inputs(model, X, y)
-    return X, y, _check_eps(eps), check_norm(norm), _check_bounds(bounds, X)
+    if bounds is not None:
+        bounds = _inward(bounds, X.dtype)
+        X = X.clamp(bounds[0], bounds[1])
+    return X, y, _check_eps(eps), check_norm(norm), bounds
 
 
 # ---------------------------------------------------------------------------- plumbing
@@ -212,15 +231,18 @@ def _clip(X: Tensor, delta: Tensor, eps: float, norm: float, bounds) -> Tensor:
 
     Since ``X`` itself lies inside ``bounds``, clamping only shortens each coordinate of ``delta``,
     so the point stays in the ball for both norms. Rounding in ``X + delta`` can put the
-    difference ``X_new − X``, as computed in floating point, an ulp outside the ball; such rows are
-    moved one ulp towards ``X`` (a few times at most), so that ``(X_new − X)`` measured by the caller
-    satisfies the constraint exactly.
+    difference ``X_new − X`` an ulp outside the ball; such rows are moved one ulp towards ``X``
+    (a few times at most). The test is made in float64 whatever the model's dtype (the
+    difference of two float32, float16 or bfloat16 numbers is exact in float64, and so is
+    ``eps``), so that the constraint holds for the returned point as a float64 user measures it,
+    not merely up to the model dtype's rounding.
     """
     X_new = X + delta
     if bounds is not None:
         X_new = X_new.clamp(bounds[0], bounds[1])
-    for _ in range(8):
-        diff = X_new - X
+    X64 = X.to(torch.float64)
+    for _ in range(64):
+        diff = X_new.to(torch.float64) - X64
         size = diff.abs().amax(dim=1) if math.isinf(norm) else diff.norm(dim=1)
         outside = size > eps
         if not bool(outside.any()):
@@ -280,6 +302,10 @@ def _input_gradient(model: nn.Module, X_point: Tensor, y: Tensor) -> tuple[Tenso
 
 
 # ---------------------------------------------------------------------------- attacks
+#: radius of the first restart's random start, relative to eps
+_NEAR_START = 1e-3
+
+
 def pgd_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLike = 2,
                steps: int = 20, alpha: Optional[float] = None, random_start: bool = True,
                restarts: int = 1, generator: Optional[torch.Generator] = None,
@@ -287,8 +313,11 @@ def pgd_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLik
     """ℓ2 or ℓ∞ projected gradient ascent on the per-sample squared error (MATH.md §8).
 
     Maximises ``(f(x_i + δ_i) − y_i)²`` over ``‖δ_i‖_p ≤ eps`` for every row ``i`` at once.
-    Each restart starts at ``δ⁰`` (uniform in the ball when ``random_start``, else ``0``) and takes
-    ``steps`` steps
+    Each restart starts at ``δ⁰`` and takes ``steps`` steps. With ``random_start``, the first
+    restart's ``δ⁰`` is uniform in the ball of radius ``eps/1000`` (next to the clean point, on the
+    side of the residual's sign: a start far out can climb to the wrong one of the two maxima
+    of ``(r + gᵀδ)²``) and every further restart's uniform in the whole ball; without it, ``δ⁰ =
+    0``. The steps:
 
     * ℓ∞: ``δ ← clamp(δ + alpha·sign(g), −eps, eps)``;
     * ℓ2: ``δ ← Π(δ + alpha·g/‖g‖₂)``, ``Π`` rescaling rows longer than ``eps`` back to ``eps``
@@ -315,13 +344,18 @@ def pgd_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLik
         alpha: step size, in the units of ``eps`` (the ℓp length of one step). Default
             ``2.5 * eps / steps``, Madry et al.'s convention: enough to cross the ball from any
             start within the step budget.
-        random_start: start from a uniform point in the ball (ℓ∞: uniform in the box; ℓ2: uniform
-            in the ball) rather than from ``X``. Without it, every restart repeats the same run.
+        random_start: start from a uniform point in a ball (ℓ∞: uniform in the box; ℓ2: uniform
+            in the ball; radius ``eps/1000`` for the first restart, ``eps`` for the others)
+            rather than from ``X``. Without it, every restart repeats the same run.
         restarts: independent restarts, ``>= 1``.
         generator: ``torch.Generator`` for the random starts (any device; numbers are drawn on
             its device and moved to ``X``'s). ``None`` uses the global RNG of ``X``'s device.
         bounds: optional ``(low, high)`` box for the valid inputs; ``X_adv`` is clamped to it
-            after every step. ``X`` itself must lie inside. No clamping when ``None``.
+            after every step. ``X`` itself must lie inside. No clamping when ``None``. In a
+            model dtype below float64 the box is rounded inwards to that dtype.
+
+    The ball is centred at ``X`` as the model sees it, cast to its dtype; ``‖X_adv − X‖ ≤ eps``
+    and ``bounds`` hold for the returned point exactly (checked in float64).
 
     Returns:
         :class:`AttackResult` with ``X_adv (n, d)`` and ``loss (n,)`` on ``X``'s device, in the
@@ -352,8 +386,14 @@ def pgd_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLik
         return AttackResult(best_X, best_loss, eps, norm)
     step = alpha if alpha is not None else 2.5 * eps / steps
     with _EvalMode(model):
-        for _ in range(restarts):
-            delta = _sample_ball(X, eps, norm, generator) if random_start else torch.zeros_like(X)
+        for r in range(restarts):
+            # the first restart starts next to the clean point: a uniform start can flip the
+            # sign of the residual and climb to the lower of the two local maxima of
+            # (r + gᵀδ)² (a linear model's worst case was missed by up to 89% on some rows);
+            # radius eps/1000 rather than 0 breaks the tie where the gradient vanishes (r = 0)
+            radius = eps * _NEAR_START if r == 0 else eps
+            delta = (_sample_ball(X, radius, norm, generator) if random_start
+                     else torch.zeros_like(X))
             X_cur = _clip(X, delta, eps, norm, bounds)
             for _ in range(steps):
                 loss, g = _input_gradient(model, X_cur, y)
@@ -408,7 +448,9 @@ def certified_squared_error_bound(model: nn.Module, X: Tensor, y: Tensor, eps: f
     If ``L = lipschitz`` is a Lipschitz upper bound of ``f`` for the attack's norm (``L₂`` from
     LipSDP for ℓ2 attacks, an ℓ∞ bound for ℓ∞ attacks), then ``|f(x + δ) − y| ≤ |f(x) − y| + L·eps``
     for every ``‖δ‖ ≤ eps``, so the value is an *upper* bound on the worst-case squared error
-    (any attack's loss is a lower bound). Its mean bounds the worst-case MSE.
+    (any attack's loss is a lower bound). Its mean bounds the worst-case MSE. It is computed in
+    float64 from the model's residuals at the clean points and rounded upwards; what it does not
+    cover is the model's own rounding at the perturbed points (about 1e-7 relative in float32).
 
     Args:
         model: as for :func:`pgd_attack` (evaluated in eval mode, modes restored).
@@ -428,4 +470,9 @@ def certified_squared_error_bound(model: nn.Module, X: Tensor, y: Tensor, eps: f
     lipschitz = check_nonneg(lipschitz, "lipschitz")
     with _EvalMode(model), torch.no_grad():
         err = _residuals(model, X, y).abs()
-    return (err + lipschitz * eps) ** 2
+    # in float64, rounded upwards (three roundings of at most u = 2⁻⁵³ each, then the cast back):
+    # with a tight L the bound once came out an ulp below the exact worst case
+    bound = (err.to(torch.float64) + lipschitz * eps) ** 2 * (1 + 4 * 2.0 ** -53)
+    out = bound.to(err.dtype)
+    return torch.where(out.to(torch.float64) < bound, torch.nextafter(out, out.new_tensor(math.inf)),
+                       out)
