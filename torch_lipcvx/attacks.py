@@ -338,7 +338,8 @@ def pgd_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLik
         y: targets ``(n,)`` or ``(n, 1)``. ``X`` and ``y`` are cast to the model's floating
             dtype (a float32 network can be attacked with float64 data) and ``y`` to ``X``'s
             device.
-        eps: radius of the ball, ``>= 0``, in the units of ``X``. ``eps = 0`` returns ``X``.
+        eps: radius of the ball, ``>= 0``, in the units of ``X``. ``eps = 0`` returns ``X`` (cast
+            to the model's dtype).
         norm: ``2`` or ``inf`` (also ``"2"``, ``"inf"``, ``"l2"``, ``"linf"``, ``math.inf``).
         steps: gradient steps per restart, ``>= 1``.
         alpha: step size, in the units of ``eps`` (the ℓp length of one step). Default
