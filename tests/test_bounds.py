@@ -214,10 +214,9 @@ def test_lower_bound_reaches_the_steepest_region_at_any_offset(extra):
 @pytest.mark.parametrize("solver", ["auto", "CLARABEL"])
 @pytest.mark.parametrize("s", [1e-60, 1e-12, 1e12, 1e60])
 def test_lipsdp_is_certified_at_extreme_weight_scales(s, solver):
-    """f = s·relu(s x) − ½s·relu(2s x + 1): L = s² exactly. Below ~1e-40 or above ~1e40 the
-    squared quantities of the certificate once underflowed (a "certified" L below the true
-    one, or 0) or overflowed (solver errors); the weights are now rescaled by exact powers of
-    two, so L is certified at any scale whose ρ = L² float64 can hold."""
+    """f = s·relu(s x) − ½s·relu(2s x + 1): L = s² exactly, certified at any scale whose
+    ρ = L² float64 can hold (weights outside 2^±30 are rescaled by exact powers of two; the
+    per-unit balancing of the solve already coped with these, so this guards the path)."""
     w = _weights64([[s], [2 * s]], [0.0, 1.0], [s, -0.5 * s], 0.0)
     res = lipsdp(w, solver=solver)
     assert res.L >= s * s and res.L == pytest.approx(s * s, rel=1e-6)
@@ -226,6 +225,8 @@ def test_lipsdp_is_certified_at_extreme_weight_scales(s, solver):
 
 
 def test_lipsdp_refuses_a_rho_outside_float64():
+    """L = 1e-180: ρ = 1e-360 underflows. It was once reported as 0 (at 1e-80 weights, a
+    subnormal ρ gave an L below the true one), and at large scales solver errors surfaced."""
     w = _weights64([[1e-90]], [0.0], [1e-90], 0.0)
     with pytest.raises(ValueError, match="outside float64's normal range"):
         lipsdp(w)
