@@ -77,6 +77,16 @@ def _check_real(value, name: str, positive: bool) -> float:
     return v
 
 
+#: unit roundoff of float64
+UNIT_ROUNDOFF = 2.0 ** -53
+
+
+def gamma(k):
+    """Higham's ``γ_k = k·u / (1 − k·u)`` for float64 (``u`` = :data:`UNIT_ROUNDOFF`): the
+    relative error bound of a ``k``-term sum or dot product (``k`` a number or an array)."""
+    return k * UNIT_ROUNDOFF / (1 - k * UNIT_ROUNDOFF)
+
+
 def check_nonneg(value, name: str) -> float:
     """A finite real number >= 0."""
     return _check_real(value, name, positive=False)

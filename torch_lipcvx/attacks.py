@@ -34,7 +34,7 @@ from typing import Optional, Union
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_nonneg, check_norm, check_positive_int, check_Xy
+from ._checks import UNIT_ROUNDOFF, check_nonneg, check_norm, check_positive_int, check_Xy
 
 __all__ = [
     "AttackResult",
@@ -473,7 +473,7 @@ def certified_squared_error_bound(model: nn.Module, X: Tensor, y: Tensor, eps: f
         err = _residuals(model, X, y).abs()
     # in float64, rounded upwards (three roundings of at most u = 2⁻⁵³ each, then the cast back):
     # with a tight L the bound once came out an ulp below the exact worst case
-    bound = (err.to(torch.float64) + lipschitz * eps) ** 2 * (1 + 4 * 2.0 ** -53)
+    bound = (err.to(torch.float64) + lipschitz * eps) ** 2 * (1 + 4 * UNIT_ROUNDOFF)
     out = bound.to(err.dtype)
     return torch.where(out.to(torch.float64) < bound, torch.nextafter(out, out.new_tensor(math.inf)),
                        out)

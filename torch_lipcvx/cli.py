@@ -36,6 +36,8 @@ from typing import Any, Optional, Sequence
 
 import torch
 
+from ._checks import check_nonneg, check_positive
+
 __all__ = ["main"]
 
 
@@ -262,25 +264,19 @@ _count = _int_at_least(1)       # sizes, epochs, iterations, steps
 _index = _int_at_least(0)       # splits and seeds
 
 
-def _real(text: str, positive: bool) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = math.nan
-    if not math.isfinite(v) or v < 0 or (positive and v == 0):
-        raise argparse.ArgumentTypeError(
-            f"must be a finite number {'>' if positive else '>='} 0, got {text!r}")
-    return v
+def _real(check):
+    """An argparse type from one of the library's number checks (its message, without a name:
+    argparse names the option)."""
+    def parse(text: str) -> float:
+        try:
+            return check(text, "")
+        except (TypeError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(str(exc).strip()) from None
+    return parse
 
 
-def _nonneg(text: str) -> float:
-    """argparse type: a finite number >= 0."""
-    return _real(text, positive=False)
-
-
-def _positive(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    return _real(text, positive=True)
+_nonneg = _real(check_nonneg)       # a finite number >= 0
+_positive = _real(check_positive)   # a finite number > 0
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

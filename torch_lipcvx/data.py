@@ -492,8 +492,9 @@ def load_dataset(name: str, root: Optional[PathLike] = None, split: int = 0, *, 
 
     ``"rastrigin"`` calls ``rastrigin(n, d, seed=seed + split, **kw)`` (so each split is a fresh
     draw; ``(seed, split)`` and ``(seed + 1, split − 1)`` are the same draw, so vary one of the
-    two, as the paper runner does with its base seed fixed) and records ``split`` in the result; ``root`` is ignored. Any other name calls
-    ``load_uci(name, root, split, **kw)``; ``seed``, ``n`` and ``d`` are then ignored.
+    two, as the paper runner does with its base seed fixed) and records ``split`` in the result;
+    ``root`` is ignored. Any other name calls ``load_uci(name, root, split, **kw)``; ``seed``,
+    ``n`` and ``d`` are then ignored.
 
     Args:
         name: ``"rastrigin"`` or a UCI name.

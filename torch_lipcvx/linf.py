@@ -85,7 +85,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._checks import check_positive_int
+from ._checks import UNIT_ROUNDOFF, check_positive_int, gamma
 from .models import ShallowWeights, realised_gradient_norms
 
 __all__ = [
@@ -123,7 +123,6 @@ HARD_MAX_EXACT_DIM = 30
 #: for a degree-3 LP of this size; ``method="best"`` falls back to degree 2, then to no LP).
 DEFAULT_MAX_PRODUCTS = 200_000
 
-_U = 2.0 ** -53  # unit roundoff of float64
 _ENUM_BLOCK = 1 << 22  # elements per enumeration block (32 MiB in float64)
 
 
@@ -384,7 +383,7 @@ def linf_exact(weights: ShallowWeights, *, max_dim: int = DEFAULT_MAX_EXACT_DIM,
     candidates = torch.stack([cand[i] for i in order]) if cand else argmax[None]
     candidate_values = torch.tensor([cand_v[i] for i in order], dtype=torch.float64)
     # rounding: each a_jᵀt is a sum of ≤ d_c + 2 float64 terms, each g a sum of m_c + 1 terms
-    margin = 2.0 * (prog.max_component_dim + prog.m + 6) * _U * prog.naive
+    margin = 2.0 * (prog.max_component_dim + prog.m + 6) * UNIT_ROUNDOFF * prog.naive
     upper = total + margin
     return LinfExactResult(total, upper, argmax, candidates, candidate_values, n_vertices,
                            len(prog.components), prog.max_component_dim,
@@ -660,11 +659,10 @@ def _certify(A_eq, b_eq: np.ndarray, cost: np.ndarray, c: np.ndarray,
     n_terms = np.diff(A_eq.tocsr().indptr) + 2
     theta0 = math.fsum((cost * c).tolist())
     residual = math.fsum(np.abs(r).tolist())
-    gamma = lambda n: n * _U / (1 - n * _U)  # noqa: E731
     err = float(np.sum(gamma(n_terms.astype(float)) * mag))
     err += gamma(max(1, int(np.count_nonzero(cost)))) * theta0
     err += gamma(len(p_coef) + 2) * float(np.abs(p_coef).sum())
-    bound = (theta0 + residual + err) * (1 + 4 * _U)
+    bound = (theta0 + residual + err) * (1 + 4 * UNIT_ROUNDOFF)
     return bound, residual
 
 
@@ -728,7 +726,7 @@ def linf_lp(weights: ShallowWeights, degree: int = DEFAULT_DEGREE, *, sparse: bo
         if status not in statuses:
             statuses.append(status)
         times = [a + b_ for a, b_ in zip(times, ts)]
-    bound *= 1 + 2 * len(lps) * _U  # the sum over components
+    bound *= 1 + 2 * len(lps) * UNIT_ROUNDOFF  # the sum over components
     return LinfLPResult(bound, degree, sparse, obj, resid, n_cols, n_rows, nnz, len(lps),
                         "; ".join(statuses) or "trivial", *times)
 

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import skip_init
 
-from ._checks import check_X
+from ._checks import check_X, gamma
 
 __all__ = [
     "ShallowReLU",
@@ -357,13 +357,6 @@ def check_weights_finite(w: ShallowWeights, name: str = "model") -> None:
                              "post-process it")
 
 
-def _gamma(k: int) -> float:
-    """Higham's ``γ_k = k·u / (1 − k·u)`` for float64 (``u = 2⁻⁵³``): the relative error bound of
-    a k-term dot product."""
-    u = 2.0 ** -53
-    return k * u / (1 - k * u)
-
-
 def realised_gradient_norms(X: Tensor, W: Tensor, b: Tensor, alpha: Tensor,
                             q: float) -> Tensor:
     """Certified lower bounds on ``‖∇f(x_i)‖_q`` for each row of ``X (n, d)``; shape ``(n,)``.
@@ -378,11 +371,11 @@ def realised_gradient_norms(X: Tensor, W: Tensor, b: Tensor, alpha: Tensor,
     (0 for a network that is exactly 0, not 1e-17)."""
     m, d = W.shape
     Z = X @ W.T + b
-    Zerr = _gamma(d + 1) * (X.abs() @ W.abs().T + b.abs())
+    Zerr = gamma(d + 1) * (X.abs() @ W.abs().T + b.abs())
     shaping = (alpha != 0) & (W != 0).any(dim=1)
     sure = ((Z.abs() > Zerr) | ~shaping).all(dim=1)
     G = ((Z > 0).to(W) * alpha) @ W
     norms = torch.linalg.vector_norm(G, ord=q, dim=1)
-    err = _gamma(m) * torch.linalg.vector_norm(alpha.abs() @ W.abs(), ord=q) \
-        + _gamma(d + 1) * norms
+    err = gamma(m) * torch.linalg.vector_norm(alpha.abs() @ W.abs(), ord=q) \
+        + gamma(d + 1) * norms
     return torch.where(sure, (norms - err).clamp_min(0.0), torch.zeros_like(norms))
