@@ -2,7 +2,9 @@
 
 Usage: python ddp_callback_script.py OUTDIR. Every rank writes ``OUTDIR/rank{r}_before.pt`` (its
 network right before the callback's ``on_fit_end``), ``OUTDIR/rank{r}.pt`` (after ``fit``) and
-``OUTDIR/rank{r}_summary.pt`` (the callback's summary).
+``OUTDIR/rank{r}_summary.pt`` (the callback's summary) and ``OUTDIR/rank{r}_extra.pt`` (whether
+the callback holds a result, i.e. ran the convex step there, and the epoch-level training metrics
+as the rank sees them).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ def main(out: Path) -> None:
     torch.save({k: v.detach().clone() for k, v in module.model.state_dict().items()},
                out / f"rank{r}.pt")
     torch.save(cb.summary, out / f"rank{r}_summary.pt")
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train_")}
+    torch.save({"has_result": cb.result is not None, "metrics": metrics}, out / f"rank{r}_extra.pt")
     # Lightning leaves the process group open after fit; close it on every rank together, so no
     # rank exits while gloo's threads on the other still talk to it (seen once in CI: SIGABRT,
     # "terminate called without an active exception", after all files were written).

@@ -222,9 +222,47 @@ def test_sdp_step_never_touches_the_network(tiny):
     cw, w = admm.copy_weights, admm.theta.weights()
     assert torch.equal(cw.b, w.b) and torch.equal(cw.c, w.c)
     # after a full step the scaled duals are the running sums of the primal residuals
+    U_W, U_a = admm.U_W.clone(), admm.U_alpha.clone()
     rec = admm.step()
+    W, al = admm.theta.hidden.weight.detach(), admm.theta.output.weight.detach()[0]
     assert rec.primal_residual > 0
     assert admm.U_W.shape == (10, 2) and admm.U_alpha.shape == (10,)
+    assert torch.allclose(admm.U_W, U_W + W - admm.Z, rtol=0, atol=1e-14)
+    assert torch.allclose(admm.U_alpha, U_a + al - admm.a, rtol=0, atol=1e-14)
+
+
+def test_one_iteration_follows_admm_md(tiny, monkeypatch):
+    """ADMM.md §2 (a)–(d) with U ≠ 0: the SDP step gets V = (W̄ᵏ⁺¹ + Uᵏ), weight λ/κ and the T
+    of a LipSDP of the loss-step weights; then U += W̄ − Z; the row's residuals are ADMM.md §4's."""
+    import torch_lipcvx.admm as admm_mod
+
+    net, X, y = tiny
+    lam, kappa = 1e-2, 0.5
+    admm = ADMM(net, X, y, lam=lam, penalty=kappa, loss_steps=20, min_iter=1, max_iter=3)
+    admm.step()
+    U_W, U_a, Z0, a0 = admm.U_W.clone(), admm.U_alpha.clone(), admm.Z.clone(), admm.a.clone()
+    assert float(U_W.abs().max()) > 0
+    seen = {}
+    real = admm_mod.sdp_step
+
+    def spy(V_W, V_a, t, weight, **kwargs):
+        seen.update(V_W=V_W.clone(), V_a=V_a.clone(), t=np.array(t, dtype=float), weight=weight)
+        return real(V_W, V_a, t, weight, **kwargs)
+
+    monkeypatch.setattr(admm_mod, "sdp_step", spy)
+    rec = admm.step()
+    W, al = admm.theta.hidden.weight.detach(), admm.theta.output.weight.detach()[0]
+    assert torch.equal(seen["V_W"], W + U_W) and torch.equal(seen["V_a"], al + U_a)
+    assert seen["weight"] == pytest.approx(lam / kappa, rel=1e-15)
+    # T certifies the loss-step network θᵏ⁺¹ at the reported ρ*
+    assert np.array_equal(seen["t"], admm.t)
+    assert lmi_max_eig(W, al, torch.as_tensor(admm.t), rec.rho) <= 1e-9 * rec.rho
+    assert torch.allclose(admm.U_W, U_W + W - admm.Z, rtol=0, atol=1e-14)
+    assert torch.allclose(admm.U_alpha, U_a + al - admm.a, rtol=0, atol=1e-14)
+    r = math.sqrt(float(((W - admm.Z) ** 2).sum() + ((al - admm.a) ** 2).sum()))
+    s = kappa * math.sqrt(float(((admm.Z - Z0) ** 2).sum() + ((admm.a - a0) ** 2).sum()))
+    assert rec.primal_residual == pytest.approx(r, rel=1e-12)
+    assert rec.dual_residual == pytest.approx(s, rel=1e-12)
 
 
 @pytest.mark.parametrize("as_sequential", [False, True])
@@ -458,3 +496,12 @@ def test_bad_data_and_models_raise(tiny):
         bad.output.weight[0, 0] = math.inf
     with pytest.raises(ValueError, match="model has NaN/Inf"):
         ADMM(bad, X, y, lam=1e-2)
+
+
+def test_solver_options_reach_the_torch_lipsdp():
+    """With a torch LipSDP the ``solver_options`` go to it (as documented): an unknown key is
+    refused at the start's certificate instead of being dropped silently."""
+    net, X, y = make_instance(0, n=40, m=6, steps=50)
+    with pytest.raises(TypeError):
+        ADMM(net, X, y, lam=1e-2, solver="torch", solver_options={"bogus": 1})
+    ADMM(net, X, y, lam=1e-2, solver="torch", solver_options={"tol": 1e-10})

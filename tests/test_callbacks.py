@@ -103,6 +103,28 @@ def test_float32_module_and_explicit_data(tmp_path):
     assert module.model.dtype == torch.float32
     assert cb.applied and not same_params(module.model, before)
     assert objective(module.model, X, y, lam=1e-2).value <= objective(before, X, y, lam=1e-2).value
+    # the J reported is that of the float32 weights written back, not of a float64 solution
+    assert cb.summary["J_after"] == pytest.approx(objective(module.model, X, y, lam=1e-2).value,
+                                                  rel=1e-7)
+
+
+def test_module_untouched_when_postprocessing_fails(tmp_path, monkeypatch):
+    from torch_lipcvx.programs import SolverError
+
+    def fails(model, X, y, **kw):
+        raise SolverError("solver exploded")
+
+    monkeypatch.setattr(callbacks_mod, "postprocess", fails)
+    cb = ConvexPostProcessing(lam=1e-2, verbose=False)
+    # as restored from a checkpoint of an earlier, successful run: must not outlive this failure
+    cb.load_state_dict({"summary": {"J_before": 2.0, "J_after": 1.0}, "applied": True})
+    snap = Snapshot()
+    X, y = task()
+    module = ShallowReLURegressor(2, hidden=8, lr=2e-2, seed=0, dtype="float64")
+    with pytest.raises(SolverError, match="solver exploded"):
+        make_trainer(tmp_path, [snap, cb]).fit(module, datamodule=RegressionDataModule(X, y))
+    assert same_params(module.model, snap.net)
+    assert not cb.applied and cb.summary is None and cb.result is None
 
 
 def test_module_untouched_without_improvement(tmp_path, monkeypatch):
@@ -230,3 +252,9 @@ def test_ddp_two_cpu_processes(tmp_path):
     assert s0 == s1 and s0["applied"] == 1.0
     assert not all(torch.equal(w0[k], b0[k]) for k in w0)  # the callback changed the weights
     assert s0["J_after"] < s0["J_before"]
+    e0, e1 = (torch.load(tmp_path / f"rank{r}_extra.pt") for r in (0, 1))
+    # the convex step ran once, on rank zero only
+    assert e0["has_result"] and not e1["has_result"]
+    # epoch-level training metrics are reduced over both ranks' shards, not rank-local
+    assert {"train_loss", "train_mse"} <= e0["metrics"].keys()
+    assert e0["metrics"] == pytest.approx(e1["metrics"], rel=1e-6)

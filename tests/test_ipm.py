@@ -10,6 +10,7 @@ without output bias.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -188,7 +189,7 @@ def test_restriction_matches_plain_scs_and_clarabel(beta, output_bias):
     assert info.status == "optimal"
     assert abs(info.value - info_scs.value) <= 1e-4 * info_scs.value
     assert abs(info.value - info_cl.value) <= 1e-6 * info_cl.value
-    assert float(ipm.cone_rows(W).min()) >= 0                   # the patterns hold exactly
+    assert float(ipm.cone_rows(W).min()) > 0                    # the patterns hold strictly
     assert info.value <= _start_value(ipm, w, t, lam, beta, c0) + 1e-12
 
 
@@ -199,12 +200,20 @@ def test_restriction_strictly_feasible_at_every_lambda(inst):
     w, X, y, D = _setup(*inst)
     t = torch.as_tensor(lipsdp(w).t)
     ipm = PatternBarrier(X, y, D, w.alpha, output_bias=True)
+    s = float((w.alpha ** 2 / (2 * t)).sum())
+    M = torch.diag(t / 2) + torch.outer(w.alpha, w.alpha) / (4 * (1 - s))
     for lam in (1e-4, 1e-1, 10.0):
         W, c, rho, info = ipm.solve_restriction(w.alpha, t, lam, 0.0, w.W_tilde, w.c)
         assert info.status == "optimal", (lam, info)
-        assert float(ipm.cone_rows(W).min()) >= 0
+        assert float(ipm.cone_rows(W).min()) > 0                    # strictly
         assert info.value <= _start_value(ipm, w, t, lam, 0.0, w.c) + 1e-12
-        assert info.lower <= info.value
+        Wb = W[:, :-1]
+        assert rho == pytest.approx(float(torch.linalg.eigvalsh(Wb.T @ M @ Wb)[-1]), rel=1e-12)
+        # info.lower is a lower bound on the optimum, info.value the objective at a feasible
+        # point: Clarabel's optimum lies between them (to its tolerance)
+        ref = LipschitzRestriction(X.numpy(), y.numpy(), D.numpy().astype(float),
+                                   w.alpha.numpy(), lam, 0.0, True).solve(t.numpy())[3].value
+        assert info.lower <= ref * (1 + 1e-7) and ref <= info.value * (1 + 1e-7), (lam, ref, info)
 
 
 def test_l2_program_matches_plain_scs():
@@ -220,6 +229,100 @@ def test_l2_program_matches_plain_scs():
     V, c, info = ipm.solve_l2(beta, start, w.c)
     assert info.status == "optimal"
     assert abs(info.value - info_scs.value) <= 1e-4 * info_scs.value
-    assert float(ipm.cone_rows(V).min()) >= 0
+    assert float(ipm.cone_rows(V).min()) > 0
     start_value = ipm.model_mse(start, w.c) + beta * float(start.norm(dim=1).sum())
     assert info.value <= start_value + 1e-12
+
+
+# ----------------------------------------------------------------------- degenerate inputs
+def test_solve_rejects_a_start_outside_the_cones():
+    """The returned point is documented strictly feasible "whatever the accuracy reached": a
+    start on the boundary or outside the cone must be refused, not handed back as 'stalled'."""
+    from torch_lipcvx import ipm
+    Xt = torch.ones(1, 1, dtype=DT)
+    part = Rows(Xt, torch.tensor([[True]]), torch.tensor([True]), Xt.reshape(1, 1), 1)
+    P, b = torch.eye(1, dtype=DT), torch.tensor([-1.0], dtype=DT)
+    x, info = ipm.solve(P, b, torch.tensor([1.0], dtype=DT), [part])
+    assert info.status == "optimal" and float(x) > 0 and float(x) < 1e-8
+    for x0 in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="strictly feasible"):
+            ipm.solve(P, b, torch.tensor([x0], dtype=DT), [part])
+
+
+def _tiny_data(seed=0, n=15, d=2, m=4):
+    rng = np.random.default_rng(seed)
+    X, y = rng.standard_normal((n, d)), rng.standard_normal(n)
+    Wt = rng.standard_normal((m, d + 1))
+    D = np.hstack([X, np.ones((n, 1))]) @ Wt.T >= 0
+    alpha = np.array([0.5, 0.4, -0.3, -0.6])[:m]
+    return X, y, D.astype(float), alpha, Wt
+
+
+def test_programs_read_y_as_one_target_per_row():
+    """y of shape (n, 1) must mean the same program as y (n,): cvxpy broadcasts pred (n,) − y
+    (n, 1) to an (n, n) matrix, a silently different (and much larger) objective."""
+    from torch_lipcvx.programs import L2Program
+    X, y, D, alpha, _ = _tiny_data()
+    sign = np.sign(alpha)
+    ref = L2Program(X, y, D, sign, 1e-2, True).solve()[2].value
+    assert L2Program(X, y[:, None], D, sign, 1e-2, True).solve()[2].value == \
+        pytest.approx(ref, rel=1e-6)
+    t = np.ones(len(alpha))
+    ref12 = LipschitzRestriction(X, y, D, alpha, 1e-2, 0.0, True).solve(t)[3].value
+    assert LipschitzRestriction(X, y[:, None], D, alpha, 1e-2, 0.0, True).solve(t)[3].value == \
+        pytest.approx(ref12, rel=1e-6)
+    with pytest.raises(ValueError, match="y"):
+        L2Program(X, y[:-1], D, sign, 1e-2, True)
+    with pytest.raises(ValueError, match="D"):
+        LipschitzRestriction(X, y, D[:-1], alpha, 1e-2, 0.0, True)
+
+
+def test_programs_reject_negative_weights():
+    """β < 0 (or λ < 0) was silently read as 0 (``if beta > 0``): a different program."""
+    from torch_lipcvx.programs import L2Program
+    X, y, D, alpha, _ = _tiny_data()
+    with pytest.raises(ValueError, match="beta"):
+        L2Program(X, y, D, np.sign(alpha), -1e-2, True)
+    with pytest.raises(ValueError, match="beta"):
+        LipschitzRestriction(X, y, D, alpha, 1e-2, -1e-2, True)
+    with pytest.raises(ValueError, match="lam"):
+        LipschitzRestriction(X, y, D, alpha, -1e-2, 0.0, True)
+    from torch_lipcvx.programs import AlphaRestriction
+    with pytest.raises(ValueError, match="lam"):
+        AlphaRestriction(len(y), len(alpha), X.shape[1], -1e-2, 0.0, True)
+    with pytest.raises(ValueError, match="beta"):
+        AlphaRestriction(len(y), len(alpha), X.shape[1], 1e-2, -1e-2, True)
+
+
+def test_convex_to_weights_refuses_a_non_finite_solution():
+    """A NaN row made the threshold NaN and every unit silently a zero unit."""
+    from torch_lipcvx.programs import convex_to_weights
+    V = np.ones((3, 4))
+    V[1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        convex_to_weights(V, np.array([1.0, 1.0, -1.0]))
+
+
+def test_program_values_are_math_md_objectives_at_their_solutions():
+    """The solvers' values are MATH.md's objectives recomputed by hand at the returned points:
+    (6): (1/n)‖pred − y‖² + β Σ‖v_j‖ (bias included); (12): (1/n)‖Σ α_j D_j X̃ w̃_j + c − y‖²
+    + λ ρ + (β/2)‖W̃‖²_F (bias included), with ρ the LMI's smallest for this t."""
+    from torch_lipcvx.programs import L2Program
+    X, y, D, alpha, _ = _tiny_data(1, n=25, d=3)
+    Xt = np.hstack([X, np.ones((len(y), 1))])
+    beta, lam = 0.05, 0.02
+    sign = np.sign(alpha)
+    V, c, info = L2Program(X, y, D, sign, beta, True).solve()
+    pred = ((D * sign) * (Xt @ V.T)).sum(1) + c
+    J6 = ((pred - y) ** 2).mean() + beta * np.linalg.norm(V, axis=1).sum()
+    assert info.value == pytest.approx(J6, rel=1e-6)
+    t = 1.5 * np.maximum(alpha ** 2, 1e-3) * len(alpha)          # 2T − ααᵀ ≻ 0
+    for form in ("decomposed", "full"):
+        W, c, rho, info = LipschitzRestriction(X, y, D, alpha, lam, beta, True, form=form).solve(t)
+        pred = ((D * alpha) * (Xt @ W.T)).sum(1) + c
+        s = (alpha ** 2 / (2 * t)).sum()
+        M = np.diag(t / 2) + np.outer(alpha, alpha) / (4 * (1 - s))
+        rho_min = np.linalg.eigvalsh(W[:, :-1].T @ M @ W[:, :-1])[-1]
+        assert rho == pytest.approx(rho_min, rel=1e-5)
+        J12 = ((pred - y) ** 2).mean() + lam * rho + 0.5 * beta * (W ** 2).sum()
+        assert info.value == pytest.approx(J12, rel=1e-6), form

@@ -218,3 +218,16 @@ def test_bad_configuration_raises():
         RegressionDataModule(X, y[:5])
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
         RegressionDataModule(X, y, batch_size=0)
+    with pytest.raises(TypeError, match="seed must be an integer, got 1.5"):
+        RegressionDataModule(X, y, seed=1.5)
+
+
+def test_bad_lipschitz_options_raise_at_construction():
+    # not after a full training epoch, at the first validation end
+    with pytest.raises(ValueError, match="lipschitz_options.*'n_sample'.*n_samples"):
+        ShallowReLURegressor(2, log_lipschitz=True, lipschitz_options={"n_sample": 16})
+    with pytest.raises(ValueError, match="lipschitz_options.*'norm'"):
+        ShallowReLURegressor(2, log_lipschitz=True, lipschitz_options={"norm": 2})
+    with pytest.raises(TypeError, match="lipschitz_options must be a dict or None, got int"):
+        ShallowReLURegressor(2, lipschitz_options=5)
+    ShallowReLURegressor(2, log_lipschitz=True, lipschitz_options={"n_samples": 8, "seed": 1})

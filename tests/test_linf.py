@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -98,7 +99,7 @@ def test_exact_closed_forms():
     # a 2-d case by hand: relu(t1 + t2) + relu(t1 − t2) peaks at 2 (t = (1, ±1))
     two = ShallowWeights(torch.tensor([[1.0, 1.0], [1.0, -1.0]], dtype=torch.float64),
                          torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64))
-    assert linf_exact(two).value == 2.0 and linf_naive(two) == 4.0
+    assert linf_exact(two).value == 2.0 and linf_naive(two) == pytest.approx(4.0, rel=1e-14)
 
 
 def test_exact_decomposes_over_components_beyond_the_size_guard():
@@ -113,6 +114,21 @@ def test_exact_decomposes_over_components_beyond_the_size_guard():
     with pytest.raises(ValueError, match=r"reads 24 inputs \(d = 24\), more than max_dim=20.*"
                                          r"method='lp'"):
         linf_exact(random_weights(0, 4, 24))
+
+
+def test_naive_bound_is_certified_under_rounding():
+    """f = relu(x₁ + 2⁻⁵⁴x₂ + 2⁻⁵⁴x₃) has ‖∇f‖₁ = 1 + 2⁻⁵³ wherever it is on, but the float64
+    sum of |w| rounds to 1: the naive bound (and so the interval's upper end) must still be ≥."""
+    tiny = 2.0 ** -54
+    w = ShallowWeights(torch.tensor([[1.0, tiny, tiny]], dtype=torch.float64),
+                       torch.ones(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64))
+    true = Fraction(1) + 2 * Fraction(tiny)                # ‖∇f(x)‖₁ at x = 0, exactly
+    assert Fraction(linf_naive(w)) >= true
+    assert Fraction(naive_bound(w, INF)) >= true
+    assert Fraction(linf_exact(w).upper) >= true
+    iv = lipschitz_bounds(net_of(w), INF, **FAST)
+    assert Fraction(iv.upper) >= true
+    assert linf_naive(w) <= 1 + 1e-14                      # a rounding margin, nothing more
 
 
 # ----------------------------------------------------------------------------- LP hierarchy
@@ -141,12 +157,48 @@ def test_lower_exact_lp_hierarchy_naive_chain(seed, m, d, keep):
         assert r.n_products == linf_lp_size(w, r.degree)
 
 
+@pytest.mark.parametrize("scale", [1e-4, 1e-6, 1e5, 1e150])
+def test_lp_bound_is_scale_invariant(scale):
+    """P* is homogeneous in a_j = α_j w̄_j; HiGHS's tolerances are absolute, so the LP must not
+    see the scale (at 1e-4 the degree-3 bound was 62× P*, above degree 2 and naive)."""
+    w = random_weights(14, 8, 5)
+    ws = ShallowWeights(w.W * scale, w.b, w.alpha * scale)
+    s2 = scale * scale
+    for k in (2, 3):
+        assert linf_lp(ws, k).bound == pytest.approx(s2 * linf_lp(w, k).bound, rel=1e-6)
+        assert linf_lp(ws, k, sparse=False).bound == pytest.approx(
+            s2 * linf_lp(w, k, sparse=False).bound, rel=1e-6)
+    assert linf_exact(ws).value <= linf_lp(ws, 3).bound <= linf_lp(ws, 2).bound <= linf_naive(ws)
+
+
+def test_products_outside_float64_range_are_refused():
+    """α_j w_ji overflowing (P* = NaN before) or subnormal (rounding margins invalid) is refused."""
+    for W, alpha in (([[1e200, -1e200]], [1e200]), ([[1e-170, -3e-160]], [1e-150])):
+        w = ShallowWeights(torch.tensor(W, dtype=torch.float64), torch.zeros(1, dtype=torch.float64),
+                           torch.tensor(alpha, dtype=torch.float64))
+        for f in (linf_exact, linf_lp, linf_naive):
+            with pytest.raises(ValueError, match="outside float64's normal range"):
+                f(w)
+
+
 def test_degree_three_is_strictly_tighter_somewhere():
     """The hierarchy is not flat: on this net McCormick (degree 2) is 34% loose, degree 3 exact."""
     w = random_weights(14, 8, 5)
     ex = linf_exact(w).value
     assert linf_lp(w, 2).bound > 1.3 * ex
     assert linf_lp(w, 3).bound == pytest.approx(ex, rel=1e-7)
+
+
+def test_degree_above_the_clique_size_is_the_full_clique():
+    """Products have exactly min(k, |C|) variables, so any k ≥ |C| gives the same LP (and the
+    size that linf_lp_size reports), however large k is."""
+    w = random_weights(5, 3, 2)
+    for sparse in (True, False):
+        ref = linf_lp(w, 5, sparse=sparse)
+        for k in (6, 40):
+            res = linf_lp(w, k, sparse=sparse)
+            assert res.bound == ref.bound and res.n_products == ref.n_products
+            assert res.n_products == linf_lp_size(w, k, sparse=sparse)
 
 
 def test_dense_lp_of_full_degree_is_exact():
@@ -379,6 +431,9 @@ def test_bad_input_raises_with_a_message():
         linf_lp(nan)
     with pytest.raises(ValueError, match=r"vertices must have shape \(K, 3\)"):
         linf_vertex_lower_bound(w, torch.ones(2, 4))
+    for bad in (torch.zeros(2, 3), 2 * torch.ones(1, 3), torch.full((1, 3), math.nan)):
+        with pytest.raises(ValueError, match=r"vertices must have entries ±1"):
+            linf_vertex_lower_bound(w, bad)
     with pytest.raises(ValueError, match="method must be 'lipsdp' or 'naive'"):
         CertifiedAdversarialMSE(0.1, method="exact")          # ℓ2 metric: ℓ∞ methods refused
     assert all(torch.equal(snap[k], v) for k, v in net.state_dict().items())

@@ -438,7 +438,7 @@ class ADMM:
         self.a = self.theta.output.weight.detach()[0].clone()
         self.U_W = torch.zeros_like(self.Z)
         self.U_alpha = torch.zeros_like(self.a)
-        self._certify = _Certifier(self.solver, self.solver_options)
+        self._certify = _Certifier(self.solver, self.solver_options, self.solver_options)
         self._program = ADMMSDPStep(self.theta.m, self.theta.in_features)
         self.iteration = 0
 

@@ -559,7 +559,8 @@ def _rescaled(res: LipSDPResult, kW: int, ka: int) -> LipSDPResult:
 
 # ------------------------------------------------------------------------------- other bounds
 def naive_bound(weights: ShallowWeights, norm: float = 2.0) -> float:
-    """Certified naive bound: ``‖W̄‖₂‖α‖₂`` (ℓ2) or ``Σ_j |α_j| ‖w̄_j‖₁`` (ℓ∞ inputs).
+    """Certified naive bound: ``‖W̄‖₂‖α‖₂`` (ℓ2) or ``Σ_j |α_j| ‖w̄_j‖₁`` (ℓ∞ inputs), each with
+    a relative rounding margin (:data:`ROUNDING_MARGIN`, resp. :func:`linf_naive`'s).
 
     ``norm`` is 2 or ``inf`` (also ``"l2"``, ``"linf"``...); output units per input unit.
     """
@@ -567,7 +568,9 @@ def naive_bound(weights: ShallowWeights, norm: float = 2.0) -> float:
     W = weights.W.detach().to("cpu", torch.float64)
     alpha = weights.alpha.detach().to("cpu", torch.float64)
     if norm == 2:
-        return float(torch.linalg.matrix_norm(W, ord=2) * torch.linalg.vector_norm(alpha))
+        # the same relative margin as a LipSDP certificate: it covers the float64 SVD
+        return (float(torch.linalg.matrix_norm(W, ord=2) * torch.linalg.vector_norm(alpha))
+                * (1 + ROUNDING_MARGIN))
     return linf_naive(weights)
 
 

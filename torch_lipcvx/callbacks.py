@@ -55,8 +55,11 @@ class ConvexPostProcessing(pl.Callback):
       DeepSpeed are rejected).
     * ``on_fit_end``: the full training set is gathered in float64 (explicit ``X``, ``y`` if given,
       else every ``(x, y)`` of the training ``DataLoader``'s dataset, in index order, ignoring the
-      sampler and shuffling). On global rank zero only, :func:`postprocess` runs on a float64 CPU
-      deep copy of the network (the user's module is not touched by it). Rank zero then
+      sampler and shuffling). On global rank zero only, :func:`postprocess` runs on the network
+      as it is (it never modifies its input; the maths runs in float64 and every candidate is
+      rounded to the network's dtype before it is scored, so ``J_after`` is the objective of the
+      weights written back). Lightning has moved the module to the CPU before ``on_fit_end``, so
+      the solvers run there. Rank zero then
       broadcasts the resulting weights and the summary (``trainer.strategy.broadcast(.., src=0)``),
       so every rank ends with identical weights. The weights are copied into the module's
       network in place (its device and dtype, ``ShallowReLU.load_weights``) ONLY if
@@ -102,7 +105,8 @@ class ConvexPostProcessing(pl.Callback):
             ``mse_after``, ``L_upper_before``, ``L_upper_after``, ``L_lower_before``,
             ``L_lower_after``, ``improvement``,
             ``iterations``, ``applied``) on every rank; saved and restored with checkpoints.
-        applied: whether the last run wrote into the module.
+        applied: whether the last run wrote into the module (``False``, and ``summary``
+            ``None``, after a run that failed).
 
     Raises:
         ValueError/TypeError: bad settings (at construction); wrong architecture, mismatched
@@ -247,7 +251,8 @@ class ConvexPostProcessing(pl.Callback):
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Post-process on rank zero, broadcast, write back if ``J`` decreased, log."""
         net = self._network(pl_module)
-        self.result = None
+        # a failure below must not leave the previous run's (or a checkpoint's) outcome behind
+        self.result, self.summary, self.applied = None, None, False
         payload: dict
         if trainer.is_global_zero:
             try:

@@ -464,6 +464,9 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
 
     Returns:
         ``(x, info)``: the last iterate, strictly feasible (slacks recomputed from x).
+
+    Raises:
+        ValueError: ``x0`` is not strictly feasible.
     """
     start = time.perf_counter()
     dev = x0.device
@@ -477,6 +480,9 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
         return float(0.5 * v @ (P @ v) - b @ v) + const
 
     S = [pt.slack(x) for pt in parts]
+    if not _interior(parts, S):
+        raise ValueError(f"{label}: x0 must be strictly feasible (every slack in the interior of "
+                         "its cone)")
     nu = sum(pt.nu for pt in parts)
     f0 = f_of(x)
     if mu0 is None:

@@ -20,6 +20,7 @@ Units: ``eps`` is in the units the model sees (standardised inputs: standard dev
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Literal, Optional, Union
 
 import lightning.pytorch as pl
@@ -30,11 +31,29 @@ from torchmetrics import MeanSquaredError
 
 from ._checks import check_nonneg, check_norm, check_positive, check_positive_int, check_Xy
 from .attacks import NormLike, _check_alpha, pgd_attack
+from .bounds import lipschitz_bounds
 from .metrics import AdversarialMSE, CertifiedAdversarialMSE, log_lipschitz_interval
 from .models import ShallowReLU, as_shallow_relu
 from .train import l2_penalty
 
 __all__ = ["RegressionDataModule", "ShallowReLURegressor"]
+
+
+def _check_lipschitz_options(options: Optional[dict]) -> dict:
+    """A dict of keyword arguments of :func:`~torch_lipcvx.bounds.lipschitz_bounds` (other than
+    ``model``, ``norm`` and ``X``, which :func:`log_lipschitz_interval` sets), checked now rather
+    than at the first validation epoch end."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise TypeError(f"lipschitz_options must be a dict or None, got {type(options).__name__}")
+    allowed = sorted(set(inspect.signature(lipschitz_bounds).parameters) - {"model", "norm", "X"})
+    unknown = sorted(k for k in options if k not in allowed)
+    if unknown:
+        raise ValueError(f"lipschitz_options has unknown key(s) {', '.join(map(repr, unknown))}; "
+                         f"allowed: {', '.join(allowed)} (norm is the module's own)")
+    return dict(options)
+
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
            "bfloat16": torch.bfloat16}
@@ -66,7 +85,8 @@ class ShallowReLURegressor(pl.LightningModule):
     ``train_mse`` is logged too) and ``L`` is the certified LipSDP ℓ2 bound, differentiated through
     its dual (:func:`~torch_lipcvx.layers.lipschitz_penalty`, one LipSDP solve per step, logged as
     ``train_lipschitz``; "SGD-lip", MATH.md §3). Under DDP every rank computes the same penalty
-    from the same weights.
+    from the same weights, and the epoch values of the ``train_*`` logs are averaged over the
+    batches of every rank (``sync_dist``).
 
     Validation logs ``val_mse`` and, when enabled, ``val_adv_mse`` (:class:`AdversarialMSE`, a
     lower bound on the worst-case MSE), ``val_certified_adv_mse`` (:class:`CertifiedAdversarialMSE`
@@ -116,7 +136,9 @@ class ShallowReLURegressor(pl.LightningModule):
     Raises:
         ValueError: neither or both of ``in_features`` and ``model``; a model that is not a
             shallow ReLU network; ``beta < 0``, ``lr <= 0``, unknown optimizer or norm,
-            ``eps < 0``, ``attack_steps < 1``, ``val_certified`` with a zero validation radius.
+            ``eps < 0``, ``attack_steps < 1``, ``val_certified`` with a zero validation radius,
+            ``lipschitz_options`` keys that :func:`lipschitz_bounds` does not take.
+        TypeError: a non-integer ``seed``; ``lipschitz_options`` not a dict.
     """
 
     def __init__(self, in_features: Optional[int] = None, hidden: int = 100, *,
@@ -165,7 +187,7 @@ class ShallowReLURegressor(pl.LightningModule):
             raise ValueError("val_certified=True needs a validation radius > 0: set val_eps "
                              f"(now {val_eps!r}) or eps (now {eps!r})")
         self.log_lipschitz = bool(log_lipschitz)
-        self.lipschitz_options = dict(lipschitz_options or {})
+        self.lipschitz_options = _check_lipschitz_options(lipschitz_options)
 
         self._attack_gen = torch.Generator().manual_seed(seed + 2)
         self._val_gen = torch.Generator().manual_seed(seed + 3)
@@ -214,7 +236,8 @@ class ShallowReLURegressor(pl.LightningModule):
             data = (self.model(X_adv) - y).pow(2).mean()
             with torch.no_grad():
                 clean = (self.model(X) - y).pow(2).mean()
-            self.log("train_adv_mse", data.detach(), on_step=False, on_epoch=True, batch_size=n)
+            self.log("train_adv_mse", data.detach(), on_step=False, on_epoch=True, batch_size=n,
+                     sync_dist=True)
         else:
             data = (self.model(X) - y).pow(2).mean()
             clean = data.detach()
@@ -224,10 +247,12 @@ class ShallowReLURegressor(pl.LightningModule):
             rho = lipschitz_penalty(self.model)
             loss = loss + self.lam * rho
             self.log("train_lipschitz", rho.detach().sqrt(), on_step=False, on_epoch=True,
-                     batch_size=n)
-        self.log("train_mse", clean, on_step=False, on_epoch=True, batch_size=n)
+                     batch_size=n, sync_dist=True)
+        # sync_dist: under DDP the epoch values are averaged over every rank's batches (one
+        # reduction per epoch), not over rank zero's shard only
+        self.log("train_mse", clean, on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
         self.log("train_loss", loss.detach(), on_step=False, on_epoch=True, prog_bar=True,
-                 batch_size=n)
+                 batch_size=n, sync_dist=True)
         return loss
 
     def _evaluate(self, batch, metrics: nn.ModuleDict, prefix: str) -> None:
@@ -297,6 +322,7 @@ class RegressionDataModule(pl.LightningDataModule):
 
     Raises:
         ValueError: bad shapes, NaN/Inf, only one of ``X_val``/``y_val``, ``batch_size < 1``.
+        TypeError: a non-integer ``seed``.
     """
 
     def __init__(self, X: Tensor, y: Tensor, X_val: Optional[Tensor] = None,
@@ -308,6 +334,8 @@ class RegressionDataModule(pl.LightningDataModule):
             raise ValueError("pass both X_val and y_val, or neither")
         if batch_size is not None:
             check_positive_int(batch_size, "batch_size")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an integer, got {seed!r}")
         self.train_set = TensorDataset(X, y)
         self.val_set = None
         if X_val is not None:

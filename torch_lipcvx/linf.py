@@ -76,7 +76,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import combinations
 from typing import Optional
@@ -196,6 +196,21 @@ def _components(A: Tensor) -> list:
             for ins, rs in groups.values() if rs]
 
 
+_TINY = float(torch.finfo(torch.float64).tiny)   # smallest normal float64
+
+
+def _products(W: Tensor, alpha: Tensor) -> Tensor:
+    """``A = α_j w̄_ji`` (float64), refused when a nonzero product or ``Σ|A|`` leaves float64's
+    normal range (an overflow gave ``P* = NaN``; subnormals void the relative rounding margins)."""
+    A = alpha[:, None] * W
+    mag = A.abs()[(alpha[:, None] != 0) & (W != 0)]
+    if mag.numel() and not (float(mag.min()) >= _TINY and math.isfinite(float(mag.sum()))):
+        raise ValueError("the products α_j·w_ji or their sum are outside float64's normal range "
+                         "(about 2.2e-308 to 1.8e308): rescale the weights (the ℓ∞ bound is "
+                         "homogeneous in α and in W̄)")
+    return A
+
+
 def linf_program(weights: ShallowWeights) -> LinfProgram:
     """Extract the program of MATH.md §9 from a network's weights (float64, CPU).
 
@@ -204,12 +219,13 @@ def linf_program(weights: ShallowWeights) -> LinfProgram:
 
     Raises:
         TypeError: ``weights`` is not :class:`~torch_lipcvx.ShallowWeights`.
-        ValueError: NaN/Inf weights.
+        ValueError: NaN/Inf weights; products ``α_j w_ji`` (or their sum) outside float64's
+            normal range.
     """
     w = _as_weights(weights)
     W = w.W.detach().to("cpu", torch.float64)
     alpha = w.alpha.detach().to("cpu", torch.float64)
-    A = alpha[:, None] * W
+    A = _products(W, alpha)
     keep = (A != 0).any(1)
     A = A[keep].contiguous()
     units = torch.nonzero(keep).flatten()
@@ -217,11 +233,16 @@ def linf_program(weights: ShallowWeights) -> LinfProgram:
 
 
 def linf_naive(weights: ShallowWeights) -> float:
-    """Naive certified bound ``Σ_j |α_j| ‖w̄_j‖₁`` (float64; ≥ ``P*`` ≥ ``L∞``)."""
+    """Naive certified bound ``Σ_j |α_j| ‖w̄_j‖₁`` (float64 plus a rounding margin of relative
+    ``≈ 4γ_{m+d+2}``; ≥ ``P*`` ≥ ``L∞``). Raises as :func:`linf_program`."""
     w = _as_weights(weights)
     W = w.W.detach().to("cpu", torch.float64)
     alpha = w.alpha.detach().to("cpu", torch.float64)
-    return float((alpha.abs() * W.abs().sum(1)).sum())
+    _products(W, alpha)
+    m, d = W.shape
+    # a sum of m·d nonnegative products (d-term sums, one product, an m-term sum): relative error
+    # ≤ γ_{m+d}; the factor 4 also covers the rounding of the final multiplication
+    return float((alpha.abs() * W.abs().sum(1)).sum()) * (1 + 4 * gamma(m + d + 2))
 
 
 # ----------------------------------------------------------------------------- enumeration
@@ -382,8 +403,12 @@ def linf_exact(weights: ShallowWeights, *, max_dim: int = DEFAULT_MAX_EXACT_DIM,
     order = sorted(range(len(cand)), key=lambda i: -cand_v[i])[:top_k]
     candidates = torch.stack([cand[i] for i in order]) if cand else argmax[None]
     candidate_values = torch.tensor([cand_v[i] for i in order], dtype=torch.float64)
-    # rounding: each a_jᵀt is a sum of ≤ d_c + 2 float64 terms, each g a sum of m_c + 1 terms
-    margin = 2.0 * (prog.max_component_dim + prog.m + 6) * UNIT_ROUNDOFF * prog.naive
+    # rounding, N = naive = Σ_j ‖a_j‖₁: the products a_ji = α_j w_ji (≤ u·N); each a_jᵀt two
+    # partial sums of ≤ d_c terms added (≤ (d_c + 1)u·‖a_j‖₁); g(t) = Σ_j relu(·) a sum of m_c
+    # terms; g(−t) = g(t) minus two more m_c-term sums of those partials: ≤ 3(d_c + m_c + 2)u·N
+    # per component value, then one sum over the components. Each γ_k ≤ 2ku here (ku ≪ 1).
+    margin = (2.0 * (3 * (prog.max_component_dim + prog.m + 2) + len(prog.components) + 2)
+              * UNIT_ROUNDOFF * prog.naive)
     upper = total + margin
     return LinfExactResult(total, upper, argmax, candidates, candidate_values, n_vertices,
                            len(prog.components), prog.max_component_dim,
@@ -545,7 +570,8 @@ def _build_lp(cliques: list[np.ndarray], k: int, n_vars: int):
     ``cols[i]``; ``is_const`` ``(n_cols,)`` marks the products with constant term 1 (``A = ∅``).
     """
     base = n_vars + 1
-    if k * math.log2(base) > 62:
+    r_max = max((min(k, len(c)) for c in cliques), default=0)   # products have min(k, |C|) vars
+    if r_max * math.log2(base) > 62:
         raise ValueError(f"degree {k} with {n_vars} variables is too large to index; "
                          "lower the degree")
     by_r: dict[int, list[np.ndarray]] = {}
@@ -666,6 +692,24 @@ def _certify(A_eq, b_eq: np.ndarray, cost: np.ndarray, c: np.ndarray,
     return bound, residual
 
 
+def _scale_exponent(A: Tensor) -> int:
+    """``e`` with ``max|A|·2^−e ∈ [1/2, 1)``, lowered so that no nonzero entry of ``A·2^−e`` is
+    subnormal (exact scaling)."""
+    mag = A.abs()[A != 0]
+    if not mag.numel():
+        return 0
+    return min(math.frexp(float(mag.max()))[1], math.frexp(float(mag.min()))[1] + 1021)
+
+
+def _ldexp_up(x: float, e: int) -> float:
+    """``x·2^e`` never rounded down (``inf`` on overflow): scales a certified bound back."""
+    try:
+        y = math.ldexp(x, e)
+    except OverflowError:
+        return math.inf if x > 0 else -math.inf
+    return math.nextafter(y, math.inf) if 0 < x and abs(y) < _TINY else y
+
+
 def linf_lp(weights: ShallowWeights, degree: int = DEFAULT_DEGREE, *, sparse: bool = True,
             max_products: int = DEFAULT_MAX_PRODUCTS,
             solver_options: Optional[dict] = None) -> LinfLPResult:
@@ -718,7 +762,12 @@ def linf_lp(weights: ShallowWeights, degree: int = DEFAULT_DEGREE, *, sparse: bo
     statuses: list[str] = []
     times = [0.0, 0.0, 0.0]
     for cliques, (_, rows) in zip(lps, comps):
-        b, o, r, (nc, nr, nz), status, ts = _solve_one(cliques, degree, prog, rows, options)
+        # HiGHS's tolerances are absolute: solve at max|a_ji| ≈ 1 (P* is homogeneous in A, and
+        # a power of two scales exactly) and scale the certified numbers back, rounding up
+        e = _scale_exponent(prog.A if rows is None else prog.A[rows])
+        scaled = replace(prog, A=torch.ldexp(prog.A, torch.tensor(-e, dtype=torch.float64)))
+        b, o, r, (nc, nr, nz), status, ts = _solve_one(cliques, degree, scaled, rows, options)
+        b, o, r = _ldexp_up(b, e), _ldexp_up(o, e), _ldexp_up(r, e)
         bound += b
         obj += o
         resid += r
@@ -785,6 +834,9 @@ def linf_vertex_lower_bound(weights: ShallowWeights, vertices: Tensor) -> LinfLo
 
     Returns:
         :class:`LinfLowerBound` (value 0 and ``x = None`` when no pattern is realisable).
+
+    Raises:
+        ValueError: ``vertices`` not of shape ``(K, d)`` or with entries other than ±1.
     """
     w = _as_weights(weights)
     W = w.W.detach().to("cpu", torch.float64)
@@ -795,6 +847,8 @@ def linf_vertex_lower_bound(weights: ShallowWeights, vertices: Tensor) -> LinfLo
         V = V[None]
     if V.dim() != 2 or V.shape[1] != W.shape[1]:
         raise ValueError(f"vertices must have shape (K, {W.shape[1]}), got {tuple(V.shape)}")
+    if not bool(((V == 1) | (V == -1)).all()):
+        raise ValueError("vertices must have entries ±1 (rows t ∈ {−1, 1}^d)")
     A = alpha[:, None] * W
     best = LinfLowerBound(0.0, None, None, 0.0, 0, 0)
     Wn, bn = W.numpy(), b.numpy()

@@ -19,19 +19,41 @@ from .postprocess import PostProcessResult  # noqa: E402
 
 __all__ = ["plot_adversarial_mse", "plot_lipschitz_interval", "plot_objective_history"]
 
+#: floor for values drawn on a log axis (a bound of exactly 0 is drawn there)
+_LOG_FLOOR = 1e-12
+
+
+def _check_mapping(items, name: str, kind: type, attr: str = "") -> None:
+    """``items`` is a non-empty mapping label → ``kind`` (or, with ``attr``, anything that has
+    that attribute); raise naming ``name`` otherwise."""
+    if not isinstance(items, Mapping):
+        raise TypeError(f"{name} must be a mapping label -> {kind.__name__}, got "
+                        f"{type(items).__name__}")
+    if not items:
+        raise ValueError(f"{name} is empty: nothing to plot")
+    for label, value in items.items():
+        if not (hasattr(value, attr) if attr else isinstance(value, kind)):
+            raise TypeError(f"{name} must map labels to {kind.__name__}, got {label!r}: "
+                            f"{type(value).__name__}")
+
 
 def plot_objective_history(results: Mapping[str, PostProcessResult],
                            path: Union[str, os.PathLike], title: str = "") -> Path:
     """Objective ``J``, MSE and certified ``L`` per iteration of Algorithm 1, one line per run.
 
     Args:
-        results: label → :class:`PostProcessResult` (e.g. ``{"Lipschitz": r1, "l2": r2}``).
+        results: label → :class:`PostProcessResult` (e.g. ``{"Lipschitz": r1, "l2": r2}``; any
+            result with a ``history_table()`` holding ``iteration``, ``objective``, ``mse``, ``L``).
         path: output PNG path (parent folders are created).
         title: figure title.
 
     Returns:
         The path written.
+
+    Raises:
+        ValueError, TypeError: ``results`` empty, or not a mapping to ``PostProcessResult``.
     """
+    _check_mapping(results, "results", PostProcessResult, "history_table")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
@@ -72,13 +94,23 @@ def plot_adversarial_mse(table: Iterable[Mapping], path: Union[str, os.PathLike]
     Returns:
         The path written. The y axis is logarithmic when the values span more than a factor 20
         and are all positive.
+
+    Raises:
+        ValueError: ``table`` empty, or a row missing one of the four keys.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    keys = ("model", "eps", "pgd_mse", "certified_mse")
     series: dict[str, list[tuple[float, float, float]]] = {}
-    for row in table:
+    for i, row in enumerate(table):
+        missing = [k for k in keys if k not in row]
+        if missing:
+            raise ValueError(f"table row {i} is missing {', '.join(sorted(missing))} (each row "
+                             f"needs {', '.join(keys)}), got keys {sorted(row)}")
         series.setdefault(str(row["model"]), []).append(
             (float(row["eps"]), float(row["pgd_mse"]), float(row["certified_mse"])))
+    if not series:
+        raise ValueError("table is empty: nothing to plot")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
     values = []
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -121,10 +153,14 @@ def plot_lipschitz_interval(intervals: Union[LipschitzInterval, Mapping[str, Lip
         title: figure title.
 
     Returns:
-        The path written.
+        The path written. A bound of exactly 0 is drawn at 1e-12 (log axis).
+
+    Raises:
+        ValueError, TypeError: ``intervals`` empty, or not a mapping to ``LipschitzInterval``.
     """
     if isinstance(intervals, LipschitzInterval):
         intervals = {"model": intervals}
+    _check_mapping(intervals, "intervals", LipschitzInterval)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     labels = list(intervals)
@@ -134,8 +170,9 @@ def plot_lipschitz_interval(intervals: Union[LipschitzInterval, Mapping[str, Lip
     for row, label in enumerate(labels):
         iv = intervals[label]
         y = len(labels) - 1 - row
-        lo = max(iv.lower, 1e-12)
-        ax.barh(y, iv.upper - lo, left=lo, height=0.16, color="0.85", edgecolor="0.5",
+        lo = max(iv.lower, _LOG_FLOOR)
+        hi = max(iv.upper, lo)
+        ax.barh(y, hi - lo, left=lo, height=0.16, color="0.85", edgecolor="0.5",
                 label="interval containing L" if "bar" not in seen else None)
         seen.add("bar")
         name = f"lower: {iv.lower_method}"
@@ -145,13 +182,15 @@ def plot_lipschitz_interval(intervals: Union[LipschitzInterval, Mapping[str, Lip
                     ha="center", fontsize=8, color="tab:blue")
         for k, (method, val) in enumerate(sorted(iv.upper_bounds.items(), key=lambda kv: kv[1])):
             name = f"upper: {method}"
-            ax.plot(val, y, _UPPER_MARKERS.get(method, "P"), color=f"C{k + 1}", markersize=9,
+            at = max(val, _LOG_FLOOR)
+            ax.plot(at, y, _UPPER_MARKERS.get(method, "P"), color=f"C{k + 1}", markersize=9,
                     label=name if name not in seen else None)
             seen.add(name)
-            ax.annotate(f"{val:.4g}", (val, y), textcoords="offset points",
+            hi = max(hi, at)
+            ax.annotate(f"{val:.4g}", (at, y), textcoords="offset points",
                         xytext=(0, -19 if k % 2 == 0 else 13), ha="center", fontsize=8,
                         color=f"C{k + 1}")
-            hi_all.append(val)
+        hi_all.append(hi)
         lo_all.append(lo)
     ax.set_xscale("log")
     ax.set_xlim(min(lo_all) / 2, max(hi_all) * 2)

@@ -197,10 +197,15 @@ def _objective(w: ShallowWeights, X: Tensor, y: Tensor, lam: float, beta: float,
 
 
 class _Certifier:
-    """Fresh, re-verified LipSDP certificates with the compiled program cached."""
+    """Fresh, re-verified LipSDP certificates with the compiled program cached.
 
-    def __init__(self, solver: str, options: Optional[dict]) -> None:
-        self.solver, self.options = solver, options
+    ``options`` go to the cvxpy solvers; the torch methods (``"auto"``/``"torch"``) get
+    ``torch_options`` (default none: a caller's ``solver_options`` are usually the interior
+    point's, whose ``tol`` would loosen the certificate)."""
+
+    def __init__(self, solver: str, options: Optional[dict],
+                 torch_options: Optional[dict] = None) -> None:
+        self.solver, self.options, self.torch_options = solver, options, torch_options
         self.program: Optional[LipSDPProgram] = None
         self.fallbacks = 0          # LipSDP dual runs that ended on cvxpy (solver "auto")
 
@@ -209,7 +214,7 @@ class _Certifier:
         if self.solver in FAST_SOLVERS:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", RuntimeWarning)
-                out = lipsdp(w, solver=self.solver)
+                out = lipsdp(w, solver=self.solver, solver_options=self.torch_options)
             self.fallbacks += len(caught)
             return out
         m_act = int(((w.alpha != 0) & (w.W.abs().sum(1) > 0)).sum())

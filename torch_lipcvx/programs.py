@@ -113,6 +113,37 @@ def _augment(X: np.ndarray) -> np.ndarray:
     return np.hstack([X, np.ones((X.shape[0], 1))])
 
 
+def _check_data(X, y, D, coef, weights: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                       np.ndarray]:
+    """``X (n, d)``, ``y (n,)`` (``(n, 1)`` is flattened: cvxpy would broadcast ``pred − y`` to
+    ``(n, n)``), ``D (n, k)``, ``coef (k,)``, all finite, and every weight finite and ``>= 0``."""
+    X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+    D, coef = np.asarray(D), np.asarray(coef, dtype=float)
+    if X.ndim != 2:
+        raise ValueError(f"X must have shape (n, d), got {X.shape}")
+    n = X.shape[0]
+    if y.shape == (n, 1):
+        y = y[:, 0]
+    if y.shape != (n,):
+        raise ValueError(f"y must have shape ({n},), got {y.shape}")
+    if D.ndim != 2 or D.shape[0] != n or coef.shape != (D.shape[1],):
+        raise ValueError(f"D must have shape ({n}, k) and the outer coefficients (k,), got "
+                         f"{D.shape} and {coef.shape}")
+    for name, v in (("X", X), ("y", y), ("D", D), ("coef", coef)):
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"{name} contains NaN/Inf")
+    _check_weights(weights)
+    return X, y, D, coef
+
+
+def _check_weights(weights: dict) -> None:
+    """Every weight (λ, β) a finite number ``>= 0``: the programs test ``> 0`` to add a term, so
+    a negative one would silently be read as 0."""
+    for name, v in weights.items():
+        if not (np.isfinite(v) and v >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+
+
 # --------------------------------------------------------------------------------------- LipSDP
 class LipSDPProgram:
     """LipSDP-neuron for a shallow net, ``min ρ`` over ``ρ, t ≥ 0`` (MATH.md §2).
@@ -230,6 +261,7 @@ class L2Program:
 
     def __init__(self, X: np.ndarray, y: np.ndarray, D: np.ndarray, sign: np.ndarray,
                  beta: float, output_bias: bool) -> None:
+        X, y, D, sign = _check_data(X, y, D, sign, {"beta": beta})
         n, d = X.shape
         k = D.shape[1]
         Xt = _augment(X)
@@ -265,6 +297,8 @@ def convex_to_weights(V: np.ndarray, sign: np.ndarray, rel_zero: float = 1e-12
 
     Returns ``W̃ (k, d + 1)`` and ``α (k,)``.
     """
+    if not np.all(np.isfinite(V)):
+        raise ValueError("V contains NaN/Inf: not a solution of (6)")
     norms = np.linalg.norm(V, axis=1)
     keep = norms > rel_zero * max(norms.max(initial=0.0), 1e-300)
     scale = np.zeros_like(norms)
@@ -306,6 +340,7 @@ class LipschitzRestriction:
                  lam: float, beta: float, output_bias: bool, form: str = "decomposed") -> None:
         if form not in ("decomposed", "full"):
             raise ValueError(f"form must be 'decomposed' or 'full', got {form!r}")
+        X, y, D, alpha = _check_data(X, y, D, alpha, {"lam": lam, "beta": beta})
         n, d = X.shape
         m = D.shape[1]
         Xt = _augment(X)
@@ -511,6 +546,7 @@ class AlphaRestriction:
             raise ValueError(f"t_mode must be 'fixed' or 'free', got {t_mode!r}")
         if form not in ("reduced", "schur"):
             raise ValueError(f"form must be 'reduced' or 'schur', got {form!r}")
+        _check_weights({"lam": lam, "beta": beta})
         self.n, self.m, self.d = n, m, d
         self.lam, self.beta, self.t_mode, self.form = float(lam), float(beta), t_mode, form
         self.alpha = cp.Variable(m)
