@@ -97,6 +97,13 @@ def check_positive(value, name: str) -> float:
     return _check_real(value, name, positive=True)
 
 
+def check_seed(seed) -> int:
+    """An integer seed (any sign; ``bool`` refused)."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an integer, got {seed!r}")
+    return seed
+
+
 def check_positive_int(value, name: str, minimum: int = 1) -> int:
     """An integer >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int):

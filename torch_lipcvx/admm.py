@@ -45,7 +45,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_nonneg, check_positive, check_positive_int, check_Xy
+from ._checks import (check_nonneg, check_positive, check_positive_int, check_seed,
+                      check_Xy)
 from .bounds import FAST_SOLVERS, LipSDPResult, check_any_solver, spectral_rho
 from .models import ShallowReLU, ShallowWeights, as_shallow_relu, check_weights_finite
 from .postprocess import Objective, _Certifier, _objective
@@ -418,8 +419,7 @@ class ADMM:
         if share and sdp_solver_options is None:
             sdp_solver_options = solver_options
         self.sdp_solver_options = sdp_solver_options
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"seed must be an integer, got {seed!r}")
+        check_seed(seed)
         self.seed, self.verbose = seed, bool(verbose)
 
         # ---- state (ADMM.md §2, initialisation)

@@ -56,7 +56,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_nonneg, check_positive_int
+from ._checks import check_nonneg, check_positive_int, check_seed
 from .bounds import LipSDPResult
 from .models import ShallowReLU, ShallowWeights, activation_patterns, augment, sign_order
 from .postprocess import (Objective, PostProcessResult, _Certifier, _ObjectiveHistory, _objective,
@@ -605,8 +605,7 @@ def sampled_lipschitz(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
         raise TypeError(f"n_sampled must be an integer, got {n_sampled!r}")
     if not 1 <= k <= m:
         raise ValueError(f"n_sampled must be between 1 and the number of units ({m}), got {k}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
+    check_seed(seed)
     pick = torch.randperm(m, generator=torch.Generator().manual_seed(seed))[:k]
     pick = torch.sort(pick).values
     a = w.alpha[pick].abs()

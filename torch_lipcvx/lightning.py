@@ -29,7 +29,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics import MeanSquaredError
 
-from ._checks import check_nonneg, check_norm, check_positive, check_positive_int, check_Xy
+from ._checks import (check_nonneg, check_norm, check_positive, check_positive_int, check_seed,
+                      check_Xy)
 from .attacks import NormLike, _check_alpha, pgd_attack
 from .bounds import lipschitz_bounds
 from .metrics import AdversarialMSE, CertifiedAdversarialMSE, log_lipschitz_interval
@@ -155,8 +156,7 @@ class ShallowReLURegressor(pl.LightningModule):
             raise ValueError("pass exactly one of in_features (to build a new ShallowReLU) and "
                              f"model=, got in_features={in_features!r} and "
                              f"model={'None' if model is None else type(model).__name__}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"seed must be an integer, got {seed!r}")
+        check_seed(seed)
         if model is not None:
             net = as_shallow_relu(model, "model")
         else:
@@ -334,8 +334,7 @@ class RegressionDataModule(pl.LightningDataModule):
             raise ValueError("pass both X_val and y_val, or neither")
         if batch_size is not None:
             check_positive_int(batch_size, "batch_size")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"seed must be an integer, got {seed!r}")
+        check_seed(seed)
         self.train_set = TensorDataset(X, y)
         self.val_set = None
         if X_val is not None:

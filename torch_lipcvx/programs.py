@@ -23,6 +23,8 @@ from typing import Any, Optional
 import cvxpy as cp
 import numpy as np
 
+from ._checks import check_nonneg, check_Xy
+
 __all__ = [
     "SolverError",
     "SOLVERS",
@@ -117,19 +119,14 @@ def _check_data(X, y, D, coef, weights: dict) -> tuple[np.ndarray, np.ndarray, n
                                                        np.ndarray]:
     """``X (n, d)``, ``y (n,)`` (``(n, 1)`` is flattened: cvxpy would broadcast ``pred − y`` to
     ``(n, n)``), ``D (n, k)``, ``coef (k,)``, all finite, and every weight finite and ``>= 0``."""
-    X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+    Xt, yt = check_Xy(X, y)
+    X, y = Xt.double().numpy(), yt.double().numpy()
     D, coef = np.asarray(D), np.asarray(coef, dtype=float)
-    if X.ndim != 2:
-        raise ValueError(f"X must have shape (n, d), got {X.shape}")
     n = X.shape[0]
-    if y.shape == (n, 1):
-        y = y[:, 0]
-    if y.shape != (n,):
-        raise ValueError(f"y must have shape ({n},), got {y.shape}")
     if D.ndim != 2 or D.shape[0] != n or coef.shape != (D.shape[1],):
         raise ValueError(f"D must have shape ({n}, k) and the outer coefficients (k,), got "
                          f"{D.shape} and {coef.shape}")
-    for name, v in (("X", X), ("y", y), ("D", D), ("coef", coef)):
+    for name, v in (("D", D), ("coef", coef)):
         if not np.all(np.isfinite(v)):
             raise ValueError(f"{name} contains NaN/Inf")
     _check_weights(weights)
@@ -140,8 +137,7 @@ def _check_weights(weights: dict) -> None:
     """Every weight (λ, β) a finite number ``>= 0``: the programs test ``> 0`` to add a term, so
     a negative one would silently be read as 0."""
     for name, v in weights.items():
-        if not (np.isfinite(v) and v >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        check_nonneg(v, name)
 
 
 # --------------------------------------------------------------------------------------- LipSDP

@@ -23,7 +23,8 @@ from typing import Literal, Optional
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_nonneg, check_norm, check_positive, check_positive_int, check_Xy
+from ._checks import (check_nonneg, check_norm, check_positive, check_positive_int, check_seed,
+                      check_Xy)
 from .attacks import NormLike, _check_alpha, pgd_attack
 from .models import ShallowReLU, as_shallow_relu
 
@@ -121,8 +122,7 @@ def _check_common(X, y, model, hidden, beta, epochs, lr, batch_size, optimizer, 
         batch_size = check_positive_int(batch_size, "batch_size")
     if not isinstance(optimizer, str) or optimizer.lower() not in ("adam", "sgd"):
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
+    check_seed(seed)
     return X, y, model, beta, epochs, lr, batch_size, optimizer.lower()
 
 
