@@ -32,11 +32,13 @@ def task(n=60, d=2, seed=0, dtype=torch.float64):
 
 
 def make_trainer(tmp_path, callbacks, epochs=3, logger=False, **kw):
+    """A quiet CPU trainer; ``logger`` is how many CSV loggers it has (``True`` is one)."""
     from lightning.pytorch.loggers import CSVLogger
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1,
-                          logger=CSVLogger(tmp_path) if logger else False,
+                          logger=[CSVLogger(tmp_path, name=f"csv{i}") for i in range(int(logger))]
+                          or False,
                           enable_checkpointing=False, enable_progress_bar=False,
                           enable_model_summary=False, num_sanity_val_steps=0,
                           default_root_dir=tmp_path, callbacks=list(callbacks), **kw)
@@ -69,7 +71,7 @@ def same_params(a: nn.Module, b: nn.Module) -> bool:
 @pytest.mark.parametrize("lam, beta", [(1e-2, 1e-3), (0.0, 1e-2)], ids=["lipschitz", "l2"])
 def test_fit_lowers_objective(tmp_path, lam, beta, capsys):
     cb = ConvexPostProcessing(lam=lam, beta=beta, max_iter=3, verbose=True)
-    module, before, trainer, X, y = fit(tmp_path, cb, logger=True)
+    module, before, trainer, X, y = fit(tmp_path, cb, logger=2)
     J_before = objective(before, X, y, lam=lam, beta=beta).value
     J_after = objective(module.model, X, y, lam=lam, beta=beta).value
     s = cb.summary
@@ -85,12 +87,14 @@ def test_fit_lowers_objective(tmp_path, lam, beta, capsys):
         torch.testing.assert_close(module.model(X), cb.result.model(X))
     out = capsys.readouterr().out
     assert "iter   0" in out and "ConvexPostProcessing: J" in out
-    # logged through trainer.logger
-    trainer.logger.save()
-    text = Path(trainer.logger.log_dir, "metrics.csv").read_text()
-    for key in ("J_before", "J_after", "mse_before", "mse_after", "L_upper_before",
-                "L_upper_after", "L_lower_before", "L_lower_after"):
-        assert f"postprocess/{key}" in text
+    # logged to every one of trainer.loggers
+    assert len(trainer.loggers) == 2
+    for logger in trainer.loggers:
+        logger.save()
+        text = Path(logger.log_dir, "metrics.csv").read_text()
+        for key in ("J_before", "J_after", "mse_before", "mse_after", "L_upper_before",
+                    "L_upper_after", "L_lower_before", "L_lower_after"):
+            assert f"postprocess/{key}" in text
     s = cb.summary
     assert s["L_lower_before"] <= s["L_upper_before"] * (1 + 1e-9)
     assert s["L_lower_after"] <= s["L_upper_after"] * (1 + 1e-9)

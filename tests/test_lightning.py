@@ -167,6 +167,47 @@ def test_checkpoint_round_trip(tmp_path):
         torch.testing.assert_close(loaded(Xv), module(Xv), rtol=0, atol=0)
 
 
+def test_resumed_fit_equals_uninterrupted_fit(tmp_path):
+    """Stopping after 2 epochs and resuming from the checkpoint gives the same weights as 4
+    epochs in one go: the shuffling and attack generators are checkpointed too."""
+    X, y, Xv, yv = task(n=48, n_val=16)
+
+    def fresh():
+        return (ShallowReLURegressor(2, hidden=6, eps=0.05, lr=5e-3, seed=3),
+                RegressionDataModule(X, y, Xv, yv, batch_size=16, seed=5))
+
+    whole, dm = fresh()
+    trainer(tmp_path, 4, logger=False).fit(whole, datamodule=dm)
+    first, dm = fresh()
+    t = trainer(tmp_path, 2, logger=False)
+    t.fit(first, datamodule=dm)
+    path = tmp_path / "half.ckpt"
+    t.save_checkpoint(path)
+    resumed, dm = fresh()
+    trainer(tmp_path, 4, logger=False).fit(resumed, datamodule=dm, ckpt_path=path)
+    for a, b in zip(resumed.model.parameters(), whole.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_checkpoint_loaded_onto_cuda_restores_the_generators(tmp_path):
+    """torch.load(map_location="cuda") moves the generators' CPU states to the GPU."""
+    X, y, Xv, yv = task(n=32, n_val=16)
+    module = ShallowReLURegressor(2, hidden=6, eps=0.05, lr=5e-3)
+    dm = RegressionDataModule(X, y, Xv, yv, batch_size=16)
+    t = trainer(tmp_path, 1, logger=False)
+    t.fit(module, datamodule=dm)
+    path = tmp_path / "model.ckpt"
+    t.save_checkpoint(path)
+    checkpoint = torch.load(path, map_location="cuda", weights_only=False)
+    other = ShallowReLURegressor(2, hidden=6, eps=0.05, lr=5e-3)
+    other.on_load_checkpoint(checkpoint)
+    assert other._attack_gen.get_state().equal(module._attack_gen.get_state())
+    other_dm = RegressionDataModule(X, y, Xv, yv, batch_size=16)
+    other_dm.load_state_dict(checkpoint[type(dm).__qualname__])
+    assert other_dm._train_gen.get_state().equal(dm._train_gen.get_state())
+
+
 def test_checkpoint_round_trip_with_given_float64_model(tmp_path):
     X, y, _, _ = task(n=32, dtype=torch.float64)
     seq = nn.Sequential(nn.Linear(2, 5), nn.ReLU(), nn.Linear(5, 1)).double()

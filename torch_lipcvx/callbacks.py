@@ -65,10 +65,10 @@ class ConvexPostProcessing(pl.Callback):
       network in place (its device and dtype, ``ShallowReLU.load_weights``) ONLY if
       ``J_after < J_before``; otherwise the module is left bit-identical. Post-processing reorders
       the hidden units (``α > 0`` first); a permutation of units leaves ``f`` unchanged. When the
-      trainer has a logger, ``postprocess/J_before``, ``J_after``, ``mse_before``, ``mse_after``,
+      trainer has loggers, ``postprocess/J_before``, ``J_after``, ``mse_before``, ``mse_after``,
       ``L_upper_before``, ``L_upper_after`` (certified LipSDP), ``L_lower_before``,
       ``L_lower_after`` (sampled gradient norms), ``improvement``, ``applied`` are logged with
-      ``trainer.logger.log_metrics(..., step=trainer.global_step)``.
+      ``log_metrics(..., step=trainer.global_step)`` of every logger in ``trainer.loggers``.
 
     Note: ``on_fit_end`` runs after Lightning's checkpoint callbacks, so checkpoints written
     during training hold the trained (not the post-processed) weights; call
@@ -271,9 +271,9 @@ class ConvexPostProcessing(pl.Callback):
         if self.applied:
             w = payload["weights"]
             net.load_weights(ShallowWeights(w["W"], w["b"], w["alpha"], w["c"]))
-        if trainer.logger is not None:
-            trainer.logger.log_metrics({f"postprocess/{k}": v for k, v in self.summary.items()},
-                                       step=trainer.global_step)
+        for logger in trainer.loggers:
+            logger.log_metrics({f"postprocess/{k}": v for k, v in self.summary.items()},
+                               step=trainer.global_step)
         if self.verbose and trainer.is_global_zero:
             s = self.summary
             print(f"[torch_lipcvx] ConvexPostProcessing: J {s['J_before']:.6g} -> "

@@ -301,15 +301,17 @@ class ShallowReLURegressor(pl.LightningModule):
         """Restore the attack generators' states (absent in foreign checkpoints: kept as is)."""
         states = checkpoint.get("torch_lipcvx_generators")
         if states:
-            self._attack_gen.set_state(states["attack"])
-            self._val_gen.set_state(states["val"])
+            # torch.load(map_location="cuda") moves these CPU ByteTensors too; set_state wants CPU
+            self._attack_gen.set_state(states["attack"].cpu())
+            self._val_gen.set_state(states["val"].cpu())
 
 
 class RegressionDataModule(pl.LightningDataModule):
     """Tensors ``X (n, d)``, ``y (n,)`` (and optional validation tensors) as a ``LightningDataModule``.
 
     Batches are ``(X_batch, y_batch)``. The training loader reshuffles every epoch from a
-    generator seeded by ``seed`` (reproducible); the validation loader keeps the order.
+    generator seeded by ``seed`` (reproducible); its state goes into checkpoints, so a resumed
+    ``fit`` shuffles as the uninterrupted one would have. The validation loader keeps the order.
     ``val_dataloader`` exists only when ``X_val``/``y_val`` are given; without them Lightning
     skips the validation loop (it warns that ``validation_step`` has no ``val_dataloader``).
 
@@ -344,16 +346,32 @@ class RegressionDataModule(pl.LightningDataModule):
             self.val_dataloader = self._val_dataloader  # type: ignore[method-assign]
         self.batch_size = batch_size
         self.seed = seed
+        self._train_gen = torch.Generator().manual_seed(seed)
         self.num_workers = check_positive_int(num_workers, "num_workers", minimum=0)
 
     def _size(self, dataset: TensorDataset) -> int:
         return len(dataset) if self.batch_size is None else self.batch_size
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled minibatches of the training data."""
-        gen = torch.Generator().manual_seed(self.seed)
+        """Shuffled minibatches of the training data.
+
+        Every loader draws from the one generator of this DataModule (seeded by ``seed`` at
+        construction), so each epoch gets a new order and a second ``fit`` continues the stream.
+        """
         return DataLoader(self.train_set, batch_size=self._size(self.train_set), shuffle=True,
-                          generator=gen, num_workers=self.num_workers)
+                          generator=self._train_gen, num_workers=self.num_workers)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The shuffling generator's state; Lightning stores it in checkpoints, so a resumed
+        ``fit`` shuffles its next epochs exactly as the uninterrupted run would have."""
+        return {"shuffle_generator": self._train_gen.get_state()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the shuffling generator (a checkpoint without it leaves the seed's state)."""
+        state = state_dict.get("shuffle_generator")
+        if state is not None:
+            # a checkpoint loaded with map_location="cuda" moves this CPU state tensor too
+            self._train_gen.set_state(state.cpu())
 
     def _val_dataloader(self) -> DataLoader:
         """Minibatches of the validation data, in order."""
