@@ -371,6 +371,19 @@ def test_postprocess_with_nothing_to_optimise_still_returns_a_copy():
 
 
 # ------------------------------------------------------------------------ solver failures
+@pytest.mark.parametrize("solver", ["CLARABEL", "SCS"])
+def test_infeasible_status_is_named_as_such(solver):
+    import cvxpy as cp
+    from torch_lipcvx.programs import _solve
+    x = cp.Variable()
+    problem = cp.Problem(cp.Minimize(x), [x >= 1, x <= 0])
+    with pytest.raises(SolverError, match=r"infeasible or unbounded.*numerical trouble"):
+        _solve(problem, solver, None, "a test program")
+    with pytest.raises(SolverError, match=r"iteration/time limit"):
+        _solve(cp.Problem(cp.Minimize(cp.sum_squares(x - 3)), [x >= 1]), "CLARABEL",
+               {"max_iter": 1}, "a test program")
+
+
 @pytest.mark.parametrize("lam, beta", [(0.1, 0.0), (0.0, 1e-2)], ids=["lipschitz", "l2"])
 def test_first_solve_failing_raises_solver_error_and_keeps_model(lam, beta):
     # documented: "programs.SolverError: the very first solve failed"

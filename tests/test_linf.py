@@ -316,6 +316,29 @@ def test_vertex_lower_bound_is_attained_and_valid():
     assert linf_lower_bound(w).value <= ex.upper
 
 
+def test_vertex_search_bad_arguments_are_named():
+    w = random_weights(1, 4, 5)
+    ok = torch.ones(2, 5)
+    with pytest.raises(ValueError, match=r"starts must have shape \(n, 5\)"):
+        linf.linf_vertex_search(w, torch.ones(2, 4))
+    with pytest.raises(ValueError, match="starts contains 1 NaN"):
+        linf.linf_vertex_search(w, torch.tensor([[1.0, float("nan"), 1, 1, 1]]))
+    with pytest.raises(ValueError, match="n_random"):
+        linf.linf_vertex_search(w, ok, n_random=-1)
+    with pytest.raises(ValueError, match="top_k"):
+        linf.linf_vertex_search(w, ok, top_k=0)
+    with pytest.raises(ValueError, match="at least one start"):
+        linf.linf_vertex_search(w, n_random=0)
+    # a single (d,) start is one row; it is searched from, and the result is a vertex
+    v, T = linf.linf_vertex_search(w, torch.ones(5), n_random=0)
+    assert T.shape[1] == 5 and bool((T.abs() == 1).all())
+    with pytest.raises(ValueError, match=r"x_start must hold the network's 5 inputs"):
+        linf_lower_bound(w, x_start=torch.ones(4))
+    with pytest.raises(ValueError, match="x_start contains"):
+        linf_lower_bound(w, x_start=torch.full((5,), float("inf")))
+    assert linf_lower_bound(w, x_start=torch.ones(1, 5)).value >= 0
+
+
 # ------------------------------------------------------------------------ lipschitz_bounds API
 def test_methods_and_names():
     w = random_weights(2, 8, 5)

@@ -455,8 +455,9 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
         free: ``(N,)`` boolean, the coordinates that move (others stay at ``x0``); default all.
         mu0: the initial centring parameter (duals ``z = μ₀ s⁻¹``, capped on nearly active
             rows); default ``max(|f(x0)|, 1e-3‖∇f(x0)‖∞‖x0‖∞)``, in the objective's units.
-        tol: stop when ``sᵀz ≤ tol·max(1, |f|)`` and the dual residual is below
-            ``tol^(2/3)`` relative to ``‖b‖ + ‖P x‖``.
+        tol: stop when ``sᵀz ≤ tol·max(1, |f|)`` and the dual residual
+            ``‖Px − b − Σ Aᵀz‖∞`` is below ``tol^(2/3)·max(‖b‖∞, ‖Px − b‖∞)`` (all over the
+            free coordinates).
         objective: optional exact evaluation of the objective for the log (default the quadratic).
         gondzio: centrality correctors per iteration (pattern rows).
         centrality: neighbourhood of the central path kept by the step length, for the LMI

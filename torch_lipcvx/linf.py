@@ -85,7 +85,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._checks import UNIT_ROUNDOFF, check_positive_int, gamma
+from ._checks import UNIT_ROUNDOFF, as_tensor, check_finite, check_positive_int, check_X, gamma
 from .models import ShallowWeights, realised_gradient_norms
 
 __all__ = [
@@ -880,16 +880,26 @@ def linf_vertex_search(weights: ShallowWeights, starts: Optional[Tensor] = None,
     Returns:
         ``(values (K,), vertices (K, d))``: the best ``top_k`` local maxima found, best first.
         The values are *not* bounds on ``L∞`` (see :func:`linf_vertex_lower_bound`).
+
+    Raises:
+        ValueError: ``starts`` not of shape ``(B, d)`` (or ``(d,)``) or not finite; negative
+            ``n_random`` or ``max_rounds``, ``top_k < 1``, or no start at all.
     """
+    n_random = check_positive_int(n_random, "n_random", minimum=0)
+    top_k = check_positive_int(top_k, "top_k")
+    max_rounds = check_positive_int(max_rounds, "max_rounds", minimum=0)
     prog = linf_program(weights)
     A = prog.A
     d = prog.d
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
     T = [torch.randint(0, 2, (n_random, d), generator=gen).to(torch.float64) * 2 - 1]
     if starts is not None:
-        S = torch.as_tensor(starts).detach().to("cpu", torch.float64)
-        T.append(torch.where(S >= 0, 1.0, -1.0).reshape(-1, d))
+        S = as_tensor(starts, "starts").detach()
+        S = check_X(S[None] if S.dim() == 1 else S, "starts", d).to("cpu", torch.float64)
+        T.append(torch.where(S >= 0, 1.0, -1.0))
     T = torch.cat(T)
+    if T.shape[0] == 0:
+        raise ValueError("linf_vertex_search needs at least one start: n_random=0 and no starts")
     if A.shape[0] == 0:
         return torch.zeros(1, dtype=torch.float64), T[:1]
     chunk = max(1, _ENUM_BLOCK // (d * A.shape[0]))
@@ -1031,6 +1041,9 @@ def linf_lower_bound(weights: ShallowWeights, *, exact: Optional[LinfExactResult
     whenever the maximising pattern is realisable), else local maxima found by
     :func:`linf_vertex_search` started from ``sign ∇f(x_start)`` and from random vertices (64,
     fewer for large ``d·m`` to keep the search at about 2e8 flops).
+
+    Raises:
+        ValueError: ``x_start`` without exactly ``d`` finite entries.
     """
     w = _as_weights(weights)
     if exact is not None:
@@ -1041,7 +1054,12 @@ def linf_lower_bound(weights: ShallowWeights, *, exact: Optional[LinfExactResult
             W = w.W.detach().to("cpu", torch.float64)
             b = w.b.detach().to("cpu", torch.float64)
             alpha = w.alpha.detach().to("cpu", torch.float64)
-            x = torch.as_tensor(x_start).detach().to("cpu", torch.float64).reshape(-1)
+            x = as_tensor(x_start, "x_start").detach().reshape(-1)
+            if x.numel() != w.d:
+                raise ValueError(f"x_start must hold the network's {w.d} inputs, got shape "
+                                 f"{tuple(torch.as_tensor(x_start).shape)}")
+            check_finite(x, "x_start")
+            x = x.to("cpu", torch.float64)
             starts = (((W @ x + b > 0).to(W) * alpha) @ W)[None]
         rounds = 2 * w.d + 10
         n_random = int(min(64, max(4, 2e8 / (w.d * max(1, w.m) * rounds))))  # ≈ 2e8 flops

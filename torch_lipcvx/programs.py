@@ -101,8 +101,14 @@ def _solve(problem: cp.Problem, solver: str, options: Optional[dict], what: str,
                       "before use", RuntimeWarning, stacklevel=3)
     if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
         other = "SCS" if solver == "CLARABEL" else "CLARABEL"
-        raise SolverError(f"{solver} returned status '{status}' on {what} (iteration/time limit or "
-                          f"numerical trouble); try solver='{other}' or other solver_options")
+        if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE, cp.UNBOUNDED,
+                      cp.UNBOUNDED_INACCURATE):
+            why = ("it reports the problem infeasible or unbounded; the programs here always "
+                   "have a feasible point, so this is numerical trouble (badly scaled data?)")
+        else:
+            why = "iteration/time limit or numerical trouble"
+        raise SolverError(f"{solver} returned status '{status}' on {what} ({why}); try "
+                          f"solver='{other}' or other solver_options")
     return SolveInfo(status, solver, elapsed, float(problem.value), opts)
 
 
