@@ -185,3 +185,22 @@ def test_bad_inputs(tmp_path, capsys, monkeypatch, tiny_model):
         "expects 2 input features")
     bad(["certify", "--model", tiny_model, "--data", "rastrigin", "--d", "5"],
         "expects 2 input features")
+
+
+@pytest.mark.parametrize("command", ["postprocess", "certify"])
+def test_solver_failure_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch, tiny_model, command):
+    """A failing solve (here: one CLARABEL iteration) is reported in one line, exit code 1,
+    and no checkpoint is written."""
+    out = tmp_path / "never.pt"
+    argv = {"postprocess": ["postprocess", "--model", tiny_model, "--solver", "CLARABEL",
+                            "--out", out, "--quiet"],
+            "certify": ["certify", "--model", tiny_model, "--solver", "CLARABEL", "--quiet"]}
+    import torch_lipcvx.programs as programs
+    real = programs.default_solver_options
+    monkeypatch.setattr(programs, "default_solver_options",
+                        lambda solver: {**real(solver), "max_iter": 1})
+    code, stdout, err = run(argv[command], capsys)
+    assert code == 1, (stdout, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "solver failed: CLARABEL returned status" in err
+    assert not out.exists()

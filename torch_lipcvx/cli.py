@@ -13,7 +13,9 @@ Subcommands:
 * ``bench``: quick timing of LipSDP and one post-processing step at a small size.
 
 Bad inputs (missing data directory, unreadable or mismatched checkpoints...) print one line
-``torch-lipcvx COMMAND: error: ...`` on stderr and make :func:`main` return 2.
+``torch-lipcvx COMMAND: error: ...`` on stderr and make :func:`main` return 2; a convex solver
+that fails (``SolverError``: status, iteration limit) prints one such line too and returns 1.
+No output file is written for a failed command.
 
 Checkpoint format (``torch.save`` of a dict, read with ``weights_only=True``)::
 
@@ -672,9 +674,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``torch-lipcvx`` command.
 
-    Returns the exit code: 0 on success, 2 on a bad input (one line on stderr). Argument
-    errors and ``--help`` raise ``SystemExit`` (code 2 and 0) as argparse does.
+    Returns the exit code: 0 on success, 2 on a bad input, 1 when a convex solver fails (one
+    line on stderr either way). Argument errors and ``--help`` raise ``SystemExit`` (code 2 and
+    0) as argparse does.
     """
+    from .programs import SolverError
     args = build_parser().parse_args(argv)
     if getattr(args, "data_default", None) and args.data is None:
         args.data = args.data_default
@@ -685,6 +689,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # alone (e.g. a rastrigin too small to split); a message naming the problem either way
         print(f"torch-lipcvx {args.command}: error: {exc}", file=sys.stderr, flush=True)
         return 2
+    except SolverError as exc:
+        # not the user's input: the solver's own status, which names what to try instead
+        print(f"torch-lipcvx {args.command}: error: solver failed: {' '.join(str(exc).split())}",
+              file=sys.stderr, flush=True)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
