@@ -360,3 +360,53 @@ def test_pgd_under_inference_mode_equals_normal_mode():
         got = pgd_attack(net, X, y, 0.3, steps=5, generator=torch.Generator().manual_seed(1))
     assert torch.equal(got.loss, ref.loss) and torch.equal(got.X_adv, ref.X_adv)
     assert float(got.mse) > float(((net(X).squeeze(-1) - y) ** 2).mean().detach())
+
+
+def test_pgd_under_inference_mode_accepts_arrays_and_lists():
+    """Outside inference mode NumPy arrays and nested lists are accepted; inside, the copy made
+    for autograd called ``X.clone()`` and failed with an AttributeError."""
+    net, X, y = random_problem(9, n=5)
+    ref = pgd_attack(net, X.numpy(), y.numpy(), 0.3, steps=3, random_start=False)
+    ref_list = pgd_attack(net, X.tolist(), y.tolist(), 0.3, steps=3, random_start=False)
+    with torch.inference_mode():
+        got = pgd_attack(net, X.numpy(), y.numpy(), 0.3, steps=3, random_start=False)
+        got_list = pgd_attack(net, X.tolist(), y.tolist(), 0.3, steps=3, random_start=False)
+    assert torch.equal(got.loss, ref.loss) and torch.equal(got_list.loss, ref_list.loss)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("norm", [2, math.inf])
+def test_clip_keeps_the_ball_when_the_point_crosses_zero(dtype, norm):
+    """``delta = eps`` rounded to the dtype is above eps (0.1 in float32 is 0.1 + 1.5e-9); when
+    ``X + delta`` lands next to 0, where floats are 1e-11 apart, the 64 one-ulp moves towards X
+    did not bring it back: PGD's ℓ∞ step returned points 5.6e-10 outside the ball."""
+    from torch_lipcvx.attacks import _clip
+    X = torch.tensor([[-0.09976521134376526, 0.5], [-0.0998, -0.3], [0.09985, 0.0],
+                      [-0.1, 0.25]], dtype=dtype)
+    eps = 0.1
+    delta = torch.tensor([[eps, eps], [eps, 0.0], [-eps, 0.0], [eps, -eps]], dtype=dtype)
+    if norm == 2:
+        delta = delta / delta.norm(dim=1, keepdim=True) * eps
+    out = _clip(X, delta, eps, norm, None)
+    diff = out.to(torch.float64) - X.to(torch.float64)
+    size = diff.abs().amax(dim=1) if math.isinf(norm) else diff.norm(dim=1)
+    assert float(size.max()) <= eps
+    # the point is moved by rounding only, not pulled far inside the ball
+    assert float(size.min()) >= eps * (1 - 8 * torch.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("norm", [2, "inf"])
+def test_ball_holds_exactly_on_random_problems_below_float64(dtype, norm):
+    """The property behind the test above, on seeded random problems and both attacks."""
+    for seed in range(8):
+        net, X, y = random_problem(seed, n=40, d=1 + seed % 4)
+        net = net.to(dtype)
+        g = torch.Generator().manual_seed(seed)
+        for eps in (0.1, 0.3337):
+            for res in (pgd_attack(net, X, y, eps, norm, steps=5, restarts=2, generator=g),
+                        random_search_attack(net, X, y, eps, norm, samples=5, generator=g)):
+                diff = res.X_adv.to(torch.float64) - X.to(dtype).to(torch.float64)
+                size = diff.abs().amax(dim=1) if norm == "inf" else diff.norm(dim=1)
+                assert float(size.max()) <= eps, (seed, eps)
+                assert bool((res.loss >= clean_loss(net, X.to(dtype), y.to(dtype))).all())

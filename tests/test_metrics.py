@@ -191,6 +191,61 @@ def test_dtype_follows_input():
         assert metric.compute().dtype == torch.float64
 
 
+def test_half_precision_batch_sums_do_not_overflow():
+    """A float16 model: the per-batch sum of 2000 losses near 100 (2e5) was taken in float16,
+    whose largest number is 65504, so a mean of 100 came out as inf."""
+    g = gen(6)
+    net = ShallowReLU(3, 5, generator=g).half()
+    X, y = torch.randn(2000, 3, generator=g).half(), torch.full((2000,), 10.0).half()
+    with torch.no_grad():
+        clean = float(((net(X).float() - y.float()) ** 2).mean())
+    assert 90 < clean < 110
+    adv = adversarial_mse(net, X, y, 0.1, steps=2, generator=gen())
+    cert = certified_adversarial_mse(net, X, y, 0.1, 1.0)
+    assert adv.dtype == cert.dtype == torch.float16
+    metrics = AdversarialMSE(0.1, steps=2, generator=gen()), CertifiedAdversarialMSE(0.1, 1.0)
+    for metric in metrics:
+        metric.update(net, X, y)
+    for value in (adv, cert, *(metric.compute() for metric in metrics)):
+        assert math.isfinite(float(value)) and clean * 0.999 <= float(value) < clean * 1.2
+
+
+@pytest.mark.parametrize("kind", ["adversarial", "certified"])
+def test_sync_sends_one_dtype_from_every_rank(inst, upper, kind):
+    """A rank that saw no batch holds the float32 default of ``sum_loss`` while a rank that
+    attacked float64 data holds float64: the all-gather then mixes 4- and 8-byte tensors (gloo
+    aborted the process: "Received data size doesn't match expected size"). Two ranks are
+    emulated: rank 1 is empty, each sends what it holds; a gather requires equal dtypes."""
+    net, X, y = inst
+
+    def make():
+        if kind == "adversarial":
+            return AdversarialMSE(0.3, "inf", random_start=False, steps=4)
+        return CertifiedAdversarialMSE(0.3, upper["inf"], "inf")
+
+    rank0, rank1 = make(), make()
+    rank0.update(net, X, y)
+    sent = {}
+
+    def record(tensor, group=None):
+        sent.setdefault("rank1", []).append(tensor.clone())
+        return [tensor, tensor]
+
+    rank1._sync_dist(record)
+    from_rank1 = iter(sent["rank1"])
+
+    def gather(tensor, group=None):
+        other = next(from_rank1)
+        assert other.dtype == tensor.dtype and other.shape == tensor.shape
+        return [tensor, other]
+
+    rank0._sync_dist(gather)
+    assert int(rank0.total) == len(y)   # the empty rank added nothing
+    reference = make()
+    reference.update(net, X, y)
+    torch.testing.assert_close(rank0.compute(), reference.compute(), rtol=1e-14, atol=0)
+
+
 def test_y_column_accepted(inst):
     net, X, y = inst
     a = certified_adversarial_mse(net, X, y[:, None], 0.1, 1.0)

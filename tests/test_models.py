@@ -182,6 +182,107 @@ def test_from_sequential_rejects(module, match):
     assert states_equal(module.state_dict(), before)
 
 
+class _ResidualSequential(nn.Sequential):
+    """Linear -> ReLU -> Linear plus a skip connection: not a shallow ReLU network."""
+
+    def forward(self, x):
+        return super().forward(x) + x.sum(dim=1, keepdim=True)
+
+
+class _ScaledLinear(nn.Linear):
+    def forward(self, x):
+        return 2 * super().forward(x)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: _ResidualSequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1)),
+     r"_ResidualSequential overrides nn\.Sequential\.forward"),
+    (lambda: nn.Sequential(_ScaledLinear(3, 4), nn.ReLU(), nn.Linear(4, 1)),
+     r"layer \[0\] is a _ScaledLinear, which overrides nn\.Linear\.forward"),
+    (lambda: nn.Sequential(nn.Linear(3, 4), nn.ReLU(), _ScaledLinear(4, 1)),
+     r"layer \[2\] is a _ScaledLinear"),
+    (lambda: nn.Sequential(nn.LazyLinear(4), nn.ReLU(), nn.Linear(4, 1)),
+     r"layer \[0\] \(LazyLinear\) is not initialised yet"),
+], ids=["sequential-subclass-forward", "linear-subclass-forward-hidden",
+        "linear-subclass-forward-output", "lazy"])
+def test_from_sequential_rejects_modules_that_compute_something_else(make, match):
+    """A Sequential or Linear subclass with its own forward computes another function than the
+    converted ShallowReLU (the residual one was converted, and certified, without a word); a
+    lazy layer failed with a size mismatch deep in copy_."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # LazyLinear's "lazy modules are a new feature"
+        module = make()
+    with pytest.raises(ValueError, match=match):
+        ShallowReLU.from_sequential(module)
+
+
+def test_from_sequential_accepts_a_parametrised_linear():
+    """Parametrisations subclass nn.Linear without overriding forward: still convertible."""
+    from torch.nn.utils.parametrizations import spectral_norm
+    seq = seeded_sequential()
+    spectral_norm(seq[0])
+    seq.eval()
+    X = data()
+    with torch.no_grad():
+        torch.testing.assert_close(ShallowReLU.from_sequential(seq)(X), seq(X)[:, 0])
+
+
+def test_shallow_weights_rejects_a_non_tensor_c():
+    w = seeded_net().weights()
+    with pytest.raises(TypeError, match=r"ShallowWeights\.c must be a 0-d tensor or None, got float"):
+        ShallowWeights(w.W, w.b, w.alpha, 0.5)
+
+
+def test_realised_gradient_norms_is_a_lower_bound_for_float32_inputs():
+    """Two opposite hyperplanes that coincide exactly (float32-exact weights, w̃₂ = −3 w̃₁): no
+    region has both units on, so L = 3‖w‖. At a float32 point 1e-7 from the kink the float32
+    pre-activations were both positive, above float64's rounding margin: 4‖w‖ was returned."""
+    from torch_lipcvx.models import realised_gradient_norms
+    w = torch.tensor([1.0, 2.0, -1.0, 0.5, 3.0, -2.0, 1.5, 0.25])
+    W, b = torch.stack([w, -3 * w]), torch.tensor([0.25, -0.75])
+    alpha = torch.tensor([1.0, -1.0])
+    x = torch.tensor([[2.0758824348449707, 0.0011605257168412209, 0.044427722692489624,
+                       -0.7571606636047363, 1.1541242599487305, 2.7199559211730957,
+                       0.20272037386894226, -0.9269479513168335]])
+    L = 3 * float(w.double().norm())
+    g = torch.Generator().manual_seed(0)
+    near = x + 1e-7 * torch.randn(200, 8, generator=g)   # more float32 points at the kink
+    X = torch.cat([x, near])
+    vals = realised_gradient_norms(X, W, b, alpha, 2.0)
+    assert vals.dtype == torch.float32 and vals.shape == (201,)
+    assert float(vals.double().max()) <= L
+    # off the kink the value is the region's gradient norm, as in float64
+    far = torch.tensor([[1.0] * 8, [-1.0] * 8])
+    torch.testing.assert_close(realised_gradient_norms(far, W, b, alpha, 2.0).double(),
+                               realised_gradient_norms(far.double(), W.double(), b.double(),
+                                                       alpha.double(), 2.0), rtol=1e-6, atol=0)
+
+
+def test_generator_draws_are_the_documented_uniforms():
+    """reset_parameters(g): W ~ U(±1/sqrt(d)), b likewise, then the output layer's, in order."""
+    net = ShallowReLU(3, 4, generator=torch.Generator().manual_seed(7), dtype=DTYPE)
+    g = torch.Generator().manual_seed(7)
+    draws = [torch.rand(shape, generator=g, dtype=DTYPE) * 2 * bound - bound
+             for shape, bound in (((4, 3), 3 ** -0.5), ((4,), 3 ** -0.5), ((1, 4), 0.5), ((1,), 0.5))]
+    for got, want in zip((net.hidden.weight, net.hidden.bias, net.output.weight, net.output.bias),
+                         draws):
+        assert torch.equal(got.detach(), want)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
+def test_generator_on_cuda_and_cpu_generator_for_a_cuda_module():
+    """torch.rand without a device drew on the default device: a CUDA generator failed ("Expected
+    a 'cpu' device type for generator"), and so did a CPU one under set_default_device('cuda')."""
+    net = ShallowReLU(3, 4, device="cuda", generator=torch.Generator("cuda").manual_seed(0))
+    assert net.device.type == "cuda"
+    cpu = ShallowReLU(3, 4, generator=torch.Generator().manual_seed(0))
+    with torch.device("cuda"):
+        on_cuda = ShallowReLU(3, 4, generator=torch.Generator().manual_seed(0))
+    assert on_cuda.device.type == "cuda"
+    assert torch.equal(on_cuda.hidden.weight.detach().cpu(), cpu.hidden.weight.detach())
+
+
 def test_from_sequential_rejects_layers_on_two_devices():
     seq = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1, device="meta"))
     with pytest.raises(ValueError, match=r"share one dtype and device.*\[2\]\.weight: "

@@ -34,7 +34,7 @@ from typing import Optional, Union
 import torch
 from torch import Tensor, nn
 
-from ._checks import UNIT_ROUNDOFF, check_nonneg, check_norm, check_positive_int, check_Xy
+from ._checks import UNIT_ROUNDOFF, as_tensor, check_nonneg, check_norm, check_positive_int, check_Xy
 
 __all__ = [
     "AttackResult",
@@ -226,6 +226,23 @@ def _project(delta: Tensor, eps: float, norm: float) -> Tensor:
     return delta * scale
 
 
+def _fit_ball(delta: Tensor, eps: float, norm: float) -> Tensor:
+    """``delta`` with every row inside the ball of radius ``eps`` as exact ``delta.dtype`` values
+    (measured in float64); rows already inside are returned unchanged (see :func:`_clip`)."""
+    if math.isinf(norm):
+        e = torch.tensor(eps, dtype=delta.dtype)
+        if float(e) > eps:
+            e = torch.nextafter(e, torch.tensor(0.0, dtype=delta.dtype))
+        return delta.clamp(-float(e), float(e))
+    lengths = delta.to(torch.float64).norm(dim=1, keepdim=True)
+    outside = lengths > eps
+    if not bool(outside.any()):
+        return delta
+    target = eps * (1 - torch.finfo(delta.dtype).eps)   # eps·(1 − 2u), finfo's eps being 2u
+    scale = target / lengths.clamp_min(torch.finfo(torch.float64).tiny)
+    return torch.where(outside, (delta.to(torch.float64) * scale).to(delta.dtype), delta)
+
+
 def _clip(X: Tensor, delta: Tensor, eps: float, norm: float, bounds) -> Tensor:
     """Return the point ``X + delta``, clamped to ``bounds`` when given, inside the ball.
 
@@ -236,7 +253,16 @@ def _clip(X: Tensor, delta: Tensor, eps: float, norm: float, bounds) -> Tensor:
     difference of two float32, float16 or bfloat16 numbers is exact in float64, and so is
     ``eps``), so that the constraint holds for the returned point as a float64 user measures it,
     not merely up to the model dtype's rounding.
+
+    So that one or two such moves suffice, ``delta`` is first made to lie in the ball as a
+    ``dtype`` tensor: ℓ∞ clamps it to ``eps`` rounded down to the dtype (``0.1`` in float32 is
+    ``0.1 + 1.5e-9``, an excess that a coordinate crossing 0, whose ulp is 1e-11, could not shed
+    in 64 one-ulp moves), ℓ2 rescales a row longer than ``eps`` (measured in float64) to
+    ``eps·(1 − 2u)``, ``u`` the dtype's unit roundoff, which covers the rounding of the rescale.
+    Then ``X + delta`` misses the ball by at most half an ulp of the sum per coordinate, and one
+    move towards ``X`` puts every coordinate back within ``|delta_i|``.
     """
+    delta = _fit_ball(delta, eps, norm)
     X_new = X + delta
     if bounds is not None:
         X_new = X_new.clamp(bounds[0], bounds[1])
@@ -374,8 +400,8 @@ def pgd_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLik
     """
     if torch.is_inference_mode_enabled():
         with torch.inference_mode(False):
-            return pgd_attack(model, X.clone(), torch.as_tensor(y).clone(), eps, norm, steps,
-                              alpha, random_start, restarts, generator, bounds)
+            return pgd_attack(model, as_tensor(X, "X").clone(), as_tensor(y, "y").clone(), eps,
+                              norm, steps, alpha, random_start, restarts, generator, bounds)
     X, y, eps, norm, bounds = _check_inputs(model, X, y, eps, norm, bounds)
     steps = check_positive_int(steps, "steps")
     restarts = check_positive_int(restarts, "restarts")

@@ -32,8 +32,8 @@ constant target. With ``standardize=False`` the raw values are kept and ``x_mean
 ``x_std = 1``, ``y_mean = 0``, ``y_std = 1`` are stored, so the helper methods are identities.
 Models trained on standardised data therefore see inputs and outputs in standardised units. A
 Lipschitz bound ``L`` in those units gives the bound ``L · y_std / min_k x_std[k]`` in raw units
-(for the ℓ2 and the ℓ∞ norm alike: :meth:`Dataset.raw_lipschitz`). It is an upper bound, not an
-equality: the raw-unit constant can be smaller when the columns' scales differ.
+(for the ℓ2 and the ℓ∞ norm alike: :meth:`RegressionData.raw_lipschitz`). It is an upper bound,
+not an equality: the raw-unit constant can be smaller when the columns' scales differ.
 """
 
 from __future__ import annotations
@@ -458,12 +458,15 @@ def rastrigin(n: int = 1000, d: int = 2, seed: int = 0, *, test_fraction: float 
 
     Raises:
         TypeError: if ``n``, ``d`` or ``seed`` is not an integer.
-        ValueError: if ``n < 2``, ``d < 1``, ``test_fraction`` is outside ``[0, 1)`` or leaves no
-            training row, ``noise < 0``, or ``dtype`` is not floating.
+        ValueError: if ``n < 2``, ``d < 1``, ``seed`` is outside ``[-2**63, 2**64)``,
+            ``test_fraction`` is outside ``[0, 1)`` or leaves no training row, ``noise < 0``,
+            or ``dtype`` is not floating.
     """
     n = check_positive_int(n, "n", minimum=2)
     d = check_positive_int(d, "d", minimum=1)
     seed = _check_int(seed, "seed")
+    if not -2 ** 63 <= seed < 2 ** 64:  # torch.Generator.manual_seed's range
+        raise ValueError(f"seed must be an integer in [-2**63, 2**64), got {seed}")
     try:
         tf = float(test_fraction)
     except (TypeError, ValueError):

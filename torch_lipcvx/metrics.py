@@ -154,7 +154,28 @@ def certified_lipschitz(model: nn.Module, norm: NormLike = 2, *, method: Optiona
         return float(lipschitz_bounds(model, norm, method=method, **bounds_kwargs).upper)
 
 
+def _sum_count(losses: Tensor) -> tuple[Tensor, int]:
+    """``(Σ_i losses_i, n)``, the sum in the losses' dtype or float32 if that is wider: a float16
+    model's sum of 2000 losses of 100 is 2e5, past float16's largest number, 65504."""
+    return losses.sum(dtype=torch.promote_types(losses.dtype, torch.float32)), losses.shape[0]
+
+
 # ---------------------------------------------------------------------------- adversarial MSE
+def _adversarial_losses(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLike = 2,
+                        steps: int = 20, alpha: Optional[float] = None,
+                        random_start: bool = True, restarts: int = 1,
+                        generator: Optional[torch.Generator] = None,
+                        bounds: Optional[tuple[float, float]] = None) -> Tensor:
+    """PGD-attained squared errors ``ℓ_i = (f(x_i + δ_i) − y_i)²`` of one batch, ``(n,)``, from
+    :func:`~torch_lipcvx.attacks.pgd_attack` (which validates every argument): detached, on
+    ``X``'s device, in the model's dtype. Works under ``torch.inference_mode``."""
+    with _autograd_allowed():
+        result = pgd_attack(model, _plain(X), _plain(y), eps, norm, steps=steps, alpha=alpha,
+                            random_start=random_start, restarts=restarts, generator=generator,
+                            bounds=bounds)
+    return result.loss
+
+
 def _adversarial_mse_update(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLike = 2,
                             steps: int = 20, alpha: Optional[float] = None,
                             random_start: bool = True, restarts: int = 1,
@@ -162,16 +183,12 @@ def _adversarial_mse_update(model: nn.Module, X: Tensor, y: Tensor, eps: float, 
                             bounds: Optional[tuple[float, float]] = None) -> tuple[Tensor, int]:
     """Sum of PGD-attained squared errors on one batch, and the batch size.
 
-    Returns ``(Σ_i ℓ_i, n)`` with ``ℓ_i = (f(x_i + δ_i) − y_i)²`` from
-    :func:`~torch_lipcvx.attacks.pgd_attack` (which validates every argument); the sum is a
-    detached 0-d tensor on ``X``'s device, in the model's dtype. Works under
-    ``torch.inference_mode``.
+    Returns ``(Σ_i ℓ_i, n)`` with ``ℓ_i`` from :func:`_adversarial_losses`; the sum is a
+    detached 0-d tensor on ``X``'s device, in the model's dtype or float32 if that is wider
+    (:func:`_sum_count`). Works under ``torch.inference_mode``.
     """
-    with _autograd_allowed():
-        result = pgd_attack(model, _plain(X), _plain(y), eps, norm, steps=steps, alpha=alpha,
-                            random_start=random_start, restarts=restarts, generator=generator,
-                            bounds=bounds)
-    return result.loss.sum(), result.loss.shape[0]
+    return _sum_count(_adversarial_losses(model, X, y, eps, norm, steps, alpha, random_start,
+                                          restarts, generator, bounds))
 
 
 def _adversarial_mse_compute(sum_loss: Tensor, total: Union[int, Tensor]) -> Tensor:
@@ -222,9 +239,9 @@ def adversarial_mse(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: No
         >>> adversarial_mse(net, X, y, eps=0.5, generator=torch.Generator().manual_seed(0))
         tensor(4.2500)
     """
-    sum_loss, total = _adversarial_mse_update(model, X, y, eps, norm, steps, alpha, random_start,
-                                              restarts, generator, bounds)
-    return _adversarial_mse_compute(sum_loss, total)
+    losses = _adversarial_losses(model, X, y, eps, norm, steps, alpha, random_start, restarts,
+                                 generator, bounds)
+    return _adversarial_mse_compute(*_sum_count(losses)).to(losses.dtype)
 
 
 # ---------------------------------------------------------------------------- certified MSE
@@ -232,13 +249,19 @@ def _certified_adversarial_mse_update(model: nn.Module, X: Tensor, y: Tensor, ep
                                       lipschitz: float) -> tuple[Tensor, int]:
     """Sum of ``(|f(x_i) − y_i| + L·eps)²`` on one batch, and the batch size.
 
-    Per-sample terms come from :func:`~torch_lipcvx.attacks.certified_squared_error_bound`
-    (which validates every argument); the sum is a detached 0-d tensor on ``X``'s device, in the
-    model's dtype.
+    Per-sample terms come from :func:`_certified_losses`; the sum is a detached 0-d tensor on
+    ``X``'s device, in the model's dtype or float32 if that is wider (:func:`_sum_count`).
     """
+    return _sum_count(_certified_losses(model, X, y, eps, lipschitz))
+
+
+def _certified_losses(model: nn.Module, X: Tensor, y: Tensor, eps: float,
+                      lipschitz: float) -> Tensor:
+    """Per-sample ``(|f(x_i) − y_i| + L·eps)²``, ``(n,)``, from
+    :func:`~torch_lipcvx.attacks.certified_squared_error_bound` (which validates every
+    argument): detached, on ``X``'s device, in the model's dtype."""
     with _autograd_allowed():
-        bound = certified_squared_error_bound(model, _plain(X), _plain(y), eps, lipschitz)
-    return bound.sum(), bound.shape[0]
+        return certified_squared_error_bound(model, _plain(X), _plain(y), eps, lipschitz)
 
 
 def _certified_adversarial_mse_compute(sum_loss: Tensor, total: Union[int, Tensor]) -> Tensor:
@@ -297,8 +320,8 @@ def certified_adversarial_mse(model: nn.Module, X: Tensor, y: Tensor, eps: float
     if L is None:
         check_Xy(X, y)  # fail on bad data before solving an SDP
         L = certified_lipschitz(model, norm, method=method)
-    sum_loss, total = _certified_adversarial_mse_update(model, X, y, eps, L)
-    return _certified_adversarial_mse_compute(sum_loss, total)
+    losses = _certified_losses(model, X, y, eps, L)
+    return _certified_adversarial_mse_compute(*_sum_count(losses)).to(losses.dtype)
 
 
 # ---------------------------------------------------------------------------- Metric classes
@@ -306,7 +329,10 @@ class _SumCountMetric(Metric):
     """States ``sum_loss`` and ``total``, both summed across processes; value ``sum / total``.
 
     ``sum_loss`` starts as a 0-d tensor of the default dtype and is updated out of place, so it
-    takes the dtype of the losses (float64 data accumulate in float64).
+    takes the dtype of the losses (float64 data accumulate in float64). For the reduction across
+    processes every process casts it to float64 first: a gather needs one dtype on every rank, and
+    a rank that saw no batch still holds the float32 default while the others hold float64 (gloo
+    aborted the process on the size mismatch). The synced value is then float64.
     """
 
     is_differentiable = False
@@ -321,6 +347,10 @@ class _SumCountMetric(Metric):
         super().__init__(**kwargs)
         self.add_state("sum_loss", default=torch.tensor(0.0), dist_reduce_fx="sum")
         self.add_state("total", default=torch.tensor(0), dist_reduce_fx="sum")
+
+    def _sync_dist(self, *args: Any, **kwargs: Any) -> None:
+        self.sum_loss = self.sum_loss.to(torch.float64)  # one dtype on every rank; see above
+        super()._sync_dist(*args, **kwargs)
 
     def _accumulate(self, sum_loss: Tensor, total: int) -> None:
         self.sum_loss = self.sum_loss + sum_loss.to(self.sum_loss.device)

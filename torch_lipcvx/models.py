@@ -53,6 +53,9 @@ class ShallowWeights:
             if not isinstance(getattr(self, key), Tensor):
                 raise TypeError(f"ShallowWeights.{key} must be a tensor, "
                                 f"got {type(getattr(self, key)).__name__}")
+        if self.c is not None and not isinstance(self.c, Tensor):
+            raise TypeError(f"ShallowWeights.c must be a 0-d tensor or None, got "
+                            f"{type(self.c).__name__}")
         m = self.W.shape[0] if self.W.dim() == 2 else None
         if m is None or self.b.shape != (m,) or self.alpha.shape != (m,) or (
                 self.c is not None and self.c.numel() != 1):
@@ -172,15 +175,22 @@ class ShallowReLU(nn.Module):
 
     # ------------------------------------------------------------------ construction
     def reset_parameters(self, generator: Optional[torch.Generator] = None) -> "ShallowReLU":
-        """Re-draw the weights uniformly in ``±1/sqrt(fan_in)`` (PyTorch's bias rule), in place."""
+        """Re-draw the weights uniformly in ``±1/sqrt(fan_in)`` (PyTorch's bias rule), in place.
+
+        The numbers are drawn on ``generator``'s device (any device; a CPU generator gives the
+        same weights whatever the module's device) and copied to the module's; without a
+        generator, from the global RNG of the default device."""
+        device = generator.device if generator is not None else None
         with torch.no_grad():
             for layer in (self.hidden, self.output):
                 bound = layer.in_features ** -0.5
                 layer.weight.copy_(torch.rand(layer.weight.shape, generator=generator,
-                                              dtype=layer.weight.dtype) * 2 * bound - bound)
+                                              dtype=layer.weight.dtype, device=device)
+                                   * 2 * bound - bound)
                 if layer.bias is not None:
                     layer.bias.copy_(torch.rand(layer.bias.shape, generator=generator,
-                                                dtype=layer.bias.dtype) * 2 * bound - bound)
+                                                dtype=layer.bias.dtype, device=device)
+                                     * 2 * bound - bound)
         return self
 
     @classmethod
@@ -208,14 +218,18 @@ class ShallowReLU(nn.Module):
         """Convert ``nn.Sequential(nn.Linear(d, m), nn.ReLU(), nn.Linear(m, 1))``.
 
         The weights are copied; ``seq`` is not modified. Anything else (more layers, another
-        activation, a vector output, a non-Sequential module) raises ``ValueError`` naming what is
-        wrong.
+        activation, a vector output, a non-Sequential module, a subclass of ``nn.Sequential`` or
+        ``nn.Linear`` that overrides ``forward``, a lazy layer not yet initialised) raises
+        ``ValueError`` naming what is wrong.
         """
         if isinstance(seq, ShallowReLU):
             return seq.clone()
         if not isinstance(seq, nn.Sequential):
             raise ValueError("expected nn.Sequential(Linear(d, m), ReLU(), Linear(m, 1)), "
                              f"got a {type(seq).__name__}")
+        if type(seq).forward is not nn.Sequential.forward:
+            raise ValueError(f"{type(seq).__name__} overrides nn.Sequential.forward, so it need "
+                             "not compute Linear -> ReLU -> Linear; convert a plain nn.Sequential")
         layers = list(seq)
         kinds = [type(layer).__name__ for layer in layers]
         if len(layers) != 3:
@@ -224,6 +238,13 @@ class ShallowReLU(nn.Module):
         first, act, last = layers
         if not isinstance(first, nn.Linear) or not isinstance(last, nn.Linear):
             raise ValueError(f"expected layers Linear, ReLU, Linear, got {kinds}")
+        for i, layer in ((0, first), (2, last)):
+            if type(layer).forward is not nn.Linear.forward:
+                raise ValueError(f"layer [{i}] is a {type(layer).__name__}, which overrides "
+                                 "nn.Linear.forward; only the affine map of nn.Linear is supported")
+            if any(nn.parameter.is_lazy(p) for p in layer.parameters()):
+                raise ValueError(f"layer [{i}] ({type(layer).__name__}) is not initialised yet; "
+                                 "run one forward pass so that its input size is known")
         if type(act) is not nn.ReLU:
             raise ValueError(f"the activation must be nn.ReLU, got {type(act).__name__}; "
                              "the certificates and convex programs assume ReLU")
@@ -368,7 +389,14 @@ def realised_gradient_norms(X: Tensor, W: Tensor, b: Tensor, alpha: Tensor,
     pattern no region has (two coinciding opposite hyperplanes would both read "off"), whose
     norm is not a lower bound. From the norm of the computed gradient the rounding of the
     gradient and of the norm is subtracted, so the value is a lower bound in exact arithmetic
-    (0 for a network that is exactly 0, not 1e-17)."""
+    (0 for a network that is exactly 0, not 1e-17).
+
+    The work is done in float64 whatever the inputs' dtype (the rounding margins are float64's:
+    in float32 a point 1e-7 from a kink got a pattern no region has and a norm above ``L``); the
+    result has the inputs' dtype, rounded downwards when that is narrower."""
+    dtype = torch.promote_types(torch.promote_types(X.dtype, W.dtype),
+                                torch.promote_types(b.dtype, alpha.dtype))
+    X, W, b, alpha = (t.to(torch.float64) for t in (X, W, b, alpha))
     m, d = W.shape
     Z = X @ W.T + b
     Zerr = gamma(d + 1) * (X.abs() @ W.abs().T + b.abs())
@@ -378,4 +406,6 @@ def realised_gradient_norms(X: Tensor, W: Tensor, b: Tensor, alpha: Tensor,
     norms = torch.linalg.vector_norm(G, ord=q, dim=1)
     err = gamma(m) * torch.linalg.vector_norm(alpha.abs() @ W.abs(), ord=q) \
         + gamma(d + 1) * norms
-    return torch.where(sure, (norms - err).clamp_min(0.0), torch.zeros_like(norms))
+    out = torch.where(sure, (norms - err).clamp_min(0.0), torch.zeros_like(norms))
+    low = out.to(dtype)
+    return torch.where(low.to(torch.float64) > out, torch.nextafter(low, torch.zeros_like(low)), low)
