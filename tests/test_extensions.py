@@ -263,3 +263,57 @@ def test_solver_auto_runs_every_extension(small):
     assert s.model.m == 8 and s.objective <= s.result.objective_before
     a = ext.alpha_step(net, X, y, lam=1e-2, solver="auto")
     assert a.objective.value <= a.objective_before.value * (1 + CERT)
+
+
+@pytest.mark.parametrize("bad", [0.5, float("nan")])
+def test_pattern_step_and_flip_ties_refuse_patterns_that_are_not_boolean(tiny, bad):
+    """Patterns were cast with ``.to(torch.bool)``, so 0.5 or NaN silently meant "active"."""
+    net, X, y = tiny
+    P = net.activation_patterns(X).double()
+    P[0, 0] = bad
+    with pytest.raises(ValueError, match="patterns must be boolean"):
+        ext.pattern_step(net, X, y, P, lam=1e-2)
+    with pytest.raises(ValueError, match="previous must be boolean"):
+        ext.flip_ties(X, net.weights(), P)
+    with pytest.raises(ValueError, match=r"previous \(n, 6\)"):
+        ext.flip_ties(X, net.weights(), P[:, :5] > 0)
+    with pytest.raises(ValueError, match="tie_tol"):
+        ext.flip_ties(X, net.weights(), P > 0, tie_tol=-1.0)
+    # 0/1 numbers are patterns
+    D = net.activation_patterns(X)
+    assert torch.equal(ext.flip_ties(X, net.weights(), D.double(), tie_tol=0.0), D)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_inner_algorithm_1_runs_on_the_models_device(tiny, monkeypatch):
+    """The W-step and samp-lip once handed postprocess a CPU copy whatever the model: for a CUDA
+    model its torch solvers then ran on the CPU (postprocess runs them on its input's device)."""
+    net, X, y = tiny
+    net_cuda = copy.deepcopy(net).cuda()
+    seen = []
+    real = ext.postprocess
+
+    def spy(model, *args, **kwargs):
+        seen.append(model.device)
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(ext, "postprocess", spy)
+    r = ext.postprocess_extended(net_cuda, X, y, lam=1e-2, max_rounds=1, w_max_iter=1,
+                                 alpha_step=False, reextract=False, solver="auto")
+    s = ext.sampled_lipschitz(net_cuda, X, y, lam=1e-2, n_sampled=2, max_iter=1)
+    assert len(seen) == 2 and all(dev.type == "cuda" for dev in seen)
+    assert r.model.device.type == "cuda" and s.model.device.type == "cuda"
+
+
+def test_extended_with_torch_solver_options_does_not_hand_them_to_cvxpy(tiny):
+    """With ``solver="auto"`` the options are the interior point's (postprocess accepts
+    ``tol``); they also went to the cvxpy α-step, where Clarabel raised a TypeError that ended
+    the run after the W-step had been accepted."""
+    net, X, y = tiny
+    r = ext.postprocess_extended(net, X, y, lam=1e-2, solver="auto", max_rounds=1, w_max_iter=1,
+                                 solver_options={"tol": 1e-10})
+    steps = [c.step for c in r.candidates]
+    assert steps == ["input", "w-step", "alpha-step", "reextract"]
+    assert not any(c.note.startswith("failed") for c in r.candidates)
+    J = [h.objective for h in r.history]
+    assert all(b <= a for a, b in zip(J, J[1:])) and r.improvement > 0

@@ -252,3 +252,34 @@ def test_other_bad_path_inputs_raise(case):
         regularisation_path(net, X, y, [0.1], solver_args=[1])
     with pytest.raises(ValueError, match="form"):
         regularisation_path(net, X, y, [0.1], form="schur")
+
+
+def test_a_failed_certificate_keeps_every_lams_progress(monkeypatch):
+    """A LipSDP failure on one λ's candidate at a later iteration once escaped from
+    regularisation_path and lost every λ's accepted iterates. It must reject that candidate only
+    (the λ keeps its last network, with the reason and a warning) and let the other λ go on."""
+    import importlib
+    from torch_lipcvx import SolverError
+    pp = importlib.import_module("torch_lipcvx.postprocess")     # the module, not the function
+
+    net, X, y = make_instance(13, n=40, d=2, m=5)
+    real_call = pp._Certifier.__call__
+    calls = {"n": 0}
+
+    def flaky(self, w):
+        calls["n"] += 1
+        if calls["n"] == 4:      # 1: the input, 2–3: iteration 1, 4: the first λ at iteration 2
+            raise SolverError("forced LipSDP failure")
+        return real_call(self, w)
+
+    monkeypatch.setattr(pp._Certifier, "__call__", flaky)
+    before = _state(net)
+    with pytest.warns(RuntimeWarning, match="certificate failed"):
+        path = regularisation_path(net, X, y, [1e-2, 1e-1], max_iter=3, tol=0.0,
+                                   solver_args=CLARABEL)
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+    first, second = path
+    assert len(first.history) == 2 and first.objective_after < first.objective_before
+    assert first.rejected[-1]["reason"].startswith("certificate failed at iteration 2")
+    assert first.message.startswith("certificate failed at iteration 2")
+    assert len(second.history) > 2 and not second.rejected

@@ -275,3 +275,23 @@ def test_low_precision_model_gets_the_certificate_of_the_weights_returned(dtype)
     sol = solve_l2_program(net, X, y, beta=1e-2)
     assert sol.objective.value == pytest.approx(objective(sol.model, X, y, beta=1e-2).value,
                                                 rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", ["1", 1.5, True])
+def test_sampled_l2_program_refuses_a_seed_that_is_not_an_integer(seed):
+    """``seed`` once went to ``torch.Generator.manual_seed`` unchecked: a str or float raised a
+    RuntimeError about ``manual_seed``, and ``True`` was silently taken as seed 1."""
+    net, X, y = make_instance(0, n=30, d=2, m=4, steps=20)
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        solve_l2_program(net, X, y, beta=1e-2, patterns="sampled", seed=seed)
+
+
+@pytest.mark.parametrize("solver", ["auto", "torch"])
+def test_objective_passes_solver_options_to_the_torch_lipsdp(solver):
+    """``objective(..., solver_options=...)`` documents them as LipSDP's, but with the default
+    ``"auto"`` (and ``"torch"``) they were dropped silently."""
+    net, X, y = make_instance(0, n=30, d=2, m=4, steps=20)
+    with pytest.raises(ValueError, match="method"):
+        objective(net, X, y, lam=1.0, solver=solver, solver_options={"method": "bogus"})
+    tight = objective(net, X, y, lam=1.0, solver=solver, solver_options={"tol": 1e-11})
+    assert tight.rho == pytest.approx(lipsdp(net.weights(), solver=SOLVER).rho, rel=1e-6)

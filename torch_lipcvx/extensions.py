@@ -231,6 +231,17 @@ def _hidden_features(X: Tensor, w: ShallowWeights) -> Tensor:
     return torch.relu(X @ w.W.T + w.b)
 
 
+def _check_patterns(D, name: str) -> Tensor:
+    """Boolean CPU patterns from ``D`` (bool, or numbers that are all 0 or 1); else ValueError."""
+    D = torch.as_tensor(D).detach().cpu()
+    if D.dtype != torch.bool:
+        if D.is_complex() or not bool(((D == 0) | (D == 1)).all()):
+            raise ValueError(f"{name} must be boolean (or 0/1) activation patterns; got values "
+                             "other than 0 and 1 (or NaN)")
+        D = D != 0
+    return D
+
+
 def flip_ties(X: Tensor, weights: ShallowWeights, previous: Tensor, *,
               tie_tol: float = 1e-6) -> Tensor:
     """Re-extract activation patterns, flipping the points that sit on a unit's boundary.
@@ -247,12 +258,21 @@ def flip_ties(X: Tensor, weights: ShallowWeights, previous: Tensor, *,
 
     Returns:
         ``(n, m)`` boolean patterns.
+
+    Raises:
+        ValueError: shapes that do not match the network, ``previous`` not boolean (or 0/1),
+            ``tie_tol`` negative or NaN.
     """
+    tie_tol = check_nonneg(tie_tol, "tie_tol")
+    previous = _check_patterns(previous, "previous")
+    if X.dim() != 2 or X.shape[1] != weights.d or previous.shape != (X.shape[0], weights.m):
+        raise ValueError(f"X must be (n, {weights.d}) and previous (n, {weights.m}) for this "
+                         f"network, got shapes {tuple(X.shape)} and {tuple(previous.shape)}")
     Z = augment(X) @ weights.W_tilde.T
     scale = Z.abs().amax(0, keepdim=True)
     near = Z.abs() <= tie_tol * scale
     own = Z >= 0
-    return torch.where(near, ~previous.to(torch.bool), own)
+    return torch.where(near, ~previous.to(Z.device), own)
 
 
 def _frozen_split(w: ShallowWeights, t: Optional[np.ndarray], t_mode: str) -> Tensor:
@@ -394,11 +414,17 @@ def pattern_step(model: nn.Module, X, y, patterns: Tensor, *, lam: float, beta: 
 
     Returns:
         ``(candidate, J_candidate, J_model)``, both ``J`` scored with fresh certificates.
+
+    Raises:
+        ValueError: bad shapes or NaN/Inf in ``X``/``y``/the weights, ``patterns`` not
+            ``(n, m)`` or not boolean (or 0/1), ``lam ≤ 0``, ``beta < 0``, no unit with a nonzero
+            outer weight.
+        programs.SolverError: the solver failed.
     """
     net, w, X, y, lam, beta = _prepare(model, X, y, lam, beta)
     if lam <= 0:
         raise ValueError(f"lam must be > 0 for the restriction (12), got {lam!r}")
-    patterns = torch.as_tensor(patterns).to(torch.bool).cpu()
+    patterns = _check_patterns(patterns, "patterns")
     if patterns.shape != (X.shape[0], w.m):
         raise ValueError(f"patterns must have shape {(X.shape[0], w.m)}, "
                          f"got {tuple(patterns.shape)}")
@@ -449,6 +475,9 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = 0.
         tie_tol: relative tolerance of :func:`flip_ties`.
         solver, solver_options: passed to :func:`torch_lipcvx.postprocess` (``"auto"`` too, when
             it accepts it); the programs and certificates built here use the concrete solver.
+            With ``"auto"``/``"torch"`` the options are the torch solvers' (e.g. the interior
+            point's ``tol``), and the cvxpy programs here (α-step, re-extraction) run with
+            cvxpy's defaults.
         verbose: one line per candidate.
 
     Returns:
@@ -471,6 +500,9 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = 0.
         raise ValueError(f"t_mode must be 'free' or 'fixed', got {t_mode!r}")
     outer_solver, own = _resolve_solver(solver)
     certify = _Certifier(outer_solver, solver_options)
+    # with the torch solvers, solver_options are theirs (postprocess's interior point): the cvxpy
+    # programs built here then run with cvxpy's defaults, as postprocess's cvxpy fallbacks do
+    own_options = None if outer_solver != own else solver_options
 
     w = w.permute(sign_order(w.alpha))
     cert = certify(w)
@@ -528,8 +560,10 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = 0.
         D_used = activation_patterns(X, w)
         tic = time.perf_counter()
         try:
-            res = postprocess(ShallowReLU.from_weights(w), X, y, lam=lam, beta=beta,
-                              max_iter=w_max_iter, tol=tol, solver=outer_solver,
+            # float64 on the model's device: the torch solvers run where the model lives (the
+            # candidate is rounded to the model's dtype and re-scored by consider)
+            res = postprocess(ShallowReLU.from_weights(w, device=net.device), X, y, lam=lam,
+                              beta=beta, max_iter=w_max_iter, tol=tol, solver=outer_solver,
                               solver_options=solver_options)
             cand = res.model.weights().to(**_CPU64)
             consider(cand, k, "w-step", time.perf_counter() - tic,
@@ -542,7 +576,7 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = 0.
             try:
                 t = cert.t if t_mode == "fixed" else None
                 cand, _, _, status, _ = _alpha_candidate(w, X, y, lam, beta, t, t_mode, own,
-                                                         solver_options, cache=alpha_cache)
+                                                         own_options, cache=alpha_cache)
                 consider(cand, k, "alpha-step", time.perf_counter() - tic, status)
             except (SolverError, ValueError) as exc:
                 failed(k, "alpha-step", exc, time.perf_counter() - tic)
@@ -554,7 +588,7 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = 0.
             n_flip = int((D_new != activation_patterns(X, w)).sum())
             try:
                 cand, _, status, _ = _pattern_candidate(w, X, y, D_new, cert.t, lam, beta, own,
-                                                        solver_options)
+                                                        own_options)
                 consider(cand, k, "reextract", time.perf_counter() - tic,
                          f"{int((D_new != D_used).sum())} pattern entries changed, "
                          f"{n_flip} off the network's own; {status}")
@@ -587,7 +621,8 @@ def sampled_lipschitz(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
         X: ``(n, d)``; y: ``(n,)``.
         lam: λ > 0; beta: β ≥ 0.
         n_sampled: ``1 ≤ k ≤ m``; seed: the sampling seed.
-        max_iter, tol, solver, solver_options, verbose: passed to :func:`torch_lipcvx.postprocess`.
+        max_iter, tol, solver, solver_options, verbose: passed to :func:`torch_lipcvx.postprocess`
+            (a rerun with the cvxpy solver after a torch solver failed gets no options).
 
     Returns:
         :class:`SampledLipResult`; ``result.history`` is non-increasing from the *start* network.
@@ -615,14 +650,15 @@ def sampled_lipschitz(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
     start_w = ShallowWeights.from_tilde(torch.cat([Wt, Wt]), torch.cat([a, -a]), w.c)
     outer_solver, own = _resolve_solver(solver)
     J_in = _objective(w, X, y, lam, beta, _Certifier(outer_solver, solver_options)(w).rho)
-    def run(solver_name: str) -> PostProcessResult:
-        # in the model's dtype, so that postprocess certifies the weights it returns
-        return postprocess(ShallowReLU.from_weights(start_w, dtype=net.dtype), X, y, lam=lam,
-                           beta=beta, max_iter=max_iter, tol=tol, solver=solver_name,
-                           solver_options=solver_options, verbose=verbose)
+    def run(solver_name: str, options: Optional[dict]) -> PostProcessResult:
+        # in the model's dtype, so that postprocess certifies the weights it returns, and on its
+        # device, where the torch solvers then run
+        return postprocess(ShallowReLU.from_weights(start_w, device=net.device, dtype=net.dtype),
+                           X, y, lam=lam, beta=beta, max_iter=max_iter, tol=tol,
+                           solver=solver_name, solver_options=options, verbose=verbose)
 
     try:
-        res = run(outer_solver)
+        res = run(outer_solver, solver_options)
     except (RuntimeError, ValueError) as exc:     # SolverError included
         if outer_solver == own:
             raise
@@ -631,7 +667,7 @@ def sampled_lipschitz(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
         # boundary Σα²/(2t) = 1 that the restriction (12) refuses. The cvxpy path certifies it.
         warnings.warn(f"samp-lip: solver {outer_solver!r} failed ({exc}); rerunning Algorithm 1 "
                       f"with {own}", RuntimeWarning, stacklevel=2)
-        res = run(own)
+        res = run(own, None)          # solver_options were the torch solvers' (cvxpy's defaults)
     out = res.model.to(device=net.device, dtype=net.dtype)
     start = ShallowReLU.from_weights(start_w, device=net.device, dtype=net.dtype)
     return SampledLipResult(out, res, start, pick.numpy(), J_in, seed)

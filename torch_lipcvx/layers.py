@@ -87,7 +87,11 @@ class LipSDPLayerResult:
             on the input's device and dtype. Its value is re-verified in float64 from ``t``, its
             gradient is the solver's (implicit differentiation).
         t: ``(m,)`` or ``(B, m)`` float64 CPU multipliers (the diagonal of T) for the network as
-            given (not balanced); zero on removed units. ``M(rho, diag(t)) ⪯ 0`` holds in float64.
+            given (not balanced); zero on removed units (``α_j = 0`` or ``w̄_j = 0``).
+            ``M(rho, diag(t)) ⪯ 0`` holds in float64 for the network without its removed units
+            (same ρ*); for the network as given only when no removed unit has ``α_j ≠ 0``
+            (such a unit's optimal multiplier is infinite, and ``t_j = 0`` leaves
+            ``−2t_j + α_j² > 0`` on the diagonal of M).
         solver_rho: the solver's own ρ*, float64 CPU, same shape as ``rho`` (for information).
         repaired: ``(B,)`` booleans (or a 0-d one): whether ``t`` needed rescaling to certify.
         solve_time: wall seconds of the forward solve (and verification).

@@ -23,6 +23,7 @@ Units: ``ρ`` is ``L²`` with ``L`` the certified ℓ2 Lipschitz bound in output
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -504,7 +505,8 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
             or the weights; negative ``beta``/``tol``; ``max_iter < 1``; bad ``solver_args``; a
             model that is not a one-hidden-layer ReLU network with scalar output.
         programs.SolverError: the first batched solve failed (a later failure keeps every
-            ``λ``'s previous iterate and warns).
+            ``λ``'s previous iterate and warns; a failed LipSDP certificate of a candidate
+            rejects that candidate, stops its ``λ`` and warns, at any iteration).
     """
     from .bounds import check_any_solver
 
@@ -579,7 +581,19 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
                     Wt[~act] = 0.0
                 c = None if sol.c is None else sol.c[b].clone()
                 cand = ShallowWeights.from_tilde(Wt, lane.w.alpha, c).rounded(net.dtype)
-                cert = certify(cand)
+                try:
+                    cert = certify(cand)
+                except SolverError as exc:
+                    # the candidate cannot be scored: this λ keeps what it has (as postprocess
+                    # does), the other λ go on
+                    reason = f"certificate failed at iteration {k}: {exc}"
+                    lane.rejected.append({"iteration": k, "objective": math.nan,
+                                          "previous": lane.J.value, "reason": reason})
+                    lane.message, lane.running = reason, False
+                    warnings.warn(f"lam={lane.lam:g}, iteration {k}: the candidate's LipSDP "
+                                  f"certificate failed ({exc}); kept the previous network",
+                                  RuntimeWarning, stacklevel=2)
+                    continue
                 rho_T, t_T, _ = certify_t(cand.W, cand.alpha, lane.cert.t)
                 if rho_T < cert.rho:        # the old T certifies better (solver inaccuracy)
                     cert = replace(cert, rho=rho_T, t=t_T.numpy(), status="previous T")

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_nonneg, check_positive_int, check_Xy
+from ._checks import check_nonneg, check_positive_int, check_seed, check_Xy
 from .bounds import FAST_SOLVERS, LipSDPResult, check_any_solver, lipsdp
 from .fast import PatternBarrier
 from .models import (ShallowReLU, ShallowWeights, activation_patterns, as_shallow_relu,
@@ -242,13 +242,16 @@ def objective(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
         model: :class:`ShallowReLU` or ``nn.Sequential(Linear, ReLU, Linear(·, 1))``.
         X: ``(n, d)`` inputs; y: ``(n,)`` targets (any float dtype/device; computed in float64).
         lam: λ ≥ 0, weight of ``ρ = L²``; beta: β ≥ 0, weight of the ℓ2 term (×1/2).
-        solver, solver_options: for LipSDP.
+        solver, solver_options: for LipSDP (:func:`~torch_lipcvx.bounds.lipsdp`; with
+            ``"auto"``/``"torch"`` the options go to the torch method).
 
     Returns:
         :class:`Objective` (floats).
     """
     _, w, X, y, lam, beta = _prepare(model, X, y, lam, beta)
-    return _objective(w, X, y, lam, beta, _Certifier(check_any_solver(solver), solver_options)(w).rho)
+    # solver_options are LipSDP's here, for the torch methods too (postprocess's are not)
+    certify = _Certifier(check_any_solver(solver), solver_options, torch_options=solver_options)
+    return _objective(w, X, y, lam, beta, certify(w).rho)
 
 
 # ------------------------------------------------------------------------------ the ℓ2 program
@@ -299,6 +302,7 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
         raise ValueError(f"patterns must be 'network' or 'sampled', got {patterns!r}")
     if patterns == "network" and n_sampled is not None:
         raise ValueError("n_sampled is only used with patterns='sampled'")
+    check_seed(seed)
     net, w, X, y, _, beta = _prepare(model, X, y, 0.0, beta)
     solver = check_any_solver(solver)
     D = activation_patterns(X, w).numpy()
