@@ -166,6 +166,8 @@ BAD = [
      r"y must have shape \(40,\).*got shape \(40, 2\)"),
     ("y-inf", "y", _y(lambda y: _nan_at(y, 5, float("inf"))), {}, ValueError,
      r"y contains 1 NaN/Inf value"),
+    ("y-complex", "y", _y(lambda y: y.to(torch.complex128)), {}, ValueError,
+     r"y must be real, got dtype torch.complex128"),
     ("lam-negative", "lam", None, {"lam": -0.1}, ValueError, r"lam must be a finite number >= 0"),
     ("lam-nan", "lam", None, {"lam": float("nan")}, ValueError, r"lam must be a finite number"),
     ("lam-inf", "lam", None, {"lam": math.inf}, ValueError, r"lam must be a finite number"),

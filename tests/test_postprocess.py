@@ -295,3 +295,30 @@ def test_objective_passes_solver_options_to_the_torch_lipsdp(solver):
         objective(net, X, y, lam=1.0, solver=solver, solver_options={"method": "bogus"})
     tight = objective(net, X, y, lam=1.0, solver=solver, solver_options={"tol": 1e-11})
     assert tight.rho == pytest.approx(lipsdp(net.weights(), solver=SOLVER).rho, rel=1e-6)
+
+
+def test_only_lipsdp_fallback_notes_are_counted_and_other_warnings_reach_the_user(monkeypatch):
+    """The certifier collects lipsdp's "fell back to cvxpy" notes into one summary warning; any
+    other warning raised while certifying (a solver's own) is passed on, not counted."""
+    import importlib
+    import warnings
+    pp = importlib.import_module("torch_lipcvx.postprocess")
+    real = pp.lipsdp
+
+    def noisy(w, **kw):
+        warnings.warn("LipSDP torch method failed (test); also solved by auto/CLARABEL, kept the "
+                      "smallest certified bound", RuntimeWarning)
+        warnings.warn("some solver's own remark", RuntimeWarning)
+        return real(w, **kw)
+
+    monkeypatch.setattr(pp, "lipsdp", noisy)
+    net, X, y = make_instance(13, n=60, d=2, m=6)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = postprocess(net, X, y, lam=1e-1, max_iter=2, tol=0.0, solver="auto")
+    n_cert = len(res.history) + len(res.rejected)        # one certificate per scored network
+    texts = [str(w.message) for w in caught]
+    assert texts.count("some solver's own remark") == n_cert
+    summary = [t for t in texts if "fell back from the dual method" in t]
+    assert summary == [f"{n_cert} LipSDP certificate(s) fell back from the dual method to "
+                       "cvxpy/CLARABEL (the dual method failed or did not close its gap)"]

@@ -58,6 +58,8 @@ def check_Xy(X, y, d: Optional[int] = None) -> tuple[Tensor, Tensor]:
     if y.dim() != 1 or y.shape[0] != X.shape[0]:
         raise ValueError(f"y must have shape ({X.shape[0]},) (one target per row of X), "
                          f"got shape {tuple(y.shape)}")
+    if y.is_complex():
+        raise ValueError(f"y must be real, got dtype {y.dtype}")
     if not y.is_floating_point():
         y = y.to(X.dtype)
     check_finite(y, "y")

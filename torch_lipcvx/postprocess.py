@@ -196,6 +196,12 @@ def _objective(w: ShallowWeights, X: Tensor, y: Tensor, lam: float, beta: float,
     return Objective(mse + 0.5 * beta * l2 + lam * rho, mse, l2, rho, lam, beta)
 
 
+def _is_fallback_note(wm: warnings.WarningMessage) -> bool:
+    """Whether a caught warning is ``lipsdp``'s note that ``"auto"`` fell back to cvxpy."""
+    return issubclass(wm.category, RuntimeWarning) and str(wm.message).startswith("LipSDP ") \
+        and "also solved by" in str(wm.message)
+
+
 class _Certifier:
     """Fresh, re-verified LipSDP certificates with the compiled program cached.
 
@@ -215,7 +221,11 @@ class _Certifier:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", RuntimeWarning)
                 out = lipsdp(w, solver=self.solver, solver_options=self.torch_options)
-            self.fallbacks += len(caught)
+            for wm in caught:   # the fallback notes are summed up once by the caller; the rest
+                if _is_fallback_note(wm):   # (e.g. a solver's own warning) reach the user as is
+                    self.fallbacks += 1
+                else:
+                    warnings.warn_explicit(wm.message, wm.category, wm.filename, wm.lineno)
             return out
         m_act = int(((w.alpha != 0) & (w.W.abs().sum(1) > 0)).sum())
         if m_act and (self.program is None or (self.program.m, self.program.d) != (m_act, w.d)):
@@ -479,7 +489,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
                     break
     if certify.fallbacks:
         warnings.warn(f"{certify.fallbacks} LipSDP certificate(s) fell back from the dual method "
-                      f"to cvxpy/{DEFAULT_SOLVER} (gap not closed in 300 iterations)",
+                      f"to cvxpy/{DEFAULT_SOLVER} (the dual method failed or did not close its gap)",
                       RuntimeWarning, stacklevel=2)
     out = ShallowReLU.from_weights(w, device=net.device, dtype=net.dtype)
     return PostProcessResult(out, history, rejected, cert, message, lam, beta)
