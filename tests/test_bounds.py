@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from torch_lipcvx import ShallowReLU, ShallowWeights, lipschitz_bounds, lipsdp
-from torch_lipcvx.bounds import certify_t, lmi_max_eig, naive_bound, spectral_rho
+from torch_lipcvx.bounds import (certify_t, lmi_max_eig, naive_bound, sampled_lower_bound,
+                                spectral_rho)
 from torch_lipcvx.programs import lipsdp_original_lmi
 
 from conftest import make_instance
@@ -243,3 +244,105 @@ def test_lipsdp_refuses_a_rho_outside_float64():
     w = _weights64([[1e-90]], [0.0], [1e-90], 0.0)
     with pytest.raises(ValueError, match="outside float64's normal range"):
         lipsdp(w)
+
+
+def test_lipsdp_rescaling_never_drops_a_unit():
+    """Weights outside 2^±30 are rescaled by powers of two. The scale once included units with
+    α_j = 0, and a rescaling that rounds entries to zero was not noticed: f = 1e100·relu(1e-100·x)
+    beside a unit with α = 0 and w̄ = 1e250 has L = 1, and L = 0 was reported. Units that
+    need scales float64 cannot hold together (1e-30·1e30 beside 1e300·1e-300, L = 2) are
+    refused instead."""
+    w = _weights64([[1e-100], [1e250]], [0.0, 0.0], [1e100, 0.0])
+    for solver in ("auto", "CLARABEL"):
+        res = lipsdp(w, solver=solver)
+        assert res.L >= 1.0 and res.L == pytest.approx(1.0, rel=1e-6)
+        assert res.t[1] == 0 and res.t[0] > 0
+    lossy = _weights64([[1e-30], [1e300]], [0.0, 0.0], [1e30, 1e-300])
+    with pytest.raises(ValueError, match="orders of magnitude"):
+        lipsdp(lossy)
+
+
+def _certifies_exactly(W, alpha, t, rho) -> bool:
+    """``ρI − (½W̄ᵀTW̄ + ggᵀ/(4(1 − s))) ≻ 0`` with ``s < 1`` in exact rational arithmetic (the
+    float64 inputs as they are): ``M(ρ, T) ≺ 0`` up to the kernel, i.e. ρ is certified."""
+    from fractions import Fraction as F
+    Wf = [[F(x) for x in row] for row in W.tolist()]
+    a, tt = [F(x) for x in alpha.tolist()], [F(x) for x in t.tolist()]
+    m, d = len(Wf), len(Wf[0])
+    if not all(x > 0 for x in tt):
+        return False
+    s = sum(a[j] * a[j] / (2 * tt[j]) for j in range(m))
+    if s >= 1:
+        return False
+    g = [sum(a[j] * Wf[j][k] for j in range(m)) for k in range(d)]
+    A = [[(F(rho) if k == l else F(0)) - sum(tt[j] * Wf[j][k] * Wf[j][l] for j in range(m)) / 2
+          - g[k] * g[l] / (4 * (1 - s)) for l in range(d)] for k in range(d)]
+    for i in range(d):            # Gaussian elimination: positive definite iff every pivot > 0
+        if A[i][i] <= 0:
+            return False
+        for k in range(i + 1, d):
+            f = A[k][i] / A[i][i]
+            for l in range(i, d):
+                A[k][l] -= f * A[i][l]
+    return True
+
+
+@pytest.mark.parametrize("gap", [1e-9, 1e-13])
+@pytest.mark.parametrize("seed", range(4))
+def test_certify_t_is_rigorous_when_2T_minus_aa_is_ill_conditioned(seed, gap):
+    """certify_t's ρ was ‖C⁻¹TW̄‖² through a Cholesky factor of 2T − ααᵀ plus a 1e-10 margin:
+    its relative error grows like 1e-16/(1 − s), s = Σ α_j²/(2t_j), so for s = 1 − 1e-9 it fell
+    1e-7 below the true ρ(t) (seed 0) and for s = 1 − 1e-13 up to 1e-3 below. Now every
+    rounding error is bounded: the certificate holds in exact arithmetic, for such t and for
+    LipSDP's own (on a zero-sum network, where its t sits at s ≈ 1 − 1e-10)."""
+    w = random_weights(seed, 8, 3)
+    t0 = torch.as_tensor(lipsdp(w, solver="CLARABEL").t)
+    s = float((w.alpha ** 2 / (2 * t0)).sum())
+    t = t0 * (s / (1 - gap))
+    rho, t_used, repaired = certify_t(w.W, w.alpha, t)
+    assert not repaired and torch.equal(t_used, t)
+    assert _certifies_exactly(w.W, w.alpha, t_used, rho)
+    zs = ShallowWeights(torch.cat([w.W, w.W]), torch.cat([w.b, w.b]),
+                        torch.cat([w.alpha, -w.alpha]))
+    cert = lipsdp(zs)
+    assert _certifies_exactly(zs.W, zs.alpha, torch.as_tensor(cert.t), cert.rho)
+    assert cert.rho <= cert.rho_lower * (1 + 1e-8)          # and still tight
+
+
+def test_certify_t_refuses_bad_input():
+    w = random_weights(1, 6, 3)
+    t = torch.as_tensor(lipsdp(w).t)
+    for bad in (float("nan"), float("inf")):
+        tb = t.clone()
+        tb[2] = bad
+        with pytest.raises(ValueError, match="t contains NaN/Inf"):
+            certify_t(w.W, w.alpha, tb)
+    with pytest.raises(ValueError, match=r"t \(m,\)"):
+        certify_t(w.W, w.alpha, t[:4])
+    with pytest.raises(ValueError, match="W contains NaN/Inf"):
+        certify_t(w.W * float("nan"), w.alpha, t)
+    with pytest.raises(ValueError, match="form must be one of"):
+        lipsdp(w, form="bogus")               # checked for "auto" too (its fallback uses it)
+
+
+def test_sampled_lower_bound_checks_its_arguments():
+    """norm="l2" once measured gradients in ℓ1 (anything but the number 2 did): a "lower bound"
+    of 10.1 for a network whose certified L₂ is 5.23. It is now the ℓ2 bound, and an unknown
+    norm, a wrong-shaped or non-finite X and n_samples < 1 are refused."""
+    g = torch.Generator().manual_seed(0)
+    f64 = dict(dtype=torch.float64)
+    w = ShallowWeights(torch.randn(10, 5, generator=g, **f64), torch.randn(10, generator=g, **f64),
+                       torch.randn(10, generator=g, **f64))
+    upper = lipsdp(w).L
+    by_str = sampled_lower_bound(w, "l2", steps=20)[0]
+    assert by_str == sampled_lower_bound(w, 2, steps=20)[0] and by_str <= upper
+    assert sampled_lower_bound(w, "linf", steps=20)[0] == sampled_lower_bound(w, math.inf,
+                                                                               steps=20)[0]
+    with pytest.raises(ValueError, match="norm must be 2 or inf"):
+        sampled_lower_bound(w, 3)
+    with pytest.raises(ValueError, match=r"shape \(n, 5\)"):
+        sampled_lower_bound(w, X=torch.randn(4, 3, **f64))
+    with pytest.raises(ValueError, match="NaN"):
+        sampled_lower_bound(w, X=torch.full((4, 5), float("nan"), **f64))
+    with pytest.raises(ValueError, match="n_samples"):
+        sampled_lower_bound(w, n_samples=0)

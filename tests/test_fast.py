@@ -233,3 +233,64 @@ def test_verbose_shows_every_interior_point_iteration(capsys):
     postprocess(net, X, y, beta=1e-2, solver="torch", verbose=2)
     out6 = capsys.readouterr().out
     assert sum("gap=" in ln for ln in out6.splitlines()) >= 5
+
+
+@pytest.mark.parametrize("inst,output_bias,anchored", [(0, True, True), (3, False, False)])
+def test_restriction_from_its_own_optimum_is_never_worse(inst, output_bias, anchored):
+    """Started at the optimum of (12) for the same t, the interior point meets its tolerance a
+    little above the start (8e-11 and 1.5e-11 relative here); it now returns the start then, so
+    with status "optimal" the result is never worse than the start. Cross-checked against the
+    program's optimum by cvxpy."""
+    net, X, y = make_instance(*INSTANCES[inst], output_bias=output_bias)
+    w = net.weights().to(dtype=torch.float64)
+    w = w.permute(sign_order(w.alpha))
+    D = activation_patterns(X, w)
+    lam, beta = 1e-2, 1e-2
+    ipm = PatternBarrier(X, y, D, w.alpha, output_bias=output_bias)
+    t = torch.as_tensor(lipsdp(w).t)
+    W1, c1, rho1, info1 = ipm.solve_restriction(w.alpha, t, lam, beta, w.W_tilde, w.c)
+    assert info1.status == "optimal"
+    anchor = (w.W_tilde, w.c) if anchored else None
+    W2, c2, rho2, info2 = ipm.solve_restriction(w.alpha, t, lam, beta, W1, c1, anchor=anchor)
+    assert info2.status == "optimal" and info2.value <= info1.value
+    out = torch.relu(X @ W2[:, :-1].T + W2[:, -1]) @ w.alpha + (c2 if c2 is not None else 0.0)
+    J2 = float(((out - y) ** 2).mean()) + 0.5 * beta * float((W2 ** 2).sum()) + lam * rho2
+    assert J2 == pytest.approx(info2.value, rel=1e-12) and J2 <= info1.value * (1 + 1e-14)
+    ref = LipschitzRestriction(X.numpy(), y.numpy(), D.numpy().astype(float), w.alpha.numpy(),
+                               lam, beta, output_bias)
+    assert info2.value == pytest.approx(ref.solve(t.numpy())[3].value, rel=1e-6)
+
+
+def test_fast_solvers_refuse_bad_settings():
+    """NaN/Inf or wrong-shaped t, negative or NaN λ, β (the interior point once ran 200
+    iterations to an objective of -1e65 for λ = -1), a wrong-shaped start or data, and wrong
+    shapes or NaN for the LipSDP methods: each refused, naming the problem."""
+    w, X, y, D = _setup(*INSTANCES[0])
+    ipm = PatternBarrier(X, y, D, w.alpha, output_bias=True)
+    t = torch.as_tensor(lipsdp(w).t)
+    solve = ipm.solve_restriction
+    tn = t.clone()
+    tn[0] = float("nan")
+    with pytest.raises(ValueError, match="t contains NaN"):
+        solve(w.alpha, tn, 1e-2, 0.0, w.W_tilde, w.c)
+    with pytest.raises(ValueError, match="shape"):
+        solve(w.alpha, t[:3], 1e-2, 0.0, w.W_tilde, w.c)
+    for lam, beta, name in ((-1.0, 0.0, "lam"), (float("nan"), 0.0, "lam"),
+                            (1e-2, -1.0, "beta"), (1e-2, float("nan"), "beta")):
+        with pytest.raises(ValueError, match=name):
+            solve(w.alpha, t, lam, beta, w.W_tilde, w.c)
+    with pytest.raises(ValueError, match=r"W0 must be a tensor of shape"):
+        solve(w.alpha, t, 1e-2, 0.0, w.W_tilde[:, :-1], w.c)
+    with pytest.raises(ValueError, match="beta"):
+        ipm.solve_l2(float("inf"), w.W_tilde, w.c)
+    with pytest.raises(ValueError, match=r"y \(n,\)"):
+        PatternBarrier(X, y[:, None], D, w.alpha, output_bias=True)
+    with pytest.raises(ValueError, match="X contains NaN"):
+        PatternBarrier(X * float("nan"), y, D, w.alpha, output_bias=True)
+    for fn in (lipsdp_newton, lipsdp_dual):
+        with pytest.raises(ValueError, match=r"alpha \(m,\)"):
+            fn(w.W, w.alpha[:3])
+        with pytest.raises(ValueError, match="NaN"):
+            fn(w.W * float("nan"), w.alpha)
+    with pytest.raises(ValueError, match="shrink"):
+        lipsdp_newton(w.W, w.alpha, shrink=2.0)

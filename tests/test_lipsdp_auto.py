@@ -185,3 +185,28 @@ def test_newton_and_first_order_methods_agree_and_the_stall_detector_stops_early
     assert via.solver == "torch/apg" and via.rho >= info_n.lower
     with pytest.raises(ValueError, match="method"):
         lipsdp(w, solver="torch", solver_options={"method": "bfgs"})
+
+
+def test_negligible_units_beside_an_sdp_solution_on_the_boundary():
+    """A zero-sum network (g = W̄ᵀα = 0: the optimal t lies on s = 1) plus two negligible units.
+    An SDP solver's core t can come back with s ≥ 1, leaving the negligible units no budget:
+    their t_j went negative, certify_t lifted them to a floor and the final rescaling blew the
+    bound up (SCS: L = 1.6e6 for L = 8.01). The core t is now rescaled into the interior first;
+    every solver gives the bound of the network without those units, certified."""
+    g = torch.Generator().manual_seed(0)
+    for _ in range(5):                          # the sixth draw was the failing one
+        torch.randn(8, 3, generator=g, dtype=F64), torch.randn(8, generator=g, dtype=F64)
+        torch.randn(2, 3, generator=g, dtype=F64)
+    W, a = torch.randn(8, 3, generator=g, dtype=F64), torch.randn(8, generator=g, dtype=F64)
+    W, a = torch.cat([W, W]), torch.cat([a, -a])
+    core = ShallowWeights(W, torch.zeros(16, dtype=F64), a)
+    Wt = torch.cat([W, torch.randn(2, 3, generator=g, dtype=F64) * 1e-16])
+    wt = ShallowWeights(Wt, torch.zeros(18, dtype=F64), torch.cat([a, torch.tensor([1.0, -1.0],
+                                                                                  dtype=F64)]))
+    ref = lipsdp(core, solver="auto").L
+    for solver in ("auto", "CLARABEL", "SCS"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cert = lipsdp(wt, solver=solver)
+        _assert_certificate(wt, cert)
+        assert ref * (1 - 1e-9) <= cert.L <= ref * (1 + 1e-5), solver

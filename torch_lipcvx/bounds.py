@@ -5,9 +5,10 @@ Upper bounds (certified):
 
 * ``"lipsdp"`` (ℓ2): LipSDP-neuron solved with cvxpy (Clarabel by default, SCS selectable) or in
   torch (``solver="auto"``/``"torch"``). The solver's ``ρ`` is never reported: its ``t`` is
-  re-verified in float64 through the spectral form ``ρ(t) = ‖C⁻¹ T W̄‖₂²`` with
-  ``2T − ααᵀ = C Cᵀ``, and if ``t`` is slightly infeasible (``2T − ααᵀ`` not positive definite)
-  it is repaired by the best positive rescaling ``s·t``.
+  re-verified in float64 through the reduced form ``ρ(t) = λ_max(½W̄ᵀTW̄ + ggᵀ/(4(1 − s)))``
+  (equal to the spectral form ``‖C⁻¹ T W̄‖₂²`` with ``2T − ααᵀ = C Cᵀ``) with every rounding
+  error bounded (:func:`certify_t`), and if ``t`` is slightly infeasible (``2T − ααᵀ`` not
+  positive definite) it is repaired by the best positive rescaling ``s·t``.
 * ``"naive"``: ``‖W̄‖₂ ‖α‖₂`` (ℓ2), ``Σ_j |α_j| ‖w̄_j‖₁`` (ℓ∞ inputs).
 * ``"sqrt_d_lipsdp"`` (ℓ∞ inputs): ``√d · L₂``.
 * ℓ∞ inputs also: the exact value of LiPopt's relaxed program by enumeration and the LP
@@ -46,7 +47,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_norm, check_positive_int, check_X
+from ._checks import UNIT_ROUNDOFF, check_norm, check_positive_int, check_X, gamma
 from .fast import (NEWTON_MAX_DIM, _off_boundary, lipsdp_dual, lipsdp_newton,
                    spectral_rho_fixed_t)
 from .linf import (DEFAULT_MAX_EXACT_DIM, DEFAULT_MAX_PRODUCTS, check_linf_options,
@@ -84,7 +85,8 @@ __all__ = [
     "sampled_lower_bound",
 ]
 
-# Relative margin added to a verified ρ to cover the rounding of one float64 Cholesky + SVD.
+# Relative margin added to a verified ρ (on top of its bounded rounding errors) and to the
+# naive bound (to cover the float64 SVD).
 ROUNDING_MARGIN = 1e-10
 
 
@@ -189,6 +191,57 @@ def spectral_rho(W: Tensor, alpha: Tensor, t: Tensor) -> float:
     return float(torch.linalg.matrix_norm(Y, ord=2)) ** 2
 
 
+def _rho_upper(W: Tensor, alpha: Tensor, t: Tensor) -> float:
+    """A rigorous float64 upper bound on ``ρ(t)`` (the smallest ρ with ``M(ρ, T) ⪯ 0``), ``inf``
+    unless ``t > 0`` and ``s = Σ α_j²/(2t_j) < 1`` hold beyond rounding.
+
+    Through the reduced form ``ρ(t) = λ_max(½W̄ᵀTW̄ + ggᵀ/(4(1 − s)))``, ``g = W̄ᵀα`` (module
+    docstring of :mod:`~torch_lipcvx.fast`), with every rounding error bounded explicitly
+    (Higham's ``γ_k`` for the sums, ``ggᵀ ⪯ (1 + η)ĝĝᵀ + (1 + 1/η)ΔΔᵀ`` for the error ``Δ`` of
+    ``ĝ``, a backward-stable eigensolver's ``O(d·u)‖Q‖``). Unlike ``‖C⁻¹TW̄‖²`` through the
+    Cholesky factor of ``2T − ααᵀ``, whose relative error grows like ``u/(1 − s)``, the error
+    of the ``ggᵀ`` term stays small when ``s → 1`` (where ``g ≈ 0`` puts LipSDP's optimum).
+
+    Args: ``W (m, d)``, ``alpha (m,)``, ``t (m,)``, float64 CPU, every ``alpha_j ≠ 0``.
+    """
+    m, d = W.shape
+    if m == 0:
+        return 0.0
+    if not (bool((t > 0).all()) and bool(torch.isfinite(2 * t).all())):
+        return math.inf
+    u, tiny = UNIT_ROUNDOFF, sys.float_info.min      # tiny: covers terms that underflow
+    s_hat = float((alpha * alpha / (2 * t)).sum())
+    s_up = s_hat * (1 + 2 * gamma(m + 2)) + m * tiny
+    den = (1.0 - s_up) * (1 - 4 * u)                 # ≤ 1 − s
+    if not den > 0:
+        return math.inf
+    if not bool((W != 0).any()):
+        return 0.0                                   # Q = 0 exactly
+    c = 1.0 / (4.0 * den) * (1 + 2 * u)              # ≥ 1/(4(1 − s))
+    g = W.T @ alpha
+    g_norm = float(torch.linalg.vector_norm(g))
+    g_err = float(torch.linalg.vector_norm(2 * gamma(m + 1) * (W.abs().T @ alpha.abs()))) \
+        * (1 + 2 * gamma(d + 2)) + d * m * tiny      # ≥ ‖g − ĝ‖
+    A = 0.5 * (W.T * t) @ W
+    tr = float(0.5 * (t * (W * W).sum(1)).sum())
+    A_err = 2 * gamma(m + d + 3) * tr + d * m * tiny  # ≥ ‖A − Â‖₂ (≤ γ_{m+2}·tr A)
+    if g_norm > 0 and g_err > 0:
+        eta = g_err / g_norm
+        k = c * (1 + eta) * (1 + 2 * u)
+        G_err = c * (g_err * g_err + g_err * g_norm)
+    else:                                            # ĝ = 0: ggᵀ ⪯ ‖Δ‖²I; or Δ = 0
+        k = c * (1 + 2 * u) if g_err == 0 else 0.0
+        G_err = c * g_err * g_err
+    Q = A + k * torch.outer(g, g)
+    Q = 0.5 * (Q + Q.T)
+    if not bool(torch.isfinite(Q).all()):
+        return math.inf                              # overflow: nothing to certify in float64
+    q_norm = float(torch.linalg.matrix_norm(Q))      # Frobenius ≥ spectral
+    lam = float(torch.linalg.eigvalsh(Q)[-1])
+    err = A_err + G_err + gamma(3) * k * g_norm * g_norm + 2 * u * q_norm + 8 * d * u * q_norm
+    return (lam + err) * (1 + 4 * u)
+
+
 def _ray_threshold(alpha: Tensor, t: Tensor) -> float:
     """``r = Σ α_j²/(2 t_j)``: ``2sT − ααᵀ ≻ 0`` ⇔ ``s > r`` (matrix determinant lemma)."""
     return float((alpha.double() ** 2 / (2 * t.double())).sum())
@@ -206,49 +259,59 @@ def certify_t(W: Tensor, alpha: Tensor, t, *, repair: bool = True) -> tuple[floa
         W: ``(m, d)``; alpha: ``(m,)``; t: ``(m,)`` array or tensor.
 
     Returns:
-        ``(rho, t_used, repaired)``: ``rho`` includes a relative rounding margin of 1e-10;
-        ``t_used`` is ``(m,)`` float64 with zeros on inactive units.
+        ``(rho, t_used, repaired)``: ``rho`` is a rigorous upper bound on the smallest ρ the
+        LMI certifies with ``t_used`` (every float64 rounding error bounded, :func:`_rho_upper`)
+        times a further relative margin of 1e-10; ``t_used`` is ``(m,)`` float64 with zeros on
+        inactive units.
 
     Raises:
-        ValueError: if no rescaling certifies (cannot happen for finite weights and t ≥ 0 when
-            ``repair`` is on), or ``repair=False`` and ``t`` is infeasible.
+        ValueError: shapes that do not match, NaN/Inf in ``W``, ``alpha`` or ``t``; no rescaling
+            certifies (cannot happen for finite weights and t ≥ 0 when ``repair`` is on), or
+            ``repair=False`` and ``t`` is infeasible.
     """
     W = W.detach().to("cpu", torch.float64)
     alpha = alpha.detach().to("cpu", torch.float64)
     t = torch.as_tensor(np.asarray(t, dtype=float) if not isinstance(t, Tensor) else t)
     t = t.detach().to("cpu", torch.float64).clone()
+    if W.dim() != 2 or alpha.shape != (W.shape[0],) or t.shape != (W.shape[0],):
+        raise ValueError(f"certify_t needs W (m, d), alpha (m,) and t (m,), got shapes "
+                         f"{tuple(W.shape)}, {tuple(alpha.shape)} and {tuple(t.shape)}")
+    for name, v in (("W", W), ("alpha", alpha), ("t", t)):
+        if not bool(torch.isfinite(v).all()):
+            raise ValueError(f"certify_t: {name} contains NaN/Inf")
     act = alpha != 0
     Wa, aa, ta = W[act], alpha[act], t[act]
     t_out = torch.zeros_like(t)
     if Wa.shape[0] == 0:
         return 0.0, t_out, False
-    rho = spectral_rho(Wa, aa, ta)
+    rho = _rho_upper(Wa, aa, ta)
     repaired = False
     if not math.isfinite(rho):
         if not repair:
-            raise ValueError("t does not certify: 2T - alpha alpha^T is not positive definite")
+            raise ValueError("t does not certify: 2T - alpha alpha^T is not positive definite "
+                             "(beyond rounding)")
         repaired = True
         floor = 1e-12 * max(float(ta.max()), float((aa ** 2).max()))
         ta = torch.clamp(ta, min=floor)
         r = _ray_threshold(aa, ta)
-        lo, hi = r * (1 + 1e-12), r * 4 + 1e-12
+        lo, hi = r * (1 + 1e-12 + 8 * gamma(len(aa) + 2)), r * 4 + 1e-12
         # golden-section search of the convex, finite-on-(r, ∞) function s -> ρ(s t)
         g = (math.sqrt(5) - 1) / 2
         a, b = lo, hi
         x1, x2 = b - g * (b - a), a + g * (b - a)
-        f1, f2 = spectral_rho(Wa, aa, x1 * ta), spectral_rho(Wa, aa, x2 * ta)
+        f1, f2 = _rho_upper(Wa, aa, x1 * ta), _rho_upper(Wa, aa, x2 * ta)
         for _ in range(60):
             if f1 <= f2:
                 b, x2, f2 = x2, x1, f1
                 x1 = b - g * (b - a)
-                f1 = spectral_rho(Wa, aa, x1 * ta)
+                f1 = _rho_upper(Wa, aa, x1 * ta)
             else:
                 a, x1, f1 = x1, x2, f2
                 x2 = a + g * (b - a)
-                f2 = spectral_rho(Wa, aa, x2 * ta)
+                f2 = _rho_upper(Wa, aa, x2 * ta)
         s = x1 if f1 <= f2 else x2
         ta = s * ta
-        rho = spectral_rho(Wa, aa, ta)
+        rho = _rho_upper(Wa, aa, ta)
         if not math.isfinite(rho):  # pragma: no cover - would be a bug
             raise ValueError("could not repair t into a valid LipSDP certificate")
     t_out[act] = ta
@@ -341,6 +404,13 @@ def _negligible(W: Tensor, alpha: Tensor) -> Tensor:
     return out
 
 
+def _core_outside(alpha: Tensor, t: Tensor, core: Tensor, rest: Tensor) -> bool:
+    """Whether :func:`_add_negligible` must first rescale the core's ``t`` (units ``rest`` to add,
+    and the core's ``s = Σ α_j²/(2t_j)`` not below 1 − 1e-12)."""
+    return bool(rest.any()) and bool(core.any()) and \
+        not 1.0 - _ray_threshold(alpha[core], t[core]) > 1e-12
+
+
 def _add_negligible(W: Tensor, alpha: Tensor, t: Tensor, core: Tensor, tiny: Tensor,
                     zero: Tensor) -> Tensor:
     """Multipliers for the units left out of the SDP, given the core's ``t`` (all ``(m,)``).
@@ -350,9 +420,16 @@ def _add_negligible(W: Tensor, alpha: Tensor, t: Tensor, core: Tensor, tiny: Ten
     ``λ_max``; κ is the best of a grid of budget shares, scored by the exact reduced-form ``φ``
     (so the bound is at least as good as the triangle inequality ``L_core + δ``, up to the grid).
     Units with ``w̄_j = 0`` then take a 1e-6 share of what is left (half the budget when no unit
-    moves). The caller certifies the result (:func:`certify_t`).
+    moves). A core ``t`` with ``s ≥ 1 − 1e-12`` (an SDP solver's, on or just outside the
+    boundary) is first rescaled into the interior (:func:`certify_t`'s repair). The caller
+    certifies the result (:func:`certify_t`).
     """
     t = t.clone()
+    if _core_outside(alpha, t, core, tiny | zero):
+        # an SDP solver's t can sit on or just outside s = 1 (g = W̄ᵀα ≈ 0): rescale it into
+        # the interior first, else the units below get no budget (t_j < 0, then lifted to a
+        # floor that blows up the final rescaling)
+        t[core] = certify_t(W[core], alpha[core], t[core])[1]
     if bool(tiny.any()):
         budget = 1.0 - _ray_threshold(alpha[core], t[core])
         norms = torch.linalg.vector_norm(W[tiny], dim=1)
@@ -464,6 +541,8 @@ def lipsdp(weights: ShallowWeights, *, solver: str = "auto", solver_options: Opt
         programs.SolverError: a cvxpy solver failed or hit its limit (never with ``"auto"``).
     """
     solver = check_any_solver(solver)
+    if form not in LipSDPProgram.FORMS:      # checked for every solver ("auto" may fall back)
+        raise ValueError(f"form must be one of {LipSDPProgram.FORMS}, got {form!r}")
     if not isinstance(weights, ShallowWeights):
         raise TypeError(f"weights must be ShallowWeights (use model.weights()), "
                         f"got {type(weights).__name__}")
@@ -474,12 +553,23 @@ def lipsdp(weights: ShallowWeights, *, solver: str = "auto", solver_options: Opt
     m = W.shape[0]
     if int(act.sum()) == 0:
         return LipSDPResult(0.0, np.zeros(m), 0.0, solver, "trivial", False, 0.0, 0.0)
-    kW, ka = _pow2_exponent(W), _pow2_exponent(alpha)
+    # the scale of the units that enter (a unit with α_j = 0 does not, whatever its w̄_j)
+    kW, ka = _pow2_exponent(W[act]), _pow2_exponent(alpha)
     if max(abs(kW), abs(ka)) > _SCALE_EXPONENT:
-        return _rescaled(lipsdp(ShallowWeights(torch.ldexp(W, torch.tensor(-kW)), weights.b,
-                                               torch.ldexp(alpha, torch.tensor(-ka)), weights.c),
+        Ws = torch.where(act[:, None], torch.ldexp(W, torch.tensor(-kW)),
+                         torch.zeros((), dtype=W.dtype))
+        As = torch.ldexp(alpha, torch.tensor(-ka))
+        if not (torch.equal(torch.ldexp(Ws[act], torch.tensor(kW)), W[act])
+                and torch.equal(torch.ldexp(As, torch.tensor(ka)), alpha)):
+            raise ValueError(
+                f"the weights span too many orders of magnitude to certify in float64: rescaling "
+                f"W by 2^{-kW} and alpha by 2^{-ka} (to bring their largest entries near 1) "
+                "would round some entries to subnormal numbers or zero; rebalance the units "
+                "(f is unchanged by (w_j, b_j, alpha_j) -> (c w_j, c b_j, alpha_j / c), c > 0) or "
+                "drop the negligible ones")
+        return _rescaled(lipsdp(ShallowWeights(Ws, weights.b, As, weights.c),
                                 solver=solver, solver_options=solver_options, program=program,
-                                form=form), kW, ka)
+                                form=form), kW, ka, act)
     neg = _negligible(W, alpha)
     zero = act & (W.abs().sum(1) == 0)
     tiny = neg & ~zero
@@ -519,9 +609,11 @@ def lipsdp(weights: ShallowWeights, *, solver: str = "auto", solver_options: Opt
         rho_b, t_b, name, status = min(cands, key=lambda c: c[0])
         solver_rho = rho_b * sigma ** 2
         t_full[core] = t_b * c2
+    pre_repaired = _core_outside(alpha, t_full, core, tiny | zero)
     t_full = _add_negligible(W, alpha, t_full, core, tiny, zero)
     start = time.perf_counter()
     rho, t_used, repaired = certify_t(W, alpha, t_full)
+    repaired = repaired or pre_repaired
     return LipSDPResult(rho, t_used.numpy(), solver_rho, name, status, repaired, solve_time,
                         time.perf_counter() - start, lower, dual)
 
@@ -536,14 +628,16 @@ def _pow2_exponent(x: Tensor) -> int:
     return math.frexp(top)[1] if top > 0 else 0
 
 
-def _rescaled(res: LipSDPResult, kW: int, ka: int) -> LipSDPResult:
+def _rescaled(res: LipSDPResult, kW: int, ka: int, act: Tensor) -> LipSDPResult:
     """The certificate of ``(2^kW·W̄, 2^ka·α)`` from that of ``(W̄, α)``: LipSDP is homogeneous,
     ``ρ`` scales by ``2^(2kW+2ka)`` and ``t`` by ``2^(2ka)``, both exactly (powers of two), so
     the rescaled ``ρ`` is as certified as the original. The dual ``Z`` (trace 1) is unchanged.
+    ``act``: the units with ``α_j ≠ 0`` (``(m,)`` boolean), whose ``t_j`` must stay exact.
 
     Raises:
         ValueError: ``ρ = L²`` is outside float64's normal range (``L`` below about 1.5e-154 or
-            above 1.3e154): no certified float64 ``ρ`` exists to report.
+            above 1.3e154), or a multiplier ``t_j`` of an active unit is: no certified float64
+            ``ρ`` (resp. ``t``) exists to report.
     """
     k = 2 * kW + 2 * ka
     e = math.frexp(res.rho)[1] + k                   # ρ ∈ [2^(e−1), 2^e)
@@ -552,8 +646,16 @@ def _rescaled(res: LipSDPResult, kW: int, ka: int) -> LipSDPResult:
                          "normal range (L below ~1.5e-154 or above ~1.3e154): rescale the "
                          "weights to certify them")
     rho = math.ldexp(res.rho, k)
+    with np.errstate(over="ignore", under="ignore"):
+        t = np.ldexp(res.t, 2 * ka)
+        on = act.numpy()
+        if not (np.all(np.isfinite(t[on]))
+                and np.array_equal(np.ldexp(t[on], -2 * ka), res.t[on])):
+            raise ValueError("the network's LipSDP multipliers t lie outside float64's range at "
+                             f"the weights' scale (alpha ~ 2^{ka}): rescale the weights to "
+                             "certify them")
     return dataclasses.replace(
-        res, rho=rho, t=np.ldexp(res.t, 2 * ka), solver_rho=math.ldexp(res.solver_rho, k),
+        res, rho=rho, t=t, solver_rho=math.ldexp(res.solver_rho, k),
         rho_lower=math.ldexp(res.rho_lower, k) if math.isfinite(res.rho_lower) else res.rho_lower)
 
 
@@ -586,10 +688,21 @@ def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Option
     norm ``‖W̄ᵀ(α ⊙ σ((W̄x + b)/τ))‖_q`` with τ annealed; the exact norm is evaluated at every
     step. Runs on the weights' device in float64.
 
+    ``norm`` is 2 or ``inf`` (also ``"l2"``, ``"linf"``...): the norm of input perturbations,
+    so the gradients are measured in its dual norm (2, resp. 1).
+
     Returns:
         ``(value, x)``: the bound (output units per input unit) and a ``(d,)`` point attaining it.
+
+    Raises:
+        ValueError: an unknown norm, ``X`` not ``(n, d)`` or with NaN/Inf, ``n_samples < 1`` or
+            ``steps < 0``.
     """
-    q = 2.0 if norm == 2 else 1.0
+    q = 2.0 if check_norm(norm) == 2 else 1.0
+    check_positive_int(n_samples, "n_samples")
+    check_positive_int(steps, "steps", minimum=0)
+    if X is not None:
+        X = check_X(X, "X", weights.d)
     dev = weights.W.device
     W = weights.W.detach().to(dev, torch.float64)
     b = weights.b.detach().to(dev, torch.float64)

@@ -54,10 +54,12 @@ correctors, the LMI of (12) written linearly as ``[[ρI, (RW̄)ᵀ], [RW̄, I_m]
 plus block-diagonal ``X̃ᵀ diag(z_j/s_j) X̃`` per unit, the LMI's ``(m d + 1)`` block or the cones'
 blocks, factorised by Cholesky; memory is ``O(n m + (m (d + 1))²)``. The start is the current
 network and every iterate is primal feasible, so the result keeps the patterns exactly (rows
-reaching 0 are active constraints, where relu(0) = 0 either way) and is never worse than the
-start. Units whose bias has a flat direction when β = 0 are eliminated exactly
-(:meth:`PatternBarrier._flat_units`). The objective of the returned point is evaluated exactly (ρ
-by an eigenvalue for the given t).
+reaching 0 are active constraints, where relu(0) = 0 either way). The iterates are not monotone
+in the objective: with status ``"optimal"`` the result is never worse than the start (the start
+itself is returned if the optimum found is not below it); after an early stop it is the last
+iterate, which can be worse (callers compare, Algorithm 1 rejects it). Units whose bias has a
+flat direction when β = 0 are eliminated exactly (:meth:`PatternBarrier._flat_units`). The
+objective of the returned point is evaluated exactly (ρ by an eigenvalue for the given t).
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ import torch
 from torch import Tensor
 
 from . import ipm
+from ._checks import check_nonneg, check_positive
 
 __all__ = [
     "FastInfo",
@@ -102,7 +105,9 @@ class FastInfo:
             feasible either way, only less accurate.
         iterations: iterations run.
         solve_time: seconds.
-        value: objective of the returned (feasible) point; for LipSDP the certified ρ upper bound.
+        value: objective of the returned (feasible) point; for LipSDP ``φ(t)`` at the returned
+            ``t``, an upper bound on ρ* up to rounding (certify it with
+            :func:`~torch_lipcvx.bounds.certify_t`).
         lower: a lower bound on the optimum: LipSDP's dual value; ``value − gap`` for the
             interior point.
         dual_residual: interior point: the stationarity residual at the end (∞-norm).
@@ -229,6 +234,20 @@ def _off_boundary(W: Tensor, alpha: Tensor, t: Tensor, margin: float) -> tuple[f
     return best
 
 
+def _check_units(W: Tensor, alpha: Tensor, who: str) -> tuple[Tensor, Tensor]:
+    """``(W, alpha)`` in float64 after checking what the LipSDP methods need."""
+    if W.dim() != 2 or alpha.shape != (W.shape[0],):
+        raise ValueError(f"{who} needs W (m, d) and alpha (m,), got shapes {tuple(W.shape)} and "
+                         f"{tuple(alpha.shape)}")
+    W, alpha = W.to(torch.float64), alpha.to(torch.float64)
+    if not (bool(torch.isfinite(W).all()) and bool(torch.isfinite(alpha).all())):
+        raise ValueError(f"{who}: W or alpha contains NaN/Inf")
+    if W.shape[0] == 0 or bool((alpha == 0).any()) or bool((W.abs().sum(1) == 0).any()):
+        raise ValueError(f"{who} needs at least one unit, every alpha_j != 0 and every "
+                         "row of W nonzero")
+    return W, alpha
+
+
 def lipsdp_newton(W: Tensor, alpha: Tensor, *, tol: float = 1e-9, max_iter: int = 200,
                   shrink: float = 0.05, margin: float = 1e-10,
                   verbose: bool = False) -> tuple[float, Tensor, FastInfo]:
@@ -261,16 +280,17 @@ def lipsdp_newton(W: Tensor, alpha: Tensor, *, tol: float = 1e-9, max_iter: int 
         numerically singular) or ``"max_iter"``.
 
     Raises:
-        ValueError: a zero row of W or zero entry of alpha (drop such units first).
+        ValueError: shapes that do not match, NaN/Inf, a zero row of W or zero entry of alpha
+            (drop such units first), ``shrink`` outside (0, 1), ``margin`` outside [0, 1).
     """
     start = time.perf_counter()
-    W = W.to(torch.float64)
-    alpha = alpha.to(torch.float64)
+    W, alpha = _check_units(W, alpha, "lipsdp_newton")
+    if not 0 < shrink < 1:
+        raise ValueError(f"shrink must lie in (0, 1) (the factor applied to mu), got {shrink!r}")
+    if not 0 <= margin < 1:
+        raise ValueError(f"margin must lie in [0, 1), got {margin!r}")
     dev, dt = W.device, W.dtype
     m, d = W.shape
-    if m == 0 or bool((alpha == 0).any()) or bool((W.abs().sum(1) == 0).any()):
-        raise ValueError("lipsdp_newton needs at least one unit, every alpha_j != 0 and every "
-                         "row of W nonzero")
     iu = torch.triu_indices(d, d, device=dev)
     diag = iu[0] == iu[1]
     sc = torch.where(diag, 1.0, math.sqrt(2.0)).to(dt)          # svec scaling
@@ -395,10 +415,12 @@ def lipsdp_dual(W: Tensor, alpha: Tensor, *, tol: float = 1e-6, max_iter: int = 
         ``(rho_upper, t, info)``: ``rho_upper = φ(t)`` computed in float64 (not yet rounded up;
         use :func:`~torch_lipcvx.bounds.certify_t`), ``t (m,)``, and :class:`FastInfo` with the
         dual bound ``info.lower ≤ ρ*``.
+
+    Raises:
+        ValueError: shapes that do not match, NaN/Inf, a zero row of W or zero entry of alpha.
     """
     start = time.perf_counter()
-    W = W.to(torch.float64)
-    alpha = alpha.to(torch.float64)
+    W, alpha = _check_units(W, alpha, "lipsdp_dual")
     d = W.shape[1]
     absa, g = alpha.abs(), W.T @ alpha
     # scale-free start: the step is in units of Z, the gradient in units of ‖W‖²‖α‖
@@ -481,7 +503,9 @@ class PatternBarrier:
 
     The start (the current network, nudged into the interior of its pattern cones) is primal
     feasible and every iterate stays strictly feasible, so the returned weights satisfy the
-    patterns exactly and the result is never worse than the start.
+    patterns exactly. With status ``"optimal"`` the result is never worse than the start; after
+    an early stop (``"max_iter"``, ``"stalled"``, ``"screened_partial"``) it is the last,
+    well-centred iterate, which can be worse than the start (the iterates are not monotone).
 
     Args:
         X: ``(n, d)`` inputs; y: ``(n,)``; D: ``(n, m)`` boolean patterns; coef: ``(m,)``.
@@ -494,6 +518,18 @@ class PatternBarrier:
                  chunk: int = 4096) -> None:
         dt = torch.float64
         dev = X.device
+        if X.dim() != 2 or y.shape != (X.shape[0],) or D.dim() != 2 or D.shape[0] != X.shape[0] \
+                or coef.shape != (D.shape[1],):
+            raise ValueError(f"PatternBarrier needs X (n, d), y (n,), D (n, m) and coef (m,), got "
+                             f"shapes {tuple(X.shape)}, {tuple(y.shape)}, {tuple(D.shape)} and "
+                             f"{tuple(coef.shape)}")
+        for name, v in (("y", y), ("D", D), ("coef", coef)):
+            if v.device != dev:
+                raise ValueError(f"PatternBarrier: {name} is on {v.device}, X on {dev}; put all "
+                                 "tensors on one device")
+        for name, v in (("X", X), ("y", y), ("coef", coef)):
+            if not bool(torch.isfinite(v).all()):
+                raise ValueError(f"PatternBarrier: {name} contains NaN/Inf")
         self.device = dev
         self.n, self.d = X.shape
         self.m = D.shape[1]
@@ -524,12 +560,21 @@ class PatternBarrier:
         Z = self.Xt @ W.T
         return torch.where(self.D, Z, -Z)
 
-    def _cone_T(self, R: Tensor) -> Tensor:
-        return (self.Xt.T @ torch.where(self.D, R, -R)).T
+    def _check_start(self, W: Tensor, name: str) -> None:
+        if not isinstance(W, Tensor) or W.shape != (self.m, self.p):
+            raise ValueError(f"{name} must be a tensor of shape ({self.m}, {self.p}) (one row "
+                             f"[w_j, b_j] per unit), got "
+                             f"{tuple(W.shape) if isinstance(W, Tensor) else type(W).__name__}")
+        if not bool(torch.isfinite(W).all()):
+            raise ValueError(f"{name} contains NaN/Inf")
 
-    def least_squares(self, x: Tensor) -> float:
-        """``(1/n)‖Φx − y‖²`` (the MSE of the convex model) from the Gram matrix."""
-        return float(0.5 * x @ (self.H @ x) - self.q @ x + self.yy)
+    def _start_point(self, W: Tensor, c0: Optional[Tensor]) -> tuple[Tensor, Optional[Tensor]]:
+        """The start ``(W̃, c)`` as a solve returns it: ``c`` is ``None`` without an output bias
+        (and 0 when free but not given), as in :meth:`_start`."""
+        W = W.clone()                      # never hand back the caller's own tensor
+        if not self.output_bias:
+            return W, None
+        return W, (c0.to(W).reshape(()).clone() if c0 is not None else W.new_zeros(()))
 
     def interior_start(self, W: Tensor) -> Tensor:
         """Nudge each unit's bias so that every cone row is strictly positive.
@@ -669,7 +714,8 @@ class PatternBarrier:
         ``z0``, which is strictly feasible for all rows. If ``SCREEN_ROUNDS`` rounds do not
         suffice, the result is the farthest point towards the last optimum on the segment from
         ``z0`` that keeps every row strictly positive: feasible, and by convexity never worse
-        than ``z0`` (status ``"screened_partial"``). Cost per iteration ``O(m k p)`` instead of
+        than ``z0`` when the last relaxation was solved to tolerance (status
+        ``"screened_partial"``). Cost per iteration ``O(m k p)`` instead of
         ``O(n m p)``; one pass over all rows per round.
         """
         n, m, p = self.n, self.m, self.p
@@ -726,7 +772,7 @@ class PatternBarrier:
 
         Args:
             alpha: ``(m,)`` nonzero outer weights; t: ``(m,)`` with ``Σ_j α_j²/(2t_j) < 1``.
-            lam: λ > 0; beta: β ≥ 0 (the term ``(β/2)‖W̃‖²``).
+            lam: λ ≥ 0 (λ > 0 in Algorithm 1); beta: β ≥ 0 (the term ``(β/2)‖W̃‖²``).
             W0: ``(m, d + 1)`` the current network (it has the patterns); c0: its output bias.
             tol: stop when the central-path gap bound is below ``tol`` relative.
             screen: solve on a screened subset of the pattern rows, adding violated rows until
@@ -741,17 +787,32 @@ class PatternBarrier:
             ``(W̃, c, ρ, info)``; every cone row of ``W̃`` is strictly positive, ``ρ`` is
             ``λ_max(W̄ᵀMW̄)`` at the returned point (the LMI's smallest ρ for this t) and
             ``info.value`` the program's objective there, ``info.lower`` a lower bound on the
-            optimum (``value − ν/t``).
+            optimum (``value − ν/t``). With ``info.status == "optimal"``, ``info.value`` is at
+            most the objective of the start (``W0`` nudged into its cones' interior, its ``c0``
+            and its own ρ for this t); after an early stop it can be above it.
+
+        Raises:
+            ValueError: shapes that do not match the program, NaN/Inf in ``t`` or ``W0``,
+                ``lam`` or ``beta`` negative or not finite, a ``t`` that does not certify
+                (``2T − ααᵀ ⊁ 0``), a ``W0`` without the patterns.
         """
         dt, dev = torch.float64, self.device
         m, p, d, nw = self.m, self.p, self.d, self.nw
+        lam, beta = check_nonneg(lam, "lam"), check_nonneg(beta, "beta")
+        self._check_start(W0, "W0")
         alpha, t = alpha.to(dev, dt), t.to(dev, dt)
+        if alpha.shape != (m,) or t.shape != (m,):
+            raise ValueError(f"alpha and t must have shape ({m},), got {tuple(alpha.shape)} and "
+                             f"{tuple(t.shape)}")
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError("t contains NaN/Inf")
         s = float((alpha ** 2 / (2 * t)).sum())
-        if bool((t <= 0).any()) or s >= 1:
+        if bool((t <= 0).any()) or not s < 1:
             raise ValueError("t must certify the current network (2T - alpha alpha^T > 0)")
         Mt = torch.diag(t / 2) + torch.outer(alpha, alpha) / (4 * (1 - s))
         N = nw + 1
         W0 = self.interior_start(W0.to(dev, dt))
+        start = self._start_point(W0, c0)
         if anchor is not None and recentre > 0:
             Wa = self.interior_start(anchor[0].to(dev, dt))
             W0 = W0 + recentre * (Wa - W0)
@@ -777,10 +838,18 @@ class PatternBarrier:
         if not bool(keep.all()):
             W, c = self._restore_biases(W, c, W0, alpha, on, off)
         c = c if self.output_bias else None
-        Wb = W[:, :d]
-        rho = float(torch.linalg.eigvalsh(Wb.T @ Mt @ Wb)[-1])
-        value = self.model_mse(W, c) + 0.5 * beta * float((W * W).sum()) + lam * rho
+
+        def objective(W: Tensor, c: Optional[Tensor]) -> tuple[float, float]:
+            Wb = W[:, :d]
+            rho = float(torch.linalg.eigvalsh(Wb.T @ Mt @ Wb)[-1])
+            return self.model_mse(W, c) + 0.5 * beta * float((W * W).sum()) + lam * rho, rho
+
+        value, rho = objective(W, c)
         info = _fast_info(info, value)
+        if info.status == "optimal":       # met the tolerance, maybe just above an optimal start
+            value_s, rho_s = objective(*start)
+            if value_s < value:
+                (W, c), rho, info.value = start, rho_s, value_s
         return W, c, rho, info
 
     # ----------------------------------------------------------------------------- (6)
@@ -796,14 +865,20 @@ class PatternBarrier:
             screen: row screening, as in :meth:`solve_restriction`.
 
         Returns:
-            ``(V, c, info)`` with every cone row strictly positive.
+            ``(V, c, info)`` with every cone row strictly positive; never worse than the start
+            when ``info.status == "optimal"`` (as :meth:`solve_restriction`).
+
+        Raises:
+            ValueError: ``beta`` not a finite number > 0, ``V0`` of the wrong shape, with
+                NaN/Inf or without the patterns.
         """
-        if not beta > 0:
-            raise ValueError("the barrier solver for program (6) needs beta > 0")
+        beta = check_positive(beta, "beta (the barrier solver for program (6) needs beta > 0)")
+        self._check_start(V0, "V0")
         dt, dev = torch.float64, self.device
         m, p, nw = self.m, self.p, self.nw
         N = nw + m
         V0 = self.interior_start(V0.to(dev, dt))
+        start = self._start_point(V0, c0)
         Hf, bf = self._quadratic(N, 0.0, torch.full((m,), float(beta), dtype=dt, device=dev))
         free = torch.ones(N, dtype=torch.bool, device=dev)
         free[nw - 1] = self.output_bias
@@ -816,8 +891,16 @@ class PatternBarrier:
                                    label="(6)")
         V, c, _ = self._unpack(z)
         c = c if self.output_bias else None
-        value = self.model_mse(V, c) + beta * float(torch.linalg.vector_norm(V, dim=1).sum())
+
+        def objective(V: Tensor, c: Optional[Tensor]) -> float:
+            return self.model_mse(V, c) + beta * float(torch.linalg.vector_norm(V, dim=1).sum())
+
+        value = objective(V, c)
         info = _fast_info(info, value)
+        if info.status == "optimal":       # as in solve_restriction
+            value_s = objective(*start)
+            if value_s < value:
+                (V, c), info.value = start, value_s
         return V, c, info
 
 
