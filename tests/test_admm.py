@@ -505,3 +505,14 @@ def test_solver_options_reach_the_torch_lipsdp():
     with pytest.raises(TypeError):
         ADMM(net, X, y, lam=1e-2, solver="torch", solver_options={"bogus": 1})
     ADMM(net, X, y, lam=1e-2, solver="torch", solver_options={"tol": 1e-10})
+
+
+def test_seed_wraps_into_torch_range(tiny):
+    """check_seed takes any integer; torch's manual_seed only [-2**63, 2**64) and raised
+    'Overflow when unpacking long long' beyond. The seed is taken modulo 2**64 (the same stream
+    for every seed torch accepts)."""
+    net, X, y = tiny
+    kw = dict(lam=1e-2, loss_steps=3, batch_size=16, min_iter=1, max_iter=1)
+    a = ADMM(net, X, y, seed=2 ** 64 + 3, **kw)
+    b = ADMM(net, X, y, seed=3, **kw)
+    assert a._gen.initial_seed() == b._gen.initial_seed() == 3

@@ -326,3 +326,91 @@ def test_program_values_are_math_md_objectives_at_their_solutions():
         assert rho == pytest.approx(rho_min, rel=1e-5)
         J12 = ((pred - y) ** 2).mean() + lam * rho + 0.5 * beta * (W ** 2).sum()
         assert info.value == pytest.approx(J12, rel=1e-6), form
+
+
+def test_max_iter_tests_the_point_it_returns():
+    """After the last of ``max_iter`` steps the returned point itself is tested: a point that
+    meets the tolerances is 'optimal' (it was reported 'max_iter', so "auto" redid the solve by
+    cvxpy), and gap and dual residual are the returned point's (they were the previous one's)."""
+    w, X, y, D = _setup(1, 50, 3, 6)
+    t = torch.as_tensor(lipsdp(w).t)
+    ipm = PatternBarrier(X, y, D, w.alpha, output_bias=True)
+    W, _, _, info = ipm.solve_restriction(w.alpha, t, 1e-2, 0.0, w.W_tilde, w.c)
+    assert info.status == "optimal"
+    k = info.iterations              # k - 1 steps, then the test passed
+    W2, _, _, info2 = ipm.solve_restriction(w.alpha, t, 1e-2, 0.0, w.W_tilde, w.c,
+                                            max_iter=k - 1)
+    assert torch.equal(W, W2)
+    assert info2.status == "optimal" and info2.iterations == k - 1
+    assert info2.lower == info.lower and info2.dual_residual == info.dual_residual
+    _, _, _, info3 = ipm.solve_restriction(w.alpha, t, 1e-2, 0.0, w.W_tilde, w.c,
+                                           max_iter=k - 3)
+    assert info3.status == "max_iter" and info3.iterations == k - 3
+
+
+def test_solve_refuses_a_non_finite_start_and_bad_settings():
+    """A NaN in a coordinate no cone reads (here the output bias) passed the interior test and
+    came back as a NaN 'solution' (status 'stalled'); NaN/negative tol ran to max_iter, and a
+    non-integer max_iter or a string tol failed deep inside with unrelated TypeErrors."""
+    from torch_lipcvx import ipm
+    Xt = torch.ones(1, 1, dtype=DT)
+    part = Rows(Xt, torch.tensor([[True]]), torch.tensor([True]), Xt.reshape(1, 1), 2)
+    P, b = torch.eye(2, dtype=DT), torch.tensor([-1.0, 1.0], dtype=DT)
+    x, info = ipm.solve(P, b, torch.tensor([1.0, 0.0], dtype=DT), [part])
+    assert info.status == "optimal" and float(x[1]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="x0.*NaN"):
+        ipm.solve(P, b, torch.tensor([1.0, float("nan")], dtype=DT), [part])
+    with pytest.raises(ValueError, match="b contains NaN"):
+        ipm.solve(P, torch.tensor([-1.0, float("inf")], dtype=DT),
+                  torch.tensor([1.0, 0.0], dtype=DT), [part])
+    x0 = torch.tensor([1.0, 0.0], dtype=DT)
+    for kw, name in (({"tol": float("nan")}, "tol"), ({"tol": -1e-9}, "tol"),
+                     ({"tol": "1e-9"}, "tol"), ({"max_iter": 2.5}, "max_iter"),
+                     ({"max_iter": -1}, "max_iter"), ({"gondzio": -1}, "gondzio"),
+                     ({"mu0": 0.0}, "mu0"), ({"centrality": 1.5}, "centrality")):
+        with pytest.raises(ValueError, match=name):
+            ipm.solve(P, b, x0, [part], **kw)
+
+
+def test_programs_refuse_a_bad_t_signs_other_than_pm1_and_non_binary_patterns():
+    """(12)'s t: NaN was reported as 'Parameter value must be nonnegative', a wrong length as a
+    NumPy broadcast error and an (m, 1) column as 't must certify'. (6)'s signs and both
+    programs' patterns D: any value was accepted, silently another program than (6)/(12) (the
+    map back needs σ = ±1; D must be 0/1)."""
+    from torch_lipcvx.programs import L2Program
+    X, y, D, alpha, _ = _tiny_data()
+    prog = LipschitzRestriction(X, y, D, alpha, 1e-2, 0.0, True)
+    for t in (np.array([np.nan, 1.0, 1.0, 1.0]), np.array([np.inf, 1.0, 1.0, 1.0])):
+        with pytest.raises(ValueError, match="t contains NaN"):
+            prog.solve(t)
+    for t in (np.ones(3), np.ones((4, 1)), np.array(5.0)):
+        with pytest.raises(ValueError, match=r"t must have shape \(4,\)"):
+            prog.solve(t)
+    for sign in (np.array([1.0, 1.0, -1.0, 0.5]), np.array([2.0, 1.0, -1.0, -1.0]),
+                 np.array([1.0, 0.0, -1.0, -1.0])):
+        with pytest.raises(ValueError, match="sign"):
+            L2Program(X, y, D, sign, 1e-2, True)
+    D_half = D.copy()
+    D_half[0, 0] = 0.5                       # not a pattern: (2D − I) is no sign any more
+    with pytest.raises(ValueError, match="D must hold activation patterns"):
+        L2Program(X, y, D_half, np.sign(alpha), 1e-2, True)
+    with pytest.raises(ValueError, match="D must hold activation patterns"):
+        LipschitzRestriction(X, y, D_half, alpha, 1e-2, 0.0, True)
+    assert LipschitzRestriction(X, y, D.astype(bool), alpha, 1e-2, 0.0, True).solve(
+        np.ones(4))[3].value == pytest.approx(prog.solve(np.ones(4))[3].value, rel=1e-6)
+
+
+def test_lipsdp_program_names_bad_weights():
+    """NaN weights were reported by cvxpy as 'Parameter value must be real', a wrong W shape as
+    a NumPy reshape error."""
+    from torch_lipcvx.programs import LipSDPProgram
+    prog = LipSDPProgram(4, 2)
+    alpha = np.array([0.5, 0.4, -0.3, -0.6])
+    with pytest.raises(ValueError, match="W contains NaN"):
+        prog.solve(np.full((4, 2), np.nan), alpha)
+    with pytest.raises(ValueError, match=r"expected W \(4, 2\)"):
+        prog.solve(np.ones((5, 2)), alpha)
+    with pytest.raises(ValueError, match="expected W"):
+        prog.solve(np.ones((4, 2)), np.ones(5))
+    rho, t, _ = prog.solve(np.ones((4, 2)), alpha)
+    assert rho > 0 and t.shape == (4,)

@@ -219,3 +219,37 @@ def test_bad_training_data_raise():
         train_sgd(ShallowReLU(3, 4, dtype=DTYPE), X, y)
     with pytest.raises(ValueError, match="model must be a ShallowReLU"):
         train_sgd(nn.Linear(2, 1), X, y)
+
+
+def test_fresh_model_draws_from_no_global_rng(monkeypatch):
+    """The fresh model must come from the seeded generator only. It was built by nn.Linear's own
+    initialisation first (a draw from the global RNG of the default device) and re-drawn from
+    the generator under ``fork_rng(devices=[])``, which restores only the CPU RNG: with a CUDA
+    default device the global CUDA RNG was advanced."""
+    import torch.nn.init as init
+    for name in ("kaiming_uniform_", "uniform_"):
+        real = getattr(init, name)
+
+        def refuse(tensor, *args, _real=real, **kwargs):
+            if tensor.device.type != "meta":       # skip_init runs nn.Linear's init on meta
+                raise AssertionError("a global RNG draw")
+            return _real(tensor, *args, **kwargs)
+        monkeypatch.setattr(init, name, refuse)
+    X, y = sine_task(4, n=20)
+    res = train_sgd(None, X, y, hidden=4, epochs=1, seed=5)
+    ref = ShallowReLU(2, 4, dtype=DTYPE, generator=torch.Generator().manual_seed(5))
+    assert same_weights(train_sgd(ref, X, y, epochs=1, seed=5).model, res.model)
+
+
+def test_seeds_at_the_end_of_torch_range():
+    """torch takes seeds in [-2**63, 2**64); seed + 1 (minibatch order) and seed + 2 (PGD
+    starts) overflowed there ('Overflow when unpacking long long'). Now they wrap modulo 2**64,
+    which is the same stream for every seed that worked before (-1 is 2**64 - 1 to torch)."""
+    X, y = sine_task(5, n=20)
+    kw = dict(hidden=3, epochs=2, batch_size=5)
+    a = train_sgd(None, X, y, seed=2 ** 64 - 1, **kw)
+    b = train_sgd(None, X, y, seed=-1, **kw)
+    assert same_weights(a.model, b.model)
+    p = train_pgd(None, X, y, eps=0.1, seed=2 ** 64 - 2, **kw)
+    q = train_pgd(None, X, y, eps=0.1, seed=-2, **kw)
+    assert same_weights(p.model, q.model)

@@ -431,7 +431,7 @@ class ADMM:
         n = self.X.shape[0]
         self.batch_size = batch_size if batch_size is not None else (
             None if n <= FULL_BATCH_MAX_N else DEFAULT_BATCH)
-        self._gen = torch.Generator().manual_seed(seed)
+        self._gen = torch.Generator().manual_seed(seed % 2 ** 64)   # torch's range, same stream
         self._batch_queue: list[Tensor] = []
         self.optimizer = torch.optim.Adam(self.theta.parameters(), lr=self.lr)
         self.Z = self.theta.hidden.weight.detach().clone()

@@ -32,6 +32,7 @@ one Cholesky of size ``m (d + 1)``.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
@@ -464,11 +465,31 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
             (``λ_min(S^½ Z S^½) ≥ centrality·μ``); 0 switches the neighbourhood off.
 
     Returns:
-        ``(x, info)``: the last iterate, strictly feasible (slacks recomputed from x).
+        ``(x, info)``: the last iterate, strictly feasible (slacks recomputed from x); the
+        stopping test, ``info.gap`` and ``info.dual_residual`` are those of this returned point
+        (also after the last of ``max_iter`` steps).
 
     Raises:
-        ValueError: ``x0`` is not strictly feasible.
+        ValueError: ``x0`` is not strictly feasible, NaN/Inf in ``P``, ``b`` or ``x0``, ``tol``
+            not a finite number > 0, ``mu0`` not a finite number > 0, ``max_iter`` or
+            ``gondzio`` not an integer >= 0, ``centrality`` outside [0, 1).
     """
+    for name, v in (("P", P), ("b", b)):
+        if not bool(torch.isfinite(v).all()):
+            raise ValueError(f"{label}: {name} contains NaN/Inf")
+    if not bool(torch.isfinite(x0).all()):      # also where no cone reads it (e.g. the bias c)
+        raise ValueError(f"{label}: x0 contains NaN/Inf; it must be finite and strictly "
+                         "feasible")
+    for name, v in (("max_iter", max_iter), ("gondzio", gondzio)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
+            raise ValueError(f"{label}: {name} must be an integer >= 0, got {v!r}")
+    for name, v in (("tol", tol), ("mu0", mu0)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real)
+                              or not math.isfinite(v) or v <= 0):
+            raise ValueError(f"{label}: {name} must be a finite number > 0, got {v!r}")
+    if isinstance(centrality, bool) or not isinstance(centrality, numbers.Real) \
+            or not 0 <= centrality < 1:
+        raise ValueError(f"{label}: centrality must be a number in [0, 1), got {centrality!r}")
     start = time.perf_counter()
     dev = x0.device
     N = x0.numel()
@@ -495,7 +516,8 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
     mu = mu0
     Z = [pt.init_dual(s, mu) for pt, s in zip(parts, S)]
     status, k, gap, res = "max_iter", 0, math.inf, math.inf
-    for k in range(1, max_iter + 1):
+    # one pass more than max_iter steps: the last pass only tests the point the last step made
+    for k in range(1, max_iter + 2):
         gx = P @ x - b
         rd = gx - sum(pt.adjoint(z) for pt, z in zip(parts, Z))
         scale = max(float(b[fi].abs().max()), float(gx[fi].abs().max()), 1e-12)
@@ -507,6 +529,8 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
                   f"dres={res:.1e}  {time.perf_counter() - start:.1f}s", flush=True)
         if gap <= tol * max(1.0, abs(f_now)) and res <= tol ** (2 / 3):
             status = "optimal"
+            break
+        if k > max_iter:
             break
         mu = gap / nu
         try:
@@ -618,8 +642,7 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
         if verbose:
             print(f"[torch_lipcvx] {label}      step={a:.3f} (boundary {a_full:.3f}, "
                   f"{cuts} centrality cuts)  affine={a_aff:.3f}  sigma={sigma:.1e}", flush=True)
-    else:
-        k = max_iter
+    k = min(k, max_iter)
     value = objective(x) if objective is not None else f_of(x)
     info = IPMInfo(status, k, time.perf_counter() - start, value, gap, res, str(dev))
     return x, info

@@ -124,7 +124,8 @@ def _augment(X: np.ndarray) -> np.ndarray:
 def _check_data(X, y, D, coef, weights: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                        np.ndarray]:
     """``X (n, d)``, ``y (n,)`` (``(n, 1)`` is flattened: cvxpy would broadcast ``pred − y`` to
-    ``(n, n)``), ``D (n, k)``, ``coef (k,)``, all finite, and every weight finite and ``>= 0``."""
+    ``(n, n)``), ``D (n, k)`` of 0/1, ``coef (k,)``, all finite, and every weight finite and
+    ``>= 0``."""
     Xt, yt = check_Xy(X, y)
     X, y = Xt.double().numpy(), yt.double().numpy()
     D, coef = np.asarray(D), np.asarray(coef, dtype=float)
@@ -135,6 +136,11 @@ def _check_data(X, y, D, coef, weights: dict) -> tuple[np.ndarray, np.ndarray, n
     for name, v in (("D", D), ("coef", coef)):
         if not np.all(np.isfinite(v)):
             raise ValueError(f"{name} contains NaN/Inf")
+    if not np.all((D == 0) | (D == 1)):
+        # D_j is a 0/1 diagonal: other values silently give another program ((2D − I) is no
+        # longer a sign and D X̃ w̃ no longer relu(X̃ w̃))
+        raise ValueError(f"D must hold activation patterns (only 0 and 1 / False and True), got "
+                         f"values in [{D.min():g}, {D.max():g}]")
     _check_weights(weights)
     return X, y, D, coef
 
@@ -212,9 +218,18 @@ class LipSDPProgram:
         """Return the solver's ``(ρ, t, info)``; ``t`` still needs float64 re-verification.
 
         ``W (m, d)`` and ``alpha (m,)`` must have no zero entry in ``alpha``.
+
+        Raises:
+            ValueError: shapes other than ``(m, d)`` and ``(m,)`` of this program, NaN/Inf.
         """
         W = np.asarray(W, dtype=float)
         alpha = np.asarray(alpha, dtype=float)
+        if W.shape != (self.m, self.d) or alpha.shape != (self.m,):
+            raise ValueError(f"expected W {(self.m, self.d)} and alpha {(self.m,)}; got "
+                             f"{W.shape} and {alpha.shape}")
+        for name, v in (("W", W), ("alpha", alpha)):
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"{name} contains NaN/Inf")
         if self.form == "reduced":
             self.outer.value = np.einsum("jk,jl->lkj", W, W).reshape(self.d * self.d, self.m,
                                                                       order="F")
@@ -258,12 +273,18 @@ class L2Program:
 
     Args:
         X: ``(n, d)`` data; y: ``(n,)`` targets; D: ``(n, k)`` boolean patterns, one column per slot;
-        sign: ``(k,)`` array of ±1; beta: ℓ2 weight β ≥ 0; output_bias: whether ``c`` is free.
+        sign: ``(k,)`` array of ±1 (anything else raises ``ValueError``); beta: ℓ2 weight
+        β ≥ 0; output_bias: whether ``c`` is free.
     """
 
     def __init__(self, X: np.ndarray, y: np.ndarray, D: np.ndarray, sign: np.ndarray,
                  beta: float, output_bias: bool) -> None:
         X, y, D, sign = _check_data(X, y, D, sign, {"beta": beta})
+        if not np.all(np.abs(sign) == 1):
+            # another coefficient is another program: the map back (convex_to_weights) would
+            # then no longer give (β/2)(‖w̃‖² + α²) = β‖v‖ nor the convex model's output
+            raise ValueError(f"sign must hold only +1 and -1 (one per pattern slot), got "
+                             f"{np.unique(sign)}")
         n, d = X.shape
         k = D.shape[1]
         Xt = _augment(X)
@@ -387,9 +408,15 @@ class LipschitzRestriction:
         """Solve with ``T = diag(t)``; return ``(W̃, c, ρ, info)`` as the solver gives them.
 
         Raises:
-            ValueError: ``t`` does not satisfy ``2T − ααᵀ ≻ 0``.
+            ValueError: ``t`` not of shape ``(m,)``, with NaN/Inf, or not satisfying
+                ``2T − ααᵀ ≻ 0``.
         """
         t = np.asarray(t, dtype=float)
+        m = self.alpha.shape[0]
+        if t.shape != (m,):
+            raise ValueError(f"t must have shape ({m},) (one entry per unit), got {t.shape}")
+        if not np.all(np.isfinite(t)):
+            raise ValueError("t contains NaN/Inf")
         s = float(np.sum(self.alpha ** 2 / (2 * np.maximum(t, 1e-300))))
         if np.any(t <= 0) or s >= 1:
             raise ValueError("t must certify the current network (2T - alpha alpha^T > 0)")

@@ -126,19 +126,25 @@ def _check_common(X, y, model, hidden, beta, epochs, lr, batch_size, optimizer, 
     return X, y, model, beta, epochs, lr, batch_size, optimizer.lower()
 
 
+def _generator(seed: int) -> torch.Generator:
+    """A CPU generator seeded by ``seed`` modulo 2⁶⁴ (torch's range; for the seeds torch accepts,
+    ``[−2⁶³, 2⁶⁴)``, the same stream as ``manual_seed(seed)``), so ``seed + 1`` and ``seed + 2``
+    never overflow."""
+    return torch.Generator().manual_seed(seed % 2 ** 64)
+
+
 def _initial_model(model: Optional[ShallowReLU], X: Tensor, hidden: int, seed: int) -> ShallowReLU:
     """A new model to train: a copy of ``model``, or ``ShallowReLU(d, hidden)`` seeded by ``seed``.
 
     A copy keeps the model's device and dtype. A fresh model is built on ``X``'s device and dtype
-    and initialised from ``torch.Generator().manual_seed(seed)``. The global RNG is left as it
-    was: ``nn.Linear``'s constructor draws from it, so construction runs under ``fork_rng``.
+    and initialised from ``torch.Generator().manual_seed(seed)`` only (drawn on the CPU, so the
+    same weights on any device). No global RNG is touched, on any device: ``nn.Linear``'s own
+    initialisation (which draws from the default device's global RNG) is skipped.
     """
     if model is not None:
         return model.clone()
-    with torch.random.fork_rng(devices=[]):
-        net = ShallowReLU(X.shape[1], hidden, dtype=X.dtype)
-        net.reset_parameters(torch.Generator().manual_seed(seed))
-    return net.to(X.device)
+    return ShallowReLU(X.shape[1], hidden, dtype=X.dtype, device=X.device,
+                       generator=_generator(seed))
 
 
 def _make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
@@ -171,7 +177,7 @@ def _fit(model: ShallowReLU, X: Tensor, y: Tensor, *, beta: float, epochs: int, 
     y = y.to(device=model.device, dtype=model.dtype)
     n = X.shape[0]
     opt = _make_optimizer(optimizer, model.parameters(), lr)
-    shuffle_gen = torch.Generator().manual_seed(seed + 1)
+    shuffle_gen = _generator(seed + 1)
     history: list[dict] = []
     every = _log_every(epochs)
     model.train()
@@ -276,7 +282,7 @@ def train_pgd(model: Optional[nn.Module], X: Tensor, y: Tensor, *, eps: float,
     attack_steps = check_positive_int(attack_steps, "attack_steps")
     attack_alpha = _check_alpha(attack_alpha, "attack_alpha")
     net = _initial_model(model, X, hidden, seed)
-    attack_gen = torch.Generator().manual_seed(seed + 2)
+    attack_gen = _generator(seed + 2)
 
     def attack(m: ShallowReLU, Xb: Tensor, yb: Tensor) -> Tensor:
         return pgd_attack(m, Xb, yb, eps, norm, steps=attack_steps, alpha=attack_alpha,
