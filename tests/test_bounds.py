@@ -346,3 +346,22 @@ def test_sampled_lower_bound_checks_its_arguments():
         sampled_lower_bound(w, X=torch.full((4, 5), float("nan"), **f64))
     with pytest.raises(ValueError, match="n_samples"):
         sampled_lower_bound(w, n_samples=0)
+
+
+@pytest.mark.parametrize("seed", range(24, 30))
+def test_sampled_lower_bound_with_data_is_never_below_the_one_without(seed):
+    """Data rows clustered in one or a few linear regions used to fill every ascent start (the
+    best 256 candidates, all from the same region), so passing X could lower the bound (seed 27:
+    0.3367 with X, 0.3390 without). The data now form a pool of their own beside the random
+    candidates, and the starts are taken from distinct regions."""
+    from torch_lipcvx.bounds import sampled_lower_bound
+    g = torch.Generator().manual_seed(seed)
+    w = ShallowReLU(2, 30, generator=g, dtype=torch.float64).weights()
+    X = 0.01 * torch.randn(3000, 2, generator=g, dtype=torch.float64) \
+        + torch.randn(2, generator=g, dtype=torch.float64)
+    with_x, x_at = sampled_lower_bound(w, 2.0, X=X)
+    without, _ = sampled_lower_bound(w, 2.0)
+    assert with_x >= without * (1 - 1e-12)
+    assert with_x <= lipsdp(w).L
+    G = ((w.W @ x_at + w.b > 0).double() * w.alpha) @ w.W        # the gradient at the point
+    assert float(G.norm()) >= with_x

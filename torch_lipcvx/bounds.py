@@ -676,15 +676,24 @@ def naive_bound(weights: ShallowWeights, norm: float = 2.0) -> float:
     return linf_naive(weights)
 
 
+def _first_of_each(values: Tensor) -> tuple[Tensor, Tensor]:
+    """``(distinct values, index of each one's first occurrence)`` of a 1-d tensor."""
+    uniq, inverse = torch.unique(values, return_inverse=True)
+    pos = torch.arange(values.numel(), device=values.device)
+    first = torch.full((uniq.numel(),), values.numel(), dtype=pos.dtype, device=values.device)
+    return uniq, first.scatter_reduce(0, inverse, pos, reduce="amin")
+
+
 def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Optional[Tensor] = None,
                         n_samples: int = 2048, steps: int = 100,
                         generator: Optional[torch.Generator] = None) -> tuple[float, Tensor]:
     """A lower bound on the Lipschitz constant: the largest realised gradient norm found
     (:func:`~torch_lipcvx.models.realised_gradient_norms`: points inside a linear region only).
 
-    Candidates: the rows of ``X (n, d)`` if given, ``n_samples`` Gaussian points at the scale of
-    the data (or of the hyperplanes' offsets), and ``n_samples`` points far out along random
-    directions. The best ``min(256, …)`` candidates are refined by Adam ascent on the smoothed
+    Candidates: ``n_samples`` Gaussian points at the scale of the hyperplanes' offsets,
+    ``n_samples`` points far out along random directions and, if ``X (n, d)`` is given, its rows
+    and ``n_samples`` Gaussian points at the data's scale (when that is larger). The best
+    candidates of up to 256 distinct linear regions are refined by Adam ascent on the smoothed
     norm ``‖W̄ᵀ(α ⊙ σ((W̄x + b)/τ))‖_q`` with τ annealed; the exact norm is evaluated at every
     step. Runs on the weights' device in float64.
 
@@ -718,39 +727,52 @@ def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Option
     # w̄_j = 0, has none; α_j = 0 does not matter)
     shaping = (alpha != 0) & (wn > 0)
     offsets = b[shaping].abs() / wn[shaping]
-    scale = float(offsets.median()) if offsets.numel() else 1.0
-    if X is not None:
-        Xd = X.detach().to(dev, torch.float64)
-        scale = max(scale, float(Xd.std())) if Xd.shape[0] > 1 else scale
-        cands = [Xd]
-    else:
-        cands = []
-    scale = max(scale, 1e-3)
+    scale = max(float(offsets.median()) if offsets.numel() else 1.0, 1e-3)
     # Gaussian points at the typical scale and, when the offsets spread wider (many hyperplanes
     # through 0 put the median at 0), at the largest offset too, so every region is in reach
     far = 2 * float(offsets.max()) if offsets.numel() else 0.0
     if far > 2 * scale:
         half = n_samples // 2
-        cands += [scale * randn(n_samples - half, d) * 2, far * randn(half, d)]
+        cands = [scale * randn(n_samples - half, d) * 2, far * randn(half, d)]
     else:
-        cands.append(scale * randn(n_samples, d) * 2)
+        cands = [scale * randn(n_samples, d) * 2]
     u = randn(n_samples, d)
     u = u / torch.linalg.vector_norm(u, dim=1, keepdim=True).clamp_min(1e-300)
     cands.append(u * max(scale, far) * 1e3 + scale * randn(n_samples, d) * 0.01)
-    Xc = torch.cat(cands, 0)
-    norms = realised_gradient_norms(Xc, W, b, alpha, q)
-    best_val, best_idx = norms.max(0)
-    best_val, best_x = float(best_val), Xc[best_idx].clone()
-
-    k = min(256, Xc.shape[0])
-    x = Xc[torch.topk(norms, k).indices].clone().requires_grad_(True)
-    # plain Adam written out (torch.optim's first use imports the compiler stack: ~3 s)
-    mom, var, lr = torch.zeros_like(x), torch.zeros_like(x), 0.05 * scale
-    temps = (torch.logspace(0, -4, steps, dtype=torch.float64) * scale
+    pools = [(torch.cat(cands, 0), scale)]
+    if X is not None:
+        # the data rows and Gaussian points at the data's scale form a second pool *besides*
+        # the one above (the same draws as without X), with its own starts and step sizes, so
+        # that data can add candidates but not displace them: the bound with X is never below
+        # the bound without it
+        Xd = X.detach().to(dev, torch.float64)
+        sx = float(Xd.std()) if Xd.shape[0] > 1 else 0.0
+        pools.append((torch.cat([Xd, sx * randn(n_samples, d) * 2]) if sx > scale else Xd,
+                      max(scale, sx)))
+    best_val, best_x = -math.inf, None
+    starts, row_scale = [], []
+    for Xc, sc in pools:
+        norms = realised_gradient_norms(Xc, W, b, alpha, q)
+        v, i = norms.max(0)
+        if float(v) > best_val:
+            best_val, best_x = float(v), Xc[i].clone()
+        # the ascent starts from the best candidates of *different* linear regions: the points
+        # of one region share their gradient, and a large region (e.g. the one most data rows
+        # sit in) would otherwise fill every start with the same local maximum
+        _, first = _first_of_each(norms)
+        pick = first[torch.topk(norms[first], min(256, first.numel())).indices]
+        starts.append(Xc[pick])
+        row_scale.append(torch.full((pick.numel(), 1), sc, dtype=torch.float64, device=dev))
+    x = torch.cat(starts).clone().requires_grad_(True)
+    sc = torch.cat(row_scale)                        # (k, 1): each start's pool scale
+    # plain Adam written out (torch.optim's first use imports the compiler stack: ~3 s); every
+    # row is an independent ascent (the loss is a sum over rows)
+    mom, var, lr = torch.zeros_like(x), torch.zeros_like(x), 0.05 * sc
+    temps = (torch.logspace(0, -4, steps, dtype=torch.float64, device=dev)
              * float(wn.mean().clamp_min(1e-300)))
     with torch.enable_grad():
         for it, tau in enumerate(temps, start=1):
-            g = (torch.sigmoid((x @ W.T + b) / tau) * alpha) @ W
+            g = (torch.sigmoid((x @ W.T + b) / (tau * sc)) * alpha) @ W
             (grad,) = torch.autograd.grad(torch.linalg.vector_norm(g, ord=q, dim=1).sum(), x)
             with torch.no_grad():
                 mom.mul_(0.9).add_(grad, alpha=0.1)
