@@ -31,6 +31,8 @@ def test_demo_small(tmp_path, capsys):
     assert all(r["L_lower"] <= r["L_upper"] for r in rows.values())
     lip = summary["lip_history"]["objective"]
     assert all(b <= a for a, b in zip(lip, lip[1:]))
+    # the recorded options are the command's, each a plain JSON value (no function object)
+    assert summary["config"]["hidden"] == 8 and "func" not in summary["config"]
 
 
 def test_help_and_bad_subcommand(capsys):

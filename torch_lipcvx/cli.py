@@ -117,7 +117,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"Lipschitz case: J {res_lip.objective_before:.6f} -> {res_lip.objective_after:.6f} "
           f"({100 * res_lip.improvement:.2f}% lower, {len(res_lip.history) - 1} iterations; "
           f"{res_lip.message})")
-    summary = {"config": vars(args), "rows": rows, "l2_history": res_l2.history_table(),
+    summary = {"config": _config(args), "rows": rows, "l2_history": res_l2.history_table(),
                "lip_history": res_lip.history_table(),
                "wall_time": time.perf_counter() - start}
     (out / "demo_results.json").write_text(json.dumps(summary, indent=2, default=str))
@@ -545,7 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--lam", type=_nonneg, default=1e-3, help="Lipschitz weight on L^2")
     demo.add_argument("--max-iter", type=_count, default=10, help="Algorithm 1 iterations at most")
     demo.add_argument("--tol", type=_nonneg, default=1e-3, help="relative decrease to stop")
-    demo.add_argument("--solver", default="auto", choices=SOLVER_CHOICES)
+    demo.add_argument("--solver", default="auto", choices=SOLVER_CHOICES,
+                      help="auto (torch solvers, cvxpy fallback), torch, or a cvxpy solver")
     demo.add_argument("--seed", type=_index, default=0,
                       help="data and initialisation seed")
     demo.add_argument("--out", default="torch_lipcvx_demo", help="output folder")
