@@ -477,3 +477,16 @@ def test_state_dict_round_trip(output_bias):
     renamed = {k.replace("hidden.", "0.").replace("output.", "2."): v
                for k, v in net.state_dict().items()}
     assert states_equal(seq.state_dict(), renamed)
+
+
+def test_package_exports_every_public_name_and_lists_the_lazy_ones():
+    """Every name in ``torch_lipcvx.__all__`` resolves (the lazy ones load their module on first
+    use) and ``dir(torch_lipcvx)`` lists them all, for tab completion."""
+    import torch_lipcvx
+    listed = dir(torch_lipcvx)
+    for name in torch_lipcvx.__all__:
+        assert name in listed, name
+        assert getattr(torch_lipcvx, name) is not None, name
+    assert "import_module" not in listed
+    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+        torch_lipcvx.nonsense

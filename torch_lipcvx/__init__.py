@@ -13,7 +13,7 @@ are importable from here too; they load their module on first use, so ``import t
 stays quick.
 """
 
-from importlib import import_module
+from importlib import import_module as _import_module
 
 from .attacks import AttackResult, certified_squared_error_bound, pgd_attack
 from .bounds import LipschitzInterval, LipSDPResult, lipschitz_bounds, lipsdp
@@ -73,7 +73,12 @@ __all__ = [
 
 def __getattr__(name: str):
     if name in _LAZY:
-        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        value = getattr(_import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names, the lazily loaded ones included (for ``dir()`` and tab completion)."""
+    return sorted(set(globals()) | set(__all__))
