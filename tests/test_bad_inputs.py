@@ -127,11 +127,12 @@ def call_solve_l2_program(model, X, y, **kw):
 
 
 CALLERS = {
-    "lipschitz_bounds": (call_lipschitz_bounds, {"X", "solver", "norm", "method", "n_samples"}),
+    "lipschitz_bounds": (call_lipschitz_bounds, {"X", "solver", "norm", "method", "n_samples",
+                                                 "seed"}),
     "postprocess": (call_postprocess, {"X", "y", "lam", "beta", "tol", "max_iter", "solver"}),
     "objective": (call_objective, {"X", "y", "lam", "beta", "solver"}),
     "solve_l2_program": (call_solve_l2_program, {"X", "y", "beta", "solver", "patterns",
-                                                 "n_sampled"}),
+                                                 "n_sampled", "seed"}),
 }
 
 
@@ -192,6 +193,9 @@ BAD = [
      r"method must be 'lipsdp' or 'naive', got 'lipopt'"),
     ("n_samples-zero", "n_samples", None, {"n_samples": 0}, ValueError,
      r"n_samples must be an integer >= 1"),
+    ("seed-float", "seed", None, {"seed": 1.5}, TypeError, r"seed must be an integer"),
+    ("seed-range", "seed", None, {"seed": 2 ** 64}, ValueError,
+     r"seed must be an integer in \[-2\*\*63, 2\*\*64\)"),
     ("patterns-bogus", "patterns", None, {"patterns": "bogus"}, ValueError,
      r"patterns must be 'network' or 'sampled', got 'bogus'"),
     ("n_sampled-zero", "n_sampled", None, {"patterns": "sampled", "n_sampled": 0}, ValueError,

@@ -402,7 +402,7 @@ def test_rastrigin_noise_and_sizes():
     (dict(noise=-1.0), ValueError, "noise must be a finite number >= 0"),
     (dict(seed="a"), TypeError, "seed must be an integer"),
     # torch's manual_seed said only "Overflow when unpacking long long"
-    (dict(seed=2 ** 64), ValueError, r"seed must be an integer in \[-2\*\*63, 2\*\*64\), got"),
+    (dict(seed=2 ** 64), ValueError, r"seed must be an integer in \[-2\*\*63, 2\*\*64\) \(torch.Generator's range\), got"),
     (dict(seed=-2 ** 63 - 1), ValueError, r"seed must be an integer in \[-2\*\*63"),
     (dict(dtype=torch.int64), ValueError, "dtype must be a floating"),
 ])

@@ -272,3 +272,14 @@ def test_bad_lipschitz_options_raise_at_construction():
     with pytest.raises(TypeError, match="lipschitz_options must be a dict or None, got int"):
         ShallowReLURegressor(2, lipschitz_options=5)
     ShallowReLURegressor(2, log_lipschitz=True, lipschitz_options={"n_samples": 8, "seed": 1})
+
+
+def test_seeds_across_torch_range():
+    """The attack streams are seed + 2 and seed + 3: at the top of torch's range they wrap
+    (seed=2**64-1 crashed with 'Overflow when unpacking long long'); beyond it, a clear error."""
+    top = ShallowReLURegressor(2, hidden=3, seed=2 ** 64 - 1)
+    assert top._attack_gen.initial_seed() == 1 and top._val_gen.initial_seed() == 2
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[-2\*\*63, 2\*\*64\)"):
+        ShallowReLURegressor(2, hidden=3, seed=2 ** 64)
+    with pytest.raises(ValueError, match="seed must be an integer in"):
+        RegressionDataModule(torch.zeros(4, 2), torch.zeros(4), seed=-2 ** 63 - 1)

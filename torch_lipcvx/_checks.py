@@ -100,10 +100,21 @@ def check_positive(value, name: str) -> float:
 
 
 def check_seed(seed) -> int:
-    """An integer seed (any sign; ``bool`` refused)."""
+    """An integer seed in ``[-2**63, 2**64)``, the range ``torch.Generator.manual_seed`` takes
+    (``bool`` refused)."""
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an integer, got {seed!r}")
+    if not -2 ** 63 <= seed < 2 ** 64:
+        raise ValueError(f"seed must be an integer in [-2**63, 2**64) (torch.Generator's range), "
+                         f"got {seed}")
     return seed
+
+
+def seeded_generator(seed: int, offset: int = 0) -> torch.Generator:
+    """A CPU ``torch.Generator`` for the stream ``seed + offset``, taken modulo 2⁶⁴: for every
+    seed torch accepts that is the stream of ``manual_seed(seed + offset)`` (torch reads −1 as
+    2⁶⁴ − 1), and derived streams (``seed + 2``) never overflow at the top of the range."""
+    return torch.Generator().manual_seed((seed + offset) % 2 ** 64)
 
 
 def check_positive_int(value, name: str, minimum: int = 1) -> int:

@@ -46,7 +46,7 @@ import torch
 from torch import Tensor, nn
 
 from ._checks import (check_nonneg, check_positive, check_positive_int, check_seed,
-                      check_Xy)
+                      check_Xy, seeded_generator)
 from .bounds import FAST_SOLVERS, LipSDPResult, check_any_solver, spectral_rho
 from .models import ShallowReLU, ShallowWeights, as_shallow_relu, check_weights_finite
 from .postprocess import Objective, _Certifier, _objective
@@ -431,7 +431,7 @@ class ADMM:
         n = self.X.shape[0]
         self.batch_size = batch_size if batch_size is not None else (
             None if n <= FULL_BATCH_MAX_N else DEFAULT_BATCH)
-        self._gen = torch.Generator().manual_seed(seed % 2 ** 64)   # torch's range, same stream
+        self._gen = seeded_generator(seed)
         self._batch_queue: list[Tensor] = []
         self.optimizer = torch.optim.Adam(self.theta.parameters(), lr=self.lr)
         self.Z = self.theta.hidden.weight.detach().clone()

@@ -47,7 +47,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._checks import UNIT_ROUNDOFF, check_norm, check_positive_int, check_X, gamma
+from ._checks import (UNIT_ROUNDOFF, check_norm, check_positive_int, check_seed, check_X,
+                      gamma)
 from .fast import (NEWTON_MAX_DIM, _off_boundary, lipsdp_dual, lipsdp_newton,
                    spectral_rho_fixed_t)
 from .linf import (DEFAULT_MAX_EXACT_DIM, DEFAULT_MAX_PRODUCTS, check_linf_options,
@@ -856,6 +857,7 @@ def lipschitz_bounds(model: nn.Module, norm=2, *, method: Optional[str] = None,
     check_weights_finite(w)
     check_positive_int(n_samples, "n_samples")
     check_positive_int(ascent_steps, "ascent_steps")
+    check_seed(seed)
     if X is not None:
         X = check_X(X, "X", net.in_features)
     uppers: dict[str, float] = {}

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._checks import check_X, check_nonneg, check_positive_int
+from ._checks import check_nonneg, check_positive_int, check_seed, check_X
 
 __all__ = [
     "DATASETS",
@@ -464,9 +464,7 @@ def rastrigin(n: int = 1000, d: int = 2, seed: int = 0, *, test_fraction: float 
     """
     n = check_positive_int(n, "n", minimum=2)
     d = check_positive_int(d, "d", minimum=1)
-    seed = _check_int(seed, "seed")
-    if not -2 ** 63 <= seed < 2 ** 64:  # torch.Generator.manual_seed's range
-        raise ValueError(f"seed must be an integer in [-2**63, 2**64), got {seed}")
+    seed = check_seed(_check_int(seed, "seed"))
     try:
         tf = float(test_fraction)
     except (TypeError, ValueError):

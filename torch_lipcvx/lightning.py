@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics import MeanSquaredError
 
 from ._checks import (check_nonneg, check_norm, check_positive, check_positive_int, check_seed,
-                      check_Xy)
+                      check_Xy, seeded_generator)
 from .attacks import NormLike, _check_alpha, pgd_attack
 from .bounds import lipschitz_bounds
 from .metrics import AdversarialMSE, CertifiedAdversarialMSE, log_lipschitz_interval
@@ -189,8 +189,8 @@ class ShallowReLURegressor(pl.LightningModule):
         self.log_lipschitz = bool(log_lipschitz)
         self.lipschitz_options = _check_lipschitz_options(lipschitz_options)
 
-        self._attack_gen = torch.Generator().manual_seed(seed + 2)
-        self._val_gen = torch.Generator().manual_seed(seed + 3)
+        self._attack_gen = seeded_generator(seed, 2)
+        self._val_gen = seeded_generator(seed, 3)
         self.val_metrics = self._make_metrics(val_attack_steps, val_certified)
         self.test_metrics = self._make_metrics(val_attack_steps, val_certified)
 

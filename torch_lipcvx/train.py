@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ._checks import (check_nonneg, check_norm, check_positive, check_positive_int, check_seed,
-                      check_Xy)
+                      check_Xy, seeded_generator)
 from .attacks import NormLike, _check_alpha, pgd_attack
 from .models import ShallowReLU, as_shallow_relu
 
@@ -126,13 +126,6 @@ def _check_common(X, y, model, hidden, beta, epochs, lr, batch_size, optimizer, 
     return X, y, model, beta, epochs, lr, batch_size, optimizer.lower()
 
 
-def _generator(seed: int) -> torch.Generator:
-    """A CPU generator seeded by ``seed`` modulo 2⁶⁴ (torch's range; for the seeds torch accepts,
-    ``[−2⁶³, 2⁶⁴)``, the same stream as ``manual_seed(seed)``), so ``seed + 1`` and ``seed + 2``
-    never overflow."""
-    return torch.Generator().manual_seed(seed % 2 ** 64)
-
-
 def _initial_model(model: Optional[ShallowReLU], X: Tensor, hidden: int, seed: int) -> ShallowReLU:
     """A new model to train: a copy of ``model``, or ``ShallowReLU(d, hidden)`` seeded by ``seed``.
 
@@ -144,7 +137,7 @@ def _initial_model(model: Optional[ShallowReLU], X: Tensor, hidden: int, seed: i
     if model is not None:
         return model.clone()
     return ShallowReLU(X.shape[1], hidden, dtype=X.dtype, device=X.device,
-                       generator=_generator(seed))
+                       generator=seeded_generator(seed))
 
 
 def _make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
@@ -177,7 +170,7 @@ def _fit(model: ShallowReLU, X: Tensor, y: Tensor, *, beta: float, epochs: int, 
     y = y.to(device=model.device, dtype=model.dtype)
     n = X.shape[0]
     opt = _make_optimizer(optimizer, model.parameters(), lr)
-    shuffle_gen = _generator(seed + 1)
+    shuffle_gen = seeded_generator(seed, 1)
     history: list[dict] = []
     every = _log_every(epochs)
     model.train()
@@ -282,7 +275,7 @@ def train_pgd(model: Optional[nn.Module], X: Tensor, y: Tensor, *, eps: float,
     attack_steps = check_positive_int(attack_steps, "attack_steps")
     attack_alpha = _check_alpha(attack_alpha, "attack_alpha")
     net = _initial_model(model, X, hidden, seed)
-    attack_gen = _generator(seed + 2)
+    attack_gen = seeded_generator(seed, 2)
 
     def attack(m: ShallowReLU, Xb: Tensor, yb: Tensor) -> Tensor:
         return pgd_attack(m, Xb, yb, eps, norm, steps=attack_steps, alpha=attack_alpha,
