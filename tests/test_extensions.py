@@ -317,3 +317,10 @@ def test_extended_with_torch_solver_options_does_not_hand_them_to_cvxpy(tiny):
     assert not any(c.note.startswith("failed") for c in r.candidates)
     J = [h.objective for h in r.history]
     assert all(b <= a for a, b in zip(J, J[1:])) and r.improvement > 0
+    # the single steps follow the same rule
+    a = ext.alpha_step(net, X, y, lam=1e-2, solver="auto", solver_options={"tol": 1e-10})
+    assert np.isfinite(a.objective.value) and a.status
+    D = activation_patterns(X.double(), net.weights().to(torch.float64))
+    cand, J, J0 = ext.pattern_step(net, X, y, D, lam=1e-2, solver="auto",
+                                   solver_options={"tol": 1e-10})
+    assert np.isfinite(J.value) and np.isfinite(J0.value)

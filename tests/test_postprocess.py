@@ -322,3 +322,9 @@ def test_only_lipsdp_fallback_notes_are_counted_and_other_warnings_reach_the_use
     summary = [t for t in texts if "fell back from the dual method" in t]
     assert summary == [f"{n_cert} LipSDP certificate(s) fell back from the dual method to "
                        "cvxpy/CLARABEL (the dual method failed or did not close its gap)"]
+    # one-shot certificates (objective(), the extensions, ADMM) collect nothing: the note itself
+    # reaches the user
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        objective(net, X, y, lam=1e-1, solver="auto")
+    assert any("also solved by auto/CLARABEL" in str(w.message) for w in caught)

@@ -99,6 +99,19 @@ def check_positive(value, name: str) -> float:
     return _check_real(value, name, positive=True)
 
 
+def check_patterns(D, name: str = "D") -> Tensor:
+    """Activation patterns as a boolean tensor (same device): ``D`` boolean, or numbers that are
+    all 0 or 1. Anything else (0.5, NaN, complex) silently defines another program, so it
+    raises ``ValueError`` naming ``name``."""
+    D = as_tensor(D, name).detach()
+    if D.dtype != torch.bool:
+        if D.is_complex() or not bool(((D == 0) | (D == 1)).all()):
+            raise ValueError(f"{name} must be boolean (or 0/1) activation patterns; got values "
+                             "other than 0 and 1 (or NaN)")
+        D = D != 0
+    return D
+
+
 def check_seed(seed) -> int:
     """An integer seed in ``[-2**63, 2**64)``, the range ``torch.Generator.manual_seed`` takes
     (``bool`` refused)."""

@@ -56,7 +56,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_nonneg, check_positive_int, check_seed
+from ._checks import check_nonneg, check_patterns, check_positive_int, check_seed
 from .bounds import LipSDPResult
 from .models import ShallowReLU, ShallowWeights, activation_patterns, augment, sign_order
 from .postprocess import (Objective, PostProcessResult, _Certifier, _ObjectiveHistory, _objective,
@@ -231,15 +231,11 @@ def _hidden_features(X: Tensor, w: ShallowWeights) -> Tensor:
     return torch.relu(X @ w.W.T + w.b)
 
 
-def _check_patterns(D, name: str) -> Tensor:
-    """Boolean CPU patterns from ``D`` (bool, or numbers that are all 0 or 1); else ValueError."""
-    D = torch.as_tensor(D).detach().cpu()
-    if D.dtype != torch.bool:
-        if D.is_complex() or not bool(((D == 0) | (D == 1)).all()):
-            raise ValueError(f"{name} must be boolean (or 0/1) activation patterns; got values "
-                             "other than 0 and 1 (or NaN)")
-        D = D != 0
-    return D
+def _cvxpy_options(outer: str, own: str, options: Optional[dict]) -> Optional[dict]:
+    """The options for the cvxpy programs built here (α-step, re-extraction): ``options`` when
+    the caller named a cvxpy solver; none when it named ``"auto"``/``"torch"``, whose options
+    are the torch solvers' (e.g. the interior point's ``tol``, which Clarabel refuses)."""
+    return options if outer == own else None
 
 
 def flip_ties(X: Tensor, weights: ShallowWeights, previous: Tensor, *,
@@ -264,7 +260,7 @@ def flip_ties(X: Tensor, weights: ShallowWeights, previous: Tensor, *,
             ``tie_tol`` negative or NaN.
     """
     tie_tol = check_nonneg(tie_tol, "tie_tol")
-    previous = _check_patterns(previous, "previous")
+    previous = check_patterns(previous, "previous").cpu()
     if X.dim() != 2 or X.shape[1] != weights.d or previous.shape != (X.shape[0], weights.m):
         raise ValueError(f"X must be (n, {weights.d}) and previous (n, {weights.m}) for this "
                          f"network, got shapes {tuple(X.shape)} and {tuple(previous.shape)}")
@@ -350,7 +346,8 @@ def alpha_step(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
         form: ``"reduced"`` (default; LMI of size d + 1) or ``"schur"`` (size d + m + 1).
         solver, solver_options: ``"CLARABEL"``/``"SCS"`` for the program and the certificates;
             with ``"auto"``/``"torch"`` the certificates use the torch solvers and the program
-            the default cvxpy solver.
+            the default cvxpy solver, with its default settings (``solver_options`` are then
+            the torch solvers', as everywhere in the library).
 
     Returns:
         :class:`AlphaStepResult` (the candidate, not yet accepted or rejected).
@@ -371,7 +368,8 @@ def alpha_step(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
     J0 = _objective(w, X, y, lam, beta, cert0.rho)
     t = cert0.t if (lam > 0 and t_mode == "fixed") else None
     new, t_out, value, status, sec = _alpha_candidate(w, X, y, lam, beta, t, t_mode, own,
-                                                      solver_options, form)
+                                                      _cvxpy_options(outer, own, solver_options),
+                                                      form)
     new = new.rounded(net.dtype)              # certify the weights that will be returned
     cert = certify(new)
     J = _objective(new, X, y, lam, beta, cert.rho)
@@ -424,7 +422,7 @@ def pattern_step(model: nn.Module, X, y, patterns: Tensor, *, lam: float, beta: 
     net, w, X, y, lam, beta = _prepare(model, X, y, lam, beta)
     if lam <= 0:
         raise ValueError(f"lam must be > 0 for the restriction (12), got {lam!r}")
-    patterns = _check_patterns(patterns, "patterns")
+    patterns = check_patterns(patterns, "patterns").cpu()
     if patterns.shape != (X.shape[0], w.m):
         raise ValueError(f"patterns must have shape {(X.shape[0], w.m)}, "
                          f"got {tuple(patterns.shape)}")
@@ -432,7 +430,8 @@ def pattern_step(model: nn.Module, X, y, patterns: Tensor, *, lam: float, beta: 
     certify = _Certifier(outer, solver_options)
     cert0 = certify(w)
     J0 = _objective(w, X, y, lam, beta, cert0.rho)
-    new, _, _, _ = _pattern_candidate(w, X, y, patterns, cert0.t, lam, beta, own, solver_options)
+    new, _, _, _ = _pattern_candidate(w, X, y, patterns, cert0.t, lam, beta, own,
+                                      _cvxpy_options(outer, own, solver_options))
     new = new.rounded(net.dtype)              # score the weights that will be returned
     J = _objective(new, X, y, lam, beta, certify(new).rho)
     return ShallowReLU.from_weights(new, device=net.device, dtype=net.dtype), J, J0
@@ -502,7 +501,7 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = 0.
     certify = _Certifier(outer_solver, solver_options)
     # with the torch solvers, solver_options are theirs (postprocess's interior point): the cvxpy
     # programs built here then run with cvxpy's defaults, as postprocess's cvxpy fallbacks do
-    own_options = None if outer_solver != own else solver_options
+    own_options = _cvxpy_options(outer_solver, own, solver_options)
 
     w = w.permute(sign_order(w.alpha))
     cert = certify(w)

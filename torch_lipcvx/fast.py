@@ -73,7 +73,7 @@ import torch
 from torch import Tensor
 
 from . import ipm
-from ._checks import check_nonneg, check_positive
+from ._checks import check_nonneg, check_patterns, check_positive
 
 __all__ = [
     "FastInfo",
@@ -537,7 +537,7 @@ class PatternBarrier:
         n, m, p = self.n, self.m, self.p
         self.Xt = torch.cat([X.to(dt), torch.ones(n, 1, dtype=dt, device=dev)], 1)
         self.y = y.to(dt)
-        self.D = D.to(torch.bool)
+        self.D = check_patterns(D, "D")
         self.coef = coef.to(dt)
         self.output_bias = bool(output_bias)
         self.nw = m * p + 1          # c always has a column; it is frozen when not free

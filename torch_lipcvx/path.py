@@ -518,7 +518,7 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
     args = _check_solver_args(solver_args)
     if form not in RestrictionLayer.FORMS:
         raise ValueError(f"form must be one of {RestrictionLayer.FORMS}, got {form!r}")
-    certify = _Certifier(check_any_solver(lipsdp_solver), None)
+    certify = _Certifier(check_any_solver(lipsdp_solver), None, collect=True)
 
     w = w0.permute(sign_order(w0.alpha))
     cert0 = certify(w)
@@ -623,9 +623,7 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
         warnings.warn(f"{n_bad} candidate(s) raised J by more than 1e-6 relative and were "
                       "rejected (previous networks kept); tighten the tolerances in solver_args",
                       RuntimeWarning, stacklevel=2)
-    if certify.fallbacks:
-        warnings.warn(f"{certify.fallbacks} LipSDP certificate(s) fell back from the dual method "
-                      f"to cvxpy/{DEFAULT_SOLVER}", RuntimeWarning, stacklevel=2)
+    certify.warn_fallbacks()
 
     results, violation, mismatch = [], [], []
     sgn = 2.0 * D0.to(torch.float64) - 1.0

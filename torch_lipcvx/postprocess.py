@@ -207,16 +207,28 @@ class _Certifier:
 
     ``options`` go to the cvxpy solvers; the torch methods (``"auto"``/``"torch"``) get
     ``torch_options`` (default none: a caller's ``solver_options`` are usually the interior
-    point's, whose ``tol`` would loosen the certificate)."""
+    point's, whose ``tol`` would loosen the certificate). With ``collect``, lipsdp's notes that
+    ``"auto"`` fell back to cvxpy are counted instead of shown, for one summary at the end
+    (:meth:`warn_fallbacks`); without it they reach the user as they come."""
 
     def __init__(self, solver: str, options: Optional[dict],
-                 torch_options: Optional[dict] = None) -> None:
+                 torch_options: Optional[dict] = None, *, collect: bool = False) -> None:
         self.solver, self.options, self.torch_options = solver, options, torch_options
+        self.collect = collect
         self.program: Optional[LipSDPProgram] = None
         self.fallbacks = 0          # LipSDP dual runs that ended on cvxpy (solver "auto")
 
+    def warn_fallbacks(self, stacklevel: int = 3) -> None:
+        """One ``RuntimeWarning`` summing up the collected fallback notes (none: nothing)."""
+        if self.fallbacks:
+            warnings.warn(f"{self.fallbacks} LipSDP certificate(s) fell back from the dual "
+                          f"method to cvxpy/{DEFAULT_SOLVER} (the dual method failed or did not "
+                          "close its gap)", RuntimeWarning, stacklevel=stacklevel)
+
     def __call__(self, w: ShallowWeights) -> LipSDPResult:
         w = w.to(**_CPU64)
+        if self.solver in FAST_SOLVERS and not self.collect:
+            return lipsdp(w, solver=self.solver, solver_options=self.torch_options)
         if self.solver in FAST_SOLVERS:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", RuntimeWarning)
@@ -381,7 +393,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
     max_iter = check_positive_int(max_iter, "max_iter")
     tol = check_nonneg(tol, "tol")
     solver = check_any_solver(solver)
-    certify = _Certifier(solver, solver_options)
+    certify = _Certifier(solver, solver_options, collect=True)
     solver_verbose = int(verbose) >= 2
 
     w = w0.permute(sign_order(w0.alpha))
@@ -487,10 +499,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
                 if (J_prev - J.value) <= tol * abs(J_prev):
                     message = f"converged: relative decrease below tol={tol:g}"
                     break
-    if certify.fallbacks:
-        warnings.warn(f"{certify.fallbacks} LipSDP certificate(s) fell back from the dual method "
-                      f"to cvxpy/{DEFAULT_SOLVER} (the dual method failed or did not close its gap)",
-                      RuntimeWarning, stacklevel=2)
+    certify.warn_fallbacks()
     out = ShallowReLU.from_weights(w, device=net.device, dtype=net.dtype)
     return PostProcessResult(out, history, rejected, cert, message, lam, beta)
 

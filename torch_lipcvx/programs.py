@@ -23,7 +23,7 @@ from typing import Any, Optional
 import cvxpy as cp
 import numpy as np
 
-from ._checks import check_nonneg, check_Xy
+from ._checks import check_nonneg, check_patterns, check_Xy
 
 __all__ = [
     "SolverError",
@@ -136,11 +136,8 @@ def _check_data(X, y, D, coef, weights: dict) -> tuple[np.ndarray, np.ndarray, n
     for name, v in (("D", D), ("coef", coef)):
         if not np.all(np.isfinite(v)):
             raise ValueError(f"{name} contains NaN/Inf")
-    if not np.all((D == 0) | (D == 1)):
-        # D_j is a 0/1 diagonal: other values silently give another program ((2D − I) is no
-        # longer a sign and D X̃ w̃ no longer relu(X̃ w̃))
-        raise ValueError(f"D must hold activation patterns (only 0 and 1 / False and True), got "
-                         f"values in [{D.min():g}, {D.max():g}]")
+    # D_j is a 0/1 diagonal: other values silently give another program
+    D = check_patterns(D, "D").numpy()
     _check_weights(weights)
     return X, y, D, coef
 
