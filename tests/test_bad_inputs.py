@@ -385,9 +385,10 @@ def test_infeasible_status_is_named_as_such(solver):
     problem = cp.Problem(cp.Minimize(x), [x >= 1, x <= 0])
     with pytest.raises(SolverError, match=r"infeasible or unbounded.*numerical trouble"):
         _solve(problem, solver, None, "a test program")
-    with pytest.raises(SolverError, match=r"iteration/time limit"):
-        _solve(cp.Problem(cp.Minimize(cp.sum_squares(x - 3)), [x >= 1]), "CLARABEL",
-               {"max_iter": 1}, "a test program")
+    if solver == "CLARABEL":    # SCS at its iteration limit says optimal_inaccurate (accepted)
+        with pytest.raises(SolverError, match=r"iteration/time limit"):
+            _solve(cp.Problem(cp.Minimize(cp.sum_squares(x - 3)), [x >= 1]), solver,
+                   {"max_iter": 1}, "a test program")
 
 
 @pytest.mark.parametrize("lam, beta", [(0.1, 0.0), (0.0, 1e-2)], ids=["lipschitz", "l2"])

@@ -185,6 +185,9 @@ def test_bad_inputs(tmp_path, capsys, monkeypatch, tiny_model):
         "expects 2 input features")
     bad(["certify", "--model", tiny_model, "--data", "rastrigin", "--d", "5"],
         "expects 2 input features")
+    # a seed torch cannot take: argparse's usage line and the range named, exit 2
+    code, _, err = run(["attack", "--model", tiny_model, "--seed", str(2 ** 64)], capsys)
+    assert code == 2 and "seed must be an integer in [-2**63, 2**64)" in err
 
 
 @pytest.mark.parametrize("command", ["postprocess", "certify"])

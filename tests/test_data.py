@@ -445,3 +445,12 @@ def test_raw_lipschitz_bounds_finite_differences_in_raw_units(norm):
     assert float(ratio.max()) > L * float(data.y_std) / float(data.x_std.max())
     with pytest.raises(ValueError, match="L must be a finite number >= 0"):
         data.raw_lipschitz(-1.0)
+
+
+def test_rastrigin_split_stream_wraps_at_the_top_of_torch_range():
+    """Split k of rastrigin is the stream seed + k: at seed 2**64 - 1 it wraps (the error named
+    a seed, 2**64, the user never passed), as seeded_generator does."""
+    from torch_lipcvx.data import load_dataset, rastrigin
+    a = load_dataset("rastrigin", None, 1, seed=2 ** 64 - 1, n=20, d=2)
+    b = rastrigin(20, 2, seed=0)
+    assert torch.equal(a.X_train, b.X_train) and a.split == 1

@@ -364,11 +364,15 @@ def test_solve_refuses_a_non_finite_start_and_bad_settings():
         ipm.solve(P, torch.tensor([-1.0, float("inf")], dtype=DT),
                   torch.tensor([1.0, 0.0], dtype=DT), [part])
     x0 = torch.tensor([1.0, 0.0], dtype=DT)
+    # the library's rule: ValueError for a bad value, TypeError for a wrong type
     for kw, name in (({"tol": float("nan")}, "tol"), ({"tol": -1e-9}, "tol"),
-                     ({"tol": "1e-9"}, "tol"), ({"max_iter": 2.5}, "max_iter"),
                      ({"max_iter": -1}, "max_iter"), ({"gondzio": -1}, "gondzio"),
                      ({"mu0": 0.0}, "mu0"), ({"centrality": 1.5}, "centrality")):
         with pytest.raises(ValueError, match=name):
+            ipm.solve(P, b, x0, [part], **kw)
+    for kw, name in (({"tol": "tight"}, "tol"), ({"max_iter": 2.5}, "max_iter"),
+                     ({"centrality": None}, "centrality")):
+        with pytest.raises(TypeError, match=name):
             ipm.solve(P, b, x0, [part], **kw)
 
 
@@ -392,9 +396,9 @@ def test_programs_refuse_a_bad_t_signs_other_than_pm1_and_non_binary_patterns():
             L2Program(X, y, D, sign, 1e-2, True)
     D_half = D.copy()
     D_half[0, 0] = 0.5                       # not a pattern: (2D − I) is no sign any more
-    with pytest.raises(ValueError, match="D must hold activation patterns"):
+    with pytest.raises(ValueError, match=r"D must be boolean \(or 0/1\) activation patterns"):
         L2Program(X, y, D_half, np.sign(alpha), 1e-2, True)
-    with pytest.raises(ValueError, match="D must hold activation patterns"):
+    with pytest.raises(ValueError, match=r"D must be boolean \(or 0/1\) activation patterns"):
         LipschitzRestriction(X, y, D_half, alpha, 1e-2, 0.0, True)
     assert LipschitzRestriction(X, y, D.astype(bool), alpha, 1e-2, 0.0, True).solve(
         np.ones(4))[3].value == pytest.approx(prog.solve(np.ones(4))[3].value, rel=1e-6)

@@ -540,6 +540,10 @@ def lipsdp(weights: ShallowWeights, *, solver: str = "auto", solver_options: Opt
 
     Raises:
         programs.SolverError: a cvxpy solver failed or hit its limit (never with ``"auto"``).
+        ValueError: an unknown ``solver`` or ``form``; NaN/Inf weights; weights spanning too
+            many orders of magnitude to rescale exactly, or a ``ρ`` or ``t`` outside float64's
+            range at the weights' scale (the message says how to rebalance the units).
+        TypeError: ``weights`` not :class:`ShallowWeights`.
     """
     solver = check_any_solver(solver)
     if form not in LipSDPProgram.FORMS:      # checked for every solver ("auto" may fall back)
@@ -693,8 +697,9 @@ def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Option
 
     Candidates: ``n_samples`` Gaussian points at the scale of the hyperplanes' offsets,
     ``n_samples`` points far out along random directions and, if ``X (n, d)`` is given, its rows
-    and ``n_samples`` Gaussian points at the data's scale (when that is larger). The best
-    candidates of up to 256 distinct linear regions are refined by Adam ascent on the smoothed
+    and ``n_samples`` Gaussian points at the data's scale (when that is larger), as a second
+    pool. In each pool the best candidates of up to 256 distinct gradient norms (points of one
+    linear region share theirs) are refined by Adam ascent on the smoothed
     norm ``‖W̄ᵀ(α ⊙ σ((W̄x + b)/τ))‖_q`` with τ annealed; the exact norm is evaluated at every
     step. Runs on the weights' device in float64.
 

@@ -38,7 +38,7 @@ from typing import Any, Optional, Sequence
 
 import torch
 
-from ._checks import check_nonneg, check_positive
+from ._checks import check_nonneg, check_positive, check_seed
 
 __all__ = ["main"]
 
@@ -263,7 +263,16 @@ def _int_at_least(minimum: int):
 
 
 _count = _int_at_least(1)       # sizes, epochs, iterations, steps
-_index = _int_at_least(0)       # splits and seeds
+_index = _int_at_least(0)       # splits
+
+
+def _seed(text: str) -> int:
+    """An argparse type: a seed >= 0 that torch accepts (below 2**64)."""
+    v = _index(text)
+    try:
+        return check_seed(v)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _real(check):
@@ -547,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--tol", type=_nonneg, default=1e-3, help="relative decrease to stop")
     demo.add_argument("--solver", default="auto", choices=SOLVER_CHOICES,
                       help="auto (torch solvers, cvxpy fallback), torch, or a cvxpy solver")
-    demo.add_argument("--seed", type=_index, default=0,
+    demo.add_argument("--seed", type=_seed, default=0,
                       help="data and initialisation seed")
     demo.add_argument("--out", default="torch_lipcvx_demo", help="output folder")
     demo.add_argument("--quiet", action="store_true", help="only print the final table")
@@ -567,7 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                "[default 0]")
         g.add_argument("--n", type=_count, default=None, help="rastrigin rows [default 400]")
         g.add_argument("--d", type=_count, default=None, help="rastrigin dimension [default 2]")
-        g.add_argument("--seed", type=_index, default=None, help="rastrigin/initialisation/attack "
+        g.add_argument("--seed", type=_seed, default=None, help="rastrigin/initialisation/attack "
                                                               "seed [default 0]")
 
     def common(p) -> None:
@@ -664,7 +673,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--epochs", type=_count, default=300, help="training epochs")
     be.add_argument("--lam", type=_nonneg, default=1e-3, help="Lipschitz weight")
     be.add_argument("--repeat", type=_count, default=3, help="LipSDP repetitions")
-    be.add_argument("--seed", type=_index, default=0,
+    be.add_argument("--seed", type=_seed, default=0,
                     help="data and initialisation seed")
     be.add_argument("--solver", default="auto", choices=SOLVER_CHOICES,
                     help="auto (torch solvers, cvxpy fallback), torch, or a cvxpy solver")

@@ -519,8 +519,10 @@ def load_dataset(name: str, root: Optional[PathLike] = None, split: int = 0, *, 
         split = _check_int(split, "split")
         if split < 0:
             raise ValueError(f"split must be an integer >= 0, got {split}")
-        seed = _check_int(seed, "seed")
-        return dataclasses.replace(rastrigin(n, d, seed=seed + split, **kw), split=split)
+        seed = check_seed(_check_int(seed, "seed"))
+        # split k is the stream seed + k, taken modulo 2**64 as seeded_generator does
+        return dataclasses.replace(rastrigin(n, d, seed=(seed + split) % 2 ** 64, **kw),
+                                   split=split)
     if key not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; known data sets: "
                          f"{', '.join(DATASETS + ('rastrigin',))}")

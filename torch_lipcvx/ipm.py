@@ -32,13 +32,14 @@ one Cholesky of size ``m (d + 1)``.
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 import torch
 from torch import Tensor
+
+from ._checks import check_nonneg, check_positive, check_positive_int
 
 __all__ = ["IPMInfo", "Rows", "SubsetRows", "SpectralLMI", "GroupSOC", "solve"]
 
@@ -480,15 +481,12 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
     if not bool(torch.isfinite(x0).all()):      # also where no cone reads it (e.g. the bias c)
         raise ValueError(f"{label}: x0 contains NaN/Inf; it must be finite and strictly "
                          "feasible")
-    for name, v in (("max_iter", max_iter), ("gondzio", gondzio)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
-            raise ValueError(f"{label}: {name} must be an integer >= 0, got {v!r}")
-    for name, v in (("tol", tol), ("mu0", mu0)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real)
-                              or not math.isfinite(v) or v <= 0):
-            raise ValueError(f"{label}: {name} must be a finite number > 0, got {v!r}")
-    if isinstance(centrality, bool) or not isinstance(centrality, numbers.Real) \
-            or not 0 <= centrality < 1:
+    # the library's checks: TypeError for a wrong type, ValueError for a wrong value
+    max_iter = check_positive_int(max_iter, f"{label}: max_iter", minimum=0)
+    gondzio = check_positive_int(gondzio, f"{label}: gondzio", minimum=0)
+    tol = check_positive(tol, f"{label}: tol")
+    mu0 = None if mu0 is None else check_positive(mu0, f"{label}: mu0")
+    if check_nonneg(centrality, f"{label}: centrality") >= 1:
         raise ValueError(f"{label}: centrality must be a number in [0, 1), got {centrality!r}")
     start = time.perf_counter()
     dev = x0.device
