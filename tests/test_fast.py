@@ -294,3 +294,16 @@ def test_fast_solvers_refuse_bad_settings():
             fn(w.W * float("nan"), w.alpha)
     with pytest.raises(ValueError, match="shrink"):
         lipsdp_newton(w.W, w.alpha, shrink=2.0)
+    # tol and max_iter of both LipSDP methods (solver_options={"tol": -1} ran to "stalled"),
+    # with PatternBarrier's D: 0.5 and NaN were read as "active"
+    for fn in (lipsdp_newton, lipsdp_dual):
+        with pytest.raises(ValueError, match="tol"):
+            fn(w.W, w.alpha, tol=-1.0)
+        with pytest.raises(TypeError, match="max_iter"):
+            fn(w.W, w.alpha, max_iter=2.5)
+    with pytest.raises(ValueError, match="tol"):
+        lipsdp(w, solver="torch", solver_options={"tol": -1})
+    Dh = D.double()
+    Dh[0, 0] = 0.5
+    with pytest.raises(ValueError, match="D must be boolean"):
+        PatternBarrier(X, y, Dh, w.alpha, output_bias=True)

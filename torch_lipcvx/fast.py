@@ -73,7 +73,7 @@ import torch
 from torch import Tensor
 
 from . import ipm
-from ._checks import check_nonneg, check_patterns, check_positive
+from ._checks import check_nonneg, check_patterns, check_positive, check_positive_int
 
 __all__ = [
     "FastInfo",
@@ -285,9 +285,11 @@ def lipsdp_newton(W: Tensor, alpha: Tensor, *, tol: float = 1e-9, max_iter: int 
     """
     start = time.perf_counter()
     W, alpha = _check_units(W, alpha, "lipsdp_newton")
-    if not 0 < shrink < 1:
+    tol = check_positive(tol, "tol")
+    max_iter = check_positive_int(max_iter, "max_iter")
+    if not 0 < check_positive(shrink, "shrink") < 1:
         raise ValueError(f"shrink must lie in (0, 1) (the factor applied to mu), got {shrink!r}")
-    if not 0 <= margin < 1:
+    if not check_nonneg(margin, "margin") < 1:
         raise ValueError(f"margin must lie in [0, 1), got {margin!r}")
     dev, dt = W.device, W.dtype
     m, d = W.shape
@@ -421,6 +423,10 @@ def lipsdp_dual(W: Tensor, alpha: Tensor, *, tol: float = 1e-6, max_iter: int = 
     """
     start = time.perf_counter()
     W, alpha = _check_units(W, alpha, "lipsdp_dual")
+    tol = check_positive(tol, "tol")
+    max_iter = check_positive_int(max_iter, "max_iter")
+    if stall_window is not None:
+        stall_window = check_positive_int(stall_window, "stall_window")
     d = W.shape[1]
     absa, g = alpha.abs(), W.T @ alpha
     # scale-free start: the step is in units of Z, the gradient in units of ‖W‖²‖α‖
