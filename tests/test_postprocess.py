@@ -303,11 +303,12 @@ def test_only_lipsdp_fallback_notes_are_counted_and_other_warnings_reach_the_use
     import importlib
     import warnings
     pp = importlib.import_module("torch_lipcvx.postprocess")
+    from torch_lipcvx.bounds import LipSDPFallbackWarning
     real = pp.lipsdp
 
     def noisy(w, **kw):
-        warnings.warn("LipSDP torch method failed (test); also solved by auto/CLARABEL, kept the "
-                      "smallest certified bound", RuntimeWarning)
+        warnings.warn(LipSDPFallbackWarning("LipSDP torch method failed (test); also solved by "
+                                            "auto/CLARABEL, kept the smallest certified bound"))
         warnings.warn("some solver's own remark", RuntimeWarning)
         return real(w, **kw)
 

@@ -474,6 +474,11 @@ def _fast_solve(W: Tensor, alpha: Tensor, options: dict, auto: bool):
     return rho, t, info, method
 
 
+class LipSDPFallbackWarning(RuntimeWarning):
+    """``solver="auto"``'s note that the torch method did not certify and cvxpy solved LipSDP
+    too (callers that certify many networks count these and warn once)."""
+
+
 def _auto_fallback(W: Tensor, alpha: Tensor, program: Optional[LipSDPProgram], why: str
                    ) -> tuple[list, float]:
     """``solver="auto"``'s cvxpy fallback on balanced data: Clarabel at tight tolerances, then SCS,
@@ -498,7 +503,7 @@ def _auto_fallback(W: Tensor, alpha: Tensor, program: Optional[LipSDPProgram], w
         t_n = _add_negligible(W, alpha, torch.zeros(W.shape[0], dtype=W.dtype), none, ~none, none)
         cands.append((spectral_rho_fixed_t(W, alpha, t_n), t_n, "auto/triangle", "fallback"))
     warnings.warn(f"LipSDP {why}; also solved by {cands[-1][2]}, kept the smallest certified "
-                  "bound", RuntimeWarning, stacklevel=3)
+                  "bound", LipSDPFallbackWarning, stacklevel=3)
     return cands, elapsed
 
 
@@ -681,14 +686,6 @@ def naive_bound(weights: ShallowWeights, norm: float = 2.0) -> float:
     return linf_naive(weights)
 
 
-def _first_of_each(values: Tensor) -> tuple[Tensor, Tensor]:
-    """``(distinct values, index of each one's first occurrence)`` of a 1-d tensor."""
-    uniq, inverse = torch.unique(values, return_inverse=True)
-    pos = torch.arange(values.numel(), device=values.device)
-    first = torch.full((uniq.numel(),), values.numel(), dtype=pos.dtype, device=values.device)
-    return uniq, first.scatter_reduce(0, inverse, pos, reduce="amin")
-
-
 def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Optional[Tensor] = None,
                         n_samples: int = 2048, steps: int = 100,
                         generator: Optional[torch.Generator] = None) -> tuple[float, Tensor]:
@@ -765,8 +762,10 @@ def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Option
         # the ascent starts from the best candidates of *different* linear regions: the points
         # of one region share their gradient, and a large region (e.g. the one most data rows
         # sit in) would otherwise fill every start with the same local maximum
-        _, first = _first_of_each(norms)
-        pick = first[torch.topk(norms[first], min(256, first.numel())).indices]
+        vals, order = norms.sort(descending=True, stable=True)
+        new_value = torch.ones_like(vals, dtype=torch.bool)
+        new_value[1:] = vals[1:] != vals[:-1]         # the first point of each distinct norm
+        pick = order[new_value][:256]
         starts.append(Xc[pick])
         row_scale.append(torch.full((pick.numel(), 1), sc, dtype=torch.float64, device=dev))
     x = torch.cat(starts).clone().requires_grad_(True)

@@ -32,7 +32,8 @@ import torch
 from torch import Tensor, nn
 
 from ._checks import check_nonneg, check_positive_int, check_seed, check_Xy
-from .bounds import FAST_SOLVERS, LipSDPResult, check_any_solver, lipsdp
+from .bounds import (FAST_SOLVERS, LipSDPFallbackWarning, LipSDPResult, check_any_solver,
+                     lipsdp)
 from .fast import PatternBarrier
 from .models import (ShallowReLU, ShallowWeights, activation_patterns, as_shallow_relu,
                      check_weights_finite, forward_weights, sign_order)
@@ -196,12 +197,6 @@ def _objective(w: ShallowWeights, X: Tensor, y: Tensor, lam: float, beta: float,
     return Objective(mse + 0.5 * beta * l2 + lam * rho, mse, l2, rho, lam, beta)
 
 
-def _is_fallback_note(wm: warnings.WarningMessage) -> bool:
-    """Whether a caught warning is ``lipsdp``'s note that ``"auto"`` fell back to cvxpy."""
-    return issubclass(wm.category, RuntimeWarning) and str(wm.message).startswith("LipSDP ") \
-        and "also solved by" in str(wm.message)
-
-
 class _Certifier:
     """Fresh, re-verified LipSDP certificates with the compiled program cached.
 
@@ -233,8 +228,10 @@ class _Certifier:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", RuntimeWarning)
                 out = lipsdp(w, solver=self.solver, solver_options=self.torch_options)
-            for wm in caught:   # the fallback notes are summed up once by the caller; the rest
-                if _is_fallback_note(wm):   # (e.g. a solver's own warning) reach the user as is
+            # the fallback notes are summed up once by the caller; the rest (e.g. a solver's
+            # own warning) reach the user as is
+            for wm in caught:
+                if issubclass(wm.category, LipSDPFallbackWarning):
                     self.fallbacks += 1
                 else:
                     warnings.warn_explicit(wm.message, wm.category, wm.filename, wm.lineno)
