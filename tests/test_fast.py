@@ -307,3 +307,33 @@ def test_fast_solvers_refuse_bad_settings():
     Dh[0, 0] = 0.5
     with pytest.raises(ValueError, match="D must be boolean"):
         PatternBarrier(X, y, Dh, w.alpha, output_bias=True)
+
+
+def test_early_stop_can_end_above_the_start_and_postprocess_rejects_it():
+    """After an early stop the interior point returns its last iterate, which can score worse
+    than the start (the iterates are centred, not monotone): started at the optimum of (12)
+    and allowed one iteration, it ends above it. Algorithm 1 with ``solver="torch"`` compares
+    every candidate with the current network: restarted from a converged network with one
+    interior-point iteration per step, it rejects the worse candidate, keeps J and leaves the
+    input model untouched."""
+    net, X, y = make_instance(*INSTANCES[0])
+    w = net.weights().to(dtype=torch.float64)
+    w = w.permute(sign_order(w.alpha))
+    D = activation_patterns(X, w)
+    lam = 1e-2
+    ipm = PatternBarrier(X, y, D, w.alpha, output_bias=True)
+    t = torch.as_tensor(lipsdp(w).t)
+    W1, c1, _, info1 = ipm.solve_restriction(w.alpha, t, lam, 0.0, w.W_tilde, w.c)
+    assert info1.status == "optimal"
+    _, _, _, early = ipm.solve_restriction(w.alpha, t, lam, 0.0, W1, c1, max_iter=1)
+    assert early.status == "max_iter" and early.value > info1.value
+    converged = postprocess(net, X, y, lam=lam, solver="torch", max_iter=30).model
+    before = {k: v.clone() for k, v in converged.state_dict().items()}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = postprocess(converged, X, y, lam=lam, solver="torch",
+                          solver_options={"max_iter": 1}, max_iter=4)
+    assert any("kept the previous network" in str(w_.message) for w_ in caught)
+    assert res.rejected and res.rejected[0]["objective"] > res.rejected[0]["previous"]
+    assert res.objective_after == res.objective_before
+    assert all(torch.equal(before[k], v) for k, v in converged.state_dict().items())
