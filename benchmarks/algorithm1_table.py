@@ -144,9 +144,12 @@ def plot(columns: list[tuple[str, dict]], auto: dict, path: Path, title: str) ->
             title="objective per step, above the lowest J reached (J = MSE + λ·L²)")
     ax2.set(xlabel="Algorithm 1 step", ylabel="|J − J_auto| / J_auto", yscale="log",
             title="distance from auto at equal steps")
+    lo, hi = ax2.get_ylim()
+    ax2.set_ylim(lo, hi * 30)                   # headroom: the legend sits above the points
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    ax1.legend(fontsize=8)
+    ax2.legend(fontsize=8, loc="upper right", ncol=2)
     fig.suptitle(title)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
