@@ -558,6 +558,10 @@ class PatternBarrier:
         self.H = gram * (2.0 / n)
         self.q = rhs * (2.0 / n)
         self.yy = float(self.y @ self.y) / n
+        # the objective's size for the interior point's gap test: the MSE of the best constant
+        # predictor (J scales with it when y changes units), so accuracy is relative in any units
+        var = float(((self.y - self.y.mean()) ** 2).mean())
+        self.f_scale = var if var > 0 else (self.yy if self.yy > 0 else 1.0)
         self.outer = (self.Xt[:, :, None] * self.Xt[:, None, :]).reshape(n, p * p)
 
     # -------------------------------------------------------------------------------- helpers
@@ -838,7 +842,8 @@ class PatternBarrier:
         rho0 = rho0 * (1 + 1e-1) + 1e-9 * max(rho0, 1.0)
         z0 = self._start(W0, c0, W0.new_tensor([rho0]))
         z, info = self._rows_solve(Hf, bf, z0, keep, lmi, N, screen=screen, free=free,
-                                   const=self.yy, tol=tol, max_iter=max_iter, verbose=verbose,
+                                   const=self.yy, f_scale=self.f_scale, tol=tol,
+                                   max_iter=max_iter, verbose=verbose,
                                    label="(12)")
         W, c, _ = self._unpack(z)
         if not bool(keep.all()):
@@ -893,7 +898,8 @@ class PatternBarrier:
         tau0 = torch.linalg.vector_norm(V0, dim=1) * (1 + 1e-1) + 1e-9 * max(float(V0.abs().max()), 1.0)
         z0 = self._start(V0, c0, tau0)
         z, info = self._rows_solve(Hf, bf, z0, keep, soc, N, screen=screen, free=free,
-                                   const=self.yy, tol=tol, max_iter=max_iter, verbose=verbose,
+                                   const=self.yy, f_scale=self.f_scale, tol=tol,
+                                   max_iter=max_iter, verbose=verbose,
                                    label="(6)")
         V, c, _ = self._unpack(z)
         c = c if self.output_bias else None

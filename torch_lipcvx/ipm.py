@@ -447,7 +447,8 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
           const: float = 0.0, mu0: Optional[float] = None, tol: float = 1e-9,
           max_iter: int = 100, verbose: bool = False, label: str = "ipm",
           objective: Optional[Callable[[Tensor], float]] = None,
-          gondzio: int = 2, centrality: float = 0.5) -> tuple[Tensor, IPMInfo]:
+          gondzio: int = 2, centrality: float = 0.5, f_scale: float = 1.0
+          ) -> tuple[Tensor, IPMInfo]:
     """Minimise ``½ xᵀPx − bᵀx (+ const)`` over ``{x : part.slack(x) ∈ cone, every part}``.
 
     Args:
@@ -457,9 +458,14 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
         free: ``(N,)`` boolean, the coordinates that move (others stay at ``x0``); default all.
         mu0: the initial centring parameter (duals ``z = μ₀ s⁻¹``, capped on nearly active
             rows); default ``max(|f(x0)|, 1e-3‖∇f(x0)‖∞‖x0‖∞)``, in the objective's units.
-        tol: stop when ``sᵀz ≤ tol·max(1, |f|)`` and the dual residual
+        tol: stop when ``sᵀz ≤ tol·max(f_scale, |f|)`` and the dual residual
             ``‖Px − b − Σ Aᵀz‖∞`` is below ``tol^(2/3)·max(‖b‖∞, ‖Px − b‖∞)`` (all over the
             free coordinates).
+        f_scale: the objective's natural size, in its units (> 0): below it the gap test is
+            absolute (``tol·f_scale``), above it relative. The default 1 suits data of unit
+            scale; a caller whose objective scales with its data passes that scale (the
+            pattern programs pass the variance of y), so the accuracy does not depend on the
+            units of the data.
         objective: optional exact evaluation of the objective for the log (default the quadratic).
         gondzio: centrality correctors per iteration (pattern rows).
         centrality: neighbourhood of the central path kept by the step length, for the LMI
@@ -473,7 +479,8 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
     Raises:
         ValueError: ``x0`` is not strictly feasible, NaN/Inf in ``P``, ``b`` or ``x0``, ``tol``
             not a finite number > 0, ``mu0`` not a finite number > 0, ``max_iter`` or
-            ``gondzio`` not an integer >= 0, ``centrality`` outside [0, 1).
+            ``gondzio`` not an integer >= 0, ``centrality`` outside [0, 1), ``f_scale`` not a
+            finite number > 0.
     """
     for name, v in (("P", P), ("b", b)):
         if not bool(torch.isfinite(v).all()):
@@ -486,6 +493,7 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
     gondzio = check_positive_int(gondzio, f"{label}: gondzio", minimum=0)
     tol = check_positive(tol, f"{label}: tol")
     mu0 = None if mu0 is None else check_positive(mu0, f"{label}: mu0")
+    f_scale = check_positive(f_scale, f"{label}: f_scale")
     if check_nonneg(centrality, f"{label}: centrality") >= 1:
         raise ValueError(f"{label}: centrality must be a number in [0, 1), got {centrality!r}")
     start = time.perf_counter()
@@ -525,7 +533,7 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
         if verbose:
             print(f"[torch_lipcvx] {label} {k - 1:3d}  f={f_now:.12g}  gap={gap:.2e}  "
                   f"dres={res:.1e}  {time.perf_counter() - start:.1f}s", flush=True)
-        if gap <= tol * max(1.0, abs(f_now)) and res <= tol ** (2 / 3):
+        if gap <= tol * max(f_scale, abs(f_now)) and res <= tol ** (2 / 3):
             status = "optimal"
             break
         if k > max_iter:

@@ -39,7 +39,7 @@ from .bounds import certify_t
 from .layers import call_cvxpy_layer
 from .models import ShallowReLU, ShallowWeights, activation_patterns, sign_order
 from .postprocess import (IterationRecord, PostProcessResult, _Certifier, _objective, _prepare)
-from .programs import DEFAULT_SOLVER, SolverError, _augment, _sym
+from .programs import DEFAULT_SOLVER, SolverError, _augment, _sym, target_scale
 
 __all__ = [
     "RestrictionLayer",
@@ -209,8 +209,12 @@ class RestrictionLayer(nn.Module):
         self.beta, self.output_bias, self.form = beta, bool(output_bias), form
         self.register_buffer("alpha", alpha.clone())
         self.solver_args = _check_solver_args(solver_args)
-        problem, params, variables = self._build(X.numpy(), y.numpy(), D.numpy().astype(float),
-                                                 alpha.numpy())
+        # built in units of σ (y/σ, α/σ, β/σ², T/σ²; c and ρ scaled back, W̃ unchanged): exact,
+        # so the solvers' absolute tolerances are relative in any units (programs.target_scale)
+        self.scale = target_scale(y.numpy())
+        problem, params, variables = self._build(X.numpy(), y.numpy() / self.scale,
+                                                 D.numpy().astype(float),
+                                                 alpha.numpy() / self.scale)
         if not problem.is_dpp():  # pragma: no cover - guards the formulation
             raise AssertionError("the restriction (12) must be DPP in t and lam")
         self.problem = problem
@@ -230,7 +234,7 @@ class RestrictionLayer(nn.Module):
             pred = pred + c
         objective = cp.sum_squares(pred - y) / n + lam * rho
         if self.beta > 0:
-            objective = objective + (self.beta / 2) * cp.sum_squares(Wt)
+            objective = objective + (self.beta / self.scale ** 2 / 2) * cp.sum_squares(Wt)
         Wbar = Wt[:, :d]
         constraints = [cp.multiply(2.0 * D - 1.0, Z) >= 0]
         if self.form == "full":
@@ -336,19 +340,20 @@ class RestrictionLayer(nn.Module):
                              "duals for PSD cones, hence wrong gradients)")
         if not needs_grad:
             args.pop("mode", None)   # diffcp hands every option to the solver without backward
+        sigma = self.scale
         if self.form == "full":
-            params = (tb, lb)
+            params = (tb / sigma ** 2, lb)
         else:
             s = (self.alpha.to(**_CPU64) ** 2 / (2 * tb)).sum(1)
-            params = ((tb / 2).sqrt(), 0.5 / (1 - s).sqrt(), lb)
+            params = ((tb / 2).sqrt() / sigma, 0.5 / (1 - s).sqrt(), lb)
         out = call_cvxpy_layer(
             self._cvxpy_layer, params, args, errors=(Exception,),   # diffcp's or a solver's own
             failed=f"{args['solve_method']} failed on the restriction (12) inside RestrictionLayer",
             hint="try other solver_args", inaccurate="SCS stopped at its iteration limit inside "
             "RestrictionLayer; the solution may be inaccurate (callers re-score it): raise "
             "solver_args['max_iters']", stacklevel=3)
-        Wt, rho = out[0], out[1]
-        c = out[2] if self.output_bias else None
+        Wt, rho = out[0], out[1] * sigma ** 2
+        c = out[2] * sigma if self.output_bias else None
         for name, v in (("W_tilde", Wt), ("rho", rho), ("c", c)):
             if v is not None and not bool(torch.isfinite(v.detach()).all()):
                 raise SolverError(f"{args['solve_method']} returned a non-finite {name} on the "

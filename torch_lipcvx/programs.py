@@ -15,6 +15,8 @@ re-verify every result independently (certificates in float64, objectives on the
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -33,6 +35,7 @@ __all__ = [
     "LipschitzRestriction",
     "convex_to_weights",
     "default_solver_options",
+    "target_scale",
 ]
 
 SOLVERS = ("CLARABEL", "SCS")
@@ -115,6 +118,34 @@ def _solve(problem: cp.Problem, solver: str, options: Optional[dict], what: str,
 def _sym(M):
     """Symmetric part, so cvxpy sees a provably symmetric PSD argument."""
     return (M + M.T) / 2
+
+
+def target_scale(y) -> float:
+    """σ, the power of two nearest the spread of the targets ``y`` (their standard deviation;
+    their root mean square if they are constant; 1 if they are all zero).
+
+    The cvxpy programs of a fitting problem are solved in units of σ and their solution scaled
+    back, exact in binary floating point: the outputs and the weights that carry the units are
+    divided by σ (y, c and ρ/σ² always; in (12) the fixed ``α`` with ``T → T/σ²`` and
+    ``β → β/σ²``, ``W̃`` unchanged; in the α-step the variable ``α`` with ``T → T/σ²``; in (6)
+    ``V`` with ``β → β/σ``), which multiplies J by exactly ``1/σ²``. So the solvers' absolute
+    tolerances (Clarabel's ``tol_gap_abs``, SCS's ``eps_abs``) act as relative ones in any units
+    of y: targets in units of 1e-4 (and outer weights with them) gave (12) and (6) 1.8–2.1× the
+    optimum otherwise. Standardised targets (every loader's) have σ = 1, the identity.
+    """
+    y = np.asarray(y, dtype=float)
+    rms = float(np.sqrt(np.mean(y ** 2))) if y.size else 0.0
+    spread = float(np.std(y)) if y.size else 0.0
+    if not spread > 1e-8 * rms:                  # constant targets (std is round-off)
+        spread = rms
+    if not (spread > 0 and math.isfinite(spread)):
+        return 1.0
+    return math.ldexp(1.0, math.frexp(spread / math.sqrt(2))[1])
+
+
+def _scaled_info(info: SolveInfo, factor: float) -> SolveInfo:
+    """``info`` with the objective value in the caller's units (times ``factor``)."""
+    return dataclasses.replace(info, value=info.value * factor)
 
 
 def _augment(X: np.ndarray) -> np.ndarray:
@@ -285,6 +316,8 @@ class L2Program:
         n, d = X.shape
         k = D.shape[1]
         Xt = _augment(X)
+        self.scale = sigma = target_scale(y)      # solved for y/σ, V/σ with β/σ (exact)
+        y, beta = y / sigma, beta / sigma
         self.V = cp.Variable((k, d + 1))
         self.c = cp.Variable() if output_bias else None
         Z = Xt @ self.V.T
@@ -299,12 +332,13 @@ class L2Program:
 
     def solve(self, solver: str = DEFAULT_SOLVER, options: Optional[dict] = None,
               warm: Optional[np.ndarray] = None) -> tuple[np.ndarray, Optional[float], SolveInfo]:
-        """Return ``(V, c, info)``."""
+        """Return ``(V, c, info)`` in the units of y (``info.value`` the program's objective)."""
+        sigma = self.scale
         if warm is not None:
-            self.V.value = warm
+            self.V.value = np.asarray(warm, dtype=float) / sigma
         info = _solve(self.problem, solver, options, "the l2 program (6)")
-        c = None if self.c is None else float(self.c.value)
-        return np.asarray(self.V.value, dtype=float), c, info
+        c = None if self.c is None else float(self.c.value) * sigma
+        return np.asarray(self.V.value, dtype=float) * sigma, c, _scaled_info(info, sigma ** 2)
 
 
 def convex_to_weights(V: np.ndarray, sign: np.ndarray, rel_zero: float = 1e-12
@@ -366,6 +400,10 @@ class LipschitzRestriction:
         Xt = _augment(X)
         self.d, self.form = d, form
         self.alpha = np.asarray(alpha, dtype=float)
+        # solved in units of σ: y/σ, α/σ, T/σ², β/σ², ρ/σ² (c/σ; W̃ unchanged): exact, and the
+        # same program up to the factor σ² on J (see target_scale)
+        self.scale = sigma = target_scale(y)
+        y, alpha, beta = y / sigma, self.alpha / sigma, beta / sigma ** 2
         self.Wt = cp.Variable((m, d + 1))
         self.rho = cp.Variable()
         self.c = cp.Variable() if output_bias else None
@@ -402,7 +440,8 @@ class LipschitzRestriction:
 
     def solve(self, t: np.ndarray, solver: str = DEFAULT_SOLVER, options: Optional[dict] = None
               ) -> tuple[np.ndarray, Optional[float], float, SolveInfo]:
-        """Solve with ``T = diag(t)``; return ``(W̃, c, ρ, info)`` as the solver gives them.
+        """Solve with ``T = diag(t)``; return ``(W̃, c, ρ, info)`` as the solver gives them (in the
+        units of y: see :func:`target_scale`).
 
         Raises:
             ValueError: ``t`` not of shape ``(m,)``, with NaN/Inf, or not satisfying
@@ -417,14 +456,16 @@ class LipschitzRestriction:
         s = float(np.sum(self.alpha ** 2 / (2 * np.maximum(t, 1e-300))))
         if np.any(t <= 0) or s >= 1:
             raise ValueError("t must certify the current network (2T - alpha alpha^T > 0)")
+        sigma = self.scale
         if self.form == "full":
-            self.t.value = t
+            self.t.value = t / sigma ** 2
         else:
-            self.r.value = np.sqrt(t / 2)
-            self.k.value = np.sqrt(1 / (4 * (1 - s)))
+            self.r.value = np.sqrt(t / 2) / sigma
+            self.k.value = np.sqrt(1 / (4 * (1 - s)))     # s = Σ α_j²/(2 t_j) is unit-free
         info = _solve(self.problem, solver, options, "the Lipschitz restriction (12)")
-        c = None if self.c is None else float(self.c.value)
-        return np.asarray(self.Wt.value, dtype=float), c, float(self.rho.value), info
+        c = None if self.c is None else float(self.c.value) * sigma
+        return (np.asarray(self.Wt.value, dtype=float), c, float(self.rho.value) * sigma ** 2,
+                _scaled_info(info, sigma ** 2))
 
 
 # ------------------------------------------------------------------------ ADMM SDP step
@@ -656,7 +697,9 @@ class AlphaRestriction:
         for name, v in (("H", H), ("r", r), ("W", W)):
             if not np.all(np.isfinite(v)):
                 raise ValueError(f"{name} contains NaN/Inf")
-        self.H.value, self.r.value = H, r
+        # solved for r/σ: α/σ, c/σ, ρ/σ² and T/σ² (homogeneous, exact; see target_scale)
+        sigma = target_scale(r)
+        self.H.value, self.r.value = H, r / sigma
         fixed = self.lam > 0 and self.t_mode == "fixed"
         if fixed:
             if t is None:
@@ -665,32 +708,33 @@ class AlphaRestriction:
             if t.shape != (self.m,) or not np.all(np.isfinite(t)) or np.any(t <= 0):
                 raise ValueError(f"t must be a finite (m,) = {(self.m,)} array > 0")
         if self.lam > 0:
+            ts = None if t is None else np.asarray(t, dtype=float) / sigma ** 2
             if self.form == "schur":
                 if fixed:
-                    self.TW.value, self.t_par.value = t[:, None] * W, t
+                    self.TW.value, self.t_par.value = ts[:, None] * W, ts
                 else:
                     self.W.value = W
             else:
                 self.W.value = W
                 if fixed:
-                    self.Q.value = _sym_np(0.5 * (W.T * t) @ W)
-                    self.inv2t.value = 1.0 / (2.0 * t)
+                    self.Q.value = _sym_np(0.5 * (W.T * ts) @ W)
+                    self.inv2t.value = 1.0 / (2.0 * ts)
                 else:
                     self.outer.value = np.einsum("jk,jl->lkj", W, W).reshape(
                         self.d * self.d, self.m, order="F")
         # optimal_inaccurate is accepted silently: callers always re-score the candidate
         info = _solve(self.problem, solver, options, f"the alpha-step ({self.t_mode} T)",
                       warn_inaccurate=False)
-        alpha = np.asarray(self.alpha.value, dtype=float)
-        c = None if self.c is None else float(self.c.value)
-        rho = float(self.rho.value) if self.lam > 0 else float("nan")
+        alpha = np.asarray(self.alpha.value, dtype=float) * sigma
+        c = None if self.c is None else float(self.c.value) * sigma
+        rho = float(self.rho.value) * sigma ** 2 if self.lam > 0 else float("nan")
         if self.lam == 0:
             t_out = None
         elif fixed:
             t_out = t
         else:
-            t_out = np.maximum(np.asarray(self.t.value, dtype=float), 0.0)
-        return alpha, c, rho, t_out, info
+            t_out = np.maximum(np.asarray(self.t.value, dtype=float), 0.0) * sigma ** 2
+        return alpha, c, rho, t_out, _scaled_info(info, sigma ** 2)
 
 
 def _sym_np(M: np.ndarray) -> np.ndarray:
