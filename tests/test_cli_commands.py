@@ -207,3 +207,35 @@ def test_solver_failure_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch, ti
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert "solver failed: CLARABEL returned status" in err
     assert not out.exists()
+
+
+def test_own_data_file_round_trip(tmp_path, capsys):
+    """--data-file: a user's CSV (header, target in the first column, raw units) trains, and
+    the checkpoint's record brings the same split back to postprocess and attack."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(90, 3, generator=g, dtype=torch.float64) * torch.tensor([1.0, 100.0, 0.01])
+    y = torch.sin(X[:, 0]) + X[:, 1] / 100 + 1000.0
+    table = tmp_path / "mine.csv"
+    rows = "\n".join(",".join(repr(float(v)) for v in [yi, *xi]) for yi, xi in zip(y, X))
+    table.write_text("y,a,b,c\n" + rows + "\n")
+    model, new = tmp_path / "m.pt", tmp_path / "n.pt"
+    data = ["--data-file", table, "--header", "--target", "0", "--split", "3"]
+    code, out, err = run(["train", *data, "--hidden", "6", "--epochs", "40", "--out", model,
+                          "--quiet"], capsys)
+    assert code == 0, err
+    rec = torch.load(model, weights_only=True)["data"]
+    assert rec["name"] == "csv" and rec["target"] == 0 and rec["header"] and rec["split"] == 3
+    assert "trained mine" in out
+    code, out, err = run(["postprocess", "--model", model, "--lam", "1e-2", "--max-iter", "2",
+                          "--out", new, "--quiet"], capsys)
+    assert code == 0, err
+    assert torch.load(new, weights_only=True)["data"] == rec
+    code, out, err = run(["attack", "--model", new, "--eps", "0.1", "--steps", "3", "--quiet"],
+                         capsys)
+    assert code == 0, err
+    code, out, err = run(["train", *data, "--data", "servo"], capsys)
+    assert code == 2 and "not both" in err
+    code, out, err = run(["train", "--data-file", table, "--header", "--target", "7"], capsys)
+    assert code == 2 and "out of range" in err and "4 columns" in err
+    code, out, err = run(["train", "--data-file", table], capsys)     # the header is not numeric
+    assert code == 2 and "comma-separated numbers" in err

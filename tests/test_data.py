@@ -454,3 +454,52 @@ def test_rastrigin_split_stream_wraps_at_the_top_of_torch_range():
     a = load_dataset("rastrigin", None, 1, seed=2 ** 64 - 1, n=20, d=2)
     b = rastrigin(20, 2, seed=0)
     assert torch.equal(a.X_train, b.X_train) and a.split == 1
+
+
+def test_own_arrays_are_split_by_seed_and_standardised_on_training_rows():
+    from torch_lipcvx.data import from_arrays
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(101, 3, generator=g, dtype=torch.float64) * 50 + 7
+    y = X @ torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64) + 300
+    a, b, c = (from_arrays(X, y, split=k) for k in (0, 0, 1))
+    assert (a.n, a.n_test, a.d, a.split) == (91, 10, 3, 0)
+    assert torch.equal(a.X_train, b.X_train) and not torch.equal(a.X_test, c.X_test)
+    torch.testing.assert_close(a.X_train.mean(0), torch.zeros(3, dtype=torch.float64),
+                               atol=1e-12, rtol=0)
+    torch.testing.assert_close(a.y_train.std(correction=0), torch.tensor(1.0, dtype=torch.float64))
+    # the split partitions the rows and keeps their order; raw values come back exactly-ish
+    raw = torch.cat([a.X_train, a.X_test]) * a.x_std + a.x_mean
+    assert sorted(map(tuple, raw.round(decimals=8).tolist())) == \
+        sorted(map(tuple, X.round(decimals=8).tolist()))
+    y_raw = torch.cat([a.unstandardize_y(a.y_train), a.unstandardize_y(a.y_test)])
+    torch.testing.assert_close(y_raw.sort().values, y.sort().values)
+    assert from_arrays(X, y, test_fraction=0.0).n_test == 0
+    with pytest.raises(ValueError, match=r"y must have shape \(101,\)"):
+        from_arrays(X, y[:-1])
+    with pytest.raises(ValueError, match="NaN"):
+        from_arrays(X, torch.where(y > 0, y, torch.nan))
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        from_arrays(X, y, test_fraction=1.0)
+    with pytest.raises(ValueError, match="split must be"):
+        from_arrays(X, y, split=-1)
+
+
+def test_load_csv_reads_a_table_with_its_target_anywhere(tmp_path):
+    from torch_lipcvx.data import from_arrays, load_csv
+    g = torch.Generator().manual_seed(1)
+    X = torch.randn(40, 2, generator=g, dtype=torch.float64)
+    y = X[:, 0] - X[:, 1] ** 2
+    path = tmp_path / "table.csv"
+    np.savetxt(path, torch.stack([X[:, 0], y, X[:, 1]], 1).numpy(), delimiter=",",
+               header="a,y,b", comments="")
+    got = load_csv(path, target=1, header=True, split=2)
+    ref = from_arrays(X, y, split=2)
+    assert got.name == "table" and got.split == 2
+    torch.testing.assert_close(got.X_train, ref.X_train)
+    torch.testing.assert_close(got.y_test, ref.y_test)
+    with pytest.raises(ValueError, match="comma-separated numbers"):
+        load_csv(path)                                  # the header line is not numeric
+    with pytest.raises(ValueError, match="out of range"):
+        load_csv(path, target=3, header=True)
+    with pytest.raises(FileNotFoundError):
+        load_csv(tmp_path / "missing.csv")

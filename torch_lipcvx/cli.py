@@ -20,7 +20,8 @@ No output file is written for a failed command.
 Checkpoint format (``torch.save`` of a dict, read with ``weights_only=True``)::
 
     {"state_dict": ShallowReLU.state_dict(), "in_features": d, "hidden": m,
-     "output_bias": bool, "dtype": "float64", "data": {name, data_dir, split, seed, n, d},
+     "output_bias": bool, "dtype": "float64", "data": {name, data_dir, split, seed, n, d}
+     (your own table: {"name": "csv", path, target, header, test_fraction, split, seed}),
      "config": {...the command's options...}}
 """
 
@@ -143,12 +144,30 @@ def _say(args) -> Any:
 def _data_spec(args, ckpt: Optional[dict] = None, required: bool = True) -> Optional[dict]:
     """The data options of ``args``, completed from the checkpoint's ``data`` record."""
     rec = dict((ckpt or {}).get("data") or {})
-    name = args.data or rec.get("name")
+    if args.data_file is not None and args.data is not None:
+        raise CLIError("pass either --data NAME or --data-file FILE, not both")
+    name = "csv" if args.data_file is not None else (args.data or rec.get("name"))
     if name is None:
         if required:
-            raise CLIError("no data set: pass --data (the checkpoint does not record one)")
+            raise CLIError("no data set: pass --data or --data-file (the checkpoint does not "
+                           "record one)")
         return None
     same = name == rec.get("name")
+    if name == "csv":
+        path = args.data_file or rec.get("path")
+        same = same and (args.data_file is None
+                         or str(Path(args.data_file).resolve()) == rec.get("path"))
+        if path is None:
+            raise CLIError("the checkpoint's data record names no file: pass --data-file FILE")
+
+        def opt(key: str, default):
+            value = getattr(args, key)
+            return value if value is not None else (rec.get(key, default) if same else default)
+
+        return {"name": "csv", "path": str(Path(path).resolve()), "target": opt("target", -1),
+                "header": bool(args.header or (same and rec.get("header", False))),
+                "test_fraction": opt("test_fraction", 0.1), "split": opt("split", 0),
+                "seed": opt("seed", 0)}
     spec = {"name": name,
             "data_dir": args.data_dir or (rec.get("data_dir") if same else None),
             "split": args.split if args.split is not None else (rec.get("split", 0) if same else 0),
@@ -160,8 +179,14 @@ def _data_spec(args, ckpt: Optional[dict] = None, required: bool = True) -> Opti
 
 def _load_data(spec: dict):
     """Load the data described by :func:`_data_spec` (CLIError on any problem)."""
-    from .data import DATA_ENV_VAR, load_dataset
+    from .data import DATA_ENV_VAR, load_csv, load_dataset
     name = spec["name"]
+    if name == "csv":
+        try:
+            return load_csv(spec["path"], target=spec["target"], header=spec["header"],
+                            test_fraction=spec["test_fraction"], split=spec["split"])
+        except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
+            raise CLIError(f"could not load {spec['path']}: {exc}") from None
     root = spec["data_dir"]
     if name != "rastrigin":
         root = root or os.environ.get(DATA_ENV_VAR) or None
@@ -290,6 +315,14 @@ _nonneg = _real(check_nonneg)       # a finite number >= 0
 _positive = _real(check_positive)   # a finite number > 0
 
 
+def _fraction(text: str) -> float:
+    """An argparse type: a number in [0, 1) (a held-out fraction)."""
+    v = _nonneg(text)
+    if not v < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text!r}")
+    return v
+
+
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows ``(default: X)`` only where there is a default to show (not ``None``/``False``:
     those options say in their help what happens when they are left out)."""
@@ -368,7 +401,7 @@ def _certify(args: argparse.Namespace) -> int:
     say = _say(args)
     model, ckpt = _load_checkpoint(args.model)
     X = None
-    spec = _data_spec(args, ckpt, required=False) if args.data else None
+    spec = _data_spec(args, ckpt, required=False) if (args.data or args.data_file) else None
     if spec is not None:
         data = _load_data(spec)
         _check_fits(model, data, args.model)
@@ -578,6 +611,17 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("--d", type=_count, default=None, help="rastrigin dimension [default 2]")
         g.add_argument("--seed", type=_seed, default=None, help="rastrigin/initialisation/attack "
                                                               "seed [default 0]")
+        g.add_argument("--data-file", default=None, metavar="FILE",
+                       help="your own data instead of --data: a comma-separated numeric table "
+                            "(.csv or .csv.gz), one row per example; --split picks a seeded "
+                            "random train/test split, standardised like the UCI sets")
+        g.add_argument("--target", type=int, default=None,
+                       help="--data-file: index of the target column, negative from the end "
+                            "[default -1, the last]")
+        g.add_argument("--header", action="store_true",
+                       help="--data-file: the first line holds column names")
+        g.add_argument("--test-fraction", type=_fraction, default=None,
+                       help="--data-file: fraction of rows held out for testing [default 0.1]")
 
     def common(p) -> None:
         p.add_argument("--solver", default="auto", choices=SOLVER_CHOICES,
@@ -690,7 +734,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """
     from .programs import SolverError
     args = build_parser().parse_args(argv)
-    if getattr(args, "data_default", None) and args.data is None:
+    if (getattr(args, "data_default", None) and args.data is None
+            and getattr(args, "data_file", None) is None):
         args.data = args.data_default
     try:
         return args.func(args)

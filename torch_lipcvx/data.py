@@ -17,6 +17,8 @@ What this module implements:
 * :func:`rastrigin` generates the paper's synthetic fifth data set locally from a seed:
   the Rastrigin function ``y = 10 d + Σ_i (x_i² − 10 cos(2π x_i))`` on ``x ∈ [-5.12, 5.12]^d``.
 * :func:`load_dataset` dispatches on the name (``"rastrigin"`` or a UCI name).
+* :func:`from_arrays` and :func:`load_csv` bring your own data: a seeded random train/test split
+  of a table of features and one target column, standardised by the same rule.
 
 Every loader returns a :class:`RegressionData` holding CPU tensors of the requested floating
 ``dtype`` (``torch.float64`` by default).
@@ -56,6 +58,8 @@ __all__ = [
     "N_SPLITS",
     "RegressionData",
     "default_data_dir",
+    "from_arrays",
+    "load_csv",
     "load_dataset",
     "load_uci",
     "rastrigin",
@@ -287,8 +291,9 @@ def _make_data(name: str, X_train: Tensor, y_train: Tensor, X_test: Tensor, y_te
     )
 
 
-def _read_csv(path: Path) -> np.ndarray:
-    """Read a (gzipped) comma-separated numeric table as a float64 ``(rows, cols)`` array.
+def _read_csv(path: Path, header: bool = False) -> np.ndarray:
+    """Read a (gzipped) comma-separated numeric table as a float64 ``(rows, cols)`` array
+    (``header``: skip the first line).
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
@@ -300,7 +305,8 @@ def _read_csv(path: Path) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # numpy warns on empty input
-            arr = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
+            arr = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2,
+                             skiprows=1 if header else 0)
     except (ValueError, OSError, EOFError) as exc:
         raise ValueError(f"could not read {path} as comma-separated numbers: {exc}") from exc
     if arr.size == 0:
@@ -465,12 +471,7 @@ def rastrigin(n: int = 1000, d: int = 2, seed: int = 0, *, test_fraction: float 
     n = check_positive_int(n, "n", minimum=2)
     d = check_positive_int(d, "d", minimum=1)
     seed = check_seed(_check_int(seed, "seed"))
-    try:
-        tf = float(test_fraction)
-    except (TypeError, ValueError):
-        raise TypeError(f"test_fraction must be a number in [0, 1), got {test_fraction!r}") from None
-    if not 0.0 <= tf < 1.0:
-        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
+    tf = _check_fraction(test_fraction)
     noise = check_nonneg(noise, "noise")
     _check_float_dtype(dtype)
     n_train = int(round(n * (1.0 - tf)))
@@ -527,3 +528,102 @@ def load_dataset(name: str, root: Optional[PathLike] = None, split: int = 0, *, 
         raise ValueError(f"unknown data set {name!r}; known data sets: "
                          f"{', '.join(DATASETS + ('rastrigin',))}")
     return load_uci(key, root, split, **kw)
+
+
+def _check_fraction(test_fraction) -> float:
+    try:
+        tf = float(test_fraction)
+    except (TypeError, ValueError):
+        raise TypeError(f"test_fraction must be a number in [0, 1), got {test_fraction!r}") from None
+    if not 0.0 <= tf < 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
+    return tf
+
+
+def from_arrays(X, y, *, test_fraction: float = 0.1, split: int = 0, standardize: bool = True,
+                dtype: torch.dtype = torch.float64, name: str = "arrays") -> RegressionData:
+    """Your own data as a :class:`RegressionData`: a seeded random train/test split, then
+    standardisation with the training statistics (as :func:`load_uci`).
+
+    ``round(n · test_fraction)`` rows, drawn by a permutation seeded with ``split``, are the test
+    rows; both parts keep the rows' original order. The same arguments always give the same
+    split, and splits ``0, 1, …`` are independent draws (repeated random splits, as the paper's
+    ten UCI splits).
+
+    Args:
+        X: ``(n, d)`` features, finite (tensor or array; read in float64).
+        y: ``(n,)`` (or ``(n, 1)``) targets, finite, in any units.
+        test_fraction: fraction of rows held out, ``0 <= test_fraction < 1``.
+        split: which random split, an integer ``>= 0`` (the permutation's seed).
+        standardize: whether to standardise features and target with training statistics.
+        dtype: floating dtype of the returned tensors (computation is done in float64).
+        name: the data set's name in the result.
+
+    Returns:
+        A :class:`RegressionData` on the CPU with ``split=split`` and ``seed=None``.
+
+    Raises:
+        TypeError: ``split`` not an integer, ``test_fraction`` not a number.
+        ValueError: ``X`` not a non-empty ``(n, d)`` array, ``y`` not ``n`` values, NaN/Inf,
+            ``test_fraction`` outside ``[0, 1)`` or leaving no training row, ``split < 0``,
+            ``dtype`` not floating.
+    """
+    X = check_X(torch.as_tensor(X).detach().cpu().to(torch.float64), "X")
+    y = torch.as_tensor(y).detach().cpu().to(torch.float64)
+    if y.dim() == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    n = X.shape[0]
+    if y.shape != (n,):
+        raise ValueError(f"y must have shape ({n},) (one target per row of X), got "
+                         f"{tuple(y.shape)}")
+    if not bool(torch.isfinite(y).all()):
+        raise ValueError(f"y contains {int((~torch.isfinite(y)).sum())} NaN/Inf value(s)")
+    tf = _check_fraction(test_fraction)
+    split = _check_int(split, "split")
+    if split < 0:
+        raise ValueError(f"split must be an integer >= 0, got {split}")
+    _check_float_dtype(dtype)
+    n_test = int(round(n * tf))
+    if n - n_test < 1:
+        raise ValueError(f"test_fraction={test_fraction!r} leaves no training row out of n={n}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(split))
+    is_test = torch.zeros(n, dtype=torch.bool)
+    is_test[perm[:n_test]] = True
+    return _make_data(str(name), X[~is_test], y[~is_test], X[is_test], y[is_test],
+                      standardize=bool(standardize), dtype=dtype, split=split, seed=None)
+
+
+def load_csv(path: PathLike, *, target: int = -1, header: bool = False,
+             test_fraction: float = 0.1, split: int = 0, standardize: bool = True,
+             dtype: torch.dtype = torch.float64) -> RegressionData:
+    """Read a comma-separated numeric table (``.csv`` or ``.csv.gz``) and split it as
+    :func:`from_arrays` does: column ``target`` is the target, all others are features.
+
+    Args:
+        path: the file; every row has the same number of numeric columns (at least 2).
+        target: index of the target column (negative counts from the end; default the last).
+        header: skip the first line (column names).
+        test_fraction, split, standardize, dtype: as :func:`from_arrays`.
+
+    Returns:
+        A :class:`RegressionData` named after the file (its name without ``.csv``/``.gz``).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        TypeError: ``target`` not an integer.
+        ValueError: unparsable, empty or non-finite table (the message names the file), fewer
+            than 2 columns, ``target`` out of range, and whatever :func:`from_arrays` raises.
+    """
+    p = Path(path)
+    table = _read_csv(p, header=bool(header))
+    k = _check_int(target, "target")
+    cols = table.shape[1]
+    if cols < 2:
+        raise ValueError(f"{p} must have at least 2 columns (features and a target), got {cols}")
+    if not -cols <= k < cols:
+        raise ValueError(f"target={target} is out of range for {p}, which has {cols} columns")
+    k %= cols
+    X = np.delete(table, k, axis=1)
+    stem = p.name.removesuffix(".gz").removesuffix(".csv")
+    return from_arrays(X, table[:, k], test_fraction=test_fraction, split=split,
+                       standardize=standardize, dtype=dtype, name=stem)
