@@ -51,7 +51,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._checks import check_nonneg, check_positive_int, check_seed, check_X
+from ._checks import check_nonneg, check_positive_int, check_seed, check_X, check_Xy
 
 __all__ = [
     "DATASETS",
@@ -568,16 +568,8 @@ def from_arrays(X, y, *, test_fraction: float = 0.1, split: int = 0, standardize
             ``test_fraction`` outside ``[0, 1)`` or leaving no training row, ``split < 0``,
             ``dtype`` not floating.
     """
-    X = check_X(torch.as_tensor(X).detach().cpu().to(torch.float64), "X")
-    y = torch.as_tensor(y).detach().cpu().to(torch.float64)
-    if y.dim() == 2 and y.shape[1] == 1:
-        y = y[:, 0]
+    X, y = (v.detach().cpu().to(torch.float64) for v in check_Xy(X, y))
     n = X.shape[0]
-    if y.shape != (n,):
-        raise ValueError(f"y must have shape ({n},) (one target per row of X), got "
-                         f"{tuple(y.shape)}")
-    if not bool(torch.isfinite(y).all()):
-        raise ValueError(f"y contains {int((~torch.isfinite(y)).sum())} NaN/Inf value(s)")
     tf = _check_fraction(test_fraction)
     split = _check_int(split, "split")
     if split < 0:
