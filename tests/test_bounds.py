@@ -365,3 +365,50 @@ def test_sampled_lower_bound_with_data_is_never_below_the_one_without(seed):
     assert with_x <= lipsdp(w).L
     G = ((w.W @ x_at + w.b > 0).double() * w.alpha) @ w.W        # the gradient at the point
     assert float(G.norm()) >= with_x
+
+
+def test_a_compiled_lipsdp_program_gives_scs_no_memory_of_earlier_networks():
+    """postprocess's certifier reuses one compiled program for every candidate; a certificate
+    must not depend on what was certified before. cvxpy's default warm start made it so for
+    SCS (started from the previous network's solution): on one (12) candidate SCS then ended
+    optimal_inaccurate with a t whose repair was 6% loose (2000x with inputs in units of 1e3),
+    where a cold start gave the optimum. Now SCS starts cold: the same t, bit for bit."""
+    from torch_lipcvx.programs import LipSDPProgram
+
+    net, _, _ = make_instance(2, 150, 5, 16)
+    w = net.weights()
+    g = torch.Generator().manual_seed(0)
+    other = ShallowWeights(torch.randn(w.m, w.d, generator=g, dtype=torch.float64), w.b,
+                           torch.randn(w.m, generator=g, dtype=torch.float64), w.c)
+    program = LipSDPProgram(w.m, w.d)
+    lipsdp(other, solver="SCS", program=program)
+    shared = lipsdp(w, solver="SCS", program=program)
+    fresh = lipsdp(w, solver="SCS", program=LipSDPProgram(w.m, w.d))
+    assert shared.status == fresh.status == "optimal"
+    assert shared.rho == fresh.rho and (shared.t == fresh.t).all()
+
+
+def test_lipsdp_re_solves_in_the_schur_form_when_t_does_not_certify(monkeypatch):
+    """A cvxpy solver can end "optimal" with a t far from certifying its own ρ (SCS did on a
+    (12) candidate with one unit of share 7e-5); lipsdp then re-solves in the Schur form,
+    warns, and keeps the tighter certified bound."""
+    from torch_lipcvx.programs import LipSDPProgram
+
+    net, _, _ = make_instance(1, 100, 3, 10)
+    w = net.weights()
+    ref = lipsdp(w, solver="CLARABEL")
+    solve = LipSDPProgram.solve
+
+    def bad_reduced(self, W, alpha, solver="CLARABEL", options=None):
+        rho, t, info = solve(self, W, alpha, solver, options)
+        if self.form == "reduced":
+            t = t.copy()
+            t[0] *= 1e-3                      # infeasible: the repair scales all of t up
+        return rho, t, info
+
+    monkeypatch.setattr(LipSDPProgram, "solve", bad_reduced)
+    with pytest.warns(RuntimeWarning, match="re-solved in the Schur form"):
+        res = lipsdp(w, solver="CLARABEL")
+    assert res.solver == "CLARABEL/schur"
+    assert ref.L * (1 - 1e-6) <= res.L <= ref.L * (1 + 1e-5)
+    assert certify_t(w.W, w.alpha, torch.as_tensor(res.t))[0] == pytest.approx(res.rho, rel=1e-9)

@@ -1,4 +1,4 @@
-"""Every solver gives the same answer in any units of the targets.
+"""Every solver gives the same answer in any units of the targets and of the inputs.
 
 Multiplying y and the outer weights by s multiplies J by exactly s² and leaves the problem the
 same (MATH.md §3–5): (12) with T → s²T and β → s²β (the ridge term is on the hidden weights,
@@ -7,6 +7,12 @@ with absolute tolerances lose this: before the programs were solved in units of 
 spread, targets in units of 1e-4 gave Clarabel's (12) and (6) 1.8–2.1× the optimum and the
 interior point's (12) 1.6% above it, all reported "optimal". Each test compares J/s² at
 s = 1e-4 and s = 1e3 with s = 1 on the same instance.
+
+Inputs ``X → τX`` with hidden weights ``W̄ → W̄/τ`` leave f unchanged and divide L by τ, so
+λ → τ²λ gives the same J when β = 0 (the ridge term mixes W̄ with the biases, so with β > 0 the
+program changes; there the cvxpy optimum is compared with the interior point's in the same
+units). Before the cvxpy restriction was solved for ``X/τ`` (``programs.input_scale``),
+Clarabel's (12) ended 1.8% above the optimum at τ = 1e-3, and SCS's 17% above at τ = 1e3.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from torch_lipcvx.fast import PatternBarrier
 from torch_lipcvx.models import ShallowWeights, activation_patterns, sign_order
 from torch_lipcvx.path import RestrictionLayer
 from torch_lipcvx.programs import (AlphaRestriction, L2Program, LipschitzRestriction,
-                                   target_scale)
+                                   input_scale, target_scale)
 
 from conftest import INSTANCES, make_instance
 
@@ -130,3 +136,81 @@ def test_postprocess_is_unit_free(problem, s, solver):
     ref6 = postprocess(net1, X, y, beta=BETA, solver=solver)
     out6 = postprocess(nets, X, s * y, beta=s * BETA, solver=solver)
     assert out6.objective_after / s ** 2 == pytest.approx(ref6.objective_after, rel=1e-6)
+
+
+INPUT_SCALES = [1e-3, 10.0, 1e3]
+
+
+def _inputs_scaled(w: ShallowWeights, tau: float) -> ShallowWeights:
+    """The same function of ``tau · x``: ``W̄ / tau``, biases and α unchanged."""
+    Wt = w.W_tilde.clone()
+    Wt[:, :-1] /= tau
+    return ShallowWeights.from_tilde(Wt, w.alpha, w.c)
+
+
+def test_input_scale_is_a_power_of_two_near_the_rms():
+    g = torch.Generator().manual_seed(1)
+    X = torch.randn(300, 4, generator=g, dtype=torch.float64).numpy()
+    assert input_scale(X) == 1.0                                   # unit RMS: the identity
+    for s in (1e-6, 0.3, 10.0, 4e4):
+        tau = input_scale(s * X)
+        assert np.log2(tau) == round(np.log2(tau))
+        assert 2 ** -0.5 <= s * np.sqrt(np.mean(X ** 2)) / tau < 2 ** 0.5
+    assert input_scale(np.zeros((3, 2))) == 1.0
+
+
+@pytest.mark.parametrize("beta", [0.0, BETA])
+@pytest.mark.parametrize("tau", INPUT_SCALES)
+def test_cvxpy_restriction_is_free_of_input_units(problem, tau, beta):
+    """(12) by Clarabel at ``τX``: the interior point's optimum, and (β = 0) the τ = 1 one."""
+    w, X, y, D, t = problem
+    Xs, lam = tau * X, LAM * tau ** 2
+    ws = _inputs_scaled(w, tau)
+    Wt, c, rho, info = LipschitzRestriction(Xs.numpy(), y.numpy(), D.numpy().astype(float),
+                                            w.alpha.numpy(), lam, beta, True).solve(t.numpy())
+    ipm = PatternBarrier(Xs, y, D, w.alpha, output_bias=True)
+    J_ipm = ipm.solve_restriction(w.alpha, t, lam, beta, ws.W_tilde, ws.c)[3]
+    assert J_ipm.status == "optimal"
+    assert info.value == pytest.approx(J_ipm.value, rel=1e-6)
+    # the point comes back in the caller's units: its objective is the reported value
+    Wt = torch.as_tensor(Wt)
+    pred = torch.relu(Xs @ Wt[:, :-1].T + Wt[:, -1]) @ w.alpha + c
+    J = float(((pred - y) ** 2).mean()) + lam * rho + beta / 2 * float((Wt ** 2).sum())
+    assert J == pytest.approx(info.value, rel=1e-5)
+    if beta == 0.0:
+        ref = LipschitzRestriction(X.numpy(), y.numpy(), D.numpy().astype(float),
+                                   w.alpha.numpy(), LAM, 0.0, True).solve(t.numpy())
+        assert info.value == pytest.approx(ref[3].value, rel=1e-6)
+        assert rho * tau ** 2 == pytest.approx(ref[2], rel=1e-4)      # L scales as 1/τ
+
+
+@pytest.mark.parametrize("tau", [1e-3, 1e3])
+def test_restriction_layer_is_free_of_input_units(problem, tau):
+    w, X, y, D, t = problem
+    ref = RestrictionLayer(X, y, D, w.alpha)(t, LAM)
+    out = RestrictionLayer(tau * X, y, D, w.alpha)(t, LAM * tau ** 2)
+    assert float(out.rho) * tau ** 2 == pytest.approx(float(ref.rho), rel=1e-4)
+
+    def J(sol, Xs, lam):       # the program's objective at the returned point, caller's units
+        Wt = sol.W_tilde
+        pred = torch.relu(Xs @ Wt[:, :-1].T + Wt[:, -1]) @ w.alpha + sol.c
+        return float(((pred - y) ** 2).mean()) + lam * float(sol.rho)
+
+    # (the point itself may differ along a flat direction: one unit's bias moved by 0.8%)
+    assert J(out, tau * X, LAM * tau ** 2) == pytest.approx(J(ref, X, LAM), rel=1e-5)
+
+
+@pytest.mark.parametrize("solver", ["SCS", "CLARABEL"])
+@pytest.mark.parametrize("tau", INPUT_SCALES)
+def test_postprocess_is_free_of_input_units(problem, tau, solver):
+    """Algorithm 1 (three steps, β = 0) by cvxpy at ``τX``: the torch solver's J at τ = 1. SCS
+    fell to 3× (τ = 10) and kept the input network (τ = 1e3: its LipSDP t for the first
+    candidate did not certify) before the cvxpy programs were solved in units of X, LipSDP's
+    compiled program stopped warm-starting SCS, and such a t was re-solved in the Schur form."""
+    w, X, y, _, _ = problem
+    ref = postprocess(ShallowReLU.from_weights(w, dtype=torch.float64), X, y, lam=LAM,
+                      solver="torch", max_iter=3, tol=0.0)
+    net = ShallowReLU.from_weights(_inputs_scaled(w, tau), dtype=torch.float64)
+    out = postprocess(net, tau * X, y, lam=LAM * tau ** 2, solver=solver, max_iter=3, tol=0.0)
+    assert len(out.history) == 4 and not out.rejected
+    assert out.objective_after == pytest.approx(ref.objective_after, rel=1e-5)

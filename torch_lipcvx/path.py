@@ -39,7 +39,8 @@ from .bounds import certify_t
 from .layers import call_cvxpy_layer
 from .models import ShallowReLU, ShallowWeights, activation_patterns, sign_order
 from .postprocess import (IterationRecord, PostProcessResult, _Certifier, _objective, _prepare)
-from .programs import DEFAULT_SOLVER, SolverError, _augment, _sym, target_scale
+from .programs import (DEFAULT_SOLVER, SolverError, _augment, _sym, input_scale,
+                       target_scale)
 
 __all__ = [
     "RestrictionLayer",
@@ -212,7 +213,11 @@ class RestrictionLayer(nn.Module):
         # built in units of σ (y/σ, α/σ, β/σ², T/σ²; c and ρ scaled back, W̃ unchanged): exact,
         # so the solvers' absolute tolerances are relative in any units (programs.target_scale)
         self.scale = target_scale(y.numpy())
-        problem, params, variables = self._build(X.numpy(), y.numpy() / self.scale,
+        # and in units of τ on the inputs (X/τ, W̄τ, ρτ², λ/τ², ridge β/τ² on W̄; as
+        # programs.LipschitzRestriction)
+        self.input_scale = input_scale(X.numpy())
+        problem, params, variables = self._build(X.numpy() / self.input_scale,
+                                                 y.numpy() / self.scale,
                                                  D.numpy().astype(float),
                                                  alpha.numpy() / self.scale)
         if not problem.is_dpp():  # pragma: no cover - guards the formulation
@@ -234,7 +239,9 @@ class RestrictionLayer(nn.Module):
             pred = pred + c
         objective = cp.sum_squares(pred - y) / n + lam * rho
         if self.beta > 0:
-            objective = objective + (self.beta / self.scale ** 2 / 2) * cp.sum_squares(Wt)
+            ridge = np.append(np.full(d, 1.0 / self.input_scale), 1.0)
+            objective = objective + (self.beta / self.scale ** 2 / 2) * cp.sum_squares(
+                cp.multiply(Wt, ridge[None, :]))
         Wbar = Wt[:, :d]
         constraints = [cp.multiply(2.0 * D - 1.0, Z) >= 0]
         if self.form == "full":
@@ -340,19 +347,20 @@ class RestrictionLayer(nn.Module):
                              "duals for PSD cones, hence wrong gradients)")
         if not needs_grad:
             args.pop("mode", None)   # diffcp hands every option to the solver without backward
-        sigma = self.scale
+        sigma, tau = self.scale, self.input_scale
         if self.form == "full":
-            params = (tb / sigma ** 2, lb)
+            params = (tb / sigma ** 2, lb / tau ** 2)
         else:
             s = (self.alpha.to(**_CPU64) ** 2 / (2 * tb)).sum(1)
-            params = ((tb / 2).sqrt() / sigma, 0.5 / (1 - s).sqrt(), lb)
+            params = ((tb / 2).sqrt() / sigma, 0.5 / (1 - s).sqrt(), lb / tau ** 2)
         out = call_cvxpy_layer(
             self._cvxpy_layer, params, args, errors=(Exception,),   # diffcp's or a solver's own
             failed=f"{args['solve_method']} failed on the restriction (12) inside RestrictionLayer",
             hint="try other solver_args", inaccurate="SCS stopped at its iteration limit inside "
             "RestrictionLayer; the solution may be inaccurate (callers re-score it): raise "
             "solver_args['max_iters']", stacklevel=3)
-        Wt, rho = out[0], out[1] * sigma ** 2
+        Wt = torch.cat([out[0][..., :self.d] / tau, out[0][..., self.d:]], dim=-1)
+        rho = out[1] * (sigma / tau) ** 2
         c = out[2] * sigma if self.output_bias else None
         for name, v in (("W_tilde", Wt), ("rho", rho), ("c", c)):
             if v is not None and not bool(torch.isfinite(v.detach()).all()):

@@ -35,6 +35,7 @@ __all__ = [
     "LipschitzRestriction",
     "convex_to_weights",
     "default_solver_options",
+    "input_scale",
     "target_scale",
 ]
 
@@ -141,6 +142,23 @@ def target_scale(y) -> float:
     if not (spread > 0 and math.isfinite(spread)):
         return 1.0
     return math.ldexp(1.0, math.frexp(spread / math.sqrt(2))[1])
+
+
+def input_scale(X) -> float:
+    """τ, the power of two nearest the root mean square of the inputs ``X (n, d)`` (1 if they
+    are all zero).
+
+    The cvxpy restriction (12) and program (6) are solved for ``X/τ`` with the input weights
+    ``W̄τ`` (and ρτ², λ/τ², the ridge β/τ² on ``W̄`` only), exact in binary floating point and the
+    same program. Inputs far from unit scale otherwise defeat the solvers: features in units of
+    10 left SCS's (12) 5e5 times above the optimum (``tests/test_units.py``). Standardised inputs
+    (every loader's) have τ = 1, the identity.
+    """
+    X = np.asarray(X, dtype=float)
+    rms = float(np.sqrt(np.mean(X ** 2))) if X.size else 0.0
+    if not (rms > 0 and math.isfinite(rms)):
+        return 1.0
+    return math.ldexp(1.0, math.frexp(rms / math.sqrt(2))[1])
 
 
 def _scaled_info(info: SolveInfo, factor: float) -> SolveInfo:
@@ -267,6 +285,10 @@ class LipSDPProgram:
             self.W.value, self.A.value = W, np.outer(alpha, alpha)
         else:
             self.W.value, self.alpha.value = W, alpha
+        # one instance serves unrelated networks: cvxpy's default warm start (SCS starts from
+        # the previous network's solution) then misleads SCS, which ended a later certificate
+        # at optimal_inaccurate and, repaired, up to 2000x loose (tests/test_programs.py)
+        options = {"warm_start": False, **(options or {})}
         info = _solve(self.problem, solver, options, f"LipSDP ({self.form} form)",
                       warn_inaccurate=False)
         return float(self.rho.value), np.maximum(np.asarray(self.t.value, dtype=float), 0.0), info
@@ -397,13 +419,15 @@ class LipschitzRestriction:
         X, y, D, alpha = _check_data(X, y, D, alpha, {"lam": lam, "beta": beta})
         n, d = X.shape
         m = D.shape[1]
-        Xt = _augment(X)
         self.d, self.form = d, form
         self.alpha = np.asarray(alpha, dtype=float)
         # solved in units of σ: y/σ, α/σ, T/σ², β/σ², ρ/σ² (c/σ; W̃ unchanged): exact, and the
         # same program up to the factor σ² on J (see target_scale)
         self.scale = sigma = target_scale(y)
         y, alpha, beta = y / sigma, self.alpha / sigma, beta / sigma ** 2
+        # and in units of τ on the inputs: X/τ, W̄τ, ρτ², λ/τ², ridge β/τ² on W̄ (input_scale)
+        self.input_scale = tau = input_scale(X)
+        Xt = _augment(X / tau)
         self.Wt = cp.Variable((m, d + 1))
         self.rho = cp.Variable()
         self.c = cp.Variable() if output_bias else None
@@ -411,9 +435,11 @@ class LipschitzRestriction:
         pred = cp.sum(cp.multiply(D * alpha[None, :], Z), axis=1)
         if self.c is not None:
             pred = pred + self.c
-        objective = cp.sum_squares(pred - y) / n + lam * self.rho
+        objective = cp.sum_squares(pred - y) / n + (lam / tau ** 2) * self.rho
         if beta > 0:
-            objective = objective + (beta / 2) * cp.sum_squares(self.Wt)
+            ridge = np.append(np.full(d, 1.0 / tau), 1.0)
+            objective = objective + (beta / 2) * cp.sum_squares(cp.multiply(self.Wt,
+                                                                            ridge[None, :]))
         Wbar = self.Wt[:, :d]
         constraints = [cp.multiply(2.0 * D - 1.0, Z) >= 0]
         if form == "full":
@@ -464,8 +490,10 @@ class LipschitzRestriction:
             self.k.value = np.sqrt(1 / (4 * (1 - s)))     # s = Σ α_j²/(2 t_j) is unit-free
         info = _solve(self.problem, solver, options, "the Lipschitz restriction (12)")
         c = None if self.c is None else float(self.c.value) * sigma
-        return (np.asarray(self.Wt.value, dtype=float), c, float(self.rho.value) * sigma ** 2,
-                _scaled_info(info, sigma ** 2))
+        tau = self.input_scale
+        Wt = np.asarray(self.Wt.value, dtype=float).copy()
+        Wt[:, :self.d] /= tau
+        return Wt, c, float(self.rho.value) * sigma ** 2 / tau ** 2, _scaled_info(info, sigma ** 2)
 
 
 # ------------------------------------------------------------------------ ADMM SDP step
