@@ -200,6 +200,7 @@ def test_restriction_layer_is_free_of_input_units(problem, tau):
     assert J(out, tau * X, LAM * tau ** 2) == pytest.approx(J(ref, X, LAM), rel=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore:SCS's LipSDP solution.*re-solved in the Schur form")
 @pytest.mark.parametrize("solver", ["SCS", "CLARABEL"])
 @pytest.mark.parametrize("tau", INPUT_SCALES)
 def test_postprocess_is_free_of_input_units(problem, tau, solver):
