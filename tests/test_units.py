@@ -215,3 +215,20 @@ def test_postprocess_is_free_of_input_units(problem, tau, solver):
     out = postprocess(net, tau * X, y, lam=LAM * tau ** 2, solver=solver, max_iter=3, tol=0.0)
     assert len(out.history) == 4 and not out.rejected
     assert out.objective_after == pytest.approx(ref.objective_after, rel=1e-5)
+
+
+@pytest.mark.parametrize("t_mode", ["fixed", "free"])
+@pytest.mark.parametrize("tau", [1e-3, 1e3])
+def test_alpha_step_is_free_of_input_units(problem, tau, t_mode):
+    """The α-step sees X only through the fixed features H (unchanged) and W̄ (→ W̄/τ): with
+    λτ² the same program. Hidden weights of 1e3 (τ = 1e-3) made Clarabel fail on it before it
+    was solved for W̄/κ."""
+    w, X, y, D, t = problem
+    H = torch.relu(X @ w.W.T + w.b).numpy()
+    prog1 = AlphaRestriction(X.shape[0], w.m, w.d, LAM, BETA, True, t_mode=t_mode)
+    progs = AlphaRestriction(X.shape[0], w.m, w.d, LAM * tau ** 2, BETA, True, t_mode=t_mode)
+    a1, c1, rho1, t1, info1 = prog1.solve(H, y.numpy(), w.W.numpy(), t.numpy())
+    a_s, c_s, rho_s, t_s, info_s = progs.solve(H, y.numpy(), w.W.numpy() / tau, t.numpy())
+    assert info_s.value == pytest.approx(info1.value, rel=1e-6)
+    assert rho_s * tau ** 2 == pytest.approx(rho1, rel=1e-4)
+    np.testing.assert_allclose(a_s, a1, atol=1e-4 * np.abs(a1).max())

@@ -154,8 +154,13 @@ def input_scale(X) -> float:
     10 left SCS's (12) 5e5 times above the optimum (``tests/test_units.py``). Standardised inputs
     (every loader's) have τ = 1, the identity.
     """
-    X = np.asarray(X, dtype=float)
-    rms = float(np.sqrt(np.mean(X ** 2))) if X.size else 0.0
+    return _pow2_near_rms(X)
+
+
+def _pow2_near_rms(A) -> float:
+    """The power of two nearest the root mean square of the array ``A`` (1 if it is all zero)."""
+    A = np.asarray(A, dtype=float)
+    rms = float(np.sqrt(np.mean(A ** 2))) if A.size else 0.0
     if not (rms > 0 and math.isfinite(rms)):
         return 1.0
     return math.ldexp(1.0, math.frexp(rms / math.sqrt(2))[1])
@@ -658,7 +663,8 @@ class AlphaRestriction:
         constraints = []
         self.t = None
         if lam > 0:
-            objective = objective + lam * self.rho
+            self.lam_par = cp.Parameter(nonneg=True)    # λκ² for the solve's W̄/κ (see solve)
+            objective = objective + self.lam_par * self.rho
             constraints = self._lmi(m, d)
         self.problem = cp.Problem(cp.Minimize(objective), constraints)
         if not self.problem.is_dpp():  # pragma: no cover - guards the formulation
@@ -735,7 +741,12 @@ class AlphaRestriction:
             t = np.asarray(t, dtype=float)
             if t.shape != (self.m,) or not np.all(np.isfinite(t)) or np.any(t <= 0):
                 raise ValueError(f"t must be a finite (m,) = {(self.m,)} array > 0")
+        # and for W̄/κ (κ the power of two nearest its RMS): ρ/κ², λκ², t unchanged (exact).
+        # W̄ carries the inputs' units (1/X): hidden weights of 1e3 made Clarabel fail here.
+        kappa = _pow2_near_rms(W) if self.lam > 0 else 1.0
+        W = W / kappa
         if self.lam > 0:
+            self.lam_par.value = self.lam * kappa ** 2
             ts = None if t is None else np.asarray(t, dtype=float) / sigma ** 2
             if self.form == "schur":
                 if fixed:
@@ -755,7 +766,7 @@ class AlphaRestriction:
                       warn_inaccurate=False)
         alpha = np.asarray(self.alpha.value, dtype=float) * sigma
         c = None if self.c is None else float(self.c.value) * sigma
-        rho = float(self.rho.value) * sigma ** 2 if self.lam > 0 else float("nan")
+        rho = float(self.rho.value) * (sigma * kappa) ** 2 if self.lam > 0 else float("nan")
         if self.lam == 0:
             t_out = None
         elif fixed:
