@@ -412,3 +412,20 @@ def test_lipsdp_re_solves_in_the_schur_form_when_t_does_not_certify(monkeypatch)
     assert res.solver == "CLARABEL/schur"
     assert ref.L * (1 - 1e-6) <= res.L <= ref.L * (1 + 1e-5)
     assert certify_t(w.W, w.alpha, torch.as_tensor(res.t))[0] == pytest.approx(res.rho, rel=1e-9)
+
+
+@pytest.mark.parametrize("norm", [2, math.inf])
+@pytest.mark.parametrize("tau", [2.0 ** -20, 1e-3, 2.0 ** 20])
+def test_sampled_lower_bound_is_the_same_in_any_units_of_x(tau, norm):
+    """Inputs τx (hidden weights W̄/τ) are the same network with L/τ: the search (its pools,
+    step sizes and smoothing) is in X's units, so it finds the same point. An absolute floor of
+    1e-3 on the sampling scale and Adam's absolute 1e-12 gave 5.51–6.14 (×1/τ) instead of 5.52
+    on this network (τ = 1e-6 … 1e6)."""
+    net, X, _ = make_instance(2, 150, 5, 16)
+    w = net.weights()
+    ws = ShallowWeights(w.W / tau, w.b, w.alpha, w.c)
+    for data in (None, X):
+        ref, x_ref = sampled_lower_bound(w, norm, X=data)
+        out, x_out = sampled_lower_bound(ws, norm, X=None if data is None else tau * data)
+        assert out * tau == pytest.approx(ref, rel=1e-9)
+        torch.testing.assert_close(x_out / tau, x_ref, rtol=1e-6, atol=1e-9)

@@ -769,7 +769,13 @@ def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Option
     # w̄_j = 0, has none; α_j = 0 does not matter)
     shaping = (alpha != 0) & (wn > 0)
     offsets = b[shaping].abs() / wn[shaping]
-    scale = max(float(offsets.median()) if offsets.numel() else 1.0, 1e-3)
+    # (in X's units, so the search is the same in any units: no absolute floor; a median of 0
+    # falls back to the smallest positive offset, and with every hyperplane through 0, f is
+    # positively homogeneous and any scale sees every region)
+    positive = offsets[offsets > 0]
+    scale = float(offsets.median()) if offsets.numel() else 0.0
+    if not scale > 0:
+        scale = float(positive.min()) if positive.numel() else 1.0
     # Gaussian points at the typical scale and, when the offsets spread wider (many hyperplanes
     # through 0 put the median at 0), at the largest offset too, so every region is in reach
     far = 2 * float(offsets.max()) if offsets.numel() else 0.0
@@ -818,6 +824,7 @@ def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Option
         for it, tau in enumerate(temps, start=1):
             g = (torch.sigmoid((x @ W.T + b) / (tau * sc)) * alpha) @ W
             (grad,) = torch.autograd.grad(torch.linalg.vector_norm(g, ord=q, dim=1).sum(), x)
+            grad = grad * sc ** 2          # unit-free in X (Adam's 1e-12 is then relative)
             with torch.no_grad():
                 mom.mul_(0.9).add_(grad, alpha=0.1)
                 var.mul_(0.999).addcmul_(grad, grad, value=0.001)
