@@ -148,11 +148,12 @@ def input_scale(X) -> float:
     """τ, the power of two nearest the root mean square of the inputs ``X (n, d)`` (1 if they
     are all zero).
 
-    The cvxpy restriction (12) and program (6) are solved for ``X/τ`` with the input weights
-    ``W̄τ`` (and ρτ², λ/τ², the ridge β/τ² on ``W̄`` only), exact in binary floating point and the
-    same program. Inputs far from unit scale otherwise defeat the solvers: features in units of
-    10 left SCS's (12) 5e5 times above the optimum (``tests/test_units.py``). Standardised inputs
-    (every loader's) have τ = 1, the identity.
+    The cvxpy restriction (12) (:class:`LipschitzRestriction`, ``path.RestrictionLayer``) is
+    solved for ``X/τ`` with the input weights ``W̄τ`` (and ρτ², λ/τ², the ridge β/τ² on ``W̄``
+    only), exact in binary floating point and the same program: with inputs in units of 1e-3
+    Clarabel's (12) otherwise ended 1.8% above the optimum (``tests/test_units.py``). Program (6)
+    needs no such scaling (measured). Standardised inputs (every loader's) have τ = 1, the
+    identity.
     """
     return _pow2_near_rms(X)
 
@@ -292,7 +293,7 @@ class LipSDPProgram:
             self.W.value, self.alpha.value = W, alpha
         # one instance serves unrelated networks: cvxpy's default warm start (SCS starts from
         # the previous network's solution) then misleads SCS, which ended a later certificate
-        # at optimal_inaccurate and, repaired, up to 2000x loose (tests/test_programs.py)
+        # at optimal_inaccurate and, repaired, up to 2000x loose (tests/test_bounds.py)
         options = {"warm_start": False, **(options or {})}
         info = _solve(self.problem, solver, options, f"LipSDP ({self.form} form)",
                       warn_inaccurate=False)
