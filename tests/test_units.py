@@ -122,7 +122,7 @@ def test_alpha_step_is_unit_free(problem, s, t_mode):
     np.testing.assert_allclose(t_s / s ** 2, t1, rtol=1e-3, atol=1e-4 * np.abs(t1).max())
 
 
-@pytest.mark.parametrize("solver", ["torch", "CLARABEL"])
+@pytest.mark.parametrize("solver", ["torch", "CLARABEL", "SCS"])
 @pytest.mark.parametrize("s", SCALES)
 def test_postprocess_is_unit_free(problem, s, solver):
     """Algorithm 1 (two steps) and the ℓ2 case end to end: the same J/s² in any units."""
