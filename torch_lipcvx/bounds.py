@@ -561,7 +561,10 @@ def lipsdp(weights: ShallowWeights, *, solver: str = "auto", solver_options: Opt
             method with a stall detector) and, if the certified gap is above
             :data:`AUTO_ACCEPT_GAP`, also solves with Clarabel at tight tolerances
             (:data:`AUTO_CLARABEL_OPTIONS`), then SCS if Clarabel fails, warns, and returns the
-            smallest certified ρ; it never raises a solver error.
+            smallest certified ρ; it never raises a solver error. With a cvxpy solver, a ``t``
+            that certifies more than :data:`RETRY_LOOSENESS` above the solver's own ρ is re-solved
+            in the Schur form (one warning; the smaller certified ρ is kept, ``solver`` then reads
+            ``"<SOLVER>/schur"``).
         solver_options: keyword arguments for the solver (override our tight defaults); for the
             torch methods ``tol``, ``max_iter``, ``verbose`` and ``method`` (``"newton"`` or
             ``"apg"``; ``stall_window`` for ``"apg"``).
