@@ -54,6 +54,10 @@ def test_help_and_bad_subcommand(capsys):
     (["train", "--lr", "-1"], "argument --lr: must be a finite number > 0, got '-1'"),
     (["train", "--split", "-2"], "argument --split: must be an integer >= 0"),
     (["postprocess", "--model", "m.pt", "--tol=-1e-3"], "argument --tol: must be a finite"),
+    (["train", "--test-fraction", "1"], "argument --test-fraction: test_fraction must be in [0, 1)"),
+    (["train", "--test-fraction", "nan"], "argument --test-fraction: test_fraction must be in"),
+    (["train", "--test-fraction", "half"], "argument --test-fraction: test_fraction must be a "
+                                           "number in [0, 1), got 'half'"),
 ])
 def test_bad_numbers_are_one_line_errors_with_exit_2(argv, message, capsys):
     """Checked by argparse before any work: usage plus one error line, exit 2, no traceback."""

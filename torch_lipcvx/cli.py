@@ -316,11 +316,12 @@ _positive = _real(check_positive)   # a finite number > 0
 
 
 def _fraction(text: str) -> float:
-    """An argparse type: a number in [0, 1) (a held-out fraction)."""
-    v = _nonneg(text)
-    if not v < 1:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text!r}")
-    return v
+    """An argparse type: a number in [0, 1) (a held-out fraction; the loaders' own check)."""
+    from .data import _check_fraction
+    try:
+        return _check_fraction(text)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
