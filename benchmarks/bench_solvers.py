@@ -341,24 +341,25 @@ def algorithm1_plain(net, X, y, lam: float, max_iter: int, tol: float = 1e-4,
         save(False)
     while not done and steps < max_iter:
         _, t = certify_plain(Wt[:, :-1])
-        Wn, cn, _, _ = prog.solve(t.numpy(), "SCS", scs)
+        Wn, cn, _, info12 = prog.solve(t.numpy(), "SCS", scs)
         Wn = torch.as_tensor(Wn, dtype=torch.float64)
         cn = float(cn)
         J_new, _ = J_of(Wn, cn)
         wall, cpu = spent()
         if verbose:
-            print(f"  plain step {steps + 1}: J={J_new:.10g}  (was {J:.10g})  {wall:.0f}s "
-                  f"(cpu {cpu:.0f}s) so far", flush=True)
+            print(f"  plain step {steps + 1}: J={J_new:.10g}  (was {J:.10g})  SCS {info12.status}  "
+                  f"{wall:.0f}s (cpu {cpu:.0f}s) so far", flush=True)
         if on_step is not None:
             on_step(history + [{"step": steps + 1, "J": J_new, "time": wall, "cpu": cpu,
-                                "rejected": not J_new < J}], wall, cpu)
+                                "status": info12.status, "rejected": not J_new < J}], wall, cpu)
         if not J_new < J:
             done = True
             break
         steps += 1
         done = (J - J_new) / J < tol
         Wt, c, J = Wn, cn, J_new
-        history.append({"step": steps, "J": J, "time": wall, "cpu": cpu})
+        history.append({"step": steps, "J": J, "time": wall, "cpu": cpu,
+                        "status": info12.status})       # SCS's status on this step's (12)
         save(done)
     save(done)        # finished = converged; a run stopped by max_iter continues with a larger one
     wall, cpu = spent()
