@@ -775,9 +775,9 @@ def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Option
     # (in X's units, so the search is the same in any units: no absolute floor; a median of 0
     # falls back to the smallest positive offset, and with every hyperplane through 0, f is
     # positively homogeneous and any scale sees every region)
-    positive = offsets[offsets > 0]
     scale = float(offsets.median()) if offsets.numel() else 0.0
     if not scale > 0:
+        positive = offsets[offsets > 0]
         scale = float(positive.min()) if positive.numel() else 1.0
     # Gaussian points at the typical scale and, when the offsets spread wider (many hyperplanes
     # through 0 put the median at 0), at the largest offset too, so every region is in reach
