@@ -92,8 +92,8 @@ def summary(plain: dict, auto: dict, clarabel: Optional[dict] = None) -> str:
     out = [f"plain: {state} after {last_p['step']} steps, J = {last_p['J']:.10f}, "
            f"{plain['cpu']:.0f} CPU s",
            f"auto: {last_a['step']} steps, J = {last_a['J']:.10f}, {last_a['time']:.1f} s "
-           f"(end-to-end CPU ratio {plain['cpu'] / last_a['time']:.0f}×; auto's J is "
-           f"{(last_p['J'] - last_a['J']) / last_a['J']:.1e} below plain's)"]
+           f"(end-to-end CPU ratio {plain['cpu'] / last_a['time']:.0f}×; plain's J "
+           f"{(last_p['J'] - last_a['J']) / last_a['J']:+.1e} relative to auto's)"]
     if clarabel:
         hc = [h for h in clarabel["history"] if h["step"] > 0]
         out.append(f"Clarabel (cvxpy): {hc[-1]['step']} steps, J = {hc[-1]['J']:.10f} "
