@@ -22,6 +22,7 @@ Run: ``python benchmarks/bench_solvers.py [--datasets servo wine] [--plain] [--d
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import time
@@ -48,7 +49,9 @@ SECTIONS = ("lipsdp", "step12", "program6", "layer", "sgdlip", "algorithm")
 #: SCS's eps_abs = eps_rel of the plain Algorithm-1 loop by default (its checkpoint name has no
 #: eps suffix; other values get their own checkpoint)
 PLAIN_EPS = 1e-6
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# the data directory: $TORCH_LIPCVX_DATA where set (as for the library), else ../shared/data
+DATA = Path(os.environ.get("TORCH_LIPCVX_DATA", "").strip()
+            or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 def timed(fn, *args, **kwargs):
@@ -226,17 +229,22 @@ def algorithm1_section(net, X, y, args, out: dict, save) -> dict:
     res: dict = {"max_iter": args.max_iter, "tol": 1e-4, "rows": []}
     out["algorithm1"] = res
     if not args.skip_auto:
+        # the torch solvers run on the model's device: --device cuda moves a copy of the start
+        # network and the data there (the plain loop stays on the CPU, where cvxpy runs)
+        dev = torch.device(args.device)
+        net_a = copy.deepcopy(net).to(dev)
         cpu0 = time.process_time()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            res_a, ta = timed(postprocess, net, X, y, lam=args.lam, max_iter=args.max_iter,
-                              solver="auto", verbose=args.verbose)
+            res_a, ta = timed(postprocess, net_a, X.to(dev), y.to(dev), lam=args.lam,
+                              max_iter=args.max_iter, solver="auto", verbose=args.verbose)
         cpu_a = time.process_time() - cpu0
         hist = [{"step": r.iteration, "J": r.objective, "time": r.time} for r in res_a.history]
         for h in hist[1:]:
             print(f"  auto step {h['step']:2d}: J={h['J']:.10g}  {h['time']:7.1f}s", flush=True)
         print(f"  auto: {res_a.message}", flush=True)
-        res["rows"].append({"method": "auto (dual LipSDP + torch IPM)", "J": res_a.objective_after,
+        res["rows"].append({"method": "auto (dual LipSDP + torch IPM)", "device": args.device,
+                            "J": res_a.objective_after,
                             "steps": len(hist) - 1, "time": ta, "cpu": cpu_a,
                             "fallback_warnings": len(caught), "history": hist,
                             "warnings": sorted({str(w.message) for w in caught}),

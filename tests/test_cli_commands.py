@@ -11,7 +11,8 @@ import torch
 
 from torch_lipcvx.cli import main
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+from conftest import DATA_DIR
+
 PNG = b"\x89PNG\r\n\x1a\n"
 SUBCOMMANDS = ["demo", "train", "certify", "postprocess", "attack", "bench"]
 

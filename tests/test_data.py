@@ -1,7 +1,7 @@
 """Tests for torch_lipcvx.data: UCI loaders, Rastrigin generator, standardisation, errors.
 
-The UCI files are read from ``shared/data`` beside the repository (see shared/data/README.md);
-they must exist, nothing is skipped.
+The UCI files are read from ``shared/data`` beside the repository, or ``$TORCH_LIPCVX_DATA`` (see
+conftest.py and shared/data/README.md); they must exist, nothing is skipped.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from torch_lipcvx.data import (
     rastrigin,
 )
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+from conftest import DATA_DIR
 
 #: (rows, features) of each data set, from shared/data/README.md.
 SIZES = {"servo": (167, 4), "machine": (209, 7), "solar": (1066, 10), "wine": (1599, 11)}

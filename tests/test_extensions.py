@@ -285,7 +285,7 @@ def test_pattern_step_and_flip_ties_refuse_patterns_that_are_not_boolean(tiny, b
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_inner_algorithm_1_runs_on_the_models_device(tiny, monkeypatch):
+def test_inner_algorithm_1_runs_on_the_models_cuda_device(tiny, monkeypatch):
     """The W-step and samp-lip once handed postprocess a CPU copy whatever the model: for a CUDA
     model its torch solvers then ran on the CPU (postprocess runs them on its input's device)."""
     net, X, y = tiny
