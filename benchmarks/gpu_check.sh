@@ -10,12 +10,14 @@
 #        run(command="bash benchmarks/gpu_check.sh", carry=[".whl", ".gpu_data"], timeout_s=600)
 #    installs the wheels into /tmp/site (torch, lightning, torchmetrics, numpy and scipy are the
 #    image's own; the package itself is read from the checkout, so the CPU pin torch==2.13.0 is
-#    not installed there), then runs three steps, each under its own time limit, with logs and
+#    not installed there), then runs these steps, each under its own time limit, with logs and
 #    JSONs under $OUT:
 #      a. the CUDA tests (pytest -k cuda: the device-parametrised tests and the CUDA-only ones);
 #      b. bench_solvers.py --device cuda on wine: LipSDP (plain-free: Clarabel vs auto) and
 #         Algorithm 1 by solver="auto" on the GPU from the committed start network, so its J
-#         compares with the CPU's 0.2172040259 after 21 steps (README, Performance);
+#         compares with the CPU's 0.2172040259 after 21 steps (README, Performance); step
+#         compare_J (benchmarks/gpu_compare.py) checks it against that and against plain SCS at
+#         eps 1e-8, within 1e-4;
 #      c. bench_solvers.py --scale 10000x1000 100000x1000 --device cuda (times, peak GPU memory
 #         against one n×m float64 array).
 #    A step that fails does not stop the others; the exit status is the number of failed steps.
@@ -106,11 +108,12 @@ step() {   # step NAME SECONDS COMMAND...: run under a time limit, log to $OUT/N
 }
 
 if [ "$DEVICE" = cuda ]; then SIZES="10000x1000 100000x1000"; else SIZES="2000x50"; fi
-step cuda_tests 90 python3 -m pytest -q -p no:cacheprovider -k cuda tests
-step bench_wine 270 python3 benchmarks/bench_solvers.py --device "$DEVICE" --datasets wine \
+step cuda_tests 80 python3 -m pytest -q -p no:cacheprovider -k cuda tests
+step bench_wine 300 python3 benchmarks/bench_solvers.py --device "$DEVICE" --datasets wine \
     --sections lipsdp algorithm --skip-clarabel --max-iter 100 --verbose \
     --out "$OUT/bench_solvers_wine_$DEVICE.json"
-step bench_scale 150 python3 benchmarks/bench_solvers.py --device "$DEVICE" --scale $SIZES \
+step compare_J 30 python3 benchmarks/gpu_compare.py "$OUT/bench_solvers_wine_$DEVICE.json"
+step bench_scale 130 python3 benchmarks/bench_solvers.py --device "$DEVICE" --scale $SIZES \
     --out "$OUT/bench_scale.json"   # (--scale writes bench_scale.json beside --out)
 echo "gpu_check.sh: $failed step(s) failed; logs and JSONs in $OUT"
 exit "$failed"
