@@ -4,7 +4,7 @@
 # 1. Here, once per session (pip reaches PyPI here; nothing can be reached from there):
 #        bash benchmarks/gpu_check.sh --prepare [--python 3.12]
 #    downloads, for the GPU image's Python (3.12), the wheels that image lacks (cvxpy and its
-#    solvers, cvxpylayers, diffcp; about 25 MB) into .whl/, copies ../shared/data into .gpu_data/
+#    solvers, cvxpylayers, diffcp; 33 MB) into .whl/, copies ../shared/data into .gpu_data/
 #    (the ../shared beside a checkout does not travel) and git-ignores both (.git/info/exclude).
 # 2. There:
 #        run(command="bash benchmarks/gpu_check.sh", carry=[".whl", ".gpu_data"], timeout_s=600)
