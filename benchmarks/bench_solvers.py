@@ -38,7 +38,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 from torch_lipcvx import lipsdp, postprocess
-from torch_lipcvx.data import load_dataset
+from torch_lipcvx.data import default_data_dir, load_dataset
 from torch_lipcvx.fast import PatternBarrier
 from torch_lipcvx.models import activation_patterns, sign_order
 from torch_lipcvx.programs import L2Program, LipschitzRestriction, lipsdp_original_lmi
@@ -50,8 +50,7 @@ SECTIONS = ("lipsdp", "step12", "program6", "layer", "sgdlip", "algorithm")
 #: eps suffix; other values get their own checkpoint)
 PLAIN_EPS = 1e-6
 # the data directory: $TORCH_LIPCVX_DATA where set (as for the library), else ../shared/data
-DATA = Path(os.environ.get("TORCH_LIPCVX_DATA", "").strip()
-            or Path(__file__).resolve().parents[2] / "shared" / "data")
+DATA = default_data_dir() or Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def timed(fn, *args, **kwargs):

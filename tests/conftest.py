@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
 from torch_lipcvx import ShallowReLU
+from torch_lipcvx.data import default_data_dir
 
 # the four UCI data sets: $TORCH_LIPCVX_DATA where set (a copy carried to another machine, as
 # benchmarks/gpu_check.sh does), else shared/ beside the repo, where CI has it
-DATA_DIR = Path(os.environ.get("TORCH_LIPCVX_DATA", "").strip()
-                or Path(__file__).resolve().parents[2] / "shared" / "data")
+DATA_DIR = default_data_dir() or Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def make_instance(seed: int, n: int = 80, d: int = 3, m: int = 10, steps: int = 300,
