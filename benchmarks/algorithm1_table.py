@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Optional
 
 
-def _rows(path: Path) -> dict:
+def columns(path: Path) -> dict:
+    """The Algorithm-1 rows of a ``bench_solvers.py`` JSON by column: ``"plain"`` (finished, or
+    the partial history of a loop still running), ``"auto"`` and ``"clarabel"``, where present."""
     data = json.loads(path.read_text())
     res = data["results"][0]["algorithm1"]
     out = {}
@@ -45,11 +47,11 @@ def load(plain_json: Path, auto_json: Optional[Path], checkpoint: Optional[Path]
     """``(plain, auto, clarabel)`` rows, each with a per-step ``history`` (``step``, ``J``,
     ``cpu`` or ``time``); ``plain["finished"]`` says whether the plain loop converged; the
     Clarabel row (the cvxpy path, ``solver="CLARABEL"``) is ``None`` unless given."""
-    rows = _rows(plain_json) if plain_json.exists() else {}
+    rows = columns(plain_json) if plain_json.exists() else {}
     if auto_json is not None:
-        rows.setdefault("auto", _rows(auto_json).get("auto"))
+        rows.setdefault("auto", columns(auto_json).get("auto"))
     if clarabel_json is not None:
-        rows.setdefault("clarabel", _rows(clarabel_json).get("clarabel"))
+        rows.setdefault("clarabel", columns(clarabel_json).get("clarabel"))
     plain = rows.get("plain")
     if checkpoint is not None and checkpoint.exists():
         import torch

@@ -8,29 +8,24 @@ and exits with the number of gaps above 1e-4 (issue 5's "same J").
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
+
+from algorithm1_table import columns
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REFERENCES = {"CPU auto": ("bench_solvers_wine_plain.json", "auto"),
               "plain SCS eps 1e-8": ("bench_solvers_wine_algorithm1_eps1e-8.json", "plain")}
 
 
-def algorithm1_row(path: Path, prefix: str) -> dict:
-    """The Algorithm-1 row of a bench_solvers JSON whose method starts with ``prefix``."""
-    rows = json.loads(Path(path).read_text())["results"][0]["algorithm1"]["rows"]
-    return next(r for r in rows if r["method"].startswith(prefix))
-
-
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print(__doc__)
         return 2
-    new = algorithm1_row(Path(argv[0]), "auto")
+    new = columns(Path(argv[0]))["auto"]
     bad = 0
-    for label, (name, prefix) in REFERENCES.items():
-        ref = algorithm1_row(RESULTS / name, prefix)
+    for label, (name, column) in REFERENCES.items():
+        ref = columns(RESULTS / name)[column]
         gap = (new["J"] - ref["J"]) / ref["J"]
         ok = abs(gap) <= 1e-4
         bad += not ok
