@@ -29,7 +29,6 @@ import warnings
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple, Optional, Sequence, Union
 
-import cvxpy as cp
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -39,7 +38,7 @@ from .bounds import certify_t
 from .layers import call_cvxpy_layer
 from .models import ShallowReLU, ShallowWeights, activation_patterns, sign_order
 from .postprocess import (IterationRecord, PostProcessResult, _Certifier, _objective, _prepare)
-from .programs import (DEFAULT_SOLVER, SolverError, _augment, _sym, input_scale,
+from .programs import (DEFAULT_SOLVER, cp, SolverError, _augment, _sym, input_scale,
                        target_scale)
 
 __all__ = [

@@ -22,10 +22,33 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-import cvxpy as cp
 import numpy as np
 
 from ._checks import check_nonneg, check_patterns, check_Xy
+
+
+class _LazyModule:
+    """A module imported on first attribute access: ``cp.Variable`` imports cvxpy (about 1 s,
+    and scipy with it) the first time a cvxpy program is built or a cvxpy solver named, so that
+    ``import torch_lipcvx`` and the torch solvers never load it."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("__") or attr == "_name":    # copy/pickle probes: not cvxpy's
+            raise AttributeError(attr)
+        import importlib
+        module = importlib.import_module(self._name)
+        globals()["cp"] = module        # later look-ups in this module skip the proxy
+        return getattr(module, attr)
+
+    def __repr__(self) -> str:
+        return f"<lazily imported module {self._name!r}>"
+
+
+#: cvxpy, imported on first use (see :class:`_LazyModule`); other modules use ``programs.cp``
+cp: Any = _LazyModule("cvxpy")
 
 __all__ = [
     "SolverError",
