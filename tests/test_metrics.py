@@ -332,7 +332,7 @@ def test_bad_input_raises(inst):
         CertifiedAdversarialMSE(0.1, 1.0).update(net, X, y[:-1])
     with pytest.raises(ValueError, match=r"y must have shape \(60,\)"):
         certified_adversarial_mse(net, X, y[:-1], 0.1)  # checked before any SDP solve
-    with pytest.raises(ValueError, match=r"X must have shape \(n, d\)"):
+    with pytest.raises(ValueError, match=r"X must have shape \(n, 3\), got shape \(3,\)"):
         AdversarialMSE(0.1).update(net, X[0], y[:1])
     with pytest.raises(ValueError, match="contains 1 NaN/Inf"):
         AdversarialMSE(0.1).update(net, X, torch.where(torch.arange(60) == 3, math.nan, y))

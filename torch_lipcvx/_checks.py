@@ -41,6 +41,9 @@ def check_X(X, name: str = "X", d: Optional[int] = None) -> Tensor:
     if d is not None and X.shape[1] != d:
         raise ValueError(f"{name} must have shape (n, {d}) to match the model's input size, "
                          f"got shape {tuple(X.shape)}")
+    if X.shape[1] == 0:
+        raise ValueError(f"{name} has no columns: it has shape {tuple(X.shape)}, expected at "
+                         "least one feature")
     if X.is_complex():
         raise ValueError(f"{name} must be real, got dtype {X.dtype}")
     if not X.is_floating_point():
@@ -64,6 +67,38 @@ def check_Xy(X, y, d: Optional[int] = None) -> tuple[Tensor, Tensor]:
         y = y.to(X.dtype)
     check_finite(y, "y")
     return X, y
+
+
+#: the largest magnitude of a data entry (``X``, ``y``) the fitting functions accept: 2²⁵⁶ ≈ 1.2e77.
+#: Their programs multiply up to four data entries (Gram matrices ``X̃ᵀX̃`` and their products in
+#: the interior point), and 2²⁵⁶ is the fourth root of float64's largest number, 2¹⁰²⁴.
+DATA_LIMIT = 2.0 ** 256
+
+
+def check_data_scale(X: Tensor, y: Optional[Tensor] = None) -> None:
+    """Raise ``ValueError`` if an entry of ``X`` or ``y`` exceeds :data:`DATA_LIMIT` in magnitude
+    (finite data that the float64 programs cannot square and multiply without overflow)."""
+    for name, t in (("X", X), ("y", y)):
+        if t is None or t.numel() == 0:
+            continue
+        big = float(t.detach().abs().max())
+        if big > DATA_LIMIT:
+            raise ValueError(f"{name} has entries of magnitude up to {big:.3g}, above the "
+                             f"{DATA_LIMIT:.3g} the float64 programs can square and multiply "
+                             f"without overflow; rescale (e.g. standardise) {name}")
+
+
+def check_squared_errors_finite(residuals: Tensor, what: str = "model") -> None:
+    """Raise ``ValueError`` if some squared residual ``(f(x_i) − y_i)²`` is NaN/Inf in the
+    residuals' dtype: the network's output or its error overflows on these data."""
+    r = residuals.detach()
+    bad = ~torch.isfinite(r ** 2)
+    if bool(bad.any()):
+        finite = r[torch.isfinite(r)].abs()
+        top = f"{float(finite.max()):.3g}" if finite.numel() else "inf"
+        raise ValueError(f"the squared error (f(x) - y)^2 of {what} overflows (or is NaN) on "
+                         f"{int(bad.sum())} row(s) of X in {r.dtype} (finite |f(x) - y| up to "
+                         f"{top}): the weights or the data (X, y) are too large; rescale them")
 
 
 def _check_real(value, name: str, positive: bool) -> float:

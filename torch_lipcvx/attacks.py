@@ -34,7 +34,8 @@ from typing import Optional, Union
 import torch
 from torch import Tensor, nn
 
-from ._checks import UNIT_ROUNDOFF, as_tensor, check_nonneg, check_norm, check_positive_int, check_Xy
+from ._checks import (UNIT_ROUNDOFF, as_tensor, check_nonneg, check_norm, check_positive_int,
+                      check_squared_errors_finite, check_Xy)
 
 __all__ = [
     "AttackResult",
@@ -80,8 +81,24 @@ class AttackResult:
 
 
 # ---------------------------------------------------------------------------- validation
+def _input_width(model: nn.Module) -> Optional[int]:
+    """The number of input features ``model`` reads, where its structure says so: a
+    :class:`~torch_lipcvx.ShallowReLU`, an ``nn.Linear``, or an ``nn.Sequential`` whose first
+    module is one of those (``None`` for any other module: its width shows at evaluation)."""
+    from .models import ShallowReLU
+
+    while isinstance(model, nn.Sequential) and len(model) > 0:
+        model = model[0]
+    if isinstance(model, ShallowReLU):
+        return model.in_features
+    if isinstance(model, nn.Linear):
+        return model.in_features
+    return None
+
+
 def _check_model(model, X: Tensor) -> Optional[torch.dtype]:
-    """Require an ``nn.Module`` whose parameters and buffers all sit on ``X``'s device.
+    """Require an ``nn.Module`` whose parameters and buffers are finite and all sit on ``X``'s
+    device.
 
     Returns the model's floating dtype, the one its floating parameters and buffers share
     (``None`` if it has none, or if they disagree: then the data are left as they are)."""
@@ -96,17 +113,52 @@ def _check_model(model, X: Tensor) -> Optional[torch.dtype]:
                                  "move the model or the data so that they share a device")
             if t.is_floating_point():
                 dtypes.add(t.dtype)
+                if not bool(torch.isfinite(t).all()):
+                    n_bad = int((~torch.isfinite(t)).sum())
+                    raise ValueError(f"model {kind} {name!r} contains {n_bad} NaN/Inf value(s); "
+                                     "the model's outputs and errors would be NaN/Inf")
     return dtypes.pop() if len(dtypes) == 1 else None
 
 
 def _model_inputs(model, X, y) -> tuple[Tensor, Tensor]:
     """Validate ``X``, ``y`` and ``model``; return ``X`` and ``y`` detached, on ``X``'s device,
     in the model's floating dtype (so a float32 network can be attacked with float64 data, as
-    the rest of the library allows; ``y`` of shape ``(n, 1)`` becomes ``(n,)``)."""
-    X, y = check_Xy(X, y)
+    the rest of the library allows; ``y`` of shape ``(n, 1)`` becomes ``(n,)``). ``X`` must have
+    the model's input width where :func:`_input_width` knows it."""
+    X, y = check_Xy(X, y, _input_width(model) if isinstance(model, nn.Module) else None)
     dtype = _check_model(model, X)
     X = X.detach().to(dtype=dtype or X.dtype)
     return X, y.detach().to(device=X.device, dtype=X.dtype)
+
+
+def _clean_residuals(model: nn.Module, X: Tensor, y: Tensor) -> Tensor:
+    """``f(X) − y`` at the clean points, ``(n,)``, detached (model in eval mode, modes
+    restored): ``ValueError`` when the model cannot read ``X`` or a squared error is NaN/Inf."""
+    with _EvalMode(model), torch.no_grad():
+        try:
+            r = _residuals(model, X, y)
+        except RuntimeError as exc:
+            raise ValueError(f"the model could not be evaluated on X of shape {tuple(X.shape)} "
+                             f"(does X have the number of columns the model reads?): {exc}"
+                             ) from exc
+    check_squared_errors_finite(r, "the model on (X, y)")
+    return r.detach()
+
+
+def _clean_losses(model: nn.Module, X: Tensor, y: Tensor) -> Tensor:
+    """``(f(X) − y)²`` at the clean points, ``(n,)``, detached; see :func:`_clean_residuals`."""
+    return _clean_residuals(model, X, y) ** 2
+
+
+def _check_losses_finite(loss: Tensor) -> Tensor:
+    """``loss`` itself, or ``ValueError`` if an attacked point's squared error overflowed (a
+    point of the ball where the model's error exceeds the dtype's range)."""
+    bad = ~torch.isfinite(loss)
+    if bool(bad.any()):
+        raise ValueError(f"the squared error (f(x + delta) - y)^2 overflows {loss.dtype} at an "
+                         f"attacked point of {int(bad.sum())} row(s) of X: the weights, the data "
+                         "(X, y) or eps are too large; rescale them")
+    return loss
 
 
 def _check_eps(eps) -> float:
@@ -390,9 +442,12 @@ def pgd_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLik
 
     Raises:
         ValueError: ``eps`` negative, NaN or infinite; unknown ``norm``; ``X``/``y`` shapes that
-            do not match; NaN/Inf in ``X`` or ``y``; ``steps < 1``; ``restarts < 1``;
-            ``alpha <= 0``; bad ``bounds`` or ``X`` outside them; model on another device than
-            ``X``; a model output of the wrong shape.
+            do not match, or ``X`` of another width than the model reads (checked up front for
+            a ShallowReLU, ``nn.Linear`` or a Sequential starting with one, else when the model
+            fails on ``X``); NaN/Inf in ``X``, ``y`` or the model's parameters; a squared error
+            that overflows the model's dtype (at the clean or an attacked point);
+            ``steps < 1``; ``restarts < 1``; ``alpha <= 0``; bad ``bounds`` or ``X`` outside
+            them; model on another device than ``X``; a model output of the wrong shape.
         TypeError: ``model`` is not an ``nn.Module``; non-integer ``steps``/``restarts``.
 
     Works under ``torch.inference_mode()`` too (as in Lightning's validation loop): the attack then
@@ -406,8 +461,7 @@ def pgd_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLik
     steps = check_positive_int(steps, "steps")
     restarts = check_positive_int(restarts, "restarts")
     alpha = _check_alpha(alpha)
-    with _EvalMode(model), torch.no_grad():
-        best_loss = _squared_errors(model, X, y).detach()
+    best_loss = _clean_losses(model, X, y)
     best_X = X.clone()
     if eps == 0:
         return AttackResult(best_X, best_loss, eps, norm)
@@ -430,7 +484,7 @@ def pgd_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLik
             with torch.no_grad():
                 loss = _squared_errors(model, X_cur, y).detach()
             best_X, best_loss = _keep_best(best_X, best_loss, X_cur, loss)
-    return AttackResult(best_X, best_loss, eps, norm)
+    return AttackResult(best_X, _check_losses_finite(best_loss), eps, norm)
 
 
 def random_search_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float,
@@ -457,15 +511,15 @@ def random_search_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float,
     """
     X, y, eps, norm, bounds = _check_inputs(model, X, y, eps, norm, bounds)
     samples = check_positive_int(samples, "samples")
+    best_loss = _clean_losses(model, X, y)
     with _EvalMode(model), torch.no_grad():
-        best_loss = _squared_errors(model, X, y).detach()
         best_X = X.clone()
         if eps > 0:
             for _ in range(samples):
                 X_new = _clip(X, _sample_ball(X, eps, norm, generator), eps, norm, bounds)
                 best_X, best_loss = _keep_best(best_X, best_loss, X_new,
                                                _squared_errors(model, X_new, y).detach())
-    return AttackResult(best_X, best_loss, eps, norm)
+    return AttackResult(best_X, _check_losses_finite(best_loss), eps, norm)
 
 
 def certified_squared_error_bound(model: nn.Module, X: Tensor, y: Tensor, eps: float,
@@ -489,17 +543,23 @@ def certified_squared_error_bound(model: nn.Module, X: Tensor, y: Tensor, eps: f
         ``(n,)`` tensor, detached, on ``X``'s device, in the model's dtype.
 
     Raises:
-        ValueError: negative/NaN ``eps`` or ``lipschitz``, bad shapes, NaN in the data, model on
-            another device.
+        ValueError: negative/NaN ``eps`` or ``lipschitz``, bad shapes (``X`` of another width
+            than the model reads), NaN in the data or the model's parameters, model on another
+            device, a squared error or bound that overflows the model's dtype.
     """
     X, y = _model_inputs(model, X, y)
     eps = _check_eps(eps)
     lipschitz = check_nonneg(lipschitz, "lipschitz")
-    with _EvalMode(model), torch.no_grad():
-        err = _residuals(model, X, y).abs()
+    err = _clean_residuals(model, X, y).abs()
     # in float64, rounded upwards (three roundings of at most u = 2⁻⁵³ each, then the cast back):
     # with a tight L the bound once came out an ulp below the exact worst case
     bound = (err.to(torch.float64) + lipschitz * eps) ** 2 * (1 + 4 * UNIT_ROUNDOFF)
     out = bound.to(err.dtype)
-    return torch.where(out.to(torch.float64) < bound, torch.nextafter(out, out.new_tensor(math.inf)),
-                       out)
+    out = torch.where(out.to(torch.float64) < bound, torch.nextafter(out, out.new_tensor(math.inf)),
+                      out)
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError(f"the certified bound (|f(x) - y| + lipschitz*eps)^2 overflows "
+                         f"{out.dtype} (lipschitz*eps = {lipschitz * eps:.3g}, largest "
+                         f"|f(x) - y| = {float(err.max()):.3g}); lipschitz, eps or the "
+                         "errors are too large")
+    return out

@@ -52,8 +52,9 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import Metric
 
-from ._checks import check_nonneg, check_norm, check_positive_int, check_Xy
-from .attacks import NormLike, _check_alpha, certified_squared_error_bound, pgd_attack
+from ._checks import check_nonneg, check_norm, check_positive_int
+from .attacks import (NormLike, _check_alpha, _clean_residuals, _model_inputs,
+                      certified_squared_error_bound, pgd_attack)
 from .bounds import LipschitzInterval, lipschitz_bounds
 from .linf import DEFAULT_MAX_EXACT_DIM, check_method, linf_program
 from .models import ShallowWeights, as_shallow_relu
@@ -156,8 +157,14 @@ def certified_lipschitz(model: nn.Module, norm: NormLike = 2, *, method: Optiona
 
 def _sum_count(losses: Tensor) -> tuple[Tensor, int]:
     """``(Σ_i losses_i, n)``, the sum in the losses' dtype or float32 if that is wider: a float16
-    model's sum of 2000 losses of 100 is 2e5, past float16's largest number, 65504."""
-    return losses.sum(dtype=torch.promote_types(losses.dtype, torch.float32)), losses.shape[0]
+    model's sum of 2000 losses of 100 is 2e5, past float16's largest number, 65504. A sum that
+    overflows even so raises ``ValueError`` (the losses are too large to average)."""
+    total = losses.sum(dtype=torch.promote_types(losses.dtype, torch.float32))
+    if not bool(torch.isfinite(total)):
+        raise ValueError(f"the sum of the batch's {losses.shape[0]} squared errors overflows "
+                         f"{total.dtype} (largest {float(losses.max()):.3g}): the weights or the "
+                         "data (X, y) are too large; rescale them")
+    return total, losses.shape[0]
 
 
 # ---------------------------------------------------------------------------- adversarial MSE
@@ -318,7 +325,8 @@ def certified_adversarial_mse(model: nn.Module, X: Tensor, y: Tensor, eps: float
     L = _check_lipschitz(lipschitz, norm)
     eps = check_nonneg(eps, "eps")
     if L is None:
-        check_Xy(X, y)  # fail on bad data before solving an SDP
+        with _autograd_allowed():
+            _clean_residuals(model, *_model_inputs(model, _plain(X), _plain(y)))  # before the SDP
         L = certified_lipschitz(model, norm, method=method)
     losses = _certified_losses(model, X, y, eps, L)
     return _certified_adversarial_mse_compute(*_sum_count(losses)).to(losses.dtype)
@@ -353,7 +361,11 @@ class _SumCountMetric(Metric):
         super()._sync_dist(*args, **kwargs)
 
     def _accumulate(self, sum_loss: Tensor, total: int) -> None:
-        self.sum_loss = self.sum_loss + sum_loss.to(self.sum_loss.device)
+        new = self.sum_loss + sum_loss.to(self.sum_loss.device)
+        if not bool(torch.isfinite(new)):
+            raise ValueError(f"the running sum of squared errors overflows {new.dtype} at this "
+                             "update: the weights or the data (X, y) are too large; rescale them")
+        self.sum_loss = new
         self.total = self.total + total
 
 
@@ -502,6 +514,9 @@ class CertifiedAdversarialMSE(_SumCountMetric):
 
     def update(self, model: nn.Module, X: Tensor, y: Tensor) -> None:
         """Add the batch's summed certified bounds and size to the states."""
+        if self.lipschitz is None:
+            with _autograd_allowed():
+                _clean_residuals(model, *_model_inputs(model, _plain(X), _plain(y)))  # before the SDP
         L = self._lipschitz_for(model)
         sum_loss, total = _certified_adversarial_mse_update(model, X, y, self.eps, L)
         self.lipschitz_used = L
