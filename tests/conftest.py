@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from torch_lipcvx import ShallowReLU
-from torch_lipcvx.data import default_data_dir
+from torch_lipcvx.data import BUNDLED_DATA_DIR
 
-# the four UCI data sets: $TORCH_LIPCVX_DATA where set (a copy carried to another machine, as
-# benchmarks/gpu_check.sh does), else shared/ beside the repo, where CI has it
-DATA_DIR = default_data_dir() or Path(__file__).resolve().parents[2] / "shared" / "data"
+# the four UCI data sets bundled with the package (package data, torch_lipcvx/datasets): the
+# tests need nothing outside the repository
+DATA_DIR: Path = BUNDLED_DATA_DIR
 
 
 def make_instance(seed: int, n: int = 80, d: int = 3, m: int = 10, steps: int = 300,
@@ -51,7 +51,7 @@ def instance(request):
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    assert DATA_DIR.is_dir(), f"test data not found at {DATA_DIR} (shared/ must sit beside the repo)"
+    assert DATA_DIR.is_dir(), f"the bundled data sets are missing from {DATA_DIR}"
     return DATA_DIR
 
 

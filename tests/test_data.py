@@ -1,7 +1,7 @@
 """Tests for torch_lipcvx.data: UCI loaders, Rastrigin generator, standardisation, errors.
 
-The UCI files are read from ``shared/data`` beside the repository, or ``$TORCH_LIPCVX_DATA`` (see
-conftest.py and shared/data/README.md); they must exist, nothing is skipped.
+The UCI files are the package's bundled data sets (torch_lipcvx/datasets, see docs/data.md):
+nothing outside the repository is read, nothing is skipped.
 """
 
 from __future__ import annotations
@@ -16,9 +16,13 @@ import pytest
 import torch
 
 from torch_lipcvx.data import (
+    BUNDLED_DATA_DIR,
     DATASETS,
     RegressionData,
+    available_datasets,
     default_data_dir,
+    from_arrays,
+    load_csv,
     load_dataset,
     load_uci,
     rastrigin,
@@ -26,7 +30,7 @@ from torch_lipcvx.data import (
 
 from conftest import DATA_DIR
 
-#: (rows, features) of each data set, from shared/data/README.md.
+#: (rows, features) of each bundled data set (docs/data.md).
 SIZES = {"servo": (167, 4), "machine": (209, 7), "solar": (1066, 10), "wine": (1599, 11)}
 SPLITS = (0, 7)
 
@@ -195,15 +199,60 @@ def test_uci_dtype_to_and_repr():
         ds64.to(dtype=torch.int64)
 
 
-def test_default_data_dir_from_env(monkeypatch):
+def test_bundled_sets_need_no_data_directory(monkeypatch):
+    """``load_uci("wine", split=0)`` works with no root and no environment variable: the four
+    sets ship with the package, with their licence and attribution."""
     monkeypatch.delenv("TORCH_LIPCVX_DATA", raising=False)
-    assert default_data_dir() is None
+    assert default_data_dir() == BUNDLED_DATA_DIR == DATA_DIR
+    assert available_datasets() == tuple(sorted(DATASETS))
+    wine = load_uci("wine", split=0)
+    ref = load_uci("wine", BUNDLED_DATA_DIR, 0)
+    assert wine.name == "wine" and (wine.n + wine.n_test, wine.d) == SIZES["wine"]
+    assert torch.equal(wine.X_train, ref.X_train) and torch.equal(wine.y_test, ref.y_test)
+    assert "MIT License" in (BUNDLED_DATA_DIR / "LICENSE-uci_datasets").read_text()
+    readme = (BUNDLED_DATA_DIR / "README.md").read_text()
+    assert "CC BY 4.0" in readme and "Dua" in readme and "alcohol" in readme
+
+
+def test_bundled_wine_target_is_alcohol_not_quality():
+    """The collection's wine target (last column) is alcohol, 8.4-14.9 % before centring (a range
+    of 6.5); quality, integers 3-8, is feature 11. docs/data.md says so."""
+    data, _ = _raw("wine")
+    assert np.ptp(data[:, -1]) == pytest.approx(6.5)
+    quality = data[:, 10] - data[:, 10].min()
+    # (the file keeps 5 significant digits, so the levels are integers to within 1e-4)
+    np.testing.assert_allclose(np.unique(np.round(quality, 3)), np.arange(6.0), atol=1e-4)
+
+
+def test_environment_directory_is_searched_before_the_bundled_sets(tmp_path, monkeypatch):
+    data, mask = _good_tables(n=30, d=2)
+    _write_set(tmp_path, "mine", data, mask)
+    _write_set(tmp_path, "servo", data, mask)         # shadows the bundled servo
     monkeypatch.setenv("TORCH_LIPCVX_DATA", "")
-    assert default_data_dir() is None
-    monkeypatch.setenv("TORCH_LIPCVX_DATA", str(DATA_DIR))
-    assert default_data_dir() == DATA_DIR
-    ds = load_uci("machine")  # root from the environment
-    assert ds.n + ds.n_test == 209 and ds.d == 7
+    assert default_data_dir() == BUNDLED_DATA_DIR
+    monkeypatch.setenv("TORCH_LIPCVX_DATA", str(tmp_path))
+    assert default_data_dir() == tmp_path
+    assert available_datasets() == ("machine", "mine", "servo", "solar", "wine")
+    assert load_uci("mine").d == 2 and load_uci("servo").d == 2     # from the environment
+    assert load_uci("machine").d == 7                                # still bundled
+    monkeypatch.setenv("TORCH_LIPCVX_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="nowhere.*TORCH_LIPCVX_DATA"):
+        load_uci("wine")
+
+
+def test_any_folder_in_the_layout_loads_by_its_name(tmp_path):
+    """Names are folders, not a fixed list: a folder with 3 split columns loads as 'Energy'."""
+    data, mask = _good_tables(n=30, d=5)
+    mask = np.zeros((30, 3), dtype=int)
+    mask[np.arange(30), np.arange(30) % 3] = 1
+    _write_set(tmp_path, "Energy", data, mask)
+    assert available_datasets(tmp_path) == ("Energy",)
+    ds = load_uci("Energy", tmp_path, 2, standardize=False)
+    assert ds.name == "Energy" and ds.split == 2 and (ds.n, ds.n_test, ds.d) == (20, 10, 5)
+    assert torch.equal(ds.y_test, _t(data[mask[:, 2] == 1, -1]))
+    assert load_dataset("Energy", tmp_path, 1).name == "Energy"
+    with pytest.raises(ValueError, match=r"split must be an integer in 0\.\.2, got 3"):
+        load_uci("Energy", tmp_path, 3)
 
 
 def test_load_dataset_dispatch():
@@ -213,7 +262,7 @@ def test_load_dataset_dispatch():
     ref = rastrigin(50, 3, seed=7, noise=0.1)
     assert r.split == 2 and r.seed == 7 and r.d == 3 and r.n + r.n_test == 50
     assert torch.equal(r.X_train, ref.X_train) and torch.equal(r.y_test, ref.y_test)
-    with pytest.raises(ValueError, match="unknown data set 'iris'.*servo, machine, solar, wine, rastrigin"):
+    with pytest.raises(ValueError, match="unknown data set 'iris'.*machine, rastrigin, servo, solar, wine"):
         load_dataset("iris", DATA_DIR)
 
 
@@ -222,22 +271,26 @@ def test_load_dataset_dispatch():
 # ------------------------------------------------------------------------------------------------
 
 
-def test_unknown_name():
-    with pytest.raises(ValueError, match="unknown UCI data set 'boston'.*servo, machine, solar, wine"):
+def test_unknown_name_lists_the_data_sets_there(tmp_path, monkeypatch):
+    monkeypatch.delenv("TORCH_LIPCVX_DATA", raising=False)
+    with pytest.raises(ValueError, match="unknown data set 'boston'.*there: machine, servo, solar, wine"):
         load_uci("boston", DATA_DIR)
+    with pytest.raises(ValueError, match="unknown data set 'boston'.*there: machine, servo, solar, wine"):
+        load_uci("boston")
     with pytest.raises(TypeError, match="name must be a string"):
         load_uci(3, DATA_DIR)
+    for bad in ("", "../wine", "wine/data.csv.gz", ".."):
+        with pytest.raises(ValueError, match="name must be the name of one data set folder"):
+            load_uci(bad)
+    with pytest.raises(TypeError, match="root must be a path"):
+        load_uci("wine", 3.5)
 
 
-def test_no_root_and_no_env(monkeypatch):
-    monkeypatch.delenv("TORCH_LIPCVX_DATA", raising=False)
-    with pytest.raises(ValueError, match=r"pass root=.*TORCH_LIPCVX_DATA.*not downloaded"):
-        load_uci("servo")
-
-
-@pytest.mark.parametrize("split", [-1, 10, 99])
-def test_split_out_of_range(split):
-    with pytest.raises(ValueError, match=r"split must be an integer in 0\.\.9, got " + str(split)):
+@pytest.mark.parametrize("split, pattern", [(-1, r"split must be an integer >= 0"),
+                                            (10, r"split must be an integer in 0\.\.9, got 10"),
+                                            (99, r"split must be an integer in 0\.\.9, got 99")])
+def test_split_out_of_range(split, pattern):
+    with pytest.raises(ValueError, match=pattern):
         load_uci("servo", DATA_DIR, split)
 
 
@@ -259,7 +312,11 @@ def test_missing_root_dir(tmp_path):
 
 
 def test_missing_dataset_folder(tmp_path):
-    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "servo"))):
+    with pytest.raises(ValueError, match=r"no folder 'servo' under " + re.escape(str(tmp_path))
+                       + r".*there: \(none\)"):
+        load_uci("servo", tmp_path)
+    _write_set(tmp_path, "alpha", *_good_tables())
+    with pytest.raises(ValueError, match=r"there: alpha \("):
         load_uci("servo", tmp_path)
 
 
@@ -303,12 +360,21 @@ def test_mask_not_binary(tmp_path):
         load_uci("servo", tmp_path)
 
 
-def test_mask_wrong_column_count(tmp_path):
+def test_split_beyond_the_mask_columns(tmp_path):
     data, mask = _good_tables()
     folder = _write_set(tmp_path, "servo", data, mask[:, :5])
+    assert load_uci("servo", tmp_path, 4).n_test == 2
     mask_file = re.escape(str(folder / "test_mask.csv.gz"))
-    with pytest.raises(ValueError, match=mask_file + " must have 10 columns"):
-        load_uci("servo", tmp_path)
+    with pytest.raises(ValueError, match=r"0\.\.4, got 5 \(" + mask_file + " has 5 columns"):
+        load_uci("servo", tmp_path, 5)
+
+
+def test_split_without_test_rows(tmp_path):
+    data, mask = _good_tables()
+    mask[:, 3] = 0
+    _write_set(tmp_path, "servo", data, mask)
+    with pytest.raises(ValueError, match=r"\(split 3\) marks no row as a test row"):
+        load_uci("servo", tmp_path, 3)
 
 
 def test_nan_in_data(tmp_path):
@@ -332,7 +398,7 @@ def test_all_rows_test(tmp_path):
     data, mask = _good_tables()
     mask[:, 0] = 1
     _write_set(tmp_path, "servo", data, mask)
-    with pytest.raises(ValueError, match="every row as a test row of split 0"):
+    with pytest.raises(ValueError, match=r"\(split 0\) marks every row \(20\) as a test row"):
         load_uci("servo", tmp_path, 0)
 
 
@@ -503,3 +569,99 @@ def test_load_csv_reads_a_table_with_its_target_anywhere(tmp_path):
         load_csv(path, target=3, header=True)
     with pytest.raises(FileNotFoundError):
         load_csv(tmp_path / "missing.csv")
+
+
+# ------------------------------------------------------------------------------------------------
+# Given test rows: a mask (vector or file) or indices
+# ------------------------------------------------------------------------------------------------
+
+
+def _xy(n: int = 30, d: int = 2):
+    g = torch.Generator().manual_seed(3)
+    X = torch.randn(n, d, generator=g, dtype=torch.float64) * 10 + 5
+    return X, X[:, 0] - 2 * X[:, -1]
+
+
+@pytest.mark.parametrize("kind", ["bool tensor", "0/1 list", "0/1 float array", "(n, 1) array",
+                                  "indices list", "indices tensor"])
+def test_from_arrays_with_given_test_rows(kind):
+    X, y = _xy()
+    rows = [2, 7, 11, 29]
+    mask = np.zeros(30, dtype=bool)
+    mask[rows] = True
+    given = {"bool tensor": dict(test_mask=torch.from_numpy(mask)),
+             "0/1 list": dict(test_mask=mask.astype(int).tolist()),
+             "0/1 float array": dict(test_mask=mask.astype(float)),
+             "(n, 1) array": dict(test_mask=mask[:, None].astype(np.int8)),
+             "indices list": dict(test_indices=[11, 2, 29, 7]),
+             "indices tensor": dict(test_indices=torch.tensor(rows))}[kind]
+    ds = from_arrays(X, y, **given, standardize=False, name="mine")
+    assert ds.name == "mine" and ds.split is None and (ds.n, ds.n_test) == (26, 4)
+    assert torch.equal(ds.X_test, X[rows]) and torch.equal(ds.y_train, y[~torch.from_numpy(mask)])
+    std = from_arrays(X, y, **given)                 # statistics of the training rows only
+    _close(std.x_mean, X[~torch.from_numpy(mask)].mean(0))
+
+
+@pytest.mark.parametrize("kwargs, exc, pattern", [
+    (dict(test_mask=[1, 0, 1]), ValueError, "test_mask has 3 entries but the data have 30 rows"),
+    (dict(test_mask=np.full(30, 2)), ValueError, r"test_mask must hold only True/False or 0/1, "
+                                                 r"found 2 at row 0 \(30 bad"),
+    (dict(test_mask=np.r_[np.nan, np.zeros(29)]), ValueError, "found nan at row 0"),
+    (dict(test_mask=np.zeros((30, 2))), ValueError, r"test_mask must be a vector .*shape \(30, 2\)"),
+    (dict(test_mask=["a"] * 30), TypeError, "test_mask must hold booleans or the numbers 0 and 1"),
+    (dict(test_mask="mask.csv"), TypeError, "test_mask must be a vector"),
+    (dict(test_mask=np.zeros(30, dtype=bool)), ValueError, "test_mask marks no row as a test row"),
+    (dict(test_mask=np.ones(30)), ValueError, r"test_mask marks every row \(30\) as a test row"),
+    (dict(test_indices=[]), ValueError, "test_indices is empty"),
+    (dict(test_indices=[0, 30]), ValueError, r"row indices in 0\.\.29 .*found 30"),
+    (dict(test_indices=[-1]), ValueError, r"row indices in 0\.\.29 .*found -1"),
+    (dict(test_indices=[4, 1, 4]), ValueError, "lists row 4 more than once"),
+    (dict(test_indices=[1.0, 2.0]), TypeError, "test_indices must be integer row indices"),
+    (dict(test_indices=[True, False]), TypeError, "pass a boolean vector as test_mask"),
+    (dict(test_indices=[[1, 2]]), ValueError, "test_indices must be a 1-d list"),
+    (dict(test_indices=list(range(30))), ValueError, "marks every row"),
+    (dict(test_mask=[0] * 29 + [1], test_indices=[1]), ValueError, "not both"),
+    (dict(test_indices=[1], split=2), ValueError, "split chooses a random split and test_indices"),
+    (dict(test_mask=[0] * 29 + [1], test_fraction=0.2), ValueError, "test_fraction chooses"),
+])
+def test_from_arrays_bad_test_rows_are_named(kwargs, exc, pattern):
+    X, y = _xy()
+    with pytest.raises(exc, match=pattern):
+        from_arrays(X, y, **kwargs)
+
+
+def test_load_csv_with_a_mask_file_or_indices(tmp_path):
+    X, y = _xy(n=20)
+    path = tmp_path / "plant.data.csv.gz"
+    np.savetxt(path, torch.cat([X, y[:, None]], 1).numpy(), delimiter=",", fmt="%.17g")
+    masks = np.zeros((20, 3), dtype=int)
+    masks[np.arange(20), np.arange(20) % 3] = 1
+    np.savetxt(tmp_path / "three.csv", masks, delimiter=",", fmt="%d")
+    np.savetxt(tmp_path / "one.csv.gz", masks[:, 1], delimiter=",", fmt="%d")
+
+    by_file = load_csv(path, test_mask=tmp_path / "three.csv", split=2, standardize=False)
+    assert by_file.name == "plant.data" and by_file.split == 2
+    _close(by_file.y_test, y[torch.from_numpy(masks[:, 2] == 1)])
+    one = load_csv(path, test_mask=str(tmp_path / "one.csv.gz"), standardize=False)
+    _close(one.X_test, X[torch.from_numpy(masks[:, 1] == 1)])
+    assert one.split == 0
+    by_idx = load_csv(path, test_indices=np.flatnonzero(masks[:, 1]), standardize=False)
+    _close(by_idx.X_test, one.X_test)
+    assert by_idx.split is None and by_idx.name == "plant.data"
+
+    with pytest.raises(ValueError, match=r"three\.csv has 3 columns .*split=0\.\.2"):
+        load_csv(path, test_mask=tmp_path / "three.csv")
+    with pytest.raises(ValueError, match=r"split must be an integer in 0\.\.2"):
+        load_csv(path, test_mask=tmp_path / "three.csv", split=3)
+    with pytest.raises(FileNotFoundError, match="missing.csv"):
+        load_csv(path, test_mask=tmp_path / "missing.csv")
+    np.savetxt(tmp_path / "short.csv", masks[:-1, 0], fmt="%d")
+    with pytest.raises(ValueError, match=r"test mask .*short\.csv has 19 entries but the data have 20"):
+        load_csv(path, test_mask=tmp_path / "short.csv")
+    bad = masks[:, 0].copy()
+    bad[5] = 3
+    np.savetxt(tmp_path / "bad.csv", bad, fmt="%d")
+    with pytest.raises(ValueError, match=r"bad\.csv must hold only True/False or 0/1, found 3\.0 at row 5"):
+        load_csv(path, test_mask=tmp_path / "bad.csv")
+    with pytest.raises(ValueError, match="test_fraction chooses a random split"):
+        load_csv(path, test_mask=tmp_path / "one.csv.gz", test_fraction=0.2)

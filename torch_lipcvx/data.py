@@ -1,24 +1,28 @@
-"""Data sets for examples, tests and benchmarks: four UCI regression sets and Rastrigin.
+"""Data sets for examples, tests and benchmarks: four bundled UCI regression sets, Rastrigin,
+and your own tables.
 
-What this module implements:
+What this module implements (the data sets, their layout and licences: ``docs/data.md``):
 
-* :func:`load_uci` reads one of the paper's four UCI regression data sets (``servo``,
-  ``machine``, ``solar``, ``wine``) from a local directory in the layout of the ``uci_datasets``
-  collection (T. Evans, repository treforevans/uci_datasets; originals from the UCI Machine
-  Learning Repository, Dua and Graff), described in ``shared/data/README.md``::
+* :func:`load_uci` reads one train/test split of a data set folder in the layout of the
+  ``uci_datasets`` collection (T. Evans, repository treforevans/uci_datasets, MIT licence;
+  originals from the UCI Machine Learning Repository, Dua and Graff, CC BY 4.0)::
 
       ROOT/NAME/data.csv.gz        comma-separated, no header; all columns but the last are
                                    features, the last column is the target
-      ROOT/NAME/test_mask.csv.gz   10 comma-separated 0/1 columns; a 1 in column k marks a test
-                                   row of split k
+      ROOT/NAME/test_mask.csv.gz   comma-separated 0/1 columns, one per split (10 in the
+                                   collection); a 1 in column k marks a test row of split k
 
-  Nothing is ever downloaded: pass ``root=`` or set the environment variable
-  ``TORCH_LIPCVX_DATA`` (see :func:`default_data_dir`).
+  The paper's four sets (``servo``, ``machine``, ``solar``, ``wine``, about 80 KB) ship with
+  the package in :data:`BUNDLED_DATA_DIR`, so ``load_uci("wine")`` needs no data directory and
+  nothing is ever downloaded. Any other folder in this layout is read from ``root=`` (or from
+  the directory named by the environment variable ``TORCH_LIPCVX_DATA``, searched before the
+  bundled sets); :func:`available_datasets` lists what is there.
 * :func:`rastrigin` generates the paper's synthetic fifth data set locally from a seed:
   the Rastrigin function ``y = 10 d + Σ_i (x_i² − 10 cos(2π x_i))`` on ``x ∈ [-5.12, 5.12]^d``.
-* :func:`load_dataset` dispatches on the name (``"rastrigin"`` or a UCI name).
-* :func:`from_arrays` and :func:`load_csv` bring your own data: a seeded random train/test split
-  of a table of features and one target column, standardised by the same rule.
+* :func:`load_dataset` dispatches on the name (``"rastrigin"`` or a data set folder's name).
+* :func:`from_arrays` and :func:`load_csv` bring your own data: a table of features and one
+  target column, split into training and test rows by a given test mask, by given test row
+  indices, or by a seeded random split, and standardised by the same rule.
 
 Every loader returns a :class:`RegressionData` holding CPU tensors of the requested floating
 ``dtype`` (``torch.float64`` by default).
@@ -35,8 +39,10 @@ constant target. With ``standardize=False`` the raw values are kept and ``x_mean
 Models trained on standardised data therefore see inputs and outputs in standardised units. A
 Lipschitz bound ``L`` in those units gives the bound ``L · y_std / min_k x_std[k]`` in raw units
 (for the ℓ2 and the ℓ∞ norm alike: :meth:`RegressionData.raw_lipschitz`). It is an upper bound,
-not an equality: the raw-unit constant can be smaller when the columns' scales differ.
+not an equality: the raw-unit constant can be smaller when the columns' scales differ
+(``docs/conventions.md``).
 """
+
 
 from __future__ import annotations
 
@@ -54,21 +60,28 @@ from torch import Tensor
 from ._checks import check_nonneg, check_positive_int, check_seed, check_X, check_Xy
 
 __all__ = [
+    "BUNDLED_DATA_DIR",
     "DATASETS",
     "N_SPLITS",
     "RegressionData",
+    "available_datasets",
     "default_data_dir",
     "from_arrays",
     "load_csv",
     "load_dataset",
     "load_uci",
     "rastrigin",
+    "read_test_mask",
 ]
 
-#: Names of the UCI data sets that :func:`load_uci` reads.
+#: The folder of the data sets that ship with the package (package data; see ``docs/data.md``).
+BUNDLED_DATA_DIR: Path = Path(__file__).resolve().parent / "datasets"
+
+#: Names of the UCI data sets bundled with the package (the paper's four). :func:`load_uci`
+#: reads any other data set folder in the same layout too (:func:`available_datasets`).
 DATASETS: tuple[str, ...] = ("servo", "machine", "solar", "wine")
 
-#: Number of train/test splits in each ``test_mask.csv.gz`` (its number of columns).
+#: Number of train/test splits (columns of ``test_mask.csv.gz``) of each bundled data set.
 N_SPLITS: int = 10
 
 #: Environment variable naming the default data directory.
@@ -90,7 +103,8 @@ class RegressionData:
     """A regression data set split into training and test rows.
 
     Attributes:
-        name: the data set's name (``"servo"``, ..., ``"rastrigin"``).
+        name: the data set's name (``"servo"``, ..., ``"rastrigin"``, a folder's or a file's
+            name).
         X_train: ``(n_train, d)`` training inputs, standardised unless loaded with
             ``standardize=False``.
         y_train: ``(n_train,)`` training targets (standardised likewise).
@@ -103,7 +117,8 @@ class RegressionData:
         y_mean: 0-d tensor, mean of the raw training targets (0 if not standardised).
         y_std: 0-d tensor, population std of the raw training targets, 1 in place of 0
             (1 if not standardised).
-        split: the split index (0..9 for UCI data), or ``None`` for data without splits.
+        split: the split index (0..9 for the bundled UCI data), or ``None`` for data split by
+            a given test mask or index list.
         seed: the random seed that generated the data, or ``None`` for data read from disk.
 
     All tensors share one floating dtype and one device. Raw values relate to stored ones by
@@ -317,20 +332,222 @@ def _read_csv(path: Path, header: bool = False) -> np.ndarray:
     return arr
 
 
-def _resolve_root(root: Optional[PathLike]) -> Path:
-    """The data directory: ``root`` if given, else :func:`default_data_dir`, else an error."""
-    if root is None:
-        root_path = default_data_dir()
-        if root_path is None:
-            raise ValueError(
-                f"no data directory given: pass root=<directory holding {', '.join(DATASETS)}> "
-                f"or set the environment variable {DATA_ENV_VAR}; the UCI data are read from "
-                f"disk and are not downloaded")
-        return root_path
+def _as_path(value, name: str) -> Path:
+    """``value`` as a :class:`Path` with ``~`` expanded (TypeError naming ``name`` otherwise)."""
     try:
-        return Path(os.fspath(root)).expanduser()
+        return Path(os.fspath(value)).expanduser()
     except TypeError:
-        raise TypeError(f"root must be a path (str or os.PathLike) or None, got {root!r}") from None
+        raise TypeError(f"{name} must be a path (str or os.PathLike), got {value!r}") from None
+
+
+def _search_dirs(root: Optional[PathLike]) -> list[Path]:
+    """The directories to look for a data set folder in: ``[root]`` if given, else
+    ``$TORCH_LIPCVX_DATA`` (if set) followed by :data:`BUNDLED_DATA_DIR`.
+
+    Raises:
+        TypeError: ``root`` is not a path.
+        FileNotFoundError: ``root`` (or ``$TORCH_LIPCVX_DATA``) does not name a directory.
+    """
+    if root is not None:
+        root_path = _as_path(root, "root")
+        if not root_path.is_dir():
+            raise FileNotFoundError(f"data directory not found: {root_path} (root= must name an "
+                                    f"existing directory holding one folder per data set; the "
+                                    f"data are not downloaded)")
+        return [root_path]
+    dirs = []
+    env = _env_data_dir()
+    if env is not None:
+        if not env.is_dir():
+            raise FileNotFoundError(f"data directory not found: {env} (named by the environment "
+                                    f"variable {DATA_ENV_VAR}; unset it to use the bundled data "
+                                    f"sets, or point it at an existing directory)")
+        dirs.append(env)
+    dirs.append(BUNDLED_DATA_DIR)
+    return dirs
+
+
+def _env_data_dir() -> Optional[Path]:
+    """The directory named by ``$TORCH_LIPCVX_DATA``, or ``None`` if unset or empty."""
+    value = os.environ.get(DATA_ENV_VAR, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def _sets_in(folder: Path) -> list[str]:
+    """Names of the sub-folders of ``folder`` that hold a ``data.csv.gz``."""
+    try:
+        return sorted(p.name for p in folder.iterdir() if (p / _DATA_FILE).is_file())
+    except OSError:
+        return []
+
+
+def _check_set_name(name) -> str:
+    """A data set name: a non-empty string naming one folder (no path separators)."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string naming a data set folder (e.g. 'wine'), "
+                        f"got {name!r}")
+    key = name.strip()
+    if not key or key in (".", "..") or "/" in key or "\\" in key or os.sep in key:
+        raise ValueError(f"name must be the name of one data set folder such as 'wine', got "
+                         f"{name!r}; to read a folder elsewhere pass its parent directory as "
+                         f"root=, or use load_csv for a single file")
+    return key
+
+
+def _dataset_folder(name: str, root: Optional[PathLike], also: tuple[str, ...] = ()) -> Path:
+    """Find the folder of data set ``name`` under ``root`` (or the default search directories).
+
+    The exact name is tried first, then its lower-case form (so ``"Wine"`` finds ``wine``).
+    ``also``: further valid names (e.g. ``"rastrigin"``) to list in the error message.
+
+    Raises:
+        TypeError: ``name`` not a string or ``root`` not a path.
+        ValueError: no such folder; the message lists the data sets that are there.
+        FileNotFoundError: ``root`` (or ``$TORCH_LIPCVX_DATA``) is not a directory.
+    """
+    key = _check_set_name(name)
+    dirs = _search_dirs(root)
+    for folder in dirs:
+        for candidate in dict.fromkeys((key, key.lower())):
+            if (folder / candidate).is_dir():
+                return folder / candidate
+    there = sorted({s for folder in dirs for s in _sets_in(folder)} | set(also))
+    where = " or ".join(str(d) for d in dirs)
+    raise ValueError(f"unknown data set {name!r}: no folder {key!r} under {where}; data sets "
+                     f"there: {', '.join(there) if there else '(none)'} (a data set is a folder "
+                     f"NAME holding NAME/{_DATA_FILE} and NAME/{_MASK_FILE})")
+
+
+def _as_bool_mask(values: np.ndarray, what: str, n: int) -> np.ndarray:
+    """Check a test mask of ``n`` entries (bool, or numbers that are all 0 or 1); return it as a
+    bool ``(n,)`` array. ``what`` names the mask in messages."""
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise ValueError(f"{what} must be a vector with one entry per data row (n={n}), got "
+                         f"shape {values.shape}")
+    if values.shape[0] != n:
+        raise ValueError(f"{what} has {values.shape[0]} entries but the data have {n} rows: it "
+                         f"needs exactly one True/False (or 1/0) per row")
+    if values.dtype == np.bool_:
+        return values.copy()
+    if not (np.issubdtype(values.dtype, np.number) and not np.issubdtype(values.dtype,
+                                                                       np.complexfloating)):
+        raise TypeError(f"{what} must hold booleans or the numbers 0 and 1, got values of dtype "
+                        f"{values.dtype}")
+    bad = ~np.isin(values, (0, 1))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{what} must hold only True/False or 0/1, found {values[i].item()!r} at row {i} "
+                         f"({int(bad.sum())} bad value(s))")
+    return values == 1
+
+
+def _check_partition(is_test: np.ndarray, what: str) -> None:
+    """Require at least one test row and at least one training row in a given split."""
+    n_test = int(is_test.sum())
+    if n_test == 0:
+        raise ValueError(f"{what} marks no row as a test row: a given split needs at least one "
+                         f"test row (for no test rows use a random split with test_fraction=0)")
+    if n_test == is_test.shape[0]:
+        raise ValueError(f"{what} marks every row ({n_test}) as a test row: no training rows "
+                         f"are left to fit on")
+
+
+def _to_numpy(values, what: str) -> np.ndarray:
+    """A tensor, array or sequence as a numpy array (TypeError naming ``what`` otherwise)."""
+    if isinstance(values, Tensor):
+        return values.detach().cpu().numpy()
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{what} must be a vector (tensor, array or list), got {values!r}")
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} must be a vector (tensor, array or list), got "
+                        f"{type(values).__name__}: {exc}") from None
+    if arr.dtype == object:
+        raise TypeError(f"{what} must be a vector of numbers, got {type(values).__name__} "
+                        f"holding non-numeric or ragged entries")
+    return arr
+
+
+def _test_mask(test_mask, n: int) -> np.ndarray:
+    """Validate a user's test mask for ``n`` rows; a bool ``(n,)`` array."""
+    is_test = _as_bool_mask(_to_numpy(test_mask, "test_mask"), "test_mask", n)
+    _check_partition(is_test, "test_mask")
+    return is_test
+
+
+def _test_indices(test_indices, n: int) -> np.ndarray:
+    """Validate a user's test row indices for ``n`` rows; the bool ``(n,)`` test mask."""
+    idx = _to_numpy(test_indices, "test_indices")
+    if idx.ndim == 0:
+        idx = idx.reshape(1)
+    if idx.ndim != 1:
+        raise ValueError(f"test_indices must be a 1-d list of row indices, got shape {idx.shape}")
+    if idx.size == 0:
+        raise ValueError("test_indices is empty: a given split needs at least one test row "
+                         "(for no test rows use a random split with test_fraction=0)")
+    if idx.dtype == np.bool_:
+        raise TypeError("test_indices must be integer row indices, got booleans; pass a boolean "
+                        "vector as test_mask= instead")
+    if not np.issubdtype(idx.dtype, np.integer):
+        raise TypeError(f"test_indices must be integer row indices (0-based), got values of "
+                        f"dtype {idx.dtype}")
+    out = (idx < 0) | (idx >= n)
+    if out.any():
+        raise ValueError(f"test_indices must be row indices in 0..{n - 1} (0-based; the data have "
+                         f"{n} rows), found {int(idx[np.flatnonzero(out)[0]])}")
+    values, counts = np.unique(idx, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(f"test_indices lists row {int(values[np.flatnonzero(counts > 1)[0]])} "
+                         f"more than once; each test row must appear once")
+    is_test = np.zeros(n, dtype=bool)
+    is_test[idx] = True
+    _check_partition(is_test, "test_indices")
+    return is_test
+
+
+def read_test_mask(path: PathLike, n: Optional[int] = None,
+                   split: Optional[int] = None) -> np.ndarray:
+    """Read a test mask file: comma-separated 0/1 values (``.csv`` or ``.csv.gz``), no header.
+
+    One column is one test mask; a file with several columns (like the collection's
+    ``test_mask.csv.gz``) holds one mask per split and ``split`` picks the column.
+
+    Args:
+        path: the mask file.
+        n: the number of data rows the mask must have (``None``: not checked).
+        split: the column to use, ``0 <= split < columns``; ``None`` means 0 and is only
+            allowed for a one-column file.
+
+    Returns:
+        A bool ``(rows,)`` numpy array, ``True`` for test rows.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        TypeError: ``split`` is not an integer.
+        ValueError: the file is unparsable, empty or non-finite, holds a value other than 0/1,
+            has several columns and no ``split``, has no column ``split``, has a row count other
+            than ``n``, or marks no test row or every row; the message names the file.
+    """
+    p = _as_path(path, "path")
+    table = _read_csv(p)
+    cols = table.shape[1]
+    if split is None:
+        if cols > 1:
+            raise ValueError(f"{p} has {cols} columns (one test mask per split): choose one "
+                             f"with split=0..{cols - 1}")
+        split = 0
+    split = _check_int(split, "split")
+    if not 0 <= split < cols:
+        raise ValueError(f"split must be an integer in 0..{cols - 1} ({p} has {cols} "
+                         f"column(s), one per split), got {split}")
+    what = f"test mask {p} (column {split})" if cols > 1 else f"test mask {p}"
+    column = table[:, split]
+    is_test = _as_bool_mask(column, what, column.shape[0] if n is None else n)
+    _check_partition(is_test, what)
+    return is_test
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,25 +555,45 @@ def _resolve_root(root: Optional[PathLike]) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-def default_data_dir() -> Optional[Path]:
-    """The data directory named by the environment variable ``TORCH_LIPCVX_DATA``.
+def default_data_dir() -> Path:
+    """The directory :func:`load_uci` looks in first when ``root`` is not given.
 
     Returns:
-        The path (with ``~`` expanded) if the variable is set and non-empty, else ``None``.
-        The path is not checked for existence here; :func:`load_uci` does that.
+        The directory named by the environment variable ``TORCH_LIPCVX_DATA`` (with ``~``
+        expanded) if it is set and non-empty, else :data:`BUNDLED_DATA_DIR`, the data sets
+        that ship with the package. (With the variable set, :func:`load_uci` still finds the
+        bundled sets that are not in that directory.) Existence is not checked here.
     """
-    value = os.environ.get(DATA_ENV_VAR, "").strip()
-    return Path(value).expanduser() if value else None
+    env = _env_data_dir()
+    return env if env is not None else BUNDLED_DATA_DIR
+
+
+def available_datasets(root: Optional[PathLike] = None) -> tuple[str, ...]:
+    """The names of the data sets :func:`load_uci` can read (sorted).
+
+    Args:
+        root: a directory holding one folder per data set; ``None`` means the default search
+            (``$TORCH_LIPCVX_DATA`` if set, and the bundled data sets).
+
+    Returns:
+        The names of the folders that hold a ``data.csv.gz`` (whether their files are
+        well-formed is checked only when one is loaded).
+
+    Raises:
+        TypeError: ``root`` is not a path.
+        FileNotFoundError: ``root`` (or ``$TORCH_LIPCVX_DATA``) is not a directory.
+    """
+    return tuple(sorted({s for folder in _search_dirs(root) for s in _sets_in(folder)}))
 
 
 def load_uci(name: str, root: Optional[PathLike] = None, split: int = 0, *,
              standardize: bool = True, dtype: torch.dtype = torch.float64) -> RegressionData:
-    """Load one train/test split of a UCI regression data set from disk.
+    """Load one train/test split of a data set folder (the bundled UCI sets or your own).
 
     Reads ``ROOT/NAME/data.csv.gz`` (all columns but the last are features, the last is the
-    target) and ``ROOT/NAME/test_mask.csv.gz`` (10 columns of 0/1; the rows with a 1 in column
-    ``split`` are the test rows, all others the training rows). The row order of the files is
-    kept within each part. Nothing is downloaded.
+    target) and ``ROOT/NAME/test_mask.csv.gz`` (0/1 columns, one per split; the rows with a 1
+    in column ``split`` are the test rows, all others the training rows). The row order of the
+    files is kept within each part. Nothing is downloaded.
 
     Standardisation (``standardize=True``): features and target are centred and divided by their
     population standard deviation (``1/n``), with the statistics computed on the **training rows
@@ -366,72 +603,64 @@ def load_uci(name: str, root: Optional[PathLike] = None, split: int = 0, *,
     0 and 1.
 
     Args:
-        name: one of :data:`DATASETS` (``"servo"``, ``"machine"``, ``"solar"``, ``"wine"``).
-        root: directory that holds one folder per data set; ``None`` means
-            :func:`default_data_dir` (the ``TORCH_LIPCVX_DATA`` environment variable).
-        split: which of the 10 train/test splits, ``0 <= split <= 9``.
+        name: the data set's folder name: one of the bundled :data:`DATASETS` (``"servo"``,
+            ``"machine"``, ``"solar"``, ``"wine"``) or any folder under ``root`` in this layout
+            (the exact name, else its lower-case form).
+        root: directory that holds one folder per data set; ``None`` searches
+            ``$TORCH_LIPCVX_DATA`` (if set) and then the bundled data sets
+            (:data:`BUNDLED_DATA_DIR`).
+        split: which train/test split, ``0 <= split < columns of the mask`` (0..9 for the
+            bundled sets).
         standardize: whether to standardise as described above.
         dtype: floating dtype of the returned tensors (computation is done in float64).
 
     Returns:
-        A :class:`RegressionData` on the CPU with ``X_train (n_train, d)``, ``y_train (n_train,)``,
-        ``X_test (n_test, d)``, ``y_test (n_test,)``, ``split=split`` and ``seed=None``.
-        Sizes: servo 167 rows × 4 features, machine 209 × 7, solar 1066 × 10, wine 1599 × 11,
-        about 10% of the rows being test rows in each split.
+        A :class:`RegressionData` on the CPU named after the folder, with ``X_train (n_train,
+        d)``, ``y_train (n_train,)``, ``X_test (n_test, d)``, ``y_test (n_test,)``,
+        ``split=split`` and ``seed=None``. Bundled sizes: servo 167 rows × 4 features, machine
+        209 × 7, solar 1066 × 10, wine 1599 × 11, about 10% of the rows being test rows in each
+        split. (The wine target is the collection's last column, alcohol; see ``docs/data.md``.)
 
     Raises:
         TypeError: if ``name`` is not a string, ``split`` not an integer or ``root`` not a path.
-        ValueError: if ``name`` is unknown, ``split`` is outside 0..9, ``dtype`` is not floating,
-            ``root`` is ``None`` and ``TORCH_LIPCVX_DATA`` is unset, or a file is malformed
-            (unparsable, NaN/Inf, mask not 0/1 or not 10 columns, mask and data row counts
-            differ, no training rows); the message names the file.
-        FileNotFoundError: if the data directory, the data set's folder or one of its two files
-            does not exist; the message names the path.
+        ValueError: if no folder ``name`` exists (the message lists the data sets there),
+            ``split`` is negative or has no mask column, ``dtype`` is not floating, or a file is
+            malformed (unparsable, NaN/Inf, mask not 0/1, mask and data row counts differ, a
+            split with no training or no test rows); the message names the file.
+        FileNotFoundError: if ``root`` (or ``$TORCH_LIPCVX_DATA``) is not a directory, or one of
+            the folder's two files does not exist; the message names the path.
     """
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a string, one of {', '.join(DATASETS)}; got {name!r}")
-    key = name.strip().lower()
-    if key not in DATASETS:
-        raise ValueError(f"unknown UCI data set {name!r}; known data sets: {', '.join(DATASETS)}")
+    _check_set_name(name)
     split = _check_int(split, "split")
-    if not 0 <= split < N_SPLITS:
-        raise ValueError(f"split must be an integer in 0..{N_SPLITS - 1}, got {split}")
+    if split < 0:
+        raise ValueError(f"split must be an integer >= 0 (a column of {_MASK_FILE}), got {split}")
     _check_float_dtype(dtype)
 
-    root_path = _resolve_root(root)
-    if not root_path.is_dir():
-        raise FileNotFoundError(f"data directory not found: {root_path} (root= or {DATA_ENV_VAR} "
-                                f"must name an existing directory; the data are not downloaded)")
-    folder = root_path / key
-    if not folder.is_dir():
-        raise FileNotFoundError(f"data set folder not found: {folder} (expected {key}/{_DATA_FILE} "
-                                f"and {key}/{_MASK_FILE} under {root_path})")
+    folder = _dataset_folder(name, root)
     data_path, mask_path = folder / _DATA_FILE, folder / _MASK_FILE
-
     data = _read_csv(data_path)
     mask = _read_csv(mask_path)
     if data.shape[1] < 2:
         raise ValueError(f"{data_path} must have at least 2 columns (features, then the target), "
                          f"got {data.shape[1]}")
-    if mask.shape[1] != N_SPLITS:
-        raise ValueError(f"{mask_path} must have {N_SPLITS} columns (one per split), "
-                         f"got {mask.shape[1]}")
     if mask.shape[0] != data.shape[0]:
         raise ValueError(f"{mask_path} has {mask.shape[0]} rows but {data_path} has "
                          f"{data.shape[0]}: the mask needs one row per data row")
     bad = ~np.isin(mask, (0.0, 1.0))
     if bad.any():
         r, c = np.argwhere(bad)[0]
-        raise ValueError(f"{mask_path} must contain only 0 and 1, found {mask[r, c]!r} at row {r}, "
+        raise ValueError(f"{mask_path} must contain only 0 and 1, found {mask[r, c].item()!r} at row {r}, "
                          f"column {c} ({int(bad.sum())} bad value(s))")
+    if split >= mask.shape[1]:
+        raise ValueError(f"split must be an integer in 0..{mask.shape[1] - 1}, got {split} "
+                         f"({mask_path} has {mask.shape[1]} columns, one per split)")
+    is_test_np = mask[:, split] == 1.0
+    _check_partition(is_test_np, f"{mask_path} (split {split})")
 
-    is_test = torch.from_numpy(mask[:, split] == 1.0)
+    is_test = torch.from_numpy(is_test_np)
     table = torch.from_numpy(data)  # float64
-    if bool(is_test.all()):
-        raise ValueError(f"{mask_path} marks every row as a test row of split {split}; "
-                         f"no training rows are left to fit on")
     X, y = table[:, :-1], table[:, -1]
-    return _make_data(key, X[~is_test], y[~is_test], X[is_test], y[is_test],
+    return _make_data(folder.name, X[~is_test], y[~is_test], X[is_test], y[is_test],
                       standardize=bool(standardize), dtype=dtype, split=split, seed=None)
 
 
@@ -490,7 +719,7 @@ def rastrigin(n: int = 1000, d: int = 2, seed: int = 0, *, test_fraction: float 
 
 def load_dataset(name: str, root: Optional[PathLike] = None, split: int = 0, *, seed: int = 0,
                  n: int = 1000, d: int = 2, **kw) -> RegressionData:
-    """Load a data set by name: ``"rastrigin"`` or one of :data:`DATASETS`.
+    """Load a data set by name: ``"rastrigin"`` or a data set folder's name (:func:`load_uci`).
 
     ``"rastrigin"`` calls ``rastrigin(n, d, seed=seed + split, **kw)`` (so each split is a fresh
     draw; ``(seed, split)`` and ``(seed + 1, split − 1)`` are the same draw, so vary one of the
@@ -499,9 +728,11 @@ def load_dataset(name: str, root: Optional[PathLike] = None, split: int = 0, *, 
     ``n`` and ``d`` are then ignored.
 
     Args:
-        name: ``"rastrigin"`` or a UCI name.
-        root: data directory for UCI data (see :func:`load_uci`).
-        split: split index (0..9 for UCI data, any integer ``>= 0`` for Rastrigin).
+        name: ``"rastrigin"`` or the name of a data set folder: a bundled one (:data:`DATASETS`)
+            or one under ``root``.
+        root: data directory for the folder data sets (see :func:`load_uci`; ``None``: the
+            bundled sets, after ``$TORCH_LIPCVX_DATA`` if set).
+        split: split index (``0..9`` for the bundled sets, any integer ``>= 0`` for Rastrigin).
         seed, n, d: Rastrigin's base seed, number of rows and dimension.
         **kw: further keyword arguments of :func:`rastrigin` or :func:`load_uci`
             (``standardize``, ``dtype``; ``test_fraction``, ``noise`` for Rastrigin).
@@ -510,13 +741,13 @@ def load_dataset(name: str, root: Optional[PathLike] = None, split: int = 0, *, 
         A :class:`RegressionData`.
 
     Raises:
-        ValueError: if ``name`` is unknown (the message lists the known names), and whatever
-            :func:`rastrigin` or :func:`load_uci` raise.
+        TypeError: if ``name`` is not a string.
+        ValueError: if ``name`` is neither ``"rastrigin"`` nor a data set folder (the message
+            lists the data sets there), and whatever :func:`rastrigin` or :func:`load_uci`
+            raise.
     """
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a string, got {name!r}")
-    key = name.strip().lower()
-    if key == "rastrigin":
+    key = _check_set_name(name)
+    if key.lower() == "rastrigin":
         split = _check_int(split, "split")
         if split < 0:
             raise ValueError(f"split must be an integer >= 0, got {split}")
@@ -524,10 +755,8 @@ def load_dataset(name: str, root: Optional[PathLike] = None, split: int = 0, *, 
         # split k is the stream seed + k, taken modulo 2**64 as seeded_generator does
         return dataclasses.replace(rastrigin(n, d, seed=(seed + split) % 2 ** 64, **kw),
                                    split=split)
-    if key not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; known data sets: "
-                         f"{', '.join(DATASETS + ('rastrigin',))}")
-    return load_uci(key, root, split, **kw)
+    folder = _dataset_folder(key, root, also=("rastrigin",))
+    return load_uci(folder.name, folder.parent, split, **kw)
 
 
 def _check_fraction(test_fraction) -> float:
@@ -540,53 +769,97 @@ def _check_fraction(test_fraction) -> float:
     return tf
 
 
-def from_arrays(X, y, *, test_fraction: float = 0.1, split: int = 0, standardize: bool = True,
-                dtype: torch.dtype = torch.float64, name: str = "arrays") -> RegressionData:
-    """Your own data as a :class:`RegressionData`: a seeded random train/test split, then
-    standardisation with the training statistics (as :func:`load_uci`).
+def _split_rows(n: int, test_fraction, split, test_mask, test_indices) -> tuple[np.ndarray, Optional[int]]:
+    """The bool ``(n,)`` test mask and the recorded split index, from one of the three ways of
+    choosing test rows (a given mask, given indices, or a seeded random split)."""
+    if test_mask is not None and test_indices is not None:
+        raise ValueError("pass either test_mask or test_indices, not both")
+    if test_mask is not None or test_indices is not None:
+        given = "test_mask" if test_mask is not None else "test_indices"
+        if test_fraction is not None or split is not None:
+            other = "test_fraction" if test_fraction is not None else "split"
+            raise ValueError(f"{other} chooses a random split and {given} gives the test rows: "
+                             f"pass one of them, not both")
+        if test_mask is not None:
+            return _test_mask(test_mask, n), None
+        return _test_indices(test_indices, n), None
+    tf = _check_fraction(0.1 if test_fraction is None else test_fraction)
+    split = _check_int(0 if split is None else split, "split")
+    if split < 0:
+        raise ValueError(f"split must be an integer >= 0, got {split}")
+    n_test = int(round(n * tf))
+    if n - n_test < 1:
+        raise ValueError(f"test_fraction={test_fraction!r} leaves no training row out of n={n}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(split)).numpy()
+    is_test = np.zeros(n, dtype=bool)
+    is_test[perm[:n_test]] = True
+    return is_test, split
 
-    ``round(n · test_fraction)`` rows, drawn by a permutation seeded with ``split``, are the test
-    rows; both parts keep the rows' original order. The same arguments always give the same
-    split, and splits ``0, 1, …`` are independent draws (repeated random splits, as the paper's
-    ten UCI splits).
+
+def from_arrays(X, y, *, test_fraction: Optional[float] = None, split: Optional[int] = None,
+                test_mask=None, test_indices=None, standardize: bool = True,
+                dtype: torch.dtype = torch.float64, name: str = "arrays") -> RegressionData:
+    """Your own data as a :class:`RegressionData`: a train/test split, then standardisation with
+    the training statistics (as :func:`load_uci`).
+
+    The test rows are chosen in one of three ways:
+
+    * ``test_mask``: a vector of ``n`` booleans (or 0/1 numbers); ``True``/1 marks a test row;
+    * ``test_indices``: the 0-based row indices of the test rows (each once);
+    * otherwise a seeded random split: ``round(n · test_fraction)`` rows (default
+      ``test_fraction=0.1``), drawn by a permutation seeded with ``split`` (default 0). The same
+      arguments always give the same split, and splits ``0, 1, …`` are independent draws
+      (repeated random splits, as the paper's ten UCI splits).
+
+    A given mask or index list must leave at least one training and one test row. Both parts
+    keep the rows' original order.
 
     Args:
         X: ``(n, d)`` features, finite (tensor or array; read in float64).
         y: ``(n,)`` (or ``(n, 1)``) targets, finite, in any units.
-        test_fraction: fraction of rows held out, ``0 <= test_fraction < 1``.
-        split: which random split, an integer ``>= 0`` (the permutation's seed).
+        test_fraction: random split: fraction of rows held out, ``0 <= test_fraction < 1``
+            (``None``: 0.1).
+        split: random split: which one, an integer ``>= 0`` (the permutation's seed; ``None``:
+            0).
+        test_mask: ``(n,)`` bool or 0/1 vector (tensor, array or list) of test rows, instead of
+            a random split.
+        test_indices: 1-d integers in ``0..n-1``, the test rows, instead of a random split.
         standardize: whether to standardise features and target with training statistics.
         dtype: floating dtype of the returned tensors (computation is done in float64).
         name: the data set's name in the result.
 
     Returns:
-        A :class:`RegressionData` on the CPU with ``split=split`` and ``seed=None``.
+        A :class:`RegressionData` on the CPU with ``seed=None`` and ``split`` the random split's
+        index (``None`` for a given mask or index list).
 
     Raises:
-        TypeError: ``split`` not an integer, ``test_fraction`` not a number.
+        TypeError: ``split`` not an integer, ``test_fraction`` not a number, ``test_mask`` not
+            booleans/numbers, ``test_indices`` not integers.
         ValueError: ``X`` not a non-empty ``(n, d)`` array, ``y`` not ``n`` values, NaN/Inf,
             ``test_fraction`` outside ``[0, 1)`` or leaving no training row, ``split < 0``,
-            ``dtype`` not floating.
+            ``dtype`` not floating; ``test_mask`` of the wrong length or with values other than
+            0/1; ``test_indices`` out of range, repeated or empty; a given split with no test
+            row or no training row; a mask or indices passed together with each other or with
+            ``test_fraction``/``split``.
     """
     X, y = (v.detach().cpu().to(torch.float64) for v in check_Xy(X, y))
-    n = X.shape[0]
-    tf = _check_fraction(test_fraction)
-    split = _check_int(split, "split")
-    if split < 0:
-        raise ValueError(f"split must be an integer >= 0, got {split}")
     _check_float_dtype(dtype)
-    n_test = int(round(n * tf))
-    if n - n_test < 1:
-        raise ValueError(f"test_fraction={test_fraction!r} leaves no training row out of n={n}")
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(split))
-    is_test = torch.zeros(n, dtype=torch.bool)
-    is_test[perm[:n_test]] = True
+    is_test_np, split = _split_rows(X.shape[0], test_fraction, split, test_mask, test_indices)
+    is_test = torch.from_numpy(is_test_np)
     return _make_data(str(name), X[~is_test], y[~is_test], X[is_test], y[is_test],
                       standardize=bool(standardize), dtype=dtype, split=split, seed=None)
 
 
+def _stem(path: Path) -> str:
+    """A data file's name without ``.gz`` and its extension (``wine.csv.gz`` → ``wine``)."""
+    name = path.name.removesuffix(".gz")
+    stem = Path(name).stem
+    return stem or name
+
+
 def load_csv(path: PathLike, *, target: int = -1, header: bool = False,
-             test_fraction: float = 0.1, split: int = 0, standardize: bool = True,
+             test_fraction: Optional[float] = None, split: Optional[int] = None,
+             test_mask=None, test_indices=None, standardize: bool = True,
              dtype: torch.dtype = torch.float64) -> RegressionData:
     """Read a comma-separated numeric table (``.csv`` or ``.csv.gz``) and split it as
     :func:`from_arrays` does: column ``target`` is the target, all others are features.
@@ -595,20 +868,29 @@ def load_csv(path: PathLike, *, target: int = -1, header: bool = False,
         path: the file; every row has the same number of numeric columns (at least 2).
         target: index of the target column (negative counts from the end; default the last).
         header: skip the first line (column names).
-        test_fraction, split, standardize, dtype: as :func:`from_arrays`.
+        test_fraction, split: a seeded random split, as :func:`from_arrays` (defaults 0.1, 0).
+        test_mask: the test rows as a ``(rows,)`` bool/0-1 vector (as :func:`from_arrays`), or
+            the path of a mask file (read by :func:`read_test_mask`: 0/1 values, no header; a
+            file with several columns holds one mask per split and ``split`` picks the column,
+            as in a data set folder's ``test_mask.csv.gz``).
+        test_indices: the 0-based indices of the test rows (data rows, not counting a header).
+        standardize, dtype: as :func:`from_arrays`.
 
     Returns:
-        A :class:`RegressionData` named after the file (its name without ``.csv``/``.gz``).
+        A :class:`RegressionData` named after the file (its name without ``.csv``/``.csv.gz``),
+        with ``split`` the random split's index, the mask file's column, or ``None`` for a
+        given vector or index list.
 
     Raises:
-        FileNotFoundError: the file does not exist.
+        FileNotFoundError: the file (or the mask file) does not exist.
         TypeError: ``target`` not an integer.
         ValueError: unparsable, empty or non-finite table (the message names the file), fewer
-            than 2 columns, ``target`` out of range, and whatever :func:`from_arrays` raises.
+            than 2 columns, ``target`` out of range, a bad mask file (see
+            :func:`read_test_mask`), and whatever :func:`from_arrays` raises.
     """
-    p = Path(path)
-    table = _read_csv(p, header=bool(header))
+    p = _as_path(path, "path")
     k = _check_int(target, "target")
+    table = _read_csv(p, header=bool(header))
     cols = table.shape[1]
     if cols < 2:
         raise ValueError(f"{p} must have at least 2 columns (features and a target), got {cols}")
@@ -616,6 +898,17 @@ def load_csv(path: PathLike, *, target: int = -1, header: bool = False,
         raise ValueError(f"target={target} is out of range for {p}, which has {cols} columns")
     k %= cols
     X = np.delete(table, k, axis=1)
-    stem = p.name.removesuffix(".gz").removesuffix(".csv")
-    return from_arrays(X, table[:, k], test_fraction=test_fraction, split=split,
-                       standardize=standardize, dtype=dtype, name=stem)
+    mask_split = None
+    if isinstance(test_mask, (str, os.PathLike)):
+        if test_indices is not None:
+            raise ValueError("pass either test_mask or test_indices, not both")
+        if test_fraction is not None:
+            raise ValueError("test_fraction chooses a random split and test_mask gives the test "
+                             "rows: pass one of them, not both")
+        test_mask = read_test_mask(test_mask, n=table.shape[0], split=split)
+        mask_split = 0 if split is None else split
+        split = None
+    data = from_arrays(X, table[:, k], test_fraction=test_fraction, split=split,
+                       test_mask=test_mask, test_indices=test_indices, standardize=standardize,
+                       dtype=dtype, name=_stem(p))
+    return dataclasses.replace(data, split=mask_split) if mask_split is not None else data
