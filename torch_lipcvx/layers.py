@@ -54,7 +54,9 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from . import defaults
 from ._checks import check_nonneg
+from ._progress import progress_bar
 from .bounds import LipSDPResult, certify_t, lipsdp
 from .fast import rho_from_dual
 from .models import ShallowReLU, ShallowWeights
@@ -497,9 +499,11 @@ def lipschitz_penalty(model: nn.Module, layer: Optional[LipSDPLayer] = None, *,
 
 
 def train_sgd_lip(model: Optional[nn.Module], X: Tensor, y: Tensor, *, lam: float,
-                  hidden: int = 100, beta: float = 0.0, epochs: int = 100, lr: float = 1e-2,
-                  seed: int = 0, verbose: bool = False, layer: Optional[LipSDPLayer] = None,
-                  solver: Optional[str] = None, solver_args: Optional[dict] = None
+                  hidden: int = defaults.HIDDEN, beta: float = defaults.BETA,
+                  epochs: int = defaults.EPOCHS, lr: float = defaults.LR,
+                  seed: int = defaults.SEED, verbose: bool = False,
+                  layer: Optional[LipSDPLayer] = None, solver: Optional[str] = None,
+                  solver_args: Optional[dict] = None, progress: Optional[bool] = None
                   ) -> TrainResult:
     """"SGD-lip": Adam on ``(1/n)‖f(X) − y‖² + λ ρ*(W̄, α) + (β/2)·l2_penalty`` (MATH.md §3).
 
@@ -519,6 +523,8 @@ def train_sgd_lip(model: Optional[nn.Module], X: Tensor, y: Tensor, *, lam: floa
         hidden: ``m`` when ``model`` is None. beta: ℓ2 weight ``β >= 0``. epochs: ``>= 1``.
         lr: Adam learning rate ``> 0``. seed: makes the run reproducible (bit-identical on CPU).
         verbose: print a progress line about every 10% of the epochs.
+        progress: a tqdm bar over the epochs on stderr: ``None`` (default) when stderr is a
+            terminal, ``True``/``False`` always/never.
         layer: a prebuilt :class:`LipSDPLayer` of size ``(m, d)`` (else one is built when
             needed).
         solver: ``"auto"`` (default without a ``layer``) or ``"SCS"`` (default with one); see
@@ -538,7 +544,7 @@ def train_sgd_lip(model: Optional[nn.Module], X: Tensor, y: Tensor, *, lam: floa
         programs.SolverError: SCS failed.
     """
     X, y, model, beta, epochs, lr, _, _ = _check_common(
-        X, y, model, hidden, beta, epochs, lr, None, "adam", seed)
+        X, y, model, hidden, beta, epochs, lr, None, "adam", seed, progress)
     lam = check_nonneg(lam, "lam")
     args = _check_solver_args(solver_args)
     solver = _check_penalty_solver(solver, layer)
@@ -556,6 +562,18 @@ def train_sgd_lip(model: Optional[nn.Module], X: Tensor, y: Tensor, *, lam: floa
     every = _log_every(epochs)
     history: list[dict] = []
     net.train()
+    with progress_bar(progress, epochs, "train (sgd-lip)", unit="epoch") as bar:
+        _sgd_lip_epochs(net, X, y, opt, history, lam=lam, beta=beta, epochs=epochs, lr=lr,
+                        verbose=verbose, every=every, layer=layer, solver=solver, args=args,
+                        bar=bar)
+    net.eval()
+    return TrainResult(net, history, time.perf_counter() - start)
+
+
+def _sgd_lip_epochs(net: ShallowReLU, X: Tensor, y: Tensor, opt, history: list, *, lam: float,
+                    beta: float, epochs: int, lr: float, verbose: bool, every: int,
+                    layer: Optional[LipSDPLayer], solver: str, args: dict, bar) -> None:
+    """The epochs of :func:`train_sgd_lip`, appending to ``history``."""
     for epoch in range(0, epochs + 1):
         last = epoch == epochs
         opt.zero_grad(set_to_none=True)
@@ -570,7 +588,7 @@ def train_sgd_lip(model: Optional[nn.Module], X: Tensor, y: Tensor, *, lam: floa
             record = {"epoch": epoch, "loss": float(loss.detach()), "mse": float(mse.detach()),
                       "rho": float(rho.detach())}
             _record_epoch(history, record, lr=lr, verbose=verbose, every=every, epochs=epochs,
-                          tag="sgd-lip")
+                          tag="sgd-lip", bar=bar)
         if last:
             break
         if not math.isfinite(float(loss.detach())):
@@ -578,5 +596,3 @@ def train_sgd_lip(model: Optional[nn.Module], X: Tensor, y: Tensor, *, lam: floa
                                      f"{float(loss.detach())}); lower lr (now {lr:g})")
         loss.backward()
         opt.step()
-    net.eval()
-    return TrainResult(net, history, time.perf_counter() - start)

@@ -31,7 +31,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from . import defaults
 from ._checks import check_nonneg, check_positive_int, check_seed, check_Xy
+from ._progress import check_progress, progress_bar
 from .bounds import (FAST_SOLVERS, LipSDPFallbackWarning, LipSDPResult, check_any_solver,
                      lipsdp)
 from .fast import PatternBarrier
@@ -253,7 +255,7 @@ def _prepare(model: nn.Module, X, y, lam, beta) -> tuple[ShallowReLU, ShallowWei
     return net, w.to(**_CPU64), X.detach().to(**_CPU64), y.detach().to(**_CPU64), lam, beta
 
 
-def objective(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
+def objective(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defaults.BETA,
               solver: str = "auto", solver_options: Optional[dict] = None) -> Objective:
     """Evaluate ``J`` of MATH.md §3 for a network on data, with a fresh certified ``ρ``.
 
@@ -344,9 +346,10 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
 
 
 # ------------------------------------------------------------------------------- Algorithm 1
-def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
-                max_iter: int = 20, tol: float = 1e-4, solver: str = "auto",
-                solver_options: Optional[dict] = None, verbose: Union[bool, int] = False
+def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defaults.BETA,
+                max_iter: int = defaults.MAX_ITER, tol: float = defaults.TOL,
+                solver: str = "auto", solver_options: Optional[dict] = None,
+                verbose: Union[bool, int] = False, progress: Optional[bool] = None
                 ) -> PostProcessResult:
     """Post-process a trained shallow ReLU network by convex optimisation (Algorithm 1).
 
@@ -360,8 +363,10 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
         lam: λ ≥ 0, weight of ``ρ = L²`` (ℓ2 Lipschitz bound squared). ``lam = 0`` is the ℓ2 case:
             one solve of program (6).
         beta: β ≥ 0, weight of the ℓ2 term ``(β/2)Σ_j(‖w̃_j‖² + α_j²)`` (bias included).
-        max_iter: at most this many restriction solves (Lipschitz case).
-        tol: stop when the relative decrease of ``J`` in one step is below ``tol``.
+        max_iter: at most this many restriction solves (Lipschitz case; default
+            :data:`~torch_lipcvx.defaults.MAX_ITER`).
+        tol: stop when the relative decrease of ``J`` in one step is below ``tol`` (default
+            :data:`~torch_lipcvx.defaults.TOL`).
         solver: ``"auto"`` (default), ``"torch"``, or ``"CLARABEL"`` / ``"SCS"`` (cvxpy) for the
             programs and LipSDP. ``"auto"``: LipSDP by the dual method of :mod:`torch_lipcvx.fast` (falling back to
             Clarabel, with one warning per call, when its gap stays open), and programs (6)/(12)
@@ -372,6 +377,8 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
             interior point's ``tol`` and ``max_iter``).
         verbose: ``True`` (or 1): print one line per iteration; 2: also two lines per iteration
             of the torch interior point (about 30–70 per solve).
+        progress: a tqdm bar over the iterations on stderr (showing ``J`` and ``L``): ``None``
+            (default) when stderr is a terminal, ``True``/``False`` always/never.
 
     Returns:
         :class:`PostProcessResult` with a new model (input's device and dtype), the history of
@@ -390,8 +397,20 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
     max_iter = check_positive_int(max_iter, "max_iter")
     tol = check_nonneg(tol, "tol")
     solver = check_any_solver(solver)
+    show = check_progress(progress)
     certify = _Certifier(solver, solver_options, collect=True)
     solver_verbose = int(verbose) >= 2
+    with progress_bar(show, max_iter if lam > 0 else 1, "Algorithm 1" if lam > 0
+                      else "program (6)") as bar:
+        return _postprocess(net, w0, X, y, lam, beta, max_iter, tol, solver, solver_options,
+                            certify, verbose, solver_verbose, start, bar)
+
+
+def _postprocess(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, lam: float,
+                 beta: float, max_iter: int, tol: float, solver: str,
+                 solver_options: Optional[dict], certify: _Certifier, verbose: Union[bool, int],
+                 solver_verbose: bool, start: float, bar) -> PostProcessResult:
+    """The work of :func:`postprocess` (arguments checked), advancing the progress ``bar``."""
 
     w = w0.permute(sign_order(w0.alpha))
     cert = certify(w)
@@ -402,8 +421,8 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
 
     def log(rec: IterationRecord, note: str = "") -> None:
         if verbose:
-            print(f"[torch_lipcvx] iter {rec.iteration:3d}  J={rec.objective:.8g}  "
-                  f"mse={rec.mse:.6g}  L={rec.L:.6g}  t={rec.time:.1f}s  {note}", flush=True)
+            bar.write(f"[torch_lipcvx] iter {rec.iteration:3d}  J={rec.objective:.8g}  "
+                      f"mse={rec.mse:.6g}  L={rec.L:.6g}  t={rec.time:.1f}s  {note}")
 
     log(history[0], "input network")
 
@@ -424,7 +443,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
             rejected.append({"iteration": k, "objective": math.nan, "previous": J.value,
                              "reason": f"certificate failed at iteration {k}: {exc}"})
             warnings.warn(f"iteration {k}: the candidate's LipSDP certificate failed ({exc}); "
-                          "kept the previous network", RuntimeWarning, stacklevel=3)
+                          "kept the previous network", RuntimeWarning, stacklevel=4)
             return False
         J_new = _objective(cand, X, y, lam, beta, cert_new.rho)
         if J_new.value <= J.value:
@@ -438,10 +457,10 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
         if J_new.value > J.value * (1 + 1e-6) + 1e-12:
             warnings.warn(f"iteration {k}: candidate J={J_new.value:.8g} > J={J.value:.8g}; "
                           "kept the previous network (solver tolerance too loose?)",
-                          RuntimeWarning, stacklevel=3)
+                          RuntimeWarning, stacklevel=4)
         if verbose:
-            print(f"[torch_lipcvx] iter {k:3d}  candidate J={J_new.value:.8g} rejected "
-                  "(not lower)", flush=True)
+            bar.write(f"[torch_lipcvx] iter {k:3d}  candidate J={J_new.value:.8g} rejected "
+                      "(not lower)")
         return False
 
     D = activation_patterns(X, w)
@@ -461,6 +480,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
             alpha[torch.as_tensor(idx)] = torch.as_tensor(alpha_s)
             cand = ShallowWeights.from_tilde(Wt, alpha, _c(c))
             accepted = consider(cand, 1, info.solve_time, "l2-program")
+            bar.update(1, J=J.value, L=J.L)
             message = "solved program (6)" if accepted else "program (6) did not improve J"
     else:
         act = (w.alpha != 0)
@@ -479,7 +499,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
                     if len(history) == 1:
                         raise
                     warnings.warn(f"iteration {k}: {exc}; kept the previous network",
-                                  RuntimeWarning, stacklevel=2)
+                                  RuntimeWarning, stacklevel=3)
                     message = f"solver failed at iteration {k}: {exc}"
                     break
                 Wt = w_solver.W_tilde.clone()
@@ -487,8 +507,10 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
                 if beta > 0:
                     Wt[~act] = 0.0
                 J_prev = J.value
-                if not consider(ShallowWeights.from_tilde(Wt, w_solver.alpha, _c(c)), k,
-                                info.solve_time, "restriction"):
+                accepted = consider(ShallowWeights.from_tilde(Wt, w_solver.alpha, _c(c)), k,
+                                    info.solve_time, "restriction")
+                bar.update(1, J=J.value, L=J.L)
+                if not accepted:
                     reason = rejected[-1]["reason"]
                     message = (reason if reason.startswith("certificate failed") else
                                f"converged: candidate at iteration {k} did not lower J")
@@ -496,7 +518,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = 0.0,
                 if (J_prev - J.value) <= tol * abs(J_prev):
                     message = f"converged: relative decrease below tol={tol:g}"
                     break
-    certify.warn_fallbacks()
+    certify.warn_fallbacks(stacklevel=4)
     out = ShallowReLU.from_weights(w, device=net.device, dtype=net.dtype)
     return PostProcessResult(out, history, rejected, cert, message, lam, beta)
 

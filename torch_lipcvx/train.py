@@ -23,9 +23,11 @@ from typing import Literal, Optional
 import torch
 from torch import Tensor, nn
 
+from . import defaults
 from ._checks import (check_nonneg, check_norm, check_positive, check_positive_int, check_seed,
                       check_Xy, seeded_generator)
 from .attacks import NormLike, _check_alpha, pgd_attack
+from ._progress import check_progress, progress_bar
 from .models import ShallowReLU, as_shallow_relu
 
 __all__ = ["TrainResult", "l2_penalty", "train_pgd", "train_sgd"]
@@ -68,16 +70,23 @@ def _linear_layers(model: nn.Module) -> tuple[nn.Linear, nn.Linear]:
 
 
 def _record_epoch(history: list, record: dict, *, lr: float, verbose: bool, every: int,
-                  epochs: int, tag: str) -> None:
-    """Append one epoch's record (raising if its loss diverged) and print it when verbose."""
+                  epochs: int, tag: str, bar=None) -> None:
+    """Append one epoch's record (raising if its loss diverged), print it when verbose and
+    advance the progress ``bar`` (a :class:`~torch_lipcvx._progress.ProgressBar`) if given."""
     epoch = record["epoch"]
     if not math.isfinite(record["loss"]):
         raise FloatingPointError(f"training diverged at epoch {epoch} (loss {record['loss']}); "
                                  f"lower lr (now {lr:g})")
     history.append(record)
+    if bar is not None:
+        bar.update(1, **{k: v for k, v in record.items() if k != "epoch"})
     if verbose and (epoch % every == 0 or epoch == epochs):
-        print(f"[{tag}] epoch {epoch}/{epochs}  "
-              + "  ".join(f"{k} {v:.6g}" for k, v in record.items() if k != "epoch"), flush=True)
+        line = (f"[{tag}] epoch {epoch}/{epochs}  "
+                + "  ".join(f"{k} {v:.6g}" for k, v in record.items() if k != "epoch"))
+        if bar is not None:
+            bar.write(line)
+        else:
+            print(line, flush=True)
 
 
 def l2_penalty(model: nn.Module) -> Tensor:
@@ -107,7 +116,8 @@ def _objective(model: ShallowReLU, X: Tensor, y: Tensor, beta: float) -> tuple[T
 
 
 # ---------------------------------------------------------------------------- plumbing
-def _check_common(X, y, model, hidden, beta, epochs, lr, batch_size, optimizer, seed):
+def _check_common(X, y, model, hidden, beta, epochs, lr, batch_size, optimizer, seed,
+                  progress=None):
     """Validate the shared arguments; returns ``(X, y, beta, epochs, lr, batch_size, optimizer)``."""
     if model is not None:
         model = as_shallow_relu(model, "model")
@@ -123,6 +133,7 @@ def _check_common(X, y, model, hidden, beta, epochs, lr, batch_size, optimizer, 
     if not isinstance(optimizer, str) or optimizer.lower() not in ("adam", "sgd"):
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
     check_seed(seed)
+    check_progress(progress)
     return X, y, model, beta, epochs, lr, batch_size, optimizer.lower()
 
 
@@ -163,7 +174,7 @@ def _log_every(epochs: int) -> int:
 
 def _fit(model: ShallowReLU, X: Tensor, y: Tensor, *, beta: float, epochs: int, lr: float,
          batch_size: Optional[int], optimizer: str, seed: int, verbose: bool, attack=None,
-         tag: str = "sgd") -> TrainResult:
+         tag: str = "sgd", progress: Optional[bool] = None) -> TrainResult:
     """Shared loop. ``attack(model, Xb, yb) -> Xb_adv`` replaces each batch when given."""
     start = time.perf_counter()
     X = X.to(device=model.device, dtype=model.dtype)
@@ -174,6 +185,18 @@ def _fit(model: ShallowReLU, X: Tensor, y: Tensor, *, beta: float, epochs: int, 
     history: list[dict] = []
     every = _log_every(epochs)
     model.train()
+    with progress_bar(progress, epochs, f"train ({tag})", unit="epoch") as bar:
+        _epochs(model, X, y, n, opt, shuffle_gen, history, beta=beta, epochs=epochs, lr=lr,
+                batch_size=batch_size, verbose=verbose, every=every, attack=attack, tag=tag,
+                bar=bar)
+    model.eval()
+    return TrainResult(model, history, time.perf_counter() - start)
+
+
+def _epochs(model: ShallowReLU, X: Tensor, y: Tensor, n: int, opt, shuffle_gen, history: list,
+            *, beta: float, epochs: int, lr: float, batch_size: Optional[int], verbose: bool,
+            every: int, attack, tag: str, bar) -> None:
+    """The epochs of :func:`_fit`, appending to ``history``."""
     for epoch in range(1, epochs + 1):
         total_loss, total_adv = 0.0, 0.0
         for idx in _batches(n, batch_size, shuffle_gen, X.device):
@@ -192,16 +215,16 @@ def _fit(model: ShallowReLU, X: Tensor, y: Tensor, *, beta: float, epochs: int, 
         if attack is not None:
             record["adv_mse"] = total_adv / n
         _record_epoch(history, record, lr=lr, verbose=verbose, every=every, epochs=epochs,
-                      tag=tag)
-    model.eval()
-    return TrainResult(model, history, time.perf_counter() - start)
+                      tag=tag, bar=bar)
 
 
 # ---------------------------------------------------------------------------- public API
-def train_sgd(model: Optional[nn.Module], X: Tensor, y: Tensor, *, hidden: int = 100,
-              beta: float = 0.0, epochs: int = 200, lr: float = 1e-2,
-              batch_size: Optional[int] = None, optimizer: OptimizerName = "adam", seed: int = 0,
-              verbose: bool = False) -> TrainResult:
+def train_sgd(model: Optional[nn.Module], X: Tensor, y: Tensor, *,
+              hidden: int = defaults.HIDDEN, beta: float = defaults.BETA,
+              epochs: int = defaults.EPOCHS, lr: float = defaults.LR,
+              batch_size: Optional[int] = None, optimizer: OptimizerName = "adam",
+              seed: int = defaults.SEED, verbose: bool = False,
+              progress: Optional[bool] = None) -> TrainResult:
     """Train a shallow ReLU network on ``(1/n) Σ (f(x_i) − y_i)² + (β/2)·l2_penalty``.
 
     Args:
@@ -211,15 +234,18 @@ def train_sgd(model: Optional[nn.Module], X: Tensor, y: Tensor, *, hidden: int =
             dtype (float64 data give a float64 model), initialised from a generator seeded by
             ``seed``.
         X: inputs ``(n, d)``; y: targets ``(n,)`` or ``(n, 1)``.
-        hidden: number of hidden units ``m`` when ``model`` is ``None`` (ignored otherwise).
+        hidden: number of hidden units ``m`` when ``model`` is ``None`` (ignored otherwise;
+            default :data:`~torch_lipcvx.defaults.HIDDEN`).
         beta: ℓ2 weight ``β >= 0`` (MATH.md §3; the hidden bias is penalised, ``c`` is not).
-        epochs: passes over the data, ``>= 1``.
-        lr: learning rate, ``> 0``.
+        epochs: passes over the data, ``>= 1`` (default :data:`~torch_lipcvx.defaults.EPOCHS`).
+        lr: learning rate, ``> 0`` (default :data:`~torch_lipcvx.defaults.LR`).
         batch_size: minibatch size; ``None`` means full batch. Minibatches are reshuffled every
             epoch by a generator seeded by ``seed + 1``.
         optimizer: ``"adam"`` (PyTorch defaults) or ``"sgd"`` (no momentum).
         seed: makes the run reproducible (bit-identical on CPU); the global RNG is not used.
         verbose: print a progress line about every 10% of the epochs.
+        progress: a tqdm bar over the epochs on stderr: ``None`` (default) when stderr is a
+            terminal, ``True``/``False`` always/never.
 
     Returns:
         :class:`TrainResult` with the new model (in eval mode) and the per-epoch history.
@@ -231,18 +257,19 @@ def train_sgd(model: Optional[nn.Module], X: Tensor, y: Tensor, *, hidden: int =
         FloatingPointError: the loss became NaN/Inf.
     """
     X, y, model, beta, epochs, lr, batch_size, optimizer = _check_common(
-        X, y, model, hidden, beta, epochs, lr, batch_size, optimizer, seed)
+        X, y, model, hidden, beta, epochs, lr, batch_size, optimizer, seed, progress)
     net = _initial_model(model, X, hidden, seed)
     return _fit(net, X, y, beta=beta, epochs=epochs, lr=lr, batch_size=batch_size,
-                optimizer=optimizer, seed=seed, verbose=verbose, tag="sgd")
+                optimizer=optimizer, seed=seed, verbose=verbose, tag="sgd", progress=progress)
 
 
 def train_pgd(model: Optional[nn.Module], X: Tensor, y: Tensor, *, eps: float,
-              norm: NormLike = 2, hidden: int = 100, beta: float = 0.0, epochs: int = 200,
-              lr: float = 1e-2, batch_size: Optional[int] = None,
-              optimizer: OptimizerName = "adam", attack_steps: int = 10,
-              attack_alpha: Optional[float] = None, seed: int = 0,
-              verbose: bool = False) -> TrainResult:
+              norm: NormLike = 2, hidden: int = defaults.HIDDEN, beta: float = defaults.BETA,
+              epochs: int = defaults.EPOCHS, lr: float = defaults.LR,
+              batch_size: Optional[int] = None, optimizer: OptimizerName = "adam",
+              attack_steps: int = 10, attack_alpha: Optional[float] = None,
+              seed: int = defaults.SEED, verbose: bool = False,
+              progress: Optional[bool] = None) -> TrainResult:
     """Madry-style adversarial training for regression (MATH.md §8).
 
     For each minibatch, :func:`~torch_lipcvx.attacks.pgd_attack` (random start, ``attack_steps``
@@ -257,8 +284,8 @@ def train_pgd(model: Optional[nn.Module], X: Tensor, y: Tensor, *, eps: float,
         norm: ``2`` or ``inf``.
         attack_steps: PGD steps per minibatch, ``>= 1``.
         attack_alpha: PGD step size; default ``2.5 * eps / attack_steps`` (Madry's convention).
-        model, X, y, hidden, beta, epochs, lr, batch_size, optimizer, seed, verbose: as for
-            :func:`train_sgd`. The PGD random starts come from a generator seeded by ``seed + 2``.
+        model, X, y, hidden, beta, epochs, lr, batch_size, optimizer, seed, verbose, progress:
+            as for :func:`train_sgd`. The PGD random starts come from a generator seeded by ``seed + 2``.
 
     Returns:
         :class:`TrainResult` (history entries also carry ``adv_mse``).
@@ -269,7 +296,7 @@ def train_pgd(model: Optional[nn.Module], X: Tensor, y: Tensor, *, eps: float,
         FloatingPointError: the loss became NaN/Inf.
     """
     X, y, model, beta, epochs, lr, batch_size, optimizer = _check_common(
-        X, y, model, hidden, beta, epochs, lr, batch_size, optimizer, seed)
+        X, y, model, hidden, beta, epochs, lr, batch_size, optimizer, seed, progress)
     eps = check_nonneg(eps, "eps")
     norm = check_norm(norm)
     attack_steps = check_positive_int(attack_steps, "attack_steps")
@@ -282,4 +309,5 @@ def train_pgd(model: Optional[nn.Module], X: Tensor, y: Tensor, *, eps: float,
                           random_start=True, generator=attack_gen).X_adv
 
     return _fit(net, X, y, beta=beta, epochs=epochs, lr=lr, batch_size=batch_size,
-                optimizer=optimizer, seed=seed, verbose=verbose, attack=attack, tag="pgd")
+                optimizer=optimizer, seed=seed, verbose=verbose, attack=attack, tag="pgd",
+                progress=progress)

@@ -1,0 +1,86 @@
+"""Progress bars (tqdm, on stderr) for the runs that can take more than a few seconds.
+
+Every long-running entry point (Algorithm 1, its extensions and the regularisation path, ADMM,
+training, the CLI, the paper runner) takes ``progress: Optional[bool] = None``:
+
+* ``None``: a bar when stderr is a terminal (so an interactive session sees one; pytest, a pipe
+  or a log file do not);
+* ``True`` / ``False``: always / never.
+
+When off, nothing is written and tqdm is not even imported.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Optional
+
+__all__ = ["check_progress", "progress_bar", "ProgressBar"]
+
+
+def check_progress(progress: Optional[bool], name: str = "progress") -> bool:
+    """Resolve ``progress`` (None, True or False) to whether a bar is shown."""
+    if progress is None:
+        try:
+            return bool(sys.stderr is not None and sys.stderr.isatty())
+        except (AttributeError, ValueError):    # a replaced or closed stderr
+            return False
+    if not isinstance(progress, bool):
+        raise TypeError(f"{name} must be True, False or None (on when stderr is a terminal), "
+                        f"got {progress!r}")
+    return progress
+
+
+class ProgressBar:
+    """A tqdm bar on stderr, or nothing at all when off; a context manager.
+
+    ``update(n, **postfix)`` advances the bar and shows ``postfix`` (e.g. ``J=0.0123``);
+    ``write(text)`` prints a line to stdout (through tqdm when a bar is shown, so the bar is
+    redrawn below it instead of being torn); ``close()`` ends the bar.
+    """
+
+    def __init__(self, enabled: bool, total: Optional[int], desc: str, unit: str = "it",
+                 leave: bool = True) -> None:
+        self.enabled = enabled
+        self._bar: Any = None
+        if enabled:
+            from tqdm import tqdm   # deferred: only a run that shows a bar pays for it
+            self._bar = tqdm(total=total, desc=desc, unit=unit, leave=leave, file=sys.stderr,
+                             dynamic_ncols=True)
+
+    def update(self, n: int = 1, **postfix: Any) -> None:
+        if self._bar is None:
+            return
+        if postfix:
+            self._bar.set_postfix({k: (f"{v:.6g}" if isinstance(v, float) else v)
+                                   for k, v in postfix.items()}, refresh=False)
+        self._bar.update(n)
+
+    def write(self, text: str) -> None:
+        if self._bar is None:
+            print(text, flush=True)
+        else:
+            self._bar.write(text, file=sys.stdout)
+            sys.stdout.flush()
+
+    def close(self, finished: bool = False) -> None:
+        """End the bar; ``finished``: the run is complete even if it stopped before ``total``
+        (e.g. Algorithm 1 converged), so the bar ends full at the steps actually taken."""
+        if self._bar is not None:
+            if finished and self._bar.total is not None and self._bar.n < self._bar.total:
+                self._bar.total = self._bar.n
+                self._bar.refresh()
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> "ProgressBar":
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        self.close(finished=exc_type is None)
+
+
+def progress_bar(progress: Optional[bool], total: Optional[int], desc: str, unit: str = "it",
+                 leave: bool = True) -> ProgressBar:
+    """A :class:`ProgressBar` for ``total`` steps, shown when ``check_progress(progress)``."""
+    return ProgressBar(check_progress(progress), total, desc, unit, leave)

@@ -1,0 +1,70 @@
+"""The library's default settings, in one place.
+
+Every function signature of the Python API, every ``torch-lipcvx`` option and the demo read
+their defaults from here, so that ``postprocess(model, X, y, lam=...)``, ``torch-lipcvx
+postprocess --lam ...`` and ``torch-lipcvx demo`` do the same thing unless told otherwise.
+(Changing a value here at run time does not change the defaults of functions already
+imported: Python evaluates a default once, when the function is defined.)
+
+Units follow docs/conventions.md: ``X`` and ``y`` are as given (the built-in loaders
+standardise both), ``λ`` weighs ``ρ = L²`` and ``β`` the ℓ2 term ``(β/2)Σ_j(‖w̃_j‖² + α_j²)``
+of the objective ``J``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "HIDDEN",
+    "EPOCHS",
+    "LR",
+    "BETA",
+    "LAM",
+    "MAX_ITER",
+    "TOL",
+    "SEED",
+    "ADMM_MAX_ITER",
+    "ADMM_TOL",
+    "ADMM_LOSS_STEPS",
+    "DEMO_BETA",
+]
+
+# ------------------------------------------------------------------------------ networks, training
+#: Hidden units ``m`` of a network built from scratch (training, the CLI, the demo).
+HIDDEN: int = 100
+#: Full-batch epochs (one optimiser step each) of ``train_sgd``/``train_pgd``/``train_sgd_lip``.
+#: At ``m = 100`` on a few hundred rows, Adam at ``LR`` has settled by then (about 1 s on a CPU).
+EPOCHS: int = 1000
+#: Adam's learning rate (PyTorch's other Adam defaults), for training and ADMM's loss step.
+LR: float = 1e-2
+#: Seed of every random choice (initialisation, minibatches, PGD starts, rastrigin data).
+SEED: int = 0
+
+# ------------------------------------------------------------------------------ the objective J
+#: ``β``, weight of the ℓ2 term: 0, the term is off unless asked for (docs/conventions.md).
+BETA: float = 0.0
+#: ``λ``, weight of ``ρ = L²`` where a Lipschitz weight is needed and none is given: the CLI's
+#: ``postprocess``/``bench`` and the demo. (In :func:`~torch_lipcvx.postprocess` ``lam`` is the
+#: objective's own weight and defaults to 0, the ℓ2 case; the functions that only make sense
+#: with a Lipschitz term, e.g. ADMM, ask for ``lam``.)
+LAM: float = 1e-3
+
+# ------------------------------------------------------------------------------ Algorithm 1
+#: At most this many restriction solves of Algorithm 1 (docs/algorithm1.md) and of its
+#: variants (``postprocess_extended``'s W-step, ``sampled_lipschitz``, ``regularisation_path``).
+MAX_ITER: int = 20
+#: Algorithm 1 stops when one step lowers ``J`` by less than ``TOL`` relative.
+TOL: float = 1e-4
+
+# ------------------------------------------------------------------------------ ADMM baseline
+#: Outer iterations of the ADMM baseline at most (docs/admm.md).
+ADMM_MAX_ITER: int = 50
+#: ADMM stops (after its minimum iterations) once ``L`` changes by at most this relative.
+ADMM_TOL: float = 1e-3
+#: Adam steps of ADMM's loss step per outer iteration.
+ADMM_LOSS_STEPS: int = 300
+
+# ------------------------------------------------------------------------------ the demo
+#: ``β`` of ``torch-lipcvx demo``, whose point is to show both cases of post-processing: the ℓ2
+#: case (program (6)) needs ``β > 0`` to be more than least squares on fixed patterns, and the
+#: torch interior point solves it only then. Everything else in the demo is a default above.
+DEMO_BETA: float = 1e-3
