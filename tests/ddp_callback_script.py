@@ -3,8 +3,11 @@
 Usage: python ddp_callback_script.py OUTDIR. Every rank writes ``OUTDIR/rank{r}_before.pt`` (its
 network right before the callback's ``on_fit_end``), ``OUTDIR/rank{r}.pt`` (after ``fit``) and
 ``OUTDIR/rank{r}_summary.pt`` (the callback's summary) and ``OUTDIR/rank{r}_extra.pt`` (whether
-the callback holds a result, i.e. ran the convex step there, and the epoch-level training metrics
-as the rank sees them).
+the callback holds a result, i.e. ran the convex step there; the epoch-level training metrics and
+the validation MSE as the rank sees them after ``fit``; the MSE of the rank's network on the
+validation data, computed here; the ``ModelCheckpoint``'s paths and score; the checkpoint files
+this rank's strategy wrote). Checkpoints go to ``OUTDIR/ckpt``; the validation data to
+``OUTDIR/val.pt``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins import TorchCheckpointIO
 
 from torch_lipcvx.callbacks import ConvexPostProcessing
 from torch_lipcvx.lightning import RegressionDataModule, ShallowReLURegressor
@@ -31,25 +36,51 @@ class Snapshot(pl.Callback):
                    self.out / f"rank{trainer.global_rank}_before.pt")
 
 
+class RecordingIO(TorchCheckpointIO):
+    """Checkpoint IO that records the paths it writes (the strategy calls it on rank zero only)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        self.writes.append(str(path))
+        super().save_checkpoint(checkpoint, path, storage_options)
+
+
 def main(out: Path) -> None:
     warnings.simplefilter("ignore")
     g = torch.Generator().manual_seed(0)
-    X = torch.randn(60, 2, generator=g)
-    y = torch.sin(2 * X[:, 0]) + 0.5 * X[:, 1] + 0.05 * torch.randn(60, generator=g)
+    X = torch.randn(80, 2, generator=g)
+    y = torch.sin(2 * X[:, 0]) + 0.5 * X[:, 1] + 0.05 * torch.randn(80, generator=g)
+    # 20 validation points: 10 per rank, so the DistributedSampler pads nothing and the
+    # synchronised val_mse is the MSE over exactly these points
+    X_val, y_val = X[60:], y[60:]
     module = ShallowReLURegressor(2, hidden=8, lr=2e-2, seed=0)
-    dm = RegressionDataModule(X, y, batch_size=15)
+    dm = RegressionDataModule(X[:60], y[:60], X_val, y_val, batch_size=15)
     cb = ConvexPostProcessing(lam=1e-2, beta=1e-3, max_iter=3, verbose=False)
+    ckpt = ModelCheckpoint(dirpath=out / "ckpt", save_last=True, monitor="val_mse")
+    io = RecordingIO()
     trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp", max_epochs=2,
-                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         logger=False, enable_progress_bar=False, plugins=[io],
                          enable_model_summary=False, num_sanity_val_steps=0,
-                         callbacks=[Snapshot(out), cb])
+                         callbacks=[Snapshot(out), ckpt, cb])
     trainer.fit(module, datamodule=dm)
     r = trainer.global_rank
     torch.save({k: v.detach().clone() for k, v in module.model.state_dict().items()},
                out / f"rank{r}.pt")
     torch.save(cb.summary, out / f"rank{r}_summary.pt")
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train_")}
-    torch.save({"has_result": cb.result is not None, "metrics": metrics}, out / f"rank{r}_extra.pt")
+    with torch.no_grad():
+        direct = float((module.model(X_val) - y_val).pow(2).mean())
+    torch.save({"has_result": cb.result is not None, "metrics": metrics,
+                "val_mse": float(trainer.callback_metrics["val_mse"]), "val_mse_direct": direct,
+                "revalidated": cb.revalidated, "best_model_path": ckpt.best_model_path,
+                "best_model_score": float(ckpt.best_model_score),
+                "last_model_path": ckpt.last_model_path, "writes": io.writes},
+               out / f"rank{r}_extra.pt")
+    if r == 0:
+        torch.save({"X": X_val, "y": y_val}, out / "val.pt")
     # Lightning leaves the process group open after fit; close it on every rank together, so no
     # rank exits while gloo's threads on the other still talk to it (seen once in CI: SIGABRT,
     # "terminate called without an active exception", after all files were written).

@@ -1,11 +1,12 @@
-"""Lightning callbacks: convex post-processing at the end of training (MATH.md §6, Algorithm 1).
+"""Lightning callbacks: convex post-processing at the end of training (Algorithm 1,
+``docs/algorithm1.md``).
 
 :class:`ConvexPostProcessing` runs :func:`torch_lipcvx.postprocess.postprocess` on the trained
 shallow ReLU network of a ``LightningModule`` when ``trainer.fit`` ends, and writes the result
 back into the module (in place, parameters copied under ``torch.no_grad``) only when the
 objective
 
-    J = (1/n) Σ_i (f(x_i) − y_i)² + (β/2) Σ_j (‖w̃_j‖² + α_j²) + λ ρ*        (MATH.md §3)
+    J = (1/n) Σ_i (f(x_i) − y_i)² + (β/2) Σ_j (‖w̃_j‖² + α_j²) + λ ρ*   (docs/conventions.md)
 
 evaluated on the full training set in float64 with a fresh, re-verified LipSDP certificate
 ``ρ* = L²``, went down. Units: ``X`` in the units the model sees; ``L`` (ℓ2 norm) in output units
@@ -14,8 +15,11 @@ per input unit, a certified upper bound.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from typing import Any, Optional
+import os
+import weakref
+from typing import Any, Iterator, Optional
 
 import lightning.pytorch as pl
 import torch
@@ -28,6 +32,59 @@ from .bounds import check_any_solver, sampled_lower_bound
 from .postprocess import PostProcessResult, postprocess
 
 __all__ = ["ConvexPostProcessing"]
+
+def _validation_source(trainer: pl.Trainer, pl_module: pl.LightningModule) -> Optional[dict]:
+    """Keyword arguments of ``trainer.validate`` that validate on the data ``fit`` validated on
+    (the DataModule, the loaders passed to ``fit`` or the module's ``val_dataloader``), or
+    ``None`` when ``fit`` had no validation (no ``validation_step``, no validation data, or
+    ``limit_val_batches=0``)."""
+    from lightning.pytorch.utilities.model_helpers import is_overridden
+    if not is_overridden("validation_step", pl_module) or trainer.limit_val_batches == 0:
+        return None
+    datamodule = trainer.datamodule
+    if datamodule is not None:  # fit read its validation data from the DataModule, if any
+        return {"datamodule": datamodule} if is_overridden("val_dataloader", datamodule) else None
+    loaders = trainer.val_dataloaders  # the loaders passed to fit (or built by the module)
+    if loaders is not None:
+        return {"dataloaders": loaders}
+    return {} if is_overridden("val_dataloader", pl_module) else None
+
+
+@contextlib.contextmanager
+def _fit_state_kept(trainer: pl.Trainer) -> Iterator[None]:
+    """Restore what a nested ``trainer.validate`` changes in a trainer that is ending ``fit``.
+
+    ``validate`` sets the trainer's state (function, status, stage), re-attaches the data (the
+    fit loop's loaders and data sources, the DataModule hook selector) and empties the logged
+    metrics; callbacks that run after this one in ``on_fit_end``, the module's own
+    ``on_fit_end`` and ``teardown("fit")`` must still see the trainer as ``fit`` left it.
+    The metrics that the validation run did not recompute (the ``train_*`` ones) are kept.
+    """
+    state = (trainer.state.fn, trainer.state.status, trainer.state.stage)
+    metrics = (dict(trainer.callback_metrics), dict(trainer.logged_metrics),
+               dict(trainer.progress_bar_metrics))
+    loops = [trainer.fit_loop, trainer.fit_loop.epoch_loop.val_loop]
+    # Lightning internals (2.x); getattr keeps this working should they be renamed
+    saved = [(loop, getattr(loop, "_combined_loader", None),
+              getattr(getattr(loop, "_data_source", None), "instance", None)) for loop in loops]
+    connector = trainer._data_connector
+    selector = getattr(connector, "_datahook_selector", None)
+    try:
+        yield
+    finally:
+        trainer.state.fn, trainer.state.status, trainer.state.stage = state
+        for loop, combined, instance in saved:
+            if hasattr(loop, "_combined_loader"):
+                loop._combined_loader = combined
+            if getattr(loop, "_data_source", None) is not None:
+                loop._data_source.instance = instance
+        if selector is not None:
+            connector._datahook_selector = selector
+        for old, new in zip(metrics, (trainer.callback_metrics, trainer.logged_metrics,
+                                      trainer.progress_bar_metrics)):
+            for key, value in old.items():
+                new.setdefault(key, value)
+
 
 def _supported_strategy(strategy: Any) -> bool:
     """Single-device and DDP strategies (every rank keeps a full copy of the module).
@@ -83,9 +140,9 @@ class ConvexPostProcessing(pl.Callback):
     all its work was done (``examples/lightning_callback.py`` does it).
 
     Args:
-        lam: λ ≥ 0, weight of ``ρ = L²`` (Lipschitz case, iterative; MATH.md §5).
+        lam: λ ≥ 0, weight of ``ρ = L²`` (Lipschitz case, iterative; ``docs/programs.md``).
         beta: β ≥ 0, weight of the ℓ2 term; with ``lam = 0`` the ℓ2 case (one solve of
-            program (6); MATH.md §4). ``lam = beta = 0`` is rejected: ``J`` would be the plain
+            program (6); ``docs/programs.md``). ``lam = beta = 0`` is rejected: ``J`` would be the plain
             MSE and nothing would be regularised (call :func:`postprocess` directly for that).
         max_iter: at most this many restriction solves, ``>= 1``.
         tol: relative-decrease stopping tolerance, ``>= 0``.
@@ -120,7 +177,7 @@ class ConvexPostProcessing(pl.Callback):
                  tol: float = 1e-4, solver: str = "auto",
                  solver_options: Optional[dict] = None, X: Optional[Tensor] = None,
                  y: Optional[Tensor] = None, model_attr: str = "model",
-                 verbose: bool = True) -> None:
+                 refresh_checkpoints: bool = True, verbose: bool = True) -> None:
         self.lam = check_nonneg(lam, "lam")
         self.beta = check_nonneg(beta, "beta")
         if self.lam == 0 and self.beta == 0:
@@ -148,10 +205,19 @@ class ConvexPostProcessing(pl.Callback):
             raise ValueError(f"model_attr must be an attribute name such as 'model', got "
                              f"{model_attr!r}")
         self.model_attr = model_attr
+        if not isinstance(refresh_checkpoints, bool):
+            raise TypeError(f"refresh_checkpoints must be True or False, got "
+                            f"{refresh_checkpoints!r}")
+        self.refresh_checkpoints = refresh_checkpoints
+        self.revalidated = False
         self.verbose = int(verbose)       # 2: also the interior point's iterations
         self.result: Optional[PostProcessResult] = None
         self.summary: Optional[dict[str, float]] = None
         self.applied = False
+
+    #: file name (in each ``ModelCheckpoint``'s ``dirpath``, with its extension) of the
+    #: post-processed checkpoint that ``best_model_path`` points to after the refresh
+    CHECKPOINT_NAME = "postprocessed"
 
     @property
     def state_key(self) -> str:
@@ -252,7 +318,7 @@ class ConvexPostProcessing(pl.Callback):
         """Post-process on rank zero, broadcast, write back if ``J`` decreased, log."""
         net = self._network(pl_module)
         # a failure below must not leave the previous run's (or a checkpoint's) outcome behind
-        self.result, self.summary, self.applied = None, None, False
+        self.result, self.summary, self.applied, self.revalidated = None, None, False, False
         payload: dict
         if trainer.is_global_zero:
             try:
@@ -281,6 +347,56 @@ class ConvexPostProcessing(pl.Callback):
                   f"{s['L_upper_after']:.6g}; "
                   + ("weights updated" if self.applied else "J did not decrease: module unchanged"),
                   flush=True)
+        if self.applied and self.refresh_checkpoints:
+            self._revalidate(trainer, pl_module)
+            self._resave_checkpoints(trainer)
+
+    # ------------------------------------------------------------------ refresh
+    def _revalidate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Run the validation loop of ``fit`` again on the written-back network (every rank).
+
+        ``trainer.validate`` sets up the strategy (device, process group) and tears it down
+        again as after ``fit``; its metrics replace the validation ones in
+        ``trainer.callback_metrics`` (and ``logged_metrics``, ``progress_bar_metrics``) and go
+        to the loggers at the same ``global_step``. Checkpoint and early-stopping callbacks do
+        not act on it (they act only while fitting).
+        """
+        kwargs = _validation_source(trainer, pl_module)
+        if kwargs is None:
+            return
+        with _fit_state_kept(trainer):
+            trainer.validate(pl_module, verbose=False, **kwargs)
+        self.revalidated = True
+
+    def _resave_checkpoints(self, trainer: pl.Trainer) -> None:
+        """Write the post-processed module through every ``ModelCheckpoint`` (see the class doc).
+
+        Every rank calls ``trainer.save_checkpoint`` (the strategy writes on global rank zero
+        only and waits for all ranks); symbolic ``last`` links are removed on rank zero first.
+        """
+        from lightning.pytorch.callbacks import ModelCheckpoint
+        for ckpt in trainer.checkpoint_callbacks:
+            if not isinstance(ckpt, ModelCheckpoint) or ckpt.dirpath is None:
+                continue
+            paths = []
+            if ckpt.best_model_path:
+                best = os.path.join(ckpt.dirpath, self.CHECKPOINT_NAME + ckpt.FILE_EXTENSION)
+                score = trainer.callback_metrics.get(ckpt.monitor) if ckpt.monitor else None
+                if not self.revalidated:
+                    score = None  # the monitored value of this network is unknown
+                # set before saving: the ModelCheckpoint's state goes into the files
+                ckpt.best_model_path = best
+                ckpt.best_model_score = (None if score is None
+                                         else torch.as_tensor(score).detach().clone())
+                paths.append(best)
+            if ckpt.last_model_path:
+                paths.append(ckpt.last_model_path)
+            for path in dict.fromkeys(paths):
+                if trainer.is_global_zero and os.path.islink(path):
+                    os.remove(path)  # save_last="link": never write through into its target
+                trainer.save_checkpoint(path, weights_only=ckpt.save_weights_only)
+                for logger in trainer.loggers:
+                    logger.after_save_checkpoint(weakref.proxy(ckpt))
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:

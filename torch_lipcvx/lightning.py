@@ -1,11 +1,12 @@
-"""Lightning training of shallow ReLU networks for regression (MATH.md §3 and §8).
+"""Lightning training of shallow ReLU networks for regression (``docs/conventions.md``,
+``docs/attacks.md``).
 
 * :class:`ShallowReLURegressor` wraps a :class:`~torch_lipcvx.models.ShallowReLU` (kept in
   ``.model``) and minimises, per minibatch ``B``,
 
       (1/|B|) Σ_{i∈B} (f(x_i) − y_i)²  +  (β/2) Σ_j (‖w̃_j‖² + α_j²)          (eps = 0)
 
-  (MATH.md §3 with ``λ = 0``; ``w̃_j = [w_j; b_j]``, the output bias is not penalised), or with
+  (``docs/conventions.md`` with ``λ = 0``; ``w̃_j = [w_j; b_j]``, the output bias is not penalised), or with
   ``eps > 0`` the same objective at PGD-attacked points ``x_i + δ_i``, ``‖δ_i‖_p ≤ eps`` (Madry
   et al. 2018; the same step as :func:`torch_lipcvx.train.train_pgd`). Validation logs the clean
   MSE and, optionally, the adversarial MSE (a lower bound on the worst case), the certified
@@ -85,7 +86,7 @@ class ShallowReLURegressor(pl.LightningModule):
     (``eps = 0``) or the PGD adversarial MSE ``train_adv_mse`` (``eps > 0``; the clean
     ``train_mse`` is logged too) and ``L`` is the certified LipSDP ℓ2 bound, differentiated through
     its dual (:func:`~torch_lipcvx.layers.lipschitz_penalty`, one LipSDP solve per step, logged as
-    ``train_lipschitz``; "SGD-lip", MATH.md §3). Under DDP every rank computes the same penalty
+    ``train_lipschitz``; "SGD-lip", ``docs/conventions.md``). Under DDP every rank computes the same penalty
     from the same weights, and the epoch values of the ``train_*`` logs are averaged over the
     batches of every rank (``sync_dist``).
 
@@ -99,7 +100,7 @@ class ShallowReLURegressor(pl.LightningModule):
         in_features: input dimension ``d`` (with ``model=None``).
         hidden: hidden units ``m`` (with ``model=None``).
         model: an existing network instead of ``in_features``/``hidden``.
-        beta: ℓ2 weight ``β >= 0`` (MATH.md §3: the hidden bias is penalised, ``c`` is not).
+        beta: ℓ2 weight ``β >= 0`` (``docs/conventions.md``: the hidden bias is penalised, ``c`` is not).
         lam: Lipschitz weight ``λ >= 0`` on the certified ``L²`` (ℓ2, whatever ``norm``); ``0``
             (default) adds nothing.
         lr: learning rate ``> 0``.
@@ -202,6 +203,11 @@ class ShallowReLURegressor(pl.LightningModule):
                                                 generator=self._val_gen)
             if certified:
                 metrics["certified_adv_mse"] = CertifiedAdversarialMSE(self.val_eps, None, self.norm)
+        if self.model.dtype == torch.float64:
+            # torchmetrics accumulates in float32 unless told: a float64 network's validation
+            # MSE is then its float64 MSE (the value ConvexPostProcessing's refresh reports)
+            for metric in metrics.values():
+                metric.set_dtype(torch.float64)
         return metrics
 
     # ------------------------------------------------------------------ steps
