@@ -158,9 +158,9 @@ def test_bad_inputs(tmp_path, capsys, monkeypatch, tiny_model):
         for w in words:
             assert w in line, (w, line)
 
-    # UCI data without a data directory
-    bad(["train", "--data", "servo", "--out", tmp_path / "x.pt"], "--data-dir",
-        "TORCH_LIPCVX_DATA")
+    # an unknown data set: the message lists the data sets that are there
+    bad(["train", "--data", "boston", "--out", tmp_path / "x.pt"], "unknown data set 'boston'",
+        "machine, rastrigin, servo, solar, wine")
     bad(["train", "--data", "wine", "--data-dir", tmp_path / "nowhere"],
         "data directory not found")
     # nonexistent checkpoint

@@ -12,17 +12,28 @@ Subcommands:
   radii (CSV, plot).
 * ``bench``: quick timing of LipSDP and one post-processing step at a small size.
 
-Bad inputs (missing data directory, unreadable or mismatched checkpoints...) print one line
-``torch-lipcvx COMMAND: error: ...`` on stderr and make :func:`main` return 2; a convex solver
-that fails (``SolverError``: status, iteration limit) prints one such line too and returns 1.
-No output file is written for a failed command.
+Data: ``--data rastrigin`` (synthetic), ``--data NAME`` for a data set folder (the bundled
+``servo``, ``machine``, ``solar``, ``wine``, or any folder in that layout under ``--data-dir``),
+or ``--data-file FILE`` for your own table, split at random (``--split``, ``--test-fraction``)
+or by a given ``--test-mask FILE`` or ``--test-indices`` (``docs/data.md``).
+
+Bad inputs (unknown data set, unreadable, corrupted or mismatched checkpoints, an output path
+that cannot be written...) print one line ``torch-lipcvx COMMAND: error: ...`` on stderr and make
+:func:`main` return 2; a convex solver that fails (``SolverError``: status, iteration limit)
+prints one such line too and returns 1. Output paths are checked before any work, so no output
+file is written for a failed command.
 
 Checkpoint format (``torch.save`` of a dict, read with ``weights_only=True``)::
 
     {"state_dict": ShallowReLU.state_dict(), "in_features": d, "hidden": m,
      "output_bias": bool, "dtype": "float64", "data": {name, data_dir, split, seed, n, d}
-     (your own table: {"name": "csv", path, target, header, test_fraction, split, seed}),
+     (data_dir None: the bundled data sets; your own table: {"name": "csv", path, target,
+     header, test_fraction, split, seed, test_mask, test_indices}),
      "config": {...the command's options...}}
+
+Every checkpoint is a zip archive (as ``torch.save`` writes it); its CRC-32 checksums are
+verified before it is loaded, so a corrupted file is refused instead of certifying a different
+network.
 """
 
 from __future__ import annotations
@@ -32,13 +43,17 @@ import csv
 import json
 import math
 import os
+import re
 import sys
 import time
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import torch
 
+from . import defaults
 from ._checks import check_nonneg, check_positive, check_seed
 
 __all__ = ["main"]
@@ -74,7 +89,7 @@ def _demo(args: argparse.Namespace) -> int:
         f"epochs, beta={args.beta:g}) ...")
     t0 = time.perf_counter()
     trained = train_sgd(None, X, y, hidden=args.hidden, beta=args.beta, epochs=args.epochs,
-                        lr=args.lr, seed=args.seed).model
+                        lr=args.lr, seed=args.seed, progress=_progress(args)).model
     t_train = time.perf_counter() - t0
 
     say("[2/4] certifying (LipSDP upper bound, sampled-gradient lower bound) ...")
@@ -91,13 +106,15 @@ def _demo(args: argparse.Namespace) -> int:
     rows = [row("SGD (input)", trained, t_train)]
 
     say(f"[3/4] post-processing, l2 case: program (6) with beta={args.beta:g} ...")
-    res_l2 = postprocess(trained, X, y, beta=args.beta, solver=args.solver, verbose=not args.quiet)
+    res_l2 = postprocess(trained, X, y, beta=args.beta, solver=args.solver, verbose=not args.quiet,
+                         progress=_progress(args))
     rows.append(row("C-l2 (program 6)", res_l2.model, res_l2.history[-1].time))
 
     say(f"[4/4] post-processing, Lipschitz case: Algorithm 1 with lam={args.lam:g}, "
         f"max_iter={args.max_iter} ...")
-    res_lip = postprocess(trained, X, y, lam=args.lam, max_iter=args.max_iter, tol=args.tol,
-                          solver=args.solver, verbose=not args.quiet)
+    res_lip = postprocess(trained, X, y, lam=args.lam, max_iter=args.max_iter,
+                          tol=args.tol, solver=args.solver, verbose=not args.quiet,
+                          progress=_progress(args))
     rows.append(row("C-lip (Algorithm 1)", res_lip.model, res_lip.history[-1].time))
 
     out = Path(args.out)
@@ -133,7 +150,6 @@ class CLIError(Exception):
 
 
 CHECKPOINT_KEYS = ("state_dict", "in_features", "hidden", "output_bias", "dtype")
-DATA_NAMES = ("rastrigin", "servo", "machine", "solar", "wine")
 SOLVER_CHOICES = ("auto", "torch", "CLARABEL", "SCS")
 
 
@@ -141,17 +157,58 @@ def _say(args) -> Any:
     return (lambda *a: None) if getattr(args, "quiet", False) else (lambda *a: print(*a, flush=True))
 
 
+def _progress(args) -> Optional[bool]:
+    """The library's ``progress`` for a command: off with ``--quiet`` or ``--no-progress``, on
+    with ``--progress``, else (``None``) on when stderr is a terminal."""
+    if getattr(args, "quiet", False):
+        return False
+    return getattr(args, "progress", None)
+
+
+def _test_indices_arg(text: str) -> list[int]:
+    """``--test-indices``: comma-separated 0-based row indices (``3,17,42``), or a file of them
+    (separated by commas, spaces or new lines; ``.gz`` allowed)."""
+    if re.fullmatch(r"\s*\d+(\s*,\s*\d+)*\s*", text):
+        return [int(t) for t in text.split(",")]
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise CLIError(f"--test-indices {text!r} is neither a comma-separated list of row "
+                       f"indices (0-based, >= 0, e.g. 3,17,42) nor an existing file")
+    try:
+        if path.name.endswith(".gz"):
+            import gzip
+            with gzip.open(path, "rt") as fh:
+                content = fh.read()
+        else:
+            content = path.read_text()
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
+        raise CLIError(f"could not read --test-indices file {path}: {exc}") from None
+    tokens = [t for t in re.split(r"[,\s]+", content.strip()) if t]
+    try:
+        return [int(t) for t in tokens]
+    except ValueError:
+        bad = next(t for t in tokens if not re.fullmatch(r"[+-]?\d+", t))
+        raise CLIError(f"--test-indices file {path} must hold integer row indices (0-based), "
+                       f"found {bad[:40]!r}") from None
+
+
 def _data_spec(args, ckpt: Optional[dict] = None, required: bool = True) -> Optional[dict]:
     """The data options of ``args``, completed from the checkpoint's ``data`` record."""
     rec = dict((ckpt or {}).get("data") or {})
     if args.data_file is not None and args.data is not None:
         raise CLIError("pass either --data NAME or --data-file FILE, not both")
+    test_mask, test_indices = getattr(args, "test_mask", None), getattr(args, "test_indices", None)
     name = "csv" if args.data_file is not None else (args.data or rec.get("name"))
     if name is None:
         if required:
             raise CLIError("no data set: pass --data or --data-file (the checkpoint does not "
                            "record one)")
         return None
+    if name != "csv" and (test_mask is not None or test_indices is not None):
+        raise CLIError("--test-mask and --test-indices are for --data-file; a data set folder's "
+                       "splits are the columns of its test_mask.csv.gz (choose one with --split)")
+    if str(name).lower() == "rastrigin":
+        name = "rastrigin"
     same = name == rec.get("name")
     if name == "csv":
         path = args.data_file or rec.get("path")
@@ -159,15 +216,39 @@ def _data_spec(args, ckpt: Optional[dict] = None, required: bool = True) -> Opti
                          or str(Path(args.data_file).resolve()) == rec.get("path"))
         if path is None:
             raise CLIError("the checkpoint's data record names no file: pass --data-file FILE")
+        if test_mask is not None and test_indices is not None:
+            raise CLIError("pass either --test-mask FILE or --test-indices, not both")
+        given = test_mask is not None or test_indices is not None
+        if given and args.test_fraction is not None:
+            raise CLIError("--test-fraction chooses a random split and --test-mask/--test-indices "
+                           "give the test rows: pass one of them, not both")
+        if test_indices is not None and args.split is not None:
+            raise CLIError("--split chooses a random split (or a --test-mask column) and "
+                           "--test-indices gives the test rows: pass one of them, not both")
+        if given:
+            mask = str(Path(test_mask).expanduser().resolve()) if test_mask is not None else None
+            indices = _test_indices_arg(test_indices) if test_indices is not None else None
+        else:   # the recorded given split, unless this command asks for a random one
+            mask = rec.get("test_mask") if same and args.test_fraction is None else None
+            indices = (rec.get("test_indices") if same and args.test_fraction is None
+                       and args.split is None else None)
 
         def opt(key: str, default):
             value = getattr(args, key)
             return value if value is not None else (rec.get(key, default) if same else default)
 
+        random_split = mask is None and indices is None
+        if indices is not None:
+            split = None
+        elif given:                 # a new mask file: --split picks its column (default 0)
+            split = args.split if args.split is not None else 0
+        else:
+            split = opt("split", 0)
         return {"name": "csv", "path": str(Path(path).resolve()), "target": opt("target", -1),
                 "header": bool(args.header or (same and rec.get("header", False))),
-                "test_fraction": opt("test_fraction", 0.1), "split": opt("split", 0),
-                "seed": opt("seed", 0)}
+                "test_fraction": opt("test_fraction", 0.1) if random_split else None,
+                "split": split, "seed": opt("seed", 0),
+                "test_mask": mask, "test_indices": indices}
     spec = {"name": name,
             "data_dir": args.data_dir or (rec.get("data_dir") if same else None),
             "split": args.split if args.split is not None else (rec.get("split", 0) if same else 0),
@@ -179,27 +260,50 @@ def _data_spec(args, ckpt: Optional[dict] = None, required: bool = True) -> Opti
 
 def _load_data(spec: dict):
     """Load the data described by :func:`_data_spec` (CLIError on any problem)."""
-    from .data import DATA_ENV_VAR, load_csv, load_dataset
+    from .data import BUNDLED_DATA_DIR, _dataset_folder, load_csv, load_dataset
     name = spec["name"]
     if name == "csv":
+        mask, indices = spec.get("test_mask"), spec.get("test_indices")
         try:
             return load_csv(spec["path"], target=spec["target"], header=spec["header"],
-                            test_fraction=spec["test_fraction"], split=spec["split"])
+                            test_fraction=spec["test_fraction"], split=spec["split"],
+                            test_mask=mask, test_indices=indices)
         except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
             raise CLIError(f"could not load {spec['path']}: {exc}") from None
     root = spec["data_dir"]
     if name != "rastrigin":
-        root = root or os.environ.get(DATA_ENV_VAR) or None
-        if not root:
-            raise CLIError(f"UCI data set {name!r} needs a data directory: pass --data-dir DIR "
-                           f"or set ${DATA_ENV_VAR}")
-        if not Path(root).is_dir():
+        if root is not None and not Path(root).expanduser().is_dir():
             raise CLIError(f"data directory not found: {root}")
-        spec["data_dir"] = str(Path(root).resolve())
+        try:
+            folder = _dataset_folder(name, root, also=("rastrigin",))
+        except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
+            raise CLIError(str(exc)) from None
+        # recorded: the folder's own name, and its directory unless it is the bundled one
+        spec["name"] = name = folder.name
+        bundled = folder.parent.resolve() == BUNDLED_DATA_DIR.resolve()
+        spec["data_dir"] = None if bundled else str(folder.parent.resolve())
+        root = folder.parent
     try:
         return load_dataset(name, root, spec["split"], seed=spec["seed"], n=spec["n"], d=spec["d"])
     except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
         raise CLIError(f"could not load data set {name!r}: {exc}") from None
+
+
+def _verify_zip(p: Path, path: str) -> None:
+    """Check every record of the checkpoint's zip archive against its stored CRC-32 before the
+    file is used: ``torch.load`` does not, and would load corrupted tensor bytes silently."""
+    try:
+        with zipfile.ZipFile(p) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError,
+            RuntimeError, OSError) as exc:
+        msg = " ".join(str(exc).split())[:150]
+        raise CLIError(f"{path} is corrupted or truncated (not a readable zip archive: "
+                       f"{type(exc).__name__}: {msg})") from None
+    if bad is not None:
+        raise CLIError(f"{path} is corrupted: its record {bad!r} does not match the checksum "
+                       f"(CRC-32) stored with it; re-create the checkpoint (e.g. 'torch-lipcvx "
+                       f"train') or restore a good copy")
 
 
 def _load_checkpoint(path: str):
@@ -213,6 +317,7 @@ def _load_checkpoint(path: str):
     if magic != b"PK\x03\x04":  # torch.save writes a zip archive
         raise CLIError(f"{path} is not a torch_lipcvx checkpoint (not a file written by "
                        f"torch.save; expected the output of 'torch-lipcvx train')")
+    _verify_zip(p, path)
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
@@ -371,7 +476,7 @@ def _train(args: argparse.Namespace) -> int:
         + (f", lam={args.lam:g}" if args.method == "sgd-lip" else "")
         + ") ...")
     kw = dict(hidden=args.hidden, beta=args.beta, epochs=args.epochs, lr=args.lr,
-              seed=spec["seed"], verbose=not args.quiet)
+              seed=spec["seed"], verbose=not args.quiet, progress=_progress(args))
     try:
         if args.method == "pgd":
             res = train_pgd(None, data.X_train, data.y_train, eps=args.eps, norm=args.norm, **kw)
@@ -450,7 +555,8 @@ def _postprocess(args: argparse.Namespace) -> int:
     say(f"post-processing {args.model} on {data.name} ({data.n} rows): {case} ...")
     try:
         res = postprocess(model, X, y, lam=args.lam, beta=args.beta, max_iter=args.max_iter,
-                          tol=args.tol, solver=args.solver, verbose=not args.quiet)
+                          tol=args.tol, solver=args.solver, verbose=not args.quiet,
+                          progress=_progress(args))
     except ValueError as exc:
         raise CLIError(f"post-processing failed: {exc}") from None
 
@@ -544,8 +650,8 @@ def _bench(args: argparse.Namespace) -> int:
     data = rastrigin(args.n, args.d, seed=args.seed, test_fraction=0.0)
     X, y = data.X_train, data.y_train
     t0 = time.perf_counter()
-    net = train_sgd(None, X, y, hidden=args.hidden, epochs=args.epochs, lr=1e-2,
-                    seed=args.seed).model
+    net = train_sgd(None, X, y, hidden=args.hidden, epochs=args.epochs, lr=defaults.LR,
+                    seed=args.seed, progress=False).model
     t_train = time.perf_counter() - t0
     print(f"rastrigin n={data.n} d={data.d}, m={args.hidden}, lam={args.lam:g} "
           f"(training {args.epochs} epochs: {t_train:.2f} s)")
@@ -558,7 +664,8 @@ def _bench(args: argparse.Namespace) -> int:
     print(f"LipSDP ({args.solver}, reduced form): L={cert.L:.6f}  "
           f"best {min(times):.3f} s of {args.repeat}")
     t0 = time.perf_counter()
-    res = postprocess(net, X, y, lam=args.lam, max_iter=1, tol=0.0, solver=args.solver)
+    res = postprocess(net, X, y, lam=args.lam, max_iter=1, tol=0.0, solver=args.solver,
+                      progress=False)
     sec = time.perf_counter() - t0
     step = res.history[-1].solve_time if len(res.history) > 1 else float("nan")
     print(f"one post-processing step (Algorithm 1, max_iter=1): {sec:.3f} s total "
@@ -566,11 +673,22 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_progress_option(p: argparse.ArgumentParser) -> None:
+    """``--progress`` / ``--no-progress``: tqdm bars on stderr for the long steps (training,
+    Algorithm 1). Left out: on when stderr is a terminal (not in a pipe or a log file)."""
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars on stderr for training and post-processing [default: on "
+                        "when stderr is a terminal; off with --quiet]")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="torch-lipcvx",
         description="Certified Lipschitz bounds and convex post-processing of shallow ReLU "
                     "networks.")
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print the version of torch_lipcvx and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser(
         "demo", help="train, certify and post-process a network on built-in rastrigin data",
@@ -581,31 +699,39 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter)
     demo.add_argument("--n", type=_count, default=400, help="rastrigin points (10%% held out)")
     demo.add_argument("--d", type=_count, default=2, help="input dimension")
-    demo.add_argument("--hidden", type=_count, default=100, help="hidden units m")
-    demo.add_argument("--epochs", type=_count, default=2000, help="full-batch Adam epochs")
-    demo.add_argument("--lr", type=_positive, default=1e-2, help="Adam learning rate")
-    demo.add_argument("--beta", type=_nonneg, default=1e-3, help="l2 weight (l2 case)")
-    demo.add_argument("--lam", type=_nonneg, default=1e-3, help="Lipschitz weight on L^2")
-    demo.add_argument("--max-iter", type=_count, default=10, help="Algorithm 1 iterations at most")
-    demo.add_argument("--tol", type=_nonneg, default=1e-3, help="relative decrease to stop")
+    demo.add_argument("--hidden", type=_count, default=defaults.HIDDEN, help="hidden units m")
+    demo.add_argument("--epochs", type=_count, default=defaults.EPOCHS,
+                      help="full-batch Adam epochs")
+    demo.add_argument("--lr", type=_positive, default=defaults.LR, help="Adam learning rate")
+    demo.add_argument("--beta", type=_nonneg, default=defaults.DEMO_BETA,
+                      help="l2 weight of training and of the l2 case (> 0, so that the l2 "
+                           "case is more than least squares)")
+    demo.add_argument("--lam", type=_nonneg, default=defaults.LAM,
+                      help="Lipschitz weight on L^2")
+    demo.add_argument("--max-iter", type=_count, default=defaults.MAX_ITER,
+                      help="Algorithm 1 iterations at most")
+    demo.add_argument("--tol", type=_nonneg, default=defaults.TOL,
+                      help="relative decrease to stop")
     demo.add_argument("--solver", default="auto", choices=SOLVER_CHOICES,
                       help="auto (torch solvers, cvxpy fallback), torch, or a cvxpy solver")
-    demo.add_argument("--seed", type=_seed, default=0,
+    demo.add_argument("--seed", type=_seed, default=defaults.SEED,
                       help="data and initialisation seed")
     demo.add_argument("--out", default="torch_lipcvx_demo", help="output folder")
     demo.add_argument("--quiet", action="store_true", help="only print the final table")
+    _add_progress_option(demo)
     demo.set_defaults(func=_demo)
 
     fmt = _HelpFormatter
 
     def data_options(p, help_default: str) -> None:
         g = p.add_argument_group("data", help_default)
-        g.add_argument("--data", choices=DATA_NAMES, default=None,
-                       help="data set: built-in synthetic rastrigin, or a UCI set read from "
-                            "--data-dir")
+        g.add_argument("--data", default=None, metavar="NAME",
+                       help="data set: synthetic rastrigin, a bundled UCI set (servo, machine, "
+                            "solar, wine), or any data set folder NAME under --data-dir")
         g.add_argument("--data-dir", default=None,
-                       help="folder holding NAME/data.csv.gz and NAME/test_mask.csv.gz (UCI "
-                            "sets only; default $TORCH_LIPCVX_DATA)")
+                       help="folder holding NAME/data.csv.gz and NAME/test_mask.csv.gz, one "
+                            "folder per data set [default: $TORCH_LIPCVX_DATA if set, then the "
+                            "bundled sets]")
         g.add_argument("--split", type=_index, default=None, help="train/test split (UCI: 0..9) "
                                                                "[default 0]")
         g.add_argument("--n", type=_count, default=None, help="rastrigin rows [default 400]")
@@ -614,8 +740,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                               "seed [default 0]")
         g.add_argument("--data-file", default=None, metavar="FILE",
                        help="your own data instead of --data: a comma-separated numeric table "
-                            "(.csv or .csv.gz), one row per example; --split picks a seeded "
-                            "random train/test split, standardised like the UCI sets")
+                            "(.csv or .csv.gz), one row per example, named after the file; "
+                            "--split picks a seeded random train/test split (or give "
+                            "--test-mask/--test-indices), standardised like the UCI sets")
         g.add_argument("--target", type=int, default=None,
                        help="--data-file: index of the target column, negative from the end "
                             "[default -1, the last]")
@@ -623,11 +750,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="--data-file: the first line holds column names")
         g.add_argument("--test-fraction", type=_fraction, default=None,
                        help="--data-file: fraction of rows held out for testing [default 0.1]")
+        g.add_argument("--test-mask", default=None, metavar="MASKFILE",
+                       help="--data-file: the test rows as a file of 0/1 values, one per data "
+                            "row (no header; .csv or .csv.gz); with several columns, one per "
+                            "split, --split picks the column")
+        g.add_argument("--test-indices", default=None, metavar="ROWS",
+                       help="--data-file: the test rows' 0-based indices, comma-separated "
+                            "(e.g. 3,17,42) or a file of them")
 
     def common(p) -> None:
         p.add_argument("--solver", default="auto", choices=SOLVER_CHOICES,
                        help="auto (torch solvers, cvxpy fallback), torch, or a cvxpy solver")
         p.add_argument("--quiet", action="store_true", help="only print the results")
+        _add_progress_option(p)
 
     tr = sub.add_parser(
         "train", help="train a ShallowReLU and save a checkpoint",
@@ -639,10 +774,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "(state_dict, architecture, data and options) for the other subcommands.",
         formatter_class=fmt)
     data_options(tr, "default: rastrigin (n=400, d=2, split 0, seed 0)")
-    tr.add_argument("--hidden", type=_count, default=100, help="hidden units m")
-    tr.add_argument("--epochs", type=_count, default=1000, help="full-batch epochs")
-    tr.add_argument("--lr", type=_positive, default=1e-2, help="Adam learning rate")
-    tr.add_argument("--beta", type=_nonneg, default=0.0, help="l2 weight (beta/2)*||theta||^2")
+    tr.add_argument("--hidden", type=_count, default=defaults.HIDDEN, help="hidden units m")
+    tr.add_argument("--epochs", type=_count, default=defaults.EPOCHS, help="full-batch epochs")
+    tr.add_argument("--lr", type=_positive, default=defaults.LR, help="Adam learning rate")
+    tr.add_argument("--beta", type=_nonneg, default=defaults.BETA,
+                    help="l2 weight (beta/2)*||theta||^2")
     tr.add_argument("--method", choices=["sgd", "pgd", "sgd-lip"], default="sgd",
                     help="plain training, PGD adversarial training, or Lipschitz-regularised "
                          "training (certified LipSDP penalty)")
@@ -652,6 +788,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--norm", type=_norm, default=2.0, help="PGD training norm: 2 or inf")
     tr.add_argument("--out", default="model.pt", help="checkpoint to write")
     tr.add_argument("--quiet", action="store_true", help="no progress lines")
+    _add_progress_option(tr)
     tr.set_defaults(func=_train, data_default="rastrigin")
 
     ce = sub.add_parser(
@@ -678,10 +815,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt)
     pp.add_argument("--model", required=True, help="checkpoint from train")
     data_options(pp, "default: the data recorded in the checkpoint")
-    pp.add_argument("--lam", type=_nonneg, default=1e-3, help="weight of L^2 (0: l2 case)")
-    pp.add_argument("--beta", type=_nonneg, default=0.0, help="l2 weight")
-    pp.add_argument("--max-iter", type=_count, default=10, help="Algorithm 1 iterations at most")
-    pp.add_argument("--tol", type=_nonneg, default=1e-3, help="stop below this relative decrease")
+    pp.add_argument("--lam", type=_nonneg, default=defaults.LAM,
+                    help="weight of L^2 (0: l2 case)")
+    pp.add_argument("--beta", type=_nonneg, default=defaults.BETA, help="l2 weight")
+    pp.add_argument("--max-iter", type=_count, default=defaults.MAX_ITER,
+                    help="Algorithm 1 iterations at most")
+    pp.add_argument("--tol", type=_nonneg, default=defaults.TOL,
+                    help="stop below this relative decrease")
     pp.add_argument("--out", default="model_postprocessed.pt", help="checkpoint to write")
     pp.add_argument("--csv", default=None, help="write the iteration history as CSV here")
     pp.add_argument("--plot", default=None, help="write a PNG of the history here")
@@ -716,14 +856,49 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--d", type=_count, default=2, help="input dimension")
     be.add_argument("--hidden", type=_count, default=20, help="hidden units m")
     be.add_argument("--epochs", type=_count, default=300, help="training epochs")
-    be.add_argument("--lam", type=_nonneg, default=1e-3, help="Lipschitz weight")
+    be.add_argument("--lam", type=_nonneg, default=defaults.LAM, help="Lipschitz weight")
     be.add_argument("--repeat", type=_count, default=3, help="LipSDP repetitions")
-    be.add_argument("--seed", type=_seed, default=0,
+    be.add_argument("--seed", type=_seed, default=defaults.SEED,
                     help="data and initialisation seed")
     be.add_argument("--solver", default="auto", choices=SOLVER_CHOICES,
                     help="auto (torch solvers, cvxpy fallback), torch, or a cvxpy solver")
     be.set_defaults(func=_bench)
     return parser
+
+
+#: Output options checked before any work: (option, whether it names a folder).
+_OUTPUT_OPTIONS = ("out", "json", "csv", "plot")
+
+
+def _check_writable(path: str, option: str, folder: bool = False) -> None:
+    """Raise :class:`CLIError` if ``path`` (a file, or a folder if ``folder``) cannot be
+    written: a parent that is a file, a missing write permission, a file where a folder is
+    needed or the other way round. Missing parent folders are fine (they are created)."""
+    p = Path(path).expanduser()
+    try:
+        if folder and p.exists() and not p.is_dir():
+            raise CLIError(f"cannot write {option} {path}: it exists and is not a folder")
+        if not folder and p.is_dir():
+            raise CLIError(f"cannot write {option} {path}: it is a folder; give a file name")
+        anc = p if folder else p.parent
+        while not anc.exists() and anc != anc.parent:
+            anc = anc.parent
+        if anc.exists() and not anc.is_dir():
+            raise CLIError(f"cannot write {option} {path}: {anc} is a file, not a folder")
+        if not os.access(anc, os.W_OK | os.X_OK):
+            raise CLIError(f"cannot write {option} {path}: no permission to write in {anc}")
+        if not folder and p.exists() and not os.access(p, os.W_OK):
+            raise CLIError(f"cannot write {option} {path}: no permission to overwrite it")
+    except OSError as exc:      # e.g. a name too long for the file system
+        raise CLIError(f"cannot write {option} {path}: {exc.strerror or exc}") from None
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Check every output path of the command before any work is done."""
+    for key in _OUTPUT_OPTIONS:
+        value = getattr(args, key, None)
+        if value:
+            _check_writable(str(value), f"--{key}", folder=(args.command == "demo" and key == "out"))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -739,6 +914,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             and getattr(args, "data_file", None) is None):
         args.data = args.data_default
     try:
+        _check_outputs(args)
         return args.func(args)
     except (CLIError, ValueError) as exc:
         # ValueError: the library's own checks of a setting that argparse could not judge
@@ -750,6 +926,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"torch-lipcvx {args.command}: error: solver failed: {' '.join(str(exc).split())}",
               file=sys.stderr, flush=True)
         return 1
+    except OSError as exc:
+        # a file that cannot be read or written after all (disk full, permissions changed
+        # during the run...): one line naming the file, never a traceback
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        what = exc.strerror or " ".join(str(exc).split())
+        print(f"torch-lipcvx {args.command}: error: {where}{what}", file=sys.stderr, flush=True)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
