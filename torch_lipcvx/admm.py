@@ -45,8 +45,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from . import defaults
 from ._checks import (check_nonneg, check_positive, check_positive_int, check_seed,
                       check_Xy, seeded_generator)
+from ._progress import ProgressBar, check_progress, progress_bar
 from .bounds import FAST_SOLVERS, LipSDPResult, check_any_solver, spectral_rho
 from .models import ShallowReLU, ShallowWeights, as_shallow_relu, check_weights_finite
 from .postprocess import Objective, _Certifier, _objective
@@ -376,10 +378,11 @@ class ADMM:
         programs.SolverError: the LipSDP of the start failed.
     """
 
-    def __init__(self, model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
-                 penalty: float = 0.25, loss_steps: int = 300, lr: float = 1e-2,
-                 batch_size: Optional[int] = None, min_iter: int = 5, max_iter: int = 50,
-                 tol: float = 1e-3, delta_L: Optional[float] = None, patience: int = 1,
+    def __init__(self, model: nn.Module, X, y, *, lam: float, beta: float = defaults.BETA,
+                 penalty: float = 0.25, loss_steps: int = defaults.ADMM_LOSS_STEPS,
+                 lr: float = defaults.LR, batch_size: Optional[int] = None, min_iter: int = 5,
+                 max_iter: int = defaults.ADMM_MAX_ITER, tol: float = defaults.ADMM_TOL,
+                 delta_L: Optional[float] = None, patience: int = 1,
                  select: Literal["last", "best"] = "last", solver: str = DEFAULT_SOLVER,
                  solver_options: Optional[dict] = None, sdp_solver: Optional[str] = None,
                  sdp_solver_options: Optional[dict] = None, seed: int = 0,
@@ -471,11 +474,16 @@ class ADMM:
             print(f"[admm] iter   0  J={r.objective:.8g}  mse={r.mse:.6g}  L={r.L:.6g}  "
                   f"t={r.time:.1f}s  {note}", flush=True)
             return
-        print(f"[admm] iter {r.iteration:3d}  J={r.objective:.8g}  mse={r.mse:.6g}  L={r.L:.6g}  "
-              f"copy J={r.copy_objective:.6g}  r={r.primal_residual:.3g}  "
-              f"s={r.dual_residual:.3g}  min_eig={r.lmi_min_eig:.1e}  "
-              f"(loss {r.loss_time:.1f}s, lipsdp {r.lipsdp_time:.1f}s, sdp {r.sdp_time:.1f}s)  "
-              f"t={r.time:.1f}s  {note}", flush=True)
+        line = (f"[admm] iter {r.iteration:3d}  J={r.objective:.8g}  mse={r.mse:.6g}  "
+                f"L={r.L:.6g}  copy J={r.copy_objective:.6g}  r={r.primal_residual:.3g}  "
+                f"s={r.dual_residual:.3g}  min_eig={r.lmi_min_eig:.1e}  "
+                f"(loss {r.loss_time:.1f}s, lipsdp {r.lipsdp_time:.1f}s, sdp {r.sdp_time:.1f}s)  "
+                f"t={r.time:.1f}s  {note}")
+        bar = getattr(self, "_bar", None)
+        if bar is not None:         # inside run(): a line above the progress bar
+            bar.write(line)
+        else:
+            print(line, flush=True)
 
     def _next_batch(self) -> Optional[Tensor]:
         """Row indices of the next minibatch (``None`` = full batch)."""
@@ -620,8 +628,11 @@ class ADMM:
             return f"converged: |L_k - L_(k-1)| = {abs(L - L_prev):.3g} < delta_L{times}"
         return f"converged: |L_k - L_(k-1)| <= tol*L_(k-1) (tol={self.tol:g}){times}"
 
-    def run(self) -> ADMMResult:
+    def run(self, progress: Optional[bool] = None) -> ADMMResult:
         """Iterate until the stopping rule (ADMM.md §3) and return the result.
+
+        ``progress``: a tqdm bar over the iterations (up to ``max_iter``) on stderr, showing ``J``
+        and ``L``: ``None`` (default) when stderr is a terminal, ``True``/``False`` always/never.
 
         At least ``min_iter`` iterations in total (counting earlier :meth:`step` calls), then
         until ``|L_k − L_{k−1}| ≤ tol·L_{k−1}`` (or ``< delta_L``) has held for ``patience``
@@ -634,18 +645,26 @@ class ADMM:
             programs.SolverError, FloatingPointError: in the very first iteration (nothing to
             return yet).
         """
+        show = check_progress(progress)
         message = self._converged()
-        while message is None:
+        with progress_bar(show, self.max_iter, "ADMM") as bar:
+            bar.update(self.iteration)      # iterations done by earlier step() calls
+            self._bar: Optional[ProgressBar] = bar
             try:
-                self.step()
-            except (SolverError, FloatingPointError) as exc:
-                if self.iteration == 0:
-                    raise
-                warnings.warn(f"ADMM stopped at iteration {self.iteration + 1}: {exc}",
-                              RuntimeWarning, stacklevel=2)
-                message = f"stopped at iteration {self.iteration + 1}: {exc}"
-                break
-            message = self._converged()
+                while message is None:
+                    try:
+                        r = self.step()
+                    except (SolverError, FloatingPointError) as exc:
+                        if self.iteration == 0:
+                            raise
+                        warnings.warn(f"ADMM stopped at iteration {self.iteration + 1}: {exc}",
+                                      RuntimeWarning, stacklevel=2)
+                        message = f"stopped at iteration {self.iteration + 1}: {exc}"
+                        break
+                    bar.update(1, J=r.objective, L=r.L)
+                    message = self._converged()
+            finally:
+                self._bar = None
         return self.result(message)
 
     def result(self, message: str = "") -> ADMMResult:
