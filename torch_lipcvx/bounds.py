@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import sys
 import time
 import warnings
@@ -49,13 +50,14 @@ from torch import Tensor, nn
 
 from ._checks import (UNIT_ROUNDOFF, check_norm, check_positive_int, check_seed, check_X,
                       gamma)
-from .fast import (NEWTON_MAX_DIM, _off_boundary, lipsdp_dual, lipsdp_newton,
-                   spectral_rho_fixed_t)
+from .fast import (NEWTON_MAX_SYSTEM, FastInfo, _off_boundary, lipsdp_dual, lipsdp_newton,
+                   newton_system, spectral_rho_fixed_t)
 from .linf import (DEFAULT_MAX_EXACT_DIM, DEFAULT_MAX_PRODUCTS, check_linf_options,
                    check_method, linf_lower_bound, linf_naive, linf_upper_bounds)
 from .models import (ShallowWeights, as_shallow_relu, check_weights_finite,
                      realised_gradient_norms)
-from .programs import SOLVERS, LipSDPProgram, SolverError, check_solver
+from .programs import (SOLVERS, LipSDPProgram, SolverError, check_solver,
+                       lipsdp_program_size)
 
 #: Solver names that select the torch methods of :mod:`torch_lipcvx.fast` instead of cvxpy.
 FAST_SOLVERS = ("auto", "torch")
@@ -456,22 +458,74 @@ def _add_negligible(W: Tensor, alpha: Tensor, t: Tensor, core: Tensor, tiny: Ten
 
 def _fast_solve(W: Tensor, alpha: Tensor, options: dict, auto: bool):
     """The torch method for ``(W, alpha)`` (balanced, every unit active and moving):
-    ``(rho, t, info, method)``; ``options`` may name ``method`` (``"newton"``/``"apg"``). For
-    ``auto`` the first-order method gets a stall detector (100 iterations)."""
+    ``(rho, t, info, method)``; ``options`` may name ``method`` (``"newton"``/``"apg"``).
+
+    Without options, the method follows the size of the barrier Newton method's system
+    (:func:`~torch_lipcvx.fast.newton_system`): up to ``d = 32`` (or when its ``d(d+1)/2``
+    system is the cheaper one) Newton runs first; beyond, the first-order method runs first (a
+    few hundredths of a second where it reaches the gap), aiming at half :data:`AUTO_ACCEPT_GAP`
+    with a stall detector, and Newton through Woodbury's ``(m + 1) × (m + 1)`` system only when
+    it stops above :data:`AUTO_ACCEPT_GAP`. The other method runs too when the first stops above
+    that gap; both bounds are certified, so the smaller ρ and the larger dual bound are kept
+    (``method`` then reads ``"apg+newton"`` or ``"newton+apg"``). A Newton system larger than
+    :data:`~torch_lipcvx.fast.NEWTON_MAX_SYSTEM` leaves the first-order method alone. With
+    options but no ``method``, the first method alone runs with them.
+    """
     opts = dict(options)
-    method = opts.pop("method", None) or ("newton" if W.shape[1] <= NEWTON_MAX_DIM else "apg")
-    if method == "newton":
-        rho, t, info = lipsdp_newton(W, alpha, **opts)
-    elif method == "apg":
-        if auto:
-            opts.setdefault("stall_window", 100)
-        rho, t, info = lipsdp_dual(W, alpha, **opts)
-        s = float((alpha ** 2 / (2 * t)).sum())
-        if s > 1 - 1e-10:    # the dual's t sits on the boundary when g = W̄ᵀα ≈ 0
-            rho, t = _off_boundary(W, alpha, t, 1e-10)
-    else:
+    method = opts.pop("method", None)
+    if method is not None and method not in ("newton", "apg"):
         raise ValueError(f"solver_options['method'] must be 'newton' or 'apg', got {method!r}")
-    return rho, t, info, method
+    if method is None:
+        system, size, _, _ = newton_system(*W.shape)
+        if size > NEWTON_MAX_SYSTEM:
+            chain = ["apg"]
+        else:
+            chain = ["newton", "apg"] if system == "svec" else ["apg", "newton"]
+        if opts:
+            chain = chain[:1]
+    else:
+        chain = [method]
+    best = None
+    for name in chain:
+        if name == "newton":
+            rho, t, info = lipsdp_newton(W, alpha, **opts)
+        else:
+            rho, t, info = _apg(W, alpha, opts, auto or len(chain) > 1)
+        if best is None:
+            best = (rho, t, info, name)
+        else:
+            b_rho, b_t, b_info, b_name = best
+            up = (rho, t) if rho < b_rho else (b_rho, b_t)
+            low = info if info.lower > b_info.lower else b_info
+            best = (*up, FastInfo(f"{b_info.status}+{info.status}",
+                                  b_info.iterations + info.iterations,
+                                  b_info.solve_time + info.solve_time, up[0], low.lower,
+                                  device=info.device, dual=low.dual), f"{b_name}+{name}")
+        if _gap(best[2]) <= AUTO_ACCEPT_GAP:
+            break
+    return best
+
+
+def _gap(info: FastInfo) -> float:
+    """The certified relative gap ``(value − lower) / lower`` of a torch LipSDP run."""
+    return (info.value - info.lower) / info.lower if info.lower > 0 else math.inf
+
+
+def _apg(W: Tensor, alpha: Tensor, opts: dict, tight: bool) -> tuple[float, Tensor, FastInfo]:
+    """:func:`~torch_lipcvx.fast.lipsdp_dual`, its ``t`` moved off the boundary ``s = 1``; with
+    ``tight``, by default aiming at half :data:`AUTO_ACCEPT_GAP` (up to 20000 iterations,
+    stopped after 300 that do not halve the gap)."""
+    opts = dict(opts)
+    if tight:
+        opts.setdefault("tol", 0.5 * AUTO_ACCEPT_GAP)
+        opts.setdefault("max_iter", 20_000)
+        opts.setdefault("stall_window", 300)
+    rho, t, info = lipsdp_dual(W, alpha, **opts)
+    s = float((alpha ** 2 / (2 * t)).sum())
+    if s > 1 - 1e-10:    # the dual's t sits on the boundary when g = W̄ᵀα ≈ 0
+        rho, t = _off_boundary(W, alpha, t, 1e-10)
+        info.value = rho
+    return rho, t, info
 
 
 class LipSDPFallbackWarning(RuntimeWarning):
@@ -513,25 +567,85 @@ def _retry_schur(W: Tensor, alpha: Tensor, solver: str, options: Optional[dict],
     return rho_b, t_b, name, status, solve_time
 
 
-def _auto_fallback(W: Tensor, alpha: Tensor, program: Optional[LipSDPProgram], why: str
-                   ) -> tuple[list, float]:
+#: ``solver="auto"`` builds its cvxpy fallback only when the estimated peak memory
+#: (:func:`~torch_lipcvx.programs.lipsdp_program_size`) is at most this share of the available
+#: memory (:func:`available_memory`).
+FALLBACK_MEMORY_SHARE = 0.5
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory this process can still use: ``MemAvailable`` of ``/proc/meminfo`` (else
+    the available physical pages from ``os.sysconf``), capped by a cgroup v2 limit when one is
+    set; ``None`` when none of these can be read."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            try:
+                avail = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+            except (AttributeError, ValueError, OSError):
+                return None
+    try:
+        with open("/sys/fs/cgroup/memory.max") as fh:
+            limit = fh.read().strip()
+        with open("/sys/fs/cgroup/memory.current") as fh:
+            used = int(fh.read().strip())
+        if limit != "max":
+            avail = min(avail, max(int(limit) - used, 0))
+    except (OSError, ValueError):
+        pass
+    return avail
+
+
+def _auto_fallback(W: Tensor, alpha: Tensor, program: Optional[LipSDPProgram], why: str,
+                   have_bound: bool) -> tuple[list, float]:
     """``solver="auto"``'s cvxpy fallback on balanced data: Clarabel at tight tolerances, then SCS,
     then (if both fail) the triangle-inequality multipliers of :func:`_add_negligible` applied to
     every unit, which always certify. Warns once. Returns candidates ``(φ, t, name, status)`` and
-    the solvers' time."""
+    the solvers' time.
+
+    The cvxpy program is first sized (:func:`~torch_lipcvx.programs.lipsdp_program_size`); one
+    whose estimated peak memory exceeds :data:`FALLBACK_MEMORY_SHARE` of the available memory is
+    never built (at d = 50, m = 1000 cvxpy asked for 56 GiB): the warning says so and, when the
+    torch method already certified a bound (``have_bound``), no candidate is added, else the
+    triangle-inequality multipliers are."""
     cands, elapsed = [], 0.0
-    for cvx, opts in (("CLARABEL", AUTO_CLARABEL_OPTIONS), ("SCS", AUTO_SCS_OPTIONS)):
-        try:
-            prog = program if program is not None and (program.m, program.d) == tuple(W.shape) \
-                else LipSDPProgram(*W.shape)
-            _, t_c, info_c = prog.solve(W.numpy(), alpha.numpy(), cvx, opts)
-        except SolverError as exc:
-            why += f"; {cvx} failed ({exc})"
-            continue
-        elapsed += info_c.solve_time
-        t_c = torch.as_tensor(t_c)
-        cands.append((spectral_rho_fixed_t(W, alpha, t_c), t_c, f"auto/{cvx}", info_c.status))
-        break
+    reuse = program is not None and (program.m, program.d) == tuple(W.shape)
+    form = program.form if reuse else "reduced"
+    size = lipsdp_program_size(*W.shape, form=form)
+    avail = available_memory()
+    if avail is not None and size["bytes"] > FALLBACK_MEMORY_SHARE * avail:
+        why += (f"; the cvxpy fallback ({form} form: {size['variables']} variables, LMI of size "
+                f"{size['lmi_sizes'][0]}, {size['cones']} cones, about "
+                f"{size['bytes'] / 2 ** 30:.3g} GiB) cannot fit in the "
+                f"{avail / 2 ** 30:.3g} GiB available and was skipped")
+        if have_bound:
+            warnings.warn(f"LipSDP {why}; kept the torch method's certified (looser) bound",
+                          LipSDPFallbackWarning, stacklevel=3)
+            return cands, elapsed
+    else:
+        prog = None
+        for cvx, opts in (("CLARABEL", AUTO_CLARABEL_OPTIONS), ("SCS", AUTO_SCS_OPTIONS)):
+            try:
+                prog = prog or (program if reuse else LipSDPProgram(*W.shape))
+                _, t_c, info_c = prog.solve(W.numpy(), alpha.numpy(), cvx, opts)
+            except SolverError as exc:
+                why += f"; {cvx} failed ({exc})"
+                continue
+            elapsed += info_c.solve_time
+            t_c = torch.as_tensor(t_c)
+            cands.append((spectral_rho_fixed_t(W, alpha, t_c), t_c, f"auto/{cvx}",
+                          info_c.status))
+            break
     if not cands:
         none = torch.zeros(W.shape[0], dtype=torch.bool)
         t_n = _add_negligible(W, alpha, torch.zeros(W.shape[0], dtype=W.dtype), none, ~none, none)
@@ -644,7 +758,7 @@ def lipsdp(weights: ShallowWeights, *, solver: str = "auto", solver_options: Opt
                 why = None if gap <= AUTO_ACCEPT_GAP else \
                     f"{method} stopped ({info.status}) at certified relative gap {gap:.1e}"
             if auto and why is not None:
-                more, elapsed = _auto_fallback(Wb, ab, program, why)
+                more, elapsed = _auto_fallback(Wb, ab, program, why, bool(cands))
                 cands += more
                 solve_time += elapsed
         else:

@@ -23,14 +23,17 @@ LipSDP is exactly the relaxation of rank one to ``Z ⪰ 0``.) Two methods maximi
 iterate Z into the primal ``t(Z)`` above; both stop when the primal value ``φ(t)`` (an upper bound,
 evaluated exactly) and the dual value ``h(Z)²/4`` (a lower bound on ``ρ*``) agree to ``tol``:
 
-* :func:`lipsdp_newton` (the default of ``solver="auto"``/``"torch"`` for d ≤ 32): a barrier
-  method, ``max h(Z) + μ log det Z`` over ``tr Z = 1`` by Newton in the ``d(d+1)/2`` coordinates
-  of Z. On the central path ``Q(t(Z)) ⪯ (h/2)(νI − μZ⁻¹)``, so the certified gap is at most
-  ``2μd/h`` relative and closes linearly in μ: 1e-9 in 35–70 Newton steps, 0.03–0.15 s on
-  servo, wine and random nets with m = 100…1000 (d = 4…11).
+* :func:`lipsdp_newton` (the default of ``solver="auto"``/``"torch"`` whenever its Newton system
+  has at most :data:`NEWTON_MAX_SYSTEM` rows): a barrier method, ``max h(Z) + μ log det Z`` over
+  ``tr Z = 1`` by Newton. On the central path ``Q(t(Z)) ⪯ (h/2)(νI − μZ⁻¹)``, so the certified
+  gap is at most ``2μd/h`` relative and closes linearly in μ: 1e-9 in 35–70 Newton steps. The
+  Newton matrix is solved in the ``d(d+1)/2`` coordinates of Z (0.03–0.15 s on servo, wine and
+  random nets with m = 100…1000, d = 4…11) or, when cheaper (d > 32, m + 1 < d(d+1)/2), through
+  the ``(m + 1) × (m + 1)`` Schur-complement matrix of Woodbury's formula (random nets, one core:
+  d = 50, m = 100: 0.2 s; d = 100, m = 1000: ~2 s; gaps 4e-10 to 7e-9).
 * :func:`lipsdp_dual`: accelerated projected gradient (projection onto the spectraplex = one
-  ``d × d`` eigendecomposition), ``O(m d²)`` per iteration, for large d; its primal converges
-  slowly (a 1e-6 gap can take thousands of iterations).
+  ``d × d`` eigendecomposition), ``O(m d²)`` per iteration, for networks too large for Newton;
+  its primal converges slowly (a 1e-6 gap can take thousands of iterations).
 
 The caller re-verifies ``t`` exactly (:func:`~torch_lipcvx.bounds.certify_t`).
 
@@ -80,7 +83,8 @@ __all__ = [
     "lipsdp_dual",
     "rho_from_dual",
     "lipsdp_newton",
-    "NEWTON_MAX_DIM",
+    "NEWTON_MAX_SYSTEM",
+    "newton_system",
     "PatternBarrier",
     "spectral_rho_fixed_t",
 ]
@@ -128,12 +132,6 @@ class FastInfo:
 
 
 # ------------------------------------------------------------------------------------- LipSDP
-#: Largest input dimension for which :func:`lipsdp_newton` is the default LipSDP method of
-#: ``solver="auto"``/``"torch"``: its Newton matrix has size ``d(d+1)/2`` (528 at d = 32, where one
-#: solve took ~0.5 s at m = 100 on 2 cores; the cost grows like d⁶).
-NEWTON_MAX_DIM = 32
-
-
 def _project_spectraplex(Z: Tensor) -> Tensor:
     """Euclidean projection of a symmetric ``(d, d)`` matrix onto ``{Z ⪰ 0, tr Z = 1}``."""
     lam, Q = torch.linalg.eigh(0.5 * (Z + Z.T))
@@ -248,19 +246,59 @@ def _check_units(W: Tensor, alpha: Tensor, who: str) -> tuple[Tensor, Tensor]:
     return W, alpha
 
 
+#: The Newton systems of :func:`lipsdp_newton`: ``"svec"`` solves the ``n × n`` Newton matrix in
+#: the ``n = d(d+1)/2`` coordinates of Z; ``"lowrank"`` solves, by Woodbury, a ``k × k`` system with
+#: ``k = m + 1`` (the Hessian of h is a sum of ``k`` rank-one terms ``w̄_jw̄_jᵀ ⊗ w̄_jw̄_jᵀ`` and
+#: the barrier's ``μ Z⁻¹ ⊗ Z⁻¹`` is inverted in closed form, ``X ↦ ZXZ/μ``).
+NEWTON_SYSTEMS = ("auto", "svec", "lowrank")
+#: Largest Newton system (``min(n, k)``, see :func:`newton_system`) for which ``solver="auto"``/
+#: ``"torch"`` use :func:`lipsdp_newton` (else :func:`lipsdp_dual`): about 3·4000² float64 numbers
+#: (0.4 GB) and ~2e10 flops per step (~0.5 s on one core; 40–60 steps).
+NEWTON_MAX_SYSTEM = 4000
+#: Rounds of iterative refinement of the ``"lowrank"`` Newton solve (stopped once the residual
+#: stops halving).
+NEWTON_REFINE = 6
+#: Up to this ``n = d(d+1)/2`` (d ≤ 32) :func:`newton_system` keeps the ``"svec"`` system, which
+#: reaches a 1e-9 gap where the Woodbury solve's cancellation can stop ``"lowrank"`` at ~1e-8.
+NEWTON_SVEC_MIN = 528
+
+
+def newton_system(m: int, d: int) -> tuple[str, int, float, float]:
+    """The cheaper Newton system of :func:`lipsdp_newton` for ``m`` units and ``d`` inputs.
+
+    Returns:
+        ``(system, size, flops, nbytes)``: ``"svec"`` or ``"lowrank"``, the order of the matrix
+        factorised each step (``n = d(d+1)/2``, resp. ``k = m + 1``), the flops of one Newton step
+        (forming and factorising it) and the bytes of its largest arrays (float64).
+    """
+    n, k = d * (d + 1) // 2, m + 1
+    svec = (m * n * n + n ** 3 / 3 + 4 * n * n * d, 8.0 * (m * n + 5 * n * n))
+    low = (k * k * d + k ** 3 / 3 + 2 * (NEWTON_REFINE + 1) * (4 * k * d * d + 6 * d ** 3),
+           8.0 * (3 * k * d + 3 * k * k + 10 * d * d))
+    if n <= NEWTON_SVEC_MIN or svec[0] <= low[0]:
+        return "svec", n, svec[0], svec[1]
+    return "lowrank", k, low[0], low[1]
+
+
 def lipsdp_newton(W: Tensor, alpha: Tensor, *, tol: float = 1e-9, max_iter: int = 200,
-                  shrink: float = 0.05, margin: float = 1e-10,
+                  shrink: float = 0.05, margin: float = 1e-10, system: str = "auto",
                   verbose: bool = False) -> tuple[float, Tensor, FastInfo]:
     """LipSDP's ``ρ*`` by a barrier (interior-point) Newton method on its ``d × d`` dual.
 
     Maximises ``h(Z) + μ log det Z`` over ``tr Z = 1`` (module docstring) by equality-constrained
-    Newton with backtracking, in the ``n = d(d+1)/2`` coordinates of ``svec(Z)``, and shrinks
-    ``μ`` by ``shrink`` once centred. At a centred point the primal ``t(Z)`` satisfies
-    ``φ(t) ≤ h²/4 + μ d h/2`` (the barrier's stationarity gives ``Q(t(Z)) ⪯ (h/2)(ν I − μ Z⁻¹)``),
-    so the certified gap closes like μ. The quadratic forms ``w̄_jᵀ Z w̄_j = ‖Lᵀw̄_j‖²`` are taken
-    through the Cholesky factor ``Z = LLᵀ`` (relative accuracy for units nearly orthogonal to the
-    optimal directions, whose Hessian terms ``|α_j|/(4 a_j^{3/2})`` grow large). Per iteration
-    ``O(m n² + n³)``; independent of m otherwise (about 35–50 iterations for a 1e-9 gap).
+    Newton with backtracking and shrinks ``μ`` by ``shrink`` once centred. At a centred point the
+    primal ``t(Z)`` satisfies ``φ(t) ≤ h²/4 + μ d h/2`` (the barrier's stationarity gives
+    ``Q(t(Z)) ⪯ (h/2)(ν I − μ Z⁻¹)``), so the certified gap closes like μ. The quadratic forms
+    ``w̄_jᵀ Z w̄_j = ‖Lᵀw̄_j‖²`` are taken through the Cholesky factor ``Z = LLᵀ`` (relative
+    accuracy for units nearly orthogonal to the optimal directions, whose Hessian terms
+    ``|α_j|/(4 a_j^{3/2})`` grow large). About 35–60 steps for a 1e-9 gap, whatever m and d.
+
+    The Newton matrix ``K = Σ_j δ_j svec(w̄_jw̄_jᵀ)svec(w̄_jw̄_jᵀ)ᵀ (+ the g term) + μ Z⁻¹ ⊗ Z⁻¹``
+    is solved either in the ``n = d(d+1)/2`` coordinates of ``svec(Z)`` (``"svec"``: ``O(m n² +
+    n³)`` per step) or by Woodbury through the ``k × k`` matrix ``μ diag(1/δ) + (V Z Vᵀ)∘(V Z Vᵀ)``
+    with ``V = [W̄; gᵀ]`` (``"lowrank"``: ``O(k² d + k³)`` per step, ``k = m + 1``), the
+    Schur-complement matrix of a standard SDP interior point; ``"auto"`` takes the cheaper
+    (:func:`newton_system`), so d = 100 costs what m = 100 costs.
 
     Args:
         W: ``(m, d)`` hidden weights without bias, every row nonzero; alpha: ``(m,)``, all nonzero.
@@ -271,6 +309,7 @@ def lipsdp_newton(W: Tensor, alpha: Tensor, *, tol: float = 1e-9, max_iter: int 
         shrink: factor applied to μ after each centring.
         margin: the returned t has ``s = Σ α_j²/(2t_j) ≤ 1 − margin`` (off the boundary that
             program (12) needs strictly inside); costs at most ~``margin`` relative in ρ.
+        system: ``"auto"``, ``"svec"`` or ``"lowrank"`` (see above).
         verbose: print the gap at each centring.
 
     Returns:
@@ -281,7 +320,8 @@ def lipsdp_newton(W: Tensor, alpha: Tensor, *, tol: float = 1e-9, max_iter: int 
 
     Raises:
         ValueError: shapes that do not match, NaN/Inf, a zero row of W or zero entry of alpha
-            (drop such units first), ``shrink`` outside (0, 1), ``margin`` outside [0, 1).
+            (drop such units first), ``shrink`` outside (0, 1), ``margin`` outside [0, 1), an
+            unknown ``system``.
     """
     start = time.perf_counter()
     W, alpha = _check_units(W, alpha, "lipsdp_newton")
@@ -291,26 +331,34 @@ def lipsdp_newton(W: Tensor, alpha: Tensor, *, tol: float = 1e-9, max_iter: int 
         raise ValueError(f"shrink must lie in (0, 1) (the factor applied to mu), got {shrink!r}")
     if not check_nonneg(margin, "margin") < 1:
         raise ValueError(f"margin must lie in [0, 1), got {margin!r}")
+    if system not in NEWTON_SYSTEMS:
+        raise ValueError(f"system must be one of {NEWTON_SYSTEMS}, got {system!r}")
     dev, dt = W.device, W.dtype
     m, d = W.shape
-    iu = torch.triu_indices(d, d, device=dev)
-    diag = iu[0] == iu[1]
-    sc = torch.where(diag, 1.0, math.sqrt(2.0)).to(dt)          # svec scaling
+    if system == "auto":
+        system = newton_system(m, d)[0]
     absa, g = alpha.abs(), W.T @ alpha
     use_g = bool((g != 0).any())
-    B = W[:, iu[0]] * W[:, iu[1]] * sc                           # rows svec(w̄_j w̄_jᵀ)
-    bg = g[iu[0]] * g[iu[1]] * sc
-    e = diag.to(dt)                                              # svec(I): tr Z = eᵀz
+    eye = torch.eye(d, dtype=dt, device=dev)
+    if system == "svec":
+        iu = torch.triu_indices(d, d, device=dev)
+        diag = iu[0] == iu[1]
+        sc = torch.where(diag, 1.0, math.sqrt(2.0)).to(dt)      # svec scaling
+        B = W[:, iu[0]] * W[:, iu[1]] * sc                       # rows svec(w̄_j w̄_jᵀ)
+        bg = g[iu[0]] * g[iu[1]] * sc
+        e = diag.to(dt)                                          # svec(I): tr Z = eᵀz
 
-    def unvec(z: Tensor) -> Tensor:
-        Z = torch.zeros(d, d, dtype=dt, device=dev)
-        Z[iu[0], iu[1]] = z / sc
-        Z[iu[1], iu[0]] = z / sc
-        return Z
+        def unvec(z: Tensor) -> Tensor:
+            Z = torch.zeros(d, d, dtype=dt, device=dev)
+            Z[iu[0], iu[1]] = z / sc
+            Z[iu[1], iu[0]] = z / sc
+            return Z
+    else:
+        V = torch.cat([W, g[None]]) if use_g else W              # (k, d)
 
-    def point(z: Tensor, mu: float):
-        """Barrier objective and its pieces at z, or (-inf, None) outside the domain."""
-        L, info = torch.linalg.cholesky_ex(unvec(z))
+    def point(Z: Tensor, mu: float):
+        """Barrier objective and its pieces at Z, or (-inf, None) outside the domain."""
+        L, info = torch.linalg.cholesky_ex(Z)
         if int(info) != 0:
             return -math.inf, None
         a = ((W @ L) ** 2).sum(1)
@@ -320,50 +368,96 @@ def lipsdp_newton(W: Tensor, alpha: Tensor, *, tol: float = 1e-9, max_iter: int 
         h = (absa * a.sqrt()).sum() + (c.sqrt() if use_g else 0.0)
         return float(h) + 2 * mu * float(torch.log(torch.diagonal(L)).sum()), (h, a, c, L)
 
-    z = e / d
-    _, pt = point(z, 0.0)
-    if pt is None:
-        raise ValueError("W has rows too small to represent in float64")
-    mu = float(pt[0]) / (2 * d)              # central-path gap bound 2μd/h = 1 at the start
-    Fz, pt = point(z, mu)
-    best_up, best_t = math.inf, None
-    lower, z_low = float(pt[0]) ** 2 / 4, z
-    gaps: list[float] = []
-    status, k, since = "max_iter", 0, 0
-    for k in range(1, max_iter + 1):
+    def direction(Z: Tensor, pt, mu: float):
+        """The Newton step ``dZ`` (``tr dZ = 0``) and the squared decrement, or None."""
         h, a, c, L = pt
         Zi = torch.cholesky_inverse(L)
         sa = a.sqrt()
-        grad = B.T @ (absa / (2 * sa)) + mu * Zi[iu[0], iu[1]] * sc
-        K = (B.T * (absa / (4 * a * sa))) @ B                   # −∇²h (PSD)
+        G = (W.T * (absa / (2 * sa))) @ W + mu * Zi                # ∇ of the barrier objective
+        delta = absa / (4 * a * sa)                                # −∇²h = Σ δ_j (·)
         if use_g:
-            grad = grad + bg / (2 * c.sqrt())
-            K = K + torch.outer(bg, bg) / (4 * c * c.sqrt())
-        A0, A1 = Zi[iu[0]], Zi[iu[1]]                           # μ·(Z⁻¹ ⊗ Z⁻¹) in svec
-        K = K + (mu / 2) * (A0[:, iu[0]] * A1[:, iu[1]] + A0[:, iu[1]] * A1[:, iu[0]]) \
-            * (sc[:, None] * sc[None, :])
-        Lk, info = torch.linalg.cholesky_ex(K)
-        if int(info) != 0:
+            G = G + torch.outer(g, g) / (2 * c.sqrt())
+        if system == "svec":
+            grad = G[iu[0], iu[1]] * sc
+            K = (B.T * delta) @ B
+            if use_g:
+                K = K + torch.outer(bg, bg) / (4 * c * c.sqrt())
+            A0, A1 = Zi[iu[0]], Zi[iu[1]]                         # μ·(Z⁻¹ ⊗ Z⁻¹) in svec
+            K = K + (mu / 2) * (A0[:, iu[0]] * A1[:, iu[1]] + A0[:, iu[1]] * A1[:, iu[0]]) \
+                * (sc[:, None] * sc[None, :])
+            Lk, info = torch.linalg.cholesky_ex(K)
+            if int(info) != 0:
+                return None
+            sol = torch.cholesky_solve(torch.stack([grad, e], 1), Lk)
+            Kg, Ke = unvec(sol[:, 0]), unvec(sol[:, 1])
+        else:
+            dv = torch.cat([delta, (1 / (4 * c * c.sqrt()))[None]]) if use_g else delta
+            VZ = V @ Z
+            P = VZ @ V.T
+            S = P * P
+            S.diagonal().add_(mu / dv)                             # μ·(D⁻¹ + Vᵀ K₀⁻¹ V)
+            Ls, info = torch.linalg.cholesky_ex(S)
+            if int(info) != 0:
+                return None
+
+            def woodbury(R: Tensor) -> Tensor:                    # K⁻¹R, Woodbury
+                ZRZ = Z @ R @ Z
+                y = torch.cholesky_solve(((V @ ZRZ) * V).sum(1)[:, None], Ls)[:, 0]
+                X = (ZRZ - (VZ.T * y) @ VZ) / mu
+                return 0.5 * (X + X.T)
+
+            def apply(X: Tensor) -> Tensor:                       # K(X)
+                q = ((V @ X) * V).sum(1) * dv
+                return (V.T * q) @ V + mu * (Zi @ X @ Zi)
+
+            def solve(R: Tensor) -> Tensor:
+                # iterative refinement: the Woodbury formula loses accuracy to cancellation
+                # once μ is small and Z nearly low-rank (its residual is what limits the gap)
+                X = woodbury(R)
+                best = math.inf
+                for _ in range(NEWTON_REFINE):
+                    r = R - apply(X)
+                    rn = float(torch.linalg.matrix_norm(r))
+                    if not rn < 0.5 * best:
+                        break
+                    best = rn
+                    X = X + woodbury(r)
+                return X
+
+            Kg, Ke = solve(G), solve(eye)
+        dZ = Kg - (float(torch.trace(Kg)) / float(torch.trace(Ke))) * Ke
+        return dZ, float((G * dZ).sum())
+
+    Z = eye / d
+    _, pt = point(Z, 0.0)
+    if pt is None:
+        raise ValueError("W has rows too small to represent in float64")
+    mu = float(pt[0]) / (2 * d)              # central-path gap bound 2μd/h = 1 at the start
+    Fz, pt = point(Z, mu)
+    best_up, best_t = math.inf, None
+    lower, Z_low = float(pt[0]) ** 2 / 4, Z
+    gaps: list[float] = []
+    status, k, since = "max_iter", 0, 0
+    for k in range(1, max_iter + 1):
+        step_dir = direction(Z, pt, mu)
+        if step_dir is None:
             status = "stalled"
             break
-        Kg = torch.cholesky_solve(grad[:, None], Lk)[:, 0]
-        Ke = torch.cholesky_solve(e[:, None], Lk)[:, 0]
-        dz = Kg - (float(e @ Kg) / float(e @ Ke)) * Ke           # Newton step on tr Z = 1
-        dec = float(grad @ dz)                                   # squared Newton decrement
+        dZ, dec = step_dir
         step, new = 1.0, (-math.inf, None)
         while step > 1e-10:
-            new = point(z + step * dz, mu)
+            new = point(Z + step * dZ, mu)
             if new[0] >= Fz + 0.25 * step * dec - 1e-15 * abs(Fz):
                 break
             step *= 0.5
         if new[1] is None or step <= 1e-10:
             status = "stalled"
             break
-        z, (Fz, pt) = z + step * dz, new
+        Z, (Fz, pt) = Z + step * dZ, new
         h, a, c, L = pt
-        value = float(h) ** 2 / (4 * float(e @ z))
+        value = float(h) ** 2 / (4 * float(torch.trace(Z)))
         if value > lower:
-            lower, z_low = value, z
+            lower, Z_low = value, Z
         since += 1
         if dec > 0.1 * mu and since < 10:
             continue
@@ -383,14 +477,14 @@ def lipsdp_newton(W: Tensor, alpha: Tensor, *, tol: float = 1e-9, max_iter: int 
             status = "stalled"      # float64 limit: no progress over three μ levels
             break
         mu *= shrink
-        Fz, pt = point(z, mu)
+        Fz, pt = point(Z, mu)
     if best_t is None:
         h, a, c, L = pt
         best_up, best_t = _off_boundary(W, alpha, absa * h / (2 * a.sqrt()), margin)
         if best_t is None or not math.isfinite(best_up):  # pragma: no cover - would be a bug
             raise RuntimeError("LipSDP Newton method found no finite multipliers")
     info = FastInfo(status, k, time.perf_counter() - start, best_up, lower, device=str(dev),
-                    dual=unvec(z_low) / float(e @ z_low))
+                    dual=Z_low / float(torch.trace(Z_low)))
     return best_up, best_t, info
 
 
@@ -400,8 +494,9 @@ def lipsdp_dual(W: Tensor, alpha: Tensor, *, tol: float = 1e-6, max_iter: int = 
     """LipSDP's ``ρ*`` by accelerated projected gradient on its ``d × d`` dual (module docstring).
 
     First-order: ``O(m d²)`` per iteration whatever d, but the primal ``t(Z)`` converges slowly
-    (wine, m = 100: gap 1.5e-6 after 1000 iterations). :func:`lipsdp_newton` is the default for
-    ``d ≤`` :data:`NEWTON_MAX_DIM`; this method serves larger d.
+    (wine, m = 100: gap 1.5e-6 after 1000 iterations). :func:`lipsdp_newton` is the default
+    while its Newton system has at most :data:`NEWTON_MAX_SYSTEM` rows; this method serves larger
+    networks.
 
     Args:
         W: ``(m, d)`` hidden weights without bias, every row nonzero; alpha: ``(m,)``, all nonzero.
