@@ -8,9 +8,11 @@ Modules (each docstring says which part of MATH.md it implements): ``models`` (S
 that post-processes after ``fit``), ``plots``, ``cli``.
 
 The names of the heavier optional parts (ADMM, LipSDPLayer, the metrics, the LightningModule and
-the callback)
-are importable from here too; they load their module on first use, so ``import torch_lipcvx``
-stays quick.
+the callback) are importable from here too, and every submodule is an attribute
+(``torch_lipcvx.data``, ``torch_lipcvx.plots``, ...); both load their module on first use, so
+``import torch_lipcvx`` stays quick: it loads neither cvxpy nor scipy (they load when a cvxpy
+solver is used), nor Lightning, torchmetrics or matplotlib. ``torch_lipcvx.defaults`` holds the
+default settings shared by the functions, the command line and the demo.
 """
 
 from importlib import import_module as _import_module
@@ -27,6 +29,10 @@ from .programs import SolverError
 __version__ = "0.1.0"
 
 _LAZY = {
+    "train_sgd": "train",
+    "train_pgd": "train",
+    "TrainResult": "train",
+    "train_sgd_lip": "layers",
     "ADMM": "admm",
     "ADMMResult": "admm",
     "LipSDPLayer": "layers",
@@ -71,14 +77,23 @@ __all__ = [
 ]
 
 
+#: The submodules, each an attribute of the package loaded on first access (``tl.data``).
+_SUBMODULES = ("admm", "attacks", "bounds", "callbacks", "cli", "data", "defaults", "extensions",
+               "fast", "ipm", "layers", "lightning", "linf", "metrics", "models", "path", "plots",
+               "postprocess", "programs", "train")
+
+
 def __getattr__(name: str):
     if name in _LAZY:
         value = getattr(_import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:
+        return _import_module(f".{name}", __name__)   # the import sets the attribute too
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    """The public names, the lazily loaded ones included (for ``dir()`` and tab completion)."""
-    return sorted(set(globals()) | set(__all__))
+    """The public names and submodules, the lazily loaded ones included (for ``dir()`` and tab
+    completion)."""
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))
