@@ -31,15 +31,16 @@ def task(n=60, d=2, seed=0, dtype=torch.float64):
     return X, y
 
 
-def make_trainer(tmp_path, callbacks, epochs=3, logger=False, **kw):
-    """A quiet CPU trainer; ``logger`` is how many CSV loggers it has (``True`` is one)."""
+def make_trainer(tmp_path, callbacks, epochs=3, logger=False, checkpointing=False, **kw):
+    """A quiet CPU trainer; ``logger`` is how many CSV loggers it has (``True`` is one);
+    ``checkpointing=True`` allows the ``ModelCheckpoint`` callbacks passed in ``callbacks``."""
     from lightning.pytorch.loggers import CSVLogger
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1,
                           logger=[CSVLogger(tmp_path, name=f"csv{i}") for i in range(int(logger))]
                           or False,
-                          enable_checkpointing=False, enable_progress_bar=False,
+                          enable_checkpointing=checkpointing, enable_progress_bar=False,
                           enable_model_summary=False, num_sanity_val_steps=0,
                           default_root_dir=tmp_path, callbacks=list(callbacks), **kw)
 
@@ -160,6 +161,7 @@ def test_module_untouched_without_improvement(tmp_path, monkeypatch):
     (dict(lam=1.0, X=torch.zeros(5, 2), y=torch.zeros(4)), r"y must have shape \(5,\)"),
     (dict(lam=1.0, X=torch.zeros(5), y=torch.zeros(5)), "X must have shape"),
     (dict(lam=1.0, model_attr="not an attr"), "model_attr"),
+    (dict(lam=1.0, refresh_checkpoints="yes"), "refresh_checkpoints"),
 ])
 def test_invalid_settings_raise_at_construction(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
@@ -262,3 +264,166 @@ def test_ddp_two_cpu_processes(tmp_path):
     # epoch-level training metrics are reduced over both ranks' shards, not rank-local
     assert {"train_loss", "train_mse"} <= e0["metrics"].keys()
     assert e0["metrics"] == pytest.approx(e1["metrics"], rel=1e-6)
+    # after the write-back every rank re-validated: the same val_mse, that of the new weights
+    # (float32 network and metric: its rounding only)
+    assert e0["revalidated"] and e1["revalidated"]
+    assert e0["val_mse"] == e1["val_mse"] == e0["best_model_score"] == e1["best_model_score"]
+    val = torch.load(tmp_path / "val.pt")
+    net = ShallowReLU(2, 8)
+    net.load_state_dict(w0)
+    with torch.no_grad():
+        mse = float((net(val["X"]) - val["y"]).pow(2).mean())
+    assert e0["val_mse"] == pytest.approx(mse, rel=1e-6)
+    # only rank zero wrote files; last.ckpt and the best path reload the post-processed weights
+    ckpt_dir = tmp_path / "ckpt"
+    assert e1["writes"] == [] and e0["writes"][-2:] == [str(ckpt_dir / "postprocessed.ckpt"),
+                                                        str(ckpt_dir / "last.ckpt")]
+    assert e0["best_model_path"] == e1["best_model_path"] == str(ckpt_dir / "postprocessed.ckpt")
+    for path in (e0["last_model_path"], e0["best_model_path"]):
+        restored = ShallowReLURegressor.load_from_checkpoint(path)
+        assert same_params(restored.model, net)
+
+
+# ---------------------------------------------------------------- checkpoints after write-back
+class FitEndRecorder(pl.Callback):
+    """Listed before ConvexPostProcessing: what the trainer holds when ``on_fit_end`` starts
+    (the metrics, and the bytes of every file in the checkpoint folder)."""
+
+    def __init__(self, ckpt_dir: Path):
+        self.ckpt_dir = ckpt_dir
+        self.metrics, self.files, self.best_model_path = None, None, None
+
+    def on_fit_end(self, trainer, pl_module):
+        self.metrics = {k: v.clone() for k, v in trainer.callback_metrics.items()}
+        self.files = folder_bytes(self.ckpt_dir)
+        self.best_model_path = trainer.checkpoint_callback.best_model_path
+
+
+def folder_bytes(folder: Path) -> dict:
+    """``{name: bytes}`` of the regular files, ``{name: "-> target"}`` of the links."""
+    return {p.name: f"-> {p.resolve().name}" if p.is_symlink() else p.read_bytes()
+            for p in sorted(folder.iterdir())}
+
+
+def fit_with_checkpoints(tmp_path, cb, *, save_last=True, monitor="val_mse", val="datamodule"):
+    """Fit a float64 ShallowReLURegressor on 60 training and 20 validation points with a
+    ModelCheckpoint in ``tmp_path/ckpt``; ``val``: ``"datamodule"`` (validation data in the
+    DataModule), ``"loaders"`` (DataLoaders passed to fit) or ``None`` (no validation)."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    X, y = task(n=80)
+    Xt, yt, Xv, yv = X[:60], y[:60], X[60:], y[60:]
+    module = ShallowReLURegressor(2, hidden=8, lr=2e-2, seed=0, dtype="float64")
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=save_last, monitor=monitor)
+    rec = FitEndRecorder(tmp_path / "ckpt")
+    trainer = make_trainer(tmp_path, [rec, ckpt, cb], checkpointing=True)
+    if val == "datamodule":
+        trainer.fit(module, datamodule=RegressionDataModule(Xt, yt, Xv, yv, batch_size=20))
+    elif val == "loaders":
+        from torch.utils.data import DataLoader, TensorDataset
+        trainer.fit(module, DataLoader(TensorDataset(Xt, yt), batch_size=20, shuffle=True),
+                    DataLoader(TensorDataset(Xv, yv), batch_size=20))
+    else:
+        trainer.fit(module, datamodule=RegressionDataModule(Xt, yt, batch_size=20))
+    return types.SimpleNamespace(module=module, trainer=trainer, ckpt=ckpt, rec=rec, X=Xt, y=yt,
+                                 X_val=Xv, y_val=yv)
+
+
+def assert_reloads_postprocessed(path, run, cb, lam, beta):
+    """The checkpoint at ``path`` rebuilds the post-processed network, bit for bit, with the
+    callback's J, and carries the callback's summary."""
+    restored = ShallowReLURegressor.load_from_checkpoint(path)
+    assert same_params(restored.model, run.module.model)
+    w, r = restored.model.weights(), cb.result.model.weights()
+    assert all(torch.equal(a, b) for a, b in zip((w.W, w.b, w.alpha, w.c),
+                                                  (r.W, r.b, r.alpha, r.c)))
+    J = objective(restored.model, run.X, run.y, lam=lam, beta=beta).value
+    assert J == objective(run.module.model, run.X, run.y, lam=lam, beta=beta).value
+    # the callback's J is that of the same weights with its own certificate solve
+    assert J == pytest.approx(cb.result.objective_after, rel=1e-6)
+    state = torch.load(path, weights_only=False)["callbacks"][cb.state_key]
+    assert state == {"summary": cb.summary, "applied": True}
+
+
+@pytest.mark.parametrize("save_last", [True, "link"])
+def test_checkpoints_and_metrics_follow_postprocessing(tmp_path, save_last):
+    lam, beta = 1e-2, 1e-3
+    cb = ConvexPostProcessing(lam=lam, beta=beta, max_iter=2, verbose=False)
+    run = fit_with_checkpoints(tmp_path, cb, save_last=save_last)
+    ckpt, trainer, rec = run.ckpt, run.trainer, run.rec
+    assert cb.applied and cb.revalidated
+    old_best = Path(rec.best_model_path)
+    assert old_best.parent == tmp_path / "ckpt" and old_best.name.startswith("epoch=")
+    if save_last == "link":
+        assert rec.files["last.ckpt"] == f"-> {old_best.name}"
+
+    # last.ckpt and the best-model path reload the post-processed network
+    assert ckpt.last_model_path == str(tmp_path / "ckpt" / "last.ckpt")
+    assert ckpt.best_model_path == str(tmp_path / "ckpt" / "postprocessed.ckpt")
+    for path in (ckpt.last_model_path, ckpt.best_model_path):
+        assert not Path(path).is_symlink()
+        assert_reloads_postprocessed(path, run, cb, lam, beta)
+    # the checkpoint written during training (and the link's target) is kept as it was
+    after = folder_bytes(tmp_path / "ckpt")
+    assert after[old_best.name] == rec.files[old_best.name]
+    assert set(after) == set(rec.files) | {"postprocessed.ckpt"}
+
+    # the validation metrics are those of the post-processed network, the training ones stay
+    with torch.no_grad():
+        mse = (run.module.model(run.X_val) - run.y_val).pow(2).mean()
+    val_mse = trainer.callback_metrics["val_mse"]
+    torch.testing.assert_close(val_mse, mse, rtol=1e-12, atol=0)
+    assert not torch.equal(val_mse, rec.metrics["val_mse"])
+    assert torch.equal(ckpt.best_model_score, val_mse)
+    for key in ("train_loss", "train_mse"):
+        assert torch.equal(trainer.callback_metrics[key], rec.metrics[key])
+    # the ModelCheckpoint's state inside the files names the new best
+    state = torch.load(ckpt.last_model_path, weights_only=False)["callbacks"]
+    mc_state = next(v for k, v in state.items() if k.startswith("ModelCheckpoint"))
+    assert mc_state["best_model_path"] == ckpt.best_model_path
+    assert torch.equal(mc_state["best_model_score"], val_mse)
+    # the trainer is left as fit leaves it
+    from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
+    assert trainer.state.fn == TrainerFn.FITTING and trainer.state.status == TrainerStatus.FINISHED
+    assert trainer.train_dataloader is not None and trainer.val_dataloaders is not None
+
+
+@pytest.mark.parametrize("val", ["loaders", None])
+def test_refresh_with_fit_loaders_or_without_validation(tmp_path, val):
+    lam, beta = 1e-2, 0.0
+    cb = ConvexPostProcessing(lam=lam, max_iter=2, verbose=False)
+    run = fit_with_checkpoints(tmp_path, cb, val=val, monitor="val_mse" if val else None)
+    assert cb.applied and cb.revalidated == (val is not None)
+    for path in (run.ckpt.last_model_path, run.ckpt.best_model_path):
+        assert_reloads_postprocessed(path, run, cb, lam, beta)
+    if val is None:  # nothing was validated: no validation metric, no score
+        assert "val_mse" not in run.trainer.callback_metrics and run.ckpt.best_model_score is None
+    else:
+        with torch.no_grad():
+            mse = (run.module.model(run.X_val) - run.y_val).pow(2).mean()
+        torch.testing.assert_close(run.trainer.callback_metrics["val_mse"], mse, rtol=1e-12,
+                                   atol=0)
+        # the loaders passed to fit are the trainer's again after the nested validation
+        assert run.trainer.train_dataloader is not None
+
+
+def test_checkpoints_untouched_without_improvement_or_refresh(tmp_path, monkeypatch):
+    # refresh_checkpoints=False: the weights change, the files and metrics stay
+    cb = ConvexPostProcessing(lam=1e-2, max_iter=2, refresh_checkpoints=False, verbose=False)
+    run = fit_with_checkpoints(tmp_path / "off", cb)
+    assert cb.applied and not cb.revalidated
+    assert folder_bytes(tmp_path / "off" / "ckpt") == run.rec.files
+    assert run.ckpt.best_model_path == run.rec.best_model_path
+    assert torch.equal(run.trainer.callback_metrics["val_mse"], run.rec.metrics["val_mse"])
+
+    # J did not decrease: nothing written back, nothing re-validated or re-saved
+    def no_gain(model, X, y, **kw):
+        rec = IterationRecord(0, 1.0, 0.5, 1.0, 1.0, 1.0, 0.0, 0.0, "input")
+        return PostProcessResult(ShallowReLU(2, 8, dtype=torch.float64), [rec, rec], message="")
+
+    monkeypatch.setattr(callbacks_mod, "postprocess", no_gain)
+    cb = ConvexPostProcessing(lam=1e-2, verbose=False)
+    run = fit_with_checkpoints(tmp_path / "nogain", cb)
+    assert not cb.applied and not cb.revalidated
+    assert folder_bytes(tmp_path / "nogain" / "ckpt") == run.rec.files
+    assert run.ckpt.best_model_path == run.rec.best_model_path
+    assert torch.equal(run.trainer.callback_metrics["val_mse"], run.rec.metrics["val_mse"])
