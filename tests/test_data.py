@@ -649,9 +649,9 @@ def test_load_csv_with_a_mask_file_or_indices(tmp_path):
     _close(by_idx.X_test, one.X_test)
     assert by_idx.split is None and by_idx.name == "plant.data"
 
-    with pytest.raises(ValueError, match=r"three\.csv has 3 columns .*split=0\.\.2"):
-        load_csv(path, test_mask=tmp_path / "three.csv")
-    with pytest.raises(ValueError, match=r"split must be an integer in 0\.\.2"):
+    first = load_csv(path, test_mask=tmp_path / "three.csv", standardize=False)
+    assert first.split == 0 and torch.equal(first.X_test, X[torch.from_numpy(masks[:, 0] == 1)])
+    with pytest.raises(ValueError, match=r"split must be an integer in 0\.\.2 \(.*three\.csv has 3"):
         load_csv(path, test_mask=tmp_path / "three.csv", split=3)
     with pytest.raises(FileNotFoundError, match="missing.csv"):
         load_csv(path, test_mask=tmp_path / "missing.csv")

@@ -512,14 +512,14 @@ def read_test_mask(path: PathLike, n: Optional[int] = None,
                    split: Optional[int] = None) -> np.ndarray:
     """Read a test mask file: comma-separated 0/1 values (``.csv`` or ``.csv.gz``), no header.
 
-    One column is one test mask; a file with several columns (like the collection's
-    ``test_mask.csv.gz``) holds one mask per split and ``split`` picks the column.
+    One column is one test mask; a file with several columns (like a data set folder's
+    ``test_mask.csv.gz``) holds one mask per split and ``split`` picks the column (the first,
+    as for :func:`load_uci`, by default).
 
     Args:
         path: the mask file.
         n: the number of data rows the mask must have (``None``: not checked).
-        split: the column to use, ``0 <= split < columns``; ``None`` means 0 and is only
-            allowed for a one-column file.
+        split: the column to use, ``0 <= split < columns`` (``None``: 0).
 
     Returns:
         A bool ``(rows,)`` numpy array, ``True`` for test rows.
@@ -528,18 +528,13 @@ def read_test_mask(path: PathLike, n: Optional[int] = None,
         FileNotFoundError: the file does not exist.
         TypeError: ``split`` is not an integer.
         ValueError: the file is unparsable, empty or non-finite, holds a value other than 0/1,
-            has several columns and no ``split``, has no column ``split``, has a row count other
-            than ``n``, or marks no test row or every row; the message names the file.
+            has no column ``split``, has a row count other than ``n``, or marks no test row or
+            every row; the message names the file.
     """
     p = _as_path(path, "path")
     table = _read_csv(p)
     cols = table.shape[1]
-    if split is None:
-        if cols > 1:
-            raise ValueError(f"{p} has {cols} columns (one test mask per split): choose one "
-                             f"with split=0..{cols - 1}")
-        split = 0
-    split = _check_int(split, "split")
+    split = _check_int(0 if split is None else split, "split")
     if not 0 <= split < cols:
         raise ValueError(f"split must be an integer in 0..{cols - 1} ({p} has {cols} "
                          f"column(s), one per split), got {split}")
@@ -872,7 +867,7 @@ def load_csv(path: PathLike, *, target: int = -1, header: bool = False,
         test_mask: the test rows as a ``(rows,)`` bool/0-1 vector (as :func:`from_arrays`), or
             the path of a mask file (read by :func:`read_test_mask`: 0/1 values, no header; a
             file with several columns holds one mask per split and ``split`` picks the column,
-            as in a data set folder's ``test_mask.csv.gz``).
+            default 0, as in a data set folder's ``test_mask.csv.gz``).
         test_indices: the 0-based indices of the test rows (data rows, not counting a header).
         standardize, dtype: as :func:`from_arrays`.
 
