@@ -56,7 +56,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from . import defaults
 from ._checks import check_nonneg, check_patterns, check_positive_int, check_seed
+from ._progress import check_progress, progress_bar
 from .bounds import LipSDPResult
 from .models import ShallowReLU, ShallowWeights, activation_patterns, augment, sign_order
 from .postprocess import (Objective, PostProcessResult, _Certifier, _ObjectiveHistory, _objective,
@@ -438,12 +440,14 @@ def pattern_step(model: nn.Module, X, y, patterns: Tensor, *, lam: float, beta: 
 
 
 # ------------------------------------------------------------------------------------ driver
-def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
+def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = defaults.BETA,
                          alpha_step: bool = True, reextract: bool = True,
                          t_mode: Literal["free", "fixed"] = "free", max_rounds: int = 5,
-                         w_max_iter: int = 20, tol: float = 1e-4, tie_tol: float = 1e-6,
+                         w_max_iter: int = defaults.MAX_ITER, tol: float = defaults.TOL,
+                         tie_tol: float = 1e-6,
                          solver: str = DEFAULT_SOLVER, solver_options: Optional[dict] = None,
-                         verbose: bool = False) -> ExtendedResult:
+                         verbose: bool = False,
+                         progress: Optional[bool] = None) -> ExtendedResult:
     """Algorithm 1 with an α-step and pattern re-extraction, never worse than the input.
 
     Each round runs, in order:
@@ -478,6 +482,8 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = 0.
             point's ``tol``), and the cvxpy programs here (α-step, re-extraction) run with
             cvxpy's defaults.
         verbose: one line per candidate.
+        progress: a tqdm bar over the rounds on stderr: ``None`` (default) when stderr is a
+            terminal, ``True``/``False`` always/never.
 
     Returns:
         :class:`ExtendedResult`.
@@ -497,6 +503,7 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = 0.
     tie_tol = check_nonneg(tie_tol, "tie_tol")
     if t_mode not in ("free", "fixed"):
         raise ValueError(f"t_mode must be 'free' or 'fixed', got {t_mode!r}")
+    show = check_progress(progress)
     outer_solver, own = _resolve_solver(solver)
     certify = _Certifier(outer_solver, solver_options)
     # with the torch solvers, solver_options are theirs (postprocess's interior point): the cvxpy
@@ -514,10 +521,11 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = 0.
     def log(rec: ExtendedRecord) -> None:
         if verbose:
             tag = "accepted" if rec.accepted else "rejected"
-            print(f"[extended] round {rec.round:2d} {rec.step:10s} J={rec.objective:.8g}  "
-                  f"mse={rec.mse:.6g}  L={rec.L:.6g}  {tag}  ({rec.step_time:.1f}s, "
-                  f"t={rec.time:.1f}s) {rec.note}", flush=True)
+            bar.write(f"[extended] round {rec.round:2d} {rec.step:10s} J={rec.objective:.8g}  "
+                      f"mse={rec.mse:.6g}  L={rec.L:.6g}  {tag}  ({rec.step_time:.1f}s, "
+                      f"t={rec.time:.1f}s) {rec.note}")
 
+    bar = progress_bar(show, max_rounds, "Algorithm 1 (extended)", unit="round")
     log(rec0)
 
     def consider(cand: ShallowWeights, k: int, step: str, sec: float, note: str = "") -> bool:
@@ -548,64 +556,67 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = 0.
         log(rec)
 
     message = f"reached max_rounds={max_rounds}"
-    for k in range(1, max_rounds + 1):
-        J_round = J.value
-        # 1. W-step: Algorithm 1 from the current network, with its own (re-extracted) patterns
-        order = sign_order(w.alpha)
-        if not torch.equal(order, torch.arange(w.m)):
-            # units reordered (the α-step may flip signs): permute t with them (ρ is invariant)
-            w = w.permute(order)
-            cert = dataclasses.replace(cert, t=np.asarray(cert.t)[order.numpy()])
-        D_used = activation_patterns(X, w)
-        tic = time.perf_counter()
-        try:
-            # float64 on the model's device: the torch solvers run where the model lives (the
-            # candidate is rounded to the model's dtype and re-scored by consider)
-            res = postprocess(ShallowReLU.from_weights(w, device=net.device), X, y, lam=lam,
-                              beta=beta, max_iter=w_max_iter, tol=tol, solver=outer_solver,
-                              solver_options=solver_options)
-            cand = res.model.weights().to(**_CPU64)
-            consider(cand, k, "w-step", time.perf_counter() - tic,
-                     f"{len(res.history) - 1} restriction solve(s) accepted")
-        except (SolverError, ValueError) as exc:
-            failed(k, "w-step", exc, time.perf_counter() - tic)
-        # 2. α-step
-        if alpha_step:
+    with bar:
+        for k in range(1, max_rounds + 1):
+            J_round = J.value
+            # 1. W-step: Algorithm 1 from the current network, with its own (re-extracted) patterns
+            order = sign_order(w.alpha)
+            if not torch.equal(order, torch.arange(w.m)):
+                # units reordered (the α-step may flip signs): permute t with them (ρ is invariant)
+                w = w.permute(order)
+                cert = dataclasses.replace(cert, t=np.asarray(cert.t)[order.numpy()])
+            D_used = activation_patterns(X, w)
             tic = time.perf_counter()
             try:
-                t = cert.t if t_mode == "fixed" else None
-                cand, _, _, status, _ = _alpha_candidate(w, X, y, lam, beta, t, t_mode, own,
-                                                         own_options, cache=alpha_cache)
-                consider(cand, k, "alpha-step", time.perf_counter() - tic, status)
+                # float64 on the model's device: the torch solvers run where the model lives (the
+                # candidate is rounded to the model's dtype and re-scored by consider)
+                res = postprocess(ShallowReLU.from_weights(w, device=net.device), X, y, lam=lam,
+                                  beta=beta, max_iter=w_max_iter, tol=tol, solver=outer_solver,
+                                  solver_options=solver_options, progress=False)
+                cand = res.model.weights().to(**_CPU64)
+                consider(cand, k, "w-step", time.perf_counter() - tic,
+                         f"{len(res.history) - 1} restriction solve(s) accepted")
             except (SolverError, ValueError) as exc:
-                failed(k, "alpha-step", exc, time.perf_counter() - tic)
-        # 3. re-extraction: flip the near-ties of the patterns the W-step used, solve (12) once
-        # (nothing to do once every α_j is 0: f is the constant c, and (12) has no variable)
-        if reextract and bool((w.alpha != 0).any()):
-            tic = time.perf_counter()
-            D_new = flip_ties(X, w, D_used, tie_tol=tie_tol)
-            n_flip = int((D_new != activation_patterns(X, w)).sum())
-            try:
-                cand, _, status, _ = _pattern_candidate(w, X, y, D_new, cert.t, lam, beta, own,
-                                                        own_options)
-                consider(cand, k, "reextract", time.perf_counter() - tic,
-                         f"{int((D_new != D_used).sum())} pattern entries changed, "
-                         f"{n_flip} off the network's own; {status}")
-            except (SolverError, ValueError) as exc:
-                failed(k, "reextract", exc, time.perf_counter() - tic)
-        if J_round - J.value <= tol * abs(J_round):
-            message = f"converged: round {k} lowered J by less than tol={tol:g} (relative)"
-            break
+                failed(k, "w-step", exc, time.perf_counter() - tic)
+            # 2. α-step
+            if alpha_step:
+                tic = time.perf_counter()
+                try:
+                    t = cert.t if t_mode == "fixed" else None
+                    cand, _, _, status, _ = _alpha_candidate(w, X, y, lam, beta, t, t_mode, own,
+                                                             own_options, cache=alpha_cache)
+                    consider(cand, k, "alpha-step", time.perf_counter() - tic, status)
+                except (SolverError, ValueError) as exc:
+                    failed(k, "alpha-step", exc, time.perf_counter() - tic)
+            # 3. re-extraction: flip the near-ties of the patterns the W-step used, solve (12) once
+            # (nothing to do once every α_j is 0: f is the constant c, and (12) has no variable)
+            if reextract and bool((w.alpha != 0).any()):
+                tic = time.perf_counter()
+                D_new = flip_ties(X, w, D_used, tie_tol=tie_tol)
+                n_flip = int((D_new != activation_patterns(X, w)).sum())
+                try:
+                    cand, _, status, _ = _pattern_candidate(w, X, y, D_new, cert.t, lam, beta, own,
+                                                            own_options)
+                    consider(cand, k, "reextract", time.perf_counter() - tic,
+                             f"{int((D_new != D_used).sum())} pattern entries changed, "
+                             f"{n_flip} off the network's own; {status}")
+                except (SolverError, ValueError) as exc:
+                    failed(k, "reextract", exc, time.perf_counter() - tic)
+            bar.update(1, J=J.value, L=J.L)
+            if J_round - J.value <= tol * abs(J_round):
+                message = f"converged: round {k} lowered J by less than tol={tol:g} (relative)"
+                break
     out = ShallowReLU.from_weights(w, device=net.device, dtype=net.dtype)
     return ExtendedResult(out, history, candidates, cert, message, lam, beta)
 
 
 # ---------------------------------------------------------------------------------- samp-lip
-def sampled_lipschitz(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
-                      n_sampled: Optional[int] = None, seed: int = 0, max_iter: int = 20,
-                      tol: float = 1e-4, solver: str = DEFAULT_SOLVER,
-                      solver_options: Optional[dict] = None,
-                      verbose: bool = False) -> SampledLipResult:
+def sampled_lipschitz(model: nn.Module, X, y, *, lam: float, beta: float = defaults.BETA,
+                      n_sampled: Optional[int] = None, seed: int = defaults.SEED,
+                      max_iter: int = defaults.MAX_ITER, tol: float = defaults.TOL,
+                      solver: str = DEFAULT_SOLVER, solver_options: Optional[dict] = None,
+                      verbose: bool = False, progress: Optional[bool] = None
+                      ) -> SampledLipResult:
     """"samp-lip": Algorithm 1 with P = N = a random sample of the model's patterns (no guarantee).
 
     Draws ``k = n_sampled`` (default ``m // 2``) of the model's ``m`` units uniformly without
@@ -620,8 +631,9 @@ def sampled_lipschitz(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
         X: ``(n, d)``; y: ``(n,)``.
         lam: λ > 0; beta: β ≥ 0.
         n_sampled: ``1 ≤ k ≤ m``; seed: the sampling seed.
-        max_iter, tol, solver, solver_options, verbose: passed to :func:`torch_lipcvx.postprocess`
-            (a rerun with the cvxpy solver after a torch solver failed gets no options).
+        max_iter, tol, solver, solver_options, verbose, progress: passed to
+            :func:`torch_lipcvx.postprocess` (a rerun with the cvxpy solver after a torch solver
+            failed gets no options).
 
     Returns:
         :class:`SampledLipResult`; ``result.history`` is non-increasing from the *start* network.
@@ -640,6 +652,7 @@ def sampled_lipschitz(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
     if not 1 <= k <= m:
         raise ValueError(f"n_sampled must be between 1 and the number of units ({m}), got {k}")
     check_seed(seed)
+    check_progress(progress)
     pick = torch.randperm(m, generator=torch.Generator().manual_seed(seed))[:k]
     pick = torch.sort(pick).values
     a = w.alpha[pick].abs()
@@ -654,7 +667,8 @@ def sampled_lipschitz(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
         # device, where the torch solvers then run
         return postprocess(ShallowReLU.from_weights(start_w, device=net.device, dtype=net.dtype),
                            X, y, lam=lam, beta=beta, max_iter=max_iter, tol=tol,
-                           solver=solver_name, solver_options=options, verbose=verbose)
+                           solver=solver_name, solver_options=options, verbose=verbose,
+                           progress=progress)
 
     try:
         res = run(outer_solver, solver_options)

@@ -33,7 +33,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from . import defaults
 from ._checks import check_nonneg, check_positive_int
+from ._progress import check_progress, progress_bar
 from .bounds import certify_t
 from .layers import call_cvxpy_layer
 from .models import ShallowReLU, ShallowWeights, activation_patterns, sign_order
@@ -471,10 +473,11 @@ class _Lane:
 
 
 def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.ndarray, Tensor],
-                        *, max_iter: int = 20, tol: float = 1e-4, beta: float = 0.0,
+                        *, max_iter: int = defaults.MAX_ITER, tol: float = defaults.TOL,
+                        beta: float = defaults.BETA,
                         solver_args: Optional[dict] = None, form: str = "decomposed",
-                        lipsdp_solver: str = DEFAULT_SOLVER,
-                        verbose: bool = False) -> RegularisationPath:
+                        lipsdp_solver: str = DEFAULT_SOLVER, verbose: bool = False,
+                        progress: Optional[bool] = None) -> RegularisationPath:
     """Algorithm 1 (Lipschitz case, MATH.md §6) for every ``λ`` in ``lams``, in lock-step.
 
     The units are ordered ``α > 0`` first and the activation patterns ``D`` and outer weights ``α``
@@ -507,6 +510,9 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
         lipsdp_solver: solver of the per-``λ`` LipSDP certificates (``"CLARABEL"``, ``"SCS"``,
             ``"auto"`` or ``"torch"``; see :func:`~torch_lipcvx.bounds.lipsdp`).
         verbose: print one line per ``λ`` per iteration.
+        progress: a tqdm bar over the iterations on stderr (showing how many ``λ`` still run and
+            the lowest ``J``): ``None`` (default) when stderr is a terminal, ``True``/``False``
+            always/never.
 
     Returns:
         :class:`RegularisationPath` with one :class:`~torch_lipcvx.postprocess.PostProcessResult`
@@ -530,6 +536,7 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
     args = _check_solver_args(solver_args)
     if form not in RestrictionLayer.FORMS:
         raise ValueError(f"form must be one of {RestrictionLayer.FORMS}, got {form!r}")
+    show = check_progress(progress)
     certify = _Certifier(check_any_solver(lipsdp_solver), None, collect=True)
 
     w = w0.permute(sign_order(w0.alpha))
@@ -565,72 +572,74 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
         setup_time = layer.setup_time
         for lane in lanes:
             lane.message = f"reached max_iter={max_iter}"
-        for k in range(1, max_iter + 1):
-            run = [lane for lane in lanes if lane.running]
-            if not run:
-                break
-            t_batch = torch.stack([torch.as_tensor(lane.cert.t, **_CPU64)[ai] for lane in run])
-            lam_batch = torch.tensor([lane.lam for lane in run], **_CPU64)
-            try:
-                with torch.no_grad():
-                    sol = layer(t_batch, lam_batch)
-            except SolverError as exc:
-                if k == 1:
-                    raise
-                warnings.warn(f"iteration {k}: {exc}; kept the previous networks",
-                              RuntimeWarning, stacklevel=2)
-                for lane in run:
-                    lane.message = f"solver failed at iteration {k}: {exc}"
-                    lane.running = False
-                break
-            layer_time += sol.solve_time
-            layer_calls += 1
-            batch_sizes.append(len(run))
-            for b, lane in enumerate(run):
-                Wt = lane.w.W_tilde.clone()
-                Wt[ai] = sol.W_tilde[b]
-                if beta > 0:
-                    Wt[~act] = 0.0
-                c = None if sol.c is None else sol.c[b].clone()
-                cand = ShallowWeights.from_tilde(Wt, lane.w.alpha, c).rounded(net.dtype)
+        with progress_bar(show, max_iter, f"regularisation path ({len(lanes)} lambda)") as bar:
+            for k in range(1, max_iter + 1):
+                run = [lane for lane in lanes if lane.running]
+                if not run:
+                    break
+                t_batch = torch.stack([torch.as_tensor(lane.cert.t, **_CPU64)[ai] for lane in run])
+                lam_batch = torch.tensor([lane.lam for lane in run], **_CPU64)
                 try:
-                    cert = certify(cand)
+                    with torch.no_grad():
+                        sol = layer(t_batch, lam_batch)
                 except SolverError as exc:
-                    # the candidate cannot be scored: this λ keeps what it has (as postprocess
-                    # does), the other λ go on
-                    reason = f"certificate failed at iteration {k}: {exc}"
-                    lane.rejected.append({"iteration": k, "objective": math.nan,
-                                          "previous": lane.J.value, "reason": reason})
-                    lane.message, lane.running = reason, False
-                    warnings.warn(f"lam={lane.lam:g}, iteration {k}: the candidate's LipSDP "
-                                  f"certificate failed ({exc}); kept the previous network",
+                    if k == 1:
+                        raise
+                    warnings.warn(f"iteration {k}: {exc}; kept the previous networks",
                                   RuntimeWarning, stacklevel=2)
-                    continue
-                rho_T, t_T, _ = certify_t(cand.W, cand.alpha, lane.cert.t)
-                if rho_T < cert.rho:        # the old T certifies better (solver inaccuracy)
-                    cert = replace(cert, rho=rho_T, t=t_T.numpy(), status="previous T")
-                J_new = _objective(cand, X, y, lane.lam, beta, cert.rho)
-                J_prev = lane.J.value
-                if J_new.value <= J_prev:
-                    lane.w, lane.cert, lane.J = cand, cert, J_new
-                    lane.history.append(IterationRecord(
-                        k, J_new.value, J_new.mse, J_new.l2, J_new.rho, J_new.L,
-                        time.perf_counter() - start, sol.solve_time, "restriction-batch"))
-                    log(lane)
-                    if (J_prev - J_new.value) <= tol * abs(J_prev):
-                        lane.message = f"converged: relative decrease below tol={tol:g}"
+                    for lane in run:
+                        lane.message = f"solver failed at iteration {k}: {exc}"
                         lane.running = False
-                else:
-                    lane.rejected.append({"iteration": k, "objective": J_new.value,
-                                          "previous": J_prev,
-                                          "reason": "objective increased (solver inaccuracy)"})
-                    if J_new.value > J_prev * (1 + 1e-6) + 1e-12:
-                        n_bad += 1
-                    lane.message = f"converged: candidate at iteration {k} did not lower J"
-                    lane.running = False
-                    if verbose:
-                        print(f"[torch_lipcvx] lam={lane.lam:<10.4g} iter {k:3d}  candidate "
-                              f"J={J_new.value:.8g} rejected (not lower)", flush=True)
+                    break
+                layer_time += sol.solve_time
+                layer_calls += 1
+                batch_sizes.append(len(run))
+                for b, lane in enumerate(run):
+                    Wt = lane.w.W_tilde.clone()
+                    Wt[ai] = sol.W_tilde[b]
+                    if beta > 0:
+                        Wt[~act] = 0.0
+                    c = None if sol.c is None else sol.c[b].clone()
+                    cand = ShallowWeights.from_tilde(Wt, lane.w.alpha, c).rounded(net.dtype)
+                    try:
+                        cert = certify(cand)
+                    except SolverError as exc:
+                        # the candidate cannot be scored: this λ keeps what it has (as postprocess
+                        # does), the other λ go on
+                        reason = f"certificate failed at iteration {k}: {exc}"
+                        lane.rejected.append({"iteration": k, "objective": math.nan,
+                                              "previous": lane.J.value, "reason": reason})
+                        lane.message, lane.running = reason, False
+                        warnings.warn(f"lam={lane.lam:g}, iteration {k}: the candidate's LipSDP "
+                                      f"certificate failed ({exc}); kept the previous network",
+                                      RuntimeWarning, stacklevel=2)
+                        continue
+                    rho_T, t_T, _ = certify_t(cand.W, cand.alpha, lane.cert.t)
+                    if rho_T < cert.rho:        # the old T certifies better (solver inaccuracy)
+                        cert = replace(cert, rho=rho_T, t=t_T.numpy(), status="previous T")
+                    J_new = _objective(cand, X, y, lane.lam, beta, cert.rho)
+                    J_prev = lane.J.value
+                    if J_new.value <= J_prev:
+                        lane.w, lane.cert, lane.J = cand, cert, J_new
+                        lane.history.append(IterationRecord(
+                            k, J_new.value, J_new.mse, J_new.l2, J_new.rho, J_new.L,
+                            time.perf_counter() - start, sol.solve_time, "restriction-batch"))
+                        log(lane)
+                        if (J_prev - J_new.value) <= tol * abs(J_prev):
+                            lane.message = f"converged: relative decrease below tol={tol:g}"
+                            lane.running = False
+                    else:
+                        lane.rejected.append({"iteration": k, "objective": J_new.value,
+                                              "previous": J_prev,
+                                              "reason": "objective increased (solver inaccuracy)"})
+                        if J_new.value > J_prev * (1 + 1e-6) + 1e-12:
+                            n_bad += 1
+                        lane.message = f"converged: candidate at iteration {k} did not lower J"
+                        lane.running = False
+                        if verbose:
+                            print(f"[torch_lipcvx] lam={lane.lam:<10.4g} iter {k:3d}  candidate "
+                                  f"J={J_new.value:.8g} rejected (not lower)", flush=True)
+                bar.update(1, running=sum(lane.running for lane in lanes))
     if n_bad:
         warnings.warn(f"{n_bad} candidate(s) raised J by more than 1e-6 relative and were "
                       "rejected (previous networks kept); tighten the tolerances in solver_args",

@@ -285,7 +285,8 @@ def train_pgd(model: Optional[nn.Module], X: Tensor, y: Tensor, *, eps: float,
         attack_steps: PGD steps per minibatch, ``>= 1``.
         attack_alpha: PGD step size; default ``2.5 * eps / attack_steps`` (Madry's convention).
         model, X, y, hidden, beta, epochs, lr, batch_size, optimizer, seed, verbose, progress:
-            as for :func:`train_sgd`. The PGD random starts come from a generator seeded by ``seed + 2``.
+            as for :func:`train_sgd`. The PGD random starts come from a generator seeded by
+            ``seed + 2``.
 
     Returns:
         :class:`TrainResult` (history entries also carry ``adv_mse``).
