@@ -4,7 +4,7 @@ For each ε, the adversarial MSE found by ℓ2 and ℓ∞ PGD (a lower bound on 
 next to the certified upper bound mean((|f(x) − y| + L ε)²), with L the certified Lipschitz bound
 for the attack's norm (LipSDP for ℓ2; the tightest certified ℓ∞ bound available).
 
-    python examples/certify_then_attack.py [--data-dir ../shared/data --data servo]
+    python examples/certify_then_attack.py [--data servo]   (a bundled UCI set; --data-dir DIR for your own)
 """
 
 from __future__ import annotations
@@ -18,8 +18,11 @@ from torch_lipcvx.train import train_sgd
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--data", default="rastrigin")
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--data", default="rastrigin",
+                   help="rastrigin, a bundled UCI set (servo, machine, solar, wine) or a folder "
+                        "under --data-dir")
+    p.add_argument("--data-dir", default=None,
+                   help="folder of your own data sets (default: the bundled ones)")
     p.add_argument("--hidden", type=int, default=50)
     p.add_argument("--epochs", type=int, default=500)
     p.add_argument("--eps", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2])

@@ -1,6 +1,6 @@
 """Train a ShallowReLU with Lightning and post-process it when `fit` ends (ConvexPostProcessing).
 
-    python examples/lightning_callback.py [--data-dir ../shared/data --data wine] [--devices 2]
+    python examples/lightning_callback.py [--data wine] [--devices 2]   (wine ships with the package)
 
 With `--devices 2` it runs under DDP on 2 CPU processes: the convex step runs once, on rank zero,
 and the result is broadcast so every rank ends with the same weights.
@@ -19,8 +19,11 @@ from torch_lipcvx.data import load_dataset
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--data", default="rastrigin")
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--data", default="rastrigin",
+                   help="rastrigin, a bundled UCI set (servo, machine, solar, wine) or a folder "
+                        "under --data-dir")
+    p.add_argument("--data-dir", default=None,
+                   help="folder of your own data sets (default: the bundled ones)")
     p.add_argument("--hidden", type=int, default=50)
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--lam", type=float, default=1e-3)

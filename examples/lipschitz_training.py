@@ -1,6 +1,6 @@
 """Three ways to a network with a small certified Lipschitz constant, side by side.
 
-    python examples/lipschitz_training.py [--data servo --data-dir ../shared/data] [--lam 1e-3]
+    python examples/lipschitz_training.py [--data servo] [--lam 1e-3]   (servo ships with the package)
 
 1. SGD (Adam on the MSE), the baseline;
 2. SGD-lip: Adam on MSE + λ·L², with L the certified LipSDP bound differentiated through its
@@ -27,8 +27,11 @@ from torch_lipcvx.train import train_sgd
 
 def main(argv=None) -> list[dict]:
     p = argparse.ArgumentParser()
-    p.add_argument("--data", default="rastrigin")
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--data", default="rastrigin",
+                   help="rastrigin, a bundled UCI set (servo, machine, solar, wine) or a folder "
+                        "under --data-dir")
+    p.add_argument("--data-dir", default=None,
+                   help="folder of your own data sets (default: the bundled ones)")
     p.add_argument("--hidden", type=int, default=50)
     p.add_argument("--epochs", type=int, default=500)
     p.add_argument("--lam", type=float, default=1e-3)

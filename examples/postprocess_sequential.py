@@ -1,9 +1,10 @@
 """Post-process a network trained elsewhere (a plain nn.Sequential) with one call.
 
-Trains `nn.Sequential(Linear, ReLU, Linear)` on the servo data (or rastrigin if no data directory is
-given), then runs Algorithm 1 and prints the certified Lipschitz interval before and after.
+Trains `nn.Sequential(Linear, ReLU, Linear)` on the servo data (bundled with the package; or
+another data set with --data), then runs Algorithm 1 and prints the certified Lipschitz interval
+before and after.
 
-    python examples/postprocess_sequential.py [--data-dir ../shared/data] [--hidden 50]
+    python examples/postprocess_sequential.py [--data servo] [--hidden 50]
 """
 
 from __future__ import annotations
@@ -19,15 +20,18 @@ from torch_lipcvx.data import load_dataset
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--data-dir", default=None, help="UCI data directory (servo); default rastrigin")
+    p.add_argument("--data", default="servo",
+                   help="a bundled UCI set (servo, machine, solar, wine), rastrigin, or a folder "
+                        "under --data-dir")
+    p.add_argument("--data-dir", default=None,
+                   help="folder of your own data sets (default: the bundled ones)")
     p.add_argument("--hidden", type=int, default=50)
     p.add_argument("--epochs", type=int, default=1000)
     p.add_argument("--lam", type=float, default=1e-2)
     p.add_argument("--max-iter", type=int, default=5)
     args = p.parse_args(argv)
 
-    data = (load_dataset("servo", args.data_dir) if args.data_dir
-            else load_dataset("rastrigin", n=300, d=2))
+    data = load_dataset(args.data, args.data_dir, n=300, d=2)
     X, y = data.X_train.float(), data.y_train.float()     # float32 is fine: maths runs in float64
     torch.manual_seed(0)
     seq = nn.Sequential(nn.Linear(data.d, args.hidden), nn.ReLU(), nn.Linear(args.hidden, 1))
