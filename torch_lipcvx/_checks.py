@@ -101,6 +101,25 @@ def check_squared_errors_finite(residuals: Tensor, what: str = "model") -> None:
                          f"{top}): the weights or the data (X, y) are too large; rescale them")
 
 
+#: the largest ratio λρ / (data terms) of a starting network that the fitting functions accept:
+#: 2⁵³, beyond which the data terms are below float64's rounding of the objective ``J``
+LAM_RATIO_MAX = 2.0 ** 53
+
+
+def check_lam_scale(lam: float, rho: float, mse: float, ridge: float, y: Tensor) -> None:
+    """Raise ``ValueError`` if ``λρ`` outweighs the data terms of the starting network by more
+    than :data:`LAM_RATIO_MAX`: the fit then no longer shows in ``J`` in float64, and the
+    programs, scaled by ``λ``, are beyond the solvers' precision. The data terms are measured as
+    ``max(MSE + ridge, mean(y²))`` (the latter being the zero predictor's MSE, so that a network
+    that fits perfectly is not refused); all-zero targets and data terms skip the check."""
+    scale = max(mse + ridge, float((y.detach().to(torch.float64) ** 2).mean()))
+    if lam > 0 and scale > 0 and lam * rho > LAM_RATIO_MAX * scale:
+        raise ValueError(f"lam = {lam:g} is too large for this network and data: lam*rho = "
+                         f"{lam * rho:.3g} outweighs the data terms (about {scale:.3g}) by more "
+                         f"than 2**53, so the fit is lost in the float64 rounding of J; use "
+                         f"lam <= {LAM_RATIO_MAX * scale / rho:.3g}")
+
+
 def _check_real(value, name: str, positive: bool) -> float:
     bound = "> 0" if positive else ">= 0"
     if isinstance(value, bool):

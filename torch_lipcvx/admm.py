@@ -35,6 +35,7 @@ a fresh LipSDP of exactly those weights (never the SDP step's ``ρ``, which cert
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
 import warnings
@@ -46,8 +47,9 @@ import torch
 from torch import Tensor, nn
 
 from . import defaults
-from ._checks import (check_nonneg, check_positive, check_positive_int, check_seed,
-                      check_Xy, seeded_generator)
+from ._checks import (check_data_scale, check_lam_scale, check_nonneg, check_positive,
+                      check_positive_int, check_seed, check_squared_errors_finite, check_Xy,
+                      seeded_generator)
 from ._progress import ProgressBar, check_progress, progress_bar
 from .bounds import FAST_SOLVERS, LipSDPResult, check_any_solver, spectral_rho
 from .models import ShallowReLU, ShallowWeights, as_shallow_relu, check_weights_finite
@@ -195,11 +197,30 @@ def sdp_step(V_W: Tensor, V_alpha: Tensor, t, weight: float, *,
     elif (program.m, program.d) != (m, d):
         raise ValueError(f"program has size {(program.m, program.d)}, the targets {(m, d)}")
     solver = check_sdp_solver(solver)
-    Z, a, rho, info = program.solve(V_W.numpy(), V_alpha.numpy(), t.numpy(), float(weight),
-                                    solver, solver_options)
+    try:
+        Z, a, rho, info = program.solve(V_W.numpy(), V_alpha.numpy(), t.numpy(), float(weight),
+                                        solver, solver_options)
+    except BaseException as exc:
+        # Clarabel's Rust core can abort with a pyo3 PanicException (a BaseException) on a badly
+        # scaled SDP: report it as the solver failure it is
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise SolverError(f"{solver} failed on the ADMM SDP step: {exc}") from None
     Z, a = torch.as_tensor(Z), torch.as_tensor(a)
     return SDPStepResult(Z, a, rho, schur_lmi_min_eig(Z, a, t, rho), info.status, solver,
                          info.solve_time)
+
+
+def _outside_inference_mode(method):
+    """Run ``method`` with ``torch.inference_mode`` switched off (as in Lightning's validation):
+    ADMM's loss step needs autograd, and its state must be normal tensors."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        if torch.is_inference_mode_enabled():
+            with torch.inference_mode(False):
+                return method(*args, **kwargs)
+        return method(*args, **kwargs)
+    return wrapper
 
 
 def _augmented_penalty(W: Tensor, alpha: Tensor, Z: Tensor, a: Tensor, U_W: Tensor,
@@ -378,6 +399,7 @@ class ADMM:
         programs.SolverError: the LipSDP of the start failed.
     """
 
+    @_outside_inference_mode
     def __init__(self, model: nn.Module, X, y, *, lam: float, beta: float = defaults.BETA,
                  penalty: float = 0.25, loss_steps: int = defaults.ADMM_LOSS_STEPS,
                  lr: float = defaults.LR, batch_size: Optional[int] = None, min_iter: int = 5,
@@ -392,6 +414,10 @@ class ADMM:
         w0 = net.weights()
         check_weights_finite(w0, "model")
         X, y = check_Xy(X, y, net.in_features)
+        check_data_scale(X, y)
+        # inference tensors (made under torch.inference_mode) cannot enter the loss step's
+        # autograd graph: work on normal copies
+        X, y = (t.clone() if t.is_inference() else t for t in (X, y))
         self.lam = check_nonneg(lam, "lam")
         self.beta = check_nonneg(beta, "beta")
         self.penalty = check_positive(penalty, "penalty")
@@ -431,6 +457,8 @@ class ADMM:
         self.theta = ShallowReLU.from_weights(w0, device=dev, dtype=torch.float64)
         self.X = X.detach().to(dev, torch.float64)
         self.y = y.detach().to(dev, torch.float64)
+        with torch.no_grad():
+            check_squared_errors_finite(self.theta(self.X) - self.y, "model on (X, y)")
         n = self.X.shape[0]
         self.batch_size = batch_size if batch_size is not None else (
             None if n <= FULL_BATCH_MAX_N else DEFAULT_BATCH)
@@ -451,6 +479,7 @@ class ADMM:
         cert_time = time.perf_counter() - tic
         self.t = cert.t.copy()
         J = _objective(w, self.X.cpu(), self.y.cpu(), self.lam, self.beta, cert.rho)
+        check_lam_scale(self.lam, J.rho, J.mse, 0.5 * self.beta * J.l2, self.y)
         nan = math.nan
         self._history = [ADMMRecord(0, J.value, J.mse, J.l2, J.rho, cert.L, nan, nan, J.value,
                                     J.rho, 0.0, nan, 0.0, nan, *_t_range(self.t), nan,
@@ -537,6 +566,7 @@ class ADMM:
         self.U_alpha = self.U_alpha + alpha - self.a
         return res
 
+    @_outside_inference_mode
     def step(self) -> ADMMRecord:
         """Run ONE ADMM iteration (ADMM.md §2 (a)–(d)) and append its history row.
 
@@ -628,6 +658,7 @@ class ADMM:
             return f"converged: |L_k - L_(k-1)| = {abs(L - L_prev):.3g} < delta_L{times}"
         return f"converged: |L_k - L_(k-1)| <= tol*L_(k-1) (tol={self.tol:g}){times}"
 
+    @_outside_inference_mode
     def run(self, progress: Optional[bool] = None) -> ADMMResult:
         """Iterate until the stopping rule (ADMM.md §3) and return the result.
 
@@ -667,6 +698,7 @@ class ADMM:
                 self._bar = None
         return self.result(message)
 
+    @_outside_inference_mode
     def result(self, message: str = "") -> ADMMResult:
         """The current result: a new model per ``select`` with a fresh certificate.
 

@@ -57,7 +57,7 @@ import torch
 from torch import Tensor, nn
 
 from . import defaults
-from ._checks import check_nonneg, check_patterns, check_positive_int, check_seed
+from ._checks import check_lam_scale, check_nonneg, check_patterns, check_positive_int, check_seed
 from ._progress import check_progress, progress_bar
 from .bounds import LipSDPResult
 from .models import ShallowReLU, ShallowWeights, activation_patterns, augment, sign_order
@@ -513,6 +513,7 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = de
     w = w.permute(sign_order(w.alpha))
     cert = certify(w)
     J = _objective(w, X, y, lam, beta, cert.rho)
+    check_lam_scale(lam, J.rho, J.mse, 0.5 * beta * J.l2, y)
     rec0 = ExtendedRecord(0, "input", J.value, J.mse, J.l2, J.rho, J.L, True,
                           time.perf_counter() - start, 0.0)
     history, candidates = [rec0], [rec0]

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from . import defaults
-from ._checks import check_nonneg, check_positive_int
+from ._checks import check_lam_scale, check_nonneg, check_positive_int
 from ._progress import check_progress, progress_bar
 from .bounds import certify_t
 from .layers import call_cvxpy_layer
@@ -545,6 +545,7 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
     lanes = []
     for lam in lam_arr:
         J = _objective(w, X, y, float(lam), beta, cert0.rho)
+        check_lam_scale(float(lam), J.rho, J.mse, 0.5 * beta * J.l2, y)
         rec = IterationRecord(0, J.value, J.mse, J.l2, J.rho, J.L, time.perf_counter() - start,
                               0.0, "input")
         lanes.append(_Lane(float(lam), w, cert0, J, rec))

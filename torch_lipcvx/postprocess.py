@@ -32,7 +32,8 @@ import torch
 from torch import Tensor, nn
 
 from . import defaults
-from ._checks import check_nonneg, check_positive_int, check_seed, check_Xy
+from ._checks import (check_data_scale, check_lam_scale, check_nonneg, check_positive_int,
+                      check_seed, check_squared_errors_finite, check_Xy)
 from ._progress import check_progress, progress_bar
 from .bounds import (FAST_SOLVERS, LipSDPFallbackWarning, LipSDPResult, check_any_solver,
                      lipsdp)
@@ -250,9 +251,12 @@ def _prepare(model: nn.Module, X, y, lam, beta) -> tuple[ShallowReLU, ShallowWei
     w = net.weights()
     check_weights_finite(w)
     X, y = check_Xy(X, y, net.in_features)
+    check_data_scale(X, y)
     lam = check_nonneg(lam, "lam")
     beta = check_nonneg(beta, "beta")
-    return net, w.to(**_CPU64), X.detach().to(**_CPU64), y.detach().to(**_CPU64), lam, beta
+    w, X, y = w.to(**_CPU64), X.detach().to(**_CPU64), y.detach().to(**_CPU64)
+    check_squared_errors_finite(forward_weights(X, w) - y, "model on (X, y)")
+    return net, w, X, y, lam, beta
 
 
 def objective(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defaults.BETA,
@@ -415,6 +419,7 @@ def _postprocess(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, lam
     w = w0.permute(sign_order(w0.alpha))
     cert = certify(w)
     J = _objective(w, X, y, lam, beta, cert.rho)
+    check_lam_scale(lam, J.rho, J.mse, 0.5 * beta * J.l2, y)
     history = [IterationRecord(0, J.value, J.mse, J.l2, J.rho, J.L, time.perf_counter() - start,
                                0.0, "input")]
     rejected: list[dict] = []
