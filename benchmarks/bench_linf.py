@@ -1,4 +1,4 @@
-"""Benchmark: ℓ∞ Lipschitz bounds of shallow ReLU networks, LiPopt-style (MATH.md §9).
+"""Benchmark: ℓ∞ Lipschitz bounds of shallow ReLU networks, LiPopt-style (docs/linf.md).
 
 Random networks in the spirit of LiPopt's experiments (Latorre, Rolland, Cevher 2020): Gaussian
 hidden weights, outer weights N(0, 1/m), d from 5 to 100 inputs, m from 10 to 500 units, dense

@@ -3,7 +3,7 @@
 Reports, side by side in one process (times are noisy on shared machines; compare ratios):
 
 * LipSDP: our default (reduced form, size d+1 LMI, Clarabel) against the plain formulations of
-  MATH.md §2 (the original size d+m LMI with SCS, the Schur form with Clarabel);
+  docs/lipsdp.md (the original size d+m LMI with SCS, the Schur form with Clarabel);
 * one step of the restriction (12): our default (chordally decomposed LMI, Clarabel) against the
   plain single (d+m) LMI with SCS (``--skip-plain`` leaves this out: it takes minutes);
 * Algorithm 1 to convergence with the default path: time per AM step and J per iteration.

@@ -1,9 +1,9 @@
-"""Properties of the ADMM baseline (ADMM.md §5): the SDP step, the bookkeeping and tiny runs.
+"""Properties of the ADMM baseline (docs/admm.md §5): the SDP step, the bookkeeping and tiny runs.
 
 Everything runs on CPU in float64 on small instances. The SDP step is checked against the LMI
 itself (eigenvalues in float64), the spectral form of φ_T, a fresh LipSDP, and an independent
 cvxpy formulation written here from scratch with constant data. J is never asserted to decrease
-(ADMM has no descent guarantee, ADMM.md §4).
+(ADMM has no descent guarantee, docs/admm.md §4).
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def test_sdp_step_matches_an_independent_formulation(seed, scale):
 
 
 def test_schur_lmi_matches_the_lipsdp_certificate():
-    """S_T(W̄, α, ρ*) ⪰ 0 at a re-verified LipSDP (ρ*, t): the two LMIs of MATH.md §2 agree."""
+    """S_T(W̄, α, ρ*) ⪰ 0 at a re-verified LipSDP (ρ*, t): docs/lipsdp.md §2's two LMIs agree."""
     V_W, V_a, t = _sdp_instance(9)
     g = torch.Generator().manual_seed(9)
     W = torch.randn(8, 3, generator=g, dtype=F64)
@@ -200,7 +200,7 @@ def test_scaled_and_unscaled_coupling_have_the_same_gradients():
 
 @pytest.fixture(scope="module")
 def tiny():
-    """n = 50, d = 2, m = 10 (ADMM.md §5.5)."""
+    """n = 50, d = 2, m = 10 (docs/admm.md §5.5)."""
     return make_instance(11, n=50, d=2, m=10)
 
 
@@ -232,8 +232,9 @@ def test_sdp_step_never_touches_the_network(tiny):
 
 
 def test_one_iteration_follows_admm_md(tiny, monkeypatch):
-    """ADMM.md §2 (a)–(d) with U ≠ 0: the SDP step gets V = (W̄ᵏ⁺¹ + Uᵏ), weight λ/κ and the T
-    of a LipSDP of the loss-step weights; then U += W̄ − Z; the row's residuals are ADMM.md §4's."""
+    """docs/admm.md §2 (a)–(d) with U ≠ 0: the SDP step gets V = (W̄ᵏ⁺¹ + Uᵏ), weight λ/κ and the T
+    of a LipSDP of the loss-step weights; then U += W̄ − Z; the row's residuals are docs/admm.md
+    §4's."""
     import torch_lipcvx.admm as admm_mod
 
     net, X, y = tiny
@@ -440,7 +441,7 @@ def test_select_best_returns_the_lowest_row(tiny):
 
 
 def test_postprocessing_the_admm_network_is_never_worse(tiny_run):
-    """ADMM.md §5.6: Algorithm 1 from ADMM's network reaches J ≤ J_ADMM (both via objective)."""
+    """docs/admm.md §5.6: Algorithm 1 from ADMM's network reaches J ≤ J_ADMM (via objective)."""
     res, X, y = tiny_run
     J_admm = objective(res.model, X, y, lam=1e-2).value
     post = postprocess(res.model, X, y, lam=1e-2, max_iter=3)

@@ -1,4 +1,4 @@
-"""Properties of the regression attacks and the certified bound (MATH.md §8)."""
+"""Properties of the regression attacks and the certified bound (docs/attacks.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Bad input raises the documented error, naming the argument, and the user's model is never
-touched -- neither by a rejected call nor by a successful or failed post-processing run (STYLE.md:
-"fail fast with a clear error, and lose nothing")."""
+touched -- neither by a rejected call nor by a successful or failed post-processing run
+(docs/conventions.md §6: "fail fast with a clear error, and lose nothing")."""
 
 from __future__ import annotations
 

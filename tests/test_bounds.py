@@ -1,5 +1,5 @@
-"""Properties of the Lipschitz bounds (MATH.md §2): certificates are valid, tight where the truth
-is known, agree with an independent formulation, and sandwich every sampled gradient norm."""
+"""Properties of the Lipschitz bounds (docs/lipsdp.md): certificates are valid, tight where the
+truth is known, agree with an independent formulation, and sandwich every sampled gradient norm."""
 
 from __future__ import annotations
 

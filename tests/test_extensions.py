@@ -1,5 +1,5 @@
-"""Extensions of Algorithm 1 (MATH.md §6): the α-step, pattern re-extraction, the extended driver
-and samp-lip. Properties, not snapshots; small float64 instances (the conftest's)."""
+"""Extensions of Algorithm 1 (docs/algorithm1.md): the α-step, pattern re-extraction, the extended
+driver and samp-lip. Properties, not snapshots; small float64 instances (the conftest's)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def test_free_t_is_at_least_as_good_as_fixed_t(small):
 
 
 def _plain_alpha_program(H, y, W, lam, t=None, output_bias=True):
-    """An independent formulation: the Schur LMI of MATH.md §2 written out directly with numeric
+    """An independent formulation: the Schur LMI of docs/lipsdp.md written out directly with numeric
     data (no Parameters, no reduction), α variable and T fixed (given) or free."""
     n, m = H.shape
     d = W.shape[1]
@@ -103,15 +103,15 @@ def test_alpha_program_matches_an_independent_formulation(tiny, t_mode):
         alpha, c, rho, t_out, info = prog.solve(H, y.numpy(), w.W.numpy(), t)
         assert info.value == pytest.approx(ref_value, rel=1e-5)
         np.testing.assert_allclose(alpha, ref_alpha, atol=1e-4 * np.abs(ref_alpha).max())
-        # the solver's ρ is tight: the spectral form (float64, MATH.md §2) with its own t
+        # the solver's ρ is tight: the spectral form (float64, docs/lipsdp.md) with its own t
         t_used = cert.t if t_mode == "fixed" else t_out
         phi = spectral_rho(w.W, torch.as_tensor(alpha), torch.as_tensor(t_used))
         assert phi == pytest.approx(rho, rel=1e-4)
 
 
 def test_alpha_step_optimum_is_a_minimum_of_the_spectral_objective(tiny):
-    """With T fixed, F(α) = mse(α) + λ‖C(α)⁻¹TW̄‖² (MATH.md §2) is convex; random perturbations of
-    the step's α (with the output bias re-fitted) never lower it."""
+    """With T fixed, F(α) = mse(α) + λ‖C(α)⁻¹TW̄‖² (docs/lipsdp.md) is convex; random perturbations
+    of the step's α (with the output bias re-fitted) never lower it."""
     net, X, y = tiny
     lam = 1e-2
     w = net.weights().to(torch.float64)

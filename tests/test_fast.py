@@ -1,4 +1,4 @@
-"""The torch solvers of torch_lipcvx.fast against the plain cvxpy programs (MATH.md §2, §4, §5).
+"""The torch solvers of torch_lipcvx.fast against the plain cvxpy programs (docs/solvers.md).
 
 Properties: the LipSDP dual's certificate is a valid, re-verified bound no looser than the SDP
 solver's (within its gap); the interior point's optimum of (6) and (12) equals cvxpy's and its

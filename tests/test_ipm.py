@@ -303,10 +303,10 @@ def test_convex_to_weights_refuses_a_non_finite_solution():
         convex_to_weights(V, np.array([1.0, 1.0, -1.0]))
 
 
-def test_program_values_are_math_md_objectives_at_their_solutions():
-    """The solvers' values are MATH.md's objectives recomputed by hand at the returned points:
-    (6): (1/n)‖pred − y‖² + β Σ‖v_j‖ (bias included); (12): (1/n)‖Σ α_j D_j X̃ w̃_j + c − y‖²
-    + λ ρ + (β/2)‖W̃‖²_F (bias included), with ρ the LMI's smallest for this t."""
+def test_program_values_are_the_documented_objectives_at_their_solutions():
+    """The solvers' values are the objectives of docs/programs.md recomputed by hand at the returned
+    points: (6): (1/n)‖pred − y‖² + β Σ‖v_j‖ (bias included); (12): (1/n)‖Σ α_j D_j X̃ w̃_j + c −
+    y‖² + λ ρ + (β/2)‖W̃‖²_F (bias included), with ρ the LMI's smallest for this t."""
     from torch_lipcvx.programs import L2Program
     X, y, D, alpha, _ = _tiny_data(1, n=25, d=3)
     Xt = np.hstack([X, np.ones((len(y), 1))])

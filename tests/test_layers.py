@@ -1,4 +1,4 @@
-"""The differentiable LipSDP certificate and SGD-lip (torch_lipcvx.layers; MATH.md §2, §3).
+"""The differentiable LipSDP certificate and SGD-lip (torch_lipcvx.layers; docs/lipsdp.md §9).
 
 Every check is in float64 on tiny networks (m ≤ 6, d ≤ 3) and compares the CvxpyLayer path with
 an independent computation: LipSDP solved by Clarabel through plain cvxpy (``lipsdp``) for values,

@@ -1,4 +1,4 @@
-"""Properties of the ℓ∞ Lipschitz bounds (MATH.md §9, torch_lipcvx.linf): the exact program value
+"""Properties of the ℓ∞ Lipschitz bounds (docs/linf.md, torch_lipcvx.linf): the exact program value
 agrees with an independent brute force and with closed forms; the LiPopt-style LP hierarchy is
 certified, monotone in the degree, never looser than the naive bound, and its sparse form matches
 the dense one; intervals say which method made each end; certified ℓ∞ MSE uses the tightest

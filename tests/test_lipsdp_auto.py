@@ -1,5 +1,5 @@
-"""``lipsdp(..., solver="auto")``: the torch Newton method on LipSDP's dual (MATH.md §2) against a
-plain cvxpy + SCS formulation of the original LMI at tight tolerance, and the preprocessing every
+"""``lipsdp(..., solver="auto")``: the torch Newton method on LipSDP's dual (docs/lipsdp.md) against
+a plain cvxpy + SCS formulation of the original LMI at tight tolerance, and the preprocessing every
 solver shares (balanced units, negligible units bounded separately).
 
 Properties: the certified L of "auto" equals plain SCS's to 1e-5 relative and is never above it

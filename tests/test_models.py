@@ -1,4 +1,4 @@
-"""Properties of the shallow ReLU model and its conversions (MATH.md §1, §2, §6)."""
+"""Properties of the shallow ReLU model and its conversions (docs/conventions.md §1)."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_construction_shapes_and_dtype(dtype, output_bias):
     single = net(X[2])
     assert single.shape == () and single.dtype == dtype
     torch.testing.assert_close(single, out[2])
-    # the module computes the formula of MATH.md §1
+    # the module computes the formula of docs/conventions.md §1
     w = net.weights()
     torch.testing.assert_close(out, reference_forward(X, w.W, w.b, w.alpha, w.c))
 
@@ -301,7 +301,7 @@ def test_activation_patterns(dtype):
     assert torch.equal(D, (X @ w.W.T + w.b) >= 0)
     assert torch.equal(D, activation_patterns(X, w))
     # both signs occur (a non-degenerate instance) and each unit's weights lie in the cone of its
-    # own pattern, (2 D_j − I) X̃ w̃_j ≥ 0 (MATH.md §1)
+    # own pattern, (2 D_j − I) X̃ w̃_j ≥ 0 (docs/conventions.md §1)
     assert D.any() and not D.all()
     cone = (2 * D.to(dtype) - 1) * (augment(X) @ w.W_tilde.T)
     assert (cone >= 0).all()

@@ -1,4 +1,4 @@
-"""The batched restriction layer and the regularisation path (torch_lipcvx.path; MATH.md §5–6).
+"""The batched restriction layer and the regularisation path (docs/algorithm1.md §3.4).
 
 The layer's answers are cross-checked against plain cvxpy (programs.LipschitzRestriction, built
 and solved one λ at a time with Clarabel); the path's networks are re-scored independently.

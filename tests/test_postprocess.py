@@ -1,4 +1,4 @@
-"""Properties of the convex programs and of Algorithm 1 (MATH.md §4–6).
+"""Properties of the convex programs and of Algorithm 1 (docs/programs.md and docs/algorithm1.md).
 
 Every instance is a small network briefly trained by Adam (conftest.make_instance). Objectives are
 recomputed on the returned networks in float64 with fresh certificates, never taken from a solver.

@@ -1,4 +1,4 @@
-"""Properties of the SGD and PGD adversarial training baselines (MATH.md §3, §8)."""
+"""Properties of the SGD and PGD adversarial training baselines (docs/attacks.md §1)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """torch_lipcvx: certified Lipschitz bounds and convex post-processing for shallow ReLU networks.
 
-Modules (each docstring says which part of MATH.md it implements): ``models`` (ShallowReLU),
+Modules (each docstring says which part of docs/ it implements): ``models`` (ShallowReLU),
 ``bounds`` (certificates and intervals), ``programs`` (the cvxpy programs), ``postprocess``
 (Algorithm 1), ``data`` (loaders and built-in data), ``attacks`` (PGD for regression), ``train``
 (SGD and adversarial training), ``admm`` (the ADMM baseline), ``layers`` (differentiable LipSDP),

@@ -1,13 +1,14 @@
 """The ADMM baseline of Pauli, Koch, Berberich, Kohler and Allgöwer (2022): Lipschitz-regularised
-training by the alternating direction method of multipliers (MATH.md §7, ADMM.md).
+training by the alternating direction method of multipliers (docs/admm.md).
 
 The problem ``min_θ J(θ) = F(θ) + λ ρ*(W̄, α)`` with the smooth part
-``F(θ) = (1/n)‖f(X) − y‖² + (β/2) Σ_j (‖w̃_j‖² + α_j²)`` (MATH.md §3) is split over copies
-``(Z, a) ≈ (W̄, α)`` of the weights that enter the Lipschitz bound, for a fixed ``T = diag(t)``:
+``F(θ) = (1/n)‖f(X) − y‖² + (β/2) Σ_j (‖w̃_j‖² + α_j²)`` (docs/conventions.md §2) is split over
+copies ``(Z, a) ≈ (W̄, α)`` of the weights that enter the Lipschitz bound, for a fixed
+``T = diag(t)``:
 
-    min F(θ) + λρ   s.t.  S_T(Z, a, ρ) ⪰ 0,  W̄ = Z,  α = a          (ADMM.md §1)
+    min F(θ) + λρ   s.t.  S_T(Z, a, ρ) ⪰ 0,  W̄ = Z,  α = a          (docs/admm.md §1)
 
-One iteration (ADMM.md §2), in scaled form (duals ``U = Y/κ``, penalty ``κ``):
+One iteration (docs/admm.md §2), in scaled form (duals ``U = Y/κ``, penalty ``κ``):
 
 (a) loss step: ``loss_steps`` Adam steps from the current θ on
     ``F(θ) + (κ/2)(‖W̄ − Z + U_W‖²_F + ‖α − a + U_α‖²)`` over all of θ (biases included);
@@ -19,9 +20,9 @@ One iteration (ADMM.md §2), in scaled form (duals ``U = Y/κ``, penalty ``κ``)
 (d) dual update: ``U_W += W̄ − Z``, ``U_α += α − a``.
 
 Biases ``b`` and ``c`` are not copied: they change only in the loss step. There is no
-convergence guarantee and ``J`` is not monotone (ADMM.md §4); the history is kept whole.
+convergence guarantee and ``J`` is not monotone (docs/admm.md §4); the history is kept whole.
 
-Deviations from the authors' code, all from ADMM.md's [ours] choices: scaled duals (identical
+Deviations from the authors' code, all from docs/admm.md's [ours] choices: scaled duals (identical
 iterates); one LipSDP per iteration after the loss step; ``F`` keeps the ℓ2 term ``(β/2)·l2``
 during ADMM so that the loss step works on the same objective as ``J`` (the code drops it: pass
 ``beta=0`` for the pure Lipschitz case, where both agree); the stopping rule is made relative and
@@ -68,7 +69,7 @@ __all__ = [
     "sdp_step",
 ]
 
-#: Above this many training rows the loss step uses minibatches of 128 (ADMM.md §3).
+#: Above this many training rows the loss step uses minibatches of 128 (docs/admm.md §3).
 FULL_BATCH_MAX_N = 2000
 #: Minibatch size used above :data:`FULL_BATCH_MAX_N` rows when ``batch_size=None``.
 DEFAULT_BATCH = 128
@@ -100,7 +101,7 @@ def schur_lmi(Z: Tensor, a: Tensor, t: Tensor, rho: float) -> Tensor:
         t: ``(m,)`` diagonal of ``T ⪰ 0``; rho: ``ρ``.
 
     Returns:
-        The symmetric ``(d + m + 1, d + m + 1)`` matrix of ADMM.md §1; ``S_T ⪰ 0`` iff
+        The symmetric ``(d + m + 1, d + m + 1)`` matrix of docs/admm.md §1; ``S_T ⪰ 0`` iff
         ``(Z, a, ρ) ∈ 𝓛_T`` (then ``sqrt(ρ)`` bounds the ℓ2 Lipschitz constant of ``(Z, ·, a)``).
     """
     Z, a, t = (torch.as_tensor(v).detach().to(**_CPU64) for v in (Z, a, t))
@@ -127,7 +128,7 @@ def phi_T(Z: Tensor, a: Tensor, t: Tensor) -> float:
 
     Units with ``t_j = 0`` must have ``a_j = 0`` and then drop out. On the rest, if
     ``P = 2T − aaᵀ ≻ 0`` (i.e. ``Σ_j a_j²/(2t_j) < 1``) then ``φ_T = ‖C⁻¹TZ‖₂²`` with ``P = CCᵀ``
-    (MATH.md §2). Returns ``inf`` outside that open domain (and on its boundary).
+    (docs/lipsdp.md). Returns ``inf`` outside that open domain (and on its boundary).
     """
     Z, a, t = (torch.as_tensor(v).detach().to(**_CPU64) for v in (Z, a, t))
     off = t == 0
@@ -141,7 +142,7 @@ def phi_T(Z: Tensor, a: Tensor, t: Tensor) -> float:
 
 @dataclass(frozen=True)
 class SDPStepResult:
-    """One solved SDP step (ADMM.md §2(c)), float64 on CPU.
+    """One solved SDP step (docs/admm.md §2(c)), float64 on CPU.
 
     Attributes:
         Z: ``(m, d)``; a: ``(m,)``: the new copies.
@@ -225,7 +226,7 @@ def _outside_inference_mode(method):
 
 def _augmented_penalty(W: Tensor, alpha: Tensor, Z: Tensor, a: Tensor, U_W: Tensor,
                        U_alpha: Tensor, kappa: float) -> Tensor:
-    """``(κ/2)(‖W̄ − Z + U_W‖²_F + ‖α − a + U_α‖²)``: the scaled-form coupling of ADMM.md §1.
+    """``(κ/2)(‖W̄ − Z + U_W‖²_F + ‖α − a + U_α‖²)``: the scaled-form coupling of docs/admm.md §1.
 
     Up to a constant in θ it equals the unscaled ``tr(Yᵀ(W̄ − Z)) + (κ/2)‖W̄ − Z‖²`` with
     ``Y = κU`` (same gradients, so the same iterates).
@@ -241,7 +242,7 @@ def _t_range(t: np.ndarray) -> tuple[float, float]:
 # ------------------------------------------------------------------------------ results
 @dataclass(frozen=True)
 class ADMMRecord:
-    """One row of the ADMM history (ADMM.md §4). Row 0 is the start θ⁰ (``NaN`` where a field
+    """One row of the ADMM history (docs/admm.md §4). Row 0 is the start θ⁰ (``NaN`` where a field
     belongs to an iteration).
 
     Attributes:
@@ -336,14 +337,14 @@ class ADMMResult:
 
 # ------------------------------------------------------------------------------ the optimizer
 class ADMM:
-    """ADMM for Lipschitz-regularised training of a shallow ReLU network (ADMM.md), step by step.
+    """ADMM for Lipschitz-regularised training of a shallow ReLU net, step by step (docs/admm.md).
 
     Usage::
 
         admm = ADMM(l2_trained_net, X, y, lam=1e-2)
         result = admm.run()          # or: admm.step() repeatedly, then admm.result()
 
-    The start should be an ℓ2-trained network (``β > 0``, ``λ = 0``; ADMM.md §2, e.g.
+    The start should be an ℓ2-trained network (``β > 0``, ``λ = 0``; docs/admm.md §2, e.g.
     :func:`torch_lipcvx.train.train_sgd` with ``beta > 0``). ADMM works on a float64 deep copy
     on the model's device (the SDPs run on the CPU); the input model is never modified.
 
@@ -354,22 +355,22 @@ class ADMM:
             then only keeps ``(Z, a)`` in the domain of ``φ_T``, which the loss-step network
             already is in, so ADMM reduces to proximal-point training of ``F``.
         beta: β ≥ 0, weight of the ℓ2 term ``(β/2)Σ_j(‖w̃_j‖² + α_j²)`` in ``F`` and ``J``.
-        penalty: κ > 0, the ADMM penalty (code ``rho``; ADMM.md §3 default 0.25, scan
+        penalty: κ > 0, the ADMM penalty (code ``rho``; docs/admm.md §3 default 0.25, scan
             {0.25, 1, 4}).
         loss_steps: Adam steps per loss step (default 300).
         lr: Adam learning rate (default 1e-2); one Adam object is kept across iterations.
         batch_size: minibatch size of the loss step; ``None`` means full batch for
-            ``n ≤ 2000`` and 128 above (ADMM.md §3). Minibatches are reshuffled every pass over
+            ``n ≤ 2000`` and 128 above (docs/admm.md §3). Minibatches are reshuffled every pass over
             the data by a generator seeded by ``seed``.
-        min_iter: at least this many iterations in :meth:`run` (ADMM.md §3 default 5).
+        min_iter: at least this many iterations in :meth:`run` (docs/admm.md §3 default 5).
         max_iter: at most this many (default 50; the authors' code has no cap).
         tol: relative stopping threshold: after ``min_iter``, stop once
             ``|L_k − L_{k−1}| ≤ tol·L_{k−1}`` (``L = sqrt(ρ*)`` of the loss-step network;
-            default 1e-3, ADMM.md §3).
+            default 1e-3, docs/admm.md §3).
         delta_L: if given, the code's absolute rule instead: stop once ``|L_k − L_{k−1}| < delta_L``
             (the code used 1.0 on its 2-D toy, 0.5 on MNIST).
         patience: stop only once the change has stayed below the threshold for this many
-            consecutive iterations (default 1: ADMM.md's rule, which one small step can
+            consecutive iterations (default 1: docs/admm.md's rule, which one small step can
             trigger; rounding alone, e.g. another thread count, moved a servo run's stop from
             iteration 27 to 10 and its J by 5%, so 3 makes the rule robust).
         select: ``"last"`` (faithful: return θᴷ) or ``"best"`` (the θᵏ with the lowest ``J_k``,
@@ -380,7 +381,7 @@ class ADMM:
             (then LipSDP runs in torch and the SDP step, which has no torch method, uses Clarabel
             with its default settings; ``solver_options`` go to the torch method only).
         sdp_solver, sdp_solver_options: solver of the SDP step if different: ``"CLARABEL"``,
-            ``"SCS"`` or ``"auto"`` (Clarabel) (ADMM.md suggests
+            ``"SCS"`` or ``"auto"`` (Clarabel) (docs/admm.md suggests
             SCS at eps 1e-6 there: at m = 100 it took 0.4–0.9 s per step against Clarabel's
             1.0–1.4 s, with ``λ_min(S_T)`` down to −5e-5 against ≥ 0).
         seed: seeds the minibatch order (the only randomness); a CPU run reproduces exactly.
@@ -451,7 +452,7 @@ class ADMM:
         check_seed(seed)
         self.seed, self.verbose = seed, bool(verbose)
 
-        # ---- state (ADMM.md §2, initialisation)
+        # ---- state (docs/admm.md §2, initialisation)
         self._out_device, self._out_dtype = net.device, net.dtype
         dev = net.device
         self.theta = ShallowReLU.from_weights(w0, device=dev, dtype=torch.float64)
@@ -524,7 +525,7 @@ class ADMM:
         return self._batch_queue.pop()
 
     def _loss(self, idx: Optional[Tensor]) -> Tensor:
-        """``F`` on the batch ``idx`` plus the scaled coupling term (ADMM.md §2(a))."""
+        """``F`` on the batch ``idx`` plus the scaled coupling term (docs/admm.md §2(a))."""
         Xb, yb = (self.X, self.y) if idx is None else (self.X[idx], self.y[idx])
         net = self.theta
         loss = ((net(Xb) - yb) ** 2).mean()
@@ -568,7 +569,7 @@ class ADMM:
 
     @_outside_inference_mode
     def step(self) -> ADMMRecord:
-        """Run ONE ADMM iteration (ADMM.md §2 (a)–(d)) and append its history row.
+        """Run ONE ADMM iteration (docs/admm.md §2 (a)–(d)) and append its history row.
 
         Returns:
             The new :class:`ADMMRecord`.
@@ -636,7 +637,7 @@ class ADMM:
 
     # ------------------------------------------------------------------ driver
     def _converged(self) -> Optional[str]:
-        """The stopping rule of ADMM.md §3, checked after each iteration of :meth:`run`."""
+        """The stopping rule of docs/admm.md §3, checked after each iteration of :meth:`run`."""
         k = self.iteration
         if k >= self.max_iter:
             return f"reached max_iter={self.max_iter}"
@@ -646,7 +647,7 @@ class ADMM:
         def small(i: int) -> bool:         # history row i against row i - 1 (row 0: the start)
             L, L_prev = self._history[i].L, self._history[i - 1].L
             # the code's "continue while |ΔL| >= δ_L" stops at |ΔL| < δ_L; the relative rule of
-            # ADMM.md §3 stops at |ΔL| <= tol·L_(k-1)
+            # docs/admm.md §3 stops at |ΔL| <= tol·L_(k-1)
             return (abs(L - L_prev) < self.delta_L if self.delta_L is not None
                     else abs(L - L_prev) <= self.tol * L_prev)
 
@@ -660,7 +661,7 @@ class ADMM:
 
     @_outside_inference_mode
     def run(self, progress: Optional[bool] = None) -> ADMMResult:
-        """Iterate until the stopping rule (ADMM.md §3) and return the result.
+        """Iterate until the stopping rule (docs/admm.md §3) and return the result.
 
         ``progress``: a tqdm bar over the iterations (up to ``max_iter``) on stderr, showing ``J``
         and ``L``: ``None`` (default) when stderr is a terminal, ``True``/``False`` always/never.

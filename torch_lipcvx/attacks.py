@@ -1,4 +1,4 @@
-"""Adversarial attacks and certified error bounds for regression (MATH.md §8).
+"""Adversarial attacks and certified error bounds for regression (docs/attacks.md).
 
 For a regression model ``f`` and a point ``(x, y)`` the attacks maximise the squared error
 
@@ -16,7 +16,7 @@ independently for every row of ``X``, all rows in one batch.
 Guarantees: an attack's per-sample loss (and its mean, the adversarial MSE) is a *lower* bound on
 the worst-case squared error in the ball: a real point in the ball attains it. The certified bound
 is an *upper* bound, valid whenever ``L`` is a true Lipschitz upper bound of ``f`` for the same
-norm (``L₂`` from LipSDP for ``norm=2``; an ℓ∞ bound, MATH.md §9, for ``norm=inf``).
+norm (``L₂`` from LipSDP for ``norm=2``; an ℓ∞ bound, docs/linf.md, for ``norm=inf``).
 
 Units: ``eps`` is measured in the units the model sees. If the model was trained on standardised
 inputs, ``eps`` is in standard deviations of each feature, not in raw units. ``L`` is in output
@@ -388,7 +388,7 @@ def pgd_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLik
                steps: int = 20, alpha: Optional[float] = None, random_start: bool = True,
                restarts: int = 1, generator: Optional[torch.Generator] = None,
                bounds: Optional[tuple[float, float]] = None) -> AttackResult:
-    """ℓ2 or ℓ∞ projected gradient ascent on the per-sample squared error (MATH.md §8).
+    """ℓ2 or ℓ∞ projected gradient ascent on the per-sample squared error (docs/attacks.md).
 
     Maximises ``(f(x_i + δ_i) − y_i)²`` over ``‖δ_i‖_p ≤ eps`` for every row ``i`` at once.
     Each restart starts at ``δ⁰`` and takes ``steps`` steps. With ``random_start``, the first

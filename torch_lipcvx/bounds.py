@@ -1,5 +1,5 @@
-"""Lipschitz bounds for shallow ReLU networks (MATH.md §2, §9): certified upper bounds and
-sampled lower bounds, reported together as an interval.
+"""Lipschitz bounds for shallow ReLU networks (docs/lipsdp.md, docs/linf.md): certified upper bounds
+and sampled lower bounds, reported together as an interval.
 
 Upper bounds (certified):
 
@@ -12,7 +12,7 @@ Upper bounds (certified):
 * ``"naive"``: ``‖W̄‖₂ ‖α‖₂`` (ℓ2), ``Σ_j |α_j| ‖w̄_j‖₁`` (ℓ∞ inputs).
 * ``"sqrt_d_lipsdp"`` (ℓ∞ inputs): ``√d · L₂``.
 * ℓ∞ inputs also: the exact value of LiPopt's relaxed program by enumeration and the LP
-  hierarchy of :mod:`torch_lipcvx.linf` (MATH.md §9).
+  hierarchy of :mod:`torch_lipcvx.linf` (docs/linf.md).
 
 ``solver="auto"``/``"torch"`` solves LipSDP by its ``d × d`` dual (:mod:`torch_lipcvx.fast`): a
 barrier Newton method (d ≤ 32) with a certified primal–dual gap of 1e-9 in ρ. Measured on 2 cores
@@ -368,7 +368,7 @@ AUTO_ACCEPT_GAP = 1e-7
 
 
 def _balance(W: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor, Tensor, float]:
-    """Rescale the units so the SDP is well scaled, by LipSDP's invariances (MATH.md §1–2).
+    """Rescale the units so the SDP is well scaled, by LipSDP's invariances (docs/lipsdp.md §6).
 
     Per unit ``(w̄_j, α_j, t_j) → (c_j w̄_j, α_j / c_j, t_j / c_j²)`` and globally
     ``(W̄, ρ) → (W̄/σ, ρ/σ²)`` leave the LMI's feasibility unchanged. With
@@ -967,7 +967,7 @@ def lipschitz_bounds(model: nn.Module, norm=2, *, method: Optional[str] = None,
 
     * ``norm=2``: ``"lipsdp"`` (default): LipSDP [``lipsdp``] and the naive ``‖W̄‖₂‖α‖₂``
       [``naive``]; ``"naive"``: the naive bound only.
-    * ``norm=inf`` (MATH.md §9, :mod:`torch_lipcvx.linf`): ``"best"`` (default): the exact
+    * ``norm=inf`` (docs/linf.md, :mod:`torch_lipcvx.linf`): ``"best"`` (default): the exact
       program value [``exact``] when every connected component of the network reads at most
       ``max_exact_dim`` inputs, else the LiPopt-style LP [``lp{k}_sparse``] when it has at most
       ``max_products`` products; always also ``√d·L₂`` [``sqrt_d_lipsdp``] and

@@ -1,16 +1,17 @@
-"""Extensions of Algorithm 1 that MATH.md §6 points to ("extensions"), and the "samp-lip" baseline.
+"""Extensions of Algorithm 1 (docs/algorithm1.md §3), and the "samp-lip" baseline.
 
-MATH.md §6, extensions: "an α-step (with W̃ and T fixed, (12) is also convex in α, signs free);
-re-extracting patterns after a step; continuing with SGD or ADMM and post-processing again" —
+The extensions of docs/algorithm1.md §3: an α-step (with W̃ and T fixed, (12) is also convex in
+α, signs free); re-extracting patterns after a step; continuing with SGD or ADMM and
+post-processing again —
 each step a convex problem, so descent is kept. This module adds the first two and a driver:
 
 * :func:`alpha_step`: the hidden layer ``W̃`` fixed, minimise
   ``(1/n)‖f(X) − y‖² + λρ + (β/2)Σ_j α_j²`` over the outer weights ``α`` (signs free), the output
-  bias and ``ρ``, subject to the Schur-form LipSDP LMI of MATH.md §2, which is linear in
+  bias and ``ρ``, subject to the Schur-form LipSDP LMI of docs/lipsdp.md, which is linear in
   ``(α, ρ)`` for fixed ``W̄`` and ``T`` (:class:`~torch_lipcvx.programs.AlphaRestriction`).
-  ``t_mode="fixed"`` keeps ``T`` from the current certificate (the step as MATH.md states it);
-  ``t_mode="free"`` (default) optimises ``T`` too, which stays convex because with ``W̄`` fixed the
-  LMI is jointly linear in ``(ρ, t, α)``; it can only do better.
+  ``t_mode="fixed"`` keeps ``T`` from the current certificate (the step as docs/algorithm1.md §3.1
+  states it); ``t_mode="free"`` (default) optimises ``T`` too, which stays convex because with
+  ``W̄`` fixed the LMI is jointly linear in ``(ρ, t, α)``; it can only do better.
 * :func:`flip_ties` / :func:`pattern_step`: pattern re-extraction. After a solve of (12) many data
   points sit on the boundary of their unit's pattern cone (``w̃_jᵀx̃_i = 0``, the constraint is
   active). Such a point contributes 0 to the output whichever side it is assigned to, so the
@@ -26,11 +27,11 @@ each step a convex problem, so descent is kept. This module adds the first two a
 
 Guarantee (driver): every candidate (the output of each step) is scored on the network itself,
 with a fresh LipSDP certificate re-verified in float64 and the float64 MSE
-(``J = mse + (β/2)·l2 + λ·ρ``, MATH.md §3, the same scoring as :func:`torch_lipcvx.postprocess`),
-and is accepted only if ``J`` does not increase. So ``history[k].objective`` is non-increasing and
-the returned network is never worse than the input. The input model is never modified; results
-come back on its device and dtype (each candidate rounded to that dtype before it is scored); the
-maths runs in float64.
+(``J = mse + (β/2)·l2 + λ·ρ``, docs/conventions.md §2, the same scoring as
+:func:`torch_lipcvx.postprocess`), and is accepted only if ``J`` does not increase. So
+``history[k].objective`` is non-increasing and the returned network is never worse than the input.
+The input model is never modified; results come back on its device and dtype (each candidate rounded
+to that dtype before it is scored); the maths runs in float64.
 
 samp-lip design. The paper (§4) says samp-lip "randomly samples 50 among 100 activation patterns
 of the pre-trained SNN and sets P = N = sample" and runs Algorithm 1, whose restriction (12) keeps
@@ -327,7 +328,7 @@ def alpha_step(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
                t_mode: Literal["free", "fixed"] = "free", form: Literal["reduced", "schur"] =
                "reduced", solver: str = DEFAULT_SOLVER,
                solver_options: Optional[dict] = None) -> AlphaStepResult:
-    """One α-step (MATH.md §6, extensions): the hidden layer fixed, the outer weights optimised.
+    """One α-step (docs/algorithm1.md §3.1): the hidden layer fixed, the outer weights optimised.
 
     Solves, over ``α`` (signs free; units with ``w̄_j = 0`` are left as they are), the output bias
     and ``ρ`` (and ``T`` when ``t_mode="free"``),

@@ -1,4 +1,4 @@
-"""Fast torch solvers: LipSDP by its dual (MATH.md §2) and an interior point for programs (6), (12).
+"""Fast torch solvers (docs/solvers.md): LipSDP by its dual and an interior point for (6), (12).
 
 Neither needs cvxpy; both run in float64 on the device of the data (CPU or CUDA, same code) and
 return results that the callers re-verify exactly, so the guarantees of Algorithm 1 do not rest
@@ -47,7 +47,7 @@ frozen at 0),
 with ``Φ = [a_1 D_1 X̃, …, a_m D_m X̃, 1]`` (``a = α`` for (12), ``a = ±1`` for (6)) and
 
 * (12): extra = ρ, and ``ρ I − W̄ᵀ M W̄ ⪰ 0`` with ``M = T/2 + ααᵀ/(4(1 − s)) = T P⁻¹ T``: the
-  LMI of MATH.md §5 after a Schur complement on ``P = 2T − ααᵀ ≻ 0``;
+  LMI of docs/programs.md §2 after a Schur complement on ``P = 2T − ααᵀ ≻ 0``;
 * (6): extra = τ, and ``‖w̃_j‖ ≤ τ_j`` (the group norms).
 
 :class:`PatternBarrier` solves them with :func:`torch_lipcvx.ipm.solve`, a primal–dual interior
@@ -598,9 +598,9 @@ class PatternBarrier:
              (6):  ‖w̃_j‖ ≤ τ_j                                        (extra = τ, term β Σ τ_j)
 
     with ``Φ = [a_1 D_1 X̃, …, a_m D_m X̃, 1]`` (``a = α`` for (12), ``±1`` for (6)). The LMI is
-    the one of MATH.md §5 after a Schur complement on ``P = 2T − ααᵀ ≻ 0`` (``ρ ≥ ‖R W̄‖₂²``).
-    The Gram matrix ``(2/n)ΦᵀΦ`` is accumulated once over row chunks; each iteration adds the
-    cones' Newton blocks and factorises a matrix of size ``m (d + 1) + O(m)``.
+    the one of docs/programs.md §2 after a Schur complement on ``P = 2T − ααᵀ ≻ 0``
+    (``ρ ≥ ‖R W̄‖₂²``). The Gram matrix ``(2/n)ΦᵀΦ`` is accumulated once over row chunks; each
+    iteration adds the cones' Newton blocks and factorises a matrix of size ``m (d + 1) + O(m)``.
 
     The start (the current network, nudged into the interior of its pattern cones) is primal
     feasible and every iterate stays strictly feasible, so the returned weights satisfy the

@@ -1,4 +1,4 @@
-"""A primal–dual interior point in torch for the pattern programs (6) and (12) (MATH.md §4, §5).
+"""A primal–dual interior point in torch for the pattern programs (6) and (12) (docs/programs.md).
 
 Both programs are conic quadratic programs in ``x`` (the unit weights, the output bias and one
 extra block), with a *primal-feasible* start (the current network):
@@ -11,7 +11,7 @@ with the parts
 * :class:`Rows` — the pattern cones: ``(2D − 1) ∘ (X̃ W̃ᵀ) ≥ 0``, ``n × m`` nonnegative rows whose
   map is block diagonal by unit (its Newton block is one ``(d+1) × (d+1)`` matrix per unit);
 * :class:`SpectralLMI` — the LMI of (12) as ``[[ρ I_d, (R W̄)ᵀ], [R W̄, I_m]] ⪰ 0`` with
-  ``RᵀR = T P⁻¹ T`` (the Schur complement of MATH.md §2 on ``P = 2T − ααᵀ ≻ 0``), one
+  ``RᵀR = T P⁻¹ T`` (the Schur complement of docs/lipsdp.md on ``P = 2T − ααᵀ ≻ 0``), one
   ``(d + m)`` semidefinite block whose map touches only ``W̄`` and ``ρ``;
 * :class:`GroupSOC` — the group norms of (6): ``‖v_j‖ ≤ τ_j``, m second-order cones.
 

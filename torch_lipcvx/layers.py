@@ -1,9 +1,9 @@
-"""A differentiable LipSDP certificate (MATH.md §2) and Lipschitz-regularised SGD (§3, "SGD-lip").
+"""A differentiable LipSDP certificate and Lipschitz-regularised SGD, "SGD-lip" (docs/lipsdp.md §9).
 
 :class:`LipSDPLayer` wraps the LipSDP program of :class:`~torch_lipcvx.programs.LipSDPProgram` in a
 ``cvxpylayers`` :class:`~cvxpylayers.torch.CvxpyLayer`, so that
 
-    ρ*(W̄, α) = min_{ρ, t ≥ 0} ρ   s.t.   M(ρ, diag(t)) ⪯ 0          (MATH.md §2, the LMI)
+    ρ*(W̄, α) = min_{ρ, t ≥ 0} ρ   s.t.   M(ρ, diag(t)) ⪯ 0          (docs/lipsdp.md §1, the LMI)
 
 is a function of the network's weights that autograd can differentiate: the backward pass is
 ``diffcp``'s implicit differentiation of the cone program at its solution (equivalently, by the
@@ -251,7 +251,7 @@ def _round_up_cast(rho: Tensor, device, dtype) -> Tensor:
 
 # ------------------------------------------------------------------------------ the layer
 class LipSDPLayer(nn.Module):
-    """LipSDP ``ρ*(W̄, α) = L²`` as a differentiable layer (MATH.md §2), built once for ``(m, d)``.
+    """LipSDP ``ρ*(W̄, α) = L²`` as a differentiable layer (docs/lipsdp.md §9), one per ``(m, d)``.
 
     The constructor does the one-off work: it builds the DPP program
     (:class:`~torch_lipcvx.programs.LipSDPProgram`), canonicalises it and wraps it in a
@@ -505,7 +505,7 @@ def train_sgd_lip(model: Optional[nn.Module], X: Tensor, y: Tensor, *, lam: floa
                   layer: Optional[LipSDPLayer] = None, solver: Optional[str] = None,
                   solver_args: Optional[dict] = None, progress: Optional[bool] = None
                   ) -> TrainResult:
-    """"SGD-lip": Adam on ``(1/n)‖f(X) − y‖² + λ ρ*(W̄, α) + (β/2)·l2_penalty`` (MATH.md §3).
+    """"SGD-lip": Adam on ``(1/n)‖f(X) − y‖² + λρ*(W̄, α) + (β/2)·l2_penalty`` (docs/lipsdp.md).
 
     ρ* is LipSDP's certified ``L²`` (:func:`lipschitz_penalty`), so each step differentiates the
     certificate itself: one LipSDP solve per epoch, differentiated by Danskin's theorem on its

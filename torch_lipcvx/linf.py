@@ -1,4 +1,4 @@
-"""ℓ∞ Lipschitz bounds for shallow ReLU networks, LiPopt-style (MATH.md §9, with §2 and §8).
+"""ℓ∞ Lipschitz bounds for shallow ReLU networks, LiPopt-style (docs/linf.md).
 
 For ℓ∞ input perturbations the Lipschitz constant of ``f(x) = Σ_j α_j relu(w_jᵀx + b_j) + c`` is
 ``L∞ = sup_x ‖∇f(x)‖₁``. Relaxing each ReLU derivative to ``s_j ∈ [0, 1]`` gives LiPopt's
@@ -212,7 +212,7 @@ def _products(W: Tensor, alpha: Tensor) -> Tensor:
 
 
 def linf_program(weights: ShallowWeights) -> LinfProgram:
-    """Extract the program of MATH.md §9 from a network's weights (float64, CPU).
+    """Extract the program of docs/linf.md from a network's weights (float64, CPU).
 
     Units with ``α_j = 0`` or ``w̄_j = 0`` never change the gradient and are dropped; biases do
     not enter.
@@ -248,7 +248,7 @@ def linf_naive(weights: ShallowWeights) -> float:
 # ----------------------------------------------------------------------------- enumeration
 @dataclass
 class LinfExactResult:
-    """The exact value ``P*`` of the ℓ∞ program (MATH.md §9) by enumeration.
+    """The exact value ``P*`` of the ℓ∞ program (docs/linf.md) by enumeration.
 
     Attributes:
         value: ``P*`` as computed in float64.
@@ -349,7 +349,7 @@ def _check_max_dim(max_dim) -> int:
 
 def linf_exact(weights: ShallowWeights, *, max_dim: int = DEFAULT_MAX_EXACT_DIM,
                top_k: int = 8, device=None) -> LinfExactResult:
-    """Exact value of the ℓ∞ program ``P* = max_{t∈{−1,1}^d} Σ_j relu(α_j w̄_jᵀ t)`` (MATH.md §9).
+    """Exact value of the ℓ∞ program ``P* = max_{t∈{−1,1}^d} Σ_j relu(α_j w̄_jᵀ t)`` (docs/linf.md).
 
     ``P*`` is the best bound any relaxation of LiPopt's program can give, and an upper bound on
     ``L∞`` (equal to it when the maximising activation pattern is realised by some input, see
@@ -713,7 +713,7 @@ def _ldexp_up(x: float, e: int) -> float:
 def linf_lp(weights: ShallowWeights, degree: int = DEFAULT_DEGREE, *, sparse: bool = True,
             max_products: int = DEFAULT_MAX_PRODUCTS,
             solver_options: Optional[dict] = None) -> LinfLPResult:
-    """Certified LiPopt-style LP bound of degree ``degree`` on the ℓ∞ program (MATH.md §9).
+    """Certified LiPopt-style LP bound of degree ``degree`` on the ℓ∞ program (docs/linf.md).
 
     Solves ``min θ`` subject to ``θ − p = Σ c_{A,B} Π_A x_v Π_B (1 − x_v)``, ``c ≥ 0`` (see the
     module docstring for the products and the certification), with HiGHS through

@@ -1,4 +1,4 @@
-"""Robustness metrics for regression in the torchmetrics style (MATH.md §8, with §2 and §9).
+"""Robustness metrics for regression in the torchmetrics style (docs/attacks.md §3).
 
 For a regression model ``f`` and data ``(x_i, y_i)``, ``i = 1..n``, the *worst-case MSE* within
 the ball ``‖δ‖_p ≤ ε`` (p ∈ {2, ∞}) is
@@ -12,7 +12,7 @@ Two computable numbers bracket it:
   ``adversarial_mse ≤ MSE*(ε)``. :func:`adversarial_mse`, :class:`AdversarialMSE`.
 * **Certified adversarial MSE (an upper bound).** ``(1/n) Σ_i (|f(x_i) − y_i| + L ε)²`` with ``L`` a
   certified Lipschitz upper bound of ``f`` for the same norm (LipSDP's ``L₂`` for ℓ2; for ℓ∞ the
-  tightest available bound of MATH.md §9: the exact value of LiPopt's program when the network's
+  tightest available bound of docs/linf.md: the exact value of LiPopt's program when the network's
   components read at most 20 inputs, else the smallest of the LiPopt-style LP, ``√d·L₂`` and the
   naive bound), so ``MSE*(ε) ≤ certified_adversarial_mse``. :func:`certified_adversarial_mse`,
   :class:`CertifiedAdversarialMSE`.
@@ -128,7 +128,7 @@ def certified_lipschitz(model: nn.Module, norm: NormLike = 2, *, method: Optiona
     ``lipschitz_bounds(model, norm, method=method).upper``, the smallest certified bound computed.
     Default methods: for ℓ2 ``"lipsdp"`` (LipSDP's re-verified ``L₂`` or the naive
     ``‖W̄‖₂‖α‖₂``); for ℓ∞ ``"best"``, the tightest available: the exact value of LiPopt's program
-    (MATH.md §9) when every connected component of the network reads at most ``max_exact_dim``
+    (docs/linf.md) when every connected component of the network reads at most ``max_exact_dim``
     (20) inputs, else the smallest of the LiPopt-style LP (degree 3 when it has at most
     ``max_products`` products, else 2), ``√d·L₂`` and ``Σ_j |α_j| ‖w̄_j‖₁``. ``method="lipsdp"``
     gives the older ℓ∞ choice (``√d·L₂`` or naive). When the exact value is computable the

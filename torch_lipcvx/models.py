@@ -1,4 +1,4 @@
-"""Shallow ReLU networks (MATH.md §1).
+"""Shallow ReLU networks (docs/conventions.md §1).
 
 ``f(x) = Σ_j α_j · relu(w_jᵀ x + b_j) + c`` with ``m`` hidden units, input size ``d`` and a scalar
 output. The maths lives in pure functions on :class:`ShallowWeights` (plain tensors); the
@@ -37,7 +37,7 @@ class ShallowWeights:
     """Plain (detached) weights of a shallow ReLU network.
 
     Attributes:
-        W: hidden weights without bias, ``(m, d)`` (``W̄`` in MATH.md).
+        W: hidden weights without bias, ``(m, d)`` (``W̄`` in docs/conventions.md).
         b: hidden biases, ``(m,)``.
         alpha: outer weights, ``(m,)``.
         c: output bias (0-d tensor) or ``None`` when the network has none.
@@ -122,8 +122,9 @@ def forward_weights(X: Tensor, w: ShallowWeights) -> Tensor:
 def activation_patterns(X: Tensor, w: ShallowWeights) -> Tensor:
     """Activation patterns ``D`` as a boolean ``(n, m)`` tensor: ``D[i, j] = 1[w̃_jᵀ x̃_i ≥ 0]``.
 
-    Column ``j`` is the diagonal of ``D_j`` in MATH.md §1. A pre-activation exactly zero counts as
-    active (the convention that makes ``(2D − I) X̃ w̃ ≥ 0`` hold for the network's own weights).
+    Column ``j`` is the diagonal of ``D_j`` in docs/conventions.md §1. A pre-activation exactly zero
+    counts as active (the convention that makes ``(2D − I) X̃ w̃ ≥ 0`` hold for the network's own
+    weights).
     """
     return (X @ w.W.T + w.b) >= 0
 
@@ -131,7 +132,7 @@ def activation_patterns(X: Tensor, w: ShallowWeights) -> Tensor:
 def sign_order(alpha: Tensor) -> Tensor:
     """A stable permutation putting units with ``α_j > 0`` first, then ``α_j < 0``, then zeros.
 
-    This is the unit order of Algorithm 1 (MATH.md §6).
+    This is the unit order of Algorithm 1 (docs/algorithm1.md).
     """
     key = torch.where(alpha > 0, 0, torch.where(alpha < 0, 1, 2))
     return torch.sort(key, stable=True).indices

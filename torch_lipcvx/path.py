@@ -1,10 +1,10 @@
-"""A regularisation path of Algorithm 1 (MATH.md §6) with one batched ``cvxpylayers`` call per step.
+"""A regularisation path of Algorithm 1 (docs/algorithm1.md §3.4) by batched ``cvxpylayers`` calls.
 
-:class:`RestrictionLayer` builds the Lipschitz restriction (12) of MATH.md §5 once, for fixed data,
-patterns ``D`` and outer weights ``α``, as a :class:`cvxpylayers.torch.CvxpyLayer` whose cvxpy
-Parameters carry what changes between solves: the LipSDP multipliers ``t`` (``T = diag(t)``) and
-the Lipschitz weight ``λ``. Calling it with ``t (B, m)`` and ``lam (B,)`` solves ``B`` programs in
-one call (diffcp's batched cone solver: Clarabel by default, SCS when gradients are wanted).
+:class:`RestrictionLayer` builds the Lipschitz restriction (12) of docs/programs.md §2 once, for
+fixed data, patterns ``D`` and outer weights ``α``, as a :class:`cvxpylayers.torch.CvxpyLayer` whose
+cvxpy Parameters carry what changes between solves: the LipSDP multipliers ``t`` (``T = diag(t)``)
+and the Lipschitz weight ``λ``. Calling it with ``t (B, m)`` and ``lam (B,)`` solves ``B`` programs
+in one call (diffcp's batched cone solver: Clarabel by default, SCS when gradients are wanted).
 
 :func:`regularisation_path` runs Algorithm 1 for several ``λ`` in lock-step: per iteration one
 LipSDP certificate per ``λ`` (:func:`~torch_lipcvx.bounds.lipsdp`, Clarabel by default) and one
@@ -13,7 +13,8 @@ network's own MSE in float64, a certified ``ρ``), never with the solver's objec
 only if it lowers ``J``: as in :func:`~torch_lipcvx.postprocess.postprocess`, the histories are
 non-increasing and the user's model is never modified.
 
-Objective (MATH.md §3, the project convention; ``c`` is the free, unpenalised output bias):
+Objective (docs/conventions.md §2, the project convention; ``c`` is the free, unpenalised output
+bias):
 
     J = (1/n) Σ_i (f(x_i) − y_i)² + (β/2) Σ_j (‖w_j‖² + b_j² + α_j²) + λ ρ*,   ρ* = L².
 
@@ -129,7 +130,7 @@ def _check_solver_args(solver_args) -> dict:
 
 # ---------------------------------------------------------------------------------- the layer
 class RestrictionLayer(nn.Module):
-    """Program (12) of MATH.md §5 as a batched ``CvxpyLayer``, built once for fixed ``X, y, D, α``.
+    """Program (12) (docs/programs.md) as a batched ``CvxpyLayer``, built once for ``X, y, D, α``.
 
         min   (1/n)‖Σ_j α_j D_j X̃ w̃_j + c − y‖² + λ ρ + (β/2) Σ_j ‖w̃_j‖²
         s.t.  (2D_j − I) X̃ w̃_j ≥ 0                       for every unit j,
@@ -478,7 +479,7 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
                         solver_args: Optional[dict] = None, form: str = "decomposed",
                         lipsdp_solver: str = DEFAULT_SOLVER, verbose: bool = False,
                         progress: Optional[bool] = None) -> RegularisationPath:
-    """Algorithm 1 (Lipschitz case, MATH.md §6) for every ``λ`` in ``lams``, in lock-step.
+    """Algorithm 1 (Lipschitz case, docs/algorithm1.md) for every ``λ`` in ``lams``, in lock-step.
 
     The units are ordered ``α > 0`` first and the activation patterns ``D`` and outer weights ``α``
     of the input network are fixed; one :class:`RestrictionLayer` is built for them. Then, for
@@ -487,10 +488,11 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
     scored exactly: ``J = MSE + (β/2)·l2 + λ ρ*`` with the network's own MSE (float64) and
     ``ρ*`` the smaller of two certified values, LipSDP of the candidate
     (:func:`~torch_lipcvx.bounds.lipsdp`, re-verified) and ``T_λ`` re-verified on the candidate
-    (:func:`~torch_lipcvx.bounds.certify_t`; MATH.md §5: ``T_λ`` stays feasible). A candidate
-    that does not lower ``J`` is rejected (the previous network is kept) and that ``λ`` stops, as
-    it does when its relative decrease falls below ``tol``. Every recorded ``J`` is thus that of
-    the network itself (float64 weights), not the solver's value, and never above the input's.
+    (:func:`~torch_lipcvx.bounds.certify_t`; docs/programs.md §2: ``T_λ`` stays feasible). A
+    candidate that does not lower ``J`` is rejected (the previous network is kept) and that ``λ``
+    stops, as it does when its relative decrease falls below ``tol``. Every recorded ``J`` is thus
+    that of the network itself (float64 weights), not the solver's value, and never above the
+    input's.
 
     Args:
         model: :class:`ShallowReLU` or ``nn.Sequential(Linear(d, m), ReLU(), Linear(m, 1))``;

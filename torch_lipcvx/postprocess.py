@@ -1,15 +1,15 @@
-"""Convex post-processing of a trained shallow ReLU network: Algorithm 1 of the paper (MATH.md §6).
+"""Convex post-processing of a trained shallow ReLU network: Algorithm 1 (docs/algorithm1.md).
 
 * ℓ2 case (``lam = 0``): fix the activation patterns of the units with ``α_j > 0`` (multiset P)
   and ``α_j < 0`` (multiset N), solve the convex program (6) once and map the solution back
-  (MATH.md §4). The trained network is feasible with objective ≥ the optimum (AM–GM), so the result
-  is never worse ("C-ℓ2").
+  (docs/programs.md §1). The trained network is feasible with objective ≥ the optimum (AM–GM), so
+  the result is never worse ("C-ℓ2").
 * Lipschitz case (``lam > 0``): alternate LipSDP (certificate ``T_k`` of the current network) and
-  the convex restriction (12) with ``T_k``, the patterns and ``α`` fixed (MATH.md §5). Each
+  the convex restriction (12) with ``T_k``, the patterns and ``α`` fixed (docs/programs.md §2). Each
   restriction contains the current network with its own ``ρ``, so ``J`` never increases
   (Corollary 11).
 
-Objective (MATH.md §3; the project convention):
+Objective (docs/conventions.md §2; the project convention):
 
     J = (1/n) Σ_i (f(x_i) − y_i)² + (β/2) Σ_j (‖w_j‖² + b_j² + α_j²) + λ ρ*
 
@@ -77,7 +77,7 @@ def _fast_failed(solver: str, what: str, info) -> bool:
 
 @dataclass(frozen=True)
 class Objective:
-    """The training objective of MATH.md §3 and its parts (float64).
+    """The training objective of docs/conventions.md §2 and its parts (float64).
 
     Attributes:
         value: ``J = mse + (beta/2)·l2 + lam·rho``.
@@ -194,7 +194,7 @@ def _l2(w: ShallowWeights) -> float:
 
 def _objective(w: ShallowWeights, X: Tensor, y: Tensor, lam: float, beta: float,
                rho: float) -> Objective:
-    """``J = mse + (β/2)·l2 + λ·ρ`` (MATH.md §3) for float64 weights and a certified ``rho``."""
+    """``J = mse + (β/2)·l2 + λ·ρ`` (docs/conventions.md), float64 weights, a certified ``rho``."""
     mse = float(((forward_weights(X, w) - y) ** 2).mean())
     l2 = _l2(w)
     return Objective(mse + 0.5 * beta * l2 + lam * rho, mse, l2, rho, lam, beta)
@@ -261,7 +261,7 @@ def _prepare(model: nn.Module, X, y, lam, beta) -> tuple[ShallowReLU, ShallowWei
 
 def objective(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defaults.BETA,
               solver: str = "auto", solver_options: Optional[dict] = None) -> Objective:
-    """Evaluate ``J`` of MATH.md §3 for a network on data, with a fresh certified ``ρ``.
+    """Evaluate ``J`` of docs/conventions.md §2 for a network on data, with a fresh certified ``ρ``.
 
     Args:
         model: :class:`ShallowReLU` or ``nn.Sequential(Linear, ReLU, Linear(·, 1))``.
@@ -302,7 +302,7 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
                      patterns: Literal["network", "sampled"] = "network",
                      n_sampled: Optional[int] = None, seed: int = 0, solver: str = "auto",
                      solver_options: Optional[dict] = None) -> ConvexSolution:
-    """Solve the ℓ2 program (6) with patterns taken from ``model`` and map back (MATH.md §4).
+    """Solve program (6) with the patterns of ``model`` and map back (docs/programs.md §1).
 
     Args:
         model: the trained network (not modified); its patterns on ``X`` define the slots.

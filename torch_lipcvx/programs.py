@@ -1,5 +1,5 @@
-"""The cvxpy programs: LipSDP (MATH.md §2), the ℓ2 program (6) (§4) and the Lipschitz restriction
-(12) (§5), with the map from convex variables back to network weights.
+"""The cvxpy programs: LipSDP (docs/lipsdp.md), the ℓ2 program (6) and the Lipschitz restriction
+(12) (docs/programs.md), with the map from convex variables back to network weights.
 
 This is the only module that imports cvxpy. Each program is a small class whose constructor does
 the one-off work (building the problem with the data fixed and checking that it is DPP) and whose
@@ -230,13 +230,14 @@ def _check_weights(weights: dict) -> None:
 
 # --------------------------------------------------------------------------------------- LipSDP
 class LipSDPProgram:
-    """LipSDP-neuron for a shallow net, ``min ρ`` over ``ρ, t ≥ 0`` (MATH.md §2).
+    """LipSDP-neuron for a shallow net, ``min ρ`` over ``ρ, t ≥ 0`` (docs/lipsdp.md).
 
     Three equivalent formulations, chosen by ``form``:
 
     * ``"reduced"`` (default): one LMI of size ``d + 1`` and ``m`` second-order cones. With
       ``P = 2T − ααᵀ ≻ 0``, Sherman–Morrison gives ``T P⁻¹ T = T/2 + ααᵀ / (4(1 − s(t)))`` with
-      ``s(t) = Σ_j α_j²/(2 t_j) < 1``, so the spectral form ``ρ ≥ ‖C⁻¹TW̄‖²`` of MATH.md §2 reads
+      ``s(t) = Σ_j α_j²/(2 t_j) < 1``, so the spectral form ``ρ ≥ ‖C⁻¹TW̄‖²`` of docs/lipsdp.md
+      reads
 
           ρ I_d ⪰ ½ Σ_j t_j w̄_j w̄_jᵀ + g gᵀ / (4(1 − s(t))),   g = W̄ᵀα,
 
@@ -326,7 +327,7 @@ class LipSDPProgram:
 
 def lipsdp_original_lmi(W: np.ndarray, alpha: np.ndarray, solver: str = DEFAULT_SOLVER,
                         options: Optional[dict] = None) -> tuple[float, np.ndarray, SolveInfo]:
-    """LipSDP with the original (un-Schured) LMI ``M(ρ, T) ⪯ 0`` of MATH.md §2.
+    """LipSDP with the original (un-Schured) LMI ``M(ρ, T) ⪯ 0`` of docs/lipsdp.md.
 
     ``M = [[−ρ I, W̄ᵀT], [T W̄, −2T + ααᵀ]]``. An independent formulation used to cross-check
     :class:`LipSDPProgram`; built afresh on each call.
@@ -375,13 +376,13 @@ def lipsdp_program_size(m: int, d: int, form: str = "reduced") -> dict[str, Any]
 
 # --------------------------------------------------------------------------------- program (6)
 class L2Program:
-    """The ℓ2-regularised convex program (6) of MATH.md §4 with the patterns fixed.
+    """The ℓ2-regularised convex program (6) of docs/programs.md §1 with the patterns fixed.
 
         min_V (1/n)‖Σ_j σ_j D_j X̃ v_j + c − y‖² + β Σ_j ‖v_j‖₂   s.t. (2D_j − I) X̃ v_j ≥ 0
 
     with one row ``v_j`` of ``V (k, d + 1)`` per pattern slot, ``σ_j = +1`` for slots of the
-    multiset P and ``−1`` for N (so ``u_i`` and ``z_k`` of MATH.md are the rows with σ = ±1), and
-    the optional free output bias ``c`` (not penalised).
+    multiset P and ``−1`` for N (so ``u_i`` and ``z_k`` of docs/programs.md §1 are the rows with σ =
+    ±1), and the optional free output bias ``c`` (not penalised).
 
     Args:
         X: ``(n, d)`` data; y: ``(n,)`` targets; D: ``(n, k)`` boolean patterns, one column per slot;
@@ -427,7 +428,7 @@ class L2Program:
 
 def convex_to_weights(V: np.ndarray, sign: np.ndarray, rel_zero: float = 1e-12
                       ) -> tuple[np.ndarray, np.ndarray]:
-    """Map (6)'s solution back to a network (MATH.md §4, the paper's (7)/(13)).
+    """Map (6)'s solution back to a network (docs/programs.md §1, the paper's (7)/(13)).
 
     ``w̃_j = v_j / sqrt(‖v_j‖)``, ``α_j = σ_j sqrt(‖v_j‖)``; rows with ‖v_j‖ below
     ``rel_zero · max_j ‖v_j‖`` become zero units. Then ``(1/2)(‖w̃_j‖² + α_j²) = ‖v_j‖`` and the
@@ -448,7 +449,7 @@ def convex_to_weights(V: np.ndarray, sign: np.ndarray, rel_zero: float = 1e-12
 
 # -------------------------------------------------------------------------------- program (12)
 class LipschitzRestriction:
-    """The convex restriction (12) of MATH.md §5, built once; ``T`` enters through Parameters.
+    """The convex restriction (12) (docs/programs.md §2), built once; ``T`` enters as Parameters.
 
         min  (1/n)‖Σ_j α_j D_j X̃ w̃_j + c − y‖² + λ ρ + (β/2) Σ_j ‖w̃_j‖²
         s.t. (2D_j − I) X̃ w̃_j ≥ 0,
@@ -560,7 +561,7 @@ class LipschitzRestriction:
 
 # ------------------------------------------------------------------------ ADMM SDP step
 class ADMMSDPStep:
-    """The SDP ("Lipschitz") step of the ADMM baseline (ADMM.md §2(c)), built once per size.
+    """The SDP ("Lipschitz") step of the ADMM baseline (docs/admm.md §2(c)), built once per size.
 
         min_{Z, a, ρ}  μ ρ + ½ (‖Z − V_W‖²_F + ‖a − V_α‖²)
         s.t.           S_T(Z, a, ρ) = [[ ρ I_d , −ZᵀT , 0  ],
@@ -568,10 +569,10 @@ class ADMMSDPStep:
                                        [  0    , −aᵀ  ,  1 ]]  ⪰ 0
 
     over ``Z (m, d)``, ``a (m,)`` and ``ρ``, with ``T = diag(t)``. With ``μ = λ/κ`` this has the
-    minimisers of ADMM.md's ``λρ + (κ/2)(‖Z − V_W‖² + ‖a − V_α‖²)``: it is the prox of ``μ·φ_T``
-    at ``(V_W, V_α)``, ``φ_T(Z, a) = min{ρ : S_T ⪰ 0}`` (the Schur form of MATH.md §2, linear in
-    ``(Z, a, ρ)`` for fixed ``T``). One LMI of size ``d + m + 1``; ``V_W``, ``V_α``, ``t`` and
-    ``μ`` are Parameters (DPP, ``T·Z`` written as ``multiply(t[:, None], Z)``), so one instance
+    minimisers of docs/admm.md's ``λρ + (κ/2)(‖Z − V_W‖² + ‖a − V_α‖²)``: it is the prox of
+    ``μ·φ_T`` at ``(V_W, V_α)``, ``φ_T(Z, a) = min{ρ : S_T ⪰ 0}`` (the Schur form of docs/lipsdp.md,
+    linear in ``(Z, a, ρ)`` for fixed ``T``). One LMI of size ``d + m + 1``; ``V_W``, ``V_α``, ``t``
+    and ``μ`` are Parameters (DPP, ``T·Z`` written as ``multiply(t[:, None], Z)``), so one instance
     serves every ADMM iteration.
 
     Units with ``t_j = 0``: the 2×2 minor ``[[2t_j, −a_j], [−a_j, 1]]`` forces ``a_j = 0`` and
@@ -656,7 +657,7 @@ class ADMMSDPStep:
 
 # ------------------------------------------------------------------ the α-step (extensions)
 class AlphaRestriction:
-    """The α-step of MATH.md §6 ("extensions"): program (12) with the hidden weights fixed, a
+    """The α-step of docs/algorithm1.md §3.1: program (12) with the hidden weights fixed, a
     convex program in the outer weights ``α`` (signs free), built once; data enter as Parameters.
 
         min_{α, c, ρ}  (1/n)‖H α + c − r‖² + λ ρ + (β/2)‖α‖²
@@ -666,12 +667,12 @@ class AlphaRestriction:
 
     with ``H = relu(X̃ W̃ᵀ)`` the ``(n, m)`` hidden features of the fixed hidden layer, ``r`` the
     targets minus the output of any units the caller keeps frozen, and ``c`` the optional free
-    output bias. The Schur form (MATH.md §2) is linear in ``(α, ρ)`` for fixed ``W̄`` and ``T``.
+    output bias. The Schur form (docs/lipsdp.md) is linear in ``(α, ρ)`` for fixed ``W̄`` and ``T``.
 
     ``t_mode``:
 
     * ``"fixed"``: ``T = diag(t)`` is a Parameter (the current network's LipSDP certificate),
-      exactly the step MATH.md §6 names; every ``t_j`` must be ``> 0``.
+      exactly the step docs/algorithm1.md §3.1 names; every ``t_j`` must be ``> 0``.
     * ``"free"``: ``t ≥ 0`` is a variable too. With ``W̄`` fixed every block of ``S_T`` (``ρI``,
       ``−W̄ᵀT``, ``2T``, ``−α``) is affine in ``(ρ, t, α)`` jointly, so the step stays convex and
       its optimum is never above the fixed-``T`` one (the fixed ``t`` is feasible). At the optimum,

@@ -1,4 +1,4 @@
-"""Gradient-based training baselines for shallow ReLU networks (MATH.md §3 and §8).
+"""Gradient-based training baselines for shallow ReLU networks (docs/conventions.md §2).
 
 * :func:`train_sgd` minimises the project's objective with ``λ = 0``:
   ``(1/n) Σ_i (f(x_i) − y_i)² + (β/2) Σ_j (‖w̃_j‖² + α_j²)``, with ``w̃_j = [w_j; b_j]`` (the hidden
@@ -90,10 +90,11 @@ def _record_epoch(history: list, record: dict, *, lr: float, verbose: bool, ever
 
 
 def l2_penalty(model: nn.Module) -> Tensor:
-    """``Σ_j (‖w̃_j‖² + α_j²)`` with ``w̃_j = [w_j; b_j]``: the ℓ2 term of MATH.md §3 without ``β/2``.
+    """``Σ_j (‖w̃_j‖² + α_j²)`` with ``w̃_j = [w_j; b_j]``: the ℓ2 term of ``J`` without ``β/2``.
 
-    The hidden bias ``b`` is included; the output bias ``c`` is not. Multiply by ``beta / 2`` to
-    get the term of the training objective. Differentiable in the model's parameters.
+    The hidden bias ``b`` is included; the output bias ``c`` is not (docs/conventions.md §2).
+    Multiply by ``beta / 2`` to get the term of the training objective. Differentiable in the
+    model's parameters.
 
     Args:
         model: a :class:`ShallowReLU` or ``nn.Sequential(Linear(d, m), ReLU(), Linear(m, 1))``.
@@ -236,10 +237,11 @@ def train_sgd(model: Optional[nn.Module], X: Tensor, y: Tensor, *,
         X: inputs ``(n, d)``; y: targets ``(n,)`` or ``(n, 1)``.
         hidden: number of hidden units ``m`` when ``model`` is ``None`` (ignored otherwise;
             default :data:`~torch_lipcvx.defaults.HIDDEN`).
-        beta: ℓ2 weight ``β >= 0`` (MATH.md §3; the hidden bias is penalised, ``c`` is not).
-        epochs: passes over the data, ``>= 1`` (default :data:`~torch_lipcvx.defaults.EPOCHS`).
-        lr: learning rate, ``> 0`` (default :data:`~torch_lipcvx.defaults.LR`).
-        batch_size: minibatch size; ``None`` means full batch. Minibatches are reshuffled every
+        beta: ℓ2 weight ``β >= 0`` (docs/conventions.md §2; the hidden bias is penalised, ``c`` is
+        not). epochs: passes over the data, ``>= 1`` (default
+        :data:`~torch_lipcvx.defaults.EPOCHS`). lr: learning rate, ``> 0`` (default
+        :data:`~torch_lipcvx.defaults.LR`). batch_size: minibatch size; ``None`` means full batch.
+        Minibatches are reshuffled every
             epoch by a generator seeded by ``seed + 1``.
         optimizer: ``"adam"`` (PyTorch defaults) or ``"sgd"`` (no momentum).
         seed: makes the run reproducible (bit-identical on CPU); the global RNG is not used.
@@ -270,7 +272,7 @@ def train_pgd(model: Optional[nn.Module], X: Tensor, y: Tensor, *, eps: float,
               attack_steps: int = 10, attack_alpha: Optional[float] = None,
               seed: int = defaults.SEED, verbose: bool = False,
               progress: Optional[bool] = None) -> TrainResult:
-    """Madry-style adversarial training for regression (MATH.md §8).
+    """Madry-style adversarial training for regression (docs/attacks.md).
 
     For each minibatch, :func:`~torch_lipcvx.attacks.pgd_attack` (random start, ``attack_steps``
     steps of size ``attack_alpha``, one restart) finds ``x_i + δ_i`` with ``‖δ_i‖_p ≤ eps`` that

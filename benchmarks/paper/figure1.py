@@ -1,4 +1,4 @@
-"""Figure 1 of the paper (seed 001, §4): ``python benchmarks/paper/figure1.py [options]``.
+"""Figure 1 of the paper (§4): ``python benchmarks/paper/figure1.py [options]``.
 
 A shortcut for ``python benchmarks/paper/run.py figure1 [options]``; see ``run.py --help``.
 """

@@ -1,4 +1,4 @@
-"""Reproduce the paper's experiments (seed 001, §4): Table 1 and Figure 1, resumable.
+"""Reproduce the paper's experiments (§4): Table 1 and Figure 1, resumable.
 
     python benchmarks/paper/run.py all      [--quick] [--datasets servo machine ...] [--trials 10]
     python benchmarks/paper/run.py table1   ...        # only what Table 1 needs
@@ -123,7 +123,7 @@ FIG1_GROUPS = {"SGD": ("sgd", "sgd_c_lip", "admm"),
 FIG1_METHODS = tuple(dict.fromkeys(m for g in FIG1_GROUPS.values() for m in g))
 FIG1_LABELS = {("SGD", "admm"): "(SGD)-ADMM = ADMM", ("ADMM", "c_lip"): "(ADMM)-C-lip = C-lip"}
 
-#: The paper's Table 1 (seed 001): min, max, avg relative improvement in %.
+#: The paper's Table 1: min, max, avg relative improvement in %.
 PAPER_TABLE1 = {
     "c_l2": {"servo": (20.76, 25.42, 23.71), "machine": (9.07, 11.08, 9.74),
              "solar": (2.84, 4.27, 3.76), "rastrigin": (3.70, 3.93, 3.88),
@@ -138,7 +138,8 @@ PAPER_TABLE1 = {
                  "solar": (-3.60, -5.57, -3.95), "rastrigin": (-93.43, -125.24, -109.45),
                  "wine": (-91.15, -124.66, -101.83)},
 }
-#: Guaranteed never worse than their baseline (MATH.md §4–§6); checked by the report.
+#: Guaranteed never worse than their baseline (docs/programs.md and docs/algorithm1.md); checked by
+#: the report.
 GUARANTEED = {"c_l2": "sgd", "c_lip": "admm", "c_lip_alpha": "admm", "c_lip_alpha_re": "admm"}
 
 
@@ -1102,7 +1103,7 @@ def time_block(recs: list[dict], runs: list[dict], jobs: int = 2) -> str:
     return "\n".join(lines)
 
 
-#: Figure 1's claim (seed 001, §4): X-C-lip alone has the lowest median MSE at every ε for
+#: Figure 1's claim (§4): X-C-lip alone has the lowest median MSE at every ε for
 #: these (data set, base model) pairs; the attack norm is not stated.
 PAPER_FIG1_CLAIM = {("solar", "PGD"), ("solar", "ADMM"), ("machine", "SGD"), ("machine", "PGD"),
                     ("machine", "ADMM"), ("servo", "SGD"), ("wine", "SGD"), ("wine", "ADMM")}

@@ -1,4 +1,4 @@
-"""Table 1 of the paper (seed 001, §4): ``python benchmarks/paper/table1.py [options]``.
+"""Table 1 of the paper (§4): ``python benchmarks/paper/table1.py [options]``.
 
 A shortcut for ``python benchmarks/paper/run.py table1 [options]``; see ``run.py --help``.
 """
