@@ -38,7 +38,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 from torch_lipcvx import lipsdp, postprocess
-from torch_lipcvx.data import default_data_dir, load_dataset
+from torch_lipcvx.data import load_dataset
 from torch_lipcvx.fast import PatternBarrier
 from torch_lipcvx.models import activation_patterns, sign_order
 from torch_lipcvx.programs import L2Program, LipschitzRestriction, lipsdp_original_lmi
@@ -49,8 +49,6 @@ SECTIONS = ("lipsdp", "step12", "program6", "layer", "sgdlip", "algorithm")
 #: SCS's eps_abs = eps_rel of the plain Algorithm-1 loop by default (its checkpoint name has no
 #: eps suffix; other values get their own checkpoint)
 PLAIN_EPS = 1e-6
-# the data directory: $TORCH_LIPCVX_DATA where set (as for the library), else ../shared/data
-DATA = default_data_dir() or Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def timed(fn, *args, **kwargs):
@@ -411,7 +409,9 @@ def bench_scale(n: int, m: int, d: int, lam: float, device: str, seed: int = 0) 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--datasets", nargs="+", default=["servo", "wine"])
-    p.add_argument("--data-dir", default=str(DATA))
+    p.add_argument("--data-dir", default=None,
+                   help="folder of the UCI data sets (default: $TORCH_LIPCVX_DATA if set, then "
+                        "the sets bundled with torch_lipcvx)")
     p.add_argument("--hidden", type=int, default=100)
     p.add_argument("--epochs", type=int, default=300)
     p.add_argument("--lam", type=float, default=1e-2)

@@ -4,10 +4,10 @@
 # 1. Here, once per session (pip reaches PyPI here; nothing can be reached from there):
 #        bash benchmarks/gpu_check.sh --prepare [--python 3.12]
 #    downloads, for the GPU image's Python (3.12), the wheels that image lacks (cvxpy and its
-#    solvers, cvxpylayers, diffcp; 33 MB) into .whl/, copies ../shared/data into .gpu_data/
-#    (the ../shared beside a checkout does not travel) and git-ignores both (.git/info/exclude).
+#    solvers, cvxpylayers, diffcp; 33 MB) into .whl/ and git-ignores it (.git/info/exclude).
+#    The UCI data need nothing: they ship inside the package (torch_lipcvx/datasets).
 # 2. There:
-#        run(command="bash benchmarks/gpu_check.sh", carry=[".whl", ".gpu_data"], timeout_s=600)
+#        run(command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=600)
 #    installs the wheels into /tmp/site (torch, lightning, torchmetrics, numpy and scipy are the
 #    image's own; the package itself is read from the checkout, so the CPU pin torch==2.13.0 is
 #    not installed there), then runs these steps, each under its own time limit, with logs and
@@ -47,10 +47,8 @@ osqp==1.1.3 highspy==1.16.0 qdldl==0.1.9.post1 sparsediffpy==0.6.1 cffi==2.1.1 p
 
 if [ "$MODE" = prepare ]; then
     set -e
-    for path in /.whl/ /.gpu_data/; do
-        grep -qxF "$path" .git/info/exclude 2>/dev/null || echo "$path" >> .git/info/exclude
-    done
-    rm -rf .whl .gpu_data
+    grep -qxF /.whl/ .git/info/exclude 2>/dev/null || echo /.whl/ >> .git/info/exclude
+    rm -rf .whl
     mkdir -p .whl
     tag="cp${PY_VERSION/./}"
     for w in $WHEELS; do
@@ -60,9 +58,8 @@ if [ "$MODE" = prepare ]; then
             --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 \
             --platform manylinux2014_x86_64 --platform any -d .whl "$w" 2>&1 | grep -v '^WARNING' || true
     done
-    cp -r ../shared/data .gpu_data
-    echo "prepared: $(ls .whl | wc -l) wheels ($(du -sh .whl | cut -f1)) in .whl, data in .gpu_data"
-    echo "now: run(command=\"bash benchmarks/gpu_check.sh\", carry=[\".whl\", \".gpu_data\"], timeout_s=600)"
+    echo "prepared: $(ls .whl | wc -l) wheels ($(du -sh .whl | cut -f1)) in .whl"
+    echo "now: run(command=\"bash benchmarks/gpu_check.sh\", carry=[\".whl\"], timeout_s=600)"
     exit 0
 fi
 
@@ -76,7 +73,6 @@ if [ -d .whl ]; then
 else
     export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 fi
-[ -d .gpu_data ] && export TORCH_LIPCVX_DATA="$PWD/.gpu_data"
 
 {
     date -u

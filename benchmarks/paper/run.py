@@ -281,15 +281,9 @@ def effective_solvers(solver: str) -> dict[str, str]:
 
 
 def resolve_data_dir(arg: Optional[str]) -> Optional[Path]:
-    """``--data-dir``, else ``$TORCH_LIPCVX_DATA``, else ``../shared/data`` beside the repo."""
-    from torch_lipcvx.data import default_data_dir
-    if arg:
-        return Path(arg).expanduser().resolve()
-    env = default_data_dir()
-    if env is not None:
-        return env
-    beside = REPO.parent / "shared" / "data"
-    return beside if beside.is_dir() else None
+    """``--data-dir`` (resolved), else ``None``: the library's default search, i.e.
+    ``$TORCH_LIPCVX_DATA`` if set, then the UCI sets bundled with the package."""
+    return Path(arg).expanduser().resolve() if arg else None
 
 
 # ---------------------------------------------------------------------------------- the trial
@@ -309,9 +303,6 @@ class Trial:
             self.split_desc = f"rastrigin(n={cfg['rastrigin']['n']}, d={cfg['rastrigin']['d']}, " \
                               f"seed={base_seed + trial})"
         else:
-            if data_dir is None:
-                raise SystemExit(f"{dataset}: no data directory (pass --data-dir or set "
-                                 "TORCH_LIPCVX_DATA)")
             if trial >= UCI_SPLITS:
                 raise SystemExit(f"{dataset} has {UCI_SPLITS} train/test splits; trial {trial} "
                                  "does not exist (use --trials <= 10)")
@@ -1241,7 +1232,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto (default: the library's torch solvers, cvxpy fallback), torch "
                         "(no fallback), CLARABEL or SCS (the cvxpy programs)")
     p.add_argument("--data-dir", default=None,
-                   help="UCI data (default: $TORCH_LIPCVX_DATA, else ../shared/data)")
+                   help="folder of the UCI data sets (default: $TORCH_LIPCVX_DATA if set, "
+                        "then the sets bundled with torch_lipcvx)")
     p.add_argument("--seed", type=int, default=0, help="base seed; trial k uses seed + k")
     p.add_argument("--jobs", type=int, default=1, help="(data set, trial) units in parallel")
     p.add_argument("--retry-failed", action="store_true",
