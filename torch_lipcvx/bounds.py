@@ -367,6 +367,16 @@ AUTO_SCS_OPTIONS = {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 200_000}
 AUTO_ACCEPT_GAP = 1e-7
 
 
+def _row_norms(W: Tensor) -> Tensor:
+    """``‖w̄_j‖₂`` of each row of ``W (m, d)`` without underflow or overflow: each row is scaled
+    by its largest entry first (``torch.linalg.vector_norm`` squares the entries, so a row of
+    entries below ~1e-154, as the power-of-two rescaling of :func:`lipsdp` leaves beside one
+    huge weight, had norm 0 and made the negligible units' budget divide by zero)."""
+    top = W.abs().amax(1) if W.shape[1] else torch.zeros(W.shape[0], dtype=W.dtype)
+    safe = torch.where(top > 0, top, torch.ones_like(top))
+    return top * torch.linalg.vector_norm(W / safe[:, None], dim=1)
+
+
 def _balance(W: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor, Tensor, float]:
     """Rescale the units so the SDP is well scaled, by LipSDP's invariances (docs/lipsdp.md §6).
 
@@ -383,19 +393,24 @@ def _balance(W: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor, Tensor, float]:
         ``(W', alpha', c2, sigma)``: a ``t'`` for ``(W', alpha')`` certifies ``(W, alpha)`` with
         ``t = c2 · t'`` and ``ρ = sigma² · ρ'``.
     """
-    norms = torch.linalg.vector_norm(W, dim=1)
-    r = torch.sqrt(alpha.abs() * norms)
+    norms = _row_norms(W)
+    r = torch.sqrt(alpha.abs()) * torch.sqrt(norms)          # (no underflow of the product)
     Wb = W * (r / norms)[:, None]
-    sigma = float(torch.linalg.matrix_norm(Wb, ord=2)) * float(torch.linalg.vector_norm(r))
-    c2 = sigma * alpha.abs() / norms
-    c = torch.sqrt(c2)
+    sigma = float(torch.linalg.matrix_norm(Wb, ord=2)) * float(_row_norms(r[None])[0])
+    c = math.sqrt(sigma) * torch.sqrt(alpha.abs()) / torch.sqrt(norms)
+    c2 = c * c
+    if not (bool(torch.isfinite(c2).all()) and bool((c2 > 0).all()) and sigma > 0
+            and math.isfinite(sigma)):
+        raise ValueError("the units' scales are too far apart to certify in float64 (a LipSDP "
+                         "multiplier t_j ~ |alpha_j| / ||w_j|| would under- or overflow): "
+                         + _REBALANCE)
     return W * (c / sigma)[:, None], alpha / c, c2, sigma
 
 
 def _negligible(W: Tensor, alpha: Tensor) -> Tensor:
     """Active units whose products ``|α_j|‖w̄_j‖`` sum (smallest first) to at most
     :data:`NEGLIGIBLE_SHARE` of the largest (units with ``w̄_j = 0`` always)."""
-    p = alpha.abs() * torch.linalg.vector_norm(W, dim=1)
+    p = alpha.abs() * _row_norms(W)
     out = torch.zeros_like(p, dtype=torch.bool)
     act = torch.nonzero(alpha != 0)[:, 0]
     if act.numel() == 0:
@@ -435,7 +450,7 @@ def _add_negligible(W: Tensor, alpha: Tensor, t: Tensor, core: Tensor, tiny: Ten
         t[core] = certify_t(W[core], alpha[core], t[core])[1]
     if bool(tiny.any()):
         budget = 1.0 - _ray_threshold(alpha[core], t[core])
-        norms = torch.linalg.vector_norm(W[tiny], dim=1)
+        norms = _row_norms(W[tiny])
         delta = float((alpha[tiny].abs() * norms).sum())
         on = core | tiny
         best, best_t = math.inf, None
@@ -725,9 +740,14 @@ def lipsdp(weights: ShallowWeights, *, solver: str = "auto", solver_options: Opt
             raise ValueError(
                 f"the weights span too many orders of magnitude to certify in float64: rescaling "
                 f"W by 2^{-kW} and alpha by 2^{-ka} (to bring their largest entries near 1) "
-                "would round some entries to subnormal numbers or zero; rebalance the units "
-                "(f is unchanged by (w_j, b_j, alpha_j) -> (c w_j, c b_j, alpha_j / c), c > 0) or "
-                "drop the negligible ones")
+                "would round some entries to subnormal numbers or zero; " + _REBALANCE)
+        # before any work: max_j |α_j|‖w̄_j‖/2 ≤ L ≤ ‖W̄‖₂‖α‖₂ bracket ρ's exponent
+        prods = As.abs() * _row_norms(Ws)
+        lo = 2 * (math.log2(float(prods.max()) / 2) + kW + ka)
+        hi = 2 * (math.log2(float(torch.linalg.matrix_norm(Ws, ord=2))
+                            * float(torch.linalg.vector_norm(As))) + kW + ka)
+        if lo > sys.float_info.max_exp - 1 or hi < sys.float_info.min_exp:
+            raise _range_error(lo if lo > sys.float_info.max_exp - 1 else hi)
         return _rescaled(lipsdp(ShallowWeights(Ws, weights.b, As, weights.c),
                                 solver=solver, solver_options=solver_options, program=program,
                                 form=form), kW, ka, act)
@@ -784,6 +804,9 @@ def lipsdp(weights: ShallowWeights, *, solver: str = "auto", solver_options: Opt
                         time.perf_counter() - start, lower, dual)
 
 
+#: how to fix weights whose scales float64 cannot certify (the end of those errors' messages)
+_REBALANCE = ("rebalance the units (f is unchanged by (w_j, b_j, alpha_j) -> (c w_j, c b_j, "
+              "alpha_j / c), c > 0) or drop the negligible ones")
 #: weights whose largest entry lies outside [2⁻³⁰, 2³⁰] are certified after an exact rescaling
 _SCALE_EXPONENT = 30
 
@@ -792,6 +815,15 @@ def _pow2_exponent(x: Tensor) -> int:
     """``e`` with ``max|x| ∈ [2^(e−1), 2^e)`` (0 for ``x = 0``)."""
     top = float(x.abs().max()) if x.numel() else 0.0
     return math.frexp(top)[1] if top > 0 else 0
+
+
+def _range_error(e: float) -> ValueError:
+    """The error for a network whose ``ρ = L² ≈ 2^e`` float64 cannot hold."""
+    return ValueError(f"the network's Lipschitz bound L ≈ 10^{e * math.log10(2) / 2:.0f} "
+                      f"(LipSDP's ρ = L² ≈ 2^{e:.0f}) is outside float64's normal range (L must "
+                      "lie between ~1.5e-154 and ~1.3e154 to certify; a single huge weight is "
+                      "enough): rescale the weights, e.g. change the units of the inputs or the "
+                      "output")
 
 
 def _rescaled(res: LipSDPResult, kW: int, ka: int, act: Tensor) -> LipSDPResult:
@@ -808,9 +840,7 @@ def _rescaled(res: LipSDPResult, kW: int, ka: int, act: Tensor) -> LipSDPResult:
     k = 2 * kW + 2 * ka
     e = math.frexp(res.rho)[1] + k                   # ρ ∈ [2^(e−1), 2^e)
     if res.rho > 0 and not (sys.float_info.min_exp <= e <= sys.float_info.max_exp - 1):
-        raise ValueError(f"the network's LipSDP bound ρ = L² ≈ 2^{e} is outside float64's "
-                         "normal range (L below ~1.5e-154 or above ~1.3e154): rescale the "
-                         "weights to certify them")
+        raise _range_error(e)
     rho = math.ldexp(res.rho, k)
     with np.errstate(over="ignore", under="ignore"):
         t = np.ldexp(res.t, 2 * ka)
@@ -871,10 +901,37 @@ def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Option
     check_positive_int(steps, "steps", minimum=0)
     if X is not None:
         X = check_X(X, "X", weights.d)
-    dev = weights.W.device
-    W = weights.W.detach().to(dev, torch.float64)
-    b = weights.b.detach().to(dev, torch.float64)
-    alpha = weights.alpha.detach().to(dev, torch.float64)
+    # the ascent uses autograd: outside inference mode (Lightning validates inside it), with
+    # grad enabled, on clones (a tensor made under inference mode cannot enter autograd)
+    with torch.inference_mode(False), torch.enable_grad():
+        dev = weights.W.device
+        W = weights.W.detach().to(dev, torch.float64).clone()
+        b = weights.b.detach().to(dev, torch.float64).clone()
+        alpha = weights.alpha.detach().to(dev, torch.float64).clone()
+        X = None if X is None else X.detach().clone()
+        # weights far from 1 (a single 1e200 among normal ones overflowed ‖∇f‖₂ to inf, and
+        # the bound came out -inf) are searched at an exact power-of-two scale: the regions
+        # (signs of W̄x + b) are unchanged and every gradient scales by 2^-(kW + ka) exactly
+        kW, ka = _pow2_exponent(W), _pow2_exponent(alpha)
+        if max(abs(kW), abs(ka)) <= _SCALE_EXPONENT:
+            kW = ka = 0
+        W, b, alpha = (torch.ldexp(v, torch.tensor(-k, device=dev))
+                       for v, k in ((W, kW), (b, kW), (alpha, ka)))
+        value, x = _sampled_lower_bound(W, b, alpha, q, X, n_samples, steps, generator)
+    if kW + ka and value > 0:
+        try:
+            value = math.ldexp(value, kW + ka)
+        except OverflowError:
+            value = sys.float_info.max               # still below the true value
+    return value, x
+
+
+def _sampled_lower_bound(W: Tensor, b: Tensor, alpha: Tensor, q: float, X: Optional[Tensor],
+                         n_samples: int, steps: int, generator: Optional[torch.Generator]
+                         ) -> tuple[float, Tensor]:
+    """The search of :func:`sampled_lower_bound` on float64 ``W (m, d)``, ``b (m,)``,
+    ``alpha (m,)`` on one device (checked and scaled by the caller; autograd enabled)."""
+    dev = W.device
     m, d = W.shape
     gen = generator if generator is not None else torch.Generator(device="cpu").manual_seed(0)
 
