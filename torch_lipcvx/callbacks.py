@@ -10,7 +10,9 @@ objective
 
 evaluated on the full training set in float64 with a fresh, re-verified LipSDP certificate
 ``ρ* = L²``, went down. Units: ``X`` in the units the model sees; ``L`` (ℓ2 norm) in output units
-per input unit, a certified upper bound.
+per input unit, a certified upper bound. After a write-back the callback re-validates and
+re-saves the trainer's ``ModelCheckpoint`` files (``last.ckpt``, the best-model path), so the
+checkpoints and ``trainer.callback_metrics`` describe the post-processed network.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import warnings
 import weakref
 from typing import Any, Iterator, Optional
 
@@ -126,11 +129,47 @@ class ConvexPostProcessing(pl.Callback):
       ``L_upper_before``, ``L_upper_after`` (certified LipSDP), ``L_lower_before``,
       ``L_lower_after`` (sampled gradient norms), ``improvement``, ``applied`` are logged with
       ``log_metrics(..., step=trainer.global_step)`` of every logger in ``trainer.loggers``.
+      After a write-back, the validation loop and the checkpoints are refreshed (below).
 
-    Note: ``on_fit_end`` runs after Lightning's checkpoint callbacks, so checkpoints written
-    during training hold the trained (not the post-processed) weights; call
-    ``trainer.save_checkpoint`` after ``fit`` to keep the post-processed ones (the callback's
-    ``summary`` goes into it too, through :meth:`state_dict`). With launchers that run training in
+    Checkpoints and metrics after the write-back (``refresh_checkpoints=True``, the default).
+    ``on_fit_end`` runs after Lightning's checkpoint callbacks have written their last files, so
+    without a refresh ``last.ckpt``, ``best_model_path`` and ``trainer.callback_metrics`` would
+    describe the trained, not the post-processed, network. When the weights were written back,
+    the callback therefore, on every rank:
+
+    1. re-validates: ``trainer.validate`` runs the module's validation loop on the data ``fit``
+       validated on (the DataModule's ``val_dataloader``, the loaders passed to ``fit``, or the
+       module's own), only if ``fit`` had validation. The new ``val_*`` values replace the old
+       ones in ``trainer.callback_metrics`` (also ``logged_metrics``, ``progress_bar_metrics``,
+       and the loggers, at the same ``global_step``); the training metrics stay. The trainer's
+       state and data are restored afterwards, so later ``on_fit_end`` hooks and
+       ``teardown("fit")`` see it as ``fit`` left it. Other callbacks' validation hooks run
+       during this loop; checkpoint and early-stopping callbacks do nothing outside ``fit``.
+    2. re-saves, through every ``ModelCheckpoint`` of the trainer (``trainer.save_checkpoint``,
+       honouring its ``save_weights_only``; the strategy writes on global rank zero only): its
+       ``last_model_path`` (``last.ckpt``) is overwritten with the post-processed module (a
+       ``save_last="link"`` symlink is replaced by a file, so the file it pointed to is kept);
+       if it has a ``best_model_path``, the post-processed module is written to
+       ``<dirpath>/postprocessed.ckpt`` (:attr:`CHECKPOINT_NAME`) and ``best_model_path`` and
+       ``best_model_score`` point to it and to its re-validated monitored value (``None`` when
+       the re-validation did not log the monitored key, e.g. a training metric).
+
+    The rule for "best" is unconditional: the post-processed network becomes the best model
+    even when its monitored score is worse than the best epoch's. Post-processing is the last
+    step of the fit the user asked for, and it deliberately trades training MSE for a smaller
+    certified Lipschitz bound; its criterion is ``J``, not the monitored metric, and the
+    reported ``J_after`` and ``L_upper_after`` hold for this network only. The epoch checkpoint
+    that was best is kept under its own name (and in ``best_k_models``, with its score), so
+    nothing is lost and no file holds weights other than the ones its name and score describe.
+    The files hold the callback's ``summary`` too (:meth:`state_dict`). Their optimizer states
+    are those of training (post-processing reorders the hidden units): resuming training from
+    them restarts the optimizer's moments on permuted units. When ``J`` did not decrease,
+    nothing is re-validated or re-saved: files and metrics stay those of the trained network,
+    which is the module. With ``refresh_checkpoints=False`` neither step runs; then
+    ``trainer.validate(module, ...)`` and ``trainer.save_checkpoint(path)`` after ``fit`` do it
+    by hand.
+
+    With launchers that run training in
     child processes of the current one (``ddp_spawn``, ``ddp_fork``, notebooks), the weights come
     back to the main process with the module but ``result``/``summary`` stay in the children.
     Lightning leaves the process group open after ``fit``; a script that ends right after it
@@ -152,6 +191,8 @@ class ConvexPostProcessing(pl.Callback):
         X, y: optional explicit training data ``(n, d)`` and ``(n,)`` (both or neither) to use
             instead of the training dataloader's dataset.
         model_attr: attribute of the LightningModule holding the ``ShallowReLU``.
+        refresh_checkpoints: after a write-back, re-validate and re-save the checkpoints (see
+            above); ``True`` (default) or ``False``.
         verbose: print one line per iteration and a summary (rank zero only); 2 also prints
             the interior point's iterations.
 
@@ -164,6 +205,9 @@ class ConvexPostProcessing(pl.Callback):
             ``iterations``, ``applied``) on every rank; saved and restored with checkpoints.
         applied: whether the last run wrote into the module (``False``, and ``summary``
             ``None``, after a run that failed).
+        revalidated: whether the last run re-ran the validation loop on the written-back
+            network (``False`` without a write-back, without validation data or with
+            ``refresh_checkpoints=False``).
 
     Raises:
         ValueError/TypeError: bad settings (at construction); wrong architecture, mismatched
@@ -364,7 +408,11 @@ class ConvexPostProcessing(pl.Callback):
         kwargs = _validation_source(trainer, pl_module)
         if kwargs is None:
             return
-        with _fit_state_kept(trainer):
+        with _fit_state_kept(trainer), warnings.catch_warnings():
+            # Lightning's advice for validate() under DDP (padded shards): the loop is the one
+            # fit ran, with the same samplers, so its values are those fit would have logged
+            warnings.filterwarnings("ignore", message=r"Using `DistributedSampler` with the "
+                                    r"dataloaders\. During `trainer\.validate\(\)`")
             trainer.validate(pl_module, verbose=False, **kwargs)
         self.revalidated = True
 
