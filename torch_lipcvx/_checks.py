@@ -120,6 +120,26 @@ def check_lam_scale(lam: float, rho: float, mse: float, ridge: float, y: Tensor)
                          f"lam <= {LAM_RATIO_MAX * scale / rho:.3g}")
 
 
+def check_solver_options(options, solver: str, torch_keys: tuple[str, ...]) -> Optional[dict]:
+    """``solver_options``: ``None`` or a dict. For the torch solvers (``"auto"``, ``"torch"``)
+    its keys must be among ``torch_keys`` and ``tol`` / ``max_iter`` valid, so that a wrong
+    option is named as the user wrote it (the cvxpy solvers check their own settings)."""
+    if options is None:
+        return None
+    if not isinstance(options, dict):
+        raise TypeError(f"solver_options must be a dict or None, got {type(options).__name__}")
+    if solver in ("auto", "torch"):
+        unknown = sorted(str(k) for k in options if k not in torch_keys)
+        if unknown:
+            raise ValueError(f"solver_options has unknown key(s) {unknown} for solver "
+                             f"{solver!r}; the torch interior point accepts {list(torch_keys)}")
+        if "tol" in options:
+            check_positive(options["tol"], "solver_options['tol']")
+        if "max_iter" in options:
+            check_positive_int(options["max_iter"], "solver_options['max_iter']")
+    return options
+
+
 def _check_real(value, name: str, positive: bool) -> float:
     bound = "> 0" if positive else ">= 0"
     if isinstance(value, bool):

@@ -866,6 +866,10 @@ class PatternBarrier:
         return z, info
 
     # ---------------------------------------------------------------------------- (12)
+    #: the keyword arguments a user may pass through ``solver_options`` (``postprocess`` with the
+    #: torch solvers): both :meth:`solve_restriction` and :meth:`solve_l2` take them
+    OPTIONS = ("tol", "max_iter", "screen")
+
     def solve_restriction(self, alpha: Tensor, t: Tensor, lam: float, beta: float, W0: Tensor,
                           c0: Optional[Tensor] = None, *, tol: float = 1e-9,
                           max_iter: int = 200, verbose: bool = False,

@@ -33,7 +33,8 @@ from torch import Tensor, nn
 
 from . import defaults
 from ._checks import (check_data_scale, check_lam_scale, check_nonneg, check_positive_int,
-                      check_seed, check_squared_errors_finite, check_Xy)
+                      check_seed, check_solver_options, check_squared_errors_finite,
+                      check_Xy)
 from ._progress import check_progress, progress_bar
 from .bounds import (FAST_SOLVERS, LipSDPFallbackWarning, LipSDPResult, check_any_solver,
                      lipsdp)
@@ -94,6 +95,10 @@ class Objective:
     lam: float
     beta: float
 
+    def __repr__(self) -> str:
+        return (f"Objective(J={self.value:.6g}: mse={self.mse:.6g}, l2={self.l2:.6g}, "
+                f"L={self.L:.6g}; lam={self.lam:g}, beta={self.beta:g})")
+
     @property
     def L(self) -> float:
         return math.sqrt(self.rho)
@@ -116,6 +121,10 @@ class IterationRecord:
     time: float
     solve_time: float
     step: str
+
+    def __repr__(self) -> str:
+        return (f"IterationRecord({self.iteration}: J={self.objective:.6g}, mse={self.mse:.6g}, "
+                f"L={self.L:.6g}, step={self.step!r}, t={self.time:.3g}s)")
 
 
 class _ObjectiveHistory:
@@ -185,6 +194,11 @@ class ConvexSolution:
     status: str
     pattern_index: np.ndarray
     sign: np.ndarray
+
+    def __repr__(self) -> str:
+        return (f"ConvexSolution(J={self.objective.value:.6g}, mse={self.objective.mse:.6g}, "
+                f"L={self.objective.L:.6g}, status={self.status!r}, "
+                f"solve_time={self.solve_time:.3g}s, model=ShallowReLU({self.model.extra_repr()}))")
 
 
 # -------------------------------------------------------------------------- objective helpers
@@ -330,6 +344,7 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
     check_seed(seed)
     net, w, X, y, _, beta = _prepare(model, X, y, 0.0, beta)
     solver = check_any_solver(solver)
+    check_solver_options(solver_options, solver, PatternBarrier.OPTIONS)
     D = activation_patterns(X, w).numpy()
     idx, sign = _l2_slots(w.alpha, patterns, n_sampled, torch.Generator().manual_seed(seed))
     if idx.size == 0:
@@ -401,6 +416,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
     max_iter = check_positive_int(max_iter, "max_iter")
     tol = check_nonneg(tol, "tol")
     solver = check_any_solver(solver)
+    check_solver_options(solver_options, solver, PatternBarrier.OPTIONS)
     show = check_progress(progress)
     certify = _Certifier(solver, solver_options, collect=True)
     solver_verbose = int(verbose) >= 2
