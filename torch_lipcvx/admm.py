@@ -160,6 +160,11 @@ class SDPStepResult:
     solver: str
     solve_time: float
 
+    def __repr__(self) -> str:
+        return (f"SDPStepResult(rho={self.rho:.6g}, min_eig={self.min_eig:.3g}, "
+                f"status={self.status!r}, solver={self.solver!r}, solve_time="
+                f"{self.solve_time:.3g}s, Z={tuple(self.Z.shape)})")
+
 
 def sdp_step(V_W: Tensor, V_alpha: Tensor, t, weight: float, *,
              program: Optional[ADMMSDPStep] = None, solver: str = DEFAULT_SOLVER,
@@ -292,6 +297,11 @@ class ADMMRecord:
     sdp_time: float
     copy_time: float
     time: float
+
+    def __repr__(self) -> str:
+        return (f"ADMMRecord({self.iteration}: J={self.objective:.6g}, mse={self.mse:.6g}, "
+                f"L={self.L:.6g}, r={self.primal_residual:.3g}, s={self.dual_residual:.3g}, "
+                f"t={self.time:.3g}s)")
 
 
 @dataclass

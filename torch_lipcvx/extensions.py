@@ -129,6 +129,11 @@ class AlphaStepResult:
     status: str
     solve_time: float
 
+    def __repr__(self) -> str:
+        return (f"AlphaStepResult(J {self.objective_before.value:.6g} -> "
+                f"{self.objective.value:.6g}, L={self.objective.L:.6g}, status={self.status!r}, "
+                f"solve_time={self.solve_time:.3g}s, model=ShallowReLU({self.model.extra_repr()}))")
+
     @property
     def improvement(self) -> float:
         """``(J_before − J_after) / J_before`` (≥ 0 up to solver tolerance)."""
@@ -156,6 +161,11 @@ class ExtendedRecord:
     time: float
     step_time: float
     note: str = ""
+
+    def __repr__(self) -> str:
+        return (f"ExtendedRecord(round {self.round}, {self.step}: J={self.objective:.6g}, "
+                f"L={self.L:.6g}, {'accepted' if self.accepted else 'rejected'}, "
+                f"t={self.time:.3g}s)")
 
 
 @dataclass

@@ -105,6 +105,12 @@ class LipSDPLayerResult:
     repaired: Tensor
     solve_time: float
 
+    def __repr__(self) -> str:
+        rho = (f"{float(self.rho):.6g}" if self.rho.dim() == 0
+               else f"tensor{tuple(self.rho.shape)}")
+        return (f"LipSDPLayerResult(rho={rho}, t={tuple(self.t.shape)}, "
+                f"repaired={int(self.repaired.sum())}, solve_time={self.solve_time:.3g}s)")
+
 
 # ------------------------------------------------------------------------------ plumbing
 def _check_size(value, name: str) -> int:

@@ -64,6 +64,11 @@ class ShallowWeights:
                              f"{'' if self.c is None else f', c {tuple(self.c.shape)}'}; "
                              "expected (m, d), (m,), (m,) and a scalar c")
 
+    def __repr__(self) -> str:
+        dtype = str(self.W.dtype).replace("torch.", "")
+        return (f"ShallowWeights(d={self.d}, m={self.m}, output_bias={self.c is not None}, "
+                f"dtype={dtype}, device={self.W.device})")
+
     @property
     def m(self) -> int:
         """Number of hidden units."""

@@ -97,6 +97,12 @@ class RestrictionSolution(NamedTuple):
     rho: Tensor
     solve_time: float
 
+    def __repr__(self) -> str:
+        rho = (f"{float(self.rho):.6g}" if self.rho.dim() == 0
+               else f"tensor{tuple(self.rho.shape)}")
+        return (f"RestrictionSolution(W_tilde={tuple(self.W_tilde.shape)}, rho={rho}, "
+                f"solve_time={self.solve_time:.3g}s)")
+
 
 def _as64(value, name: str) -> Tensor:
     """A float64 CPU tensor (differentiable cast for tensors), naming ``name`` on failure."""
