@@ -6,6 +6,7 @@ expected and what was found, so that a user can fix the call without reading our
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Optional
 
@@ -138,6 +139,19 @@ def check_solver_options(options, solver: str, torch_keys: tuple[str, ...]) -> O
         if "max_iter" in options:
             check_positive_int(options["max_iter"], "solver_options['max_iter']")
     return options
+
+
+def outside_inference_mode(fn):
+    """Decorator: run ``fn`` with ``torch.inference_mode`` switched off (as in Lightning's
+    validation loop), for functions that need autograd (training, PGD, ADMM's loss step). The
+    function must itself copy any inference tensor it differentiates through."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if torch.is_inference_mode_enabled():
+            with torch.inference_mode(False):
+                return fn(*args, **kwargs)
+        return fn(*args, **kwargs)
+    return wrapper
 
 
 def _check_real(value, name: str, positive: bool) -> float:

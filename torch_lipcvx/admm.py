@@ -36,7 +36,6 @@ a fresh LipSDP of exactly those weights (never the SDP step's ``ρ``, which cert
 from __future__ import annotations
 
 import copy
-import functools
 import math
 import time
 import warnings
@@ -50,7 +49,7 @@ from torch import Tensor, nn
 from . import defaults
 from ._checks import (check_data_scale, check_lam_scale, check_nonneg, check_positive,
                       check_positive_int, check_seed, check_squared_errors_finite, check_Xy,
-                      seeded_generator)
+                      outside_inference_mode, seeded_generator)
 from ._progress import ProgressBar, check_progress, progress_bar
 from .bounds import FAST_SOLVERS, LipSDPResult, check_any_solver, spectral_rho
 from .models import ShallowReLU, ShallowWeights, as_shallow_relu, check_weights_finite
@@ -215,18 +214,6 @@ def sdp_step(V_W: Tensor, V_alpha: Tensor, t, weight: float, *,
     Z, a = torch.as_tensor(Z), torch.as_tensor(a)
     return SDPStepResult(Z, a, rho, schur_lmi_min_eig(Z, a, t, rho), info.status, solver,
                          info.solve_time)
-
-
-def _outside_inference_mode(method):
-    """Run ``method`` with ``torch.inference_mode`` switched off (as in Lightning's validation):
-    ADMM's loss step needs autograd, and its state must be normal tensors."""
-    @functools.wraps(method)
-    def wrapper(*args, **kwargs):
-        if torch.is_inference_mode_enabled():
-            with torch.inference_mode(False):
-                return method(*args, **kwargs)
-        return method(*args, **kwargs)
-    return wrapper
 
 
 def _augmented_penalty(W: Tensor, alpha: Tensor, Z: Tensor, a: Tensor, U_W: Tensor,
@@ -410,7 +397,7 @@ class ADMM:
         programs.SolverError: the LipSDP of the start failed.
     """
 
-    @_outside_inference_mode
+    @outside_inference_mode
     def __init__(self, model: nn.Module, X, y, *, lam: float, beta: float = defaults.BETA,
                  penalty: float = 0.25, loss_steps: int = defaults.ADMM_LOSS_STEPS,
                  lr: float = defaults.LR, batch_size: Optional[int] = None, min_iter: int = 5,
@@ -577,7 +564,7 @@ class ADMM:
         self.U_alpha = self.U_alpha + alpha - self.a
         return res
 
-    @_outside_inference_mode
+    @outside_inference_mode
     def step(self) -> ADMMRecord:
         """Run ONE ADMM iteration (docs/admm.md §2 (a)–(d)) and append its history row.
 
@@ -669,7 +656,7 @@ class ADMM:
             return f"converged: |L_k - L_(k-1)| = {abs(L - L_prev):.3g} < delta_L{times}"
         return f"converged: |L_k - L_(k-1)| <= tol*L_(k-1) (tol={self.tol:g}){times}"
 
-    @_outside_inference_mode
+    @outside_inference_mode
     def run(self, progress: Optional[bool] = None) -> ADMMResult:
         """Iterate until the stopping rule (docs/admm.md §3) and return the result.
 
@@ -709,7 +696,7 @@ class ADMM:
                 self._bar = None
         return self.result(message)
 
-    @_outside_inference_mode
+    @outside_inference_mode
     def result(self, message: str = "") -> ADMMResult:
         """The current result: a new model per ``select`` with a fresh certificate.
 

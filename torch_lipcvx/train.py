@@ -24,11 +24,12 @@ import torch
 from torch import Tensor, nn
 
 from . import defaults
-from ._checks import (check_nonneg, check_norm, check_positive, check_positive_int, check_seed,
-                      check_Xy, seeded_generator)
+from ._checks import (check_data_scale, check_nonneg, check_norm, check_positive,
+                      check_positive_int, check_seed, check_squared_errors_finite, check_Xy,
+                      outside_inference_mode, seeded_generator)
 from .attacks import NormLike, _check_alpha, pgd_attack
 from ._progress import check_progress, progress_bar
-from .models import ShallowReLU, as_shallow_relu
+from .models import ShallowReLU, as_shallow_relu, check_weights_finite
 
 __all__ = ["TrainResult", "l2_penalty", "train_pgd", "train_sgd"]
 
@@ -122,10 +123,18 @@ def _check_common(X, y, model, hidden, beta, epochs, lr, batch_size, optimizer, 
     """Validate the shared arguments; returns ``(X, y, beta, epochs, lr, batch_size, optimizer)``."""
     if model is not None:
         model = as_shallow_relu(model, "model")
+        check_weights_finite(model.weights(), "model")
         X, y = check_Xy(X, y, model.in_features)
     else:
         X, y = check_Xy(X, y)
         check_positive_int(hidden, "hidden")
+    check_data_scale(X, y)
+    # inference tensors (torch.inference_mode) cannot enter autograd: train on normal copies
+    X, y = (t.clone() if t.is_inference() else t for t in (X, y))
+    if model is not None:
+        with torch.no_grad():
+            out = model(X.to(model.device, model.dtype))
+            check_squared_errors_finite(out - y.to(out), "model on (X, y)")
     beta = check_nonneg(beta, "beta")
     epochs = check_positive_int(epochs, "epochs")
     lr = check_positive(lr, "lr")
@@ -220,6 +229,7 @@ def _epochs(model: ShallowReLU, X: Tensor, y: Tensor, n: int, opt, shuffle_gen, 
 
 
 # ---------------------------------------------------------------------------- public API
+@outside_inference_mode
 def train_sgd(model: Optional[nn.Module], X: Tensor, y: Tensor, *,
               hidden: int = defaults.HIDDEN, beta: float = defaults.BETA,
               epochs: int = defaults.EPOCHS, lr: float = defaults.LR,
@@ -265,6 +275,7 @@ def train_sgd(model: Optional[nn.Module], X: Tensor, y: Tensor, *,
                 optimizer=optimizer, seed=seed, verbose=verbose, tag="sgd", progress=progress)
 
 
+@outside_inference_mode
 def train_pgd(model: Optional[nn.Module], X: Tensor, y: Tensor, *, eps: float,
               norm: NormLike = 2, hidden: int = defaults.HIDDEN, beta: float = defaults.BETA,
               epochs: int = defaults.EPOCHS, lr: float = defaults.LR,
