@@ -728,12 +728,14 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("--data", default=None, metavar="NAME",
                        help="data set: synthetic rastrigin, a bundled UCI set (servo, machine, "
                             "solar, wine), or any data set folder NAME under --data-dir")
-        g.add_argument("--data-dir", default=None,
+        g.add_argument("--data-dir", default=None, metavar="DIR",
                        help="folder holding NAME/data.csv.gz and NAME/test_mask.csv.gz, one "
                             "folder per data set [default: $TORCH_LIPCVX_DATA if set, then the "
                             "bundled sets]")
-        g.add_argument("--split", type=_index, default=None, help="train/test split (UCI: 0..9) "
-                                                               "[default 0]")
+        g.add_argument("--split", type=_index, default=None,
+                       help="train/test split: a column of the data set's (or --test-mask's) "
+                            "mask (bundled sets: 0..9), the seed of --data-file's random split, "
+                            "or rastrigin's draw [default 0]")
         g.add_argument("--n", type=_count, default=None, help="rastrigin rows [default 400]")
         g.add_argument("--d", type=_count, default=None, help="rastrigin dimension [default 2]")
         g.add_argument("--seed", type=_seed, default=None, help="rastrigin/initialisation/attack "
