@@ -4,7 +4,8 @@ Every long-running entry point (Algorithm 1, its extensions and the regularisati
 training, the CLI, the paper runner) takes ``progress: Optional[bool] = None``:
 
 * ``None``: a bar when stderr is a terminal (so an interactive session sees one; pytest, a pipe
-  or a log file do not);
+  or a log file do not) and no other bar is open (a run inside a run, e.g. Algorithm 1 inside
+  ``postprocess_extended``, adds no second bar) and :func:`suppressed` is not in force;
 * ``True`` / ``False``: always / never.
 
 When off, nothing is written and tqdm is not even imported.
@@ -12,15 +13,33 @@ When off, nothing is written and tqdm is not even imported.
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
-__all__ = ["check_progress", "progress_bar", "ProgressBar"]
+__all__ = ["check_progress", "progress_bar", "suppressed", "ProgressBar"]
+
+#: Open bars plus active :func:`suppressed` blocks: while positive, ``progress=None`` is off.
+_quiet_depth = 0
+
+
+@contextlib.contextmanager
+def suppressed() -> Iterator[None]:
+    """Within this block ``progress=None`` shows no bar (explicit ``True`` still does): for a
+    caller that reports progress its own way, e.g. a benchmark runner with one bar per unit."""
+    global _quiet_depth
+    _quiet_depth += 1
+    try:
+        yield
+    finally:
+        _quiet_depth -= 1
 
 
 def check_progress(progress: Optional[bool], name: str = "progress") -> bool:
     """Resolve ``progress`` (None, True or False) to whether a bar is shown."""
     if progress is None:
+        if _quiet_depth > 0:
+            return False
         try:
             return bool(sys.stderr is not None and sys.stderr.isatty())
         except (AttributeError, ValueError):    # a replaced or closed stderr
@@ -44,9 +63,11 @@ class ProgressBar:
         self.enabled = enabled
         self._bar: Any = None
         if enabled:
+            global _quiet_depth
             from tqdm import tqdm   # deferred: only a run that shows a bar pays for it
             self._bar = tqdm(total=total, desc=desc, unit=unit, leave=leave, file=sys.stderr,
                              dynamic_ncols=True)
+            _quiet_depth += 1       # runs inside this one show no second bar by default
 
     def update(self, n: int = 1, **postfix: Any) -> None:
         if self._bar is None:
@@ -72,6 +93,8 @@ class ProgressBar:
                 self._bar.refresh()
             self._bar.close()
             self._bar = None
+            global _quiet_depth
+            _quiet_depth -= 1
 
     def __enter__(self) -> "ProgressBar":
         return self

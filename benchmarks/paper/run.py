@@ -143,8 +143,15 @@ PAPER_TABLE1 = {
 GUARANTEED = {"c_l2": "sgd", "c_lip": "admm", "c_lip_alpha": "admm", "c_lip_alpha_re": "admm"}
 
 
+#: The runner's progress bar while units run in this process (``say`` writes above it).
+_BAR: Any = None
+
+
 def say(*args) -> None:
-    print(*args, flush=True)
+    if _BAR is not None:
+        _BAR.write(" ".join(str(a) for a in args))
+    else:
+        print(*args, flush=True)
 
 
 # ------------------------------------------------------------------------------ small helpers
@@ -601,7 +608,16 @@ RUNNERS: dict[str, Callable[[Trial], tuple]] = {
 
 
 def run_unit(job: dict) -> dict:
-    """Run every requested method of one (data set, trial); returns what was computed/skipped."""
+    """Run every requested method of one (data set, trial); returns what was computed/skipped.
+
+    The library's own progress bars stay off inside (the runner shows one bar over the units).
+    """
+    from torch_lipcvx._progress import suppressed
+    with suppressed():
+        return _run_unit(job)
+
+
+def _run_unit(job: dict) -> dict:
     torch.set_num_threads(job.get("threads", 1))
     tr = Trial(job["dataset"], job["trial"], job["cfg"], job["key"], Path(job["out"]),
                None if job["data_dir"] is None else Path(job["data_dir"]), job["solver"],
@@ -1236,6 +1252,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "then the sets bundled with torch_lipcvx)")
     p.add_argument("--seed", type=int, default=0, help="base seed; trial k uses seed + k")
     p.add_argument("--jobs", type=int, default=1, help="(data set, trial) units in parallel")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="a progress bar over the (data set, trial) units on stderr [default: "
+                        "on when stderr is a terminal]")
     p.add_argument("--retry-failed", action="store_true",
                    help="recompute methods whose record says they failed")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -1316,21 +1335,31 @@ def main(argv: Optional[list[str]] = None) -> dict:
                  "data_dir": None if data_dir is None else str(data_dir), "solver": solver,
                  "seed": args.seed, "methods": methods, "retry_failed": args.retry_failed}
                 for t in range(trials) for ds in datasets]
+        global _BAR
+        from torch_lipcvx._progress import progress_bar
         try:
-            if args.jobs > 1:
-                import multiprocessing as mp
-                with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as ex:
-                    results = list(ex.map(run_unit, jobs))
-            else:
-                threads = torch.get_num_threads()
-                try:
-                    results = [run_unit(dict(job, threads=1)) for job in jobs]
-                finally:
-                    torch.set_num_threads(threads)
+            with progress_bar(args.progress, len(jobs), "paper units", unit="unit") as bar:
+                _BAR = bar
+                if args.jobs > 1:
+                    import multiprocessing as mp
+                    with ProcessPoolExecutor(args.jobs,
+                                             mp_context=mp.get_context("spawn")) as ex:
+                        for res in ex.map(run_unit, jobs):
+                            results.append(res)
+                            bar.update(1)
+                else:
+                    threads = torch.get_num_threads()
+                    try:
+                        for job in jobs:
+                            results.append(run_unit(dict(job, threads=1)))
+                            bar.update(1)
+                    finally:
+                        torch.set_num_threads(threads)
         except KeyboardInterrupt:
             interrupted()
             raise
         finally:
+            _BAR = None
             if main_thread:
                 signal.signal(signal.SIGTERM, previous)
     wall = time.perf_counter() - start
