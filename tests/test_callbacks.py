@@ -427,3 +427,27 @@ def test_checkpoints_untouched_without_improvement_or_refresh(tmp_path, monkeypa
     assert folder_bytes(tmp_path / "nogain" / "ckpt") == run.rec.files
     assert run.ckpt.best_model_path == run.rec.best_model_path
     assert torch.equal(run.trainer.callback_metrics["val_mse"], run.rec.metrics["val_mse"])
+
+
+def test_revalidation_restores_no_checkpoint(tmp_path):
+    """``trainer.ckpt_path`` set by the user (fit resumes from it) must not be loaded again by
+    the re-validation: the refreshed files hold the post-processed weights."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    first = fit_with_checkpoints(tmp_path / "first", ConvexPostProcessing(
+        lam=1e-2, max_iter=1, refresh_checkpoints=False, verbose=False))
+    X, y = task(n=80)
+    module = ShallowReLURegressor(2, hidden=8, lr=2e-2, seed=0, dtype="float64")
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "second", save_last=True, monitor="val_mse")
+    cb = ConvexPostProcessing(lam=1e-2, max_iter=2, verbose=False)
+    trainer = make_trainer(tmp_path, [ckpt, cb], epochs=4, checkpointing=True)
+    trainer.ckpt_path = first.ckpt.last_model_path  # user-managed: fit resumes from it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the ModelCheckpoint's dirpath differs from the file's
+        trainer.fit(module, datamodule=RegressionDataModule(X[:60], y[:60], X[60:], y[60:],
+                                                            batch_size=20))
+    assert cb.applied and cb.revalidated
+    assert trainer.ckpt_path == first.ckpt.last_model_path
+    for path in (ckpt.last_model_path, ckpt.best_model_path):
+        restored = ShallowReLURegressor.load_from_checkpoint(path)
+        assert same_params(restored.model, module.model)
+        assert same_params(restored.model, cb.result.model)

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, IterableDataset
 
+from . import defaults
 from ._checks import check_nonneg, check_positive_int, check_Xy
 from .models import ShallowReLU, ShallowWeights
 from .bounds import check_any_solver, sampled_lower_bound
@@ -62,6 +63,9 @@ def _fit_state_kept(trainer: pl.Trainer) -> Iterator[None]:
     metrics; callbacks that run after this one in ``on_fit_end``, the module's own
     ``on_fit_end`` and ``teardown("fit")`` must still see the trainer as ``fit`` left it.
     The metrics that the validation run did not recompute (the ``train_*`` ones) are kept.
+    Inside, ``validate`` restores no checkpoint into the module (it would when the user set
+    ``trainer.ckpt_path`` or on SLURM with an ``hpc_ckpt`` file): it must score the module as
+    it is.
     """
     state = (trainer.state.fn, trainer.state.status, trainer.state.stage)
     metrics = (dict(trainer.callback_metrics), dict(trainer.logged_metrics),
@@ -72,9 +76,16 @@ def _fit_state_kept(trainer: pl.Trainer) -> Iterator[None]:
               getattr(getattr(loop, "_data_source", None), "instance", None)) for loop in loops]
     connector = trainer._data_connector
     selector = getattr(connector, "_datahook_selector", None)
+    ckpt_connector = trainer._checkpoint_connector
+    ckpt_state = (getattr(ckpt_connector, "_ckpt_path", None),
+                  getattr(ckpt_connector, "_user_managed", False))
+    # an instance attribute shadows the method for this validate() only
+    ckpt_connector._select_ckpt_path = lambda *args, **kwargs: None
     try:
         yield
     finally:
+        del ckpt_connector._select_ckpt_path
+        ckpt_connector._ckpt_path, ckpt_connector._user_managed = ckpt_state
         trainer.state.fn, trainer.state.status, trainer.state.stage = state
         for loop, combined, instance in saved:
             if hasattr(loop, "_combined_loader"):
@@ -217,8 +228,9 @@ class ConvexPostProcessing(pl.Callback):
             rank-zero error message).
     """
 
-    def __init__(self, *, lam: float = 0.0, beta: float = 0.0, max_iter: int = 20,
-                 tol: float = 1e-4, solver: str = "auto",
+    def __init__(self, *, lam: float = 0.0, beta: float = defaults.BETA,
+                 max_iter: int = defaults.MAX_ITER, tol: float = defaults.TOL,
+                 solver: str = "auto",
                  solver_options: Optional[dict] = None, X: Optional[Tensor] = None,
                  y: Optional[Tensor] = None, model_attr: str = "model",
                  refresh_checkpoints: bool = True, verbose: bool = True) -> None:
@@ -408,12 +420,22 @@ class ConvexPostProcessing(pl.Callback):
         kwargs = _validation_source(trainer, pl_module)
         if kwargs is None:
             return
+        net = self._network(pl_module)
+        state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         with _fit_state_kept(trainer), warnings.catch_warnings():
             # Lightning's advice for validate() under DDP (padded shards): the loop is the one
             # fit ran, with the same samplers, so its values are those fit would have logged
             warnings.filterwarnings("ignore", message=r"Using `DistributedSampler` with the "
                                     r"dataloaders\. During `trainer\.validate\(\)`")
             trainer.validate(pl_module, verbose=False, **kwargs)
+        now = net.state_dict()
+        if not all(torch.equal(state[k].cpu(), now[k].detach().cpu()) for k in state):
+            net.load_state_dict(state)  # never save a network other than the post-processed one
+            raise RuntimeError("ConvexPostProcessing: the re-validation changed the network's "
+                               "weights (a checkpoint restored by trainer.validate?); the "
+                               "post-processed weights are back in the module but the "
+                               "checkpoints were not refreshed (refresh_checkpoints=False "
+                               "skips this step)")
         self.revalidated = True
 
     def _resave_checkpoints(self, trainer: pl.Trainer) -> None:
