@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics import MeanSquaredError
 
+from . import defaults
 from ._checks import (check_nonneg, check_norm, check_positive, check_positive_int, check_seed,
                       check_Xy, seeded_generator)
 from .attacks import NormLike, _check_alpha, pgd_attack
@@ -143,9 +144,9 @@ class ShallowReLURegressor(pl.LightningModule):
         TypeError: a non-integer ``seed``; ``lipschitz_options`` not a dict.
     """
 
-    def __init__(self, in_features: Optional[int] = None, hidden: int = 100, *,
-                 model: Optional[nn.Module] = None, beta: float = 0.0, lam: float = 0.0,
-                 lr: float = 1e-2,
+    def __init__(self, in_features: Optional[int] = None, hidden: int = defaults.HIDDEN, *,
+                 model: Optional[nn.Module] = None, beta: float = defaults.BETA, lam: float = 0.0,
+                 lr: float = defaults.LR,
                  optimizer: Literal["adam", "sgd"] = "adam", eps: float = 0.0,
                  norm: NormLike = 2, attack_steps: int = 10, attack_alpha: Optional[float] = None,
                  val_eps: Optional[float] = None, val_attack_steps: int = 20,
