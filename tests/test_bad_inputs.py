@@ -11,7 +11,7 @@ import warnings
 
 import pytest
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 import torch_lipcvx
 from torch_lipcvx import ShallowReLU, ShallowWeights, SolverError
@@ -447,3 +447,272 @@ def test_inaccurate_scs_warns_keeps_model_and_reports_certified_objective(lam, b
     assert accurate_after.value <= res.objective_after * (1 + 1e-6)
     accurate_before = torch_lipcvx.objective(model, X, y, lam=lam, beta=beta, solver="CLARABEL")
     assert accurate_before.value <= res.objective_before * (1 + 1e-6)
+
+
+# ====================================================== the matrix: every public entry point
+# Every public function that reads a network, against every class of bad input (a huge single
+# weight, NaN/Inf weights, X of the wrong width or without columns, NaN or huge X/y, wrong
+# types, bad hyper-parameters) and torch.inference_mode: each call either raises the named
+# error (type and message, naming the argument) or succeeds with finite outputs; the user's
+# model is bit-identical afterwards either way.
+from torch_lipcvx import train as train_module  # noqa: E402
+
+HUGE = 1e200
+
+
+def _w(model):
+    """The weights of a ShallowReLU (what the weight-level functions take); anything else as is."""
+    return model.weights() if isinstance(model, ShallowReLU) else model
+
+
+def _metric(metric, model, X, y):
+    metric.update(model, X, y)
+    return metric.compute()
+
+
+#: name -> (group, call(model, X, y, **kw)); the groups share their expected errors
+ENTRY_POINTS = {
+    "lipsdp": ("weights", lambda m, X, y, **kw: torch_lipcvx.lipsdp(_w(m), **kw)),
+    "linf_lp": ("linf", lambda m, X, y, **kw: torch_lipcvx.linf_lp(_w(m), **kw)),
+    "linf_exact": ("linf", lambda m, X, y, **kw: torch_lipcvx.linf_exact(_w(m), **kw)),
+    "lipschitz_bounds": ("bounds", lambda m, X, y, **kw: torch_lipcvx.lipschitz_bounds(
+        m, 2, X=X, **{"n_samples": 4, "ascent_steps": 2, **kw})),
+    "lipschitz_bounds_inf": ("bounds", lambda m, X, y, **kw: torch_lipcvx.lipschitz_bounds(
+        m, "inf", X=X, **{"n_samples": 4, "ascent_steps": 2, **kw})),
+    "objective": ("fit", lambda m, X, y, **kw: torch_lipcvx.objective(m, X, y, **{"lam": 0.1,
+                                                                                   **kw})),
+    "postprocess": ("fit", lambda m, X, y, **kw: torch_lipcvx.postprocess(
+        m, X, y, **{"lam": 0.1, "max_iter": 1, **kw})),
+    "postprocess_l2": ("fit", lambda m, X, y, **kw: torch_lipcvx.postprocess(
+        m, X, y, **{"beta": 1e-2, **kw})),
+    "solve_l2_program": ("fit", lambda m, X, y, **kw: torch_lipcvx.solve_l2_program(
+        m, X, y, **{"beta": 1e-2, **kw})),
+    "ADMM": ("fit", lambda m, X, y, **kw: torch_lipcvx.ADMM(
+        m, X, y, **{"lam": 0.1, "loss_steps": 2, "min_iter": 1, "max_iter": 1, **kw}).run()),
+    "regularisation_path": ("fit", lambda m, X, y, **kw: torch_lipcvx.regularisation_path(
+        m, X, y, kw.pop("lams", [kw.pop("lam", 0.1)]), **{"max_iter": 1, **kw})),
+    "postprocess_extended": ("fit", lambda m, X, y, **kw: torch_lipcvx.postprocess_extended(
+        m, X, y, **{"lam": 0.1, "max_rounds": 1, "w_max_iter": 1, **kw})),
+    "sampled_lipschitz": ("fit", lambda m, X, y, **kw: torch_lipcvx.sampled_lipschitz(
+        m, X, y, **{"lam": 0.1, "max_iter": 1, **kw})),
+    "alpha_step": ("fit", lambda m, X, y, **kw: torch_lipcvx.alpha_step(m, X, y, **{"lam": 0.1,
+                                                                                    **kw})),
+    "train_sgd": ("fit", lambda m, X, y, **kw: train_module.train_sgd(
+        m, X, y, **{"epochs": 2, **kw})),
+    "train_pgd": ("fit", lambda m, X, y, **kw: train_module.train_pgd(
+        m, X, y, **{"eps": 0.1, "epochs": 1, "attack_steps": 2, **kw})),
+    "pgd_attack": ("attack", lambda m, X, y, **kw: torch_lipcvx.pgd_attack(
+        m, X, y, **{"eps": 0.1, "steps": 3, **kw})),
+    "random_search_attack": ("attack", lambda m, X, y, **kw: importlib.import_module(
+        "torch_lipcvx.attacks").random_search_attack(m, X, y, **{"eps": 0.1, "samples": 3,
+                                                                 **kw})),
+    "certified_squared_error_bound": ("attack", lambda m, X, y, **kw:
+                                      torch_lipcvx.certified_squared_error_bound(
+                                          m, X, y, **{"eps": 0.1, "lipschitz": 1.0, **kw})),
+    "adversarial_mse": ("attack", lambda m, X, y, **kw: torch_lipcvx.adversarial_mse(
+        m, X, y, **{"eps": 0.1, "steps": 3, **kw})),
+    "certified_adversarial_mse": ("attack", lambda m, X, y, **kw:
+                                  torch_lipcvx.certified_adversarial_mse(
+                                      m, X, y, **{"eps": 0.1, **kw})),
+    "AdversarialMSE.update": ("attack", lambda m, X, y, **kw: _metric(
+        torch_lipcvx.AdversarialMSE(**{"eps": 0.1, "steps": 3, **kw}), m, X, y)),
+    "CertifiedAdversarialMSE.update": ("attack", lambda m, X, y, **kw: _metric(
+        torch_lipcvx.CertifiedAdversarialMSE(**{"eps": 0.1, **kw}), m, X, y)),
+    "ShallowReLU.from_sequential": ("convert", lambda m, X, y, **kw: ShallowReLU.from_sequential(
+        m.to_sequential() if isinstance(m, ShallowReLU) else m)),
+}
+
+_OVERFLOW = r"squared error \(f\(x\) - y\)\^2 of (the )?model on \(X, y\) overflows"
+_WIDTH = r"X must have shape \(n, 2\) to match the model's input size, got shape \(40, {}\)"
+# what each group answers to each class of bad input: (exception, match) or "ok" (a correct,
+# finite result) or "copy" (a faithful copy of the network, NaN included: a conversion)
+EXPECTED = {
+    "huge_weight": {
+        "weights": (ValueError, r"weights"), "bounds": (ValueError, r"weights"), "linf": "ok",
+        "fit": (ValueError, _OVERFLOW), "attack": (ValueError, _OVERFLOW), "convert": "copy"},
+    "nan_weight": {
+        "weights": (ValueError, r"weights has NaN/Inf in its weights \(W\)"),
+        "linf": (ValueError, r"weights\.W contains NaN/Inf"),
+        "bounds": (ValueError, r"model has NaN/Inf in its weights \(W\)"),
+        "fit": (ValueError, r"model has NaN/Inf in its weights \(W\)"),
+        "attack": (ValueError, r"model parameter 'hidden\.weight' contains 1 NaN/Inf"),
+        "convert": "copy"},
+    "inf_alpha": {
+        "weights": (ValueError, r"weights has NaN/Inf in its weights \(alpha\)"),
+        "linf": (ValueError, r"weights\.alpha contains NaN/Inf"),
+        "bounds": (ValueError, r"model has NaN/Inf in its weights \(alpha\)"),
+        "fit": (ValueError, r"model has NaN/Inf in its weights \(alpha\)"),
+        "attack": (ValueError, r"model parameter 'output\.weight' contains 1 NaN/Inf"),
+        "convert": "copy"},
+    "X_wide": {g: (ValueError, _WIDTH.format(3)) for g in ("bounds", "fit", "attack")},
+    "X_no_columns": {g: (ValueError, _WIDTH.format(0)) for g in ("bounds", "fit", "attack")},
+    "X_nan": {g: (ValueError, r"X contains 1 NaN/Inf value") for g in ("bounds", "fit",
+                                                                         "attack")},
+    "X_huge": {"bounds": "ok", "fit": (ValueError, r"X has entries of magnitude up to 1e\+200"),
+               "attack": (ValueError, _OVERFLOW)},
+    "y_huge": {"fit": (ValueError, r"y has entries of magnitude up to 1e\+200"),
+               "attack": (ValueError, _OVERFLOW)},
+    "y_inf": {g: (ValueError, r"y contains 1 NaN/Inf value") for g in ("fit", "attack")},
+    "X_string": {g: (TypeError, r"X must be a tensor or array-like, got str")
+                 for g in ("bounds", "fit", "attack")},
+    "model_string": {
+        "weights": (TypeError, r"weights must be ShallowWeights"),
+        "linf": (TypeError, r"weights must be ShallowWeights"),
+        "bounds": (ValueError, r"model must be a ShallowReLU or nn\.Sequential"),
+        "fit": (ValueError, r"model must be a ShallowReLU or nn\.Sequential"),
+        "attack": (TypeError, r"model must be a torch\.nn\.Module"),
+        "convert": (ValueError, r"expected nn\.Sequential\(Linear\(d, m\), ReLU\(\), "
+                                r"Linear\(m, 1\)\), got a str")},
+}
+
+
+def _bad_model(case: str) -> nn.Module:
+    model = user_model("good")
+    with torch.no_grad():
+        if case == "huge_weight":       # one huge weight among normal ones
+            model.hidden.weight[1, 0] = HUGE
+        elif case == "nan_weight":
+            model.hidden.weight[1, 0] = math.nan
+        elif case == "inf_alpha":
+            model.output.weight[0, 2] = math.inf
+    return model
+
+
+def _bad_data(case: str, X: Tensor, y: Tensor):
+    X, y = X.clone(), y.clone()
+    if case == "X_wide":
+        X = torch.cat([X, X[:, :1]], 1)
+    elif case == "X_no_columns":
+        X = X[:, :0]
+    elif case == "X_nan":
+        X[3, 1] = math.nan
+    elif case == "X_huge":
+        X[3, 1] = HUGE
+    elif case == "y_huge":
+        y[5] = HUGE
+    elif case == "y_inf":
+        y[5] = math.inf
+    elif case == "X_string":
+        X = "not data"
+    return X, y
+
+
+# bad hyper-parameters (and types), one or two per entry point: (id, kw, exception, match)
+HYPER = {
+    "lipsdp": [("solver", {"solver": "bogus"}, ValueError, r"solver must be one of")],
+    "linf_lp": [("degree", {"degree": 0}, ValueError, r"degree")],
+    "linf_exact": [("max_dim", {"max_dim": 0}, ValueError,
+                    r"max_dim must be an integer between 1 and")],
+    "lipschitz_bounds": [("n_samples", {"n_samples": 0}, ValueError,
+                          r"n_samples must be an integer >= 1")],
+    "lipschitz_bounds_inf": [("method", {"method": "bogus"}, ValueError, r"method")],
+    "objective": [("lam", {"lam": -1.0}, ValueError, r"lam must be a finite number >= 0"),
+                  ("beta", {"beta": "x"}, TypeError, r"beta must be a real number")],
+    "postprocess": [
+        ("solver_options", {"solver_options": {"bogus": 1}}, ValueError,
+         r"solver_options has unknown key\(s\) \['bogus'\] for solver 'auto'.*"
+         r"\['tol', 'max_iter', 'screen'\]"),
+        ("solver_options-tol", {"solver_options": {"tol": "x"}}, TypeError,
+         r"solver_options\['tol'\] must be a real number > 0"),
+        ("lam-huge", {"lam": 1e300}, ValueError, r"lam = 1e\+300 is too large .* use lam <="),
+        ("max_iter", {"max_iter": 0}, ValueError, r"max_iter must be an integer >= 1")],
+    "postprocess_l2": [("solver_options", {"solver_options": "tol=1"}, TypeError,
+                        r"solver_options must be a dict or None, got str")],
+    "solve_l2_program": [("beta", {"beta": -1.0}, ValueError,
+                          r"beta must be a finite number >= 0")],
+    "ADMM": [("penalty", {"penalty": 0.0}, ValueError, r"penalty must be a finite number > 0"),
+             ("lam-huge", {"lam": 1e300}, ValueError, r"lam = 1e\+300 is too large")],
+    "regularisation_path": [("lams", {"lams": [-1.0]}, ValueError, r"lams must all be >= 0"),
+                            ("lam-huge", {"lams": [1e300]}, ValueError,
+                             r"lam = 1e\+300 is too large")],
+    "postprocess_extended": [("lam", {"lam": 0.0}, ValueError, r"lam must be > 0"),
+                             ("lam-huge", {"lam": 1e300}, ValueError,
+                              r"lam = 1e\+300 is too large")],
+    "sampled_lipschitz": [("lam-huge", {"lam": 1e300}, ValueError, r"lam = 1e\+300 is too large")],
+    "alpha_step": [("lam", {"lam": math.nan}, ValueError, r"lam must be a finite number")],
+    "train_sgd": [("epochs", {"epochs": 0}, ValueError, r"epochs must be an integer >= 1")],
+    "train_pgd": [("eps", {"eps": -1.0}, ValueError, r"eps must be a finite number >= 0")],
+    "pgd_attack": [("eps", {"eps": -1.0}, ValueError, r"eps must be a finite number >= 0"),
+                   ("steps", {"steps": 0}, ValueError, r"steps must be an integer >= 1")],
+    "random_search_attack": [("samples", {"samples": 1.5}, TypeError,
+                              r"samples must be an integer")],
+    "certified_squared_error_bound": [
+        ("lipschitz", {"lipschitz": -1.0}, ValueError, r"lipschitz must be a finite number >= 0"),
+        ("lipschitz-huge", {"lipschitz": 1e300}, ValueError,
+         r"certified bound \(\|f\(x\) - y\| \+ lipschitz\*eps\)\^2 overflows")],
+    "adversarial_mse": [("eps", {"eps": math.nan}, ValueError, r"eps must be a finite number")],
+    "certified_adversarial_mse": [("lipschitz", {"lipschitz": -1.0}, ValueError,
+                                   r"lipschitz must be a finite number >= 0")],
+    "AdversarialMSE.update": [("alpha", {"alpha": 0.0}, ValueError,
+                               r"alpha \(the PGD step size\) must be a finite number > 0")],
+    "CertifiedAdversarialMSE.update": [("norm", {"norm": 3}, ValueError,
+                                        r"norm must be 2 or inf")],
+}
+
+#: data-free entry points do not read X or y
+_DATA_FREE = {"weights", "linf", "convert"}
+_KEY_OUTPUTS = ("value", "mse", "rho", "L", "upper", "lower", "loss", "X_adv", "bound",
+                "objective_after", "objective_before", "objective", "model")
+
+
+def _finite(out) -> bool:
+    """Whether the result's numbers (tensors, floats, the returned network) are all finite."""
+    if isinstance(out, Tensor):
+        return bool(torch.isfinite(out.detach()).all())
+    if isinstance(out, float):
+        return math.isfinite(out)
+    if isinstance(out, nn.Module):
+        return all(_finite(p) for p in out.parameters())
+    if isinstance(out, (tuple, list)):
+        return all(_finite(o) for o in out)
+    return all(_finite(getattr(out, k)) for k in _KEY_OUTPUTS
+               if isinstance(getattr(out, k, None), (Tensor, float, nn.Module))
+               or type(getattr(out, k, None)).__name__ == "Objective")
+
+
+def _matrix_cases():
+    for name, (group, _) in ENTRY_POINTS.items():
+        for case, by_group in EXPECTED.items():
+            if group in by_group:
+                yield pytest.param(name, case, None, by_group[group], id=f"{name}-{case}")
+        for hid, kw, exc, match in HYPER.get(name, []):
+            yield pytest.param(name, f"hyper-{hid}", kw, (exc, match), id=f"{name}-hyper-{hid}")
+
+
+@pytest.mark.parametrize("name, case, kw, expected", list(_matrix_cases()))
+def test_bad_input_matrix(name, case, kw, expected):
+    group, call = ENTRY_POINTS[name]
+    model = _bad_model(case)
+    snap = snapshot(model)
+    _, X, y = problem()
+    X, y = _bad_data(case, X, y)
+    arg = "net" if case == "model_string" else model
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if isinstance(expected, tuple):
+            exc, match = expected
+            with pytest.raises(exc, match=match):
+                call(arg, X, y, **(kw or {}))
+        else:
+            out = call(arg, X, y)
+            if expected == "copy":     # a conversion copies the weights, NaN or huge included
+                assert all(bit_equal(a, b) for a, b in zip(out.parameters(), model.parameters()))
+            else:
+                assert _finite(out), f"{name} returned a non-finite result for {case}"
+    assert_unchanged(model, snap)
+
+
+@pytest.mark.parametrize("name", list(ENTRY_POINTS))
+def test_every_entry_point_works_under_inference_mode(name):
+    # Lightning runs validation under torch.inference_mode(); every function that reads the
+    # network works there, with finite results and the model untouched
+    group, call = ENTRY_POINTS[name]
+    model = user_model("good")
+    snap = snapshot(model)
+    _, X, y = problem()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with torch.inference_mode():
+            out = call(model, X, y)
+    assert _finite(out)
+    assert_unchanged(model, snap)

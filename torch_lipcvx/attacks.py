@@ -215,7 +215,7 @@ def _check_inputs(model, X, y, eps, norm, bounds):
 
     ``bounds`` are checked against the caller's ``X`` and rounded inwards to the model's dtype;
     the cast ``X`` is moved inside them (by at most one rounding) when the cast took it out."""
-    bounds = _check_bounds(bounds, torch.as_tensor(X))
+    bounds = _check_bounds(bounds, as_tensor(X, "X"))
     X, y = _model_inputs(model, X, y)
     if bounds is not None:
         bounds = _inward(bounds, X.dtype)
