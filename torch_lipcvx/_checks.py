@@ -89,6 +89,22 @@ def check_data_scale(X: Tensor, y: Optional[Tensor] = None) -> None:
                              f"without overflow; rescale (e.g. standardise) {name}")
 
 
+def check_weights_scale(weights, name: str = "model") -> None:
+    """Raise ``ValueError`` if a weight (``W``, ``b``, ``alpha``, ``c`` of a ``ShallowWeights``)
+    exceeds :data:`DATA_LIMIT` in magnitude: the fitting programs multiply the weights with the
+    data and with each other, as they do the data (see :func:`check_data_scale`)."""
+    for key in ("W", "b", "alpha", "c"):
+        t = getattr(weights, key, None)
+        if t is None or t.numel() == 0:
+            continue
+        big = float(t.detach().abs().max())
+        if big > DATA_LIMIT:
+            raise ValueError(f"{name} has weights ({key}) of magnitude up to {big:.3g}, above the "
+                             f"{DATA_LIMIT:.3g} the float64 programs can square and multiply "
+                             f"without overflow; rescale the weights (e.g. change the units of "
+                             "the inputs or the output)")
+
+
 def check_squared_errors_finite(residuals: Tensor, what: str = "model") -> None:
     """Raise ``ValueError`` if some squared residual ``(f(x_i) − y_i)²`` is NaN/Inf in the
     residuals' dtype: the network's output or its error overflows on these data."""

@@ -48,8 +48,8 @@ from torch import Tensor, nn
 
 from . import defaults
 from ._checks import (check_data_scale, check_lam_scale, check_nonneg, check_positive,
-                      check_positive_int, check_seed, check_squared_errors_finite, check_Xy,
-                      outside_inference_mode, seeded_generator)
+                      check_positive_int, check_seed, check_squared_errors_finite,
+                      check_weights_scale, check_Xy, outside_inference_mode, seeded_generator)
 from ._progress import ProgressBar, check_progress, progress_bar
 from .bounds import FAST_SOLVERS, LipSDPResult, check_any_solver, spectral_rho
 from .models import ShallowReLU, ShallowWeights, as_shallow_relu, check_weights_finite
@@ -411,6 +411,7 @@ class ADMM:
         net = as_shallow_relu(model, "model")
         w0 = net.weights()
         check_weights_finite(w0, "model")
+        check_weights_scale(w0, "model")
         X, y = check_Xy(X, y, net.in_features)
         check_data_scale(X, y)
         # inference tensors (made under torch.inference_mode) cannot enter the loss step's

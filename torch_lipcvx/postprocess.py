@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from . import defaults
 from ._checks import (check_data_scale, check_lam_scale, check_nonneg, check_positive_int,
                       check_seed, check_solver_options, check_squared_errors_finite,
-                      check_Xy)
+                      check_weights_scale, check_Xy)
 from ._progress import check_progress, progress_bar
 from .bounds import (FAST_SOLVERS, LipSDPFallbackWarning, LipSDPResult, check_any_solver,
                      lipsdp)
@@ -264,6 +264,7 @@ def _prepare(model: nn.Module, X, y, lam, beta) -> tuple[ShallowReLU, ShallowWei
     net = as_shallow_relu(model)
     w = net.weights()
     check_weights_finite(w)
+    check_weights_scale(w)
     X, y = check_Xy(X, y, net.in_features)
     check_data_scale(X, y)
     lam = check_nonneg(lam, "lam")
