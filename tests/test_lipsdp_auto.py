@@ -18,7 +18,7 @@ import torch
 
 from torch_lipcvx import ShallowWeights, bounds, lipsdp, programs
 from torch_lipcvx.bounds import NEGLIGIBLE_SHARE, certify_t, lmi_max_eig
-from torch_lipcvx.fast import lipsdp_dual, lipsdp_newton
+from torch_lipcvx.fast import lipsdp_dual, lipsdp_newton, newton_system
 from torch_lipcvx.programs import SolverError, lipsdp_original_lmi
 
 F64 = torch.float64
@@ -210,3 +210,104 @@ def test_negligible_units_beside_an_sdp_solution_on_the_boundary():
             cert = lipsdp(wt, solver=solver)
         _assert_certificate(wt, cert)
         assert ref * (1 - 1e-9) <= cert.L <= ref * (1 + 1e-5), solver
+
+
+# ------------------------------------------------------------------ d > 32 (issue 26, item 8)
+def _zero_sum(seed: int, m: int, d: int) -> ShallowWeights:
+    """Units in ± pairs: g = W̄ᵀα = 0, the optimum on the boundary s = 1 (where the first-order
+    method alone stalls above the accepted gap, so "auto" needs the Newton method)."""
+    w = _weights(seed, m // 2, d)
+    return ShallowWeights(torch.cat([w.W, w.W]), torch.cat([w.b, w.b]),
+                          torch.cat([w.alpha, -w.alpha]))
+
+
+@pytest.mark.parametrize("make", [_weights, _zero_sum], ids=["random", "zero_sum"])
+def test_auto_certifies_d50_m500_without_a_fallback(make):
+    """d = 50, m = 500 on CPU: "auto" once stopped its first-order method at a 3.4e-7 gap and fell
+    back to Clarabel, which was killed out of memory. Now it certifies within the accepted gap
+    with the torch methods alone (no cvxpy, no warning), above every sampled gradient norm."""
+    w = make(11, 500, 50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cert = lipsdp(w, solver="auto")
+    assert cert.solver.startswith("auto/") and "CLARABEL" not in cert.solver \
+        and "SCS" not in cert.solver
+    assert cert.rho_lower <= cert.rho <= cert.rho_lower * (1 + bounds.AUTO_ACCEPT_GAP)
+    _assert_certificate(w, cert)
+    # the torch path is the same certificate, without the option of a fallback
+    torch_cert = lipsdp(w, solver="torch")
+    assert torch_cert.rho <= torch_cert.rho_lower * (1 + bounds.AUTO_ACCEPT_GAP)
+
+
+def test_auto_with_d_above_32_agrees_with_cvxpy():
+    """d = 40, m = 10: "auto" (certified gap ≤ 1e-7 in ρ) against Clarabel at tight tolerances
+    (AUTO_CLARABEL_OPTIONS, 1e-6 relative in L). Both are certified upper bounds on ρ*, and
+    auto's dual bound is a lower bound on ρ*: so auto ≤ Clarabel·(1 + gap) and the two agree to
+    Clarabel's accuracy."""
+    for make in (_weights, _zero_sum):
+        w = make(12, 10, 40)
+        auto = lipsdp(w, solver="auto")
+        clar = lipsdp(w, solver="CLARABEL", solver_options=bounds.AUTO_CLARABEL_OPTIONS)
+        assert auto.rho_lower <= clar.rho
+        assert auto.rho <= clar.rho * (1 + bounds.AUTO_ACCEPT_GAP)
+        assert auto.L == pytest.approx(clar.L, rel=1e-6)
+        _assert_certificate(w, auto)
+
+
+@pytest.mark.parametrize("make", [_weights, _zero_sum], ids=["random", "zero_sum"])
+def test_newton_systems_bracket_the_same_optimum(make):
+    """The Newton method through Woodbury's (m + 1) system and through the d(d+1)/2 system:
+    each one's dual bound is below the other's primal value, and both close the gap to the
+    accepted one."""
+    w = make(13, 30, 34)
+    rho_s, _, info_s = lipsdp_newton(w.W, w.alpha, system="svec")
+    rho_l, t_l, info_l = lipsdp_newton(w.W, w.alpha, system="lowrank")
+    assert info_s.lower <= rho_l * (1 + 1e-12) and info_l.lower <= rho_s * (1 + 1e-12)
+    assert rho_l <= info_l.lower * (1 + bounds.AUTO_ACCEPT_GAP)
+    assert certify_t(w.W, w.alpha, t_l)[0] <= rho_s * (1 + 2 * bounds.AUTO_ACCEPT_GAP)
+    assert newton_system(30, 34)[0] == "lowrank" and newton_system(1000, 10)[0] == "svec"
+    with pytest.raises(ValueError, match="system must be one of"):
+        lipsdp_newton(w.W, w.alpha, system="dense")
+
+
+def test_fallback_that_cannot_fit_is_skipped_with_a_warning(monkeypatch):
+    """A cvxpy fallback is sized before it is built: with too little memory available it is
+    skipped (no cvxpy program built), the warning says why, and the torch method's certified,
+    looser bound is kept; with no torch bound at all, the triangle-inequality one."""
+    w = _weights(14, 12, 3)
+    need = programs.lipsdp_program_size(12, 3)["bytes"]
+    monkeypatch.setattr(bounds, "available_memory", lambda: int(need))   # half is too little
+
+    def never(*args, **kwargs):
+        raise AssertionError("a cvxpy program was built")
+
+    monkeypatch.setattr(programs.LipSDPProgram, "__init__", never)
+    with pytest.warns(bounds.LipSDPFallbackWarning, match="cannot fit .* was skipped; kept the "
+                      "torch method's certified"):
+        loose = lipsdp(w, solver="auto", solver_options={"max_iter": 2})
+    assert loose.solver == "auto/newton" and loose.status == "max_iter"
+    _assert_certificate(w, loose)
+    def broken(*args, **kwargs):
+        raise torch.linalg.LinAlgError("forced failure")
+
+    monkeypatch.setattr(bounds, "lipsdp_newton", broken)
+    with pytest.warns(bounds.LipSDPFallbackWarning, match="was skipped; also solved by "
+                      "auto/triangle"):
+        tri = lipsdp(w, solver="auto", solver_options={"method": "newton"})
+    _assert_certificate(w, tri)
+
+
+def test_program_size_estimate():
+    """The estimate grows with m and d, covers the 56 GiB cvxpy asked for at d = 50, m = 1000,
+    and refuses sizes that are not positive integers."""
+    size = programs.lipsdp_program_size
+    assert size(1000, 50)["bytes"] >= 56 * 2 ** 30
+    assert size(100, 50)["bytes"] < size(500, 50)["bytes"] < size(500, 100)["bytes"]
+    assert size(100, 10, "original")["bytes"] > size(100, 10)["bytes"]
+    assert size(100, 10)["lmi_sizes"] == [11] and size(100, 10, "schur")["lmi_sizes"] == [111]
+    assert bounds.available_memory() is None or bounds.available_memory() > 0
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="m must be a positive integer"):
+            size(bad, 3)
+    with pytest.raises(ValueError, match="form must be one of"):
+        size(3, 3, "dense")

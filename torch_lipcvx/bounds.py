@@ -401,8 +401,9 @@ def _balance(W: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor, Tensor, float]:
     c2 = c * c
     if not (bool(torch.isfinite(c2).all()) and bool((c2 > 0).all()) and sigma > 0
             and math.isfinite(sigma)):
-        raise ValueError("the units' scales are too far apart to certify in float64 (a LipSDP "
-                         "multiplier t_j ~ |alpha_j| / ||w_j|| would under- or overflow): "
+        raise ValueError("the units' scales are too far apart to certify in float64: a LipSDP "
+                         "multiplier t_j ~ |alpha_j| / ||w_j|| would be outside float64's "
+                         "normal range; rescale the weights so that the units' scales agree: "
                          + _REBALANCE)
     return W * (c / sigma)[:, None], alpha / c, c2, sigma
 
@@ -505,7 +506,9 @@ def _fast_solve(W: Tensor, alpha: Tensor, options: dict, auto: bool):
         if name == "newton":
             rho, t, info = lipsdp_newton(W, alpha, **opts)
         else:
-            rho, t, info = _apg(W, alpha, opts, auto or len(chain) > 1)
+            # (before Newton, a budget of 2000 iterations: Newton closes what it leaves open)
+            rho, t, info = _apg(W, alpha, opts, auto or len(chain) > 1,
+                                2000 if chain == ["apg", "newton"] else 20_000)
         if best is None:
             best = (rho, t, info, name)
         else:
@@ -526,14 +529,15 @@ def _gap(info: FastInfo) -> float:
     return (info.value - info.lower) / info.lower if info.lower > 0 else math.inf
 
 
-def _apg(W: Tensor, alpha: Tensor, opts: dict, tight: bool) -> tuple[float, Tensor, FastInfo]:
+def _apg(W: Tensor, alpha: Tensor, opts: dict, tight: bool, max_iter: int = 20_000
+         ) -> tuple[float, Tensor, FastInfo]:
     """:func:`~torch_lipcvx.fast.lipsdp_dual`, its ``t`` moved off the boundary ``s = 1``; with
-    ``tight``, by default aiming at half :data:`AUTO_ACCEPT_GAP` (up to 20000 iterations,
-    stopped after 300 that do not halve the gap)."""
+    ``tight``, by default aiming at half :data:`AUTO_ACCEPT_GAP` (up to ``max_iter``
+    iterations, stopped after 300 that do not halve the gap)."""
     opts = dict(opts)
     if tight:
         opts.setdefault("tol", 0.5 * AUTO_ACCEPT_GAP)
-        opts.setdefault("max_iter", 20_000)
+        opts.setdefault("max_iter", max_iter)
         opts.setdefault("stall_window", 300)
     rho, t, info = lipsdp_dual(W, alpha, **opts)
     s = float((alpha ** 2 / (2 * t)).sum())
