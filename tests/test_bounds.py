@@ -429,3 +429,88 @@ def test_sampled_lower_bound_is_the_same_in_any_units_of_x(tau, norm):
         out, x_out = sampled_lower_bound(ws, norm, X=None if data is None else tau * data)
         assert out * tau == pytest.approx(ref, rel=1e-9)
         torch.testing.assert_close(x_out / tau, x_ref, rtol=1e-6, atol=1e-9)
+
+
+# ---------------------------------------------------------------- bad inputs (issue 26, item 5)
+def _net_with(W, b, alpha) -> ShallowReLU:
+    net = ShallowReLU(W.shape[1], W.shape[0], dtype=torch.float64)
+    with torch.no_grad():
+        net.hidden.weight.copy_(W)
+        net.hidden.bias.copy_(b)
+        net.output.weight.copy_(alpha[None])
+    return net
+
+
+def _normal_net(seed: int = 0, m: int = 5, d: int = 3):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(m, d, generator=g, dtype=torch.float64),
+            torch.randn(m, generator=g, dtype=torch.float64),
+            torch.randn(m, generator=g, dtype=torch.float64))
+
+
+def test_one_huge_weight_gives_the_named_range_error():
+    """A single 1e200 among weights ~1 gave ZeroDivisionError from every certifier: after the
+    power-of-two rescaling the other rows held entries ~1e-200, whose squares underflow, so their
+    norms were 0. L ≈ 1e200 (ρ ≈ 1e400) is outside what float64 certifies: the same named error
+    as for all-large weights, from lipsdp (every solver) and lipschitz_bounds (both norms)."""
+    W, b, a = _normal_net()
+    W[1, 2] = 1e200
+    net = _net_with(W, b, a)
+    msg = r"L ≈ 10\^200 .* outside float64's normal range .*rescale the weights"
+    for solver in ("auto", "torch", "CLARABEL"):
+        with pytest.raises(ValueError, match=msg):
+            lipsdp(net.weights(), solver=solver)
+    for norm in (2, math.inf):
+        with pytest.raises(ValueError, match=msg):
+            lipschitz_bounds(net, norm)
+    with pytest.raises(ValueError, match=r"L ≈ 10\^300 .*outside float64's normal range"):
+        lipsdp(_weights64([[1e150, 1e150]], [0.0], [1e150]))          # all large: the same
+
+
+def test_one_large_weight_float64_can_hold_is_certified():
+    """A single 1e100 among weights ~1 (L ≈ 1e100, ρ ≈ 1e200): certified, above the sampled
+    gradient norm (which is finite: its ℓ2 norm once overflowed to -inf)."""
+    W, b, a = _normal_net(1)
+    W[1, 2] = 1e100
+    net = _net_with(W, b, a)
+    iv = lipschitz_bounds(net)
+    assert 0 < iv.lower <= iv.upper and math.isfinite(iv.lower)
+    assert iv.lower >= 0.5 * abs(float(a[1])) * 1e100       # the unit's own slope, half of it
+    assert iv.upper <= naive_bound(net.weights()) * (1 + 1e-12)
+    value, _ = sampled_lower_bound(_weights64(W * 1e100, b, a), 2)   # ~1e200: no overflow
+    assert math.isfinite(value) and value > 1e199
+
+
+def test_units_whose_multipliers_float64_cannot_hold_are_named():
+    """One unit 2^600 times larger in w̄ and 2^600 smaller in α than the others: L is ordinary,
+    but its LipSDP multiplier t_j ~ |α_j|/‖w̄_j‖ ≈ 2^-1200 is not a float64: a named error (it
+    once divided by zero, then produced NaN), not a wrong certificate."""
+    W, b, a = _normal_net(2)
+    W[1] *= 2.0 ** 600
+    a[1] *= 2.0 ** -600
+    for solver in ("auto", "CLARABEL"):
+        with pytest.raises(ValueError, match="t_j ~ .* outside float64's normal range; "
+                           "rescale the weights"):
+            lipsdp(ShallowWeights(W, b, a), solver=solver)
+
+
+@pytest.mark.parametrize("norm", [2, math.inf])
+def test_lipschitz_bounds_under_inference_mode(norm):
+    """Lightning validates under torch.inference_mode(); the sampled lower bound's ascent uses
+    autograd, and raised "element 0 of tensors does not require grad". The result is the same as
+    outside, also for a network (and data) created inside inference mode; the model is not
+    modified."""
+    net = ShallowReLU(3, 6, dtype=torch.float64).reset_parameters(torch.Generator().manual_seed(3))
+    X = torch.randn(30, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    ref = lipschitz_bounds(net, norm, X=X)
+    before = [p.clone() for p in net.parameters()]
+    with torch.inference_mode():
+        inside = lipschitz_bounds(net, norm, X=X)
+        net2 = ShallowReLU(3, 6, dtype=torch.float64).reset_parameters(
+            torch.Generator().manual_seed(3))
+        inside2 = lipschitz_bounds(net2, norm, X=X.clone())
+        value, _ = sampled_lower_bound(net2.weights(), norm, X=X.clone())
+    assert (inside.lower, inside.upper) == (ref.lower, ref.upper)
+    assert (inside2.lower, inside2.upper) == (ref.lower, ref.upper)
+    assert value == ref.lower or inside.lower_method != "sampled_gradient"
+    assert all(torch.equal(p, q) for p, q in zip(net.parameters(), before))
