@@ -465,6 +465,13 @@ def _w(model):
     return model.weights() if isinstance(model, ShallowReLU) else model
 
 
+def _W_alpha(model):
+    """``(W̄, α)`` of a ShallowReLU, what the layer-level functions take; a non-model twice."""
+    if isinstance(model, ShallowReLU):
+        return model.hidden.weight, model.output.weight[0]
+    return model, model
+
+
 def _metric(metric, model, X, y):
     metric.update(model, X, y)
     return metric.compute()
@@ -518,6 +525,16 @@ ENTRY_POINTS = {
         torch_lipcvx.AdversarialMSE(**{"eps": 0.1, "steps": 3, **kw}), m, X, y)),
     "CertifiedAdversarialMSE.update": ("attack", lambda m, X, y, **kw: _metric(
         torch_lipcvx.CertifiedAdversarialMSE(**{"eps": 0.1, **kw}), m, X, y)),
+    "certified_lipschitz": ("model", lambda m, X, y, **kw: importlib.import_module(
+        "torch_lipcvx.metrics").certified_lipschitz(m, **kw)),
+    "lipschitz_penalty": ("layer", lambda m, X, y, **kw: torch_lipcvx.lipschitz_penalty(m, **kw)),
+    "dual_certificate": ("layer", lambda m, X, y, **kw: torch_lipcvx.dual_certificate(
+        *_W_alpha(m), **kw)),
+    "LipSDPLayer": ("layer", lambda m, X, y, **kw: torch_lipcvx.LipSDPLayer(M, D, **kw)(
+        *_W_alpha(m))),
+    "RestrictionLayer": ("restriction", lambda m, X, y, **kw: torch_lipcvx.RestrictionLayer(
+        X, y, torch.ones(N, M, dtype=torch.bool), m.output.weight[0] if isinstance(m, nn.Module)
+        else m, **kw)),
     "ShallowReLU.from_sequential": ("convert", lambda m, X, y, **kw: ShallowReLU.from_sequential(
         m.to_sequential() if isinstance(m, ShallowReLU) else m)),
 }
@@ -525,26 +542,31 @@ ENTRY_POINTS = {
 _OVERFLOW = r"squared error \(f\(x\) - y\)\^2 of (the )?model on \(X, y\) overflows"
 _TOO_LARGE = (r"model has weights \({}\) of magnitude up to 1e\+{}, above the 1\.16e\+77 the "
               r"float64 programs can square and multiply")
-_RESCALE = r"outside float64's normal range .*rescale the weights"
+_RESCALE = r"outside float64's normal range.*rescale the weights"
 _WIDTH = r"X must have shape \(n, 2\) to match the model's input size, got shape \(40, {}\)"
 # what each group answers to each class of bad input: (exception, match) or "ok" (a correct,
 # finite result) or "copy" (a faithful copy of the network, NaN included: a conversion)
 EXPECTED = {
     "huge_weight": {
+        "model": (ValueError, _RESCALE), "layer": (ValueError, _RESCALE),
         "weights": (ValueError, _RESCALE), "bounds": (ValueError, _RESCALE), "linf": "ok",
         "fit": (ValueError, _TOO_LARGE.format("W", 200)), "attack": (ValueError, _OVERFLOW),
         "convert": "copy"},
     # two weights each within what the programs take, whose product overflows the errors
     "huge_product": {
+        "model": (ValueError, _RESCALE), "layer": (ValueError, _RESCALE),
         "weights": (ValueError, _RESCALE), "bounds": (ValueError, _RESCALE), "linf": "ok",
         "fit": (ValueError, _OVERFLOW), "attack": (ValueError, _OVERFLOW), "convert": "copy"},
     # a huge weight on a unit that no row of X switches on: the errors stay finite, the
     # Lipschitz bound does not
     "huge_inactive_weight": {
+        "model": (ValueError, _RESCALE), "layer": (ValueError, _RESCALE),
         "weights": (ValueError, _RESCALE), "bounds": (ValueError, _RESCALE), "linf": "ok",
         "fit": (ValueError, _TOO_LARGE.format("W", 200)),
         "attack": "ok", "convert": "copy"},
     "nan_weight": {
+        "model": (ValueError, r"model has NaN/Inf in its weights \(W\)"),
+        "layer": (ValueError, r"W contains 1 NaN/Inf value"),
         "weights": (ValueError, r"weights has NaN/Inf in its weights \(W\)"),
         "linf": (ValueError, r"weights\.W contains NaN/Inf"),
         "bounds": (ValueError, r"model has NaN/Inf in its weights \(W\)"),
@@ -552,6 +574,9 @@ EXPECTED = {
         "attack": (ValueError, r"model parameter 'hidden\.weight' contains 1 NaN/Inf"),
         "convert": "copy"},
     "inf_alpha": {
+        "model": (ValueError, r"model has NaN/Inf in its weights \(alpha\)"),
+        "layer": (ValueError, r"alpha contains 1 NaN/Inf value"),
+        "restriction": (ValueError, r"alpha contains NaN/Inf"),
         "weights": (ValueError, r"weights has NaN/Inf in its weights \(alpha\)"),
         "linf": (ValueError, r"weights\.alpha contains NaN/Inf"),
         "bounds": (ValueError, r"model has NaN/Inf in its weights \(alpha\)"),
@@ -559,17 +584,27 @@ EXPECTED = {
         "attack": (ValueError, r"model parameter 'output\.weight' contains 1 NaN/Inf"),
         "convert": "copy"},
     "X_wide": {g: (ValueError, _WIDTH.format(3)) for g in ("bounds", "fit", "attack")},
-    "X_no_columns": {g: (ValueError, _WIDTH.format(0)) for g in ("bounds", "fit", "attack")},
-    "X_nan": {g: (ValueError, r"X contains 1 NaN/Inf value") for g in ("bounds", "fit",
-                                                                         "attack")},
+    "X_no_columns": {**{g: (ValueError, _WIDTH.format(0)) for g in ("bounds", "fit", "attack")},
+                     "restriction": (ValueError, r"X must have shape \(n, d\) with n, d >= 1")},
+    "X_nan": {**{g: (ValueError, r"X contains 1 NaN/Inf value") for g in ("bounds", "fit",
+                                                                            "attack")},
+              "restriction": (ValueError, r"X contains NaN/Inf")},
     "X_huge": {"bounds": "ok", "fit": (ValueError, r"X has entries of magnitude up to 1e\+200"),
+               "restriction": (ValueError, r"X has entries of magnitude up to 1e\+200"),
                "attack": (ValueError, _OVERFLOW)},
     "y_huge": {"fit": (ValueError, r"y has entries of magnitude up to 1e\+200"),
+               "restriction": (ValueError, r"y has entries of magnitude up to 1e\+200"),
                "attack": (ValueError, _OVERFLOW)},
-    "y_inf": {g: (ValueError, r"y contains 1 NaN/Inf value") for g in ("fit", "attack")},
-    "X_string": {g: (TypeError, r"X must be a tensor or array-like, got str")
-                 for g in ("bounds", "fit", "attack")},
+    "y_inf": {**{g: (ValueError, r"y contains 1 NaN/Inf value") for g in ("fit", "attack")},
+              "restriction": (ValueError, r"y contains NaN/Inf")},
+    "X_string": {**{g: (TypeError, r"X must be a tensor or array-like, got str")
+                    for g in ("bounds", "fit", "attack")},
+                 "restriction": (ValueError, r"X must be a tensor or array of real numbers, "
+                                             r"got str")},
     "model_string": {
+        "model": (ValueError, r"model must be a ShallowReLU or nn\.Sequential"),
+        "layer": (ValueError, r"W must be a torch\.Tensor, got str"),
+        "restriction": (ValueError, r"alpha must be a tensor or array of real numbers, got str"),
         "weights": (TypeError, r"weights must be ShallowWeights"),
         "linf": (TypeError, r"weights must be ShallowWeights"),
         "bounds": (ValueError, r"model must be a ShallowReLU or nn\.Sequential"),
@@ -665,6 +700,13 @@ HYPER = {
                                    r"lipschitz must be a finite number >= 0")],
     "AdversarialMSE.update": [("alpha", {"alpha": 0.0}, ValueError,
                                r"alpha \(the PGD step size\) must be a finite number > 0")],
+    "certified_lipschitz": [("norm", {"norm": "l1"}, ValueError, r"norm must be 2 or inf")],
+    "lipschitz_penalty": [("solver", {"solver": "bogus"}, ValueError, r"solver")],
+    "dual_certificate": [("solver_options", {"solver_options": {"method": "bogus"}}, ValueError,
+                          r"solver_options\['method'\] must be 'newton' or 'apg'")],
+    "LipSDPLayer": [("form", {"form": "bogus"}, ValueError, r"form")],
+    "RestrictionLayer": [("beta", {"beta": -1.0}, ValueError,
+                          r"beta must be a finite number >= 0")],
     "CertifiedAdversarialMSE.update": [("norm", {"norm": 3}, ValueError,
                                         r"norm must be 2 or inf")],
 }
@@ -700,6 +742,11 @@ EXPECTED_OVERRIDES = {
     # the certified metrics compute the certificate of the network (no Lipschitz bound given)
     ("certified_adversarial_mse", "huge_inactive_weight"): (ValueError, _RESCALE),
     ("CertifiedAdversarialMSE.update", "huge_inactive_weight"): (ValueError, _RESCALE),
+    # the layer's program is solved for the balanced network: rho = L^2 ~ 1e308 is still a
+    # float64 number, and a correct one
+    ("LipSDPLayer", "huge_product"): "ok",
+    ("lipschitz_penalty", "model_string"): (ValueError,
+                                            r"model must be a ShallowReLU or nn\.Sequential"),
 }
 
 

@@ -169,6 +169,13 @@ def _prepare_inputs(W, alpha, m: int, d: int) -> tuple[Tensor, Tensor, bool]:
         if bool(bad.any()):
             raise ValueError(f"{name} contains {int(bad.sum())} NaN/Inf value(s); "
                              "cannot certify these weights")
+    # the balancing scale s⁴, s² = Σ_j |α_j| ‖w̄_j‖ (see _balance), must be a float64 number: a
+    # single huge weight made it inf and the layer's program NaN
+    s2 = (ab.detach().to(torch.float64).abs() * Wb.detach().to(torch.float64).norm(dim=-1)).sum(-1)
+    if not bool(torch.isfinite(s2 * s2).all()):
+        raise ValueError(f"the network's Lipschitz bound (up to sum_j |alpha_j| ||w_j|| = "
+                         f"{float(s2.max()):.3g}) is outside float64's normal range; rescale the "
+                         "weights, e.g. change the units of the inputs or the output")
     cpu64 = dict(device="cpu", dtype=torch.float64)
     return Wb.to(**cpu64), ab.to(**cpu64), batched
 
@@ -429,6 +436,9 @@ def dual_certificate(W: Tensor, alpha: Tensor, *, solver_options: Optional[dict]
             :data:`GRADIENT_ACCEPT_GAP` (then its ``Z`` would not give the gradient;
             :func:`lipschitz_penalty` catches this and uses :class:`LipSDPLayer`).
     """
+    for name, v in (("W", W), ("alpha", alpha)):
+        if not isinstance(v, Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(v).__name__}")
     if W.dim() != 2 or alpha.dim() != 1 or alpha.shape[0] != W.shape[0]:
         raise ValueError(f"W must be (m, d) and alpha (m,), got shapes {tuple(W.shape)} and "
                          f"{tuple(alpha.shape)}")

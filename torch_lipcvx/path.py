@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from . import defaults
-from ._checks import check_lam_scale, check_nonneg, check_positive_int
+from ._checks import check_data_scale, check_lam_scale, check_nonneg, check_positive_int
 from ._progress import check_progress, progress_bar
 from .bounds import certify_t
 from .layers import call_cvxpy_layer
@@ -208,6 +208,7 @@ class RestrictionLayer(nn.Module):
         for name, v in (("X", X), ("y", y), ("alpha", alpha)):
             if not bool(torch.isfinite(v).all()):
                 raise ValueError(f"{name} contains NaN/Inf")
+        check_data_scale(X, y)
         if bool((alpha == 0).any()):
             raise ValueError("alpha must have no zero entry (drop units with alpha_j = 0 first)")
         beta = check_nonneg(beta, "beta")
