@@ -244,9 +244,10 @@ def test_state_dict_round_trip_and_checkpoint(tmp_path):
     assert seen["summary"] == cb.summary
 
 
-def test_ddp_two_cpu_processes(tmp_path):
+@pytest.mark.parametrize("strategy", ["ddp", "ddp_spawn"])
+def test_ddp_two_cpu_processes(tmp_path, strategy):
     script = Path(__file__).with_name("ddp_callback_script.py")
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], timeout=300,
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path), strategy], timeout=300,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     w0, w1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))

@@ -65,7 +65,8 @@ def _fit_state_kept(trainer: pl.Trainer) -> Iterator[None]:
     The metrics that the validation run did not recompute (the ``train_*`` ones) are kept.
     Inside, ``validate`` restores no checkpoint into the module (it would when the user set
     ``trainer.ckpt_path`` or on SLURM with an ``hpc_ckpt`` file): it must score the module as
-    it is.
+    it is; and it launches no processes (this already runs in every launched process, and a
+    spawn launcher would start new ones from each).
     """
     state = (trainer.state.fn, trainer.state.status, trainer.state.stage)
     metrics = (dict(trainer.callback_metrics), dict(trainer.logged_metrics),
@@ -81,9 +82,13 @@ def _fit_state_kept(trainer: pl.Trainer) -> Iterator[None]:
                   getattr(ckpt_connector, "_user_managed", False))
     # an instance attribute shadows the method for this validate() only
     ckpt_connector._select_ckpt_path = lambda *args, **kwargs: None
+    strategy = trainer.strategy
+    launcher = getattr(strategy, "_launcher", None)
+    strategy._launcher = None
     try:
         yield
     finally:
+        strategy._launcher = launcher
         del ckpt_connector._select_ckpt_path
         ckpt_connector._ckpt_path, ckpt_connector._user_managed = ckpt_state
         trainer.state.fn, trainer.state.status, trainer.state.stage = state
