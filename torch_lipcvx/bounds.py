@@ -15,7 +15,11 @@ Upper bounds (certified):
   hierarchy of :mod:`torch_lipcvx.linf` (docs/linf.md).
 
 ``solver="auto"``/``"torch"`` solves LipSDP by its ``d × d`` dual (:mod:`torch_lipcvx.fast`): a
-barrier Newton method (d ≤ 32) with a certified primal–dual gap of 1e-9 in ρ. Measured on 2 cores
+barrier Newton method with a certified primal–dual gap of 1e-9 in ρ (d ≤ 32) and, for larger d,
+the first-order method aiming at :data:`AUTO_ACCEPT_GAP` with the Newton method (through Woodbury's
+``(m + 1) × (m + 1)`` system) closing what it leaves open (:func:`_fast_solve`; d = 50 and 100,
+m = 100…1000: 0.03–0.3 s, 4 s on a zero-sum network, one core,
+``benchmarks/bench_lipsdp_large_d.py``). Measured on 2 cores
 (float64, m = 100 unless said): servo 0.04 s, wine 0.035 s, random d = 10 nets with m = 100, 500,
 1000 in 0.03, 0.07, 0.1 s; plain cvxpy + SCS on the original ``(d + m)`` LMI at eps 1e-8 took 25 s,
 18 s and 8 s at m = 100 and did not finish in 600 s at m = 500 (eps 1e-6); Clarabel on the
@@ -687,20 +691,26 @@ def lipsdp(weights: ShallowWeights, *, solver: str = "auto", solver_options: Opt
     Args:
         weights: the network (``W (m, d)``, ``alpha (m,)``; biases do not enter).
         solver: ``"auto"`` (default) or ``"torch"``: the torch methods of
-            :mod:`torch_lipcvx.fast` (no cvxpy); ``"CLARABEL"`` or ``"SCS"``: cvxpy. ``"torch"`` runs :func:`~torch_lipcvx.fast.
-            lipsdp_newton` (d ≤ :data:`~torch_lipcvx.fast.NEWTON_MAX_DIM`; certified relative gap
-            1e-9 in ρ by default) or, for larger d, :func:`~torch_lipcvx.fast.lipsdp_dual`, and
-            returns its (certified, possibly looser) bound. ``"auto"`` does the same (the first-order
-            method with a stall detector) and, if the certified gap is above
-            :data:`AUTO_ACCEPT_GAP`, also solves with Clarabel at tight tolerances
-            (:data:`AUTO_CLARABEL_OPTIONS`), then SCS if Clarabel fails, warns, and returns the
-            smallest certified ρ; it never raises a solver error. With a cvxpy solver, a ``t``
-            that certifies more than :data:`RETRY_LOOSENESS` above the solver's own ρ is re-solved
-            in the Schur form (one warning; the smaller certified ρ is kept, ``solver`` then reads
+            :mod:`torch_lipcvx.fast` (no cvxpy); ``"CLARABEL"`` or ``"SCS"``: cvxpy. ``"torch"``
+            runs :func:`~torch_lipcvx.fast.lipsdp_newton` and
+            :func:`~torch_lipcvx.fast.lipsdp_dual` in the order :func:`_fast_solve` gives (Newton
+            first up to d = 32, the first-order method first beyond, the other one only if the
+            first stops above :data:`AUTO_ACCEPT_GAP`) and returns the smallest certified ρ
+            (certified, possibly looser than asked). ``"auto"`` does the same and, if the
+            certified gap is still above :data:`AUTO_ACCEPT_GAP`, also solves with Clarabel at
+            tight tolerances (:data:`AUTO_CLARABEL_OPTIONS`), then SCS if Clarabel fails, warns,
+            and returns the smallest certified ρ; it never raises a solver error. That cvxpy
+            program is sized first (:func:`~torch_lipcvx.programs.lipsdp_program_size`) and
+            skipped, with the warning, when it would need more than
+            :data:`FALLBACK_MEMORY_SHARE` of the available memory (:func:`available_memory`):
+            the torch method's certified bound is kept. With a cvxpy solver, a ``t`` that
+            certifies more than :data:`RETRY_LOOSENESS` above the solver's own ρ is re-solved in
+            the Schur form (one warning; the smaller certified ρ is kept, ``solver`` then reads
             ``"<SOLVER>/schur"``).
         solver_options: keyword arguments for the solver (override our tight defaults); for the
             torch methods ``tol``, ``max_iter``, ``verbose`` and ``method`` (``"newton"`` or
-            ``"apg"``; ``stall_window`` for ``"apg"``).
+            ``"apg"``: that method alone; ``stall_window`` for ``"apg"``; ``shrink``, ``margin``
+            and ``system`` for ``"newton"``).
         program: a prebuilt :class:`~torch_lipcvx.programs.LipSDPProgram` of the right size
             (``m_core × d``: units with ``α_j ≠ 0`` that are not negligible) to reuse its
             compilation across calls; otherwise one is built.
@@ -888,7 +898,10 @@ def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Option
     pool. In each pool the best candidates of up to 256 distinct gradient norms (points of one
     linear region share theirs) are refined by Adam ascent on the smoothed
     norm ``‖W̄ᵀ(α ⊙ σ((W̄x + b)/τ))‖_q`` with τ annealed; the exact norm is evaluated at every
-    step. Runs on the weights' device in float64.
+    step. Runs on the weights' device in float64, outside ``torch.inference_mode`` (autograd,
+    on copies of the weights), and for weights outside ``2^±30`` at an exact power-of-two scale
+    (the same regions, every gradient scaled exactly; a single 1e200 weight once overflowed the
+    ℓ2 norms and gave ``-inf``).
 
     ``norm`` is 2 or ``inf`` (also ``"l2"``, ``"linf"``...): the norm of input perturbations,
     so the gradients are measured in its dual norm (2, resp. 1).
@@ -1070,8 +1083,13 @@ def lipschitz_bounds(model: nn.Module, norm=2, *, method: Optional[str] = None,
             shallow ReLU network with scalar output, NaN/Inf weights, ``X`` of the wrong shape,
             ``degree`` not an integer ``>= 2`` (TypeError if not an integer) or given with
             ``norm=2``, ``method="exact"`` on a component larger than ``max_exact_dim``,
-            ``method="lp"`` on an LP larger than ``max_products``.
+            ``method="lp"`` on an LP larger than ``max_products``; a LipSDP bound whose ``ρ = L²``
+            or multipliers float64 cannot hold (e.g. one weight of 1e200 among weights ~1: L ≈
+            1e200), named as :func:`lipsdp` names it.
         programs.SolverError: the SDP or LP solver failed.
+
+    Works under ``torch.inference_mode()`` (the lower bound's ascent runs outside it, on copies
+    of the weights).
     """
     norm = check_norm(norm)
     method = check_method(norm, method)
