@@ -17,7 +17,6 @@ from typing import Optional
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils import skip_init
 
 from ._checks import check_X, gamma
 
@@ -143,6 +142,23 @@ def sign_order(alpha: Tensor) -> Tensor:
     return torch.sort(key, stable=True).indices
 
 
+def _empty_linear(in_features: int, out_features: int, bias: bool = True, *, device=None,
+                  dtype=None) -> nn.Linear:
+    """An ``nn.Linear`` with uninitialised parameters (what ``torch.nn.utils.skip_init`` gives,
+    without its round trip through the meta device, whose first use imports torch's symbolic
+    shape machinery, sympy included: about 0.6 s of every command's start-up)."""
+    layer = nn.Linear.__new__(nn.Linear)
+    nn.Module.__init__(layer)
+    layer.in_features, layer.out_features = in_features, out_features
+    layer.weight = nn.Parameter(torch.empty(out_features, in_features, device=device,
+                                            dtype=dtype))
+    if bias:
+        layer.bias = nn.Parameter(torch.empty(out_features, device=device, dtype=dtype))
+    else:
+        layer.register_parameter("bias", None)
+    return layer
+
+
 class ShallowReLU(nn.Module):
     """A shallow ReLU network with scalar output, ``f(x) = Σ_j α_j relu(w_jᵀx + b_j) (+ c)``.
 
@@ -171,8 +187,8 @@ class ShallowReLU(nn.Module):
         device = torch.get_default_device() if device is None else device
         # built uninitialised, then initialised once: from `generator` if given (the global RNG is
         # then left untouched), else exactly as nn.Linear does
-        self.hidden = skip_init(nn.Linear, in_features, hidden, device=device, dtype=dtype)
-        self.output = skip_init(nn.Linear, hidden, 1, bias=output_bias, device=device, dtype=dtype)
+        self.hidden = _empty_linear(in_features, hidden, device=device, dtype=dtype)
+        self.output = _empty_linear(hidden, 1, bias=output_bias, device=device, dtype=dtype)
         if generator is not None:
             self.reset_parameters(generator)
         else:
@@ -215,8 +231,8 @@ class ShallowReLU(nn.Module):
         device = torch.get_default_device() if device is None else device
         net = cls.__new__(cls)
         nn.Module.__init__(net)
-        net.hidden = skip_init(nn.Linear, d, m, device=device, dtype=dtype)
-        net.output = skip_init(nn.Linear, m, 1, bias=output_bias, device=device, dtype=dtype)
+        net.hidden = _empty_linear(d, m, device=device, dtype=dtype)
+        net.output = _empty_linear(m, 1, bias=output_bias, device=device, dtype=dtype)
         return net
 
     @classmethod
