@@ -65,7 +65,8 @@ def main(argv=None) -> None:
                            zip(net.state_dict().values(), module.model.state_dict().values()))
                 print(f"{name} checkpoint {path}: same weights as the module: {same}")
     if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()  # Lightning leaves the group open: close it on all ranks at once
+        # Lightning leaves the group open: close it on all ranks at once
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 
 

@@ -2,15 +2,14 @@
 
 Usage: python ddp_callback_script.py OUTDIR [STRATEGY]; STRATEGY is ``ddp`` (default: ranks
 are processes running this script) or ``ddp_spawn`` (ranks are children of this process, which
-must not launch processes again when the callback re-validates). Every rank writes ``OUTDIR/rank{r}_before.pt`` (its
-network right before the callback's ``on_fit_end``), ``OUTDIR/rank{r}.pt`` (after ``fit``) and
-``OUTDIR/rank{r}_summary.pt`` (the callback's summary) and ``OUTDIR/rank{r}_extra.pt`` (whether
-the callback holds a result, i.e. ran the convex step there; the epoch-level training metrics and
-the validation MSE as the rank sees them after ``fit``; the MSE of the rank's network on the
-validation data, computed here; the ``ModelCheckpoint``'s paths and score; the checkpoint files
-this rank's strategy wrote), all from inside the rank's process (``teardown`` after ``fit``).
-Checkpoints go to ``OUTDIR/ckpt``; the validation data to
-``OUTDIR/val.pt``.
+must not launch processes again when the callback re-validates). Every rank writes, from
+inside its process (``teardown`` after ``fit``), ``OUTDIR/rank{r}.pt`` (its network),
+``rank{r}_summary.pt`` (the callback's summary) and ``rank{r}_extra.pt`` (whether the callback
+holds a result, i.e. ran the convex step there; the epoch-level training metrics and the
+validation MSE as the rank sees them; the MSE of its network on the validation data, computed
+here; the ``ModelCheckpoint``'s paths and score; the checkpoint files its strategy wrote), and
+``rank{r}_before.pt`` (its network right before the callback's ``on_fit_end``). Checkpoints go
+to ``OUTDIR/ckpt``; the validation data to ``OUTDIR/val.pt``.
 """
 
 from __future__ import annotations

@@ -178,16 +178,21 @@ class ConvexPostProcessing(pl.Callback):
     that was best is kept under its own name (and in ``best_k_models``, with its score), so
     nothing is lost and no file holds weights other than the ones its name and score describe.
     The files hold the callback's ``summary`` too (:meth:`state_dict`). Their optimizer states
-    are those of training (post-processing reorders the hidden units): resuming training from
-    them restarts the optimizer's moments on permuted units. When ``J`` did not decrease,
+    are those of training, kept in the old order of the hidden units that post-processing
+    reorders: a fit resumed from them pairs those moments with permuted units (load the weights
+    with ``load_from_checkpoint`` to train on afresh). The re-validation never loads a
+    checkpoint into the module (not even ``trainer.ckpt_path``) and starts no processes; should
+    the module's weights differ after it, the callback puts the post-processed weights back and
+    raises ``RuntimeError`` without re-saving. When ``J`` did not decrease,
     nothing is re-validated or re-saved: files and metrics stay those of the trained network,
     which is the module. With ``refresh_checkpoints=False`` neither step runs; then
     ``trainer.validate(module, ...)`` and ``trainer.save_checkpoint(path)`` after ``fit`` do it
     by hand.
 
-    With launchers that run training in
-    child processes of the current one (``ddp_spawn``, ``ddp_fork``, notebooks), the weights come
-    back to the main process with the module but ``result``/``summary`` stay in the children.
+    With launchers that run training in child processes of the current one (``ddp_spawn``,
+    ``ddp_fork``, notebooks), the refresh runs (and rank zero writes the files) in the
+    children; the weights come back to the main process with the module but
+    ``result``/``summary`` stay in the children.
     Lightning leaves the process group open after ``fit``; a script that ends right after it
     should close it on every rank (``torch.distributed.barrier()``, then
     ``torch.distributed.destroy_process_group()``): without that a gloo rank was once seen to
@@ -197,8 +202,9 @@ class ConvexPostProcessing(pl.Callback):
     Args:
         lam: λ ≥ 0, weight of ``ρ = L²`` (Lipschitz case, iterative; ``docs/programs.md``).
         beta: β ≥ 0, weight of the ℓ2 term; with ``lam = 0`` the ℓ2 case (one solve of
-            program (6); ``docs/programs.md``). ``lam = beta = 0`` is rejected: ``J`` would be the plain
-            MSE and nothing would be regularised (call :func:`postprocess` directly for that).
+            program (6); ``docs/programs.md``). ``lam = beta = 0`` is rejected: ``J`` would be
+            the plain MSE and nothing would be regularised (call :func:`postprocess` directly
+            for that).
         max_iter: at most this many restriction solves, ``>= 1``.
         tol: relative-decrease stopping tolerance, ``>= 0``.
         solver: ``"auto"`` (default: torch solvers on the model's device, cvxpy fallback),

@@ -6,12 +6,12 @@
 
       (1/|B|) Σ_{i∈B} (f(x_i) − y_i)²  +  (β/2) Σ_j (‖w̃_j‖² + α_j²)          (eps = 0)
 
-  (``docs/conventions.md`` with ``λ = 0``; ``w̃_j = [w_j; b_j]``, the output bias is not penalised), or with
-  ``eps > 0`` the same objective at PGD-attacked points ``x_i + δ_i``, ``‖δ_i‖_p ≤ eps`` (Madry
-  et al. 2018; the same step as :func:`torch_lipcvx.train.train_pgd`). Validation logs the clean
-  MSE and, optionally, the adversarial MSE (a lower bound on the worst case), the certified
-  adversarial MSE (an upper bound) and the Lipschitz interval, through
-  :mod:`torch_lipcvx.metrics`.
+  (``docs/conventions.md`` with ``λ = 0``; ``w̃_j = [w_j; b_j]``, the output bias is not
+  penalised), or with ``eps > 0`` the same objective at PGD-attacked points ``x_i + δ_i``,
+  ``‖δ_i‖_p ≤ eps`` (Madry et al. 2018; the same step as :func:`torch_lipcvx.train.train_pgd`).
+  Validation logs the clean MSE and, optionally, the adversarial MSE (a lower bound on the
+  worst case), the certified adversarial MSE (an upper bound) and the Lipschitz interval,
+  through :mod:`torch_lipcvx.metrics`.
 * :class:`RegressionDataModule` serves tensors ``X (n, d)``, ``y (n,)`` (and optional validation
   tensors) as ``(X_batch, y_batch)`` minibatches.
 
@@ -87,9 +87,9 @@ class ShallowReLURegressor(pl.LightningModule):
     (``eps = 0``) or the PGD adversarial MSE ``train_adv_mse`` (``eps > 0``; the clean
     ``train_mse`` is logged too) and ``L`` is the certified LipSDP ℓ2 bound, differentiated through
     its dual (:func:`~torch_lipcvx.layers.lipschitz_penalty`, one LipSDP solve per step, logged as
-    ``train_lipschitz``; "SGD-lip", ``docs/conventions.md``). Under DDP every rank computes the same penalty
-    from the same weights, and the epoch values of the ``train_*`` logs are averaged over the
-    batches of every rank (``sync_dist``).
+    ``train_lipschitz``; "SGD-lip", ``docs/conventions.md``). Under DDP every rank computes the
+    same penalty from the same weights, and the epoch values of the ``train_*`` logs are
+    averaged over the batches of every rank (``sync_dist``).
 
     Validation logs ``val_mse`` and, when enabled, ``val_adv_mse`` (:class:`AdversarialMSE`, a
     lower bound on the worst-case MSE), ``val_certified_adv_mse`` (:class:`CertifiedAdversarialMSE`
@@ -101,7 +101,8 @@ class ShallowReLURegressor(pl.LightningModule):
         in_features: input dimension ``d`` (with ``model=None``).
         hidden: hidden units ``m`` (with ``model=None``).
         model: an existing network instead of ``in_features``/``hidden``.
-        beta: ℓ2 weight ``β >= 0`` (``docs/conventions.md``: the hidden bias is penalised, ``c`` is not).
+        beta: ℓ2 weight ``β >= 0`` (``docs/conventions.md``: the hidden bias is penalised,
+            ``c`` is not).
         lam: Lipschitz weight ``λ >= 0`` on the certified ``L²`` (ℓ2, whatever ``norm``); ``0``
             (default) adds nothing.
         lr: learning rate ``> 0``.
