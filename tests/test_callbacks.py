@@ -388,16 +388,20 @@ def test_checkpoints_and_metrics_follow_postprocessing(tmp_path, save_last):
     assert trainer.train_dataloader is not None and trainer.val_dataloaders is not None
 
 
-@pytest.mark.parametrize("val", ["loaders", None])
-def test_refresh_with_fit_loaders_or_without_validation(tmp_path, val):
+@pytest.mark.parametrize("val, monitor", [("loaders", "val_mse"), (None, None),
+                                          ("datamodule", "train_loss")])
+def test_refresh_with_fit_loaders_or_without_validation(tmp_path, val, monitor):
     lam, beta = 1e-2, 0.0
     cb = ConvexPostProcessing(lam=lam, max_iter=2, verbose=False)
-    run = fit_with_checkpoints(tmp_path, cb, val=val, monitor="val_mse" if val else None)
+    run = fit_with_checkpoints(tmp_path, cb, val=val, monitor=monitor)
     assert cb.applied and cb.revalidated == (val is not None)
     for path in (run.ckpt.last_model_path, run.ckpt.best_model_path):
         assert_reloads_postprocessed(path, run, cb, lam, beta)
     if val is None:  # nothing was validated: no validation metric, no score
         assert "val_mse" not in run.trainer.callback_metrics and run.ckpt.best_model_score is None
+    elif monitor == "train_loss":  # a training metric: no value for the new network
+        assert run.ckpt.best_model_score is None
+        assert run.ckpt.best_model_path.endswith("postprocessed.ckpt")
     else:
         with torch.no_grad():
             mse = (run.module.model(run.X_val) - run.y_val).pow(2).mean()

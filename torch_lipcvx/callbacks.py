@@ -277,6 +277,7 @@ class ConvexPostProcessing(pl.Callback):
                             f"{refresh_checkpoints!r}")
         self.refresh_checkpoints = refresh_checkpoints
         self.revalidated = False
+        self._fresh_metrics: set[str] = set()  # keys the last re-validation logged
         self.verbose = int(verbose)       # 2: also the interior point's iterations
         self.result: Optional[PostProcessResult] = None
         self.summary: Optional[dict[str, float]] = None
@@ -439,6 +440,7 @@ class ConvexPostProcessing(pl.Callback):
             warnings.filterwarnings("ignore", message=r"Using `DistributedSampler` with the "
                                     r"dataloaders\. During `trainer\.validate\(\)`")
             trainer.validate(pl_module, verbose=False, **kwargs)
+            fresh = set(trainer.callback_metrics)  # before the training metrics are merged back
         now = net.state_dict()
         if not all(torch.equal(state[k].cpu(), now[k].detach().cpu()) for k in state):
             net.load_state_dict(state)  # never save a network other than the post-processed one
@@ -448,6 +450,7 @@ class ConvexPostProcessing(pl.Callback):
                                "checkpoints were not refreshed (refresh_checkpoints=False "
                                "skips this step)")
         self.revalidated = True
+        self._fresh_metrics = fresh
 
     def _resave_checkpoints(self, trainer: pl.Trainer) -> None:
         """Write the post-processed module through every ``ModelCheckpoint`` (see the class doc).
@@ -462,9 +465,10 @@ class ConvexPostProcessing(pl.Callback):
             paths = []
             if ckpt.best_model_path:
                 best = os.path.join(ckpt.dirpath, self.CHECKPOINT_NAME + ckpt.FILE_EXTENSION)
-                score = trainer.callback_metrics.get(ckpt.monitor) if ckpt.monitor else None
-                if not self.revalidated:
-                    score = None  # the monitored value of this network is unknown
+                # the monitored value of this network, if the re-validation logged it (a
+                # training metric left in callback_metrics describes the trained network)
+                score = (trainer.callback_metrics[ckpt.monitor]
+                         if self.revalidated and ckpt.monitor in self._fresh_metrics else None)
                 # set before saving: the ModelCheckpoint's state goes into the files
                 ckpt.best_model_path = best
                 ckpt.best_model_score = (None if score is None
