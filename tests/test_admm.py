@@ -516,3 +516,33 @@ def test_seed_outside_torch_range_is_refused(tiny):
     with pytest.raises(ValueError, match=r"seed must be an integer in \[-2\*\*63, 2\*\*64\)"):
         ADMM(net, X, y, seed=2 ** 64 + 3, **kw)
     assert ADMM(net, X, y, seed=-1, **kw)._gen.initial_seed() == 2 ** 64 - 1   # torch's reading
+
+
+def test_clarabel_panic_in_the_sdp_step_is_a_solver_error(monkeypatch):
+    """Clarabel's Rust core aborts a badly scaled SDP with a pyo3 PanicException, a
+    BaseException that no ``except Exception`` catches: the SDP step reports it as the solver
+    failure it is (SolverError), and ``run`` handles it like any other."""
+    class PanicException(BaseException):
+        pass
+
+    def panic(self, *args, **kwargs):
+        raise PanicException("Eigval error: Eigen(1)")
+
+    monkeypatch.setattr(ADMMSDPStep, "solve", panic)
+    net, X, y = make_instance(0, n=40, m=6, steps=50)
+    admm = ADMM(net, X, y, lam=1e-2, loss_steps=2, min_iter=1, max_iter=1)
+    with pytest.raises(SolverError, match=r"failed on the ADMM SDP step: Eigval error"):
+        admm.run()
+
+
+def test_admm_under_inference_mode_runs_as_outside():
+    """Lightning validates under torch.inference_mode(): ADMM leaves it for its autograd loss
+    step, on normal copies of the data, and gives what it gives outside."""
+    net, X, y = make_instance(0, n=40, m=6, steps=50)
+    kw = dict(lam=1e-2, loss_steps=3, min_iter=1, max_iter=2)
+    outside = ADMM(net, X, y, **kw).run()
+    with torch.inference_mode():
+        X_inf, y_inf = X.clone(), y.clone()         # inference tensors
+        inside = ADMM(net, X_inf, y_inf, **kw).run()
+    assert inside.objective.value == pytest.approx(outside.objective.value, rel=1e-12)
+    assert not any(p.is_inference() for p in inside.model.parameters())

@@ -410,3 +410,45 @@ def test_ball_holds_exactly_on_random_problems_below_float64(dtype, norm):
                 size = diff.abs().amax(dim=1) if norm == "inf" else diff.norm(dim=1)
                 assert float(size.max()) <= eps, (seed, eps)
                 assert bool((res.loss >= clean_loss(net, X.to(dtype), y.to(dtype))).all())
+
+
+class _Wrapped(nn.Module):
+    """A model whose input width its structure does not tell (not a Linear/Sequential)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(2, 1).double()
+
+    def forward(self, x):
+        return self.lin(x)
+
+
+def test_wrong_width_of_any_module_is_a_named_error():
+    # a ShallowReLU/Linear/Sequential is checked up front; any other module when it fails on X
+    X, y = torch.randn(5, 3, dtype=torch.float64), torch.zeros(5, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"the model could not be evaluated on X of shape "
+                                         r"\(5, 3\) \(does X have the number of columns"):
+        pgd_attack(_Wrapped(), X, y, 0.1)
+    with pytest.raises(ValueError, match=r"X has no columns: it has shape \(5, 0\)"):
+        certified_squared_error_bound(_Wrapped(), X[:, :0], y, 0.1, 1.0)
+    with pytest.raises(ValueError, match=r"X must have shape \(n, 2\) to match the model's input "
+                                         r"size, got shape \(5, 3\)"):
+        pgd_attack(nn.Sequential(nn.Linear(2, 1)).double(), X, y, 0.1)
+
+
+def test_nonfinite_parameters_and_overflow_are_named_errors():
+    X, y = torch.randn(5, 2, dtype=torch.float64), torch.zeros(5, dtype=torch.float64)
+    model = _Wrapped()
+    with torch.no_grad():
+        model.lin.bias.fill_(math.nan)
+    with pytest.raises(ValueError, match=r"model parameter 'lin\.bias' contains 1 NaN/Inf"):
+        pgd_attack(model, X, y, 0.1)
+    with torch.no_grad():
+        model.lin.bias.fill_(1e200)     # finite, but its square is not a float64
+    with pytest.raises(ValueError, match=r"squared error \(f\(x\) - y\)\^2 of the model on "
+                                         r"\(X, y\) overflows"):
+        pgd_attack(model, X, y, 0.1)
+    with torch.no_grad():
+        model.lin.bias.fill_(1e150)     # the clean errors fit; the certified bound does not
+    with pytest.raises(ValueError, match=r"certified bound .* overflows torch\.float64"):
+        certified_squared_error_bound(model, X, y, 1.0, 1e160)

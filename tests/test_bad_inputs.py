@@ -797,3 +797,19 @@ def test_every_entry_point_works_under_inference_mode(name):
             out = call(model, X, y)
     assert _finite(out)
     assert_unchanged(model, snap)
+
+
+def test_large_lam_limit_is_relative_to_the_data_and_spares_a_perfect_fit():
+    # the lam limit compares lam*rho with the data terms, never with a zero MSE: a network that
+    # fits y exactly is post-processed at a large lam (it trades fit for a smaller L)
+    model, X, _ = problem()
+    with torch.no_grad():
+        y = model(X)
+    res = torch_lipcvx.postprocess(model, X, y, lam=10.0, max_iter=2)
+    assert res.objective_after <= res.objective_before and _finite(res)
+    # and the message of a refused lam names the largest one accepted, which is accepted
+    with pytest.raises(ValueError, match=r"lam = 1e\+30 is too large .* use lam <= ") as info:
+        torch_lipcvx.postprocess(model, X, y, lam=1e30, max_iter=1)
+    top = float(str(info.value).rsplit("use lam <= ", 1)[1])
+    res = torch_lipcvx.postprocess(model, X, y, lam=top, max_iter=1)
+    assert _finite(res)

@@ -131,10 +131,14 @@ def check_lam_scale(lam: float, rho: float, mse: float, ridge: float, y: Tensor)
     that fits perfectly is not refused); all-zero targets and data terms skip the check."""
     scale = max(mse + ridge, float((y.detach().to(torch.float64) ** 2).mean()))
     if lam > 0 and scale > 0 and lam * rho > LAM_RATIO_MAX * scale:
+        top = LAM_RATIO_MAX * scale / rho
+        shown = float(f"{top:.3g}")
+        if shown > top:                    # the advice, rounded to 3 digits, must be accepted
+            shown = float(f"{top * (1 - 5e-3):.3g}")
         raise ValueError(f"lam = {lam:g} is too large for this network and data: lam*rho = "
                          f"{lam * rho:.3g} outweighs the data terms (about {scale:.3g}) by more "
                          f"than 2**53, so the fit is lost in the float64 rounding of J; use "
-                         f"lam <= {LAM_RATIO_MAX * scale / rho:.3g}")
+                         f"lam <= {shown:.3g}")
 
 
 def check_solver_options(options, solver: str, torch_keys: tuple[str, ...]) -> Optional[dict]:

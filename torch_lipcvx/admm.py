@@ -392,7 +392,10 @@ class ADMM:
         ValueError: bad shapes, NaN/Inf in the data or weights, a model that is not a
             one-hidden-layer ReLU network with scalar output, negative ``lam``/``beta``/``tol``/
             ``delta_L``, ``penalty ≤ 0``, ``lr ≤ 0``, ``loss_steps``/``batch_size``/``min_iter``/
-            ``patience < 1``, ``max_iter < min_iter``, unknown ``select`` or solver.
+            ``patience < 1``, ``max_iter < min_iter``, unknown ``select`` or solver; data or
+            weights above 2²⁵⁶ in magnitude, squared errors that overflow, or a ``lam`` whose
+            ``λρ`` exceeds 2⁵³ times the data terms of the start (as for
+            :func:`~torch_lipcvx.postprocess`).
         TypeError: a non-integer count or seed, ``solver_options`` not a dict.
         programs.SolverError: the LipSDP of the start failed.
     """

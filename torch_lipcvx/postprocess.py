@@ -407,7 +407,13 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
     Raises:
         ValueError: bad shapes, NaN/Inf in data or weights, negative ``lam``/``beta``/``tol``,
             ``max_iter < 1``, unknown solver, or a model that is not a one-hidden-layer ReLU
-            network with scalar output.
+            network with scalar output; data or weights above 2²⁵⁶ (≈ 1.2e77) in magnitude, or
+            a network whose squared errors overflow on the data (rescale them); a ``lam`` with
+            ``λρ`` more than 2⁵³ times the data terms of the input (the fit would be lost in
+            float64 rounding; the message gives the largest usable ``lam``); unknown
+            ``solver_options`` keys for ``"auto"``/``"torch"`` (they take ``tol``,
+            ``max_iter``, ``screen``).
+        TypeError: ``solver_options`` not a dict, or a wrongly typed value in it.
         programs.SolverError: the very first solve, or the certificate of its result, failed
             (a later failure of either keeps the previous iterate, warns, records the candidate
             in ``rejected`` and says so in ``message``).
