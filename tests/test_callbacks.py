@@ -306,7 +306,8 @@ def folder_bytes(folder: Path) -> dict:
             for p in sorted(folder.iterdir())}
 
 
-def fit_with_checkpoints(tmp_path, cb, *, save_last=True, monitor="val_mse", val="datamodule"):
+def fit_with_checkpoints(tmp_path, cb, *, save_last=True, monitor="val_mse", val="datamodule",
+                         extra=()):
     """Fit a float64 ShallowReLURegressor on 60 training and 20 validation points with a
     ModelCheckpoint in ``tmp_path/ckpt``; ``val``: ``"datamodule"`` (validation data in the
     DataModule), ``"loaders"`` (DataLoaders passed to fit) or ``None`` (no validation)."""
@@ -316,7 +317,7 @@ def fit_with_checkpoints(tmp_path, cb, *, save_last=True, monitor="val_mse", val
     module = ShallowReLURegressor(2, hidden=8, lr=2e-2, seed=0, dtype="float64")
     ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=save_last, monitor=monitor)
     rec = FitEndRecorder(tmp_path / "ckpt")
-    trainer = make_trainer(tmp_path, [rec, ckpt, cb], checkpointing=True)
+    trainer = make_trainer(tmp_path, [rec, ckpt, *extra, cb], checkpointing=True)
     if val == "datamodule":
         trainer.fit(module, datamodule=RegressionDataModule(Xt, yt, Xv, yv, batch_size=20))
     elif val == "loaders":
@@ -347,9 +348,12 @@ def assert_reloads_postprocessed(path, run, cb, lam, beta):
 
 @pytest.mark.parametrize("save_last", [True, "link"])
 def test_checkpoints_and_metrics_follow_postprocessing(tmp_path, save_last):
+    from lightning.pytorch.callbacks import ModelCheckpoint
     lam, beta = 1e-2, 1e-3
     cb = ConvexPostProcessing(lam=lam, beta=beta, max_iter=2, verbose=False)
-    run = fit_with_checkpoints(tmp_path, cb, save_last=save_last)
+    # a second ModelCheckpoint: weights only, no monitor (its "best" is the latest epoch)
+    other = ModelCheckpoint(dirpath=tmp_path / "other", save_last=True, save_weights_only=True)
+    run = fit_with_checkpoints(tmp_path, cb, save_last=save_last, extra=[other])
     ckpt, trainer, rec = run.ckpt, run.trainer, run.rec
     assert cb.applied and cb.revalidated
     old_best = Path(rec.best_model_path)
@@ -377,11 +381,19 @@ def test_checkpoints_and_metrics_follow_postprocessing(tmp_path, save_last):
     assert torch.equal(ckpt.best_model_score, val_mse)
     for key in ("train_loss", "train_mse"):
         assert torch.equal(trainer.callback_metrics[key], rec.metrics[key])
-    # the ModelCheckpoint's state inside the files names the new best
+    # the ModelCheckpoints' states inside the files name the new best paths
     state = torch.load(ckpt.last_model_path, weights_only=False)["callbacks"]
-    mc_state = next(v for k, v in state.items() if k.startswith("ModelCheckpoint"))
-    assert mc_state["best_model_path"] == ckpt.best_model_path
-    assert torch.equal(mc_state["best_model_score"], val_mse)
+    mc_states = {v["dirpath"]: v for k, v in state.items() if k.startswith("ModelCheckpoint")}
+    assert mc_states[ckpt.dirpath]["best_model_path"] == ckpt.best_model_path
+    assert torch.equal(mc_states[ckpt.dirpath]["best_model_score"], val_mse)
+    assert mc_states[other.dirpath]["best_model_path"] == other.best_model_path
+    # the second one's files (weights only) hold the post-processed network as well
+    assert other.best_model_path == str(tmp_path / "other" / "postprocessed.ckpt")
+    assert other.best_model_score is None
+    for path in (other.last_model_path, other.best_model_path):
+        assert "optimizer_states" not in torch.load(path, weights_only=False)
+        restored = ShallowReLURegressor.load_from_checkpoint(path)
+        assert same_params(restored.model, run.module.model)
     # the trainer is left as fit leaves it
     from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
     assert trainer.state.fn == TrainerFn.FITTING and trainer.state.status == TrainerStatus.FINISHED

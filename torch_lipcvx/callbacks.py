@@ -459,29 +459,29 @@ class ConvexPostProcessing(pl.Callback):
         only and waits for all ranks); symbolic ``last`` links are removed on rank zero first.
         """
         from lightning.pytorch.callbacks import ModelCheckpoint
+        # first every ModelCheckpoint's new state (each file holds all of them), then the files
+        writes: dict[str, ModelCheckpoint] = {}
         for ckpt in trainer.checkpoint_callbacks:
             if not isinstance(ckpt, ModelCheckpoint) or ckpt.dirpath is None:
                 continue
-            paths = []
             if ckpt.best_model_path:
                 best = os.path.join(ckpt.dirpath, self.CHECKPOINT_NAME + ckpt.FILE_EXTENSION)
                 # the monitored value of this network, if the re-validation logged it (a
                 # training metric left in callback_metrics describes the trained network)
                 score = (trainer.callback_metrics[ckpt.monitor]
                          if self.revalidated and ckpt.monitor in self._fresh_metrics else None)
-                # set before saving: the ModelCheckpoint's state goes into the files
                 ckpt.best_model_path = best
                 ckpt.best_model_score = (None if score is None
                                          else torch.as_tensor(score).detach().clone())
-                paths.append(best)
+                writes.setdefault(best, ckpt)
             if ckpt.last_model_path:
-                paths.append(ckpt.last_model_path)
-            for path in dict.fromkeys(paths):
-                if trainer.is_global_zero and os.path.islink(path):
-                    os.remove(path)  # save_last="link": never write through into its target
-                trainer.save_checkpoint(path, weights_only=ckpt.save_weights_only)
-                for logger in trainer.loggers:
-                    logger.after_save_checkpoint(weakref.proxy(ckpt))
+                writes.setdefault(ckpt.last_model_path, ckpt)
+        for path, ckpt in writes.items():
+            if trainer.is_global_zero and os.path.islink(path):
+                os.remove(path)  # save_last="link": never write through into its target
+            trainer.save_checkpoint(path, weights_only=ckpt.save_weights_only)
+            for logger in trainer.loggers:
+                logger.after_save_checkpoint(weakref.proxy(ckpt))
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
