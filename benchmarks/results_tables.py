@@ -5,6 +5,7 @@
         benchmarks/results/bench_solvers_wine.json --section restriction_step program6
     python benchmarks/results_tables.py benchmarks/results/bench_sgd_lip.json --section sgd_lip
     python benchmarks/results_tables.py benchmarks/results/bench_scale.json --scale
+    python benchmarks/results_tables.py benchmarks/results/bench_lipsdp_large_d.json --large-d
 
 A section's rows are data sets (a later file's row replaces an earlier one's for the same data
 set); its columns are the methods in the order they ran. Each cell is the seconds, the speed-up
@@ -71,13 +72,34 @@ def scale_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def large_d_table(rows: list[dict]) -> str:
+    """LipSDP with many inputs (``bench_lipsdp_large_d.py``): ``auto`` against its parts."""
+    lines = ["| network | d | m | `auto`: s | peak MB | certified gap | method | `newton` s | "
+             "`apg` s (gap) | cvxpy fallback would need |",
+             "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+    for r in rows:
+        a, nw, apg = r["auto"], r["newton"], r["apg"]
+        fits = "fits" if r["fallback_fits"] else "does not fit"
+        lines.append(f"| {r['kind']} | {r['d']} | {r['m']} | {a['time_s']:.2f} | "
+                     f"{a['peak_mem_mb']:.0f} | {a['gap']:.1e} | {a['solver']} | "
+                     f"{nw['time_s']:.2f} | {apg['time_s']:.2f} ({apg['gap']:.1e}) | "
+                     f"{r['fallback_gib']:.1f} GiB ({fits}) |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("json", nargs="+", type=Path, help="result files of bench_solvers.py")
     p.add_argument("--section", nargs="+", default=["lipsdp", "restriction_step", "program6"],
                    help="sections to print (keys of each data set's result)")
     p.add_argument("--scale", action="store_true", help="the files are --scale results")
+    p.add_argument("--large-d", action="store_true",
+                   help="the files are bench_lipsdp_large_d.py results")
     args = p.parse_args(argv)
+    if args.large_d:
+        rows = [r for path in args.json for r in json.loads(path.read_text())["rows"]]
+        print(large_d_table(rows))
+        return
     results: dict = {}
     scale: list[dict] = []
     for path in args.json:
