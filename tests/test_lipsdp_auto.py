@@ -160,6 +160,13 @@ def test_auto_never_raises_a_solver_error(monkeypatch):
 
     monkeypatch.setattr(programs.LipSDPProgram, "solve", fail)
     monkeypatch.setattr(bounds, "lipsdp_newton", broken)
+    # Newton failing alone: the first-order method certifies instead, no fallback
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        apg = lipsdp(w, solver="auto")
+    assert apg.solver == "auto/apg"
+    _assert_certificate(w, apg)
+    monkeypatch.setattr(bounds, "lipsdp_dual", broken)
     with pytest.warns(RuntimeWarning, match="CLARABEL failed.*SCS failed"):
         cert = lipsdp(w, solver="auto")
     assert cert.solver == "auto/triangle" and math.isnan(cert.rho_lower)
@@ -311,3 +318,15 @@ def test_program_size_estimate():
             size(bad, 3)
     with pytest.raises(ValueError, match="form must be one of"):
         size(3, 3, "dense")
+
+
+def test_first_order_method_on_a_zero_sum_network_stays_inside():
+    """g = W̄ᵀα = 0: the first-order method's t(Z) lies on s = 1, where φ is infinite in rounding;
+    each candidate is moved just inside (as the Newton method's are), so it returns a finite,
+    certified t with s < 1 that brackets the Newton method's optimum."""
+    w = _zero_sum(15, 400, 33)
+    rho, t, info = lipsdp_dual(w.W, w.alpha, tol=5e-8, max_iter=2000, stall_window=300)
+    assert float((w.alpha ** 2 / (2 * t)).sum()) < 1 and math.isfinite(rho)
+    rho_n, _, info_n = lipsdp_newton(w.W, w.alpha)
+    assert info.lower <= rho_n * (1 + 1e-12) and info_n.lower <= rho * (1 + 1e-12)
+    assert certify_t(w.W, w.alpha, t)[0] <= info_n.lower * (1 + 1e-5)

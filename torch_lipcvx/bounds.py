@@ -505,14 +505,18 @@ def _fast_solve(W: Tensor, alpha: Tensor, options: dict, auto: bool):
             chain = chain[:1]
     else:
         chain = [method]
-    best = None
+    best, failure = None, None
     for name in chain:
-        if name == "newton":
-            rho, t, info = lipsdp_newton(W, alpha, **opts)
-        else:
-            # (before Newton, a budget of 2000 iterations: Newton closes what it leaves open)
-            rho, t, info = _apg(W, alpha, opts, auto or len(chain) > 1,
-                                2000 if chain == ["apg", "newton"] else 20_000)
+        try:
+            if name == "newton":
+                rho, t, info = lipsdp_newton(W, alpha, **opts)
+            else:
+                # (before Newton, a budget of 2000 iterations: Newton closes what it leaves open)
+                rho, t, info = _apg(W, alpha, opts, auto or len(chain) > 1,
+                                    2000 if chain == ["apg", "newton"] else 20_000)
+        except (RuntimeError, torch.linalg.LinAlgError) as exc:
+            failure = failure or exc          # the other method may still certify
+            continue
         if best is None:
             best = (rho, t, info, name)
         else:
@@ -525,6 +529,8 @@ def _fast_solve(W: Tensor, alpha: Tensor, options: dict, auto: bool):
                                   device=info.device, dual=low.dual), f"{b_name}+{name}")
         if _gap(best[2]) <= AUTO_ACCEPT_GAP:
             break
+    if best is None:
+        raise failure
     return best
 
 

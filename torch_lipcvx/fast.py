@@ -538,7 +538,9 @@ def lipsdp_dual(W: Tensor, alpha: Tensor, *, tol: float = 1e-6, max_iter: int = 
         nonlocal best_up, best_t
         t = _best_t(a_, c_, absa)
         if bool(torch.isfinite(t).all()):
-            up = spectral_rho_fixed_t(W, alpha, t)
+            # t(Z) sits on the boundary s = 1 when g = W̄ᵀα ≈ 0 (φ = inf there in rounding):
+            # the best k·t just inside (the same t and φ when it is interior)
+            up, t = _off_boundary(W, alpha, t, 1e-10)
             if up < best_up:
                 best_up, best_t = up, t
 
