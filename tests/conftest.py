@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# progress bars off in the tests (the CLI shows them by default; docs: torch_lipcvx._progress)
+os.environ["TORCH_LIPCVX_PROGRESS"] = "0"
 
 import pytest
 import torch

@@ -172,6 +172,8 @@ def test_defaults_are_sensible():
 
 # ------------------------------------------------------------------------------ progress
 def test_progress_none_follows_whether_stderr_is_a_terminal(monkeypatch):
+    monkeypatch.delenv("TORCH_LIPCVX_PROGRESS", raising=False)
+
     class Tty:
         def __init__(self, tty):
             self.tty = tty
@@ -253,11 +255,25 @@ def test_admm_bar(capfd):
     assert "ADMM" in err and len(res.history) >= 2
 
 
-def test_cli_progress_flags(tmp_path, capfd):
+def test_progress_environment_variable(monkeypatch):
+    for text, want in (("0", False), ("off", False), ("1", True), ("TRUE", True)):
+        monkeypatch.setenv("TORCH_LIPCVX_PROGRESS", text)
+        assert check_progress(None) is want
+        assert check_progress(not want) is (not want)       # an explicit choice wins
+    monkeypatch.setenv("TORCH_LIPCVX_PROGRESS", "maybe")
+    with pytest.raises(ValueError, match="TORCH_LIPCVX_PROGRESS must be one of"):
+        check_progress(None)
+
+
+def test_cli_progress_flags(tmp_path, capfd, monkeypatch):
     ckpt = str(tmp_path / "m.pt")
     base = ["train", "--hidden", "4", "--epochs", "15", "--n", "60", "--out", ckpt]
-    assert main(base) == 0                                   # default: not a terminal here
+    assert main(base) == 0                                   # the test suite's TORCH_LIPCVX_PROGRESS=0
     assert "train (sgd)" not in capfd.readouterr().err
+    monkeypatch.delenv("TORCH_LIPCVX_PROGRESS")
+    assert main(base) == 0                                   # the CLI's default: a bar, even in a pipe
+    assert "train (sgd)" in capfd.readouterr().err
+    monkeypatch.setenv("TORCH_LIPCVX_PROGRESS", "0")
     assert main(base + ["--progress"]) == 0
     assert "train (sgd)" in capfd.readouterr().err
     assert main(base + ["--progress", "--quiet"]) == 0         # --quiet wins

@@ -8,12 +8,17 @@ training, the CLI, the paper runner) takes ``progress: Optional[bool] = None``:
   ``postprocess_extended``, adds no second bar) and :func:`suppressed` is not in force;
 * ``True`` / ``False``: always / never.
 
+The environment variable ``TORCH_LIPCVX_PROGRESS`` (``0``/``off``/``false`` or ``1``/``on``/
+``true``) overrides the terminal test for ``None``, in the library and in the CLI (whose default
+is a bar, terminal or not); the test suite sets it to ``0``.
+
 When off, nothing is written and tqdm is not even imported.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from typing import Any, Iterator, Optional
 
@@ -35,11 +40,35 @@ def suppressed() -> Iterator[None]:
         _quiet_depth -= 1
 
 
+#: Names of the environment variable's values.
+_ENV = "TORCH_LIPCVX_PROGRESS"
+_ON, _OFF = ("1", "on", "true", "yes"), ("0", "off", "false", "no")
+
+
+def env_progress() -> Optional[bool]:
+    """``TORCH_LIPCVX_PROGRESS`` read as True/False, or None when unset or empty.
+
+    Raises:
+        ValueError: a value that is neither on (1/on/true/yes) nor off (0/off/false/no).
+    """
+    text = os.environ.get(_ENV, "").strip().lower()
+    if not text:
+        return None
+    if text in _ON:
+        return True
+    if text in _OFF:
+        return False
+    raise ValueError(f"environment variable {_ENV} must be one of {_ON + _OFF}, got {text!r}")
+
+
 def check_progress(progress: Optional[bool], name: str = "progress") -> bool:
     """Resolve ``progress`` (None, True or False) to whether a bar is shown."""
     if progress is None:
         if _quiet_depth > 0:
             return False
+        env = env_progress()
+        if env is not None:
+            return env
         try:
             return bool(sys.stderr is not None and sys.stderr.isatty())
         except (AttributeError, ValueError):    # a replaced or closed stderr

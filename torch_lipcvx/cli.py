@@ -159,10 +159,16 @@ def _say(args) -> Any:
 
 def _progress(args) -> Optional[bool]:
     """The library's ``progress`` for a command: off with ``--quiet`` or ``--no-progress``, on
-    with ``--progress``, else (``None``) on when stderr is a terminal."""
+    with ``--progress``, else on unless ``TORCH_LIPCVX_PROGRESS`` says off (a person running a
+    command wants to see that it is alive, in a terminal or in a log)."""
     if getattr(args, "quiet", False):
         return False
-    return getattr(args, "progress", None)
+    chosen = getattr(args, "progress", None)
+    if chosen is None:
+        from ._progress import env_progress
+        env = env_progress()
+        return True if env is None else env
+    return chosen
 
 
 def _test_indices_arg(text: str) -> list[int]:
@@ -675,10 +681,10 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _add_progress_option(p: argparse.ArgumentParser) -> None:
     """``--progress`` / ``--no-progress``: tqdm bars on stderr for the long steps (training,
-    Algorithm 1). Left out: on when stderr is a terminal (not in a pipe or a log file)."""
+    Algorithm 1). Left out: on, unless ``TORCH_LIPCVX_PROGRESS=0`` or ``--quiet``."""
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bars on stderr for training and post-processing [default: on "
-                        "when stderr is a terminal; off with --quiet]")
+                   help="progress bars on stderr for training and post-processing [default: on; "
+                        "off with --quiet or TORCH_LIPCVX_PROGRESS=0]")
 
 
 def build_parser() -> argparse.ArgumentParser:
