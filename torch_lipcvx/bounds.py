@@ -18,7 +18,7 @@ Upper bounds (certified):
 barrier Newton method with a certified primal–dual gap of 1e-9 in ρ (d ≤ 32) and, for larger d,
 the first-order method aiming at :data:`AUTO_ACCEPT_GAP` with the Newton method (through Woodbury's
 ``(m + 1) × (m + 1)`` system) closing what it leaves open (:func:`_fast_solve`; d = 50 and 100,
-m = 100…1000: 0.03–0.3 s, 4 s on a zero-sum network, one core,
+m = 100…1000: 0.03–0.25 s on one core at gaps 1e-8 to 5e-8, no fallback,
 ``benchmarks/bench_lipsdp_large_d.py``). Measured on 2 cores
 (float64, m = 100 unless said): servo 0.04 s, wine 0.035 s, random d = 10 nets with m = 100, 500,
 1000 in 0.03, 0.07, 0.1 s; plain cvxpy + SCS on the original ``(d + m)`` LMI at eps 1e-8 took 25 s,
