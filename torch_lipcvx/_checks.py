@@ -76,13 +76,16 @@ def check_Xy(X, y, d: Optional[int] = None) -> tuple[Tensor, Tensor]:
 DATA_LIMIT = 2.0 ** 256
 
 
+def _largest(t: Optional[Tensor]) -> float:
+    """The largest magnitude in ``t`` (0 for None or an empty tensor)."""
+    return 0.0 if t is None or t.numel() == 0 else float(t.detach().abs().max())
+
+
 def check_data_scale(X: Tensor, y: Optional[Tensor] = None) -> None:
     """Raise ``ValueError`` if an entry of ``X`` or ``y`` exceeds :data:`DATA_LIMIT` in magnitude
     (finite data that the float64 programs cannot square and multiply without overflow)."""
     for name, t in (("X", X), ("y", y)):
-        if t is None or t.numel() == 0:
-            continue
-        big = float(t.detach().abs().max())
+        big = _largest(t)
         if big > DATA_LIMIT:
             raise ValueError(f"{name} has entries of magnitude up to {big:.3g}, above the "
                              f"{DATA_LIMIT:.3g} the float64 programs can square and multiply "
@@ -94,10 +97,7 @@ def check_weights_scale(weights, name: str = "model") -> None:
     exceeds :data:`DATA_LIMIT` in magnitude: the fitting programs multiply the weights with the
     data and with each other, as they do the data (see :func:`check_data_scale`)."""
     for key in ("W", "b", "alpha", "c"):
-        t = getattr(weights, key, None)
-        if t is None or t.numel() == 0:
-            continue
-        big = float(t.detach().abs().max())
+        big = _largest(getattr(weights, key, None))
         if big > DATA_LIMIT:
             raise ValueError(f"{name} has weights ({key}) of magnitude up to {big:.3g}, above the "
                              f"{DATA_LIMIT:.3g} the float64 programs can square and multiply "
