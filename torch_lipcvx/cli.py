@@ -23,17 +23,13 @@ that cannot be written...) print one line ``torch-lipcvx COMMAND: error: ...`` o
 prints one such line too and returns 1. Output paths are checked before any work, so no output
 file is written for a failed command.
 
-Checkpoint format (``torch.save`` of a dict, read with ``weights_only=True``)::
+Checkpoints: :mod:`torch_lipcvx.checkpoint` (``torch.save`` of a dict, read with
+``weights_only=True``, CRC-32 checksums verified before loading), with this metadata::
 
-    {"state_dict": ShallowReLU.state_dict(), "in_features": d, "hidden": m,
-     "output_bias": bool, "dtype": "float64", "data": {name, data_dir, split, seed, n, d}
+    "data": {name, data_dir, split, seed, n, d}
      (data_dir None: the bundled data sets; your own table: {"name": "csv", path, target,
      header, test_fraction, split, seed, test_mask, test_indices}),
-     "config": {...the command's options...}}
-
-Every checkpoint is a zip archive (as ``torch.save`` writes it); its CRC-32 checksums are
-verified before it is loaded, so a corrupted file is refused instead of certifying a different
-network.
+    "config": {...the command's options...}
 """
 
 from __future__ import annotations
@@ -46,7 +42,6 @@ import os
 import re
 import sys
 import time
-import zipfile
 import zlib
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -149,7 +144,6 @@ class CLIError(Exception):
     """A bad input: reported as one line on stderr, exit code 2."""
 
 
-CHECKPOINT_KEYS = ("state_dict", "in_features", "hidden", "output_bias", "dtype")
 SOLVER_CHOICES = ("auto", "torch", "CLARABEL", "SCS")
 
 
@@ -295,69 +289,15 @@ def _load_data(spec: dict):
         raise CLIError(f"could not load data set {name!r}: {exc}") from None
 
 
-def _verify_zip(p: Path, path: str) -> None:
-    """Check every record of the checkpoint's zip archive against its stored CRC-32 before the
-    file is used: ``torch.load`` does not, and would load corrupted tensor bytes silently."""
-    try:
-        with zipfile.ZipFile(p) as zf:
-            bad = zf.testzip()
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError,
-            RuntimeError, OSError) as exc:
-        msg = " ".join(str(exc).split())[:150]
-        raise CLIError(f"{path} is corrupted or truncated (not a readable zip archive: "
-                       f"{type(exc).__name__}: {msg})") from None
-    if bad is not None:
-        raise CLIError(f"{path} is corrupted: its record {bad!r} does not match the checksum "
-                       f"(CRC-32) stored with it; re-create the checkpoint (e.g. 'torch-lipcvx "
-                       f"train') or restore a good copy")
-
-
 def _load_checkpoint(path: str):
-    """Read a checkpoint written by ``train``/``postprocess``: ``(model, checkpoint dict)``."""
-    from .models import ShallowReLU
-    p = Path(path)
-    if not p.is_file():
-        raise CLIError(f"checkpoint not found: {path}")
-    with p.open("rb") as fh:
-        magic = fh.read(4)
-    if magic != b"PK\x03\x04":  # torch.save writes a zip archive
-        raise CLIError(f"{path} is not a torch_lipcvx checkpoint (not a file written by "
-                       f"torch.save; expected the output of 'torch-lipcvx train')")
-    _verify_zip(p, path)
+    """Read a checkpoint written by ``train``/``postprocess``: ``(model, metadata dict)``
+    (:func:`torch_lipcvx.checkpoint.load_checkpoint`; its errors become :class:`CLIError`)."""
+    from .checkpoint import CheckpointError, load_checkpoint
     try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise CLIError(f"{path} is not a torch_lipcvx checkpoint (torch.load failed: "
-                       f"{type(exc).__name__}: {first[:150]})") from None
-    if not isinstance(ckpt, dict):
-        raise CLIError(f"{path} is not a torch_lipcvx checkpoint (expected a dict, got "
-                       f"{type(ckpt).__name__})")
-    missing = [k for k in CHECKPOINT_KEYS if k not in ckpt]
-    if missing:
-        raise CLIError(f"{path} is not a torch_lipcvx checkpoint: missing key(s) "
-                       f"{', '.join(missing)}")
-    dtype = getattr(torch, str(ckpt["dtype"]).replace("torch.", ""), None)
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise CLIError(f"{path}: bad dtype {ckpt['dtype']!r} (expected e.g. 'float64')")
-    try:
-        model = ShallowReLU(ckpt["in_features"], ckpt["hidden"],
-                            output_bias=bool(ckpt["output_bias"]), dtype=dtype)
-        sd = ckpt["state_dict"]
-        expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-        got = {k: tuple(v.shape) for k, v in sd.items()}
-        bad = [f"{k}: missing" if k not in got else f"{k} has shape {got[k]}, expected "
-               f"{expected[k]}" for k in expected if got.get(k) != expected[k]]
-        bad += [f"unexpected {k}" for k in got if k not in expected]
-        if bad:
-            raise ValueError("; ".join(bad[:2]))
-        model.load_state_dict(sd, strict=True)
-    except (ValueError, TypeError, RuntimeError, KeyError, AttributeError) as exc:
-        msg = " ".join(str(exc).split())
-        raise CLIError(f"{path}: architecture does not match a ShallowReLU(in_features="
-                       f"{ckpt['in_features']!r}, hidden={ckpt['hidden']!r}): {msg[:300]}") from None
-    model.eval()
-    return model, ckpt
+        ckpt = load_checkpoint(path)
+    except (CheckpointError, FileNotFoundError) as exc:
+        raise CLIError(str(exc)) from None
+    return ckpt.model, ckpt.meta
 
 
 def _check_fits(model, data, path: str) -> None:
@@ -367,13 +307,8 @@ def _check_fits(model, data, path: str) -> None:
 
 
 def _save_checkpoint(model, path: str, data_spec: Optional[dict], config: dict) -> Path:
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": model.state_dict(), "in_features": model.in_features,
-                "hidden": model.m, "output_bias": model.has_output_bias,
-                "dtype": str(model.dtype).replace("torch.", ""), "data": data_spec,
-                "config": config}, out)
-    return out
+    from .checkpoint import save_checkpoint
+    return save_checkpoint(path, model, data=data_spec, config=config)
 
 
 def _norm(text: str) -> float:

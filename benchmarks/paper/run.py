@@ -197,17 +197,9 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_save_model(path: Path, model) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save({"state_dict": model.state_dict(), "in_features": model.in_features,
-                    "hidden": model.m, "output_bias": model.has_output_bias}, tmp)
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """The unit's model as a torch_lipcvx checkpoint (written atomically, readable by all)."""
+    from torch_lipcvx.checkpoint import save_checkpoint
+    os.chmod(save_checkpoint(path, model), _FILE_MODE)
 
 
 @functools.lru_cache(maxsize=1)
@@ -223,12 +215,10 @@ def _cpu_model() -> str:
 
 
 def load_model(path: Path):
-    from torch_lipcvx import ShallowReLU
-    ck = torch.load(path, map_location="cpu", weights_only=True)
-    net = ShallowReLU(ck["in_features"], ck["hidden"], output_bias=ck["output_bias"],
-                      dtype=torch.float64)
-    net.load_state_dict(ck["state_dict"])
-    return net.eval()
+    """The model of a unit's checkpoint (checksums verified; records written before the
+    checkpoints recorded their dtype load in their weights' dtype, float64)."""
+    from torch_lipcvx.checkpoint import load_checkpoint
+    return load_checkpoint(path).model
 
 
 def resolve_solver(requested: str) -> str:
