@@ -141,7 +141,7 @@ def check_lam_scale(lam: float, rho: float, mse: float, ridge: float, y: Tensor)
                          f"lam <= {shown:.3g}")
 
 
-def check_solver_options(options, solver: str, torch_keys: tuple[str, ...]) -> Optional[dict]:
+def check_solver_options(options, solver, torch_keys: tuple[str, ...]) -> Optional[dict]:
     """``solver_options``: ``None`` or a dict. For the torch solvers (``"auto"``, ``"torch"``)
     its keys must be among ``torch_keys`` and ``tol`` / ``max_iter`` valid, so that a wrong
     option is named as the user wrote it (the cvxpy solvers check their own settings)."""
@@ -149,11 +149,13 @@ def check_solver_options(options, solver: str, torch_keys: tuple[str, ...]) -> O
         return None
     if not isinstance(options, dict):
         raise TypeError(f"solver_options must be a dict or None, got {type(options).__name__}")
-    if solver in ("auto", "torch"):
+    from .solvers import Solver
+    spec = Solver.parse(solver)               # a name or a Solver (docs/solvers.md)
+    if spec.uses_torch:
         unknown = sorted(str(k) for k in options if k not in torch_keys)
         if unknown:
             raise ValueError(f"solver_options has unknown key(s) {unknown} for solver "
-                             f"{solver!r}; the torch interior point accepts {list(torch_keys)}")
+                             f"{spec.name!r}; the torch interior point accepts {list(torch_keys)}")
         if "tol" in options:
             check_positive(options["tol"], "solver_options['tol']")
         if "max_iter" in options:

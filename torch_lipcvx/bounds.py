@@ -54,31 +54,26 @@ from torch import Tensor, nn
 
 from ._checks import (UNIT_ROUNDOFF, check_norm, check_positive_int, check_seed, check_X,
                       gamma)
-from .fast import (NEWTON_MAX_SYSTEM, FastInfo, _off_boundary, lipsdp_dual, lipsdp_newton,
+from .fast import (NEWTON_MAX_SYSTEM, _off_boundary, lipsdp_dual, lipsdp_newton,
                    newton_system, spectral_rho_fixed_t)
 from .linf import (DEFAULT_MAX_EXACT_DIM, DEFAULT_MAX_PRODUCTS, check_linf_options,
                    check_method, linf_lower_bound, linf_naive, linf_upper_bounds)
 from .models import (ShallowWeights, as_shallow_relu, check_weights_finite,
                      realised_gradient_norms)
-from .programs import (SOLVERS, LipSDPProgram, SolverError, check_solver,
-                       lipsdp_program_size)
+from .programs import LipSDPProgram, SolverError, lipsdp_program_size
+from .solvers import (AUTO_FALLBACK_SOLVERS, DEFAULT, TORCH_SOLVERS, SolveRecord, Solver,
+                      SolverLike)
 
-#: Solver names that select the torch methods of :mod:`torch_lipcvx.fast` instead of cvxpy.
-FAST_SOLVERS = ("auto", "torch")
+#: Solver names that select the torch methods of :mod:`torch_lipcvx.fast` (kept importable;
+#: :attr:`Solver.uses_torch <torch_lipcvx.solvers.Solver.uses_torch>` is the test).
+FAST_SOLVERS = TORCH_SOLVERS
 
 
-def check_any_solver(solver: str) -> str:
-    """``"auto"``/``"torch"`` (the torch solvers of :mod:`torch_lipcvx.fast`), lower-cased, or a
-    validated cvxpy solver name (:func:`~torch_lipcvx.programs.check_solver`)."""
-    if isinstance(solver, str) and solver.lower() in FAST_SOLVERS:
-        return solver.lower()
-    try:
-        return check_solver(solver)
-    except ValueError as exc:
-        if "not installed" in str(exc):
-            raise
-        raise ValueError(f"solver must be one of {FAST_SOLVERS + SOLVERS} (case-insensitive; "
-                         f"'auto' is the default), got {solver!r}") from None
+def check_any_solver(solver: SolverLike) -> str:
+    """The canonical name of a solver name or :class:`~torch_lipcvx.solvers.Solver`, validated
+    by :meth:`Solver.parse <torch_lipcvx.solvers.Solver.parse>` (kept for old callers; new code
+    parses into a Solver and passes that on)."""
+    return Solver.parse(solver).name
 
 __all__ = [
     "LipSDPResult",
@@ -523,10 +518,11 @@ def _fast_solve(W: Tensor, alpha: Tensor, options: dict, auto: bool):
             b_rho, b_t, b_info, b_name = best
             up = (rho, t) if rho < b_rho else (b_rho, b_t)
             low = info if info.lower > b_info.lower else b_info
-            best = (*up, FastInfo(f"{b_info.status}+{info.status}",
-                                  b_info.iterations + info.iterations,
-                                  b_info.solve_time + info.solve_time, up[0], low.lower,
-                                  device=info.device, dual=low.dual), f"{b_name}+{name}")
+            best = (*up, SolveRecord(status=f"{b_info.status}+{info.status}",
+                                     iterations=b_info.iterations + info.iterations,
+                                     solve_time=b_info.solve_time + info.solve_time,
+                                     value=up[0], lower=low.lower, device=info.device,
+                                     dual=low.dual), f"{b_name}+{name}")
         if _gap(best[2]) <= AUTO_ACCEPT_GAP:
             break
     if best is None:
@@ -534,13 +530,13 @@ def _fast_solve(W: Tensor, alpha: Tensor, options: dict, auto: bool):
     return best
 
 
-def _gap(info: FastInfo) -> float:
+def _gap(info: SolveRecord) -> float:
     """The certified relative gap ``(value − lower) / lower`` of a torch LipSDP run."""
     return (info.value - info.lower) / info.lower if info.lower > 0 else math.inf
 
 
 def _apg(W: Tensor, alpha: Tensor, opts: dict, tight: bool, max_iter: int = 20_000
-         ) -> tuple[float, Tensor, FastInfo]:
+         ) -> tuple[float, Tensor, SolveRecord]:
     """:func:`~torch_lipcvx.fast.lipsdp_dual`, its ``t`` moved off the boundary ``s = 1``; with
     ``tight``, by default aiming at half :data:`AUTO_ACCEPT_GAP` (up to ``max_iter``
     iterations, stopped after 300 that do not halve the gap)."""
@@ -567,7 +563,7 @@ class LipSDPFallbackWarning(RuntimeWarning):
 RETRY_LOOSENESS = 1e-3
 
 
-def _retry_schur(W: Tensor, alpha: Tensor, solver: str, options: Optional[dict], first: tuple,
+def _retry_schur(W: Tensor, alpha: Tensor, solver: Solver, first: tuple,
                  solve_time: float) -> tuple[float, Tensor, str, str, float]:
     """Re-solve LipSDP on balanced ``(W, alpha)`` in the Schur form after the reduced form's
     ``t`` did not certify near the solver's ρ (SCS can end "optimal" with an infeasible ``t``
@@ -575,10 +571,10 @@ def _retry_schur(W: Tensor, alpha: Tensor, solver: str, options: Optional[dict],
     7e-5, while the Schur and original forms gave the optimum). Warns; keeps the smaller
     certified ρ. Returns ``(ρ', t', name, status, solve_time)`` for :func:`lipsdp`."""
     rho_b, t_b, rho_c, status = first
-    name = solver
+    name = solver.name
     try:
         rho_s, t_s, info = LipSDPProgram(*W.shape, form="schur").solve(
-            W.numpy(), alpha.numpy(), solver, options)
+            W.numpy(), alpha.numpy(), solver)
     except SolverError as exc:
         note = f"the Schur form failed too ({exc})"
     else:
@@ -588,9 +584,9 @@ def _retry_schur(W: Tensor, alpha: Tensor, solver: str, options: Optional[dict],
         note = (f"its t certifies {rho_sc / rho_s:.6g}x its own rho, "
                 f"{rho_sc / rho_c:.3g}x the reduced form's certified rho")
         if rho_sc < rho_c:
-            rho_b, t_b, name, status = rho_s, t_s, f"{solver}/schur", info.status
+            rho_b, t_b, name, status = rho_s, t_s, f"{solver.name}/schur", info.status
             note += ", kept"
-    warnings.warn(f"{solver}'s LipSDP solution (reduced form, status {status}) certifies only "
+    warnings.warn(f"{solver.name}'s LipSDP solution (reduced form, status {status}) certifies only "
                   f"{rho_c / first[0]:.6g}x its own rho; re-solved in the Schur form: {note}",
                   RuntimeWarning, stacklevel=3)
     return rho_b, t_b, name, status, solve_time
@@ -663,7 +659,7 @@ def _auto_fallback(W: Tensor, alpha: Tensor, program: Optional[LipSDPProgram], w
             return cands, elapsed
     else:
         prog = None
-        for cvx, opts in (("CLARABEL", AUTO_CLARABEL_OPTIONS), ("SCS", AUTO_SCS_OPTIONS)):
+        for cvx, opts in zip(AUTO_FALLBACK_SOLVERS, (AUTO_CLARABEL_OPTIONS, AUTO_SCS_OPTIONS)):
             try:
                 prog = prog or (program if reuse else LipSDPProgram(*W.shape))
                 _, t_c, info_c = prog.solve(W.numpy(), alpha.numpy(), cvx, opts)
@@ -684,7 +680,8 @@ def _auto_fallback(W: Tensor, alpha: Tensor, program: Optional[LipSDPProgram], w
     return cands, elapsed
 
 
-def lipsdp(weights: ShallowWeights, *, solver: str = "auto", solver_options: Optional[dict] = None,
+def lipsdp(weights: ShallowWeights, *, solver: SolverLike = DEFAULT,
+           solver_options: Optional[dict] = None,
            program: Optional[LipSDPProgram] = None, form: str = "reduced") -> LipSDPResult:
     """LipSDP-neuron certificate for the ℓ2 Lipschitz constant, re-verified in float64.
 
@@ -696,8 +693,10 @@ def lipsdp(weights: ShallowWeights, *, solver: str = "auto", solver_options: Opt
 
     Args:
         weights: the network (``W (m, d)``, ``alpha (m,)``; biases do not enter).
-        solver: ``"auto"`` (default) or ``"torch"``: the torch methods of
-            :mod:`torch_lipcvx.fast` (no cvxpy); ``"CLARABEL"`` or ``"SCS"``: cvxpy. ``"torch"``
+        solver: a name or a :class:`~torch_lipcvx.solvers.Solver` (docs/solvers.md):
+            ``"auto"`` (default) or ``"torch"``: the torch methods of
+            :mod:`torch_lipcvx.fast` (no cvxpy); ``"CLARABEL"``, ``"SCS"`` or another conic
+            solver installed in cvxpy: cvxpy. ``"torch"``
             runs :func:`~torch_lipcvx.fast.lipsdp_newton` and
             :func:`~torch_lipcvx.fast.lipsdp_dual` in the order :func:`_fast_solve` gives (Newton
             first up to d = 32, the first-order method first beyond, the other one only if the
@@ -713,7 +712,8 @@ def lipsdp(weights: ShallowWeights, *, solver: str = "auto", solver_options: Opt
             certifies more than :data:`RETRY_LOOSENESS` above the solver's own ρ is re-solved in
             the Schur form (one warning; the smaller certified ρ is kept, ``solver`` then reads
             ``"<SOLVER>/schur"``).
-        solver_options: keyword arguments for the solver (override our tight defaults); for the
+        solver_options: keyword arguments for the solver (override our tight defaults; merged
+            over a Solver's own options); for the
             torch methods ``tol``, ``max_iter``, ``verbose`` and ``method`` (``"newton"`` or
             ``"apg"``: that method alone; ``stall_window`` for ``"apg"``; ``shrink``, ``margin``
             and ``system`` for ``"newton"``).
@@ -736,7 +736,7 @@ def lipsdp(weights: ShallowWeights, *, solver: str = "auto", solver_options: Opt
             range at the weights' scale (the message says how to rebalance the units).
         TypeError: ``weights`` not :class:`ShallowWeights`.
     """
-    solver = check_any_solver(solver)
+    solver = Solver.parse(solver, solver_options)
     if form not in LipSDPProgram.FORMS:      # checked for every solver ("auto" may fall back)
         raise ValueError(f"form must be one of {LipSDPProgram.FORMS}, got {form!r}")
     if not isinstance(weights, ShallowWeights):
@@ -748,7 +748,7 @@ def lipsdp(weights: ShallowWeights, *, solver: str = "auto", solver_options: Opt
     act = alpha != 0
     m = W.shape[0]
     if int(act.sum()) == 0:
-        return LipSDPResult(0.0, np.zeros(m), 0.0, solver, "trivial", False, 0.0, 0.0)
+        return LipSDPResult(0.0, np.zeros(m), 0.0, solver.name, "trivial", False, 0.0, 0.0)
     # the scale of the units that enter (a unit with α_j = 0 does not, whatever its w̄_j)
     kW, ka = _pow2_exponent(W[act]), _pow2_exponent(alpha)
     if max(abs(kW), abs(ka)) > _SCALE_EXPONENT:
@@ -769,28 +769,27 @@ def lipsdp(weights: ShallowWeights, *, solver: str = "auto", solver_options: Opt
         if lo > sys.float_info.max_exp - 1 or hi < sys.float_info.min_exp:
             raise _range_error(lo if lo > sys.float_info.max_exp - 1 else hi)
         return _rescaled(lipsdp(ShallowWeights(Ws, weights.b, As, weights.c),
-                                solver=solver, solver_options=solver_options, program=program,
-                                form=form), kW, ka, act)
+                                solver=solver, program=program, form=form), kW, ka, act)
     neg = _negligible(W, alpha)
     zero = act & (W.abs().sum(1) == 0)
     tiny = neg & ~zero
     core = act & ~neg
     t_full = torch.zeros(m, dtype=torch.float64)
-    name, status, solver_rho, solve_time, lower = solver, "trivial", 0.0, 0.0, math.nan
+    name, status, solver_rho, solve_time, lower = solver.name, "trivial", 0.0, 0.0, math.nan
     dual = None
     if bool(core.any()):
         Wb, ab, c2, sigma = _balance(W[core], alpha[core])
         cands = []                       # (ρ' by the reduced form, t', name, status)
-        if solver in FAST_SOLVERS:
-            auto = solver == "auto"
+        if solver.uses_torch:
+            auto = solver.fallback
             try:
-                rho_b, t_b, info, method = _fast_solve(Wb, ab, solver_options or {}, auto)
+                rho_b, t_b, info, method = _fast_solve(Wb, ab, dict(solver.options), auto)
             except (RuntimeError, torch.linalg.LinAlgError) as exc:
                 if not auto:
                     raise
                 why = f"torch method failed ({exc})"
             else:
-                name, status, solve_time = f"{solver}/{method}", info.status, info.solve_time
+                name, status, solve_time = f"{solver.name}/{method}", info.status, info.solve_time
                 lower = info.lower * sigma ** 2
                 dual = None if info.dual is None else info.dual.cpu().numpy()
                 cands.append((rho_b, t_b, name, status))
@@ -804,13 +803,13 @@ def lipsdp(weights: ShallowWeights, *, solver: str = "auto", solver_options: Opt
         else:
             if program is None or (program.m, program.d) != tuple(Wb.shape):
                 program = LipSDPProgram(*Wb.shape, form=form)
-            rho_b, t_b, info = program.solve(Wb.numpy(), ab.numpy(), solver, solver_options)
+            rho_b, t_b, info = program.solve(Wb.numpy(), ab.numpy(), solver)
             status, solve_time = info.status, info.solve_time
             t_b = torch.as_tensor(t_b)
             rho_c = certify_t(Wb, ab, t_b)[0]
             if program.form != "schur" and not rho_c <= (1 + RETRY_LOOSENESS) * rho_b:
                 rho_b, t_b, name, status, solve_time = _retry_schur(
-                    Wb, ab, solver, solver_options, (rho_b, t_b, rho_c, status), solve_time)
+                    Wb, ab, solver, (rho_b, t_b, rho_c, status), solve_time)
             cands.append((rho_b, t_b, name, status))
         rho_b, t_b, name, status = min(cands, key=lambda c: c[0])
         solver_rho = rho_b * sigma ** 2
@@ -1034,7 +1033,7 @@ def _sampled_lower_bound(W: Tensor, b: Tensor, alpha: Tensor, q: float, X: Optio
 
 
 def lipschitz_bounds(model: nn.Module, norm=2, *, method: Optional[str] = None,
-                     solver: str = "auto", solver_options: Optional[dict] = None,
+                     solver: SolverLike = DEFAULT, solver_options: Optional[dict] = None,
                      X: Optional[Tensor] = None, n_samples: int = 2048, ascent_steps: int = 100,
                      seed: int = 0, degree: Optional[int] = None, sparse: bool = True,
                      max_exact_dim: int = DEFAULT_MAX_EXACT_DIM,
@@ -1070,7 +1069,8 @@ def lipschitz_bounds(model: nn.Module, norm=2, *, method: Optional[str] = None,
         norm: 2 or ``inf`` (the norm of input perturbations; gradients are measured in the dual
             norm, 2 or 1).
         method: see above; ``None`` (default) is ``"lipsdp"`` for ℓ2 and ``"best"`` for ℓ∞.
-        solver, solver_options: for LipSDP (``"CLARABEL"``, ``"SCS"``, ``"auto"`` or ``"torch"``;
+        solver, solver_options: for LipSDP (a name or a :class:`~torch_lipcvx.solvers.Solver`:
+            ``"auto"``, ``"torch"``, ``"CLARABEL"``, ``"SCS"`` or another cvxpy conic solver;
             see :func:`lipsdp`).
         X: optional ``(n, d)`` data to seed the lower-bound search.
         n_samples, ascent_steps, seed: the lower-bound search (see :func:`sampled_lower_bound`).
@@ -1099,7 +1099,7 @@ def lipschitz_bounds(model: nn.Module, norm=2, *, method: Optional[str] = None,
     """
     norm = check_norm(norm)
     method = check_method(norm, method)
-    solver = check_any_solver(solver)
+    solver = Solver.parse(solver, solver_options)
     check_linf_options(degree, sparse, max_exact_dim, max_products)
     if norm == 2 and degree is not None:
         raise ValueError(f"degree applies to the ℓ∞ LP (norm=inf), got degree={degree!r} with "
@@ -1116,7 +1116,7 @@ def lipschitz_bounds(model: nn.Module, norm=2, *, method: Optional[str] = None,
     cert = None
     uppers["naive"] = naive_bound(w, norm)
     if method in ("lipsdp", "best", "all"):
-        cert = lipsdp(w, solver=solver, solver_options=solver_options)
+        cert = lipsdp(w, solver=solver)
         if norm == 2:
             uppers["lipsdp"] = cert.L
         else:

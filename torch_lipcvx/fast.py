@@ -69,7 +69,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -77,6 +76,7 @@ from torch import Tensor
 
 from . import ipm
 from ._checks import check_nonneg, check_patterns, check_positive, check_positive_int
+from .solvers import SolveRecord
 
 __all__ = [
     "FastInfo",
@@ -98,37 +98,16 @@ SCREEN_ADD = 64
 SCREEN_ROUNDS = 8
 
 
-@dataclass
-class FastInfo:
-    """What a fast solve did.
-
-    Attributes:
-        status: ``"optimal"`` (tolerances met), ``"max_iter"`` (limit reached), ``"stalled"``
-            (no more progress in float64, or a numerically singular Newton matrix) or
-            ``"screened_partial"`` (row screening ran out of rounds); the result is
-            feasible either way, only less accurate.
-        iterations: iterations run.
-        solve_time: seconds.
-        value: objective of the returned (feasible) point; for LipSDP ``φ(t)`` at the returned
-            ``t``, an upper bound on ρ* up to rounding (certify it with
-            :func:`~torch_lipcvx.bounds.certify_t`).
-        lower: a lower bound on the optimum: LipSDP's dual value; ``value − gap`` for the
-            interior point.
-        dual_residual: interior point: the stationarity residual at the end (∞-norm).
-        device: where the iterations ran.
-        dual: LipSDP: the dual matrix ``Z ⪰ 0`` (``d × d``, ``tr Z = 1``, float64) at which
-            ``lower`` was attained, ``lower = h(Z)²/4`` (module docstring). At the optimum it gives
-            ρ*'s gradient in ``(W̄, α)`` by Danskin's theorem (:func:`rho_from_dual`).
-    """
-
-    status: str
-    iterations: int
-    solve_time: float
-    value: float
-    lower: float = math.nan
-    dual_residual: float = math.nan
-    device: str = "cpu"
-    dual: Optional[Tensor] = None
+#: The record of a torch solve (the one record type, :class:`torch_lipcvx.solvers.SolveRecord`):
+#: ``status`` is ``"optimal"`` (tolerances met), ``"max_iter"``, ``"stalled"`` (no more progress in
+#: float64, or a numerically singular Newton matrix) or ``"screened_partial"`` (row screening ran
+#: out of rounds), the result being feasible either way; ``value`` the objective of the returned
+#: point (for LipSDP ``φ(t)`` at the returned ``t``, an upper bound on ρ* up to rounding: certify it
+#: with :func:`~torch_lipcvx.bounds.certify_t`); ``lower`` LipSDP's dual value (``value − gap``
+#: for the interior point); ``dual`` LipSDP's dual matrix ``Z ⪰ 0`` (``d × d``, ``tr Z = 1``) at
+#: which ``lower = h(Z)²/4`` was attained, ρ*'s gradient by Danskin's theorem
+#: (:func:`rho_from_dual`).
+FastInfo = SolveRecord
 
 
 # ------------------------------------------------------------------------------------- LipSDP
@@ -483,8 +462,9 @@ def lipsdp_newton(W: Tensor, alpha: Tensor, *, tol: float = 1e-9, max_iter: int 
         best_up, best_t = _off_boundary(W, alpha, absa * h / (2 * a.sqrt()), margin)
         if best_t is None or not math.isfinite(best_up):  # pragma: no cover - would be a bug
             raise RuntimeError("LipSDP Newton method found no finite multipliers")
-    info = FastInfo(status, k, time.perf_counter() - start, best_up, lower, device=str(dev),
-                    dual=Z_low / float(torch.trace(Z_low)))
+    info = SolveRecord(status=status, iterations=k, solve_time=time.perf_counter() - start,
+                       value=best_up, lower=lower, device=str(dev),
+                       dual=Z_low / float(torch.trace(Z_low)))
     return best_up, best_t, info
 
 
@@ -583,8 +563,8 @@ def lipsdp_dual(W: Tensor, alpha: Tensor, *, tol: float = 1e-6, max_iter: int = 
                     break
     if best_t is None:  # pragma: no cover - the uniform start always gives finite t
         raise RuntimeError("LipSDP dual found no finite multipliers")
-    info = FastInfo(status, k, time.perf_counter() - start, best_up, lower, device=str(W.device),
-                    dual=Z_low)
+    info = SolveRecord(status=status, iterations=k, solve_time=time.perf_counter() - start,
+                       value=best_up, lower=lower, device=str(W.device), dual=Z_low)
     return best_up, best_t, info
 
 
@@ -809,7 +789,7 @@ class PatternBarrier:
     # ------------------------------------------------------------------ rows, screened
     def _rows_solve(self, Hf: Tensor, bf: Tensor, z0: Tensor, keep: Tensor, others: list,
                     N: int, *, screen: Optional[bool], label: str, verbose: bool,
-                    **kw) -> tuple[Tensor, "ipm.IPMInfo"]:
+                    **kw) -> tuple[Tensor, SolveRecord]:
         """:func:`ipm.solve` with the pattern rows of the units in ``keep`` and the parts
         ``others``; with ``screen`` (default: when ``n m ≥ SCREEN_MIN``) by constraint screening.
 
@@ -1017,10 +997,9 @@ class PatternBarrier:
         return V, c, info
 
 
-def _fast_info(info: "ipm.IPMInfo", value: float) -> FastInfo:
-    """The interior point's report as a :class:`FastInfo`: ``value`` evaluated exactly at the
-    returned point, ``lower = value − sᵀz`` (the duality-gap estimate of the optimum)."""
-    out = FastInfo(info.status, info.iterations, info.solve_time, value, value - info.gap,
-                   device=info.device)
-    out.dual_residual = info.dual_residual
-    return out
+def _fast_info(info: SolveRecord, value: float) -> SolveRecord:
+    """The interior point's record with ``value`` evaluated exactly at the returned point and
+    ``lower = value − sᵀz`` (the duality-gap estimate of the optimum)."""
+    return SolveRecord(status=info.status, iterations=info.iterations,
+                       solve_time=info.solve_time, value=value, lower=value - info.gap,
+                       gap=info.gap, dual_residual=info.dual_residual, device=info.device)

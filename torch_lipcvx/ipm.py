@@ -33,34 +33,127 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from abc import ABC, abstractmethod
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import torch
 from torch import Tensor
 
 from ._checks import check_nonneg, check_positive, check_positive_int
+from .solvers import SolveRecord
 
-__all__ = ["IPMInfo", "Rows", "SubsetRows", "SpectralLMI", "GroupSOC", "solve"]
+__all__ = ["IPMInfo", "Cone", "Rows", "SubsetRows", "SpectralLMI", "GroupSOC", "solve"]
 
 
-@dataclass
-class IPMInfo:
-    """What :func:`solve` did: ``status`` ('optimal', 'max_iter' or 'stalled'), iterations,
-    wall time (s), primal objective ``value`` (a feasible point's), ``gap`` (``sᵀz``, an estimate
-    of the distance to the optimum), relative dual residual, device."""
-
-    status: str
-    iterations: int
-    solve_time: float
-    value: float
-    gap: float
-    dual_residual: float
-    device: str
+#: The record of :func:`solve` (the one record type, :class:`torch_lipcvx.solvers.SolveRecord`):
+#: ``status`` ('optimal', 'max_iter' or 'stalled'), iterations, wall time (s), primal objective
+#: ``value`` (a feasible point's), ``gap`` (``sᵀz``, an estimate of the distance to the optimum),
+#: relative ``dual_residual``, ``device``.
+IPMInfo = SolveRecord
 
 
 # --------------------------------------------------------------------------- cone parts
-class Rows:
+class Cone(ABC):
+    """One cone part ``s = h + L x ∈ K`` of the program, as :func:`solve` sees it.
+
+    :func:`solve` talks to its cones only through these methods, so a new kind of cone is a
+    new subclass and the solver's code does not change. ``s``, ``z`` and the (scaled)
+    directions are tensors in the part's own layout (its *slack shape*, e.g. ``(n, m)`` rows or
+    a ``(k, k)`` matrix); the scaling ``sc`` is whatever :meth:`scaling` returns and is handed
+    back unchanged. Notation of Vandenberghe (2010, the CVXOPT ``coneqp`` paper): the
+    Nesterov–Todd scaling ``W`` with ``W z = W⁻ᵀ s = λ``, the Jordan product ``∘`` with its
+    identity ``e``.
+
+    Attributes:
+        nu: the barrier's degree (one per orthant row, one per second-order cone, the order of
+            a semidefinite block); the gap over ``Σ nu`` is the centring parameter μ.
+    """
+
+    nu: float
+
+    @abstractmethod
+    def slack(self, x: Tensor) -> Tensor:
+        """``s(x) = h + L x`` for the ``(N,)`` point ``x``."""
+
+    @abstractmethod
+    def adjoint(self, Y: Tensor) -> Tensor:
+        """``Lᵀ Y``, an ``(N,)`` vector, for ``Y`` of the slack shape."""
+
+    @abstractmethod
+    def init_dual(self, s: Tensor, mu: float) -> Tensor:
+        """A strictly interior dual start, ``z ≈ μ s⁻¹`` (``s ∘ z ≈ μ e``)."""
+
+    @abstractmethod
+    def dot(self, a: Tensor, b: Tensor) -> float:
+        """``⟨a, b⟩`` over the part's constraint entries."""
+
+    @abstractmethod
+    def scaling(self, s: Tensor, z: Tensor):
+        """The NT scaling of the interior pair ``(s, z)`` (an opaque value)."""
+
+    @abstractmethod
+    def lam(self, sc) -> Tensor:
+        """The scaled point ``λ = W z = W⁻ᵀ s`` of the scaling ``sc``."""
+
+    @abstractmethod
+    def newton(self, K: Tensor, sc) -> None:
+        """Add ``Lᵀ W⁻² L`` to the ``(N, N)`` Newton matrix ``K`` in place."""
+
+    @abstractmethod
+    def scale_ds(self, sc, dx: Tensor) -> Tensor:
+        """``W⁻ᵀ L dx``: the scaled primal direction of the ``(N,)`` step ``dx``."""
+
+    @abstractmethod
+    def unscale_dz(self, sc, dzh: Tensor) -> Tensor:
+        """``W⁻¹ d̂z``: the dual direction from its scaled form."""
+
+    @abstractmethod
+    def rhs(self, sc, u: Tensor) -> Tensor:
+        """``Lᵀ W⁻¹ u``, an ``(N,)`` vector (the part's term of the Newton right-hand side)."""
+
+    @abstractmethod
+    def circ(self, a: Tensor, b: Tensor) -> Tensor:
+        """The Jordan product ``a ∘ b``."""
+
+    @abstractmethod
+    def inv_circ(self, lam: Tensor, r: Tensor) -> Tensor:
+        """``u`` with ``λ ∘ u = r``."""
+
+    @abstractmethod
+    def identity(self, like: Tensor) -> Tensor:
+        """The identity ``e`` of ``∘``, in the slack shape of ``like``."""
+
+    @abstractmethod
+    def max_step(self, lam: Tensor, d: Tensor) -> float:
+        """The largest ``a ≥ 0`` with ``λ + a d`` in the cone (``inf`` if no bound)."""
+
+    @abstractmethod
+    def update_dual(self, z: Tensor, dz: Tensor, a: float) -> Tensor:
+        """The dual after the step, ``z + a dz`` (kept in the cone's form)."""
+
+    @abstractmethod
+    def interior(self, s: Tensor) -> bool:
+        """Whether the slack ``s`` is strictly inside the cone."""
+
+    def worst(self, s: Tensor, z: Tensor) -> float:
+        """The smallest complementarity product of the pair (for the neighbourhood of the
+        central path that :func:`solve` keeps); ``inf``: this part sets no bound."""
+        return math.inf
+
+    def neighbourhood(self, centrality: float) -> float:
+        """The fraction of μ that :meth:`worst` must keep after a step, given :func:`solve`'s
+        ``centrality``."""
+        return 1e-2
+
+    def centrality_correction(self, r: Tensor, lam: Tensor, ds: Tensor, dz: Tensor,
+                              trial: float, sigma: float, mu: float) -> Tensor:
+        """Gondzio's corrector: the right-hand side ``r`` of the complementarity equation,
+        adjusted so that a step ``trial`` along ``(ds, dz)`` moves the products towards
+        ``σμ``; by default unchanged (no corrector)."""
+        return r
+
+
+class Rows(Cone):
     """Nonnegative rows ``S = (2D − 1) ∘ (X̃ W̃ᵀ) ≥ 0`` of the units in ``mask`` (``(n, m)``).
 
     ``W̃`` is ``x[:m p]`` reshaped ``(m, p)``, ``p = d + 1``; ``outer`` holds ``x̃ᵢ x̃ᵢᵀ`` per row
@@ -146,6 +239,21 @@ class Rows:
     def update_dual(self, z: Tensor, dz: Tensor, a: float) -> Tensor:
         return torch.where(self.mask[None, :], torch.clamp(z + a * dz, min=1e-300), z)
 
+    def interior(self, s: Tensor) -> bool:
+        return bool((self.values(s) > 0).all())
+
+    def worst(self, s: Tensor, z: Tensor) -> float:
+        """The smallest ``s·z`` over the rows (``inf`` without rows)."""
+        return float(self.values(s * z).min()) if bool(self.mask.any()) else math.inf
+
+    def centrality_correction(self, r: Tensor, lam: Tensor, ds: Tensor, dz: Tensor,
+                              trial: float, sigma: float, mu: float) -> Tensor:
+        """Gondzio: the products ``(λ + trial d̂s)(λ + trial d̂z)`` pulled into
+        ``[0.1, 10]·σμ`` (a large product lowered by at most ``10 σμ``)."""
+        v = (lam + trial * ds) * (lam + trial * dz)
+        tgt = v.clamp(0.1 * sigma * mu, 10.0 * sigma * mu)
+        return r + (tgt - v).clamp(min=-10.0 * sigma * mu) * self.maskf
+
 
 class SubsetRows(Rows):
     """A subset of the pattern rows: unit j keeps the rows ``idx[j, r]`` where ``valid[j, r]``.
@@ -196,7 +304,7 @@ class SubsetRows(Rows):
         return torch.where(self.mask, torch.clamp(z + a * dz, min=1e-300), z)
 
 
-class SpectralLMI:
+class SpectralLMI(Cone):
     """``S(x) = [[ρ I_d, (R W̄)ᵀ], [R W̄, I_m]] ⪰ 0`` (⇔ ``ρ ≥ ‖R W̄‖₂²``), a ``(d + m)`` block.
 
     ``W̄`` is the first d columns of ``x[:m p]`` reshaped ``(m, p)``; ρ is ``x[rho_index]``.
@@ -302,8 +410,21 @@ class SpectralLMI:
         z = z + a * dz
         return 0.5 * (z + z.T)
 
+    def interior(self, s: Tensor) -> bool:
+        return int(torch.linalg.cholesky_ex(0.5 * (s + s.T))[1]) == 0
 
-class GroupSOC:
+    def worst(self, s: Tensor, z: Tensor) -> float:
+        """The smallest eigenvalue of ``S^½ Z S^½`` (``inf`` if S is not positive definite)."""
+        Ls, info = torch.linalg.cholesky_ex(0.5 * (s + s.T))
+        if int(info) != 0:
+            return math.inf
+        return float(torch.linalg.eigvalsh(Ls.T @ z @ Ls)[0])
+
+    def neighbourhood(self, centrality: float) -> float:
+        return centrality
+
+
+class GroupSOC(Cone):
     """``‖v_j‖₂ ≤ τ_j`` for every unit j: m second-order cones of dimension ``p + 1``.
 
     ``v_j`` is row j of ``x[:m p]`` reshaped ``(m, p)``; ``τ = x[tau_start : tau_start + m]``.
@@ -425,6 +546,9 @@ class GroupSOC:
     def update_dual(self, z: Tensor, dz: Tensor, a: float) -> Tensor:
         return z + a * dz
 
+    def interior(self, s: Tensor) -> bool:
+        return bool((s[:, 0] > torch.linalg.vector_norm(s[:, 1:], dim=1)).all())
+
 
 # ------------------------------------------------------------------------------- the solver
 def _cholesky(K: Tensor) -> Optional[Tensor]:
@@ -454,7 +578,8 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
     Args:
         P: ``(N, N)`` positive semidefinite; b: ``(N,)``.
         x0: ``(N,)`` strictly feasible start (every slack in the cone's interior).
-        parts: the cone parts (:class:`Rows`, :class:`SpectralLMI`, :class:`GroupSOC`).
+        parts: the cone parts, any :class:`Cone` (here :class:`Rows`, :class:`SpectralLMI`,
+            :class:`GroupSOC`); the solver uses nothing but the :class:`Cone` methods.
         free: ``(N,)`` boolean, the coordinates that move (others stay at ``x0``); default all.
         mu0: the initial centring parameter (duals ``z = μ₀ s⁻¹``, capped on nearly active
             rows); default ``max(|f(x0)|, 1e-3‖∇f(x0)‖∞‖x0‖∞)``, in the objective's units.
@@ -482,20 +607,9 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
             ``gondzio`` not an integer >= 0, ``centrality`` outside [0, 1), ``f_scale`` not a
             finite number > 0.
     """
-    for name, v in (("P", P), ("b", b)):
-        if not bool(torch.isfinite(v).all()):
-            raise ValueError(f"{label}: {name} contains NaN/Inf")
-    if not bool(torch.isfinite(x0).all()):      # also where no cone reads it (e.g. the bias c)
-        raise ValueError(f"{label}: x0 contains NaN/Inf; it must be finite and strictly "
-                         "feasible")
-    # the library's checks: TypeError for a wrong type, ValueError for a wrong value
-    max_iter = check_positive_int(max_iter, f"{label}: max_iter", minimum=0)
-    gondzio = check_positive_int(gondzio, f"{label}: gondzio", minimum=0)
-    tol = check_positive(tol, f"{label}: tol")
-    mu0 = None if mu0 is None else check_positive(mu0, f"{label}: mu0")
-    f_scale = check_positive(f_scale, f"{label}: f_scale")
-    if check_nonneg(centrality, f"{label}: centrality") >= 1:
-        raise ValueError(f"{label}: centrality must be a number in [0, 1), got {centrality!r}")
+    max_iter, gondzio, tol, mu0, f_scale = _check_options(
+        P, b, x0, label=label, max_iter=max_iter, gondzio=gondzio, tol=tol, mu0=mu0,
+        f_scale=f_scale, centrality=centrality)
     start = time.perf_counter()
     dev = x0.device
     N = x0.numel()
@@ -503,16 +617,12 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
     fi = torch.nonzero(free)[:, 0]
     all_free = bool(free.all())
     x = x0.clone()
-
-    def f_of(v: Tensor) -> float:
-        return float(0.5 * v @ (P @ v) - b @ v) + const
-
     S = [pt.slack(x) for pt in parts]
     if not _interior(parts, S):
         raise ValueError(f"{label}: x0 must be strictly feasible (every slack in the interior of "
                          "its cone)")
     nu = sum(pt.nu for pt in parts)
-    f0 = f_of(x)
+    f0 = _quadratic(P, b, const, x)
     if mu0 is None:
         # z = μ s⁻¹ (centred). μ has the units of the objective; a generous start keeps the
         # barrier's curvature dominant while P is singular (n < m (d + 1)): too small a μ gives
@@ -524,12 +634,8 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
     status, k, gap, res = "max_iter", 0, math.inf, math.inf
     # one pass more than max_iter steps: the last pass only tests the point the last step made
     for k in range(1, max_iter + 2):
-        gx = P @ x - b
-        rd = gx - sum(pt.adjoint(z) for pt, z in zip(parts, Z))
-        scale = max(float(b[fi].abs().max()), float(gx[fi].abs().max()), 1e-12)
-        res = float(rd[fi].abs().max()) / scale
-        gap = sum(pt.dot(s, z) for pt, s, z in zip(parts, S, Z))
-        f_now = f_of(x)
+        rd, res, gap = _residuals(P, b, x, parts, S, Z, fi)
+        f_now = _quadratic(P, b, const, x)
         if verbose:
             print(f"[torch_lipcvx] {label} {k - 1:3d}  f={f_now:.12g}  gap={gap:.2e}  "
                   f"dres={res:.1e}  {time.perf_counter() - start:.1f}s", flush=True)
@@ -545,140 +651,216 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
             status = "stalled"     # keep the current (feasible) point; "auto" redoes it by cvxpy
             break
         lam = [pt.lam(c) for pt, c in zip(parts, sc)]
-
-        def factor(ridge: float) -> Optional[Tensor]:
-            K = P.clone()
-            for pt, c in zip(parts, sc):
-                pt.newton(K, c)
-            Kf = K if all_free else K[fi[:, None], fi[None, :]]
-            if ridge > 0:
-                Kf.diagonal().add_(ridge * float(Kf.diagonal().abs().max()))
-            return _cholesky(Kf)
-
-        Lc = factor(0.0)
-        if Lc is None:
+        newton = _NewtonSystem(P, x, rd, parts, sc, lam, fi, all_free)
+        step = _predictor_corrector(newton, gap, mu, gondzio)
+        if step is None:
             status = "stalled"
             break
-
-        def direction(rc: list):
-            u = [pt.inv_circ(l, r) for pt, l, r in zip(parts, lam, rc)]
-            rhs = -rd + sum(pt.rhs(c, uu) for pt, c, uu in zip(parts, sc, u))
-            dx = torch.zeros_like(x)
-            dx[fi] = torch.cholesky_solve(rhs[fi][:, None], Lc)[:, 0]
-            dsh = [pt.scale_ds(c, dx) for pt, c in zip(parts, sc)]
-            dzh = [uu - ds for uu, ds in zip(u, dsh)]
-            a = min(min(pt.max_step(l, ds), pt.max_step(l, dz))
-                    for pt, l, ds, dz in zip(parts, lam, dsh, dzh))
-            return dx, dsh, dzh, a
-
-        rc = [-pt.circ(l, l) for pt, l in zip(parts, lam)]
-        dx, dsh, dzh, a_aff = direction(rc)                   # affine (predictor)
-        for ridge in (1e-12, 1e-10, 1e-8):
-            # a factor that "succeeded" on a numerically singular matrix can give inf/NaN
-            # directions (n = 9·10⁴, m = 1000): regularise the Newton matrix and redo
-            if bool(torch.isfinite(dx).all()) and math.isfinite(a_aff):
-                break
-            Lc = factor(ridge)
-            if Lc is None:
-                break
-            dx, dsh, dzh, a_aff = direction(rc)
-        if Lc is None or not (bool(torch.isfinite(dx).all()) and math.isfinite(a_aff)):
-            status = "stalled"
-            break
-        a_aff = min(1.0, a_aff)
-        gap_aff = sum(pt.dot(l + a_aff * ds, l + a_aff * dz)
-                      for pt, l, ds, dz in zip(parts, lam, dsh, dzh))
-        sigma = min(1.0, max(0.0, gap_aff / gap)) ** 3
-        rc = [-pt.circ(l, l) + sigma * mu * pt.identity(l) - pt.circ(ds, dz)
-              for pt, l, ds, dz in zip(parts, lam, dsh, dzh)]
-        dx, dsh, dzh, a_max = direction(rc)                   # combined (corrector)
-        for _ in range(gondzio):                              # centrality correctors
-            if a_max >= 1.0:
-                break
-            trial = min(1.0, 1.5 * a_max + 0.1)
-            rc2 = []
-            for pt, l, ds, dz, r in zip(parts, lam, dsh, dzh, rc):
-                if isinstance(pt, Rows):
-                    v = (l + trial * ds) * (l + trial * dz)
-                    tgt = v.clamp(0.1 * sigma * mu, 10.0 * sigma * mu)
-                    r = r + (tgt - v).clamp(min=-10.0 * sigma * mu) * pt.maskf
-                rc2.append(r)
-            cand = direction(rc2)
-            if cand[3] < 1.01 * a_max:
-                break
-            dx, dsh, dzh, a_max = cand
-            rc = rc2
-        a = min(1.0, 0.99 * a_max)
-        x_new = x + a * dx
-        S_new = [pt.slack(x_new) for pt in parts]
-        # primal slacks are recomputed from x: guard against round-off at the boundary
-        while a > 1e-12 and not _interior(parts, S_new):
-            a *= 0.5
-            x_new = x + a * dx
-            S_new = [pt.slack(x_new) for pt in parts]
+        a, x_new, S_new = _boundary_step(x, step.dx, parts, step.a_max)
         if a <= 1e-12:
             status = "stalled"
             break
-        dz = [pt.unscale_dz(c, d) for pt, c, d in zip(parts, sc, dzh)]
+        dz = [pt.unscale_dz(c, d) for pt, c, d in zip(parts, sc, step.dzh)]
         bad = [type(pt).__name__ for pt, d in zip(parts, dz) if not bool(torch.isfinite(d).all())]
         if bad:
             if verbose:
                 print(f"[torch_lipcvx] {label} non-finite dual direction in {bad} (scaled "
-                      f"{[float(d.abs().max()) for d in dzh]}); stopping", flush=True)
+                      f"{[float(d.abs().max()) for d in step.dzh]}); stopping", flush=True)
             status = "stalled"
             break
-        Z_new = [pt.update_dual(z, d, a) for pt, z, d in zip(parts, Z, dz)]
-        # Stay in a wide neighbourhood of the central path: the smallest eigenvalue of the LMI's
-        # S^½ Z S^½ at least `centrality` times μ, no pattern row's s·z below 1e-2 μ (each bound
-        # relaxed to half of where the iterate already is: a start with nearly active rows is
-        # let be). Without it the first, nearly full affine steps leave the LMI badly centred
-        # and the next 20–40 steps tiny (wine, (12): 87 → 54 iterations).
-        bound = [min(centrality if isinstance(pt, SpectralLMI) else 1e-2, 0.5 * w / mu)
-                 for pt, w in zip(parts, _worst(parts, S, Z))]
-        a_full, cuts = a, 0
-        for cuts in range(30 if centrality > 0 else 0):
-            mu_new = sum(pt.dot(s_, z_) for pt, s_, z_ in zip(parts, S_new, Z_new)) / nu
-            if all(w >= b_ * mu_new for w, b_ in zip(_worst(parts, S_new, Z_new), bound)):
-                break
-            a *= 0.8
-            x_new = x + a * dx
-            S_new = [pt.slack(x_new) for pt in parts]
-            Z_new = [pt.update_dual(z, d, a) for pt, z, d in zip(parts, Z, dz)]
-        x, S, Z = x_new, S_new, Z_new
+        a_full = a
+        a, cuts, x, S, Z = _centred_step(x, step.dx, x_new, S_new, Z, dz, a, parts, S, mu, nu,
+                                         centrality)
         if verbose:
             print(f"[torch_lipcvx] {label}      step={a:.3f} (boundary {a_full:.3f}, "
-                  f"{cuts} centrality cuts)  affine={a_aff:.3f}  sigma={sigma:.1e}", flush=True)
+                  f"{cuts} centrality cuts)  affine={step.a_aff:.3f}  sigma={step.sigma:.1e}",
+                  flush=True)
     k = min(k, max_iter)
-    value = objective(x) if objective is not None else f_of(x)
-    info = IPMInfo(status, k, time.perf_counter() - start, value, gap, res, str(dev))
+    value = objective(x) if objective is not None else _quadratic(P, b, const, x)
+    info = SolveRecord(status=status, iterations=k, solve_time=time.perf_counter() - start,
+                       value=value, gap=gap, dual_residual=res, device=str(dev))
     return x, info
 
 
-def _worst(parts: Sequence, S: Sequence[Tensor], Z: Sequence[Tensor]) -> list[float]:
-    """Per part, the smallest complementarity product: ``s·z`` over the pattern rows, the
-    smallest eigenvalue of ``S^{1/2} Z S^{1/2}`` for the LMI; inf for the other parts."""
-    worst = []
-    for pt, s, z in zip(parts, S, Z):
-        w = math.inf
-        if isinstance(pt, Rows) and bool(pt.mask.any()):
-            w = float(pt.values(s * z).min())
-        elif isinstance(pt, SpectralLMI):
-            Ls, info = torch.linalg.cholesky_ex(0.5 * (s + s.T))
-            if int(info) == 0:
-                w = float(torch.linalg.eigvalsh(Ls.T @ z @ Ls)[0])
-        worst.append(w)
-    return worst
+# ------------------------------------------------------------------------- the solver's steps
+def _check_options(P: Tensor, b: Tensor, x0: Tensor, *, label: str, max_iter: int,
+                   gondzio: int, tol: float, mu0: Optional[float], f_scale: float,
+                   centrality: float) -> tuple[int, int, float, Optional[float], float]:
+    """:func:`solve`'s argument checks (its Raises); the checked ``(max_iter, gondzio, tol, mu0,
+    f_scale)``."""
+    for name, v in (("P", P), ("b", b)):
+        if not bool(torch.isfinite(v).all()):
+            raise ValueError(f"{label}: {name} contains NaN/Inf")
+    if not bool(torch.isfinite(x0).all()):      # also where no cone reads it (e.g. the bias c)
+        raise ValueError(f"{label}: x0 contains NaN/Inf; it must be finite and strictly "
+                         "feasible")
+    # the library's checks: TypeError for a wrong type, ValueError for a wrong value
+    max_iter = check_positive_int(max_iter, f"{label}: max_iter", minimum=0)
+    gondzio = check_positive_int(gondzio, f"{label}: gondzio", minimum=0)
+    tol = check_positive(tol, f"{label}: tol")
+    mu0 = None if mu0 is None else check_positive(mu0, f"{label}: mu0")
+    f_scale = check_positive(f_scale, f"{label}: f_scale")
+    if check_nonneg(centrality, f"{label}: centrality") >= 1:
+        raise ValueError(f"{label}: centrality must be a number in [0, 1), got {centrality!r}")
+    return max_iter, gondzio, tol, mu0, f_scale
 
 
-def _interior(parts: Sequence, S: Sequence[Tensor]) -> bool:
-    for pt, s in zip(parts, S):
-        if isinstance(pt, Rows):
-            if not bool((pt.values(s) > 0).all()):
-                return False
-        elif isinstance(pt, SpectralLMI):
-            if int(torch.linalg.cholesky_ex(0.5 * (s + s.T))[1]) != 0:
-                return False
-        else:
-            if not bool((s[:, 0] > torch.linalg.vector_norm(s[:, 1:], dim=1)).all()):
-                return False
-    return True
+def _quadratic(P: Tensor, b: Tensor, const: float, v: Tensor) -> float:
+    """``½ vᵀPv − bᵀv + const``."""
+    return float(0.5 * v @ (P @ v) - b @ v) + const
+
+
+def _residuals(P: Tensor, b: Tensor, x: Tensor, parts: Sequence[Cone], S: Sequence[Tensor],
+               Z: Sequence[Tensor], fi: Tensor) -> tuple[Tensor, float, float]:
+    """The dual residual ``rd = Px − b − Σ L_kᵀ z_k`` (``(N,)``), its size relative to
+    ``max(‖b‖∞, ‖Px − b‖∞)`` over the free coordinates ``fi``, and the gap ``Σ ⟨s_k, z_k⟩``."""
+    gx = P @ x - b
+    rd = gx - sum(pt.adjoint(z) for pt, z in zip(parts, Z))
+    scale = max(float(b[fi].abs().max()), float(gx[fi].abs().max()), 1e-12)
+    res = float(rd[fi].abs().max()) / scale
+    gap = sum(pt.dot(s, z) for pt, s, z in zip(parts, S, Z))
+    return rd, res, gap
+
+
+class _NewtonSystem:
+    """One iteration's reduced Newton system ``(P + Σ L_kᵀ W_k⁻² L_k) dx = rhs`` on the free
+    coordinates ``fi``: factorised by :meth:`factor`, solved for each complementarity
+    right-hand side by :meth:`direction`."""
+
+    def __init__(self, P: Tensor, x: Tensor, rd: Tensor, parts: Sequence[Cone], sc: list,
+                 lam: list, fi: Tensor, all_free: bool) -> None:
+        self.P, self.x, self.rd, self.parts = P, x, rd, parts
+        self.sc, self.lam, self.fi, self.all_free = sc, lam, fi, all_free
+        self.L: Optional[Tensor] = None
+
+    def factor(self, ridge: float) -> bool:
+        """Cholesky of the Newton matrix, its diagonal raised by ``ridge`` times its largest
+        entry; False (and no factor) if it is not positive definite."""
+        K = self.P.clone()
+        for pt, c in zip(self.parts, self.sc):
+            pt.newton(K, c)
+        fi = self.fi
+        Kf = K if self.all_free else K[fi[:, None], fi[None, :]]
+        if ridge > 0:
+            Kf.diagonal().add_(ridge * float(Kf.diagonal().abs().max()))
+        self.L = _cholesky(Kf)
+        return self.L is not None
+
+    def direction(self, rc: list) -> tuple[Tensor, list, list, float]:
+        """The direction for the right-hand sides ``rc`` of ``λ ∘ (d̂s + d̂z) = rc``: ``(dx,
+        d̂s, d̂z, the largest step keeping λ + a d̂s and λ + a d̂z in the cones)``."""
+        parts, lam, sc, fi = self.parts, self.lam, self.sc, self.fi
+        u = [pt.inv_circ(l, r) for pt, l, r in zip(parts, lam, rc)]
+        rhs = -self.rd + sum(pt.rhs(c, uu) for pt, c, uu in zip(parts, sc, u))
+        dx = torch.zeros_like(self.x)
+        dx[fi] = torch.cholesky_solve(rhs[fi][:, None], self.L)[:, 0]
+        dsh = [pt.scale_ds(c, dx) for pt, c in zip(parts, sc)]
+        dzh = [uu - ds for uu, ds in zip(u, dsh)]
+        a = min(min(pt.max_step(l, ds), pt.max_step(l, dz))
+                for pt, l, ds, dz in zip(parts, lam, dsh, dzh))
+        return dx, dsh, dzh, a
+
+
+class _Step(NamedTuple):
+    """The search direction of one iteration and what it was made from."""
+
+    dx: Tensor
+    dsh: list
+    dzh: list
+    a_max: float      # the largest step to the boundary along it
+    a_aff: float      # the affine (predictor) step
+    sigma: float      # the centring weight
+
+
+def _predictor_corrector(newton: _NewtonSystem, gap: float, mu: float,
+                         gondzio: int) -> Optional[_Step]:
+    """Mehrotra's predictor–corrector direction with up to ``gondzio`` centrality correctors,
+    all from one factor of the Newton matrix; None if it cannot be factorised (even with a
+    ridge) or gives a non-finite direction."""
+    parts, lam = newton.parts, newton.lam
+    if not newton.factor(0.0):
+        return None
+    rc = [-pt.circ(l, l) for pt, l in zip(parts, lam)]
+    dx, dsh, dzh, a_aff = newton.direction(rc)                # affine (predictor)
+    for ridge in (1e-12, 1e-10, 1e-8):
+        # a factor that "succeeded" on a numerically singular matrix can give inf/NaN
+        # directions (n = 9·10⁴, m = 1000): regularise the Newton matrix and redo
+        if bool(torch.isfinite(dx).all()) and math.isfinite(a_aff):
+            break
+        if not newton.factor(ridge):
+            break
+        dx, dsh, dzh, a_aff = newton.direction(rc)
+    if newton.L is None or not (bool(torch.isfinite(dx).all()) and math.isfinite(a_aff)):
+        return None
+    a_aff = min(1.0, a_aff)
+    gap_aff = sum(pt.dot(l + a_aff * ds, l + a_aff * dz)
+                  for pt, l, ds, dz in zip(parts, lam, dsh, dzh))
+    sigma = min(1.0, max(0.0, gap_aff / gap)) ** 3
+    rc = [-pt.circ(l, l) + sigma * mu * pt.identity(l) - pt.circ(ds, dz)
+          for pt, l, ds, dz in zip(parts, lam, dsh, dzh)]
+    dx, dsh, dzh, a_max = newton.direction(rc)                # combined (corrector)
+    for _ in range(gondzio):                                  # centrality correctors
+        if a_max >= 1.0:
+            break
+        trial = min(1.0, 1.5 * a_max + 0.1)
+        rc2 = [pt.centrality_correction(r, l, ds, dz, trial, sigma, mu)
+               for pt, l, ds, dz, r in zip(parts, lam, dsh, dzh, rc)]
+        cand = newton.direction(rc2)
+        if cand[3] < 1.01 * a_max:
+            break
+        dx, dsh, dzh, a_max = cand
+        rc = rc2
+    return _Step(dx=dx, dsh=dsh, dzh=dzh, a_max=a_max, a_aff=a_aff, sigma=sigma)
+
+
+def _boundary_step(x: Tensor, dx: Tensor, parts: Sequence[Cone],
+                   a_max: float) -> tuple[float, Tensor, list]:
+    """``0.99`` of the step to the boundary (at most 1), halved while the slacks recomputed
+    from ``x + a dx`` are not interior (round-off at the boundary): ``(a, x + a dx, slacks)``."""
+    a = min(1.0, 0.99 * a_max)
+    x_new = x + a * dx
+    S_new = [pt.slack(x_new) for pt in parts]
+    # primal slacks are recomputed from x: guard against round-off at the boundary
+    while a > 1e-12 and not _interior(parts, S_new):
+        a *= 0.5
+        x_new = x + a * dx
+        S_new = [pt.slack(x_new) for pt in parts]
+    return a, x_new, S_new
+
+
+def _centred_step(x: Tensor, dx: Tensor, x_new: Tensor, S_new: list, Z: list, dz: list,
+                  a: float, parts: Sequence[Cone], S: list, mu: float, nu: float,
+                  centrality: float) -> tuple[float, int, Tensor, list, list]:
+    """Shorten the step ``a`` (by 0.8, at most 30 times) until the new point lies in the
+    neighbourhood of the central path: ``(a, cuts, x, slacks, duals)`` after the step.
+
+    Each part's :meth:`Cone.worst` product must stay at least :meth:`Cone.neighbourhood` times
+    the new μ (the LMI: its smallest eigenvalue of ``S^½ Z S^½`` at least ``centrality``·μ; a
+    pattern row: ``s·z`` at least 1e-2 μ), each bound relaxed to half of where the iterate
+    already is (a start with nearly active rows is let be). Without it the first, nearly full
+    affine steps leave the LMI badly centred and the next 20–40 steps tiny (wine, (12):
+    87 → 54 iterations). ``centrality = 0`` switches it off.
+    """
+    Z_new = [pt.update_dual(z, d, a) for pt, z, d in zip(parts, Z, dz)]
+    bound = [min(pt.neighbourhood(centrality), 0.5 * w / mu)
+             for pt, w in zip(parts, _worst(parts, S, Z))]
+    cuts = 0
+    for cuts in range(30 if centrality > 0 else 0):
+        mu_new = sum(pt.dot(s_, z_) for pt, s_, z_ in zip(parts, S_new, Z_new)) / nu
+        if all(w >= b_ * mu_new for w, b_ in zip(_worst(parts, S_new, Z_new), bound)):
+            break
+        a *= 0.8
+        x_new = x + a * dx
+        S_new = [pt.slack(x_new) for pt in parts]
+        Z_new = [pt.update_dual(z, d, a) for pt, z, d in zip(parts, Z, dz)]
+    return a, cuts, x_new, S_new, Z_new
+
+
+def _worst(parts: Sequence[Cone], S: Sequence[Tensor], Z: Sequence[Tensor]) -> list[float]:
+    """Per part, its smallest complementarity product (:meth:`Cone.worst`)."""
+    return [pt.worst(s, z) for pt, s, z in zip(parts, S, Z)]
+
+
+def _interior(parts: Sequence[Cone], S: Sequence[Tensor]) -> bool:
+    """Whether every slack is strictly inside its cone."""
+    return all(pt.interior(s) for pt, s in zip(parts, S))

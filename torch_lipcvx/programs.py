@@ -6,10 +6,12 @@ the one-off work (building the problem with the data fixed and checking that it 
 ``solve`` only fills in parameter values and calls the solver, so that the alternating loop of
 Algorithm 1 compiles each program once. NumPy float64 appears only here, at the cvxpy boundary.
 
-Solvers: ``"CLARABEL"`` (default; interior point, accurate, fast on the reduced/decomposed forms
-below) and ``"SCS"`` (first-order; cheaper per iteration, accurate only to about 1e-4 in practice).
+Solvers: any cvxpy conic solver, as a name or a :class:`~torch_lipcvx.solvers.Solver`
+(docs/solvers.md): ``"CLARABEL"`` (default; interior point, accurate, fast on the reduced/decomposed
+forms below) and ``"SCS"`` (first-order; cheaper per iteration, accurate only to about 1e-4 in
+practice) are the tested ones.
 Every solver status is checked: a status other than optimal raises :class:`SolverError`;
-``optimal_inaccurate`` is accepted (and recorded in :class:`SolveInfo`), since the callers
+``optimal_inaccurate`` is accepted (and recorded in the :class:`~torch_lipcvx.solvers.SolveRecord`), since the callers
 re-verify every result independently (certificates in float64, objectives on the network).
 """
 
@@ -19,12 +21,13 @@ import dataclasses
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
 
 from ._checks import check_nonneg, check_patterns, check_Xy
+from .solvers import (CVXPY_DEFAULT, CVXPY_SOLVERS, SolveRecord, Solver, SolverLike,
+                      cvxpy_default_options)
 
 
 class _LazyModule:
@@ -63,58 +66,44 @@ __all__ = [
     "target_scale",
 ]
 
-SOLVERS = ("CLARABEL", "SCS")
-#: Clarabel (interior point) on our reduced/decomposed forms is both faster and far more accurate
-#: than SCS here: LipSDP at m = 100, d = 10 takes 0.17 s (verified L within 2e-6 of the Schur form)
-#: against SCS's 0.7 s at 6e-4; three AM steps of (12) at n = 180, m = 100 take 2.5 s vs 15 s.
-DEFAULT_SOLVER = "CLARABEL"
+#: The cvxpy solvers the library is tested with (:data:`torch_lipcvx.solvers.CVXPY_SOLVERS`; any
+#: other conic solver installed in cvxpy is accepted too, see :mod:`torch_lipcvx.solvers`).
+SOLVERS = CVXPY_SOLVERS
+#: The default cvxpy solver (:data:`torch_lipcvx.solvers.CVXPY_DEFAULT`, where the choice is
+#: explained).
+DEFAULT_SOLVER = CVXPY_DEFAULT
+#: Our default tolerances for a cvxpy solver (kept importable under this name).
+default_solver_options = cvxpy_default_options
+#: The record of a cvxpy solve (the one record type, :class:`torch_lipcvx.solvers.SolveRecord`).
+SolveInfo = SolveRecord
 
 
 class SolverError(RuntimeError):
     """A convex solver failed, reported infeasibility, or hit its iteration/time limit."""
 
 
-def default_solver_options(solver: str) -> dict[str, Any]:
-    """Tolerances we use by default: tight enough for the 1e-6-relative checks downstream."""
-    if solver == "SCS":
-        return {"eps_abs": 1e-6, "eps_rel": 1e-6, "max_iters": 100_000}
-    if solver == "CLARABEL":
-        return {"tol_gap_abs": 1e-8, "tol_gap_rel": 1e-8, "tol_feas": 1e-8}
-    return {}
+def check_solver(solver: SolverLike) -> str:
+    """The canonical name of a cvxpy solver (``'scs'`` → ``'SCS'``, a :class:`Solver` too),
+    validated by :meth:`Solver.parse`; ``"auto"``/``"torch"`` are refused here."""
+    spec = Solver.parse(solver)
+    if spec.uses_torch:
+        raise ValueError(f"solver must be a cvxpy solver (e.g. one of {SOLVERS}) here, "
+                         f"got {solver!r}")
+    return spec.name
 
 
-def check_solver(solver: str) -> str:
-    """Normalise and validate a solver name (``'scs'`` → ``'SCS'``); raise if not installed."""
-    if not isinstance(solver, str):
-        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-    name = solver.upper()
-    if name not in SOLVERS:
-        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-    if name not in cp.installed_solvers():
-        raise ValueError(f"solver {name} is not installed (installed: {cp.installed_solvers()})")
-    return name
-
-
-@dataclass
-class SolveInfo:
-    """What a solve returned: status, solver, wall time (s) and the solver's objective value."""
-
-    status: str
-    solver: str
-    solve_time: float
-    value: float
-    options: dict = field(default_factory=dict)
-
-
-def _solve(problem: cp.Problem, solver: str, options: Optional[dict], what: str,
-           warn_inaccurate: bool = True) -> SolveInfo:
-    """Solve ``problem`` and check its status; raise :class:`SolverError` on failure.
+def _solve(problem: cp.Problem, solver: SolverLike, options: Optional[dict], what: str,
+           warn_inaccurate: bool = True) -> SolveRecord:
+    """Solve ``problem`` with a cvxpy solver (a name or a :class:`Solver`, whose own options
+    ``options`` extend) and check its status; raise :class:`SolverError` on failure.
 
     ``optimal_inaccurate`` is accepted, with a ``RuntimeWarning`` if ``warn_inaccurate`` (LipSDP
     passes False: its ``t`` is always re-verified and repaired, so the status changes nothing).
     """
-    opts = default_solver_options(solver)
-    opts.update(options or {})
+    spec = Solver.parse(solver, options).cvxpy
+    solver = spec.cvxpy_name
+    opts = default_solver_options(solver)       # (looked up here: the tests patch it)
+    opts.update(spec.options)
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():  # cvxpy's own "may be inaccurate" note; we warn below
@@ -128,7 +117,7 @@ def _solve(problem: cp.Problem, solver: str, options: Optional[dict], what: str,
         warnings.warn(f"{solver} returned optimal_inaccurate on {what}; the result is re-scored "
                       "before use", RuntimeWarning, stacklevel=3)
     if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-        other = "SCS" if solver == "CLARABEL" else "CLARABEL"
+        other = spec.alternative
         if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE, cp.UNBOUNDED,
                       cp.UNBOUNDED_INACCURATE):
             why = ("it reports the problem infeasible or unbounded; the programs here always "
@@ -137,7 +126,9 @@ def _solve(problem: cp.Problem, solver: str, options: Optional[dict], what: str,
             why = "iteration/time limit or numerical trouble"
         raise SolverError(f"{solver} returned status '{status}' on {what} ({why}); try "
                           f"solver='{other}' or other solver_options")
-    return SolveInfo(status, solver, elapsed, float(problem.value), opts)
+    iterations = getattr(problem.solver_stats, "num_iters", None)
+    return SolveRecord(status=status, solver=solver, solve_time=elapsed,
+                       value=float(problem.value), options=opts, iterations=iterations)
 
 
 def _sym(M):
@@ -290,7 +281,7 @@ class LipSDPProgram:
         self.problem = cp.Problem(cp.Minimize(self.rho), constraints)
         assert self.problem.is_dpp()
 
-    def solve(self, W: np.ndarray, alpha: np.ndarray, solver: str = DEFAULT_SOLVER,
+    def solve(self, W: np.ndarray, alpha: np.ndarray, solver: SolverLike = DEFAULT_SOLVER,
               options: Optional[dict] = None) -> tuple[float, np.ndarray, SolveInfo]:
         """Return the solver's ``(ρ, t, info)``; ``t`` still needs float64 re-verification.
 
@@ -325,7 +316,7 @@ class LipSDPProgram:
         return float(self.rho.value), np.maximum(np.asarray(self.t.value, dtype=float), 0.0), info
 
 
-def lipsdp_original_lmi(W: np.ndarray, alpha: np.ndarray, solver: str = DEFAULT_SOLVER,
+def lipsdp_original_lmi(W: np.ndarray, alpha: np.ndarray, solver: SolverLike = DEFAULT_SOLVER,
                         options: Optional[dict] = None) -> tuple[float, np.ndarray, SolveInfo]:
     """LipSDP with the original (un-Schured) LMI ``M(ρ, T) ⪯ 0`` of docs/lipsdp.md.
 
@@ -415,7 +406,7 @@ class L2Program:
         constraints = [cp.multiply(2.0 * D - 1.0, Z) >= 0]
         self.problem = cp.Problem(cp.Minimize(objective), constraints)
 
-    def solve(self, solver: str = DEFAULT_SOLVER, options: Optional[dict] = None,
+    def solve(self, solver: SolverLike = DEFAULT_SOLVER, options: Optional[dict] = None,
               warm: Optional[np.ndarray] = None) -> tuple[np.ndarray, Optional[float], SolveInfo]:
         """Return ``(V, c, info)`` in the units of y (``info.value`` the program's objective)."""
         sigma = self.scale
@@ -527,7 +518,8 @@ class LipschitzRestriction:
         if not self.problem.is_dpp():  # pragma: no cover - guards the formulation
             raise AssertionError("the restriction (12) must be DPP in its parameters")
 
-    def solve(self, t: np.ndarray, solver: str = DEFAULT_SOLVER, options: Optional[dict] = None
+    def solve(self, t: np.ndarray, solver: SolverLike = DEFAULT_SOLVER,
+              options: Optional[dict] = None
               ) -> tuple[np.ndarray, Optional[float], float, SolveInfo]:
         """Solve with ``T = diag(t)``; return ``(W̃, c, ρ, info)`` as the solver gives them (in the
         units of y: see :func:`target_scale`).
@@ -615,7 +607,7 @@ class ADMMSDPStep:
             raise AssertionError("the ADMM SDP step must be DPP in its parameters")
 
     def solve(self, V_W: np.ndarray, V_alpha: np.ndarray, t: np.ndarray, weight: float,
-              solver: str = DEFAULT_SOLVER, options: Optional[dict] = None
+              solver: SolverLike = DEFAULT_SOLVER, options: Optional[dict] = None
               ) -> tuple[np.ndarray, np.ndarray, float, SolveInfo]:
         """Solve at targets ``V_W (m, d)``, ``V_alpha (m,)`` with ``T = diag(t)``, ``t ≥ 0``.
 
@@ -766,7 +758,7 @@ class AlphaRestriction:
         return [_sym(S) >> 0, *cones]
 
     def solve(self, H: np.ndarray, r: np.ndarray, W: np.ndarray, t: Optional[np.ndarray] = None,
-              solver: str = DEFAULT_SOLVER, options: Optional[dict] = None
+              solver: SolverLike = DEFAULT_SOLVER, options: Optional[dict] = None
               ) -> tuple[np.ndarray, Optional[float], float, Optional[np.ndarray], SolveInfo]:
         """Solve for features ``H (n, m)``, targets ``r (n,)`` and hidden weights ``W (m, d)``.
 
