@@ -16,7 +16,7 @@ import torch
 
 from torch_lipcvx import lipsdp
 from torch_lipcvx.fast import PatternBarrier
-from torch_lipcvx.ipm import GroupSOC, Rows, SpectralLMI, SubsetRows
+from torch_lipcvx.ipm import Cone, GroupSOC, Rows, SpectralLMI, SubsetRows
 from torch_lipcvx.models import activation_patterns, sign_order
 from torch_lipcvx.programs import LipschitzRestriction
 
@@ -418,3 +418,96 @@ def test_lipsdp_program_names_bad_weights():
         prog.solve(np.ones((4, 2)), np.ones(5))
     rho, t, _ = prog.solve(np.ones((4, 2)), alpha)
     assert rho > 0 and t.shape == (4,)
+
+
+class _Orthant(Cone):
+    """A toy cone written against the :class:`Cone` interface only: ``s = h + G x ≥ 0``."""
+
+    def __init__(self, G: torch.Tensor, h: torch.Tensor) -> None:
+        self.G, self.h = G, h
+        self.nu = float(G.shape[0])
+
+    def slack(self, x):
+        return self.h + self.G @ x
+
+    def adjoint(self, Y):
+        return self.G.T @ Y
+
+    def init_dual(self, s, mu):
+        return mu / s
+
+    def dot(self, a, b):
+        return float(a @ b)
+
+    def scaling(self, s, z):
+        return torch.sqrt(s / z), torch.sqrt(s * z)
+
+    def lam(self, sc):
+        return sc[1]
+
+    def newton(self, K, sc):
+        K += self.G.T @ (self.G / (sc[0] ** 2)[:, None])
+
+    def scale_ds(self, sc, dx):
+        return (self.G @ dx) / sc[0]
+
+    def unscale_dz(self, sc, dzh):
+        return dzh / sc[0]
+
+    def rhs(self, sc, u):
+        return self.adjoint(u / sc[0])
+
+    def circ(self, a, b):
+        return a * b
+
+    def inv_circ(self, lam, r):
+        return r / lam
+
+    def identity(self, like):
+        return torch.ones_like(like)
+
+    def max_step(self, lam, d):
+        neg = d < 0
+        return float((-lam[neg] / d[neg]).min()) if bool(neg.any()) else float("inf")
+
+    def update_dual(self, z, dz, a):
+        return z + a * dz
+
+    def interior(self, s):
+        return bool((s > 0).all())
+
+    def worst(self, s, z):
+        return float((s * z).min())
+
+
+def test_a_new_cone_needs_no_solver_code():
+    """A cone implementing :class:`Cone` (here a box ``0 ≤ x ≤ 1`` as an orthant) is solved by
+    :func:`ipm.solve` unchanged, alone and beside a built-in part: the projection of ``q`` onto
+    the box is ``clip(q, 0, 1)``; with a group norm ``‖x[:3]‖ ≤ x[3]`` it matches the KKT
+    point."""
+    from torch_lipcvx import ipm
+    k = 6
+    q = torch.tensor([-0.5, 0.3, 1.7, 0.9, -2.0, 0.5], dtype=DT)
+    box = _Orthant(torch.cat([torch.eye(k, dtype=DT), -torch.eye(k, dtype=DT)]),
+                   torch.cat([torch.zeros(k, dtype=DT), torch.ones(k, dtype=DT)]))
+    x0 = torch.full((k,), 0.5, dtype=DT)
+    # min ½‖x − q‖² = ½ xᵀx − qᵀx + ½‖q‖²
+    x, info = ipm.solve(torch.eye(k, dtype=DT), q, x0, [box], const=0.5 * float(q @ q))
+    assert info.status == "optimal"
+    assert torch.allclose(x, q.clamp(0, 1), atol=1e-6)
+    assert bool((x > 0).all() and (x < 1).all())                  # strictly inside
+    # beside a GroupSOC: ‖v‖ ≤ τ for v = x[:3], τ = x[3]; minimise ½‖x − q‖² in the box
+    soc = GroupSOC(1, 3, 3, k, DT, "cpu")
+    x0 = torch.tensor([0.1, 0.1, 0.1, 0.5, 0.5, 0.5], dtype=DT)
+    x, info = ipm.solve(torch.eye(k, dtype=DT), q, x0, [box, soc])
+    assert info.status == "optimal"
+    v, tau = x[:3], x[3]
+    assert float(torch.linalg.vector_norm(v)) < float(tau) and bool((x > 0).all())
+    # the last two coordinates only meet the box: clip(q, 0, 1)
+    assert torch.allclose(x[4:], q[4:].clamp(0, 1), atol=1e-6)
+    # and the result is the cvxpy projection onto the same set
+    import cvxpy as cp
+    xv = cp.Variable(k)
+    cp.Problem(cp.Minimize(0.5 * cp.sum_squares(xv - q.numpy())),
+               [xv >= 0, xv <= 1, cp.norm(xv[:3]) <= xv[3]]).solve(solver="CLARABEL")
+    assert np.allclose(x.numpy(), xv.value, atol=1e-5)
