@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from abc import ABC, abstractmethod
 from typing import Callable, NamedTuple, Optional, Sequence
 
@@ -41,23 +40,16 @@ import torch
 from torch import Tensor
 
 from ._checks import check_nonneg, check_positive, check_positive_int
+from .solvers import SolveRecord
 
 __all__ = ["IPMInfo", "Cone", "Rows", "SubsetRows", "SpectralLMI", "GroupSOC", "solve"]
 
 
-@dataclass
-class IPMInfo:
-    """What :func:`solve` did: ``status`` ('optimal', 'max_iter' or 'stalled'), iterations,
-    wall time (s), primal objective ``value`` (a feasible point's), ``gap`` (``sᵀz``, an estimate
-    of the distance to the optimum), relative dual residual, device."""
-
-    status: str
-    iterations: int
-    solve_time: float
-    value: float
-    gap: float
-    dual_residual: float
-    device: str
+#: The record of :func:`solve` (the one record type, :class:`torch_lipcvx.solvers.SolveRecord`):
+#: ``status`` ('optimal', 'max_iter' or 'stalled'), iterations, wall time (s), primal objective
+#: ``value`` (a feasible point's), ``gap`` (``sᵀz``, an estimate of the distance to the optimum),
+#: relative ``dual_residual``, ``device``.
+IPMInfo = SolveRecord
 
 
 # --------------------------------------------------------------------------- cone parts
@@ -685,7 +677,8 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[T
                   flush=True)
     k = min(k, max_iter)
     value = objective(x) if objective is not None else _quadratic(P, b, const, x)
-    info = IPMInfo(status, k, time.perf_counter() - start, value, gap, res, str(dev))
+    info = SolveRecord(status=status, iterations=k, solve_time=time.perf_counter() - start,
+                       value=value, gap=gap, dual_residual=res, device=str(dev))
     return x, info
 
 
