@@ -15,7 +15,8 @@ import torch_lipcvx as tl
 from torch_lipcvx import extensions as ext
 from torch_lipcvx.bounds import spectral_rho
 from torch_lipcvx.models import activation_patterns, augment
-from torch_lipcvx.postprocess import _Certifier, _objective
+from torch_lipcvx.objective import score
+from torch_lipcvx.postprocess import _Certifier
 
 from conftest import make_instance
 
@@ -172,7 +173,7 @@ def test_extended_driver_is_monotone_and_never_worse_than_algorithm_1(small, ree
     # the history's last J is the returned network's J
     assert tl.objective(r.model, X, y, lam=lam).value == pytest.approx(r.objective_after, rel=CERT)
     assert r.objective_after == pytest.approx(
-        _objective(r.model.weights(), X, y, lam, 0.0, r.certificate.rho).value, rel=1e-12)
+        score(r.model.weights(), X, y, lam=lam, beta=0.0, rho=r.certificate.rho).value, rel=1e-12)
 
 
 def test_a_worse_candidate_is_rejected(small, monkeypatch):

@@ -286,17 +286,6 @@ def test_sampled_l2_program_refuses_a_seed_that_is_not_an_integer(seed):
         solve_l2_program(net, X, y, beta=1e-2, patterns="sampled", seed=seed)
 
 
-@pytest.mark.parametrize("solver", ["auto", "torch"])
-def test_objective_passes_solver_options_to_the_torch_lipsdp(solver):
-    """``objective(..., solver_options=...)`` documents them as LipSDP's, but with the default
-    ``"auto"`` (and ``"torch"``) they were dropped silently."""
-    net, X, y = make_instance(0, n=30, d=2, m=4, steps=20)
-    with pytest.raises(ValueError, match="method"):
-        objective(net, X, y, lam=1.0, solver=solver, solver_options={"method": "bogus"})
-    tight = objective(net, X, y, lam=1.0, solver=solver, solver_options={"tol": 1e-11})
-    assert tight.rho == pytest.approx(lipsdp(net.weights(), solver=SOLVER).rho, rel=1e-6)
-
-
 def test_only_lipsdp_fallback_notes_are_counted_and_other_warnings_reach_the_user(monkeypatch):
     """The certifier collects lipsdp's "fell back to cvxpy" notes into one summary warning; any
     other warning raised while certifying (a solver's own) is passed on, not counted."""
@@ -323,9 +312,4 @@ def test_only_lipsdp_fallback_notes_are_counted_and_other_warnings_reach_the_use
     summary = [t for t in texts if "fell back from the dual method" in t]
     assert summary == [f"{n_cert} LipSDP certificate(s) fell back from the dual method to "
                        "cvxpy/CLARABEL (the dual method failed or did not close its gap)"]
-    # one-shot certificates (objective(), the extensions, ADMM) collect nothing: the note itself
-    # reaches the user
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        objective(net, X, y, lam=1e-1, solver="auto")
-    assert any("also solved by auto/CLARABEL" in str(w.message) for w in caught)
+    # one-shot certificates (objective() and the rest) collect nothing: tests/test_objective.py

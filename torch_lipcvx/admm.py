@@ -53,7 +53,8 @@ from ._checks import (check_data_scale, check_lam_scale, check_nonneg, check_pos
 from ._progress import ProgressBar, check_progress, progress_bar
 from .bounds import FAST_SOLVERS, LipSDPResult, check_any_solver, spectral_rho
 from .models import ShallowReLU, ShallowWeights, as_shallow_relu, check_weights_finite
-from .postprocess import Objective, _Certifier, _objective
+from .objective import Objective, mse, score, training_loss
+from .postprocess import _Certifier
 from .programs import DEFAULT_SOLVER, ADMMSDPStep, SolverError
 
 __all__ = [
@@ -480,7 +481,7 @@ class ADMM:
         cert = self._certify(w)
         cert_time = time.perf_counter() - tic
         self.t = cert.t.copy()
-        J = _objective(w, self.X.cpu(), self.y.cpu(), self.lam, self.beta, cert.rho)
+        J = score(w, self.X.cpu(), self.y.cpu(), lam=self.lam, beta=self.beta, rho=cert.rho)
         check_lam_scale(self.lam, J.rho, J.mse, 0.5 * self.beta * J.l2, self.y)
         nan = math.nan
         self._history = [ADMMRecord(0, J.value, J.mse, J.l2, J.rho, cert.L, nan, nan, J.value,
@@ -529,10 +530,9 @@ class ADMM:
         """``F`` on the batch ``idx`` plus the scaled coupling term (docs/admm.md §2(a))."""
         Xb, yb = (self.X, self.y) if idx is None else (self.X[idx], self.y[idx])
         net = self.theta
-        loss = ((net(Xb) - yb) ** 2).mean()
+        data = mse(net(Xb), yb)
         W, b, alpha = net.hidden.weight, net.hidden.bias, net.output.weight[0]
-        if self.beta > 0:
-            loss = loss + 0.5 * self.beta * ((W ** 2).sum() + (b ** 2).sum() + (alpha ** 2).sum())
+        loss = training_loss(data, (W, b, alpha), beta=self.beta)
         return loss + _augmented_penalty(W, alpha, self.Z, self.a, self.U_W, self.U_alpha,
                                          self.penalty)
 
@@ -606,7 +606,7 @@ class ADMM:
         cert = self._certify(w)
         lipsdp_time = time.perf_counter() - tic
         t = cert.t.copy()
-        J = _objective(w, self.X.cpu(), self.y.cpu(), self.lam, self.beta, cert.rho)
+        J = score(w, self.X.cpu(), self.y.cpu(), lam=self.lam, beta=self.beta, rho=cert.rho)
         # (c) SDP step and (d) dual update
         res = self._sdp_and_dual_step(t)
         # bookkeeping: the copy network (Zᵏ, bᵏ, aᵏ, cᵏ) with its own fresh certificate
@@ -615,8 +615,8 @@ class ADMM:
         tic = time.perf_counter()
         cert_copy = self._certify(w_copy)
         copy_time = time.perf_counter() - tic
-        J_copy = _objective(w_copy, self.X.cpu(), self.y.cpu(), self.lam, self.beta,
-                            cert_copy.rho)
+        J_copy = score(w_copy, self.X.cpu(), self.y.cpu(), lam=self.lam, beta=self.beta,
+                       rho=cert_copy.rho)
         r = math.sqrt(float(((w.W - Z) ** 2).sum() + ((w.alpha - a) ** 2).sum()))
         s = self.penalty * math.sqrt(float(((Z - Z_prev.to(**_CPU64)) ** 2).sum()
                                            + ((a - a_prev.to(**_CPU64)) ** 2).sum()))
@@ -715,7 +715,7 @@ class ADMM:
         w_out = out.weights().to(**_CPU64)
         if not all(torch.equal(getattr(w_out, f), getattr(w, f)) for f in ("W", "b", "alpha")):
             cert = self._certify(w_out)
-        J = _objective(w_out, self.X.cpu(), self.y.cpu(), self.lam, self.beta, cert.rho)
+        J = score(w_out, self.X.cpu(), self.y.cpu(), lam=self.lam, beta=self.beta, rho=cert.rho)
         return ADMMResult(out, list(self._history), cert, J, k, message, self.lam, self.beta,
                           self.penalty, self.select, self._elapsed())
 

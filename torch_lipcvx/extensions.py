@@ -62,8 +62,8 @@ from ._checks import check_lam_scale, check_nonneg, check_patterns, check_positi
 from ._progress import check_progress, progress_bar
 from .bounds import LipSDPResult
 from .models import ShallowReLU, ShallowWeights, activation_patterns, augment, sign_order
-from .postprocess import (Objective, PostProcessResult, _Certifier, _ObjectiveHistory, _objective,
-                          _prepare, postprocess)
+from .objective import Objective, check_inputs, score
+from .postprocess import PostProcessResult, _Certifier, _ObjectiveHistory, postprocess
 from .programs import (DEFAULT_SOLVER, AlphaRestriction, LipschitzRestriction,
                        SolverError, check_solver)
 
@@ -370,7 +370,7 @@ def alpha_step(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
             no unit that can change.
         programs.SolverError: the solver failed.
     """
-    net, w, X, y, lam, beta = _prepare(model, X, y, lam, beta)
+    net, w, X, y, lam, beta = check_inputs(model, X, y, lam, beta)
     if t_mode not in ("free", "fixed"):
         raise ValueError(f"t_mode must be 'free' or 'fixed', got {t_mode!r}")
     if form not in ("reduced", "schur"):
@@ -378,14 +378,14 @@ def alpha_step(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
     outer, own = _resolve_solver(solver)
     certify = _Certifier(outer, solver_options)
     cert0 = certify(w)
-    J0 = _objective(w, X, y, lam, beta, cert0.rho)
+    J0 = score(w, X, y, lam=lam, beta=beta, rho=cert0.rho)
     t = cert0.t if (lam > 0 and t_mode == "fixed") else None
     new, t_out, value, status, sec = _alpha_candidate(w, X, y, lam, beta, t, t_mode, own,
                                                       _cvxpy_options(outer, own, solver_options),
                                                       form)
     new = new.rounded(net.dtype)              # certify the weights that will be returned
     cert = certify(new)
-    J = _objective(new, X, y, lam, beta, cert.rho)
+    J = score(new, X, y, lam=lam, beta=beta, rho=cert.rho)
     out = ShallowReLU.from_weights(new, device=net.device, dtype=net.dtype)
     return AlphaStepResult(out, new, J, J0, cert, t_out, value, status, sec)
 
@@ -432,7 +432,7 @@ def pattern_step(model: nn.Module, X, y, patterns: Tensor, *, lam: float, beta: 
             outer weight.
         programs.SolverError: the solver failed.
     """
-    net, w, X, y, lam, beta = _prepare(model, X, y, lam, beta)
+    net, w, X, y, lam, beta = check_inputs(model, X, y, lam, beta)
     if lam <= 0:
         raise ValueError(f"lam must be > 0 for the restriction (12), got {lam!r}")
     patterns = check_patterns(patterns, "patterns").cpu()
@@ -442,11 +442,11 @@ def pattern_step(model: nn.Module, X, y, patterns: Tensor, *, lam: float, beta: 
     outer, own = _resolve_solver(solver)
     certify = _Certifier(outer, solver_options)
     cert0 = certify(w)
-    J0 = _objective(w, X, y, lam, beta, cert0.rho)
+    J0 = score(w, X, y, lam=lam, beta=beta, rho=cert0.rho)
     new, _, _, _ = _pattern_candidate(w, X, y, patterns, cert0.t, lam, beta, own,
                                       _cvxpy_options(outer, own, solver_options))
     new = new.rounded(net.dtype)              # score the weights that will be returned
-    J = _objective(new, X, y, lam, beta, certify(new).rho)
+    J = score(new, X, y, lam=lam, beta=beta, rho=certify(new).rho)
     return ShallowReLU.from_weights(new, device=net.device, dtype=net.dtype), J, J0
 
 
@@ -504,7 +504,7 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = de
         programs.SolverError: the very first LipSDP failed.
     """
     start = time.perf_counter()
-    net, w, X, y, lam, beta = _prepare(model, X, y, lam, beta)
+    net, w, X, y, lam, beta = check_inputs(model, X, y, lam, beta)
     if lam <= 0:
         raise ValueError(f"lam must be > 0 (the Lipschitz case), got {lam!r}; for the l2 case "
                          "use torch_lipcvx.postprocess")
@@ -523,7 +523,7 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = de
 
     w = w.permute(sign_order(w.alpha))
     cert = certify(w)
-    J = _objective(w, X, y, lam, beta, cert.rho)
+    J = score(w, X, y, lam=lam, beta=beta, rho=cert.rho)
     check_lam_scale(lam, J.rho, J.mse, 0.5 * beta * J.l2, y)
     rec0 = ExtendedRecord(0, "input", J.value, J.mse, J.l2, J.rho, J.L, True,
                           time.perf_counter() - start, 0.0)
@@ -544,7 +544,7 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = de
         nonlocal w, cert, J
         cand = cand.rounded(net.dtype)        # score the weights that will be returned
         c_new = certify(cand)
-        J_new = _objective(cand, X, y, lam, beta, c_new.rho)
+        J_new = score(cand, X, y, lam=lam, beta=beta, rho=c_new.rho)
         ok = J_new.value <= J.value
         rec = ExtendedRecord(k, step, J_new.value, J_new.mse, J_new.l2, J_new.rho, J_new.L, ok,
                              time.perf_counter() - start, sec, note)
@@ -654,7 +654,7 @@ def sampled_lipschitz(model: nn.Module, X, y, *, lam: float, beta: float = defau
         ValueError: bad inputs, ``lam ≤ 0``, ``n_sampled`` out of range, or no sampled unit with a
             nonzero outer weight.
     """
-    net, w, X, y, lam, beta = _prepare(model, X, y, lam, beta)
+    net, w, X, y, lam, beta = check_inputs(model, X, y, lam, beta)
     if lam <= 0:
         raise ValueError(f"lam must be > 0 (the Lipschitz case), got {lam!r}")
     m = w.m
@@ -673,7 +673,8 @@ def sampled_lipschitz(model: nn.Module, X, y, *, lam: float, beta: float = defau
     Wt = w.W_tilde[pick]
     start_w = ShallowWeights.from_tilde(torch.cat([Wt, Wt]), torch.cat([a, -a]), w.c)
     outer_solver, own = _resolve_solver(solver)
-    J_in = _objective(w, X, y, lam, beta, _Certifier(outer_solver, solver_options)(w).rho)
+    J_in = score(w, X, y, lam=lam, beta=beta,
+                 rho=_Certifier(outer_solver, solver_options)(w).rho)
     def run(solver_name: str, options: Optional[dict]) -> PostProcessResult:
         # in the model's dtype, so that postprocess certifies the weights it returns, and on its
         # device, where the torch solvers then run

@@ -61,8 +61,9 @@ from .bounds import LipSDPResult, certify_t, lipsdp
 from .fast import rho_from_dual
 from .models import ShallowReLU, ShallowWeights
 from .programs import LipSDPProgram, SolverError
+from .objective import lipschitz_term, mse, training_loss
 from .train import (TrainResult, _check_common, _initial_model, _linear_layers, _log_every,
-                    _make_optimizer, _record_epoch, l2_penalty)
+                    _make_optimizer, _record_epoch)
 
 __all__ = ["LipSDPLayer", "LipSDPLayerResult", "dual_certificate", "lipschitz_penalty",
            "train_sgd_lip"]
@@ -594,14 +595,13 @@ def _sgd_lip_epochs(net: ShallowReLU, X: Tensor, y: Tensor, opt, history: list, 
         last = epoch == epochs
         opt.zero_grad(set_to_none=True)
         with torch.set_grad_enabled(not last):
-            mse = (net(X) - y).pow(2).mean()
+            data = mse(net(X), y)
             with torch.set_grad_enabled(not last and lam > 0):
                 rho = lipschitz_penalty(net, layer, solver=solver, solver_args=args)
-            loss = mse + lam * rho
-            if beta > 0:
-                loss = loss + 0.5 * beta * l2_penalty(net)
+            # J summed as (mse + λρ) + (β/2)·l2, the order this trainer has always used
+            loss = training_loss(data + lipschitz_term(lam, rho), net, beta=beta)
         if epoch > 0:   # the weights now are those at the end of the previous epoch
-            record = {"epoch": epoch, "loss": float(loss.detach()), "mse": float(mse.detach()),
+            record = {"epoch": epoch, "loss": float(loss.detach()), "mse": float(data.detach()),
                       "rho": float(rho.detach())}
             _record_epoch(history, record, lr=lr, verbose=verbose, every=every, epochs=epochs,
                           tag="sgd-lip", bar=bar)

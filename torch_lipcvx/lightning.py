@@ -37,7 +37,7 @@ from .attacks import NormLike, _check_alpha, pgd_attack
 from .bounds import lipschitz_bounds
 from .metrics import AdversarialMSE, CertifiedAdversarialMSE, log_lipschitz_interval
 from .models import ShallowReLU, as_shallow_relu
-from .train import l2_penalty
+from .objective import lipschitz_term, mse, training_loss
 
 __all__ = ["RegressionDataModule", "ShallowReLURegressor"]
 
@@ -241,19 +241,19 @@ class ShallowReLURegressor(pl.LightningModule):
             X_adv = pgd_attack(self.model, X, y, self.eps, self.norm, steps=self.attack_steps,
                                alpha=self.attack_alpha, random_start=True,
                                generator=self._attack_gen).X_adv
-            data = (self.model(X_adv) - y).pow(2).mean()
+            data = mse(self.model(X_adv), y)
             with torch.no_grad():
-                clean = (self.model(X) - y).pow(2).mean()
+                clean = mse(self.model(X), y)
             self.log("train_adv_mse", data.detach(), on_step=False, on_epoch=True, batch_size=n,
                      sync_dist=True)
         else:
-            data = (self.model(X) - y).pow(2).mean()
+            data = mse(self.model(X), y)
             clean = data.detach()
-        loss = data + 0.5 * self.beta * l2_penalty(self.model) if self.beta > 0 else data
+        loss = training_loss(data, self.model, beta=self.beta)
         if self.lam > 0:
             from .layers import lipschitz_penalty
             rho = lipschitz_penalty(self.model)
-            loss = loss + self.lam * rho
+            loss = loss + lipschitz_term(self.lam, rho)
             self.log("train_lipschitz", rho.detach().sqrt(), on_step=False, on_epoch=True,
                      batch_size=n, sync_dist=True)
         # sync_dist: under DDP the epoch values are averaged over every rank's batches (one

@@ -40,7 +40,8 @@ from ._progress import check_progress, progress_bar
 from .bounds import certify_t
 from .layers import call_cvxpy_layer
 from .models import ShallowReLU, ShallowWeights, activation_patterns, sign_order
-from .postprocess import (IterationRecord, PostProcessResult, _Certifier, _objective, _prepare)
+from .objective import check_inputs, score
+from .postprocess import IterationRecord, PostProcessResult, _Certifier
 from .programs import (DEFAULT_SOLVER, cp, SolverError, _augment, _sym, input_scale,
                        target_scale)
 
@@ -539,7 +540,7 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
 
     start = time.perf_counter()
     lam_arr = _check_lams(lams)
-    net, w0, X, y, _, beta = _prepare(model, X, y, 0.0, beta)
+    net, w0, X, y, _, beta = check_inputs(model, X, y, 0.0, beta)
     max_iter = check_positive_int(max_iter, "max_iter")
     tol = check_nonneg(tol, "tol")
     args = _check_solver_args(solver_args)
@@ -553,7 +554,7 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
     D0 = activation_patterns(X, w)
     lanes = []
     for lam in lam_arr:
-        J = _objective(w, X, y, float(lam), beta, cert0.rho)
+        J = score(w, X, y, lam=float(lam), beta=beta, rho=cert0.rho)
         check_lam_scale(float(lam), J.rho, J.mse, 0.5 * beta * J.l2, y)
         rec = IterationRecord(0, J.value, J.mse, J.l2, J.rho, J.L, time.perf_counter() - start,
                               0.0, "input")
@@ -627,7 +628,7 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
                     rho_T, t_T, _ = certify_t(cand.W, cand.alpha, lane.cert.t)
                     if rho_T < cert.rho:        # the old T certifies better (solver inaccuracy)
                         cert = replace(cert, rho=rho_T, t=t_T.numpy(), status="previous T")
-                    J_new = _objective(cand, X, y, lane.lam, beta, cert.rho)
+                    J_new = score(cand, X, y, lam=lane.lam, beta=beta, rho=cert.rho)
                     J_prev = lane.J.value
                     if J_new.value <= J_prev:
                         lane.w, lane.cert, lane.J = cand, cert, J_new

@@ -9,7 +9,8 @@
   restriction contains the current network with its own ``ρ``, so ``J`` never increases
   (Corollary 11).
 
-Objective (docs/conventions.md §2; the project convention):
+Objective (docs/conventions.md §2; the project convention; computed by
+:mod:`torch_lipcvx.objective`, whose ``Objective`` and ``objective`` this module re-exports):
 
     J = (1/n) Σ_i (f(x_i) − y_i)² + (β/2) Σ_j (‖w_j‖² + b_j² + α_j²) + λ ρ*
 
@@ -32,15 +33,15 @@ import torch
 from torch import Tensor, nn
 
 from . import defaults
-from ._checks import (check_data_scale, check_lam_scale, check_nonneg, check_positive_int,
-                      check_seed, check_solver_options, check_squared_errors_finite,
-                      check_weights_scale, check_Xy)
+from ._checks import (check_lam_scale, check_nonneg, check_positive_int, check_seed,
+                      check_solver_options)
 from ._progress import check_progress, progress_bar
 from .bounds import (FAST_SOLVERS, LipSDPFallbackWarning, LipSDPResult, check_any_solver,
                      lipsdp)
 from .fast import PatternBarrier
-from .models import (ShallowReLU, ShallowWeights, activation_patterns, as_shallow_relu,
-                     check_weights_finite, forward_weights, sign_order)
+from .models import ShallowReLU, ShallowWeights, activation_patterns, sign_order
+# Objective and objective are re-exported: their home is torch_lipcvx.objective
+from .objective import Objective, check_inputs, objective, score
 from .programs import (DEFAULT_SOLVER, L2Program, LipSDPProgram, LipschitzRestriction, SolverError,
                        convex_to_weights)
 
@@ -74,34 +75,6 @@ def _fast_failed(solver: str, what: str, info) -> bool:
                       RuntimeWarning, stacklevel=3)
         return True
     return False
-
-
-@dataclass(frozen=True)
-class Objective:
-    """The training objective of docs/conventions.md §2 and its parts (float64).
-
-    Attributes:
-        value: ``J = mse + (beta/2)·l2 + lam·rho``.
-        mse: ``(1/n)‖f(X) − y‖²`` (squared output units).
-        l2: ``Σ_j (‖w̃_j‖² + α_j²)`` (hidden bias included, output bias excluded).
-        rho: certified ``ρ = L²`` (LipSDP, re-verified), ``L`` in output units per input unit.
-        lam, beta: the weights used.
-    """
-
-    value: float
-    mse: float
-    l2: float
-    rho: float
-    lam: float
-    beta: float
-
-    def __repr__(self) -> str:
-        return (f"Objective(J={self.value:.6g}: mse={self.mse:.6g}, l2={self.l2:.6g}, "
-                f"L={self.L:.6g}; lam={self.lam:g}, beta={self.beta:g})")
-
-    @property
-    def L(self) -> float:
-        return math.sqrt(self.rho)
 
 
 @dataclass(frozen=True)
@@ -201,19 +174,6 @@ class ConvexSolution:
                 f"solve_time={self.solve_time:.3g}s, model=ShallowReLU({self.model.extra_repr()}))")
 
 
-# -------------------------------------------------------------------------- objective helpers
-def _l2(w: ShallowWeights) -> float:
-    return float((w.W ** 2).sum() + (w.b ** 2).sum() + (w.alpha ** 2).sum())
-
-
-def _objective(w: ShallowWeights, X: Tensor, y: Tensor, lam: float, beta: float,
-               rho: float) -> Objective:
-    """``J = mse + (β/2)·l2 + λ·ρ`` (docs/conventions.md), float64 weights, a certified ``rho``."""
-    mse = float(((forward_weights(X, w) - y) ** 2).mean())
-    l2 = _l2(w)
-    return Objective(mse + 0.5 * beta * l2 + lam * rho, mse, l2, rho, lam, beta)
-
-
 class _Certifier:
     """Fresh, re-verified LipSDP certificates with the compiled program cached.
 
@@ -257,41 +217,6 @@ class _Certifier:
         if m_act and (self.program is None or (self.program.m, self.program.d) != (m_act, w.d)):
             self.program = LipSDPProgram(m_act, w.d)
         return lipsdp(w, solver=self.solver, solver_options=self.options, program=self.program)
-
-
-def _prepare(model: nn.Module, X, y, lam, beta) -> tuple[ShallowReLU, ShallowWeights, Tensor,
-                                                         Tensor, float, float]:
-    net = as_shallow_relu(model)
-    w = net.weights()
-    check_weights_finite(w)
-    check_weights_scale(w)
-    X, y = check_Xy(X, y, net.in_features)
-    check_data_scale(X, y)
-    lam = check_nonneg(lam, "lam")
-    beta = check_nonneg(beta, "beta")
-    w, X, y = w.to(**_CPU64), X.detach().to(**_CPU64), y.detach().to(**_CPU64)
-    check_squared_errors_finite(forward_weights(X, w) - y, "model on (X, y)")
-    return net, w, X, y, lam, beta
-
-
-def objective(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defaults.BETA,
-              solver: str = "auto", solver_options: Optional[dict] = None) -> Objective:
-    """Evaluate ``J`` of docs/conventions.md §2 for a network on data, with a fresh certified ``ρ``.
-
-    Args:
-        model: :class:`ShallowReLU` or ``nn.Sequential(Linear, ReLU, Linear(·, 1))``.
-        X: ``(n, d)`` inputs; y: ``(n,)`` targets (any float dtype/device; computed in float64).
-        lam: λ ≥ 0, weight of ``ρ = L²``; beta: β ≥ 0, weight of the ℓ2 term (×1/2).
-        solver, solver_options: for LipSDP (:func:`~torch_lipcvx.bounds.lipsdp`; with
-            ``"auto"``/``"torch"`` the options go to the torch method).
-
-    Returns:
-        :class:`Objective` (floats).
-    """
-    _, w, X, y, lam, beta = _prepare(model, X, y, lam, beta)
-    # solver_options are LipSDP's here, for the torch methods too (postprocess's are not)
-    certify = _Certifier(check_any_solver(solver), solver_options, torch_options=solver_options)
-    return _objective(w, X, y, lam, beta, certify(w).rho)
 
 
 # ------------------------------------------------------------------------------ the ℓ2 program
@@ -343,7 +268,7 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
     if patterns == "network" and n_sampled is not None:
         raise ValueError("n_sampled is only used with patterns='sampled'")
     check_seed(seed)
-    net, w, X, y, _, beta = _prepare(model, X, y, 0.0, beta)
+    net, w, X, y, _, beta = check_inputs(model, X, y, 0.0, beta)
     solver = check_any_solver(solver)
     check_solver_options(solver_options, solver, PatternBarrier.OPTIONS)
     D = activation_patterns(X, w).numpy()
@@ -360,7 +285,7 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
                                     None if c is None else torch.tensor(c, dtype=torch.float64))
     new = new.rounded(net.dtype)              # certify the weights that will be returned
     cert = _Certifier(solver, solver_options)(new)
-    obj = _objective(new, X, y, 0.0, beta, cert.rho)
+    obj = score(new, X, y, lam=0.0, beta=beta, rho=cert.rho)
     out = ShallowReLU.from_weights(new, device=net.device, dtype=net.dtype)
     return ConvexSolution(out, new, obj, info.value, info.solve_time, info.status, idx, sign)
 
@@ -419,7 +344,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
             in ``rejected`` and says so in ``message``).
     """
     start = time.perf_counter()
-    net, w0, X, y, lam, beta = _prepare(model, X, y, lam, beta)
+    net, w0, X, y, lam, beta = check_inputs(model, X, y, lam, beta)
     max_iter = check_positive_int(max_iter, "max_iter")
     tol = check_nonneg(tol, "tol")
     solver = check_any_solver(solver)
@@ -441,7 +366,7 @@ def _postprocess(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, lam
 
     w = w0.permute(sign_order(w0.alpha))
     cert = certify(w)
-    J = _objective(w, X, y, lam, beta, cert.rho)
+    J = score(w, X, y, lam=lam, beta=beta, rho=cert.rho)
     check_lam_scale(lam, J.rho, J.mse, 0.5 * beta * J.l2, y)
     history = [IterationRecord(0, J.value, J.mse, J.l2, J.rho, J.L, time.perf_counter() - start,
                                0.0, "input")]
@@ -473,7 +398,7 @@ def _postprocess(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, lam
             warnings.warn(f"iteration {k}: the candidate's LipSDP certificate failed ({exc}); "
                           "kept the previous network", RuntimeWarning, stacklevel=4)
             return False
-        J_new = _objective(cand, X, y, lam, beta, cert_new.rho)
+        J_new = score(cand, X, y, lam=lam, beta=beta, rho=cert_new.rho)
         if J_new.value <= J.value:
             w, w_solver, cert, J = cand, exact, cert_new, J_new
             history.append(IterationRecord(k, J.value, J.mse, J.l2, J.rho, J.L,

@@ -30,6 +30,8 @@ from ._checks import (check_data_scale, check_nonneg, check_norm, check_positive
 from .attacks import NormLike, _check_alpha, pgd_attack
 from ._progress import check_progress, progress_bar
 from .models import ShallowReLU, as_shallow_relu, check_weights_finite
+# l2_penalty is re-exported: its home is torch_lipcvx.objective
+from .objective import l2_penalty, mse, training_loss
 
 __all__ = ["TrainResult", "l2_penalty", "train_pgd", "train_sgd"]
 
@@ -88,33 +90,6 @@ def _record_epoch(history: list, record: dict, *, lr: float, verbose: bool, ever
             bar.write(line)
         else:
             print(line, flush=True)
-
-
-def l2_penalty(model: nn.Module) -> Tensor:
-    """``Σ_j (‖w̃_j‖² + α_j²)`` with ``w̃_j = [w_j; b_j]``: the ℓ2 term of ``J`` without ``β/2``.
-
-    The hidden bias ``b`` is included; the output bias ``c`` is not (docs/conventions.md §2).
-    Multiply by ``beta / 2`` to get the term of the training objective. Differentiable in the
-    model's parameters.
-
-    Args:
-        model: a :class:`ShallowReLU` or ``nn.Sequential(Linear(d, m), ReLU(), Linear(m, 1))``.
-
-    Returns:
-        A 0-d tensor on the model's device and dtype.
-
-    Raises:
-        ValueError: ``model`` is not a shallow ReLU network with scalar output.
-    """
-    hidden, output = _linear_layers(model)
-    return hidden.weight.pow(2).sum() + hidden.bias.pow(2).sum() + output.weight.pow(2).sum()
-
-
-def _objective(model: ShallowReLU, X: Tensor, y: Tensor, beta: float) -> tuple[Tensor, Tensor]:
-    """``(mse + (β/2)·l2_penalty, mse)`` on the batch ``(X, y)``; both 0-d, differentiable."""
-    mse = (model(X) - y).pow(2).mean()
-    loss = mse + 0.5 * beta * l2_penalty(model) if beta > 0 else mse
-    return loss, mse
 
 
 # ---------------------------------------------------------------------------- plumbing
@@ -214,13 +189,14 @@ def _epochs(model: ShallowReLU, X: Tensor, y: Tensor, n: int, opt, shuffle_gen, 
             if attack is not None:
                 Xb = attack(model, Xb, yb)
             opt.zero_grad(set_to_none=True)
-            loss, mse = _objective(model, Xb, yb, beta)
+            data = mse(model(Xb), yb)
+            loss = training_loss(data, model, beta=beta)
             loss.backward()
             opt.step()
             total_loss += float(loss.detach()) * len(idx)
-            total_adv += float(mse.detach()) * len(idx)
+            total_adv += float(data.detach()) * len(idx)
         with torch.no_grad():
-            clean = float((model(X) - y).pow(2).mean())
+            clean = float(mse(model(X), y))
         record = {"epoch": epoch, "loss": total_loss / n, "mse": clean}
         if attack is not None:
             record["adv_mse"] = total_adv / n

@@ -1,0 +1,233 @@
+"""The objective ``J`` and its parts: the one implementation (docs/conventions.md §2).
+
+    J = (1/n) ‖f(X) − y‖²  +  (β/2) Σ_j (‖w_j‖² + b_j² + α_j²)  +  λ ρ
+
+with ``ρ = L²`` a certified LipSDP bound (docs/lipsdp.md); the hidden bias ``b`` is penalised, the
+output bias ``c`` is not. Every module that trains on ``J`` or scores a network with it calls the
+functions here; none writes the formula itself.
+
+Two entry points share the parts, because training and scoring need different arithmetic:
+
+* **Training (autograd tensors, the model's dtype and device).** :func:`mse` is the data term,
+  :func:`l2_penalty` the ℓ2 term without ``β/2``, :func:`lipschitz_term` the term ``λ·ρ`` for a
+  differentiable ``ρ`` (:func:`torch_lipcvx.layers.lipschitz_penalty`) and :func:`training_loss`
+  adds the ℓ2 term to a data term. Used by :mod:`~torch_lipcvx.train`, :mod:`~torch_lipcvx.layers`,
+  :mod:`~torch_lipcvx.lightning` and the loss step of :mod:`~torch_lipcvx.admm`.
+* **Scoring (float64, a certified ``ρ``).** :func:`score` returns the :class:`Objective` record of
+  float64 weights for a given certified ``ρ``; :func:`objective` validates a model and data,
+  computes a fresh certificate and scores. Algorithm 1, the λ-path, the extensions and ADMM score
+  every network with :func:`score`, never with a solver's own objective value.
+
+Floating-point sums are not associative, so each caller keeps the order in which it has always
+added the terms (documented at the call); the functions here fix the order within each part.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Tuple, Union
+
+import torch
+from torch import Tensor, nn
+
+from . import defaults
+from ._checks import (check_data_scale, check_nonneg, check_squared_errors_finite,
+                      check_weights_scale, check_Xy)
+from .bounds import lipsdp
+from .models import (ShallowReLU, ShallowWeights, as_shallow_relu, check_weights_finite,
+                     forward_weights)
+
+__all__ = [
+    "Objective",
+    "objective",
+    "score",
+    "mse",
+    "l2_penalty",
+    "lipschitz_term",
+    "training_loss",
+    "check_inputs",
+]
+
+_CPU64 = dict(device="cpu", dtype=torch.float64)
+
+#: A shallow ReLU network, or its hidden weights ``W (m, d)``, hidden biases ``b (m,)`` and output
+#: weights ``alpha`` (``(m,)`` or ``(1, m)``) as tensors (autograd tensors allowed).
+L2Params = Union[nn.Module, ShallowWeights, Tuple[Tensor, Tensor, Tensor]]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The training objective of docs/conventions.md §2 and its parts (float64).
+
+    Attributes:
+        value: ``J = mse + (beta/2)·l2 + lam·rho``.
+        mse: ``(1/n)‖f(X) − y‖²`` (squared output units).
+        l2: ``Σ_j (‖w̃_j‖² + α_j²)`` (hidden bias included, output bias excluded).
+        rho: certified ``ρ = L²`` (LipSDP, re-verified), ``L`` in output units per input unit.
+        lam, beta: the weights used.
+    """
+
+    value: float
+    mse: float
+    l2: float
+    rho: float
+    lam: float
+    beta: float
+
+    def __repr__(self) -> str:
+        return (f"Objective(J={self.value:.6g}: mse={self.mse:.6g}, l2={self.l2:.6g}, "
+                f"L={self.L:.6g}; lam={self.lam:g}, beta={self.beta:g})")
+
+    @property
+    def L(self) -> float:
+        """The certified Lipschitz bound ``sqrt(rho)`` (output units per input unit)."""
+        return math.sqrt(self.rho)
+
+
+# ---------------------------------------------------------------------------- the parts
+def mse(pred: Tensor, y: Tensor) -> Tensor:
+    """The data term ``(1/n) Σ_i (pred_i − y_i)²``, a 0-d tensor (differentiable).
+
+    Args:
+        pred: ``(n,)`` network outputs ``f(X)``; y: ``(n,)`` targets (same dtype and device).
+
+    Returns:
+        The mean squared error in squared output units, in ``pred``'s dtype.
+    """
+    return (pred - y).pow(2).mean()
+
+
+def _l2_tensors(params: L2Params) -> tuple[Tensor, Tensor, Tensor]:
+    if isinstance(params, ShallowWeights):
+        return params.W, params.b, params.alpha
+    if isinstance(params, tuple) and len(params) == 3 and all(isinstance(p, Tensor)
+                                                               for p in params):
+        return params
+    if not isinstance(params, nn.Module):
+        raise TypeError("l2_penalty needs a ShallowReLU, nn.Sequential(Linear, ReLU, Linear), "
+                        "ShallowWeights or a tuple (W, b, alpha) of tensors, got "
+                        f"{type(params).__name__}")
+    if isinstance(params, ShallowReLU):
+        hidden, output = params.hidden, params.output
+    else:
+        as_shallow_relu(params)  # a named error unless Sequential(Linear, ReLU, Linear(m, 1))
+        hidden, output = params[0], params[2]
+    return hidden.weight, hidden.bias, output.weight
+
+
+def l2_penalty(params: L2Params) -> Tensor:
+    """``Σ_j (‖w̃_j‖² + α_j²)`` with ``w̃_j = [w_j; b_j]``: the ℓ2 term of ``J`` without ``β/2``.
+
+    The hidden bias ``b`` is included; the output bias ``c`` is not (docs/conventions.md §2).
+    Multiply by ``beta / 2`` to get the term of the objective. Differentiable in the parameters.
+
+    Args:
+        params: a :class:`ShallowReLU` or ``nn.Sequential(Linear(d, m), ReLU(), Linear(m, 1))``,
+            or :class:`ShallowWeights`, or a tuple ``(W, b, alpha)`` of tensors
+            (``(m, d)``, ``(m,)``, ``(m,)`` or ``(1, m)``).
+
+    Returns:
+        A 0-d tensor on the parameters' device and dtype (squared weight units).
+
+    Raises:
+        ValueError: a module that is not a shallow ReLU network with scalar output.
+        TypeError: ``params`` is none of the accepted kinds.
+    """
+    W, b, alpha = _l2_tensors(params)
+    return W.pow(2).sum() + b.pow(2).sum() + alpha.pow(2).sum()
+
+
+def lipschitz_term(lam: float, rho: Tensor) -> Tensor:
+    """The Lipschitz term ``λ·ρ`` of ``J`` (``ρ = L²``; a tensor keeps its graph)."""
+    return lam * rho
+
+
+def training_loss(data: Tensor, params: L2Params, *, beta: float) -> Tensor:
+    """``data + (β/2)·l2_penalty(params)``; ``data`` itself when ``beta`` is 0 (no ℓ2 graph).
+
+    The training form of ``J`` with ``λ = 0``: callers that penalise ``ρ`` add
+    :func:`lipschitz_term` after it (or pass ``mse + λρ`` as ``data``, the order
+    :func:`torch_lipcvx.layers.train_sgd_lip` sums in).
+
+    Args:
+        data: the 0-d data term (:func:`mse`, or an adversarial MSE).
+        params: the network or its weights, as for :func:`l2_penalty`.
+        beta: β ≥ 0, the weight of the ℓ2 term (validated by the caller).
+
+    Returns:
+        A 0-d tensor, differentiable in ``data`` and the parameters.
+    """
+    return data + 0.5 * beta * l2_penalty(params) if beta > 0 else data
+
+
+# ---------------------------------------------------------------------------- scoring
+def score(w: ShallowWeights, X: Tensor, y: Tensor, *, lam: float, beta: float,
+          rho: float) -> Objective:
+    """``J = mse + (β/2)·l2 + λ·ρ`` of float64 weights for a certified ``rho`` (floats).
+
+    Args:
+        w: the network's weights (float64 on the CPU, as :func:`check_inputs` returns them).
+        X: ``(n, d)`` inputs and y: ``(n,)`` targets, in ``w``'s dtype and device.
+        lam, beta: the weights λ, β ≥ 0 (validated by the caller).
+        rho: a certified ``ρ = L²`` of ``w`` (e.g. ``lipsdp(w).rho``), never a solver's value.
+
+    Returns:
+        :class:`Objective`.
+    """
+    m = float(mse(forward_weights(X, w), y))
+    l2 = float(l2_penalty(w))
+    return Objective(m + 0.5 * beta * l2 + lam * rho, m, l2, rho, lam, beta)
+
+
+def check_inputs(model: nn.Module, X, y, lam, beta) -> tuple[ShallowReLU, ShallowWeights, Tensor,
+                                                              Tensor, float, float]:
+    """Validate the inputs of ``J`` before any work; returns them ready to score.
+
+    Args:
+        model: :class:`ShallowReLU` or ``nn.Sequential(Linear, ReLU, Linear(·, 1))``.
+        X: ``(n, d)`` inputs; y: ``(n,)`` targets (any float dtype and device).
+        lam, beta: λ ≥ 0 and β ≥ 0.
+
+    Returns:
+        ``(net, w, X, y, lam, beta)``: the model as a :class:`ShallowReLU`, its weights and the
+        data in float64 on the CPU, the validated weights as floats.
+
+    Raises:
+        ValueError, TypeError: NaN/Inf or out-of-range weights or data, mismatched shapes,
+            negative ``lam``/``beta``, squared errors that overflow.
+    """
+    net = as_shallow_relu(model)
+    w = net.weights()
+    check_weights_finite(w)
+    check_weights_scale(w)
+    X, y = check_Xy(X, y, net.in_features)
+    check_data_scale(X, y)
+    lam = check_nonneg(lam, "lam")
+    beta = check_nonneg(beta, "beta")
+    w, X, y = w.to(**_CPU64), X.detach().to(**_CPU64), y.detach().to(**_CPU64)
+    check_squared_errors_finite(forward_weights(X, w) - y, "model on (X, y)")
+    return net, w, X, y, lam, beta
+
+
+def objective(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defaults.BETA,
+              solver: str = "auto", solver_options: Optional[dict] = None) -> Objective:
+    """Evaluate ``J`` of docs/conventions.md §2 for a network on data, with a fresh certified ``ρ``.
+
+    Args:
+        model: :class:`ShallowReLU` or ``nn.Sequential(Linear, ReLU, Linear(·, 1))``.
+        X: ``(n, d)`` inputs; y: ``(n,)`` targets (any float dtype/device; computed in float64).
+        lam: λ ≥ 0, weight of ``ρ = L²``; beta: β ≥ 0, weight of the ℓ2 term (×1/2).
+        solver, solver_options: for LipSDP (:func:`~torch_lipcvx.bounds.lipsdp`; with
+            ``"auto"``/``"torch"`` the options go to the torch method).
+
+    Returns:
+        :class:`Objective` (floats).
+
+    Raises:
+        ValueError, TypeError: as :func:`check_inputs`, or an unknown ``solver``.
+    """
+    _, w, X, y, lam, beta = check_inputs(model, X, y, lam, beta)
+    # lipsdp checks ``solver`` before any work; the options are LipSDP's for every solver
+    rho = lipsdp(w, solver=solver, solver_options=solver_options).rho
+    return score(w, X, y, lam=lam, beta=beta, rho=rho)
