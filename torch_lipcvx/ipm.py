@@ -6,7 +6,8 @@ extra block), with a *primal-feasible* start (the current network):
     min  ½ xᵀ P x − bᵀ x
     s.t. s_k = h_k + L_k x ∈ K_k                      for every cone part k
 
-with the parts
+with the parts, each a :class:`Cone` (the one interface :func:`solve` uses: a new kind of cone
+is a new subclass, no change to the solver)
 
 * :class:`Rows` — the pattern cones: ``(2D − 1) ∘ (X̃ W̃ᵀ) ≥ 0``, ``n × m`` nonnegative rows whose
   map is block diagonal by unit (its Newton block is one ``(d+1) × (d+1)`` matrix per unit);
@@ -567,9 +568,9 @@ def _cholesky(K: Tensor) -> Optional[Tensor]:
     return None
 
 
-def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence, *, free: Optional[Tensor] = None,
-          const: float = 0.0, mu0: Optional[float] = None, tol: float = 1e-9,
-          max_iter: int = 100, verbose: bool = False, label: str = "ipm",
+def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence[Cone], *,
+          free: Optional[Tensor] = None, const: float = 0.0, mu0: Optional[float] = None,
+          tol: float = 1e-9, max_iter: int = 100, verbose: bool = False, label: str = "ipm",
           objective: Optional[Callable[[Tensor], float]] = None,
           gondzio: int = 2, centrality: float = 0.5, f_scale: float = 1.0
           ) -> tuple[Tensor, IPMInfo]:
