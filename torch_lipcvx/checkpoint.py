@@ -138,8 +138,8 @@ def _verify_zip(p: Path, path: str) -> None:
         raise CheckpointError(f"{path} is corrupted or truncated (not a readable zip archive: "
                               f"{type(exc).__name__}: {msg})") from None
     if bad is not None:
-        raise CheckpointError(f"{path} is corrupted: its record {bad!r} does not match the checksum "
-                              f"(CRC-32) stored with it; re-create the checkpoint (e.g. "
+        raise CheckpointError(f"{path} is corrupted: its record {bad!r} does not match the "
+                              f"checksum (CRC-32) stored with it; re-create the checkpoint (e.g. "
                               f"'torch-lipcvx train') or restore a good copy")
 
 
