@@ -19,6 +19,8 @@ from torch_lipcvx.checkpoint import (FORMAT_KEYS, Checkpoint, CheckpointError, l
                                      save_checkpoint)
 from torch_lipcvx.models import ShallowReLU
 
+from test_cli_commands import _flip_tensor_byte    # one byte of a tensor record, CRC kept
+
 META = {"data": {"name": "rastrigin", "data_dir": None, "split": 0, "seed": 0, "n": 40, "d": 3},
         "config": {"hidden": 5, "eps": [0.0, 0.1], "out": "model.pt", "lam": None}}
 
@@ -106,18 +108,6 @@ def test_cli_and_paper_runner_use_the_checkpoint_module(tmp_path):
     assert (tmp_path / "unit" / "c_l2.pt").stat().st_mode & 0o777 == 0o644
     # the runner's file is a full checkpoint: the CLI reads it too
     assert _same_network(_load_checkpoint(str(tmp_path / "unit" / "c_l2.pt"))[0], net)
-
-
-def _flip_tensor_byte(src: Path, dst: Path) -> None:
-    import zipfile
-    raw = bytearray(src.read_bytes())
-    with zipfile.ZipFile(src) as zf:
-        info = next(i for i in zf.infolist() if "/data/" in i.filename and i.file_size > 8)
-    off = info.header_offset
-    start = off + 30 + int.from_bytes(raw[off + 26:off + 28], "little") \
-        + int.from_bytes(raw[off + 28:off + 30], "little")
-    raw[start + info.file_size // 2] ^= 0xFF
-    dst.write_bytes(bytes(raw))
 
 
 def test_bad_files_are_refused_with_named_errors(tmp_path):
