@@ -51,11 +51,12 @@ from ._checks import (check_data_scale, check_lam_scale, check_nonneg, check_pos
                       check_positive_int, check_seed, check_squared_errors_finite,
                       check_weights_scale, check_Xy, outside_inference_mode, seeded_generator)
 from ._progress import ProgressBar, check_progress, progress_bar
-from .bounds import FAST_SOLVERS, LipSDPResult, check_any_solver, spectral_rho
+from .bounds import LipSDPResult, spectral_rho
 from .models import ShallowReLU, ShallowWeights, as_shallow_relu, check_weights_finite
 from .objective import Objective, mse, score, training_loss
 from .postprocess import _Certifier
 from .programs import DEFAULT_SOLVER, ADMMSDPStep, SolverError
+from .solvers import DEFAULT, Solver, SolverLike
 
 __all__ = [
     "ADMM",
@@ -77,19 +78,25 @@ DEFAULT_BATCH = 128
 _CPU64 = dict(device="cpu", dtype=torch.float64)
 
 
-def check_sdp_solver(solver: str) -> str:
-    """The cvxpy solver of the SDP step for a solver name as :func:`~torch_lipcvx.bounds.
-    check_any_solver` accepts it: ``"auto"`` is Clarabel (the SDP step has no torch method),
-    a cvxpy name is validated; ``"torch"`` (no cvxpy) cannot solve the SDP step.
+def check_sdp_solver(solver: SolverLike) -> str:
+    """The name of the cvxpy solver of the SDP step for a solver name or
+    :class:`~torch_lipcvx.solvers.Solver` (see :func:`_sdp_solver`).
 
     Raises:
         ValueError: ``"torch"``, or an unknown or uninstalled solver.
     """
-    name = check_any_solver(solver)
-    if name == "torch":
+    return _sdp_solver(Solver.parse(solver)).name
+
+
+def _sdp_solver(solver: Solver) -> Solver:
+    """The cvxpy :class:`~torch_lipcvx.solvers.Solver` of the SDP step, which has no torch
+    method: ``"auto"`` means Clarabel (:attr:`Solver.cvxpy
+    <torch_lipcvx.solvers.Solver.cvxpy>`), a cvxpy solver itself; ``"torch"`` (no cvxpy) cannot
+    solve it (ValueError)."""
+    if not solver.allows_cvxpy:
         raise ValueError("the ADMM SDP step has no torch solver: use sdp_solver='auto' (Clarabel) "
                          "or a cvxpy solver ('CLARABEL', 'SCS')")
-    return DEFAULT_SOLVER if name == "auto" else name
+    return solver.cvxpy
 
 
 # ------------------------------------------------------------------------------ pure maths
@@ -167,7 +174,7 @@ class SDPStepResult:
 
 
 def sdp_step(V_W: Tensor, V_alpha: Tensor, t, weight: float, *,
-             program: Optional[ADMMSDPStep] = None, solver: str = DEFAULT_SOLVER,
+             program: Optional[ADMMSDPStep] = None, solver: SolverLike = DEFAULT_SOLVER,
              solver_options: Optional[dict] = None) -> SDPStepResult:
     """The SDP step: ``prox`` of ``weight·φ_T`` at ``(V_W, V_alpha)``, solved by cvxpy.
 
@@ -181,8 +188,9 @@ def sdp_step(V_W: Tensor, V_alpha: Tensor, t, weight: float, *,
         weight: ``≥ 0``. With 0 the step is the projection onto the domain of ``φ_T`` and ``ρ``
             is not unique.
         program: a prebuilt :class:`~torch_lipcvx.programs.ADMMSDPStep` of size ``(m, d)``.
-        solver, solver_options: ``"CLARABEL"`` (default), ``"SCS"`` or ``"auto"`` (Clarabel; see
-            :func:`check_sdp_solver`) and the solver's settings.
+        solver, solver_options: ``"CLARABEL"`` (default), ``"SCS"``, another cvxpy conic solver
+            or ``"auto"`` (Clarabel; see :func:`check_sdp_solver`), or a
+            :class:`~torch_lipcvx.solvers.Solver`, and the solver's settings.
 
     Returns:
         :class:`SDPStepResult` (float64, CPU).
@@ -202,18 +210,18 @@ def sdp_step(V_W: Tensor, V_alpha: Tensor, t, weight: float, *,
         program = ADMMSDPStep(m, d)
     elif (program.m, program.d) != (m, d):
         raise ValueError(f"program has size {(program.m, program.d)}, the targets {(m, d)}")
-    solver = check_sdp_solver(solver)
+    solver = Solver.parse(_sdp_solver(Solver.parse(solver)), solver_options)
     try:
         Z, a, rho, info = program.solve(V_W.numpy(), V_alpha.numpy(), t.numpy(), float(weight),
-                                        solver, solver_options)
+                                        solver)
     except BaseException as exc:
         # Clarabel's Rust core can abort with a pyo3 PanicException (a BaseException) on a badly
         # scaled SDP: report it as the solver failure it is
         if type(exc).__name__ != "PanicException":
             raise
-        raise SolverError(f"{solver} failed on the ADMM SDP step: {exc}") from None
+        raise SolverError(f"{solver.name} failed on the ADMM SDP step: {exc}") from None
     Z, a = torch.as_tensor(Z), torch.as_tensor(a)
-    return SDPStepResult(Z, a, rho, schur_lmi_min_eig(Z, a, t, rho), info.status, solver,
+    return SDPStepResult(Z, a, rho, schur_lmi_min_eig(Z, a, t, rho), info.status, solver.name,
                          info.solve_time)
 
 
@@ -407,8 +415,8 @@ class ADMM:
                  lr: float = defaults.LR, batch_size: Optional[int] = None, min_iter: int = 5,
                  max_iter: int = defaults.ADMM_MAX_ITER, tol: float = defaults.ADMM_TOL,
                  delta_L: Optional[float] = None, patience: int = 1,
-                 select: Literal["last", "best"] = "last", solver: str = DEFAULT_SOLVER,
-                 solver_options: Optional[dict] = None, sdp_solver: Optional[str] = None,
+                 select: Literal["last", "best"] = "last", solver: SolverLike = DEFAULT_SOLVER,
+                 solver_options: Optional[dict] = None, sdp_solver: SolverLike = None,
                  sdp_solver_options: Optional[dict] = None, seed: int = 0,
                  verbose: bool = False) -> None:
         self._start = time.perf_counter()
@@ -438,19 +446,22 @@ class ADMM:
         if select not in ("last", "best"):
             raise ValueError(f"select must be 'last' or 'best', got {select!r}")
         self.select = select
-        self.solver = check_any_solver(solver)
-        # the SDP step: the LipSDP solver, or Clarabel when that is a torch method
-        share = sdp_solver is None and self.solver not in FAST_SOLVERS
-        self.sdp_solver = check_sdp_solver(self.solver if share else
-                                           "auto" if sdp_solver is None else sdp_solver)
+        spec = Solver.parse(solver)
+        # the SDP step: the LipSDP solver, or Clarabel when that is a torch method ("auto" for
+        # sdp_solver=None means exactly that: Solver.cvxpy)
+        share = sdp_solver is None and not spec.uses_torch
+        sdp = _sdp_solver(spec if share else Solver.parse(sdp_solver, default=DEFAULT))
         for name, opts in (("solver_options", solver_options),
                            ("sdp_solver_options", sdp_solver_options)):
             if opts is not None and not isinstance(opts, dict):
                 raise TypeError(f"{name} must be a dict or None, got {type(opts).__name__}")
-        self.solver_options = solver_options
         if share and sdp_solver_options is None:
             sdp_solver_options = solver_options
-        self.sdp_solver_options = sdp_solver_options
+        self._solver = Solver.parse(spec, solver_options)
+        self._sdp_solver = Solver.parse(sdp, sdp_solver_options)
+        #: the solvers' names and options as given (public attributes)
+        self.solver, self.sdp_solver = self._solver.name, self._sdp_solver.name
+        self.solver_options, self.sdp_solver_options = solver_options, sdp_solver_options
         check_seed(seed)
         self.seed, self.verbose = seed, bool(verbose)
 
@@ -472,7 +483,7 @@ class ADMM:
         self.a = self.theta.output.weight.detach()[0].clone()
         self.U_W = torch.zeros_like(self.Z)
         self.U_alpha = torch.zeros_like(self.a)
-        self._certify = _Certifier(self.solver, self.solver_options, self.solver_options)
+        self._certify = _Certifier(self._solver, self.solver_options, self.solver_options)
         self._program = ADMMSDPStep(self.theta.m, self.theta.in_features)
         self.iteration = 0
 
@@ -560,8 +571,7 @@ class ADMM:
         W = self.theta.hidden.weight.detach()
         alpha = self.theta.output.weight.detach()[0]
         res = sdp_step(W + self.U_W, alpha + self.U_alpha, t, self.lam / self.penalty,
-                       program=self._program, solver=self.sdp_solver,
-                       solver_options=self.sdp_solver_options)
+                       program=self._program, solver=self._sdp_solver)
         self.Z = res.Z.to(W.device)
         self.a = res.a.to(W.device)
         self.U_W = self.U_W + W - self.Z

@@ -50,6 +50,7 @@ import torch
 
 from . import defaults
 from ._checks import check_nonneg, check_positive, check_seed
+from .solvers import CVXPY_SOLVERS, DEFAULT, TORCH_SOLVERS, Solver
 
 __all__ = ["main"]
 
@@ -144,7 +145,20 @@ class CLIError(Exception):
     """A bad input: reported as one line on stderr, exit code 2."""
 
 
-SOLVER_CHOICES = ("auto", "torch", "CLARABEL", "SCS")
+#: The solvers ``--solver`` names in its help (any conic solver installed in cvxpy that handles
+#: semidefinite cones is accepted too, case-insensitive; see :mod:`torch_lipcvx.solvers`).
+SOLVER_CHOICES = TORCH_SOLVERS + CVXPY_SOLVERS
+_SOLVER_HELP = ("auto (torch solvers, cvxpy fallback), torch, or a cvxpy solver (CLARABEL, SCS, "
+                "or another installed one)")
+
+
+def _solver_name(text: str) -> str:
+    """``--solver``: parsed once by :meth:`Solver.parse <torch_lipcvx.solvers.Solver.parse>`
+    (cvxpy is asked only for a cvxpy name); its canonical name, or argparse's usage error."""
+    try:
+        return Solver.parse(text).name
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _say(args) -> Any:
@@ -653,8 +667,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="Algorithm 1 iterations at most")
     demo.add_argument("--tol", type=_nonneg, default=defaults.TOL,
                       help="relative decrease to stop")
-    demo.add_argument("--solver", default="auto", choices=SOLVER_CHOICES,
-                      help="auto (torch solvers, cvxpy fallback), torch, or a cvxpy solver")
+    demo.add_argument("--solver", default=DEFAULT, type=_solver_name, metavar="SOLVER",
+                      help=_SOLVER_HELP)
     demo.add_argument("--seed", type=_seed, default=defaults.SEED,
                       help="data and initialisation seed")
     demo.add_argument("--out", default="torch_lipcvx_demo", help="output folder")
@@ -702,8 +716,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "(e.g. 3,17,42) or a file of them")
 
     def common(p) -> None:
-        p.add_argument("--solver", default="auto", choices=SOLVER_CHOICES,
-                       help="auto (torch solvers, cvxpy fallback), torch, or a cvxpy solver")
+        p.add_argument("--solver", default=DEFAULT, type=_solver_name, metavar="SOLVER",
+                       help=_SOLVER_HELP)
         p.add_argument("--quiet", action="store_true", help="only print the results")
         _add_progress_option(p)
 
@@ -803,8 +817,8 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--repeat", type=_count, default=3, help="LipSDP repetitions")
     be.add_argument("--seed", type=_seed, default=defaults.SEED,
                     help="data and initialisation seed")
-    be.add_argument("--solver", default="auto", choices=SOLVER_CHOICES,
-                    help="auto (torch solvers, cvxpy fallback), torch, or a cvxpy solver")
+    be.add_argument("--solver", default=DEFAULT, type=_solver_name, metavar="SOLVER",
+                    help=_SOLVER_HELP)
     be.set_defaults(func=_bench)
     return parser
 

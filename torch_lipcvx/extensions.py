@@ -64,8 +64,8 @@ from .bounds import LipSDPResult
 from .models import ShallowReLU, ShallowWeights, activation_patterns, augment, sign_order
 from .objective import Objective, check_inputs, score
 from .postprocess import PostProcessResult, _Certifier, _ObjectiveHistory, postprocess
-from .programs import (DEFAULT_SOLVER, AlphaRestriction, LipschitzRestriction,
-                       SolverError, check_solver)
+from .programs import DEFAULT_SOLVER, AlphaRestriction, LipschitzRestriction, SolverError
+from .solvers import Solver, SolverLike
 
 __all__ = [
     "AlphaStepResult",
@@ -88,18 +88,17 @@ _ALPHA_SNAP = 1e-5
 
 
 # ------------------------------------------------------------------------------- solver names
-def _resolve_solver(solver: str) -> tuple[str, str]:
-    """``(for postprocess and the certificates, for the cvxpy programs built here)``.
+def _resolve_solver(solver: SolverLike, options: Optional[dict]) -> tuple[Solver, Solver]:
+    """``(for postprocess and the certificates, for the cvxpy programs built here)``, parsed once.
 
     ``"auto"``/``"torch"`` (the torch solvers) go to :func:`torch_lipcvx.postprocess` and to the
-    certificates unchanged; the α-step and the re-extraction step are cvxpy programs and use the
-    default cvxpy solver then.
+    certificates unchanged; the α-step and the re-extraction step are cvxpy programs and use
+    :attr:`Solver.cvxpy <torch_lipcvx.solvers.Solver.cvxpy>` then: the default cvxpy solver with
+    cvxpy's defaults (the options are the torch solvers', e.g. the interior point's ``tol``,
+    which Clarabel refuses).
     """
-    if isinstance(solver, str) and solver.strip().lower() in ("auto", "torch"):
-        key = solver.strip().lower()
-        return key, DEFAULT_SOLVER
-    name = check_solver(solver)
-    return name, name
+    outer = Solver.parse(solver, options)
+    return outer, outer.cvxpy
 
 
 # ------------------------------------------------------------------------------------ results
@@ -244,13 +243,6 @@ def _hidden_features(X: Tensor, w: ShallowWeights) -> Tensor:
     return torch.relu(X @ w.W.T + w.b)
 
 
-def _cvxpy_options(outer: str, own: str, options: Optional[dict]) -> Optional[dict]:
-    """The options for the cvxpy programs built here (α-step, re-extraction): ``options`` when
-    the caller named a cvxpy solver; none when it named ``"auto"``/``"torch"``, whose options
-    are the torch solvers' (e.g. the interior point's ``tol``, which Clarabel refuses)."""
-    return options if outer == own else None
-
-
 def flip_ties(X: Tensor, weights: ShallowWeights, previous: Tensor, *,
               tie_tol: float = 1e-6) -> Tensor:
     """Re-extract activation patterns, flipping the points that sit on a unit's boundary.
@@ -296,7 +288,7 @@ def _frozen_split(w: ShallowWeights, t: Optional[np.ndarray], t_mode: str) -> Te
 
 # ------------------------------------------------------------------------------------ α-step
 def _alpha_candidate(w: ShallowWeights, X: Tensor, y: Tensor, lam: float, beta: float,
-                     t: Optional[np.ndarray], t_mode: str, solver: str, options: Optional[dict],
+                     t: Optional[np.ndarray], t_mode: str, solver: Solver, options: Optional[dict],
                      form: str = "reduced", cache: Optional[dict] = None
                      ) -> tuple[ShallowWeights, Optional[np.ndarray], float, str, float]:
     """Solve the α-step from float64 weights ``w``; return ``(weights, t, value, status, time)``."""
@@ -336,7 +328,7 @@ def _alpha_candidate(w: ShallowWeights, X: Tensor, y: Tensor, lam: float, beta: 
 
 def alpha_step(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
                t_mode: Literal["free", "fixed"] = "free", form: Literal["reduced", "schur"] =
-               "reduced", solver: str = DEFAULT_SOLVER,
+               "reduced", solver: SolverLike = DEFAULT_SOLVER,
                solver_options: Optional[dict] = None) -> AlphaStepResult:
     """One α-step (docs/algorithm1.md §3.1): the hidden layer fixed, the outer weights optimised.
 
@@ -375,13 +367,13 @@ def alpha_step(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
         raise ValueError(f"t_mode must be 'free' or 'fixed', got {t_mode!r}")
     if form not in ("reduced", "schur"):
         raise ValueError(f"form must be 'reduced' or 'schur', got {form!r}")
-    outer, own = _resolve_solver(solver)
+    outer, own = _resolve_solver(solver, solver_options)
     certify = _Certifier(outer, solver_options)
     cert0 = certify(w)
     J0 = score(w, X, y, lam=lam, beta=beta, rho=cert0.rho)
     t = cert0.t if (lam > 0 and t_mode == "fixed") else None
     new, t_out, value, status, sec = _alpha_candidate(w, X, y, lam, beta, t, t_mode, own,
-                                                      _cvxpy_options(outer, own, solver_options),
+                                                      own.options_or_none,
                                                       form)
     new = new.rounded(net.dtype)              # certify the weights that will be returned
     cert = certify(new)
@@ -392,7 +384,7 @@ def alpha_step(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
 
 # ----------------------------------------------------------------------- re-extraction step
 def _pattern_candidate(w: ShallowWeights, X: Tensor, y: Tensor, D: Tensor, t: np.ndarray,
-                       lam: float, beta: float, solver: str, options: Optional[dict]
+                       lam: float, beta: float, solver: Solver, options: Optional[dict]
                        ) -> tuple[ShallowWeights, float, str, float]:
     """One solve of (12) with patterns ``D (n, m)`` and ``T = diag(t)``; units with ``α_j = 0``
     are left out (they change neither f nor the certificate)."""
@@ -413,7 +405,7 @@ def _pattern_candidate(w: ShallowWeights, X: Tensor, y: Tensor, D: Tensor, t: np
 
 
 def pattern_step(model: nn.Module, X, y, patterns: Tensor, *, lam: float, beta: float = 0.0,
-                 solver: str = DEFAULT_SOLVER, solver_options: Optional[dict] = None
+                 solver: SolverLike = DEFAULT_SOLVER, solver_options: Optional[dict] = None
                  ) -> tuple[ShallowReLU, Objective, Objective]:
     """Solve the restriction (12) once with the given patterns and the model's own certificate T.
 
@@ -439,12 +431,12 @@ def pattern_step(model: nn.Module, X, y, patterns: Tensor, *, lam: float, beta: 
     if patterns.shape != (X.shape[0], w.m):
         raise ValueError(f"patterns must have shape {(X.shape[0], w.m)}, "
                          f"got {tuple(patterns.shape)}")
-    outer, own = _resolve_solver(solver)
+    outer, own = _resolve_solver(solver, solver_options)
     certify = _Certifier(outer, solver_options)
     cert0 = certify(w)
     J0 = score(w, X, y, lam=lam, beta=beta, rho=cert0.rho)
     new, _, _, _ = _pattern_candidate(w, X, y, patterns, cert0.t, lam, beta, own,
-                                      _cvxpy_options(outer, own, solver_options))
+                                      own.options_or_none)
     new = new.rounded(net.dtype)              # score the weights that will be returned
     J = score(new, X, y, lam=lam, beta=beta, rho=certify(new).rho)
     return ShallowReLU.from_weights(new, device=net.device, dtype=net.dtype), J, J0
@@ -456,7 +448,7 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = de
                          t_mode: Literal["free", "fixed"] = "free", max_rounds: int = 5,
                          w_max_iter: int = defaults.MAX_ITER, tol: float = defaults.TOL,
                          tie_tol: float = 1e-6,
-                         solver: str = DEFAULT_SOLVER, solver_options: Optional[dict] = None,
+                         solver: SolverLike = DEFAULT_SOLVER, solver_options: Optional[dict] = None,
                          verbose: bool = False,
                          progress: Optional[bool] = None) -> ExtendedResult:
     """Algorithm 1 with an α-step and pattern re-extraction, never worse than the input.
@@ -515,11 +507,11 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = de
     if t_mode not in ("free", "fixed"):
         raise ValueError(f"t_mode must be 'free' or 'fixed', got {t_mode!r}")
     show = check_progress(progress)
-    outer_solver, own = _resolve_solver(solver)
+    outer_solver, own = _resolve_solver(solver, solver_options)
     certify = _Certifier(outer_solver, solver_options)
     # with the torch solvers, solver_options are theirs (postprocess's interior point): the cvxpy
     # programs built here then run with cvxpy's defaults, as postprocess's cvxpy fallbacks do
-    own_options = _cvxpy_options(outer_solver, own, solver_options)
+    own_options = own.options_or_none
 
     w = w.permute(sign_order(w.alpha))
     cert = certify(w)
@@ -626,7 +618,7 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = de
 def sampled_lipschitz(model: nn.Module, X, y, *, lam: float, beta: float = defaults.BETA,
                       n_sampled: Optional[int] = None, seed: int = defaults.SEED,
                       max_iter: int = defaults.MAX_ITER, tol: float = defaults.TOL,
-                      solver: str = DEFAULT_SOLVER, solver_options: Optional[dict] = None,
+                      solver: SolverLike = DEFAULT_SOLVER, solver_options: Optional[dict] = None,
                       verbose: bool = False, progress: Optional[bool] = None
                       ) -> SampledLipResult:
     """"samp-lip": Algorithm 1 with P = N = a random sample of the model's patterns (no guarantee).
@@ -672,10 +664,10 @@ def sampled_lipschitz(model: nn.Module, X, y, *, lam: float, beta: float = defau
         raise ValueError("no sampled unit has a nonzero outer weight")
     Wt = w.W_tilde[pick]
     start_w = ShallowWeights.from_tilde(torch.cat([Wt, Wt]), torch.cat([a, -a]), w.c)
-    outer_solver, own = _resolve_solver(solver)
+    outer_solver, own = _resolve_solver(solver, solver_options)
     J_in = score(w, X, y, lam=lam, beta=beta,
                  rho=_Certifier(outer_solver, solver_options)(w).rho)
-    def run(solver_name: str, options: Optional[dict]) -> PostProcessResult:
+    def run(solver_name: Solver, options: Optional[dict]) -> PostProcessResult:
         # in the model's dtype, so that postprocess certifies the weights it returns, and on its
         # device, where the torch solvers then run
         return postprocess(ShallowReLU.from_weights(start_w, device=net.device, dtype=net.dtype),
@@ -686,13 +678,13 @@ def sampled_lipschitz(model: nn.Module, X, y, *, lam: float, beta: float = defau
     try:
         res = run(outer_solver, solver_options)
     except (RuntimeError, ValueError) as exc:     # SolverError included
-        if outer_solver == own:
+        if not outer_solver.uses_torch:
             raise
         # The torch LipSDP (solver "auto"/"torch") can fail on the start network, whose units
         # come in exactly cancelling pairs (W̄ᵀα = 0): "no finite multipliers", or a t on the
         # boundary Σα²/(2t) = 1 that the restriction (12) refuses. The cvxpy path certifies it.
-        warnings.warn(f"samp-lip: solver {outer_solver!r} failed ({exc}); rerunning Algorithm 1 "
-                      f"with {own}", RuntimeWarning, stacklevel=2)
+        warnings.warn(f"samp-lip: solver {outer_solver.name!r} failed ({exc}); rerunning "
+                      f"Algorithm 1 with {own.name}", RuntimeWarning, stacklevel=2)
         res = run(own, None)          # solver_options were the torch solvers' (cvxpy's defaults)
     out = res.model.to(device=net.device, dtype=net.dtype)
     start = ShallowReLU.from_weights(start_w, device=net.device, dtype=net.dtype)

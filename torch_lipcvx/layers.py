@@ -61,6 +61,7 @@ from .bounds import LipSDPResult, certify_t, lipsdp
 from .fast import rho_from_dual
 from .models import ShallowReLU, ShallowWeights
 from .programs import LipSDPProgram, SolverError
+from .solvers import DEFAULT, LAYER_DEFAULT, TORCH, Solver, SolverLike
 from .objective import lipschitz_term, mse, training_loss
 from .train import (TrainResult, _check_common, _initial_model, _linear_layers, _log_every,
                     _make_optimizer, _record_epoch)
@@ -303,19 +304,21 @@ class LipSDPLayer(nn.Module):
 
     FORMS = ("reduced", "schur")
 
-    def __init__(self, m: int, d: int, solver: str = "SCS", solver_args: Optional[dict] = None,
-                 form: str = "reduced") -> None:
+    def __init__(self, m: int, d: int, solver: SolverLike = LAYER_DEFAULT,
+                 solver_args: Optional[dict] = None, form: str = "reduced") -> None:
         super().__init__()
         self.m = _check_size(m, "m")
         self.d = _check_size(d, "d")
-        if not isinstance(solver, str) or solver.upper() not in LAYER_SOLVERS:
-            raise ValueError(f"solver must be one of {LAYER_SOLVERS}, got {solver!r} (Clarabel "
-                             "through diffcp 1.1.9 returns wrong gradients for PSD cones)")
+        try:
+            spec = Solver.parse(solver, only=LAYER_SOLVERS)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (Clarabel through diffcp 1.1.9 returns wrong gradients for "
+                             "PSD cones)") from None
         if form not in self.FORMS:
             raise ValueError(f"form must be one of {self.FORMS}, got {form!r}")
         from cvxpylayers.torch import CvxpyLayer  # deferred: importing it costs ~1 s
 
-        self.solver, self.form = solver.upper(), form
+        self.solver, self.form = spec.name, form
         self.solver_args = {**DEFAULT_LAYER_SOLVER_ARGS, **_check_solver_args(solver_args),
                             "solve_method": "SCS"}
         start = time.perf_counter()
@@ -446,7 +449,7 @@ def dual_certificate(W: Tensor, alpha: Tensor, *, solver_options: Optional[dict]
     W64, a64, _ = _prepare_inputs(W, alpha, W.shape[0], W.shape[1])
     W64, a64 = W64[0], a64[0]
     res = lipsdp(ShallowWeights(W64.detach(), torch.zeros_like(a64.detach()), a64.detach(), None),
-                 solver="torch", solver_options=solver_options)
+                 solver=TORCH, solver_options=solver_options)
     if res.status == "trivial":
         rho = 0.0 * (W64.sum() + a64.sum())
     else:
@@ -462,16 +465,15 @@ def dual_certificate(W: Tensor, alpha: Tensor, *, solver_options: Optional[dict]
 
 
 # ------------------------------------------------------------------------------ convenience
-def _check_penalty_solver(solver: Optional[str], layer) -> str:
-    if solver is None:
-        return "SCS" if layer is not None else "auto"
-    if not isinstance(solver, str) or solver.upper() not in {s.upper() for s in PENALTY_SOLVERS}:
-        raise ValueError(f"solver must be one of {PENALTY_SOLVERS} or None, got {solver!r}")
-    return "auto" if solver.lower() == "auto" else "SCS"
+def _check_penalty_solver(solver: SolverLike, layer) -> Solver:
+    """The solver of :func:`lipschitz_penalty`/:func:`train_sgd_lip`: ``None`` means SCS (the
+    layer) when a ``layer`` is given, else ``"auto"`` (the torch dual, the layer as fallback)."""
+    return Solver.parse(solver, default=LAYER_DEFAULT if layer is not None else DEFAULT,
+                        only=PENALTY_SOLVERS)
 
 
 def lipschitz_penalty(model: nn.Module, layer: Optional[LipSDPLayer] = None, *,
-                      solver: Optional[str] = None, solver_args: Optional[dict] = None) -> Tensor:
+                      solver: SolverLike = None, solver_args: Optional[dict] = None) -> Tensor:
     """Certified LipSDP ``ρ* = L²`` of a shallow ReLU network, differentiable in its weights.
 
     Args:
@@ -504,7 +506,7 @@ def lipschitz_penalty(model: nn.Module, layer: Optional[LipSDPLayer] = None, *,
     if layer is not None and (layer.m, layer.d) != (m, d):
         raise ValueError(f"layer is built for m={layer.m}, d={layer.d}, but the model has "
                          f"m={m}, d={d}")
-    if solver == "auto":
+    if solver.uses_torch:
         try:
             return dual_certificate(hidden.weight, output.weight[0])[0]
         except RuntimeError as exc:
@@ -519,7 +521,7 @@ def train_sgd_lip(model: Optional[nn.Module], X: Tensor, y: Tensor, *, lam: floa
                   hidden: int = defaults.HIDDEN, beta: float = defaults.BETA,
                   epochs: int = defaults.EPOCHS, lr: float = defaults.LR,
                   seed: int = defaults.SEED, verbose: bool = False,
-                  layer: Optional[LipSDPLayer] = None, solver: Optional[str] = None,
+                  layer: Optional[LipSDPLayer] = None, solver: SolverLike = None,
                   solver_args: Optional[dict] = None, progress: Optional[bool] = None
                   ) -> TrainResult:
     """"SGD-lip": Adam on ``(1/n)‖f(X) − y‖² + λρ*(W̄, α) + (β/2)·l2_penalty`` (docs/lipsdp.md).
@@ -569,7 +571,7 @@ def train_sgd_lip(model: Optional[nn.Module], X: Tensor, y: Tensor, *, lam: floa
     net: ShallowReLU = _initial_model(model, X, hidden, seed)
     X = X.to(device=net.device, dtype=net.dtype)
     y = y.to(device=net.device, dtype=net.dtype)
-    if layer is None and solver == "SCS":
+    if layer is None and not solver.uses_torch:
         layer = LipSDPLayer(net.m, net.in_features)
     elif layer is not None and (not isinstance(layer, LipSDPLayer)
                                 or (layer.m, layer.d) != (net.m, net.in_features)):

@@ -42,6 +42,7 @@ from .layers import call_cvxpy_layer
 from .models import ShallowReLU, ShallowWeights, activation_patterns, sign_order
 from .objective import check_inputs, score
 from .postprocess import IterationRecord, PostProcessResult, _Certifier
+from .solvers import DIFFCP_METHODS, Solver, SolverLike
 from .programs import (DEFAULT_SOLVER, cp, SolverError, _augment, _sym, input_scale,
                        target_scale)
 
@@ -74,7 +75,7 @@ DEFAULT_METHOD = "Clarabel"
 #: dual of PSD cones wrongly (see :mod:`torch_lipcvx.layers`), so its gradients are wrong, while
 #: its primal solution (all the path uses) is right; diffcp does not check Clarabel's status, so
 #: a failed solve shows only in the (re-scored) solution.
-_METHODS = ("SCS", "CLARABEL")
+_METHODS = tuple(DIFFCP_METHODS)
 
 #: diffcp's own options (not the solver's), kept when a call switches ``solve_method``.
 _DIFFCP_KEYS = ("n_jobs_forward", "n_jobs_backward", "mode", "verbose")
@@ -127,11 +128,12 @@ def _check_solver_args(solver_args) -> dict:
                          f"got {type(solver_args).__name__}")
     args = dict(solver_args)
     if "solve_method" in args:
-        method = str(args["solve_method"]).upper()
-        if method not in _METHODS:
+        try:          # a name (either spelling) or a Solver, parsed once
+            method = Solver.parse(args["solve_method"], only=_METHODS)
+        except ValueError:
             raise ValueError(f"solver_args['solve_method'] must be 'SCS' or 'Clarabel', "
-                             f"got {args['solve_method']!r}")
-        args["solve_method"] = "SCS" if method == "SCS" else "Clarabel"
+                             f"got {args['solve_method']!r}") from None
+        args["solve_method"] = method.diffcp_method
     return args
 
 
@@ -485,7 +487,7 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
                         *, max_iter: int = defaults.MAX_ITER, tol: float = defaults.TOL,
                         beta: float = defaults.BETA,
                         solver_args: Optional[dict] = None, form: str = "decomposed",
-                        lipsdp_solver: str = DEFAULT_SOLVER, verbose: bool = False,
+                        lipsdp_solver: SolverLike = DEFAULT_SOLVER, verbose: bool = False,
                         progress: Optional[bool] = None) -> RegularisationPath:
     """Algorithm 1 (Lipschitz case, docs/algorithm1.md) for every ``λ`` in ``lams``, in lock-step.
 
@@ -536,8 +538,6 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
             ``λ``'s previous iterate and warns; a failed LipSDP certificate of a candidate
             rejects that candidate, stops its ``λ`` and warns, at any iteration).
     """
-    from .bounds import check_any_solver
-
     start = time.perf_counter()
     lam_arr = _check_lams(lams)
     net, w0, X, y, _, beta = check_inputs(model, X, y, 0.0, beta)
@@ -547,7 +547,7 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
     if form not in RestrictionLayer.FORMS:
         raise ValueError(f"form must be one of {RestrictionLayer.FORMS}, got {form!r}")
     show = check_progress(progress)
-    certify = _Certifier(check_any_solver(lipsdp_solver), None, collect=True)
+    certify = _Certifier(Solver.parse(lipsdp_solver), None, collect=True)
 
     w = w0.permute(sign_order(w0.alpha))
     cert0 = certify(w)

@@ -36,14 +36,14 @@ from . import defaults
 from ._checks import (check_lam_scale, check_nonneg, check_positive_int, check_seed,
                       check_solver_options)
 from ._progress import check_progress, progress_bar
-from .bounds import (FAST_SOLVERS, LipSDPFallbackWarning, LipSDPResult, check_any_solver,
-                     lipsdp)
+from .bounds import LipSDPFallbackWarning, LipSDPResult, lipsdp
 from .fast import PatternBarrier
 from .models import ShallowReLU, ShallowWeights, activation_patterns, sign_order
 # Objective and objective are re-exported: their home is torch_lipcvx.objective
 from .objective import Objective, check_inputs, objective, score
 from .programs import (DEFAULT_SOLVER, L2Program, LipSDPProgram, LipschitzRestriction, SolverError,
                        convex_to_weights)
+from .solvers import DEFAULT, SolveRecord, Solver, SolverLike
 
 __all__ = [
     "Objective",
@@ -58,18 +58,14 @@ __all__ = [
 _CPU64 = dict(device="cpu", dtype=torch.float64)
 
 
-def _use_ipm(solver: str, device) -> bool:
-    """The torch interior point (:mod:`torch_lipcvx.ipm`) runs for ``"torch"`` and ``"auto"``,
-    on ``device``. Measured against the compiled cvxpy/Clarabel programs in
-    benchmarks/bench_solvers.py (see the README's performance section)."""
-    return solver in FAST_SOLVERS
-
-
-def _fast_failed(solver: str, what: str, info) -> bool:
-    """Whether a torch solve must be replaced by cvxpy (``"auto"`` only; warns)."""
+def _fast_failed(solver: Solver, what: str, info) -> bool:
+    """Whether a torch solve must be replaced by cvxpy (a solver with a fallback, ``"auto"``,
+    only; warns). The torch interior point (:mod:`torch_lipcvx.ipm`) runs whenever
+    ``solver.uses_torch``, on the model's device; it was measured against the compiled
+    cvxpy/Clarabel programs in benchmarks/bench_solvers.py (the README's performance section)."""
     if info.status == "optimal":
         return False
-    if solver == "auto":
+    if solver.fallback:
         warnings.warn(f"the torch solver for {what} stopped with status {info.status!r} after "
                       f"{info.iterations} iterations; falling back to cvxpy/{DEFAULT_SOLVER}",
                       RuntimeWarning, stacklevel=3)
@@ -183,9 +179,12 @@ class _Certifier:
     ``"auto"`` fell back to cvxpy are counted instead of shown, for one summary at the end
     (:meth:`warn_fallbacks`); without it they reach the user as they come."""
 
-    def __init__(self, solver: str, options: Optional[dict],
+    def __init__(self, solver: SolverLike, options: Optional[dict],
                  torch_options: Optional[dict] = None, *, collect: bool = False) -> None:
-        self.solver, self.options, self.torch_options = solver, options, torch_options
+        spec = Solver.parse(solver)
+        # LipSDP's solver: a cvxpy one with ``options``, the torch methods with ``torch_options``
+        self.solver = (spec.with_options(torch_options) if spec.uses_torch
+                       else Solver.parse(spec, options))
         self.collect = collect
         self.program: Optional[LipSDPProgram] = None
         self.fallbacks = 0          # LipSDP dual runs that ended on cvxpy (solver "auto")
@@ -199,12 +198,12 @@ class _Certifier:
 
     def __call__(self, w: ShallowWeights) -> LipSDPResult:
         w = w.to(**_CPU64)
-        if self.solver in FAST_SOLVERS and not self.collect:
-            return lipsdp(w, solver=self.solver, solver_options=self.torch_options)
-        if self.solver in FAST_SOLVERS:
+        if self.solver.uses_torch and not self.collect:
+            return lipsdp(w, solver=self.solver)
+        if self.solver.uses_torch:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", RuntimeWarning)
-                out = lipsdp(w, solver=self.solver, solver_options=self.torch_options)
+                out = lipsdp(w, solver=self.solver)
             # the fallback notes are summed up once by the caller; the rest (e.g. a solver's
             # own warning) reach the user as is
             for wm in caught:
@@ -216,7 +215,7 @@ class _Certifier:
         m_act = int(((w.alpha != 0) & (w.W.abs().sum(1) > 0)).sum())
         if m_act and (self.program is None or (self.program.m, self.program.d) != (m_act, w.d)):
             self.program = LipSDPProgram(m_act, w.d)
-        return lipsdp(w, solver=self.solver, solver_options=self.options, program=self.program)
+        return lipsdp(w, solver=self.solver, program=self.program)
 
 
 # ------------------------------------------------------------------------------ the ℓ2 program
@@ -240,7 +239,7 @@ def _l2_slots(alpha: Tensor, patterns: str, n_sampled: Optional[int],
 
 def solve_l2_program(model: nn.Module, X, y, *, beta: float,
                      patterns: Literal["network", "sampled"] = "network",
-                     n_sampled: Optional[int] = None, seed: int = 0, solver: str = "auto",
+                     n_sampled: Optional[int] = None, seed: int = 0, solver: SolverLike = DEFAULT,
                      solver_options: Optional[dict] = None) -> ConvexSolution:
     """Solve program (6) with the patterns of ``model`` and map back (docs/programs.md §1).
 
@@ -269,8 +268,8 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
         raise ValueError("n_sampled is only used with patterns='sampled'")
     check_seed(seed)
     net, w, X, y, _, beta = check_inputs(model, X, y, 0.0, beta)
-    solver = check_any_solver(solver)
-    check_solver_options(solver_options, solver, PatternBarrier.OPTIONS)
+    solver = Solver.parse(solver, solver_options)
+    solver_options = check_solver_options(solver.options_or_none, solver, PatternBarrier.OPTIONS)
     D = activation_patterns(X, w).numpy()
     idx, sign = _l2_slots(w.alpha, patterns, n_sampled, torch.Generator().manual_seed(seed))
     if idx.size == 0:
@@ -293,7 +292,7 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
 # ------------------------------------------------------------------------------- Algorithm 1
 def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defaults.BETA,
                 max_iter: int = defaults.MAX_ITER, tol: float = defaults.TOL,
-                solver: str = "auto", solver_options: Optional[dict] = None,
+                solver: SolverLike = DEFAULT, solver_options: Optional[dict] = None,
                 verbose: Union[bool, int] = False, progress: Optional[bool] = None
                 ) -> PostProcessResult:
     """Post-process a trained shallow ReLU network by convex optimisation (Algorithm 1).
@@ -347,8 +346,8 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
     net, w0, X, y, lam, beta = check_inputs(model, X, y, lam, beta)
     max_iter = check_positive_int(max_iter, "max_iter")
     tol = check_nonneg(tol, "tol")
-    solver = check_any_solver(solver)
-    check_solver_options(solver_options, solver, PatternBarrier.OPTIONS)
+    solver = Solver.parse(solver, solver_options)
+    solver_options = check_solver_options(solver.options_or_none, solver, PatternBarrier.OPTIONS)
     show = check_progress(progress)
     certify = _Certifier(solver, solver_options, collect=True)
     solver_verbose = int(verbose) >= 2
@@ -359,7 +358,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
 
 
 def _postprocess(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, lam: float,
-                 beta: float, max_iter: int, tol: float, solver: str,
+                 beta: float, max_iter: int, tol: float, solver: Solver,
                  solver_options: Optional[dict], certify: _Certifier, verbose: Union[bool, int],
                  solver_verbose: bool, start: float, bar) -> PostProcessResult:
     """The work of :func:`postprocess` (arguments checked), advancing the progress ``bar``."""
@@ -480,35 +479,29 @@ def _c(c: Optional[float]) -> Optional[Tensor]:
     return None if c is None else torch.tensor(c, dtype=torch.float64)
 
 
-@dataclass
-class _FastSolveInfo:
-    """The fields of :class:`~torch_lipcvx.programs.SolveInfo` that callers read."""
-
-    value: float
-    solve_time: float
-    status: str
+#: The record of a torch solve here (kept importable; the one record type is
+#: :class:`~torch_lipcvx.solvers.SolveRecord`).
+_FastSolveInfo = SolveRecord
 
 
 def _solve_l2(X: Tensor, y: Tensor, D: np.ndarray, sign: np.ndarray, beta: float,
-              c0: Optional[Tensor], start: Optional[np.ndarray], solver: str,
+              c0: Optional[Tensor], start: Optional[np.ndarray], solver: Solver,
               options: Optional[dict], device, verbose: bool = False):
-    """Program (6) by the torch interior point (``auto``/``torch``, on ``device``) or cvxpy.
+    """Program (6) by the torch interior point (``solver.uses_torch``, on ``device``) or cvxpy.
 
     Returns ``(V (k, d + 1), c, info)`` as NumPy/float like :meth:`L2Program.solve`.
     """
     ipm, V_ipm = None, None
-    if _use_ipm(solver, device) and beta > 0 and start is not None:
+    if solver.uses_torch and beta > 0 and start is not None:
         ipm = PatternBarrier(X.to(device), y.to(device), torch.as_tensor(D).to(device),
                              torch.as_tensor(sign, dtype=torch.float64).to(device),
                              output_bias=c0 is not None)
         V_ipm, c_ipm, info = ipm.solve_l2(beta, torch.as_tensor(start), c0, verbose=verbose,
                                           **(options or {}))
         if not _fast_failed(solver, "program (6)", info):
-            return (V_ipm.cpu().numpy(), None if c_ipm is None else float(c_ipm),
-                    _FastSolveInfo(info.value, info.solve_time, info.status))
-    cvx = DEFAULT_SOLVER if solver in FAST_SOLVERS else solver
+            return V_ipm.cpu().numpy(), None if c_ipm is None else float(c_ipm), info
     program = L2Program(X.numpy(), y.numpy(), D.astype(float), sign, beta, c0 is not None)
-    V, c, info = program.solve(cvx, None if solver in FAST_SOLVERS else options)
+    V, c, info = program.solve(solver.cvxpy, None if solver.uses_torch else options)
     if ipm is not None:
         V, c = _onto_patterns(ipm, V_ipm, c_ipm, V, c)
     return V, c, info
@@ -543,14 +536,14 @@ class _RestrictionStep:
     """
 
     def __init__(self, X: Tensor, y: Tensor, D: Tensor, alpha: Tensor, lam: float, beta: float,
-                 output_bias: bool, solver: str, options: Optional[dict], device,
+                 output_bias: bool, solver: Solver, options: Optional[dict], device,
                  verbose: bool) -> None:
         self.args = (X, y, D, alpha, lam, beta, output_bias)
         self.solver, self.options, self.device, self.verbose = solver, options, device, verbose
         self.ipm = None
         self.program = None
         self.anchor: Optional[tuple[Tensor, Optional[Tensor]]] = None   # the first start
-        if _use_ipm(solver, device):
+        if solver.uses_torch:
             self.ipm = PatternBarrier(X.to(device), y.to(device), D.to(device),
                                       alpha.to(device), output_bias=output_bias)
 
@@ -580,12 +573,10 @@ class _RestrictionStep:
                                                        verbose=self.verbose, anchor=anchor,
                                                        **(self.options or {}))
             if not _fast_failed(self.solver, "the restriction (12)", info):
-                return (W.cpu().numpy(), None if c is None else float(c),
-                        _FastSolveInfo(info.value, info.solve_time, info.status))
+                return W.cpu().numpy(), None if c is None else float(c), info
             ipm_point = (W, c)
-        cvx = DEFAULT_SOLVER if self.solver in FAST_SOLVERS else self.solver
-        opts = None if self.solver in FAST_SOLVERS else self.options
-        Wt, c, _, info = self._cvxpy().solve(t.numpy(), cvx, opts)
+        opts = None if self.solver.uses_torch else self.options
+        Wt, c, _, info = self._cvxpy().solve(t.numpy(), self.solver.cvxpy, opts)
         if ipm_point is not None:
             Wt, c = _onto_patterns(self.ipm, ipm_point[0], ipm_point[1], Wt, c)
         return Wt, c, info

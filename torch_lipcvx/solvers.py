@@ -47,11 +47,13 @@ __all__ = [
     "SolverLike",
     "SolveRecord",
     "DEFAULT",
+    "TORCH",
     "CVXPY_DEFAULT",
     "LAYER_DEFAULT",
     "TORCH_SOLVERS",
     "CVXPY_SOLVERS",
     "AUTO_FALLBACK_SOLVERS",
+    "DIFFCP_METHODS",
     "installed_cvxpy_solvers",
     "cvxpy_default_options",
 ]
@@ -62,6 +64,8 @@ TORCH_SOLVERS = ("auto", "torch")
 CVXPY_SOLVERS = ("CLARABEL", "SCS")
 #: Default of the functions whose problems all have a torch method.
 DEFAULT = "auto"
+#: The torch methods without the cvxpy fallback (e.g. for the differentiable dual certificate).
+TORCH = "torch"
 #: The cvxpy solver of ``"auto"``/``"torch"`` for problems without a torch method, and the
 #: default of the functions that have such a problem (ADMM, the extensions, the λ-path).
 #: Clarabel (interior point) on our reduced/decomposed forms is both faster and far more accurate
@@ -73,6 +77,10 @@ AUTO_FALLBACK_SOLVERS = (CVXPY_DEFAULT, "SCS")
 #: Default of the differentiable cvxpylayers certificate (diffcp's Clarabel gives wrong gradients
 #: on PSD cones of size ≥ 4).
 LAYER_DEFAULT = "SCS"
+
+#: The cvxpy solvers that diffcp (under cvxpylayers) can run, with diffcp's spelling of their
+#: names (its ``solve_method``); gradients through Clarabel's PSD cones are wrong there.
+DIFFCP_METHODS = {"SCS": "SCS", "CLARABEL": "Clarabel"}
 
 #: Our default tolerances for the cvxpy solvers we know, tight enough for the 1e-6-relative checks
 #: downstream (a caller's options override them; other solvers run at their own defaults).
@@ -212,6 +220,11 @@ class Solver:
         return self.name == "auto"
 
     @property
+    def allows_cvxpy(self) -> bool:
+        """Whether cvxpy may run at all: not for ``"torch"`` (the torch methods, no fallback)."""
+        return not self.uses_torch or self.fallback
+
+    @property
     def cvxpy_name(self) -> str:
         """The cvxpy solver for the problems with no torch method: the named one, or
         :data:`CVXPY_DEFAULT` for ``"auto"``/``"torch"``."""
@@ -235,6 +248,15 @@ class Solver:
         if not self.uses_torch:
             opts.update(self.options)
         return opts
+
+    @property
+    def diffcp_method(self) -> str:
+        """diffcp's ``solve_method`` for this solver (``"SCS"`` or ``"Clarabel"``), for the
+        cvxpylayers layers; ValueError for a solver diffcp cannot run."""
+        if self.name not in DIFFCP_METHODS:
+            raise ValueError(f"diffcp runs only {tuple(DIFFCP_METHODS.values())}, "
+                             f"not {self.name!r}")
+        return DIFFCP_METHODS[self.name]
 
     @property
     def alternative(self) -> str:

@@ -230,8 +230,17 @@ def resolve_solver(requested: str) -> str:
     solvers gets CLARABEL for ``"auto"``, with a note.
     """
     name = requested.strip()
+    try:                                   # the current library: one parser (torch_lipcvx.solvers)
+        from torch_lipcvx.solvers import Solver
+    except ImportError:
+        pass
+    else:
+        try:
+            return Solver.parse(name).name
+        except ValueError as exc:
+            raise SystemExit(f"--solver: {exc}")
     check = None
-    try:                                   # the current library
+    try:                                   # an older library
         from torch_lipcvx.bounds import check_any_solver as check
     except ImportError:
         try:                               # the first version with solver="auto"
@@ -263,17 +272,16 @@ def admm_solver(solver: str) -> str:
 def effective_solvers(solver: str) -> dict[str, str]:
     """Which solver each stage really uses (recorded in the configuration key and every record,
     so records made with other solvers are never mixed)."""
-    from torch_lipcvx.programs import DEFAULT_SOLVER
-    fast = solver in ("auto", "torch")
+    from torch_lipcvx.solvers import LAYER_DEFAULT, Solver
     a = admm_solver(solver)
     return {
         "postprocess": solver,                    # C-ℓ2, Algorithm 1 (C-lip, samp-lip, W-steps)
         "l2_program": solver,                     # samp-ℓ2 (program (6), sampled patterns)
         "certificates": solver,                   # objectives, LipSDP upper bounds
         "admm_lipsdp": a,
-        "admm_sdp_step": DEFAULT_SOLVER if a in ("auto", "torch") else a,
-        "ext_alpha_reextract": DEFAULT_SOLVER if fast else solver,   # cvxpy programs only
-        "sgd_lip_layer": "SCS",                   # cvxpylayers (diffcp)
+        "admm_sdp_step": Solver.parse(a).cvxpy_name,              # no torch method
+        "ext_alpha_reextract": Solver.parse(solver).cvxpy_name,   # cvxpy programs only
+        "sgd_lip_layer": LAYER_DEFAULT,           # cvxpylayers (diffcp)
     }
 
 
