@@ -32,8 +32,9 @@ from torch.utils.data import DataLoader, IterableDataset
 from . import defaults
 from ._checks import check_nonneg, check_positive_int, check_Xy
 from .models import ShallowReLU, ShallowWeights
-from .bounds import check_any_solver, sampled_lower_bound
+from .bounds import sampled_lower_bound
 from .postprocess import PostProcessResult, postprocess
+from .solvers import DEFAULT, Solver, SolverLike
 
 __all__ = ["ConvexPostProcessing"]
 
@@ -241,7 +242,7 @@ class ConvexPostProcessing(pl.Callback):
 
     def __init__(self, *, lam: float = 0.0, beta: float = defaults.BETA,
                  max_iter: int = defaults.MAX_ITER, tol: float = defaults.TOL,
-                 solver: str = "auto",
+                 solver: SolverLike = DEFAULT,
                  solver_options: Optional[dict] = None, X: Optional[Tensor] = None,
                  y: Optional[Tensor] = None, model_attr: str = "model",
                  refresh_checkpoints: bool = True, verbose: bool = True) -> None:
@@ -252,11 +253,10 @@ class ConvexPostProcessing(pl.Callback):
                              f"(ℓ2 case), got lam={lam!r}, beta={beta!r}")
         self.max_iter = check_positive_int(max_iter, "max_iter")
         self.tol = check_nonneg(tol, "tol")
-        self.solver = check_any_solver(solver)
-        if solver_options is not None and not isinstance(solver_options, dict):
-            raise TypeError(f"solver_options must be a dict or None, got "
-                            f"{type(solver_options).__name__}")
-        self.solver_options = dict(solver_options) if solver_options is not None else None
+        # parsed once (a name or a Solver); kept as its name and a plain dict, which pickle and
+        # Lightning's hyperparameter logging take as they are
+        spec = Solver.parse(solver, solver_options)
+        self.solver, self.solver_options = spec.name, spec.options_or_none
         if (X is None) != (y is None):
             raise ValueError("pass both X and y, or neither (then the training dataloader is "
                              f"used), got X={'None' if X is None else 'a tensor'} and "

@@ -591,7 +591,7 @@ def train_sgd_lip(model: Optional[nn.Module], X: Tensor, y: Tensor, *, lam: floa
 
 def _sgd_lip_epochs(net: ShallowReLU, X: Tensor, y: Tensor, opt, history: list, *, lam: float,
                     beta: float, epochs: int, lr: float, verbose: bool, every: int,
-                    layer: Optional[LipSDPLayer], solver: str, args: dict, bar) -> None:
+                    layer: Optional[LipSDPLayer], solver: Solver, args: dict, bar) -> None:
     """The epochs of :func:`train_sgd_lip`, appending to ``history``."""
     for epoch in range(0, epochs + 1):
         last = epoch == epochs

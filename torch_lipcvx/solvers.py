@@ -140,7 +140,7 @@ def _normalise(solver: Any, only: Optional[tuple[str, ...]] = None) -> str:
         return name
     if name in CVXPY_SOLVERS or name in _known_cvxpy_solvers():
         raise ValueError(f"solver {name} is not installed or cannot solve semidefinite programs "
-                         f"(installed: {list(installed)})")
+                         f"(the installed ones that can: {list(installed)})")
     raise _bad_name(solver, only)
 
 
