@@ -291,7 +291,7 @@ def test_only_lipsdp_fallback_notes_are_counted_and_other_warnings_reach_the_use
     other warning raised while certifying (a solver's own) is passed on, not counted."""
     import importlib
     import warnings
-    pp = importlib.import_module("torch_lipcvx.postprocess")
+    pp = importlib.import_module("torch_lipcvx.descent")        # the certifier's home
     from torch_lipcvx.bounds import LipSDPFallbackWarning
     real = pp.lipsdp
 

@@ -21,6 +21,9 @@ all callers: :attr:`Verdict.worse`, a rise beyond :data:`WARN_SLACK` (relative) 
 :data:`WARN_FLOOR` (absolute), which signals a solver tolerance that is too loose rather than
 rounding. The stopping rule on the relative decrease is :func:`small_decrease`.
 
+:class:`Certifier` is the ``certify`` the clients (and ADMM's scoring) use: LipSDP with the
+compiled program cached and, on request, the ``"auto"`` fallback notes summed up in one warning.
+
 Everything here works on float64 CPU weights (:class:`~torch_lipcvx.models.ShallowWeights`) and
 data, as :func:`~torch_lipcvx.objective.check_inputs` returns them.
 """
@@ -30,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -38,16 +42,18 @@ import torch
 from torch import Tensor
 
 from ._checks import check_lam_scale
-from .bounds import LipSDPResult, certify_t
+from .bounds import LipSDPFallbackWarning, LipSDPResult, certify_t, lipsdp
 from .models import ShallowWeights
 from .objective import Objective, score
-from .programs import SolverError
+from .programs import DEFAULT_SOLVER, LipSDPProgram, SolverError
+from .solvers import Solver, SolverLike
 
 __all__ = [
     "WARN_SLACK",
     "WARN_FLOOR",
     "IterationRecord",
     "ObjectiveHistory",
+    "Certifier",
     "Verdict",
     "Descent",
     "raised_beyond_slack",
@@ -60,6 +66,8 @@ __all__ = [
 WARN_SLACK = 1e-6
 #: The absolute part of the warning threshold (``J`` in squared output units).
 WARN_FLOOR = 1e-12
+
+_CPU64 = dict(device="cpu", dtype=torch.float64)
 
 
 def raised_beyond_slack(new: float, current: float) -> bool:
@@ -125,6 +133,57 @@ class ObjectiveHistory:
         return (j0 - self.objective_after) / j0 if j0 > 0 else 0.0
 
 
+# ---------------------------------------------------------------------------- certificates
+class Certifier:
+    """Fresh, re-verified LipSDP certificates with the compiled program cached: the ``certify`` of
+    a :class:`Descent` (and of ADMM's scoring).
+
+    ``options`` go to the cvxpy solvers; the torch methods (``"auto"``/``"torch"``) get
+    ``torch_options`` (default none: a caller's ``solver_options`` are usually the interior
+    point's, whose ``tol`` would loosen the certificate). With ``collect``, lipsdp's notes that
+    ``"auto"`` fell back to cvxpy are counted instead of shown, for one summary at the end
+    (:meth:`warn_fallbacks`); without it they reach the user as they come."""
+
+    def __init__(self, solver: SolverLike, options: Optional[dict],
+                 torch_options: Optional[dict] = None, *, collect: bool = False) -> None:
+        spec = Solver.parse(solver)
+        # LipSDP's solver: a cvxpy one with ``options``, the torch methods with ``torch_options``
+        self.solver = (spec.with_options(torch_options) if spec.uses_torch
+                       else Solver.parse(spec, options))
+        self.collect = collect
+        self.program: Optional[LipSDPProgram] = None
+        self.fallbacks = 0          # LipSDP dual runs that ended on cvxpy (solver "auto")
+
+    def warn_fallbacks(self, stacklevel: int = 3) -> None:
+        """One ``RuntimeWarning`` summing up the collected fallback notes (none: nothing)."""
+        if self.fallbacks:
+            warnings.warn(f"{self.fallbacks} LipSDP certificate(s) fell back from the dual "
+                          f"method to cvxpy/{DEFAULT_SOLVER} (the dual method failed or did not "
+                          "close its gap)", RuntimeWarning, stacklevel=stacklevel)
+
+    def __call__(self, w: ShallowWeights) -> LipSDPResult:
+        w = w.to(**_CPU64)
+        if self.solver.uses_torch and not self.collect:
+            return lipsdp(w, solver=self.solver)
+        if self.solver.uses_torch:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", RuntimeWarning)
+                out = lipsdp(w, solver=self.solver)
+            # the fallback notes are summed up once by the caller; the rest (e.g. a solver's
+            # own warning) reach the user as is
+            for wm in caught:
+                if issubclass(wm.category, LipSDPFallbackWarning):
+                    self.fallbacks += 1
+                else:
+                    warnings.warn_explicit(wm.message, wm.category, wm.filename, wm.lineno)
+            return out
+        m_act = int(((w.alpha != 0) & (w.W.abs().sum(1) > 0)).sum())
+        if m_act and (self.program is None or (self.program.m, self.program.d) != (m_act, w.d)):
+            self.program = LipSDPProgram(m_act, w.d)
+        return lipsdp(w, solver=self.solver, program=self.program)
+
+
+# ---------------------------------------------------------------------------- the rule
 @dataclass(frozen=True)
 class Verdict:
     """What :meth:`Descent.consider` decided about one candidate.
@@ -184,8 +243,8 @@ class Descent:
         w: the start network's weights (float64 CPU), units in the order the caller wants.
         X: ``(n, d)`` inputs; y: ``(n,)`` targets (float64 CPU, validated).
         lam, beta: λ ≥ 0 and β ≥ 0 of ``J`` (validated by the caller).
-        certify: ``weights -> LipSDPResult``, a fresh re-verified certificate (e.g.
-            :class:`~torch_lipcvx.postprocess.Certifier`); it may raise
+        certify: ``weights -> LipSDPResult``, a fresh re-verified certificate (e.g. a
+            :class:`Certifier`); it may raise
             :class:`~torch_lipcvx.programs.SolverError`.
         dtype: the model's dtype; candidates are rounded to it before they are certified.
         start: the ``time.perf_counter()`` the records' ``time`` counts from (default now).

@@ -22,7 +22,6 @@ returned history is non-increasing. The user's model is never modified.
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -33,15 +32,17 @@ import torch
 from torch import Tensor, nn
 
 from . import defaults
-from ._checks import (check_lam_scale, check_nonneg, check_positive_int, check_seed,
-                      check_solver_options)
+from ._checks import check_nonneg, check_positive_int, check_seed, check_solver_options
 from ._progress import check_progress, progress_bar
-from .bounds import LipSDPFallbackWarning, LipSDPResult, lipsdp
+from .bounds import LipSDPResult
+# IterationRecord is re-exported (its home is torch_lipcvx.descent, with the descent rule);
+# _Certifier and _ObjectiveHistory stay importable here for the modules not yet switched
+from .descent import Certifier, Descent, IterationRecord, ObjectiveHistory, Verdict
 from .fast import PatternBarrier
 from .models import ShallowReLU, ShallowWeights, activation_patterns, sign_order
 # Objective and objective are re-exported: their home is torch_lipcvx.objective
 from .objective import Objective, check_inputs, objective, score
-from .programs import (DEFAULT_SOLVER, L2Program, LipSDPProgram, LipschitzRestriction, SolverError,
+from .programs import (DEFAULT_SOLVER, L2Program, LipschitzRestriction, SolverError,
                        convex_to_weights)
 from .solvers import DEFAULT, SolveRecord, Solver, SolverLike
 
@@ -56,6 +57,11 @@ __all__ = [
 ]
 
 _CPU64 = dict(device="cpu", dtype=torch.float64)
+
+#: Old private names of :class:`~torch_lipcvx.descent.Certifier` and
+#: :class:`~torch_lipcvx.descent.ObjectiveHistory` (same objects), for the modules that import them.
+_Certifier = Certifier
+_ObjectiveHistory = ObjectiveHistory
 
 
 def _fast_failed(solver: Solver, what: str, info) -> bool:
@@ -73,50 +79,8 @@ def _fast_failed(solver: Solver, what: str, info) -> bool:
     return False
 
 
-@dataclass(frozen=True)
-class IterationRecord:
-    """One accepted iterate of Algorithm 1 (iteration 0 is the input network).
-
-    ``time`` is wall seconds since the start of :func:`postprocess`; ``solve_time`` the solver's
-    seconds for the step that produced this iterate (0 for the input).
-    """
-
-    iteration: int
-    objective: float
-    mse: float
-    l2: float
-    rho: float
-    L: float
-    time: float
-    solve_time: float
-    step: str
-
-    def __repr__(self) -> str:
-        return (f"IterationRecord({self.iteration}: J={self.objective:.6g}, mse={self.mse:.6g}, "
-                f"L={self.L:.6g}, step={self.step!r}, t={self.time:.3g}s)")
-
-
-class _ObjectiveHistory:
-    """``objective_before/after`` and ``improvement`` of a result whose ``history`` holds records
-    with an ``objective`` (non-increasing, ``history[0]`` the input)."""
-
-    @property
-    def objective_before(self) -> float:
-        return self.history[0].objective
-
-    @property
-    def objective_after(self) -> float:
-        return self.history[-1].objective
-
-    @property
-    def improvement(self) -> float:
-        """Relative decrease ``(J_before − J_after) / J_before`` (≥ 0)."""
-        j0 = self.objective_before
-        return (j0 - self.objective_after) / j0 if j0 > 0 else 0.0
-
-
 @dataclass
-class PostProcessResult(_ObjectiveHistory):
+class PostProcessResult(ObjectiveHistory):
     """What :func:`postprocess` returns.
 
     Attributes:
@@ -168,54 +132,6 @@ class ConvexSolution:
         return (f"ConvexSolution(J={self.objective.value:.6g}, mse={self.objective.mse:.6g}, "
                 f"L={self.objective.L:.6g}, status={self.status!r}, "
                 f"solve_time={self.solve_time:.3g}s, model=ShallowReLU({self.model.extra_repr()}))")
-
-
-class _Certifier:
-    """Fresh, re-verified LipSDP certificates with the compiled program cached.
-
-    ``options`` go to the cvxpy solvers; the torch methods (``"auto"``/``"torch"``) get
-    ``torch_options`` (default none: a caller's ``solver_options`` are usually the interior
-    point's, whose ``tol`` would loosen the certificate). With ``collect``, lipsdp's notes that
-    ``"auto"`` fell back to cvxpy are counted instead of shown, for one summary at the end
-    (:meth:`warn_fallbacks`); without it they reach the user as they come."""
-
-    def __init__(self, solver: SolverLike, options: Optional[dict],
-                 torch_options: Optional[dict] = None, *, collect: bool = False) -> None:
-        spec = Solver.parse(solver)
-        # LipSDP's solver: a cvxpy one with ``options``, the torch methods with ``torch_options``
-        self.solver = (spec.with_options(torch_options) if spec.uses_torch
-                       else Solver.parse(spec, options))
-        self.collect = collect
-        self.program: Optional[LipSDPProgram] = None
-        self.fallbacks = 0          # LipSDP dual runs that ended on cvxpy (solver "auto")
-
-    def warn_fallbacks(self, stacklevel: int = 3) -> None:
-        """One ``RuntimeWarning`` summing up the collected fallback notes (none: nothing)."""
-        if self.fallbacks:
-            warnings.warn(f"{self.fallbacks} LipSDP certificate(s) fell back from the dual "
-                          f"method to cvxpy/{DEFAULT_SOLVER} (the dual method failed or did not "
-                          "close its gap)", RuntimeWarning, stacklevel=stacklevel)
-
-    def __call__(self, w: ShallowWeights) -> LipSDPResult:
-        w = w.to(**_CPU64)
-        if self.solver.uses_torch and not self.collect:
-            return lipsdp(w, solver=self.solver)
-        if self.solver.uses_torch:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", RuntimeWarning)
-                out = lipsdp(w, solver=self.solver)
-            # the fallback notes are summed up once by the caller; the rest (e.g. a solver's
-            # own warning) reach the user as is
-            for wm in caught:
-                if issubclass(wm.category, LipSDPFallbackWarning):
-                    self.fallbacks += 1
-                else:
-                    warnings.warn_explicit(wm.message, wm.category, wm.filename, wm.lineno)
-            return out
-        m_act = int(((w.alpha != 0) & (w.W.abs().sum(1) > 0)).sum())
-        if m_act and (self.program is None or (self.program.m, self.program.d) != (m_act, w.d)):
-            self.program = LipSDPProgram(m_act, w.d)
-        return lipsdp(w, solver=self.solver, program=self.program)
 
 
 # ------------------------------------------------------------------------------ the ℓ2 program
@@ -283,7 +199,7 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
     new = ShallowWeights.from_tilde(torch.as_tensor(Wt), torch.as_tensor(alpha),
                                     None if c is None else torch.tensor(c, dtype=torch.float64))
     new = new.rounded(net.dtype)              # certify the weights that will be returned
-    cert = _Certifier(solver, solver_options)(new)
+    cert = Certifier(solver, solver_options)(new)
     obj = score(new, X, y, lam=0.0, beta=beta, rho=cert.rho)
     out = ShallowReLU.from_weights(new, device=net.device, dtype=net.dtype)
     return ConvexSolution(out, new, obj, info.value, info.solve_time, info.status, idx, sign)
@@ -349,7 +265,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
     solver = Solver.parse(solver, solver_options)
     solver_options = check_solver_options(solver.options_or_none, solver, PatternBarrier.OPTIONS)
     show = check_progress(progress)
-    certify = _Certifier(solver, solver_options, collect=True)
+    certify = Certifier(solver, solver_options, collect=True)
     solver_verbose = int(verbose) >= 2
     with progress_bar(show, max_iter if lam > 0 else 1, "Algorithm 1" if lam > 0
                       else "program (6)") as bar:
@@ -359,61 +275,19 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
 
 def _postprocess(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, lam: float,
                  beta: float, max_iter: int, tol: float, solver: Solver,
-                 solver_options: Optional[dict], certify: _Certifier, verbose: Union[bool, int],
+                 solver_options: Optional[dict], certify: Certifier, verbose: Union[bool, int],
                  solver_verbose: bool, start: float, bar) -> PostProcessResult:
-    """The work of :func:`postprocess` (arguments checked), advancing the progress ``bar``."""
+    """The work of :func:`postprocess` (arguments checked), advancing the progress ``bar``.
 
+    The steps (program (6), or the restriction (12) with the current certificate) make the
+    candidates; a :class:`~torch_lipcvx.descent.Descent` accepts or rejects them."""
     w = w0.permute(sign_order(w0.alpha))
-    cert = certify(w)
-    J = score(w, X, y, lam=lam, beta=beta, rho=cert.rho)
-    check_lam_scale(lam, J.rho, J.mse, 0.5 * beta * J.l2, y)
-    history = [IterationRecord(0, J.value, J.mse, J.l2, J.rho, J.L, time.perf_counter() - start,
-                               0.0, "input")]
-    rejected: list[dict] = []
-
-    def log(rec: IterationRecord, note: str = "") -> None:
-        if verbose:
-            bar.write(f"[torch_lipcvx] iter {rec.iteration:3d}  J={rec.objective:.8g}  "
-                      f"mse={rec.mse:.6g}  L={rec.L:.6g}  t={rec.time:.1f}s  {note}")
-
-    log(history[0], "input network")
-
+    descent = Descent(w, X, y, lam=lam, beta=beta, certify=certify, dtype=net.dtype, start=start)
+    if verbose:
+        _log_iterate(bar, descent.history[0], "input network")
     # the accepted iterate as the solver returned it (float64), the next solve's start: the
     # model's dtype may round it off the fixed patterns, where the interior point cannot start
     w_solver = w
-
-    def consider(cand: ShallowWeights, k: int, solve_time: float, step: str) -> bool:
-        nonlocal w, w_solver, cert, J
-        exact, cand = cand, cand.rounded(net.dtype)    # score the weights that will be returned
-        try:
-            cert_new = certify(cand)
-        except SolverError as exc:
-            # the candidate cannot be scored: keep what has been gained so far (nothing gained
-            # yet: the error goes to the caller, as for a failed first solve)
-            if len(history) == 1:
-                raise
-            rejected.append({"iteration": k, "objective": math.nan, "previous": J.value,
-                             "reason": f"certificate failed at iteration {k}: {exc}"})
-            warnings.warn(f"iteration {k}: the candidate's LipSDP certificate failed ({exc}); "
-                          "kept the previous network", RuntimeWarning, stacklevel=4)
-            return False
-        J_new = score(cand, X, y, lam=lam, beta=beta, rho=cert_new.rho)
-        if J_new.value <= J.value:
-            w, w_solver, cert, J = cand, exact, cert_new, J_new
-            history.append(IterationRecord(k, J.value, J.mse, J.l2, J.rho, J.L,
-                                           time.perf_counter() - start, solve_time, step))
-            log(history[-1])
-            return True
-        rejected.append({"iteration": k, "objective": J_new.value, "previous": J.value,
-                         "reason": "objective increased (solver inaccuracy)"})
-        if J_new.value > J.value * (1 + 1e-6) + 1e-12:
-            warnings.warn(f"iteration {k}: candidate J={J_new.value:.8g} > J={J.value:.8g}; "
-                          "kept the previous network (solver tolerance too loose?)",
-                          RuntimeWarning, stacklevel=4)
-        if verbose:
-            bar.write(f"[torch_lipcvx] iter {k:3d}  candidate J={J_new.value:.8g} rejected "
-                      "(not lower)")
-        return False
 
     D = activation_patterns(X, w)
     message = ""
@@ -431,9 +305,10 @@ def _postprocess(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, lam
             Wt[torch.as_tensor(idx)] = torch.as_tensor(Wt_s)
             alpha[torch.as_tensor(idx)] = torch.as_tensor(alpha_s)
             cand = ShallowWeights.from_tilde(Wt, alpha, _c(c))
-            accepted = consider(cand, 1, info.solve_time, "l2-program")
-            bar.update(1, J=J.value, L=J.L)
-            message = "solved program (6)" if accepted else "program (6) did not improve J"
+            verdict = _consider(descent, cand, 1, info.solve_time, "l2-program", verbose, bar)
+            bar.update(1, J=descent.J.value, L=descent.J.L)
+            message = ("solved program (6)" if verdict.accepted
+                       else "program (6) did not improve J")
     else:
         act = (w.alpha != 0)
         if not bool(act.any()):
@@ -445,10 +320,10 @@ def _postprocess(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, lam
             message = f"reached max_iter={max_iter}"
             for k in range(1, max_iter + 1):
                 try:
-                    Wt_a, c, info = step12(torch.as_tensor(cert.t[ai.numpy()]),
+                    Wt_a, c, info = step12(torch.as_tensor(descent.cert.t[ai.numpy()]),
                                            w_solver.W_tilde[ai], w_solver.c)
                 except SolverError as exc:
-                    if len(history) == 1:
+                    if not descent.moved:
                         raise
                     warnings.warn(f"iteration {k}: {exc}; kept the previous network",
                                   RuntimeWarning, stacklevel=3)
@@ -458,21 +333,56 @@ def _postprocess(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, lam
                 Wt[ai] = torch.as_tensor(Wt_a)
                 if beta > 0:
                     Wt[~act] = 0.0
-                J_prev = J.value
-                accepted = consider(ShallowWeights.from_tilde(Wt, w_solver.alpha, _c(c)), k,
-                                    info.solve_time, "restriction")
-                bar.update(1, J=J.value, L=J.L)
-                if not accepted:
-                    reason = rejected[-1]["reason"]
-                    message = (reason if reason.startswith("certificate failed") else
+                cand = ShallowWeights.from_tilde(Wt, w_solver.alpha, _c(c))
+                verdict = _consider(descent, cand, k, info.solve_time, "restriction", verbose,
+                                    bar)
+                bar.update(1, J=descent.J.value, L=descent.J.L)
+                if not verdict.accepted:
+                    message = (verdict.reason if verdict.error is not None else
                                f"converged: candidate at iteration {k} did not lower J")
                     break
-                if (J_prev - J.value) <= tol * abs(J_prev):
+                w_solver = cand
+                if descent.decreased_less_than(verdict.previous.value, tol):
                     message = f"converged: relative decrease below tol={tol:g}"
                     break
     certify.warn_fallbacks(stacklevel=4)
-    out = ShallowReLU.from_weights(w, device=net.device, dtype=net.dtype)
-    return PostProcessResult(out, history, rejected, cert, message, lam, beta)
+    out = ShallowReLU.from_weights(descent.w, device=net.device, dtype=net.dtype)
+    return PostProcessResult(out, descent.history, descent.rejected, descent.cert, message, lam,
+                             beta)
+
+
+def _log_iterate(bar, rec: IterationRecord, note: str = "") -> None:
+    """The verbose line of an accepted iterate."""
+    bar.write(f"[torch_lipcvx] iter {rec.iteration:3d}  J={rec.objective:.8g}  "
+              f"mse={rec.mse:.6g}  L={rec.L:.6g}  t={rec.time:.1f}s  {note}")
+
+
+def _consider(descent: Descent, cand: ShallowWeights, k: int, solve_time: float, step: str,
+              verbose: Union[bool, int], bar) -> Verdict:
+    """Hand the candidate of step ``k`` to ``descent`` and report the verdict as
+    :func:`postprocess` does: a failed certificate before anything was accepted raises (as a
+    failed first solve does), later ones warn; a rejection beyond the slack warns."""
+    verdict = descent.consider(cand, k, step=step, solve_time=solve_time)
+    if verdict.error is not None:
+        # the candidate cannot be scored: keep what has been gained so far (nothing gained yet:
+        # the error goes to the caller)
+        if not descent.moved:
+            raise verdict.error
+        warnings.warn(f"iteration {k}: the candidate's LipSDP certificate failed "
+                      f"({verdict.error}); kept the previous network", RuntimeWarning,
+                      stacklevel=4)
+    elif verdict.accepted:
+        if verbose:
+            _log_iterate(bar, descent.history[-1])
+    else:
+        if verdict.worse:
+            warnings.warn(f"iteration {k}: candidate J={verdict.objective.value:.8g} > "
+                          f"J={verdict.previous.value:.8g}; kept the previous network (solver "
+                          "tolerance too loose?)", RuntimeWarning, stacklevel=4)
+        if verbose:
+            bar.write(f"[torch_lipcvx] iter {k:3d}  candidate J={verdict.objective.value:.8g} "
+                      "rejected (not lower)")
+    return verdict
 
 
 def _c(c: Optional[float]) -> Optional[Tensor]:
