@@ -24,10 +24,9 @@ Units: ``ρ`` is ``L²`` with ``L`` the certified ℓ2 Lipschitz bound in output
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import NamedTuple, Optional, Sequence, Union
 
 import numpy as np
@@ -35,13 +34,13 @@ import torch
 from torch import Tensor, nn
 
 from . import defaults
-from ._checks import check_data_scale, check_lam_scale, check_nonneg, check_positive_int
+from ._checks import check_data_scale, check_nonneg, check_positive_int
 from ._progress import check_progress, progress_bar
-from .bounds import certify_t
+from .descent import Certifier, Descent
 from .layers import call_cvxpy_layer
 from .models import ShallowReLU, ShallowWeights, activation_patterns, sign_order
-from .objective import check_inputs, score
-from .postprocess import IterationRecord, PostProcessResult, _Certifier
+from .objective import check_inputs
+from .postprocess import PostProcessResult
 from .solvers import DIFFCP_METHODS, Solver, SolverLike
 from .programs import (DEFAULT_SOLVER, cp, SolverError, _augment, _sym, input_scale,
                        target_scale)
@@ -473,14 +472,20 @@ def _check_lams(lams) -> np.ndarray:
 
 
 class _Lane:
-    """The state of Algorithm 1 for one ``λ``."""
+    """One ``λ`` of the path: its :class:`~torch_lipcvx.descent.Descent` and whether it runs."""
 
-    def __init__(self, lam: float, w: ShallowWeights, cert, J, record: IterationRecord) -> None:
-        self.lam, self.w, self.cert, self.J = lam, w, cert, J
-        self.history = [record]
-        self.rejected: list[dict] = []
+    def __init__(self, lam: float, descent: Descent) -> None:
+        self.lam, self.descent = lam, descent
         self.message = ""
         self.running = True
+
+
+def _log_lane(lane: _Lane, note: str = "") -> None:
+    """The verbose line of a ``λ``'s last accepted iterate."""
+    rec = lane.descent.history[-1]
+    print(f"[torch_lipcvx] lam={lane.lam:<10.4g} iter {rec.iteration:3d}  "
+          f"J={rec.objective:.8g}  mse={rec.mse:.6g}  L={rec.L:.6g}  "
+          f"t={rec.time:.1f}s  {note}", flush=True)
 
 
 def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.ndarray, Tensor],
@@ -547,28 +552,20 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
     if form not in RestrictionLayer.FORMS:
         raise ValueError(f"form must be one of {RestrictionLayer.FORMS}, got {form!r}")
     show = check_progress(progress)
-    certify = _Certifier(Solver.parse(lipsdp_solver), None, collect=True)
+    certify = Certifier(Solver.parse(lipsdp_solver), None, collect=True)
 
     w = w0.permute(sign_order(w0.alpha))
     cert0 = certify(w)
     D0 = activation_patterns(X, w)
-    lanes = []
-    for lam in lam_arr:
-        J = score(w, X, y, lam=float(lam), beta=beta, rho=cert0.rho)
-        check_lam_scale(float(lam), J.rho, J.mse, 0.5 * beta * J.l2, y)
-        rec = IterationRecord(0, J.value, J.mse, J.l2, J.rho, J.L, time.perf_counter() - start,
-                              0.0, "input")
-        lanes.append(_Lane(float(lam), w, cert0, J, rec))
-
-    def log(lane: _Lane, note: str = "") -> None:
-        if verbose:
-            rec = lane.history[-1]
-            print(f"[torch_lipcvx] lam={lane.lam:<10.4g} iter {rec.iteration:3d}  "
-                  f"J={rec.objective:.8g}  mse={rec.mse:.6g}  L={rec.L:.6g}  "
-                  f"t={rec.time:.1f}s  {note}", flush=True)
-
-    for lane in lanes:
-        log(lane, "input network")
+    # one descent per λ from the same start and certificate; a candidate's ρ is the smaller of
+    # its fresh LipSDP and its λ's current T re-verified on it (reuse_t)
+    lanes = [_Lane(float(lam), Descent(w, X, y, lam=float(lam), beta=beta, certify=certify,
+                                       dtype=net.dtype, start=start, certificate=cert0,
+                                       reuse_t=True))
+             for lam in lam_arr]
+    if verbose:
+        for lane in lanes:
+            _log_lane(lane, "input network")
 
     act = w.alpha != 0
     ai = torch.nonzero(act)[:, 0]
@@ -588,7 +585,8 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
                 run = [lane for lane in lanes if lane.running]
                 if not run:
                     break
-                t_batch = torch.stack([torch.as_tensor(lane.cert.t, **_CPU64)[ai] for lane in run])
+                t_batch = torch.stack([torch.as_tensor(lane.descent.cert.t, **_CPU64)[ai]
+                                       for lane in run])
                 lam_batch = torch.tensor([lane.lam for lane in run], **_CPU64)
                 try:
                     with torch.no_grad():
@@ -606,50 +604,36 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
                 layer_calls += 1
                 batch_sizes.append(len(run))
                 for b, lane in enumerate(run):
-                    Wt = lane.w.W_tilde.clone()
+                    Wt = lane.descent.w.W_tilde.clone()
                     Wt[ai] = sol.W_tilde[b]
                     if beta > 0:
                         Wt[~act] = 0.0
                     c = None if sol.c is None else sol.c[b].clone()
-                    cand = ShallowWeights.from_tilde(Wt, lane.w.alpha, c).rounded(net.dtype)
-                    try:
-                        cert = certify(cand)
-                    except SolverError as exc:
-                        # the candidate cannot be scored: this λ keeps what it has (as postprocess
-                        # does), the other λ go on
-                        reason = f"certificate failed at iteration {k}: {exc}"
-                        lane.rejected.append({"iteration": k, "objective": math.nan,
-                                              "previous": lane.J.value, "reason": reason})
-                        lane.message, lane.running = reason, False
+                    cand = ShallowWeights.from_tilde(Wt, lane.descent.w.alpha, c)
+                    verdict = lane.descent.consider(cand, k, step="restriction-batch",
+                                                    solve_time=sol.solve_time)
+                    if verdict.error is not None:
+                        # the candidate cannot be scored: this λ keeps what it has (as
+                        # postprocess does), the other λ go on
+                        lane.message, lane.running = verdict.reason, False
                         warnings.warn(f"lam={lane.lam:g}, iteration {k}: the candidate's LipSDP "
-                                      f"certificate failed ({exc}); kept the previous network",
-                                      RuntimeWarning, stacklevel=2)
-                        continue
-                    rho_T, t_T, _ = certify_t(cand.W, cand.alpha, lane.cert.t)
-                    if rho_T < cert.rho:        # the old T certifies better (solver inaccuracy)
-                        cert = replace(cert, rho=rho_T, t=t_T.numpy(), status="previous T")
-                    J_new = score(cand, X, y, lam=lane.lam, beta=beta, rho=cert.rho)
-                    J_prev = lane.J.value
-                    if J_new.value <= J_prev:
-                        lane.w, lane.cert, lane.J = cand, cert, J_new
-                        lane.history.append(IterationRecord(
-                            k, J_new.value, J_new.mse, J_new.l2, J_new.rho, J_new.L,
-                            time.perf_counter() - start, sol.solve_time, "restriction-batch"))
-                        log(lane)
-                        if (J_prev - J_new.value) <= tol * abs(J_prev):
+                                      f"certificate failed ({verdict.error}); kept the previous "
+                                      "network", RuntimeWarning, stacklevel=2)
+                    elif verdict.accepted:
+                        if verbose:
+                            _log_lane(lane)
+                        if lane.descent.decreased_less_than(verdict.previous.value, tol):
                             lane.message = f"converged: relative decrease below tol={tol:g}"
                             lane.running = False
                     else:
-                        lane.rejected.append({"iteration": k, "objective": J_new.value,
-                                              "previous": J_prev,
-                                              "reason": "objective increased (solver inaccuracy)"})
-                        if J_new.value > J_prev * (1 + 1e-6) + 1e-12:
+                        if verdict.worse:
                             n_bad += 1
                         lane.message = f"converged: candidate at iteration {k} did not lower J"
                         lane.running = False
                         if verbose:
                             print(f"[torch_lipcvx] lam={lane.lam:<10.4g} iter {k:3d}  candidate "
-                                  f"J={J_new.value:.8g} rejected (not lower)", flush=True)
+                                  f"J={verdict.objective.value:.8g} rejected (not lower)",
+                                  flush=True)
                 bar.update(1, running=sum(lane.running for lane in lanes))
     if n_bad:
         warnings.warn(f"{n_bad} candidate(s) raised J by more than 1e-6 relative and were "
@@ -660,13 +644,14 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
     results, violation, mismatch = [], [], []
     sgn = 2.0 * D0.to(torch.float64) - 1.0
     for lane in lanes:
-        Z = X @ lane.w.W.T + lane.w.b                        # (n, m) pre-activations
-        viol = torch.relu(-sgn * Z) * lane.w.alpha.abs()
+        w_lam = lane.descent.w
+        Z = X @ w_lam.W.T + w_lam.b                          # (n, m) pre-activations
+        viol = torch.relu(-sgn * Z) * w_lam.alpha.abs()
         violation.append(float(viol.max()))
-        mismatch.append(int((activation_patterns(X, lane.w) != D0).sum()))
-        out = ShallowReLU.from_weights(lane.w, device=net.device, dtype=net.dtype)
-        results.append(PostProcessResult(out, lane.history, lane.rejected, lane.cert,
-                                         lane.message, lane.lam, beta))
+        mismatch.append(int((activation_patterns(X, w_lam) != D0).sum()))
+        out = ShallowReLU.from_weights(w_lam, device=net.device, dtype=net.dtype)
+        results.append(PostProcessResult(out, lane.descent.history, lane.descent.rejected,
+                                         lane.descent.cert, lane.message, lane.lam, beta))
     return RegularisationPath(lam_arr.copy(), results, np.asarray(violation),
                               np.asarray(mismatch, dtype=int),
                               layer_time, layer_calls, batch_sizes, setup_time,
