@@ -70,7 +70,7 @@ __all__ = ["LipSDPLayer", "LipSDPLayerResult", "dual_certificate", "lipschitz_pe
            "train_sgd_lip"]
 
 #: Solvers the layer accepts (see the module docstring for why not Clarabel).
-LAYER_SOLVERS = ("SCS",)
+LAYER_SOLVERS = (LAYER_DEFAULT,)
 
 #: Default SCS/diffcp settings for the layer. On the balanced, normalised program SCS at 1e-8
 #: gives ρ within about 2e-6 relative of Clarabel's LipSDP at m = 100, d = 10 in under half a
@@ -404,7 +404,7 @@ class LipSDPLayer(nn.Module):
 
 # ------------------------------------------------------------------------------ the dual path
 #: What :func:`lipschitz_penalty` and :func:`train_sgd_lip` accept as ``solver``.
-PENALTY_SOLVERS = ("auto", "SCS")
+PENALTY_SOLVERS = (DEFAULT, LAYER_DEFAULT)
 #: :func:`dual_certificate` uses the dual's ``Z`` for the gradient when the certified relative gap
 #: in ρ is at most this. The Newton method (d ≤ 32) reaches ~1e-9; the first-order method for
 #: larger d stops near 1e-6, where ``Z`` is still within ~1e-3 relative of the optimal one.

@@ -35,6 +35,7 @@ from . import defaults
 from ._checks import (check_data_scale, check_nonneg, check_squared_errors_finite,
                       check_weights_scale, check_Xy)
 from .bounds import lipsdp
+from .solvers import DEFAULT, SolverLike
 from .models import (ShallowReLU, ShallowWeights, as_shallow_relu, check_weights_finite,
                      forward_weights)
 
@@ -211,7 +212,7 @@ def check_inputs(model: nn.Module, X, y, lam, beta) -> tuple[ShallowReLU, Shallo
 
 
 def objective(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defaults.BETA,
-              solver: str = "auto", solver_options: Optional[dict] = None) -> Objective:
+              solver: SolverLike = DEFAULT, solver_options: Optional[dict] = None) -> Objective:
     """Evaluate ``J`` of docs/conventions.md §2 for a network on data, with a fresh certified ``ρ``.
 
     Args:
