@@ -46,7 +46,6 @@ increases from the *start*, but nothing relates it to the base network's ``J``.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 import warnings
@@ -58,12 +57,13 @@ import torch
 from torch import Tensor, nn
 
 from . import defaults
-from ._checks import check_lam_scale, check_nonneg, check_patterns, check_positive_int, check_seed
+from ._checks import check_nonneg, check_patterns, check_positive_int, check_seed
 from ._progress import check_progress, progress_bar
 from .bounds import LipSDPResult
+from .descent import Certifier, Descent, ObjectiveHistory, Verdict
 from .models import ShallowReLU, ShallowWeights, activation_patterns, augment, sign_order
 from .objective import Objective, check_inputs, score
-from .postprocess import PostProcessResult, _Certifier, _ObjectiveHistory, postprocess
+from .postprocess import PostProcessResult, postprocess
 from .programs import DEFAULT_SOLVER, AlphaRestriction, LipschitzRestriction, SolverError
 from .solvers import Solver, SolverLike
 
@@ -80,9 +80,6 @@ __all__ = [
 ]
 
 _CPU64 = dict(device="cpu", dtype=torch.float64)
-#: A candidate is accepted when its J is at most the current J (exact comparison, as postprocess).
-#: Warnings about rejected candidates are raised only beyond this relative slack.
-_WARN_SLACK = 1e-6
 #: α-step outputs with |α_j| at most this fraction of max |α| are set to 0 (see _alpha_candidate).
 _ALPHA_SNAP = 1e-5
 
@@ -166,9 +163,16 @@ class ExtendedRecord:
                 f"L={self.L:.6g}, {'accepted' if self.accepted else 'rejected'}, "
                 f"t={self.time:.3g}s)")
 
+    @classmethod
+    def from_verdict(cls, verdict: Verdict) -> "ExtendedRecord":
+        """The record of a scored candidate (:meth:`~torch_lipcvx.descent.Descent.consider`)."""
+        J = verdict.objective
+        return cls(verdict.iteration, verdict.step, J.value, J.mse, J.l2, J.rho, J.L,
+                   verdict.accepted, verdict.time, verdict.solve_time, verdict.note)
+
 
 @dataclass
-class ExtendedResult(_ObjectiveHistory):
+class ExtendedResult(ObjectiveHistory):
     """What :func:`postprocess_extended` returns.
 
     Attributes:
@@ -368,7 +372,7 @@ def alpha_step(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
     if form not in ("reduced", "schur"):
         raise ValueError(f"form must be 'reduced' or 'schur', got {form!r}")
     outer, own = _resolve_solver(solver, solver_options)
-    certify = _Certifier(outer, solver_options)
+    certify = Certifier(outer, solver_options)
     cert0 = certify(w)
     J0 = score(w, X, y, lam=lam, beta=beta, rho=cert0.rho)
     t = cert0.t if (lam > 0 and t_mode == "fixed") else None
@@ -432,7 +436,7 @@ def pattern_step(model: nn.Module, X, y, patterns: Tensor, *, lam: float, beta: 
         raise ValueError(f"patterns must have shape {(X.shape[0], w.m)}, "
                          f"got {tuple(patterns.shape)}")
     outer, own = _resolve_solver(solver, solver_options)
-    certify = _Certifier(outer, solver_options)
+    certify = Certifier(outer, solver_options)
     cert0 = certify(w)
     J0 = score(w, X, y, lam=lam, beta=beta, rho=cert0.rho)
     new, _, _, _ = _pattern_candidate(w, X, y, patterns, cert0.t, lam, beta, own,
@@ -508,110 +512,118 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = de
         raise ValueError(f"t_mode must be 'free' or 'fixed', got {t_mode!r}")
     show = check_progress(progress)
     outer_solver, own = _resolve_solver(solver, solver_options)
-    certify = _Certifier(outer_solver, solver_options)
+    certify = Certifier(outer_solver, solver_options)
     # with the torch solvers, solver_options are theirs (postprocess's interior point): the cvxpy
     # programs built here then run with cvxpy's defaults, as postprocess's cvxpy fallbacks do
     own_options = own.options_or_none
 
     w = w.permute(sign_order(w.alpha))
-    cert = certify(w)
-    J = score(w, X, y, lam=lam, beta=beta, rho=cert.rho)
-    check_lam_scale(lam, J.rho, J.mse, 0.5 * beta * J.l2, y)
-    rec0 = ExtendedRecord(0, "input", J.value, J.mse, J.l2, J.rho, J.L, True,
-                          time.perf_counter() - start, 0.0)
-    history, candidates = [rec0], [rec0]
+    descent = Descent(w, X, y, lam=lam, beta=beta, certify=certify, dtype=net.dtype, start=start,
+                      record=ExtendedRecord.from_verdict)
+    candidates = [descent.history[0]]
     alpha_cache: dict = {}
-
-    def log(rec: ExtendedRecord) -> None:
-        if verbose:
-            tag = "accepted" if rec.accepted else "rejected"
-            bar.write(f"[extended] round {rec.round:2d} {rec.step:10s} J={rec.objective:.8g}  "
-                      f"mse={rec.mse:.6g}  L={rec.L:.6g}  {tag}  ({rec.step_time:.1f}s, "
-                      f"t={rec.time:.1f}s) {rec.note}")
-
     bar = progress_bar(show, max_rounds, "Algorithm 1 (extended)", unit="round")
-    log(rec0)
-
-    def consider(cand: ShallowWeights, k: int, step: str, sec: float, note: str = "") -> bool:
-        nonlocal w, cert, J
-        cand = cand.rounded(net.dtype)        # score the weights that will be returned
-        c_new = certify(cand)
-        J_new = score(cand, X, y, lam=lam, beta=beta, rho=c_new.rho)
-        ok = J_new.value <= J.value
-        rec = ExtendedRecord(k, step, J_new.value, J_new.mse, J_new.l2, J_new.rho, J_new.L, ok,
-                             time.perf_counter() - start, sec, note)
-        candidates.append(rec)
-        if ok:
-            w, cert, J = cand, c_new, J_new
-            history.append(rec)
-        elif J_new.value > J.value * (1 + _WARN_SLACK) + 1e-12 and step == "w-step":
-            warnings.warn(f"round {k}: the W-step's network scored J={J_new.value:.8g} > "
-                          f"J={J.value:.8g}; kept the previous network", RuntimeWarning,
-                          stacklevel=3)
-        log(rec)
-        return ok
-
-    def failed(k: int, step: str, exc: Exception, sec: float) -> None:
-        warnings.warn(f"round {k}: {step} failed ({exc}); kept the previous network",
-                      RuntimeWarning, stacklevel=3)
-        rec = ExtendedRecord(k, step, math.nan, math.nan, math.nan, math.nan, math.nan, False,
-                             time.perf_counter() - start, sec, f"failed: {exc}")
-        candidates.append(rec)
-        log(rec)
+    if verbose:
+        _log_candidate(bar, candidates[0])
 
     message = f"reached max_rounds={max_rounds}"
     with bar:
         for k in range(1, max_rounds + 1):
-            J_round = J.value
+            J_round = descent.J.value
             # 1. W-step: Algorithm 1 from the current network, with its own (re-extracted) patterns
-            order = sign_order(w.alpha)
-            if not torch.equal(order, torch.arange(w.m)):
+            order = sign_order(descent.w.alpha)
+            if not torch.equal(order, torch.arange(descent.w.m)):
                 # units reordered (the α-step may flip signs): permute t with them (ρ is invariant)
-                w = w.permute(order)
-                cert = dataclasses.replace(cert, t=np.asarray(cert.t)[order.numpy()])
+                descent.reorder(order)
+            w = descent.w
             D_used = activation_patterns(X, w)
             tic = time.perf_counter()
             try:
                 # float64 on the model's device: the torch solvers run where the model lives (the
-                # candidate is rounded to the model's dtype and re-scored by consider)
+                # candidate is rounded to the model's dtype and re-scored by the descent)
                 res = postprocess(ShallowReLU.from_weights(w, device=net.device), X, y, lam=lam,
                                   beta=beta, max_iter=w_max_iter, tol=tol, solver=outer_solver,
                                   solver_options=solver_options, progress=False)
                 cand = res.model.weights().to(**_CPU64)
-                consider(cand, k, "w-step", time.perf_counter() - tic,
-                         f"{len(res.history) - 1} restriction solve(s) accepted")
+                _consider(descent, candidates, cand, k, "w-step", time.perf_counter() - tic,
+                          f"{len(res.history) - 1} restriction solve(s) accepted", verbose, bar)
             except (SolverError, ValueError) as exc:
-                failed(k, "w-step", exc, time.perf_counter() - tic)
+                _failed(candidates, k, "w-step", exc, time.perf_counter() - tic,
+                        descent.start, verbose, bar)
             # 2. α-step
             if alpha_step:
                 tic = time.perf_counter()
                 try:
-                    t = cert.t if t_mode == "fixed" else None
-                    cand, _, _, status, _ = _alpha_candidate(w, X, y, lam, beta, t, t_mode, own,
-                                                             own_options, cache=alpha_cache)
-                    consider(cand, k, "alpha-step", time.perf_counter() - tic, status)
+                    t = descent.cert.t if t_mode == "fixed" else None
+                    cand, _, _, status, _ = _alpha_candidate(descent.w, X, y, lam, beta, t, t_mode,
+                                                             own, own_options, cache=alpha_cache)
+                    _consider(descent, candidates, cand, k, "alpha-step",
+                              time.perf_counter() - tic, status, verbose, bar)
                 except (SolverError, ValueError) as exc:
-                    failed(k, "alpha-step", exc, time.perf_counter() - tic)
+                    _failed(candidates, k, "alpha-step", exc, time.perf_counter() - tic,
+                            descent.start, verbose, bar)
             # 3. re-extraction: flip the near-ties of the patterns the W-step used, solve (12) once
             # (nothing to do once every α_j is 0: f is the constant c, and (12) has no variable)
+            w = descent.w
             if reextract and bool((w.alpha != 0).any()):
                 tic = time.perf_counter()
                 D_new = flip_ties(X, w, D_used, tie_tol=tie_tol)
                 n_flip = int((D_new != activation_patterns(X, w)).sum())
                 try:
-                    cand, _, status, _ = _pattern_candidate(w, X, y, D_new, cert.t, lam, beta, own,
-                                                            own_options)
-                    consider(cand, k, "reextract", time.perf_counter() - tic,
-                             f"{int((D_new != D_used).sum())} pattern entries changed, "
-                             f"{n_flip} off the network's own; {status}")
+                    cand, _, status, _ = _pattern_candidate(w, X, y, D_new, descent.cert.t, lam,
+                                                            beta, own, own_options)
+                    _consider(descent, candidates, cand, k, "reextract",
+                              time.perf_counter() - tic,
+                              f"{int((D_new != D_used).sum())} pattern entries changed, "
+                              f"{n_flip} off the network's own; {status}", verbose, bar)
                 except (SolverError, ValueError) as exc:
-                    failed(k, "reextract", exc, time.perf_counter() - tic)
-            bar.update(1, J=J.value, L=J.L)
-            if J_round - J.value <= tol * abs(J_round):
+                    _failed(candidates, k, "reextract", exc, time.perf_counter() - tic,
+                            descent.start, verbose, bar)
+            bar.update(1, J=descent.J.value, L=descent.J.L)
+            if descent.decreased_less_than(J_round, tol):
                 message = f"converged: round {k} lowered J by less than tol={tol:g} (relative)"
                 break
-    out = ShallowReLU.from_weights(w, device=net.device, dtype=net.dtype)
-    return ExtendedResult(out, history, candidates, cert, message, lam, beta)
+    out = ShallowReLU.from_weights(descent.w, device=net.device, dtype=net.dtype)
+    return ExtendedResult(out, descent.history, candidates, descent.cert, message, lam, beta)
+
+
+def _log_candidate(bar, rec: ExtendedRecord) -> None:
+    """The verbose line of one candidate of :func:`postprocess_extended`."""
+    tag = "accepted" if rec.accepted else "rejected"
+    bar.write(f"[extended] round {rec.round:2d} {rec.step:10s} J={rec.objective:.8g}  "
+              f"mse={rec.mse:.6g}  L={rec.L:.6g}  {tag}  ({rec.step_time:.1f}s, "
+              f"t={rec.time:.1f}s) {rec.note}")
+
+
+def _consider(descent: Descent, candidates: list, cand: ShallowWeights, k: int, step: str,
+              sec: float, note: str, verbose: bool, bar) -> bool:
+    """Hand a step's candidate to ``descent`` and record it in ``candidates``; a rejected W-step
+    beyond the slack warns. A failed certificate is raised, so the caller records the step as
+    failed (as for a failed solve)."""
+    verdict = descent.consider(cand, k, step=step, solve_time=sec, note=note)
+    if verdict.error is not None:
+        raise verdict.error
+    rec = descent.history[-1] if verdict.accepted else ExtendedRecord.from_verdict(verdict)
+    candidates.append(rec)
+    if verdict.worse and step == "w-step":
+        warnings.warn(f"round {k}: the W-step's network scored J={verdict.objective.value:.8g} > "
+                      f"J={verdict.previous.value:.8g}; kept the previous network",
+                      RuntimeWarning, stacklevel=3)
+    if verbose:
+        _log_candidate(bar, rec)
+    return verdict.accepted
+
+
+def _failed(candidates: list, k: int, step: str, exc: Exception, sec: float, start: float,
+            verbose: bool, bar) -> None:
+    """Record (and warn about) a step whose solve or certificate failed: no candidate."""
+    warnings.warn(f"round {k}: {step} failed ({exc}); kept the previous network",
+                  RuntimeWarning, stacklevel=3)
+    rec = ExtendedRecord(k, step, math.nan, math.nan, math.nan, math.nan, math.nan, False,
+                         time.perf_counter() - start, sec, f"failed: {exc}")
+    candidates.append(rec)
+    if verbose:
+        _log_candidate(bar, rec)
 
 
 # ---------------------------------------------------------------------------------- samp-lip
@@ -666,7 +678,7 @@ def sampled_lipschitz(model: nn.Module, X, y, *, lam: float, beta: float = defau
     start_w = ShallowWeights.from_tilde(torch.cat([Wt, Wt]), torch.cat([a, -a]), w.c)
     outer_solver, own = _resolve_solver(solver, solver_options)
     J_in = score(w, X, y, lam=lam, beta=beta,
-                 rho=_Certifier(outer_solver, solver_options)(w).rho)
+                 rho=Certifier(outer_solver, solver_options)(w).rho)
     def run(solver_name: Solver, options: Optional[dict]) -> PostProcessResult:
         # in the model's dtype, so that postprocess certifies the weights it returns, and on its
         # device, where the torch solvers then run
