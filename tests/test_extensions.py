@@ -16,7 +16,7 @@ from torch_lipcvx import extensions as ext
 from torch_lipcvx.bounds import spectral_rho
 from torch_lipcvx.models import activation_patterns, augment
 from torch_lipcvx.objective import score
-from torch_lipcvx.postprocess import _Certifier
+from torch_lipcvx.descent import Certifier
 
 from conftest import make_instance
 
@@ -94,7 +94,7 @@ def test_alpha_program_matches_an_independent_formulation(tiny, t_mode):
     net, X, y = tiny
     lam = 1e-2
     w = net.weights().to(torch.float64)
-    cert = _Certifier("CLARABEL", None)(w)
+    cert = Certifier("CLARABEL", None)(w)
     H = torch.relu(X @ w.W.T + w.b).numpy()
     t = cert.t if t_mode == "fixed" else None
     ref_value, ref_alpha = _plain_alpha_program(H, y.numpy(), w.W.numpy(), lam, t)
@@ -116,7 +116,7 @@ def test_alpha_step_optimum_is_a_minimum_of_the_spectral_objective(tiny):
     net, X, y = tiny
     lam = 1e-2
     w = net.weights().to(torch.float64)
-    t = torch.as_tensor(_Certifier("CLARABEL", None)(w).t)
+    t = torch.as_tensor(Certifier("CLARABEL", None)(w).t)
     r = ext.alpha_step(net, X, y, lam=lam, t_mode="fixed")
     a_star = r.weights.alpha
     H = torch.relu(X @ w.W.T + w.b)

@@ -258,12 +258,11 @@ def test_a_failed_certificate_keeps_every_lams_progress(monkeypatch):
     """A LipSDP failure on one λ's candidate at a later iteration once escaped from
     regularisation_path and lost every λ's accepted iterates. It must reject that candidate only
     (the λ keeps its last network, with the reason and a warning) and let the other λ go on."""
-    import importlib
     from torch_lipcvx import SolverError
-    pp = importlib.import_module("torch_lipcvx.postprocess")     # the module, not the function
+    from torch_lipcvx.descent import Certifier
 
     net, X, y = make_instance(13, n=40, d=2, m=5)
-    real_call = pp._Certifier.__call__
+    real_call = Certifier.__call__
     calls = {"n": 0}
 
     def flaky(self, w):
@@ -272,7 +271,7 @@ def test_a_failed_certificate_keeps_every_lams_progress(monkeypatch):
             raise SolverError("forced LipSDP failure")
         return real_call(self, w)
 
-    monkeypatch.setattr(pp._Certifier, "__call__", flaky)
+    monkeypatch.setattr(Certifier, "__call__", flaky)
     before = _state(net)
     with pytest.warns(RuntimeWarning, match="certificate failed"):
         path = regularisation_path(net, X, y, [1e-2, 1e-1], max_iter=3, tol=0.0,

@@ -213,14 +213,13 @@ def test_a_failed_certificate_keeps_the_progress_so_far(monkeypatch, solver):
     """A LipSDP failure on a later candidate (seen in the paper run: a near-still unit) must not
     lose the iterates already accepted: the last one is returned, with a warning, the candidate
     is recorded as rejected and the message says why. On the very first candidate it raises."""
-    import importlib
-    pp = importlib.import_module("torch_lipcvx.postprocess")   # the module, not the function
     from torch_lipcvx import SolverError
+    from torch_lipcvx.descent import Certifier
 
     net, X, y = make_instance(13, n=60, d=2, m=6)
     ref = postprocess(net, X, y, lam=1e-1, max_iter=2, tol=0.0, solver=solver)
     assert len(ref.history) == 3
-    real_call = pp._Certifier.__call__
+    real_call = Certifier.__call__
     calls = {"n": 0}
 
     def flaky(self, w, fail_at):
@@ -230,7 +229,7 @@ def test_a_failed_certificate_keeps_the_progress_so_far(monkeypatch, solver):
         return real_call(self, w)
 
     # calls: 1 = the input, 2 = candidate 1, 3 = candidate 2
-    monkeypatch.setattr(pp._Certifier, "__call__", lambda self, w: flaky(self, w, 3))
+    monkeypatch.setattr(Certifier, "__call__", lambda self, w: flaky(self, w, 3))
     with pytest.warns(RuntimeWarning, match="certificate failed"):
         res = postprocess(net, X, y, lam=1e-1, max_iter=2, tol=0.0, solver=solver)
     assert len(res.history) == 2 and res.objective_after < res.objective_before
@@ -241,7 +240,7 @@ def test_a_failed_certificate_keeps_the_progress_so_far(monkeypatch, solver):
         assert not torch.allclose(res.model(X), net(X))      # the accepted step is kept
 
     calls["n"] = 0
-    monkeypatch.setattr(pp._Certifier, "__call__", lambda self, w: flaky(self, w, 2))
+    monkeypatch.setattr(Certifier, "__call__", lambda self, w: flaky(self, w, 2))
     before = {k: v.clone() for k, v in net.state_dict().items()}
     with pytest.raises(SolverError, match="forced"):
         postprocess(net, X, y, lam=1e-1, max_iter=2, solver=solver)

@@ -52,9 +52,9 @@ from ._checks import (check_data_scale, check_lam_scale, check_nonneg, check_pos
                       check_weights_scale, check_Xy, outside_inference_mode, seeded_generator)
 from ._progress import ProgressBar, check_progress, progress_bar
 from .bounds import LipSDPResult, spectral_rho
+from .descent import Certifier
 from .models import ShallowReLU, ShallowWeights, as_shallow_relu, check_weights_finite
 from .objective import Objective, mse, score, training_loss
-from .postprocess import _Certifier
 from .programs import DEFAULT_SOLVER, ADMMSDPStep, SolverError
 from .solvers import DEFAULT, Solver, SolverLike
 
@@ -483,7 +483,7 @@ class ADMM:
         self.a = self.theta.output.weight.detach()[0].clone()
         self.U_W = torch.zeros_like(self.Z)
         self.U_alpha = torch.zeros_like(self.a)
-        self._certify = _Certifier(self._solver, self.solver_options, self.solver_options)
+        self._certify = Certifier(self._solver, self.solver_options, self.solver_options)
         self._program = ADMMSDPStep(self.theta.m, self.theta.in_features)
         self.iteration = 0
 

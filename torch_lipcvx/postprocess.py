@@ -35,8 +35,7 @@ from . import defaults
 from ._checks import check_nonneg, check_positive_int, check_seed, check_solver_options
 from ._progress import check_progress, progress_bar
 from .bounds import LipSDPResult
-# IterationRecord is re-exported (its home is torch_lipcvx.descent, with the descent rule);
-# _Certifier and _ObjectiveHistory stay importable here for the modules not yet switched
+# IterationRecord is re-exported (its home is torch_lipcvx.descent, with the descent rule)
 from .descent import Certifier, Descent, IterationRecord, ObjectiveHistory, Verdict
 from .fast import PatternBarrier
 from .models import ShallowReLU, ShallowWeights, activation_patterns, sign_order
@@ -57,11 +56,6 @@ __all__ = [
 ]
 
 _CPU64 = dict(device="cpu", dtype=torch.float64)
-
-#: Old private names of :class:`~torch_lipcvx.descent.Certifier` and
-#: :class:`~torch_lipcvx.descent.ObjectiveHistory` (same objects), for the modules that import them.
-_Certifier = Certifier
-_ObjectiveHistory = ObjectiveHistory
 
 
 def _fast_failed(solver: Solver, what: str, info) -> bool:
