@@ -215,3 +215,30 @@ def test_a_lam_that_swamps_the_data_is_refused(problem):
     w, X, y = problem
     with pytest.raises(ValueError, match="too large"):
         Descent(w, X, y, lam=1e30, beta=BETA, certify=certify)
+
+
+def test_the_clients_judge_every_candidate_through_descent(monkeypatch):
+    """postprocess, the λ-path and the extended driver have no accept/reject rule of their own:
+    every candidate they record went through Descent.consider."""
+    from torch_lipcvx import postprocess, postprocess_extended, regularisation_path
+
+    steps = []
+    real = Descent.consider
+
+    def spy(self, candidate, iteration, **kw):
+        steps.append(kw["step"])
+        return real(self, candidate, iteration, **kw)
+
+    monkeypatch.setattr(Descent, "consider", spy)
+    net, X, y = make_instance(13, n=40, d=2, m=5)
+    res = postprocess(net, X, y, lam=1e-2, max_iter=3, tol=0.0, solver="CLARABEL")
+    assert steps == ["restriction"] * (len(res.history) - 1 + len(res.rejected)) and steps
+    steps.clear()
+    path = regularisation_path(net, X, y, [1e-2, 1e-1], max_iter=2, tol=0.0)
+    assert steps == ["restriction-batch"] * sum(len(r.history) - 1 + len(r.rejected)
+                                                for r in path) and steps
+    steps.clear()
+    ext = postprocess_extended(net, X, y, lam=1e-2, max_rounds=1, w_max_iter=1,
+                               solver="CLARABEL")
+    outer = [s for s in steps if s in ("w-step", "alpha-step", "reextract")]
+    assert outer == [c.step for c in ext.candidates[1:]] == ["w-step", "alpha-step", "reextract"]
