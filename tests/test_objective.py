@@ -85,7 +85,8 @@ def test_training_loss_adds_half_beta_l2_and_is_the_data_term_itself_without_bet
     data = mse(net(X), y)
     assert training_loss(data, net, beta=0.0) is data
     loss = training_loss(data, net, beta=0.2)
-    assert float(loss) == pytest.approx(float(data) + 0.1 * float(l2_penalty(net)), rel=1e-14)
+    assert float(loss.detach()) == pytest.approx(
+        float(data.detach()) + 0.1 * float(l2_penalty(net).detach()), rel=1e-14)
     loss.backward()
     assert net.hidden.weight.grad is not None
     assert float(lipschitz_term(0.5, torch.tensor(4.0))) == 2.0
