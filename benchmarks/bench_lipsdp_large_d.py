@@ -16,10 +16,10 @@ For every network, each in a fresh process (so that its peak memory is its own):
 * ``apg``: the first-order method alone at its default tolerance (1e-6), the old ``"torch"`` path.
 
 The cost floor of each network: the time of one Cholesky factorisation of the matrix the Newton
-method factorises each step (``(m + 1)²`` or ``(d(d+1)/2)²``, :func:`~torch_lipcvx.fast.newton_system`)
+method factorises each step (``(m + 1)²`` or ``(d(d+1)/2)²``, :func:`~torch_lipcvx._engine.lipsdp_dual.newton_system`)
 and of one ``d × d`` eigendecomposition (one first-order step's projection); the ratios of
 ``auto``'s time to them. The size of the cvxpy fallback ``auto`` would build
-(:func:`~torch_lipcvx.programs.lipsdp_program_size`) is listed beside the available memory.
+(:func:`~torch_lipcvx._engine.programs.lipsdp_program_size`) is listed beside the available memory.
 
 Networks: ``random`` (Gaussian ``W``, ``α ~ N(0, 1/m)``) and ``zerosum`` (units in ± pairs, so
 ``g = W̄ᵀα = 0`` and the optimum sits on the boundary ``s = 1``, where every candidate of the
@@ -120,7 +120,7 @@ def run_one(kind: str, d: int, m: int, method: str) -> dict:
 
 def cost_floor(d: int, m: int, repeat: int = 5) -> dict:
     """Best-of-``repeat`` time of one Cholesky of the Newton system and one ``d × d`` eigh."""
-    from torch_lipcvx.fast import newton_system
+    from torch_lipcvx._engine.lipsdp_dual import newton_system
     system, size, flops, nbytes = newton_system(m, d)
     g = torch.Generator().manual_seed(0)
     A = torch.randn(size, size, generator=g, dtype=torch.float64)
@@ -153,7 +153,7 @@ def main(argv=None) -> None:
         print(json.dumps(run_one(kind, int(d), int(m), method)))
         return
     from torch_lipcvx.bounds import FALLBACK_MEMORY_SHARE, available_memory
-    from torch_lipcvx.programs import lipsdp_program_size
+    from torch_lipcvx._engine.programs import lipsdp_program_size
     sizes = SIZES[:1] if args.quick else SIZES
     rows = []
     avail = available_memory()

@@ -39,9 +39,9 @@ import torch  # noqa: E402
 
 from torch_lipcvx import lipsdp, postprocess
 from torch_lipcvx.data import load_dataset
-from torch_lipcvx.fast import PatternBarrier
+from torch_lipcvx._engine.barrier import PatternBarrier
 from torch_lipcvx.models import activation_patterns, sign_order
-from torch_lipcvx.programs import L2Program, LipschitzRestriction, lipsdp_original_lmi
+from torch_lipcvx._engine.programs import L2Program, LipschitzRestriction, lipsdp_original_lmi
 from torch_lipcvx.bounds import certify_t
 from torch_lipcvx.train import train_sgd
 
@@ -386,7 +386,7 @@ def bench_scale(n: int, m: int, d: int, lam: float, device: str, seed: int = 0) 
     Wt = Wt.to(dev)
     w_rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
     t0 = time.perf_counter()
-    from torch_lipcvx.fast import lipsdp_dual
+    from torch_lipcvx._engine.lipsdp_dual import lipsdp_dual
     rho, tt, _ = lipsdp_dual(Wt[:, :-1], alpha.to(dev))
     t_lip = time.perf_counter() - t0
     D = (torch.cat([X, torch.ones(len(X), 1, dtype=X.dtype, device=dev)], 1) @ Wt.T) >= 0

@@ -20,7 +20,7 @@ from torch_lipcvx import ShallowReLU, ShallowWeights, objective, postprocess
 from torch_lipcvx.admm import (ADMM, ADMMResult, _augmented_penalty, phi_T, schur_lmi,
                                schur_lmi_min_eig, sdp_step)
 from torch_lipcvx.bounds import lipsdp, lmi_max_eig, naive_bound, sampled_lower_bound
-from torch_lipcvx.programs import ADMMSDPStep, SolverError
+from torch_lipcvx._engine.programs import ADMMSDPStep, SolverError
 
 from conftest import make_instance
 

@@ -380,7 +380,7 @@ def test_postprocess_with_nothing_to_optimise_still_returns_a_copy():
 @pytest.mark.parametrize("solver", ["CLARABEL", "SCS"])
 def test_infeasible_status_is_named_as_such(solver):
     import cvxpy as cp
-    from torch_lipcvx.programs import _solve
+    from torch_lipcvx._engine.programs import _solve
     x = cp.Variable()
     problem = cp.Problem(cp.Minimize(x), [x >= 1, x <= 0])
     with pytest.raises(SolverError, match=r"infeasible or unbounded.*numerical trouble"):

@@ -11,7 +11,7 @@ import torch
 from torch_lipcvx import ShallowReLU, ShallowWeights, lipschitz_bounds, lipsdp
 from torch_lipcvx.bounds import (certify_t, lmi_max_eig, naive_bound, sampled_lower_bound,
                                 spectral_rho)
-from torch_lipcvx.programs import lipsdp_original_lmi
+from torch_lipcvx._engine.programs import lipsdp_original_lmi
 
 from conftest import make_instance
 
@@ -373,7 +373,7 @@ def test_a_compiled_lipsdp_program_gives_scs_no_memory_of_earlier_networks():
     SCS (started from the previous network's solution): on one (12) candidate SCS then ended
     optimal_inaccurate with a t whose repair was 6% loose (2000x with inputs in units of 1e3),
     where a cold start gave the optimum. Now SCS starts cold: the same t, bit for bit."""
-    from torch_lipcvx.programs import LipSDPProgram
+    from torch_lipcvx._engine.programs import LipSDPProgram
 
     net, _, _ = make_instance(2, 150, 5, 16)
     w = net.weights()
@@ -392,7 +392,7 @@ def test_lipsdp_re_solves_in_the_schur_form_when_t_does_not_certify(monkeypatch)
     """A cvxpy solver can end "optimal" with a t far from certifying its own ρ (SCS did on a
     (12) candidate with one unit of share 7e-5); lipsdp then re-solves in the Schur form,
     warns, and keeps the tighter certified bound."""
-    from torch_lipcvx.programs import LipSDPProgram
+    from torch_lipcvx._engine.programs import LipSDPProgram
 
     net, _, _ = make_instance(1, 100, 3, 10)
     w = net.weights()

@@ -199,7 +199,7 @@ def test_solver_failure_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch, ti
     argv = {"postprocess": ["postprocess", "--model", tiny_model, "--solver", "CLARABEL",
                             "--out", out, "--quiet"],
             "certify": ["certify", "--model", tiny_model, "--solver", "CLARABEL", "--quiet"]}
-    import torch_lipcvx.programs as programs
+    import torch_lipcvx._engine.programs as programs
     real = programs.default_solver_options
     monkeypatch.setattr(programs, "default_solver_options",
                         lambda solver: {**real(solver), "max_iter": 1})

@@ -99,7 +99,7 @@ def test_alpha_program_matches_an_independent_formulation(tiny, t_mode):
     t = cert.t if t_mode == "fixed" else None
     ref_value, ref_alpha = _plain_alpha_program(H, y.numpy(), w.W.numpy(), lam, t)
     for form in ("reduced", "schur"):
-        prog = tl.programs.AlphaRestriction(X.shape[0], w.m, w.d, lam, 0.0, True, t_mode=t_mode,
+        prog = tl._engine.programs.AlphaRestriction(X.shape[0], w.m, w.d, lam, 0.0, True, t_mode=t_mode,
                                             form=form)
         alpha, c, rho, t_out, info = prog.solve(H, y.numpy(), w.W.numpy(), t)
         assert info.value == pytest.approx(ref_value, rel=1e-5)

@@ -27,7 +27,7 @@ from torch_lipcvx import lipsdp
 from torch_lipcvx.bounds import certify_t, lmi_max_eig
 from torch_lipcvx.layers import LipSDPLayer, dual_certificate, lipschitz_penalty, train_sgd_lip
 from torch_lipcvx.models import ShallowReLU, ShallowWeights
-from torch_lipcvx.programs import LipSDPProgram
+from torch_lipcvx._engine.programs import LipSDPProgram
 from torch_lipcvx.train import TrainResult, l2_penalty, train_sgd
 
 from conftest import make_instance

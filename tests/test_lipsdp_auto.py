@@ -16,10 +16,11 @@ import warnings
 import pytest
 import torch
 
-from torch_lipcvx import ShallowWeights, bounds, lipsdp, programs
+from torch_lipcvx import ShallowWeights, bounds, lipsdp
+from torch_lipcvx._engine import programs
 from torch_lipcvx.bounds import NEGLIGIBLE_SHARE, certify_t, lmi_max_eig
-from torch_lipcvx.fast import lipsdp_dual, lipsdp_newton, newton_system
-from torch_lipcvx.programs import SolverError, lipsdp_original_lmi
+from torch_lipcvx._engine.lipsdp_dual import lipsdp_dual, lipsdp_newton, newton_system
+from torch_lipcvx._engine.programs import SolverError, lipsdp_original_lmi
 
 F64 = torch.float64
 SCS_TIGHT = {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 500_000}

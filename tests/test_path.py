@@ -14,7 +14,7 @@ import torch
 from torch_lipcvx import RegularisationPath, RestrictionLayer, objective, regularisation_path
 from torch_lipcvx.bounds import lipsdp
 from torch_lipcvx.models import activation_patterns, augment, sign_order
-from torch_lipcvx.programs import LipschitzRestriction
+from torch_lipcvx._engine.programs import LipschitzRestriction
 
 from conftest import make_instance
 

@@ -13,7 +13,7 @@ import torch
 from torch_lipcvx import ShallowReLU, objective, postprocess, solve_l2_program
 from torch_lipcvx.bounds import lipsdp, lmi_max_eig
 from torch_lipcvx.models import activation_patterns, augment, sign_order
-from torch_lipcvx.programs import L2Program, LipschitzRestriction, convex_to_weights
+from torch_lipcvx._engine.programs import L2Program, LipschitzRestriction, convex_to_weights
 
 from conftest import make_instance
 

@@ -285,8 +285,8 @@ def test_another_installed_cvxpy_solver_is_accepted_by_name(tiny):
 # ------------------------------------------------------------------------------ the record
 def test_one_record_type_built_by_keyword():
     import importlib
-    from torch_lipcvx import fast, ipm, programs
-    assert programs.SolveInfo is fast.FastInfo is ipm.IPMInfo is SolveRecord
+    from torch_lipcvx._engine import ipm, lipsdp_dual, programs
+    assert programs.SolveInfo is lipsdp_dual.FastInfo is ipm.IPMInfo is SolveRecord
     assert importlib.import_module("torch_lipcvx.postprocess")._FastSolveInfo is SolveRecord
     with pytest.raises(TypeError):
         SolveRecord("optimal", "CLARABEL")             # keyword only
@@ -296,8 +296,9 @@ def test_one_record_type_built_by_keyword():
 
 
 def test_every_solver_reports_a_solve_record(tiny):
-    from torch_lipcvx.fast import PatternBarrier, lipsdp_newton
-    from torch_lipcvx.programs import LipSDPProgram
+    from torch_lipcvx._engine.barrier import PatternBarrier
+    from torch_lipcvx._engine.lipsdp_dual import lipsdp_newton
+    from torch_lipcvx._engine.programs import LipSDPProgram
     net, X, y = tiny
     w = net.weights()
     _, _, info = LipSDPProgram(w.m, w.d).solve(w.W.numpy(), w.alpha.numpy(),

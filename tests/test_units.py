@@ -24,10 +24,10 @@ import pytest
 import torch
 
 from torch_lipcvx import ShallowReLU, lipsdp, postprocess
-from torch_lipcvx.fast import PatternBarrier
+from torch_lipcvx._engine.barrier import PatternBarrier
 from torch_lipcvx.models import ShallowWeights, activation_patterns, sign_order
 from torch_lipcvx.path import DEFAULT_PATH_SOLVER_ARGS, RestrictionLayer
-from torch_lipcvx.programs import (AlphaRestriction, L2Program, LipschitzRestriction,
+from torch_lipcvx._engine.programs import (AlphaRestriction, L2Program, LipschitzRestriction,
                                    default_solver_options, input_scale, target_scale)
 
 from conftest import INSTANCES, make_instance

@@ -24,7 +24,7 @@ from .models import ShallowReLU, ShallowWeights
 from .path import RegularisationPath, RestrictionLayer, regularisation_path
 from .postprocess import (Objective, PostProcessResult, objective, postprocess,
                           solve_l2_program)
-from .programs import SolverError
+from ._engine.programs import SolverError
 
 __version__ = "0.1.0"
 

@@ -16,7 +16,7 @@ One iteration (docs/admm.md §2), in scaled form (duals ``U = Y/κ``, penalty ``
 (b) T refresh: a fresh, float64-re-verified LipSDP of the loss-step weights gives ``t`` and
     ``ρ*``, hence ``J_{k+1} = mse + (β/2)·l2 + λ ρ*``;
 (c) SDP step: ``(Z, a, ρ) = prox_{(λ/κ)φ_T}(W̄ + U_W, α + U_α)``
-    (:class:`~torch_lipcvx.programs.ADMMSDPStep`, built once per ADMM object);
+    (:class:`~torch_lipcvx._engine.programs.ADMMSDPStep`, built once per ADMM object);
 (d) dual update: ``U_W += W̄ − Z``, ``U_α += α − a``.
 
 Biases ``b`` and ``c`` are not copied: they change only in the loss step. There is no
@@ -55,7 +55,7 @@ from .bounds import LipSDPResult, spectral_rho
 from .descent import Certifier
 from .models import ShallowReLU, ShallowWeights, as_shallow_relu, check_weights_finite
 from .objective import Objective, mse, score, training_loss
-from .programs import DEFAULT_SOLVER, ADMMSDPStep, SolverError
+from ._engine.programs import DEFAULT_SOLVER, ADMMSDPStep, SolverError
 from .solvers import DEFAULT, Solver, SolverLike
 
 __all__ = [
@@ -187,7 +187,7 @@ def sdp_step(V_W: Tensor, V_alpha: Tensor, t, weight: float, *,
         t: ``(m,)`` diagonal of ``T``, ``≥ 0`` (tensor or array).
         weight: ``≥ 0``. With 0 the step is the projection onto the domain of ``φ_T`` and ``ρ``
             is not unique.
-        program: a prebuilt :class:`~torch_lipcvx.programs.ADMMSDPStep` of size ``(m, d)``.
+        program: a prebuilt :class:`~torch_lipcvx._engine.programs.ADMMSDPStep` of size ``(m, d)``.
         solver, solver_options: ``"CLARABEL"`` (default), ``"SCS"``, another cvxpy conic solver
             or ``"auto"`` (Clarabel; see :func:`check_sdp_solver`), or a
             :class:`~torch_lipcvx.solvers.Solver`, and the solver's settings.

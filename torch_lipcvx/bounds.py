@@ -14,7 +14,7 @@ Upper bounds (certified):
 * ℓ∞ inputs also: the exact value of LiPopt's relaxed program by enumeration and the LP
   hierarchy of :mod:`torch_lipcvx.linf` (docs/linf.md).
 
-``solver="auto"``/``"torch"`` solves LipSDP by its ``d × d`` dual (:mod:`torch_lipcvx.fast`): a
+``solver="auto"``/``"torch"`` solves LipSDP by its ``d × d`` dual (:mod:`torch_lipcvx._engine.lipsdp_dual`): a
 barrier Newton method with a certified primal–dual gap of 1e-9 in ρ (d ≤ 32) and, for larger d,
 the first-order method aiming at :data:`AUTO_ACCEPT_GAP` with the Newton method (through Woodbury's
 ``(m + 1) × (m + 1)`` system) closing what it leaves open (:func:`_fast_solve`; d = 50 and 100,
@@ -54,17 +54,17 @@ from torch import Tensor, nn
 
 from ._checks import (UNIT_ROUNDOFF, check_norm, check_positive_int, check_seed, check_X,
                       gamma)
-from .fast import (NEWTON_MAX_SYSTEM, _off_boundary, lipsdp_dual, lipsdp_newton,
+from ._engine.lipsdp_dual import (NEWTON_MAX_SYSTEM, _off_boundary, lipsdp_dual, lipsdp_newton,
                    newton_system, spectral_rho_fixed_t)
 from .linf import (DEFAULT_MAX_EXACT_DIM, DEFAULT_MAX_PRODUCTS, check_linf_options,
                    check_method, linf_lower_bound, linf_naive, linf_upper_bounds)
 from .models import (ShallowWeights, as_shallow_relu, check_weights_finite,
                      realised_gradient_norms)
-from .programs import LipSDPProgram, SolverError, lipsdp_program_size
+from ._engine.programs import LipSDPProgram, SolverError, lipsdp_program_size
 from .solvers import (AUTO_FALLBACK_SOLVERS, DEFAULT, TORCH_SOLVERS, SolveRecord, Solver,
                       SolverLike)
 
-#: Solver names that select the torch methods of :mod:`torch_lipcvx.fast` (kept importable;
+#: Solver names that select the torch methods of :mod:`torch_lipcvx._engine.lipsdp_dual` (kept importable;
 #: :attr:`Solver.uses_torch <torch_lipcvx.solvers.Solver.uses_torch>` is the test).
 FAST_SOLVERS = TORCH_SOLVERS
 
@@ -107,7 +107,7 @@ class LipSDPResult:
         rho_lower: a lower bound on the LipSDP optimum ρ* from the torch methods' dual (so
             ``rho − rho_lower`` bounds how far ``rho`` is from ρ*); NaN when not known.
         dual: the torch methods' dual matrix ``Z`` (``(d, d)`` float64, ``Z ⪰ 0``, ``tr Z = 1``)
-            with ``rho_lower = h(Z)²/4`` (:func:`~torch_lipcvx.fast.rho_from_dual`): ρ*'s
+            with ``rho_lower = h(Z)²/4`` (:func:`~torch_lipcvx._engine.lipsdp_dual.rho_from_dual`): ρ*'s
             gradient in the weights by Danskin's theorem. ``None`` for the cvxpy solvers and
             networks without a unit to certify.
     """
@@ -198,7 +198,7 @@ def _rho_upper(W: Tensor, alpha: Tensor, t: Tensor) -> float:
     unless ``t > 0`` and ``s = Σ α_j²/(2t_j) < 1`` hold beyond rounding.
 
     Through the reduced form ``ρ(t) = λ_max(½W̄ᵀTW̄ + ggᵀ/(4(1 − s)))``, ``g = W̄ᵀα`` (module
-    docstring of :mod:`~torch_lipcvx.fast`), with every rounding error bounded explicitly
+    docstring of :mod:`~torch_lipcvx._engine.lipsdp_dual`), with every rounding error bounded explicitly
     (Higham's ``γ_k`` for the sums, ``ggᵀ ⪯ (1 + η)ĝĝᵀ + (1 + 1/η)ΔΔᵀ`` for the error ``Δ`` of
     ``ĝ``, a backward-stable eigensolver's ``O(d·u)‖Q‖``). Unlike ``‖C⁻¹TW̄‖²`` through the
     Cholesky factor of ``2T − ααᵀ``, whose relative error grows like ``u/(1 − s)``, the error
@@ -356,7 +356,7 @@ def lmi_max_eig(W: Tensor, alpha: Tensor, t: Tensor, rho: float, *, scaled: bool
 #: relative in L.
 NEGLIGIBLE_SHARE = 1e-12
 #: Clarabel settings of ``solver="auto"``'s fallback: tight enough for 1e-6 relative in L (on
-#: the balanced data; Clarabel's defaults in :func:`~torch_lipcvx.programs.default_solver_options`
+#: the balanced data; Clarabel's defaults in :func:`~torch_lipcvx._engine.programs.default_solver_options`
 #: stop up to ~1e-5 relative above ρ*).
 AUTO_CLARABEL_OPTIONS = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
 #: SCS settings of ``solver="auto"``'s last fallback.
@@ -476,14 +476,14 @@ def _fast_solve(W: Tensor, alpha: Tensor, options: dict, auto: bool):
     ``(rho, t, info, method)``; ``options`` may name ``method`` (``"newton"``/``"apg"``).
 
     Without options, the method follows the size of the barrier Newton method's system
-    (:func:`~torch_lipcvx.fast.newton_system`): up to ``d = 32`` (or when its ``d(d+1)/2``
+    (:func:`~torch_lipcvx._engine.lipsdp_dual.newton_system`): up to ``d = 32`` (or when its ``d(d+1)/2``
     system is the cheaper one) Newton runs first; beyond, the first-order method runs first (a
     few hundredths of a second where it reaches the gap), aiming at half :data:`AUTO_ACCEPT_GAP`
     with a stall detector, and Newton through Woodbury's ``(m + 1) × (m + 1)`` system only when
     it stops above :data:`AUTO_ACCEPT_GAP`. The other method runs too when the first stops above
     that gap; both bounds are certified, so the smaller ρ and the larger dual bound are kept
     (``method`` then reads ``"apg+newton"`` or ``"newton+apg"``). A Newton system larger than
-    :data:`~torch_lipcvx.fast.NEWTON_MAX_SYSTEM` leaves the first-order method alone. With
+    :data:`~torch_lipcvx._engine.lipsdp_dual.NEWTON_MAX_SYSTEM` leaves the first-order method alone. With
     options but no ``method``, the first method alone runs with them.
     """
     opts = dict(options)
@@ -537,7 +537,7 @@ def _gap(info: SolveRecord) -> float:
 
 def _apg(W: Tensor, alpha: Tensor, opts: dict, tight: bool, max_iter: int = 20_000
          ) -> tuple[float, Tensor, SolveRecord]:
-    """:func:`~torch_lipcvx.fast.lipsdp_dual`, its ``t`` moved off the boundary ``s = 1``; with
+    """:func:`~torch_lipcvx._engine.lipsdp_dual.lipsdp_dual`, its ``t`` moved off the boundary ``s = 1``; with
     ``tight``, by default aiming at half :data:`AUTO_ACCEPT_GAP` (up to ``max_iter``
     iterations, stopped after 300 that do not halve the gap)."""
     opts = dict(opts)
@@ -593,7 +593,7 @@ def _retry_schur(W: Tensor, alpha: Tensor, solver: Solver, first: tuple,
 
 
 #: ``solver="auto"`` builds its cvxpy fallback only when the estimated peak memory
-#: (:func:`~torch_lipcvx.programs.lipsdp_program_size`) is at most this share of the available
+#: (:func:`~torch_lipcvx._engine.programs.lipsdp_program_size`) is at most this share of the available
 #: memory (:func:`available_memory`).
 FALLBACK_MEMORY_SHARE = 0.5
 
@@ -638,7 +638,7 @@ def _auto_fallback(W: Tensor, alpha: Tensor, program: Optional[LipSDPProgram], w
     every unit, which always certify. Warns once. Returns candidates ``(φ, t, name, status)`` and
     the solvers' time.
 
-    The cvxpy program is first sized (:func:`~torch_lipcvx.programs.lipsdp_program_size`); one
+    The cvxpy program is first sized (:func:`~torch_lipcvx._engine.programs.lipsdp_program_size`); one
     whose estimated peak memory exceeds :data:`FALLBACK_MEMORY_SHARE` of the available memory is
     never built (at d = 50, m = 1000 cvxpy asked for 56 GiB): the warning says so and, when the
     torch method already certified a bound (``have_bound``), no candidate is added, else the
@@ -695,17 +695,17 @@ def lipsdp(weights: ShallowWeights, *, solver: SolverLike = DEFAULT,
         weights: the network (``W (m, d)``, ``alpha (m,)``; biases do not enter).
         solver: a name or a :class:`~torch_lipcvx.solvers.Solver` (docs/solvers.md):
             ``"auto"`` (default) or ``"torch"``: the torch methods of
-            :mod:`torch_lipcvx.fast` (no cvxpy); ``"CLARABEL"``, ``"SCS"`` or another conic
+            :mod:`torch_lipcvx._engine.lipsdp_dual` (no cvxpy); ``"CLARABEL"``, ``"SCS"`` or another conic
             solver installed in cvxpy: cvxpy. ``"torch"``
-            runs :func:`~torch_lipcvx.fast.lipsdp_newton` and
-            :func:`~torch_lipcvx.fast.lipsdp_dual` in the order :func:`_fast_solve` gives (Newton
+            runs :func:`~torch_lipcvx._engine.lipsdp_dual.lipsdp_newton` and
+            :func:`~torch_lipcvx._engine.lipsdp_dual.lipsdp_dual` in the order :func:`_fast_solve` gives (Newton
             first up to d = 32, the first-order method first beyond, the other one only if the
             first stops above :data:`AUTO_ACCEPT_GAP`) and returns the smallest certified ρ
             (certified, possibly looser than asked). ``"auto"`` does the same and, if the
             certified gap is still above :data:`AUTO_ACCEPT_GAP`, also solves with Clarabel at
             tight tolerances (:data:`AUTO_CLARABEL_OPTIONS`), then SCS if Clarabel fails, warns,
             and returns the smallest certified ρ; it never raises a solver error. That cvxpy
-            program is sized first (:func:`~torch_lipcvx.programs.lipsdp_program_size`) and
+            program is sized first (:func:`~torch_lipcvx._engine.programs.lipsdp_program_size`) and
             skipped, with the warning, when it would need more than
             :data:`FALLBACK_MEMORY_SHARE` of the available memory (:func:`available_memory`):
             the torch method's certified bound is kept. With a cvxpy solver, a ``t`` that
@@ -717,11 +717,11 @@ def lipsdp(weights: ShallowWeights, *, solver: SolverLike = DEFAULT,
             torch methods ``tol``, ``max_iter``, ``verbose`` and ``method`` (``"newton"`` or
             ``"apg"``: that method alone; ``stall_window`` for ``"apg"``; ``shrink``, ``margin``
             and ``system`` for ``"newton"``).
-        program: a prebuilt :class:`~torch_lipcvx.programs.LipSDPProgram` of the right size
+        program: a prebuilt :class:`~torch_lipcvx._engine.programs.LipSDPProgram` of the right size
             (``m_core × d``: units with ``α_j ≠ 0`` that are not negligible) to reuse its
             compilation across calls; otherwise one is built.
         form: the SDP formulation when no program is given (``"reduced"``, the default, or
-            ``"original"``/``"schur"``; see :class:`~torch_lipcvx.programs.LipSDPProgram`).
+            ``"original"``/``"schur"``; see :class:`~torch_lipcvx._engine.programs.LipSDPProgram`).
 
     Returns:
         :class:`LipSDPResult` whose ``rho`` is certified: ``M(rho, diag(t)) ⪯ 0`` holds in float64

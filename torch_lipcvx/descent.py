@@ -45,7 +45,7 @@ from ._checks import check_lam_scale
 from .bounds import LipSDPFallbackWarning, LipSDPResult, certify_t, lipsdp
 from .models import ShallowWeights
 from .objective import Objective, score
-from .programs import DEFAULT_SOLVER, LipSDPProgram, SolverError
+from ._engine.programs import DEFAULT_SOLVER, LipSDPProgram, SolverError
 from .solvers import Solver, SolverLike
 
 __all__ = [
@@ -245,7 +245,7 @@ class Descent:
         lam, beta: λ ≥ 0 and β ≥ 0 of ``J`` (validated by the caller).
         certify: ``weights -> LipSDPResult``, a fresh re-verified certificate (e.g. a
             :class:`Certifier`); it may raise
-            :class:`~torch_lipcvx.programs.SolverError`.
+            :class:`~torch_lipcvx._engine.programs.SolverError`.
         dtype: the model's dtype; candidates are rounded to it before they are certified.
         start: the ``time.perf_counter()`` the records' ``time`` counts from (default now).
         certificate: the start network's certificate when the caller already has it (shared by

@@ -8,7 +8,7 @@ each step a convex problem, so descent is kept. This module adds the first two a
 * :func:`alpha_step`: the hidden layer ``W̃`` fixed, minimise
   ``(1/n)‖f(X) − y‖² + λρ + (β/2)Σ_j α_j²`` over the outer weights ``α`` (signs free), the output
   bias and ``ρ``, subject to the Schur-form LipSDP LMI of docs/lipsdp.md, which is linear in
-  ``(α, ρ)`` for fixed ``W̄`` and ``T`` (:class:`~torch_lipcvx.programs.AlphaRestriction`).
+  ``(α, ρ)`` for fixed ``W̄`` and ``T`` (:class:`~torch_lipcvx._engine.programs.AlphaRestriction`).
   ``t_mode="fixed"`` keeps ``T`` from the current certificate (the step as docs/algorithm1.md §3.1
   states it); ``t_mode="free"`` (default) optimises ``T`` too, which stays convex because with
   ``W̄`` fixed the LMI is jointly linear in ``(ρ, t, α)``; it can only do better.
@@ -64,7 +64,7 @@ from .descent import Certifier, Descent, ObjectiveHistory, Verdict
 from .models import ShallowReLU, ShallowWeights, activation_patterns, augment, sign_order
 from .objective import Objective, check_inputs, score
 from .postprocess import PostProcessResult, postprocess
-from .programs import DEFAULT_SOLVER, AlphaRestriction, LipschitzRestriction, SolverError
+from ._engine.programs import DEFAULT_SOLVER, AlphaRestriction, LipschitzRestriction, SolverError
 from .solvers import Solver, SolverLike
 
 __all__ = [

@@ -1,6 +1,6 @@
 """A differentiable LipSDP certificate and Lipschitz-regularised SGD, "SGD-lip" (docs/lipsdp.md §9).
 
-:class:`LipSDPLayer` wraps the LipSDP program of :class:`~torch_lipcvx.programs.LipSDPProgram` in a
+:class:`LipSDPLayer` wraps the LipSDP program of :class:`~torch_lipcvx._engine.programs.LipSDPProgram` in a
 ``cvxpylayers`` :class:`~cvxpylayers.torch.CvxpyLayer`, so that
 
     ρ*(W̄, α) = min_{ρ, t ≥ 0} ρ   s.t.   M(ρ, diag(t)) ⪯ 0          (docs/lipsdp.md §1, the LMI)
@@ -58,9 +58,9 @@ from . import defaults
 from ._checks import check_nonneg
 from ._progress import progress_bar
 from .bounds import LipSDPResult, certify_t, lipsdp
-from .fast import rho_from_dual
+from ._engine.lipsdp_dual import rho_from_dual
 from .models import ShallowReLU, ShallowWeights
-from .programs import LipSDPProgram, SolverError
+from ._engine.programs import LipSDPProgram, SolverError
 from .solvers import DEFAULT, LAYER_DEFAULT, TORCH, Solver, SolverLike
 from .objective import lipschitz_term, mse, training_loss
 from .train import (TrainResult, _check_common, _initial_model, _linear_layers, _log_every,
@@ -214,7 +214,7 @@ def _reduced_parameters(W: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor, Tenso
     """Parameters of the reduced LipSDP form from ``W (B, m, d)``, ``alpha (B, m)``.
 
     ``outer (B, d², m)`` with column j = vec(w̄_j w̄_jᵀ), ``g (B, d, 1) = W̄ᵀα`` and
-    ``a (B, m) = α²/2`` (see :class:`~torch_lipcvx.programs.LipSDPProgram`). The matrix
+    ``a (B, m) = α²/2`` (see :class:`~torch_lipcvx._engine.programs.LipSDPProgram`). The matrix
     ``w̄_j w̄_jᵀ`` is symmetric, so its row- and column-major vectorisations agree.
     """
     B, m, d = W.shape
@@ -269,7 +269,7 @@ class LipSDPLayer(nn.Module):
     """LipSDP ``ρ*(W̄, α) = L²`` as a differentiable layer (docs/lipsdp.md §9), one per ``(m, d)``.
 
     The constructor does the one-off work: it builds the DPP program
-    (:class:`~torch_lipcvx.programs.LipSDPProgram`), canonicalises it and wraps it in a
+    (:class:`~torch_lipcvx._engine.programs.LipSDPProgram`), canonicalises it and wraps it in a
     ``cvxpylayers`` ``CvxpyLayer`` (which asserts DPP). ``forward`` only balances the weights
     (exactly; see the module docstring), fills in the parameter values, solves with SCS through
     diffcp, and re-verifies the returned ``t`` in float64.
@@ -416,9 +416,9 @@ def dual_certificate(W: Tensor, alpha: Tensor, *, solver_options: Optional[dict]
     """Certified LipSDP ``ρ* = L²`` with its gradient by Danskin's theorem, no cvxpy.
 
     ``lipsdp(..., solver="torch")`` (the Newton method on LipSDP's ``d × d`` dual,
-    :mod:`torch_lipcvx.fast`) returns the optimal dual matrix ``Z*`` besides ``t``. Because
+    :mod:`torch_lipcvx._engine.lipsdp_dual`) returns the optimal dual matrix ``Z*`` besides ``t``. Because
     ``ρ* = max_Z h(Z; W̄, α)²/4`` over ``{Z ⪰ 0, tr Z = 1}`` with ``h`` smooth in the weights,
-    ``∇ρ* = ∇ h(Z*; W̄, α)²/4`` with ``Z*`` held fixed (:func:`~torch_lipcvx.fast.rho_from_dual`).
+    ``∇ρ* = ∇ h(Z*; W̄, α)²/4`` with ``Z*`` held fixed (:func:`~torch_lipcvx._engine.lipsdp_dual.rho_from_dual`).
     So one call costs one LipSDP solve (0.02–0.15 s at m = 100…1000) and a differentiable
     ``O(m d²)`` expression, against an SCS solve and an implicit differentiation for
     :class:`LipSDPLayer`. The value is the certified ``rho`` (re-verified from ``t``); the gradient

@@ -67,7 +67,7 @@ the connected components of the graph "unit j reads input i" (``a_ji ≠ 0``)):
 
 Shapes: ``W (m, d)``, ``alpha (m,)``, ``b (m,)``; vertices ``(K, d)`` with entries ±1. Inputs may
 be float32 and on any device; the maths runs in float64 (enumeration on the weights' device, the
-LPs on the CPU with NumPy/SciPy, the only place outside :mod:`torch_lipcvx.programs` that builds
+LPs on the CPU with NumPy/SciPy, the only place outside :mod:`torch_lipcvx._engine.programs` that builds
 an optimisation problem). Results are plain floats and CPU tensors.
 """
 
@@ -652,7 +652,7 @@ def _solve_one(cliques: list[np.ndarray], k: int, prog: LinfProgram, rows: Optio
                   options=options)
     t2 = time.perf_counter()
     if res.x is None:
-        from .programs import SolverError
+        from ._engine.programs import SolverError
         raise SolverError(f"HiGHS returned no solution for the degree-{k} ℓ∞ LP: {res.message}")
     if res.status != 0:
         warnings.warn(f"HiGHS stopped before optimality on the degree-{k} ℓ∞ LP "

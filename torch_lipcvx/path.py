@@ -42,7 +42,7 @@ from .models import ShallowReLU, ShallowWeights, activation_patterns, sign_order
 from .objective import check_inputs
 from .postprocess import PostProcessResult
 from .solvers import DIFFCP_METHODS, Solver, SolverLike
-from .programs import (DEFAULT_SOLVER, cp, SolverError, _augment, _sym, input_scale,
+from ._engine.programs import (DEFAULT_SOLVER, cp, SolverError, _augment, _sym, input_scale,
                        target_scale)
 
 __all__ = [
@@ -145,7 +145,7 @@ class RestrictionLayer(nn.Module):
               [[ρ I_d, −W̄ᵀT], [−T W̄, 2T − ααᵀ]] ⪰ 0,      T = diag(t),
 
     over ``W̃ (m, d + 1)``, ``ρ`` and (``output_bias=True``) the free output bias ``c``: the same
-    program, scaling and conventions as :class:`~torch_lipcvx.programs.LipschitzRestriction`,
+    program, scaling and conventions as :class:`~torch_lipcvx._engine.programs.LipschitzRestriction`,
     with ``λ`` a cvxpy Parameter as well as ``T``. The problem is DPP (checked), so it is
     canonicalised once here and each call only fills in parameter values.
 

@@ -37,11 +37,11 @@ from ._progress import check_progress, progress_bar
 from .bounds import LipSDPResult
 # IterationRecord is re-exported (its home is torch_lipcvx.descent, with the descent rule)
 from .descent import Certifier, Descent, IterationRecord, ObjectiveHistory, Verdict
-from .fast import PatternBarrier
+from ._engine.barrier import PatternBarrier
 from .models import ShallowReLU, ShallowWeights, activation_patterns, sign_order
 # Objective and objective are re-exported: their home is torch_lipcvx.objective
 from .objective import Objective, check_inputs, objective, score
-from .programs import (DEFAULT_SOLVER, L2Program, LipschitzRestriction, SolverError,
+from ._engine.programs import (DEFAULT_SOLVER, L2Program, LipschitzRestriction, SolverError,
                        convex_to_weights)
 from .solvers import DEFAULT, SolveRecord, Solver, SolverLike
 
@@ -60,7 +60,7 @@ _CPU64 = dict(device="cpu", dtype=torch.float64)
 
 def _fast_failed(solver: Solver, what: str, info) -> bool:
     """Whether a torch solve must be replaced by cvxpy (a solver with a fallback, ``"auto"``,
-    only; warns). The torch interior point (:mod:`torch_lipcvx.ipm`) runs whenever
+    only; warns). The torch interior point (:mod:`torch_lipcvx._engine.ipm`) runs whenever
     ``solver.uses_torch``, on the model's device; it was measured against the compiled
     cvxpy/Clarabel programs in benchmarks/bench_solvers.py (the README's performance section)."""
     if info.status == "optimal":
@@ -222,9 +222,9 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
         tol: stop when the relative decrease of ``J`` in one step is below ``tol`` (default
             :data:`~torch_lipcvx.defaults.TOL`).
         solver: ``"auto"`` (default), ``"torch"``, or ``"CLARABEL"`` / ``"SCS"`` (cvxpy) for the
-            programs and LipSDP. ``"auto"``: LipSDP by the dual method of :mod:`torch_lipcvx.fast` (falling back to
+            programs and LipSDP. ``"auto"``: LipSDP by the dual method of :mod:`torch_lipcvx._engine.lipsdp_dual` (falling back to
             Clarabel, with one warning per call, when its gap stays open), and programs (6)/(12)
-            by the torch primal–dual interior point of :mod:`torch_lipcvx.ipm` on the model's
+            by the torch primal–dual interior point of :mod:`torch_lipcvx._engine.ipm` on the model's
             device (CPU or GPU); a torch solve that misses its tolerances is redone by cvxpy with
             a warning. ``"torch"``: the torch solvers everywhere, no fallback.
         solver_options: solver keyword arguments overriding our defaults (for ``"torch"``: the

@@ -6,7 +6,7 @@ where it has options, ``solver_options=``. It turns them into one :class:`Solver
 names. A :class:`Solver` knows
 
 * its **name**: ``"auto"`` or ``"torch"`` (the library's torch methods: the LipSDP dual/Newton
-  methods of :mod:`torch_lipcvx.fast`, the interior point of :mod:`torch_lipcvx.ipm`), or the
+  methods of :mod:`torch_lipcvx._engine.lipsdp_dual`, the interior point of :mod:`torch_lipcvx._engine.ipm`), or the
   upper-case name of a conic solver installed in cvxpy (``"CLARABEL"``, ``"SCS"``, and any other
   that handles second-order and semidefinite cones, e.g. ``"MOREAU"`` or ``"MOSEK"`` when
   installed). Names are case-insensitive;
@@ -308,7 +308,7 @@ class SolveRecord:
         device: where the iterations ran.
         options: the options the cvxpy solver was called with.
         dual: the torch LipSDP methods' dual matrix ``Z`` (``d × d``) at which ``lower`` was
-            attained (:func:`~torch_lipcvx.fast.rho_from_dual`); ``None`` otherwise.
+            attained (:func:`~torch_lipcvx._engine.lipsdp_dual.rho_from_dual`); ``None`` otherwise.
     """
 
     status: str

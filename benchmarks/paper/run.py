@@ -247,7 +247,7 @@ def resolve_solver(requested: str) -> str:
             from torch_lipcvx.postprocess import _check_any_solver as check
         except ImportError:                # a torch_lipcvx without the torch solvers
             check = None
-    from torch_lipcvx.programs import check_solver
+    from torch_lipcvx._engine.programs import check_solver
     try:
         return check(name) if check else check_solver(name)
     except ValueError as exc:
@@ -261,7 +261,7 @@ def admm_solver(solver: str) -> str:
     """The ``solver`` of :class:`~torch_lipcvx.admm.ADMM` (its LipSDP: T refresh, J, the final
     certificate). An ADMM that accepts the torch solvers (it has ``check_sdp_solver``) gets
     ``solver`` unchanged and runs its SDP step with Clarabel; an older one gets a cvxpy name."""
-    from torch_lipcvx.programs import DEFAULT_SOLVER, SOLVERS
+    from torch_lipcvx._engine.programs import DEFAULT_SOLVER, SOLVERS
     try:
         from torch_lipcvx.admm import check_sdp_solver  # noqa: F401  (ADMM takes "auto")
         return solver
@@ -526,7 +526,7 @@ def _halving(run: Callable[[int], Any], max_iter: int) -> tuple[Any, dict]:
     """``run(max_iter)``; if a solver fails inside Algorithm 1 (postprocess then raises and its
     progress is lost), rerun with half the iterations. Algorithm 1 is deterministic, so the
     shorter run repeats the same iterates and stops before the failing one."""
-    from torch_lipcvx.programs import SolverError
+    from torch_lipcvx._engine.programs import SolverError
     retries = []
     k = max_iter
     while True:

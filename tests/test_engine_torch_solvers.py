@@ -1,4 +1,5 @@
-"""The torch solvers of torch_lipcvx.fast against the plain cvxpy programs (docs/solvers.md).
+"""The torch solvers of the engine room (torch_lipcvx._engine: lipsdp_dual, barrier) against the
+plain cvxpy programs (docs/solvers.md).
 
 Properties: the LipSDP dual's certificate is a valid, re-verified bound no looser than the SDP
 solver's (within its gap); the interior point's optimum of (6) and (12) equals cvxpy's and its
@@ -15,10 +16,11 @@ import torch
 
 from torch_lipcvx import ShallowReLU, lipsdp, postprocess
 from torch_lipcvx.bounds import certify_t, lmi_max_eig
-from torch_lipcvx.fast import PatternBarrier, lipsdp_dual
-from torch_lipcvx.fast import lipsdp_newton
+from torch_lipcvx._engine.barrier import PatternBarrier
+from torch_lipcvx._engine.lipsdp_dual import lipsdp_dual
+from torch_lipcvx._engine.lipsdp_dual import lipsdp_newton
 from torch_lipcvx.models import activation_patterns, sign_order
-from torch_lipcvx.programs import L2Program, LipschitzRestriction
+from torch_lipcvx._engine.programs import L2Program, LipschitzRestriction
 
 from conftest import INSTANCES, make_instance
 

@@ -1,4 +1,4 @@
-"""The interior point of torch_lipcvx.ipm: its algebra, and its optima against plain cvxpy + SCS.
+"""The interior point of torch_lipcvx._engine.ipm: its algebra, and its optima against plain cvxpy + SCS.
 
 Properties: the Nesterov–Todd scalings satisfy ``W z = W⁻ᵀ s = λ``; each part's Newton block is
 the matrix of ``dx ↦ ‖W⁻ᵀ L dx‖²`` and its adjoint is ``L``'s; the optimum of (12) equals the one
@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from torch_lipcvx import lipsdp
-from torch_lipcvx.fast import PatternBarrier
-from torch_lipcvx.ipm import Cone, GroupSOC, Rows, SpectralLMI, SubsetRows
+from torch_lipcvx._engine.barrier import PatternBarrier
+from torch_lipcvx._engine.ipm import Cone, GroupSOC, Rows, SpectralLMI, SubsetRows
 from torch_lipcvx.models import activation_patterns, sign_order
-from torch_lipcvx.programs import LipschitzRestriction
+from torch_lipcvx._engine.programs import LipschitzRestriction
 
 from conftest import INSTANCES, make_instance
 
@@ -134,7 +134,7 @@ def test_subset_rows_equal_the_selected_rows():
 def test_screened_rows_reach_the_full_optimum(seed):
     """Row screening (a subset of rows, violated rows added until none is) ends at the optimum
     of the full programs (12) and (6), with every row of the full data strictly positive."""
-    import torch_lipcvx.fast as fast
+    import torch_lipcvx._engine.barrier as fast
     w, X, y, D = _setup(seed, 600, 3, 12)
     t = torch.as_tensor(lipsdp(w).t)
     ipm = PatternBarrier(X, y, D, w.alpha, output_bias=True)
@@ -218,7 +218,7 @@ def test_restriction_strictly_feasible_at_every_lambda(inst):
 
 def test_l2_program_matches_plain_scs():
     """Program (6) by the IPM (group SOCs) equals cvxpy + SCS at tight tolerance."""
-    from torch_lipcvx.programs import L2Program
+    from torch_lipcvx._engine.programs import L2Program
     w, X, y, D = _setup(5, 50, 3, 8)
     beta = 1e-2
     sign = torch.sign(w.alpha)
@@ -238,7 +238,7 @@ def test_l2_program_matches_plain_scs():
 def test_solve_rejects_a_start_outside_the_cones():
     """The returned point is documented strictly feasible "whatever the accuracy reached": a
     start on the boundary or outside the cone must be refused, not handed back as 'stalled'."""
-    from torch_lipcvx import ipm
+    from torch_lipcvx._engine import ipm
     Xt = torch.ones(1, 1, dtype=DT)
     part = Rows(Xt, torch.tensor([[True]]), torch.tensor([True]), Xt.reshape(1, 1), 1)
     P, b = torch.eye(1, dtype=DT), torch.tensor([-1.0], dtype=DT)
@@ -261,7 +261,7 @@ def _tiny_data(seed=0, n=15, d=2, m=4):
 def test_programs_read_y_as_one_target_per_row():
     """y of shape (n, 1) must mean the same program as y (n,): cvxpy broadcasts pred (n,) − y
     (n, 1) to an (n, n) matrix, a silently different (and much larger) objective."""
-    from torch_lipcvx.programs import L2Program
+    from torch_lipcvx._engine.programs import L2Program
     X, y, D, alpha, _ = _tiny_data()
     sign = np.sign(alpha)
     ref = L2Program(X, y, D, sign, 1e-2, True).solve()[2].value
@@ -279,7 +279,7 @@ def test_programs_read_y_as_one_target_per_row():
 
 def test_programs_reject_negative_weights():
     """β < 0 (or λ < 0) was silently read as 0 (``if beta > 0``): a different program."""
-    from torch_lipcvx.programs import L2Program
+    from torch_lipcvx._engine.programs import L2Program
     X, y, D, alpha, _ = _tiny_data()
     with pytest.raises(ValueError, match="beta"):
         L2Program(X, y, D, np.sign(alpha), -1e-2, True)
@@ -287,7 +287,7 @@ def test_programs_reject_negative_weights():
         LipschitzRestriction(X, y, D, alpha, 1e-2, -1e-2, True)
     with pytest.raises(ValueError, match="lam"):
         LipschitzRestriction(X, y, D, alpha, -1e-2, 0.0, True)
-    from torch_lipcvx.programs import AlphaRestriction
+    from torch_lipcvx._engine.programs import AlphaRestriction
     with pytest.raises(ValueError, match="lam"):
         AlphaRestriction(len(y), len(alpha), X.shape[1], -1e-2, 0.0, True)
     with pytest.raises(ValueError, match="beta"):
@@ -296,7 +296,7 @@ def test_programs_reject_negative_weights():
 
 def test_convex_to_weights_refuses_a_non_finite_solution():
     """A NaN row made the threshold NaN and every unit silently a zero unit."""
-    from torch_lipcvx.programs import convex_to_weights
+    from torch_lipcvx._engine.programs import convex_to_weights
     V = np.ones((3, 4))
     V[1, 2] = np.nan
     with pytest.raises(ValueError, match="NaN"):
@@ -307,7 +307,7 @@ def test_program_values_are_the_documented_objectives_at_their_solutions():
     """The solvers' values are the objectives of docs/programs.md recomputed by hand at the returned
     points: (6): (1/n)‖pred − y‖² + β Σ‖v_j‖ (bias included); (12): (1/n)‖Σ α_j D_j X̃ w̃_j + c −
     y‖² + λ ρ + (β/2)‖W̃‖²_F (bias included), with ρ the LMI's smallest for this t."""
-    from torch_lipcvx.programs import L2Program
+    from torch_lipcvx._engine.programs import L2Program
     X, y, D, alpha, _ = _tiny_data(1, n=25, d=3)
     Xt = np.hstack([X, np.ones((len(y), 1))])
     beta, lam = 0.05, 0.02
@@ -352,7 +352,7 @@ def test_solve_refuses_a_non_finite_start_and_bad_settings():
     """A NaN in a coordinate no cone reads (here the output bias) passed the interior test and
     came back as a NaN 'solution' (status 'stalled'); NaN/negative tol ran to max_iter, and a
     non-integer max_iter or a string tol failed deep inside with unrelated TypeErrors."""
-    from torch_lipcvx import ipm
+    from torch_lipcvx._engine import ipm
     Xt = torch.ones(1, 1, dtype=DT)
     part = Rows(Xt, torch.tensor([[True]]), torch.tensor([True]), Xt.reshape(1, 1), 2)
     P, b = torch.eye(2, dtype=DT), torch.tensor([-1.0, 1.0], dtype=DT)
@@ -381,7 +381,7 @@ def test_programs_refuse_a_bad_t_signs_other_than_pm1_and_non_binary_patterns():
     NumPy broadcast error and an (m, 1) column as 't must certify'. (6)'s signs and both
     programs' patterns D: any value was accepted, silently another program than (6)/(12) (the
     map back needs σ = ±1; D must be 0/1)."""
-    from torch_lipcvx.programs import L2Program
+    from torch_lipcvx._engine.programs import L2Program
     X, y, D, alpha, _ = _tiny_data()
     prog = LipschitzRestriction(X, y, D, alpha, 1e-2, 0.0, True)
     for t in (np.array([np.nan, 1.0, 1.0, 1.0]), np.array([np.inf, 1.0, 1.0, 1.0])):
@@ -407,7 +407,7 @@ def test_programs_refuse_a_bad_t_signs_other_than_pm1_and_non_binary_patterns():
 def test_lipsdp_program_names_bad_weights():
     """NaN weights were reported by cvxpy as 'Parameter value must be real', a wrong W shape as
     a NumPy reshape error."""
-    from torch_lipcvx.programs import LipSDPProgram
+    from torch_lipcvx._engine.programs import LipSDPProgram
     prog = LipSDPProgram(4, 2)
     alpha = np.array([0.5, 0.4, -0.3, -0.6])
     with pytest.raises(ValueError, match="W contains NaN"):
@@ -485,7 +485,7 @@ def test_a_new_cone_needs_no_solver_code():
     :func:`ipm.solve` unchanged, alone and beside a built-in part: the projection of ``q`` onto
     the box is ``clip(q, 0, 1)``; with a group norm ``‖x[:3]‖ ≤ x[3]`` it matches the KKT
     point."""
-    from torch_lipcvx import ipm
+    from torch_lipcvx._engine import ipm
     k = 6
     q = torch.tensor([-0.5, 0.3, 1.7, 0.9, -2.0, 0.5], dtype=DT)
     box = _Orthant(torch.cat([torch.eye(k, dtype=DT), -torch.eye(k, dtype=DT)]),

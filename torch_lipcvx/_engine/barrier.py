@@ -1,0 +1,488 @@
+"""Programs (6) and (12) with fixed patterns by an interior point in torch (docs/programs.md,
+docs/solvers.md): :class:`PatternBarrier`, the torch counterpart of the cvxpy programs of
+:mod:`.programs`. No cvxpy; float64 on the device of the data (CPU or CUDA, same code).
+
+Both programs read, in ``z = (W̃, c, extra)`` with ``W̃ (m, d + 1)`` and an output bias c (free, or
+frozen at 0),
+
+    min  (1/n)‖Φ x − y‖² + (β/2)‖W̃‖² + (linear in extra)   s.t.  S = (2D − 1) ∘ (X̃ W̃ᵀ) ≥ 0
+
+with ``Φ = [a_1 D_1 X̃, …, a_m D_m X̃, 1]`` (``a = α`` for (12), ``a = ±1`` for (6)) and
+
+* (12): extra = ρ, and ``ρ I − W̄ᵀ M W̄ ⪰ 0`` with ``M = T/2 + ααᵀ/(4(1 − s)) = T P⁻¹ T``: the
+  LMI of docs/programs.md §2 after a Schur complement on ``P = 2T − ααᵀ ≻ 0``;
+* (6): extra = τ, and ``‖w̃_j‖ ≤ τ_j`` (the group norms).
+
+:class:`PatternBarrier` solves them with :func:`torch_lipcvx._engine.ipm.solve`, a primal–dual interior
+point with Nesterov–Todd scaling, Mehrotra's predictor–corrector and Gondzio's centrality
+correctors, the LMI of (12) written linearly as ``[[ρI, (RW̄)ᵀ], [RW̄, I_m]] ⪰ 0`` with
+``RᵀR = M``. The Newton matrix is the Gram matrix ``(2/n)ΦᵀΦ`` (accumulated once over row chunks)
+plus block-diagonal ``X̃ᵀ diag(z_j/s_j) X̃`` per unit, the LMI's ``(m d + 1)`` block or the cones'
+blocks, factorised by Cholesky; memory is ``O(n m + (m (d + 1))²)``. The start is the current
+network and every iterate is primal feasible, so the result keeps the patterns exactly (rows
+reaching 0 are active constraints, where relu(0) = 0 either way). The iterates are not monotone
+in the objective: with status ``"optimal"`` the result is never worse than the start (the start
+itself is returned if the optimum found is not below it); after an early stop it is the last
+iterate, which can be worse (callers compare, Algorithm 1 rejects it). Units whose bias has a
+flat direction when β = 0 are eliminated exactly (:meth:`PatternBarrier._flat_units`). The
+objective of the returned point is evaluated exactly (ρ by an eigenvalue for the given t).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from . import ipm
+from .._checks import check_nonneg, check_patterns, check_positive
+from ..solvers import SolveRecord
+
+__all__ = ["PatternBarrier"]
+
+# Constraint screening of the pattern rows (PatternBarrier._rows_solve): used by default when
+# n·m reaches SCREEN_MIN; SCREEN_K rows per unit to start, up to SCREEN_ADD violated rows per
+# unit added per round, at most SCREEN_ROUNDS rounds.
+SCREEN_MIN = 5_000_000
+SCREEN_K = 256
+SCREEN_ADD = 64
+SCREEN_ROUNDS = 8
+
+
+
+class PatternBarrier:
+    """Programs (6) and (12) with fixed patterns, by the primal–dual interior point of :mod:`.ipm`.
+
+    Both programs are, in ``z = (vec W̃, c, extra)`` with ``W̃ (m, d + 1)`` one row per unit,
+
+        min  f₀(z) = (1/n)‖Φ x − y‖² + (β_s/2)‖W̃‖² + (linear term in extra)
+        s.t. S = (2D − 1) ∘ (X̃ W̃ᵀ) ≥ 0                              (n × m pattern rows)
+             (12): [[ρ I_d, (R W̄)ᵀ], [R W̄, I_m]] ⪰ 0, RᵀR = T P⁻¹ T   (extra = ρ, term λρ)
+             (6):  ‖w̃_j‖ ≤ τ_j                                        (extra = τ, term β Σ τ_j)
+
+    with ``Φ = [a_1 D_1 X̃, …, a_m D_m X̃, 1]`` (``a = α`` for (12), ``±1`` for (6)). The LMI is
+    the one of docs/programs.md §2 after a Schur complement on ``P = 2T − ααᵀ ≻ 0``
+    (``ρ ≥ ‖R W̄‖₂²``). The Gram matrix ``(2/n)ΦᵀΦ`` is accumulated once over row chunks; each
+    iteration adds the cones' Newton blocks and factorises a matrix of size ``m (d + 1) + O(m)``.
+
+    The start (the current network, nudged into the interior of its pattern cones) is primal
+    feasible and every iterate stays strictly feasible, so the returned weights satisfy the
+    patterns exactly. With status ``"optimal"`` the result is never worse than the start; after
+    an early stop (``"max_iter"``, ``"stalled"``, ``"screened_partial"``) it is the last,
+    well-centred iterate, which can be worse than the start (the iterates are not monotone).
+
+    Args:
+        X: ``(n, d)`` inputs; y: ``(n,)``; D: ``(n, m)`` boolean patterns; coef: ``(m,)``.
+            All tensors on one device (CPU or CUDA); the work runs there in float64.
+        output_bias: whether the output bias c is a free variable.
+        chunk: rows per chunk when accumulating ``ΦᵀΦ``.
+    """
+
+    def __init__(self, X: Tensor, y: Tensor, D: Tensor, coef: Tensor, *, output_bias: bool,
+                 chunk: int = 4096) -> None:
+        dt = torch.float64
+        dev = X.device
+        if X.dim() != 2 or y.shape != (X.shape[0],) or D.dim() != 2 or D.shape[0] != X.shape[0] \
+                or coef.shape != (D.shape[1],):
+            raise ValueError(f"PatternBarrier needs X (n, d), y (n,), D (n, m) and coef (m,), got "
+                             f"shapes {tuple(X.shape)}, {tuple(y.shape)}, {tuple(D.shape)} and "
+                             f"{tuple(coef.shape)}")
+        for name, v in (("y", y), ("D", D), ("coef", coef)):
+            if v.device != dev:
+                raise ValueError(f"PatternBarrier: {name} is on {v.device}, X on {dev}; put all "
+                                 "tensors on one device")
+        for name, v in (("X", X), ("y", y), ("coef", coef)):
+            if not bool(torch.isfinite(v).all()):
+                raise ValueError(f"PatternBarrier: {name} contains NaN/Inf")
+        self.device = dev
+        self.n, self.d = X.shape
+        self.m = D.shape[1]
+        self.p = self.d + 1
+        n, m, p = self.n, self.m, self.p
+        self.Xt = torch.cat([X.to(dt), torch.ones(n, 1, dtype=dt, device=dev)], 1)
+        self.y = y.to(dt)
+        self.D = check_patterns(D, "D")
+        self.coef = coef.to(dt)
+        self.output_bias = bool(output_bias)
+        self.nw = m * p + 1          # c always has a column; it is frozen when not free
+        gram = torch.zeros(self.nw, self.nw, dtype=dt, device=dev)
+        rhs = torch.zeros(self.nw, dtype=dt, device=dev)
+        for lo in range(0, n, chunk):
+            Xc, Dc, yc = self.Xt[lo:lo + chunk], self.D[lo:lo + chunk], self.y[lo:lo + chunk]
+            Phi = ((Dc.to(dt) * self.coef)[:, :, None] * Xc[:, None, :]).reshape(len(Xc), m * p)
+            Phi = torch.cat([Phi, torch.ones(len(Xc), 1, dtype=dt, device=dev)], 1)
+            gram += Phi.T @ Phi
+            rhs += Phi.T @ yc
+        self.H = gram * (2.0 / n)
+        self.q = rhs * (2.0 / n)
+        self.yy = float(self.y @ self.y) / n
+        # the objective's size for the interior point's gap test: the MSE of the best constant
+        # predictor (J scales with it when y changes units), so accuracy is relative in any units
+        var = float(((self.y - self.y.mean()) ** 2).mean())
+        self.f_scale = var if var > 0 else (self.yy if self.yy > 0 else 1.0)
+        self.outer = (self.Xt[:, :, None] * self.Xt[:, None, :]).reshape(n, p * p)
+
+    # -------------------------------------------------------------------------------- helpers
+    def cone_rows(self, W: Tensor) -> Tensor:
+        """``S = (2D − 1) ∘ (X̃ W̃ᵀ)`` ``(n, m)``: all ≥ 0 iff ``W̃`` has the patterns D."""
+        Z = self.Xt @ W.T
+        return torch.where(self.D, Z, -Z)
+
+    def _check_start(self, W: Tensor, name: str) -> None:
+        if not isinstance(W, Tensor) or W.shape != (self.m, self.p):
+            raise ValueError(f"{name} must be a tensor of shape ({self.m}, {self.p}) (one row "
+                             f"[w_j, b_j] per unit), got "
+                             f"{tuple(W.shape) if isinstance(W, Tensor) else type(W).__name__}")
+        if not bool(torch.isfinite(W).all()):
+            raise ValueError(f"{name} contains NaN/Inf")
+
+    def _start_point(self, W: Tensor, c0: Optional[Tensor]) -> tuple[Tensor, Optional[Tensor]]:
+        """The start ``(W̃, c)`` as a solve returns it: ``c`` is ``None`` without an output bias
+        (and 0 when free but not given), as in :meth:`_start`."""
+        W = W.clone()                      # never hand back the caller's own tensor
+        if not self.output_bias:
+            return W, None
+        return W, (c0.to(W).reshape(()).clone() if c0 is not None else W.new_zeros(()))
+
+    def interior_start(self, W: Tensor) -> Tensor:
+        """Nudge each unit's bias so that every cone row is strictly positive.
+
+        A feasible ``W̃`` (patterns of its own) may have rows with ``x̃ᵀw̃ = 0`` exactly (dead or
+        zero units); adding ``ε_j`` to the bias, half the smallest margin of the inactive rows,
+        makes them active-positive without flipping any inactive row.
+        """
+        S = self.cone_rows(W)
+        if bool((S > 0).all()):
+            return W
+        if bool((S < 0).any()):
+            raise ValueError("the start point does not have the given activation patterns")
+        W = W.clone()
+        scale = float(self.Xt.abs().max()) * max(float(W.abs().max()), 1e-3)
+        for j in torch.nonzero((S <= 0).any(0))[:, 0].tolist():
+            off = S[:, j][~self.D[:, j]]
+            eps = 0.5 * float(off.min()) if off.numel() else scale
+            W[j, -1] += eps if eps > 0 else 1e-8 * scale
+        if not bool((self.cone_rows(W) > 0).all()):
+            raise ValueError("could not find a strictly feasible start for the pattern cones")
+        return W
+
+    def segment_interior(self, W_in: Tensor, W_out: Tensor,
+                         keep: Optional[Tensor] = None) -> float:
+        """The largest ``θ ∈ [0, 1]`` with every cone row of ``W_in + θ (W_out − W_in)``
+        strictly positive (on the units in ``keep``, default all), for ``W_in`` strictly inside.
+
+        The rows are linear in ``W̃``, so the bound is ``min S_in/(S_in − S_out)`` over the rows
+        that ``W_out`` violates, stepped back by a relative 1e-10 (more if round-off needs it).
+        Used to make a point that bends the patterns by round-off (a cvxpy solution, a screened
+        relaxation's optimum) exactly feasible; by convexity its objective is at most the
+        θ-combination of the two ends'.
+        """
+        S0, S1 = self.cone_rows(W_in), self.cone_rows(W_out)
+        if keep is not None:
+            S0, S1 = S0[:, keep], S1[:, keep]
+        if not bool((S0 > 0).all()):
+            raise ValueError("segment_interior: W_in must have every cone row strictly positive")
+        if bool((S1 > 0).all()):
+            return 1.0
+        bad = S1 <= 0
+        bound = float((S0[bad] / (S0[bad] - S1[bad])).min())
+        shrink = 1e-10
+        while shrink < 1.0:
+            th = bound * (1.0 - shrink)
+            S = self.cone_rows(W_in + th * (W_out - W_in))
+            if bool(((S[:, keep] if keep is not None else S) > 0).all()):
+                return th
+            shrink *= 10.0
+        return 0.0
+
+    def model_mse(self, W: Tensor, c: Optional[Tensor]) -> float:
+        """``(1/n)‖Σ_j a_j D_j X̃ w̃_j + c − y‖²`` computed from the residual (no cancellation)."""
+        Z = torch.where(self.D, self.Xt @ W.T, torch.zeros((), dtype=W.dtype, device=W.device))
+        out = Z @ self.coef + (c if c is not None else 0.0)
+        return float(((out - self.y) ** 2).mean())
+
+    def _flat_units(self, alpha: Tensor) -> tuple[Tensor, Tensor]:
+        """Units whose bias has a flat direction when β = 0 (boolean ``(m,)`` masks).
+
+        ``off``: units that fire on no row. Their bias appears only in their own cone rows
+        ``X w̄_j + b_j ≤ 0``, which some bias always satisfies: the rows and the bias leave the
+        program and ``b_j`` is chosen afterwards. ``on``: units that fire on every row, when the
+        output has a free constant (the output bias c, or always-on units of both signs). Their
+        biases enter f only through ``Σ_j α_j b_j + c`` and their rows ``X w̄_j + b_j ≥ 0`` only
+        bound ``b_j`` below, so the same holds with the constant absorbing the change. Without
+        this the barrier problem has a direction of recession with a constant objective.
+        """
+        on = self.D.all(0)
+        off = ~self.D.any(0)
+        both = bool((alpha[on] > 0).any()) and bool((alpha[on] < 0).any())
+        if not (self.output_bias or both):
+            on = torch.zeros_like(on)
+        return on, off
+
+    def _restore_biases(self, W: Tensor, c: Tensor, W0: Tensor, alpha: Tensor, on: Tensor,
+                        off: Tensor) -> tuple[Tensor, Tensor]:
+        """Choose the biases of the eliminated units (see :meth:`_flat_units`), keeping each
+        unit's original margin, and put the change of ``Σ α_j b_j`` into the constant."""
+        W = W.clone()
+        Xw = self.Xt[:, :-1] @ W[:, :-1].T
+        S0 = self.cone_rows(W0)
+        tiny = 1e-9 * float(self.Xt.abs().max()) * max(float(W.abs().max()), 1e-12)
+        for j in torch.nonzero(off)[:, 0].tolist():
+            margin = max(float(S0[:, j].min()), tiny)
+            W[j, -1] = -Xw[:, j].max() - margin
+        shift = W.new_zeros(())
+        for j in torch.nonzero(on)[:, 0].tolist():
+            margin = max(float(S0[:, j].min()), tiny)
+            b = torch.maximum(W0[j, -1], -Xw[:, j].min() + margin)
+            shift = shift + alpha[j] * (b - W0[j, -1])
+            W[j, -1] = b
+        offset = c - shift        # what the constant must still contribute
+        if self.output_bias:
+            return W, offset
+        if float(offset) != 0.0 and bool(on.any()):
+            sign = 1.0 if float(offset) > 0 else -1.0
+            j = int(torch.nonzero(on & (torch.sign(alpha) == sign))[0])
+            W[j, -1] = W[j, -1] + offset / alpha[j]
+        return W, W.new_zeros(())
+
+    def _quadratic(self, N: int, beta: float, lin_extra: Tensor) -> tuple[Tensor, Tensor]:
+        """``Hf, bf`` of ``f₀ = MSE + (β/2)‖W̃‖² + lin_extra·extra`` (up to a constant)."""
+        dt, dev = torch.float64, self.device
+        m, p, nw = self.m, self.p, self.nw
+        Hf = torch.zeros(N, N, dtype=dt, device=dev)
+        Hf[:nw, :nw] = self.H
+        bf = torch.zeros(N, dtype=dt, device=dev)
+        bf[:nw] = self.q
+        i = torch.arange(m * p, device=dev)
+        Hf[i, i] += beta
+        bf[nw:] -= lin_extra
+        return Hf, bf
+
+    def _start(self, W0: Tensor, c0: Optional[Tensor], extra: Tensor) -> Tensor:
+        c = c0.to(W0) if (c0 is not None and self.output_bias) else W0.new_zeros(())
+        parts = [W0.reshape(-1), c.reshape(1), extra.reshape(-1)]
+        return torch.cat(parts)
+
+    def _unpack(self, z: Tensor) -> tuple[Tensor, Optional[Tensor], Tensor]:
+        m, p, nw = self.m, self.p, self.nw
+        return z[: m * p].reshape(m, p), z[nw - 1], z[nw:]
+
+    # ------------------------------------------------------------------ rows, screened
+    def _rows_solve(self, Hf: Tensor, bf: Tensor, z0: Tensor, keep: Tensor, others: list,
+                    N: int, *, screen: Optional[bool], label: str, verbose: bool,
+                    **kw) -> tuple[Tensor, SolveRecord]:
+        """:func:`ipm.solve` with the pattern rows of the units in ``keep`` and the parts
+        ``others``; with ``screen`` (default: when ``n m ≥ SCREEN_MIN``) by constraint screening.
+
+        Screening: each unit starts with its ``SCREEN_K`` rows of smallest normalised slack at
+        ``z0``; the program on those rows (a relaxation: its optimum is a lower bound) is solved,
+        the full ``n × m`` rows are checked once, and the violated rows (up to ``SCREEN_ADD`` per
+        unit, most violated first) are added, until none is violated: then the relaxation's
+        optimum is feasible, hence optimal, for the full program. Every round restarts from
+        ``z0``, which is strictly feasible for all rows. If ``SCREEN_ROUNDS`` rounds do not
+        suffice, the result is the farthest point towards the last optimum on the segment from
+        ``z0`` that keeps every row strictly positive: feasible, and by convexity never worse
+        than ``z0`` when the last relaxation was solved to tolerance (status
+        ``"screened_partial"``). Cost per iteration ``O(m k p)`` instead of
+        ``O(n m p)``; one pass over all rows per round.
+        """
+        n, m, p = self.n, self.m, self.p
+        if screen is None:
+            screen = n * m >= SCREEN_MIN and n > 2 * SCREEN_K
+        if not screen:
+            parts = [ipm.Rows(self.Xt, self.D, keep, self.outer, N)] + others
+            return ipm.solve(Hf, bf, z0, parts, verbose=verbose, label=label, **kw)
+        W0 = z0[: m * p].reshape(m, p)
+        norms = torch.linalg.vector_norm(self.Xt, dim=1).clamp_min(1e-300)[:, None]
+        k = min(n, SCREEN_K)
+        idx = torch.topk(self.cone_rows(W0) / norms, k, dim=0, largest=False).indices.T
+        valid = keep[:, None].expand(m, k).clone()
+        total = 0.0
+        for rnd in range(1, SCREEN_ROUNDS + 1):
+            parts = [ipm.SubsetRows(self.Xt, self.D, idx, valid, N)] + others
+            z, info = ipm.solve(Hf, bf, z0, parts, verbose=verbose,
+                                label=f"{label} screen {rnd}", **kw)
+            total += info.solve_time
+            S = self.cone_rows(z[: m * p].reshape(m, p)) / norms
+            S[:, ~keep] = 1.0
+            bad = S <= 0
+            nbad = int(bad.sum())
+            if verbose:
+                print(f"[torch_lipcvx] {label} screening round {rnd}: {int(valid.sum())} rows, "
+                      f"{nbad} violated", flush=True)
+            if nbad == 0:
+                info.solve_time = total
+                return z, info
+            if rnd == SCREEN_ROUNDS:
+                break
+            add = min(SCREEN_ADD, int(bad.sum(0).max()))
+            new = torch.topk(torch.where(bad, S, math.inf), add, dim=0, largest=False)
+            idx = torch.cat([idx, new.indices.T], 1)
+            valid = torch.cat([valid, torch.isfinite(new.values.T) & keep[:, None]], 1)
+        # out of rounds: back off towards z0 until every row is strictly positive
+        lo = self.segment_interior(W0, z[: m * p].reshape(m, p), keep)
+        z = z0 + lo * (z - z0)
+        # the relaxation's bound stays valid: report it through the gap at the new point
+        f_new = float(0.5 * z @ (Hf @ z) - bf @ z) + kw.get("const", 0.0)
+        info.gap = f_new - (info.value - info.gap)
+        info.status, info.solve_time, info.value = "screened_partial", total, f_new
+        return z, info
+
+    # ---------------------------------------------------------------------------- (12)
+    #: the keyword arguments a user may pass through ``solver_options`` (``postprocess`` with the
+    #: torch solvers): both :meth:`solve_restriction` and :meth:`solve_l2` take them
+    OPTIONS = ("tol", "max_iter", "screen")
+
+    def solve_restriction(self, alpha: Tensor, t: Tensor, lam: float, beta: float, W0: Tensor,
+                          c0: Optional[Tensor] = None, *, tol: float = 1e-9,
+                          max_iter: int = 200, verbose: bool = False,
+                          screen: Optional[bool] = None,
+                          anchor: Optional[tuple[Tensor, Optional[Tensor]]] = None,
+                          recentre: float = 1e-2
+                          ) -> tuple[Tensor, Optional[Tensor], float, FastInfo]:
+        """Program (12) for ``T = diag(t)``; ``coef`` must be ``alpha``.
+
+        Args:
+            alpha: ``(m,)`` nonzero outer weights; t: ``(m,)`` with ``Σ_j α_j²/(2t_j) < 1``.
+            lam: λ ≥ 0 (λ > 0 in Algorithm 1); beta: β ≥ 0 (the term ``(β/2)‖W̃‖²``).
+            W0: ``(m, d + 1)`` the current network (it has the patterns); c0: its output bias.
+            tol: stop when the central-path gap bound is below ``tol`` relative.
+            screen: solve on a screened subset of the pattern rows, adding violated rows until
+                none is (see :meth:`_rows_solve`); default when ``n m ≥ SCREEN_MIN``.
+            anchor: ``(W̃_a, c_a)``, a point with the patterns and good margins (Algorithm 1
+                passes its input network). The start is moved ``recentre`` of the way towards
+                it: the previous step's optimum has many rows active to ~1e-12, a badly
+                centred start; 1% off it halves the iterations (wine: 155 → 68), and the
+                start stays feasible (the cone is convex).
+
+        Returns:
+            ``(W̃, c, ρ, info)``; every cone row of ``W̃`` is strictly positive, ``ρ`` is
+            ``λ_max(W̄ᵀMW̄)`` at the returned point (the LMI's smallest ρ for this t) and
+            ``info.value`` the program's objective there, ``info.lower`` a lower bound on the
+            optimum (``value − ν/t``). With ``info.status == "optimal"``, ``info.value`` is at
+            most the objective of the start (``W0`` nudged into its cones' interior, its ``c0``
+            and its own ρ for this t); after an early stop it can be above it.
+
+        Raises:
+            ValueError: shapes that do not match the program, NaN/Inf in ``t`` or ``W0``,
+                ``lam`` or ``beta`` negative or not finite, a ``t`` that does not certify
+                (``2T − ααᵀ ⊁ 0``), a ``W0`` without the patterns.
+        """
+        dt, dev = torch.float64, self.device
+        m, p, d, nw = self.m, self.p, self.d, self.nw
+        lam, beta = check_nonneg(lam, "lam"), check_nonneg(beta, "beta")
+        self._check_start(W0, "W0")
+        alpha, t = alpha.to(dev, dt), t.to(dev, dt)
+        if alpha.shape != (m,) or t.shape != (m,):
+            raise ValueError(f"alpha and t must have shape ({m},), got {tuple(alpha.shape)} and "
+                             f"{tuple(t.shape)}")
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError("t contains NaN/Inf")
+        s = float((alpha ** 2 / (2 * t)).sum())
+        if bool((t <= 0).any()) or not s < 1:
+            raise ValueError("t must certify the current network (2T - alpha alpha^T > 0)")
+        Mt = torch.diag(t / 2) + torch.outer(alpha, alpha) / (4 * (1 - s))
+        N = nw + 1
+        W0 = self.interior_start(W0.to(dev, dt))
+        start = self._start_point(W0, c0)
+        if anchor is not None and recentre > 0:
+            Wa = self.interior_start(anchor[0].to(dev, dt))
+            W0 = W0 + recentre * (Wa - W0)
+            if c0 is not None and anchor[1] is not None:
+                c0 = c0.to(dev, dt) + recentre * (anchor[1].to(dev, dt) - c0.to(dev, dt))
+        Hf, bf = self._quadratic(N, beta, torch.tensor([float(lam)], dtype=dt, device=dev))
+        on, off = self._flat_units(alpha) if beta == 0 else (torch.zeros(m, dtype=torch.bool,
+                                                                          device=dev),) * 2
+        keep = ~(on | off)
+        free = torch.ones(N, dtype=torch.bool, device=dev)
+        free[torch.nonzero(~keep)[:, 0] * p + d] = False
+        free[nw - 1] = self.output_bias or bool(on.any())
+        R = torch.linalg.cholesky(Mt).T                     # RᵀR = M
+        lmi = [ipm.SpectralLMI(R, m, p, d, N - 1, N)]
+        Wb0 = W0[:, :d]
+        rho0 = float(torch.linalg.eigvalsh(Wb0.T @ Mt @ Wb0)[-1])
+        rho0 = rho0 * (1 + 1e-1) + 1e-9 * max(rho0, 1.0)
+        z0 = self._start(W0, c0, W0.new_tensor([rho0]))
+        z, info = self._rows_solve(Hf, bf, z0, keep, lmi, N, screen=screen, free=free,
+                                   const=self.yy, f_scale=self.f_scale, tol=tol,
+                                   max_iter=max_iter, verbose=verbose,
+                                   label="(12)")
+        W, c, _ = self._unpack(z)
+        if not bool(keep.all()):
+            W, c = self._restore_biases(W, c, W0, alpha, on, off)
+        c = c if self.output_bias else None
+
+        def objective(W: Tensor, c: Optional[Tensor]) -> tuple[float, float]:
+            Wb = W[:, :d]
+            rho = float(torch.linalg.eigvalsh(Wb.T @ Mt @ Wb)[-1])
+            return self.model_mse(W, c) + 0.5 * beta * float((W * W).sum()) + lam * rho, rho
+
+        value, rho = objective(W, c)
+        info = _fast_info(info, value)
+        if info.status == "optimal":       # met the tolerance, maybe just above an optimal start
+            value_s, rho_s = objective(*start)
+            if value_s < value:
+                (W, c), rho, info.value = start, rho_s, value_s
+        return W, c, rho, info
+
+    # ----------------------------------------------------------------------------- (6)
+    def solve_l2(self, beta: float, V0: Tensor, c0: Optional[Tensor] = None, *, tol: float = 1e-9,
+                 max_iter: int = 200, verbose: bool = False, screen: Optional[bool] = None
+                 ) -> tuple[Tensor, Optional[Tensor], FastInfo]:
+        """Program (6); ``coef`` are the slot signs σ_j.
+
+        Args:
+            beta: β > 0 (the term ``β Σ_j ‖v_j‖₂``; with β = 0 the program has flat directions
+                and the cvxpy path is used instead).
+            V0: ``(m, d + 1)`` a point with the patterns (e.g. ``|α_j| w̃_j``); c0: output bias.
+            screen: row screening, as in :meth:`solve_restriction`.
+
+        Returns:
+            ``(V, c, info)`` with every cone row strictly positive; never worse than the start
+            when ``info.status == "optimal"`` (as :meth:`solve_restriction`).
+
+        Raises:
+            ValueError: ``beta`` not a finite number > 0, ``V0`` of the wrong shape, with
+                NaN/Inf or without the patterns.
+        """
+        beta = check_positive(beta, "beta (the barrier solver for program (6) needs beta > 0)")
+        self._check_start(V0, "V0")
+        dt, dev = torch.float64, self.device
+        m, p, nw = self.m, self.p, self.nw
+        N = nw + m
+        V0 = self.interior_start(V0.to(dev, dt))
+        start = self._start_point(V0, c0)
+        Hf, bf = self._quadratic(N, 0.0, torch.full((m,), float(beta), dtype=dt, device=dev))
+        free = torch.ones(N, dtype=torch.bool, device=dev)
+        free[nw - 1] = self.output_bias
+        soc = [ipm.GroupSOC(m, p, nw, N, dt, dev)]
+        keep = torch.ones(m, dtype=torch.bool, device=dev)
+        tau0 = torch.linalg.vector_norm(V0, dim=1) * (1 + 1e-1) + 1e-9 * max(float(V0.abs().max()), 1.0)
+        z0 = self._start(V0, c0, tau0)
+        z, info = self._rows_solve(Hf, bf, z0, keep, soc, N, screen=screen, free=free,
+                                   const=self.yy, f_scale=self.f_scale, tol=tol,
+                                   max_iter=max_iter, verbose=verbose,
+                                   label="(6)")
+        V, c, _ = self._unpack(z)
+        c = c if self.output_bias else None
+
+        def objective(V: Tensor, c: Optional[Tensor]) -> float:
+            return self.model_mse(V, c) + beta * float(torch.linalg.vector_norm(V, dim=1).sum())
+
+        value = objective(V, c)
+        info = _fast_info(info, value)
+        if info.status == "optimal":       # as in solve_restriction
+            value_s = objective(*start)
+            if value_s < value:
+                (V, c), info.value = start, value_s
+        return V, c, info
+
+
+def _fast_info(info: SolveRecord, value: float) -> SolveRecord:
+    """The interior point's record with ``value`` evaluated exactly at the returned point and
+    ``lower = value − sᵀz`` (the duality-gap estimate of the optimum)."""
+    return SolveRecord(status=info.status, iterations=info.iterations,
+                       solve_time=info.solve_time, value=value, lower=value - info.gap,
+                       gap=info.gap, dual_residual=info.dual_residual, device=info.device)

@@ -1,0 +1,867 @@
+"""A primal–dual interior point in torch for the pattern programs (6) and (12) (docs/programs.md).
+
+Both programs are conic quadratic programs in ``x`` (the unit weights, the output bias and one
+extra block), with a *primal-feasible* start (the current network):
+
+    min  ½ xᵀ P x − bᵀ x
+    s.t. s_k = h_k + L_k x ∈ K_k                      for every cone part k
+
+with the parts, each a :class:`Cone` (the one interface :func:`solve` uses: a new kind of cone
+is a new subclass, no change to the solver)
+
+* :class:`Rows` — the pattern cones: ``(2D − 1) ∘ (X̃ W̃ᵀ) ≥ 0``, ``n × m`` nonnegative rows whose
+  map is block diagonal by unit (its Newton block is one ``(d+1) × (d+1)`` matrix per unit);
+* :class:`SpectralLMI` — the LMI of (12) as ``[[ρ I_d, (R W̄)ᵀ], [R W̄, I_m]] ⪰ 0`` with
+  ``RᵀR = T P⁻¹ T`` (the Schur complement of docs/lipsdp.md on ``P = 2T − ααᵀ ≻ 0``), one
+  ``(d + m)`` semidefinite block whose map touches only ``W̄`` and ``ρ``;
+* :class:`GroupSOC` — the group norms of (6): ``‖v_j‖ ≤ τ_j``, m second-order cones.
+
+:func:`solve` is the standard path-following method with Nesterov–Todd scaling and Mehrotra's
+predictor–corrector (as in CVXOPT's ``coneqp``, Vandenberghe 2010): at each iteration the scaled
+point ``λ = W z = W⁻ᵀ s`` is computed per part, the reduced Newton system
+``(P + Σ L_kᵀ W_k⁻² L_k) dx = rhs`` is factorised once by Cholesky and solved twice (affine and
+combined directions), and the step keeps ``s`` and ``z`` in the interior. Primal feasibility is
+exact throughout: ``s`` is recomputed from ``x`` (the constraints are affine), so the returned
+point satisfies every constraint strictly, whatever the accuracy reached. Gondzio's centrality
+correctors (two extra solves with the same factor) trim the iteration count. Measured: 37–96
+iterations on the UCI sets and rastrigin at m = 100, 140 at n = 9·10⁴; Clarabel needs a similar
+count on the same programs (25–58), these are hard, degenerate programs (many rows active at
+the optimum). Cost per iteration: ``O(n m (d+1)²)`` for the rows, ``O(m³ + (m d)²)`` for the LMI,
+one Cholesky of size ``m (d + 1)``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from abc import ABC, abstractmethod
+from typing import Callable, NamedTuple, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from .._checks import check_nonneg, check_positive, check_positive_int
+from ..solvers import SolveRecord
+
+__all__ = ["IPMInfo", "Cone", "Rows", "SubsetRows", "SpectralLMI", "GroupSOC", "solve"]
+
+
+#: The record of :func:`solve` (the one record type, :class:`torch_lipcvx.solvers.SolveRecord`):
+#: ``status`` ('optimal', 'max_iter' or 'stalled'), iterations, wall time (s), primal objective
+#: ``value`` (a feasible point's), ``gap`` (``sᵀz``, an estimate of the distance to the optimum),
+#: relative ``dual_residual``, ``device``.
+IPMInfo = SolveRecord
+
+
+# --------------------------------------------------------------------------- cone parts
+class Cone(ABC):
+    """One cone part ``s = h + L x ∈ K`` of the program, as :func:`solve` sees it.
+
+    :func:`solve` talks to its cones only through these methods, so a new kind of cone is a
+    new subclass and the solver's code does not change. ``s``, ``z`` and the (scaled)
+    directions are tensors in the part's own layout (its *slack shape*, e.g. ``(n, m)`` rows or
+    a ``(k, k)`` matrix); the scaling ``sc`` is whatever :meth:`scaling` returns and is handed
+    back unchanged. Notation of Vandenberghe (2010, the CVXOPT ``coneqp`` paper): the
+    Nesterov–Todd scaling ``W`` with ``W z = W⁻ᵀ s = λ``, the Jordan product ``∘`` with its
+    identity ``e``.
+
+    Attributes:
+        nu: the barrier's degree (one per orthant row, one per second-order cone, the order of
+            a semidefinite block); the gap over ``Σ nu`` is the centring parameter μ.
+    """
+
+    nu: float
+
+    @abstractmethod
+    def slack(self, x: Tensor) -> Tensor:
+        """``s(x) = h + L x`` for the ``(N,)`` point ``x``."""
+
+    @abstractmethod
+    def adjoint(self, Y: Tensor) -> Tensor:
+        """``Lᵀ Y``, an ``(N,)`` vector, for ``Y`` of the slack shape."""
+
+    @abstractmethod
+    def init_dual(self, s: Tensor, mu: float) -> Tensor:
+        """A strictly interior dual start, ``z ≈ μ s⁻¹`` (``s ∘ z ≈ μ e``)."""
+
+    @abstractmethod
+    def dot(self, a: Tensor, b: Tensor) -> float:
+        """``⟨a, b⟩`` over the part's constraint entries."""
+
+    @abstractmethod
+    def scaling(self, s: Tensor, z: Tensor):
+        """The NT scaling of the interior pair ``(s, z)`` (an opaque value)."""
+
+    @abstractmethod
+    def lam(self, sc) -> Tensor:
+        """The scaled point ``λ = W z = W⁻ᵀ s`` of the scaling ``sc``."""
+
+    @abstractmethod
+    def newton(self, K: Tensor, sc) -> None:
+        """Add ``Lᵀ W⁻² L`` to the ``(N, N)`` Newton matrix ``K`` in place."""
+
+    @abstractmethod
+    def scale_ds(self, sc, dx: Tensor) -> Tensor:
+        """``W⁻ᵀ L dx``: the scaled primal direction of the ``(N,)`` step ``dx``."""
+
+    @abstractmethod
+    def unscale_dz(self, sc, dzh: Tensor) -> Tensor:
+        """``W⁻¹ d̂z``: the dual direction from its scaled form."""
+
+    @abstractmethod
+    def rhs(self, sc, u: Tensor) -> Tensor:
+        """``Lᵀ W⁻¹ u``, an ``(N,)`` vector (the part's term of the Newton right-hand side)."""
+
+    @abstractmethod
+    def circ(self, a: Tensor, b: Tensor) -> Tensor:
+        """The Jordan product ``a ∘ b``."""
+
+    @abstractmethod
+    def inv_circ(self, lam: Tensor, r: Tensor) -> Tensor:
+        """``u`` with ``λ ∘ u = r``."""
+
+    @abstractmethod
+    def identity(self, like: Tensor) -> Tensor:
+        """The identity ``e`` of ``∘``, in the slack shape of ``like``."""
+
+    @abstractmethod
+    def max_step(self, lam: Tensor, d: Tensor) -> float:
+        """The largest ``a ≥ 0`` with ``λ + a d`` in the cone (``inf`` if no bound)."""
+
+    @abstractmethod
+    def update_dual(self, z: Tensor, dz: Tensor, a: float) -> Tensor:
+        """The dual after the step, ``z + a dz`` (kept in the cone's form)."""
+
+    @abstractmethod
+    def interior(self, s: Tensor) -> bool:
+        """Whether the slack ``s`` is strictly inside the cone."""
+
+    def worst(self, s: Tensor, z: Tensor) -> float:
+        """The smallest complementarity product of the pair (for the neighbourhood of the
+        central path that :func:`solve` keeps); ``inf``: this part sets no bound."""
+        return math.inf
+
+    def neighbourhood(self, centrality: float) -> float:
+        """The fraction of μ that :meth:`worst` must keep after a step, given :func:`solve`'s
+        ``centrality``."""
+        return 1e-2
+
+    def centrality_correction(self, r: Tensor, lam: Tensor, ds: Tensor, dz: Tensor,
+                              trial: float, sigma: float, mu: float) -> Tensor:
+        """Gondzio's corrector: the right-hand side ``r`` of the complementarity equation,
+        adjusted so that a step ``trial`` along ``(ds, dz)`` moves the products towards
+        ``σμ``; by default unchanged (no corrector)."""
+        return r
+
+
+class Rows(Cone):
+    """Nonnegative rows ``S = (2D − 1) ∘ (X̃ W̃ᵀ) ≥ 0`` of the units in ``mask`` (``(n, m)``).
+
+    ``W̃`` is ``x[:m p]`` reshaped ``(m, p)``, ``p = d + 1``; ``outer`` holds ``x̃ᵢ x̃ᵢᵀ`` per row
+    ``(n, p²)`` for the per-unit Newton blocks.
+    """
+
+    def __init__(self, Xt: Tensor, D: Tensor, mask: Tensor, outer: Tensor, N: int) -> None:
+        self.Xt, self.D, self.outer, self.N = Xt, D, outer, N
+        self.n, self.p = Xt.shape
+        self.m = D.shape[1]
+        self.mask = mask
+        self.maskf = mask.to(Xt.dtype)[None, :]
+        self.nu = float(self.n * int(mask.sum()))
+
+    def slack(self, x: Tensor) -> Tensor:
+        W = x[: self.m * self.p].reshape(self.m, self.p)
+        Z = self.Xt @ W.T
+        S = torch.where(self.D, Z, -Z)
+        return torch.where(self.mask[None, :], S, torch.ones((), dtype=S.dtype, device=S.device))
+
+    def lin(self, dx: Tensor) -> Tensor:
+        W = dx[: self.m * self.p].reshape(self.m, self.p)
+        Z = self.Xt @ W.T
+        return torch.where(self.D, Z, -Z) * self.maskf
+
+    def adjoint(self, Y: Tensor) -> Tensor:
+        out = torch.zeros(self.N, dtype=Y.dtype, device=Y.device)
+        Y = Y * self.maskf
+        out[: self.m * self.p] = (self.Xt.T @ torch.where(self.D, Y, -Y)).T.reshape(-1)
+        return out
+
+    def values(self, a: Tensor) -> Tensor:
+        """The entries of a slack-shaped tensor that are constraints (1-D)."""
+        return a[:, self.mask]
+
+    def init_dual(self, s: Tensor, mu: float) -> Tensor:
+        # z = μ/s, except on rows (nearly) active at the start, e.g. the optimum of a previous
+        # step: there s ~ 1e-12 would give huge duals and a huge dual residual; cap them
+        floor = 1e-2 * float(self.values(s).mean()) if bool(self.mask.any()) else 1.0
+        return mu / s.clamp_min(floor) * self.maskf + (1 - self.maskf)
+
+    def dot(self, a: Tensor, b: Tensor) -> float:
+        return float((a * b * self.maskf).sum())
+
+    # NT scaling of the nonnegative orthant: W = diag(√(s/z)), λ = √(s z)
+    def scaling(self, s: Tensor, z: Tensor):
+        return torch.sqrt(s / z), torch.sqrt(s * z)
+
+    def lam(self, sc) -> Tensor:
+        return sc[1]
+
+    def newton(self, K: Tensor, sc) -> None:
+        w = sc[0]
+        Hc = (self.maskf / (w * w)).T @ self.outer            # (m, p²)
+        m, p = self.m, self.p
+        # the (m, p, m, p) view of the unit block; its unit-diagonal is a strided (p, p, m) view
+        blocks = K[: m * p, : m * p].view(m, p, m, p).diagonal(dim1=0, dim2=2)
+        blocks += Hc.reshape(m, p, p).permute(1, 2, 0)
+
+    def scale_ds(self, sc, dx: Tensor) -> Tensor:        # W⁻ᵀ L dx
+        return self.lin(dx) / sc[0]
+
+    def unscale_dz(self, sc, dzh: Tensor) -> Tensor:     # W⁻¹ d̂z
+        return dzh / sc[0] * self.maskf
+
+    def rhs(self, sc, u: Tensor) -> Tensor:              # Lᵀ W⁻¹ u
+        return self.adjoint(u / sc[0])
+
+    def circ(self, a: Tensor, b: Tensor) -> Tensor:
+        return a * b * self.maskf
+
+    def inv_circ(self, lam: Tensor, r: Tensor) -> Tensor:
+        return r / lam * self.maskf
+
+    def identity(self, like: Tensor) -> Tensor:
+        return self.maskf.expand_as(like).clone()
+
+    def max_step(self, lam: Tensor, d: Tensor) -> float:
+        # masked-out columns carry d = 0 (their u and L dx are zero): no bound from them
+        ratio = torch.where(d < 0, -lam / torch.where(d < 0, d, -1.0), math.inf)
+        return float(ratio.min())
+
+    def update_dual(self, z: Tensor, dz: Tensor, a: float) -> Tensor:
+        return torch.where(self.mask[None, :], torch.clamp(z + a * dz, min=1e-300), z)
+
+    def interior(self, s: Tensor) -> bool:
+        return bool((self.values(s) > 0).all())
+
+    def worst(self, s: Tensor, z: Tensor) -> float:
+        """The smallest ``s·z`` over the rows (``inf`` without rows)."""
+        return float(self.values(s * z).min()) if bool(self.mask.any()) else math.inf
+
+    def centrality_correction(self, r: Tensor, lam: Tensor, ds: Tensor, dz: Tensor,
+                              trial: float, sigma: float, mu: float) -> Tensor:
+        """Gondzio: the products ``(λ + trial d̂s)(λ + trial d̂z)`` pulled into
+        ``[0.1, 10]·σμ`` (a large product lowered by at most ``10 σμ``)."""
+        v = (lam + trial * ds) * (lam + trial * dz)
+        tgt = v.clamp(0.1 * sigma * mu, 10.0 * sigma * mu)
+        return r + (tgt - v).clamp(min=-10.0 * sigma * mu) * self.maskf
+
+
+class SubsetRows(Rows):
+    """A subset of the pattern rows: unit j keeps the rows ``idx[j, r]`` where ``valid[j, r]``.
+
+    The slack is ``(m, k)``: ``S[j, r] = σ_{ij} x̃_iᵀ w̃_j`` with ``i = idx[j, r]`` and
+    ``σ = ±1`` the pattern's sign. Used for constraint screening at large n (see
+    :meth:`torch_lipcvx.fast.PatternBarrier`): the cost per iteration is ``O(m k p)`` instead of
+    ``O(n m p)``.
+    """
+
+    def __init__(self, Xt: Tensor, D: Tensor, idx: Tensor, valid: Tensor, N: int) -> None:
+        self.m, self.k = idx.shape
+        self.n, self.p = Xt.shape
+        self.N = N
+        sign = torch.where(D.gather(0, idx.T).T, 1.0, -1.0).to(Xt.dtype)   # (m, k)
+        self.A = sign[:, :, None] * Xt[idx]                                 # (m, k, p)
+        self.mask = valid
+        self.maskf = valid.to(Xt.dtype)
+        self.nu = float(valid.sum())
+
+    def values(self, a: Tensor) -> Tensor:
+        return a[self.mask]
+
+    def _apply(self, x: Tensor) -> Tensor:
+        W = x[: self.m * self.p].reshape(self.m, self.p)
+        return torch.einsum("jrp,jp->jr", self.A, W)
+
+    def slack(self, x: Tensor) -> Tensor:
+        return torch.where(self.mask, self._apply(x), torch.ones((), dtype=x.dtype,
+                                                                 device=x.device))
+
+    def lin(self, dx: Tensor) -> Tensor:
+        return self._apply(dx) * self.maskf
+
+    def adjoint(self, Y: Tensor) -> Tensor:
+        out = torch.zeros(self.N, dtype=Y.dtype, device=Y.device)
+        out[: self.m * self.p] = torch.einsum("jr,jrp->jp", Y * self.maskf, self.A).reshape(-1)
+        return out
+
+    def newton(self, K: Tensor, sc) -> None:
+        w = sc[0]
+        Hc = torch.einsum("jr,jrp,jrq->jpq", self.maskf / (w * w), self.A, self.A)
+        m, p = self.m, self.p
+        blocks = K[: m * p, : m * p].view(m, p, m, p).diagonal(dim1=0, dim2=2)
+        blocks += Hc.permute(1, 2, 0)
+
+    def update_dual(self, z: Tensor, dz: Tensor, a: float) -> Tensor:
+        return torch.where(self.mask, torch.clamp(z + a * dz, min=1e-300), z)
+
+
+class SpectralLMI(Cone):
+    """``S(x) = [[ρ I_d, (R W̄)ᵀ], [R W̄, I_m]] ⪰ 0`` (⇔ ``ρ ≥ ‖R W̄‖₂²``), a ``(d + m)`` block.
+
+    ``W̄`` is the first d columns of ``x[:m p]`` reshaped ``(m, p)``; ρ is ``x[rho_index]``.
+    With ``RᵀR = M`` this is the constraint ``ρ I − W̄ᵀ M W̄ ⪰ 0`` of program (12).
+    """
+
+    def __init__(self, R: Tensor, m: int, p: int, d: int, rho_index: int, N: int) -> None:
+        self.R, self.m, self.p, self.d, self.ri, self.N = R, m, p, d, rho_index, N
+        self.k = d + m
+        self.nu = float(self.k)
+        dev = R.device
+        self.wbar = torch.nonzero((torch.arange(p, device=dev) < d).repeat(m))[:, 0]
+        self.eye = torch.eye(self.k, dtype=R.dtype, device=dev)
+
+    def _wbar(self, x: Tensor) -> Tensor:
+        return x[: self.m * self.p].reshape(self.m, self.p)[:, : self.d]
+
+    def lin(self, dx: Tensor) -> Tensor:
+        d = self.d
+        E = self.R @ self._wbar(dx)
+        F = torch.zeros(self.k, self.k, dtype=dx.dtype, device=dx.device)
+        F[:d, :d] = dx[self.ri] * self.eye[:d, :d]
+        F[d:, :d] = E
+        F[:d, d:] = E.T
+        return F
+
+    def slack(self, x: Tensor) -> Tensor:
+        F = self.lin(x)
+        F[self.d:, self.d:] += self.eye[self.d:, self.d:]
+        return F
+
+    def adjoint(self, Y: Tensor) -> Tensor:
+        d = self.d
+        out = torch.zeros(self.N, dtype=Y.dtype, device=Y.device)
+        out[self.wbar] = (2.0 * self.R.T @ (0.5 * (Y[d:, :d] + Y[:d, d:].T))).reshape(-1)
+        out[self.ri] = torch.trace(Y[:d, :d])
+        return out
+
+    def init_dual(self, s: Tensor, mu: float) -> Tensor:
+        return mu * torch.cholesky_inverse(torch.linalg.cholesky(s))
+
+    def dot(self, a: Tensor, b: Tensor) -> float:
+        return float((a * b).sum())
+
+    def scaling(self, s: Tensor, z: Tensor):
+        """NT scaling: ``r`` with ``rᵀ z r = r⁻¹ s r⁻ᵀ = diag(λ)``."""
+        Ls = torch.linalg.cholesky(0.5 * (s + s.T))
+        Lz = torch.linalg.cholesky(0.5 * (z + z.T))
+        U, lam, Vh = torch.linalg.svd(Lz.T @ Ls)
+        r = Ls @ Vh.T / lam.sqrt()[None, :]
+        rinv = (U.T @ Lz.T) / lam.sqrt()[:, None]
+        return r, rinv, lam
+
+    def lam(self, sc) -> Tensor:
+        return torch.diag(sc[2])
+
+    def newton(self, K: Tensor, sc) -> None:
+        """Add the matrix of ``dx ↦ tr(V S(dx) V S(dx))``, ``V = (r rᵀ)⁻¹``, on (W̄, ρ)."""
+        d, m = self.d, self.m
+        rinv = sc[1]
+        V = rinv.T @ rinv
+        V11, V21, V22 = V[:d, :d], V[d:, :d], V[d:, d:]
+        RV21 = self.R.T @ V21                                  # (m, d)
+        A = self.R.T @ V22 @ self.R                            # (m, m)
+        p = self.p
+        # the W̄ block as a strided (m, d, m, d) view of K: rows (k, a), cols (l, b)
+        KW = K[: m * p, : m * p].view(m, p, m, p)[:, :d, :, :d]
+        KW += 2.0 * A[:, None, :, None] * V11[None, :, None, :]
+        KW += 2.0 * RV21[:, None, None, :] * RV21.T[None, :, :, None]
+        kx = 2.0 * RV21 @ V11                                  # (m, d)
+        K[: m * p, self.ri].view(m, p)[:, :d] += kx
+        K[self.ri, : m * p].view(m, p)[:, :d] += kx
+        K[self.ri, self.ri] += (V11 * V11).sum()
+
+    def scale_ds(self, sc, dx: Tensor) -> Tensor:
+        rinv = sc[1]
+        return rinv @ self.lin(dx) @ rinv.T
+
+    def unscale_dz(self, sc, dzh: Tensor) -> Tensor:
+        rinv = sc[1]
+        return rinv.T @ dzh @ rinv
+
+    def rhs(self, sc, u: Tensor) -> Tensor:
+        return self.adjoint(self.unscale_dz(sc, u))
+
+    def circ(self, a: Tensor, b: Tensor) -> Tensor:
+        return 0.5 * (a @ b + b @ a)
+
+    def inv_circ(self, lam: Tensor, r: Tensor) -> Tensor:
+        lv = torch.diagonal(lam)
+        return 2.0 * r / (lv[:, None] + lv[None, :])
+
+    def identity(self, like: Tensor) -> Tensor:
+        return self.eye.clone()
+
+    def max_step(self, lam: Tensor, d: Tensor) -> float:
+        li = torch.diagonal(lam).rsqrt()
+        ev = torch.linalg.eigvalsh(li[:, None] * (0.5 * (d + d.T)) * li[None, :])
+        lo = float(ev[0])
+        return math.inf if lo >= 0 else -1.0 / lo
+
+    def update_dual(self, z: Tensor, dz: Tensor, a: float) -> Tensor:
+        z = z + a * dz
+        return 0.5 * (z + z.T)
+
+    def interior(self, s: Tensor) -> bool:
+        return int(torch.linalg.cholesky_ex(0.5 * (s + s.T))[1]) == 0
+
+    def worst(self, s: Tensor, z: Tensor) -> float:
+        """The smallest eigenvalue of ``S^½ Z S^½`` (``inf`` if S is not positive definite)."""
+        Ls, info = torch.linalg.cholesky_ex(0.5 * (s + s.T))
+        if int(info) != 0:
+            return math.inf
+        return float(torch.linalg.eigvalsh(Ls.T @ z @ Ls)[0])
+
+    def neighbourhood(self, centrality: float) -> float:
+        return centrality
+
+
+class GroupSOC(Cone):
+    """``‖v_j‖₂ ≤ τ_j`` for every unit j: m second-order cones of dimension ``p + 1``.
+
+    ``v_j`` is row j of ``x[:m p]`` reshaped ``(m, p)``; ``τ = x[tau_start : tau_start + m]``.
+    Slack layout ``(m, p + 1)``: column 0 is τ_j, the rest v_j.
+    """
+
+    def __init__(self, m: int, p: int, tau_start: int, N: int, dtype, device) -> None:
+        self.m, self.p, self.t0, self.N = m, p, tau_start, N
+        self.nu = float(m)
+        J = torch.ones(p + 1, dtype=dtype, device=device)
+        J[1:] = -1
+        self.J = J
+
+    def lin(self, dx: Tensor) -> Tensor:
+        V = dx[: self.m * self.p].reshape(self.m, self.p)
+        tau = dx[self.t0: self.t0 + self.m]
+        return torch.cat([tau[:, None], V], 1)
+
+    slack = lin
+
+    def adjoint(self, Y: Tensor) -> Tensor:
+        out = torch.zeros(self.N, dtype=Y.dtype, device=Y.device)
+        out[: self.m * self.p] = Y[:, 1:].reshape(-1)
+        out[self.t0: self.t0 + self.m] = Y[:, 0]
+        return out
+
+    def _jdot(self, a: Tensor, b: Tensor) -> Tensor:
+        return (a * b * self.J).sum(1)
+
+    def init_dual(self, s: Tensor, mu: float) -> Tensor:
+        # the central point: z = μ s⁻¹ (Jordan inverse J s / (sᵀ J s)), so s ∘ z = μ e
+        return mu * s * self.J / self._jdot(s, s)[:, None]
+
+    def dot(self, a: Tensor, b: Tensor) -> float:
+        return float((a * b).sum())
+
+    def scaling(self, s: Tensor, z: Tensor):
+        """NT scaling ``W = β (2 v vᵀ − J)`` per cone (Vandenberghe 2010, §4)."""
+        ns = self._jdot(s, s).sqrt()
+        nz = self._jdot(z, z).sqrt()
+        sb, zb = s / ns[:, None], z / nz[:, None]
+        gamma = torch.sqrt((1 + (sb * zb).sum(1)) / 2)
+        wb = (sb + zb * self.J) / (2 * gamma[:, None])
+        v = wb.clone()
+        v[:, 0] += 1
+        v = v / torch.sqrt(2 * (wb[:, 0] + 1))[:, None]
+        beta = torch.sqrt(ns / nz)
+        lam = self._wapply(v, beta, z)
+        return v, beta, lam
+
+    def _wapply(self, v: Tensor, beta: Tensor, a: Tensor) -> Tensor:
+        """``W a = β (2 v (vᵀ a) − J a)``."""
+        return beta[:, None] * (2 * v * (v * a).sum(1, keepdim=True) - a * self.J)
+
+    def _winv(self, v: Tensor, beta: Tensor, a: Tensor) -> Tensor:
+        """``W⁻¹ a = (2 J v (vᵀ J a) − J a) / β``."""
+        Jv = v * self.J
+        return (2 * Jv * (Jv * a).sum(1, keepdim=True) - a * self.J) / beta[:, None]
+
+    def lam(self, sc) -> Tensor:
+        return sc[2]
+
+    def newton(self, K: Tensor, sc) -> None:
+        """Add ``Lᵀ W⁻² L``: per cone the ``(p + 1)`` matrix ``W⁻²`` on ``(τ_j, v_j)``."""
+        v, beta = sc[0], sc[1]
+        m, p = self.m, self.p
+        Jv = v * self.J
+        Winv = (2 * Jv[:, :, None] * Jv[:, None, :] - torch.diag(self.J)[None]) / beta[:, None, None]
+        W2 = Winv @ Winv                                      # (m, p+1, p+1)
+        idx = torch.cat([self.t0 + torch.arange(m, device=K.device)[:, None],
+                         (torch.arange(m, device=K.device) * p)[:, None]
+                         + torch.arange(p, device=K.device)[None, :]], 1)      # (m, p+1)
+        K[idx[:, :, None], idx[:, None, :]] += W2
+
+    def scale_ds(self, sc, dx: Tensor) -> Tensor:
+        return self._winv(sc[0], sc[1], self.lin(dx))
+
+    def unscale_dz(self, sc, dzh: Tensor) -> Tensor:
+        return self._winv(sc[0], sc[1], dzh)
+
+    def rhs(self, sc, u: Tensor) -> Tensor:
+        return self.adjoint(self._winv(sc[0], sc[1], u))
+
+    def circ(self, a: Tensor, b: Tensor) -> Tensor:
+        head = (a * b).sum(1, keepdim=True)
+        return torch.cat([head, a[:, :1] * b[:, 1:] + b[:, :1] * a[:, 1:]], 1)
+
+    def inv_circ(self, lam: Tensor, r: Tensor) -> Tensor:
+        l0, l1 = lam[:, 0], lam[:, 1:]
+        r0, r1 = r[:, 0], r[:, 1:]
+        det = l0 * l0 - (l1 * l1).sum(1)
+        u0 = (l0 * r0 - (l1 * r1).sum(1)) / det
+        u1 = (r1 - u0[:, None] * l1) / l0[:, None]
+        return torch.cat([u0[:, None], u1], 1)
+
+    def identity(self, like: Tensor) -> Tensor:
+        e = torch.zeros_like(like)
+        e[:, 0] = 1
+        return e
+
+    def max_step(self, lam: Tensor, d: Tensor) -> float:
+        """Largest a with ``λ + a d`` in every cone (λ interior)."""
+        # q(a) = (λ + a d)ᵀ J (λ + a d) = A a² + 2 B a + C, C > 0; also λ0 + a d0 ≥ 0
+        A = self._jdot(d, d)
+        B = self._jdot(lam, d)
+        C = self._jdot(lam, lam)
+        amax = torch.full_like(A, math.inf)
+        disc = torch.clamp(B * B - A * C, min=0).sqrt()
+        # smallest positive root of A a² + 2B a + C
+        with torch.no_grad():
+            r1 = torch.where(A != 0, (-B - disc) / A, -C / (2 * B))
+            r2 = torch.where(A != 0, (-B + disc) / A, -C / (2 * B))
+        for r in (r1, r2):
+            amax = torch.where((r > 0) & torch.isfinite(r), torch.minimum(amax, r), amax)
+        neg0 = d[:, 0] < 0
+        amax = torch.where(neg0, torch.minimum(amax, -lam[:, 0] / d[:, 0]), amax)
+        return float(amax.min())
+
+    def update_dual(self, z: Tensor, dz: Tensor, a: float) -> Tensor:
+        return z + a * dz
+
+    def interior(self, s: Tensor) -> bool:
+        return bool((s[:, 0] > torch.linalg.vector_norm(s[:, 1:], dim=1)).all())
+
+
+# ------------------------------------------------------------------------------- the solver
+def _cholesky(K: Tensor) -> Optional[Tensor]:
+    """Cholesky factor of ``K``, with a growing ridge (1e-14 … 1e-8 of its diagonal) if needed."""
+    L, info = torch.linalg.cholesky_ex(K)
+    if int(info) == 0:
+        return L
+    scale = float(torch.diagonal(K).abs().max())
+    eye = torch.eye(K.shape[0], dtype=K.dtype, device=K.device)
+    ridge = 1e-14
+    while ridge <= 1e-8:
+        L, info = torch.linalg.cholesky_ex(K + ridge * scale * eye)
+        if int(info) == 0:
+            return L
+        ridge *= 100
+    return None
+
+
+def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence[Cone], *,
+          free: Optional[Tensor] = None, const: float = 0.0, mu0: Optional[float] = None,
+          tol: float = 1e-9, max_iter: int = 100, verbose: bool = False, label: str = "ipm",
+          objective: Optional[Callable[[Tensor], float]] = None,
+          gondzio: int = 2, centrality: float = 0.5, f_scale: float = 1.0
+          ) -> tuple[Tensor, IPMInfo]:
+    """Minimise ``½ xᵀPx − bᵀx (+ const)`` over ``{x : part.slack(x) ∈ cone, every part}``.
+
+    Args:
+        P: ``(N, N)`` positive semidefinite; b: ``(N,)``.
+        x0: ``(N,)`` strictly feasible start (every slack in the cone's interior).
+        parts: the cone parts, any :class:`Cone` (here :class:`Rows`, :class:`SpectralLMI`,
+            :class:`GroupSOC`); the solver uses nothing but the :class:`Cone` methods.
+        free: ``(N,)`` boolean, the coordinates that move (others stay at ``x0``); default all.
+        mu0: the initial centring parameter (duals ``z = μ₀ s⁻¹``, capped on nearly active
+            rows); default ``max(|f(x0)|, 1e-3‖∇f(x0)‖∞‖x0‖∞)``, in the objective's units.
+        tol: stop when ``sᵀz ≤ tol·max(f_scale, |f|)`` and the dual residual
+            ``‖Px − b − Σ Aᵀz‖∞`` is below ``tol^(2/3)·max(‖b‖∞, ‖Px − b‖∞)`` (all over the
+            free coordinates).
+        f_scale: the objective's natural size, in its units (> 0): below it the gap test is
+            absolute (``tol·f_scale``), above it relative. The default 1 suits data of unit
+            scale; a caller whose objective scales with its data passes that scale (the
+            pattern programs pass the variance of y), so the accuracy does not depend on the
+            units of the data.
+        objective: optional exact evaluation of the objective for the log (default the quadratic).
+        gondzio: centrality correctors per iteration (pattern rows).
+        centrality: neighbourhood of the central path kept by the step length, for the LMI
+            (``λ_min(S^½ Z S^½) ≥ centrality·μ``); 0 switches the neighbourhood off.
+
+    Returns:
+        ``(x, info)``: the last iterate, strictly feasible (slacks recomputed from x); the
+        stopping test, ``info.gap`` and ``info.dual_residual`` are those of this returned point
+        (also after the last of ``max_iter`` steps).
+
+    Raises:
+        ValueError: ``x0`` is not strictly feasible, NaN/Inf in ``P``, ``b`` or ``x0``, ``tol``
+            not a finite number > 0, ``mu0`` not a finite number > 0, ``max_iter`` or
+            ``gondzio`` not an integer >= 0, ``centrality`` outside [0, 1), ``f_scale`` not a
+            finite number > 0.
+    """
+    max_iter, gondzio, tol, mu0, f_scale = _check_options(
+        P, b, x0, label=label, max_iter=max_iter, gondzio=gondzio, tol=tol, mu0=mu0,
+        f_scale=f_scale, centrality=centrality)
+    start = time.perf_counter()
+    dev = x0.device
+    N = x0.numel()
+    free = torch.ones(N, dtype=torch.bool, device=dev) if free is None else free
+    fi = torch.nonzero(free)[:, 0]
+    all_free = bool(free.all())
+    x = x0.clone()
+    S = [pt.slack(x) for pt in parts]
+    if not _interior(parts, S):
+        raise ValueError(f"{label}: x0 must be strictly feasible (every slack in the interior of "
+                         "its cone)")
+    nu = sum(pt.nu for pt in parts)
+    f0 = _quadratic(P, b, const, x)
+    if mu0 is None:
+        # z = μ s⁻¹ (centred). μ has the units of the objective; a generous start keeps the
+        # barrier's curvature dominant while P is singular (n < m (d + 1)): too small a μ gives
+        # huge, useless steps, too large costs only a few (affine) iterations.
+        gx = (P @ x - b)[fi]
+        mu0 = max(abs(f0), 1e-3 * float(gx.abs().max()) * float(x[fi].abs().max()), 1e-12)
+    mu = mu0
+    Z = [pt.init_dual(s, mu) for pt, s in zip(parts, S)]
+    status, k, gap, res = "max_iter", 0, math.inf, math.inf
+    # one pass more than max_iter steps: the last pass only tests the point the last step made
+    for k in range(1, max_iter + 2):
+        rd, res, gap = _residuals(P, b, x, parts, S, Z, fi)
+        f_now = _quadratic(P, b, const, x)
+        if verbose:
+            print(f"[torch_lipcvx] {label} {k - 1:3d}  f={f_now:.12g}  gap={gap:.2e}  "
+                  f"dres={res:.1e}  {time.perf_counter() - start:.1f}s", flush=True)
+        if gap <= tol * max(f_scale, abs(f_now)) and res <= tol ** (2 / 3):
+            status = "optimal"
+            break
+        if k > max_iter:
+            break
+        mu = gap / nu
+        try:
+            sc = [pt.scaling(s, z) for pt, s, z in zip(parts, S, Z)]
+        except RuntimeError:       # torch.linalg.LinAlgError: an SVD/Cholesky at the very end
+            status = "stalled"     # keep the current (feasible) point; "auto" redoes it by cvxpy
+            break
+        lam = [pt.lam(c) for pt, c in zip(parts, sc)]
+        newton = _NewtonSystem(P, x, rd, parts, sc, lam, fi, all_free)
+        step = _predictor_corrector(newton, gap, mu, gondzio)
+        if step is None:
+            status = "stalled"
+            break
+        a, x_new, S_new = _boundary_step(x, step.dx, parts, step.a_max)
+        if a <= 1e-12:
+            status = "stalled"
+            break
+        dz = [pt.unscale_dz(c, d) for pt, c, d in zip(parts, sc, step.dzh)]
+        bad = [type(pt).__name__ for pt, d in zip(parts, dz) if not bool(torch.isfinite(d).all())]
+        if bad:
+            if verbose:
+                print(f"[torch_lipcvx] {label} non-finite dual direction in {bad} (scaled "
+                      f"{[float(d.abs().max()) for d in step.dzh]}); stopping", flush=True)
+            status = "stalled"
+            break
+        a_full = a
+        a, cuts, x, S, Z = _centred_step(x, step.dx, x_new, S_new, Z, dz, a, parts, S, mu, nu,
+                                         centrality)
+        if verbose:
+            print(f"[torch_lipcvx] {label}      step={a:.3f} (boundary {a_full:.3f}, "
+                  f"{cuts} centrality cuts)  affine={step.a_aff:.3f}  sigma={step.sigma:.1e}",
+                  flush=True)
+    k = min(k, max_iter)
+    value = objective(x) if objective is not None else _quadratic(P, b, const, x)
+    info = SolveRecord(status=status, iterations=k, solve_time=time.perf_counter() - start,
+                       value=value, gap=gap, dual_residual=res, device=str(dev))
+    return x, info
+
+
+# ------------------------------------------------------------------------- the solver's steps
+def _check_options(P: Tensor, b: Tensor, x0: Tensor, *, label: str, max_iter: int,
+                   gondzio: int, tol: float, mu0: Optional[float], f_scale: float,
+                   centrality: float) -> tuple[int, int, float, Optional[float], float]:
+    """:func:`solve`'s argument checks (its Raises); the checked ``(max_iter, gondzio, tol, mu0,
+    f_scale)``."""
+    for name, v in (("P", P), ("b", b)):
+        if not bool(torch.isfinite(v).all()):
+            raise ValueError(f"{label}: {name} contains NaN/Inf")
+    if not bool(torch.isfinite(x0).all()):      # also where no cone reads it (e.g. the bias c)
+        raise ValueError(f"{label}: x0 contains NaN/Inf; it must be finite and strictly "
+                         "feasible")
+    # the library's checks: TypeError for a wrong type, ValueError for a wrong value
+    max_iter = check_positive_int(max_iter, f"{label}: max_iter", minimum=0)
+    gondzio = check_positive_int(gondzio, f"{label}: gondzio", minimum=0)
+    tol = check_positive(tol, f"{label}: tol")
+    mu0 = None if mu0 is None else check_positive(mu0, f"{label}: mu0")
+    f_scale = check_positive(f_scale, f"{label}: f_scale")
+    if check_nonneg(centrality, f"{label}: centrality") >= 1:
+        raise ValueError(f"{label}: centrality must be a number in [0, 1), got {centrality!r}")
+    return max_iter, gondzio, tol, mu0, f_scale
+
+
+def _quadratic(P: Tensor, b: Tensor, const: float, v: Tensor) -> float:
+    """``½ vᵀPv − bᵀv + const``."""
+    return float(0.5 * v @ (P @ v) - b @ v) + const
+
+
+def _residuals(P: Tensor, b: Tensor, x: Tensor, parts: Sequence[Cone], S: Sequence[Tensor],
+               Z: Sequence[Tensor], fi: Tensor) -> tuple[Tensor, float, float]:
+    """The dual residual ``rd = Px − b − Σ L_kᵀ z_k`` (``(N,)``), its size relative to
+    ``max(‖b‖∞, ‖Px − b‖∞)`` over the free coordinates ``fi``, and the gap ``Σ ⟨s_k, z_k⟩``."""
+    gx = P @ x - b
+    rd = gx - sum(pt.adjoint(z) for pt, z in zip(parts, Z))
+    scale = max(float(b[fi].abs().max()), float(gx[fi].abs().max()), 1e-12)
+    res = float(rd[fi].abs().max()) / scale
+    gap = sum(pt.dot(s, z) for pt, s, z in zip(parts, S, Z))
+    return rd, res, gap
+
+
+class _NewtonSystem:
+    """One iteration's reduced Newton system ``(P + Σ L_kᵀ W_k⁻² L_k) dx = rhs`` on the free
+    coordinates ``fi``: factorised by :meth:`factor`, solved for each complementarity
+    right-hand side by :meth:`direction`."""
+
+    def __init__(self, P: Tensor, x: Tensor, rd: Tensor, parts: Sequence[Cone], sc: list,
+                 lam: list, fi: Tensor, all_free: bool) -> None:
+        self.P, self.x, self.rd, self.parts = P, x, rd, parts
+        self.sc, self.lam, self.fi, self.all_free = sc, lam, fi, all_free
+        self.L: Optional[Tensor] = None
+
+    def factor(self, ridge: float) -> bool:
+        """Cholesky of the Newton matrix, its diagonal raised by ``ridge`` times its largest
+        entry; False (and no factor) if it is not positive definite."""
+        K = self.P.clone()
+        for pt, c in zip(self.parts, self.sc):
+            pt.newton(K, c)
+        fi = self.fi
+        Kf = K if self.all_free else K[fi[:, None], fi[None, :]]
+        if ridge > 0:
+            Kf.diagonal().add_(ridge * float(Kf.diagonal().abs().max()))
+        self.L = _cholesky(Kf)
+        return self.L is not None
+
+    def direction(self, rc: list) -> tuple[Tensor, list, list, float]:
+        """The direction for the right-hand sides ``rc`` of ``λ ∘ (d̂s + d̂z) = rc``: ``(dx,
+        d̂s, d̂z, the largest step keeping λ + a d̂s and λ + a d̂z in the cones)``."""
+        parts, lam, sc, fi = self.parts, self.lam, self.sc, self.fi
+        u = [pt.inv_circ(l, r) for pt, l, r in zip(parts, lam, rc)]
+        rhs = -self.rd + sum(pt.rhs(c, uu) for pt, c, uu in zip(parts, sc, u))
+        dx = torch.zeros_like(self.x)
+        dx[fi] = torch.cholesky_solve(rhs[fi][:, None], self.L)[:, 0]
+        dsh = [pt.scale_ds(c, dx) for pt, c in zip(parts, sc)]
+        dzh = [uu - ds for uu, ds in zip(u, dsh)]
+        a = min(min(pt.max_step(l, ds), pt.max_step(l, dz))
+                for pt, l, ds, dz in zip(parts, lam, dsh, dzh))
+        return dx, dsh, dzh, a
+
+
+class _Step(NamedTuple):
+    """The search direction of one iteration and what it was made from."""
+
+    dx: Tensor
+    dsh: list
+    dzh: list
+    a_max: float      # the largest step to the boundary along it
+    a_aff: float      # the affine (predictor) step
+    sigma: float      # the centring weight
+
+
+def _predictor_corrector(newton: _NewtonSystem, gap: float, mu: float,
+                         gondzio: int) -> Optional[_Step]:
+    """Mehrotra's predictor–corrector direction with up to ``gondzio`` centrality correctors,
+    all from one factor of the Newton matrix; None if it cannot be factorised (even with a
+    ridge) or gives a non-finite direction."""
+    parts, lam = newton.parts, newton.lam
+    if not newton.factor(0.0):
+        return None
+    rc = [-pt.circ(l, l) for pt, l in zip(parts, lam)]
+    dx, dsh, dzh, a_aff = newton.direction(rc)                # affine (predictor)
+    for ridge in (1e-12, 1e-10, 1e-8):
+        # a factor that "succeeded" on a numerically singular matrix can give inf/NaN
+        # directions (n = 9·10⁴, m = 1000): regularise the Newton matrix and redo
+        if bool(torch.isfinite(dx).all()) and math.isfinite(a_aff):
+            break
+        if not newton.factor(ridge):
+            break
+        dx, dsh, dzh, a_aff = newton.direction(rc)
+    if newton.L is None or not (bool(torch.isfinite(dx).all()) and math.isfinite(a_aff)):
+        return None
+    a_aff = min(1.0, a_aff)
+    gap_aff = sum(pt.dot(l + a_aff * ds, l + a_aff * dz)
+                  for pt, l, ds, dz in zip(parts, lam, dsh, dzh))
+    sigma = min(1.0, max(0.0, gap_aff / gap)) ** 3
+    rc = [-pt.circ(l, l) + sigma * mu * pt.identity(l) - pt.circ(ds, dz)
+          for pt, l, ds, dz in zip(parts, lam, dsh, dzh)]
+    dx, dsh, dzh, a_max = newton.direction(rc)                # combined (corrector)
+    for _ in range(gondzio):                                  # centrality correctors
+        if a_max >= 1.0:
+            break
+        trial = min(1.0, 1.5 * a_max + 0.1)
+        rc2 = [pt.centrality_correction(r, l, ds, dz, trial, sigma, mu)
+               for pt, l, ds, dz, r in zip(parts, lam, dsh, dzh, rc)]
+        cand = newton.direction(rc2)
+        if cand[3] < 1.01 * a_max:
+            break
+        dx, dsh, dzh, a_max = cand
+        rc = rc2
+    return _Step(dx=dx, dsh=dsh, dzh=dzh, a_max=a_max, a_aff=a_aff, sigma=sigma)
+
+
+def _boundary_step(x: Tensor, dx: Tensor, parts: Sequence[Cone],
+                   a_max: float) -> tuple[float, Tensor, list]:
+    """``0.99`` of the step to the boundary (at most 1), halved while the slacks recomputed
+    from ``x + a dx`` are not interior (round-off at the boundary): ``(a, x + a dx, slacks)``."""
+    a = min(1.0, 0.99 * a_max)
+    x_new = x + a * dx
+    S_new = [pt.slack(x_new) for pt in parts]
+    # primal slacks are recomputed from x: guard against round-off at the boundary
+    while a > 1e-12 and not _interior(parts, S_new):
+        a *= 0.5
+        x_new = x + a * dx
+        S_new = [pt.slack(x_new) for pt in parts]
+    return a, x_new, S_new
+
+
+def _centred_step(x: Tensor, dx: Tensor, x_new: Tensor, S_new: list, Z: list, dz: list,
+                  a: float, parts: Sequence[Cone], S: list, mu: float, nu: float,
+                  centrality: float) -> tuple[float, int, Tensor, list, list]:
+    """Shorten the step ``a`` (by 0.8, at most 30 times) until the new point lies in the
+    neighbourhood of the central path: ``(a, cuts, x, slacks, duals)`` after the step.
+
+    Each part's :meth:`Cone.worst` product must stay at least :meth:`Cone.neighbourhood` times
+    the new μ (the LMI: its smallest eigenvalue of ``S^½ Z S^½`` at least ``centrality``·μ; a
+    pattern row: ``s·z`` at least 1e-2 μ), each bound relaxed to half of where the iterate
+    already is (a start with nearly active rows is let be). Without it the first, nearly full
+    affine steps leave the LMI badly centred and the next 20–40 steps tiny (wine, (12):
+    87 → 54 iterations). ``centrality = 0`` switches it off.
+    """
+    Z_new = [pt.update_dual(z, d, a) for pt, z, d in zip(parts, Z, dz)]
+    bound = [min(pt.neighbourhood(centrality), 0.5 * w / mu)
+             for pt, w in zip(parts, _worst(parts, S, Z))]
+    cuts = 0
+    for cuts in range(30 if centrality > 0 else 0):
+        mu_new = sum(pt.dot(s_, z_) for pt, s_, z_ in zip(parts, S_new, Z_new)) / nu
+        if all(w >= b_ * mu_new for w, b_ in zip(_worst(parts, S_new, Z_new), bound)):
+            break
+        a *= 0.8
+        x_new = x + a * dx
+        S_new = [pt.slack(x_new) for pt in parts]
+        Z_new = [pt.update_dual(z, d, a) for pt, z, d in zip(parts, Z, dz)]
+    return a, cuts, x_new, S_new, Z_new
+
+
+def _worst(parts: Sequence[Cone], S: Sequence[Tensor], Z: Sequence[Tensor]) -> list[float]:
+    """Per part, its smallest complementarity product (:meth:`Cone.worst`)."""
+    return [pt.worst(s, z) for pt, s, z in zip(parts, S, Z)]
+
+
+def _interior(parts: Sequence[Cone], S: Sequence[Tensor]) -> bool:
+    """Whether every slack is strictly inside its cone."""
+    return all(pt.interior(s) for pt, s in zip(parts, S))
