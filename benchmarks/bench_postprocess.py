@@ -24,7 +24,7 @@ import torch
 from torch_lipcvx import lipsdp, postprocess
 from torch_lipcvx.data import rastrigin
 from torch_lipcvx.models import activation_patterns, sign_order
-from torch_lipcvx.postprocess import objective
+from torch_lipcvx.algorithm1.postprocess import objective
 from torch_lipcvx._engine.programs import LipschitzRestriction
 from torch_lipcvx.train import train_sgd
 

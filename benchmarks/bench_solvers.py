@@ -168,7 +168,7 @@ def bench_program6(X, y, D, w, args, out: dict) -> None:
 
 def bench_layer(X, y, D, w, t, args, out: dict) -> None:
     """The cvxpylayers path: one batched RestrictionLayer call for K λ's around args.lam."""
-    from torch_lipcvx.path import RestrictionLayer
+    from torch_lipcvx.algorithm1.path import RestrictionLayer
     K = 4
     lams = args.lam * torch.logspace(-1, 1, K, dtype=torch.float64)
     layer, tsetup = timed(RestrictionLayer, X, y, D, w.alpha, output_bias=True)

@@ -18,7 +18,7 @@ from torch_lipcvx import ShallowReLU, ShallowWeights, SolverError
 
 # ``torch_lipcvx.postprocess`` is the function (re-exported in __init__), which shadows the
 # submodule of the same name; fetch the module itself.
-postprocess_module = importlib.import_module("torch_lipcvx.postprocess")
+postprocess_module = importlib.import_module("torch_lipcvx.algorithm1.postprocess")
 
 DTYPE = torch.float64
 N, D, M = 40, 2, 6

@@ -20,7 +20,7 @@ import torch_lipcvx.callbacks as callbacks_mod  # noqa: E402
 from torch_lipcvx import ShallowReLU, objective  # noqa: E402
 from torch_lipcvx.callbacks import ConvexPostProcessing  # noqa: E402
 from torch_lipcvx.lightning import RegressionDataModule, ShallowReLURegressor  # noqa: E402
-from torch_lipcvx.postprocess import IterationRecord, PostProcessResult  # noqa: E402
+from torch_lipcvx.algorithm1.postprocess import IterationRecord, PostProcessResult  # noqa: E402
 
 
 

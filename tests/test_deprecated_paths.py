@@ -42,3 +42,19 @@ def test_an_unknown_attribute_of_an_old_path_is_an_attribute_error():
         shim = importlib.reload(importlib.import_module("torch_lipcvx.ipm"))
     with pytest.raises(AttributeError, match="torch_lipcvx.ipm"):
         shim.no_such_name
+
+
+def test_the_old_postprocess_module_path_leaves_the_function_in_place():
+    code = textwrap.dedent("""
+        import warnings
+        import torch_lipcvx as tl
+        from torch_lipcvx.algorithm1.postprocess import PostProcessResult, postprocess
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            from torch_lipcvx.postprocess import PostProcessResult as old_result
+            import torch_lipcvx.postprocess
+        assert old_result is PostProcessResult
+        assert tl.postprocess is postprocess                 # the function, not the old module
+        assert [w.category for w in caught] == [DeprecationWarning]
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -114,7 +114,7 @@ def _default(fn, name):
 def test_python_functions_share_the_defaults():
     from torch_lipcvx.admm import ADMM
     from torch_lipcvx.callbacks import ConvexPostProcessing
-    from torch_lipcvx.extensions import postprocess_extended, sampled_lipschitz
+    from torch_lipcvx.algorithm1.extensions import postprocess_extended, sampled_lipschitz
     from torch_lipcvx.layers import train_sgd_lip
     from torch_lipcvx.train import train_pgd, train_sgd
 
@@ -292,7 +292,7 @@ def _short(obj, max_chars: int = 250) -> None:
 
 def test_result_reprs_are_short_for_a_100_unit_model():
     from torch_lipcvx.admm import sdp_step
-    from torch_lipcvx.postprocess import solve_l2_program
+    from torch_lipcvx.algorithm1.postprocess import solve_l2_program
 
     X, y = _data(n=50)
     net = _net(m=100)

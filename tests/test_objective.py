@@ -116,7 +116,7 @@ def test_negative_weights_are_refused_before_any_work(bad):
 
 
 def test_the_old_paths_still_give_the_same_objects():
-    pp = importlib.import_module("torch_lipcvx.postprocess")
+    pp = importlib.import_module("torch_lipcvx.algorithm1.postprocess")
     tr = importlib.import_module("torch_lipcvx.train")
     assert pp.objective is objective and tl.objective is objective
     assert pp.Objective is Objective and tl.Objective is Objective

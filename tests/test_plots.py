@@ -9,7 +9,7 @@ import pytest
 from torch_lipcvx import plots
 from torch_lipcvx.bounds import LipschitzInterval
 from torch_lipcvx.models import ShallowReLU
-from torch_lipcvx.postprocess import IterationRecord, PostProcessResult
+from torch_lipcvx.algorithm1.postprocess import IterationRecord, PostProcessResult
 
 
 def interval(lower=1.0, upper=2.0, upper_bounds=None):

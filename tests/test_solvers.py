@@ -24,7 +24,7 @@ import pytest
 import torch
 
 import torch_lipcvx as tl
-from torch_lipcvx import extensions as ext
+from torch_lipcvx.algorithm1 import extensions as ext
 from torch_lipcvx import solvers
 from torch_lipcvx.models import activation_patterns
 from torch_lipcvx.solvers import (CVXPY_DEFAULT, DEFAULT, LAYER_DEFAULT, SolveRecord, Solver,
@@ -259,7 +259,7 @@ def test_a_solver_object_is_accepted_by_admm_the_extensions_the_path_and_the_lay
 
 
 def test_the_restriction_layer_takes_its_diffcp_method_as_a_name_or_a_solver(tiny):
-    from torch_lipcvx.path import _check_solver_args
+    from torch_lipcvx.algorithm1.path import _check_solver_args
     assert _check_solver_args({"solve_method": "clarabel"})["solve_method"] == "Clarabel"
     assert _check_solver_args({"solve_method": Solver("SCS")})["solve_method"] == "SCS"
     with pytest.raises(ValueError, match="solve_method"):
@@ -287,7 +287,7 @@ def test_one_record_type_built_by_keyword():
     import importlib
     from torch_lipcvx._engine import ipm, lipsdp_dual, programs
     assert programs.SolveInfo is lipsdp_dual.FastInfo is ipm.IPMInfo is SolveRecord
-    assert importlib.import_module("torch_lipcvx.postprocess")._FastSolveInfo is SolveRecord
+    assert importlib.import_module("torch_lipcvx.algorithm1.postprocess")._FastSolveInfo is SolveRecord
     with pytest.raises(TypeError):
         SolveRecord("optimal", "CLARABEL")             # keyword only
     r = SolveRecord(status="optimal", solver="SCS", iterations=3, solve_time=0.5, value=1.0)

@@ -26,7 +26,7 @@ import torch
 from torch_lipcvx import ShallowReLU, lipsdp, postprocess
 from torch_lipcvx._engine.barrier import PatternBarrier
 from torch_lipcvx.models import ShallowWeights, activation_patterns, sign_order
-from torch_lipcvx.path import DEFAULT_PATH_SOLVER_ARGS, RestrictionLayer
+from torch_lipcvx.algorithm1.path import DEFAULT_PATH_SOLVER_ARGS, RestrictionLayer
 from torch_lipcvx._engine.programs import (AlphaRestriction, L2Program, LipschitzRestriction,
                                    default_solver_options, input_scale, target_scale)
 

@@ -15,14 +15,16 @@ solver is used), nor Lightning, torchmetrics or matplotlib. ``torch_lipcvx.defau
 default settings shared by the functions, the command line and the demo.
 """
 
+import sys as _sys
 from importlib import import_module as _import_module
+from types import ModuleType as _ModuleType
 
 from .attacks import AttackResult, certified_squared_error_bound, pgd_attack
 from .bounds import LipschitzInterval, LipSDPResult, lipschitz_bounds, lipsdp
 from .linf import LinfExactResult, LinfLPResult, linf_exact, linf_lp
 from .models import ShallowReLU, ShallowWeights
-from .path import RegularisationPath, RestrictionLayer, regularisation_path
-from .postprocess import (Objective, PostProcessResult, objective, postprocess,
+from .algorithm1.path import RegularisationPath, RestrictionLayer, regularisation_path
+from .algorithm1.postprocess import (Objective, PostProcessResult, objective, postprocess,
                           solve_l2_program)
 from ._engine.programs import SolverError
 
@@ -45,9 +47,9 @@ _LAZY = {
     "ShallowReLURegressor": "lightning",
     "ConvexPostProcessing": "callbacks",
     "RegressionDataModule": "lightning",
-    "postprocess_extended": "extensions",
-    "sampled_lipschitz": "extensions",
-    "alpha_step": "extensions",
+    "postprocess_extended": "algorithm1.extensions",
+    "sampled_lipschitz": "algorithm1.extensions",
+    "alpha_step": "algorithm1.extensions",
 }
 
 __all__ = [
@@ -97,3 +99,17 @@ def __dir__() -> list[str]:
     """The public names and submodules, the lazily loaded ones included (for ``dir()`` and tab
     completion)."""
     return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))
+
+
+class _Package(_ModuleType):
+    """The package's module type. The import machinery sets every imported submodule as an
+    attribute of its package; the deprecated module path ``torch_lipcvx.postprocess`` would then
+    hide the function ``torch_lipcvx.postprocess``, which keeps its place."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "postprocess" and isinstance(value, _ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package

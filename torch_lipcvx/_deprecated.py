@@ -16,6 +16,10 @@ MOVED: dict[str, tuple[str, ...]] = {
     "torch_lipcvx.programs": ("torch_lipcvx._engine.programs",),
     "torch_lipcvx.ipm": ("torch_lipcvx._engine.ipm",),
     "torch_lipcvx.fast": ("torch_lipcvx._engine.lipsdp_dual", "torch_lipcvx._engine.barrier"),
+    "torch_lipcvx.descent": ("torch_lipcvx.algorithm1.descent",),
+    "torch_lipcvx.postprocess": ("torch_lipcvx.algorithm1.postprocess",),
+    "torch_lipcvx.extensions": ("torch_lipcvx.algorithm1.extensions",),
+    "torch_lipcvx.path": ("torch_lipcvx.algorithm1.path",),
 }
 
 

@@ -52,7 +52,7 @@ from ._checks import (check_data_scale, check_lam_scale, check_nonneg, check_pos
                       check_weights_scale, check_Xy, outside_inference_mode, seeded_generator)
 from ._progress import ProgressBar, check_progress, progress_bar
 from .bounds import LipSDPResult, spectral_rho
-from .descent import Certifier
+from .algorithm1.descent import Certifier
 from .models import ShallowReLU, ShallowWeights, as_shallow_relu, check_weights_finite
 from .objective import Objective, mse, score, training_loss
 from ._engine.programs import DEFAULT_SOLVER, ADMMSDPStep, SolverError

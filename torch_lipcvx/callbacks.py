@@ -1,7 +1,7 @@
 """Lightning callbacks: convex post-processing at the end of training (Algorithm 1,
 ``docs/algorithm1.md``).
 
-:class:`ConvexPostProcessing` runs :func:`torch_lipcvx.postprocess.postprocess` on the trained
+:class:`ConvexPostProcessing` runs :func:`torch_lipcvx.algorithm1.postprocess.postprocess` on the trained
 shallow ReLU network of a ``LightningModule`` when ``trainer.fit`` ends, and writes the result
 back into the module (in place, parameters copied under ``torch.no_grad``) only when the
 objective
@@ -33,7 +33,7 @@ from . import defaults
 from ._checks import check_nonneg, check_positive_int, check_Xy
 from .models import ShallowReLU, ShallowWeights
 from .bounds import sampled_lower_bound
-from .postprocess import PostProcessResult, postprocess
+from .algorithm1.postprocess import PostProcessResult, postprocess
 from .solvers import DEFAULT, Solver, SolverLike
 
 __all__ = ["ConvexPostProcessing"]
@@ -220,7 +220,7 @@ class ConvexPostProcessing(pl.Callback):
             the interior point's iterations.
 
     Attributes:
-        result: the :class:`~torch_lipcvx.postprocess.PostProcessResult` of the last run
+        result: the :class:`~torch_lipcvx.algorithm1.postprocess.PostProcessResult` of the last run
             (global rank zero only; ``None`` elsewhere and before a run; not checkpointed).
         summary: a dict of floats (keys ``J_before``, ``J_after``, ``mse_before``,
             ``mse_after``, ``L_upper_before``, ``L_upper_after``, ``L_lower_before``,

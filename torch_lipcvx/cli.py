@@ -71,7 +71,7 @@ def _demo(args: argparse.Namespace) -> int:
     from .bounds import lipschitz_bounds
     from .data import rastrigin
     from .plots import plot_objective_history
-    from .postprocess import objective, postprocess
+    from .algorithm1.postprocess import objective, postprocess
     from .train import train_sgd
 
     start = time.perf_counter()
@@ -497,7 +497,7 @@ def _certify(args: argparse.Namespace) -> int:
 
 # ============================================================================ postprocess
 def _postprocess(args: argparse.Namespace) -> int:
-    from .postprocess import postprocess
+    from .algorithm1.postprocess import postprocess
     say = _say(args)
     model, ckpt = _load_checkpoint(args.model)
     spec = _data_spec(args, ckpt)
@@ -600,7 +600,7 @@ def _attack(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from .bounds import lipsdp
     from .data import rastrigin
-    from .postprocess import postprocess
+    from .algorithm1.postprocess import postprocess
     from .train import train_sgd
     data = rastrigin(args.n, args.d, seed=args.seed, test_fraction=0.0)
     X, y = data.X_train, data.y_train

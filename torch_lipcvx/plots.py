@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .bounds import LipschitzInterval  # noqa: E402
-from .postprocess import PostProcessResult  # noqa: E402
+from .algorithm1.postprocess import PostProcessResult  # noqa: E402
 
 __all__ = ["plot_adversarial_mse", "plot_lipschitz_interval", "plot_objective_history"]
 

@@ -45,7 +45,7 @@ def _timed(fn):
 def probe(run, ds: str, solvers: list[str], steps: dict[str, int], data_dir, out: Path) -> dict:
     from torch_lipcvx import postprocess, solve_l2_program
     from torch_lipcvx.admm import ADMM
-    from torch_lipcvx.extensions import alpha_step, flip_ties, pattern_step
+    from torch_lipcvx.algorithm1.extensions import alpha_step, flip_ties, pattern_step
     from torch_lipcvx.layers import train_sgd_lip
     from torch_lipcvx.models import activation_patterns
     cfg = run.FULL

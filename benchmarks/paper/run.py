@@ -244,7 +244,7 @@ def resolve_solver(requested: str) -> str:
         from torch_lipcvx.bounds import check_any_solver as check
     except ImportError:
         try:                               # the first version with solver="auto"
-            from torch_lipcvx.postprocess import _check_any_solver as check
+            from torch_lipcvx.algorithm1.postprocess import _check_any_solver as check
         except ImportError:                # a torch_lipcvx without the torch solvers
             check = None
     from torch_lipcvx._engine.programs import check_solver
@@ -554,7 +554,7 @@ def _clip_from(tr: Trial, base: str):
 
 
 def _run_samp_lip(tr: Trial):
-    from torch_lipcvx.extensions import sampled_lipschitz
+    from torch_lipcvx.algorithm1.extensions import sampled_lipschitz
     c = tr.cfg["clip"]
     s, note = _halving(lambda k: sampled_lipschitz(
         tr.model("admm"), tr.X, tr.y, lam=tr.cfg["lam"],
@@ -567,7 +567,7 @@ def _run_samp_lip(tr: Trial):
 
 
 def _ext_from_clip(tr: Trial, reextract: bool):
-    from torch_lipcvx.extensions import postprocess_extended
+    from torch_lipcvx.algorithm1.extensions import postprocess_extended
     c = tr.cfg["ext"]
     r = postprocess_extended(tr.model("c_lip"), tr.X, tr.y, lam=tr.cfg["lam"], alpha_step=True,
                              reextract=reextract, t_mode=c["t_mode"], max_rounds=c["max_rounds"],

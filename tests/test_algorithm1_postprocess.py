@@ -214,7 +214,7 @@ def test_a_failed_certificate_keeps_the_progress_so_far(monkeypatch, solver):
     lose the iterates already accepted: the last one is returned, with a warning, the candidate
     is recorded as rejected and the message says why. On the very first candidate it raises."""
     from torch_lipcvx import SolverError
-    from torch_lipcvx.descent import Certifier
+    from torch_lipcvx.algorithm1.descent import Certifier
 
     net, X, y = make_instance(13, n=60, d=2, m=6)
     ref = postprocess(net, X, y, lam=1e-1, max_iter=2, tol=0.0, solver=solver)
@@ -290,7 +290,7 @@ def test_only_lipsdp_fallback_notes_are_counted_and_other_warnings_reach_the_use
     other warning raised while certifying (a solver's own) is passed on, not counted."""
     import importlib
     import warnings
-    pp = importlib.import_module("torch_lipcvx.descent")        # the certifier's home
+    pp = importlib.import_module("torch_lipcvx.algorithm1.descent")        # the certifier's home
     from torch_lipcvx.bounds import LipSDPFallbackWarning
     real = pp.lipsdp
 

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 import torch_lipcvx as tl
-from torch_lipcvx import extensions as ext
+from torch_lipcvx.algorithm1 import extensions as ext
 from torch_lipcvx.bounds import spectral_rho
 from torch_lipcvx.models import activation_patterns, augment
 from torch_lipcvx.objective import score
-from torch_lipcvx.descent import Certifier
+from torch_lipcvx.algorithm1.descent import Certifier
 
 from conftest import make_instance
 

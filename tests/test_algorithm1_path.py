@@ -259,7 +259,7 @@ def test_a_failed_certificate_keeps_every_lams_progress(monkeypatch):
     regularisation_path and lost every λ's accepted iterates. It must reject that candidate only
     (the λ keeps its last network, with the reason and a warning) and let the other λ go on."""
     from torch_lipcvx import SolverError
-    from torch_lipcvx.descent import Certifier
+    from torch_lipcvx.algorithm1.descent import Certifier
 
     net, X, y = make_instance(13, n=40, d=2, m=5)
     real_call = Certifier.__call__

@@ -1,4 +1,4 @@
-"""The one descent rule of Algorithm 1 (torch_lipcvx.descent, docs/algorithm1.md §2).
+"""The one descent rule of Algorithm 1 (torch_lipcvx.algorithm1.descent, docs/algorithm1.md §2).
 
 Candidates are built by hand (the trained network, noisy copies of it) so that each property is
 exercised directly; every ``J`` is recomputed here with a fresh certificate, never taken from the
@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from torch_lipcvx.bounds import lipsdp
-from torch_lipcvx.descent import (WARN_FLOOR, WARN_SLACK, Descent, IterationRecord, Verdict,
+from torch_lipcvx.algorithm1.descent import (WARN_FLOOR, WARN_SLACK, Descent, IterationRecord, Verdict,
                                   raised_beyond_slack, small_decrease)
 from torch_lipcvx.models import ShallowWeights
 from torch_lipcvx.objective import Objective, score

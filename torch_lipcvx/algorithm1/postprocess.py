@@ -1,0 +1,486 @@
+"""Convex post-processing of a trained shallow ReLU network: Algorithm 1 (docs/algorithm1.md).
+
+* ℓ2 case (``lam = 0``): fix the activation patterns of the units with ``α_j > 0`` (multiset P)
+  and ``α_j < 0`` (multiset N), solve the convex program (6) once and map the solution back
+  (docs/programs.md §1). The trained network is feasible with objective ≥ the optimum (AM–GM), so
+  the result is never worse ("C-ℓ2").
+* Lipschitz case (``lam > 0``): alternate LipSDP (certificate ``T_k`` of the current network) and
+  the convex restriction (12) with ``T_k``, the patterns and ``α`` fixed (docs/programs.md §2). Each
+  restriction contains the current network with its own ``ρ``, so ``J`` never increases
+  (Corollary 11).
+
+Objective (docs/conventions.md §2; the project convention; computed by
+:mod:`torch_lipcvx.objective`, whose ``Objective`` and ``objective`` this module re-exports):
+
+    J = (1/n) Σ_i (f(x_i) − y_i)² + (β/2) Σ_j (‖w_j‖² + b_j² + α_j²) + λ ρ*
+
+with ``ρ* = L²`` a fresh LipSDP certificate re-verified in float64 (the output bias ``c`` is free
+and not penalised). Every candidate network is scored this way, never with the solver's own
+objective; a candidate that does not lower ``J`` is rejected and the previous network kept, so the
+returned history is non-increasing. The user's model is never modified.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Literal, Optional, Union
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .. import defaults
+from .._checks import check_nonneg, check_positive_int, check_seed, check_solver_options
+from .._progress import check_progress, progress_bar
+from ..bounds import LipSDPResult
+# IterationRecord is re-exported (its home is torch_lipcvx.algorithm1.descent, with the descent rule)
+from .descent import Certifier, Descent, IterationRecord, ObjectiveHistory, Verdict
+from .._engine.barrier import PatternBarrier
+from ..models import ShallowReLU, ShallowWeights, activation_patterns, sign_order
+# Objective and objective are re-exported: their home is torch_lipcvx.objective
+from ..objective import Objective, check_inputs, objective, score
+from .._engine.programs import (DEFAULT_SOLVER, L2Program, LipschitzRestriction, SolverError,
+                       convex_to_weights)
+from ..solvers import DEFAULT, SolveRecord, Solver, SolverLike
+
+__all__ = [
+    "Objective",
+    "IterationRecord",
+    "PostProcessResult",
+    "ConvexSolution",
+    "objective",
+    "solve_l2_program",
+    "postprocess",
+]
+
+_CPU64 = dict(device="cpu", dtype=torch.float64)
+
+
+def _fast_failed(solver: Solver, what: str, info) -> bool:
+    """Whether a torch solve must be replaced by cvxpy (a solver with a fallback, ``"auto"``,
+    only; warns). The torch interior point (:mod:`torch_lipcvx._engine.ipm`) runs whenever
+    ``solver.uses_torch``, on the model's device; it was measured against the compiled
+    cvxpy/Clarabel programs in benchmarks/bench_solvers.py (the README's performance section)."""
+    if info.status == "optimal":
+        return False
+    if solver.fallback:
+        warnings.warn(f"the torch solver for {what} stopped with status {info.status!r} after "
+                      f"{info.iterations} iterations; falling back to cvxpy/{DEFAULT_SOLVER}",
+                      RuntimeWarning, stacklevel=3)
+        return True
+    return False
+
+
+@dataclass
+class PostProcessResult(ObjectiveHistory):
+    """What :func:`postprocess` returns.
+
+    Attributes:
+        model: a NEW :class:`ShallowReLU` on the input model's device and dtype, units ordered
+            ``α > 0`` first (Algorithm 1); a reordered copy of the input if nothing improved.
+        history: accepted iterates; ``history[k].objective`` is non-increasing.
+        rejected: candidates that were not accepted, with the reason.
+        certificate: the LipSDP certificate of the returned network (float64).
+        message: why the loop stopped.
+    """
+
+    model: ShallowReLU
+    history: list[IterationRecord]
+    rejected: list[dict] = field(default_factory=list)
+    certificate: Optional[LipSDPResult] = None
+    message: str = ""
+    lam: float = 0.0
+    beta: float = 0.0
+
+    def history_table(self) -> dict[str, list]:
+        """The history as columns (for CSV, pandas or plotting)."""
+        keys = IterationRecord.__dataclass_fields__.keys()
+        return {k: [getattr(r, k) for r in self.history] for k in keys}
+
+    def __repr__(self) -> str:
+        return (f"PostProcessResult(J {self.objective_before:.6g} -> {self.objective_after:.6g} "
+                f"({100 * self.improvement:.2f}% lower), iterations={len(self.history) - 1}, "
+                f"rejected={len(self.rejected)}, L={self.history[-1].L:.6g}, "
+                f"message={self.message!r})")
+
+
+@dataclass
+class ConvexSolution:
+    """A raw solution of program (6) mapped back to a network (no acceptance test applied).
+
+    ``weights`` are float64 on CPU; ``model`` follows the input's device and dtype.
+    """
+
+    model: ShallowReLU
+    weights: ShallowWeights
+    objective: Objective
+    solver_value: float
+    solve_time: float
+    status: str
+    pattern_index: np.ndarray
+    sign: np.ndarray
+
+    def __repr__(self) -> str:
+        return (f"ConvexSolution(J={self.objective.value:.6g}, mse={self.objective.mse:.6g}, "
+                f"L={self.objective.L:.6g}, status={self.status!r}, "
+                f"solve_time={self.solve_time:.3g}s, model=ShallowReLU({self.model.extra_repr()}))")
+
+
+# ------------------------------------------------------------------------------ the ℓ2 program
+def _l2_slots(alpha: Tensor, patterns: str, n_sampled: Optional[int],
+              generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Pattern slots (indices into the units) and signs for program (6)."""
+    a = alpha.numpy()
+    if patterns == "network":
+        idx = np.flatnonzero(a != 0)
+        return idx, np.sign(a[idx])
+    m = a.shape[0]
+    k = n_sampled if n_sampled is not None else max(1, m // 2)
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise TypeError(f"n_sampled must be an integer, got {n_sampled!r}")
+    if not 1 <= k <= m:
+        raise ValueError(f"n_sampled must be between 1 and the number of units ({m}), got {k}")
+    pick = torch.randperm(m, generator=generator)[:k].numpy()
+    pick.sort()
+    return np.concatenate([pick, pick]), np.concatenate([np.ones(k), -np.ones(k)])
+
+
+def solve_l2_program(model: nn.Module, X, y, *, beta: float,
+                     patterns: Literal["network", "sampled"] = "network",
+                     n_sampled: Optional[int] = None, seed: int = 0, solver: SolverLike = DEFAULT,
+                     solver_options: Optional[dict] = None) -> ConvexSolution:
+    """Solve program (6) with the patterns of ``model`` and map back (docs/programs.md §1).
+
+    Args:
+        model: the trained network (not modified); its patterns on ``X`` define the slots.
+        X: ``(n, d)``; y: ``(n,)``.
+        beta: β ≥ 0.
+        patterns: ``"network"`` ("C-ℓ2"): P = patterns of units with α > 0, N = those with α < 0;
+            the network is feasible, so the program's optimum is never worse than it; the
+            network returned is the solver's solution, within its tolerance of that optimum
+            (about 1e-8 relative: it can end that far above an input that was already optimal).
+            :func:`postprocess` with ``lam = 0`` solves the same program and keeps the input
+            when the solution scores worse. ``"sampled"`` ("samp-ℓ2", the
+            scnn-style baseline): ``n_sampled`` (default m/2) of the m patterns drawn at random with
+            ``seed`` and used as both P and N; no guarantee.
+        solver, solver_options: ``"auto"`` (default: the torch interior point, cvxpy as
+            fallback), ``"torch"``, ``"CLARABEL"`` or ``"SCS"``, and their settings.
+
+    Returns:
+        :class:`ConvexSolution`; the network has one unit per slot (``2·n_sampled`` units when
+        sampled) and reproduces the convex model's output where the cone constraints hold.
+    """
+    if patterns not in ("network", "sampled"):
+        raise ValueError(f"patterns must be 'network' or 'sampled', got {patterns!r}")
+    if patterns == "network" and n_sampled is not None:
+        raise ValueError("n_sampled is only used with patterns='sampled'")
+    check_seed(seed)
+    net, w, X, y, _, beta = check_inputs(model, X, y, 0.0, beta)
+    solver = Solver.parse(solver, solver_options)
+    solver_options = check_solver_options(solver.options_or_none, solver, PatternBarrier.OPTIONS)
+    D = activation_patterns(X, w).numpy()
+    idx, sign = _l2_slots(w.alpha, patterns, n_sampled, torch.Generator().manual_seed(seed))
+    if idx.size == 0:
+        raise ValueError("model has no unit with a nonzero outer weight: no pattern to use")
+    start = None
+    if patterns == "network":
+        start = (w.alpha[idx].abs()[:, None] * w.W_tilde[idx]).numpy()
+    V, c, info = _solve_l2(X, y, D[:, idx], sign, beta, w.c, start, solver, solver_options,
+                           net.device)
+    Wt, alpha = convex_to_weights(V, sign)
+    new = ShallowWeights.from_tilde(torch.as_tensor(Wt), torch.as_tensor(alpha),
+                                    None if c is None else torch.tensor(c, dtype=torch.float64))
+    new = new.rounded(net.dtype)              # certify the weights that will be returned
+    cert = Certifier(solver, solver_options)(new)
+    obj = score(new, X, y, lam=0.0, beta=beta, rho=cert.rho)
+    out = ShallowReLU.from_weights(new, device=net.device, dtype=net.dtype)
+    return ConvexSolution(out, new, obj, info.value, info.solve_time, info.status, idx, sign)
+
+
+# ------------------------------------------------------------------------------- Algorithm 1
+def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defaults.BETA,
+                max_iter: int = defaults.MAX_ITER, tol: float = defaults.TOL,
+                solver: SolverLike = DEFAULT, solver_options: Optional[dict] = None,
+                verbose: Union[bool, int] = False, progress: Optional[bool] = None
+                ) -> PostProcessResult:
+    """Post-process a trained shallow ReLU network by convex optimisation (Algorithm 1).
+
+    Args:
+        model: :class:`ShallowReLU` or ``nn.Sequential(Linear(d, m), ReLU(), Linear(m, 1))``,
+            trained any way. Never modified.
+        X: ``(n, d)`` training inputs (the units the model sees); y: ``(n,)`` targets. Any float
+            dtype and device; the maths runs in float64 (torch solvers on the model's device,
+            cvxpy and the certificates on the CPU), and every candidate is rounded to the
+            model's dtype before it is certified and scored.
+        lam: λ ≥ 0, weight of ``ρ = L²`` (ℓ2 Lipschitz bound squared). ``lam = 0`` is the ℓ2 case:
+            one solve of program (6).
+        beta: β ≥ 0, weight of the ℓ2 term ``(β/2)Σ_j(‖w̃_j‖² + α_j²)`` (bias included).
+        max_iter: at most this many restriction solves (Lipschitz case; default
+            :data:`~torch_lipcvx.defaults.MAX_ITER`).
+        tol: stop when the relative decrease of ``J`` in one step is below ``tol`` (default
+            :data:`~torch_lipcvx.defaults.TOL`).
+        solver: ``"auto"`` (default), ``"torch"``, or ``"CLARABEL"`` / ``"SCS"`` (cvxpy) for the
+            programs and LipSDP. ``"auto"``: LipSDP by the dual method of :mod:`torch_lipcvx._engine.lipsdp_dual` (falling back to
+            Clarabel, with one warning per call, when its gap stays open), and programs (6)/(12)
+            by the torch primal–dual interior point of :mod:`torch_lipcvx._engine.ipm` on the model's
+            device (CPU or GPU); a torch solve that misses its tolerances is redone by cvxpy with
+            a warning. ``"torch"``: the torch solvers everywhere, no fallback.
+        solver_options: solver keyword arguments overriding our defaults (for ``"torch"``: the
+            interior point's ``tol`` and ``max_iter``).
+        verbose: ``True`` (or 1): print one line per iteration; 2: also two lines per iteration
+            of the torch interior point (about 30–70 per solve).
+        progress: a tqdm bar over the iterations on stderr (showing ``J`` and ``L``): ``None``
+            (default) when stderr is a terminal, ``True``/``False`` always/never.
+
+    Returns:
+        :class:`PostProcessResult` with a new model (input's device and dtype), the history of
+        accepted iterates (``J`` non-increasing), the rejected candidates and the final certificate.
+
+    Raises:
+        ValueError: bad shapes, NaN/Inf in data or weights, negative ``lam``/``beta``/``tol``,
+            ``max_iter < 1``, unknown solver, or a model that is not a one-hidden-layer ReLU
+            network with scalar output; data or weights above 2²⁵⁶ (≈ 1.2e77) in magnitude, or
+            a network whose squared errors overflow on the data (rescale them); a ``lam`` with
+            ``λρ`` more than 2⁵³ times the data terms of the input (the fit would be lost in
+            float64 rounding; the message gives the largest usable ``lam``); unknown
+            ``solver_options`` keys for ``"auto"``/``"torch"`` (they take ``tol``,
+            ``max_iter``, ``screen``).
+        TypeError: ``solver_options`` not a dict, or a wrongly typed value in it.
+        programs.SolverError: the very first solve, or the certificate of its result, failed
+            (a later failure of either keeps the previous iterate, warns, records the candidate
+            in ``rejected`` and says so in ``message``).
+    """
+    start = time.perf_counter()
+    net, w0, X, y, lam, beta = check_inputs(model, X, y, lam, beta)
+    max_iter = check_positive_int(max_iter, "max_iter")
+    tol = check_nonneg(tol, "tol")
+    solver = Solver.parse(solver, solver_options)
+    solver_options = check_solver_options(solver.options_or_none, solver, PatternBarrier.OPTIONS)
+    show = check_progress(progress)
+    certify = Certifier(solver, solver_options, collect=True)
+    solver_verbose = int(verbose) >= 2
+    with progress_bar(show, max_iter if lam > 0 else 1, "Algorithm 1" if lam > 0
+                      else "program (6)") as bar:
+        return _postprocess(net, w0, X, y, lam, beta, max_iter, tol, solver, solver_options,
+                            certify, verbose, solver_verbose, start, bar)
+
+
+def _postprocess(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, lam: float,
+                 beta: float, max_iter: int, tol: float, solver: Solver,
+                 solver_options: Optional[dict], certify: Certifier, verbose: Union[bool, int],
+                 solver_verbose: bool, start: float, bar) -> PostProcessResult:
+    """The work of :func:`postprocess` (arguments checked), advancing the progress ``bar``.
+
+    The steps (program (6), or the restriction (12) with the current certificate) make the
+    candidates; a :class:`~torch_lipcvx.algorithm1.descent.Descent` accepts or rejects them."""
+    w = w0.permute(sign_order(w0.alpha))
+    descent = Descent(w, X, y, lam=lam, beta=beta, certify=certify, dtype=net.dtype, start=start)
+    if verbose:
+        _log_iterate(bar, descent.history[0], "input network")
+    # the accepted iterate as the solver returned it (float64), the next solve's start: the
+    # model's dtype may round it off the fixed patterns, where the interior point cannot start
+    w_solver = w
+
+    D = activation_patterns(X, w)
+    message = ""
+    if lam == 0.0:
+        idx, sign = _l2_slots(w.alpha, "network", None, torch.Generator())
+        if idx.size == 0:
+            message = "no unit with a nonzero outer weight: nothing to optimise"
+        else:
+            start_v = (w.alpha[idx].abs()[:, None] * w.W_tilde[idx]).numpy()
+            V, c, info = _solve_l2(X, y, D.numpy()[:, idx], sign, beta, w.c, start_v, solver,
+                                   solver_options, net.device, solver_verbose)
+            Wt_s, alpha_s = convex_to_weights(V, sign)
+            Wt = torch.zeros_like(w.W_tilde)
+            alpha = torch.zeros_like(w.alpha)
+            Wt[torch.as_tensor(idx)] = torch.as_tensor(Wt_s)
+            alpha[torch.as_tensor(idx)] = torch.as_tensor(alpha_s)
+            cand = ShallowWeights.from_tilde(Wt, alpha, _c(c))
+            verdict = _consider(descent, cand, 1, info.solve_time, "l2-program", verbose, bar)
+            bar.update(1, J=descent.J.value, L=descent.J.L)
+            message = ("solved program (6)" if verdict.accepted
+                       else "program (6) did not improve J")
+    else:
+        act = (w.alpha != 0)
+        if not bool(act.any()):
+            message = "no unit with a nonzero outer weight: nothing to optimise"
+        else:
+            ai = torch.nonzero(act)[:, 0]
+            step12 = _RestrictionStep(X, y, D[:, ai], w.alpha[ai], lam, beta, w.c is not None,
+                                      solver, solver_options, net.device, solver_verbose)
+            message = f"reached max_iter={max_iter}"
+            for k in range(1, max_iter + 1):
+                try:
+                    Wt_a, c, info = step12(torch.as_tensor(descent.cert.t[ai.numpy()]),
+                                           w_solver.W_tilde[ai], w_solver.c)
+                except SolverError as exc:
+                    if not descent.moved:
+                        raise
+                    warnings.warn(f"iteration {k}: {exc}; kept the previous network",
+                                  RuntimeWarning, stacklevel=3)
+                    message = f"solver failed at iteration {k}: {exc}"
+                    break
+                Wt = w_solver.W_tilde.clone()
+                Wt[ai] = torch.as_tensor(Wt_a)
+                if beta > 0:
+                    Wt[~act] = 0.0
+                cand = ShallowWeights.from_tilde(Wt, w_solver.alpha, _c(c))
+                verdict = _consider(descent, cand, k, info.solve_time, "restriction", verbose,
+                                    bar)
+                bar.update(1, J=descent.J.value, L=descent.J.L)
+                if not verdict.accepted:
+                    message = (verdict.reason if verdict.error is not None else
+                               f"converged: candidate at iteration {k} did not lower J")
+                    break
+                w_solver = cand
+                if descent.decreased_less_than(verdict.previous.value, tol):
+                    message = f"converged: relative decrease below tol={tol:g}"
+                    break
+    certify.warn_fallbacks(stacklevel=4)
+    out = ShallowReLU.from_weights(descent.w, device=net.device, dtype=net.dtype)
+    return PostProcessResult(out, descent.history, descent.rejected, descent.cert, message, lam,
+                             beta)
+
+
+def _log_iterate(bar, rec: IterationRecord, note: str = "") -> None:
+    """The verbose line of an accepted iterate."""
+    bar.write(f"[torch_lipcvx] iter {rec.iteration:3d}  J={rec.objective:.8g}  "
+              f"mse={rec.mse:.6g}  L={rec.L:.6g}  t={rec.time:.1f}s  {note}")
+
+
+def _consider(descent: Descent, cand: ShallowWeights, k: int, solve_time: float, step: str,
+              verbose: Union[bool, int], bar) -> Verdict:
+    """Hand the candidate of step ``k`` to ``descent`` and report the verdict as
+    :func:`postprocess` does: a failed certificate before anything was accepted raises (as a
+    failed first solve does), later ones warn; a rejection beyond the slack warns."""
+    verdict = descent.consider(cand, k, step=step, solve_time=solve_time)
+    if verdict.error is not None:
+        # the candidate cannot be scored: keep what has been gained so far (nothing gained yet:
+        # the error goes to the caller)
+        if not descent.moved:
+            raise verdict.error
+        warnings.warn(f"iteration {k}: the candidate's LipSDP certificate failed "
+                      f"({verdict.error}); kept the previous network", RuntimeWarning,
+                      stacklevel=4)
+    elif verdict.accepted:
+        if verbose:
+            _log_iterate(bar, descent.history[-1])
+    else:
+        if verdict.worse:
+            warnings.warn(f"iteration {k}: candidate J={verdict.objective.value:.8g} > "
+                          f"J={verdict.previous.value:.8g}; kept the previous network (solver "
+                          "tolerance too loose?)", RuntimeWarning, stacklevel=4)
+        if verbose:
+            bar.write(f"[torch_lipcvx] iter {k:3d}  candidate J={verdict.objective.value:.8g} "
+                      "rejected (not lower)")
+    return verdict
+
+
+def _c(c: Optional[float]) -> Optional[Tensor]:
+    return None if c is None else torch.tensor(c, dtype=torch.float64)
+
+
+#: The record of a torch solve here (kept importable; the one record type is
+#: :class:`~torch_lipcvx.solvers.SolveRecord`).
+_FastSolveInfo = SolveRecord
+
+
+def _solve_l2(X: Tensor, y: Tensor, D: np.ndarray, sign: np.ndarray, beta: float,
+              c0: Optional[Tensor], start: Optional[np.ndarray], solver: Solver,
+              options: Optional[dict], device, verbose: bool = False):
+    """Program (6) by the torch interior point (``solver.uses_torch``, on ``device``) or cvxpy.
+
+    Returns ``(V (k, d + 1), c, info)`` as NumPy/float like :meth:`L2Program.solve`.
+    """
+    ipm, V_ipm = None, None
+    if solver.uses_torch and beta > 0 and start is not None:
+        ipm = PatternBarrier(X.to(device), y.to(device), torch.as_tensor(D).to(device),
+                             torch.as_tensor(sign, dtype=torch.float64).to(device),
+                             output_bias=c0 is not None)
+        V_ipm, c_ipm, info = ipm.solve_l2(beta, torch.as_tensor(start), c0, verbose=verbose,
+                                          **(options or {}))
+        if not _fast_failed(solver, "program (6)", info):
+            return V_ipm.cpu().numpy(), None if c_ipm is None else float(c_ipm), info
+    program = L2Program(X.numpy(), y.numpy(), D.astype(float), sign, beta, c0 is not None)
+    V, c, info = program.solve(solver.cvxpy, None if solver.uses_torch else options)
+    if ipm is not None:
+        V, c = _onto_patterns(ipm, V_ipm, c_ipm, V, c)
+    return V, c, info
+
+
+def _onto_patterns(ipm: PatternBarrier, W_in: Tensor, c_in: Optional[Tensor], W_out: np.ndarray,
+                   c_out: Optional[float]) -> tuple[np.ndarray, Optional[float]]:
+    """Make a cvxpy fallback's solution ``W_out`` (whose cone rows may be ~1e-9 negative) have
+    the fixed patterns exactly: the point of the segment from the interior point's last iterate
+    ``W_in`` (strictly feasible) that is farthest towards ``W_out`` with every row positive.
+
+    Both ends are feasible for the convex program up to the rows, so by convexity the result is
+    no worse than the θ-combination of their objectives (θ ≈ 1 − 1e-8 in practice), and the
+    next Algorithm-1 step can start the interior point from it.
+    """
+    W1 = torch.as_tensor(W_out, dtype=torch.float64).to(W_in.device)
+    try:
+        th = ipm.segment_interior(W_in, W1)
+    except ValueError:          # the iterate touches a row: keep cvxpy's point as it is
+        return W_out, c_out
+    W = (W_in + th * (W1 - W_in)).cpu().numpy()
+    if c_out is None or c_in is None:
+        return W, c_out
+    return W, float(c_in) + th * (float(c_out) - float(c_in))
+
+
+class _RestrictionStep:
+    """One solve of (12) per call, by the torch interior point or the compiled cvxpy program.
+
+    Both are built once per :func:`postprocess` call (the Gram matrix, resp. the DPP program);
+    with ``"auto"`` a torch solve that does not reach its tolerances is redone by cvxpy.
+    """
+
+    def __init__(self, X: Tensor, y: Tensor, D: Tensor, alpha: Tensor, lam: float, beta: float,
+                 output_bias: bool, solver: Solver, options: Optional[dict], device,
+                 verbose: bool) -> None:
+        self.args = (X, y, D, alpha, lam, beta, output_bias)
+        self.solver, self.options, self.device, self.verbose = solver, options, device, verbose
+        self.ipm = None
+        self.program = None
+        self.anchor: Optional[tuple[Tensor, Optional[Tensor]]] = None   # the first start
+        if solver.uses_torch:
+            self.ipm = PatternBarrier(X.to(device), y.to(device), D.to(device),
+                                      alpha.to(device), output_bias=output_bias)
+
+    def _cvxpy(self) -> LipschitzRestriction:
+        if self.program is None:
+            X, y, D, alpha, lam, beta, ob = self.args
+            self.program = LipschitzRestriction(X.numpy(), y.numpy(), D.numpy().astype(float),
+                                                alpha.numpy(), lam, beta, ob)
+        return self.program
+
+    def __call__(self, t: Tensor, W0: Tensor, c0: Optional[Tensor]):
+        """Return ``(W̃ (m, d + 1) array, c, info)`` for ``T = diag(t)``."""
+        _, _, _, alpha, lam, beta, _ = self.args
+        ipm_point = None
+        if self.ipm is not None and not bool((self.ipm.cone_rows(W0.to(self.device)) >= 0).all()):
+            # cvxpy's solutions bend a pattern by ~1e-9; after a fallback they are pulled back
+            # onto the patterns (_onto_patterns), so this is left for starts that cannot be
+            warnings.warn("the current network does not have the fixed patterns exactly; this "
+                          f"step of (12) uses cvxpy/{DEFAULT_SOLVER}", RuntimeWarning, stacklevel=3)
+        elif self.ipm is not None:
+            if self.anchor is None:
+                self.anchor = (W0.to(self.device), None if c0 is None else c0.to(self.device))
+                anchor = None
+            else:
+                anchor = self.anchor
+            W, c, _, info = self.ipm.solve_restriction(alpha, t, lam, beta, W0, c0,
+                                                       verbose=self.verbose, anchor=anchor,
+                                                       **(self.options or {}))
+            if not _fast_failed(self.solver, "the restriction (12)", info):
+                return W.cpu().numpy(), None if c is None else float(c), info
+            ipm_point = (W, c)
+        opts = None if self.solver.uses_torch else self.options
+        Wt, c, _, info = self._cvxpy().solve(t.numpy(), self.solver.cvxpy, opts)
+        if ipm_point is not None:
+            Wt, c = _onto_patterns(self.ipm, ipm_point[0], ipm_point[1], Wt, c)
+        return Wt, c, info
