@@ -1,4 +1,4 @@
-"""Fit with ConvexPostProcessing under DDP on 2 CPU processes (gloo); used by test_callbacks.py.
+"""Fit with ConvexPostProcessing under DDP on 2 CPU processes (gloo); used by test_lightning_callback.py.
 
 Usage: python ddp_callback_script.py OUTDIR [STRATEGY]; STRATEGY is ``ddp`` (default: ranks
 are processes running this script) or ``ddp_spawn`` (ranks are children of this process, which
@@ -23,7 +23,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins import TorchCheckpointIO
 
-from torch_lipcvx.callbacks import ConvexPostProcessing
+from torch_lipcvx.lightning import ConvexPostProcessing
 from torch_lipcvx.lightning import RegressionDataModule, ShallowReLURegressor
 
 

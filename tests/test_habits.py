@@ -113,7 +113,7 @@ def _default(fn, name):
 
 def test_python_functions_share_the_defaults():
     from torch_lipcvx.admm import ADMM
-    from torch_lipcvx.callbacks import ConvexPostProcessing
+    from torch_lipcvx.lightning import ConvexPostProcessing
     from torch_lipcvx.algorithm1.extensions import postprocess_extended, sampled_lipschitz
     from torch_lipcvx.layers import train_sgd_lip
     from torch_lipcvx.train import train_pgd, train_sgd

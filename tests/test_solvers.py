@@ -149,7 +149,7 @@ def _default(fn, name="solver"):
 
 def test_the_defaults_rule_in_the_signatures_and_the_cli():
     from torch_lipcvx.admm import ADMM, sdp_step
-    from torch_lipcvx.callbacks import ConvexPostProcessing
+    from torch_lipcvx.lightning import ConvexPostProcessing
     from torch_lipcvx.cli import build_parser
     from torch_lipcvx.layers import LipSDPLayer, lipschitz_penalty, train_sgd_lip
     # every problem has a torch method: "auto"
@@ -219,7 +219,7 @@ def test_a_solver_object_gives_the_same_postprocessing_as_its_name(tiny, name):
 
 def test_a_solver_object_is_accepted_by_admm_the_extensions_the_path_and_the_layers(tiny):
     from torch_lipcvx.admm import ADMM, check_sdp_solver, sdp_step
-    from torch_lipcvx.callbacks import ConvexPostProcessing
+    from torch_lipcvx.lightning import ConvexPostProcessing
     from torch_lipcvx.layers import LipSDPLayer, lipschitz_penalty
     net, X, y = tiny
     common = dict(lam=1e-2, loss_steps=5, min_iter=1, max_iter=1)

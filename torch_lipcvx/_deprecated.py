@@ -20,6 +20,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "torch_lipcvx.postprocess": ("torch_lipcvx.algorithm1.postprocess",),
     "torch_lipcvx.extensions": ("torch_lipcvx.algorithm1.extensions",),
     "torch_lipcvx.path": ("torch_lipcvx.algorithm1.path",),
+    "torch_lipcvx.callbacks": ("torch_lipcvx.lightning.callback",),
 }
 
 

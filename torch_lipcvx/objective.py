@@ -12,7 +12,7 @@ Two entry points share the parts, because training and scoring need different ar
   :func:`l2_penalty` the ℓ2 term without ``β/2``, :func:`lipschitz_term` the term ``λ·ρ`` for a
   differentiable ``ρ`` (:func:`torch_lipcvx.layers.lipschitz_penalty`) and :func:`training_loss`
   adds the ℓ2 term to a data term. Used by :mod:`~torch_lipcvx.train`, :mod:`~torch_lipcvx.layers`,
-  :mod:`~torch_lipcvx.lightning` and the loss step of :mod:`~torch_lipcvx.admm`.
+  :mod:`~torch_lipcvx.lightning.module` and the loss step of :mod:`~torch_lipcvx.admm`.
 * **Scoring (float64, a certified ``ρ``).** :func:`score` returns the :class:`Objective` record of
   float64 weights for a given certified ``ρ``; :func:`objective` validates a model and data,
   computes a fresh certificate and scores. Algorithm 1, the λ-path, the extensions and ADMM score

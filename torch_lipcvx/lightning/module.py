@@ -30,14 +30,14 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics import MeanSquaredError
 
-from . import defaults
-from ._checks import (check_nonneg, check_norm, check_positive, check_positive_int, check_seed,
+from .. import defaults
+from .._checks import (check_nonneg, check_norm, check_positive, check_positive_int, check_seed,
                       check_Xy, seeded_generator)
-from .attacks import NormLike, _check_alpha, pgd_attack
-from .bounds import lipschitz_bounds
-from .metrics import AdversarialMSE, CertifiedAdversarialMSE, log_lipschitz_interval
-from .models import ShallowReLU, as_shallow_relu
-from .objective import lipschitz_term, mse, training_loss
+from ..attacks import NormLike, _check_alpha, pgd_attack
+from ..bounds import lipschitz_bounds
+from ..metrics import AdversarialMSE, CertifiedAdversarialMSE, log_lipschitz_interval
+from ..models import ShallowReLU, as_shallow_relu
+from ..objective import lipschitz_term, mse, training_loss
 
 __all__ = ["RegressionDataModule", "ShallowReLURegressor"]
 
@@ -251,7 +251,7 @@ class ShallowReLURegressor(pl.LightningModule):
             clean = data.detach()
         loss = training_loss(data, self.model, beta=self.beta)
         if self.lam > 0:
-            from .layers import lipschitz_penalty
+            from ..layers import lipschitz_penalty
             rho = lipschitz_penalty(self.model)
             loss = loss + lipschitz_term(self.lam, rho)
             self.log("train_lipschitz", rho.detach().sqrt(), on_step=False, on_epoch=True,

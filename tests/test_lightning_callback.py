@@ -1,4 +1,4 @@
-"""ConvexPostProcessing (torch_lipcvx.callbacks): J never goes up, the module changes only on a
+"""ConvexPostProcessing (torch_lipcvx.lightning.callback): J never goes up, the module changes only on a
 verified decrease, bad settings fail early, the summary survives checkpoints, DDP ranks agree."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from torch import nn
 
 pl = pytest.importorskip("lightning.pytorch")
 
-import torch_lipcvx.callbacks as callbacks_mod  # noqa: E402
+import torch_lipcvx.lightning.callback as callbacks_mod  # noqa: E402
 from torch_lipcvx import ShallowReLU, objective  # noqa: E402
-from torch_lipcvx.callbacks import ConvexPostProcessing  # noqa: E402
+from torch_lipcvx.lightning import ConvexPostProcessing  # noqa: E402
 from torch_lipcvx.lightning import RegressionDataModule, ShallowReLURegressor  # noqa: E402
 from torch_lipcvx.algorithm1.postprocess import IterationRecord, PostProcessResult  # noqa: E402
 

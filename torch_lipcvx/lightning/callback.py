@@ -1,0 +1,496 @@
+"""Lightning callbacks: convex post-processing at the end of training (Algorithm 1,
+``docs/algorithm1.md``).
+
+:class:`ConvexPostProcessing` runs :func:`torch_lipcvx.algorithm1.postprocess.postprocess` on the trained
+shallow ReLU network of a ``LightningModule`` when ``trainer.fit`` ends, and writes the result
+back into the module (in place, parameters copied under ``torch.no_grad``) only when the
+objective
+
+    J = (1/n) Σ_i (f(x_i) − y_i)² + (β/2) Σ_j (‖w̃_j‖² + α_j²) + λ ρ*   (docs/conventions.md)
+
+evaluated on the full training set in float64 with a fresh, re-verified LipSDP certificate
+``ρ* = L²``, went down. Units: ``X`` in the units the model sees; ``L`` (ℓ2 norm) in output units
+per input unit, a certified upper bound. After a write-back the callback re-validates and
+re-saves the trainer's ``ModelCheckpoint`` files (``last.ckpt``, the best-model path), so the
+checkpoints and ``trainer.callback_metrics`` describe the post-processed network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import warnings
+import weakref
+from typing import Any, Iterator, Optional
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, IterableDataset
+
+from .. import defaults
+from .._checks import check_nonneg, check_positive_int, check_Xy
+from ..models import ShallowReLU, ShallowWeights
+from ..bounds import sampled_lower_bound
+from ..algorithm1.postprocess import PostProcessResult, postprocess
+from ..solvers import DEFAULT, Solver, SolverLike
+
+__all__ = ["ConvexPostProcessing"]
+
+def _validation_source(trainer: pl.Trainer, pl_module: pl.LightningModule) -> Optional[dict]:
+    """Keyword arguments of ``trainer.validate`` that validate on the data ``fit`` validated on
+    (the DataModule, the loaders passed to ``fit`` or the module's ``val_dataloader``), or
+    ``None`` when ``fit`` had no validation (no ``validation_step``, no validation data, or
+    ``limit_val_batches=0``)."""
+    from lightning.pytorch.utilities.model_helpers import is_overridden
+    if not is_overridden("validation_step", pl_module) or trainer.limit_val_batches == 0:
+        return None
+    datamodule = trainer.datamodule
+    if datamodule is not None:  # fit read its validation data from the DataModule, if any
+        return {"datamodule": datamodule} if is_overridden("val_dataloader", datamodule) else None
+    loaders = trainer.val_dataloaders  # the loaders passed to fit (or built by the module)
+    if loaders is not None:
+        return {"dataloaders": loaders}
+    return {} if is_overridden("val_dataloader", pl_module) else None
+
+
+@contextlib.contextmanager
+def _fit_state_kept(trainer: pl.Trainer) -> Iterator[None]:
+    """Restore what a nested ``trainer.validate`` changes in a trainer that is ending ``fit``.
+
+    ``validate`` sets the trainer's state (function, status, stage), re-attaches the data (the
+    fit loop's loaders and data sources, the DataModule hook selector) and empties the logged
+    metrics; callbacks that run after this one in ``on_fit_end``, the module's own
+    ``on_fit_end`` and ``teardown("fit")`` must still see the trainer as ``fit`` left it.
+    The metrics that the validation run did not recompute (the ``train_*`` ones) are kept.
+    Inside, ``validate`` restores no checkpoint into the module (it would when the user set
+    ``trainer.ckpt_path`` or on SLURM with an ``hpc_ckpt`` file): it must score the module as
+    it is; and it launches no processes (this already runs in every launched process, and a
+    spawn launcher would start new ones from each).
+    """
+    state = (trainer.state.fn, trainer.state.status, trainer.state.stage)
+    metrics = (dict(trainer.callback_metrics), dict(trainer.logged_metrics),
+               dict(trainer.progress_bar_metrics))
+    loops = [trainer.fit_loop, trainer.fit_loop.epoch_loop.val_loop]
+    # Lightning internals (2.x); getattr keeps this working should they be renamed
+    saved = [(loop, getattr(loop, "_combined_loader", None),
+              getattr(getattr(loop, "_data_source", None), "instance", None)) for loop in loops]
+    connector = trainer._data_connector
+    selector = getattr(connector, "_datahook_selector", None)
+    ckpt_connector = trainer._checkpoint_connector
+    ckpt_state = (getattr(ckpt_connector, "_ckpt_path", None),
+                  getattr(ckpt_connector, "_user_managed", False))
+    # an instance attribute shadows the method for this validate() only
+    ckpt_connector._select_ckpt_path = lambda *args, **kwargs: None
+    strategy = trainer.strategy
+    launcher = getattr(strategy, "_launcher", None)
+    strategy._launcher = None
+    try:
+        yield
+    finally:
+        strategy._launcher = launcher
+        del ckpt_connector._select_ckpt_path
+        ckpt_connector._ckpt_path, ckpt_connector._user_managed = ckpt_state
+        trainer.state.fn, trainer.state.status, trainer.state.stage = state
+        for loop, combined, instance in saved:
+            if hasattr(loop, "_combined_loader"):
+                loop._combined_loader = combined
+            if getattr(loop, "_data_source", None) is not None:
+                loop._data_source.instance = instance
+        if selector is not None:
+            connector._datahook_selector = selector
+        for old, new in zip(metrics, (trainer.callback_metrics, trainer.logged_metrics,
+                                      trainer.progress_bar_metrics)):
+            for key, value in old.items():
+                new.setdefault(key, value)
+
+
+def _supported_strategy(strategy: Any) -> bool:
+    """Single-device and DDP strategies (every rank keeps a full copy of the module).
+
+    DeepSpeed subclasses DDP but shards the model (ZeRO), so it is excluded; FSDP and model
+    parallelism are not DDP subclasses.
+    """
+    from lightning.pytorch.strategies import DDPStrategy, DeepSpeedStrategy, SingleDeviceStrategy
+    if isinstance(strategy, DeepSpeedStrategy):
+        return False
+    return isinstance(strategy, (SingleDeviceStrategy, DDPStrategy))
+
+
+class ConvexPostProcessing(pl.Callback):
+    """Post-process the trained ``ShallowReLU`` of a ``LightningModule`` when ``fit`` ends.
+
+    Hooks used:
+
+    * ``__init__``: every argument is validated (``ValueError``/``TypeError`` naming the value).
+    * ``setup`` (stage ``"fit"``, before any training step): the module's network
+      (``getattr(pl_module, model_attr)``, dotted paths allowed) must be a :class:`ShallowReLU`
+      (an ``nn.Sequential`` is rejected: we write back into the module, so it must already be
+      one; ``ShallowReLURegressor(model=seq)`` converts it), explicit ``X`` must match its input
+      size, and the strategy must be single-device or DDP (sharded strategies such as FSDP and
+      DeepSpeed are rejected).
+    * ``on_fit_end``: the full training set is gathered in float64 (explicit ``X``, ``y`` if given,
+      else every ``(x, y)`` of the training ``DataLoader``'s dataset, in index order, ignoring the
+      sampler and shuffling). On global rank zero only, :func:`postprocess` runs on the network
+      as it is (it never modifies its input; the maths runs in float64 and every candidate is
+      rounded to the network's dtype before it is scored, so ``J_after`` is the objective of the
+      weights written back). Lightning has moved the module to the CPU before ``on_fit_end``, so
+      the solvers run there. Rank zero then
+      broadcasts the resulting weights and the summary (``trainer.strategy.broadcast(.., src=0)``),
+      so every rank ends with identical weights. The weights are copied into the module's
+      network in place (its device and dtype, ``ShallowReLU.load_weights``) ONLY if
+      ``J_after < J_before``; otherwise the module is left bit-identical. Post-processing reorders
+      the hidden units (``α > 0`` first); a permutation of units leaves ``f`` unchanged. When the
+      trainer has loggers, ``postprocess/J_before``, ``J_after``, ``mse_before``, ``mse_after``,
+      ``L_upper_before``, ``L_upper_after`` (certified LipSDP), ``L_lower_before``,
+      ``L_lower_after`` (sampled gradient norms), ``improvement``, ``applied`` are logged with
+      ``log_metrics(..., step=trainer.global_step)`` of every logger in ``trainer.loggers``.
+      After a write-back, the validation loop and the checkpoints are refreshed (below).
+
+    Checkpoints and metrics after the write-back (``refresh_checkpoints=True``, the default).
+    ``on_fit_end`` runs after Lightning's checkpoint callbacks have written their last files, so
+    without a refresh ``last.ckpt``, ``best_model_path`` and ``trainer.callback_metrics`` would
+    describe the trained, not the post-processed, network. When the weights were written back,
+    the callback therefore, on every rank:
+
+    1. re-validates: ``trainer.validate`` runs the module's validation loop on the data ``fit``
+       validated on (the DataModule's ``val_dataloader``, the loaders passed to ``fit``, or the
+       module's own), only if ``fit`` had validation. The new ``val_*`` values replace the old
+       ones in ``trainer.callback_metrics`` (also ``logged_metrics``, ``progress_bar_metrics``,
+       and the loggers, at the same ``global_step``); the training metrics stay. The trainer's
+       state and data are restored afterwards, so later ``on_fit_end`` hooks and
+       ``teardown("fit")`` see it as ``fit`` left it. Other callbacks' validation hooks run
+       during this loop; checkpoint and early-stopping callbacks do nothing outside ``fit``.
+    2. re-saves, through every ``ModelCheckpoint`` of the trainer (``trainer.save_checkpoint``,
+       honouring its ``save_weights_only``; the strategy writes on global rank zero only): its
+       ``last_model_path`` (``last.ckpt``) is overwritten with the post-processed module (a
+       ``save_last="link"`` symlink is replaced by a file, so the file it pointed to is kept);
+       if it has a ``best_model_path``, the post-processed module is written to
+       ``<dirpath>/postprocessed.ckpt`` (:attr:`CHECKPOINT_NAME`) and ``best_model_path`` and
+       ``best_model_score`` point to it and to its re-validated monitored value (``None`` when
+       the re-validation did not log the monitored key, e.g. a training metric).
+
+    The rule for "best" is unconditional: the post-processed network becomes the best model
+    even when its monitored score is worse than the best epoch's. Post-processing is the last
+    step of the fit the user asked for, and it deliberately trades training MSE for a smaller
+    certified Lipschitz bound; its criterion is ``J``, not the monitored metric, and the
+    reported ``J_after`` and ``L_upper_after`` hold for this network only. The epoch checkpoint
+    that was best is kept under its own name (and in ``best_k_models``, with its score), so
+    nothing is lost and no file holds weights other than the ones its name and score describe.
+    The files hold the callback's ``summary`` too (:meth:`state_dict`). Their optimizer states
+    are those of training, kept in the old order of the hidden units that post-processing
+    reorders: a fit resumed from them pairs those moments with permuted units (load the weights
+    with ``load_from_checkpoint`` to train on afresh). The re-validation never loads a
+    checkpoint into the module (not even ``trainer.ckpt_path``) and starts no processes; should
+    the module's weights differ after it, the callback puts the post-processed weights back and
+    raises ``RuntimeError`` without re-saving. When ``J`` did not decrease,
+    nothing is re-validated or re-saved: files and metrics stay those of the trained network,
+    which is the module. With ``refresh_checkpoints=False`` neither step runs; then
+    ``trainer.validate(module, ...)`` and ``trainer.save_checkpoint(path)`` after ``fit`` do it
+    by hand.
+
+    With launchers that run training in child processes of the current one (``ddp_spawn``,
+    ``ddp_fork``, notebooks), the refresh runs (and rank zero writes the files) in the
+    children; the weights come back to the main process with the module but
+    ``result``/``summary`` stay in the children.
+    Lightning leaves the process group open after ``fit``; a script that ends right after it
+    should close it on every rank (``torch.distributed.barrier()``, then
+    ``torch.distributed.destroy_process_group()``): without that a gloo rank was once seen to
+    abort at interpreter exit (SIGABRT, "terminate called without an active exception") after
+    all its work was done (``examples/lightning_callback.py`` does it).
+
+    Args:
+        lam: λ ≥ 0, weight of ``ρ = L²`` (Lipschitz case, iterative; ``docs/programs.md``).
+        beta: β ≥ 0, weight of the ℓ2 term; with ``lam = 0`` the ℓ2 case (one solve of
+            program (6); ``docs/programs.md``). ``lam = beta = 0`` is rejected: ``J`` would be
+            the plain MSE and nothing would be regularised (call :func:`postprocess` directly
+            for that).
+        max_iter: at most this many restriction solves, ``>= 1``.
+        tol: relative-decrease stopping tolerance, ``>= 0``.
+        solver: ``"auto"`` (default: torch solvers on the model's device, cvxpy fallback),
+            ``"torch"``, ``"CLARABEL"`` or ``"SCS"`` (see :func:`~torch_lipcvx.postprocess`).
+        solver_options: solver keyword arguments, a dict or ``None``.
+        X, y: optional explicit training data ``(n, d)`` and ``(n,)`` (both or neither) to use
+            instead of the training dataloader's dataset.
+        model_attr: attribute of the LightningModule holding the ``ShallowReLU``.
+        refresh_checkpoints: after a write-back, re-validate and re-save the checkpoints (see
+            above); ``True`` (default) or ``False``.
+        verbose: print one line per iteration and a summary (rank zero only); 2 also prints
+            the interior point's iterations.
+
+    Attributes:
+        result: the :class:`~torch_lipcvx.algorithm1.postprocess.PostProcessResult` of the last run
+            (global rank zero only; ``None`` elsewhere and before a run; not checkpointed).
+        summary: a dict of floats (keys ``J_before``, ``J_after``, ``mse_before``,
+            ``mse_after``, ``L_upper_before``, ``L_upper_after``, ``L_lower_before``,
+            ``L_lower_after``, ``improvement``,
+            ``iterations``, ``applied``) on every rank; saved and restored with checkpoints.
+        applied: whether the last run wrote into the module (``False``, and ``summary``
+            ``None``, after a run that failed).
+        revalidated: whether the last run re-ran the validation loop on the written-back
+            network (``False`` without a write-back, without validation data or with
+            ``refresh_checkpoints=False``).
+
+    Raises:
+        ValueError/TypeError: bad settings (at construction); wrong architecture, mismatched
+            ``X`` or an unsupported strategy (in ``setup``); training batches that are not
+            ``(x, y)`` pairs or no training data (in ``on_fit_end``).
+        RuntimeError: post-processing failed on rank zero (raised on every rank, with the
+            rank-zero error message).
+    """
+
+    def __init__(self, *, lam: float = 0.0, beta: float = defaults.BETA,
+                 max_iter: int = defaults.MAX_ITER, tol: float = defaults.TOL,
+                 solver: SolverLike = DEFAULT,
+                 solver_options: Optional[dict] = None, X: Optional[Tensor] = None,
+                 y: Optional[Tensor] = None, model_attr: str = "model",
+                 refresh_checkpoints: bool = True, verbose: bool = True) -> None:
+        self.lam = check_nonneg(lam, "lam")
+        self.beta = check_nonneg(beta, "beta")
+        if self.lam == 0 and self.beta == 0:
+            raise ValueError("lam and beta are both 0: set lam > 0 (Lipschitz case) or beta > 0 "
+                             f"(ℓ2 case), got lam={lam!r}, beta={beta!r}")
+        self.max_iter = check_positive_int(max_iter, "max_iter")
+        self.tol = check_nonneg(tol, "tol")
+        # parsed once (a name or a Solver); kept as its name and a plain dict, which pickle and
+        # Lightning's hyperparameter logging take as they are
+        spec = Solver.parse(solver, solver_options)
+        self.solver, self.solver_options = spec.name, spec.options_or_none
+        if (X is None) != (y is None):
+            raise ValueError("pass both X and y, or neither (then the training dataloader is "
+                             f"used), got X={'None' if X is None else 'a tensor'} and "
+                             f"y={'None' if y is None else 'a tensor'}")
+        self.X: Optional[Tensor] = None
+        self.y: Optional[Tensor] = None
+        if X is not None:
+            X, y = check_Xy(X, y)
+            self.X = X.detach().to("cpu", torch.float64).clone()
+            self.y = y.detach().to("cpu", torch.float64).clone()
+        if not isinstance(model_attr, str) or not model_attr or any(
+                not part.isidentifier() for part in model_attr.split(".")):
+            raise ValueError(f"model_attr must be an attribute name such as 'model', got "
+                             f"{model_attr!r}")
+        self.model_attr = model_attr
+        if not isinstance(refresh_checkpoints, bool):
+            raise TypeError(f"refresh_checkpoints must be True or False, got "
+                            f"{refresh_checkpoints!r}")
+        self.refresh_checkpoints = refresh_checkpoints
+        self.revalidated = False
+        self._fresh_metrics: set[str] = set()  # keys the last re-validation logged
+        self.verbose = int(verbose)       # 2: also the interior point's iterations
+        self.result: Optional[PostProcessResult] = None
+        self.summary: Optional[dict[str, float]] = None
+        self.applied = False
+
+    #: file name (in each ``ModelCheckpoint``'s ``dirpath``, with its extension) of the
+    #: post-processed checkpoint that ``best_model_path`` points to after the refresh
+    CHECKPOINT_NAME = "postprocessed"
+
+    @property
+    def state_key(self) -> str:
+        """Checkpoint key; distinguishes several instances by their settings."""
+        return self._generate_state_key(lam=self.lam, beta=self.beta, model_attr=self.model_attr)
+
+    # ------------------------------------------------------------------ helpers
+    def _network(self, pl_module: pl.LightningModule) -> ShallowReLU:
+        try:
+            net = functools.reduce(getattr, self.model_attr.split("."), pl_module)
+        except AttributeError:
+            raise ValueError(f"{type(pl_module).__name__} has no attribute {self.model_attr!r} "
+                             "(model_attr): cannot find the network to post-process") from None
+        if isinstance(net, ShallowReLU):
+            return net
+        if isinstance(net, nn.Sequential):
+            raise ValueError(
+                f"{type(pl_module).__name__}.{self.model_attr} is an nn.Sequential; "
+                "ConvexPostProcessing writes the result back into the module, so it must be a "
+                "ShallowReLU: convert it with ShallowReLU.from_sequential(...) and assign it "
+                "(ShallowReLURegressor(model=seq) does this)")
+        raise ValueError(f"{type(pl_module).__name__}.{self.model_attr} must be a ShallowReLU, "
+                         f"got {type(net).__name__}")
+
+    def _training_data(self, trainer: pl.Trainer) -> tuple[Tensor, Tensor]:
+        """The full training set as float64 CPU tensors ``(n, d)``, ``(n,)``."""
+        if self.X is not None:
+            return self.X, self.y
+        loader = trainer.train_dataloader
+        if loader is None and trainer.datamodule is not None:
+            loader = trainer.datamodule.train_dataloader()
+        if loader is None:
+            raise ValueError("ConvexPostProcessing found no training dataloader; pass X= and y=")
+        if not isinstance(loader, DataLoader):
+            raise ValueError("ConvexPostProcessing needs a single training DataLoader, got "
+                             f"{type(loader).__name__}; pass X= and y= instead")
+        dataset = loader.dataset
+        if isinstance(dataset, IterableDataset) or not hasattr(dataset, "__len__"):
+            batches = loader  # no index order to restore: iterate as served
+        else:
+            batches = DataLoader(dataset, batch_size=loader.batch_size or 256, shuffle=False,
+                                 collate_fn=loader.collate_fn, num_workers=0)
+        xs, ys = [], []
+        for batch in batches:
+            if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+                raise ValueError("ConvexPostProcessing expects training batches (x, y), got "
+                                 f"{type(batch).__name__}; pass X= and y= instead")
+            x, t = batch
+            xs.append(torch.as_tensor(x).detach().to("cpu", torch.float64))
+            ys.append(torch.as_tensor(t).detach().to("cpu", torch.float64).reshape(len(x), -1))
+        if not xs:
+            raise ValueError("the training dataloader is empty; pass X= and y=")
+        X, y = torch.cat(xs), torch.cat(ys)
+        if y.shape[1] != 1:
+            raise ValueError(f"targets must be scalar (y of shape (n,) or (n, 1)), got y of "
+                             f"shape {tuple(y.shape)}")
+        return X, y[:, 0]
+
+    def _run_rank_zero(self, trainer: pl.Trainer, net: ShallowReLU) -> dict:
+        X, y = self._training_data(trainer)
+        # on the module's device and in its dtype: the torch solvers run there, and the
+        # certificate and J reported are those of the weights written back (postprocess never
+        # modifies its input)
+        res = postprocess(net, X, y, lam=self.lam, beta=self.beta, max_iter=self.max_iter,
+                          tol=self.tol, solver=self.solver, solver_options=self.solver_options,
+                          verbose=self.verbose)
+        self.result = res
+        h0, h1 = res.history[0], res.history[-1]
+        applied = res.objective_after < res.objective_before
+        # the lower ends of the Lipschitz intervals (sampled exact gradient norms, seeded)
+        L_lower_before = sampled_lower_bound(net.weights().to("cpu", torch.float64), X=X)[0]
+        L_lower_after = sampled_lower_bound(res.model.weights().to("cpu", torch.float64), X=X)[0]
+        summary = {"J_before": h0.objective, "J_after": h1.objective, "mse_before": h0.mse,
+                   "mse_after": h1.mse, "L_upper_before": h0.L, "L_upper_after": h1.L,
+                   "L_lower_before": L_lower_before, "L_lower_after": L_lower_after,
+                   "improvement": res.improvement, "iterations": float(len(res.history) - 1),
+                   "applied": float(applied)}
+        w = res.model.weights().to("cpu", torch.float64)
+        weights = {"W": w.W, "b": w.b, "alpha": w.alpha, "c": w.c} if applied else None
+        return {"summary": {k: float(v) for k, v in summary.items()}, "weights": weights}
+
+    # ------------------------------------------------------------------ hooks
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """Check the network, explicit data and strategy before training starts."""
+        if stage != "fit":
+            return
+        net = self._network(pl_module)
+        if self.X is not None and self.X.shape[1] != net.in_features:
+            raise ValueError(f"X has {self.X.shape[1]} features but {self.model_attr} expects "
+                             f"{net.in_features}")
+        strategy = trainer.strategy
+        if not _supported_strategy(strategy):
+            raise ValueError(f"ConvexPostProcessing supports single-device and DDP strategies "
+                             f"(every rank holds the full network), got "
+                             f"{type(strategy).__name__}")
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Post-process on rank zero, broadcast, write back if ``J`` decreased, log."""
+        net = self._network(pl_module)
+        # a failure below must not leave the previous run's (or a checkpoint's) outcome behind
+        self.result, self.summary, self.applied, self.revalidated = None, None, False, False
+        payload: dict
+        if trainer.is_global_zero:
+            try:
+                payload = self._run_rank_zero(trainer, net)
+            except Exception as exc:  # tell the other ranks before raising, so none hangs
+                payload = {"error": f"{type(exc).__name__}: {exc}"}
+                trainer.strategy.broadcast(payload, src=0)
+                raise
+        else:
+            payload = {}
+        payload = trainer.strategy.broadcast(payload, src=0)
+        if "error" in payload:
+            raise RuntimeError(f"convex post-processing failed on rank zero: {payload['error']}")
+        self.summary = dict(payload["summary"])
+        self.applied = payload["weights"] is not None
+        if self.applied:
+            w = payload["weights"]
+            net.load_weights(ShallowWeights(w["W"], w["b"], w["alpha"], w["c"]))
+        for logger in trainer.loggers:
+            logger.log_metrics({f"postprocess/{k}": v for k, v in self.summary.items()},
+                               step=trainer.global_step)
+        if self.verbose and trainer.is_global_zero:
+            s = self.summary
+            print(f"[torch_lipcvx] ConvexPostProcessing: J {s['J_before']:.6g} -> "
+                  f"{s['J_after']:.6g}, L_upper {s['L_upper_before']:.6g} -> "
+                  f"{s['L_upper_after']:.6g}; "
+                  + ("weights updated" if self.applied else "J did not decrease: module unchanged"),
+                  flush=True)
+        if self.applied and self.refresh_checkpoints:
+            self._revalidate(trainer, pl_module)
+            self._resave_checkpoints(trainer)
+
+    # ------------------------------------------------------------------ refresh
+    def _revalidate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Run the validation loop of ``fit`` again on the written-back network (every rank).
+
+        ``trainer.validate`` sets up the strategy (device, process group) and tears it down
+        again as after ``fit``; its metrics replace the validation ones in
+        ``trainer.callback_metrics`` (and ``logged_metrics``, ``progress_bar_metrics``) and go
+        to the loggers at the same ``global_step``. Checkpoint and early-stopping callbacks do
+        not act on it (they act only while fitting).
+        """
+        kwargs = _validation_source(trainer, pl_module)
+        if kwargs is None:
+            return
+        net = self._network(pl_module)
+        state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        with _fit_state_kept(trainer), warnings.catch_warnings():
+            # Lightning's advice for validate() under DDP (padded shards): the loop is the one
+            # fit ran, with the same samplers, so its values are those fit would have logged
+            warnings.filterwarnings("ignore", message=r"Using `DistributedSampler` with the "
+                                    r"dataloaders\. During `trainer\.validate\(\)`")
+            trainer.validate(pl_module, verbose=False, **kwargs)
+            fresh = set(trainer.callback_metrics)  # before the training metrics are merged back
+        now = net.state_dict()
+        if not all(torch.equal(state[k].cpu(), now[k].detach().cpu()) for k in state):
+            net.load_state_dict(state)  # never save a network other than the post-processed one
+            raise RuntimeError("ConvexPostProcessing: the re-validation changed the network's "
+                               "weights (a checkpoint restored by trainer.validate?); the "
+                               "post-processed weights are back in the module but the "
+                               "checkpoints were not refreshed (refresh_checkpoints=False "
+                               "skips this step)")
+        self.revalidated = True
+        self._fresh_metrics = fresh
+
+    def _resave_checkpoints(self, trainer: pl.Trainer) -> None:
+        """Write the post-processed module through every ``ModelCheckpoint`` (see the class doc).
+
+        Every rank calls ``trainer.save_checkpoint`` (the strategy writes on global rank zero
+        only and waits for all ranks); symbolic ``last`` links are removed on rank zero first.
+        """
+        from lightning.pytorch.callbacks import ModelCheckpoint
+        # first every ModelCheckpoint's new state (each file holds all of them), then the files
+        writes: dict[str, ModelCheckpoint] = {}
+        for ckpt in trainer.checkpoint_callbacks:
+            if not isinstance(ckpt, ModelCheckpoint) or ckpt.dirpath is None:
+                continue
+            if ckpt.best_model_path:
+                best = os.path.join(ckpt.dirpath, self.CHECKPOINT_NAME + ckpt.FILE_EXTENSION)
+                # the monitored value of this network, if the re-validation logged it (a
+                # training metric left in callback_metrics describes the trained network)
+                score = (trainer.callback_metrics[ckpt.monitor]
+                         if self.revalidated and ckpt.monitor in self._fresh_metrics else None)
+                ckpt.best_model_path = best
+                ckpt.best_model_score = (None if score is None
+                                         else torch.as_tensor(score).detach().clone())
+                writes.setdefault(best, ckpt)
+            if ckpt.last_model_path:
+                writes.setdefault(ckpt.last_model_path, ckpt)
+        for path, ckpt in writes.items():
+            if trainer.is_global_zero and os.path.islink(path):
+                os.remove(path)  # save_last="link": never write through into its target
+            trainer.save_checkpoint(path, weights_only=ckpt.save_weights_only)
+            for logger in trainer.loggers:
+                logger.after_save_checkpoint(weakref.proxy(ckpt))
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """``{"summary": dict or None, "applied": bool}`` (the full result is not saved)."""
+        return {"summary": None if self.summary is None else dict(self.summary),
+                "applied": self.applied}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore ``summary`` and ``applied`` from :meth:`state_dict`."""
+        summary = state_dict.get("summary")
+        self.summary = None if summary is None else {k: float(v) for k, v in summary.items()}
+        self.applied = bool(state_dict.get("applied", False))
