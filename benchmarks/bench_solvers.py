@@ -186,7 +186,7 @@ def bench_sgd_lip(net, X, y, args, out: dict, epochs: int = 20) -> None:
     """SGD-lip (Adam on MSE + λ·ρ*, one certificate and its gradient per epoch) from the SGD
     network: the CvxpyLayer (SCS, implicit differentiation; the paper run's setting, 5000 SCS
     iterations) against the torch dual with Danskin's gradient (``solver="auto"``), same steps."""
-    from torch_lipcvx.layers import train_sgd_lip
+    from torch_lipcvx.train import train_sgd_lip
     rows = []
     for name, kw in (("LipSDPLayer (SCS, diffcp)", {"solver": "SCS",
                                                     "solver_args": {"max_iters": 5_000}}),

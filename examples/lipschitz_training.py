@@ -21,7 +21,7 @@ import torch
 
 import torch_lipcvx as tl
 from torch_lipcvx.data import load_dataset
-from torch_lipcvx.layers import train_sgd_lip
+from torch_lipcvx.train import train_sgd_lip
 from torch_lipcvx.train import train_sgd
 
 

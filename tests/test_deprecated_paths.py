@@ -58,3 +58,13 @@ def test_the_old_postprocess_module_path_leaves_the_function_in_place():
         assert [w.category for w in caught] == [DeprecationWarning]
     """)
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_train_sgd_lip_from_its_old_module_warns_and_is_the_trainer():
+    import torch_lipcvx.layers as layers
+    from torch_lipcvx.train import train_sgd_lip
+    with pytest.warns(DeprecationWarning, match="torch_lipcvx.train"):
+        old = layers.train_sgd_lip
+    assert old is train_sgd_lip
+    with pytest.raises(AttributeError, match="no_such_name"):
+        layers.no_such_name

@@ -115,7 +115,7 @@ def test_python_functions_share_the_defaults():
     from torch_lipcvx.admm import ADMM
     from torch_lipcvx.lightning import ConvexPostProcessing
     from torch_lipcvx.algorithm1.extensions import postprocess_extended, sampled_lipschitz
-    from torch_lipcvx.layers import train_sgd_lip
+    from torch_lipcvx.train import train_sgd_lip
     from torch_lipcvx.train import train_pgd, train_sgd
 
     for fn in (tl.postprocess, sampled_lipschitz, tl.regularisation_path,

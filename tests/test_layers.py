@@ -1,4 +1,5 @@
-"""The differentiable LipSDP certificate and SGD-lip (torch_lipcvx.layers; docs/lipsdp.md §9).
+"""The differentiable LipSDP certificate (torch_lipcvx.layers) and SGD-lip (torch_lipcvx.train;
+docs/lipsdp.md §9).
 
 Every check is in float64 on tiny networks (m ≤ 6, d ≤ 3) and compares the CvxpyLayer path with
 an independent computation: LipSDP solved by Clarabel through plain cvxpy (``lipsdp``) for values,
@@ -25,10 +26,10 @@ from torch import nn
 
 from torch_lipcvx import lipsdp
 from torch_lipcvx.bounds import certify_t, lmi_max_eig
-from torch_lipcvx.layers import LipSDPLayer, dual_certificate, lipschitz_penalty, train_sgd_lip
+from torch_lipcvx.layers import LipSDPLayer, dual_certificate, lipschitz_penalty
 from torch_lipcvx.models import ShallowReLU, ShallowWeights
 from torch_lipcvx._engine.programs import LipSDPProgram
-from torch_lipcvx.train import TrainResult, l2_penalty, train_sgd
+from torch_lipcvx.train import TrainResult, l2_penalty, train_sgd, train_sgd_lip
 
 from conftest import make_instance
 

@@ -93,7 +93,7 @@ def test_lipschitz_penalty_training_matches_train_sgd_lip_and_lowers_L(tmp_path)
     """lam > 0, full batch, same seed: the module takes train_sgd_lip's steps (the same certified
     penalty and dual gradient) and ends with a smaller certified L than lam = 0."""
     from torch_lipcvx import lipsdp
-    from torch_lipcvx.layers import train_sgd_lip
+    from torch_lipcvx.train import train_sgd_lip
     X, y, _, _ = task(n=64, dtype=torch.float64)
     ref = train_sgd_lip(None, X, y, lam=0.05, hidden=8, beta=1e-3, epochs=12, lr=1e-2, seed=3)
     record = EpochMetrics()

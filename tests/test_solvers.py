@@ -151,7 +151,8 @@ def test_the_defaults_rule_in_the_signatures_and_the_cli():
     from torch_lipcvx.admm import ADMM, sdp_step
     from torch_lipcvx.lightning import ConvexPostProcessing
     from torch_lipcvx.cli import build_parser
-    from torch_lipcvx.layers import LipSDPLayer, lipschitz_penalty, train_sgd_lip
+    from torch_lipcvx.layers import LipSDPLayer, lipschitz_penalty
+    from torch_lipcvx.train import train_sgd_lip
     # every problem has a torch method: "auto"
     for fn in (tl.lipsdp, tl.lipschitz_bounds, tl.objective, tl.solve_l2_program,
                tl.postprocess, ConvexPostProcessing):

@@ -34,7 +34,7 @@ _LAZY = {
     "train_sgd": "train",
     "train_pgd": "train",
     "TrainResult": "train",
-    "train_sgd_lip": "layers",
+    "train_sgd_lip": "train",
     "ADMM": "admm",
     "ADMMResult": "admm",
     "LipSDPLayer": "layers",

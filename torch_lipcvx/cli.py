@@ -436,7 +436,7 @@ def _train(args: argparse.Namespace) -> int:
         if args.method == "pgd":
             res = train_pgd(None, data.X_train, data.y_train, eps=args.eps, norm=args.norm, **kw)
         elif args.method == "sgd-lip":
-            from .layers import train_sgd_lip
+            from .train import train_sgd_lip
             res = train_sgd_lip(None, data.X_train, data.y_train, lam=args.lam, **kw)
         else:
             res = train_sgd(None, data.X_train, data.y_train, **kw)

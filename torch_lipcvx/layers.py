@@ -1,4 +1,5 @@
-"""A differentiable LipSDP certificate and Lipschitz-regularised SGD, "SGD-lip" (docs/lipsdp.md §9).
+"""The differentiable LipSDP certificate (docs/lipsdp.md §9); its trainer, "SGD-lip", is
+:func:`torch_lipcvx.train.train_sgd_lip`.
 
 :class:`LipSDPLayer` wraps the LipSDP program of :class:`~torch_lipcvx._engine.programs.LipSDPProgram` in a
 ``cvxpylayers`` :class:`~cvxpylayers.torch.CvxpyLayer`, so that
@@ -63,11 +64,9 @@ from .models import ShallowReLU, ShallowWeights
 from ._engine.programs import LipSDPProgram, SolverError
 from .solvers import DEFAULT, LAYER_DEFAULT, TORCH, Solver, SolverLike
 from .objective import lipschitz_term, mse, training_loss
-from .train import (TrainResult, _check_common, _initial_model, _linear_layers, _log_every,
-                    _make_optimizer, _record_epoch)
+from .train import _linear_layers
 
-__all__ = ["LipSDPLayer", "LipSDPLayerResult", "dual_certificate", "lipschitz_penalty",
-           "train_sgd_lip"]
+__all__ = ["LipSDPLayer", "LipSDPLayerResult", "dual_certificate", "lipschitz_penalty"]
 
 #: Solvers the layer accepts (see the module docstring for why not Clarabel).
 LAYER_SOLVERS = (LAYER_DEFAULT,)
@@ -517,100 +516,13 @@ def lipschitz_penalty(model: nn.Module, layer: Optional[LipSDPLayer] = None, *,
     return layer(hidden.weight, output.weight[0], solver_args=solver_args)
 
 
-def train_sgd_lip(model: Optional[nn.Module], X: Tensor, y: Tensor, *, lam: float,
-                  hidden: int = defaults.HIDDEN, beta: float = defaults.BETA,
-                  epochs: int = defaults.EPOCHS, lr: float = defaults.LR,
-                  seed: int = defaults.SEED, verbose: bool = False,
-                  layer: Optional[LipSDPLayer] = None, solver: SolverLike = None,
-                  solver_args: Optional[dict] = None, progress: Optional[bool] = None
-                  ) -> TrainResult:
-    """"SGD-lip": Adam on ``(1/n)‖f(X) − y‖² + λρ*(W̄, α) + (β/2)·l2_penalty`` (docs/lipsdp.md).
-
-    ρ* is LipSDP's certified ``L²`` (:func:`lipschitz_penalty`), so each step differentiates the
-    certificate itself: one LipSDP solve per epoch, differentiated by Danskin's theorem on its
-    dual (``solver="auto"``) or implicitly through :class:`LipSDPLayer` (``"SCS"``). Full batch:
-    one Adam step (PyTorch defaults) per epoch.
-
-    Args:
-        model: a :class:`~torch_lipcvx.ShallowReLU` or conforming ``nn.Sequential`` to start from
-            (copied, never modified), or ``None`` to build ``ShallowReLU(d, hidden)`` on ``X``'s
-            device and dtype from a generator seeded by ``seed`` (as :func:`~torch_lipcvx.train.
-            train_sgd` does, so both start from the same network).
-        X: inputs ``(n, d)``; y: targets ``(n,)`` or ``(n, 1)``.
-        lam: Lipschitz weight ``λ >= 0`` (``λ = 0`` trains on MSE (+ ℓ2) alone; ρ* is still
-            recorded).
-        hidden: ``m`` when ``model`` is None. beta: ℓ2 weight ``β >= 0``. epochs: ``>= 1``.
-        lr: Adam learning rate ``> 0``. seed: makes the run reproducible (bit-identical on CPU).
-        verbose: print a progress line about every 10% of the epochs.
-        progress: a tqdm bar over the epochs on stderr: ``None`` (default) when stderr is a
-            terminal, ``True``/``False`` always/never.
-        layer: a prebuilt :class:`LipSDPLayer` of size ``(m, d)`` (else one is built when
-            needed).
-        solver: ``"auto"`` (default without a ``layer``) or ``"SCS"`` (default with one); see
-            :func:`lipschitz_penalty`.
-        solver_args: SCS/diffcp options for every layer solve.
-
-    Returns:
-        :class:`~torch_lipcvx.train.TrainResult`. Each history entry describes the network at the
-        *end* of its epoch: ``loss`` (the objective ``mse + λ·rho + (β/2)·l2_penalty``), ``mse``
-        (1/n, whole training set) and ``rho`` (certified LipSDP ``L²``, re-verified). This costs
-        one solve more than the number of steps.
-
-    Raises:
-        ValueError: as :func:`~torch_lipcvx.train.train_sgd` (shapes, NaN, β, epochs, lr, model),
-            and ``lam < 0`` or NaN, or a ``layer`` of the wrong size.
-        FloatingPointError: the objective became NaN/Inf.
-        programs.SolverError: SCS failed.
-    """
-    X, y, model, beta, epochs, lr, _, _ = _check_common(
-        X, y, model, hidden, beta, epochs, lr, None, "adam", seed, progress)
-    lam = check_nonneg(lam, "lam")
-    args = _check_solver_args(solver_args)
-    solver = _check_penalty_solver(solver, layer)
-    start = time.perf_counter()
-    net: ShallowReLU = _initial_model(model, X, hidden, seed)
-    X = X.to(device=net.device, dtype=net.dtype)
-    y = y.to(device=net.device, dtype=net.dtype)
-    if layer is None and not solver.uses_torch:
-        layer = LipSDPLayer(net.m, net.in_features)
-    elif layer is not None and (not isinstance(layer, LipSDPLayer)
-                                or (layer.m, layer.d) != (net.m, net.in_features)):
-        raise ValueError(f"layer must be a LipSDPLayer for m={net.m}, d={net.in_features}, "
-                         f"got {layer!r}")
-    opt = _make_optimizer("adam", net.parameters(), lr)
-    every = _log_every(epochs)
-    history: list[dict] = []
-    net.train()
-    with progress_bar(progress, epochs, "train (sgd-lip)", unit="epoch") as bar:
-        _sgd_lip_epochs(net, X, y, opt, history, lam=lam, beta=beta, epochs=epochs, lr=lr,
-                        verbose=verbose, every=every, layer=layer, solver=solver, args=args,
-                        bar=bar)
-    net.eval()
-    return TrainResult(net, history, time.perf_counter() - start)
-
-
-def _sgd_lip_epochs(net: ShallowReLU, X: Tensor, y: Tensor, opt, history: list, *, lam: float,
-                    beta: float, epochs: int, lr: float, verbose: bool, every: int,
-                    layer: Optional[LipSDPLayer], solver: Solver, args: dict, bar) -> None:
-    """The epochs of :func:`train_sgd_lip`, appending to ``history``."""
-    for epoch in range(0, epochs + 1):
-        last = epoch == epochs
-        opt.zero_grad(set_to_none=True)
-        with torch.set_grad_enabled(not last):
-            data = mse(net(X), y)
-            with torch.set_grad_enabled(not last and lam > 0):
-                rho = lipschitz_penalty(net, layer, solver=solver, solver_args=args)
-            # J summed as (mse + λρ) + (β/2)·l2, the order this trainer has always used
-            loss = training_loss(data + lipschitz_term(lam, rho), net, beta=beta)
-        if epoch > 0:   # the weights now are those at the end of the previous epoch
-            record = {"epoch": epoch, "loss": float(loss.detach()), "mse": float(data.detach()),
-                      "rho": float(rho.detach())}
-            _record_epoch(history, record, lr=lr, verbose=verbose, every=every, epochs=epochs,
-                          tag="sgd-lip", bar=bar)
-        if last:
-            break
-        if not math.isfinite(float(loss.detach())):
-            raise FloatingPointError(f"training diverged before epoch {epoch + 1} (loss "
-                                     f"{float(loss.detach())}); lower lr (now {lr:g})")
-        loss.backward()
-        opt.step()
+def __getattr__(name: str):
+    # train_sgd_lip lived here until 0.1; its home is torch_lipcvx.train (kept for one release)
+    if name == "train_sgd_lip":
+        import warnings as _warnings
+        _warnings.warn("torch_lipcvx.layers.train_sgd_lip is deprecated and will be removed in "
+                       "the next release: import it from torch_lipcvx.train (or torch_lipcvx)",
+                       DeprecationWarning, stacklevel=2)
+        from .train import train_sgd_lip
+        return train_sgd_lip
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

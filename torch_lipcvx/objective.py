@@ -149,7 +149,7 @@ def training_loss(data: Tensor, params: L2Params, *, beta: float) -> Tensor:
 
     The training form of ``J`` with ``λ = 0``: callers that penalise ``ρ`` add
     :func:`lipschitz_term` after it (or pass ``mse + λρ`` as ``data``, the order
-    :func:`torch_lipcvx.layers.train_sgd_lip` sums in).
+    :func:`torch_lipcvx.train.train_sgd_lip` sums in).
 
     Args:
         data: the 0-d data term (:func:`mse`, or an adversarial MSE).

@@ -46,7 +46,7 @@ def probe(run, ds: str, solvers: list[str], steps: dict[str, int], data_dir, out
     from torch_lipcvx import postprocess, solve_l2_program
     from torch_lipcvx.admm import ADMM
     from torch_lipcvx.algorithm1.extensions import alpha_step, flip_ties, pattern_step
-    from torch_lipcvx.layers import train_sgd_lip
+    from torch_lipcvx.train import train_sgd_lip
     from torch_lipcvx.models import activation_patterns
     cfg = run.FULL
     res: dict = {"dataset": ds}

@@ -579,7 +579,7 @@ def _ext_from_clip(tr: Trial, reextract: bool):
 
 
 def _run_sgd_lip(tr: Trial):
-    from torch_lipcvx.layers import train_sgd_lip
+    from torch_lipcvx.train import train_sgd_lip
     c = tr.cfg["sgd_lip"]
     res = train_sgd_lip(tr.model("sgd"), tr.X, tr.y, lam=tr.cfg["lam"], beta=0.0,
                         epochs=c["epochs"], lr=c["lr"], seed=tr.seed, solver="SCS",
