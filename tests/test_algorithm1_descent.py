@@ -18,7 +18,7 @@ from torch_lipcvx.algorithm1.descent import (WARN_FLOOR, WARN_SLACK, Descent, It
                                   raised_beyond_slack, small_decrease)
 from torch_lipcvx.models import ShallowWeights
 from torch_lipcvx.objective import Objective, score
-from torch_lipcvx._engine.programs import SolverError
+from torch_lipcvx.solvers import SolverError
 
 from conftest import make_instance
 

@@ -114,7 +114,7 @@ def test_float32_module_and_explicit_data(tmp_path):
 
 
 def test_module_untouched_when_postprocessing_fails(tmp_path, monkeypatch):
-    from torch_lipcvx._engine.programs import SolverError
+    from torch_lipcvx.solvers import SolverError
 
     def fails(model, X, y, **kw):
         raise SolverError("solver exploded")

@@ -119,7 +119,7 @@ def test_rerun_skips_finished_work_and_redoes_only_what_is_missing(paper, first_
 def test_a_failing_method_is_recorded_skipped_on_rerun_and_retried_on_request(paper, data_dir,
                                                                               tmp_path,
                                                                               monkeypatch):
-    from torch_lipcvx._engine.programs import SolverError
+    from torch_lipcvx.solvers import SolverError
     cfg = paper.QUICK | {"hidden": 4, "sgd": {"epochs": 5, "lr": 1e-2, "batch_size": None},
                          "bounds": {"n_samples": 16, "ascent_steps": 2}}
     job = {"dataset": "servo", "trial": 0, "cfg": cfg, "key": "k", "out": str(tmp_path),
@@ -146,7 +146,7 @@ def test_a_failing_method_is_recorded_skipped_on_rerun_and_retried_on_request(pa
 
 
 def test_halving_retries_algorithm_1_with_fewer_iterations(paper):
-    from torch_lipcvx._engine.programs import SolverError
+    from torch_lipcvx.solvers import SolverError
     calls = []
 
     def run(k):

@@ -1,18 +1,24 @@
 """torch_lipcvx: certified Lipschitz bounds and convex post-processing for shallow ReLU networks.
 
-Modules (each docstring says which part of docs/ it implements): ``models`` (ShallowReLU),
-``bounds`` (certificates and intervals), ``programs`` (the cvxpy programs), ``postprocess``
-(Algorithm 1), ``data`` (loaders and built-in data), ``attacks`` (PGD for regression), ``train``
-(SGD and adversarial training), ``admm`` (the ADMM baseline), ``layers`` (differentiable LipSDP),
-``metrics`` (torchmetrics), ``lightning`` (LightningModule), ``callbacks`` (the Lightning callback
-that post-processes after ``fit``), ``plots``, ``cli``.
+The layout (docs/index.md has the one-screen map; docs/design.md the choices behind it):
+``models`` (ShallowReLU), ``bounds`` (certificates and intervals, the LipSDP dispatch),
+``linf`` (ℓ∞ bounds), ``objective`` (J), ``solvers`` (Solver, SolveRecord), ``algorithm1``
+(Algorithm 1 and its variants), ``admm`` (the ADMM baseline), ``train`` (SGD, PGD, SGD-lip),
+``layers`` (the differentiable certificate), ``attacks``, ``metrics`` (torchmetrics),
+``lightning`` (LightningModule, DataModule, callback), ``data``, ``checkpoint``, ``plots``,
+``cli``, ``defaults``; ``_engine`` is the engine room (cvxpy programs, interior point, pattern
+barrier, LipSDP dual), private by convention.
 
-The names of the heavier optional parts (ADMM, LipSDPLayer, the metrics, the LightningModule and
-the callback) are importable from here too, and every submodule is an attribute
-(``torch_lipcvx.data``, ``torch_lipcvx.plots``, ...); both load their module on first use, so
-``import torch_lipcvx`` stays quick: it loads neither cvxpy nor scipy (they load when a cvxpy
-solver is used), nor Lightning, torchmetrics or matplotlib. ``torch_lipcvx.defaults`` holds the
-default settings shared by the functions, the command line and the demo.
+What is a top-level name here (the rule): the models; the certificates and their results;
+Algorithm 1 and its variants, J, and the solver configuration and record; training; attacks and
+metrics; the Lightning names. Data access, checkpoints, plots, defaults and the command line are
+used as submodules (``torch_lipcvx.data.load_dataset``, ``torch_lipcvx.checkpoint``, ...), as is
+everything in ``__all__`` of a submodule that is not listed here.
+
+What loads when: the names of :data:`_EAGER` load with the package (torch and NumPy only: no
+cvxpy, scipy, Lightning, torchmetrics or matplotlib; cvxpy loads when a cvxpy solver is used).
+The names of :data:`_LAZY` (training, ADMM, the layers, the extensions, the metrics, Lightning)
+and every submodule load on first access, so ``import torch_lipcvx`` stays quick.
 """
 
 import sys as _sys
@@ -20,69 +26,65 @@ from importlib import import_module as _import_module
 from types import ModuleType as _ModuleType
 
 from .attacks import AttackResult, certified_squared_error_bound, pgd_attack
-from .bounds import LipschitzInterval, LipSDPResult, lipschitz_bounds, lipsdp
+from .bounds import (LipschitzInterval, LipSDPFallbackWarning, LipSDPResult, lipschitz_bounds,
+                     lipsdp)
 from .linf import LinfExactResult, LinfLPResult, linf_exact, linf_lp
 from .models import ShallowReLU, ShallowWeights
+from .objective import Objective, objective
+from .solvers import SolveRecord, Solver, SolverError
 from .algorithm1.path import RegularisationPath, RestrictionLayer, regularisation_path
-from .algorithm1.postprocess import (Objective, PostProcessResult, objective, postprocess,
-                          solve_l2_program)
-from ._engine.programs import SolverError
+from .algorithm1.postprocess import PostProcessResult, postprocess, solve_l2_program
 
 __version__ = "0.1.0"
 
+#: The names loaded with the package, by their home module (the imports above).
+_EAGER = {
+    "models": ("ShallowReLU", "ShallowWeights"),
+    "bounds": ("LipschitzInterval", "LipSDPResult", "LipSDPFallbackWarning", "lipschitz_bounds",
+               "lipsdp"),
+    "linf": ("LinfExactResult", "LinfLPResult", "linf_exact", "linf_lp"),
+    "objective": ("Objective", "objective"),
+    "solvers": ("Solver", "SolveRecord", "SolverError"),
+    "algorithm1.postprocess": ("PostProcessResult", "postprocess", "solve_l2_program"),
+    "algorithm1.path": ("RestrictionLayer", "RegularisationPath", "regularisation_path"),
+    "attacks": ("AttackResult", "pgd_attack", "certified_squared_error_bound"),
+}
+
+#: The names loaded on first access: name -> home module.
 _LAZY = {
     "train_sgd": "train",
     "train_pgd": "train",
-    "TrainResult": "train",
     "train_sgd_lip": "train",
+    "TrainResult": "train",
     "ADMM": "admm",
     "ADMMResult": "admm",
     "LipSDPLayer": "layers",
     "lipschitz_penalty": "layers",
     "dual_certificate": "layers",
+    "postprocess_extended": "algorithm1.extensions",
+    "sampled_lipschitz": "algorithm1.extensions",
+    "alpha_step": "algorithm1.extensions",
     "AdversarialMSE": "metrics",
     "CertifiedAdversarialMSE": "metrics",
     "adversarial_mse": "metrics",
     "certified_adversarial_mse": "metrics",
     "ShallowReLURegressor": "lightning.module",
-    "ConvexPostProcessing": "lightning.callback",
     "RegressionDataModule": "lightning.module",
-    "postprocess_extended": "algorithm1.extensions",
-    "sampled_lipschitz": "algorithm1.extensions",
-    "alpha_step": "algorithm1.extensions",
+    "ConvexPostProcessing": "lightning.callback",
 }
 
-__all__ = [
-    "ShallowReLU",
-    "ShallowWeights",
-    "LipschitzInterval",
-    "LipSDPResult",
-    "Objective",
-    "PostProcessResult",
-    "SolverError",
-    "AttackResult",
-    "lipschitz_bounds",
-    "lipsdp",
-    "LinfExactResult",
-    "LinfLPResult",
-    "linf_exact",
-    "linf_lp",
-    "objective",
-    "postprocess",
-    "solve_l2_program",
-    "pgd_attack",
-    "certified_squared_error_bound",
-    "RestrictionLayer",
-    "RegularisationPath",
-    "regularisation_path",
-    *_LAZY,
-]
-
+__all__ = [name for names in _EAGER.values() for name in names] + list(_LAZY)
 
 #: The submodules, each an attribute of the package loaded on first access (``tl.data``).
-_SUBMODULES = ("admm", "attacks", "bounds", "callbacks", "cli", "data", "defaults", "extensions",
-               "fast", "ipm", "layers", "lightning", "linf", "metrics", "models", "path", "plots",
-               "postprocess", "programs", "train")
+#: (``objective`` is a submodule too, but the name is the function J: import the module as
+#: ``torch_lipcvx.objective`` with ``import ... as`` or ``from torch_lipcvx.objective import``.)
+_SUBMODULES = ("admm", "algorithm1", "attacks", "bounds", "checkpoint", "cli", "data",
+               "defaults", "layers", "lightning", "linf", "metrics", "models", "plots", "solvers",
+               "train")
+
+#: Module paths of the previous release kept for one more (each warns DeprecationWarning on first
+#: import; ``torch_lipcvx._deprecated``): still attributes, no longer listed by ``dir()``.
+_OLD_SUBMODULES = ("callbacks", "descent", "extensions", "fast", "ipm", "path", "programs")
 
 
 def __getattr__(name: str):
@@ -90,7 +92,7 @@ def __getattr__(name: str):
         value = getattr(_import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value
         return value
-    if name in _SUBMODULES:
+    if name in _SUBMODULES or name in _OLD_SUBMODULES:
         return _import_module(f".{name}", __name__)   # the import sets the attribute too
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -98,16 +100,21 @@ def __getattr__(name: str):
 def __dir__() -> list[str]:
     """The public names and submodules, the lazily loaded ones included (for ``dir()`` and tab
     completion)."""
-    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))
+    return sorted((set(globals()) | set(__all__) | set(_SUBMODULES)) - set(_OLD_SUBMODULES))
+
+
+#: Top-level functions that share their name with a module path (``torch_lipcvx.postprocess`` is
+#: also the deprecated path of Algorithm 1's module, ``torch_lipcvx.objective`` J's module).
+_FUNCTIONS_NAMED_LIKE_MODULES = ("objective", "postprocess")
 
 
 class _Package(_ModuleType):
     """The package's module type. The import machinery sets every imported submodule as an
-    attribute of its package; the deprecated module path ``torch_lipcvx.postprocess`` would then
+    attribute of its package; importing the module path ``torch_lipcvx.postprocess`` would then
     hide the function ``torch_lipcvx.postprocess``, which keeps its place."""
 
     def __setattr__(self, name: str, value) -> None:
-        if name == "postprocess" and isinstance(value, _ModuleType):
+        if name in _FUNCTIONS_NAMED_LIKE_MODULES and isinstance(value, _ModuleType):
             return
         super().__setattr__(name, value)
 

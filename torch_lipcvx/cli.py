@@ -865,7 +865,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     line on stderr either way). Argument errors and ``--help`` raise ``SystemExit`` (code 2 and
     0) as argparse does.
     """
-    from ._engine.programs import SolverError
+    from .solvers import SolverError
     args = build_parser().parse_args(argv)
     if (getattr(args, "data_default", None) and args.data is None
             and getattr(args, "data_file", None) is None):

@@ -652,7 +652,7 @@ def _solve_one(cliques: list[np.ndarray], k: int, prog: LinfProgram, rows: Optio
                   options=options)
     t2 = time.perf_counter()
     if res.x is None:
-        from ._engine.programs import SolverError
+        from .solvers import SolverError
         raise SolverError(f"HiGHS returned no solution for the degree-{k} ℓ∞ LP: {res.message}")
     if res.status != 0:
         warnings.warn(f"HiGHS stopped before optimality on the degree-{k} ℓ∞ LP "

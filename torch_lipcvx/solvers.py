@@ -46,6 +46,7 @@ __all__ = [
     "Solver",
     "SolverLike",
     "SolveRecord",
+    "SolverError",
     "DEFAULT",
     "TORCH",
     "CVXPY_DEFAULT",
@@ -285,6 +286,10 @@ class Solver:
 
 #: What a ``solver=`` argument accepts.
 SolverLike = Union[str, Solver, None]
+
+
+class SolverError(RuntimeError):
+    """A convex solver failed, reported infeasibility, or hit its iteration/time limit."""
 
 
 @dataclass(kw_only=True)

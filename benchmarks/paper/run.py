@@ -526,7 +526,7 @@ def _halving(run: Callable[[int], Any], max_iter: int) -> tuple[Any, dict]:
     """``run(max_iter)``; if a solver fails inside Algorithm 1 (postprocess then raises and its
     progress is lost), rerun with half the iterations. Algorithm 1 is deterministic, so the
     shorter run repeats the same iterates and stops before the failing one."""
-    from torch_lipcvx._engine.programs import SolverError
+    from torch_lipcvx.solvers import SolverError
     retries = []
     k = max_iter
     while True:

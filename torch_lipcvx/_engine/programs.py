@@ -26,8 +26,8 @@ from typing import Any, Optional
 import numpy as np
 
 from .._checks import check_nonneg, check_patterns, check_Xy
-from ..solvers import (CVXPY_DEFAULT, CVXPY_SOLVERS, SolveRecord, Solver, SolverLike,
-                      cvxpy_default_options)
+from ..solvers import (CVXPY_DEFAULT, CVXPY_SOLVERS, SolveRecord, Solver, SolverError,
+                       SolverLike, cvxpy_default_options)
 
 
 class _LazyModule:
@@ -76,10 +76,6 @@ DEFAULT_SOLVER = CVXPY_DEFAULT
 default_solver_options = cvxpy_default_options
 #: The record of a cvxpy solve (the one record type, :class:`torch_lipcvx.solvers.SolveRecord`).
 SolveInfo = SolveRecord
-
-
-class SolverError(RuntimeError):
-    """A convex solver failed, reported infeasibility, or hit its iteration/time limit."""
 
 
 def check_solver(solver: SolverLike) -> str:

@@ -64,7 +64,8 @@ from .descent import Certifier, Descent, ObjectiveHistory, Verdict
 from ..models import ShallowReLU, ShallowWeights, activation_patterns, augment, sign_order
 from ..objective import Objective, check_inputs, score
 from .postprocess import PostProcessResult, postprocess
-from .._engine.programs import DEFAULT_SOLVER, AlphaRestriction, LipschitzRestriction, SolverError
+from .._engine.programs import (DEFAULT_SOLVER, AlphaRestriction, LipschitzRestriction,
+                               SolverError)
 from ..solvers import Solver, SolverLike
 
 __all__ = [
