@@ -1,4 +1,5 @@
-"""Benchmark: ``lipsdp(..., solver="auto")`` for networks with many inputs (d = 50, 100), m up to 1000.
+"""Benchmark: ``lipsdp(..., solver="auto")`` for networks with many inputs (d = 50, 100), m up to
+1000.
 
 Before issue 26, ``solver="auto"`` stopped its first-order method at a certified relative gap of
 3–4e-7 for d > 32, above the 1e-7 it accepts, and fell back to Clarabel through cvxpy: 35.8 s at
@@ -10,16 +11,18 @@ cvxpy fallback is sized before it is built.
 For every network, each in a fresh process (so that its peak memory is its own):
 
 * ``auto``: ``lipsdp(w, solver="auto")`` (time, peak resident memory above the process's
-  resident memory before the call, Linux only, certified relative gap ``(rho − rho_lower)/rho_lower``, method, any warning);
+  resident memory before the call, Linux only, certified relative gap ``(rho −
+  rho_lower)/rho_lower``, method, any warning);
 * ``torch``: ``solver="torch"`` (the same torch methods, never cvxpy);
 * ``newton``: the Newton method alone (``solver_options={"method": "newton"}``);
 * ``apg``: the first-order method alone at its default tolerance (1e-6), the old ``"torch"`` path.
 
 The cost floor of each network: the time of one Cholesky factorisation of the matrix the Newton
-method factorises each step (``(m + 1)²`` or ``(d(d+1)/2)²``, :func:`~torch_lipcvx._engine.lipsdp_dual.newton_system`)
-and of one ``d × d`` eigendecomposition (one first-order step's projection); the ratios of
-``auto``'s time to them. The size of the cvxpy fallback ``auto`` would build
-(:func:`~torch_lipcvx._engine.programs.lipsdp_program_size`) is listed beside the available memory.
+method factorises each step (``(m + 1)²`` or ``(d(d+1)/2)²``,
+:func:`~torch_lipcvx._engine.lipsdp_dual.newton_system`) and of one ``d × d`` eigendecomposition
+(one first-order step's projection); the ratios of ``auto``'s time to them. The size of the cvxpy
+fallback ``auto`` would build (:func:`~torch_lipcvx._engine.programs.lipsdp_program_size`) is listed
+beside the available memory.
 
 Networks: ``random`` (Gaussian ``W``, ``α ~ N(0, 1/m)``) and ``zerosum`` (units in ± pairs, so
 ``g = W̄ᵀα = 0`` and the optimum sits on the boundary ``s = 1``, where every candidate of the

@@ -1,4 +1,5 @@
-"""Fit with ConvexPostProcessing under DDP on 2 CPU processes (gloo); used by test_lightning_callback.py.
+"""Fit with ConvexPostProcessing under DDP on 2 CPU processes (gloo); used by
+test_lightning_callback.py.
 
 Usage: python ddp_callback_script.py OUTDIR [STRATEGY]; STRATEGY is ``ddp`` (default: ranks
 are processes running this script) or ``ddp_spawn`` (ranks are children of this process, which

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from torch_lipcvx.bounds import lipsdp
-from torch_lipcvx.algorithm1.descent import (WARN_FLOOR, WARN_SLACK, Descent, IterationRecord, Verdict,
-                                  raised_beyond_slack, small_decrease)
+from torch_lipcvx.algorithm1.descent import (WARN_FLOOR, WARN_SLACK, Descent, IterationRecord,
+                                             Verdict, raised_beyond_slack, small_decrease)
 from torch_lipcvx.models import ShallowWeights
 from torch_lipcvx.objective import Objective, score
 from torch_lipcvx.solvers import SolverError

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import torch_lipcvx as tl
+from torch_lipcvx._engine.programs import AlphaRestriction
 from torch_lipcvx.algorithm1 import extensions as ext
 from torch_lipcvx.bounds import spectral_rho
 from torch_lipcvx.models import activation_patterns, augment
@@ -99,8 +100,7 @@ def test_alpha_program_matches_an_independent_formulation(tiny, t_mode):
     t = cert.t if t_mode == "fixed" else None
     ref_value, ref_alpha = _plain_alpha_program(H, y.numpy(), w.W.numpy(), lam, t)
     for form in ("reduced", "schur"):
-        prog = tl._engine.programs.AlphaRestriction(X.shape[0], w.m, w.d, lam, 0.0, True, t_mode=t_mode,
-                                            form=form)
+        prog = AlphaRestriction(X.shape[0], w.m, w.d, lam, 0.0, True, t_mode=t_mode, form=form)
         alpha, c, rho, t_out, info = prog.solve(H, y.numpy(), w.W.numpy(), t)
         assert info.value == pytest.approx(ref_value, rel=1e-5)
         np.testing.assert_allclose(alpha, ref_alpha, atol=1e-4 * np.abs(ref_alpha).max())

@@ -1,4 +1,5 @@
-"""The interior point of torch_lipcvx._engine.ipm: its algebra, and its optima against plain cvxpy + SCS.
+"""The interior point of torch_lipcvx._engine.ipm: its algebra, and its optima against plain cvxpy +
+SCS.
 
 Properties: the Nesterov–Todd scalings satisfy ``W z = W⁻ᵀ s = λ``; each part's Newton block is
 the matrix of ``dx ↦ ‖W⁻ᵀ L dx‖²`` and its adjoint is ``L``'s; the optimum of (12) equals the one

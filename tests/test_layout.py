@@ -20,7 +20,8 @@ def test_every_public_name_is_its_home_modules_object():
             assert getattr(tl, name) is getattr(module, name), name
     for name, home in tl._LAZY.items():
         assert getattr(tl, name) is getattr(import_module(f"torch_lipcvx.{home}"), name), name
-    assert sorted(tl.__all__) == sorted({n for ns in tl._EAGER.values() for n in ns} | set(tl._LAZY))
+    eager = {n for ns in tl._EAGER.values() for n in ns}
+    assert sorted(tl.__all__) == sorted(eager | set(tl._LAZY))
     assert not set(tl._OLD_SUBMODULES) & set(dir(tl))                  # deprecated paths unlisted
     assert callable(tl.postprocess) and callable(tl.objective)          # functions, not modules
 

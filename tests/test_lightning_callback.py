@@ -1,4 +1,5 @@
-"""ConvexPostProcessing (torch_lipcvx.lightning.callback): J never goes up, the module changes only on a
+"""ConvexPostProcessing (torch_lipcvx.lightning.callback): J never goes up, the module changes only
+on a
 verified decrease, bad settings fail early, the summary survives checkpoints, DDP ranks agree."""
 
 from __future__ import annotations

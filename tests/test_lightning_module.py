@@ -1,4 +1,5 @@
-"""Lightning integration (torch_lipcvx.lightning.module): fitting lowers the MSE, adversarial training
+"""Lightning integration (torch_lipcvx.lightning.module): fitting lowers the MSE, adversarial
+training
 and validation metrics run, checkpoints round-trip, the objective matches train_sgd."""
 
 from __future__ import annotations

@@ -288,7 +288,8 @@ def test_one_record_type_built_by_keyword():
     import importlib
     from torch_lipcvx._engine import ipm, lipsdp_dual, programs
     assert programs.SolveInfo is lipsdp_dual.FastInfo is ipm.IPMInfo is SolveRecord
-    assert importlib.import_module("torch_lipcvx.algorithm1.postprocess")._FastSolveInfo is SolveRecord
+    pp = importlib.import_module("torch_lipcvx.algorithm1.postprocess")
+    assert pp._FastSolveInfo is SolveRecord
     with pytest.raises(TypeError):
         SolveRecord("optimal", "CLARABEL")             # keyword only
     r = SolveRecord(status="optimal", solver="SCS", iterations=3, solve_time=0.5, value=1.0)

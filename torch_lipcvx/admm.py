@@ -197,7 +197,7 @@ def sdp_step(V_W: Tensor, V_alpha: Tensor, t, weight: float, *,
 
     Raises:
         ValueError: bad shapes, NaN/Inf, negative ``t`` or ``weight``, a program of another size.
-        programs.SolverError: the solver failed.
+        SolverError: the solver failed.
     """
     V_W = torch.as_tensor(V_W).detach().to(**_CPU64)
     V_alpha = torch.as_tensor(V_alpha).detach().to(**_CPU64)
@@ -406,7 +406,7 @@ class ADMM:
             ``λρ`` exceeds 2⁵³ times the data terms of the start (as for
             :func:`~torch_lipcvx.postprocess`).
         TypeError: a non-integer count or seed, ``solver_options`` not a dict.
-        programs.SolverError: the LipSDP of the start failed.
+        SolverError: the LipSDP of the start failed.
     """
 
     @outside_inference_mode
@@ -586,7 +586,7 @@ class ADMM:
             The new :class:`ADMMRecord`.
 
         Raises:
-            programs.SolverError: LipSDP or the SDP step failed; FloatingPointError: the loss
+            SolverError: LipSDP or the SDP step failed; FloatingPointError: the loss
             step diverged. In both cases the state is rolled back to before the call.
         """
         saved = (copy.deepcopy(self.theta.state_dict()),
@@ -685,7 +685,7 @@ class ADMM:
         back to the last complete iteration, and ``message`` says what happened).
 
         Raises:
-            programs.SolverError, FloatingPointError: in the very first iteration (nothing to
+            SolverError, FloatingPointError: in the very first iteration (nothing to
             return yet).
         """
         show = check_progress(progress)

@@ -14,17 +14,17 @@ Upper bounds (certified):
 * ℓ∞ inputs also: the exact value of LiPopt's relaxed program by enumeration and the LP
   hierarchy of :mod:`torch_lipcvx.linf` (docs/linf.md).
 
-``solver="auto"``/``"torch"`` solves LipSDP by its ``d × d`` dual (:mod:`torch_lipcvx._engine.lipsdp_dual`): a
-barrier Newton method with a certified primal–dual gap of 1e-9 in ρ (d ≤ 32) and, for larger d,
-the first-order method aiming at :data:`AUTO_ACCEPT_GAP` with the Newton method (through Woodbury's
-``(m + 1) × (m + 1)`` system) closing what it leaves open (:func:`_fast_solve`; d = 50 and 100,
-m = 100…1000: 0.03–0.25 s on one core at gaps 1e-8 to 5e-8, no fallback,
-``benchmarks/bench_lipsdp_large_d.py``). Measured on 2 cores
-(float64, m = 100 unless said): servo 0.04 s, wine 0.035 s, random d = 10 nets with m = 100, 500,
-1000 in 0.03, 0.07, 0.1 s; plain cvxpy + SCS on the original ``(d + m)`` LMI at eps 1e-8 took 25 s,
-18 s and 8 s at m = 100 and did not finish in 600 s at m = 500 (eps 1e-6); Clarabel on the
-reduced form 0.07–0.15 s at m = 100, 0.7–2 s at m = 500 and 3–10 s at m = 1000. The certified L
-of "auto" was never above any cvxpy solver's re-verified L (90 random instances, servo, wine).
+``solver="auto"``/``"torch"`` solves LipSDP by its ``d × d`` dual
+(:mod:`torch_lipcvx._engine.lipsdp_dual`): a barrier Newton method with a certified primal–dual gap
+of 1e-9 in ρ (d ≤ 32) and, for larger d, the first-order method aiming at :data:`AUTO_ACCEPT_GAP`
+with the Newton method (through Woodbury's ``(m + 1) × (m + 1)`` system) closing what it leaves open
+(:func:`_fast_solve`; d = 50 and 100, m = 100…1000: 0.03–0.25 s on one core at gaps 1e-8 to 5e-8, no
+fallback, ``benchmarks/bench_lipsdp_large_d.py``). Measured on 2 cores (float64, m = 100 unless
+said): servo 0.04 s, wine 0.035 s, random d = 10 nets with m = 100, 500, 1000 in 0.03, 0.07, 0.1 s;
+plain cvxpy + SCS on the original ``(d + m)`` LMI at eps 1e-8 took 25 s, 18 s and 8 s at m = 100 and
+did not finish in 600 s at m = 500 (eps 1e-6); Clarabel on the reduced form 0.07–0.15 s at m = 100,
+0.7–2 s at m = 500 and 3–10 s at m = 1000. The certified L of "auto" was never above any cvxpy
+solver's re-verified L (90 random instances, servo, wine).
 
 Lower bound: the largest exact gradient norm ``‖∇f(x)‖_q`` (q = 2 for ℓ2 inputs, q = 1 for ℓ∞
 inputs) over many sampled points (data, Gaussian points at the data's scale, points far out along
@@ -64,8 +64,8 @@ from ._engine.programs import LipSDPProgram, SolverError, lipsdp_program_size
 from .solvers import (AUTO_FALLBACK_SOLVERS, DEFAULT, TORCH_SOLVERS, SolveRecord, Solver,
                       SolverLike)
 
-#: Solver names that select the torch methods of :mod:`torch_lipcvx._engine.lipsdp_dual` (kept importable;
-#: :attr:`Solver.uses_torch <torch_lipcvx.solvers.Solver.uses_torch>` is the test).
+#: Solver names that select the torch methods of :mod:`torch_lipcvx._engine.lipsdp_dual` (kept
+#: importable; :attr:`Solver.uses_torch <torch_lipcvx.solvers.Solver.uses_torch>` is the test).
 FAST_SOLVERS = TORCH_SOLVERS
 
 
@@ -107,8 +107,8 @@ class LipSDPResult:
         rho_lower: a lower bound on the LipSDP optimum ρ* from the torch methods' dual (so
             ``rho − rho_lower`` bounds how far ``rho`` is from ρ*); NaN when not known.
         dual: the torch methods' dual matrix ``Z`` (``(d, d)`` float64, ``Z ⪰ 0``, ``tr Z = 1``)
-            with ``rho_lower = h(Z)²/4`` (:func:`~torch_lipcvx._engine.lipsdp_dual.rho_from_dual`): ρ*'s
-            gradient in the weights by Danskin's theorem. ``None`` for the cvxpy solvers and
+            with ``rho_lower = h(Z)²/4`` (:func:`~torch_lipcvx._engine.lipsdp_dual.rho_from_dual`):
+            ρ*'s gradient in the weights by Danskin's theorem. ``None`` for the cvxpy solvers and
             networks without a unit to certify.
     """
 
@@ -198,11 +198,11 @@ def _rho_upper(W: Tensor, alpha: Tensor, t: Tensor) -> float:
     unless ``t > 0`` and ``s = Σ α_j²/(2t_j) < 1`` hold beyond rounding.
 
     Through the reduced form ``ρ(t) = λ_max(½W̄ᵀTW̄ + ggᵀ/(4(1 − s)))``, ``g = W̄ᵀα`` (module
-    docstring of :mod:`~torch_lipcvx._engine.lipsdp_dual`), with every rounding error bounded explicitly
-    (Higham's ``γ_k`` for the sums, ``ggᵀ ⪯ (1 + η)ĝĝᵀ + (1 + 1/η)ΔΔᵀ`` for the error ``Δ`` of
-    ``ĝ``, a backward-stable eigensolver's ``O(d·u)‖Q‖``). Unlike ``‖C⁻¹TW̄‖²`` through the
-    Cholesky factor of ``2T − ααᵀ``, whose relative error grows like ``u/(1 − s)``, the error
-    of the ``ggᵀ`` term stays small when ``s → 1`` (where ``g ≈ 0`` puts LipSDP's optimum).
+    docstring of :mod:`~torch_lipcvx._engine.lipsdp_dual`), with every rounding error bounded
+    explicitly (Higham's ``γ_k`` for the sums, ``ggᵀ ⪯ (1 + η)ĝĝᵀ + (1 + 1/η)ΔΔᵀ`` for the error
+    ``Δ`` of ``ĝ``, a backward-stable eigensolver's ``O(d·u)‖Q‖``). Unlike ``‖C⁻¹TW̄‖²`` through the
+    Cholesky factor of ``2T − ααᵀ``, whose relative error grows like ``u/(1 − s)``, the error of the
+    ``ggᵀ`` term stays small when ``s → 1`` (where ``g ≈ 0`` puts LipSDP's optimum).
 
     Args: ``W (m, d)``, ``alpha (m,)``, ``t (m,)``, float64 CPU, every ``alpha_j ≠ 0``.
     """
@@ -327,10 +327,10 @@ def lmi_max_eig(W: Tensor, alpha: Tensor, t: Tensor, rho: float, *, scaled: bool
 
     ``scaled=True`` returns instead the largest eigenvalue of the congruent ``D M D`` with
     ``D = diag(I_d, T^{-1/2})`` on the units with ``t_j > 0`` (the others, which need
-    ``α_j = 0``, add zero rows), i.e. ``[[−ρI, W̄ᵀT^{1/2}], [T^{1/2}W̄, −2I + T^{-1/2}ααᵀT^{-1/2}]]``:
-    the same sign, and accurate when ``t`` spans many orders of magnitude (a unit with a tiny
-    ``w̄_j`` needs a huge ``t_j``, and then the eigenvalues of M itself carry rounding errors of
-    order ``eps · max t``).
+    ``α_j = 0``, add zero rows), i.e. ``[[−ρI, W̄ᵀT^{1/2}], [T^{1/2}W̄, −2I +
+    T^{-1/2}ααᵀT^{-1/2}]]``: the same sign, and accurate when ``t`` spans many orders of magnitude
+    (a unit with a tiny ``w̄_j`` needs a huge ``t_j``, and then the eigenvalues of M itself carry
+    rounding errors of order ``eps · max t``).
     """
     W, alpha, t = (v.detach().to("cpu", torch.float64) for v in (W, alpha, torch.as_tensor(t)))
     d = W.shape[1]
@@ -356,8 +356,9 @@ def lmi_max_eig(W: Tensor, alpha: Tensor, t: Tensor, rho: float, *, scaled: bool
 #: relative in L.
 NEGLIGIBLE_SHARE = 1e-12
 #: Clarabel settings of ``solver="auto"``'s fallback: tight enough for 1e-6 relative in L (on
-#: the balanced data; Clarabel's defaults in :func:`~torch_lipcvx._engine.programs.default_solver_options`
-#: stop up to ~1e-5 relative above ρ*).
+#: the balanced data; Clarabel's defaults in
+#: :func:`~torch_lipcvx._engine.programs.default_solver_options` stop up to ~1e-5 relative above
+#: ρ*).
 AUTO_CLARABEL_OPTIONS = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
 #: SCS settings of ``solver="auto"``'s last fallback.
 AUTO_SCS_OPTIONS = {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 200_000}
@@ -476,15 +477,15 @@ def _fast_solve(W: Tensor, alpha: Tensor, options: dict, auto: bool):
     ``(rho, t, info, method)``; ``options`` may name ``method`` (``"newton"``/``"apg"``).
 
     Without options, the method follows the size of the barrier Newton method's system
-    (:func:`~torch_lipcvx._engine.lipsdp_dual.newton_system`): up to ``d = 32`` (or when its ``d(d+1)/2``
-    system is the cheaper one) Newton runs first; beyond, the first-order method runs first (a
-    few hundredths of a second where it reaches the gap), aiming at half :data:`AUTO_ACCEPT_GAP`
-    with a stall detector, and Newton through Woodbury's ``(m + 1) × (m + 1)`` system only when
-    it stops above :data:`AUTO_ACCEPT_GAP`. The other method runs too when the first stops above
-    that gap; both bounds are certified, so the smaller ρ and the larger dual bound are kept
-    (``method`` then reads ``"apg+newton"`` or ``"newton+apg"``). A Newton system larger than
-    :data:`~torch_lipcvx._engine.lipsdp_dual.NEWTON_MAX_SYSTEM` leaves the first-order method alone. With
-    options but no ``method``, the first method alone runs with them.
+    (:func:`~torch_lipcvx._engine.lipsdp_dual.newton_system`): up to ``d = 32`` (or when its
+    ``d(d+1)/2`` system is the cheaper one) Newton runs first; beyond, the first-order method runs
+    first (a few hundredths of a second where it reaches the gap), aiming at half
+    :data:`AUTO_ACCEPT_GAP` with a stall detector, and Newton through Woodbury's ``(m + 1) × (m +
+    1)`` system only when it stops above :data:`AUTO_ACCEPT_GAP`. The other method runs too when the
+    first stops above that gap; both bounds are certified, so the smaller ρ and the larger dual
+    bound are kept (``method`` then reads ``"apg+newton"`` or ``"newton+apg"``). A Newton system
+    larger than :data:`~torch_lipcvx._engine.lipsdp_dual.NEWTON_MAX_SYSTEM` leaves the first-order
+    method alone. With options but no ``method``, the first method alone runs with them.
     """
     opts = dict(options)
     method = opts.pop("method", None)
@@ -537,8 +538,8 @@ def _gap(info: SolveRecord) -> float:
 
 def _apg(W: Tensor, alpha: Tensor, opts: dict, tight: bool, max_iter: int = 20_000
          ) -> tuple[float, Tensor, SolveRecord]:
-    """:func:`~torch_lipcvx._engine.lipsdp_dual.lipsdp_dual`, its ``t`` moved off the boundary ``s = 1``; with
-    ``tight``, by default aiming at half :data:`AUTO_ACCEPT_GAP` (up to ``max_iter``
+    """:func:`~torch_lipcvx._engine.lipsdp_dual.lipsdp_dual`, its ``t`` moved off the boundary ``s =
+    1``; with ``tight``, by default aiming at half :data:`AUTO_ACCEPT_GAP` (up to ``max_iter``
     iterations, stopped after 300 that do not halve the gap)."""
     opts = dict(opts)
     if tight:
@@ -593,8 +594,8 @@ def _retry_schur(W: Tensor, alpha: Tensor, solver: Solver, first: tuple,
 
 
 #: ``solver="auto"`` builds its cvxpy fallback only when the estimated peak memory
-#: (:func:`~torch_lipcvx._engine.programs.lipsdp_program_size`) is at most this share of the available
-#: memory (:func:`available_memory`).
+#: (:func:`~torch_lipcvx._engine.programs.lipsdp_program_size`) is at most this share of the
+#: available memory (:func:`available_memory`).
 FALLBACK_MEMORY_SHARE = 0.5
 
 
@@ -638,8 +639,8 @@ def _auto_fallback(W: Tensor, alpha: Tensor, program: Optional[LipSDPProgram], w
     every unit, which always certify. Warns once. Returns candidates ``(φ, t, name, status)`` and
     the solvers' time.
 
-    The cvxpy program is first sized (:func:`~torch_lipcvx._engine.programs.lipsdp_program_size`); one
-    whose estimated peak memory exceeds :data:`FALLBACK_MEMORY_SHARE` of the available memory is
+    The cvxpy program is first sized (:func:`~torch_lipcvx._engine.programs.lipsdp_program_size`);
+    one whose estimated peak memory exceeds :data:`FALLBACK_MEMORY_SHARE` of the available memory is
     never built (at d = 50, m = 1000 cvxpy asked for 56 GiB): the warning says so and, when the
     torch method already certified a bound (``have_bound``), no candidate is added, else the
     triangle-inequality multipliers are."""
@@ -695,23 +696,22 @@ def lipsdp(weights: ShallowWeights, *, solver: SolverLike = DEFAULT,
         weights: the network (``W (m, d)``, ``alpha (m,)``; biases do not enter).
         solver: a name or a :class:`~torch_lipcvx.solvers.Solver` (docs/solvers.md):
             ``"auto"`` (default) or ``"torch"``: the torch methods of
-            :mod:`torch_lipcvx._engine.lipsdp_dual` (no cvxpy); ``"CLARABEL"``, ``"SCS"`` or another conic
-            solver installed in cvxpy: cvxpy. ``"torch"``
-            runs :func:`~torch_lipcvx._engine.lipsdp_dual.lipsdp_newton` and
-            :func:`~torch_lipcvx._engine.lipsdp_dual.lipsdp_dual` in the order :func:`_fast_solve` gives (Newton
-            first up to d = 32, the first-order method first beyond, the other one only if the
-            first stops above :data:`AUTO_ACCEPT_GAP`) and returns the smallest certified ρ
-            (certified, possibly looser than asked). ``"auto"`` does the same and, if the
-            certified gap is still above :data:`AUTO_ACCEPT_GAP`, also solves with Clarabel at
-            tight tolerances (:data:`AUTO_CLARABEL_OPTIONS`), then SCS if Clarabel fails, warns,
-            and returns the smallest certified ρ; it never raises a solver error. That cvxpy
-            program is sized first (:func:`~torch_lipcvx._engine.programs.lipsdp_program_size`) and
-            skipped, with the warning, when it would need more than
-            :data:`FALLBACK_MEMORY_SHARE` of the available memory (:func:`available_memory`):
-            the torch method's certified bound is kept. With a cvxpy solver, a ``t`` that
-            certifies more than :data:`RETRY_LOOSENESS` above the solver's own ρ is re-solved in
-            the Schur form (one warning; the smaller certified ρ is kept, ``solver`` then reads
-            ``"<SOLVER>/schur"``).
+            :mod:`torch_lipcvx._engine.lipsdp_dual` (no cvxpy); ``"CLARABEL"``, ``"SCS"`` or another
+            conic solver installed in cvxpy: cvxpy. ``"torch"`` runs
+            :func:`~torch_lipcvx._engine.lipsdp_dual.lipsdp_newton` and
+            :func:`~torch_lipcvx._engine.lipsdp_dual.lipsdp_dual` in the order :func:`_fast_solve`
+            gives (Newton first up to d = 32, the first-order method first beyond, the other one
+            only if the first stops above :data:`AUTO_ACCEPT_GAP`) and returns the smallest
+            certified ρ (certified, possibly looser than asked). ``"auto"`` does the same and, if
+            the certified gap is still above :data:`AUTO_ACCEPT_GAP`, also solves with Clarabel at
+            tight tolerances (:data:`AUTO_CLARABEL_OPTIONS`), then SCS if Clarabel fails, warns, and
+            returns the smallest certified ρ; it never raises a solver error. That cvxpy program is
+            sized first (:func:`~torch_lipcvx._engine.programs.lipsdp_program_size`) and skipped,
+            with the warning, when it would need more than :data:`FALLBACK_MEMORY_SHARE` of the
+            available memory (:func:`available_memory`): the torch method's certified bound is kept.
+            With a cvxpy solver, a ``t`` that certifies more than :data:`RETRY_LOOSENESS` above the
+            solver's own ρ is re-solved in the Schur form (one warning; the smaller certified ρ is
+            kept, ``solver`` then reads ``"<SOLVER>/schur"``).
         solver_options: keyword arguments for the solver (override our tight defaults; merged
             over a Solver's own options); for the
             torch methods ``tol``, ``max_iter``, ``verbose`` and ``method`` (``"newton"`` or
@@ -730,7 +730,7 @@ def lipsdp(weights: ShallowWeights, *, solver: SolverLike = DEFAULT,
         ``rho_lower`` is the torch method's dual bound on ρ* (NaN for cvxpy solvers).
 
     Raises:
-        programs.SolverError: a cvxpy solver failed or hit its limit (never with ``"auto"``).
+        SolverError: a cvxpy solver failed or hit its limit (never with ``"auto"``).
         ValueError: an unknown ``solver`` or ``form``; NaN/Inf weights; weights spanning too
             many orders of magnitude to rescale exactly, or a ``ρ`` or ``t`` outside float64's
             range at the weights' scale (the message says how to rebalance the units).
@@ -1064,7 +1064,8 @@ def lipschitz_bounds(model: nn.Module, norm=2, *, method: Optional[str] = None,
     when the exact maximiser's pattern is realisable. ``argmax`` is the point attaining it.
 
     Args:
-        model: a :class:`~torch_lipcvx.ShallowReLU` or ``nn.Sequential(Linear, ReLU, Linear(·, 1))``;
+        model: a :class:`~torch_lipcvx.ShallowReLU` or ``nn.Sequential(Linear, ReLU, Linear(·,
+        1))``;
             not modified.
         norm: 2 or ``inf`` (the norm of input perturbations; gradients are measured in the dual
             norm, 2 or 1).
@@ -1092,7 +1093,7 @@ def lipschitz_bounds(model: nn.Module, norm=2, *, method: Optional[str] = None,
             ``method="lp"`` on an LP larger than ``max_products``; a LipSDP bound whose ``ρ = L²``
             or multipliers float64 cannot hold (e.g. one weight of 1e200 among weights ~1: L ≈
             1e200), named as :func:`lipsdp` names it.
-        programs.SolverError: the SDP or LP solver failed.
+        SolverError: the SDP or LP solver failed.
 
     Works under ``torch.inference_mode()`` (the lower bound's ascent runs outside it, on copies
     of the weights).

@@ -1,4 +1,5 @@
-"""Deprecated path (removed in the next release): moved to :mod:`torch_lipcvx.lightning.callback`."""
+"""Deprecated path (removed in the next release): moved to
+:mod:`torch_lipcvx.lightning.callback`."""
 
 from ._deprecated import forward
 

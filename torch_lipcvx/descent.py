@@ -1,4 +1,5 @@
-"""Deprecated path (removed in the next release): moved to :mod:`torch_lipcvx.algorithm1.descent`."""
+"""Deprecated path (removed in the next release): moved to
+:mod:`torch_lipcvx.algorithm1.descent`."""
 
 from ._deprecated import forward
 

@@ -1,4 +1,5 @@
-"""Deprecated path (removed in the next release): moved to :mod:`torch_lipcvx.algorithm1.extensions`."""
+"""Deprecated path (removed in the next release): moved to
+:mod:`torch_lipcvx.algorithm1.extensions`."""
 
 from ._deprecated import forward
 

@@ -1,8 +1,9 @@
 """The differentiable LipSDP certificate (docs/lipsdp.md §9); its trainer, "SGD-lip", is
 :func:`torch_lipcvx.train.train_sgd_lip`.
 
-:class:`LipSDPLayer` wraps the LipSDP program of :class:`~torch_lipcvx._engine.programs.LipSDPProgram` in a
-``cvxpylayers`` :class:`~cvxpylayers.torch.CvxpyLayer`, so that
+:class:`LipSDPLayer` wraps the LipSDP program of
+:class:`~torch_lipcvx._engine.programs.LipSDPProgram` in a ``cvxpylayers``
+:class:`~cvxpylayers.torch.CvxpyLayer`, so that
 
     ρ*(W̄, α) = min_{ρ, t ≥ 0} ρ   s.t.   M(ρ, diag(t)) ⪯ 0          (docs/lipsdp.md §1, the LMI)
 
@@ -294,7 +295,7 @@ class LipSDPLayer(nn.Module):
     Raises:
         ValueError: at construction, bad ``m``/``d``/``solver``/``form``/``solver_args``; in
             ``forward``, inputs of the wrong shape, dtype or batch size, or holding NaN/Inf.
-        programs.SolverError: SCS failed (diffcp raised, or returned a non-finite ρ).
+        SolverError: SCS failed (diffcp raised, or returned a non-finite ρ).
 
     Warns:
         RuntimeWarning: SCS stopped at its iteration limit (the value is still certified; the
@@ -415,13 +416,14 @@ def dual_certificate(W: Tensor, alpha: Tensor, *, solver_options: Optional[dict]
     """Certified LipSDP ``ρ* = L²`` with its gradient by Danskin's theorem, no cvxpy.
 
     ``lipsdp(..., solver="torch")`` (the Newton method on LipSDP's ``d × d`` dual,
-    :mod:`torch_lipcvx._engine.lipsdp_dual`) returns the optimal dual matrix ``Z*`` besides ``t``. Because
-    ``ρ* = max_Z h(Z; W̄, α)²/4`` over ``{Z ⪰ 0, tr Z = 1}`` with ``h`` smooth in the weights,
-    ``∇ρ* = ∇ h(Z*; W̄, α)²/4`` with ``Z*`` held fixed (:func:`~torch_lipcvx._engine.lipsdp_dual.rho_from_dual`).
-    So one call costs one LipSDP solve (0.02–0.15 s at m = 100…1000) and a differentiable
-    ``O(m d²)`` expression, against an SCS solve and an implicit differentiation for
-    :class:`LipSDPLayer`. The value is the certified ``rho`` (re-verified from ``t``); the gradient
-    is exact up to the solver's certified gap (relative 1e-9 by default for d ≤ 32).
+    :mod:`torch_lipcvx._engine.lipsdp_dual`) returns the optimal dual matrix ``Z*`` besides ``t``.
+    Because ``ρ* = max_Z h(Z; W̄, α)²/4`` over ``{Z ⪰ 0, tr Z = 1}`` with ``h`` smooth in the
+    weights, ``∇ρ* = ∇ h(Z*; W̄, α)²/4`` with ``Z*`` held fixed
+    (:func:`~torch_lipcvx._engine.lipsdp_dual.rho_from_dual`). So one call costs one LipSDP solve
+    (0.02–0.15 s at m = 100…1000) and a differentiable ``O(m d²)`` expression, against an SCS solve
+    and an implicit differentiation for :class:`LipSDPLayer`. The value is the certified ``rho``
+    (re-verified from ``t``); the gradient is exact up to the solver's certified gap (relative 1e-9
+    by default for d ≤ 32).
 
     Args:
         W: hidden weights without bias ``(m, d)``; alpha: outer weights ``(m,)``; any device and

@@ -67,8 +67,8 @@ the connected components of the graph "unit j reads input i" (``a_ji ≠ 0``)):
 
 Shapes: ``W (m, d)``, ``alpha (m,)``, ``b (m,)``; vertices ``(K, d)`` with entries ±1. Inputs may
 be float32 and on any device; the maths runs in float64 (enumeration on the weights' device, the
-LPs on the CPU with NumPy/SciPy, the only place outside :mod:`torch_lipcvx._engine.programs` that builds
-an optimisation problem). Results are plain floats and CPU tensors.
+LPs on the CPU with NumPy/SciPy, the only place outside :mod:`torch_lipcvx._engine.programs` that
+builds an optimisation problem). Results are plain floats and CPU tensors.
 """
 
 from __future__ import annotations
@@ -285,7 +285,8 @@ def _sign_table(bits: int, dtype, device) -> Tensor:
 
 
 def _enumerate_component(A: Tensor, top_k: int) -> tuple[Tensor, Tensor]:
-    """Best ``top_k`` vertices of ``g(t) = Σ_j relu(a_jᵀt)`` over ``{−1,1}^{d_c}``, ``A (m_c, d_c)``.
+    """Best ``top_k`` vertices of ``g(t) = Σ_j relu(a_jᵀt)`` over ``{−1,1}^{d_c}``, ``A (m_c,
+    d_c)``.
 
     ``t`` and ``−t`` are evaluated together (``g(−t) = g(t) − Σ_j a_jᵀt``) from the half-cube
     ``t_0 = +1``, and ``a_jᵀt`` is assembled from precomputed low-bit and high-bit partial sums,
@@ -739,7 +740,7 @@ def linf_lp(weights: ShallowWeights, degree: int = DEFAULT_DEGREE, *, sparse: bo
     Raises:
         TypeError / ValueError: bad ``weights``, ``degree`` (not an integer ``>= 2``) or
             ``max_products``; an LP larger than ``max_products`` (the message gives its size).
-        programs.SolverError: HiGHS returned no point at all.
+        SolverError: HiGHS returned no point at all.
     """
     degree = check_degree(degree)
     max_products = check_positive_int(max_products, "max_products")

@@ -142,7 +142,7 @@ def certified_lipschitz(model: nn.Module, norm: NormLike = 2, *, method: Optiona
 
     Raises:
         ValueError: not a shallow ReLU network with scalar output, NaN/Inf weights, unknown norm
-            or method (for the norm). ``programs.SolverError``: the SDP or LP solver failed.
+            or method (for the norm). ``SolverError``: the SDP or LP solver failed.
     """
     bounds_kwargs.setdefault("n_samples", 1)
     bounds_kwargs.setdefault("ascent_steps", 1)

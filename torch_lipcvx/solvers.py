@@ -6,10 +6,10 @@ where it has options, ``solver_options=``. It turns them into one :class:`Solver
 names. A :class:`Solver` knows
 
 * its **name**: ``"auto"`` or ``"torch"`` (the library's torch methods: the LipSDP dual/Newton
-  methods of :mod:`torch_lipcvx._engine.lipsdp_dual`, the interior point of :mod:`torch_lipcvx._engine.ipm`), or the
-  upper-case name of a conic solver installed in cvxpy (``"CLARABEL"``, ``"SCS"``, and any other
-  that handles second-order and semidefinite cones, e.g. ``"MOREAU"`` or ``"MOSEK"`` when
-  installed). Names are case-insensitive;
+  methods of :mod:`torch_lipcvx._engine.lipsdp_dual`, the interior point of
+  :mod:`torch_lipcvx._engine.ipm`), or the upper-case name of a conic solver installed in cvxpy
+  (``"CLARABEL"``, ``"SCS"``, and any other that handles second-order and semidefinite cones, e.g.
+  ``"MOREAU"`` or ``"MOSEK"`` when installed). Names are case-insensitive;
 * its **options** (read-only): keyword arguments of that solver, or of the torch methods;
 * its **fallback rule**: only ``"auto"`` falls back, from a torch solve that misses its tolerances
   to cvxpy (Clarabel), with a warning (:attr:`Solver.fallback`);

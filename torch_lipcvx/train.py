@@ -102,7 +102,8 @@ def _record_epoch(history: list, record: dict, *, lr: float, verbose: bool, ever
 # ---------------------------------------------------------------------------- plumbing
 def _check_common(X, y, model, hidden, beta, epochs, lr, batch_size, optimizer, seed,
                   progress=None):
-    """Validate the shared arguments; returns ``(X, y, beta, epochs, lr, batch_size, optimizer)``."""
+    """Validate the shared arguments; returns ``(X, y, beta, epochs, lr, batch_size,
+    optimizer)``."""
     if model is not None:
         model = as_shallow_relu(model, "model")
         check_weights_finite(model.weights(), "model")
@@ -327,7 +328,8 @@ def train_sgd_lip(model: Optional[nn.Module], X: Tensor, y: Tensor, *, lam: floa
     Args:
         model: a :class:`~torch_lipcvx.ShallowReLU` or conforming ``nn.Sequential`` to start from
             (copied, never modified), or ``None`` to build ``ShallowReLU(d, hidden)`` on ``X``'s
-            device and dtype from a generator seeded by ``seed`` (as :func:`train_sgd` does, so both start from the same network).
+            device and dtype from a generator seeded by ``seed`` (as :func:`train_sgd` does, so both
+            start from the same network).
         X: inputs ``(n, d)``; y: targets ``(n,)`` or ``(n, 1)``.
         lam: Lipschitz weight ``λ >= 0`` (``λ = 0`` trains on MSE (+ ℓ2) alone; ρ* is still
             recorded).
@@ -352,7 +354,7 @@ def train_sgd_lip(model: Optional[nn.Module], X: Tensor, y: Tensor, *, lam: floa
         ValueError: as :func:`~torch_lipcvx.train.train_sgd` (shapes, NaN, β, epochs, lr, model),
             and ``lam < 0`` or NaN, or a ``layer`` of the wrong size.
         FloatingPointError: the objective became NaN/Inf.
-        programs.SolverError: SCS failed.
+        SolverError: SCS failed.
     """
     from .layers import LipSDPLayer, _check_penalty_solver, _check_solver_args
     X, y, model, beta, epochs, lr, _, _ = _check_common(

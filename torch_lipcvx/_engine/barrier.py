@@ -13,19 +13,19 @@ with ``Φ = [a_1 D_1 X̃, …, a_m D_m X̃, 1]`` (``a = α`` for (12), ``a = ±1
   LMI of docs/programs.md §2 after a Schur complement on ``P = 2T − ααᵀ ≻ 0``;
 * (6): extra = τ, and ``‖w̃_j‖ ≤ τ_j`` (the group norms).
 
-:class:`PatternBarrier` solves them with :func:`torch_lipcvx._engine.ipm.solve`, a primal–dual interior
-point with Nesterov–Todd scaling, Mehrotra's predictor–corrector and Gondzio's centrality
-correctors, the LMI of (12) written linearly as ``[[ρI, (RW̄)ᵀ], [RW̄, I_m]] ⪰ 0`` with
-``RᵀR = M``. The Newton matrix is the Gram matrix ``(2/n)ΦᵀΦ`` (accumulated once over row chunks)
-plus block-diagonal ``X̃ᵀ diag(z_j/s_j) X̃`` per unit, the LMI's ``(m d + 1)`` block or the cones'
+:class:`PatternBarrier` solves them with :func:`torch_lipcvx._engine.ipm.solve`, a primal–dual
+interior point with Nesterov–Todd scaling, Mehrotra's predictor–corrector and Gondzio's centrality
+correctors, the LMI of (12) written linearly as ``[[ρI, (RW̄)ᵀ], [RW̄, I_m]] ⪰ 0`` with ``RᵀR = M``.
+The Newton matrix is the Gram matrix ``(2/n)ΦᵀΦ`` (accumulated once over row chunks) plus
+block-diagonal ``X̃ᵀ diag(z_j/s_j) X̃`` per unit, the LMI's ``(m d + 1)`` block or the cones'
 blocks, factorised by Cholesky; memory is ``O(n m + (m (d + 1))²)``. The start is the current
 network and every iterate is primal feasible, so the result keeps the patterns exactly (rows
-reaching 0 are active constraints, where relu(0) = 0 either way). The iterates are not monotone
-in the objective: with status ``"optimal"`` the result is never worse than the start (the start
-itself is returned if the optimum found is not below it); after an early stop it is the last
-iterate, which can be worse (callers compare, Algorithm 1 rejects it). Units whose bias has a
-flat direction when β = 0 are eliminated exactly (:meth:`PatternBarrier._flat_units`). The
-objective of the returned point is evaluated exactly (ρ by an eigenvalue for the given t).
+reaching 0 are active constraints, where relu(0) = 0 either way). The iterates are not monotone in
+the objective: with status ``"optimal"`` the result is never worse than the start (the start itself
+is returned if the optimum found is not below it); after an early stop it is the last iterate, which
+can be worse (callers compare, Algorithm 1 rejects it). Units whose bias has a flat direction when
+β = 0 are eliminated exactly (:meth:`PatternBarrier._flat_units`). The objective of the returned
+point is evaluated exactly (ρ by an eigenvalue for the given t).
 """
 
 from __future__ import annotations

@@ -261,8 +261,8 @@ class SubsetRows(Rows):
 
     The slack is ``(m, k)``: ``S[j, r] = σ_{ij} x̃_iᵀ w̃_j`` with ``i = idx[j, r]`` and
     ``σ = ±1`` the pattern's sign. Used for constraint screening at large n (see
-    :meth:`torch_lipcvx.fast.PatternBarrier`): the cost per iteration is ``O(m k p)`` instead of
-    ``O(n m p)``.
+    :class:`torch_lipcvx._engine.barrier.PatternBarrier`): the cost per iteration is ``O(m k p)``
+    instead of ``O(n m p)``.
     """
 
     def __init__(self, Xt: Tensor, D: Tensor, idx: Tensor, valid: Tensor, N: int) -> None:

@@ -3,7 +3,8 @@ and ``"torch"`` for the certificate. No cvxpy; float64 on the device of the data
 same code); the caller re-verifies the multipliers exactly, so the guarantees do not rest on
 the solvers' accuracy. (Its counterpart for programs (6) and (12) is :mod:`.barrier`.)
 
-With ``P = 2T − ααᵀ ≻ 0`` (Sherman–Morrison, see :class:`~torch_lipcvx._engine.programs.LipSDPProgram`)
+With ``P = 2T − ααᵀ ≻ 0`` (Sherman–Morrison, see
+:class:`~torch_lipcvx._engine.programs.LipSDPProgram`)
 
     φ(t) = λ_max(½ Σ_j t_j w̄_j w̄_jᵀ + g gᵀ / (4(1 − s))),   g = W̄ᵀα,  s = Σ_j α_j²/(2t_j) < 1,
 
@@ -11,7 +12,8 @@ and ``ρ* = min_t φ(t)``. Writing ``λ_max(Q) = max{⟨Q, Z⟩ : Z ⪰ 0, tr Z 
 max (Sion: convex in t, linear in Z, the spectraplex is compact), the inner minimum over t has a
 closed form (Lagrange on ``s_j = α_j²/(2t_j)``): for ``a_j = w̄_jᵀ Z w̄_j`` and ``c = gᵀ Z g``
 
-    min_t ⟨Q(t), Z⟩ = ¼ (√c + Σ_j |α_j| √a_j)²,  attained at  t_j = |α_j| (√c + Σ_l |α_l|√a_l) / (2√a_j).
+    min_t ⟨Q(t), Z⟩ = ¼ (√c + Σ_j |α_j| √a_j)²,  attained at  t_j = |α_j| (√c + Σ_l |α_l|√a_l) /
+    (2√a_j).
 
 So ``L* = √ρ* = max_{Z ⪰ 0, tr Z = 1} ½ (√(gᵀZg) + Σ_j |α_j| √(w̄_jᵀ Z w̄_j))``: a concave
 maximisation over ``d × d`` matrices, whatever m. (For rank-one ``Z = vvᵀ`` with ``gᵀv ≥ 0`` the

@@ -11,8 +11,9 @@ Solvers: any cvxpy conic solver, as a name or a :class:`~torch_lipcvx.solvers.So
 forms below) and ``"SCS"`` (first-order; cheaper per iteration, accurate only to about 1e-4 in
 practice) are the tested ones.
 Every solver status is checked: a status other than optimal raises :class:`SolverError`;
-``optimal_inaccurate`` is accepted (and recorded in the :class:`~torch_lipcvx.solvers.SolveRecord`), since the callers
-re-verify every result independently (certificates in float64, objectives on the network).
+``optimal_inaccurate`` is accepted (and recorded in the :class:`~torch_lipcvx.solvers.SolveRecord`),
+since the callers re-verify every result independently (certificates in float64, objectives on the
+network).
 """
 
 from __future__ import annotations
@@ -372,8 +373,8 @@ class L2Program:
     ±1), and the optional free output bias ``c`` (not penalised).
 
     Args:
-        X: ``(n, d)`` data; y: ``(n,)`` targets; D: ``(n, k)`` boolean patterns, one column per slot;
-        sign: ``(k,)`` array of ±1 (anything else raises ``ValueError``); beta: ℓ2 weight
+        X: ``(n, d)`` data; y: ``(n,)`` targets; D: ``(n, k)`` boolean patterns, one column per
+        slot; sign: ``(k,)`` array of ±1 (anything else raises ``ValueError``); beta: ℓ2 weight
         β ≥ 0; output_bias: whether ``c`` is free.
     """
 

@@ -1,9 +1,10 @@
 """The descent rule of Algorithm 1, written once (docs/algorithm1.md §2).
 
-Every variant of Algorithm 1 in this package — :func:`~torch_lipcvx.algorithm1.postprocess.postprocess`,
-the λ-path :func:`~torch_lipcvx.algorithm1.path.regularisation_path` and the extended driver
-:func:`~torch_lipcvx.algorithm1.extensions.postprocess_extended` — produces candidate networks by its own
-convex steps and hands each one to a :class:`Descent`, which applies the one rule:
+Every variant of Algorithm 1 in this package —
+:func:`~torch_lipcvx.algorithm1.postprocess.postprocess`, the λ-path
+:func:`~torch_lipcvx.algorithm1.path.regularisation_path` and the extended driver
+:func:`~torch_lipcvx.algorithm1.extensions.postprocess_extended` — produces candidate networks by
+its own convex steps and hands each one to a :class:`Descent`, which applies the one rule:
 
 1. round the candidate to the model's dtype (the weights that would be returned);
 2. certify it afresh (a LipSDP certificate re-verified in float64, docs/lipsdp.md §4) and score
@@ -11,7 +12,7 @@ convex steps and hands each one to a :class:`Descent`, which applies the one rul
    ``J = mse + (β/2)·l2 + λ·ρ`` (docs/conventions.md §2), never with a solver's own value;
 3. accept it if ``J`` does not rise (``J_new ≤ J``, exact float comparison): it becomes the
    current network and a history record is appended; otherwise keep the current network and
-   record the rejection. A certificate that fails (``programs.SolverError``) rejects the
+   record the rejection. A certificate that fails (``SolverError``) rejects the
    candidate too.
 
 So ``history`` is non-increasing in ``J`` by construction and the current network is never worse
@@ -86,7 +87,8 @@ class IterationRecord:
     """One accepted iterate of Algorithm 1 (iteration 0 is the input network).
 
     ``time`` is wall seconds since the start of the run (e.g. of
-    :func:`~torch_lipcvx.algorithm1.postprocess.postprocess`); ``solve_time`` the solver's seconds for the
+    :func:`~torch_lipcvx.algorithm1.postprocess.postprocess`); ``solve_time`` the solver's seconds
+    for the
     step that produced this iterate (0 for the input).
     """
 
@@ -245,7 +247,7 @@ class Descent:
         lam, beta: λ ≥ 0 and β ≥ 0 of ``J`` (validated by the caller).
         certify: ``weights -> LipSDPResult``, a fresh re-verified certificate (e.g. a
             :class:`Certifier`); it may raise
-            :class:`~torch_lipcvx._engine.programs.SolverError`.
+            :class:`~torch_lipcvx._engine.SolverError`.
         dtype: the model's dtype; candidates are rounded to it before they are certified.
         start: the ``time.perf_counter()`` the records' ``time`` counts from (default now).
         certificate: the start network's certificate when the caller already has it (shared by
@@ -259,7 +261,7 @@ class Descent:
     Raises:
         ValueError: a ``lam`` whose ``λρ`` swamps the start network's data terms (see
             :func:`~torch_lipcvx._checks.check_lam_scale`).
-        programs.SolverError: the start network's certificate failed.
+        SolverError: the start network's certificate failed.
 
     Attributes:
         w, cert, J: the current network (float64, rounded to ``dtype``), its certificate and

@@ -166,7 +166,8 @@ class ExtendedRecord:
 
     @classmethod
     def from_verdict(cls, verdict: Verdict) -> "ExtendedRecord":
-        """The record of a scored candidate (:meth:`~torch_lipcvx.algorithm1.descent.Descent.consider`)."""
+        """The record of a scored candidate
+        (:meth:`~torch_lipcvx.algorithm1.descent.Descent.consider`)."""
         J = verdict.objective
         return cls(verdict.iteration, verdict.step, J.value, J.mse, J.l2, J.rho, J.L,
                    verdict.accepted, verdict.time, verdict.solve_time, verdict.note)
@@ -365,7 +366,7 @@ def alpha_step(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
     Raises:
         ValueError: bad shapes, NaN/Inf, negative ``lam``/``beta``, unknown ``t_mode``/``form``,
             no unit that can change.
-        programs.SolverError: the solver failed.
+        SolverError: the solver failed.
     """
     net, w, X, y, lam, beta = check_inputs(model, X, y, lam, beta)
     if t_mode not in ("free", "fixed"):
@@ -427,7 +428,7 @@ def pattern_step(model: nn.Module, X, y, patterns: Tensor, *, lam: float, beta: 
         ValueError: bad shapes or NaN/Inf in ``X``/``y``/the weights, ``patterns`` not
             ``(n, m)`` or not boolean (or 0/1), ``lam ≤ 0``, ``beta < 0``, no unit with a nonzero
             outer weight.
-        programs.SolverError: the solver failed.
+        SolverError: the solver failed.
     """
     net, w, X, y, lam, beta = check_inputs(model, X, y, lam, beta)
     if lam <= 0:
@@ -498,7 +499,7 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = de
 
     Raises:
         ValueError: bad shapes, NaN/Inf, ``lam ≤ 0``, ``beta < 0``, bad counts or tolerances.
-        programs.SolverError: the very first LipSDP failed.
+        SolverError: the very first LipSDP failed.
     """
     start = time.perf_counter()
     net, w, X, y, lam, beta = check_inputs(model, X, y, lam, beta)

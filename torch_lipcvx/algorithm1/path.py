@@ -10,8 +10,8 @@ in one call (diffcp's batched cone solver: Clarabel by default, SCS when gradien
 LipSDP certificate per ``λ`` (:func:`~torch_lipcvx.bounds.lipsdp`, Clarabel by default) and one
 batched layer call for every ``λ`` still running. Every candidate is re-scored exactly (the
 network's own MSE in float64, a certified ``ρ``), never with the solver's objective, and is kept
-only if it lowers ``J``: as in :func:`~torch_lipcvx.algorithm1.postprocess.postprocess`, the histories are
-non-increasing and the user's model is never modified.
+only if it lowers ``J``: as in :func:`~torch_lipcvx.algorithm1.postprocess.postprocess`, the
+histories are non-increasing and the user's model is never modified.
 
 Objective (docs/conventions.md §2, the project convention; ``c`` is the free, unpenalised output
 bias):
@@ -145,9 +145,10 @@ class RestrictionLayer(nn.Module):
               [[ρ I_d, −W̄ᵀT], [−T W̄, 2T − ααᵀ]] ⪰ 0,      T = diag(t),
 
     over ``W̃ (m, d + 1)``, ``ρ`` and (``output_bias=True``) the free output bias ``c``: the same
-    program, scaling and conventions as :class:`~torch_lipcvx._engine.programs.LipschitzRestriction`,
-    with ``λ`` a cvxpy Parameter as well as ``T``. The problem is DPP (checked), so it is
-    canonicalised once here and each call only fills in parameter values.
+    program, scaling and conventions as
+    :class:`~torch_lipcvx._engine.programs.LipschitzRestriction`, with ``λ`` a cvxpy Parameter as
+    well as ``T``. The problem is DPP (checked), so it is canonicalised once here and each call only
+    fills in parameter values.
 
     ``form``:
 
@@ -343,7 +344,7 @@ class RestrictionLayer(nn.Module):
         Raises:
             ValueError: bad shapes or values (see :meth:`_inputs`), or gradients requested with
                 Clarabel.
-            programs.SolverError: the solver failed or returned a non-finite solution.
+            SolverError: the solver failed or returned a non-finite solution.
 
         Warns:
             RuntimeWarning: SCS stopped at its iteration limit (``Solved/Inaccurate``).
@@ -472,7 +473,8 @@ def _check_lams(lams) -> np.ndarray:
 
 
 class _Lane:
-    """One ``λ`` of the path: its :class:`~torch_lipcvx.algorithm1.descent.Descent` and whether it runs."""
+    """One ``λ`` of the path: its :class:`~torch_lipcvx.algorithm1.descent.Descent` and whether
+    it runs."""
 
     def __init__(self, lam: float, descent: Descent) -> None:
         self.lam, self.descent = lam, descent
@@ -532,14 +534,15 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
             always/never.
 
     Returns:
-        :class:`RegularisationPath` with one :class:`~torch_lipcvx.algorithm1.postprocess.PostProcessResult`
-        per ``λ`` (new models on the input's device and dtype, units ordered ``α > 0`` first).
+        :class:`RegularisationPath` with one
+        :class:`~torch_lipcvx.algorithm1.postprocess.PostProcessResult` per ``λ`` (new models on the
+        input's device and dtype, units ordered ``α > 0`` first).
 
     Raises:
         ValueError: ``lams`` empty, not 1-D, negative or NaN/Inf; bad shapes or NaN in ``X``/``y``
             or the weights; negative ``beta``/``tol``; ``max_iter < 1``; bad ``solver_args``; a
             model that is not a one-hidden-layer ReLU network with scalar output.
-        programs.SolverError: the first batched solve failed (a later failure keeps every
+        SolverError: the first batched solve failed (a later failure keeps every
             ``λ``'s previous iterate and warns; a failed LipSDP certificate of a candidate
             rejects that candidate, stops its ``λ`` and warns, at any iteration).
     """

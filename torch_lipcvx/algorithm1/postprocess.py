@@ -35,7 +35,7 @@ from .. import defaults
 from .._checks import check_nonneg, check_positive_int, check_seed, check_solver_options
 from .._progress import check_progress, progress_bar
 from ..bounds import LipSDPResult
-# IterationRecord is re-exported (its home is torch_lipcvx.algorithm1.descent, with the descent rule)
+# IterationRecord is re-exported (its home is .descent, with the descent rule)
 from .descent import Certifier, Descent, IterationRecord, ObjectiveHistory, Verdict
 from .._engine.barrier import PatternBarrier
 from ..models import ShallowReLU, ShallowWeights, activation_patterns, sign_order
@@ -222,11 +222,12 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
         tol: stop when the relative decrease of ``J`` in one step is below ``tol`` (default
             :data:`~torch_lipcvx.defaults.TOL`).
         solver: ``"auto"`` (default), ``"torch"``, or ``"CLARABEL"`` / ``"SCS"`` (cvxpy) for the
-            programs and LipSDP. ``"auto"``: LipSDP by the dual method of :mod:`torch_lipcvx._engine.lipsdp_dual` (falling back to
-            Clarabel, with one warning per call, when its gap stays open), and programs (6)/(12)
-            by the torch primal–dual interior point of :mod:`torch_lipcvx._engine.ipm` on the model's
-            device (CPU or GPU); a torch solve that misses its tolerances is redone by cvxpy with
-            a warning. ``"torch"``: the torch solvers everywhere, no fallback.
+            programs and LipSDP. ``"auto"``: LipSDP by the dual method of
+            :mod:`torch_lipcvx._engine.lipsdp_dual` (falling back to Clarabel, with one warning per
+            call, when its gap stays open), and programs (6)/(12) by the torch primal–dual interior
+            point of :mod:`torch_lipcvx._engine.ipm` on the model's device (CPU or GPU); a torch
+            solve that misses its tolerances is redone by cvxpy with a warning. ``"torch"``: the
+            torch solvers everywhere, no fallback.
         solver_options: solver keyword arguments overriding our defaults (for ``"torch"``: the
             interior point's ``tol`` and ``max_iter``).
         verbose: ``True`` (or 1): print one line per iteration; 2: also two lines per iteration
@@ -248,7 +249,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
             ``solver_options`` keys for ``"auto"``/``"torch"`` (they take ``tol``,
             ``max_iter``, ``screen``).
         TypeError: ``solver_options`` not a dict, or a wrongly typed value in it.
-        programs.SolverError: the very first solve, or the certificate of its result, failed
+        SolverError: the very first solve, or the certificate of its result, failed
             (a later failure of either keeps the previous iterate, warns, records the candidate
             in ``rejected`` and says so in ``message``).
     """

@@ -1,9 +1,9 @@
 """Lightning callbacks: convex post-processing at the end of training (Algorithm 1,
 ``docs/algorithm1.md``).
 
-:class:`ConvexPostProcessing` runs :func:`torch_lipcvx.algorithm1.postprocess.postprocess` on the trained
-shallow ReLU network of a ``LightningModule`` when ``trainer.fit`` ends, and writes the result
-back into the module (in place, parameters copied under ``torch.no_grad``) only when the
+:class:`ConvexPostProcessing` runs :func:`torch_lipcvx.algorithm1.postprocess.postprocess` on the
+trained shallow ReLU network of a ``LightningModule`` when ``trainer.fit`` ends, and writes the
+result back into the module (in place, parameters copied under ``torch.no_grad``) only when the
 objective
 
     J = (1/n) Σ_i (f(x_i) − y_i)² + (β/2) Σ_j (‖w̃_j‖² + α_j²) + λ ρ*   (docs/conventions.md)

@@ -315,7 +315,8 @@ class ShallowReLURegressor(pl.LightningModule):
 
 
 class RegressionDataModule(pl.LightningDataModule):
-    """Tensors ``X (n, d)``, ``y (n,)`` (and optional validation tensors) as a ``LightningDataModule``.
+    """Tensors ``X (n, d)``, ``y (n,)`` (and optional validation tensors) as a
+    ``LightningDataModule``.
 
     Batches are ``(X_batch, y_batch)``. The training loader reshuffles every epoch from a
     generator seeded by ``seed`` (reproducible); its state goes into checkpoints, so a resumed
