@@ -241,7 +241,7 @@ def _t_range(t: np.ndarray) -> tuple[float, float]:
 
 
 # ------------------------------------------------------------------------------ results
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ADMMRecord:
     """One row of the ADMM history (docs/admm.md §4). Row 0 is the start θ⁰ (``NaN`` where a field
     belongs to an iteration).
@@ -495,9 +495,14 @@ class ADMM:
         J = score(w, self.X.cpu(), self.y.cpu(), lam=self.lam, beta=self.beta, rho=cert.rho)
         check_lam_scale(self.lam, J.rho, J.mse, 0.5 * self.beta * J.l2, self.y)
         nan = math.nan
-        self._history = [ADMMRecord(0, J.value, J.mse, J.l2, J.rho, cert.L, nan, nan, J.value,
-                                    J.rho, 0.0, nan, 0.0, nan, *_t_range(self.t), nan,
-                                    cert.status, "", 0.0, cert_time, 0.0, 0.0, self._elapsed())]
+        t_min, t_max = _t_range(self.t)
+        self._history = [ADMMRecord(
+            iteration=0, objective=J.value, mse=J.mse, l2=J.l2, rho=J.rho, L=cert.L,
+            sdp_rho=nan, sdp_phi=nan, copy_objective=J.value, copy_rho=J.rho,
+            primal_residual=0.0, dual_residual=nan, dual_norm=0.0, lmi_min_eig=nan,
+            t_min=t_min, t_max=t_max, loss=nan, lipsdp_status=cert.status, sdp_status="",
+            loss_time=0.0, lipsdp_time=cert_time, sdp_time=0.0, copy_time=0.0,
+            time=self._elapsed())]
         self._last = (w, cert)
         self._best = (J.value, 0, w, cert)
         self._log(self._history[0], "start")
@@ -631,11 +636,15 @@ class ADMM:
         s = self.penalty * math.sqrt(float(((Z - Z_prev.to(**_CPU64)) ** 2).sum()
                                            + ((a - a_prev.to(**_CPU64)) ** 2).sum()))
         u = math.sqrt(float((self.U_W ** 2).sum() + (self.U_alpha ** 2).sum()))
-        rec = ADMMRecord(k, J.value, J.mse, J.l2, J.rho, cert.L, res.rho, phi_T(Z, a, t),
-                         J_copy.value, cert_copy.rho, r, s, u, res.min_eig,
-                         *_t_range(t), loss,
-                         cert.status, res.status, loss_time, lipsdp_time, res.solve_time,
-                         copy_time, self._elapsed())
+        t_min, t_max = _t_range(t)
+        rec = ADMMRecord(
+            iteration=k, objective=J.value, mse=J.mse, l2=J.l2, rho=J.rho, L=cert.L,
+            sdp_rho=res.rho, sdp_phi=phi_T(Z, a, t), copy_objective=J_copy.value,
+            copy_rho=cert_copy.rho, primal_residual=r, dual_residual=s, dual_norm=u,
+            lmi_min_eig=res.min_eig, t_min=t_min, t_max=t_max, loss=loss,
+            lipsdp_status=cert.status, sdp_status=res.status, loss_time=loss_time,
+            lipsdp_time=lipsdp_time, sdp_time=res.solve_time, copy_time=copy_time,
+            time=self._elapsed())
         # commit
         self.t = t
         self.iteration = k
