@@ -464,7 +464,7 @@ def pgd_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLik
     best_loss = _clean_losses(model, X, y)
     best_X = X.clone()
     if eps == 0:
-        return AttackResult(best_X, best_loss, eps, norm)
+        return AttackResult(X_adv=best_X, loss=best_loss, eps=eps, norm=norm)
     step = alpha if alpha is not None else 2.5 * eps / steps
     with _EvalMode(model):
         for r in range(restarts):
@@ -484,7 +484,7 @@ def pgd_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLik
             with torch.no_grad():
                 loss = _squared_errors(model, X_cur, y).detach()
             best_X, best_loss = _keep_best(best_X, best_loss, X_cur, loss)
-    return AttackResult(best_X, _check_losses_finite(best_loss), eps, norm)
+    return AttackResult(X_adv=best_X, loss=_check_losses_finite(best_loss), eps=eps, norm=norm)
 
 
 def random_search_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float,
@@ -519,7 +519,7 @@ def random_search_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float,
                 X_new = _clip(X, _sample_ball(X, eps, norm, generator), eps, norm, bounds)
                 best_X, best_loss = _keep_best(best_X, best_loss, X_new,
                                                _squared_errors(model, X_new, y).detach())
-    return AttackResult(best_X, _check_losses_finite(best_loss), eps, norm)
+    return AttackResult(X_adv=best_X, loss=_check_losses_finite(best_loss), eps=eps, norm=norm)
 
 
 def certified_squared_error_bound(model: nn.Module, X: Tensor, y: Tensor, eps: float,

@@ -748,7 +748,9 @@ def lipsdp(weights: ShallowWeights, *, solver: SolverLike = DEFAULT,
     act = alpha != 0
     m = W.shape[0]
     if int(act.sum()) == 0:
-        return LipSDPResult(0.0, np.zeros(m), 0.0, solver.name, "trivial", False, 0.0, 0.0)
+        return LipSDPResult(
+            rho=0.0, t=np.zeros(m), solver_rho=0.0, solver=solver.name, status="trivial",
+            repaired=False, solve_time=0.0, verify_time=0.0)
     # the scale of the units that enter (a unit with α_j = 0 does not, whatever its w̄_j)
     kW, ka = _pow2_exponent(W[act]), _pow2_exponent(alpha)
     if max(abs(kW), abs(ka)) > _SCALE_EXPONENT:
@@ -819,8 +821,10 @@ def lipsdp(weights: ShallowWeights, *, solver: SolverLike = DEFAULT,
     start = time.perf_counter()
     rho, t_used, repaired = certify_t(W, alpha, t_full)
     repaired = repaired or pre_repaired
-    return LipSDPResult(rho, t_used.numpy(), solver_rho, name, status, repaired, solve_time,
-                        time.perf_counter() - start, lower, dual)
+    return LipSDPResult(
+        rho=rho, t=t_used.numpy(), solver_rho=solver_rho, solver=name, status=status,
+        repaired=repaired, solve_time=solve_time, verify_time=time.perf_counter() - start,
+        rho_lower=lower, dual=dual)
 
 
 #: how to fix weights whose scales float64 cannot certify (the end of those errors' messages)
@@ -1138,5 +1142,6 @@ def lipschitz_bounds(model: nn.Module, norm=2, *, method: Optional[str] = None,
         vertex = linf_lower_bound(w, exact=exact, x_start=x, generator=gen)
         if vertex.x is not None and vertex.value > lower:
             lower, x, lower_method = vertex.value, vertex.x.to(x.device), "vertex_pattern"
-    return LipschitzInterval(norm, lower, uppers[upper_method], lower_method, upper_method,
-                             uppers, cert, x)
+    return LipschitzInterval(
+        norm=norm, lower=lower, upper=uppers[upper_method], lower_method=lower_method,
+        upper_method=upper_method, upper_bounds=uppers, certificate=cert, argmax=x)

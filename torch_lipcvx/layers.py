@@ -376,7 +376,9 @@ class LipSDPLayer(nn.Module):
         rho = _round_up_cast(rho_n * scale, W.device, W.dtype)
         if not batched:
             rho, t_out, solver_rho, repaired = rho[0], t_out[0], solver_rho[0], repaired[0]
-        return LipSDPLayerResult(rho, t_out, solver_rho, repaired, time.perf_counter() - start)
+        return LipSDPLayerResult(
+            rho=rho, t=t_out, solver_rho=solver_rho, repaired=repaired,
+            solve_time=time.perf_counter() - start)
 
     def _solve_normalised(self, Wn: Tensor, an: Tensor, args: dict) -> tuple[Tensor, Tensor]:
         """Run the CvxpyLayer on balanced, normalised networks ``(B, m, d)``, ``(B, m)``.

@@ -127,7 +127,7 @@ _ENUM_BLOCK = 1 << 22  # elements per enumeration block (32 MiB in float64)
 
 
 # ------------------------------------------------------------------------------ the program
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LinfProgram:
     """The bilinear program ``P* = max_{t ∈ {−1,1}^d} Σ_j relu(a_jᵀ t)`` of a network.
 
@@ -229,7 +229,8 @@ def linf_program(weights: ShallowWeights) -> LinfProgram:
     keep = (A != 0).any(1)
     A = A[keep].contiguous()
     units = torch.nonzero(keep).flatten()
-    return LinfProgram(A, units, W.shape[1], _components(A), float(A.abs().sum()))
+    return LinfProgram(
+        A=A, units=units, d=W.shape[1], components=_components(A), naive=float(A.abs().sum()))
 
 
 def linf_naive(weights: ShallowWeights) -> float:
@@ -411,9 +412,10 @@ def linf_exact(weights: ShallowWeights, *, max_dim: int = DEFAULT_MAX_EXACT_DIM,
     margin = (2.0 * (3 * (prog.max_component_dim + prog.m + 2) + len(prog.components) + 2)
               * UNIT_ROUNDOFF * prog.naive)
     upper = total + margin
-    return LinfExactResult(total, upper, argmax, candidates, candidate_values, n_vertices,
-                           len(prog.components), prog.max_component_dim,
-                           time.perf_counter() - start)
+    return LinfExactResult(
+        value=total, upper=upper, argmax=argmax, candidates=candidates,
+        candidate_values=candidate_values, n_vertices=n_vertices, n_components=len(prog.components),
+        max_component_dim=prog.max_component_dim, time=time.perf_counter() - start)
 
 
 # ------------------------------------------------------------------------------ LP hierarchy
@@ -777,12 +779,15 @@ def linf_lp(weights: ShallowWeights, degree: int = DEFAULT_DEGREE, *, sparse: bo
             statuses.append(status)
         times = [a + b_ for a, b_ in zip(times, ts)]
     bound *= 1 + 2 * len(lps) * UNIT_ROUNDOFF  # the sum over components
-    return LinfLPResult(bound, degree, sparse, obj, resid, n_cols, n_rows, nnz, len(lps),
-                        "; ".join(statuses) or "trivial", *times)
+    return LinfLPResult(
+        bound=bound, degree=degree, sparse=sparse, solver_objective=obj, residual=resid,
+        n_products=n_cols, n_monomials=n_rows, nnz=nnz, n_lps=len(lps),
+        status="; ".join(statuses) or "trivial", build_time=times[0], solve_time=times[1],
+        verify_time=times[2])
 
 
 # ---------------------------------------------------------------------------- lower bounds
-@dataclass
+@dataclass(kw_only=True)
 class LinfLowerBound:
     """A lower bound on ``L∞`` attained at a real input.
 
@@ -851,7 +856,8 @@ def linf_vertex_lower_bound(weights: ShallowWeights, vertices: Tensor) -> LinfLo
     if not bool(((V == 1) | (V == -1)).all()):
         raise ValueError("vertices must have entries ±1 (rows t ∈ {−1, 1}^d)")
     A = alpha[:, None] * W
-    best = LinfLowerBound(0.0, None, None, 0.0, 0, 0)
+    best = LinfLowerBound(
+        value=0.0, x=None, vertex=None, program_value=0.0, n_tried=0, n_realised=0)
     Wn, bn = W.numpy(), b.numpy()
     tried = realised = 0
     for t in V:
@@ -865,7 +871,9 @@ def linf_vertex_lower_bound(weights: ShallowWeights, vertices: Tensor) -> LinfLo
         xt = torch.as_tensor(x, dtype=torch.float64)
         val = float(realised_gradient_norms(xt[None], W, b, alpha, 1.0)[0])
         if val > best.value:
-            best = LinfLowerBound(val, xt, t.clone(), float(torch.relu(z).sum()), 0, 0)
+            best = LinfLowerBound(
+                value=val, x=xt, vertex=t.clone(), program_value=float(torch.relu(z).sum()),
+                n_tried=0, n_realised=0)
     best.n_tried, best.n_realised = tried, realised
     return best
 

@@ -178,7 +178,8 @@ def score(w: ShallowWeights, X: Tensor, y: Tensor, *, lam: float, beta: float,
     """
     m = float(mse(forward_weights(X, w), y))
     l2 = float(l2_penalty(w))
-    return Objective(m + 0.5 * beta * l2 + lam * rho, m, l2, rho, lam, beta)
+    return Objective(
+        value=m + 0.5 * beta * l2 + lam * rho, mse=m, l2=l2, rho=rho, lam=lam, beta=beta)
 
 
 def check_inputs(model: nn.Module, X, y, lam, beta) -> tuple[ShallowReLU, ShallowWeights, Tensor,
