@@ -221,8 +221,9 @@ def sdp_step(V_W: Tensor, V_alpha: Tensor, t, weight: float, *,
             raise
         raise SolverError(f"{solver.name} failed on the ADMM SDP step: {exc}") from None
     Z, a = torch.as_tensor(Z), torch.as_tensor(a)
-    return SDPStepResult(Z, a, rho, schur_lmi_min_eig(Z, a, t, rho), info.status, solver.name,
-                         info.solve_time)
+    return SDPStepResult(
+        Z=Z, a=a, rho=rho, min_eig=schur_lmi_min_eig(Z, a, t, rho), status=info.status,
+        solver=solver.name, solve_time=info.solve_time)
 
 
 def _augmented_penalty(W: Tensor, alpha: Tensor, Z: Tensor, a: Tensor, U_W: Tensor,
@@ -735,8 +736,10 @@ class ADMM:
         if not all(torch.equal(getattr(w_out, f), getattr(w, f)) for f in ("W", "b", "alpha")):
             cert = self._certify(w_out)
         J = score(w_out, self.X.cpu(), self.y.cpu(), lam=self.lam, beta=self.beta, rho=cert.rho)
-        return ADMMResult(out, list(self._history), cert, J, k, message, self.lam, self.beta,
-                          self.penalty, self.select, self._elapsed())
+        return ADMMResult(
+            model=out, history=list(self._history), certificate=cert, objective=J,
+            selected_iteration=k, message=message, lam=self.lam, beta=self.beta,
+            penalty=self.penalty, select=self.select, wall_time=self._elapsed())
 
     @property
     def history(self) -> list[ADMMRecord]:

@@ -183,7 +183,7 @@ def _fit(model: ShallowReLU, X: Tensor, y: Tensor, *, beta: float, epochs: int, 
                 batch_size=batch_size, verbose=verbose, every=every, attack=attack, tag=tag,
                 bar=bar)
     model.eval()
-    return TrainResult(model, history, time.perf_counter() - start)
+    return TrainResult(model=model, history=history, wall_time=time.perf_counter() - start)
 
 
 def _epochs(model: ShallowReLU, X: Tensor, y: Tensor, n: int, opt, shuffle_gen, history: list,
@@ -381,7 +381,7 @@ def train_sgd_lip(model: Optional[nn.Module], X: Tensor, y: Tensor, *, lam: floa
                         verbose=verbose, every=every, layer=layer, solver=solver, args=args,
                         bar=bar)
     net.eval()
-    return TrainResult(net, history, time.perf_counter() - start)
+    return TrainResult(model=net, history=history, wall_time=time.perf_counter() - start)
 
 
 def _sgd_lip_epochs(net: ShallowReLU, X: Tensor, y: Tensor, opt, history: list, *, lam: float,
