@@ -156,7 +156,8 @@ def test_slack_of_the_warning():
 
     def verdict(new: float, accepted: bool = False) -> Verdict:
         obj = lambda v: Objective(v, v, 0.0, 0.0, 0.0, 0.0)     # noqa: E731
-        return Verdict(accepted, 1, "x", obj(new), obj(1.0), 0.0)
+        return Verdict(accepted=accepted, iteration=1, step="x", objective=obj(new),
+                       previous=obj(1.0), time=0.0)
 
     assert verdict(1.0 + 2e-6).worse and not verdict(1.0 + 0.5e-6).worse
     assert not verdict(0.5, accepted=True).worse

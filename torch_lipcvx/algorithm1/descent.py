@@ -186,7 +186,7 @@ class Certifier:
 
 
 # ---------------------------------------------------------------------------- the rule
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Verdict:
     """What :meth:`Descent.consider` decided about one candidate.
 
@@ -283,7 +283,9 @@ class Descent:
         J = score(w, X, y, lam=lam, beta=beta, rho=cert.rho)
         check_lam_scale(lam, J.rho, J.mse, 0.5 * beta * J.l2, y)
         self.w, self.cert, self.J = w, cert, J
-        self.history: list = [record(Verdict(True, 0, "input", J, J, self._elapsed()))]
+        self.history: list = [record(Verdict(
+            accepted=True, iteration=0, step="input", objective=J, previous=J,
+            time=self._elapsed()))]
         self.rejected: list[dict] = []
 
     def _elapsed(self) -> float:
@@ -315,8 +317,9 @@ class Descent:
         try:
             cert = self.certify(cand)
         except SolverError as exc:
-            verdict = Verdict(False, iteration, step, None, previous, self._elapsed(),
-                              solve_time, note, exc)
+            verdict = Verdict(
+                accepted=False, iteration=iteration, step=step, objective=None, previous=previous,
+                time=self._elapsed(), solve_time=solve_time, note=note, error=exc)
             self.rejected.append(verdict.rejection())
             return verdict
         if self.reuse_t:
@@ -325,8 +328,9 @@ class Descent:
                 cert = dataclasses.replace(cert, rho=rho_T, t=t_T.numpy(), status="previous T")
         J = score(cand, self.X, self.y, lam=self.lam, beta=self.beta, rho=cert.rho)
         accepted = J.value <= previous.value
-        verdict = Verdict(accepted, iteration, step, J, previous, self._elapsed(), solve_time,
-                          note)
+        verdict = Verdict(
+            accepted=accepted, iteration=iteration, step=step, objective=J, previous=previous,
+            time=self._elapsed(), solve_time=solve_time, note=note)
         if accepted:
             self.w, self.cert, self.J = cand, cert, J
             self.history.append(self.record(verdict))

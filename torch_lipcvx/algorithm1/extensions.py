@@ -385,7 +385,9 @@ def alpha_step(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
     cert = certify(new)
     J = score(new, X, y, lam=lam, beta=beta, rho=cert.rho)
     out = ShallowReLU.from_weights(new, device=net.device, dtype=net.dtype)
-    return AlphaStepResult(out, new, J, J0, cert, t_out, value, status, sec)
+    return AlphaStepResult(
+        model=out, weights=new, objective=J, objective_before=J0, certificate=cert, t=t_out,
+        solver_value=value, status=status, solve_time=sec)
 
 
 # ----------------------------------------------------------------------- re-extraction step
@@ -586,7 +588,9 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = de
                 message = f"converged: round {k} lowered J by less than tol={tol:g} (relative)"
                 break
     out = ShallowReLU.from_weights(descent.w, device=net.device, dtype=net.dtype)
-    return ExtendedResult(out, descent.history, candidates, descent.cert, message, lam, beta)
+    return ExtendedResult(
+        model=out, history=descent.history, candidates=candidates, certificate=descent.cert,
+        message=message, lam=lam, beta=beta)
 
 
 def _log_candidate(bar, rec: ExtendedRecord) -> None:
@@ -621,8 +625,9 @@ def _failed(candidates: list, k: int, step: str, exc: Exception, sec: float, sta
     """Record (and warn about) a step whose solve or certificate failed: no candidate."""
     warnings.warn(f"round {k}: {step} failed ({exc}); kept the previous network",
                   RuntimeWarning, stacklevel=3)
-    rec = ExtendedRecord(k, step, math.nan, math.nan, math.nan, math.nan, math.nan, False,
-                         time.perf_counter() - start, sec, f"failed: {exc}")
+    rec = ExtendedRecord(
+        round=k, step=step, objective=math.nan, mse=math.nan, l2=math.nan, rho=math.nan, L=math.nan,
+        accepted=False, time=time.perf_counter() - start, step_time=sec, note=f"failed: {exc}")
     candidates.append(rec)
     if verbose:
         _log_candidate(bar, rec)
@@ -702,4 +707,5 @@ def sampled_lipschitz(model: nn.Module, X, y, *, lam: float, beta: float = defau
         res = run(own, None)          # solver_options were the torch solvers' (cvxpy's defaults)
     out = res.model.to(device=net.device, dtype=net.dtype)
     start = ShallowReLU.from_weights(start_w, device=net.device, dtype=net.dtype)
-    return SampledLipResult(out, res, start, pick.numpy(), J_in, seed)
+    return SampledLipResult(
+        model=out, result=res, start=start, sample=pick.numpy(), objective_input=J_in, seed=seed)

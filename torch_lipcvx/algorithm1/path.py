@@ -653,9 +653,11 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
         violation.append(float(viol.max()))
         mismatch.append(int((activation_patterns(X, w_lam) != D0).sum()))
         out = ShallowReLU.from_weights(w_lam, device=net.device, dtype=net.dtype)
-        results.append(PostProcessResult(out, lane.descent.history, lane.descent.rejected,
-                                         lane.descent.cert, lane.message, lane.lam, beta))
-    return RegularisationPath(lam_arr.copy(), results, np.asarray(violation),
-                              np.asarray(mismatch, dtype=int),
-                              layer_time, layer_calls, batch_sizes, setup_time,
-                              time.perf_counter() - start)
+        results.append(PostProcessResult(
+            model=out, history=lane.descent.history, rejected=lane.descent.rejected,
+            certificate=lane.descent.cert, message=lane.message, lam=lane.lam, beta=beta))
+    return RegularisationPath(
+        lams=lam_arr.copy(), results=results, pattern_violation=np.asarray(violation),
+        pattern_mismatch=np.asarray(mismatch, dtype=int), layer_time=layer_time,
+        layer_calls=layer_calls, batch_sizes=batch_sizes, setup_time=setup_time,
+        total_time=time.perf_counter() - start)

@@ -106,7 +106,7 @@ class PostProcessResult(ObjectiveHistory):
                 f"message={self.message!r})")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ConvexSolution:
     """A raw solution of program (6) mapped back to a network (no acceptance test applied).
 
@@ -196,7 +196,9 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
     cert = Certifier(solver, solver_options)(new)
     obj = score(new, X, y, lam=0.0, beta=beta, rho=cert.rho)
     out = ShallowReLU.from_weights(new, device=net.device, dtype=net.dtype)
-    return ConvexSolution(out, new, obj, info.value, info.solve_time, info.status, idx, sign)
+    return ConvexSolution(
+        model=out, weights=new, objective=obj, solver_value=info.value, solve_time=info.solve_time,
+        status=info.status, pattern_index=idx, sign=sign)
 
 
 # ------------------------------------------------------------------------------- Algorithm 1
@@ -342,8 +344,9 @@ def _postprocess(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, lam
                     break
     certify.warn_fallbacks(stacklevel=4)
     out = ShallowReLU.from_weights(descent.w, device=net.device, dtype=net.dtype)
-    return PostProcessResult(out, descent.history, descent.rejected, descent.cert, message, lam,
-                             beta)
+    return PostProcessResult(
+        model=out, history=descent.history, rejected=descent.rejected, certificate=descent.cert,
+        message=message, lam=lam, beta=beta)
 
 
 def _log_iterate(bar, rec: IterationRecord, note: str = "") -> None:
