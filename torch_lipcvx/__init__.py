@@ -64,6 +64,8 @@ _LAZY = {
     "postprocess_extended": "algorithm1.extensions",
     "sampled_lipschitz": "algorithm1.extensions",
     "alpha_step": "algorithm1.extensions",
+    "select_lam": "algorithm1.select",
+    "LamSelection": "algorithm1.select",
     "AdversarialMSE": "metrics",
     "CertifiedAdversarialMSE": "metrics",
     "adversarial_mse": "metrics",

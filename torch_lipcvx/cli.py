@@ -8,6 +8,10 @@ Subcommands:
 * ``certify``: lower and upper bounds on a checkpoint's Lipschitz constant (JSON, plot).
 * ``postprocess``: Algorithm 1 / program (6) on a checkpoint; writes the new checkpoint, the
   history as CSV and a plot.
+* ``select``: λ chosen on held-out data (:func:`~torch_lipcvx.select_lam`): Algorithm 1 over a λ
+  grid on the checkpoint's training rows less a seeded validation share (``--val-fraction``,
+  never the test rows), each candidate (the input network included) scored on that share;
+  writes the chosen checkpoint, the path as CSV and a plot.
 * ``attack``: PGD adversarial test MSE against the certified bound, for several checkpoints and
   radii (CSV, plot).
 * ``bench``: quick timing of LipSDP and one post-processing step at a small size.
@@ -384,6 +388,14 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _open_fraction(text: str) -> float:
+    """An argparse type: a number in (0, 1) (a share that must hold at least one row)."""
+    v = _fraction(text)
+    if v == 0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {text!r}")
+    return v
+
+
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows ``(default: X)`` only where there is a default to show (not ``None``/``False``:
     those options say in their help what happens when they are left out)."""
@@ -545,6 +557,67 @@ def _postprocess(args: argparse.Namespace) -> int:
         png = plot_objective_history({label: res}, args.plot,
                                      title=f"post-processing {Path(args.model).name} on "
                                            f"{data.name}")
+        print(f"wrote {png}")
+    return 0
+
+
+# ============================================================================ select
+def _select(args: argparse.Namespace) -> int:
+    from .algorithm1.select import LamBudgetError, check_select_options, select_lam, \
+        validation_split
+    say = _say(args)
+    lams = args.lams if args.lams is not None else None
+    try:   # every selection setting before any work (argparse checked each alone)
+        check_select_options(lams=lams, criterion=args.criterion, eps=args.eps, norm=args.norm,
+                             L_budget=args.budget, budget_metric=args.budget_metric,
+                             warm_start=args.warm_start, attack_steps=args.steps)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc).replace("L_budget", "L_budget (--budget)")) from None
+    model, ckpt = _load_checkpoint(args.model)
+    spec = _data_spec(args, ckpt)
+    data = _load_data(spec)
+    _check_fits(model, data, args.model)
+    X_fit, y_fit, X_val, y_val = validation_split(data.X_train, data.y_train, args.val_fraction,
+                                                  seed=args.val_seed)
+    say(f"choosing lam for {args.model} on {data.name}: fitting on {len(y_fit)} training rows, "
+        f"validating on {len(y_val)} (--val-fraction {args.val_fraction:g}, --val-seed "
+        f"{args.val_seed}); the {data.n_test} test rows are not used ...")
+    try:
+        sel = select_lam(model, X_fit, y_fit, X_val, y_val, lams=lams, criterion=args.criterion,
+                         eps=args.eps, norm=args.norm, L_budget=args.budget,
+                         budget_metric=args.budget_metric, beta=args.beta,
+                         warm_start=args.warm_start, max_iter=args.max_iter, tol=args.tol,
+                         solver=args.solver, attack_steps=args.steps, progress=_progress(args))
+    except LamBudgetError as exc:
+        raise CLIError(str(exc)) from None
+    rows = sel.rows()
+    with torch.no_grad():
+        for r, net in zip(rows, sel.models):
+            r["test_mse"] = (float(((net(data.X_test.to(next(net.parameters()).dtype))
+                                     - data.y_test.to(next(net.parameters()).dtype)) ** 2).mean())
+                             if data.n_test else None)
+            r["chosen"] = r is rows[sel.index]
+    print()
+    print(_table([{**r, "lam": "input" if not r["postprocessed"] else f"{r['lam']:g}",
+                   "mark": "<-" if r["chosen"] else ""} for r in rows],
+                 [("lam", "lam", "s"), ("objective", "train J", ".6f"), ("L", "L (LipSDP)", ".4f"),
+                  ("val_mse", "val MSE", ".5f"), ("val_adv_mse", "val PGD MSE", ".5f"),
+                  ("test_mse", "test MSE", ".5f"), ("mark", "", "s")]))
+    what = (f"lam={sel.lam:g} (post-processed)" if sel.postprocessed
+            else "the input network (no post-processing lowers the validation score)")
+    print(f"chosen by {args.criterion}"
+          + (f" (L <= {args.budget:g}, {args.budget_metric} MSE)" if args.criterion == "budget"
+             else f" (eps={args.eps:g}, norm {_norm_name(args.norm)})"
+             if args.criterion == "adversarial" else "") + f": {what}")
+    config = _config(args)
+    config.update(source=str(args.model), chosen_lam=sel.lam, postprocessed=sel.postprocessed)
+    out = _save_checkpoint(sel.model, args.out, spec, config)
+    print(f"wrote {out}")
+    if args.csv:
+        print(f"wrote {_write_csv(args.csv, rows)}")
+    if args.plot:
+        png = sel.plot(args.plot, title=f"choosing lam for {Path(args.model).name} on "
+                                        f"{data.name}")
         print(f"wrote {png}")
     return 0
 
@@ -784,6 +857,50 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--plot", default=None, help="write a PNG of the history here")
     common(pp)
     pp.set_defaults(func=_postprocess)
+
+    se = sub.add_parser(
+        "select", help="choose lam on held-out data: Algorithm 1 over a lam grid, each "
+                       "candidate scored on a validation share of the training rows",
+        description="Run Algorithm 1 for each lam of --lams (increasing; warm-started from the "
+                    "previous lam unless --no-warm-start) on the checkpoint's training rows "
+                    "less a validation share; score every candidate, the input network "
+                    "included, on that share (clean MSE, PGD MSE at --eps, or the lowest error "
+                    "with certified L <= --budget) and save the best. The validation rows: "
+                    "round(--val-fraction * n_train) of the training rows drawn with "
+                    "--val-seed; the test rows are never used (their MSE is printed only).",
+        formatter_class=fmt)
+    se.add_argument("--model", required=True, help="checkpoint from train")
+    data_options(se, "default: the data recorded in the checkpoint")
+    se.add_argument("--criterion", choices=["adversarial", "clean", "budget"],
+                    default="adversarial", help="what the validation rows choose by")
+    se.add_argument("--eps", type=_nonneg, default=defaults.SELECT_EPS,
+                    help="PGD radius of the validation attack (standardised input units)")
+    se.add_argument("--norm", type=_norm, default=2.0, help="attack norm: 2 or inf")
+    se.add_argument("--steps", type=_count, default=defaults.SELECT_ATTACK_STEPS,
+                    help="PGD steps of the validation attack")
+    se.add_argument("--budget", type=_positive, default=None,
+                    help="--criterion budget: the largest certified L allowed")
+    se.add_argument("--budget-metric", choices=["clean", "adversarial"], default="clean",
+                    help="--criterion budget: the validation error minimised under the budget")
+    se.add_argument("--lams", type=_positive, nargs="+", default=None,
+                    help="the lam grid [default: 9 log-spaced values from 1e-4 to 1]")
+    se.add_argument("--beta", type=_nonneg, default=defaults.BETA, help="l2 weight")
+    se.add_argument("--warm-start", action=argparse.BooleanOptionalAction,
+                    default=defaults.SELECT_WARM_START,
+                    help="start each lam from the previous lam's result (else from the input)")
+    se.add_argument("--max-iter", type=_count, default=defaults.MAX_ITER,
+                    help="Algorithm 1 iterations at most, per lam")
+    se.add_argument("--tol", type=_nonneg, default=defaults.TOL,
+                    help="stop below this relative decrease")
+    se.add_argument("--val-fraction", type=_open_fraction, default=defaults.SELECT_VAL_FRACTION,
+                    help="share of the training rows held out for validation")
+    se.add_argument("--val-seed", type=_seed, default=defaults.SEED,
+                    help="seed of the validation rows' draw")
+    se.add_argument("--out", default="model_selected.pt", help="checkpoint to write")
+    se.add_argument("--csv", default=None, help="write the lam path (one row per candidate) here")
+    se.add_argument("--plot", default=None, help="write a PNG of the path here")
+    common(se)
+    se.set_defaults(func=_select)
 
     at = sub.add_parser(
         "attack", help="PGD adversarial test MSE vs the certified bound, per model and eps",

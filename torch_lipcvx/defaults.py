@@ -26,6 +26,11 @@ __all__ = [
     "ADMM_TOL",
     "ADMM_LOSS_STEPS",
     "DEMO_BETA",
+    "SELECT_LAMS",
+    "SELECT_EPS",
+    "SELECT_ATTACK_STEPS",
+    "SELECT_WARM_START",
+    "SELECT_VAL_FRACTION",
 ]
 
 # ------------------------------------------------------------------------------ networks, training
@@ -54,6 +59,20 @@ LAM: float = 1e-3
 MAX_ITER: int = 20
 #: Algorithm 1 stops when one step lowers ``J`` by less than ``TOL`` relative.
 TOL: float = 1e-4
+
+# ------------------------------------------------------------------------------ choosing λ
+#: The ``λ`` grid of :func:`~torch_lipcvx.select_lam` and ``torch-lipcvx select``: 9 points,
+#: log-spaced from 1e-4 to 1 (on standardised data, from "L barely moves" to "nearly the mean").
+SELECT_LAMS: tuple = tuple(10.0 ** (k / 2) for k in range(-8, 1))
+#: PGD radius (input units) of the ``"adversarial"`` validation score.
+SELECT_EPS: float = 0.1
+#: PGD steps of the validation attack.
+SELECT_ATTACK_STEPS: int = 50
+#: Whether each ``λ`` of the selection starts from the previous ``λ``'s result (docs/algorithm1.md
+#: §3.6 has the servo measurement behind the choice).
+SELECT_WARM_START: bool = True
+#: Share of the training rows ``torch-lipcvx select`` holds out for validation (seeded).
+SELECT_VAL_FRACTION: float = 0.2
 
 # ------------------------------------------------------------------------------ ADMM baseline
 #: Outer iterations of the ADMM baseline at most (docs/admm.md).

@@ -17,7 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from .bounds import LipschitzInterval  # noqa: E402
 from .algorithm1.postprocess import PostProcessResult  # noqa: E402
 
-__all__ = ["plot_adversarial_mse", "plot_lipschitz_interval", "plot_objective_history"]
+__all__ = ["plot_adversarial_mse", "plot_lam_selection", "plot_lipschitz_interval",
+           "plot_objective_history"]
 
 #: floor for values drawn on a log axis (a bound of exactly 0 is drawn there)
 _LOG_FLOOR = 1e-12
@@ -129,6 +130,72 @@ def plot_adversarial_mse(table: Iterable[Mapping], path: Union[str, os.PathLike]
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize="small")
     ax.set_title(title or "adversarial MSE: PGD (solid) vs certified bound (dashed)")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_lam_selection(selection, path: Union[str, os.PathLike], title: str = "") -> Path:
+    """The λ selection of :func:`~torch_lipcvx.select_lam`: validation MSE (clean and PGD) and
+    certified ``L`` against ``λ``.
+
+    Left panel: clean validation MSE (solid) and PGD validation MSE at the selection's ``ε``
+    (dashed) against ``λ`` (log axis); the input network (no post-processing) as horizontal
+    dotted lines of the same colours. Right panel: the certified ℓ2 ``L`` (LipSDP upper bound),
+    the input's as a dotted line, and ``L_budget`` when there is one. The chosen candidate is
+    circled in both panels.
+
+    Args:
+        selection: a :class:`~torch_lipcvx.algorithm1.select.LamSelection` (anything with its
+            ``table``, ``index``, ``criterion``, ``eps``, ``norm`` and ``L_budget``).
+        path: output PNG path (parent folders are created).
+        title: figure title.
+
+    Returns:
+        The path written.
+
+    Raises:
+        TypeError: ``selection`` is not a selection.
+    """
+    if not all(hasattr(selection, a) for a in ("table", "index", "eps", "norm", "L_budget")):
+        raise TypeError(f"selection must be a LamSelection (from select_lam), got "
+                        f"{type(selection).__name__}")
+    t = selection.table
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lams, clean, adv, L = t["lam"][1:], t["val_mse"][1:], t["val_adv_mse"][1:], t["L"][1:]
+    norm = "∞" if selection.norm == float("inf") else "2"
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), constrained_layout=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    ax = axes[0]
+    ax.plot(lams, clean, marker="o", color=colors[0], label="clean validation MSE")
+    ax.axhline(t["val_mse"][0], color=colors[0], linestyle=":", label="clean, input network")
+    if selection.eps > 0:
+        ax.plot(lams, adv, marker="^", linestyle="--", color=colors[1],
+                label=f"PGD validation MSE (ε={selection.eps:g}, ℓ{norm})")
+        ax.axhline(t["val_adv_mse"][0], color=colors[1], linestyle=":",
+                   label="PGD, input network")
+    ax.set_ylabel("validation MSE")
+    ax = axes[1]
+    ax.plot(lams, L, marker="o", color=colors[2], label="certified L (LipSDP)")
+    ax.axhline(t["L"][0], color=colors[2], linestyle=":", label="input network")
+    if selection.L_budget is not None:
+        ax.axhline(selection.L_budget, color="k", linestyle="--", label="L budget")
+    ax.set_ylabel("certified L (ℓ2, upper bound)")
+    k = selection.index
+    for ax, key in ((axes[0], "val_adv_mse" if getattr(selection, "criterion", "") == "adversarial"
+                     else "val_mse"), (axes[1], "L")):
+        if k > 0:
+            ax.plot([t["lam"][k]], [t[key][k]], marker="o", markersize=14, markerfacecolor="none",
+                    color="k", linestyle="none", label=f"chosen: λ={t['lam'][k]:g}")
+        else:
+            ax.plot([], [], linestyle="none", label="chosen: the input network")
+        ax.set_xscale("log")
+        ax.set_xlabel("λ (weight of L²)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize="small")
+    fig.suptitle(title or f"λ chosen on validation data (criterion: "
+                          f"{getattr(selection, 'criterion', '?')})")
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path

@@ -9,6 +9,9 @@
   (:func:`~.extensions.postprocess_extended`) and samp-lip (:func:`~.extensions.sampled_lipschitz`).
 * :mod:`.path` — the regularisation path over λ (:func:`~.path.regularisation_path`) and
   :class:`~.path.RestrictionLayer`, the restriction (12) as a differentiable layer.
+* :mod:`.select` — λ chosen on held-out data (:func:`~.select.select_lam`): Algorithm 1 over a λ
+  grid on the training data, each candidate (the input network included) scored on a validation
+  split by clean MSE, PGD MSE or a certified-L budget.
 
 The public names are importable from :mod:`torch_lipcvx` itself. (This package re-exports
 nothing, so ``torch_lipcvx.algorithm1.postprocess`` is always the module.)
