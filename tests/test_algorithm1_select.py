@@ -224,3 +224,66 @@ def test_cli_select_round_trip(tmp_path, capsys):
     # --budget without --criterion budget: a usage error before any work
     code = main(["select", "--model", str(model), "--budget", "1.0", "--out", str(out2)])
     assert code == 2 and "L_budget" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ the callback
+def test_callback_select_uses_the_datamodules_validation_data(tmp_path, monkeypatch):
+    pl = pytest.importorskip("lightning.pytorch")
+    import warnings
+    import torch_lipcvx.algorithm1.select as mod
+    from torch_lipcvx.lightning import (ConvexPostProcessing, RegressionDataModule,
+                                        ShallowReLURegressor)
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(60, 2, generator=g, dtype=torch.float64)
+    y = torch.sin(2 * X[:, 0]) + 0.5 * X[:, 1]
+    Xv = torch.randn(15, 2, generator=g, dtype=torch.float64)
+    yv = torch.sin(2 * Xv[:, 0]) + 0.5 * Xv[:, 1]
+    seen = {}
+    real = mod.select_lam
+
+    def spy(model, X_, y_, X_val, y_val, **kw):
+        seen.update(X=X_, X_val=X_val, y_val=y_val)
+        return real(model, X_, y_, X_val, y_val, **kw)
+
+    monkeypatch.setattr(mod, "select_lam", spy)
+    # a budget the trained network misses: a post-processed candidate is chosen; started from
+    # the trained network (warm_start=False), it cannot have a higher J at its λ
+    cb = ConvexPostProcessing(select={"lams": [1e-1, 1.0], "criterion": "budget",
+                                      "L_budget": 0.5, "budget_metric": "adversarial",
+                                      "eps": 0.1, "warm_start": False},
+                              beta=1e-3, max_iter=3, verbose=False)
+    module = ShallowReLURegressor(2, hidden=8, lr=2e-2, seed=0, dtype="float64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer = pl.Trainer(max_epochs=3, accelerator="cpu", devices=1, logger=False,
+                             enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, num_sanity_val_steps=0,
+                             default_root_dir=tmp_path, callbacks=[cb])
+        trainer.fit(module, datamodule=RegressionDataModule(X, y, Xv, yv, batch_size=20))
+    assert torch.equal(seen["X_val"], Xv) and torch.equal(seen["y_val"], yv)
+    assert torch.equal(seen["X"], X)
+    sel = cb.selection
+    assert sel is not None and sel.index == int(np.argmin(sel.table["score"]))
+    assert sel.table["L"][0] > 0.5 and sel.postprocessed
+    s = cb.summary
+    assert s["lam"] == sel.lam
+    assert cb.applied == (sel.postprocessed and s["J_after"] < s["J_before"])
+    assert cb.applied
+    if cb.applied:
+        assert same_function(module.model, sel.model)
+        assert cb.revalidated        # the validation loop ran again on the new network
+
+
+def test_callback_select_bad_settings():
+    pytest.importorskip("lightning.pytorch")
+    from torch_lipcvx.lightning import ConvexPostProcessing
+    with pytest.raises(ValueError, match="unknown keys"):
+        ConvexPostProcessing(select={"lamz": [1e-2]})
+    with pytest.raises(ValueError, match="leave lam at 0"):
+        ConvexPostProcessing(lam=1e-2, select={})
+    with pytest.raises(ValueError, match="L_budget"):
+        ConvexPostProcessing(select={"criterion": "budget"})
+    with pytest.raises(TypeError, match="select must be"):
+        ConvexPostProcessing(select="adversarial")
+    with pytest.raises(ValueError, match="only used with select"):
+        ConvexPostProcessing(lam=1e-2, X_val=torch.zeros(3, 2), y_val=torch.zeros(3))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import types
 import warnings
 import weakref
 from typing import Any, Iterator, Optional
@@ -53,6 +54,32 @@ def _validation_source(trainer: pl.Trainer, pl_module: pl.LightningModule) -> Op
     if loaders is not None:
         return {"dataloaders": loaders}
     return {} if is_overridden("val_dataloader", pl_module) else None
+
+
+def _gather(loader: DataLoader, what: str) -> tuple[Tensor, Tensor]:
+    """Every ``(x, y)`` of ``loader``'s dataset, in index order (sampler and shuffling ignored),
+    as float64 CPU tensors ``(n, d)``, ``(n,)``; ``what`` names the data in errors."""
+    dataset = loader.dataset
+    if isinstance(dataset, IterableDataset) or not hasattr(dataset, "__len__"):
+        batches = loader  # no index order to restore: iterate as served
+    else:
+        batches = DataLoader(dataset, batch_size=loader.batch_size or 256, shuffle=False,
+                             collate_fn=loader.collate_fn, num_workers=0)
+    xs, ys = [], []
+    for batch in batches:
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise ValueError(f"ConvexPostProcessing expects {what} batches (x, y), got "
+                             f"{type(batch).__name__}; pass X= and y= instead")
+        x, t = batch
+        xs.append(torch.as_tensor(x).detach().to("cpu", torch.float64))
+        ys.append(torch.as_tensor(t).detach().to("cpu", torch.float64).reshape(len(x), -1))
+    if not xs:
+        raise ValueError(f"the {what} dataloader is empty; pass X= and y=")
+    X, y = torch.cat(xs), torch.cat(ys)
+    if y.shape[1] != 1:
+        raise ValueError(f"targets must be scalar (y of shape (n,) or (n, 1)), got y of "
+                         f"shape {tuple(y.shape)}")
+    return X, y[:, 0]
 
 
 @contextlib.contextmanager
@@ -218,6 +245,18 @@ class ConvexPostProcessing(pl.Callback):
             above); ``True`` (default) or ``False``.
         verbose: print one line per iteration and a summary (rank zero only); 2 also prints
             the interior point's iterations.
+        select: ``None`` (default: post-process at ``lam``), or a dict of
+            :func:`~torch_lipcvx.select_lam` settings (``{}`` for its defaults; keys ``lams``,
+            ``criterion``, ``eps``, ``norm``, ``L_budget``, ``budget_metric``, ``warm_start``,
+            ``attack_steps``, ``attack_restarts``, ``seed``; checked here): choose ``λ`` on the
+            validation data of ``fit`` (the DataModule's ``val_dataloader``, or a single
+            validation ``DataLoader`` passed to ``fit``; explicit ``X_val``, ``y_val`` take
+            precedence) and post-process on the training data with the chosen ``λ``. ``lam``
+            must then be left at 0. The chosen network is written back only if it is a
+            post-processed one (not the input) AND lowers ``J`` at the chosen ``λ`` against the
+            trained network (``J_before``/``J_after`` are taken at that ``λ``; ``summary``
+            gains ``lam`` and ``val_score``; :attr:`selection` holds the whole path).
+        X_val, y_val: optional explicit validation data for ``select`` (both or neither).
 
     Attributes:
         result: the :class:`~torch_lipcvx.algorithm1.postprocess.PostProcessResult` of the last run
@@ -226,6 +265,8 @@ class ConvexPostProcessing(pl.Callback):
             ``mse_after``, ``L_upper_before``, ``L_upper_after``, ``L_lower_before``,
             ``L_lower_after``, ``improvement``,
             ``iterations``, ``applied``) on every rank; saved and restored with checkpoints.
+        selection: the :class:`~torch_lipcvx.LamSelection` of the last run with ``select``
+            (global rank zero only; else ``None``).
         applied: whether the last run wrote into the module (``False``, and ``summary``
             ``None``, after a run that failed).
         revalidated: whether the last run re-ran the validation loop on the written-back
@@ -245,10 +286,40 @@ class ConvexPostProcessing(pl.Callback):
                  solver: SolverLike = DEFAULT,
                  solver_options: Optional[dict] = None, X: Optional[Tensor] = None,
                  y: Optional[Tensor] = None, model_attr: str = "model",
-                 refresh_checkpoints: bool = True, verbose: bool = True) -> None:
+                 refresh_checkpoints: bool = True, verbose: bool = True,
+                 select: Optional[dict] = None, X_val: Optional[Tensor] = None,
+                 y_val: Optional[Tensor] = None) -> None:
         self.lam = check_nonneg(lam, "lam")
         self.beta = check_nonneg(beta, "beta")
-        if self.lam == 0 and self.beta == 0:
+        self.select: Optional[dict] = None
+        if select is not None:
+            from ..algorithm1.select import check_select_options
+            if not isinstance(select, dict):
+                raise TypeError(f"select must be None or a dict of select_lam settings (e.g. "
+                                f"{{'criterion': 'adversarial', 'eps': 0.1}}), got "
+                                f"{type(select).__name__}")
+            allowed = ("lams", "criterion", "eps", "norm", "L_budget", "budget_metric",
+                       "warm_start", "attack_steps", "attack_restarts", "seed")
+            unknown = sorted(set(select) - set(allowed))
+            if unknown:
+                raise ValueError(f"select has unknown keys {unknown}; allowed: {list(allowed)}")
+            if self.lam != 0:
+                raise ValueError(f"select chooses lam on the validation data: leave lam at 0, "
+                                 f"got lam={lam!r}")
+            check_select_options(**select)          # every setting now, none at fit end
+            self.select = dict(select)
+        if (X_val is None) != (y_val is None):
+            raise ValueError("pass both X_val and y_val, or neither")
+        if X_val is not None and self.select is None:
+            raise ValueError("X_val and y_val are only used with select=...")
+        self.X_val: Optional[Tensor] = None
+        self.y_val: Optional[Tensor] = None
+        if X_val is not None:
+            X_val, y_val = check_Xy(X_val, y_val)
+            self.X_val = X_val.detach().to("cpu", torch.float64).clone()
+            self.y_val = y_val.detach().to("cpu", torch.float64).clone()
+        self.selection = None
+        if self.lam == 0 and self.beta == 0 and self.select is None:
             raise ValueError("lam and beta are both 0: set lam > 0 (Lipschitz case) or beta > 0 "
                              f"(ℓ2 case), got lam={lam!r}, beta={beta!r}")
         self.max_iter = check_positive_int(max_iter, "max_iter")
@@ -322,30 +393,33 @@ class ConvexPostProcessing(pl.Callback):
         if not isinstance(loader, DataLoader):
             raise ValueError("ConvexPostProcessing needs a single training DataLoader, got "
                              f"{type(loader).__name__}; pass X= and y= instead")
-        dataset = loader.dataset
-        if isinstance(dataset, IterableDataset) or not hasattr(dataset, "__len__"):
-            batches = loader  # no index order to restore: iterate as served
-        else:
-            batches = DataLoader(dataset, batch_size=loader.batch_size or 256, shuffle=False,
-                                 collate_fn=loader.collate_fn, num_workers=0)
-        xs, ys = [], []
-        for batch in batches:
-            if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-                raise ValueError("ConvexPostProcessing expects training batches (x, y), got "
-                                 f"{type(batch).__name__}; pass X= and y= instead")
-            x, t = batch
-            xs.append(torch.as_tensor(x).detach().to("cpu", torch.float64))
-            ys.append(torch.as_tensor(t).detach().to("cpu", torch.float64).reshape(len(x), -1))
-        if not xs:
-            raise ValueError("the training dataloader is empty; pass X= and y=")
-        X, y = torch.cat(xs), torch.cat(ys)
-        if y.shape[1] != 1:
-            raise ValueError(f"targets must be scalar (y of shape (n,) or (n, 1)), got y of "
-                             f"shape {tuple(y.shape)}")
-        return X, y[:, 0]
+        return _gather(loader, "training")
+
+    def _validation_data(self, trainer: pl.Trainer) -> tuple[Tensor, Tensor]:
+        """The full validation set of ``fit`` as float64 CPU tensors (for ``select``)."""
+        if self.X_val is not None:
+            return self.X_val, self.y_val
+        loader = None
+        datamodule = trainer.datamodule
+        if datamodule is not None and hasattr(datamodule, "val_dataloader"):
+            try:
+                loader = datamodule.val_dataloader()
+            except Exception:            # Lightning's default raises when there is none
+                loader = None
+        if loader is None:
+            loader = trainer.val_dataloaders
+        if isinstance(loader, (list, tuple)) and len(loader) == 1:
+            loader = loader[0]
+        if not isinstance(loader, DataLoader):
+            raise ValueError("ConvexPostProcessing(select=...) needs validation data: give the "
+                             "DataModule X_val and y_val (a val_dataloader), pass one validation "
+                             "DataLoader to fit, or pass X_val= and y_val=")
+        return _gather(loader, "validation")
 
     def _run_rank_zero(self, trainer: pl.Trainer, net: ShallowReLU) -> dict:
         X, y = self._training_data(trainer)
+        if self.select is not None:
+            return self._select_rank_zero(trainer, net, X, y)
         # on the module's device and in its dtype: the torch solvers run there, and the
         # certificate and J reported are those of the weights written back (postprocess never
         # modifies its input)
@@ -353,17 +427,48 @@ class ConvexPostProcessing(pl.Callback):
                           tol=self.tol, solver=self.solver, solver_options=self.solver_options,
                           verbose=self.verbose)
         self.result = res
-        h0, h1 = res.history[0], res.history[-1]
-        applied = res.objective_after < res.objective_before
+        return self._payload(net, X, res.model, res.history[0], res.history[-1],
+                             iterations=float(len(res.history) - 1))
+
+    def _select_rank_zero(self, trainer: pl.Trainer, net: ShallowReLU, X: Tensor,
+                          y: Tensor) -> dict:
+        """``select``: choose λ on the validation data, then judge the chosen network by ``J``
+        at that λ against the trained network (the input row of the selection)."""
+        from ..algorithm1.select import select_lam
+        from ..objective import objective
+        X_val, y_val = self._validation_data(trainer)
+        sel = select_lam(net, X, y, X_val, y_val, beta=self.beta, max_iter=self.max_iter,
+                         tol=self.tol, solver=self.solver, solver_options=self.solver_options,
+                         progress=False, **self.select)
+        self.selection = sel
+        extra = {"lam": sel.lam, "val_score": float(sel.table["score"][sel.index])}
+        self.result = sel.results[sel.index - 1] if sel.postprocessed else None
+        lam = sel.lam if sel.postprocessed else float(sel.table["lam"][1])
+        # J at the chosen λ of the trained network and of the chosen one (warm-started runs
+        # start from the previous λ's result, so history[0] is not the trained network)
+        before = objective(net, X, y, lam=lam, beta=self.beta, solver=self.solver)
+        after = before if not sel.postprocessed else objective(
+            sel.model, X, y, lam=lam, beta=self.beta, solver=self.solver)
+        h0 = types.SimpleNamespace(objective=before.value, mse=before.mse, L=before.L)
+        h1 = types.SimpleNamespace(objective=after.value, mse=after.mse, L=after.L)
+        return self._payload(net, X, sel.model, h0, h1, extra=extra,
+                             iterations=float(sel.table["iterations"][sel.index]))
+
+    def _payload(self, net: ShallowReLU, X: Tensor, new: ShallowReLU, h0, h1, *,
+                 iterations: float, extra: Optional[dict] = None) -> dict:
+        """The summary and (when ``J`` went down) the weights of ``new`` to broadcast from rank
+        zero; ``h0``/``h1`` carry ``objective``, ``mse`` and ``L`` before and after."""
+        applied = h1.objective < h0.objective
         # the lower ends of the Lipschitz intervals (sampled exact gradient norms, seeded)
         L_lower_before = sampled_lower_bound(net.weights().to("cpu", torch.float64), X=X)[0]
-        L_lower_after = sampled_lower_bound(res.model.weights().to("cpu", torch.float64), X=X)[0]
+        L_lower_after = sampled_lower_bound(new.weights().to("cpu", torch.float64), X=X)[0]
         summary = {"J_before": h0.objective, "J_after": h1.objective, "mse_before": h0.mse,
                    "mse_after": h1.mse, "L_upper_before": h0.L, "L_upper_after": h1.L,
                    "L_lower_before": L_lower_before, "L_lower_after": L_lower_after,
-                   "improvement": res.improvement, "iterations": float(len(res.history) - 1),
-                   "applied": float(applied)}
-        w = res.model.weights().to("cpu", torch.float64)
+                   "improvement": ((h0.objective - h1.objective) / h0.objective
+                                   if h0.objective > 0 else 0.0),
+                   "iterations": iterations, "applied": float(applied), **(extra or {})}
+        w = new.weights().to("cpu", torch.float64)
         weights = {"W": w.W, "b": w.b, "alpha": w.alpha, "c": w.c} if applied else None
         return {"summary": {k: float(v) for k, v in summary.items()}, "weights": weights}
 
@@ -387,6 +492,7 @@ class ConvexPostProcessing(pl.Callback):
         net = self._network(pl_module)
         # a failure below must not leave the previous run's (or a checkpoint's) outcome behind
         self.result, self.summary, self.applied, self.revalidated = None, None, False, False
+        self.selection = None
         payload: dict
         if trainer.is_global_zero:
             try:
