@@ -861,8 +861,8 @@ def build_parser() -> argparse.ArgumentParser:
     se = sub.add_parser(
         "select", help="choose lam on held-out data: Algorithm 1 over a lam grid, each "
                        "candidate scored on a validation share of the training rows",
-        description="Run Algorithm 1 for each lam of --lams (increasing; warm-started from the "
-                    "previous lam unless --no-warm-start) on the checkpoint's training rows "
+        description="Run Algorithm 1 for each lam of --lams (each from the input network; "
+                    "--warm-start: from the previous lam's result) on the checkpoint's training rows "
                     "less a validation share; score every candidate, the input network "
                     "included, on that share (clean MSE, PGD MSE at --eps, or the lowest error "
                     "with certified L <= --budget) and save the best. The validation rows: "
@@ -887,7 +887,8 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--beta", type=_nonneg, default=defaults.BETA, help="l2 weight")
     se.add_argument("--warm-start", action=argparse.BooleanOptionalAction,
                     default=defaults.SELECT_WARM_START,
-                    help="start each lam from the previous lam's result (else from the input)")
+                    help="start each lam from the previous lam's result (else from the input, "
+                         "the default)")
     se.add_argument("--max-iter", type=_count, default=defaults.MAX_ITER,
                     help="Algorithm 1 iterations at most, per lam")
     se.add_argument("--tol", type=_nonneg, default=defaults.TOL,
