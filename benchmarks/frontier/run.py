@@ -642,7 +642,7 @@ def cmd_report(args) -> int:
     datasets = [d for d in DATASETS if any(r["dataset"] == d for r in recs)]
     cost = {}
     for r in recs:
-        cost.setdefault(r["family"], []).append((r["time"]["wall_s"], r["time"]["cpu_s"],
+        cost.setdefault((r["dataset"], r["family"]), []).append((r["time"]["wall_s"], r["time"]["cpu_s"],
                                                  r["time"]["eval_wall_s"]))
     body = ["# Frontier benchmark: generated report", "",
             f"Configuration key(s): {', '.join('`' + k + '`' for k in keys)}. "
@@ -661,11 +661,12 @@ def cmd_report(args) -> int:
             "a certified L no larger and a test error lower.", "",
             "## Cost per unit (own training/post-processing, excluding dependencies and "
             "evaluation; median over units, seconds)", "",
-            "| family | units | wall s | CPU s | evaluation wall s |", "|---|---|---|---|---|"]
-    for fam in FAMILIES:
-        if fam in cost:
-            c = cost[fam]
-            body.append(f"| {FAMILIES[fam][0]} | {len(c)} | "
+            "| data set | family | units | wall s | CPU s | evaluation wall s |",
+            "|---|---|---|---|---|---|"]
+    for ds, fam in [(d, f) for d in datasets for f in FAMILIES]:
+        if (ds, fam) in cost:
+            c = cost[(ds, fam)]
+            body.append(f"| {ds} | {FAMILIES[fam][0]} | {len(c)} | "
                         f"{statistics.median(x[0] for x in c):.1f} | "
                         f"{statistics.median(x[1] for x in c):.1f} | "
                         f"{statistics.median(x[2] for x in c):.1f} |")
