@@ -74,6 +74,7 @@ _paper = _load_paper_runner()
 atomic_write_text = _paper.atomic_write_text
 atomic_save_model = _paper.atomic_save_model
 load_model = _paper.load_model
+read_record = _paper.read_record
 _summarise_warnings = _paper._summarise_warnings
 _jsonable = _paper._jsonable
 _cpu_model = _paper._cpu_model
@@ -210,13 +211,8 @@ class Split:
 
     def record(self, unit: str) -> Optional[dict]:
         js, pt = self.paths(unit)
-        if not js.is_file():
-            return None
-        try:
-            rec = json.loads(js.read_text())
-        except (OSError, json.JSONDecodeError):
-            return None
-        if rec.get("config_key") != self.key:
+        rec = read_record(js, self.key)
+        if rec is None:
             return None
         return rec if (rec.get("status") == "failed" or pt.is_file()) else None
 

@@ -183,6 +183,19 @@ def config_key(cfg: dict) -> str:
 _FILE_MODE = 0o644
 
 
+def read_record(path: Path, key: str) -> Optional[dict]:
+    """The JSON record at ``path`` if it parses and was written under configuration ``key``,
+    else None (a missing, unreadable or foreign record counts as not done). Shared with
+    ``benchmarks/frontier/run.py``."""
+    if not path.is_file():
+        return None
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return rec if rec.get("config_key") == key else None
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -328,13 +341,8 @@ class Trial:
     def _record(self, method: str) -> Optional[dict]:
         """The finished record of ``method`` under this configuration, or None."""
         js, pt = self._paths(method)
-        if not js.is_file():
-            return None
-        try:
-            rec = json.loads(js.read_text())
-        except (OSError, json.JSONDecodeError):
-            return None
-        if rec.get("config_key") != self.key:
+        rec = read_record(js, self.key)
+        if rec is None:
             return None
         if rec.get("status") == "failed":
             return None if self.retry_failed else rec
