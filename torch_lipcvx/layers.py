@@ -108,13 +108,16 @@ class LipSDPLayerResult:
     solve_time: float
 
     def __repr__(self) -> str:
-        rho = (f"{float(self.rho):.6g}" if self.rho.dim() == 0
-               else f"tensor{tuple(self.rho.shape)}")
-        return (f"LipSDPLayerResult(rho={rho}, t={tuple(self.t.shape)}, "
+        return (f"LipSDPLayerResult(rho={short_value(self.rho)}, t={tuple(self.t.shape)}, "
                 f"repaired={int(self.repaired.sum())}, solve_time={self.solve_time:.3g}s)")
 
 
 # ------------------------------------------------------------------------------ plumbing
+def short_value(value: Tensor) -> str:
+    """A result's scalar as a number, a batch of them as its shape (for one-line reprs)."""
+    return f"{float(value):.6g}" if value.dim() == 0 else f"tensor{tuple(value.shape)}"
+
+
 def _check_size(value, name: str) -> int:
     """A positive integer size (``m`` or ``d``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:

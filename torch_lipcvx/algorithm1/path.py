@@ -37,7 +37,7 @@ from .. import defaults
 from .._checks import check_data_scale, check_nonneg, check_positive_int
 from .._progress import check_progress, progress_bar
 from .descent import Certifier, Descent
-from ..layers import call_cvxpy_layer
+from ..layers import call_cvxpy_layer, short_value
 from ..models import ShallowReLU, ShallowWeights, activation_patterns, sign_order
 from ..objective import check_inputs
 from .postprocess import PostProcessResult
@@ -99,9 +99,8 @@ class RestrictionSolution(NamedTuple):
     solve_time: float
 
     def __repr__(self) -> str:
-        rho = (f"{float(self.rho):.6g}" if self.rho.dim() == 0
-               else f"tensor{tuple(self.rho.shape)}")
-        return (f"RestrictionSolution(W_tilde={tuple(self.W_tilde.shape)}, rho={rho}, "
+        return (f"RestrictionSolution(W_tilde={tuple(self.W_tilde.shape)}, "
+                f"rho={short_value(self.rho)}, "
                 f"solve_time={self.solve_time:.3g}s)")
 
 
