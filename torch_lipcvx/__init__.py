@@ -1,7 +1,8 @@
 """torch_lipcvx: certified Lipschitz bounds and convex post-processing for shallow ReLU networks.
 
 The layout (docs/index.md has the one-screen map; docs/design.md the choices behind it):
-``models`` (ShallowReLU), ``bounds`` (certificates and intervals, the LipSDP dispatch),
+``pipeline`` (``fit``, the recommended pipeline: SGD-lip, a convex λ-path, λ chosen on held-out
+rows; docs/pipeline.md), ``models`` (ShallowReLU), ``bounds`` (certificates and intervals, the LipSDP dispatch),
 ``linf`` (ℓ∞ bounds), ``objective`` (J), ``solvers`` (Solver, SolveRecord), ``algorithm1``
 (Algorithm 1 and its variants), ``admm`` (the ADMM baseline), ``train`` (SGD, PGD, SGD-lip),
 ``layers`` (the differentiable certificate), ``attacks``, ``metrics`` (torchmetrics),
@@ -9,7 +10,7 @@ The layout (docs/index.md has the one-screen map; docs/design.md the choices beh
 ``cli``, ``defaults``; ``_engine`` is the engine room (cvxpy programs, interior point, pattern
 barrier, LipSDP dual), private by convention.
 
-What is a top-level name here (the rule): the models; the certificates and their results;
+What is a top-level name here (the rule): the pipeline (``fit``); the models; the certificates and their results;
 Algorithm 1 and its variants, J, and the solver configuration and record; training; attacks and
 metrics; the Lightning names. Data access, checkpoints, plots, defaults and the command line are
 used as submodules (``torch_lipcvx.data.load_dataset``, ``torch_lipcvx.checkpoint``, ...), as is
@@ -65,6 +66,8 @@ _LAZY = {
     "sampled_lipschitz": "algorithm1.extensions",
     "alpha_step": "algorithm1.extensions",
     "select_lam": "algorithm1.select",
+    "fit": "pipeline",
+    "FitResult": "pipeline",
     "LamSelection": "algorithm1.select",
     "AdversarialMSE": "metrics",
     "CertifiedAdversarialMSE": "metrics",
@@ -81,8 +84,8 @@ __all__ = [name for names in _EAGER.values() for name in names] + list(_LAZY)
 #: (``objective`` is a submodule too, but the name is the function J: import the module as
 #: ``torch_lipcvx.objective`` with ``import ... as`` or ``from torch_lipcvx.objective import``.)
 _SUBMODULES = ("admm", "algorithm1", "attacks", "bounds", "checkpoint", "cli", "data",
-               "defaults", "layers", "lightning", "linf", "metrics", "models", "plots", "solvers",
-               "train")
+               "defaults", "layers", "lightning", "linf", "metrics", "models", "pipeline", "plots",
+               "solvers", "train")
 
 #: Module paths of the previous release kept for one more (each warns DeprecationWarning on first
 #: import; ``torch_lipcvx._deprecated``): still attributes, no longer listed by ``dir()``.

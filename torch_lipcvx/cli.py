@@ -622,6 +622,92 @@ def _select(args: argparse.Namespace) -> int:
     return 0
 
 
+# ============================================================================ fit
+def _fit(args: argparse.Namespace) -> int:
+    from .algorithm1.select import LamBudgetError, check_select_options
+    from .attacks import pgd_attack
+    from .pipeline import check_fit_options, fit
+    say = _say(args)
+    try:   # every setting before any work (argparse checked each alone)
+        check_select_options(lams=args.lams, criterion=args.criterion, eps=args.eps,
+                             norm=args.norm, L_budget=args.budget,
+                             budget_metric=args.budget_metric, attack_steps=args.steps)
+        check_fit_options(start_lam=args.start_lam, val_fraction=args.val_fraction,
+                          refit=args.refit, hidden=args.hidden, epochs=args.epochs,
+                          max_iter=args.max_iter)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc).replace("L_budget", "L_budget (--budget)")) from None
+    spec = _data_spec(args)
+    data = _load_data(spec)
+    seed = spec["seed"]
+    say(f"data: {data.name} split {spec['split']}: {data.n} training / {data.n_test} test rows, "
+        f"d={data.d} (standardised); the test rows are only used for the final report")
+    say(f"fit: SGD-lip (lam0={args.start_lam:g}, m={args.hidden}, {args.epochs} epochs) on "
+        f"{1 - args.val_fraction:.0%} of the training rows, Algorithm 1 at "
+        f"{len(args.lams) if args.lams else 7} lam values, chosen by {args.criterion} on the "
+        f"other {args.val_fraction:.0%}" + (", refit on all training rows" if args.refit else "")
+        + " ...")
+    try:
+        res = fit(data.X_train, data.y_train, criterion=args.criterion, eps=args.eps,
+                  norm=args.norm, L_budget=args.budget, budget_metric=args.budget_metric,
+                  lams=args.lams, start_lam=args.start_lam, hidden=args.hidden,
+                  epochs=args.epochs, lr=args.lr, beta=args.beta,
+                  val_fraction=args.val_fraction, max_iter=args.max_iter, refit=args.refit,
+                  attack_steps=args.steps, seed=seed, progress=_progress(args))
+    except LamBudgetError as exc:
+        raise CLIError(str(exc)) from None
+    sel = res.selection
+    rows = sel.rows()
+    for r in rows:
+        r["mark"] = "<-" if r is rows[sel.index] else ""
+        r["lam_s"] = "start" if not r["postprocessed"] else f"{r['lam']:g}"
+    if not args.quiet:
+        print()
+        print(_table(rows, [("lam_s", "lam", "s"), ("L", "L (LipSDP)", ".4f"),
+                            ("val_mse", "val MSE", ".5f"),
+                            ("val_adv_mse", "val PGD MSE", ".5f"), ("time", "time s", ".2f"),
+                            ("mark", "", "s")]))
+    model = res.model
+    p = next(model.parameters())
+    Xt, yt = data.X_test.to(p), data.y_test.to(p)
+    summary = {"data": data.name, "lam": res.lam, "L_certified": res.L, "test_mse": None,
+               "test_pgd_mse": None, "eps": args.eps, "norm": _norm_name(args.norm),
+               **{f"time_{k}_s": v for k, v in res.times.items()}}
+    if data.n_test:
+        with torch.no_grad():
+            summary["test_mse"] = float(((model(Xt).reshape(-1) - yt) ** 2).mean())
+        if args.eps > 0:
+            gen = torch.Generator().manual_seed(seed)
+            summary["test_pgd_mse"] = float(pgd_attack(model, Xt, yt, args.eps, args.norm,
+                                                       steps=args.steps, generator=gen).mse)
+    chosen = (f"lam={res.lam:g}" if sel.postprocessed
+              else f"the SGD-lip start (lam={res.lam:g})")
+    print(f"fit {data.name}: chose {chosen}; certified L <= {res.L:.4f}; test MSE "
+          + ("-" if summary["test_mse"] is None else f"{summary['test_mse']:.5f}")
+          + (f", test PGD MSE (eps={args.eps:g}, {_norm_name(args.norm)}) "
+             f"{summary['test_pgd_mse']:.5f}" if summary["test_pgd_mse"] is not None else "")
+          + f"; {res.times['total']:.1f} s (train {res.times['train']:.1f}, path "
+          f"{res.times['path']:.1f}" + (f", refit {res.times['refit']:.1f}" if args.refit else "")
+          + ")")
+    config = _config(args)
+    config["norm"] = _norm_name(args.norm)
+    config.update(chosen_lam=res.lam, L_certified=res.L)
+    out = _save_checkpoint(model, args.out, spec, config)
+    print(f"wrote {out}")
+    if args.csv:
+        print(f"wrote {_write_csv(args.csv, [{k: v for k, v in r.items() if k not in ('lam_s', 'mark')} for r in rows])}")
+    if args.json:
+        _check_writable(args.json, "--json")
+        out_json = Path(args.json)
+        out_json.parent.mkdir(parents=True, exist_ok=True)
+        out_json.write_text(json.dumps({**summary, **{k: v for k, v in res.summary().items()
+                                                      if k not in summary}}, indent=1))
+        print(f"wrote {out_json}")
+    if args.plot:
+        print(f"wrote {res.plot(args.plot, title=f'fit on {data.name}: choosing lam')}")
+    return 0
+
+
 # ============================================================================ attack
 def _attack(args: argparse.Namespace) -> int:
     from .attacks import certified_squared_error_bound, pgd_attack
@@ -902,6 +988,53 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--plot", default=None, help="write a PNG of the path here")
     common(se)
     se.set_defaults(func=_select)
+
+    fi = sub.add_parser(
+        "fit", help="the recommended pipeline: SGD-lip, a convex lam-path, lam chosen on "
+                    "held-out rows, a certified network",
+        description="Train SGD-lip (Adam on MSE + lam0*L^2, L certified by LipSDP) on the "
+                    "training rows less a validation share, run Algorithm 1 from it at each lam "
+                    "of --lams, choose the candidate (the start included) with the best "
+                    "validation score (PGD MSE at --eps, clean MSE, or the lowest error with "
+                    "certified L <= --budget), refit it by Algorithm 1 on all training rows, and "
+                    "save it. Prints the path, then the chosen lam, the certified L and the test "
+                    "rows' clean and PGD MSE (the test rows are used for nothing else).",
+        formatter_class=fmt)
+    data_options(fi, "default: servo (bundled UCI set), split 0")
+    fi.add_argument("--criterion", choices=["adversarial", "clean", "budget"],
+                    default="adversarial", help="what the validation rows choose by")
+    fi.add_argument("--eps", type=_nonneg, default=defaults.SELECT_EPS,
+                    help="PGD radius of the validation attack and of the test report "
+                         "(standardised input units)")
+    fi.add_argument("--norm", type=_norm, default=2.0, help="attack norm: 2 or inf")
+    fi.add_argument("--steps", type=_count, default=defaults.SELECT_ATTACK_STEPS,
+                    help="PGD steps")
+    fi.add_argument("--budget", type=_positive, default=None,
+                    help="--criterion budget: the largest certified L allowed")
+    fi.add_argument("--budget-metric", choices=["clean", "adversarial"], default="clean",
+                    help="--criterion budget: the validation error minimised under the budget")
+    fi.add_argument("--lams", type=_positive, nargs="+", default=None,
+                    help="the lam path [default: 1e-3 3e-3 1e-2 3e-2 1e-1 3e-1 1]")
+    fi.add_argument("--start-lam", type=_positive, default=defaults.FIT_START_LAM,
+                    help="SGD-lip's lam0 for the start network")
+    fi.add_argument("--hidden", type=_count, default=defaults.HIDDEN, help="hidden units m")
+    fi.add_argument("--epochs", type=_count, default=defaults.EPOCHS,
+                    help="SGD-lip's full-batch Adam epochs")
+    fi.add_argument("--lr", type=_positive, default=defaults.LR, help="Adam learning rate")
+    fi.add_argument("--beta", type=_nonneg, default=defaults.BETA, help="l2 weight")
+    fi.add_argument("--max-iter", type=_count, default=defaults.FIT_MAX_ITER,
+                    help="Algorithm 1 restriction solves per lam")
+    fi.add_argument("--val-fraction", type=_open_fraction, default=defaults.SELECT_VAL_FRACTION,
+                    help="share of the training rows held out for validation (drawn with --seed)")
+    fi.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True,
+                    help="refit the chosen network by Algorithm 1 on all training rows")
+    fi.add_argument("--out", default="model_fit.pt", help="checkpoint to write")
+    fi.add_argument("--csv", default=None, help="write the lam path (one row per candidate) here")
+    fi.add_argument("--json", default=None, help="write the summary as JSON here")
+    fi.add_argument("--plot", default=None, help="write a PNG of the path here")
+    fi.add_argument("--quiet", action="store_true", help="only print the result lines")
+    _add_progress_option(fi)
+    fi.set_defaults(func=_fit, data_default="servo")
 
     at = sub.add_parser(
         "attack", help="PGD adversarial test MSE vs the certified bound, per model and eps",

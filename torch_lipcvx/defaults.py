@@ -31,6 +31,9 @@ __all__ = [
     "SELECT_ATTACK_STEPS",
     "SELECT_WARM_START",
     "SELECT_VAL_FRACTION",
+    "FIT_LAMS",
+    "FIT_START_LAM",
+    "FIT_MAX_ITER",
 ]
 
 # ------------------------------------------------------------------------------ networks, training
@@ -75,6 +78,19 @@ SELECT_ATTACK_STEPS: int = 50
 SELECT_WARM_START: bool = False
 #: Share of the training rows ``torch-lipcvx select`` holds out for validation (seeded).
 SELECT_VAL_FRACTION: float = 0.2
+
+# ------------------------------------------------------------------------------ the pipeline (fit)
+#: The ``λ`` path of :func:`~torch_lipcvx.fit` and ``torch-lipcvx fit``: 7 points, 1e-3 … 1
+#: (half-decades). Coarser than :data:`SELECT_LAMS` at the small end: below 1e-3 the certified
+#: ``L`` of an SGD-lip start barely moves (docs/pipeline.md).
+FIT_LAMS: tuple = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0)
+#: SGD-lip's ``λ₀`` for the start network of :func:`~torch_lipcvx.fit`: the middle of the grid,
+#: where SGD-lip was on the clean front on every data set measured (docs/pipeline.md).
+FIT_START_LAM: float = 1e-2
+#: Restriction solves per Algorithm 1 run inside :func:`~torch_lipcvx.fit`. The first solve does
+#: most of the work: on servo from an SGD-lip net, 20 solves instead of 1 lowered ``J`` by a
+#: further 1–4% at 10–25× the time (docs/pipeline.md).
+FIT_MAX_ITER: int = 1
 
 # ------------------------------------------------------------------------------ ADMM baseline
 #: Outer iterations of the ADMM baseline at most (docs/admm.md).

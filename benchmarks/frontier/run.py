@@ -29,7 +29,11 @@ Families (``FAMILIES`` below; grids in ``FULL["grids"]``):
 * ``clip_sgd``: C-lip (``postprocess``, Algorithm 1, docs/algorithm1.md) of that SGD net;
 * ``clip_sgdlip``: C-lip of the SGD-lip net at the same λ;
 * ``clip_ext``: C-lip with the α-step and pattern re-extraction (``postprocess_extended``,
-  docs/algorithm1.md §3) of the ``clip_sgd`` net at the same λ.
+  docs/algorithm1.md §3) of the ``clip_sgd`` net at the same λ;
+* ``fit``: the recommended pipeline ``torch_lipcvx.fit`` (docs/pipeline.md) with its defaults
+  but the protocol's epochs and width: SGD-lip on 80% of the training rows, a convex λ-path, λ
+  chosen on the other 20% by PGD ℓ2 MSE at ``ε_val`` (``ε_val = 0``: clean MSE), refit on all
+  training rows. Its time is the whole call.
 
 Protocol: ``FULL`` below (100 units, float64, the same number of full-batch Adam epochs for
 every trained family); ``--quick`` runs the same pipeline at toy sizes in under a minute.
@@ -94,6 +98,7 @@ FULL: dict[str, Any] = {
         "clip_sgd": [1e-3, 1e-2, 1e-1, 1.0],       # λ
         "clip_sgdlip": [1e-3, 1e-2, 1e-1],         # λ (from SGD-lip at the same λ)
         "clip_ext": [1e-3, 1e-2, 1e-1],            # λ (from clip_sgd at the same λ)
+        "fit": [0.0, 0.1, 0.5],                    # ε of the validation criterion (0: clean)
     },
     "admm": {"penalty": 0.25, "loss_steps": 300, "min_iter": 5, "max_iter": 20, "tol": 1e-3},
     "clip": {"max_iter": 20, "tol": 1e-4},
@@ -109,7 +114,7 @@ QUICK: dict[str, Any] = copy.deepcopy(FULL)
 QUICK.update({
     "hidden": 16, "epochs": 60,
     "grids": {"sgd": [1e-3], "deel": [1.0], "sgd_lip": [1e-2], "admm": [1e-2],
-              "clip_sgd": [1e-2], "clip_sgdlip": [1e-2], "clip_ext": [1e-2]},
+              "clip_sgd": [1e-2], "clip_sgdlip": [1e-2], "clip_ext": [1e-2], "fit": [0.1]},
     "admm": {"penalty": 0.25, "loss_steps": 30, "min_iter": 1, "max_iter": 2, "tol": 1e-3},
     "clip": {"max_iter": 3, "tol": 1e-4},
     "ext": {"max_rounds": 1, "w_max_iter": 3, "tol": 1e-4},
@@ -127,6 +132,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "clip_sgd": ("C-lip(SGD)", "λ"),
     "clip_sgdlip": ("C-lip(SGD-lip)", "λ"),
     "clip_ext": ("C-lip+α+re", "λ"),
+    "fit": ("fit (pipeline)", "ε_val"),
 }
 
 METRICS: dict[str, str] = {
@@ -394,6 +400,17 @@ def _run_clip_ext(sp: Split, lam: float):
                      "message": r.message}
 
 
+def _run_fit(sp: Split, eps: float):
+    from torch_lipcvx import fit
+    c = sp.cfg
+    res = fit(sp.X, sp.y, criterion="clean" if eps == 0 else "adversarial", eps=eps, norm=2,
+              hidden=c["hidden"], epochs=c["epochs"], lr=c["lr"], seed=sp.seed, progress=False)
+    return res.model, {"lam": res.lam, "chosen_from": res.summary()["chosen_from"],
+                       "val_mse": res.summary()["val_mse"],
+                       "val_adv_mse": res.summary()["val_adv_mse"], "stage_times": res.times,
+                       "settings": res.settings}
+
+
 RUNNERS: dict[str, Callable[[Split, float], tuple]] = {
     "sgd": _run_sgd,
     "deel": _run_deel,
@@ -402,6 +419,7 @@ RUNNERS: dict[str, Callable[[Split, float], tuple]] = {
     "clip_sgd": lambda sp, v: _clip(sp, sp.name("sgd", sp.cfg["base_beta"]), v),
     "clip_sgdlip": lambda sp, v: _clip(sp, sp.name("sgd_lip", v), v),
     "clip_ext": _run_clip_ext,
+    "fit": _run_fit,
 }
 
 
@@ -538,6 +556,41 @@ def _lbl(p: dict) -> str:
     return f"{FAMILIES[p['family']][0]} {FAMILIES[p['family']][1]}={fmt_value(p['value'])}"
 
 
+#: the metric each ``fit`` point is judged on first: its own validation criterion
+FIT_METRIC = {0.0: "clean", 0.1: "l2_0.1", 0.5: "l2_0.5"}
+
+
+def fit_status(p: dict, pts: list[dict]) -> str:
+    """Where one ``fit`` point stands among ``pts``: on the median front, not dominated, or
+    dominated (beyond split variation, or on every shared split) by whom."""
+    dom, pair = dominated_beyond_noise(p, pts), dominated_paired(p, pts)
+    if dom:
+        return f"dominated beyond split variation by {_lbl(dom)}"
+    if pair:
+        return f"beaten on every split by {_lbl(pair)} (within split variation)"
+    return "on the median front" if p in pareto(pts) else "not dominated (within split variation)"
+
+
+def fit_summary(ds: str, recs: list[dict]) -> Optional[dict]:
+    """For the report's goal table: the status of each ``fit`` point on its own metric (and on
+    every metric), and its cost against SGD-lip's (median wall seconds per unit)."""
+    if not any(r["family"] == "fit" for r in recs):
+        return None
+    out = {"status": {}, "all": {}}
+    for metric in METRICS:
+        pts = aggregate(recs, metric)
+        for p in pts:
+            if p["family"] == "fit":
+                out["all"][(p["value"], metric)] = fit_status(p, pts)
+                if FIT_METRIC.get(p["value"]) == metric:
+                    out["status"][metric] = (p, out["all"][(p["value"], metric)])
+    t_fit = [r["time"]["total_wall_s"] for r in recs if r["family"] == "fit"]
+    t_lip = [r["time"]["total_wall_s"] for r in recs if r["family"] == "sgd_lip"]
+    out["t_fit"] = statistics.median(t_fit)
+    out["t_lip"] = statistics.median(t_lip) if t_lip else float("nan")
+    return out
+
+
 def report_dataset(ds: str, recs: list[dict], outdir: Path) -> str:
     import matplotlib
     matplotlib.use("Agg")
@@ -667,6 +720,33 @@ def cmd_report(args) -> int:
                         f"{statistics.median(x[1] for x in c):.1f} | "
                         f"{statistics.median(x[2] for x in c):.1f} |")
     body.append("")
+    goal = [(ds, fit_summary(ds, [r for r in recs if r["dataset"] == ds])) for ds in datasets]
+    if any(g for _, g in goal):
+        body += ["## The pipeline (`torch_lipcvx.fit`) against every other point", "",
+                 "Each `fit` point is judged on the metric its λ was chosen by (ε_val = 0: clean "
+                 "MSE; 0.1 and 0.5: PGD ℓ2 at that ε). Cost: median wall seconds of the whole "
+                 "`fit` call over its units, and its ratio to SGD-lip's median (one SGD-lip "
+                 "training at one λ).", "",
+                 "| data set | clean (ε_val=0) | PGD ℓ2 ε=0.1 (ε_val=0.1) | PGD ℓ2 ε=0.5 "
+                 "(ε_val=0.5) | fit s | SGD-lip s | ratio |", "|---|---|---|---|---|---|---|"]
+        for ds, g in goal:
+            if not g:
+                continue
+            cells = []
+            for metric in ("clean", "l2_0.1", "l2_0.5"):
+                if metric in g["status"]:
+                    p, st = g["status"][metric]
+                    cells.append(f"{st}; L {p['L_med']:.3g}, error {p['e_med']:.4g}")
+                else:
+                    cells.append("not run")
+            body.append(f"| {ds} | " + " | ".join(cells) + f" | {g['t_fit']:.1f} | "
+                        f"{g['t_lip']:.1f} | {g['t_fit'] / g['t_lip']:.2f} |")
+        body += ["", "Every `fit` point on every metric:", ""]
+        for ds, g in goal:
+            if g:
+                for (v, metric), st in sorted(g["all"].items()):
+                    body.append(f"- {ds}, ε_val={fmt_value(v)}, {METRICS[metric]}: {st}")
+        body.append("")
     for ds in datasets:
         body.append(report_dataset(ds, [r for r in recs if r["dataset"] == ds], outdir))
     atomic_write_text(outdir / "REPORT.md", "\n".join(body) + "\n")
