@@ -644,7 +644,7 @@ def _fit(args: argparse.Namespace) -> int:
         f"d={data.d} (standardised); the test rows are only used for the final report")
     say(f"fit: SGD-lip (lam0={args.start_lam:g}, m={args.hidden}, {args.epochs} epochs) on "
         f"{1 - args.val_fraction:.0%} of the training rows, Algorithm 1 at "
-        f"{len(args.lams) if args.lams else 7} lam values, chosen by {args.criterion} on the "
+        f"{len(args.lams) if args.lams else len(defaults.FIT_LAMS)} lam values, chosen by {args.criterion} on the "
         f"other {args.val_fraction:.0%}" + (", refit on all training rows" if args.refit else "")
         + " ...")
     try:
@@ -1014,7 +1014,8 @@ def build_parser() -> argparse.ArgumentParser:
     fi.add_argument("--budget-metric", choices=["clean", "adversarial"], default="clean",
                     help="--criterion budget: the validation error minimised under the budget")
     fi.add_argument("--lams", type=_positive, nargs="+", default=None,
-                    help="the lam path [default: 1e-3 3e-3 1e-2 3e-2 1e-1 3e-1 1]")
+                    help="the lam path [default: 1e-3 3e-2 1e-1 3e-1 1; the start (--start-lam) "
+                         "is a candidate anyway]")
     fi.add_argument("--start-lam", type=_positive, default=defaults.FIT_START_LAM,
                     help="SGD-lip's lam0 for the start network")
     fi.add_argument("--hidden", type=_count, default=defaults.HIDDEN, help="hidden units m")

@@ -153,8 +153,8 @@ def fit(X: Tensor, y: Tensor, *,
             :data:`~torch_lipcvx.defaults.SELECT_EPS`). norm: ``2`` or ``inf``.
         L_budget: ``γ > 0``, required by (and only used with) ``criterion="budget"``.
         budget_metric: ``"clean"`` or ``"adversarial"``, the error ``"budget"`` minimises.
-        lams: the ``λ > 0`` of the path (default :data:`~torch_lipcvx.defaults.FIT_LAMS`, 7
-            points 1e-3 … 1).
+        lams: the ``λ > 0`` of the path (default :data:`~torch_lipcvx.defaults.FIT_LAMS`, 5
+            points 1e-3 … 1; the start's own ``start_lam`` is a candidate anyway).
         start_lam: SGD-lip's ``λ₀ > 0`` (default :data:`~torch_lipcvx.defaults.FIT_START_LAM`).
         start: a trained :class:`~torch_lipcvx.ShallowReLU` (or conforming ``nn.Sequential``) to
             start from instead of training SGD-lip; never modified. ``hidden``, ``epochs`` and
