@@ -19,7 +19,8 @@ def test_demo_small(tmp_path, capsys):
     assert main(["demo", "--n", "80", "--hidden", "8", "--epochs", "100", "--max-iter", "2",
                  "--out", str(out), "--quiet"]) == 0
     text = capsys.readouterr().out
-    for word in ("SGD (input)", "C-l2 (program 6)", "C-lip (Algorithm 1)", "L upper", "J lip"):
+    for word in ("SGD (input)", "C-l2 (program 6)", "C-lip (Algorithm 1)", "L upper", "J lip",
+                 "What a user would pick", "SGD-lip", "fit (lam=", "test PGD MSE"):
         assert word in text
     png = out / "demo_history.png"
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -29,6 +30,13 @@ def test_demo_small(tmp_path, capsys):
     assert rows["C-l2 (program 6)"]["J_l2"] <= rows["SGD (input)"]["J_l2"] * (1 + 1e-6)
     assert rows["C-lip (Algorithm 1)"]["J_lip"] <= rows["SGD (input)"]["J_lip"] * (1 + 1e-6)
     assert all(r["L_lower"] <= r["L_upper"] for r in rows.values())
+    # the side-by-side part: SGD, SGD-lip and the pipeline, each certified and attacked
+    compare = summary["compare"]
+    assert [r["model"].split(" ")[0] for r in compare] == ["SGD", "SGD-lip", "fit"]
+    for r in compare:
+        assert r["L_upper"] > 0 and r["time"] > 0
+        assert r["test_pgd_mse"] >= r["test_mse"] * (1 - 1e-12)    # PGD never below clean
+    assert summary["fit"]["lam"] > 0 and summary["fit"]["L"] > 0
     lip = summary["lip_history"]["objective"]
     assert all(b <= a for a, b in zip(lip, lip[1:]))
     # the recorded options are the command's, each a plain JSON value (no function object)

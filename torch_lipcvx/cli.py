@@ -72,11 +72,13 @@ def _table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from .attacks import pgd_attack
     from .bounds import lipschitz_bounds
     from .data import rastrigin
+    from .pipeline import fit
     from .plots import plot_objective_history
     from .algorithm1.postprocess import objective, postprocess
-    from .train import train_sgd
+    from .train import train_sgd, train_sgd_lip
 
     start = time.perf_counter()
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
@@ -85,14 +87,46 @@ def _demo(args: argparse.Namespace) -> int:
     say(f"data: rastrigin, {data.n} training and {data.n_test} test points, d={data.d} "
         f"(standardised)")
 
-    say(f"[1/4] training a {args.hidden}-unit ShallowReLU with Adam ({args.epochs} full-batch "
-        f"epochs, beta={args.beta:g}) ...")
+    def test_errors(model) -> dict:
+        """Clean and PGD (ℓ2, --eps) MSE on the test rows; the same seeded attack for all."""
+        if not data.n_test:
+            return {"test_mse": None, "test_pgd_mse": None}
+        with torch.no_grad():
+            clean = float(((model(Xte).reshape(-1) - yte) ** 2).mean())
+        gen = torch.Generator().manual_seed(args.seed)
+        adv = float(pgd_attack(model, Xte, yte, args.eps, 2, steps=defaults.SELECT_ATTACK_STEPS,
+                               generator=gen).mse) if args.eps > 0 else clean
+        return {"test_mse": clean, "test_pgd_mse": adv}
+
+    # ---- part 1: what a user would pick, side by side
+    say(f"[1/5] SGD: a {args.hidden}-unit ShallowReLU, Adam ({args.epochs} full-batch epochs, "
+        f"beta={args.beta:g}) ...")
     t0 = time.perf_counter()
     trained = train_sgd(None, X, y, hidden=args.hidden, beta=args.beta, epochs=args.epochs,
                         lr=args.lr, seed=args.seed, progress=_progress(args)).model
     t_train = time.perf_counter() - t0
+    say(f"[2/5] SGD-lip: the same, with the certified L^2 as a penalty (lam="
+        f"{defaults.FIT_START_LAM:g}) ...")
+    t0 = time.perf_counter()
+    sgd_lip = train_sgd_lip(None, X, y, lam=defaults.FIT_START_LAM, hidden=args.hidden,
+                            beta=args.beta, epochs=args.epochs, lr=args.lr, seed=args.seed,
+                            progress=_progress(args)).model
+    t_lip = time.perf_counter() - t0
+    say(f"[3/5] fit, the recommended pipeline: SGD-lip, a convex lam-path, lam chosen by PGD "
+        f"MSE (eps={args.eps:g}) on 20% of the training rows, refit on all ...")
+    t0 = time.perf_counter()
+    fitted = fit(X, y, criterion="adversarial" if args.eps > 0 else "clean", eps=args.eps,
+                 hidden=args.hidden, beta=args.beta, epochs=args.epochs, lr=args.lr,
+                 seed=args.seed, progress=_progress(args))
+    t_fit = time.perf_counter() - t0
+    compare = []
+    for name, model, t in (("SGD", trained, t_train), ("SGD-lip", sgd_lip, t_lip),
+                           (f"fit (lam={fitted.lam:g})", fitted.model, t_fit)):
+        iv = lipschitz_bounds(model, X=X, solver=args.solver)
+        compare.append({"model": name, "L_upper": iv.upper, **test_errors(model), "time": t})
 
-    say("[2/4] certifying (LipSDP upper bound, sampled-gradient lower bound) ...")
+    # ---- part 2: the guarantee, on the SGD network
+    say("certifying (LipSDP upper bound, sampled-gradient lower bound) ...")
 
     def row(name: str, model, t: Optional[float]) -> dict:
         iv = lipschitz_bounds(model, X=X, solver=args.solver)
@@ -105,12 +139,12 @@ def _demo(args: argparse.Namespace) -> int:
 
     rows = [row("SGD (input)", trained, t_train)]
 
-    say(f"[3/4] post-processing, l2 case: program (6) with beta={args.beta:g} ...")
+    say(f"[4/5] post-processing the SGD net, l2 case: program (6) with beta={args.beta:g} ...")
     res_l2 = postprocess(trained, X, y, beta=args.beta, solver=args.solver, verbose=not args.quiet,
                          progress=_progress(args))
     rows.append(row("C-l2 (program 6)", res_l2.model, res_l2.history[-1].time))
 
-    say(f"[4/4] post-processing, Lipschitz case: Algorithm 1 with lam={args.lam:g}, "
+    say(f"[5/5] post-processing the SGD net, Lipschitz case: Algorithm 1 with lam={args.lam:g}, "
         f"max_iter={args.max_iter} ...")
     res_lip = postprocess(trained, X, y, lam=args.lam, max_iter=args.max_iter,
                           tol=args.tol, solver=args.solver, verbose=not args.quiet,
@@ -123,11 +157,19 @@ def _demo(args: argparse.Namespace) -> int:
                                  out / "demo_history.png",
                                  title=f"torch_lipcvx demo: rastrigin n={data.n}, d={data.d}, "
                                        f"m={args.hidden}")
+    print()
+    print(f"What a user would pick (certified L: LipSDP upper bound; test rows: {data.n_test}; "
+          f"PGD l2 eps={args.eps:g}):")
+    print(_table(compare, [("model", "model", "s"), ("L_upper", "certified L", ".4f"),
+                           ("test_mse", "test MSE", ".5f"),
+                           ("test_pgd_mse", f"test PGD MSE", ".5f"),
+                           ("time", "time [s]", ".2f")]))
+    print()
+    print("The guarantee (each post-processed network lowers its own objective J):")
     columns = [("model", "model", "s"), ("mse", "train MSE", ".5f"), ("test_mse", "test MSE", ".5f"),
                ("L_lower", "L lower", ".4f"), ("L_upper", "L upper", ".4f"),
                ("J_l2", f"J l2 (beta={args.beta:g})", ".6f"),
                ("J_lip", f"J lip (lam={args.lam:g})", ".6f"), ("time", "time [s]", ".2f")]
-    print()
     print(_table(rows, columns))
     print()
     print(f"l2 case:        J {res_l2.objective_before:.6f} -> {res_l2.objective_after:.6f} "
@@ -135,7 +177,8 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"Lipschitz case: J {res_lip.objective_before:.6f} -> {res_lip.objective_after:.6f} "
           f"({100 * res_lip.improvement:.2f}% lower, {len(res_lip.history) - 1} iterations; "
           f"{res_lip.message})")
-    summary = {"config": _config(args), "rows": rows, "l2_history": res_l2.history_table(),
+    summary = {"config": _config(args), "compare": compare, "fit": fitted.summary(),
+               "rows": rows, "l2_history": res_l2.history_table(),
                "lip_history": res_lip.history_table(),
                "wall_time": time.perf_counter() - start}
     (out / "demo_results.json").write_text(json.dumps(summary, indent=2, default=str))
@@ -805,11 +848,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print the version of torch_lipcvx and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser(
-        "demo", help="train, certify and post-process a network on built-in rastrigin data",
-        description="Train a ShallowReLU with Adam on synthetic rastrigin data (no download), "
-                    "certify it (LipSDP), post-process it in the l2 case (program (6)) and the "
-                    "Lipschitz case (Algorithm 1), print a before/after table and write a plot "
-                    "of the objective history and a JSON summary.",
+        "demo", help="SGD, SGD-lip and the fit pipeline side by side, then the guarantee, on "
+                     "built-in rastrigin data",
+        description="On synthetic rastrigin data (no download): train SGD and SGD-lip and run "
+                    "the recommended pipeline (fit), and print their certified L, clean and PGD "
+                    "test MSE and time; then post-process the SGD net in the l2 case (program "
+                    "(6)) and the Lipschitz case (Algorithm 1), print a before/after table of "
+                    "the objective J, and write a plot of its history and a JSON summary.",
         formatter_class=_HelpFormatter)
     demo.add_argument("--n", type=_count, default=400, help="rastrigin points (10%% held out)")
     demo.add_argument("--d", type=_count, default=2, help="input dimension")
@@ -826,6 +871,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="Algorithm 1 iterations at most")
     demo.add_argument("--tol", type=_nonneg, default=defaults.TOL,
                       help="relative decrease to stop")
+    demo.add_argument("--eps", type=_nonneg, default=defaults.SELECT_EPS,
+                      help="PGD radius (l2, standardised input units) of the comparison and of "
+                           "fit's validation criterion (0: clean MSE)")
     demo.add_argument("--solver", default=DEFAULT, type=_solver_name, metavar="SOLVER",
                       help=_SOLVER_HELP)
     demo.add_argument("--seed", type=_seed, default=defaults.SEED,
