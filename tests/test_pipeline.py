@@ -126,6 +126,8 @@ def test_fit_budget_criterion_respects_the_budget_and_names_the_smallest_L():
     ({"beta": -1.0}, ValueError, "beta"),
     ({"lr": 0.0}, ValueError, "lr"),
     ({"X_val": torch.zeros(3, 3, dtype=torch.float64)}, ValueError, "y_val"),
+    ({"solver": "nope"}, ValueError, "solver"),
+    ({"solver_options": {"bogus": 1}}, ValueError, "bogus"),
 ])
 def test_bad_options_are_named_before_any_work(kw, exc, match, monkeypatch):
     import torch_lipcvx.train as train
@@ -145,6 +147,16 @@ def test_bad_options_are_named_before_any_work(kw, exc, match, monkeypatch):
 def test_bad_data_is_named(X, y, match):
     with pytest.raises(ValueError, match=match):
         fit(X, y, **SMALL)
+
+
+def test_solver_options_reach_every_convex_step():
+    X, y = data(n=60, seed=6)
+    a = fit(X, y, **SMALL)
+    b = fit(X, y, solver_options={"screen": True, "tol": 1e-7}, **SMALL)
+    # the same start; the convex steps agree within the looser tolerance
+    assert torch.equal(a.start.hidden.weight, b.start.hidden.weight)
+    ja, jb = a.selection.table["objective"], b.selection.table["objective"]
+    assert ja == pytest.approx(jb, rel=1e-4)
 
 
 def test_wrong_width_of_the_start_is_named():

@@ -696,7 +696,8 @@ def _fit(args: argparse.Namespace) -> int:
                   lams=args.lams, start_lam=args.start_lam, hidden=args.hidden,
                   epochs=args.epochs, lr=args.lr, beta=args.beta,
                   val_fraction=args.val_fraction, max_iter=args.max_iter, refit=args.refit,
-                  attack_steps=args.steps, seed=seed, progress=_progress(args))
+                  solver=args.solver, attack_steps=args.steps, seed=seed,
+                  progress=_progress(args))
     except LamBudgetError as exc:
         raise CLIError(str(exc)) from None
     sel = res.selection
@@ -1077,6 +1078,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="share of the training rows held out for validation (drawn with --seed)")
     fi.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True,
                     help="refit the chosen network by Algorithm 1 on all training rows")
+    fi.add_argument("--solver", default=DEFAULT, type=_solver_name, metavar="SOLVER",
+                    help=_SOLVER_HELP)
     fi.add_argument("--out", default="model_fit.pt", help="checkpoint to write")
     fi.add_argument("--csv", default=None, help="write the lam path (one row per candidate) here")
     fi.add_argument("--json", default=None, help="write the summary as JSON here")
