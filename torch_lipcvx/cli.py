@@ -929,6 +929,19 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--quiet", action="store_true", help="only print the results")
         _add_progress_option(p)
 
+    def selection_options(p, eps_help: str) -> None:
+        """How a λ is chosen on validation rows (``select`` and ``fit``)."""
+        p.add_argument("--criterion", choices=["adversarial", "clean", "budget"],
+                       default="adversarial", help="what the validation rows choose by")
+        p.add_argument("--eps", type=_nonneg, default=defaults.SELECT_EPS, help=eps_help)
+        p.add_argument("--norm", type=_norm, default=2.0, help="attack norm: 2 or inf")
+        p.add_argument("--steps", type=_count, default=defaults.SELECT_ATTACK_STEPS,
+                       help="PGD steps of the validation attack")
+        p.add_argument("--budget", type=_positive, default=None,
+                       help="--criterion budget: the largest certified L allowed")
+        p.add_argument("--budget-metric", choices=["clean", "adversarial"], default="clean",
+                       help="--criterion budget: the validation error minimised under the budget")
+
     tr = sub.add_parser(
         "train", help="train a ShallowReLU and save a checkpoint",
         description="Train a one-hidden-layer ReLU network with full-batch Adam (--method sgd), "
@@ -1006,17 +1019,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt)
     se.add_argument("--model", required=True, help="checkpoint from train")
     data_options(se, "default: the data recorded in the checkpoint")
-    se.add_argument("--criterion", choices=["adversarial", "clean", "budget"],
-                    default="adversarial", help="what the validation rows choose by")
-    se.add_argument("--eps", type=_nonneg, default=defaults.SELECT_EPS,
-                    help="PGD radius of the validation attack (standardised input units)")
-    se.add_argument("--norm", type=_norm, default=2.0, help="attack norm: 2 or inf")
-    se.add_argument("--steps", type=_count, default=defaults.SELECT_ATTACK_STEPS,
-                    help="PGD steps of the validation attack")
-    se.add_argument("--budget", type=_positive, default=None,
-                    help="--criterion budget: the largest certified L allowed")
-    se.add_argument("--budget-metric", choices=["clean", "adversarial"], default="clean",
-                    help="--criterion budget: the validation error minimised under the budget")
+    selection_options(se, "PGD radius of the validation attack (standardised input units)")
     se.add_argument("--lams", type=_positive, nargs="+", default=None,
                     help="the lam grid [default: 9 log-spaced values from 1e-4 to 1]")
     se.add_argument("--beta", type=_nonneg, default=defaults.BETA, help="l2 weight")
@@ -1050,18 +1053,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "rows' clean and PGD MSE (the test rows are used for nothing else).",
         formatter_class=fmt)
     data_options(fi, "default: servo (bundled UCI set), split 0")
-    fi.add_argument("--criterion", choices=["adversarial", "clean", "budget"],
-                    default="adversarial", help="what the validation rows choose by")
-    fi.add_argument("--eps", type=_nonneg, default=defaults.SELECT_EPS,
-                    help="PGD radius of the validation attack and of the test report "
-                         "(standardised input units)")
-    fi.add_argument("--norm", type=_norm, default=2.0, help="attack norm: 2 or inf")
-    fi.add_argument("--steps", type=_count, default=defaults.SELECT_ATTACK_STEPS,
-                    help="PGD steps")
-    fi.add_argument("--budget", type=_positive, default=None,
-                    help="--criterion budget: the largest certified L allowed")
-    fi.add_argument("--budget-metric", choices=["clean", "adversarial"], default="clean",
-                    help="--criterion budget: the validation error minimised under the budget")
+    selection_options(fi, "PGD radius of the validation attack and of the test report "
+                          "(standardised input units)")
     fi.add_argument("--lams", type=_positive, nargs="+", default=None,
                     help="the lam path [default: 1e-3 3e-2 1e-1 3e-1 1; the start (--start-lam) "
                          "is a candidate anyway]")

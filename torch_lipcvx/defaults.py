@@ -89,8 +89,8 @@ FIT_LAMS: tuple = (1e-3, 3e-2, 1e-1, 3e-1, 1.0)
 #: where SGD-lip was on the clean front on every data set measured (docs/pipeline.md).
 FIT_START_LAM: float = 1e-2
 #: Restriction solves per Algorithm 1 run inside :func:`~torch_lipcvx.fit`. The first solve does
-#: most of the work: on servo from an SGD-lip net, 20 solves instead of 1 lowered ``J`` by a
-#: further 1–4% at 10–25× the time (docs/pipeline.md).
+#: most of the work: on servo from an SGD-lip net (λ 1e-3 … 1), 20 solves instead of 1 lowered
+#: ``J`` by a further 0.3–7% at 13–27× the time (docs/pipeline.md §2).
 FIT_MAX_ITER: int = 1
 
 # ------------------------------------------------------------------------------ ADMM baseline
