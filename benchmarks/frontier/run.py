@@ -465,14 +465,18 @@ def cmd_run(args) -> int:
     say(f"run finished in {time.perf_counter() - tic:.1f} s; records under "
         f"{out / 'records' / key}")
     if not args.no_report:
-        args.key = key
+        args.key = [key]
         return cmd_report(args)
     return 0
 
 
 # ------------------------------------------------------------------------------ report
-def load_records(out: Path, keys: list[str]) -> list[dict]:
-    recs = []
+def load_records(out: Path, keys: list[str]) -> tuple[list[dict], int]:
+    """The finished records of ``keys``; a unit (data set, split, family, value) found under
+    several keys is taken from the LAST key that has it (the others are counted as superseded).
+    Returns ``(records, number superseded)``."""
+    units: dict[tuple, dict] = {}
+    superseded = 0
     for key in keys:
         for js in sorted((out / "records" / key).glob("*/split*/*@*.json")):
             try:
@@ -480,8 +484,10 @@ def load_records(out: Path, keys: list[str]) -> list[dict]:
             except (OSError, json.JSONDecodeError):
                 continue
             if rec.get("config_key") == key and rec.get("status") == "ok":
-                recs.append(rec)
-    return recs
+                unit = (rec["dataset"], rec["split"], rec["family"], rec["value"])
+                superseded += unit in units
+                units[unit] = rec
+    return list(units.values()), superseded
 
 
 def metric_value(rec: dict, metric: str) -> float:
@@ -586,8 +592,12 @@ def fit_summary(ds: str, recs: list[dict]) -> Optional[dict]:
                     out["status"][metric] = (p, out["all"][(p["value"], metric)])
     t_fit = [r["time"]["total_wall_s"] for r in recs if r["family"] == "fit"]
     t_lip = [r["time"]["total_wall_s"] for r in recs if r["family"] == "sgd_lip"]
+    c_fit = [r["time"]["total_cpu_s"] for r in recs if r["family"] == "fit"]
+    c_lip = [r["time"]["total_cpu_s"] for r in recs if r["family"] == "sgd_lip"]
     out["t_fit"] = statistics.median(t_fit)
     out["t_lip"] = statistics.median(t_lip) if t_lip else float("nan")
+    out["c_fit"] = statistics.median(c_fit)
+    out["c_lip"] = statistics.median(c_lip) if c_lip else float("nan")
     return out
 
 
@@ -672,7 +682,7 @@ def cmd_report(args) -> int:
     out = Path(args.out)
     root = out / "records"
     if getattr(args, "key", None):
-        keys = [args.key]
+        keys = list(args.key)
     else:                                   # every key of the current configuration
         h = config_hash(cfg)
         keys = sorted(p.name for p in root.glob(f"*-{h}") if p.is_dir())
@@ -683,7 +693,7 @@ def cmd_report(args) -> int:
     if len(commits) > 1 and not args.allow_mixed:
         raise SystemExit("records of several package commits were found: "
                          + ", ".join(keys) + "; pass --key KEY for one, or --allow-mixed")
-    recs = load_records(out, keys)
+    recs, superseded = load_records(out, keys)
     if not recs:
         raise SystemExit(f"no finished records under {[str(root / k) for k in keys]}")
     outdir = out / ("report_quick" if args.quick else "report")
@@ -694,7 +704,13 @@ def cmd_report(args) -> int:
         cost.setdefault((r["dataset"], r["family"]), []).append((r["time"]["wall_s"], r["time"]["cpu_s"],
                                                  r["time"]["eval_wall_s"]))
     body = ["# Frontier benchmark: generated report", "",
-            f"Configuration key(s): {', '.join('`' + k + '`' for k in keys)}. "
+            f"Configuration key(s): {', '.join('`' + k + '`' for k in keys)}"
+            + (f" (a unit under several keys is taken from the last; {superseded} superseded "
+               "records left out)" if len(keys) > 1 else "") + ". "
+            + "Records per key and family: " + "; ".join(
+                f"`{k.split('-')[1]}`: " + ", ".join(sorted({FAMILIES[r['family']][0] for r in recs
+                                                         if r['config_key'] == k}))
+                for k in keys) + ". "
             f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')} by "
             "`python benchmarks/frontier/run.py report`; do not edit by hand.", "",
             "Every model certified by `lipschitz_bounds(model, norm=2)` (LipSDP upper bound). "
@@ -726,9 +742,11 @@ def cmd_report(args) -> int:
                  "Each `fit` point is judged on the metric its λ was chosen by (ε_val = 0: clean "
                  "MSE; 0.1 and 0.5: PGD ℓ2 at that ε). Cost: median wall seconds of the whole "
                  "`fit` call over its units, and its ratio to SGD-lip's median (one SGD-lip "
-                 "training at one λ).", "",
+                 "training at one λ); the same for CPU seconds (less sensitive to other "
+                 "jobs on the machine).", "",
                  "| data set | clean (ε_val=0) | PGD ℓ2 ε=0.1 (ε_val=0.1) | PGD ℓ2 ε=0.5 "
-                 "(ε_val=0.5) | fit s | SGD-lip s | ratio |", "|---|---|---|---|---|---|---|"]
+                 "(ε_val=0.5) | fit wall s | SGD-lip wall s | ratio | CPU ratio |",
+                 "|---|---|---|---|---|---|---|---|"]
         for ds, g in goal:
             if not g:
                 continue
@@ -740,7 +758,8 @@ def cmd_report(args) -> int:
                 else:
                     cells.append("not run")
             body.append(f"| {ds} | " + " | ".join(cells) + f" | {g['t_fit']:.1f} | "
-                        f"{g['t_lip']:.1f} | {g['t_fit'] / g['t_lip']:.2f} |")
+                        f"{g['t_lip']:.1f} | {g['t_fit'] / g['t_lip']:.2f} | "
+                        f"{g['c_fit'] / g['c_lip']:.2f} |")
         body += ["", "Every `fit` point on every metric:", ""]
         for ds, g in goal:
             if g:
@@ -802,8 +821,10 @@ def main(argv=None) -> int:
             p.add_argument("--no-report", action="store_true")
             p.add_argument("--allow-mixed", action="store_true")
         if name == "report":
-            p.add_argument("--key", help="one configuration key (default: all keys of the "
-                                         "current configuration; several commits refused)")
+            p.add_argument("--key", nargs="+",
+                           help="configuration key(s) (default: all keys of the current "
+                                "configuration); with several commits --allow-mixed is needed, "
+                                "and a unit found under several keys is taken from the last")
             p.add_argument("--allow-mixed", action="store_true",
                            help="accept records of several package commits in one report")
     args = ap.parse_args(argv)
