@@ -85,8 +85,9 @@ SELECT_VAL_FRACTION: float = 0.2
 #: step at the start's own ``λ`` barely moves it (servo: ``J`` −0.4%, ``L`` unchanged). Each
 #: point costs one restriction solve at the fit rows' size (docs/pipeline.md).
 FIT_LAMS: tuple = (1e-3, 3e-2, 1e-1, 3e-1, 1.0)
-#: SGD-lip's ``λ₀`` for the start network of :func:`~torch_lipcvx.fit`: the middle of the grid,
-#: where SGD-lip was on the clean front on every data set measured (docs/pipeline.md).
+#: SGD-lip's ``λ₀`` for the start network of :func:`~torch_lipcvx.fit`: the middle of SGD-lip's
+#: grid on the frontier benchmark (1e-3 … 1e-1). It fixes the start's activation patterns and
+#: outer weights; the path then moves ``λ`` on both sides of it (docs/pipeline.md §2).
 FIT_START_LAM: float = 1e-2
 #: Restriction solves per Algorithm 1 run inside :func:`~torch_lipcvx.fit`. The first solve does
 #: most of the work: on servo from an SGD-lip net (λ 1e-3 … 1), 20 solves instead of 1 lowered

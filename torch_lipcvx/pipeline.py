@@ -174,7 +174,7 @@ def fit(X: Tensor, y: Tensor, *,
             validation) at the end (default ``True``).
         solver, solver_options: the convex steps' solver, as in :func:`~torch_lipcvx.postprocess`
             (e.g. ``solver_options={"screen": True}`` screens the pattern rows: 2–2.5× faster
-            per step on wine and rastrigin, 3× slower on solar; docs/pipeline.md §4).
+            per step on wine and rastrigin, 2.7–2.8× slower on solar; docs/pipeline.md §5).
         attack_steps: PGD steps of the validation attack.
         seed: seeds the hold-out draw, SGD-lip's initialisation and the attack's starts.
         progress: tqdm bars (``None``: when stderr is a terminal).
