@@ -405,9 +405,9 @@ def _run_fit(sp: Split, eps: float):
     c = sp.cfg
     res = fit(sp.X, sp.y, criterion="clean" if eps == 0 else "adversarial", eps=eps, norm=2,
               hidden=c["hidden"], epochs=c["epochs"], lr=c["lr"], seed=sp.seed, progress=False)
-    return res.model, {"lam": res.lam, "chosen_from": res.summary()["chosen_from"],
-                       "val_mse": res.summary()["val_mse"],
-                       "val_adv_mse": res.summary()["val_adv_mse"], "stage_times": res.times,
+    s = res.summary()
+    return res.model, {"lam": res.lam, "chosen_from": s["chosen_from"], "val_mse": s["val_mse"],
+                       "val_adv_mse": s["val_adv_mse"], "stage_times": res.times,
                        "settings": res.settings}
 
 
