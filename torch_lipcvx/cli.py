@@ -270,6 +270,9 @@ def _data_spec(args, ckpt: Optional[dict] = None, required: bool = True) -> Opti
                        "splits are the columns of its test_mask.csv.gz (choose one with --split)")
     if str(name).lower() == "rastrigin":
         name = "rastrigin"
+    elif name != "csv":
+        from .data import _sklearn_key
+        name = _sklearn_key(name) or name     # "Digits", "breast-cancer": the canonical name
     same = name == rec.get("name")
     if name == "csv":
         path = args.data_file or rec.get("path")
@@ -321,7 +324,8 @@ def _data_spec(args, ckpt: Optional[dict] = None, required: bool = True) -> Opti
 
 def _load_data(spec: dict):
     """Load the data described by :func:`_data_spec` (CLIError on any problem)."""
-    from .data import BUNDLED_DATA_DIR, _dataset_folder, load_csv, load_dataset
+    from .data import (BUNDLED_DATA_DIR, CLASSIFICATION_DATASETS, DATASETS, SKLEARN_DATASETS,
+                       _dataset_folder, load_csv, load_dataset)
     name = spec["name"]
     if name == "csv":
         mask, indices = spec.get("test_mask"), spec.get("test_indices")
@@ -332,11 +336,19 @@ def _load_data(spec: dict):
         except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
             raise CLIError(f"could not load {spec['path']}: {exc}") from None
     root = spec["data_dir"]
-    if name != "rastrigin":
+    if name in CLASSIFICATION_DATASETS:
+        regression = ", ".join(("rastrigin", "diabetes") + DATASETS)
+        raise CLIError(f"--data {name} is a classification set (class labels, not a regression "
+                       f"target) and this subcommand fits regression models: use a regression "
+                       f"set ({regression}, or a folder under --data-dir), or try "
+                       f"'torch-lipcvx demo --task classification'")
+    if name in SKLEARN_DATASETS:      # scikit-learn's files, never a folder: nothing to record
+        spec["data_dir"] = root = None
+    elif name != "rastrigin":
         if root is not None and not Path(root).expanduser().is_dir():
             raise CLIError(f"data directory not found: {root}")
         try:
-            folder = _dataset_folder(name, root, also=("rastrigin",))
+            folder = _dataset_folder(name, root, also=("rastrigin",) + SKLEARN_DATASETS)
         except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
             raise CLIError(str(exc)) from None
         # recorded: the folder's own name, and its directory unless it is the bundled one
@@ -346,7 +358,7 @@ def _load_data(spec: dict):
         root = folder.parent
     try:
         return load_dataset(name, root, spec["split"], seed=spec["seed"], n=spec["n"], d=spec["d"])
-    except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, OSError, ImportError) as exc:
         raise CLIError(f"could not load data set {name!r}: {exc}") from None
 
 
@@ -890,7 +902,9 @@ def build_parser() -> argparse.ArgumentParser:
         g = p.add_argument_group("data", help_default)
         g.add_argument("--data", default=None, metavar="NAME",
                        help="data set: synthetic rastrigin, a bundled UCI set (servo, machine, "
-                            "solar, wine), or any data set folder NAME under --data-dir")
+                            "solar, wine), scikit-learn's diabetes (needs the extra: pip "
+                            "install 'torch_lipcvx[sklearn]'), or any data set folder NAME "
+                            "under --data-dir")
         g.add_argument("--data-dir", default=None, metavar="DIR",
                        help="folder holding NAME/data.csv.gz and NAME/test_mask.csv.gz, one "
                             "folder per data set [default: $TORCH_LIPCVX_DATA if set, then the "

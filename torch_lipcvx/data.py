@@ -19,13 +19,22 @@ What this module implements (the data sets, their layout and licences: ``docs/da
   bundled sets); :func:`available_datasets` lists what is there.
 * :func:`rastrigin` generates the paper's synthetic fifth data set locally from a seed:
   the Rastrigin function ``y = 10 d + Σ_i (x_i² − 10 cos(2π x_i))`` on ``x ∈ [-5.12, 5.12]^d``.
-* :func:`load_dataset` dispatches on the name (``"rastrigin"`` or a data set folder's name).
+* :func:`load_diabetes` (regression), :func:`load_breast_cancer` and :func:`load_digits`
+  (classification) return the real data sets that ship with scikit-learn (an optional extra:
+  ``pip install "torch_lipcvx[sklearn]"``; scikit-learn is imported only when one of them is
+  loaded), split at random by ``split`` and ``test_fraction`` as :func:`from_arrays` does.
+* :func:`load_dataset` dispatches on the name (``"rastrigin"``, a scikit-learn set of
+  :data:`SKLEARN_DATASETS`, or a data set folder's name); :func:`dataset_task` says whether a
+  name is a regression or a classification set.
 * :func:`from_arrays` and :func:`load_csv` bring your own data: a table of features and one
   target column, split into training and test rows by a given test mask, by given test row
-  indices, or by a seeded random split, and standardised by the same rule.
+  indices, or by a seeded random split, and standardised by the same rule;
+  :func:`classification_from_arrays` does the same for integer class labels.
 
-Every loader returns a :class:`RegressionData` holding CPU tensors of the requested floating
-``dtype`` (``torch.float64`` by default).
+The regression loaders return a :class:`RegressionData`, the classification loaders a
+:class:`ClassificationData` (features standardised by the same rule, labels an int64 vector of
+classes ``0..num_classes-1``, never standardised), holding tensors of the requested floating
+``dtype`` (``torch.float64`` by default), on the CPU unless a loader takes ``device=``.
 
 Standardisation convention (``standardize=True``, the default): each feature column is mapped to
 ``(x - x_mean) / x_std`` and the target to ``(y - y_mean) / y_std``, where the means and the
@@ -51,7 +60,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Literal, Optional, Union
 
 import numpy as np
 import torch
@@ -61,14 +70,22 @@ from ._checks import check_nonneg, check_positive_int, check_seed, check_X, chec
 
 __all__ = [
     "BUNDLED_DATA_DIR",
+    "CLASSIFICATION_DATASETS",
+    "ClassificationData",
     "DATASETS",
     "N_SPLITS",
     "RegressionData",
+    "SKLEARN_DATASETS",
     "available_datasets",
+    "classification_from_arrays",
+    "dataset_task",
     "default_data_dir",
     "from_arrays",
+    "load_breast_cancer",
     "load_csv",
     "load_dataset",
+    "load_diabetes",
+    "load_digits",
     "load_uci",
     "rastrigin",
     "read_test_mask",
@@ -80,6 +97,15 @@ BUNDLED_DATA_DIR: Path = Path(__file__).resolve().parent / "datasets"
 #: Names of the UCI data sets bundled with the package (the paper's four). :func:`load_uci`
 #: reads any other data set folder in the same layout too (:func:`available_datasets`).
 DATASETS: tuple[str, ...] = ("servo", "machine", "solar", "wine")
+
+#: Names of the real data sets that ship with scikit-learn (the optional extra
+#: ``torch_lipcvx[sklearn]``): :func:`load_diabetes`, :func:`load_breast_cancer`,
+#: :func:`load_digits`. :func:`load_dataset` and the CLI's ``--data`` know them by these names.
+SKLEARN_DATASETS: tuple[str, ...] = ("diabetes", "breast_cancer", "digits")
+
+#: The names :func:`load_dataset` returns a :class:`ClassificationData` for
+#: (:func:`dataset_task` gives ``"classification"``); every other name is a regression set.
+CLASSIFICATION_DATASETS: tuple[str, ...] = ("breast_cancer", "digits")
 
 #: Number of train/test splits (columns of ``test_mask.csv.gz``) of each bundled data set.
 N_SPLITS: int = 10
@@ -98,8 +124,87 @@ PathLike = Union[str, "os.PathLike[str]"]
 # --------------------------------------------------------------------------------------------
 
 
+class _SplitData:
+    """What :class:`RegressionData` and :class:`ClassificationData` share: the sizes, dtype and
+    device of a train/test split with inputs ``X_train (n_train, d)``, ``X_test (n_test, d)``
+    standardised by ``x_mean, x_std (d,)``, and the methods that only use those."""
+
+    def _check_shapes(self, expected: Callable[[int, int, int], dict[str, tuple[int, ...]]]) -> None:
+        """Require 2-d ``X_train``/``X_test`` and, for each other field, the shape that
+        ``expected(n_train, d, n_test)`` gives it."""
+        for field in ("X_train", "X_test"):
+            if getattr(self, field).dim() != 2:
+                raise ValueError(f"{field} must be 2-d, got shape {tuple(getattr(self, field).shape)}")
+        n_train, d = self.X_train.shape
+        n_test = self.X_test.shape[0]
+        for field, shape in expected(n_train, d, n_test).items():
+            got = tuple(getattr(self, field).shape)
+            if got != shape:
+                raise ValueError(f"{field} must have shape {shape} to match X_train "
+                                 f"{(n_train, d)} and X_test {(n_test, d)}, got shape {got}")
+
+    @property
+    def n(self) -> int:
+        """Number of training rows ``n_train``."""
+        return int(self.X_train.shape[0])
+
+    @property
+    def n_test(self) -> int:
+        """Number of test rows (may be 0)."""
+        return int(self.X_test.shape[0])
+
+    @property
+    def d(self) -> int:
+        """Number of input features."""
+        return int(self.X_train.shape[1])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The floating dtype of the inputs (and, for regression, of every tensor)."""
+        return self.X_train.dtype
+
+    @property
+    def device(self) -> torch.device:
+        """The device of every tensor."""
+        return self.X_train.device
+
+    def standardize_X(self, X_raw: Tensor) -> Tensor:
+        """Apply the training statistics to raw inputs: ``(X_raw - x_mean) / x_std``.
+
+        Args:
+            X_raw: ``(n, d)`` inputs in raw units (finite).
+
+        Returns:
+            ``(n, d)`` inputs in the units the data's ``X_train`` is in, with ``X_raw``'s
+            floating dtype and device.
+
+        Raises:
+            ValueError: if ``X_raw`` is not a non-empty ``(n, d)`` array or holds NaN/Inf.
+        """
+        X_raw = check_X(X_raw, "X_raw", self.d)
+        return (X_raw - self.x_mean.to(X_raw)) / self.x_std.to(X_raw)
+
+    def to(self, device: Optional[Union[str, torch.device]] = None,
+           dtype: Optional[torch.dtype] = None):
+        """Return a copy with every tensor moved to ``device`` and every floating tensor cast
+        to ``dtype`` (integer class labels keep their int64 dtype).
+
+        Raises:
+            ValueError: if ``dtype`` is not a floating dtype.
+        """
+        if dtype is not None:
+            _check_float_dtype(dtype)
+        changes = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Tensor):
+                changes[f.name] = value.to(device=device,
+                                           dtype=dtype if value.is_floating_point() else None)
+        return dataclasses.replace(self, **changes)
+
+
 @dataclass(frozen=True, repr=False, eq=False)
-class RegressionData:
+class RegressionData(_SplitData):
     """A regression data set split into training and test rows.
 
     Attributes:
@@ -141,43 +246,9 @@ class RegressionData:
     seed: Optional[int] = None
 
     def __post_init__(self) -> None:
-        for field in ("X_train", "X_test"):
-            if getattr(self, field).dim() != 2:
-                raise ValueError(f"{field} must be 2-d, got shape {tuple(getattr(self, field).shape)}")
-        n_train, d = self.X_train.shape
-        n_test = self.X_test.shape[0]
-        expected = {"y_train": (n_train,), "X_test": (n_test, d), "y_test": (n_test,),
-                    "x_mean": (d,), "x_std": (d,), "y_mean": (), "y_std": ()}
-        for field, shape in expected.items():
-            got = tuple(getattr(self, field).shape)
-            if got != shape:
-                raise ValueError(f"{field} must have shape {shape} to match X_train "
-                                 f"{(n_train, d)} and X_test {(n_test, d)}, got shape {got}")
-
-    @property
-    def n(self) -> int:
-        """Number of training rows ``n_train``."""
-        return int(self.X_train.shape[0])
-
-    @property
-    def n_test(self) -> int:
-        """Number of test rows (may be 0)."""
-        return int(self.X_test.shape[0])
-
-    @property
-    def d(self) -> int:
-        """Number of input features."""
-        return int(self.X_train.shape[1])
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """The floating dtype of every tensor."""
-        return self.X_train.dtype
-
-    @property
-    def device(self) -> torch.device:
-        """The device of every tensor."""
-        return self.X_train.device
+        self._check_shapes(lambda n_train, d, n_test: {
+            "y_train": (n_train,), "X_test": (n_test, d), "y_test": (n_test,),
+            "x_mean": (d,), "x_std": (d,), "y_mean": (), "y_std": ()})
 
     def __repr__(self) -> str:
         return (f"RegressionData(name={self.name!r}, split={self.split}, seed={self.seed}, "
@@ -216,34 +287,71 @@ class RegressionData:
         L = check_nonneg(L, "L")
         return L * float(self.y_std) / float(self.x_std.min())
 
-    def standardize_X(self, X_raw: Tensor) -> Tensor:
-        """Apply the training statistics to raw inputs: ``(X_raw - x_mean) / x_std``.
 
-        Args:
-            X_raw: ``(n, d)`` inputs in raw units (finite).
+@dataclass(frozen=True, repr=False, eq=False)
+class ClassificationData(_SplitData):
+    """A classification data set split into training and test rows.
 
-        Returns:
-            ``(n, d)`` inputs in the units the data's ``X_train`` is in, with ``X_raw``'s
-            floating dtype and device.
+    The parallel of :class:`RegressionData` for integer class labels: the features are
+    standardised by the same rule (training statistics, population std, std 1 for a constant
+    column), the labels are kept as they are.
 
-        Raises:
-            ValueError: if ``X_raw`` is not a non-empty ``(n, d)`` array or holds NaN/Inf.
-        """
-        X_raw = check_X(X_raw, "X_raw", self.d)
-        return (X_raw - self.x_mean.to(X_raw)) / self.x_std.to(X_raw)
+    Attributes:
+        name: the data set's name (``"breast_cancer"``, ``"digits"``, or the ``name=`` given to
+            :func:`classification_from_arrays`).
+        X_train: ``(n_train, d)`` training inputs, standardised unless loaded with
+            ``standardize=False``.
+        y_train: ``(n_train,)`` int64 training labels in ``0..num_classes-1``.
+        X_test: ``(n_test, d)`` test inputs, transformed with the *training* statistics;
+            ``n_test`` may be 0.
+        y_test: ``(n_test,)`` int64 test labels.
+        x_mean: ``(d,)`` feature means of the raw training rows (zeros if not standardised).
+        x_std: ``(d,)`` population standard deviations of the raw training rows, with 1 in
+            place of 0 for constant columns (ones if not standardised).
+        num_classes: the number of classes ``K >= 2``; every label is in ``0..K-1`` (a class
+            may have no row in one of the two parts).
+        split: the random split's index, or ``None`` for data split by a given test mask or
+            index list.
+        seed: the random seed that generated the data, or ``None`` for real data.
 
-    def to(self, device: Optional[Union[str, torch.device]] = None,
-           dtype: Optional[torch.dtype] = None) -> "RegressionData":
-        """Return a copy with every tensor moved to ``device`` and/or cast to ``dtype``.
+    The floating tensors share one dtype, all tensors one device. Raw inputs relate to stored
+    ones by ``X_raw = X * x_std + x_mean``.
 
-        Raises:
-            ValueError: if ``dtype`` is not a floating dtype.
-        """
-        if dtype is not None:
-            _check_float_dtype(dtype)
-        changes = {f.name: getattr(self, f.name).to(device=device, dtype=dtype)
-                   for f in dataclasses.fields(self) if isinstance(getattr(self, f.name), Tensor)}
-        return dataclasses.replace(self, **changes)
+    Raises:
+        ValueError: on construction, if the tensors' shapes are inconsistent, the labels are not
+            int64, or a label is outside ``0..num_classes-1``.
+    """
+
+    name: str
+    X_train: Tensor
+    y_train: Tensor
+    X_test: Tensor
+    y_test: Tensor
+    x_mean: Tensor
+    x_std: Tensor
+    num_classes: int
+    split: Optional[int] = None
+    seed: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        self._check_shapes(lambda n_train, d, n_test: {
+            "y_train": (n_train,), "X_test": (n_test, d), "y_test": (n_test,),
+            "x_mean": (d,), "x_std": (d,)})
+        k = _check_int(self.num_classes, "num_classes")
+        if k < 2:
+            raise ValueError(f"num_classes must be an integer >= 2, got {k}")
+        for field in ("y_train", "y_test"):
+            y = getattr(self, field)
+            if y.dtype != torch.int64:
+                raise ValueError(f"{field} must hold int64 class labels, got dtype {y.dtype}")
+            if y.numel() and not bool(((y >= 0) & (y < k)).all()):
+                raise ValueError(f"{field} must hold labels in 0..{k - 1} (num_classes={k}), "
+                                 f"found {int(y[(y < 0) | (y >= k)][0])}")
+
+    def __repr__(self) -> str:
+        return (f"ClassificationData(name={self.name!r}, split={self.split}, seed={self.seed}, "
+                f"n_train={self.n}, n_test={self.n_test}, d={self.d}, "
+                f"num_classes={self.num_classes}, dtype={self.dtype}, device={self.device})")
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,35 +373,49 @@ def _check_int(value, name: str) -> int:
     return int(value)
 
 
-def _fit_stats(X: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Means and population stds of the columns of ``X (n, d)`` and of ``y (n,)``.
+def _x_stats(X: Tensor) -> tuple[Tensor, Tensor]:
+    """Means and population stds of the columns of ``X (n, d)``.
 
     A column that is constant (max == min) gets std 1 so that standardising it gives zeros.
     """
     x_mean = X.mean(dim=0)
     x_std = X.std(dim=0, correction=0)
     x_std = torch.where(X.amax(dim=0) == X.amin(dim=0), torch.ones_like(x_std), x_std)
+    return x_mean, x_std
+
+
+def _y_stats(y: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and population std (0-d tensors) of the targets ``y (n,)``; a constant target
+    gets std 1, as in :func:`_x_stats`."""
     y_mean = y.mean()
     y_std = y.std(correction=0)
     if bool(y.amax() == y.amin()):
         y_std = torch.ones_like(y_std)
-    return x_mean, x_std, y_mean, y_std
+    return y_mean, y_std
+
+
+def _standardize_X_parts(X_train: Tensor, X_test: Tensor,
+                         standardize: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(X_train, X_test, x_mean, x_std)``: both parts standardised with the statistics of
+    the (float64, raw) training rows, or unchanged with zeros and ones as the statistics."""
+    if standardize:
+        x_mean, x_std = _x_stats(X_train)
+        return (X_train - x_mean) / x_std, (X_test - x_mean) / x_std, x_mean, x_std
+    d = X_train.shape[1]
+    return (X_train, X_test, torch.zeros(d, dtype=X_train.dtype),
+            torch.ones(d, dtype=X_train.dtype))
 
 
 def _make_data(name: str, X_train: Tensor, y_train: Tensor, X_test: Tensor, y_test: Tensor,
                standardize: bool, dtype: torch.dtype, split: Optional[int],
                seed: Optional[int]) -> RegressionData:
     """Fit statistics on the (float64, raw) training rows, apply them to both parts, cast."""
-    d = X_train.shape[1]
+    X_train, X_test, x_mean, x_std = _standardize_X_parts(X_train, X_test, standardize)
     if standardize:
-        x_mean, x_std, y_mean, y_std = _fit_stats(X_train, y_train)
-        X_train = (X_train - x_mean) / x_std
-        X_test = (X_test - x_mean) / x_std
+        y_mean, y_std = _y_stats(y_train)
         y_train = (y_train - y_mean) / y_std
         y_test = (y_test - y_mean) / y_std
     else:
-        x_mean = torch.zeros(d, dtype=X_train.dtype)
-        x_std = torch.ones(d, dtype=X_train.dtype)
         y_mean = torch.zeros((), dtype=X_train.dtype)
         y_std = torch.ones((), dtype=X_train.dtype)
     return RegressionData(
@@ -713,33 +835,42 @@ def rastrigin(n: int = 1000, d: int = 2, seed: int = 0, *, test_fraction: float 
 
 
 def load_dataset(name: str, root: Optional[PathLike] = None, split: int = 0, *, seed: int = 0,
-                 n: int = 1000, d: int = 2, **kw) -> RegressionData:
-    """Load a data set by name: ``"rastrigin"`` or a data set folder's name (:func:`load_uci`).
+                 n: int = 1000, d: int = 2, **kw) -> Union[RegressionData, ClassificationData]:
+    """Load a data set by name: ``"rastrigin"``, a scikit-learn set (:data:`SKLEARN_DATASETS`)
+    or a data set folder's name (:func:`load_uci`).
 
     ``"rastrigin"`` calls ``rastrigin(n, d, seed=seed + split, **kw)`` (so each split is a fresh
     draw; ``(seed, split)`` and ``(seed + 1, split − 1)`` are the same draw, so vary one of the
     two, as the paper runner does with its base seed fixed) and records ``split`` in the result;
-    ``root`` is ignored. Any other name calls ``load_uci(name, root, split, **kw)``; ``seed``,
-    ``n`` and ``d`` are then ignored.
+    ``root`` is ignored. ``"diabetes"``, ``"breast_cancer"`` and ``"digits"`` (case ignored,
+    ``-`` for ``_`` accepted) call :func:`load_diabetes`, :func:`load_breast_cancer` or
+    :func:`load_digits` with ``split`` and ``**kw``; ``root``, ``seed``, ``n`` and ``d`` are then
+    ignored (these names always mean the scikit-learn sets, whatever folders ``root`` holds).
+    Any other name calls ``load_uci(name, root, split, **kw)``; ``seed``, ``n`` and ``d`` are
+    then ignored. :func:`dataset_task` tells which result type a name gives.
 
     Args:
-        name: ``"rastrigin"`` or the name of a data set folder: a bundled one (:data:`DATASETS`)
-            or one under ``root``.
+        name: ``"rastrigin"``, one of :data:`SKLEARN_DATASETS`, or the name of a data set
+            folder: a bundled one (:data:`DATASETS`) or one under ``root``.
         root: data directory for the folder data sets (see :func:`load_uci`; ``None``: the
             bundled sets, after ``$TORCH_LIPCVX_DATA`` if set).
-        split: split index (``0..9`` for the bundled sets, any integer ``>= 0`` for Rastrigin).
+        split: split index (``0..9`` for the bundled sets, any integer ``>= 0`` for Rastrigin
+            and the scikit-learn sets).
         seed, n, d: Rastrigin's base seed, number of rows and dimension.
-        **kw: further keyword arguments of :func:`rastrigin` or :func:`load_uci`
-            (``standardize``, ``dtype``; ``test_fraction``, ``noise`` for Rastrigin).
+        **kw: further keyword arguments of :func:`rastrigin`, the scikit-learn loaders or
+            :func:`load_uci` (``standardize``, ``dtype``; ``test_fraction`` for Rastrigin and
+            the scikit-learn sets, ``noise`` for Rastrigin, ``device`` for the scikit-learn
+            sets).
 
     Returns:
-        A :class:`RegressionData`.
+        A :class:`ClassificationData` for the names of :data:`CLASSIFICATION_DATASETS`, else a
+        :class:`RegressionData`.
 
     Raises:
         TypeError: if ``name`` is not a string.
-        ValueError: if ``name`` is neither ``"rastrigin"`` nor a data set folder (the message
-            lists the data sets there), and whatever :func:`rastrigin` or :func:`load_uci`
-            raise.
+        ValueError: if ``name`` is none of these (the message lists the data sets there), and
+            whatever :func:`rastrigin`, the scikit-learn loaders or :func:`load_uci` raise.
+        ImportError: a scikit-learn set without scikit-learn installed.
     """
     key = _check_set_name(name)
     if key.lower() == "rastrigin":
@@ -750,7 +881,10 @@ def load_dataset(name: str, root: Optional[PathLike] = None, split: int = 0, *, 
         # split k is the stream seed + k, taken modulo 2**64 as seeded_generator does
         return dataclasses.replace(rastrigin(n, d, seed=(seed + split) % 2 ** 64, **kw),
                                    split=split)
-    folder = _dataset_folder(key, root, also=("rastrigin",))
+    sk = _sklearn_key(key)
+    if sk is not None:
+        return _SKLEARN_FUNCS[sk](split, **kw)
+    folder = _dataset_folder(key, root, also=("rastrigin",) + SKLEARN_DATASETS)
     return load_uci(folder.name, folder.parent, split, **kw)
 
 
@@ -907,3 +1041,297 @@ def load_csv(path: PathLike, *, target: int = -1, header: bool = False,
                        test_mask=test_mask, test_indices=test_indices, standardize=standardize,
                        dtype=dtype, name=_stem(p))
     return dataclasses.replace(data, split=mask_split) if mask_split is not None else data
+
+
+# --------------------------------------------------------------------------------------------
+# Classification data and the scikit-learn data sets
+# --------------------------------------------------------------------------------------------
+
+
+def _check_device(device) -> Optional[torch.device]:
+    """``None`` or a :class:`torch.device` (ValueError naming ``device`` otherwise)."""
+    if device is None:
+        return None
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device must be None, a torch.device or a device string such as 'cpu' "
+                         f"or 'cuda', got {device!r}") from None
+
+
+def _check_labels(y, n: int, num_classes) -> tuple[Tensor, int]:
+    """Validate class labels for ``n`` rows: ``(n,)`` (or ``(n, 1)``) integers ``>= 0`` (bool,
+    integer, or integral floats; binary ``±1`` labels map ``-1 → 0``). Returns the int64
+    ``(n,)`` CPU labels and the number of classes (``num_classes``, or the largest label + 1)."""
+    arr = _to_numpy(y, "y")
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"y must have shape ({n},) (one class label per row of X), got shape "
+                         f"{arr.shape}")
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.int64)
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"y must hold integer class labels 0..K-1, got values of dtype {arr.dtype}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"y must hold integer class labels 0..K-1, found {arr[i].item()!r} "
+                             f"at row {i} ({int(bad.sum())} non-integer value(s))")
+    if np.abs(arr).max() >= 2 ** 62:
+        raise ValueError(f"y must hold class labels 0..K-1, found {arr[np.argmax(np.abs(arr))]!r}")
+    labels = arr.astype(np.int64)
+    if labels.min() == -1 and np.isin(labels, (-1, 1)).all():
+        labels = np.where(labels == -1, 0, 1)          # binary ±1 labels: -1 → class 0
+    if labels.min() < 0:
+        i = int(np.flatnonzero(labels < 0)[0])
+        raise ValueError(f"y must hold class labels 0..K-1 (binary labels may also be -1/+1), "
+                         f"found {labels[i]} at row {i}")
+    top = int(labels.max()) + 1
+    if num_classes is None:
+        if top < 2:
+            raise ValueError("y holds only the class 0: a classification data set needs at least "
+                             "two classes (pass num_classes= if other classes exist elsewhere)")
+        k = top
+    else:
+        k = _check_int(num_classes, "num_classes")
+        if k < 2:
+            raise ValueError(f"num_classes must be an integer >= 2, got {k}")
+        if top > k:
+            raise ValueError(f"y holds the label {top - 1} but num_classes={k} allows only "
+                             f"0..{k - 1}")
+    return torch.from_numpy(labels.astype(np.int64)), k
+
+
+def classification_from_arrays(X, y, *, num_classes: Optional[int] = None,
+                               test_fraction: Optional[float] = None, split: Optional[int] = None,
+                               test_mask=None, test_indices=None, standardize: bool = True,
+                               dtype: torch.dtype = torch.float64,
+                               device: Optional[Union[str, torch.device]] = None,
+                               name: str = "arrays") -> ClassificationData:
+    """Your own classification data as a :class:`ClassificationData`: a train/test split as
+    :func:`from_arrays` chooses it (a given ``test_mask``, given ``test_indices``, or a random
+    split seeded by ``split`` holding out ``round(n · test_fraction)`` rows, default 0.1), then
+    the features standardised with the training statistics. Labels are never standardised.
+
+    Args:
+        X: ``(n, d)`` features, finite (tensor or array; read in float64).
+        y: ``(n,)`` (or ``(n, 1)``) class labels: integers ``0..K-1`` (an integer, bool or
+            float array whose values are whole numbers); binary labels may be given as
+            ``-1/+1`` and are mapped ``-1 → 0``, ``+1 → 1``.
+        num_classes: the number of classes ``K >= 2``; ``None``: the largest label + 1 (a class
+            without rows in one part, or at all below the largest label, is allowed).
+        test_fraction, split, test_mask, test_indices: the split, as :func:`from_arrays`.
+        standardize: whether to standardise the features with training statistics.
+        dtype: floating dtype of the features (computation is done in float64).
+        device: the device of the returned tensors (``None``: the CPU).
+        name: the data set's name in the result.
+
+    Returns:
+        A :class:`ClassificationData` with int64 labels, ``seed=None`` and ``split`` the random
+        split's index (``None`` for a given mask or index list).
+
+    Raises:
+        TypeError: labels that are not numbers, and whatever :func:`from_arrays` raises as a
+            TypeError.
+        ValueError: ``X`` not a non-empty ``(n, d)`` array or non-finite; ``y`` not ``n`` labels,
+            NaN/Inf, not whole numbers, negative (other than binary ``-1/+1``), a single class,
+            or above ``num_classes - 1``; ``num_classes < 2``; ``device`` not a device; and the
+            split errors of :func:`from_arrays`.
+    """
+    X = check_X(X, "X").detach().cpu().to(torch.float64)
+    labels, k = _check_labels(y, X.shape[0], num_classes)
+    _check_float_dtype(dtype)
+    device = _check_device(device)
+    is_test_np, split = _split_rows(X.shape[0], test_fraction, split, test_mask, test_indices)
+    is_test = torch.from_numpy(is_test_np)
+    X_train, X_test, x_mean, x_std = _standardize_X_parts(X[~is_test], X[is_test],
+                                                          bool(standardize))
+    data = ClassificationData(
+        name=str(name),
+        X_train=X_train.to(dtype), y_train=labels[~is_test],
+        X_test=X_test.to(dtype), y_test=labels[is_test],
+        x_mean=x_mean.to(dtype), x_std=x_std.to(dtype),
+        num_classes=k, split=split, seed=None,
+    )
+    return data if device is None else data.to(device)
+
+
+#: scikit-learn's loader of each of :data:`SKLEARN_DATASETS` and its keyword arguments
+#: (``scaled=False``: diabetes' raw features; we standardise them ourselves).
+_SKLEARN_LOADERS: dict[str, tuple[str, dict]] = {
+    "diabetes": ("load_diabetes", {"scaled": False}),
+    "breast_cancer": ("load_breast_cancer", {}),
+    "digits": ("load_digits", {}),
+}
+
+
+def _sklearn_key(name) -> Optional[str]:
+    """The scikit-learn data set a name means (case and ``-``/``_`` ignored), or ``None``."""
+    if not isinstance(name, str):
+        return None
+    key = name.strip().lower().replace("-", "_")
+    return key if key in SKLEARN_DATASETS else None
+
+
+def _sklearn_arrays(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The raw ``(X, y)`` numpy arrays of one of :data:`SKLEARN_DATASETS`, read from the files
+    that ship with scikit-learn (imported here, never at module import; nothing is downloaded).
+
+    Raises:
+        ImportError: scikit-learn is not installed; the message says how to install it.
+    """
+    try:
+        from sklearn import datasets
+    except ImportError as exc:
+        raise ImportError(f"the {name!r} data set ships with scikit-learn, which is not "
+                          f"installed: pip install \"torch_lipcvx[sklearn]\" (or pip install "
+                          f"scikit-learn)") from exc
+    loader, kw = _SKLEARN_LOADERS[name]
+    X, y = getattr(datasets, loader)(return_X_y=True, **kw)
+    return np.asarray(X, dtype=np.float64), np.asarray(y)
+
+
+def _check_sklearn_args(split, test_fraction, dtype, device) -> Optional[torch.device]:
+    """The arguments of the scikit-learn loaders, checked before scikit-learn is imported."""
+    split = _check_int(split, "split")
+    if split < 0:
+        raise ValueError(f"split must be an integer >= 0, got {split}")
+    _check_fraction(test_fraction)
+    _check_float_dtype(dtype)
+    return _check_device(device)
+
+
+def load_diabetes(split: int = 0, *, test_fraction: float = 0.1, standardize: bool = True,
+                  dtype: torch.dtype = torch.float64,
+                  device: Optional[Union[str, torch.device]] = None) -> RegressionData:
+    """The diabetes regression data set that ships with scikit-learn (442 rows × 10 features).
+
+    Efron, Hastie, Johnstone and Tibshirani (2004), *Least Angle Regression*: age, sex, body
+    mass index, average blood pressure and six blood serum measurements of 442 diabetes
+    patients; the target is a quantitative measure of disease progression one year after
+    baseline (25 to 346). The raw features are read (scikit-learn's ``scaled=False``) and split
+    and standardised exactly as :func:`from_arrays` does: ``round(442 · test_fraction)`` test
+    rows drawn by a permutation seeded with ``split`` (44 by default), then features and target
+    standardised with the training statistics. Needs scikit-learn (the optional extra
+    ``torch_lipcvx[sklearn]``); nothing is downloaded.
+
+    Args:
+        split: which random split, an integer ``>= 0`` (the permutation's seed); the same
+            ``split`` always gives the same rows.
+        test_fraction: fraction of rows held out, ``0 <= test_fraction < 1``.
+        standardize: whether to standardise features and target with training statistics.
+        dtype: floating dtype of the returned tensors (computation is done in float64).
+        device: the device of the returned tensors (``None``: the CPU).
+
+    Returns:
+        A :class:`RegressionData` named ``"diabetes"`` with ``split=split`` and ``seed=None``.
+
+    Raises:
+        TypeError: ``split`` not an integer or ``test_fraction`` not a number.
+        ValueError: ``split < 0``, ``test_fraction`` outside ``[0, 1)``, ``dtype`` not
+            floating, ``device`` not a device.
+        ImportError: scikit-learn is not installed (the message says how to install it).
+    """
+    device = _check_sklearn_args(split, test_fraction, dtype, device)
+    X, y = _sklearn_arrays("diabetes")
+    data = from_arrays(X, y, test_fraction=test_fraction, split=split, standardize=standardize,
+                       dtype=dtype, name="diabetes")
+    return data if device is None else data.to(device)
+
+
+def _load_sklearn_classification(name: str, num_classes: int, split: int, test_fraction: float,
+                                 standardize: bool, dtype: torch.dtype,
+                                 device) -> ClassificationData:
+    device = _check_sklearn_args(split, test_fraction, dtype, device)
+    X, y = _sklearn_arrays(name)
+    return classification_from_arrays(X, y, num_classes=num_classes, test_fraction=test_fraction,
+                                      split=split, standardize=standardize, dtype=dtype,
+                                      device=device, name=name)
+
+
+def load_breast_cancer(split: int = 0, *, test_fraction: float = 0.1, standardize: bool = True,
+                       dtype: torch.dtype = torch.float64,
+                       device: Optional[Union[str, torch.device]] = None) -> ClassificationData:
+    """The breast cancer classification data set that ships with scikit-learn (569 rows × 30
+    features, 2 classes).
+
+    The UCI Breast Cancer Wisconsin (Diagnostic) data set (Wolberg, Street and Mangasarian):
+    30 features of the cell nuclei in a digitised image of a fine needle aspirate of a breast
+    mass; label 0 is malignant (212 rows), 1 benign (357 rows). Split and standardised as
+    :func:`classification_from_arrays` does (``round(569 · test_fraction)`` test rows drawn by
+    a permutation seeded with ``split``, 57 by default; features standardised with the training
+    statistics). Needs scikit-learn (``torch_lipcvx[sklearn]``); nothing is downloaded.
+
+    Args:
+        split, test_fraction, standardize, dtype, device: as :func:`load_diabetes`
+            (``standardize`` acts on the features only).
+
+    Returns:
+        A :class:`ClassificationData` named ``"breast_cancer"`` with ``num_classes=2``.
+
+    Raises:
+        TypeError, ValueError, ImportError: as :func:`load_diabetes`.
+    """
+    return _load_sklearn_classification("breast_cancer", 2, split, test_fraction, standardize,
+                                        dtype, device)
+
+
+def load_digits(split: int = 0, *, test_fraction: float = 0.1, standardize: bool = True,
+                dtype: torch.dtype = torch.float64,
+                device: Optional[Union[str, torch.device]] = None) -> ClassificationData:
+    """The handwritten digits classification data set that ships with scikit-learn (1797 rows ×
+    64 features, 10 classes).
+
+    The test set of the UCI Optical Recognition of Handwritten Digits data set (Alpaydin and
+    Kaynak): 8 × 8 images of the digits 0–9, each pixel an integer 0..16 (row-major, 64
+    features); the label is the digit (about 180 rows per class). Some border pixels are 0 in
+    every image: standardised, such a column has std 1 and stays 0. Split and standardised as
+    :func:`classification_from_arrays` does (180 test rows by default). Needs scikit-learn
+    (``torch_lipcvx[sklearn]``); nothing is downloaded.
+
+    Args:
+        split, test_fraction, standardize, dtype, device: as :func:`load_diabetes`
+            (``standardize`` acts on the features only).
+
+    Returns:
+        A :class:`ClassificationData` named ``"digits"`` with ``num_classes=10``.
+
+    Raises:
+        TypeError, ValueError, ImportError: as :func:`load_diabetes`.
+    """
+    return _load_sklearn_classification("digits", 10, split, test_fraction, standardize, dtype,
+                                        device)
+
+
+_SKLEARN_FUNCS = {"diabetes": load_diabetes, "breast_cancer": load_breast_cancer,
+                  "digits": load_digits}
+
+
+def dataset_task(name: str, root: Optional[PathLike] = None) -> Literal["regression",
+                                                                        "classification"]:
+    """Whether :func:`load_dataset` returns a regression or a classification set for ``name``.
+
+    Args:
+        name: a name :func:`load_dataset` accepts.
+        root: as :func:`load_dataset` (used only to check that a folder name exists).
+
+    Returns:
+        ``"classification"`` for the names of :data:`CLASSIFICATION_DATASETS` (a
+        :class:`ClassificationData`), ``"regression"`` for ``"rastrigin"``, ``"diabetes"`` and
+        every data set folder (a :class:`RegressionData`).
+
+    Raises:
+        TypeError: ``name`` is not a string.
+        ValueError: ``name`` is no data set (the message lists the names there), as
+            :func:`load_dataset`.
+        FileNotFoundError: ``root`` (or ``$TORCH_LIPCVX_DATA``) is not a directory.
+    """
+    key = _check_set_name(name)
+    sk = _sklearn_key(key)
+    if sk is not None:
+        return "classification" if sk in CLASSIFICATION_DATASETS else "regression"
+    if key.lower() != "rastrigin":
+        _dataset_folder(key, root, also=("rastrigin",) + SKLEARN_DATASETS)
+    return "regression"
