@@ -665,3 +665,246 @@ def test_load_csv_with_a_mask_file_or_indices(tmp_path):
         load_csv(path, test_mask=tmp_path / "bad.csv")
     with pytest.raises(ValueError, match="test_fraction chooses a random split"):
         load_csv(path, test_mask=tmp_path / "one.csv.gz", test_fraction=0.2)
+
+
+# --------------------------------------------------------------------------------------------
+# The scikit-learn data sets (optional extra torch_lipcvx[sklearn]) and ClassificationData
+# --------------------------------------------------------------------------------------------
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+from torch_lipcvx.data import (  # noqa: E402
+    CLASSIFICATION_DATASETS,
+    SKLEARN_DATASETS,
+    ClassificationData,
+    classification_from_arrays,
+    dataset_task,
+    load_breast_cancer,
+    load_diabetes,
+    load_digits,
+)
+
+#: name -> (loader, rows, features, task, number of classes or None)
+SK = {"diabetes": (load_diabetes, 442, 10, "regression", None),
+      "breast_cancer": (load_breast_cancer, 569, 30, "classification", 2),
+      "digits": (load_digits, 1797, 64, "classification", 10)}
+
+
+@lru_cache(maxsize=None)
+def _sk_raw(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The raw arrays straight from scikit-learn, read independently of the library."""
+    from sklearn import datasets
+    kw = {"scaled": False} if name == "diabetes" else {}
+    X, y = getattr(datasets, f"load_{name}")(return_X_y=True, **kw)
+    return X, y
+
+
+def _sorted_rows(a: np.ndarray) -> np.ndarray:
+    return a[np.lexsort(a.T[::-1])]
+
+
+def test_sklearn_name_tuples():
+    assert set(SKLEARN_DATASETS) == set(SK)
+    assert set(CLASSIFICATION_DATASETS) == {k for k, v in SK.items() if v[3] == "classification"}
+
+
+@pytest.mark.parametrize("name", list(SK))
+def test_sklearn_sets_shapes_tasks_and_rows(name):
+    loader, rows, d, task, k = SK[name]
+    raw = loader(split=3, standardize=False)
+    assert raw.d == d and raw.n + raw.n_test == rows and raw.n_test == round(rows * 0.1)
+    assert raw.name == name and raw.split == 3 and raw.seed is None
+    assert dataset_task(name) == task
+    assert isinstance(raw, ClassificationData if task == "classification" else RegressionData)
+    # the two parts hold exactly scikit-learn's rows (each once), with their own targets
+    X_sk, y_sk = _sk_raw(name)
+    table = torch.cat([torch.cat([raw.X_train, raw.X_test]),
+                       torch.cat([raw.y_train, raw.y_test]).to(torch.float64)[:, None]], 1)
+    np.testing.assert_array_equal(_sorted_rows(table.numpy()),
+                                  _sorted_rows(np.column_stack([X_sk, y_sk])))
+    if task == "classification":
+        assert raw.num_classes == k and raw.y_train.dtype == torch.int64
+        labels = torch.cat([raw.y_train, raw.y_test])
+        assert set(labels.tolist()) == set(range(k))
+        assert labels.bincount().tolist() == np.bincount(y_sk.astype(int)).tolist()
+    else:
+        assert raw.y_train.dtype == torch.float64
+
+
+@pytest.mark.parametrize("name", list(SK))
+def test_sklearn_sets_standardised_with_training_statistics(name):
+    loader = SK[name][0]
+    raw, data = loader(split=1, standardize=False), loader(split=1)
+    constant = raw.X_train.amax(0) == raw.X_train.amin(0)
+    assert bool((data.X_train.mean(0).abs() < 1e-10).all())
+    std = data.X_train.std(0, correction=0)
+    _close(std[~constant], torch.ones(int((~constant).sum()), dtype=torch.float64), 1e-10, 1e-10)
+    assert bool((data.X_train[:, constant] == 0).all())           # digits' blank border pixels
+    _close(data.X_test, (raw.X_test - data.x_mean) / data.x_std, 1e-12, 1e-12)
+    _close(data.standardize_X(raw.X_test), data.X_test, 1e-12, 1e-12)
+    if isinstance(data, ClassificationData):                      # labels never standardised
+        assert torch.equal(data.y_train, raw.y_train) and torch.equal(data.y_test, raw.y_test)
+    else:
+        assert abs(float(data.y_train.mean())) < 1e-10
+        assert abs(float(data.y_train.std(correction=0)) - 1) < 1e-10
+        _close(data.unstandardize_y(data.y_test), raw.y_test, 1e-12, 1e-9)
+
+
+def test_sklearn_splits_are_deterministic_and_differ():
+    a, b, c = load_digits(split=0), load_digits(split=0), load_digits(split=1)
+    for f in ("X_train", "y_train", "X_test", "y_test"):
+        assert torch.equal(getattr(a, f), getattr(b, f))
+    assert not torch.equal(a.y_test, c.y_test) or not torch.equal(a.X_test, c.X_test)
+    d = load_diabetes(split=2, test_fraction=0.25, dtype=torch.float32)
+    assert d.n_test == round(442 * 0.25) and d.dtype == torch.float32
+    e = load_breast_cancer(test_fraction=0.0)
+    assert e.n_test == 0 and e.n == 569
+
+
+def test_load_dataset_and_dataset_task_know_the_sklearn_names():
+    for name in ("Digits", "breast-cancer", " DIABETES "):
+        data = load_dataset(name, split=4, test_fraction=0.2, dtype=torch.float32, seed=9, n=3)
+        key = name.strip().lower().replace("-", "_")
+        assert data.name == key and data.split == 4 and data.dtype == torch.float32
+        assert dataset_task(name) == SK[key][3]
+        assert data.n_test == round(SK[key][1] * 0.2)
+    assert dataset_task("wine") == "regression" and dataset_task("Rastrigin") == "regression"
+    with pytest.raises(ValueError, match=r"unknown data set 'boston'.*there: machine, rastrigin, "
+                       r"servo, solar, wine; scikit-learn's.*diabetes, breast_cancer, digits"):
+        load_dataset("boston")
+    with pytest.raises(ValueError, match="unknown data set 'boston'.*breast_cancer"):
+        dataset_task("boston")
+    with pytest.raises(TypeError, match="name must be a string"):
+        dataset_task(None)
+
+
+def test_sklearn_loaders_take_device_and_to_keeps_labels():
+    data = load_breast_cancer(device="meta")
+    assert data.device.type == "meta" and data.y_train.device.type == "meta"
+    cpu = load_breast_cancer(dtype=torch.float32)
+    moved = cpu.to(dtype=torch.float64)
+    assert moved.X_train.dtype == torch.float64 and moved.x_std.dtype == torch.float64
+    assert moved.y_train.dtype == torch.int64 and torch.equal(moved.y_test, cpu.y_test)
+    assert repr(cpu) == ("ClassificationData(name='breast_cancer', split=0, seed=None, "
+                         "n_train=512, n_test=57, d=30, num_classes=2, dtype=torch.float32, "
+                         "device=cpu)")
+    with pytest.raises(ValueError, match="dtype must be a floating torch dtype"):
+        cpu.to(dtype=torch.int64)
+
+
+@pytest.mark.parametrize("call", [lambda: load_diabetes(), lambda: load_breast_cancer(split=2),
+                                  lambda: load_digits(), lambda: load_dataset("digits")])
+def test_missing_sklearn_says_how_to_install_it(monkeypatch, call):
+    monkeypatch.setitem(sys.modules, "sklearn", None)          # `import sklearn` now fails
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(ImportError, match=r'pip install "torch_lipcvx\[sklearn\]"'):
+        call()
+
+
+@pytest.mark.parametrize("kwargs, exc, pattern", [
+    ({"split": -1}, ValueError, "split must be an integer >= 0"),
+    ({"split": 1.5}, TypeError, "split must be an integer"),
+    ({"test_fraction": 1.0}, ValueError, r"test_fraction must be in \[0, 1\)"),
+    ({"dtype": torch.int64}, ValueError, "dtype must be a floating torch dtype"),
+    ({"device": "nowhere"}, ValueError, "device must be None, a torch.device"),
+])
+def test_sklearn_loader_arguments_are_checked_first(monkeypatch, kwargs, exc, pattern):
+    monkeypatch.setitem(sys.modules, "sklearn", None)          # checked before the import
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    for loader in (load_diabetes, load_digits):
+        with pytest.raises(exc, match=pattern):
+            loader(**kwargs)
+
+
+def test_importing_the_package_does_not_import_sklearn():
+    code = ("import sys, torch_lipcvx, torch_lipcvx.data, torch_lipcvx.cli; "
+            "sys.exit('sklearn' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+
+
+def test_classification_from_arrays_splits_and_keeps_labels():
+    n = 40
+    X = np.column_stack([np.arange(n, dtype=float), np.ones(n)])   # column 0: the row's id
+    y = np.arange(n) % 3
+    data = classification_from_arrays(X, y, split=5, test_fraction=0.25, standardize=False)
+    ids_train, ids_test = data.X_train[:, 0].long(), data.X_test[:, 0].long()
+    assert data.n_test == 10 and data.num_classes == 3 and data.split == 5
+    assert sorted(ids_train.tolist() + ids_test.tolist()) == list(range(n))   # a partition
+    assert torch.equal(data.y_train, torch.as_tensor(y)[ids_train])
+    assert torch.equal(data.y_test, torch.as_tensor(y)[ids_test])
+    assert bool((ids_train.diff() > 0).all()) and bool((ids_test.diff() > 0).all())  # order kept
+    same = classification_from_arrays(X, y, split=5, test_fraction=0.25, standardize=False)
+    assert torch.equal(same.X_test, data.X_test)
+    std = classification_from_arrays(X, y, split=5, test_fraction=0.25)
+    assert bool((std.X_train[:, 1] == 0).all()) and float(std.x_std[1]) == 1.0  # constant column
+
+
+def test_classification_labels_accepted_forms():
+    X = torch.randn(8, 2, generator=torch.Generator().manual_seed(0))
+    pm = classification_from_arrays(X, [-1, 1, 1, -1, 1, -1, -1, 1], test_indices=[0, 1])
+    assert pm.num_classes == 2 and pm.y_test.tolist() == [0, 1]      # ±1 -> {0, 1}
+    fl = classification_from_arrays(X, np.array([0., 2, 1, 0, 2, 1, 0, 2])[:, None],
+                                    test_indices=[2])
+    assert fl.y_train.dtype == torch.int64 and fl.num_classes == 3
+    bools = classification_from_arrays(X, torch.arange(8) % 2 == 0, test_indices=[0])
+    assert bools.num_classes == 2
+    # a class present only in the test rows, and one absent altogether: K = largest label + 1
+    only_test = classification_from_arrays(X, [0, 1, 0, 1, 0, 1, 0, 4], test_indices=[7])
+    assert only_test.num_classes == 5 and 4 not in only_test.y_train.tolist()
+    wide = classification_from_arrays(X, [0, 1] * 4, num_classes=10, test_indices=[0])
+    assert wide.num_classes == 10
+
+
+@pytest.mark.parametrize("X, y, kwargs, exc, pattern", [
+    (np.ones((4, 2)), [0, 1, 0.5, 1], {}, ValueError, r"integer class labels.*0\.5 at row 2"),
+    (np.ones((4, 2)), [0, 1, np.nan, 1], {}, ValueError, "integer class labels.*nan at row 2"),
+    (np.ones((4, 2)), [0, 1, -2, 1], {}, ValueError, r"labels 0\.\.K-1.*found -2 at row 2"),
+    (np.ones((4, 2)), ["a", "b", "a", "b"], {}, TypeError, "integer class labels"),
+    (np.ones((4, 2)), [0, 1, 1], {}, ValueError, r"y must have shape \(4,\)"),
+    (np.ones((4, 2)), np.zeros((4, 2)), {}, ValueError, r"y must have shape \(4,\)"),
+    (np.ones((4, 2)), [0, 0, 0, 0], {}, ValueError, "only the class 0"),
+    (np.ones((4, 2)), [0, 1, 2, 1], {"num_classes": 2}, ValueError, "label 2 but num_classes=2"),
+    (np.ones((4, 2)), [0, 1, 0, 1], {"num_classes": 1}, ValueError, "num_classes must be an integer >= 2"),
+    (np.ones((4, 2)), [0, 1, 0, 1], {"num_classes": 2.0}, TypeError, "num_classes must be an integer"),
+    (np.array([[1.0, np.nan]] * 4), [0, 1, 0, 1], {}, ValueError, "X"),
+    (np.ones(4), [0, 1, 0, 1], {}, ValueError, r"X must have shape \(n, d\)"),
+    (np.ones((4, 2)), [0, 1, 0, 1], {"test_indices": [9]}, ValueError, "test_indices"),
+    (np.ones((4, 2)), [0, 1, 0, 1], {"device": 3.5}, ValueError, "device must be"),
+])
+def test_classification_from_arrays_bad_inputs_are_named(X, y, kwargs, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        classification_from_arrays(X, y, **kwargs)
+
+
+def test_classification_data_checks_itself():
+    X, lab = torch.zeros(3, 2), torch.tensor([0, 1, 1])
+    ok = dict(name="t", X_train=X, y_train=lab, X_test=X[:1], y_test=lab[:1],
+              x_mean=torch.zeros(2), x_std=torch.ones(2), num_classes=2)
+    assert ClassificationData(**ok).n == 3
+    for change, pattern in [({"y_train": lab.float()}, "y_train must hold int64 class labels"),
+                            ({"y_test": torch.tensor([2])}, r"y_test must hold labels in 0\.\.1"),
+                            ({"y_train": lab[:2]}, r"y_train must have shape \(3,\)"),
+                            ({"num_classes": 1}, "num_classes must be an integer >= 2")]:
+        with pytest.raises(ValueError, match=pattern):
+            ClassificationData(**{**ok, **change})
+
+
+def test_cli_data_choice_knows_the_sklearn_sets(tmp_path, capsys):
+    from torch_lipcvx.cli import main
+
+    def run(argv):
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as exc:
+            code = exc.code
+        return (code, *capsys.readouterr())
+
+    code, out, err = run(["train", "--data", "Diabetes", "--hidden", "3", "--epochs", "2",
+                          "--split", "2", "--out", tmp_path / "d.pt", "--quiet"])
+    assert code == 0, err
+    rec = torch.load(tmp_path / "d.pt", weights_only=True)["data"]
+    assert rec["name"] == "diabetes" and rec["data_dir"] is None and rec["split"] == 2
+    code, out, err = run(["train", "--data", "digits", "--out", tmp_path / "x.pt"])
+    assert code == 2 and "--data digits is a classification set" in err
+    assert "--task classification" in err and not (tmp_path / "x.pt").exists()

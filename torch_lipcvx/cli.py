@@ -348,7 +348,7 @@ def _load_data(spec: dict):
         if root is not None and not Path(root).expanduser().is_dir():
             raise CLIError(f"data directory not found: {root}")
         try:
-            folder = _dataset_folder(name, root, also=("rastrigin",) + SKLEARN_DATASETS)
+            folder = _dataset_folder(name, root, also=("rastrigin",), sklearn=True)
         except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
             raise CLIError(str(exc)) from None
         # recorded: the folder's own name, and its directory unless it is the bundled one

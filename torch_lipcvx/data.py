@@ -344,7 +344,7 @@ class ClassificationData(_SplitData):
             y = getattr(self, field)
             if y.dtype != torch.int64:
                 raise ValueError(f"{field} must hold int64 class labels, got dtype {y.dtype}")
-            if y.numel() and not bool(((y >= 0) & (y < k)).all()):
+            if y.numel() and y.device.type != "meta" and not bool(((y >= 0) & (y < k)).all()):
                 raise ValueError(f"{field} must hold labels in 0..{k - 1} (num_classes={k}), "
                                  f"found {int(y[(y < 0) | (y >= k)][0])}")
 
@@ -516,11 +516,13 @@ def _check_set_name(name) -> str:
     return key
 
 
-def _dataset_folder(name: str, root: Optional[PathLike], also: tuple[str, ...] = ()) -> Path:
+def _dataset_folder(name: str, root: Optional[PathLike], also: tuple[str, ...] = (),
+                    sklearn: bool = False) -> Path:
     """Find the folder of data set ``name`` under ``root`` (or the default search directories).
 
     The exact name is tried first, then its lower-case form (so ``"Wine"`` finds ``wine``).
-    ``also``: further valid names (e.g. ``"rastrigin"``) to list in the error message.
+    ``also``: further valid names (e.g. ``"rastrigin"``) to list in the error message;
+    ``sklearn``: also name the scikit-learn sets (:data:`SKLEARN_DATASETS`) there.
 
     Raises:
         TypeError: ``name`` not a string or ``root`` not a path.
@@ -535,9 +537,11 @@ def _dataset_folder(name: str, root: Optional[PathLike], also: tuple[str, ...] =
                 return folder / candidate
     there = sorted({s for folder in dirs for s in _sets_in(folder)} | set(also))
     where = " or ".join(str(d) for d in dirs)
+    shipped = (f"; scikit-learn's (the extra torch_lipcvx[sklearn]): "
+               f"{', '.join(SKLEARN_DATASETS)}" if sklearn else "")
     raise ValueError(f"unknown data set {name!r}: no folder {key!r} under {where}; data sets "
-                     f"there: {', '.join(there) if there else '(none)'} (a data set is a folder "
-                     f"NAME holding NAME/{_DATA_FILE} and NAME/{_MASK_FILE})")
+                     f"there: {', '.join(there) if there else '(none)'}{shipped} (a data set "
+                     f"is a folder NAME holding NAME/{_DATA_FILE} and NAME/{_MASK_FILE})")
 
 
 def _as_bool_mask(values: np.ndarray, what: str, n: int) -> np.ndarray:
@@ -884,7 +888,7 @@ def load_dataset(name: str, root: Optional[PathLike] = None, split: int = 0, *, 
     sk = _sklearn_key(key)
     if sk is not None:
         return _SKLEARN_FUNCS[sk](split, **kw)
-    folder = _dataset_folder(key, root, also=("rastrigin",) + SKLEARN_DATASETS)
+    folder = _dataset_folder(key, root, also=("rastrigin",), sklearn=True)
     return load_uci(folder.name, folder.parent, split, **kw)
 
 
@@ -1333,5 +1337,5 @@ def dataset_task(name: str, root: Optional[PathLike] = None) -> Literal["regress
     if sk is not None:
         return "classification" if sk in CLASSIFICATION_DATASETS else "regression"
     if key.lower() != "rastrigin":
-        _dataset_folder(key, root, also=("rastrigin",) + SKLEARN_DATASETS)
+        _dataset_folder(key, root, also=("rastrigin",), sklearn=True)
     return "regression"
