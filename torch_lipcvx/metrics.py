@@ -32,6 +32,13 @@ its parameters a second time inside the metric (duplicate ``state_dict`` entries
 ``LightningModule``), and a callback that replaces ``pl_module.model`` would leave the metric
 attacking a stale network.
 
+Classification (docs/attacks.md §4): for a classifier (logits ``(n, k)``, or one logit for a
+binary classifier; integer labels) :func:`accuracy`, :func:`robust_accuracy` /
+:class:`RobustAccuracy` (PGD on the cross-entropy or the margin: an *upper* bound on the true
+robust accuracy) and :func:`certified_accuracy` / :class:`CertifiedAccuracy` (points whose logit
+margin exceeds ``√2·L·ε`` for ℓ2, ``2·L·ε`` for ℓ∞, ``L·ε`` for one logit: a *lower* bound).
+Their states are two integer counts (correct, total), summed across processes.
+
 Lipschitz logging: a Lipschitz interval is a property of the network, not an average over data,
 so it is not a ``Metric``. :func:`log_lipschitz_interval` computes
 :func:`~torch_lipcvx.bounds.lipschitz_bounds` once and logs ``lipschitz/lower`` and
@@ -53,16 +60,21 @@ from torch import Tensor, nn
 from torchmetrics import Metric
 
 from ._checks import check_nonneg, check_norm, check_positive_int
-from .attacks import (NormLike, _check_alpha, _clean_residuals, _model_inputs,
-                      certified_squared_error_bound, pgd_attack)
+from .attacks import (NormLike, _check_alpha, _check_loss, _clean_margins, _clean_residuals,
+                      _model_inputs, certified_radius, certified_squared_error_bound,
+                      classification_margin, pgd_attack, pgd_classification)
 from .bounds import LipschitzInterval, lipschitz_bounds
 from .linf import DEFAULT_MAX_EXACT_DIM, check_method, linf_program
 from .models import ShallowWeights, as_shallow_relu
 
 __all__ = [
     "AdversarialMSE",
+    "CertifiedAccuracy",
     "CertifiedAdversarialMSE",
+    "RobustAccuracy",
+    "accuracy",
     "adversarial_mse",
+    "certified_accuracy",
     "certified_adversarial_mse",
     "certified_lipschitz",
     "lipschitz_interval_dict",
@@ -333,6 +345,18 @@ def certified_adversarial_mse(model: nn.Module, X: Tensor, y: Tensor, eps: float
 
 
 # ---------------------------------------------------------------------------- Metric classes
+def _lipschitz_for(metric, model: nn.Module) -> float:
+    """``metric.lipschitz`` when fixed, else the certified bound of ``model``'s current weights
+    for ``metric.norm`` and ``metric.method``, cached in ``metric._cache`` and recomputed only
+    when the weights differ (bit for bit) from the cached ones."""
+    if metric.lipschitz is not None:
+        return metric.lipschitz
+    weights = as_shallow_relu(model).weights()
+    if metric._cache is None or not _same_weights(metric._cache[0], weights):
+        metric._cache = (weights, certified_lipschitz(model, metric.norm, method=metric.method))
+    return metric._cache[1]
+
+
 class _SumCountMetric(Metric):
     """States ``sum_loss`` and ``total``, both summed across processes; value ``sum / total``.
 
@@ -505,12 +529,7 @@ class CertifiedAdversarialMSE(_SumCountMetric):
 
     def _lipschitz_for(self, model: nn.Module) -> float:
         """The fixed ``L``, or the (cached) certified bound of ``model``'s current weights."""
-        if self.lipschitz is not None:
-            return self.lipschitz
-        weights = as_shallow_relu(model).weights()
-        if self._cache is None or not _same_weights(self._cache[0], weights):
-            self._cache = (weights, certified_lipschitz(model, self.norm, method=self.method))
-        return self._cache[1]
+        return _lipschitz_for(self, model)
 
     def update(self, model: nn.Module, X: Tensor, y: Tensor) -> None:
         """Add the batch's summed certified bounds and size to the states."""
@@ -525,6 +544,265 @@ class CertifiedAdversarialMSE(_SumCountMetric):
     def compute(self) -> Tensor:
         """Certified adversarial MSE over every sample seen since the last ``reset``."""
         return _certified_adversarial_mse_compute(self.sum_loss, self.total)
+
+
+# ---------------------------------------------------------------------------- classification
+# Accuracies of a classifier (logits (n, k), or one logit for a binary classifier; labels and
+# margins as in torch_lipcvx.attacks, docs/attacks.md §4). On the same data, eps and norm:
+#     certified_accuracy <= true robust accuracy <= robust_accuracy (PGD) <= accuracy.
+# Layout as above: per-sample "correct" flags, an update returning (number correct, count), a
+# compute returning their ratio; the Metric classes sum both counts across batches/processes.
+
+def _correct_count(correct: Tensor) -> tuple[Tensor, int]:
+    """``(number of True entries as a 0-d long tensor, n)`` of a bool ``(n,)`` tensor."""
+    return correct.sum(dtype=torch.int64), correct.shape[0]
+
+
+def _accuracy_compute(correct: Union[int, Tensor], total: Union[int, Tensor]) -> Tensor:
+    """``correct / total`` as a 0-d tensor of the default float dtype (NaN when ``total`` is 0)."""
+    correct = torch.as_tensor(correct)
+    return correct.to(torch.get_default_dtype()) / torch.as_tensor(total, device=correct.device)
+
+
+def _clean_correct(model: nn.Module, X: Tensor, y: Tensor) -> Tensor:
+    """Per-sample ``margin > 0`` at the clean points, bool ``(n,)`` (validates everything)."""
+    with _autograd_allowed():
+        return classification_margin(model, _plain(X), _plain(y)) > 0
+
+
+def _robust_correct(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLike = 2,
+                    steps: int = 20, alpha: Optional[float] = None, random_start: bool = True,
+                    restarts: int = 1, generator: Optional[torch.Generator] = None,
+                    bounds: Optional[tuple[float, float]] = None, loss: str = "ce") -> Tensor:
+    """Per-sample "still correct after PGD", bool ``(n,)``, from
+    :func:`~torch_lipcvx.attacks.pgd_classification` (which validates every argument)."""
+    with _autograd_allowed():
+        result = pgd_classification(model, _plain(X), _plain(y), eps, norm, steps=steps,
+                                    alpha=alpha, random_start=random_start, restarts=restarts,
+                                    generator=generator, bounds=bounds, loss=loss)
+    return result.correct
+
+
+def _certified_correct(model: nn.Module, X: Tensor, y: Tensor, eps: float,
+                       lipschitz: float, norm: float) -> Tensor:
+    """Per-sample "certified at radius eps" (correct and certified radius ``> eps``), bool
+    ``(n,)``, from :func:`~torch_lipcvx.attacks.certified_radius`."""
+    with _autograd_allowed():
+        return certified_radius(model, _plain(X), _plain(y), lipschitz, norm) > eps
+
+
+def _check_classifier_data(model: nn.Module, X: Tensor, y: Tensor) -> None:
+    """Validate model, data and labels (one clean evaluation) before a Lipschitz certificate
+    is computed, so that bad data fail fast, not after an SDP."""
+    with _autograd_allowed():
+        _clean_margins(model, *_model_inputs(model, _plain(X), _plain(y), labels=True))
+
+
+def accuracy(model: nn.Module, X: Tensor, y: Tensor) -> Tensor:
+    """Clean accuracy of a classifier: the fraction of points with margin ``> 0``.
+
+    Args:
+        model: ``nn.Module`` mapping ``(n, d)`` to logits ``(n, k)``, ``k >= 2``, or one logit
+            ``(n,)`` / ``(n, 1)`` (binary: class 1 iff ``f(x) > 0``); evaluated in eval mode.
+        X: inputs ``(n, d)``; y: labels ``(n,)``, class indices in ``[0, k)`` (one logit:
+            ``{0, 1}`` or ``±1``).
+
+    Returns:
+        0-d tensor in ``[0, 1]`` (default float dtype), on ``X``'s device.
+
+    Raises:
+        ValueError / TypeError: as for :func:`~torch_lipcvx.attacks.classification_margin`.
+    """
+    return _accuracy_compute(*_correct_count(_clean_correct(model, X, y)))
+
+
+def robust_accuracy(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLike = 2,
+                    steps: int = 20, alpha: Optional[float] = None, random_start: bool = True,
+                    restarts: int = 1, generator: Optional[torch.Generator] = None,
+                    bounds: Optional[tuple[float, float]] = None, loss: str = "ce") -> Tensor:
+    """Robust accuracy under ℓ2/ℓ∞ PGD: an *upper* bound on the true robust accuracy.
+
+    The fraction of points that :func:`~torch_lipcvx.attacks.pgd_classification` (on ``loss``,
+    ``"ce"`` or ``"margin"``) fails to misclassify within ``‖δ‖_p ≤ eps``. A found adversarial
+    point is real, a missed one is possible, so the value is ``>=`` the true robust accuracy,
+    ``<=`` the clean :func:`accuracy`, and equals it at ``eps = 0``.
+
+    Args:
+        model, X, y: as for :func:`accuracy`.
+        eps: radius ``>= 0``, in the units of ``X``.
+        norm, steps, alpha, random_start, restarts, generator, bounds, loss: as for
+            :func:`~torch_lipcvx.attacks.pgd_classification`.
+
+    Returns:
+        0-d tensor in ``[0, 1]`` (default float dtype), on ``X``'s device.
+
+    Raises:
+        ValueError / TypeError: as for :func:`~torch_lipcvx.attacks.pgd_classification`.
+    """
+    correct = _robust_correct(model, X, y, eps, norm, steps, alpha, random_start, restarts,
+                              generator, bounds, loss)
+    return _accuracy_compute(*_correct_count(correct))
+
+
+def certified_accuracy(model: nn.Module, X: Tensor, y: Tensor, eps: float,
+                       lipschitz: LipschitzLike = None, norm: NormLike = 2, *,
+                       method: Optional[str] = None) -> Tensor:
+    """Certified accuracy: a *lower* bound on the true robust accuracy in the ε-ball.
+
+    The fraction of points that are correctly classified with certified radius ``> eps``
+    (:func:`~torch_lipcvx.attacks.certified_radius`): margin ``> √2·L·eps`` for ℓ2 and
+    ``k >= 2`` logits, ``> 2·L·eps`` for ℓ∞, ``> L·eps`` for one logit, with ``L`` a
+    Lipschitz upper bound of the output map for ``norm`` (ℓ∞: of ``‖f(x) − f(x')‖∞``). No point
+    of the ball around a certified point changes class, so the value is ``<=`` the true robust
+    accuracy (hence ``<=`` :func:`robust_accuracy`); at ``eps = 0`` it equals :func:`accuracy`.
+
+    Args:
+        model, X, y: as for :func:`accuracy`.
+        eps: radius ``>= 0``, in the units of ``X``.
+        lipschitz: ``L`` (logit units per input unit): a number ``>= 0`` (the caller vouches that
+            it is a certified upper bound for ``norm``), a
+            :class:`~torch_lipcvx.LipschitzInterval` for ``norm`` (its ``upper``), or ``None``
+            to compute :func:`certified_lipschitz` of ``model`` (a shallow ReLU network).
+        norm: ``2`` or ``inf``.
+        method: when ``lipschitz`` is ``None``: as for :func:`certified_adversarial_mse`.
+
+    Returns:
+        0-d tensor in ``[0, 1]`` (default float dtype), on ``X``'s device.
+
+    Raises:
+        ValueError / TypeError: as for :func:`accuracy`; ``eps`` or ``lipschitz`` negative,
+            NaN or infinite; unknown ``norm`` or ``method``; an interval for another norm.
+    """
+    norm = check_norm(norm)
+    check_method(norm, method)
+    L = _check_lipschitz(lipschitz, norm)
+    eps = check_nonneg(eps, "eps")
+    if L is None:
+        _check_classifier_data(model, X, y)      # before the certificate
+        L = certified_lipschitz(model, norm, method=method)
+    return _accuracy_compute(*_correct_count(_certified_correct(model, X, y, eps, L, norm)))
+
+
+class _CountMetric(Metric):
+    """States ``correct`` and ``total`` (0-d ``int64``), both summed across processes; value
+    ``correct / total`` in the default float dtype. Integer counts are exact over any number of
+    batches and need no dtype alignment for the reduction."""
+
+    is_differentiable = False
+    higher_is_better = True
+    full_state_update = False
+    plot_lower_bound: float = 0.0
+    plot_upper_bound: float = 1.0
+
+    correct: Tensor
+    total: Tensor
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_state("correct", default=torch.tensor(0), dist_reduce_fx="sum")
+        self.add_state("total", default=torch.tensor(0), dist_reduce_fx="sum")
+
+    def _accumulate(self, correct: Tensor, total: int) -> None:
+        self.correct = self.correct + correct.to(self.correct.device)
+        self.total = self.total + total
+
+    def compute(self) -> Tensor:
+        """The accuracy over every sample seen since the last ``reset``."""
+        return _accuracy_compute(self.correct, self.total)
+
+
+class RobustAccuracy(_CountMetric):
+    """Robust accuracy under ℓ2/ℓ∞ PGD, accumulated over batches: an *upper* bound on the true
+    robust accuracy in the ε-ball (see :func:`robust_accuracy`).
+
+    As input to ``forward`` and ``update``: ``model`` (logits ``(n, k)``, or one logit for a
+    binary classifier; not modified), ``X`` ``(n, d)`` in the units the model sees, ``y``
+    ``(n,)`` class labels. The model is an update argument (see the module docstring).
+    ``update`` works under ``torch.no_grad`` and ``torch.inference_mode``.
+
+    As output of ``forward`` and ``compute``: a 0-d tensor in ``[0, 1]``.
+
+    Args:
+        eps: radius ``>= 0``, in the units the model sees. ``0`` gives the clean accuracy.
+        norm, steps, alpha, random_start, restarts, bounds, loss: PGD settings, as for
+            :func:`~torch_lipcvx.attacks.pgd_classification`.
+        generator: ``torch.Generator`` for the random starts, drawn from in update order.
+        kwargs: torchmetrics ``Metric`` keyword arguments.
+
+    Raises:
+        ValueError / TypeError: at construction, for a bad ``eps``, ``norm``, ``steps``,
+            ``restarts``, ``alpha`` or ``loss``; at update, as for :func:`robust_accuracy`.
+    """
+
+    def __init__(self, eps: float, norm: NormLike = 2, steps: int = 20,
+                 alpha: Optional[float] = None, random_start: bool = True, restarts: int = 1,
+                 generator: Optional[torch.Generator] = None,
+                 bounds: Optional[tuple[float, float]] = None, loss: str = "ce",
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.eps = check_nonneg(eps, "eps")
+        self.norm = check_norm(norm)
+        self.steps = check_positive_int(steps, "steps")
+        self.alpha = _check_alpha(alpha)
+        self.random_start = bool(random_start)
+        self.restarts = check_positive_int(restarts, "restarts")
+        self.loss = _check_loss(loss)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        self.generator = generator
+        self.bounds = bounds
+
+    def update(self, model: nn.Module, X: Tensor, y: Tensor) -> None:
+        """Attack the batch ``(X, y)`` and add its number of robust points and size."""
+        correct = _robust_correct(model, X, y, self.eps, self.norm, self.steps, self.alpha,
+                                  self.random_start, self.restarts, self.generator, self.bounds,
+                                  self.loss)
+        self._accumulate(*_correct_count(correct))
+
+
+class CertifiedAccuracy(_CountMetric):
+    """Certified accuracy, accumulated over batches: a *lower* bound on the true robust
+    accuracy in the ε-ball (see :func:`certified_accuracy`).
+
+    As input to ``forward`` and ``update``: ``model``, ``X``, ``y`` as for
+    :class:`RobustAccuracy`. As output of ``forward`` and ``compute``: a 0-d tensor in
+    ``[0, 1]``.
+
+    Choice of ``L`` as for :class:`CertifiedAdversarialMSE`: a fixed number or interval, or
+    ``None`` for :func:`certified_lipschitz` of the model passed to each update (cached while
+    its weights stay bit-identical); ``lipschitz_used`` holds the last ``L``.
+
+    Args:
+        eps: radius ``>= 0``, in the units the model sees.
+        lipschitz: see above.
+        norm: ``2`` or ``inf``.
+        method: when ``lipschitz`` is ``None``, as for :class:`CertifiedAdversarialMSE`.
+        kwargs: torchmetrics ``Metric`` keyword arguments.
+
+    Raises:
+        ValueError / TypeError: at construction, for a bad ``eps``, ``lipschitz``, ``norm`` or
+            ``method``; at update, as for :func:`certified_accuracy`.
+    """
+
+    def __init__(self, eps: float, lipschitz: LipschitzLike = None, norm: NormLike = 2, *,
+                 method: Optional[str] = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.eps = check_nonneg(eps, "eps")
+        self.norm = check_norm(norm)
+        self.lipschitz = _check_lipschitz(lipschitz, self.norm)
+        check_method(self.norm, method)
+        self.method = method
+        self.lipschitz_used: Optional[float] = self.lipschitz
+        self._cache: Optional[tuple[ShallowWeights, float]] = None
+
+    def update(self, model: nn.Module, X: Tensor, y: Tensor) -> None:
+        """Add the batch's number of certified points and size to the states."""
+        if self.lipschitz is None:
+            _check_classifier_data(model, X, y)      # before the certificate
+        L = _lipschitz_for(self, model)
+        correct = _certified_correct(model, X, y, self.eps, L, self.norm)
+        self.lipschitz_used = L
+        self._accumulate(*_correct_count(correct))
 
 
 # ---------------------------------------------------------------------------- Lipschitz logging
