@@ -26,7 +26,8 @@ import sys as _sys
 from importlib import import_module as _import_module
 from types import ModuleType as _ModuleType
 
-from .attacks import AttackResult, certified_squared_error_bound, pgd_attack
+from .attacks import (AttackResult, ClassificationAttackResult, certified_radius,
+                      certified_squared_error_bound, pgd_attack, pgd_classification)
 from .bounds import (LipschitzInterval, LipSDPFallbackWarning, LipSDPResult, lipschitz_bounds,
                      lipsdp)
 from .linf import LinfExactResult, LinfLPResult, linf_exact, linf_lp
@@ -48,7 +49,8 @@ _EAGER = {
     "solvers": ("Solver", "SolveRecord", "SolverError"),
     "algorithm1.postprocess": ("PostProcessResult", "postprocess", "solve_l2_program"),
     "algorithm1.path": ("RestrictionLayer", "RegularisationPath", "regularisation_path"),
-    "attacks": ("AttackResult", "pgd_attack", "certified_squared_error_bound"),
+    "attacks": ("AttackResult", "pgd_attack", "certified_squared_error_bound",
+                "ClassificationAttackResult", "pgd_classification", "certified_radius"),
 }
 
 #: The names loaded on first access: name -> home module.
@@ -73,6 +75,10 @@ _LAZY = {
     "CertifiedAdversarialMSE": "metrics",
     "adversarial_mse": "metrics",
     "certified_adversarial_mse": "metrics",
+    "RobustAccuracy": "metrics",
+    "CertifiedAccuracy": "metrics",
+    "robust_accuracy": "metrics",
+    "certified_accuracy": "metrics",
     "ShallowReLURegressor": "lightning.module",
     "RegressionDataModule": "lightning.module",
     "ConvexPostProcessing": "lightning.callback",
