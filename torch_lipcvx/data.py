@@ -60,7 +60,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal, Optional, Union
+from typing import Callable, Literal, Optional, TypeVar, Union
 
 import numpy as np
 import torch
@@ -117,6 +117,8 @@ _DATA_FILE = "data.csv.gz"
 _MASK_FILE = "test_mask.csv.gz"
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+_D = TypeVar("_D", bound="_SplitData")
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,8 +186,8 @@ class _SplitData:
         X_raw = check_X(X_raw, "X_raw", self.d)
         return (X_raw - self.x_mean.to(X_raw)) / self.x_std.to(X_raw)
 
-    def to(self, device: Optional[Union[str, torch.device]] = None,
-           dtype: Optional[torch.dtype] = None):
+    def to(self: _D, device: Optional[Union[str, torch.device]] = None,
+           dtype: Optional[torch.dtype] = None) -> _D:
         """Return a copy with every tensor moved to ``device`` and every floating tensor cast
         to ``dtype`` (integer class labels keep their int64 dtype).
 
