@@ -748,7 +748,8 @@ class RobustAccuracy(_CountMetric):
         self.restarts = check_positive_int(restarts, "restarts")
         self.loss = _check_loss(loss)
         if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+            raise TypeError(f"generator must be a torch.Generator or None, "
+                            f"got {type(generator).__name__}")
         self.generator = generator
         self.bounds = bounds
 
