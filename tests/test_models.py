@@ -158,8 +158,6 @@ def test_from_sequential_of_a_shallow_relu_is_a_copy():
      r"activation must be nn\.ReLU, got LeakyReLU"),
     (nn.Sequential(nn.Linear(3, 4), nn.ReLU6(), nn.Linear(4, 1)),
      r"activation must be nn\.ReLU, got ReLU6"),
-    (nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 3)),
-     r"one output \(scalar regression\), got out_features=3"),
     (nn.Sequential(nn.Linear(3, 4, bias=False), nn.ReLU(), nn.Linear(4, 1)),
      r"hidden Linear layer must have a bias"),
     (nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(5, 1)),
@@ -173,7 +171,7 @@ def test_from_sequential_of_a_shallow_relu_is_a_copy():
      r"expected nn\.Sequential.*got a ModuleList"),
     (nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1).double()),
      r"share one dtype and device.*\[0\]\.weight: torch\.float32.*\[2\]\.weight: torch\.float64"),
-], ids=["two-hidden", "tanh", "leaky-relu", "relu6", "vector-output", "hidden-no-bias",
+], ids=["two-hidden", "tanh", "leaky-relu", "relu6", "hidden-no-bias",
         "mismatched-sizes", "too-few", "conv", "linear", "modulelist", "mixed-dtype"])
 def test_from_sequential_rejects(module, match):
     before = copy.deepcopy(module.state_dict())

@@ -58,8 +58,8 @@ from ._engine.lipsdp_dual import (NEWTON_MAX_SYSTEM, _off_boundary, lipsdp_dual,
                    newton_system, spectral_rho_fixed_t)
 from .linf import (DEFAULT_MAX_EXACT_DIM, DEFAULT_MAX_PRODUCTS, check_linf_options,
                    check_method, linf_lower_bound, linf_naive, linf_upper_bounds)
-from .models import (ShallowWeights, as_shallow_relu, check_weights_finite,
-                     realised_gradient_norms)
+from .models import (ShallowReLU, ShallowWeights, as_shallow_relu, check_weights_finite,
+                     realised_gradient_norms, realised_jacobian_norms)
 from ._engine.programs import LipSDPProgram, SolverError, lipsdp_program_size
 from .solvers import (AUTO_FALLBACK_SOLVERS, DEFAULT, TORCH_SOLVERS, SolveRecord, Solver,
                       SolverLike)
@@ -743,6 +743,8 @@ def lipsdp(weights: ShallowWeights, *, solver: SolverLike = DEFAULT,
         raise TypeError(f"weights must be ShallowWeights (use model.weights()), "
                         f"got {type(weights).__name__}")
     check_weights_finite(weights, "weights")
+    if weights.k > 1:
+        return _lipsdp_vector(weights, solver)
     W = weights.W.detach().to("cpu", torch.float64)
     alpha = weights.alpha.detach().to("cpu", torch.float64)
     act = alpha != 0
@@ -878,6 +880,52 @@ def _rescaled(res: LipSDPResult, kW: int, ka: int, act: Tensor) -> LipSDPResult:
         rho_lower=math.ldexp(res.rho_lower, k) if math.isfinite(res.rho_lower) else res.rho_lower)
 
 
+#: ``"auto"`` also solves the vector LipSDP (``k ≥ 2``) with Clarabel when ``d + m`` is at most
+#: this (Clarabel's dense semidefinite cone: 0.4 s at d + m = 40, 48 s at 114), and keeps the smaller
+#: certified ρ
+VECTOR_CLARABEL_MAX = 80
+
+
+def _lipsdp_vector(weights: ShallowWeights, solver: Solver) -> LipSDPResult:
+    """LipSDP for ``k ≥ 2`` outputs (docs/lipsdp.md §7): ``"auto"``/``"torch"``: the first-order
+    barrier method of :mod:`~torch_lipcvx._engine.lipsdp_vector` (``"auto"`` also Clarabel on small
+    networks, :data:`VECTOR_CLARABEL_MAX`); a cvxpy name: that solver on the SDP with ``AAᵀ``.
+    Every ``t`` is re-verified in float64 by
+    :func:`~torch_lipcvx._engine.lipsdp_vector.certify_t_vector`; the smallest certified ρ wins."""
+    from ._engine.lipsdp_vector import (certify_t_vector, lipsdp_vector_torch,
+                                        solve_lipsdp_vector)
+
+    W = weights.W.detach().to("cpu", torch.float64)
+    A = weights.A.detach().to("cpu", torch.float64)
+    m, d = W.shape
+    if not bool((A != 0).any()) or not bool((W != 0).any()):
+        return LipSDPResult(rho=0.0, t=np.zeros(m), solver_rho=0.0, solver=solver.name,
+                            status="trivial", repaired=False, solve_time=0.0, verify_time=0.0)
+    runs = []
+    if solver.uses_torch:
+        opts = {k: v for k, v in solver.options.items() if k in ("tol", "max_iter")}
+        runs.append((f"{solver.name}/barrier",
+                     lipsdp_vector_torch(weights.W.detach(), weights.A.detach(), **opts)))
+    if not solver.uses_torch or (solver.fallback and d + m <= VECTOR_CLARABEL_MAX):
+        runs.append((solver.cvxpy_name if not solver.uses_torch else f"auto/{solver.cvxpy_name}",
+                     solve_lipsdp_vector(W, A, solver.cvxpy_name, solver.cvxpy_options())))
+    best = None
+    for name, (t, val, status, seconds) in runs:
+        if not np.isfinite(t).all() or status in ("infeasible", "unbounded", "solver_error"):
+            continue
+        start = time.perf_counter()
+        rho, t_used, repaired = certify_t_vector(W, A, t)
+        res = LipSDPResult(rho=rho, t=t_used.numpy(), solver_rho=val, solver=name,
+                           status=status, repaired=repaired, solve_time=seconds,
+                           verify_time=time.perf_counter() - start)
+        if best is None or res.rho < best.rho:
+            best = res
+    if best is None:
+        raise SolverError(f"vector LipSDP: no solver returned a certificate "
+                          f"({[(n, r[2]) for n, r in runs]})")
+    return best
+
+
 # ------------------------------------------------------------------------------- other bounds
 def naive_bound(weights: ShallowWeights, norm: float = 2.0) -> float:
     """Certified naive bound: ``‖W̄‖₂‖α‖₂`` (ℓ2) or ``Σ_j |α_j| ‖w̄_j‖₁`` (ℓ∞ inputs), each with
@@ -886,6 +934,13 @@ def naive_bound(weights: ShallowWeights, norm: float = 2.0) -> float:
     ``norm`` is 2 or ``inf`` (also ``"l2"``, ``"linf"``...); output units per input unit.
     """
     norm = check_norm(norm)
+    if weights.k > 1:
+        if norm != 2:
+            return max(naive_bound(weights.output(r), norm) for r in range(weights.k))
+        A = weights.A.detach().to("cpu", torch.float64)
+        W = weights.W.detach().to("cpu", torch.float64)
+        return (float(torch.linalg.matrix_norm(W, ord=2) * torch.linalg.matrix_norm(A, ord=2))
+                * (1 + ROUNDING_MARGIN))
     W = weights.W.detach().to("cpu", torch.float64)
     alpha = weights.alpha.detach().to("cpu", torch.float64)
     if norm == 2:
@@ -927,6 +982,9 @@ def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Option
     check_positive_int(steps, "steps", minimum=0)
     if X is not None:
         X = check_X(X, "X", weights.d)
+    if weights.k > 1:
+        return _sampled_lower_bound_vector(weights, 2.0 if q == 2.0 else math.inf, X,
+                                           n_samples, generator)
     # the ascent uses autograd: outside inference mode (Lightning validates inside it), with
     # grad enabled, on clones (a tensor made under inference mode cannot enter autograd)
     with torch.inference_mode(False), torch.enable_grad():
@@ -950,6 +1008,40 @@ def sampled_lower_bound(weights: ShallowWeights, norm: float = 2.0, *, X: Option
         except OverflowError:
             value = sys.float_info.max               # still below the true value
     return value, x
+
+
+def _sampled_lower_bound_vector(weights: ShallowWeights, norm: float, X: Optional[Tensor],
+                                n_samples: int, generator: Optional[torch.Generator]
+                                ) -> tuple[float, Tensor]:
+    """:func:`sampled_lower_bound` for ``k ≥ 2`` outputs: the largest certified Jacobian norm
+    (:func:`~torch_lipcvx.models.realised_jacobian_norms`; spectral for ℓ2, ``∞→∞`` for ℓ∞) over
+    Gaussian points at the hyperplanes' offsets, far points along random directions and the
+    rows of ``X``; no ascent (every point of one linear region has the same Jacobian)."""
+    dev = weights.W.device
+    W = weights.W.detach().to(dev, torch.float64)
+    b = weights.b.detach().to(dev, torch.float64)
+    A = weights.A.detach().to(dev, torch.float64)
+    gen = generator if generator is not None else torch.Generator(device="cpu").manual_seed(0)
+    m, d = W.shape
+    wn = torch.linalg.vector_norm(W, dim=1)
+    shaping = (A != 0).any(dim=1) & (wn > 0)
+    offsets = b[shaping].abs() / wn[shaping]
+    scale = float(offsets.median()) if offsets.numel() else 1.0
+    scale = scale if scale > 0 else 1.0
+    g = torch.randn(2 * n_samples, d, generator=gen, dtype=torch.float64).to(dev)
+    cands = [2 * scale * g[:n_samples], 1e3 * scale * g[n_samples:]
+             / torch.linalg.vector_norm(g[n_samples:], dim=1, keepdim=True).clamp_min(1e-300)]
+    if X is not None:
+        Xd = X.detach().to(dev, torch.float64)
+        cands.append(Xd)
+        if Xd.shape[0] > 1:
+            cands.append(Xd[torch.randint(Xd.shape[0], (n_samples,), generator=gen).to(dev)]
+                         + float(Xd.std()) * 0.1 * g[:n_samples])
+    pts = torch.cat(cands)
+    vals = torch.cat([realised_jacobian_norms(c, W, b, A, norm)
+                      for c in pts.split(4096)])
+    i = int(torch.argmax(vals))
+    return float(vals[i]), pts[i].detach().clone()
 
 
 def _sampled_lower_bound(W: Tensor, b: Tensor, alpha: Tensor, q: float, X: Optional[Tensor],
@@ -1117,6 +1209,11 @@ def lipschitz_bounds(model: nn.Module, norm=2, *, method: Optional[str] = None,
     check_seed(seed)
     if X is not None:
         X = check_X(X, "X", net.in_features)
+    if w.k > 1 and norm != 2:
+        return _linf_bounds_vector(w, method=method, solver=solver, X=X, n_samples=n_samples,
+                                   ascent_steps=ascent_steps, seed=seed, degree=degree,
+                                   sparse=sparse, max_exact_dim=max_exact_dim,
+                                   max_products=max_products, lp_options=lp_options)
     uppers: dict[str, float] = {}
     cert = None
     uppers["naive"] = naive_bound(w, norm)
@@ -1145,3 +1242,21 @@ def lipschitz_bounds(model: nn.Module, norm=2, *, method: Optional[str] = None,
     return LipschitzInterval(
         norm=norm, lower=lower, upper=uppers[upper_method], lower_method=lower_method,
         upper_method=upper_method, upper_bounds=uppers, certificate=cert, argmax=x)
+
+
+def _linf_bounds_vector(w: ShallowWeights, **kw) -> LipschitzInterval:
+    """ℓ∞ bounds of a ``k``-output network: ``L_{∞→∞} = max_r L_r`` with ``L_r`` the ℓ∞ constant
+    of output ``r`` alone (``‖f(x) − f(x')‖_∞ = max_r |f_r(x) − f_r(x')|``), so the interval is
+    the per-output intervals' maximum at both ends (docs/linf.md §7). ``upper_bounds`` holds
+    each method's maximum over the outputs (a method that did not run for every output is left
+    out)."""
+    intervals = [lipschitz_bounds(ShallowReLU.from_weights(w.output(r)), math.inf, **kw)
+                 for r in range(w.k)]
+    low = max(intervals, key=lambda iv: iv.lower)
+    up = max(intervals, key=lambda iv: iv.upper)
+    common = set.intersection(*(set(iv.upper_bounds) for iv in intervals))
+    uppers = {name: max(iv.upper_bounds[name] for iv in intervals) for name in common}
+    return LipschitzInterval(norm=math.inf, lower=low.lower, upper=up.upper,
+                             lower_method=low.lower_method,
+                             upper_method=f"max over {w.k} outputs ({up.upper_method})",
+                             upper_bounds=uppers, certificate=None, argmax=low.argmax)

@@ -161,7 +161,8 @@ def certified_lipschitz(model: nn.Module, norm: NormLike = 2, *, method: Optiona
     if method is None and check_norm(norm) != 2:
         max_dim = bounds_kwargs.get("max_exact_dim", DEFAULT_MAX_EXACT_DIM)
         if isinstance(max_dim, int) and not isinstance(max_dim, bool):
-            component = linf_program(as_shallow_relu(model).weights()).max_component_dim
+            w = as_shallow_relu(model).weights()
+            component = max(linf_program(w.output(r)).max_component_dim for r in range(w.k))
             method = "exact" if component <= max_dim else "best"
     with _autograd_allowed():
         return float(lipschitz_bounds(model, norm, method=method, **bounds_kwargs).upper)

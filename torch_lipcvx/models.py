@@ -1,11 +1,13 @@
 """Shallow ReLU networks (docs/conventions.md §1).
 
 ``f(x) = Σ_j α_j · relu(w_jᵀ x + b_j) + c`` with ``m`` hidden units, input size ``d`` and a scalar
-output. The maths lives in pure functions on :class:`ShallowWeights` (plain tensors); the
+output, or ``f(x) = Aᵀ relu(W x + b) + c`` with ``k`` outputs (outer weights ``A (m, k)``, one row
+``a_j ∈ R^k`` per unit; docs/conventions.md §4). The maths lives in pure functions on :class:`ShallowWeights` (plain tensors); the
 :class:`ShallowReLU` module is a thin ``nn.Module`` around two ``nn.Linear`` layers so that it
 interoperates with ``nn.Sequential``, optimisers, Lightning and ``state_dict``.
 
-Shapes: ``W (m, d)``, ``b (m,)``, ``alpha (m,)``, ``c`` a 0-d tensor or ``None``; data ``X (n, d)``;
+Shapes: ``W (m, d)``, ``b (m,)``, ``alpha (m,)`` (one output) or ``(m, k)`` (``k ≥ 2`` outputs),
+``c`` a 0-d tensor (resp. ``(k,)``) or ``None``; data ``X (n, d)``;
 augmented data ``X̃ = [X, 1]`` of shape ``(n, d + 1)``; ``W̃ = [W, b]`` of shape ``(m, d + 1)``.
 """
 
@@ -38,8 +40,9 @@ class ShallowWeights:
     Attributes:
         W: hidden weights without bias, ``(m, d)`` (``W̄`` in docs/conventions.md).
         b: hidden biases, ``(m,)``.
-        alpha: outer weights, ``(m,)``.
-        c: output bias (0-d tensor) or ``None`` when the network has none.
+        alpha: outer weights, ``(m,)`` for a scalar output or ``(m, k)`` for ``k ≥ 2`` outputs
+            (the matrix ``A``, row ``j`` is unit ``j``'s outer weight ``a_j``).
+        c: output bias (0-d tensor, resp. ``(k,)``) or ``None`` when the network has none.
     """
 
     W: Tensor
@@ -56,16 +59,22 @@ class ShallowWeights:
             raise TypeError(f"ShallowWeights.c must be a 0-d tensor or None, got "
                             f"{type(self.c).__name__}")
         m = self.W.shape[0] if self.W.dim() == 2 else None
-        if m is None or self.b.shape != (m,) or self.alpha.shape != (m,) or (
-                self.c is not None and self.c.numel() != 1):
+        vector = self.alpha.dim() == 2 and self.alpha.shape[1] >= 2
+        ok_alpha = m is not None and (self.alpha.shape == (m,) or (
+            vector and self.alpha.shape[0] == m))
+        ok_c = self.c is None or (self.c.shape == (self.alpha.shape[1],) if vector
+                                  else self.c.numel() == 1)
+        if m is None or self.b.shape != (m,) or not ok_alpha or not ok_c:
             raise ValueError(f"inconsistent weight shapes: W {tuple(self.W.shape)}, "
                              f"b {tuple(self.b.shape)}, alpha {tuple(self.alpha.shape)}"
                              f"{'' if self.c is None else f', c {tuple(self.c.shape)}'}; "
-                             "expected (m, d), (m,), (m,) and a scalar c")
+                             "expected (m, d), (m,), alpha (m,) with a scalar c, or alpha (m, k) "
+                             "with k >= 2 and c (k,)")
 
     def __repr__(self) -> str:
         dtype = str(self.W.dtype).replace("torch.", "")
-        return (f"ShallowWeights(d={self.d}, m={self.m}, output_bias={self.c is not None}, "
+        k = "" if self.k == 1 else f", k={self.k}"
+        return (f"ShallowWeights(d={self.d}, m={self.m}{k}, output_bias={self.c is not None}, "
                 f"dtype={dtype}, device={self.W.device})")
 
     @property
@@ -77,6 +86,23 @@ class ShallowWeights:
     def d(self) -> int:
         """Input dimension."""
         return self.W.shape[1]
+
+    @property
+    def k(self) -> int:
+        """Number of outputs (1 for a scalar output, ``alpha`` of shape ``(m,)``)."""
+        return 1 if self.alpha.dim() == 1 else self.alpha.shape[1]
+
+    @property
+    def A(self) -> Tensor:
+        """The outer weights as a matrix ``(m, k)`` (``alpha[:, None]`` for one output)."""
+        return self.alpha[:, None] if self.alpha.dim() == 1 else self.alpha
+
+    def output(self, r: int) -> "ShallowWeights":
+        """The scalar network of output ``r`` (``0 ≤ r < k``): outer weights ``A[:, r]``."""
+        if self.k == 1:
+            return self
+        return ShallowWeights(self.W, self.b, self.alpha[:, r],
+                              None if self.c is None else self.c[r])
 
     @property
     def W_tilde(self) -> Tensor:
@@ -118,7 +144,8 @@ def augment(X: Tensor) -> Tensor:
 
 
 def forward_weights(X: Tensor, w: ShallowWeights) -> Tensor:
-    """Network output ``f(X)``, shape ``(n,)``, for inputs ``X (n, d)``."""
+    """Network output ``f(X)``, shape ``(n,)`` (``(n, k)`` for ``k ≥ 2`` outputs), for inputs
+    ``X (n, d)``."""
     out = torch.relu(X @ w.W.T + w.b) @ w.alpha
     return out if w.c is None else out + w.c
 
@@ -136,8 +163,12 @@ def activation_patterns(X: Tensor, w: ShallowWeights) -> Tensor:
 def sign_order(alpha: Tensor) -> Tensor:
     """A stable permutation putting units with ``α_j > 0`` first, then ``α_j < 0``, then zeros.
 
-    This is the unit order of Algorithm 1 (docs/algorithm1.md).
+    This is the unit order of Algorithm 1 (docs/algorithm1.md). For outer weights ``(m, k)`` with
+    ``k ≥ 2`` there is no sign: units with a nonzero row come first, zero rows last.
     """
+    if alpha.dim() == 2:
+        key = torch.where((alpha != 0).any(dim=1), 0, 2)
+        return torch.sort(key, stable=True).indices
     key = torch.where(alpha > 0, 0, torch.where(alpha < 0, 1, 2))
     return torch.sort(key, stable=True).indices
 
@@ -160,35 +191,42 @@ def _empty_linear(in_features: int, out_features: int, bias: bool = True, *, dev
 
 
 class ShallowReLU(nn.Module):
-    """A shallow ReLU network with scalar output, ``f(x) = Σ_j α_j relu(w_jᵀx + b_j) (+ c)``.
+    """A shallow ReLU network, ``f(x) = Σ_j α_j relu(w_jᵀx + b_j) (+ c)``, or with ``k`` outputs
+    ``f(x) = Aᵀ relu(Wx + b) (+ c)`` (docs/conventions.md §4).
 
     Args:
         in_features: input dimension ``d``.
         hidden: number of hidden units ``m``.
+        out_features: number of outputs ``k`` (default 1: a scalar output, ``forward`` returns
+            ``(n,)``; ``k ≥ 2``: logits or a vector regression, ``forward`` returns ``(n, k)``).
         output_bias: whether the network has the output bias ``c`` (default ``True``).
         device, dtype: as for ``nn.Linear``.
         generator: if given, weights are drawn from it (see :meth:`reset_parameters`) and the global
             RNG is not touched; otherwise PyTorch's ``nn.Linear`` initialisation is used.
 
-    Shapes: ``forward`` takes ``(n, d)`` (or ``(d,)``) and returns ``(n,)`` (or a 0-d tensor).
-    Parameters live in ``self.hidden`` (``nn.Linear(d, m)``) and ``self.output``
-    (``nn.Linear(m, 1)``), so ``state_dict`` keys match ``nn.Sequential(Linear, ReLU, Linear)``
+    Shapes: ``forward`` takes ``(n, d)`` (or ``(d,)``) and returns ``(n,)`` (or a 0-d tensor);
+    with ``k ≥ 2`` outputs ``(n, k)`` (or ``(k,)``). Parameters live in ``self.hidden``
+    (``nn.Linear(d, m)``) and ``self.output`` (``nn.Linear(m, k)``), so ``state_dict`` keys match
+    ``nn.Sequential(Linear, ReLU, Linear)``
     up to the layer names. Initialisation is PyTorch's default for ``nn.Linear``; seed it with
     ``torch.manual_seed`` or pass ``generator`` to :meth:`reset_parameters`.
     """
 
-    def __init__(self, in_features: int, hidden: int, *, output_bias: bool = True,
-                 device=None, dtype=None, generator: Optional[torch.Generator] = None) -> None:
+    def __init__(self, in_features: int, hidden: int, out_features: int = 1, *,
+                 output_bias: bool = True, device=None, dtype=None,
+                 generator: Optional[torch.Generator] = None) -> None:
         super().__init__()
-        for name, v in (("in_features", in_features), ("hidden", hidden)):
+        for name, v in (("in_features", in_features), ("hidden", hidden),
+                        ("out_features", out_features)):
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        in_features, hidden = int(in_features), int(hidden)
+        in_features, hidden, out_features = int(in_features), int(hidden), int(out_features)
         device = torch.get_default_device() if device is None else device
         # built uninitialised, then initialised once: from `generator` if given (the global RNG is
         # then left untouched), else exactly as nn.Linear does
         self.hidden = _empty_linear(in_features, hidden, device=device, dtype=dtype)
-        self.output = _empty_linear(hidden, 1, bias=output_bias, device=device, dtype=dtype)
+        self.output = _empty_linear(hidden, out_features, bias=output_bias, device=device,
+                                    dtype=dtype)
         if generator is not None:
             self.reset_parameters(generator)
         else:
@@ -221,26 +259,28 @@ class ShallowReLU(nn.Module):
         W, c = weights.W, weights.c
         device = device if device is not None else W.device
         dtype = dtype if dtype is not None else W.dtype
-        net = cls._uninitialised(W.shape[1], W.shape[0], c is not None, device, dtype)
+        net = cls._uninitialised(W.shape[1], W.shape[0], c is not None, device, dtype,
+                                 weights.k)
         net.load_weights(weights)
         return net
 
     @classmethod
-    def _uninitialised(cls, d: int, m: int, output_bias: bool, device, dtype) -> "ShallowReLU":
+    def _uninitialised(cls, d: int, m: int, output_bias: bool, device, dtype,
+                       k: int = 1) -> "ShallowReLU":
         """A module whose weights are about to be overwritten (no RNG use, no init cost)."""
         device = torch.get_default_device() if device is None else device
         net = cls.__new__(cls)
         nn.Module.__init__(net)
         net.hidden = _empty_linear(d, m, device=device, dtype=dtype)
-        net.output = _empty_linear(m, 1, bias=output_bias, device=device, dtype=dtype)
+        net.output = _empty_linear(m, k, bias=output_bias, device=device, dtype=dtype)
         return net
 
     @classmethod
     def from_sequential(cls, seq: nn.Module) -> "ShallowReLU":
-        """Convert ``nn.Sequential(nn.Linear(d, m), nn.ReLU(), nn.Linear(m, 1))``.
+        """Convert ``nn.Sequential(nn.Linear(d, m), nn.ReLU(), nn.Linear(m, k))`` (any ``k ≥ 1``).
 
         The weights are copied; ``seq`` is not modified. Anything else (more layers, another
-        activation, a vector output, a non-Sequential module, a subclass of ``nn.Sequential`` or
+        activation, a non-Sequential module, a subclass of ``nn.Sequential`` or
         ``nn.Linear`` that overrides ``forward``, a lazy layer not yet initialised) raises
         ``ValueError`` naming what is wrong.
         """
@@ -272,9 +312,6 @@ class ShallowReLU(nn.Module):
                              "the certificates and convex programs assume ReLU")
         if first.bias is None:
             raise ValueError("the hidden Linear layer must have a bias (bias=True)")
-        if last.out_features != 1:
-            raise ValueError(f"the output layer must have one output (scalar regression), "
-                             f"got out_features={last.out_features}")
         if last.in_features != first.out_features:
             raise ValueError(f"layer sizes do not chain: hidden has {first.out_features} units, "
                              f"output layer expects {last.in_features}")
@@ -287,7 +324,7 @@ class ShallowReLU(nn.Module):
                              f"Sequential cannot run its own forward otherwise), got {listed}")
         w = first.weight
         net = cls._uninitialised(first.in_features, first.out_features, last.bias is not None,
-                                 w.device, w.dtype)
+                                 w.device, w.dtype, last.out_features)
         with torch.no_grad():
             net.hidden.weight.copy_(first.weight)
             net.hidden.bias.copy_(first.bias)
@@ -297,9 +334,10 @@ class ShallowReLU(nn.Module):
         return net
 
     def to_sequential(self) -> nn.Sequential:
-        """A new ``nn.Sequential(Linear(d, m), ReLU(), Linear(m, 1))`` with copied weights."""
+        """A new ``nn.Sequential(Linear(d, m), ReLU(), Linear(m, k))`` with copied weights."""
         first = nn.Linear(self.in_features, self.m, device=self.device, dtype=self.dtype)
-        last = nn.Linear(self.m, 1, bias=self.has_output_bias, device=self.device, dtype=self.dtype)
+        last = nn.Linear(self.m, self.out_features, bias=self.has_output_bias, device=self.device,
+                         dtype=self.dtype)
         first.load_state_dict(self.hidden.state_dict())
         last.load_state_dict(self.output.state_dict())
         return nn.Sequential(first, nn.ReLU(), last)
@@ -319,6 +357,11 @@ class ShallowReLU(nn.Module):
         return self.hidden.out_features
 
     @property
+    def out_features(self) -> int:
+        """Number of outputs ``k`` (1: a scalar output)."""
+        return self.output.out_features
+
+    @property
     def has_output_bias(self) -> bool:
         return self.output.bias is not None
 
@@ -331,16 +374,25 @@ class ShallowReLU(nn.Module):
         return self.hidden.weight.dtype
 
     def weights(self) -> ShallowWeights:
-        """Detached copies of ``(W, b, alpha, c)`` on the module's device and dtype."""
-        c = self.output.bias.detach().clone()[0] if self.has_output_bias else None
+        """Detached copies of ``(W, b, alpha, c)`` on the module's device and dtype (``alpha``
+        ``(m,)`` and ``c`` 0-d for one output; ``(m, k)`` and ``(k,)`` for ``k ≥ 2``)."""
+        if self.out_features == 1:
+            c = self.output.bias.detach().clone()[0] if self.has_output_bias else None
+            alpha = self.output.weight.detach().clone()[0]
+        else:
+            c = self.output.bias.detach().clone() if self.has_output_bias else None
+            alpha = self.output.weight.detach().T.clone()
         return ShallowWeights(self.hidden.weight.detach().clone(), self.hidden.bias.detach().clone(),
-                              self.output.weight.detach().clone()[0], c)
+                              alpha, c)
 
     def load_weights(self, weights: ShallowWeights) -> None:
         """Copy ``weights`` into this module in place (cast to its device and dtype)."""
         if weights.W.shape != self.hidden.weight.shape:
             raise ValueError(f"W has shape {tuple(weights.W.shape)}, this module needs "
                              f"{tuple(self.hidden.weight.shape)}")
+        if weights.k != self.out_features:
+            raise ValueError(f"the weights have {weights.k} outputs, this module "
+                             f"{self.out_features}")
         if (weights.c is not None) != self.has_output_bias:
             raise ValueError("output bias mismatch: the weights "
                              f"{'have' if weights.c is not None else 'lack'} c, the module "
@@ -348,14 +400,15 @@ class ShallowReLU(nn.Module):
         with torch.no_grad():
             self.hidden.weight.copy_(weights.W)
             self.hidden.bias.copy_(weights.b)
-            self.output.weight.copy_(weights.alpha[None, :])
+            self.output.weight.copy_(weights.A.T)
             if weights.c is not None:
-                self.output.bias.copy_(weights.c.reshape(1))
+                self.output.bias.copy_(weights.c.reshape(-1))
 
     # ------------------------------------------------------------------ evaluation
     def forward(self, x: Tensor) -> Tensor:
-        """``f(x)``: ``(n, d) -> (n,)`` or ``(d,) -> ()``."""
-        return self.output(torch.relu(self.hidden(x))).squeeze(-1)
+        """``f(x)``: ``(n, d) -> (n,)`` or ``(d,) -> ()``; ``(n, k)`` or ``(k,)`` for ``k ≥ 2``."""
+        out = self.output(torch.relu(self.hidden(x)))
+        return out.squeeze(-1) if self.output.out_features == 1 else out
 
     def activation_patterns(self, X: Tensor) -> Tensor:
         """Boolean ``(n, m)`` patterns on data ``X (n, d)`` (see :func:`activation_patterns`)."""
@@ -363,7 +416,8 @@ class ShallowReLU(nn.Module):
         return activation_patterns(X, self.weights())
 
     def input_gradients(self, X: Tensor) -> Tensor:
-        """Gradients ``∇f(x_i)``, shape ``(n, d)``: ``W̄ᵀ(α ⊙ 1[w̃ᵀx̃ > 0])`` per row.
+        """Gradients ``∇f(x_i)``, shape ``(n, d)``: ``W̄ᵀ(α ⊙ 1[w̃ᵀx̃ > 0])`` per row; with
+        ``k ≥ 2`` outputs the Jacobians ``Aᵀ diag(1[w̃ᵀx̃ > 0]) W̄``, shape ``(n, k, d)``.
 
         Exact where ``f`` is differentiable. At a point on a kink (some ``w̃_jᵀx̃ = 0``) it is
         the pattern with those units off, which need not be the gradient of any region next to
@@ -371,10 +425,15 @@ class ShallowReLU(nn.Module):
         """
         w = self.weights()
         X = check_X(X, "X", self.in_features).to(w.W)
-        return ((X @ w.W.T + w.b > 0).to(w.W) * w.alpha) @ w.W
+        on = (X @ w.W.T + w.b > 0).to(w.W)
+        if w.k == 1:
+            return (on * w.alpha) @ w.W
+        return torch.einsum("nj,jr,jd->nrd", on, w.A, w.W)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, hidden={self.m}, output_bias={self.has_output_bias}"
+        k = "" if self.out_features == 1 else f", out_features={self.out_features}"
+        return (f"in_features={self.in_features}, hidden={self.m}{k}, "
+                f"output_bias={self.has_output_bias}")
 
 
 def as_shallow_relu(model: nn.Module, name: str = "model") -> ShallowReLU:
@@ -388,7 +447,7 @@ def as_shallow_relu(model: nn.Module, name: str = "model") -> ShallowReLU:
     if isinstance(model, nn.Sequential):
         return ShallowReLU.from_sequential(model)
     raise ValueError(f"{name} must be a ShallowReLU or nn.Sequential(Linear(d, m), ReLU(), "
-                     f"Linear(m, 1)), got {type(model).__name__}")
+                     f"Linear(m, k)), got {type(model).__name__}")
 
 
 def check_weights_finite(w: ShallowWeights, name: str = "model") -> None:
@@ -428,6 +487,48 @@ def realised_gradient_norms(X: Tensor, W: Tensor, b: Tensor, alpha: Tensor,
     norms = torch.linalg.vector_norm(G, ord=q, dim=1)
     err = gamma(m) * torch.linalg.vector_norm(alpha.abs() @ W.abs(), ord=q) \
         + gamma(d + 1) * norms
+    out = torch.where(sure, (norms - err).clamp_min(0.0), torch.zeros_like(norms))
+    low = out.to(dtype)
+    return torch.where(low.to(torch.float64) > out, torch.nextafter(low, torch.zeros_like(low)), low)
+
+
+def require_one_output(k: int, what: str) -> None:
+    """Raise a ``ValueError`` naming ``what`` when a network has ``k ≥ 2`` outputs and ``what``
+    is defined for one output only (docs/conventions.md §4 lists what takes ``k`` outputs)."""
+    if k != 1:
+        raise ValueError(f"{what} is defined for networks with one output; this network has "
+                         f"{k} outputs (out_features={k}). See docs/conventions.md §4 for what "
+                         "takes vector outputs")
+
+
+def realised_jacobian_norms(X: Tensor, W: Tensor, b: Tensor, A: Tensor, norm: float) -> Tensor:
+    """Certified lower bounds on the operator norm of the Jacobian ``J(x_i) = Aᵀ diag(D_i) W̄``
+    of a ``k``-output network at each row of ``X (n, d)``; shape ``(n,)``.
+
+    ``norm = 2``: the spectral norm ``‖J‖₂`` (ℓ2 → ℓ2); ``norm = inf``: ``‖J‖_{∞→∞}``, the
+    largest row ℓ1 norm (the largest ℓ∞ Lipschitz constant of one output). As
+    :func:`realised_gradient_norms`: only rows inside an open linear region count (others get 0),
+    and the rounding of the Jacobian and of its norm is subtracted; float64 throughout.
+    With ``A (m, 1)`` this is the gradient norm (ℓ2, resp. ℓ1) of the scalar network.
+    """
+    dtype = torch.promote_types(torch.promote_types(X.dtype, W.dtype),
+                                torch.promote_types(b.dtype, A.dtype))
+    X, W, b, A = (t.to(torch.float64) for t in (X, W, b, A))
+    m, d = W.shape
+    k = A.shape[1]
+    Z = X @ W.T + b
+    Zerr = gamma(d + 1) * (X.abs() @ W.abs().T + b.abs())
+    shaping = (A != 0).any(dim=1) & (W != 0).any(dim=1)
+    sure = ((Z.abs() > Zerr) | ~shaping).all(dim=1)
+    J = torch.einsum("nj,jr,jd->nrd", (Z > 0).to(W), A, W)
+    bound = A.abs().T @ W.abs()                      # (k, d): |J| ≤ this entrywise
+    if norm == 2:
+        norms = torch.linalg.matrix_norm(J, ord=2)
+        err = gamma(m) * float(torch.linalg.matrix_norm(bound)) \
+            + gamma(4 * max(k, d) + 4) * norms
+    else:
+        norms = J.abs().sum(dim=2).max(dim=1).values
+        err = gamma(m) * float(bound.sum(dim=1).max()) + gamma(d + 1) * norms
     out = torch.where(sure, (norms - err).clamp_min(0.0), torch.zeros_like(norms))
     low = out.to(dtype)
     return torch.where(low.to(torch.float64) > out, torch.nextafter(low, torch.zeros_like(low)), low)
