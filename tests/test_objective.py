@@ -75,7 +75,7 @@ def test_l2_penalty_gradient_is_twice_the_weights():
 
 def test_l2_penalty_refuses_what_is_not_a_shallow_network():
     with pytest.raises(ValueError):
-        l2_penalty(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)))
+        l2_penalty(nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)))
     with pytest.raises(TypeError, match="l2_penalty"):
         l2_penalty([torch.zeros(2, 2)])
 

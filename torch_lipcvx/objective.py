@@ -2,6 +2,9 @@
 
     J = (1/n) ‖f(X) − y‖²  +  (β/2) Σ_j (‖w_j‖² + b_j² + α_j²)  +  λ ρ
 
+or, with another convex loss (:mod:`torch_lipcvx.losses`), ``(1/n) Σ_i ℓ(f(x_i), y_i)`` as the
+data term and ``‖a_j‖²`` for ``α_j²`` with ``k`` outputs (docs/losses.md).
+
 with ``ρ = L²`` a certified LipSDP bound (docs/lipsdp.md); the hidden bias ``b`` is penalised, the
 output bias ``c`` is not. Every module that trains on ``J`` or scores a network with it calls the
 functions here; none writes the formula itself.
@@ -33,9 +36,10 @@ from torch import Tensor, nn
 
 from . import defaults
 from ._checks import (check_data_scale, check_nonneg, check_squared_errors_finite,
-                      check_weights_scale, check_Xy)
+                      check_weights_scale, check_X, check_Xy)
 from .bounds import lipsdp
 from .solvers import DEFAULT, SolverLike
+from .losses import Loss, LossLike, SquaredError, get_loss
 from .models import (ShallowReLU, ShallowWeights, as_shallow_relu, check_weights_finite,
                      forward_weights)
 
@@ -63,7 +67,8 @@ class Objective:
 
     Attributes:
         value: ``J = mse + (beta/2)·l2 + lam·rho``.
-        mse: ``(1/n)‖f(X) − y‖²`` (squared output units).
+        mse: the data term: ``(1/n)‖f(X) − y‖²`` (squared output units) for the squared loss,
+            else the mean loss ``(1/n) Σ_i ℓ(f(x_i), y_i)`` (also :attr:`data`).
         l2: ``Σ_j (‖w̃_j‖² + α_j²)`` (hidden bias included, output bias excluded).
         rho: certified ``ρ = L²`` (LipSDP, re-verified), ``L`` in output units per input unit.
         lam, beta: the weights used.
@@ -75,10 +80,17 @@ class Objective:
     rho: float
     lam: float
     beta: float
+    loss: str = "squared"
 
     def __repr__(self) -> str:
-        return (f"Objective(J={self.value:.6g}: mse={self.mse:.6g}, l2={self.l2:.6g}, "
+        data = "mse" if self.loss == "squared" else f"{self.loss} loss"
+        return (f"Objective(J={self.value:.6g}: {data}={self.mse:.6g}, l2={self.l2:.6g}, "
                 f"L={self.L:.6g}; lam={self.lam:g}, beta={self.beta:g})")
+
+    @property
+    def data(self) -> float:
+        """The data term of ``J`` (the mean loss; the MSE for the squared loss)."""
+        return self.mse
 
     @property
     def L(self) -> float:
@@ -164,7 +176,7 @@ def training_loss(data: Tensor, params: L2Params, *, beta: float) -> Tensor:
 
 # ---------------------------------------------------------------------------- scoring
 def score(w: ShallowWeights, X: Tensor, y: Tensor, *, lam: float, beta: float,
-          rho: float) -> Objective:
+          rho: float, loss: Optional[Loss] = None) -> Objective:
     """``J = mse + (β/2)·l2 + λ·ρ`` of float64 weights for a certified ``rho`` (floats).
 
     Args:
@@ -172,28 +184,39 @@ def score(w: ShallowWeights, X: Tensor, y: Tensor, *, lam: float, beta: float,
         X: ``(n, d)`` inputs and y: ``(n,)`` targets, in ``w``'s dtype and device.
         lam, beta: the weights λ, β ≥ 0 (validated by the caller).
         rho: a certified ``ρ = L²`` of ``w`` (e.g. ``lipsdp(w).rho``), never a solver's value.
+        loss: the data term's loss (:mod:`torch_lipcvx.losses`); ``None``: the squared error,
+            ``y`` then ``(n,)`` (one output) or ``(n, k)``; labels as the loss's
+            :meth:`~torch_lipcvx.losses.Loss.targets` returns them otherwise.
 
     Returns:
         :class:`Objective`.
     """
+    if loss is not None and not (isinstance(loss, SquaredError) and w.k == 1):
+        data = float(loss.value(forward_weights(X, w), y).mean())
+        l2 = float(l2_penalty(w))
+        return Objective(value=data + 0.5 * beta * l2 + lam * rho, mse=data, l2=l2, rho=rho,
+                         lam=lam, beta=beta, loss=loss.name)
     m = float(mse(forward_weights(X, w), y))
     l2 = float(l2_penalty(w))
     return Objective(
         value=m + 0.5 * beta * l2 + lam * rho, mse=m, l2=l2, rho=rho, lam=lam, beta=beta)
 
 
-def check_inputs(model: nn.Module, X, y, lam, beta) -> tuple[ShallowReLU, ShallowWeights, Tensor,
-                                                              Tensor, float, float]:
+def check_inputs(model: nn.Module, X, y, lam, beta, loss: LossLike = None
+                 ) -> tuple[ShallowReLU, ShallowWeights, Tensor, Tensor, float, float]:
     """Validate the inputs of ``J`` before any work; returns them ready to score.
 
     Args:
         model: :class:`ShallowReLU` or ``nn.Sequential(Linear, ReLU, Linear(·, 1))``.
         X: ``(n, d)`` inputs; y: ``(n,)`` targets (any float dtype and device).
         lam, beta: λ ≥ 0 and β ≥ 0.
+        loss: ``None`` or ``"squared"`` for the squared error (``y (n,)`` for one output,
+            ``(n, k)`` for ``k``), or another loss of :mod:`torch_lipcvx.losses` whose
+            :meth:`~torch_lipcvx.losses.Loss.targets` checks ``y``.
 
     Returns:
         ``(net, w, X, y, lam, beta)``: the model as a :class:`ShallowReLU`, its weights and the
-        data in float64 on the CPU, the validated weights as floats.
+        data in float64 on the CPU (class labels as int64), the validated weights as floats.
 
     Raises:
         ValueError, TypeError: NaN/Inf or out-of-range weights or data, mismatched shapes,
@@ -203,6 +226,9 @@ def check_inputs(model: nn.Module, X, y, lam, beta) -> tuple[ShallowReLU, Shallo
     w = net.weights()
     check_weights_finite(w)
     check_weights_scale(w)
+    loss = get_loss(loss)
+    if w.k > 1 or not isinstance(loss, SquaredError):
+        return _check_loss_inputs(net, w, X, y, lam, beta, loss)
     X, y = check_Xy(X, y, net.in_features)
     check_data_scale(X, y)
     lam = check_nonneg(lam, "lam")
@@ -212,8 +238,29 @@ def check_inputs(model: nn.Module, X, y, lam, beta) -> tuple[ShallowReLU, Shallo
     return net, w, X, y, lam, beta
 
 
+def _check_loss_inputs(net: ShallowReLU, w: ShallowWeights, X, y, lam, beta, loss: Loss):
+    """:func:`check_inputs` for ``k ≥ 2`` outputs or a loss other than the squared error."""
+    X = check_X(X, "X", net.in_features)
+    Xf = X.detach().to(**_CPU64)
+    yt = loss.targets(y.detach() if isinstance(y, Tensor) else y, X.shape[0], w.k)
+    if yt.is_floating_point():
+        check_data_scale(Xf, yt.reshape(-1))
+    else:
+        check_data_scale(Xf, torch.zeros(X.shape[0], dtype=torch.float64))
+    lam = check_nonneg(lam, "lam")
+    beta = check_nonneg(beta, "beta")
+    w = w.to(**_CPU64)
+    yt = yt.to("cpu", torch.float64) if yt.is_floating_point() else yt.to("cpu")
+    values = loss.value(forward_weights(Xf, w), yt)
+    if not bool(torch.isfinite(values).all()):
+        raise ValueError(f"the {loss.name} loss of the model on (X, y) overflows float64; "
+                         "rescale the data or the weights")
+    return net, w, Xf, yt, lam, beta
+
+
 def objective(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defaults.BETA,
-              solver: SolverLike = DEFAULT, solver_options: Optional[dict] = None) -> Objective:
+              solver: SolverLike = DEFAULT, solver_options: Optional[dict] = None,
+              loss: LossLike = None) -> Objective:
     """Evaluate ``J`` of docs/conventions.md §2 for a network on data, with a fresh certified ``ρ``.
 
     Args:
@@ -229,7 +276,8 @@ def objective(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = default
     Raises:
         ValueError, TypeError: as :func:`check_inputs`, or an unknown ``solver``.
     """
-    _, w, X, y, lam, beta = check_inputs(model, X, y, lam, beta)
+    _, w, X, y, lam, beta = check_inputs(model, X, y, lam, beta, loss)
     # lipsdp checks ``solver`` before any work; the options are LipSDP's for every solver
     rho = lipsdp(w, solver=solver, solver_options=solver_options).rho
-    return score(w, X, y, lam=lam, beta=beta, rho=rho)
+    return score(w, X, y, lam=lam, beta=beta, rho=rho,
+                 loss=None if loss is None else get_loss(loss))

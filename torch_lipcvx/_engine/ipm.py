@@ -43,7 +43,8 @@ from torch import Tensor
 from .._checks import check_nonneg, check_positive, check_positive_int
 from ..solvers import SolveRecord
 
-__all__ = ["IPMInfo", "Cone", "Rows", "SubsetRows", "SpectralLMI", "GroupSOC", "solve"]
+__all__ = ["IPMInfo", "Cone", "Rows", "SubsetRows", "SpectralLMI", "GroupSOC", "SmoothObjective",
+           "Quadratic", "solve"]
 
 
 #: The record of :func:`solve` (the one record type, :class:`torch_lipcvx.solvers.SolveRecord`):
@@ -51,6 +52,51 @@ __all__ = ["IPMInfo", "Cone", "Rows", "SubsetRows", "SpectralLMI", "GroupSOC", "
 #: ``value`` (a feasible point's), ``gap`` (``sᵀz``, an estimate of the distance to the optimum),
 #: relative ``dual_residual``, ``device``.
 IPMInfo = SolveRecord
+
+
+# --------------------------------------------------------------------------- objectives
+class SmoothObjective(ABC):
+    """A smooth convex objective ``f(x)`` as :func:`solve` sees it: value, gradient and the
+    Hessian (dense ``(N, N)``, which the Newton system adds its cone blocks to). The quadratic of
+    the squared loss is :class:`Quadratic`; the other losses of :mod:`torch_lipcvx.losses` give
+    their own (``torch_lipcvx._engine.loss_barrier``). Newton's method on the KKT conditions
+    then uses the Hessian at the current point (a sequential-quadratic interior point)."""
+
+    @abstractmethod
+    def value(self, x: Tensor) -> float:
+        """``f(x)``."""
+
+    @abstractmethod
+    def gradient(self, x: Tensor) -> Tensor:
+        """``∇f(x)``, ``(N,)``."""
+
+    @abstractmethod
+    def hessian(self, x: Tensor) -> Tensor:
+        """``∇²f(x)``, a new ``(N, N)`` tensor (the caller adds to it in place)."""
+
+    def scale(self) -> Optional[Tensor]:
+        """A vector whose size the dual residual is measured against besides the gradient
+        (the linear term of a quadratic), or ``None``."""
+        return None
+
+
+class Quadratic(SmoothObjective):
+    """``½ xᵀPx − bᵀx + const`` (``P (N, N)`` positive semidefinite, ``b (N,)``)."""
+
+    def __init__(self, P: Tensor, b: Tensor, const: float = 0.0) -> None:
+        self.P, self.b, self.const = P, b, const
+
+    def value(self, x: Tensor) -> float:
+        return _quadratic(self.P, self.b, self.const, x)
+
+    def gradient(self, x: Tensor) -> Tensor:
+        return self.P @ x - self.b
+
+    def hessian(self, x: Tensor) -> Tensor:
+        return self.P.clone()
+
+    def scale(self) -> Optional[Tensor]:
+        return self.b
 
 
 # --------------------------------------------------------------------------- cone parts
@@ -568,7 +614,7 @@ def _cholesky(K: Tensor) -> Optional[Tensor]:
     return None
 
 
-def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence[Cone], *,
+def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
           free: Optional[Tensor] = None, const: float = 0.0, mu0: Optional[float] = None,
           tol: float = 1e-9, max_iter: int = 100, verbose: bool = False, label: str = "ipm",
           objective: Optional[Callable[[Tensor], float]] = None,
@@ -577,7 +623,8 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence[Cone], *,
     """Minimise ``½ xᵀPx − bᵀx (+ const)`` over ``{x : part.slack(x) ∈ cone, every part}``.
 
     Args:
-        P: ``(N, N)`` positive semidefinite; b: ``(N,)``.
+        P: ``(N, N)`` positive semidefinite; b: ``(N,)``. Or ``P`` a :class:`SmoothObjective`
+            (any smooth convex objective; ``b`` and ``const`` are then ignored, pass ``None``).
         x0: ``(N,)`` strictly feasible start (every slack in the cone's interior).
         parts: the cone parts, any :class:`Cone` (here :class:`Rows`, :class:`SpectralLMI`,
             :class:`GroupSOC`); the solver uses nothing but the :class:`Cone` methods.
@@ -608,6 +655,11 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence[Cone], *,
             ``gondzio`` not an integer >= 0, ``centrality`` outside [0, 1), ``f_scale`` not a
             finite number > 0.
     """
+    if isinstance(P, SmoothObjective):
+        fobj = P
+        P = b = torch.zeros(1, dtype=x0.dtype, device=x0.device)
+    else:
+        fobj = Quadratic(P, b, const)
     max_iter, gondzio, tol, mu0, f_scale = _check_options(
         P, b, x0, label=label, max_iter=max_iter, gondzio=gondzio, tol=tol, mu0=mu0,
         f_scale=f_scale, centrality=centrality)
@@ -623,20 +675,20 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence[Cone], *,
         raise ValueError(f"{label}: x0 must be strictly feasible (every slack in the interior of "
                          "its cone)")
     nu = sum(pt.nu for pt in parts)
-    f0 = _quadratic(P, b, const, x)
+    f0 = fobj.value(x)
     if mu0 is None:
         # z = μ s⁻¹ (centred). μ has the units of the objective; a generous start keeps the
         # barrier's curvature dominant while P is singular (n < m (d + 1)): too small a μ gives
         # huge, useless steps, too large costs only a few (affine) iterations.
-        gx = (P @ x - b)[fi]
+        gx = fobj.gradient(x)[fi]
         mu0 = max(abs(f0), 1e-3 * float(gx.abs().max()) * float(x[fi].abs().max()), 1e-12)
     mu = mu0
     Z = [pt.init_dual(s, mu) for pt, s in zip(parts, S)]
     status, k, gap, res = "max_iter", 0, math.inf, math.inf
     # one pass more than max_iter steps: the last pass only tests the point the last step made
     for k in range(1, max_iter + 2):
-        rd, res, gap = _residuals(P, b, x, parts, S, Z, fi)
-        f_now = _quadratic(P, b, const, x)
+        rd, res, gap = _residuals(fobj, x, parts, S, Z, fi)
+        f_now = fobj.value(x)
         if verbose:
             print(f"[torch_lipcvx] {label} {k - 1:3d}  f={f_now:.12g}  gap={gap:.2e}  "
                   f"dres={res:.1e}  {time.perf_counter() - start:.1f}s", flush=True)
@@ -652,7 +704,7 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence[Cone], *,
             status = "stalled"     # keep the current (feasible) point; "auto" redoes it by cvxpy
             break
         lam = [pt.lam(c) for pt, c in zip(parts, sc)]
-        newton = _NewtonSystem(P, x, rd, parts, sc, lam, fi, all_free)
+        newton = _NewtonSystem(fobj, x, rd, parts, sc, lam, fi, all_free)
         step = _predictor_corrector(newton, gap, mu, gondzio)
         if step is None:
             status = "stalled"
@@ -677,7 +729,7 @@ def solve(P: Tensor, b: Tensor, x0: Tensor, parts: Sequence[Cone], *,
                   f"{cuts} centrality cuts)  affine={step.a_aff:.3f}  sigma={step.sigma:.1e}",
                   flush=True)
     k = min(k, max_iter)
-    value = objective(x) if objective is not None else _quadratic(P, b, const, x)
+    value = objective(x) if objective is not None else fobj.value(x)
     info = SolveRecord(status=status, iterations=k, solve_time=time.perf_counter() - start,
                        value=value, gap=gap, dual_residual=res, device=str(dev))
     return x, info
@@ -711,13 +763,16 @@ def _quadratic(P: Tensor, b: Tensor, const: float, v: Tensor) -> float:
     return float(0.5 * v @ (P @ v) - b @ v) + const
 
 
-def _residuals(P: Tensor, b: Tensor, x: Tensor, parts: Sequence[Cone], S: Sequence[Tensor],
+def _residuals(fobj: SmoothObjective, x: Tensor, parts: Sequence[Cone], S: Sequence[Tensor],
                Z: Sequence[Tensor], fi: Tensor) -> tuple[Tensor, float, float]:
-    """The dual residual ``rd = Px − b − Σ L_kᵀ z_k`` (``(N,)``), its size relative to
-    ``max(‖b‖∞, ‖Px − b‖∞)`` over the free coordinates ``fi``, and the gap ``Σ ⟨s_k, z_k⟩``."""
-    gx = P @ x - b
+    """The dual residual ``rd = ∇f(x) − Σ L_kᵀ z_k`` (``(N,)``; ``Px − b − …`` for a quadratic),
+    its size relative to ``max(‖b‖∞, ‖∇f(x)‖∞)`` over the free coordinates ``fi``, and the gap
+    ``Σ ⟨s_k, z_k⟩``."""
+    gx = fobj.gradient(x)
     rd = gx - sum(pt.adjoint(z) for pt, z in zip(parts, Z))
-    scale = max(float(b[fi].abs().max()), float(gx[fi].abs().max()), 1e-12)
+    b = fobj.scale()
+    scale = max(float(b[fi].abs().max()) if b is not None else 0.0,
+                float(gx[fi].abs().max()), 1e-12)
     res = float(rd[fi].abs().max()) / scale
     gap = sum(pt.dot(s, z) for pt, s, z in zip(parts, S, Z))
     return rd, res, gap
@@ -728,16 +783,19 @@ class _NewtonSystem:
     coordinates ``fi``: factorised by :meth:`factor`, solved for each complementarity
     right-hand side by :meth:`direction`."""
 
-    def __init__(self, P: Tensor, x: Tensor, rd: Tensor, parts: Sequence[Cone], sc: list,
-                 lam: list, fi: Tensor, all_free: bool) -> None:
-        self.P, self.x, self.rd, self.parts = P, x, rd, parts
+    def __init__(self, fobj: SmoothObjective, x: Tensor, rd: Tensor, parts: Sequence[Cone],
+                 sc: list, lam: list, fi: Tensor, all_free: bool) -> None:
+        self.fobj, self.x, self.rd, self.parts = fobj, x, rd, parts
+        self.H: Optional[Tensor] = None
         self.sc, self.lam, self.fi, self.all_free = sc, lam, fi, all_free
         self.L: Optional[Tensor] = None
 
     def factor(self, ridge: float) -> bool:
         """Cholesky of the Newton matrix, its diagonal raised by ``ridge`` times its largest
         entry; False (and no factor) if it is not positive definite."""
-        K = self.P.clone()
+        if self.H is None:
+            self.H = self.fobj.hessian(self.x)
+        K = self.H.clone()
         for pt, c in zip(self.parts, self.sc):
             pt.newton(K, c)
         fi = self.fi

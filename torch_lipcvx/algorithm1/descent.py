@@ -45,7 +45,9 @@ from torch import Tensor
 from .._checks import check_lam_scale
 from ..bounds import LipSDPFallbackWarning, LipSDPResult, certify_t, lipsdp
 from ..models import ShallowWeights
+from ..losses import Loss
 from ..objective import Objective, score
+from .._engine.lipsdp_vector import certify_t_vector
 from .._engine.programs import DEFAULT_SOLVER, LipSDPProgram, SolverError
 from ..solvers import Solver, SolverLike
 
@@ -179,6 +181,8 @@ class Certifier:
                 else:
                     warnings.warn_explicit(wm.message, wm.category, wm.filename, wm.lineno)
             return out
+        if w.k > 1:                 # the vector LipSDP compiles its own program
+            return lipsdp(w, solver=self.solver)
         m_act = int(((w.alpha != 0) & (w.W.abs().sum(1) > 0)).sum())
         if m_act and (self.program is None or (self.program.m, self.program.d) != (m_act, w.d)):
             self.program = LipSDPProgram(m_act, w.d)
@@ -275,13 +279,15 @@ class Descent:
                  certify: Callable[[ShallowWeights], LipSDPResult],
                  dtype: torch.dtype = torch.float64, start: Optional[float] = None,
                  certificate: Optional[LipSDPResult] = None, reuse_t: bool = False,
-                 record: Callable[[Verdict], Any] = IterationRecord.from_verdict) -> None:
-        self.X, self.y, self.lam, self.beta = X, y, lam, beta
+                 record: Callable[[Verdict], Any] = IterationRecord.from_verdict,
+                 loss: Optional[Loss] = None) -> None:
+        self.X, self.y, self.lam, self.beta, self.loss = X, y, lam, beta, loss
         self.certify, self.dtype, self.reuse_t, self.record = certify, dtype, reuse_t, record
         self.start = time.perf_counter() if start is None else start
         cert = certify(w) if certificate is None else certificate
-        J = score(w, X, y, lam=lam, beta=beta, rho=cert.rho)
-        check_lam_scale(lam, J.rho, J.mse, 0.5 * beta * J.l2, y)
+        J = score(w, X, y, lam=lam, beta=beta, rho=cert.rho, loss=loss)
+        check_lam_scale(lam, J.rho, J.mse, 0.5 * beta * J.l2,
+                        y if y.is_floating_point() else torch.zeros(()))
         self.w, self.cert, self.J = w, cert, J
         self.history: list = [record(Verdict(
             accepted=True, iteration=0, step="input", objective=J, previous=J,
@@ -322,11 +328,19 @@ class Descent:
                 time=self._elapsed(), solve_time=solve_time, note=note, error=exc)
             self.rejected.append(verdict.rejection())
             return verdict
-        if self.reuse_t:
+        if self.reuse_t and cand.k > 1:
+            try:
+                rho_T, t_T, _ = certify_t_vector(cand.W, cand.A, self.cert.t, repair=False)
+            except ValueError:              # the old T does not certify the new outer weights
+                rho_T = math.inf
+            if rho_T < cert.rho:
+                cert = dataclasses.replace(cert, rho=rho_T, t=t_T.numpy(), status="previous T")
+        elif self.reuse_t:
             rho_T, t_T, _ = certify_t(cand.W, cand.alpha, self.cert.t)
             if rho_T < cert.rho:            # the old T certifies better (solver inaccuracy)
                 cert = dataclasses.replace(cert, rho=rho_T, t=t_T.numpy(), status="previous T")
-        J = score(cand, self.X, self.y, lam=self.lam, beta=self.beta, rho=cert.rho)
+        J = score(cand, self.X, self.y, lam=self.lam, beta=self.beta, rho=cert.rho,
+                  loss=self.loss)
         accepted = J.value <= previous.value
         verdict = Verdict(
             accepted=accepted, iteration=iteration, step=step, objective=J, previous=previous,

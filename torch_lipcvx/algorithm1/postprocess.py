@@ -41,6 +41,8 @@ from .._engine.barrier import PatternBarrier
 from ..models import ShallowReLU, ShallowWeights, activation_patterns, sign_order
 # Objective and objective are re-exported: their home is torch_lipcvx.objective
 from ..objective import Objective, check_inputs, objective, score
+from ..losses import Loss, LossLike, SquaredError, get_loss
+from .._engine.loss_barrier import CvxpyLossRestriction, LossBarrier
 from .._engine.programs import (DEFAULT_SOLVER, L2Program, LipschitzRestriction, SolverError,
                        convex_to_weights)
 from ..solvers import DEFAULT, SolveRecord, Solver, SolverLike
@@ -205,14 +207,16 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
 def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defaults.BETA,
                 max_iter: int = defaults.MAX_ITER, tol: float = defaults.TOL,
                 solver: SolverLike = DEFAULT, solver_options: Optional[dict] = None,
-                verbose: Union[bool, int] = False, progress: Optional[bool] = None
-                ) -> PostProcessResult:
+                verbose: Union[bool, int] = False, progress: Optional[bool] = None,
+                loss: LossLike = None) -> PostProcessResult:
     """Post-process a trained shallow ReLU network by convex optimisation (Algorithm 1).
 
     Args:
-        model: :class:`ShallowReLU` or ``nn.Sequential(Linear(d, m), ReLU(), Linear(m, 1))``,
+        model: :class:`ShallowReLU` or ``nn.Sequential(Linear(d, m), ReLU(), Linear(m, k))``,
             trained any way. Never modified.
-        X: ``(n, d)`` training inputs (the units the model sees); y: ``(n,)`` targets. Any float
+        X: ``(n, d)`` training inputs (the units the model sees); y: ``(n,)`` targets (``(n, k)``
+            for the squared or Huber loss of ``k`` outputs; integer class labels ``(n,)`` for the
+            classification losses). Any float
             dtype and device; the maths runs in float64 (torch solvers on the model's device,
             cvxpy and the certificates on the CPU), and every candidate is rounded to the
             model's dtype before it is certified and scored.
@@ -236,6 +240,13 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
             of the torch interior point (about 30–70 per solve).
         progress: a tqdm bar over the iterations on stderr (showing ``J`` and ``L``): ``None``
             (default) when stderr is a terminal, ``True``/``False`` always/never.
+        loss: the data term of ``J`` (docs/losses.md): ``None``/``"squared"`` (default),
+            ``"huber"`` (or :class:`~torch_lipcvx.losses.Huber` ``(delta)``), ``"logistic"``
+            (one output, labels in {0, 1} or ±1) or ``"cross_entropy"`` (``k ≥ 2`` logits,
+            integer labels). With ``k ≥ 2`` outputs or a loss other than the squared error, every
+            step is the restriction (12) with the outer weights ``a_j`` fixed (docs/programs.md
+            §6), also for ``lam = 0`` (then without the LMI; program (6) is the squared loss's,
+            one output), and ``J`` is non-increasing the same way.
 
     Returns:
         :class:`PostProcessResult` with a new model (input's device and dtype), the history of
@@ -256,7 +267,9 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
             in ``rejected`` and says so in ``message``).
     """
     start = time.perf_counter()
-    net, w0, X, y, lam, beta = check_inputs(model, X, y, lam, beta)
+    net, w0, X, y, lam, beta = check_inputs(model, X, y, lam, beta, loss)
+    loss = get_loss(loss)
+    general = w0.k > 1 or not isinstance(loss, SquaredError)
     max_iter = check_positive_int(max_iter, "max_iter")
     tol = check_nonneg(tol, "tol")
     solver = Solver.parse(solver, solver_options)
@@ -264,6 +277,11 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
     show = check_progress(progress)
     certify = Certifier(solver, solver_options, collect=True)
     solver_verbose = int(verbose) >= 2
+    if general:
+        with progress_bar(show, max_iter if lam > 0 else 1, "Algorithm 1") as bar:
+            return _postprocess_loss(net, w0, X, y, loss, lam, beta, max_iter, tol, solver,
+                                     solver_options, certify, verbose, solver_verbose, start,
+                                     bar)
     with progress_bar(show, max_iter if lam > 0 else 1, "Algorithm 1" if lam > 0
                       else "program (6)") as bar:
         return _postprocess(net, w0, X, y, lam, beta, max_iter, tol, solver, solver_options,
@@ -347,6 +365,110 @@ def _postprocess(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, lam
     return PostProcessResult(
         model=out, history=descent.history, rejected=descent.rejected, certificate=descent.cert,
         message=message, lam=lam, beta=beta)
+
+
+def _postprocess_loss(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, loss: Loss,
+                      lam: float, beta: float, max_iter: int, tol: float, solver: Solver,
+                      solver_options: Optional[dict], certify: Certifier,
+                      verbose: Union[bool, int], solver_verbose: bool, start: float,
+                      bar) -> PostProcessResult:
+    """:func:`postprocess` for ``k ≥ 2`` outputs or a loss other than the squared error: the
+    restriction (12) with the outer weights fixed (docs/programs.md §6), by the torch interior
+    point (:class:`~torch_lipcvx._engine.loss_barrier.LossBarrier`) or the plain cvxpy program.
+    Candidates are re-certified with the previous ``T`` kept when it certifies better (it stays
+    feasible for the restriction's solution), so ``J`` never rises."""
+    w = w0.permute(sign_order(w0.alpha))
+    descent = Descent(w, X, y, lam=lam, beta=beta, certify=certify, dtype=net.dtype,
+                      start=start, reuse_t=True, loss=loss)
+    if verbose:
+        _log_iterate(bar, descent.history[0], "input network")
+    act = (w.A != 0).any(dim=1)
+    message = "no unit with a nonzero outer weight: nothing to optimise"
+    if bool(act.any()):
+        ai = torch.nonzero(act)[:, 0]
+        D = activation_patterns(X, w)[:, ai]
+        step = _LossStep(X, y, D, w.A[ai], loss, lam, beta, w.c is not None, solver,
+                         solver_options, net.device, solver_verbose)
+        w_solver = w
+        rounds = max_iter if lam > 0 else 1
+        message = f"reached max_iter={max_iter}"
+        for k in range(1, rounds + 1):
+            try:
+                Wt_a, c, info = step(torch.as_tensor(descent.cert.t[ai.numpy()]),
+                                     w_solver.W_tilde[ai], w_solver.c)
+            except SolverError as exc:
+                if not descent.moved:
+                    raise
+                warnings.warn(f"iteration {k}: {exc}; kept the previous network",
+                              RuntimeWarning, stacklevel=3)
+                message = f"solver failed at iteration {k}: {exc}"
+                break
+            Wt = w_solver.W_tilde.clone()
+            Wt[ai] = Wt_a
+            if beta > 0:
+                Wt[~act] = 0.0
+            cand = ShallowWeights.from_tilde(Wt, w_solver.alpha, c)
+            verdict = _consider(descent, cand, k, info.solve_time, "restriction", verbose, bar)
+            bar.update(1, J=descent.J.value, L=descent.J.L)
+            if not verdict.accepted:
+                message = (verdict.reason if verdict.error is not None else
+                           f"converged: candidate at iteration {k} did not lower J")
+                break
+            w_solver = cand
+            if lam == 0:
+                message = "solved the restriction (12) without the Lipschitz term (lam = 0)"
+            elif descent.decreased_less_than(verdict.previous.value, tol):
+                message = f"converged: relative decrease below tol={tol:g}"
+                break
+    certify.warn_fallbacks(stacklevel=4)
+    out = ShallowReLU.from_weights(descent.w, device=net.device, dtype=net.dtype)
+    return PostProcessResult(
+        model=out, history=descent.history, rejected=descent.rejected, certificate=descent.cert,
+        message=message, lam=lam, beta=beta)
+
+
+class _LossStep:
+    """One solve of (12) for a general loss per call: the torch interior point (``"auto"`` with
+    the cvxpy fallback, ``"torch"`` without) or the plain cvxpy program (a cvxpy solver).
+    Returns ``(W̃ (m, d + 1) float64 CPU tensor, c or None, info)``."""
+
+    def __init__(self, X: Tensor, y: Tensor, D: Tensor, A: Tensor, loss: Loss, lam: float,
+                 beta: float, output_bias: bool, solver: Solver, options: Optional[dict],
+                 device, verbose: bool) -> None:
+        self.args = (X, y, D, A, loss, lam, beta, output_bias)
+        self.solver, self.options, self.verbose = solver, options, verbose
+        self.k = 1 if A.dim() == 1 else A.shape[1]
+        self.barrier = None
+        if solver.uses_torch:
+            self.barrier = LossBarrier(X.to(device), y.to(device), D.to(device), A.to(device),
+                                       loss, output_bias=output_bias)
+
+    def _c(self, c) -> Optional[Tensor]:
+        if c is None:
+            return None
+        c = torch.as_tensor(np.asarray(c.detach().cpu() if isinstance(c, Tensor) else c),
+                            dtype=torch.float64)
+        return c.reshape(()) if self.k == 1 else c.reshape(self.k)
+
+    def __call__(self, t: Tensor, W0: Tensor, c0: Optional[Tensor]):
+        X, y, D, A, loss, lam, beta, ob = self.args
+        point = None
+        if self.barrier is not None:
+            opts = {k: v for k, v in (self.options or {}).items() if k in ("tol", "max_iter")}
+            W, c, _, info = self.barrier.solve_restriction(A, t, lam, beta, W0, c0,
+                                                           verbose=self.verbose, **opts)
+            if not _fast_failed(self.solver, f"the restriction (12) with the {loss.name} loss",
+                                info):
+                return W.cpu(), self._c(c), info
+            point = (W, c)
+        program = CvxpyLossRestriction(X.numpy(), y.numpy(), D.numpy(),
+                                       A.numpy(), loss, lam, beta, ob)
+        opts = None if self.solver.uses_torch else self.solver.cvxpy_options()
+        Wt, c, _, info = program.solve(t.numpy(), self.solver.cvxpy_name, opts)
+        if point is not None:
+            Wt, c = _onto_patterns(self.barrier, point[0], point[1], Wt,
+                                   None if c is None else c)
+        return torch.as_tensor(np.asarray(Wt), dtype=torch.float64), self._c(c), info
 
 
 def _log_iterate(bar, rec: IterationRecord, note: str = "") -> None:
@@ -433,6 +555,9 @@ def _onto_patterns(ipm: PatternBarrier, W_in: Tensor, c_in: Optional[Tensor], W_
     W = (W_in + th * (W1 - W_in)).cpu().numpy()
     if c_out is None or c_in is None:
         return W, c_out
+    if np.ndim(c_out) > 0:                 # k outputs: c is a vector
+        c_in = c_in.detach().cpu().numpy()
+        return W, c_in + th * (np.asarray(c_out) - c_in)
     return W, float(c_in) + th * (float(c_out) - float(c_in))
 
 

@@ -1,0 +1,299 @@
+"""The restriction (12) for any convex loss and ``k ≥ 1`` outputs (docs/programs.md §6).
+
+With the patterns ``D_j`` and the outer weights ``a_j ∈ R^k`` fixed, the outputs are linear in the
+hidden weights,
+
+    F_i = Σ_j D_ij (x̃_iᵀ w̃_j) a_j + c         (F = (D ∘ X̃W̃ᵀ) A + 1cᵀ, shape (n, k)),
+
+so for a convex loss ℓ (:mod:`torch_lipcvx.losses`)
+
+    min  (1/n) Σ_i ℓ(F_i, y_i) + λ ρ + (β/2) ‖W̃‖²
+    s.t. (2 D_j − I) X̃ w̃_j ≥ 0,   [[ρ I_d, −W̄ᵀT], [−TW̄, 2T − AAᵀ]] ⪰ 0
+
+is convex, and the current network (with its own ``ρ`` for ``T``) is feasible. Two solvers:
+
+* :class:`LossBarrier` — the torch interior point of :mod:`.ipm` with the loss as a
+  :class:`~.ipm.SmoothObjective` (its gradient and Hessian from the loss's protocol), the LMI as
+  ``[[ρI, (RW̄)ᵀ], [RW̄, I_m]] ⪰ 0`` with ``RᵀR = T(2T − AAᵀ)⁻¹T``
+  (:func:`~.lipsdp_vector.metric_matrix`);
+* :class:`CvxpyLossRestriction` — the plain cvxpy formulation (exponential cones for the
+  logistic losses), the cross-check and the fallback.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import ipm
+from .barrier import PatternBarrier, _fast_info
+from .lipsdp_vector import metric_matrix
+from .._checks import check_nonneg, check_patterns
+from ..losses import Loss, SoftmaxCrossEntropy
+from ..solvers import SolveRecord, SolverError
+
+__all__ = ["LossBarrier", "CvxpyLossRestriction", "restriction_metric"]
+
+
+def restriction_metric(A: Tensor, t: Tensor) -> Tensor:
+    """``M = T(2T − AAᵀ)⁻¹T`` for outer weights ``A (m, k)`` (``(m,)`` for one output): the
+    LMI of (12) reads ``ρ I ⪰ W̄ᵀ M W̄``. ``ValueError`` if ``t`` does not certify ``A``."""
+    A = A[:, None] if A.dim() == 1 else A
+    if bool((t <= 0).any()):
+        raise ValueError("t must be positive on every unit of the restriction")
+    return metric_matrix(A, t)
+
+
+class _LossObjective(ipm.SmoothObjective):
+    """``(1/n) Σ ℓ(F_i, y_i) + (β/2)‖W̃‖² + λρ`` in ``x = (vec W̃, c, ρ)``."""
+
+    def __init__(self, bar: "LossBarrier", A: Tensor, lam: float, beta: float) -> None:
+        self.bar, self.A, self.lam, self.beta = bar, A, lam, beta
+        self.mp = bar.m * bar.p
+        self._hess: Optional[Tensor] = None
+
+    def outputs(self, x: Tensor) -> Tensor:
+        b = self.bar
+        W = x[: self.mp].reshape(b.m, b.p)
+        Z = torch.where(b.D, b.Xt @ W.T, torch.zeros((), dtype=x.dtype, device=x.device))
+        return Z @ self.A + x[self.mp: self.mp + b.k]
+
+    def value(self, x: Tensor) -> float:
+        W = x[: self.mp]
+        data = float(self.bar.loss.value(self.outputs(x), self.bar.y).mean())
+        return data + 0.5 * self.beta * float(W @ W) + self.lam * float(x[-1])
+
+    def gradient(self, x: Tensor) -> Tensor:
+        b = self.bar
+        G = b.loss.gradient(self.outputs(x), b.y) / b.n                 # (n, k)
+        gW = (torch.where(b.D, G @ self.A.T, torch.zeros((), dtype=x.dtype, device=x.device))
+              .T @ b.Xt)                                                 # (m, p)
+        g = torch.zeros_like(x)
+        g[: self.mp] = gW.reshape(-1) + self.beta * x[: self.mp]
+        g[self.mp: self.mp + b.k] = G.sum(0)
+        g[-1] = self.lam
+        return g
+
+    def hessian(self, x: Tensor) -> Tensor:
+        b = self.bar
+        if b.loss.quadratic and self._hess is not None:
+            return self._hess.clone()
+        N, mp, k = x.numel(), self.mp, b.k
+        F = self.outputs(x)
+        Hs = b.loss.hessian(F, b.y) / b.n                                # (n, k, k)
+        if k == 1:
+            factors = [Hs[:, 0, :].clamp_min(0).sqrt()]                  # (n, 1)
+        else:
+            ev, Q = torch.linalg.eigh(Hs)
+            root = ev.clamp_min(0).sqrt()
+            factors = [Q[:, :, r] * root[:, r:r + 1] for r in range(k)]
+        H = torch.zeros(N, N, dtype=x.dtype, device=x.device)
+        Df = b.D.to(x.dtype)
+        for lo in range(0, b.n, b.chunk):
+            sl = slice(lo, lo + b.chunk)
+            for V in factors:
+                Vc = V[sl]                                               # (c, k)
+                coef = Df[sl] * (Vc @ self.A.T)                          # (c, m)
+                Phi = torch.cat([(coef[:, :, None] * b.Xt[sl, None, :]).reshape(len(Vc), mp),
+                                 Vc], dim=1)
+                H[: mp + k, : mp + k] += Phi.T @ Phi
+        i = torch.arange(mp, device=x.device)
+        H[i, i] += self.beta
+        if b.loss.quadratic:
+            self._hess = H.clone()
+        return H
+
+
+class LossBarrier(PatternBarrier):
+    """The restriction (12) for a convex loss and ``k`` outputs by the torch interior point.
+
+    Args:
+        X: ``(n, d)`` inputs; y: targets as ``loss.targets`` returns them; D: ``(n, m)`` boolean
+            patterns; A: ``(m, k)`` fixed outer weights (``(m,)`` for one output).
+        loss: a :class:`~torch_lipcvx.losses.Loss`.
+        output_bias: whether the output bias ``c (k,)`` is a free variable.
+    """
+
+    def __init__(self, X: Tensor, y: Tensor, D: Tensor, A: Tensor, loss: Loss, *,
+                 output_bias: bool, chunk: int = 2048) -> None:
+        dt, dev = torch.float64, X.device
+        A = A[:, None] if A.dim() == 1 else A
+        if X.dim() != 2 or D.dim() != 2 or D.shape[0] != X.shape[0] or A.shape[0] != D.shape[1]:
+            raise ValueError(f"LossBarrier needs X (n, d), D (n, m) and A (m, k), got shapes "
+                             f"{tuple(X.shape)}, {tuple(D.shape)} and {tuple(A.shape)}")
+        self.device = dev
+        self.n, self.d = X.shape
+        self.m = D.shape[1]
+        self.p = self.d + 1
+        self.k = A.shape[1]
+        self.chunk = chunk
+        self.Xt = torch.cat([X.to(dt), torch.ones(self.n, 1, dtype=dt, device=dev)], 1)
+        self.y = y.to(dev) if not y.is_floating_point() else y.to(dev, dt)
+        self.D = check_patterns(D, "D")
+        self.A = A.to(dev, dt)
+        self.coef = self.A
+        self.loss = loss
+        self.output_bias = bool(output_bias)
+        self.nw = self.m * self.p + self.k
+        self.outer = (self.Xt[:, :, None] * self.Xt[:, None, :]).reshape(self.n, self.p * self.p)
+
+    def model_loss(self, W: Tensor, c: Optional[Tensor]) -> float:
+        """The data term ``(1/n) Σ ℓ(F_i, y_i)`` of the weights ``W̃`` and ``c``."""
+        Z = torch.where(self.D, self.Xt @ W.T, torch.zeros((), dtype=W.dtype, device=W.device))
+        F = Z @ self.A + (c if c is not None else 0.0)
+        return float(self.loss.value(F, self.y).mean())
+
+    def _flat(self) -> tuple[Tensor, Tensor]:
+        """Units whose bias is a flat direction when β = 0: ``off`` (fire nowhere) always,
+        ``on`` (fire everywhere) when the output bias can absorb ``b_j a_j``."""
+        on = self.D.all(0) if self.output_bias else torch.zeros(self.m, dtype=torch.bool,
+                                                                   device=self.device)
+        return on, ~self.D.any(0)
+
+    def solve_restriction(self, A: Tensor, t: Tensor, lam: float, beta: float, W0: Tensor,
+                          c0: Optional[Tensor] = None, *, tol: float = 1e-9,
+                          max_iter: int = 200, verbose: bool = False, screen=None,
+                          anchor=None, recentre: float = 0.0
+                          ) -> tuple[Tensor, Optional[Tensor], float, SolveRecord]:
+        """Solve (12) for ``T = diag(t)`` from the current network ``(W0, c0)``.
+
+        Returns ``(W̃ (m, p), c (k,) or None, ρ, info)`` as
+        :meth:`PatternBarrier.solve_restriction` does: every pattern row strictly positive; with
+        status ``"optimal"`` never worse than the start. With ``λ = 0`` the LMI and ρ are left
+        out (ρ does not enter the objective).
+        """
+        dt, dev = torch.float64, self.device
+        m, p, d, k = self.m, self.p, self.d, self.k
+        lam, beta = check_nonneg(lam, "lam"), check_nonneg(beta, "beta")
+        self._check_start(W0, "W0")
+        t = t.to(dev, dt)
+        M = restriction_metric(self.A, t)
+        N = m * p + k + 1
+        W0 = self.interior_start(W0.to(dev, dt))
+        c_start = (c0.to(dev, dt).reshape(k).clone() if (c0 is not None and self.output_bias)
+                   else None)
+        start = (W0.clone(), c_start)
+        on, off = self._flat() if beta == 0 else (torch.zeros(m, dtype=torch.bool,
+                                                              device=dev),) * 2
+        keep = ~(on | off)
+        free = torch.ones(N, dtype=torch.bool, device=dev)
+        free[torch.nonzero(~keep)[:, 0] * p + d] = False
+        free[m * p: m * p + k] = self.output_bias
+        if self.output_bias and isinstance(self.loss, SoftmaxCrossEntropy):
+            free[m * p + k - 1] = False          # softmax is invariant to a common shift of c
+        R = torch.linalg.cholesky(M).T
+        Wb0 = W0[:, :d]
+        rho0 = float(torch.linalg.eigvalsh(Wb0.T @ M @ Wb0)[-1])
+        rho0 = rho0 * (1 + 1e-1) + 1e-9 * max(rho0, 1.0)
+        parts = [ipm.Rows(self.Xt, self.D, keep, self.outer, N)]
+        if lam > 0:
+            parts.append(ipm.SpectralLMI(R, m, p, d, N - 1, N))
+        else:
+            free[N - 1] = False
+        c_vec = c_start if c_start is not None else W0.new_zeros(k)
+        x0 = torch.cat([W0.reshape(-1), c_vec, W0.new_tensor([rho0])])
+        fobj = _LossObjective(self, self.A, lam, beta)
+        f_scale = max(self.model_loss(W0, c_start), 1e-6)
+        x, info = ipm.solve(fobj, None, x0, parts, free=free, f_scale=f_scale, tol=tol,
+                            max_iter=max_iter, verbose=verbose, label="(12) loss")
+        W = x[: m * p].reshape(m, p)
+        c = x[m * p: m * p + k] if self.output_bias else None
+        if not bool(keep.all()):
+            W, c = self._restore(W, c, W0, on, off)
+
+        def objective(W: Tensor, c: Optional[Tensor]) -> tuple[float, float]:
+            Wb = W[:, :d]
+            rho = float(torch.linalg.eigvalsh(Wb.T @ M @ Wb)[-1])
+            return (self.model_loss(W, c) + 0.5 * beta * float((W * W).sum())
+                    + lam * rho, rho)
+
+        value, rho = objective(W, c)
+        info = _fast_info(info, value)
+        if info.status == "optimal":
+            value_s, rho_s = objective(*start)
+            if value_s < value:
+                (W, c), rho, info.value = start, rho_s, value_s
+        return W, c, rho, info
+
+    def _restore(self, W: Tensor, c: Optional[Tensor], W0: Tensor, on: Tensor,
+                 off: Tensor) -> tuple[Tensor, Optional[Tensor]]:
+        """Biases of the eliminated units: an off unit's just below its smallest margin, an on
+        unit's raised to keep its rows positive, the change of ``Σ_j b_j a_j`` moved into ``c``."""
+        W = W.clone()
+        Xw = self.Xt[:, :-1] @ W[:, :-1].T
+        S0 = self.cone_rows(W0)
+        tiny = 1e-9 * float(self.Xt.abs().max()) * max(float(W.abs().max()), 1e-12)
+        for j in torch.nonzero(off)[:, 0].tolist():
+            W[j, -1] = -Xw[:, j].max() - max(float(S0[:, j].min()), tiny)
+        for j in torch.nonzero(on)[:, 0].tolist():
+            b = torch.maximum(W0[j, -1], -Xw[:, j].min() + max(float(S0[:, j].min()), tiny))
+            c = c - self.A[j] * (b - W[j, -1])
+            W[j, -1] = b
+        return W, c
+
+
+class CvxpyLossRestriction:
+    """The plain cvxpy formulation of (12) for a convex loss and ``k`` outputs (docs/programs.md
+    §6): the LMI as ``[[ρI, (RW̄)ᵀ], [RW̄, I_m]] ⪰ 0`` with ``RᵀR = T(2T − AAᵀ)⁻¹T``, the loss by
+    :meth:`~torch_lipcvx.losses.Loss.cvxpy`. The cross-check of :class:`LossBarrier`."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, D: np.ndarray, A: np.ndarray, loss: Loss,
+                 lam: float, beta: float, output_bias: bool) -> None:
+        self.X, self.y, self.D = X, y, D.astype(float)
+        self.A = A[:, None] if A.ndim == 1 else A
+        self.loss, self.lam, self.beta, self.output_bias = loss, lam, beta, output_bias
+
+    def solve(self, t: np.ndarray, solver: str = "CLARABEL", options: Optional[dict] = None
+              ) -> tuple[np.ndarray, Optional[np.ndarray], float, SolveRecord]:
+        """Solve for ``T = diag(t)``: ``(W̃ (m, d + 1), c (k,) or None, ρ, record)``."""
+        import cvxpy as cp
+
+        n, d = self.X.shape
+        m, k = self.A.shape
+        Xt = np.hstack([self.X, np.ones((n, 1))])
+        Wt = cp.Variable((m, d + 1))
+        c = cp.Variable(k) if self.output_bias else None
+        Z = Xt @ Wt.T
+        F = cp.multiply(self.D, Z) @ self.A
+        if c is not None:
+            F = F + np.ones((n, 1)) @ cp.reshape(c, (1, k), order="C")
+        cons = [cp.multiply(2 * self.D - 1, Z) >= 0]
+        obj = self.loss.cvxpy(F, self.y) / n + 0.5 * self.beta * cp.sum_squares(Wt)
+        rho = cp.Variable()
+        if self.lam > 0:
+            # the LMI after the Schur complement on P = 2T − AAᵀ: [[ρI, (RW̄)ᵀ], [RW̄, I]] ⪰ 0
+            # with RᵀR = T P⁻¹ T (the original form is ill-conditioned when t spans many
+            # orders of magnitude, as LipSDP's t does for units with tiny outer weights)
+            M = restriction_metric(torch.as_tensor(self.A), torch.as_tensor(t)).numpy()
+            R = np.linalg.cholesky(M).T
+            E = R @ Wt[:, :d]
+            lmi = cp.bmat([[rho * np.eye(d), E.T], [E, np.eye(m)]])
+            cons.append(0.5 * (lmi + lmi.T) >> 0)
+            obj = obj + self.lam * rho
+        prob = cp.Problem(cp.Minimize(obj), cons)
+        start = time.perf_counter()
+        try:
+            try:
+                prob.solve(solver=solver, **(options or {}))
+            except cp.error.SolverError:
+                if not options:
+                    raise
+                # our tight tolerances (1e-8) can be out of reach on exponential cones: the
+                # solver's own defaults once more
+                prob.solve(solver=solver)
+        except cp.error.SolverError as exc:
+            raise SolverError(f"the restriction (12) with the {self.loss.name} loss: {solver} "
+                              f"failed ({exc})") from exc
+        if prob.status not in ("optimal", "optimal_inaccurate") or Wt.value is None:
+            raise SolverError(f"the restriction (12) with the {self.loss.name} loss: {solver} "
+                              f"returned status {prob.status!r}")
+        info = SolveRecord(status=str(prob.status), iterations=int(
+            prob.solver_stats.num_iters or 0), solve_time=time.perf_counter() - start,
+            value=float(prob.value), device="cpu")
+        return (Wt.value, None if c is None else np.asarray(c.value),
+                float(rho.value) if self.lam > 0 else math.nan, info)
