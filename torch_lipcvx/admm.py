@@ -28,6 +28,11 @@ during ADMM so that the loss step works on the same objective as ``J`` (the code
 ``beta=0`` for the pure Lipschitz case, where both agree); the stopping rule is made relative and
 capped (``tol``, ``max_iter``).
 
+``k ≥ 1`` outputs (docs/admm.md §6): ``y`` is ``(n, k)``, the data term ``(1/n)‖F − Y‖²_F``, the
+outer weights ``a_j ∈ R^k`` (``A (m, k)``) are copied as a whole and the LMI gains a ``k × k``
+identity block (``S_T(Z, A, ρ)`` with ``−A`` in place of ``−a``); ``k = 1`` runs the code of one
+output unchanged.
+
 Units: ``L`` in output units per input unit (the units the model sees), ``rho = L**2``, MSE with
 ``1/n``. Every ``rho``/``L`` reported in a history row or a result is a certified upper bound from
 a fresh LipSDP of exactly those weights (never the SDP step's ``ρ``, which certifies the copy).
@@ -49,19 +54,23 @@ from torch import Tensor, nn
 from . import defaults
 from ._checks import (check_data_scale, check_lam_scale, check_nonneg, check_positive,
                       check_positive_int, check_seed, check_squared_errors_finite,
-                      check_weights_scale, check_Xy, outside_inference_mode, seeded_generator)
+                      check_weights_scale, check_X, check_Xy, outside_inference_mode, seeded_generator)
 from ._progress import ProgressBar, check_progress, progress_bar
 from .bounds import LipSDPResult, spectral_rho
+from ._engine.lipsdp_vector import metric_matrix
+from ._engine.programs import _solve, _sym
+from .losses import LossLike, SquaredError, get_loss
 from .algorithm1.descent import Certifier
 from .models import ShallowReLU, ShallowWeights, as_shallow_relu, check_weights_finite
 from .objective import Objective, mse, score, training_loss
 from ._engine.programs import DEFAULT_SOLVER, ADMMSDPStep, SolverError
-from .solvers import DEFAULT, Solver, SolverLike
+from .solvers import DEFAULT, SolveRecord, Solver, SolverLike
 
 __all__ = [
     "ADMM",
     "ADMMRecord",
     "ADMMResult",
+    "ADMMSDPStepVector",
     "SDPStepResult",
     "check_sdp_solver",
     "phi_T",
@@ -104,15 +113,30 @@ def schur_lmi(Z: Tensor, a: Tensor, t: Tensor, rho: float) -> Tensor:
     """``S_T(Z, a, ρ) = [[ρI_d, −ZᵀT, 0], [−TZ, 2T, −a], [0, −aᵀ, 1]]``, float64 on CPU.
 
     Args:
-        Z: ``(m, d)`` copy of the hidden weights ``W̄``; a: ``(m,)`` copy of ``α``;
-        t: ``(m,)`` diagonal of ``T ⪰ 0``; rho: ``ρ``.
+        Z: ``(m, d)`` copy of the hidden weights ``W̄``; a: ``(m,)`` copy of ``α``, or ``(m, k)``
+            copy of the outer weights ``A`` of ``k ≥ 2`` outputs; t: ``(m,)`` diagonal of
+            ``T ⪰ 0``; rho: ``ρ``.
 
     Returns:
         The symmetric ``(d + m + 1, d + m + 1)`` matrix of docs/admm.md §1; ``S_T ⪰ 0`` iff
         ``(Z, a, ρ) ∈ 𝓛_T`` (then ``sqrt(ρ)`` bounds the ℓ2 Lipschitz constant of ``(Z, ·, a)``).
+        For ``a (m, k)``: ``[[ρI_d, −ZᵀT, 0], [−TZ, 2T, −A], [0, −Aᵀ, I_k]]``, size
+        ``d + m + k`` (docs/admm.md §6).
     """
     Z, a, t = (torch.as_tensor(v).detach().to(**_CPU64) for v in (Z, a, t))
     m, d = Z.shape
+    if a.dim() == 2:
+        k = a.shape[1]
+        S = torch.zeros(d + m + k, d + m + k, **_CPU64)
+        TZ = t[:, None] * Z
+        S[:d, :d] = float(rho) * torch.eye(d, **_CPU64)
+        S[d:d + m, :d] = -TZ
+        S[:d, d:d + m] = -TZ.T
+        S[d:d + m, d:d + m] = 2 * torch.diag(t)
+        S[d:d + m, d + m:] = -a
+        S[d + m:, d:d + m] = -a.T
+        S[d + m:, d + m:] = torch.eye(k, **_CPU64)
+        return S
     TZ = t[:, None] * Z
     S = torch.zeros(d + m + 1, d + m + 1, **_CPU64)
     S[:d, :d] = float(rho) * torch.eye(d, **_CPU64)
@@ -136,6 +160,11 @@ def phi_T(Z: Tensor, a: Tensor, t: Tensor) -> float:
     Units with ``t_j = 0`` must have ``a_j = 0`` and then drop out. On the rest, if
     ``P = 2T − aaᵀ ≻ 0`` (i.e. ``Σ_j a_j²/(2t_j) < 1``) then ``φ_T = ‖C⁻¹TZ‖₂²`` with ``P = CCᵀ``
     (docs/lipsdp.md). Returns ``inf`` outside that open domain (and on its boundary).
+
+    With ``a (m, k)`` (``k ≥ 2`` outputs, docs/admm.md §6): ``P = 2T − AAᵀ ≻ 0`` and
+    ``φ_T = λ_max(Zᵀ T P⁻¹ T Z)`` (the same number as ``‖C⁻¹TZ‖₂²``), computed through
+    :func:`~torch_lipcvx._engine.lipsdp_vector.metric_matrix`; rows ``a_j`` with ``t_j = 0`` must
+    be zero.
     """
     Z, a, t = (torch.as_tensor(v).detach().to(**_CPU64) for v in (Z, a, t))
     off = t == 0
@@ -144,6 +173,13 @@ def phi_T(Z: Tensor, a: Tensor, t: Tensor) -> float:
     on = ~off
     if int(on.sum()) == 0:
         return 0.0
+    if a.dim() == 2:
+        try:
+            M = metric_matrix(a[on], t[on])
+        except ValueError:
+            return math.inf
+        Zo = Z[on]
+        return max(float(torch.linalg.eigvalsh(Zo.T @ M @ Zo)[-1]), 0.0)
     return spectral_rho(Z[on], a[on], t[on])
 
 
@@ -152,7 +188,7 @@ class SDPStepResult:
     """One solved SDP step (docs/admm.md §2(c)), float64 on CPU.
 
     Attributes:
-        Z: ``(m, d)``; a: ``(m,)``: the new copies.
+        Z: ``(m, d)``; a: ``(m,)`` (``(m, k)`` for ``k ≥ 2`` outputs): the new copies.
         rho: the solver's ``ρ`` (certifies ``(Z, a)`` up to ``min_eig``; not used as a certificate).
         min_eig: ``λ_min(S_T(Z, a, ρ))`` recomputed in float64 (≥ −tol when feasible).
         status, solver, solve_time: what the solver said and how long it took (wall seconds,
@@ -183,11 +219,14 @@ def sdp_step(V_W: Tensor, V_alpha: Tensor, t, weight: float, *,
     In ADMM, ``weight = λ/κ`` and ``V = (W̄ + U_W, α + U_α)``.
 
     Args:
-        V_W: ``(m, d)`` targets for ``Z``; V_alpha: ``(m,)`` targets for ``a``.
+        V_W: ``(m, d)`` targets for ``Z``; V_alpha: ``(m,)`` targets for ``a``, or ``(m, k)``
+            with ``k ≥ 2`` outputs (then the LMI of docs/admm.md §6 and
+            :class:`ADMMSDPStepVector`).
         t: ``(m,)`` diagonal of ``T``, ``≥ 0`` (tensor or array).
         weight: ``≥ 0``. With 0 the step is the projection onto the domain of ``φ_T`` and ``ρ``
             is not unique.
-        program: a prebuilt :class:`~torch_lipcvx._engine.programs.ADMMSDPStep` of size ``(m, d)``.
+        program: a prebuilt :class:`~torch_lipcvx._engine.programs.ADMMSDPStep` of size ``(m, d)``
+            (:class:`ADMMSDPStepVector` of size ``(m, d, k)`` for ``k ≥ 2``).
         solver, solver_options: ``"CLARABEL"`` (default), ``"SCS"``, another cvxpy conic solver
             or ``"auto"`` (Clarabel; see :func:`check_sdp_solver`), or a
             :class:`~torch_lipcvx.solvers.Solver`, and the solver's settings.
@@ -206,9 +245,16 @@ def sdp_step(V_W: Tensor, V_alpha: Tensor, t, weight: float, *,
     if V_W.dim() != 2:
         raise ValueError(f"V_W must have shape (m, d), got {tuple(V_W.shape)}")
     m, d = V_W.shape
-    if program is None:
+    if V_alpha.dim() == 2 and V_alpha.shape[1] >= 2:
+        k = V_alpha.shape[1]
+        if program is None:
+            program = ADMMSDPStepVector(m, d, k)
+        elif (program.m, program.d, getattr(program, "k", 1)) != (m, d, k):
+            raise ValueError(f"program has size {(program.m, program.d, getattr(program, 'k', 1))}"
+                             f", the targets {(m, d, k)}")
+    elif program is None:
         program = ADMMSDPStep(m, d)
-    elif (program.m, program.d) != (m, d):
+    elif (program.m, program.d) != (m, d) or getattr(program, "k", 1) != 1:
         raise ValueError(f"program has size {(program.m, program.d)}, the targets {(m, d)}")
     solver = Solver.parse(_sdp_solver(Solver.parse(solver)), solver_options)
     try:
@@ -224,6 +270,95 @@ def sdp_step(V_W: Tensor, V_alpha: Tensor, t, weight: float, *,
     return SDPStepResult(
         Z=Z, a=a, rho=rho, min_eig=schur_lmi_min_eig(Z, a, t, rho), status=info.status,
         solver=solver.name, solve_time=info.solve_time)
+
+
+class ADMMSDPStepVector:
+    """The SDP step for ``k ≥ 2`` outputs (docs/admm.md §6), built once per size:
+
+        min_{Z, A, ρ}  μ ρ + ½ (‖Z − V_W‖²_F + ‖A − V_A‖²_F)
+        s.t.           S_T(Z, A, ρ) = [[ ρ I_d , −ZᵀT , 0   ],
+                                       [ −T Z  ,  2T  , −A  ],
+                                       [  0    , −Aᵀ  , I_k ]]  ⪰ 0
+
+    over ``Z (m, d)``, ``A (m, k)`` and ``ρ`` with ``T = diag(t)``: the prox of ``μ·φ_T`` at
+    ``(V_W, V_A)``, ``φ_T(Z, A) = min{ρ : S_T ⪰ 0}``. The Schur complement on the ``I_k`` block
+    is LipSDP's LMI with ``AAᵀ`` (docs/lipsdp.md), so ``S_T ⪰ 0`` certifies ``‖f(x) − f(x')‖₂ ≤
+    √ρ ‖x − x'‖₂`` for ``(Z, ·, A)``. With ``k = 1`` it is :class:`ADMMSDPStep`'s program (which
+    ADMM keeps using for one output). One LMI of size ``d + m + k``; ``V_W``, ``V_A``, ``t`` and
+    ``μ`` are Parameters (DPP).
+
+    Units with ``t_j = 0``: the minor ``[[2t_j, −a_jᵀ], [−a_j, I_k]] ⪰ 0`` means
+    ``‖a_j‖² ≤ 2t_j``, so the row ``a_j`` is 0; as in :class:`ADMMSDPStep` such units enter with
+    ``1`` on the diagonal, ``0`` in ``T·Z`` and the explicit constraint ``a_j = 0`` (the same
+    feasible set, strictly feasible).
+
+    Args:
+        m: hidden units; d: input dimension; k: outputs (``≥ 2``).
+    """
+
+    def __init__(self, m: int, d: int, k: int) -> None:
+        import cvxpy as cp
+        if k < 2:
+            raise ValueError(f"ADMMSDPStepVector needs k >= 2 outputs (use ADMMSDPStep for one), "
+                             f"got k={k!r}")
+        self.m, self.d, self.k = m, d, k
+        self.Z = cp.Variable((m, d))
+        self.A = cp.Variable((m, k))
+        self.rho = cp.Variable()
+        self.V_W = cp.Parameter((m, d))
+        self.V_A = cp.Parameter((m, k))
+        self.t_z = cp.Parameter(m, nonneg=True)
+        self.t_d = cp.Parameter(m, nonneg=True)
+        self.mask = cp.Parameter(m, nonneg=True)
+        self.weight = cp.Parameter(nonneg=True)
+        TZ = cp.multiply(self.t_z[:, None], self.Z)
+        S = cp.bmat([[self.rho * np.eye(d), -TZ.T, np.zeros((d, k))],
+                     [-TZ, 2 * cp.diag(self.t_d), -self.A],
+                     [np.zeros((k, d)), -self.A.T, np.eye(k)]])
+        objective = self.weight * self.rho + 0.5 * (cp.sum_squares(self.Z - self.V_W)
+                                                    + cp.sum_squares(self.A - self.V_A))
+        constraints = [_sym(S) >> 0, cp.multiply(self.mask[:, None], self.A) == 0]
+        self.problem = cp.Problem(cp.Minimize(objective), constraints)
+        if not self.problem.is_dpp():  # pragma: no cover - guards the formulation
+            raise AssertionError("the k-output ADMM SDP step must be DPP in its parameters")
+
+    def solve(self, V_W: np.ndarray, V_A: np.ndarray, t: np.ndarray, weight: float,
+              solver: SolverLike = DEFAULT_SOLVER, options: Optional[dict] = None
+              ) -> tuple[np.ndarray, np.ndarray, float, SolveRecord]:
+        """Solve at targets ``V_W (m, d)``, ``V_A (m, k)`` with ``T = diag(t)``, ``t ≥ 0``.
+
+        Returns:
+            ``(Z, A, ρ, info)`` as the solver gives them (callers re-check the LMI in float64).
+
+        Raises:
+            ValueError: wrong shapes, NaN/Inf, negative ``t`` or ``weight``.
+            SolverError: the solver failed or hit a limit.
+        """
+        V_W = np.asarray(V_W, dtype=float)
+        V_A = np.asarray(V_A, dtype=float)
+        t = np.asarray(t, dtype=float)
+        m, d, k = self.m, self.d, self.k
+        if V_W.shape != (m, d) or V_A.shape != (m, k) or t.shape != (m,):
+            raise ValueError(f"expected V_W {(m, d)}, V_alpha {(m, k)}, t {(m,)}; got "
+                             f"{V_W.shape}, {V_A.shape}, {t.shape}")
+        for name, v in (("V_W", V_W), ("V_alpha", V_A), ("t", t)):
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"{name} contains NaN/Inf")
+        if np.any(t < 0):
+            raise ValueError(f"t must be >= 0, got min {t.min():g}")
+        if not (np.isfinite(weight) and weight >= 0):
+            raise ValueError(f"weight must be a finite number >= 0, got {weight!r}")
+        zero = t == 0
+        self.V_W.value, self.V_A.value = V_W, V_A
+        self.t_z.value = t
+        self.t_d.value = np.where(zero, 1.0, t)
+        self.mask.value = zero.astype(float)
+        self.weight.value = float(weight)
+        info = _solve(self.problem, solver, options, "the ADMM SDP step")
+        Z = np.asarray(self.Z.value, dtype=float)
+        A = np.asarray(self.A.value, dtype=float)
+        A[zero] = 0.0
+        return Z, A, float(self.rho.value), info
 
 
 def _augmented_penalty(W: Tensor, alpha: Tensor, Z: Tensor, a: Tensor, U_W: Tensor,
@@ -356,8 +491,10 @@ class ADMM:
     on the model's device (the SDPs run on the CPU); the input model is never modified.
 
     Args:
-        model: :class:`ShallowReLU` or ``nn.Sequential(Linear(d, m), ReLU(), Linear(m, 1))``.
-        X: ``(n, d)`` training inputs (the units the model sees); y: ``(n,)`` or ``(n, 1)``.
+        model: :class:`ShallowReLU` or ``nn.Sequential(Linear(d, m), ReLU(), Linear(m, k))``,
+            ``k ≥ 1`` outputs (docs/admm.md §6).
+        X: ``(n, d)`` training inputs (the units the model sees); y: ``(n,)`` or ``(n, 1)`` for
+            one output, ``(n, k)`` for ``k ≥ 2`` (the data term is ``(1/n)‖F − Y‖²_F``).
         lam: λ ≥ 0, weight of ``ρ = L²``. ``lam = 0`` is allowed (a control run): the SDP step
             then only keeps ``(Z, a)`` in the domain of ``φ_T``, which the loss-step network
             already is in, so ADMM reduces to proximal-point training of ``F``.
@@ -393,14 +530,17 @@ class ADMM:
             1.0–1.4 s, with ``λ_min(S_T)`` down to −5e-5 against ≥ 0).
         seed: seeds the minibatch order (the only randomness); a CPU run reproduces exactly.
         verbose: print one line per iteration.
+        loss: the data term's loss: ``None`` or ``"squared"`` (the only one ADMM implements:
+            docs/admm.md §6); any other loss is a ``ValueError``.
 
     Attributes (state, read-only by convention): ``theta`` (the float64 ShallowReLU copy),
-    ``Z (m, d)``, ``a (m,)``, ``U_W (m, d)``, ``U_alpha (m,)``, ``t (m,)`` (NumPy, from the
-    last LipSDP), ``optimizer`` (Adam), ``iteration``, ``history``.
+    ``Z (m, d)``, ``a (m,)`` (``(m, k)`` for ``k ≥ 2`` outputs), ``U_W (m, d)``, ``U_alpha``
+    (the shape of ``a``), ``t (m,)`` (NumPy, from the last LipSDP), ``optimizer`` (Adam),
+    ``iteration``, ``history``.
 
     Raises:
         ValueError: bad shapes, NaN/Inf in the data or weights, a model that is not a
-            one-hidden-layer ReLU network with scalar output, negative ``lam``/``beta``/``tol``/
+            one-hidden-layer ReLU network, a ``loss`` other than the squared error, negative ``lam``/``beta``/``tol``/
             ``delta_L``, ``penalty ≤ 0``, ``lr ≤ 0``, ``loss_steps``/``batch_size``/``min_iter``/
             ``patience < 1``, ``max_iter < min_iter``, unknown ``select`` or solver; data or
             weights above 2²⁵⁶ in magnitude, squared errors that overflow, or a ``lam`` whose
@@ -419,14 +559,25 @@ class ADMM:
                  select: Literal["last", "best"] = "last", solver: SolverLike = DEFAULT_SOLVER,
                  solver_options: Optional[dict] = None, sdp_solver: SolverLike = None,
                  sdp_solver_options: Optional[dict] = None, seed: int = 0,
-                 verbose: bool = False) -> None:
+                 verbose: bool = False, loss: LossLike = None) -> None:
         self._start = time.perf_counter()
+        if not isinstance(get_loss(loss), SquaredError):
+            raise ValueError(f"ADMM implements the squared loss only (docs/admm.md §6), got "
+                             f"loss={loss!r}; use postprocess(..., loss=...) for other losses")
         net = as_shallow_relu(model, "model")
         w0 = net.weights()
         check_weights_finite(w0, "model")
         check_weights_scale(w0, "model")
-        X, y = check_Xy(X, y, net.in_features)
-        check_data_scale(X, y)
+        #: outputs k; for k >= 2 the data term is SquaredError's (1/n)‖F − Y‖²_F (score's J)
+        self.k = w0.k
+        self._data_loss: Optional[SquaredError] = None if self.k == 1 else SquaredError()
+        if self.k == 1:
+            X, y = check_Xy(X, y, net.in_features)
+            check_data_scale(X, y)
+        else:
+            X = check_X(X, "X", net.in_features)
+            y = self._data_loss.targets(y, X.shape[0], self.k, X.dtype)
+            check_data_scale(X, y.reshape(-1))
         # inference tensors (made under torch.inference_mode) cannot enter the loss step's
         # autograd graph: work on normal copies
         X, y = (t.clone() if t.is_inference() else t for t in (X, y))
@@ -481,11 +632,12 @@ class ADMM:
         self._batch_queue: list[Tensor] = []
         self.optimizer = torch.optim.Adam(self.theta.parameters(), lr=self.lr)
         self.Z = self.theta.hidden.weight.detach().clone()
-        self.a = self.theta.output.weight.detach()[0].clone()
+        self.a = self._alpha().detach().clone()
         self.U_W = torch.zeros_like(self.Z)
         self.U_alpha = torch.zeros_like(self.a)
         self._certify = Certifier(self._solver, self.solver_options, self.solver_options)
-        self._program = ADMMSDPStep(self.theta.m, self.theta.in_features)
+        self._program = (ADMMSDPStep(self.theta.m, self.theta.in_features) if self.k == 1 else
+                         ADMMSDPStepVector(self.theta.m, self.theta.in_features, self.k))
         self.iteration = 0
 
         w = self._weights()
@@ -493,8 +645,11 @@ class ADMM:
         cert = self._certify(w)
         cert_time = time.perf_counter() - tic
         self.t = cert.t.copy()
-        J = score(w, self.X.cpu(), self.y.cpu(), lam=self.lam, beta=self.beta, rho=cert.rho)
-        check_lam_scale(self.lam, J.rho, J.mse, 0.5 * self.beta * J.l2, self.y)
+        J = score(w, self.X.cpu(), self.y.cpu(), lam=self.lam, beta=self.beta, rho=cert.rho,
+                  loss=self._data_loss)
+        # the zero predictor's data term is mean ‖y_i‖² (row norms for k outputs)
+        check_lam_scale(self.lam, J.rho, J.mse, 0.5 * self.beta * J.l2,
+                        self.y if self.k == 1 else self.y.norm(dim=1))
         nan = math.nan
         t_min, t_max = _t_range(self.t)
         self._history = [ADMMRecord(
@@ -511,6 +666,11 @@ class ADMM:
     # ------------------------------------------------------------------ small helpers
     def _elapsed(self) -> float:
         return time.perf_counter() - self._start
+
+    def _alpha(self) -> Tensor:
+        """θ's outer weights as the parameter view ``(m,)`` (one output) or ``(m, k)``."""
+        weight = self.theta.output.weight
+        return weight[0] if self.k == 1 else weight.T
 
     def _weights(self) -> ShallowWeights:
         """θ's weights as float64 CPU tensors."""
@@ -547,8 +707,9 @@ class ADMM:
         """``F`` on the batch ``idx`` plus the scaled coupling term (docs/admm.md §2(a))."""
         Xb, yb = (self.X, self.y) if idx is None else (self.X[idx], self.y[idx])
         net = self.theta
-        data = mse(net(Xb), yb)
-        W, b, alpha = net.hidden.weight, net.hidden.bias, net.output.weight[0]
+        data = (mse(net(Xb), yb) if self._data_loss is None
+                else self._data_loss.value(net(Xb), yb).mean())
+        W, b, alpha = net.hidden.weight, net.hidden.bias, self._alpha()
         loss = training_loss(data, (W, b, alpha), beta=self.beta)
         return loss + _augmented_penalty(W, alpha, self.Z, self.a, self.U_W, self.U_alpha,
                                          self.penalty)
@@ -575,7 +736,7 @@ class ADMM:
         """(c) the SDP step at ``V = (W̄ + U_W, α + U_α)`` with ``T = diag(t)``; (d) the dual
         update. Touches only ``Z``, ``a``, ``U``; θ (so ``b`` and ``c``) is left as it is."""
         W = self.theta.hidden.weight.detach()
-        alpha = self.theta.output.weight.detach()[0]
+        alpha = self._alpha().detach()
         res = sdp_step(W + self.U_W, alpha + self.U_alpha, t, self.lam / self.penalty,
                        program=self._program, solver=self._sdp_solver)
         self.Z = res.Z.to(W.device)
@@ -622,7 +783,8 @@ class ADMM:
         cert = self._certify(w)
         lipsdp_time = time.perf_counter() - tic
         t = cert.t.copy()
-        J = score(w, self.X.cpu(), self.y.cpu(), lam=self.lam, beta=self.beta, rho=cert.rho)
+        J = score(w, self.X.cpu(), self.y.cpu(), lam=self.lam, beta=self.beta, rho=cert.rho,
+                  loss=self._data_loss)
         # (c) SDP step and (d) dual update
         res = self._sdp_and_dual_step(t)
         # bookkeeping: the copy network (Zᵏ, bᵏ, aᵏ, cᵏ) with its own fresh certificate
@@ -632,7 +794,7 @@ class ADMM:
         cert_copy = self._certify(w_copy)
         copy_time = time.perf_counter() - tic
         J_copy = score(w_copy, self.X.cpu(), self.y.cpu(), lam=self.lam, beta=self.beta,
-                       rho=cert_copy.rho)
+                       rho=cert_copy.rho, loss=self._data_loss)
         r = math.sqrt(float(((w.W - Z) ** 2).sum() + ((w.alpha - a) ** 2).sum()))
         s = self.penalty * math.sqrt(float(((Z - Z_prev.to(**_CPU64)) ** 2).sum()
                                            + ((a - a_prev.to(**_CPU64)) ** 2).sum()))
@@ -735,7 +897,8 @@ class ADMM:
         w_out = out.weights().to(**_CPU64)
         if not all(torch.equal(getattr(w_out, f), getattr(w, f)) for f in ("W", "b", "alpha")):
             cert = self._certify(w_out)
-        J = score(w_out, self.X.cpu(), self.y.cpu(), lam=self.lam, beta=self.beta, rho=cert.rho)
+        J = score(w_out, self.X.cpu(), self.y.cpu(), lam=self.lam, beta=self.beta, rho=cert.rho,
+                  loss=self._data_loss)
         return ADMMResult(
             model=out, history=list(self._history), certificate=cert, objective=J,
             selected_iteration=k, message=message, lam=self.lam, beta=self.beta,
