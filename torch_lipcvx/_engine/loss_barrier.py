@@ -37,7 +37,8 @@ from .._checks import check_nonneg, check_patterns
 from ..losses import Loss, SoftmaxCrossEntropy
 from ..solvers import SolveRecord, SolverError
 
-__all__ = ["LossBarrier", "CvxpyLossRestriction", "restriction_metric"]
+__all__ = ["LossBarrier", "CvxpyLossRestriction", "CvxpyLossProgram6", "restriction_metric",
+           "directions", "directions_to_weights"]
 
 
 def restriction_metric(A: Tensor, t: Tensor) -> Tensor:
@@ -50,11 +51,14 @@ def restriction_metric(A: Tensor, t: Tensor) -> Tensor:
 
 
 class _LossObjective(ipm.SmoothObjective):
-    """``(1/n) Σ ℓ(F_i, y_i) + (β/2)‖W̃‖² + λρ`` in ``x = (vec W̃, c, ρ)``."""
+    """``(1/n) Σ ℓ(F_i, y_i) + (β/2)‖W̃‖² + lᵀe`` in ``x = (vec W̃, c, e)``: for (12) the extra
+    block ``e`` is ρ with ``l = λ``; for (6) it is τ (the group norms' bounds) with ``l = β·1``
+    and no ridge."""
 
-    def __init__(self, bar: "LossBarrier", A: Tensor, lam: float, beta: float) -> None:
-        self.bar, self.A, self.lam, self.beta = bar, A, lam, beta
+    def __init__(self, bar: "LossBarrier", A: Tensor, lin: Tensor, beta: float) -> None:
+        self.bar, self.A, self.lin, self.beta = bar, A, lin, beta
         self.mp = bar.m * bar.p
+        self.ne = lin.numel()
         self._hess: Optional[Tensor] = None
 
     def outputs(self, x: Tensor) -> Tensor:
@@ -66,7 +70,7 @@ class _LossObjective(ipm.SmoothObjective):
     def value(self, x: Tensor) -> float:
         W = x[: self.mp]
         data = float(self.bar.loss.value(self.outputs(x), self.bar.y).mean())
-        return data + 0.5 * self.beta * float(W @ W) + self.lam * float(x[-1])
+        return data + 0.5 * self.beta * float(W @ W) + float(self.lin @ x[-self.ne:])
 
     def gradient(self, x: Tensor) -> Tensor:
         b = self.bar
@@ -76,7 +80,7 @@ class _LossObjective(ipm.SmoothObjective):
         g = torch.zeros_like(x)
         g[: self.mp] = gW.reshape(-1) + self.beta * x[: self.mp]
         g[self.mp: self.mp + b.k] = G.sum(0)
-        g[-1] = self.lam
+        g[-self.ne:] = self.lin
         return g
 
     def hessian(self, x: Tensor) -> Tensor:
@@ -197,7 +201,7 @@ class LossBarrier(PatternBarrier):
             free[N - 1] = False
         c_vec = c_start if c_start is not None else W0.new_zeros(k)
         x0 = torch.cat([W0.reshape(-1), c_vec, W0.new_tensor([rho0])])
-        fobj = _LossObjective(self, self.A, lam, beta)
+        fobj = _LossObjective(self, self.A, W0.new_tensor([float(lam)]), beta)
         f_scale = max(self.model_loss(W0, c_start), 1e-6)
         x, info = ipm.solve(fobj, None, x0, parts, free=free, f_scale=f_scale, tol=tol,
                             max_iter=max_iter, verbose=verbose, label="(12) loss")
@@ -219,6 +223,56 @@ class LossBarrier(PatternBarrier):
             if value_s < value:
                 (W, c), rho, info.value = start, rho_s, value_s
         return W, c, rho, info
+
+    def solve_program6(self, beta: float, V0: Tensor, c0: Optional[Tensor] = None, *,
+                       tol: float = 1e-9, max_iter: int = 200, verbose: bool = False
+                       ) -> tuple[Tensor, Optional[Tensor], SolveRecord]:
+        """Program (6) with the patterns ``D`` and the outer *directions* ``u_j`` (this
+        barrier's ``A``, rows of unit norm; ``±1`` for one output) fixed (docs/programs.md §6):
+
+            min (1/n) Σ_i ℓ(Σ_j D_ij (x̃_iᵀ v_j) u_j + c, y_i) + β Σ_j ‖v_j‖₂   s.t. the patterns.
+
+        Needs ``β > 0``. Returns ``(V (m, p), c, info)``; every pattern row strictly positive,
+        never worse than the start ``V0`` (``v_j = ‖a_j‖ w̃_j``) when optimal.
+        """
+        dt, dev = torch.float64, self.device
+        m, p, k = self.m, self.p, self.k
+        if not beta > 0:
+            raise ValueError("the torch solver of program (6) needs beta > 0")
+        self._check_start(V0, "V0")
+        V0 = self.interior_start(V0.to(dev, dt))
+        c_start = (c0.to(dev, dt).reshape(k).clone() if (c0 is not None and self.output_bias)
+                   else None)
+        start = (V0.clone(), c_start)
+        N = m * p + k + m
+        free = torch.ones(N, dtype=torch.bool, device=dev)
+        free[m * p: m * p + k] = self.output_bias
+        if self.output_bias and isinstance(self.loss, SoftmaxCrossEntropy):
+            free[m * p + k - 1] = False
+        tau0 = torch.linalg.vector_norm(V0, dim=1) * (1 + 1e-1) \
+            + 1e-9 * max(float(V0.abs().max()), 1.0)
+        c_vec = c_start if c_start is not None else V0.new_zeros(k)
+        x0 = torch.cat([V0.reshape(-1), c_vec, tau0])
+        parts = [ipm.Rows(self.Xt, self.D, torch.ones(m, dtype=torch.bool, device=dev),
+                          self.outer, N), ipm.GroupSOC(m, p, m * p + k, N, dt, dev)]
+        fobj = _LossObjective(self, self.A, torch.full((m,), float(beta), dtype=dt, device=dev),
+                              0.0)
+        f_scale = max(self.model_loss(V0, c_start), 1e-6)
+        x, info = ipm.solve(fobj, None, x0, parts, free=free, f_scale=f_scale, tol=tol,
+                            max_iter=max_iter, verbose=verbose, label="(6) loss")
+        V = x[: m * p].reshape(m, p)
+        c = x[m * p: m * p + k] if self.output_bias else None
+
+        def objective(V: Tensor, c: Optional[Tensor]) -> float:
+            return self.model_loss(V, c) + beta * float(torch.linalg.vector_norm(V, dim=1).sum())
+
+        value = objective(V, c)
+        info = _fast_info(info, value)
+        if info.status == "optimal":
+            value_s = objective(*start)
+            if value_s < value:
+                (V, c), info.value = start, value_s
+        return V, c, info
 
     def _restore(self, W: Tensor, c: Optional[Tensor], W0: Tensor, on: Tensor,
                  off: Tensor) -> tuple[Tensor, Optional[Tensor]]:
@@ -297,3 +351,72 @@ class CvxpyLossRestriction:
             value=float(prob.value), device="cpu")
         return (Wt.value, None if c is None else np.asarray(c.value),
                 float(rho.value) if self.lam > 0 else math.nan, info)
+
+
+class CvxpyLossProgram6:
+    """Program (6) for a convex loss with the patterns and the outer directions ``u_j`` fixed,
+    in plain cvxpy (docs/programs.md §6): the cross-check of :meth:`LossBarrier.solve_program6`
+    and the solver when ``β = 0`` or a cvxpy solver is asked for."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, D: np.ndarray, U: np.ndarray, loss: Loss,
+                 beta: float, output_bias: bool) -> None:
+        self.X, self.y, self.D = X, y, D.astype(float)
+        self.U = U[:, None] if U.ndim == 1 else U
+        self.loss, self.beta, self.output_bias = loss, beta, output_bias
+
+    def solve(self, solver: str = "CLARABEL", options: Optional[dict] = None
+              ) -> tuple[np.ndarray, Optional[np.ndarray], SolveRecord]:
+        """``(V (m, d + 1), c (k,) or None, record)``."""
+        import cvxpy as cp
+
+        n, d = self.X.shape
+        m, k = self.U.shape
+        Xt = np.hstack([self.X, np.ones((n, 1))])
+        V = cp.Variable((m, d + 1))
+        c = cp.Variable(k) if self.output_bias else None
+        Z = Xt @ V.T
+        F = cp.multiply(self.D, Z) @ self.U
+        if c is not None:
+            F = F + np.ones((n, 1)) @ cp.reshape(c, (1, k), order="C")
+        obj = self.loss.cvxpy(F, self.y) / n + self.beta * cp.sum(cp.norm(V, 2, axis=1))
+        prob = cp.Problem(cp.Minimize(obj), [cp.multiply(2 * self.D - 1, Z) >= 0])
+        start = time.perf_counter()
+        try:
+            try:
+                prob.solve(solver=solver, **(options or {}))
+            except cp.error.SolverError:
+                if not options:
+                    raise
+                prob.solve(solver=solver)
+        except cp.error.SolverError as exc:
+            raise SolverError(f"program (6) with the {self.loss.name} loss: {solver} failed "
+                              f"({exc})") from exc
+        if prob.status not in ("optimal", "optimal_inaccurate") or V.value is None:
+            raise SolverError(f"program (6) with the {self.loss.name} loss: {solver} returned "
+                              f"status {prob.status!r}")
+        info = SolveRecord(status=str(prob.status), iterations=int(
+            prob.solver_stats.num_iters or 0), solve_time=time.perf_counter() - start,
+            value=float(prob.value), device="cpu")
+        return V.value, None if c is None else np.asarray(c.value), info
+
+
+def directions(A: Tensor) -> tuple[Tensor, Tensor]:
+    """Unit outer directions ``u_j = a_j/‖a_j‖`` (``(m, k)``) and the norms ``‖a_j‖`` (``(m,)``);
+    a zero row keeps a zero direction."""
+    A = A[:, None] if A.dim() == 1 else A
+    norms = torch.linalg.vector_norm(A, dim=1)
+    U = torch.where(norms[:, None] > 0, A / norms.clamp_min(1e-300)[:, None],
+                    torch.zeros_like(A))
+    return U, norms
+
+
+def directions_to_weights(V: Tensor, U: Tensor, rel_zero: float = 1e-12
+                          ) -> tuple[Tensor, Tensor]:
+    """Map (6)'s solution back: ``w̃_j = v_j/√‖v_j‖``, ``a_j = u_j √‖v_j‖`` (rows with
+    ``‖v_j‖`` below ``rel_zero`` of the largest become zero units), so that
+    ``½(‖w̃_j‖² + ‖a_j‖²) = ‖v_j‖`` and the network reproduces the convex model's outputs."""
+    norms = torch.linalg.vector_norm(V, dim=1)
+    keep = norms > rel_zero * max(float(norms.max()) if norms.numel() else 0.0, 1e-300)
+    scale = torch.where(keep, norms.sqrt(), torch.zeros_like(norms))
+    W = torch.where(keep[:, None], V / scale.clamp_min(1e-300)[:, None], torch.zeros_like(V))
+    return W, U * scale[:, None]

@@ -42,7 +42,8 @@ from ..models import ShallowReLU, ShallowWeights, activation_patterns, sign_orde
 # Objective and objective are re-exported: their home is torch_lipcvx.objective
 from ..objective import Objective, check_inputs, objective, score
 from ..losses import Loss, LossLike, SquaredError, get_loss
-from .._engine.loss_barrier import CvxpyLossRestriction, LossBarrier
+from .._engine.loss_barrier import (CvxpyLossProgram6, CvxpyLossRestriction, LossBarrier,
+                                    directions, directions_to_weights)
 from .._engine.programs import (DEFAULT_SOLVER, L2Program, LipschitzRestriction, SolverError,
                        convex_to_weights)
 from ..solvers import DEFAULT, SolveRecord, Solver, SolverLike
@@ -270,6 +271,10 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
     net, w0, X, y, lam, beta = check_inputs(model, X, y, lam, beta, loss)
     loss = get_loss(loss)
     general = w0.k > 1 or not isinstance(loss, SquaredError)
+    if loss.classification and lam == 0 and beta == 0:
+        raise ValueError(f"lam = 0 and beta = 0 with the {loss.name} loss: program (6) then "
+                         "has no regularisation and is unbounded on separable data; give "
+                         "beta > 0 or lam > 0")
     max_iter = check_positive_int(max_iter, "max_iter")
     tol = check_nonneg(tol, "tol")
     solver = Solver.parse(solver, solver_options)
@@ -384,15 +389,17 @@ def _postprocess_loss(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor
         _log_iterate(bar, descent.history[0], "input network")
     act = (w.A != 0).any(dim=1)
     message = "no unit with a nonzero outer weight: nothing to optimise"
-    if bool(act.any()):
+    if bool(act.any()) and lam == 0:
+        message = _program6_loss(descent, w, X, y, loss, beta, act, solver, solver_options,
+                                 net.device, verbose, solver_verbose, bar)
+    elif bool(act.any()):
         ai = torch.nonzero(act)[:, 0]
         D = activation_patterns(X, w)[:, ai]
         step = _LossStep(X, y, D, w.A[ai], loss, lam, beta, w.c is not None, solver,
                          solver_options, net.device, solver_verbose)
         w_solver = w
-        rounds = max_iter if lam > 0 else 1
         message = f"reached max_iter={max_iter}"
-        for k in range(1, rounds + 1):
+        for k in range(1, max_iter + 1):
             try:
                 Wt_a, c, info = step(torch.as_tensor(descent.cert.t[ai.numpy()]),
                                      w_solver.W_tilde[ai], w_solver.c)
@@ -415,9 +422,7 @@ def _postprocess_loss(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor
                            f"converged: candidate at iteration {k} did not lower J")
                 break
             w_solver = cand
-            if lam == 0:
-                message = "solved the restriction (12) without the Lipschitz term (lam = 0)"
-            elif descent.decreased_less_than(verdict.previous.value, tol):
+            if descent.decreased_less_than(verdict.previous.value, tol):
                 message = f"converged: relative decrease below tol={tol:g}"
                 break
     certify.warn_fallbacks(stacklevel=4)
@@ -425,6 +430,50 @@ def _postprocess_loss(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor
     return PostProcessResult(
         model=out, history=descent.history, rejected=descent.rejected, certificate=descent.cert,
         message=message, lam=lam, beta=beta)
+
+
+def _program6_loss(descent: Descent, w: ShallowWeights, X: Tensor, y: Tensor, loss: Loss,
+                   beta: float, act: Tensor, solver: Solver, options: Optional[dict], device,
+                   verbose: Union[bool, int], solver_verbose: bool, bar) -> str:
+    """``lam = 0`` for a general loss or ``k`` outputs: one solve of program (6) with the
+    patterns and the outer directions ``u_j = a_j/‖a_j‖`` fixed (docs/programs.md §6), mapped
+    back and handed to ``descent``; returns the message."""
+    ai = torch.nonzero(act)[:, 0]
+    D = activation_patterns(X, w)[:, ai]
+    U, norms = directions(w.A[ai])
+    V0 = norms[:, None] * w.W_tilde[ai]
+    V = c = point = barrier = None
+    start = time.perf_counter()
+    if solver.uses_torch and beta > 0:
+        barrier = LossBarrier(X.to(device), y.to(device), D.to(device), U.to(device), loss,
+                              output_bias=w.c is not None)
+        opts = {k: v for k, v in (options or {}).items() if k in ("tol", "max_iter")}
+        Vb, cb, info = barrier.solve_program6(beta, V0, w.c, verbose=solver_verbose, **opts)
+        if not _fast_failed(solver, f"program (6) with the {loss.name} loss", info):
+            V, c = Vb.cpu(), cb
+        point = (Vb, cb)
+    if V is None:
+        program = CvxpyLossProgram6(X.numpy(), y.numpy(), D.numpy(), U.numpy(), loss, beta,
+                                    w.c is not None)
+        Vn, cn, info = program.solve(solver.cvxpy_name,
+                                     None if solver.uses_torch else solver.cvxpy_options())
+        if point is not None:
+            Vn, cn = _onto_patterns(barrier, point[0], point[1], Vn, cn)
+        V = torch.as_tensor(np.asarray(Vn), dtype=torch.float64)
+        c = None if cn is None else torch.as_tensor(np.asarray(cn), dtype=torch.float64)
+    Wt_s, A_s = directions_to_weights(V, U)
+    Wt = torch.zeros_like(w.W_tilde)
+    A = torch.zeros_like(w.A)
+    Wt[ai], A[ai] = Wt_s, A_s
+    k = w.k
+    if c is not None:
+        c = c.detach().cpu().to(torch.float64)
+        c = c.reshape(()) if k == 1 else c.reshape(k)
+    cand = ShallowWeights.from_tilde(Wt, A[:, 0] if k == 1 else A, c)
+    verdict = _consider(descent, cand, 1, time.perf_counter() - start, "l2-program", verbose,
+                        bar)
+    bar.update(1, J=descent.J.value, L=descent.J.L)
+    return "solved program (6)" if verdict.accepted else "program (6) did not improve J"
 
 
 class _LossStep:
