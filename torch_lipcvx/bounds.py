@@ -887,7 +887,7 @@ VECTOR_CLARABEL_MAX = 80
 
 
 def _lipsdp_vector(weights: ShallowWeights, solver: Solver) -> LipSDPResult:
-    """LipSDP for ``k ≥ 2`` outputs (docs/lipsdp.md §7): ``"auto"``/``"torch"``: the first-order
+    """LipSDP for ``k ≥ 2`` outputs (docs/lipsdp.md §10): ``"auto"``/``"torch"``: the first-order
     barrier method of :mod:`~torch_lipcvx._engine.lipsdp_vector` (``"auto"`` also Clarabel on small
     networks, :data:`VECTOR_CLARABEL_MAX`); a cvxpy name: that solver on the SDP with ``AAᵀ``.
     Every ``t`` is re-verified in float64 by

@@ -2,9 +2,10 @@
 
 ``f(x) = Σ_j α_j · relu(w_jᵀ x + b_j) + c`` with ``m`` hidden units, input size ``d`` and a scalar
 output, or ``f(x) = Aᵀ relu(W x + b) + c`` with ``k`` outputs (outer weights ``A (m, k)``, one row
-``a_j ∈ R^k`` per unit; docs/conventions.md §4). The maths lives in pure functions on :class:`ShallowWeights` (plain tensors); the
-:class:`ShallowReLU` module is a thin ``nn.Module`` around two ``nn.Linear`` layers so that it
-interoperates with ``nn.Sequential``, optimisers, Lightning and ``state_dict``.
+``a_j ∈ R^k`` per unit; docs/losses.md §1). The maths lives in pure functions on
+:class:`ShallowWeights` (plain tensors); the :class:`ShallowReLU` module is a thin ``nn.Module``
+around two ``nn.Linear`` layers so that it interoperates with ``nn.Sequential``, optimisers,
+Lightning and ``state_dict``.
 
 Shapes: ``W (m, d)``, ``b (m,)``, ``alpha (m,)`` (one output) or ``(m, k)`` (``k ≥ 2`` outputs),
 ``c`` a 0-d tensor (resp. ``(k,)``) or ``None``; data ``X (n, d)``;
@@ -192,7 +193,7 @@ def _empty_linear(in_features: int, out_features: int, bias: bool = True, *, dev
 
 class ShallowReLU(nn.Module):
     """A shallow ReLU network, ``f(x) = Σ_j α_j relu(w_jᵀx + b_j) (+ c)``, or with ``k`` outputs
-    ``f(x) = Aᵀ relu(Wx + b) (+ c)`` (docs/conventions.md §4).
+    ``f(x) = Aᵀ relu(Wx + b) (+ c)`` (docs/losses.md §1).
 
     Args:
         in_features: input dimension ``d``.
@@ -494,10 +495,10 @@ def realised_gradient_norms(X: Tensor, W: Tensor, b: Tensor, alpha: Tensor,
 
 def require_one_output(k: int, what: str) -> None:
     """Raise a ``ValueError`` naming ``what`` when a network has ``k ≥ 2`` outputs and ``what``
-    is defined for one output only (docs/conventions.md §4 lists what takes ``k`` outputs)."""
+    is defined for one output only (docs/losses.md §1 lists what takes ``k`` outputs)."""
     if k != 1:
         raise ValueError(f"{what} is defined for networks with one output; this network has "
-                         f"{k} outputs (out_features={k}). See docs/conventions.md §4 for what "
+                         f"{k} outputs (out_features={k}). See docs/losses.md §1 for what "
                          "takes vector outputs")
 
 

@@ -15,6 +15,12 @@ change between releases without notice.
   on :mod:`.ipm`, the torch counterpart of :mod:`.programs`.
 * :mod:`.lipsdp_dual` — LipSDP by its dual: the Newton barrier method and accelerated projected
   gradient, and the dual certificate's gradient (docs/lipsdp.md).
+* :mod:`.lipsdp_vector` — LipSDP for networks with ``k`` outputs (the LMI with ``AAᵀ``): exact
+  re-verification of ``t``, a first-order barrier method in torch, the cvxpy SDP
+  (docs/losses.md §2).
+* :mod:`.loss_barrier` — programs (6) and (12) for any convex loss of :mod:`torch_lipcvx.losses`
+  and ``k`` outputs: on :mod:`.ipm` with the loss's Hessian, and the plain cvxpy programs that
+  cross-check it (docs/losses.md §5).
 
 The dispatch between these (``solver="auto"``: torch first, the cvxpy program as the fallback,
 :class:`~torch_lipcvx.bounds.LipSDPFallbackWarning`) lives with the certificate in

@@ -1,4 +1,4 @@
-"""LipSDP-neuron for networks with ``k ≥ 2`` outputs (docs/lipsdp.md §7).
+"""LipSDP-neuron for networks with ``k ≥ 2`` outputs (docs/lipsdp.md §10).
 
 For ``f(x) = Aᵀ relu(W̄x + b) + c`` with ``A (m, k)`` the certificate is the LMI of the scalar
 case with the rank-one ``ααᵀ`` replaced by ``AAᵀ``:
@@ -23,7 +23,6 @@ import time
 from typing import Optional
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from torch import Tensor
 
@@ -58,7 +57,7 @@ def metric_matrix(A: Tensor, t: Tensor) -> Tensor:
 
 
 def certify_t_vector(W: Tensor, A: Tensor, t, *, repair: bool = True) -> tuple[float, Tensor, bool]:
-    """The certified ``ρ(t)`` of the LMI above, in float64 (docs/lipsdp.md §7).
+    """The certified ``ρ(t)`` of the LMI above, in float64 (docs/lipsdp.md §10).
 
     Args:
         W: ``(m, d)`` hidden weights; A: ``(m, k)`` outer weights; t: ``(m,)`` multipliers
@@ -114,11 +113,11 @@ def solve_lipsdp_vector(W: Tensor, A: Tensor, solver: str = "CLARABEL",
         ``(t (m,), solver ρ, status, seconds)`` in the caller's units; ``t`` is not yet verified.
     """
     import cvxpy as cp
+    import scipy.sparse as sp
 
     W = W.detach().to("cpu", torch.float64)
     A = A.detach().to("cpu", torch.float64)
     m, d = W.shape
-    k = A.shape[1]
     act = (A != 0).any(dim=1).numpy()
     Wn, An = W.numpy()[act], A.numpy()[act]
     sw = 2.0 ** round(math.log2(max(float(np.sqrt((Wn ** 2).mean())), 1e-300)))
