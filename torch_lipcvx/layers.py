@@ -67,7 +67,8 @@ from .solvers import DEFAULT, LAYER_DEFAULT, TORCH, Solver, SolverLike
 from .objective import lipschitz_term, mse, training_loss
 from .train import _linear_layers
 
-__all__ = ["LipSDPLayer", "LipSDPLayerResult", "dual_certificate", "lipschitz_penalty"]
+__all__ = ["LipSDPLayer", "LipSDPLayerResult", "dual_certificate", "lipschitz_penalty",
+           "vector_certificate"]
 
 #: Solvers the layer accepts (see the module docstring for why not Clarabel).
 LAYER_SOLVERS = (LAYER_DEFAULT,)
@@ -470,6 +471,63 @@ def dual_certificate(W: Tensor, alpha: Tensor, *, solver_options: Optional[dict]
     return _round_up_cast(rho, W.device, W.dtype), res
 
 
+def vector_certificate(W: Tensor, A: Tensor, *, solver: SolverLike = DEFAULT,
+                       solver_options: Optional[dict] = None) -> tuple[Tensor, LipSDPResult]:
+    """Certified LipSDP ``ρ* = L²`` of a network with ``k ≥ 2`` outputs, differentiable in ``W̄``
+    and ``A`` (docs/lipsdp.md §7).
+
+    :func:`~torch_lipcvx.bounds.lipsdp` gives the optimal multipliers ``t*`` (no gradient); then
+
+        ρ(W̄, A) = λ_max(W̄ᵀ M(t*, A) W̄),   M = T/2 + ¼ A (I − S)⁻¹ Aᵀ,   S = Aᵀ(2T)⁻¹A,
+
+    (:func:`~torch_lipcvx._engine.lipsdp_vector.metric_matrix`) is built in torch ops on ``W``
+    and ``A`` themselves, as ``Σ_j (t_j/2) w̄_j w̄_jᵀ + ¼ G (I − S)⁻¹ Gᵀ`` with ``G = W̄ᵀA``,
+    so autograd reaches both. ``t*`` minimises the convex ``ρ(t; W̄, A)`` over the open set
+    ``S ≺ I``, so by the envelope (Danskin's) theorem the gradient of this expression at fixed
+    ``t*`` is the gradient of ``ρ*`` (where ``λ_max`` is simple), exact up to the solver's
+    accuracy in ``t*``. The value is the certified ``rho`` (re-verified from ``t*``); units with
+    ``t_j = 0`` (``a_j = 0``) get zero gradient, as in :func:`dual_certificate`.
+
+    Args:
+        W: hidden weights without bias ``(m, d)``; A: outer weights ``(m, k)`` (the transpose of
+            ``nn.Linear(m, k).weight``); any device and floating dtype.
+        solver, solver_options: as for :func:`~torch_lipcvx.bounds.lipsdp`.
+
+    Returns:
+        ``(rho, result)``: a 0-d tensor on ``W``'s device and dtype (rounded up when that dtype is
+        coarser than float64) and the :class:`~torch_lipcvx.bounds.LipSDPResult`.
+
+    Raises:
+        ValueError: shapes or NaN/Inf weights.
+    """
+    for name, v in (("W", W), ("A", A)):
+        if not isinstance(v, Tensor) or not v.is_floating_point():
+            raise ValueError(f"{name} must be a floating-point torch.Tensor, got "
+                             f"{type(v).__name__ if not isinstance(v, Tensor) else v.dtype}")
+        if not bool(torch.isfinite(v.detach()).all()):
+            raise ValueError(f"{name} contains NaN/Inf values; cannot certify these weights")
+    if W.dim() != 2 or A.dim() != 2 or A.shape[0] != W.shape[0]:
+        raise ValueError(f"W must be (m, d) and A (m, k), got shapes {tuple(W.shape)} and "
+                         f"{tuple(A.shape)}")
+    W64 = W.to(device="cpu", dtype=torch.float64)
+    A64 = A.to(device="cpu", dtype=torch.float64)
+    res = lipsdp(ShallowWeights(W64.detach(), torch.zeros(W.shape[0], dtype=torch.float64),
+                                A64.detach(), None), solver=solver, solver_options=solver_options)
+    t = torch.as_tensor(res.t, dtype=torch.float64)
+    on = t > 0
+    if res.status == "trivial" or not bool(on.any()):
+        rho = 0.0 * (W64.sum() + A64.sum()) + res.rho
+    else:
+        Wo, Ao, to = W64[on], A64[on], t[on]
+        S = (Ao / (2 * to)[:, None]).T @ Ao                       # Aᵀ(2T)⁻¹A, (k, k)
+        eye = torch.eye(A.shape[1], dtype=torch.float64)
+        G = Wo.T @ Ao                                              # W̄ᵀA, (d, k)
+        Q = (Wo * (to / 2)[:, None]).T @ Wo + 0.25 * G @ torch.linalg.solve(eye - S, G.T)
+        rho_t = torch.linalg.eigvalsh(0.5 * (Q + Q.T))[-1]
+        rho = rho_t + (res.rho - rho_t.detach())     # certified value, the envelope gradient
+    return _round_up_cast(rho, W.device, W.dtype), res
+
+
 # ------------------------------------------------------------------------------ convenience
 def _check_penalty_solver(solver: SolverLike, layer) -> Solver:
     """The solver of :func:`lipschitz_penalty`/:func:`train_sgd_lip`: ``None`` means SCS (the
@@ -484,8 +542,10 @@ def lipschitz_penalty(model: nn.Module, layer: Optional[LipSDPLayer] = None, *,
 
     Args:
         model: a :class:`~torch_lipcvx.ShallowReLU` or ``nn.Sequential(Linear(d, m), ReLU(),
-            Linear(m, 1))``; gradients flow to its own ``hidden.weight``/``output.weight`` (or
-            ``[0].weight``/``[2].weight``). Biases do not enter ρ*.
+            Linear(m, k))``; gradients flow to its own ``hidden.weight``/``output.weight`` (or
+            ``[0].weight``/``[2].weight``). Biases do not enter ρ*. With ``k ≥ 2`` outputs
+            :func:`vector_certificate` is used (``solver`` names the vector LipSDP's solver;
+            ``layer`` must be ``None``).
         layer: a :class:`LipSDPLayer` of size ``(m, d)`` to reuse (``solver="SCS"``, or the
             fallback of ``"auto"``); if ``None`` and needed, one is built (about 0.2 s at
             m = 100, d = 10: pass a layer when calling repeatedly).
@@ -501,12 +561,17 @@ def lipschitz_penalty(model: nn.Module, layer: Optional[LipSDPLayer] = None, *,
         A 0-d tensor on the model's device and dtype.
 
     Raises:
-        ValueError: ``model`` is not a shallow ReLU network with scalar output, ``layer`` has the
-            wrong size, ``solver`` is unknown, or the weights hold NaN/Inf.
+        ValueError: ``model`` is not a shallow ReLU network, ``layer`` has the wrong size or is
+            given for ``k ≥ 2`` outputs, ``solver`` is unknown, or the weights hold NaN/Inf.
     """
     hidden, output = _linear_layers(model)
     m, d = hidden.out_features, hidden.in_features
     solver = _check_penalty_solver(solver, layer)
+    if output.out_features > 1:
+        if layer is not None:
+            raise ValueError(f"layer: a LipSDPLayer certifies networks with one output, this one "
+                             f"has {output.out_features}; pass layer=None")
+        return vector_certificate(hidden.weight, output.weight.T, solver=solver)[0]
     if layer is not None and not isinstance(layer, LipSDPLayer):
         raise ValueError(f"layer must be a LipSDPLayer or None, got {type(layer).__name__}")
     if layer is not None and (layer.m, layer.d) != (m, d):
