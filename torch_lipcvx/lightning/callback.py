@@ -9,7 +9,8 @@ objective
     J = (1/n) Σ_i (f(x_i) − y_i)² + (β/2) Σ_j (‖w̃_j‖² + α_j²) + λ ρ*   (docs/conventions.md)
 
 evaluated on the full training set in float64 with a fresh, re-verified LipSDP certificate
-``ρ* = L²``, went down. Units: ``X`` in the units the model sees; ``L`` (ℓ2 norm) in output units
+``ρ* = L²``, went down (with ``loss=`` or ``k ≥ 2`` outputs the data term is the mean loss
+``(1/n) Σ_i ℓ(f(x_i), y_i)``, docs/losses.md, and ``α_j²`` is ``‖a_j‖²``). Units: ``X`` in the units the model sees; ``L`` (ℓ2 norm) in output units
 per input unit, a certified upper bound. After a write-back the callback re-validates and
 re-saves the trainer's ``ModelCheckpoint`` files (``last.ckpt``, the best-model path), so the
 checkpoints and ``trainer.callback_metrics`` describe the post-processed network.
@@ -31,11 +32,13 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, IterableDataset
 
 from .. import defaults
-from .._checks import check_nonneg, check_positive_int, check_Xy
-from ..models import ShallowReLU, ShallowWeights
+from .._checks import check_nonneg, check_positive_int
+from ..losses import LossLike, SquaredError, get_loss
+from ..models import ShallowReLU, ShallowWeights, require_one_output
 from ..bounds import sampled_lower_bound
 from ..algorithm1.postprocess import PostProcessResult, postprocess
 from ..solvers import DEFAULT, Solver, SolverLike
+from .module import check_Xy_outputs
 
 __all__ = ["ConvexPostProcessing"]
 
@@ -58,7 +61,8 @@ def _validation_source(trainer: pl.Trainer, pl_module: pl.LightningModule) -> Op
 
 def _gather(loader: DataLoader, what: str) -> tuple[Tensor, Tensor]:
     """Every ``(x, y)`` of ``loader``'s dataset, in index order (sampler and shuffling ignored),
-    as float64 CPU tensors ``(n, d)``, ``(n,)``; ``what`` names the data in errors."""
+    as CPU tensors ``X (n, d)`` float64 and ``y (n,)`` (``(n, k)`` for ``k ≥ 2`` targets per
+    row), float64 (integer labels stay int64); ``what`` names the data in errors."""
     dataset = loader.dataset
     if isinstance(dataset, IterableDataset) or not hasattr(dataset, "__len__"):
         batches = loader  # no index order to restore: iterate as served
@@ -72,14 +76,13 @@ def _gather(loader: DataLoader, what: str) -> tuple[Tensor, Tensor]:
                              f"{type(batch).__name__}; pass X= and y= instead")
         x, t = batch
         xs.append(torch.as_tensor(x).detach().to("cpu", torch.float64))
-        ys.append(torch.as_tensor(t).detach().to("cpu", torch.float64).reshape(len(x), -1))
+        t = torch.as_tensor(t).detach().to("cpu")
+        t = t.to(torch.float64) if t.is_floating_point() else t.to(torch.int64)
+        ys.append(t.reshape(len(x), -1))
     if not xs:
         raise ValueError(f"the {what} dataloader is empty; pass X= and y=")
     X, y = torch.cat(xs), torch.cat(ys)
-    if y.shape[1] != 1:
-        raise ValueError(f"targets must be scalar (y of shape (n,) or (n, 1)), got y of "
-                         f"shape {tuple(y.shape)}")
-    return X, y[:, 0]
+    return X, (y[:, 0] if y.shape[1] == 1 else y)
 
 
 @contextlib.contextmanager
@@ -238,7 +241,8 @@ class ConvexPostProcessing(pl.Callback):
         solver: ``"auto"`` (default: torch solvers on the model's device, cvxpy fallback),
             ``"torch"``, ``"CLARABEL"`` or ``"SCS"`` (see :func:`~torch_lipcvx.postprocess`).
         solver_options: solver keyword arguments, a dict or ``None``.
-        X, y: optional explicit training data ``(n, d)`` and ``(n,)`` (both or neither) to use
+        X, y: optional explicit training data ``(n, d)`` and ``(n,)`` (``(n, k)`` for ``k ≥ 2``
+            outputs with a regression loss; class labels ``(n,)``) (both or neither) to use
             instead of the training dataloader's dataset.
         model_attr: attribute of the LightningModule holding the ``ShallowReLU``.
         refresh_checkpoints: after a write-back, re-validate and re-save the checkpoints (see
@@ -257,6 +261,13 @@ class ConvexPostProcessing(pl.Callback):
             trained network (``J_before``/``J_after`` are taken at that ``λ``; ``summary``
             gains ``lam`` and ``val_score``; :attr:`selection` holds the whole path).
         X_val, y_val: optional explicit validation data for ``select`` (both or neither).
+        loss: the data term's loss, passed to :func:`~torch_lipcvx.postprocess` (``None``,
+            the default: the squared error; ``"huber"``, ``"logistic"``, ``"cross_entropy"``
+            or a :class:`~torch_lipcvx.losses.Loss`). Networks with ``k ≥ 2`` outputs
+            (``ShallowReLU(d, m, out_features=k)``) are post-processed with it as well; the
+            logged keys are the same (``mse_*`` is then the mean loss, the data term of ``J``).
+            ``select`` with another loss or ``k ≥ 2`` needs a :func:`select_lam` that takes
+            ``loss`` (otherwise a ``ValueError`` in ``setup``).
 
     Attributes:
         result: the :class:`~torch_lipcvx.algorithm1.postprocess.PostProcessResult` of the last run
@@ -288,7 +299,10 @@ class ConvexPostProcessing(pl.Callback):
                  y: Optional[Tensor] = None, model_attr: str = "model",
                  refresh_checkpoints: bool = True, verbose: bool = True,
                  select: Optional[dict] = None, X_val: Optional[Tensor] = None,
-                 y_val: Optional[Tensor] = None) -> None:
+                 y_val: Optional[Tensor] = None, loss: LossLike = None) -> None:
+        get_loss(loss)                  # a named error now for an unknown loss
+        #: the loss as given (``None``: squared error), passed to postprocess as is
+        self.loss = loss
         self.lam = check_nonneg(lam, "lam")
         self.beta = check_nonneg(beta, "beta")
         self.select: Optional[dict] = None
@@ -315,7 +329,7 @@ class ConvexPostProcessing(pl.Callback):
         self.X_val: Optional[Tensor] = None
         self.y_val: Optional[Tensor] = None
         if X_val is not None:
-            X_val, y_val = check_Xy(X_val, y_val)
+            X_val, y_val = check_Xy_outputs(X_val, y_val)
             self.X_val = X_val.detach().to("cpu", torch.float64).clone()
             self.y_val = y_val.detach().to("cpu", torch.float64).clone()
         self.selection = None
@@ -335,7 +349,7 @@ class ConvexPostProcessing(pl.Callback):
         self.X: Optional[Tensor] = None
         self.y: Optional[Tensor] = None
         if X is not None:
-            X, y = check_Xy(X, y)
+            X, y = check_Xy_outputs(X, y)
             self.X = X.detach().to("cpu", torch.float64).clone()
             self.y = y.detach().to("cpu", torch.float64).clone()
         if not isinstance(model_attr, str) or not model_attr or any(
@@ -423,9 +437,10 @@ class ConvexPostProcessing(pl.Callback):
         # on the module's device and in its dtype: the torch solvers run there, and the
         # certificate and J reported are those of the weights written back (postprocess never
         # modifies its input)
+        kwargs = {} if self.loss is None else {"loss": self.loss}
         res = postprocess(net, X, y, lam=self.lam, beta=self.beta, max_iter=self.max_iter,
                           tol=self.tol, solver=self.solver, solver_options=self.solver_options,
-                          verbose=self.verbose)
+                          verbose=self.verbose, **kwargs)
         self.result = res
         return self._payload(net, X, res.model, res.history[0], res.history[-1],
                              iterations=float(len(res.history) - 1))
@@ -437,18 +452,21 @@ class ConvexPostProcessing(pl.Callback):
         from ..algorithm1.select import select_lam
         from ..objective import objective
         X_val, y_val = self._validation_data(trainer)
+        # the squared loss named for k >= 2 outputs: J's data term (1/n)‖F − Y‖²_F
+        loss = "squared" if self.loss is None and net.out_features > 1 else self.loss
+        kwargs = {} if loss is None else {"loss": loss}
         sel = select_lam(net, X, y, X_val, y_val, beta=self.beta, max_iter=self.max_iter,
                          tol=self.tol, solver=self.solver, solver_options=self.solver_options,
-                         progress=False, **self.select)
+                         progress=False, **self.select, **kwargs)
         self.selection = sel
         extra = {"lam": sel.lam, "val_score": float(sel.table["score"][sel.index])}
         self.result = sel.results[sel.index - 1] if sel.postprocessed else None
         lam = sel.lam if sel.postprocessed else float(sel.table["lam"][1])
         # J at the chosen λ of the trained network and of the chosen one (warm-started runs
         # start from the previous λ's result, so history[0] is not the trained network)
-        before = objective(net, X, y, lam=lam, beta=self.beta, solver=self.solver)
+        before = objective(net, X, y, lam=lam, beta=self.beta, solver=self.solver, **kwargs)
         after = before if not sel.postprocessed else objective(
-            sel.model, X, y, lam=lam, beta=self.beta, solver=self.solver)
+            sel.model, X, y, lam=lam, beta=self.beta, solver=self.solver, **kwargs)
         h0 = types.SimpleNamespace(objective=before.value, mse=before.mse, L=before.L)
         h1 = types.SimpleNamespace(objective=after.value, mse=after.mse, L=after.L)
         return self._payload(net, X, sel.model, h0, h1, extra=extra,
@@ -481,6 +499,16 @@ class ConvexPostProcessing(pl.Callback):
         if self.X is not None and self.X.shape[1] != net.in_features:
             raise ValueError(f"X has {self.X.shape[1]} features but {self.model_attr} expects "
                              f"{net.in_features}")
+        if self.X is not None:        # y must suit the loss and the network's k outputs
+            get_loss(self.loss).targets(self.y, self.X.shape[0], net.out_features)
+        if self.select is not None and (net.out_features > 1
+                                        or not isinstance(get_loss(self.loss), SquaredError)):
+            import inspect
+            from ..algorithm1.select import select_lam
+            if "loss" not in inspect.signature(select_lam).parameters:
+                require_one_output(net.out_features, "ConvexPostProcessing(select=...)")
+                raise ValueError("ConvexPostProcessing(select=...) selects lam for the squared "
+                                 f"loss only, got loss={self.loss!r}")
         strategy = trainer.strategy
         if not _supported_strategy(strategy):
             raise ValueError(f"ConvexPostProcessing supports single-device and DDP strategies "

@@ -15,6 +15,12 @@
 * :class:`RegressionDataModule` serves tensors ``X (n, d)``, ``y (n,)`` (and optional validation
   tensors) as ``(X_batch, y_batch)`` minibatches.
 
+Vector outputs and other losses: ``ShallowReLU(d, m, out_features=k)`` and ``loss=`` (a
+:mod:`torch_lipcvx.losses` name or object; ``None`` is the squared error): the data term is then
+``(1/|B|) Σ_i ℓ(f(x_i), y_i)`` (``get_loss(loss).value(pred, y).mean()``; for the squared loss
+with ``k`` outputs ``(1/|B|)‖F − Y‖²_F``, the data term of ``J``). One output with the squared
+loss runs the code of the scalar regressor unchanged.
+
 Convex post-processing (Algorithm 1) operates on ``pl_module.model``, a plain ``ShallowReLU``.
 Units: ``eps`` is in the units the model sees (standardised inputs: standard deviations).
 """
@@ -28,15 +34,17 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
-from torchmetrics import MeanSquaredError
+from torchmetrics import MeanMetric, MeanSquaredError
 
 from .. import defaults
 from .._checks import (check_nonneg, check_norm, check_positive, check_positive_int, check_seed,
-                      check_Xy, seeded_generator)
-from ..attacks import NormLike, _check_alpha, pgd_attack
+                      check_finite, check_X, check_Xy, seeded_generator, as_tensor)
+from ..attacks import NormLike, _check_alpha, pgd_attack, pgd_classification
 from ..bounds import lipschitz_bounds
-from ..metrics import AdversarialMSE, CertifiedAdversarialMSE, log_lipschitz_interval
-from ..models import ShallowReLU, as_shallow_relu
+from ..losses import LossLike, SquaredError, get_loss
+from ..metrics import (AdversarialMSE, CertifiedAccuracy, CertifiedAdversarialMSE,
+                       RobustAccuracy, log_lipschitz_interval)
+from ..models import ShallowReLU, as_shallow_relu, require_one_output
 from ..objective import lipschitz_term, mse, training_loss
 
 __all__ = ["RegressionDataModule", "ShallowReLURegressor"]
@@ -56,6 +64,24 @@ def _check_lipschitz_options(options: Optional[dict]) -> dict:
         raise ValueError(f"lipschitz_options has unknown key(s) {', '.join(map(repr, unknown))}; "
                          f"allowed: {', '.join(allowed)} (norm is the module's own)")
     return dict(options)
+
+
+def check_Xy_outputs(X, y, d: Optional[int] = None) -> tuple[Tensor, Tensor]:
+    """:func:`~torch_lipcvx._checks.check_Xy` for ``y (n,)``/``(n, 1)`` (targets or class
+    labels, flattened), and ``y (n, k)`` with ``k ≥ 2`` outputs (finite, kept as ``(n, k)``)."""
+    yt = as_tensor(y, "y")
+    if yt.dim() != 2 or yt.shape[1] == 1:
+        return check_Xy(X, y, d)
+    X = check_X(X, "X", d)
+    if yt.shape[0] != X.shape[0]:
+        raise ValueError(f"y must have shape ({X.shape[0]},) or ({X.shape[0]}, k) (one target "
+                         f"row per row of X), got shape {tuple(yt.shape)}")
+    if yt.is_complex():
+        raise ValueError(f"y must be real, got dtype {yt.dtype}")
+    if not yt.is_floating_point():
+        yt = yt.to(X.dtype)
+    check_finite(yt, "y")
+    return X, yt
 
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
@@ -79,8 +105,10 @@ class ShallowReLURegressor(pl.LightningModule):
     generator seeded by ``seed``; the global RNG is not used) or ``model=`` (a ``ShallowReLU``,
     trained in place as usual in Lightning, or a conforming ``nn.Sequential``, converted to a
     ``ShallowReLU`` copy). Either way the network is ``self.model``; ``forward(X)`` returns
-    ``self.model(X)``, shape ``(n,)``. Batches are ``(X, y)`` with ``X (n, d)``, ``y (n,)`` or
-    ``(n, 1)``, cast to the model's dtype.
+    ``self.model(X)``, shape ``(n,)`` (``(n, k)`` for ``k ≥ 2`` outputs). Batches are ``(X, y)``
+    with ``X (n, d)``, ``y (n,)`` or ``(n, 1)``, cast to the model's dtype; with ``k`` outputs or
+    another ``loss``, ``y`` is what the loss takes (``(n, k)`` floats for the squared and Huber
+    losses, integer class labels ``(n,)`` for ``"logistic"`` and ``"cross_entropy"``).
 
     Training objective per batch (logged, epoch-averaged, as ``train_loss``):
     ``data + (beta/2)·l2_penalty(model) + lam·L²`` where ``data`` is the MSE ``train_mse``
@@ -90,6 +118,16 @@ class ShallowReLURegressor(pl.LightningModule):
     ``train_lipschitz``; "SGD-lip", ``docs/conventions.md``). Under DDP every rank computes the
     same penalty from the same weights, and the epoch values of the ``train_*`` logs are
     averaged over the batches of every rank (``sync_dist``).
+
+    Other losses or ``k ≥ 2`` outputs (docs/losses.md): the data term is the mean loss
+    ``get_loss(loss).value(f(X), y).mean()``, logged as ``train_mse`` for the squared loss
+    (``(1/|B|)‖F − Y‖²_F``) and as ``train_data_loss`` otherwise; validation logs ``val_mse``
+    (squared) or ``val_loss`` (the mean loss), and ``val_acc`` for classification losses. The
+    attacks of a classifier (``eps > 0``) are :func:`~torch_lipcvx.attacks.pgd_classification`
+    on the cross-entropy, its validation metrics ``val_robust_acc`` (:class:`RobustAccuracy`)
+    and ``val_certified_acc`` (:class:`CertifiedAccuracy`). Not available (``ValueError`` at
+    construction): ``lam > 0`` with ``k ≥ 2`` (the differentiable LipSDP penalty takes one
+    output) and adversarial regression (``eps``/``val_eps > 0``) with ``k ≥ 2``.
 
     Validation logs ``val_mse`` and, when enabled, ``val_adv_mse`` (:class:`AdversarialMSE`, a
     lower bound on the worst-case MSE), ``val_certified_adv_mse`` (:class:`CertifiedAdversarialMSE`
@@ -124,6 +162,11 @@ class ShallowReLURegressor(pl.LightningModule):
             (``seed + 3``) each draw from their own seeded ``torch.Generator``.
         dtype: dtype of a new network (default: PyTorch's default dtype). With ``model=`` it is
             recorded from the model, so that ``load_from_checkpoint`` rebuilds the same network.
+        out_features: outputs ``k`` of a new network (default 1; with ``model=`` recorded from
+            the model).
+        loss: the data term's loss: ``None`` (default, the squared error), a name of
+            :func:`~torch_lipcvx.losses.get_loss` (``"squared"``, ``"huber"``, ``"logistic"``,
+            ``"cross_entropy"``) or a :class:`~torch_lipcvx.losses.Loss`.
 
     The hyperparameters are saved (``save_hyperparameters``, ``model`` excluded); the network's
     actual size, output bias and dtype are recorded (with ``model=``, in place of the unused
@@ -153,26 +196,34 @@ class ShallowReLURegressor(pl.LightningModule):
                  val_eps: Optional[float] = None, val_attack_steps: int = 20,
                  val_certified: bool = False, log_lipschitz: bool = False,
                  lipschitz_options: Optional[dict] = None, output_bias: bool = True,
-                 seed: int = 0, dtype: Union[str, torch.dtype, None] = None) -> None:
+                 seed: int = 0, dtype: Union[str, torch.dtype, None] = None,
+                 out_features: int = 1, loss: LossLike = None) -> None:
         super().__init__()
         if (model is None) == (in_features is None):
             raise ValueError("pass exactly one of in_features (to build a new ShallowReLU) and "
                              f"model=, got in_features={in_features!r} and "
                              f"model={'None' if model is None else type(model).__name__}")
         check_seed(seed)
+        loss_fn = get_loss(loss)
         if model is not None:
             net = as_shallow_relu(model, "model")
         else:
             check_positive_int(hidden, "hidden")
-            net = ShallowReLU(in_features, hidden, output_bias=output_bias,
+            check_positive_int(out_features, "out_features")
+            net = ShallowReLU(in_features, hidden, out_features, output_bias=output_bias,
                               dtype=_DTYPES.get(_dtype_name(dtype)),
                               generator=torch.Generator().manual_seed(seed))
         # save_hyperparameters reads these locals: record the network actually built, so that
         # load_from_checkpoint (and the loggers' hparams) rebuild it without `model=`
         in_features, hidden, output_bias = net.in_features, net.m, net.has_output_bias
+        out_features = net.out_features
         dtype = _dtype_name(net.dtype)
         self.save_hyperparameters(ignore=["model"])
         self.model: ShallowReLU = net
+        #: the data term's loss; ``_scalar_mse``: one output and the squared error (the code
+        #: path of the scalar regressor, unchanged)
+        self.loss_fn = loss_fn
+        self._scalar_mse = net.out_features == 1 and isinstance(loss_fn, SquaredError)
 
         self.beta = check_nonneg(beta, "beta")
         self.lam = check_nonneg(lam, "lam")
@@ -189,6 +240,13 @@ class ShallowReLURegressor(pl.LightningModule):
         if val_certified and self.val_eps == 0:
             raise ValueError("val_certified=True needs a validation radius > 0: set val_eps "
                              f"(now {val_eps!r}) or eps (now {eps!r})")
+        k = net.out_features
+        if self.lam > 0 and k > 1:
+            require_one_output(k, "ShallowReLURegressor(lam > 0) (the differentiable LipSDP "
+                                  "penalty)")
+        if (k > 1 and not loss_fn.classification and max(self.eps, self.val_eps) > 0):
+            require_one_output(k, "adversarial regression (eps or val_eps > 0; use a "
+                                  "classification loss or eps=val_eps=0)")
         self.log_lipschitz = bool(log_lipschitz)
         self.lipschitz_options = _check_lipschitz_options(lipschitz_options)
 
@@ -198,7 +256,11 @@ class ShallowReLURegressor(pl.LightningModule):
         self.test_metrics = self._make_metrics(val_attack_steps, val_certified)
 
     def _make_metrics(self, steps: int, certified: bool) -> nn.ModuleDict:
-        """``mse`` and, for a validation radius > 0, ``adv_mse`` (and ``certified_adv_mse``)."""
+        """``mse`` and, for a validation radius > 0, ``adv_mse`` (and ``certified_adv_mse``);
+        other losses or ``k ≥ 2``: ``mse`` or ``loss`` (mean loss), ``acc``, ``robust_acc``,
+        ``certified_acc`` (classification)."""
+        if not self._scalar_mse:
+            return self._make_loss_metrics(steps, certified)
         metrics = nn.ModuleDict({"mse": MeanSquaredError()})
         if self.val_eps > 0:
             metrics["adv_mse"] = AdversarialMSE(self.val_eps, self.norm, steps=steps,
@@ -212,19 +274,49 @@ class ShallowReLURegressor(pl.LightningModule):
                 metric.set_dtype(torch.float64)
         return metrics
 
+    def _make_loss_metrics(self, steps: int, certified: bool) -> nn.ModuleDict:
+        """The metrics for another loss or ``k ≥ 2`` outputs: ``mse`` (squared loss, the data
+        term ``(1/n)Σ‖F_i − Y_i‖²``) or ``loss`` (the mean loss); for classification losses also
+        ``acc`` and, for a validation radius > 0, ``robust_acc`` (and ``certified_acc``)."""
+        key = "mse" if isinstance(self.loss_fn, SquaredError) else "loss"
+        metrics = nn.ModuleDict({key: MeanMetric()})
+        if self.loss_fn.classification:
+            metrics["acc"] = MeanMetric()
+            if self.val_eps > 0:
+                metrics["robust_acc"] = RobustAccuracy(self.val_eps, self.norm, steps=steps,
+                                                       generator=self._val_gen)
+                if certified:
+                    metrics["certified_acc"] = CertifiedAccuracy(self.val_eps, None, self.norm)
+        elif self.val_eps > 0:       # one output (k >= 2 is refused in __init__)
+            metrics["adv_mse"] = AdversarialMSE(self.val_eps, self.norm, steps=steps,
+                                                generator=self._val_gen)
+            if certified:
+                metrics["certified_adv_mse"] = CertifiedAdversarialMSE(self.val_eps, None, self.norm)
+        if self.model.dtype == torch.float64:
+            for metric in metrics.values():
+                metric.set_dtype(torch.float64)
+        return metrics
+
     # ------------------------------------------------------------------ steps
     def forward(self, X: Tensor) -> Tensor:
-        """``f(X)``: ``(n, d) -> (n,)``."""
+        """``f(X)``: ``(n, d) -> (n,)`` (``(n, k)`` for ``k ≥ 2`` outputs)."""
         return self.model(X)
 
     def _batch(self, batch) -> tuple[Tensor, Tensor]:
-        """``(X, y)`` cast to the model's dtype, ``y`` flattened to ``(n,)``."""
+        """``(X, y)`` cast to the model's dtype, ``y`` flattened to ``(n,)`` (other losses or
+        ``k ≥ 2``: ``y`` as the loss's ``targets`` returns it)."""
         if not isinstance(batch, (tuple, list)) or len(batch) != 2:
             raise ValueError("batches must be pairs (X, y) with X (n, d) and y (n,), got "
                              f"{type(batch).__name__}" + (f" of length {len(batch)}"
                                                           if isinstance(batch, (tuple, list)) else ""))
         X, y = batch
         dtype = self.model.dtype
+        if not self._scalar_mse:
+            X = X.to(dtype=dtype)
+            if X.dim() != 2:
+                raise ValueError(f"batches must be (X, y) with X (n, d), got X {tuple(X.shape)}")
+            y = self.loss_fn.targets(y, X.shape[0], self.model.out_features, dtype)
+            return X, y.to(X.device)
         X, y = X.to(dtype=dtype), y.to(dtype=dtype)
         if y.dim() == 2 and y.shape[1] == 1:
             y = y[:, 0]
@@ -233,10 +325,30 @@ class ShallowReLURegressor(pl.LightningModule):
                              f"{tuple(X.shape)} and y {tuple(y.shape)}")
         return X, y
 
+    def _data_term(self, X: Tensor, y: Tensor) -> Tensor:
+        """The mean loss on ``(X, y)`` (the MSE for one output and the squared error)."""
+        if self._scalar_mse:
+            return mse(self.model(X), y)
+        return self.loss_fn.value(self.model(X), y).mean()
+
+    def _attack(self, X: Tensor, y: Tensor) -> Tensor:
+        """The training attack's points: PGD on the squared error (regression, one output) or
+        on the cross-entropy (classification)."""
+        if self.loss_fn.classification:
+            return pgd_classification(self.model, X, y, self.eps, self.norm,
+                                      steps=self.attack_steps, alpha=self.attack_alpha,
+                                      random_start=True, generator=self._attack_gen).X_adv
+        return pgd_attack(self.model, X, y, self.eps, self.norm, steps=self.attack_steps,
+                          alpha=self.attack_alpha, random_start=True,
+                          generator=self._attack_gen).X_adv
+
     def training_step(self, batch, batch_idx: int) -> Tensor:
-        """``data + (β/2)·l2_penalty + λ·L²``; ``data`` is the clean or the PGD adversarial MSE."""
+        """``data + (β/2)·l2_penalty + λ·L²``; ``data`` is the clean or the PGD adversarial MSE
+        (the mean loss for another loss or ``k ≥ 2`` outputs)."""
         X, y = self._batch(batch)
         n = X.shape[0]
+        if not self._scalar_mse:
+            return self._loss_training_step(X, y)
         if self.eps > 0:
             X_adv = pgd_attack(self.model, X, y, self.eps, self.norm, steps=self.attack_steps,
                                alpha=self.attack_alpha, random_start=True,
@@ -263,9 +375,40 @@ class ShallowReLURegressor(pl.LightningModule):
                  batch_size=n, sync_dist=True)
         return loss
 
+    def _loss_training_step(self, X: Tensor, y: Tensor) -> Tensor:
+        """:meth:`training_step` for another loss or ``k ≥ 2`` outputs: the data term is
+        ``loss.value(f(X), y).mean()``, logged as ``train_mse`` (squared) or ``train_data_loss``
+        (``train_adv_*`` for the attacked data term)."""
+        n = X.shape[0]
+        name = "mse" if isinstance(self.loss_fn, SquaredError) else "data_loss"
+        if self.eps > 0:
+            data = self._data_term(self._attack(X, y), y)
+            with torch.no_grad():
+                clean = self._data_term(X, y)
+            self.log(f"train_adv_{name}", data.detach(), on_step=False, on_epoch=True,
+                     batch_size=n, sync_dist=True)
+        else:
+            data = self._data_term(X, y)
+            clean = data.detach()
+        loss = training_loss(data, self.model, beta=self.beta)
+        if self.lam > 0:             # one output (k >= 2 is refused in __init__)
+            from ..layers import lipschitz_penalty
+            rho = lipschitz_penalty(self.model)
+            loss = loss + lipschitz_term(self.lam, rho)
+            self.log("train_lipschitz", rho.detach().sqrt(), on_step=False, on_epoch=True,
+                     batch_size=n, sync_dist=True)
+        self.log(f"train_{name}", clean, on_step=False, on_epoch=True, batch_size=n,
+                 sync_dist=True)
+        self.log("train_loss", loss.detach(), on_step=False, on_epoch=True, prog_bar=True,
+                 batch_size=n, sync_dist=True)
+        return loss
+
     def _evaluate(self, batch, metrics: nn.ModuleDict, prefix: str) -> None:
         X, y = self._batch(batch)
         n = X.shape[0]
+        if not self._scalar_mse:
+            self._evaluate_loss(X, y, metrics, prefix)
+            return
         metrics["mse"].update(self.model(X), y)
         for name, metric in metrics.items():
             if name != "mse":
@@ -273,6 +416,24 @@ class ShallowReLURegressor(pl.LightningModule):
         for name, metric in metrics.items():
             self.log(f"{prefix}_{name}", metric, on_step=False, on_epoch=True,
                      prog_bar=name == "mse", batch_size=n)
+
+    def _evaluate_loss(self, X: Tensor, y: Tensor, metrics: nn.ModuleDict, prefix: str) -> None:
+        """:meth:`_evaluate` for another loss or ``k ≥ 2`` outputs (see :meth:`_make_loss_metrics`)."""
+        n = X.shape[0]
+        with torch.no_grad():
+            pred = self.model(X)
+            values = self.loss_fn.value(pred, y)
+        main = "mse" if "mse" in metrics else "loss"
+        metrics[main].update(values)
+        if "acc" in metrics:
+            hit = (pred > 0).long() == y if pred.dim() == 1 else pred.argmax(dim=1) == y
+            metrics["acc"].update(hit.to(values.dtype))
+        for name, metric in metrics.items():
+            if name not in (main, "acc"):
+                metric.update(self.model, X, y)
+        for name, metric in metrics.items():
+            self.log(f"{prefix}_{name}", metric, on_step=False, on_epoch=True,
+                     prog_bar=name == main, batch_size=n)
 
     def validation_step(self, batch, batch_idx: int) -> None:
         """Update and log ``val_mse`` (and the enabled adversarial metrics)."""
@@ -283,7 +444,7 @@ class ShallowReLURegressor(pl.LightningModule):
         self._evaluate(batch, self.test_metrics, "test")
 
     def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
-        """``f(X)`` for a batch ``X`` or ``(X, y)``: ``(n,)``."""
+        """``f(X)`` for a batch ``X`` or ``(X, y)``: ``(n,)`` (``(n, k)`` for ``k ≥ 2``)."""
         X = batch[0] if isinstance(batch, (tuple, list)) else batch
         return self.model(X.to(dtype=self.model.dtype))
 
@@ -325,7 +486,8 @@ class RegressionDataModule(pl.LightningDataModule):
     skips the validation loop (it warns that ``validation_step`` has no ``val_dataloader``).
 
     Args:
-        X, y: training inputs ``(n, d)`` and targets ``(n,)`` or ``(n, 1)`` (flattened), finite.
+        X, y: training inputs ``(n, d)`` and targets ``(n,)`` or ``(n, 1)`` (flattened), or
+            ``(n, k)`` for ``k ≥ 2`` outputs, finite (class labels: ``(n,)`` integers).
         X_val, y_val: validation data, both or neither, with the same ``d``.
         batch_size: minibatch size ``>= 1``; ``None`` means one full batch.
         seed: shuffling seed.
@@ -340,7 +502,7 @@ class RegressionDataModule(pl.LightningDataModule):
                  y_val: Optional[Tensor] = None, batch_size: Optional[int] = None, *,
                  seed: int = 0, num_workers: int = 0) -> None:
         super().__init__()
-        X, y = check_Xy(X, y)
+        X, y = check_Xy_outputs(X, y)
         if (X_val is None) != (y_val is None):
             raise ValueError("pass both X_val and y_val, or neither")
         if batch_size is not None:
@@ -349,7 +511,7 @@ class RegressionDataModule(pl.LightningDataModule):
         self.train_set = TensorDataset(X, y)
         self.val_set = None
         if X_val is not None:
-            X_val, y_val = check_Xy(X_val, y_val, X.shape[1])
+            X_val, y_val = check_Xy_outputs(X_val, y_val, X.shape[1])
             self.val_set = TensorDataset(X_val, y_val)
             # as LightningDataModule.from_datasets: a loader method only when there is data
             self.val_dataloader = self._val_dataloader  # type: ignore[method-assign]
