@@ -53,13 +53,16 @@ def check_X(X, name: str = "X", d: Optional[int] = None) -> Tensor:
     return X
 
 
-def check_Xy(X, y, d: Optional[int] = None) -> tuple[Tensor, Tensor]:
-    """Validate data ``X (n, d)`` and targets ``y (n,)`` (``(n, 1)`` is accepted and flattened)."""
+def check_Xy(X, y, d: Optional[int] = None, *, multi: bool = False) -> tuple[Tensor, Tensor]:
+    """Validate data ``X (n, d)`` and targets ``y (n,)`` (``(n, 1)`` is accepted and flattened;
+    with ``multi``, ``(n, k)`` targets of a ``k``-output network too)."""
     X = check_X(X, "X", d)
     y = as_tensor(y, "y")
     if y.dim() == 2 and y.shape[1] == 1:
         y = y[:, 0]
-    if y.dim() != 1 or y.shape[0] != X.shape[0]:
+    if multi and y.dim() == 2 and y.shape[0] == X.shape[0]:
+        pass
+    elif y.dim() != 1 or y.shape[0] != X.shape[0]:
         raise ValueError(f"y must have shape ({X.shape[0]},) (one target per row of X), "
                          f"got shape {tuple(y.shape)}")
     if y.is_complex():

@@ -130,7 +130,8 @@ def _check_model(model, X: Tensor) -> Optional[torch.dtype]:
     return dtypes.pop() if len(dtypes) == 1 else None
 
 
-def _model_inputs(model, X, y, labels: bool = False) -> tuple[Tensor, Tensor]:
+def _model_inputs(model, X, y, labels: bool = False, multi: bool = False
+                  ) -> tuple[Tensor, Tensor]:
     """Validate ``X``, ``y`` and ``model``; return ``X`` and ``y`` detached, on ``X``'s device,
     in the model's floating dtype (so a float32 network can be attacked with float64 data, as
     the rest of the library allows; ``y`` of shape ``(n, 1)`` becomes ``(n,)``). ``X`` must have
@@ -142,7 +143,7 @@ def _model_inputs(model, X, y, labels: bool = False) -> tuple[Tensor, Tensor]:
     if labels:
         X, y = check_X(X, "X", width), _label_shape(y, X)
     else:
-        X, y = check_Xy(X, y, width)
+        X, y = check_Xy(X, y, width, multi=multi)
     dtype = _check_model(model, X)
     X = X.detach().to(dtype=dtype or X.dtype)
     if labels:
@@ -165,8 +166,10 @@ def _clean_residuals(model: nn.Module, X: Tensor, y: Tensor) -> Tensor:
 
 
 def _clean_losses(model: nn.Module, X: Tensor, y: Tensor) -> Tensor:
-    """``(f(X) − y)²`` at the clean points, ``(n,)``, detached; see :func:`_clean_residuals`."""
-    return _clean_residuals(model, X, y) ** 2
+    """``(f(X) − y)²`` at the clean points, ``(n,)`` (``‖f(x_i) − y_i‖²`` for ``k`` outputs),
+    detached; see :func:`_clean_residuals`."""
+    r = _clean_residuals(model, X, y) ** 2
+    return r.sum(dim=1) if r.dim() == 2 else r
 
 
 def _check_losses_finite(loss: Tensor) -> Tensor:
@@ -229,14 +232,14 @@ def _inward(bounds: tuple[float, float], dtype: torch.dtype) -> tuple[float, flo
     return out[0], out[1]
 
 
-def _check_inputs(model, X, y, eps, norm, bounds, labels: bool = False):
+def _check_inputs(model, X, y, eps, norm, bounds, labels: bool = False, multi: bool = False):
     """Shared validation: returns ``(X, y, eps, norm, bounds)``, data as :func:`_model_inputs`
     (``labels``: ``y`` holds class labels, see there).
 
     ``bounds`` are checked against the caller's ``X`` and rounded inwards to the model's dtype;
     the cast ``X`` is moved inside them (by at most one rounding) when the cast took it out."""
     bounds = _check_bounds(bounds, as_tensor(X, "X"))
-    X, y = _model_inputs(model, X, y, labels)
+    X, y = _model_inputs(model, X, y, labels, multi)
     if bounds is not None:
         bounds = _inward(bounds, X.dtype)
         X = X.clamp(bounds[0], bounds[1])
@@ -245,12 +248,15 @@ def _check_inputs(model, X, y, eps, norm, bounds, labels: bool = False):
 
 # ---------------------------------------------------------------------------- plumbing
 def _residuals(model: nn.Module, X: Tensor, y: Tensor) -> Tensor:
-    """Evaluate ``f(X) − y`` per row, ``(n,)``; the model may return ``(n,)`` or ``(n, 1)``."""
+    """Evaluate ``f(X) − y`` per row, ``(n,)``; the model may return ``(n,)`` or ``(n, 1)``
+    (or ``(n, k)`` against targets ``(n, k)``: a ``k``-output regressor, residuals ``(n, k)``)."""
     out = model(X)
     if not isinstance(out, Tensor):
         raise ValueError(f"the model must return a tensor, got {type(out).__name__}")
     if out.dim() == 2 and out.shape[1] == 1:
         out = out[:, 0]
+    if y.dim() == 2 and out.shape == y.shape:
+        return out - y
     if out.shape != y.shape:
         raise ValueError(f"the model must map X of shape {tuple(X.shape)} to shape "
                          f"({X.shape[0]},) or ({X.shape[0]}, 1), got shape {tuple(out.shape)}")
@@ -258,8 +264,9 @@ def _residuals(model: nn.Module, X: Tensor, y: Tensor) -> Tensor:
 
 
 def _squared_errors(model: nn.Module, X: Tensor, y: Tensor) -> Tensor:
-    """Evaluate ``(f(X) − y)²`` per row, ``(n,)``."""
-    return _residuals(model, X, y) ** 2
+    """Evaluate ``(f(X) − y)²`` per row, ``(n,)`` (``‖f(x_i) − y_i‖²`` for ``k`` outputs)."""
+    r = _residuals(model, X, y) ** 2
+    return r.sum(dim=1) if r.dim() == 2 else r
 
 
 def _random(kind: str, shape, like: Tensor, generator: Optional[torch.Generator]) -> Tensor:
@@ -445,7 +452,8 @@ def pgd_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLik
                bounds: Optional[tuple[float, float]] = None) -> AttackResult:
     """ℓ2 or ℓ∞ projected gradient ascent on the per-sample squared error (docs/attacks.md).
 
-    Maximises ``(f(x_i + δ_i) − y_i)²`` over ``‖δ_i‖_p ≤ eps`` for every row ``i`` at once.
+    Maximises ``(f(x_i + δ_i) − y_i)²`` over ``‖δ_i‖_p ≤ eps`` for every row ``i`` at once
+    (``‖f(x_i + δ_i) − y_i‖²`` for a ``k``-output regressor with targets ``y (n, k)``).
     Each restart starts at ``δ⁰`` and takes ``steps`` steps. With ``random_start``, the first
     restart's ``δ⁰`` is uniform in the ball of radius ``eps/1000`` (next to the clean point, on the
     side of the residual's sign: a start far out can climb to the wrong one of the two maxima
@@ -512,7 +520,7 @@ def pgd_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: NormLik
         with torch.inference_mode(False):
             return pgd_attack(model, as_tensor(X, "X").clone(), as_tensor(y, "y").clone(), eps,
                               norm, steps, alpha, random_start, restarts, generator, bounds)
-    X, y, eps, norm, bounds = _check_inputs(model, X, y, eps, norm, bounds)
+    X, y, eps, norm, bounds = _check_inputs(model, X, y, eps, norm, bounds, multi=True)
     steps = check_positive_int(steps, "steps")
     restarts = check_positive_int(restarts, "restarts")
     alpha = _check_alpha(alpha)
@@ -551,7 +559,7 @@ def random_search_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float,
     Raises:
         ValueError, TypeError: as for :func:`pgd_attack`, and ``samples < 1``.
     """
-    X, y, eps, norm, bounds = _check_inputs(model, X, y, eps, norm, bounds)
+    X, y, eps, norm, bounds = _check_inputs(model, X, y, eps, norm, bounds, multi=True)
     samples = check_positive_int(samples, "samples")
     best_loss = _clean_losses(model, X, y)
     with _EvalMode(model), torch.no_grad():

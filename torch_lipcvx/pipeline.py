@@ -41,12 +41,30 @@ from torch import Tensor, nn
 
 from . import defaults
 from ._checks import (check_nonneg, check_positive, check_positive_int, check_seed,
-                      check_solver_options, check_Xy)
+                      check_solver_options, check_X, check_Xy)
+from .losses import LossLike, SquaredError, get_loss
 from ._progress import check_progress, progress_bar
 from .models import ShallowReLU
 from .solvers import DEFAULT, Solver, SolverLike
 
 __all__ = ["fit", "FitResult", "check_fit_options"]
+
+
+def _out_features(model: nn.Module) -> int:
+    """The number of outputs of a shallow network (its last Linear layer's)."""
+    from .models import as_shallow_relu
+    return as_shallow_relu(model, "start").out_features
+
+
+def _infer_outputs(loss, y) -> int:
+    """Outputs of the network ``fit`` trains: the classes for cross-entropy (largest label + 1,
+    at least 2), 1 for the logistic loss, ``y``'s columns for regression."""
+    y = torch.as_tensor(y)
+    if loss.name == "cross_entropy":
+        return max(int(y.max()) + 1, 2) if y.numel() else 2
+    if loss.classification:
+        return 1
+    return y.shape[1] if y.dim() == 2 else 1
 
 
 @dataclass(kw_only=True)
@@ -90,9 +108,11 @@ class FitResult:
     def summary(self) -> dict:
         """One flat dict for tables and JSON: chosen ``λ``, ``L``, validation scores, times."""
         row = self.selection.chosen
+        scores = {k: row[k] for k in ("val_mse", "val_adv_mse", "val_acc", "val_robust_acc",
+                                      "val_cert_acc") if k in row}
         return {"lam": self.lam, "L": self.L, "chosen_from": (
                     "start" if not self.selection.postprocessed else "path"),
-                "val_mse": row["val_mse"], "val_adv_mse": row["val_adv_mse"],
+                **scores,
                 "n_fit": self.n_fit, "n_val": self.n_val,
                 **{f"time_{k}": v for k, v in self.times.items()},
                 **{k: v for k, v in self.settings.items() if k != "lams"}}
@@ -138,8 +158,9 @@ def fit(X: Tensor, y: Tensor, *,
         max_iter: int = defaults.FIT_MAX_ITER, refit: bool = True,
         solver: SolverLike = DEFAULT, solver_options: Optional[dict] = None,
         attack_steps: int = defaults.SELECT_ATTACK_STEPS,
-        seed: int = defaults.SEED, progress: Optional[bool] = None) -> FitResult:
-    """Train a certified-robust shallow ReLU regressor: the recommended pipeline.
+        seed: int = defaults.SEED, progress: Optional[bool] = None,
+        loss: LossLike = None) -> FitResult:
+    """Train a certified-robust shallow ReLU regressor or classifier: the recommended pipeline.
 
     SGD-lip at ``start_lam`` on the fit rows, then Algorithm 1 at each ``λ`` of ``lams`` from it,
     the candidate with the best validation score chosen, then (``refit``) Algorithm 1 at that
@@ -148,7 +169,9 @@ def fit(X: Tensor, y: Tensor, *,
     from; a lower ``J_λ`` is not a promise of lower test error.
 
     Args:
-        X: ``(n, d)`` training inputs; y: ``(n,)`` or ``(n, 1)`` targets. Keep the test rows out.
+        X: ``(n, d)`` training inputs; y: ``(n,)`` or ``(n, 1)`` targets (``(n, k)`` for ``k``
+            outputs; integer class labels ``(n,)`` for a classification ``loss``). Keep the test
+            rows out.
         criterion: how the candidate is chosen on the validation rows: ``"adversarial"`` (PGD MSE
             at ``eps`` in ``norm``, the default), ``"clean"`` (MSE) or ``"budget"`` (the lowest
             ``budget_metric`` error among candidates with certified ``L ≤ L_budget``).
@@ -178,6 +201,12 @@ def fit(X: Tensor, y: Tensor, *,
         attack_steps: PGD steps of the validation attack.
         seed: seeds the hold-out draw, SGD-lip's initialisation and the attack's starts.
         progress: tqdm bars (``None``: when stderr is a terminal).
+        loss: the loss of every stage (docs/losses.md §4): ``None``/``"squared"`` (default),
+            ``"huber"``, ``"logistic"`` (one output, binary labels) or ``"cross_entropy"``
+            (``k`` = the number of classes outputs). For the classification losses the choice
+            is made on validation accuracy: ``"adversarial"`` maximises robust accuracy under
+            PGD at ``eps`` (:func:`~torch_lipcvx.select_lam`), ``"clean"`` accuracy; the
+            selection table also reports certified accuracy.
 
     Returns:
         :class:`FitResult` (final model, chosen ``λ``, certified ``L``, the path, timings).
@@ -213,10 +242,20 @@ def fit(X: Tensor, y: Tensor, *,
     beta = check_nonneg(beta, "beta")
     lr = check_positive(lr, "lr")
     show = check_progress(progress)
+    lossf = get_loss(loss)
+    general = not isinstance(lossf, SquaredError) or (
+        start is not None and _out_features(start) > 1) or (
+        isinstance(y, Tensor) and y.dim() == 2 and y.shape[1] > 1)
     if start is not None:
-        check_inputs(start, X, y, 0.0, beta)           # the start's shape against X, named errors
-    X, y = check_Xy(X, y)
-    y = y.reshape(-1)
+        # the start's shape against X and the targets against the loss, named errors
+        check_inputs(start, X, y, 0.0, beta, lossf if general else None)
+    if general:
+        X = check_X(X, "X")
+        k = _out_features(start) if start is not None else _infer_outputs(lossf, y)
+        y = lossf.targets(y, X.shape[0], k)
+    else:
+        X, y = check_Xy(X, y)
+        y = y.reshape(-1)
     if (X_val is None) != (y_val is None):
         raise ValueError("give both X_val and y_val (validation rows), or neither (then "
                          f"val_fraction={val_fraction!r} of the rows are held out)")
@@ -226,6 +265,11 @@ def fit(X: Tensor, y: Tensor, *,
                              f"got {X.shape[0]}; pass X_val, y_val to use all of them")
         X_fit, y_fit, X_val, y_val = validation_split(X, y, opts["val_fraction"], seed=seed)
         X_all, y_all = X, y
+    elif general:
+        X_val = check_X(X_val, "X_val", X.shape[1]).to(X)
+        y_val = lossf.targets(y_val, X_val.shape[0], k).to(y)
+        X_fit, y_fit = X, y
+        X_all, y_all = torch.cat([X, X_val]), torch.cat([y, y_val])
     else:
         X_val, y_val = check_Xy(X_val, y_val, X.shape[1])
         X_val, y_val = X_val.to(X), y_val.reshape(-1).to(X)
@@ -237,10 +281,12 @@ def fit(X: Tensor, y: Tensor, *,
         # ---- 1. the start
         tic = time.perf_counter()
         if start is None:
-            X64, y64 = X_fit.to(torch.float64), y_fit.to(torch.float64)
+            X64 = X_fit.to(torch.float64)
+            y64 = y_fit.to(torch.float64) if y_fit.is_floating_point() else y_fit
+            extra = {"loss": lossf, "out_features": k} if general else {}
             trained = train_sgd_lip(None, X64, y64, lam=opts["start_lam"], hidden=opts["hidden"],
                                     beta=beta, epochs=opts["epochs"], lr=lr, seed=seed,
-                                    progress=False)
+                                    progress=False, **extra)
             net0 = trained.model
         else:
             net0 = copy.deepcopy(start)
@@ -253,7 +299,7 @@ def fit(X: Tensor, y: Tensor, *,
                          L_budget=sel_opts["L_budget"], budget_metric=budget_metric, beta=beta,
                          max_iter=opts["max_iter"], solver=solver,
                          solver_options=solver_options, attack_steps=sel_opts["attack_steps"],
-                         seed=seed, progress=False)
+                         seed=seed, progress=False, loss=lossf if general else None)
         times["path"] = time.perf_counter() - tic
         lam = sel.lam if sel.postprocessed else opts["start_lam"]
         final, L, refit_res = sel.model, float(sel.chosen["L"]), None
@@ -268,7 +314,8 @@ def fit(X: Tensor, y: Tensor, *,
             # and into a 2-minute cvxpy fallback on 4 of 5 splits; docs/pipeline.md §2.)
             refit_res = postprocess(net0, X_all, y_all, lam=lam, beta=beta,
                                     max_iter=opts["max_iter"], solver=solver,
-                                    solver_options=solver_options, progress=False)
+                                    solver_options=solver_options, progress=False,
+                                    loss=lossf if general else None)
             final, L = refit_res.model, float(refit_res.history[-1].L)
             times["refit"] = time.perf_counter() - tic
         bar.update(1)
@@ -280,7 +327,7 @@ def fit(X: Tensor, y: Tensor, *,
                 "start_lam": opts["start_lam"], "lams": [float(v) for v in sel_opts["lams"]],
                 "max_iter": opts["max_iter"], "refit": opts["refit"], "epochs": opts["epochs"],
                 "hidden": opts["hidden"], "beta": float(beta), "seed": seed,
-                "trained_start": start is None}
+                "trained_start": start is None, "loss": lossf.name}
     return FitResult(model=final, lam=float(lam), L=L, start=copy.deepcopy(net0),
                      selection=sel, refit=refit_res, n_fit=int(X_fit.shape[0]),
                      n_val=int(X_val.shape[0]), times=times, settings=settings)

@@ -163,19 +163,26 @@ def plot_lam_selection(selection, path: Union[str, os.PathLike], title: str = ""
     t = selection.table
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lams, clean, adv, L = t["lam"][1:], t["val_mse"][1:], t["val_adv_mse"][1:], t["L"][1:]
+    classify = "val_acc" in t
+    clean_key, adv_key = ("val_acc", "val_robust_acc") if classify else ("val_mse",
+                                                                         "val_adv_mse")
+    what = "accuracy" if classify else "MSE"
+    lams, clean, adv, L = t["lam"][1:], t[clean_key][1:], t[adv_key][1:], t["L"][1:]
     norm = "∞" if selection.norm == float("inf") else "2"
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), constrained_layout=True)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     ax = axes[0]
-    ax.plot(lams, clean, marker="o", color=colors[0], label="clean validation MSE")
-    ax.axhline(t["val_mse"][0], color=colors[0], linestyle=":", label="clean, input network")
+    ax.plot(lams, clean, marker="o", color=colors[0], label=f"clean validation {what}")
+    ax.axhline(t[clean_key][0], color=colors[0], linestyle=":", label="clean, input network")
     if selection.eps > 0:
         ax.plot(lams, adv, marker="^", linestyle="--", color=colors[1],
-                label=f"PGD validation MSE (ε={selection.eps:g}, ℓ{norm})")
-        ax.axhline(t["val_adv_mse"][0], color=colors[1], linestyle=":",
+                label=f"PGD validation {what} (ε={selection.eps:g}, ℓ{norm})")
+        ax.axhline(t[adv_key][0], color=colors[1], linestyle=":",
                    label="PGD, input network")
-    ax.set_ylabel("validation MSE")
+        if classify:
+            ax.plot(lams, t["val_cert_acc"][1:], marker="s", linestyle="-.", color=colors[3],
+                    label=f"certified validation accuracy (ε={selection.eps:g})")
+    ax.set_ylabel(f"validation {what}")
     ax = axes[1]
     ax.plot(lams, L, marker="o", color=colors[2], label="certified L (LipSDP)")
     ax.axhline(t["L"][0], color=colors[2], linestyle=":", label="input network")
@@ -183,8 +190,8 @@ def plot_lam_selection(selection, path: Union[str, os.PathLike], title: str = ""
         ax.axhline(selection.L_budget, color="k", linestyle="--", label="L budget")
     ax.set_ylabel("certified L (ℓ2, upper bound)")
     k = selection.index
-    for ax, key in ((axes[0], "val_adv_mse" if getattr(selection, "criterion", "") == "adversarial"
-                     else "val_mse"), (axes[1], "L")):
+    for ax, key in ((axes[0], adv_key if getattr(selection, "criterion", "") == "adversarial"
+                     else clean_key), (axes[1], "L")):
         if k > 0:
             ax.plot([t["lam"][k]], [t[key][k]], marker="o", markersize=14, markerfacecolor="none",
                     color="k", linestyle="none", label=f"chosen: λ={t['lam'][k]:g}")

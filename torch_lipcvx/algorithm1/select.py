@@ -32,10 +32,11 @@ import torch
 from torch import Tensor, nn
 
 from .. import defaults
-from .._checks import (check_nonneg, check_norm, check_positive, check_positive_int, check_seed,
-                       check_Xy)
+from .._checks import (as_tensor, check_nonneg, check_norm, check_positive, check_positive_int,
+                       check_seed, check_X, check_Xy)
 from .._progress import check_progress, progress_bar
 from ..models import ShallowReLU
+from ..losses import LossLike, SquaredError, get_loss
 from ..objective import check_inputs
 from ..solvers import DEFAULT, Solver, SolverLike
 from .postprocess import PostProcessResult, postprocess
@@ -120,9 +121,12 @@ class LamSelection:
         row = self.chosen
         what = (f"lam={self.lam:g} (post-processed)" if self.postprocessed
                 else "the input network (no post-processing)")
-        return (f"LamSelection({what}; criterion={self.criterion!r}, val_mse="
-                f"{row['val_mse']:.6g}, val_adv_mse={row['val_adv_mse']:.6g}, L={row['L']:.6g}; "
-                f"{len(self.table['lam'])} candidates, {self.total_time:.1f}s)")
+        scores = (f"val_acc={row['val_acc']:.4g}, val_robust_acc={row['val_robust_acc']:.4g}, "
+                  f"val_cert_acc={row['val_cert_acc']:.4g}" if "val_acc" in row else
+                  f"val_mse={row['val_mse']:.6g}, val_adv_mse={row['val_adv_mse']:.6g}")
+        return (f"LamSelection({what}; criterion={self.criterion!r}, {scores}, "
+                f"L={row['L']:.6g}; {len(self.table['lam'])} candidates, "
+                f"{self.total_time:.1f}s)")
 
 
 def default_lams() -> np.ndarray:
@@ -163,7 +167,8 @@ def validation_split(X, y, fraction: float = defaults.SELECT_VAL_FRACTION,
     must stay out of both.
 
     Args:
-        X: ``(n, d)``; y: ``(n,)``, ``n ≥ 2``.
+        X: ``(n, d)``; y: ``(n,)``, ``n ≥ 2`` (or ``(n, k)`` targets, or integer class labels
+            ``(n,)``, kept in their dtype).
         fraction: share held out, ``0 < fraction < 1``.
         seed: the draw's seed.
 
@@ -173,7 +178,17 @@ def validation_split(X, y, fraction: float = defaults.SELECT_VAL_FRACTION,
     Raises:
         ValueError: bad shapes, fewer than 2 rows, a fraction outside (0, 1).
     """
-    X, y = check_Xy(X, y)
+    y_raw = as_tensor(y, "y")
+    if y_raw.dim() == 2 and y_raw.shape[1] > 1 or not (y_raw.is_floating_point()
+                                                       or y_raw.dtype == torch.bool):
+        # k-output targets (n, k) or integer class labels: kept as they are
+        X = check_X(X, "X")
+        if y_raw.shape[0] != X.shape[0]:
+            raise ValueError(f"y must have one row per row of X ({X.shape[0]}), got shape "
+                             f"{tuple(y_raw.shape)}")
+        y = y_raw
+    else:
+        X, y = check_Xy(X, y)
     fraction = check_positive(fraction, "fraction")
     if not fraction < 1:
         raise ValueError(f"fraction must be in (0, 1) (the share of rows held out for "
@@ -191,13 +206,46 @@ def validation_split(X, y, fraction: float = defaults.SELECT_VAL_FRACTION,
     return X[~val], y[~val], X[val], y[val]
 
 
+def _class_scores(net: nn.Module, X_val: Tensor, y_val: Tensor, eps: float, norm: float,
+                  steps: int, restarts: int, seed: int, L2: float) -> tuple[float, float, float]:
+    """Clean, PGD (cross-entropy, then margin: the worse of the two per point) and certified
+    validation accuracy of a classifier; the certified one from ``L2`` (ℓ2) or a fresh ℓ∞
+    certificate (docs/attacks.md §4)."""
+    from ..attacks import pgd_classification
+    from ..metrics import accuracy, certified_accuracy, certified_lipschitz
+    p = next(net.parameters())
+    X = X_val.to(device=p.device, dtype=p.dtype)
+    y = y_val.to(p.device)
+    clean = float(accuracy(net, X, y))
+    if eps == 0:
+        return clean, clean, clean
+    robust = None
+    for kind in ("ce", "margin"):
+        gen = torch.Generator(device=p.device).manual_seed(seed)
+        res = pgd_classification(net, X, y, eps, norm, steps=steps, restarts=restarts,
+                                 generator=gen, loss=kind)
+        robust = res.correct if robust is None else robust & res.correct
+    L = L2 if norm == 2 else certified_lipschitz(net, norm)
+    cert = float(certified_accuracy(net, X, y, eps, lipschitz=L, norm=norm))
+    return clean, float(robust.double().mean()), cert
+
+
 def _val_scores(net: nn.Module, X_val: Tensor, y_val: Tensor, eps: float, norm: float,
                 steps: int, restarts: int, seed: int) -> tuple[float, float]:
-    """Clean and PGD validation MSE of ``net`` (the same seeded attack for every candidate)."""
+    """Clean and PGD validation MSE of ``net`` (the same seeded attack for every candidate;
+    ``‖f(x) − y‖²`` per row for ``k`` outputs)."""
     from ..attacks import pgd_attack
     p = next(net.parameters())
     X = X_val.to(device=p.device, dtype=p.dtype)
     y = y_val.to(device=p.device, dtype=p.dtype)
+    if y.dim() == 2:
+        with torch.no_grad():
+            clean = float(((net(X) - y) ** 2).sum(dim=1).double().mean())
+        if eps == 0:
+            return clean, clean
+        gen = torch.Generator(device=p.device).manual_seed(seed)
+        adv = pgd_attack(net, X, y, eps, norm, steps=steps, restarts=restarts, generator=gen)
+        return clean, float(adv.mse.double())
     with torch.no_grad():
         clean = float(((net(X).reshape(-1) - y) ** 2).double().mean())
     if eps == 0:
@@ -248,7 +296,8 @@ def select_lam(model: nn.Module, X, y, X_val, y_val, *,
                max_iter: int = defaults.MAX_ITER, tol: float = defaults.TOL,
                solver: SolverLike = DEFAULT, solver_options: Optional[dict] = None,
                attack_steps: int = defaults.SELECT_ATTACK_STEPS, attack_restarts: int = 1,
-               seed: int = defaults.SEED, progress: Optional[bool] = None) -> LamSelection:
+               seed: int = defaults.SEED, progress: Optional[bool] = None,
+               loss: LossLike = None) -> LamSelection:
     """Choose ``λ`` of Algorithm 1 on held-out data; the input network is always a candidate.
 
     For each ``λ`` of ``lams`` in increasing order, :func:`~torch_lipcvx.postprocess` runs on the
@@ -287,6 +336,15 @@ def select_lam(model: nn.Module, X, y, X_val, y_val, *,
         attack_steps, attack_restarts: PGD steps per restart and restarts (``≥ 1``).
         seed: seed of the attack's random starts.
         progress: a tqdm bar over the ``λ`` (``None``: when stderr is a terminal).
+        loss: the loss of ``J`` (as :func:`~torch_lipcvx.postprocess`). For a classification
+            loss (``"logistic"``, ``"cross_entropy"``) the candidates are scored on validation
+            *accuracy* instead of MSE: ``"clean"`` minimises the error ``1 − accuracy``,
+            ``"adversarial"`` the robust error ``1 − robust accuracy`` (PGD on the
+            cross-entropy and on the margin at ``eps``, a point counting as robust only if
+            both fail), and the table also has the certified accuracy from the row's
+            certificate (docs/attacks.md §4); ``val_mse``/``val_adv_mse`` are then NaN.
+            Regression losses keep the MSE scores (``‖f(x) − y‖²`` per row for ``k``
+            outputs).
 
     Returns:
         :class:`LamSelection`: the chosen ``λ`` and network, the whole table, every result.
@@ -310,13 +368,21 @@ def select_lam(model: nn.Module, X, y, X_val, y_val, *,
     tol = check_nonneg(tol, "tol")
     Solver.parse(solver, solver_options)
     show = check_progress(progress)
-    net, _, X, y, _, beta = check_inputs(model, X, y, 0.0, beta)
+    net, _, X, y, _, beta = check_inputs(model, X, y, 0.0, beta, loss)
+    lossf = get_loss(loss)
+    general = net.out_features > 1 or not isinstance(lossf, SquaredError)
     try:
-        X_val, y_val = check_Xy(X_val, y_val, net.in_features)
+        if general:
+            X_val = check_X(X_val, "X_val", net.in_features)
+            y_val = lossf.targets(y_val, X_val.shape[0], net.out_features)
+        else:
+            X_val, y_val = check_Xy(X_val, y_val, net.in_features)
     except ValueError as exc:
         raise ValueError(f"validation data (X_val, y_val): {exc}") from None
     X_val = X_val.detach().to("cpu", torch.float64)
-    y_val = y_val.detach().to("cpu", torch.float64)
+    y_val = (y_val.detach().to("cpu", torch.float64) if y_val.is_floating_point()
+             else y_val.detach().cpu())
+    classify = lossf.classification
 
     # ---- the path
     net0 = copy.deepcopy(net)        # postprocess never modifies it either; a copy to return
@@ -328,7 +394,8 @@ def select_lam(model: nn.Module, X, y, X_val, y_val, *,
             t0 = time.perf_counter()
             res = postprocess(current if warm_start else net0, X, y, lam=float(lam), beta=beta,
                               max_iter=max_iter, tol=tol, solver=solver,
-                              solver_options=solver_options, progress=False)
+                              solver_options=solver_options, progress=False,
+                              loss=None if not general else lossf)
             times.append(time.perf_counter() - t0)
             results.append(res)
             current = res.model
@@ -339,21 +406,31 @@ def select_lam(model: nn.Module, X, y, X_val, y_val, *,
     first = results[0].history[0]
     input_J = first.objective - float(lam_arr[0]) * first.rho      # J at lam = 0
     models: list[ShallowReLU] = [copy.deepcopy(net0)] + [r.model for r in results]
-    table: dict[str, list] = {k: [] for k in (
-        "lam", "postprocessed", "objective", "objective_start", "train_mse", "L", "val_mse",
-        "val_adv_mse", "feasible", "score", "iterations", "time", "message")}
+    keys = ("lam", "postprocessed", "objective", "objective_start", "train_mse", "L", "val_mse",
+            "val_adv_mse", "feasible", "score", "iterations", "time", "message")
+    if classify:
+        keys = keys + ("val_acc", "val_robust_acc", "val_cert_acc")
+    table: dict[str, list] = {k: [] for k in keys}
 
     def add(lam, pp, J, J0, mse, L, net_k, it, secs, msg):
-        clean, adv = _val_scores(net_k, X_val, y_val, eps, norm, attack_steps, attack_restarts,
-                                 seed)
+        extra = ()
+        if classify:
+            acc, rob, cert = _class_scores(net_k, X_val, y_val, eps, norm, attack_steps,
+                                           attack_restarts, seed, L)
+            clean, adv = 1.0 - acc, 1.0 - rob           # the errors the criteria minimise
+            extra = (("val_acc", acc), ("val_robust_acc", rob), ("val_cert_acc", cert))
+        else:
+            clean, adv = _val_scores(net_k, X_val, y_val, eps, norm, attack_steps,
+                                     attack_restarts, seed)
         feasible = True if L_budget is None else bool(L <= L_budget)
         metric = clean if (criterion == "clean" or (criterion == "budget"
                                                      and budget_metric == "clean")) else adv
         for key, v in (("lam", lam), ("postprocessed", pp), ("objective", J),
-                       ("objective_start", J0), ("train_mse", mse), ("L", L), ("val_mse", clean),
-                       ("val_adv_mse", adv), ("feasible", feasible),
+                       ("objective_start", J0), ("train_mse", mse), ("L", L),
+                       ("val_mse", math.nan if classify else clean),
+                       ("val_adv_mse", math.nan if classify else adv), ("feasible", feasible),
                        ("score", metric if feasible else math.inf), ("iterations", it),
-                       ("time", secs), ("message", msg)):
+                       ("time", secs), ("message", msg)) + extra:
             table[key].append(v)
 
     add(0.0, False, input_J, input_J, first.mse, first.L, models[0], 0, 0.0,
