@@ -54,7 +54,8 @@ from torch import Tensor, nn
 from . import defaults
 from ._checks import (check_data_scale, check_lam_scale, check_nonneg, check_positive,
                       check_positive_int, check_seed, check_squared_errors_finite,
-                      check_weights_scale, check_X, check_Xy, outside_inference_mode, seeded_generator)
+                      check_weights_scale, check_X, check_Xy, outside_inference_mode,
+                      seeded_generator)
 from ._progress import ProgressBar, check_progress, progress_bar
 from .bounds import LipSDPResult, spectral_rho
 from ._engine.lipsdp_vector import metric_matrix
@@ -540,7 +541,8 @@ class ADMM:
 
     Raises:
         ValueError: bad shapes, NaN/Inf in the data or weights, a model that is not a
-            one-hidden-layer ReLU network, a ``loss`` other than the squared error, negative ``lam``/``beta``/``tol``/
+            one-hidden-layer ReLU network, a ``loss`` other than the squared error, negative
+            ``lam``/``beta``/``tol``/
             ``delta_L``, ``penalty ≤ 0``, ``lr ≤ 0``, ``loss_steps``/``batch_size``/``min_iter``/
             ``patience < 1``, ``max_iter < min_iter``, unknown ``select`` or solver; data or
             weights above 2²⁵⁶ in magnitude, squared errors that overflow, or a ``lam`` whose

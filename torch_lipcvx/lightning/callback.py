@@ -10,7 +10,8 @@ objective
 
 evaluated on the full training set in float64 with a fresh, re-verified LipSDP certificate
 ``ρ* = L²``, went down (with ``loss=`` or ``k ≥ 2`` outputs the data term is the mean loss
-``(1/n) Σ_i ℓ(f(x_i), y_i)``, docs/losses.md, and ``α_j²`` is ``‖a_j‖²``). Units: ``X`` in the units the model sees; ``L`` (ℓ2 norm) in output units
+``(1/n) Σ_i ℓ(f(x_i), y_i)``, docs/losses.md, and ``α_j²`` is ``‖a_j‖²``).
+Units: ``X`` in the units the model sees; ``L`` (ℓ2 norm) in output units
 per input unit, a certified upper bound. After a write-back the callback re-validates and
 re-saves the trainer's ``ModelCheckpoint`` files (``last.ckpt``, the best-model path), so the
 checkpoints and ``trainer.callback_metrics`` describe the post-processed network.

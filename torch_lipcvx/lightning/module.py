@@ -291,7 +291,8 @@ class ShallowReLURegressor(pl.LightningModule):
             metrics["adv_mse"] = AdversarialMSE(self.val_eps, self.norm, steps=steps,
                                                 generator=self._val_gen)
             if certified:
-                metrics["certified_adv_mse"] = CertifiedAdversarialMSE(self.val_eps, None, self.norm)
+                metrics["certified_adv_mse"] = CertifiedAdversarialMSE(self.val_eps, None,
+                                                                       self.norm)
         if self.model.dtype == torch.float64:
             for metric in metrics.values():
                 metric.set_dtype(torch.float64)
@@ -418,7 +419,8 @@ class ShallowReLURegressor(pl.LightningModule):
                      prog_bar=name == "mse", batch_size=n)
 
     def _evaluate_loss(self, X: Tensor, y: Tensor, metrics: nn.ModuleDict, prefix: str) -> None:
-        """:meth:`_evaluate` for another loss or ``k ≥ 2`` outputs (see :meth:`_make_loss_metrics`)."""
+        """:meth:`_evaluate` for another loss or ``k ≥ 2`` outputs (the metrics of
+        :meth:`_make_loss_metrics`)."""
         n = X.shape[0]
         with torch.no_grad():
             pred = self.model(X)
