@@ -474,7 +474,7 @@ def dual_certificate(W: Tensor, alpha: Tensor, *, solver_options: Optional[dict]
 def vector_certificate(W: Tensor, A: Tensor, *, solver: SolverLike = DEFAULT,
                        solver_options: Optional[dict] = None) -> tuple[Tensor, LipSDPResult]:
     """Certified LipSDP ``ρ* = L²`` of a network with ``k ≥ 2`` outputs, differentiable in ``W̄``
-    and ``A`` (docs/lipsdp.md §7).
+    and ``A`` (docs/lipsdp.md §10).
 
     :func:`~torch_lipcvx.bounds.lipsdp` gives the optimal multipliers ``t*`` (no gradient); then
 
