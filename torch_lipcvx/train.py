@@ -425,8 +425,8 @@ def train_pgd(model: Optional[nn.Module], X: Tensor, y: Tensor, *, eps: float,
     then minimises ``(1/|B|) Σ_{i∈B} ℓ(f(x_i + δ_i), y_i) + (β/2)·l2_penalty``. The attack:
 
     * regression losses (squared error, Huber): :func:`~torch_lipcvx.attacks.pgd_attack`
-      maximising the squared error ``‖f(x_i + δ_i) − y_i‖²`` (for ``k ≥ 2`` outputs through a
-      wrapper whose one output is ``‖f(x) − y_i‖``). For Huber this is the same worst case: the
+      maximising the squared error ``‖f(x_i + δ_i) − y_i‖²`` (summed over the ``k`` outputs).
+      For Huber this is the same worst case: the
       Huber loss is increasing in ``|residual|``, so with one output both are maximised by the
       same point (with ``k ≥ 2`` the squared error stands in for it);
     * classification losses (logistic, cross-entropy):
@@ -471,29 +471,11 @@ def train_pgd(model: Optional[nn.Module], X: Tensor, y: Tensor, *, eps: float,
     def attack(m: ShallowReLU, Xb: Tensor, yb: Tensor) -> Tensor:
         if loss is not None and loss.classification:
             return pgd_classification(m, Xb, yb, eps, norm, loss="ce", **kw).X_adv
-        if k > 1:
-            return pgd_attack(_ResidualNorm(m, yb), Xb, torch.zeros_like(yb[:, 0]), eps, norm,
-                              **kw).X_adv
         return pgd_attack(m, Xb, yb, eps, norm, **kw).X_adv
 
     return _fit(net, X, y, beta=beta, epochs=epochs, lr=lr, batch_size=batch_size,
                 optimizer=optimizer, seed=seed, verbose=verbose, attack=attack, tag="pgd",
                 progress=progress, loss=loss)
-
-
-class _ResidualNorm(nn.Module):
-    """``x_i ↦ ‖f(x_i) − y_i‖₂`` for one minibatch ``(X, y)`` of a ``k``-output regressor, row by
-    row, so that :func:`~torch_lipcvx.attacks.pgd_attack` against the target 0 maximises the
-    squared error ``‖f(x_i + δ_i) − y_i‖²`` (its gradient is that of the squared error; at a
-    zero residual both vanish). Valid only on inputs with the minibatch's rows, in order."""
-
-    def __init__(self, net: ShallowReLU, y: Tensor) -> None:
-        super().__init__()
-        self.net = net
-        self.y = y
-
-    def forward(self, x: Tensor) -> Tensor:
-        return torch.linalg.vector_norm(self.net(x) - self.y, dim=1)
 
 
 def train_sgd_lip(model: Optional[nn.Module], X: Tensor, y: Tensor, *, lam: float,
