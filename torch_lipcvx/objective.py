@@ -191,6 +191,8 @@ def score(w: ShallowWeights, X: Tensor, y: Tensor, *, lam: float, beta: float,
     Returns:
         :class:`Objective`.
     """
+    if loss is None and w.k > 1:
+        loss = SquaredError()              # ‖f(x) − y‖² per row: the k-output squared error
     if loss is not None and not (isinstance(loss, SquaredError) and w.k == 1):
         data = float(loss.value(forward_weights(X, w), y).mean())
         l2 = float(l2_penalty(w))
