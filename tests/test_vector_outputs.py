@@ -256,3 +256,26 @@ def test_postprocess_names_bad_targets_before_any_work(loss, k, y, match):
     net = tl.ShallowReLU(2, 4, out_features=k)
     with pytest.raises(ValueError, match=match):
         tl.postprocess(net, torch.randn(3, 2), torch.tensor(y), lam=0.1, loss=loss)
+
+
+@pytest.mark.parametrize("loss_name, k", LOSS_CASES)
+def test_the_interior_points_gradient_and_hessian_are_the_objectives(loss_name, k):
+    from torch_lipcvx._engine.loss_barrier import _LossObjective
+    loss, X, y, w = _instance(loss_name, k, 31, n=20, d=2, m=3)
+    D = activation_patterns(X, w)
+    bar = LossBarrier(X, y, D, w.A, loss, output_bias=True, chunk=7)
+    fobj = _LossObjective(bar, bar.A, torch.tensor([0.3], dtype=f64), 0.01)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(w.m * (w.d + 1) + k + 1, generator=g, dtype=f64)
+
+    def f(v):
+        W = v[: w.m * (w.d + 1)].reshape(w.m, w.d + 1)
+        Z = torch.where(bar.D, bar.Xt @ W.T, torch.zeros((), dtype=f64))
+        F = Z @ bar.A + v[w.m * (w.d + 1): -1]
+        return loss.value(F, y).mean() + 0.005 * (W * W).sum() + 0.3 * v[-1]
+
+    grad = torch.autograd.functional.jacobian(f, x)
+    hess = torch.autograd.functional.hessian(f, x)
+    torch.testing.assert_close(fobj.gradient(x), grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(fobj.hessian(x), hess, rtol=1e-9, atol=1e-12)
+    assert fobj.value(x) == pytest.approx(float(f(x)), rel=1e-12)
