@@ -197,11 +197,109 @@ def test_lightning_module_cross_entropy_training_loss_is_the_loss_mean():
 
 
 def test_lightning_vector_settings_that_are_not_available_raise():
+    # the certified adversarial MSE takes one output; lam > 0 and eps > 0 with k >= 2 do not raise
     with pytest.raises(ValueError, match="one output"):
-        ShallowReLURegressor(2, hidden=4, out_features=3, lam=1e-2)
-    with pytest.raises(ValueError, match="one output"):
-        ShallowReLURegressor(2, hidden=4, out_features=3, eps=0.1)
+        ShallowReLURegressor(2, hidden=4, out_features=3, eps=0.1, val_certified=True)
+    ShallowReLURegressor(2, hidden=4, out_features=3, lam=1e-2, eps=0.1)
+    ShallowReLURegressor(2, hidden=4, out_features=4, loss="ce", eps=0.1, val_certified=True)
     with pytest.raises(ValueError):
         ShallowReLURegressor(2, hidden=4, loss="nope")
     with pytest.raises(ValueError):
         ConvexPostProcessing(lam=1e-2, loss="nope")
+
+
+# ------------------------------------------------- lam > 0, adversarial regression, select, k >= 2
+def test_lightning_lam_penalty_three_outputs_is_the_vector_lipsdp(tmp_path):
+    """lam > 0 with k = 3: the training loss is data + (β/2)‖θ‖² + λ·ρ with ρ the certified vector
+    LipSDP value of the current weights (≥ the sampled Jacobian bound), and its gradient reaches
+    the output weights; a short fit runs and logs train_lipschitz."""
+    from torch_lipcvx.bounds import lipschitz_bounds
+    from torch_lipcvx.objective import l2_penalty
+    X, Y = regression3(n=30)
+    lam, beta = 1e-1, 1e-3
+    module = ShallowReLURegressor(2, hidden=6, out_features=3, lam=lam, beta=beta,
+                                  dtype="float64")
+    logged = {}
+    module.log = lambda name, value, **k: logged.__setitem__(name, value)
+    loss = module.training_step((X, Y), 0)
+    data = ((module.model(X) - Y) ** 2).sum(dim=1).mean()
+    rho = float(loss.detach() - data.detach() - beta / 2 * l2_penalty(module.model).detach()) / lam
+    iv = lipschitz_bounds(module.model, X=X)
+    assert iv.lower ** 2 <= rho * (1 + 1e-9)                 # certified: above the sampled bound
+    assert rho == pytest.approx(lipsdp(module.model.weights()).rho, rel=1e-3)
+    assert float(logged["train_lipschitz"]) == pytest.approx(rho ** 0.5, rel=1e-9)
+    loss.backward()
+    with_lam = module.model.output.weight.grad.clone()
+    plain = ShallowReLURegressor(model=copy.deepcopy(module.model), beta=beta)
+    plain.model.zero_grad()
+    plain.log = lambda *a, **k: None
+    plain.training_step((X, Y), 0).backward()
+    assert not torch.allclose(with_lam, plain.model.output.weight.grad)
+    del module.log
+    trainer = _trainer(tmp_path, [])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(module, datamodule=RegressionDataModule(X, Y, batch_size=15))
+    assert torch.isfinite(trainer.callback_metrics["train_lipschitz"])
+    assert torch.isfinite(trainer.callback_metrics["train_loss"])
+
+
+def test_lightning_adversarial_three_output_regression(tmp_path):
+    """eps > 0 with k = 3: PGD on ‖f(x) − y‖² (pgd_attack with (n, k) targets); the attacked data
+    term is never below the clean one, and val_adv_mse ≥ val_mse for the same weights."""
+    X, Y = regression3(n=40)
+    module = ShallowReLURegressor(2, hidden=6, out_features=3, eps=0.2, attack_steps=5,
+                                  val_attack_steps=5, lr=1e-2, dtype="float64")
+    logged = {}
+    module.log = lambda name, value, **k: logged.__setitem__(name, value)
+    module.training_step((X[:30], Y[:30]), 0)
+    assert float(logged["train_adv_mse"]) >= float(logged["train_mse"]) * (1 - 1e-12)
+    assert float(logged["train_adv_mse"]) > float(logged["train_mse"])     # the attack did work
+    del module.log
+    trainer = _trainer(tmp_path, [])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(module, datamodule=RegressionDataModule(X[:30], Y[:30], X[30:], Y[30:],
+                                                            batch_size=15))
+    m = trainer.callback_metrics
+    assert float(m["val_adv_mse"]) >= float(m["val_mse"]) * (1 - 1e-9)
+    assert float(m["train_adv_mse"]) >= float(m["train_mse"]) * (1 - 1e-9)
+
+
+def test_callback_select_cross_entropy(tmp_path):
+    """select= with the cross-entropy on a tiny 4-class problem: λ chosen on validation robust
+    accuracy by select_lam(loss=...), the selection table has the accuracies (certified ≤ robust
+    ≤ clean per row), and J at the chosen λ never rises."""
+    X, y = classification4(n=60)
+    module = ShallowReLURegressor(2, hidden=6, out_features=4, loss="cross_entropy", lr=5e-2,
+                                  beta=1e-3, dtype="float64")
+    cb = ConvexPostProcessing(beta=1e-3, max_iter=2, loss="cross_entropy", verbose=False,
+                              select={"lams": [1e-3, 1e-1], "eps": 0.1, "attack_steps": 5})
+    trainer, before = _fit(tmp_path, module, cb, X[:40], y[:40], X[40:], y[40:])
+    sel = cb.selection
+    assert sel is not None and len(sel.table["lam"]) == 3
+    for row in sel.rows():
+        # (the accuracies are fractions of 20 rows, some rounded to float32: compare to 1e-6)
+        cert, rob, acc = row["val_cert_acc"], row["val_robust_acc"], row["val_acc"]
+        assert 0 <= cert <= rob + 1e-6 and rob <= acc + 1e-6 and acc <= 1
+    s = cb.summary
+    assert s["lam"] == sel.lam and s["J_after"] <= s["J_before"]
+    lam = sel.lam if sel.postprocessed else sel.table["lam"][1]
+    kw = dict(lam=lam, beta=1e-3, loss="cross_entropy")
+    assert objective(module.model, X[:40], y[:40], **kw).value <= \
+        objective(before, X[:40], y[:40], **kw).value * (1 + 1e-9)
+
+
+def test_callback_select_three_output_regression_explicit_validation(tmp_path):
+    """select= with k = 3 (squared loss) and explicit X_val/y_val: the choice is made on the
+    validation ‖F − Y‖² data term and J at the chosen λ never rises."""
+    X, Y = regression3(n=40)
+    module = ShallowReLURegressor(2, hidden=6, out_features=3, lr=2e-2, beta=1e-3,
+                                  dtype="float64")
+    cb = ConvexPostProcessing(beta=1e-3, max_iter=2, verbose=False, X_val=X[30:], y_val=Y[30:],
+                              select={"lams": [1e-2], "criterion": "clean"})
+    trainer, before = _fit(tmp_path, module, cb, X[:30], Y[:30], X[30:], Y[30:])
+    sel = cb.selection
+    val = [float(((net(X[30:]) - Y[30:]) ** 2).sum(dim=1).mean()) for net in sel.models]
+    assert sel.index == min(range(len(val)), key=val.__getitem__)
+    assert cb.summary["J_after"] <= cb.summary["J_before"]

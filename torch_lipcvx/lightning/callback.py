@@ -34,8 +34,8 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from .. import defaults
 from .._checks import check_nonneg, check_positive_int
-from ..losses import LossLike, SquaredError, get_loss
-from ..models import ShallowReLU, ShallowWeights, require_one_output
+from ..losses import LossLike, get_loss
+from ..models import ShallowReLU, ShallowWeights
 from ..bounds import sampled_lower_bound
 from ..algorithm1.postprocess import PostProcessResult, postprocess
 from ..solvers import DEFAULT, Solver, SolverLike
@@ -267,8 +267,9 @@ class ConvexPostProcessing(pl.Callback):
             or a :class:`~torch_lipcvx.losses.Loss`). Networks with ``k ≥ 2`` outputs
             (``ShallowReLU(d, m, out_features=k)``) are post-processed with it as well; the
             logged keys are the same (``mse_*`` is then the mean loss, the data term of ``J``).
-            ``select`` with another loss or ``k ≥ 2`` needs a :func:`select_lam` that takes
-            ``loss`` (otherwise a ``ValueError`` in ``setup``).
+            ``select`` passes it to :func:`~torch_lipcvx.select_lam` (``loss=``): for a
+            classification loss ``λ`` is chosen on validation (robust) accuracy, for a
+            regression loss with ``k ≥ 2`` outputs on the (adversarial) ``(1/n)Σ‖F_i − Y_i‖²``.
 
     Attributes:
         result: the :class:`~torch_lipcvx.algorithm1.postprocess.PostProcessResult` of the last run
@@ -502,14 +503,9 @@ class ConvexPostProcessing(pl.Callback):
                              f"{net.in_features}")
         if self.X is not None:        # y must suit the loss and the network's k outputs
             get_loss(self.loss).targets(self.y, self.X.shape[0], net.out_features)
-        if self.select is not None and (net.out_features > 1
-                                        or not isinstance(get_loss(self.loss), SquaredError)):
-            import inspect
-            from ..algorithm1.select import select_lam
-            if "loss" not in inspect.signature(select_lam).parameters:
-                require_one_output(net.out_features, "ConvexPostProcessing(select=...)")
-                raise ValueError("ConvexPostProcessing(select=...) selects lam for the squared "
-                                 f"loss only, got loss={self.loss!r}")
+        if self.select is not None and self.X_val is not None:
+            # explicit validation targets must suit the loss and the network's k outputs too
+            get_loss(self.loss).targets(self.y_val, self.X_val.shape[0], net.out_features)
         strategy = trainer.strategy
         if not _supported_strategy(strategy):
             raise ValueError(f"ConvexPostProcessing supports single-device and DDP strategies "

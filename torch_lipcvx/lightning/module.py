@@ -125,9 +125,12 @@ class ShallowReLURegressor(pl.LightningModule):
     (squared) or ``val_loss`` (the mean loss), and ``val_acc`` for classification losses. The
     attacks of a classifier (``eps > 0``) are :func:`~torch_lipcvx.attacks.pgd_classification`
     on the cross-entropy, its validation metrics ``val_robust_acc`` (:class:`RobustAccuracy`)
-    and ``val_certified_acc`` (:class:`CertifiedAccuracy`). Not available (``ValueError`` at
-    construction): ``lam > 0`` with ``k ≥ 2`` (the differentiable LipSDP penalty takes one
-    output) and adversarial regression (``eps``/``val_eps > 0``) with ``k ≥ 2``.
+    and ``val_certified_acc`` (:class:`CertifiedAccuracy`). With ``k ≥ 2`` outputs ``lam > 0``
+    penalises the certified vector LipSDP bound (the LMI with ``AAᵀ``,
+    :func:`~torch_lipcvx.layers.vector_certificate`, differentiated through its certificate),
+    and adversarial regression (``eps > 0``) attacks ``‖f(x) − y‖²`` with
+    :func:`~torch_lipcvx.attacks.pgd_attack` (``val_adv_mse`` too); not available
+    (``ValueError`` at construction): ``val_certified=True`` for a regressor with ``k ≥ 2``.
 
     Validation logs ``val_mse`` and, when enabled, ``val_adv_mse`` (:class:`AdversarialMSE`, a
     lower bound on the worst-case MSE), ``val_certified_adv_mse`` (:class:`CertifiedAdversarialMSE`
@@ -241,12 +244,10 @@ class ShallowReLURegressor(pl.LightningModule):
             raise ValueError("val_certified=True needs a validation radius > 0: set val_eps "
                              f"(now {val_eps!r}) or eps (now {eps!r})")
         k = net.out_features
-        if self.lam > 0 and k > 1:
-            require_one_output(k, "ShallowReLURegressor(lam > 0) (the differentiable LipSDP "
-                                  "penalty)")
-        if (k > 1 and not loss_fn.classification and max(self.eps, self.val_eps) > 0):
-            require_one_output(k, "adversarial regression (eps or val_eps > 0; use a "
-                                  "classification loss or eps=val_eps=0)")
+        if k > 1 and not loss_fn.classification and val_certified:
+            require_one_output(k, "ShallowReLURegressor(val_certified=True) for regression "
+                                  "(the certified adversarial MSE; set val_certified=False, "
+                                  "val_adv_mse is still logged)")
         self.log_lipschitz = bool(log_lipschitz)
         self.lipschitz_options = _check_lipschitz_options(lipschitz_options)
 
@@ -287,7 +288,7 @@ class ShallowReLURegressor(pl.LightningModule):
                                                        generator=self._val_gen)
                 if certified:
                     metrics["certified_acc"] = CertifiedAccuracy(self.val_eps, None, self.norm)
-        elif self.val_eps > 0:       # one output (k >= 2 is refused in __init__)
+        elif self.val_eps > 0:       # PGD on ‖f(x) − y‖² for k outputs (pgd_attack)
             metrics["adv_mse"] = AdversarialMSE(self.val_eps, self.norm, steps=steps,
                                                 generator=self._val_gen)
             if certified:
@@ -333,8 +334,8 @@ class ShallowReLURegressor(pl.LightningModule):
         return self.loss_fn.value(self.model(X), y).mean()
 
     def _attack(self, X: Tensor, y: Tensor) -> Tensor:
-        """The training attack's points: PGD on the squared error (regression, one output) or
-        on the cross-entropy (classification)."""
+        """The training attack's points: PGD on the squared error ``‖f(x) − y‖²`` (regression,
+        any ``k``) or on the cross-entropy (classification)."""
         if self.loss_fn.classification:
             return pgd_classification(self.model, X, y, self.eps, self.norm,
                                       steps=self.attack_steps, alpha=self.attack_alpha,
@@ -392,7 +393,7 @@ class ShallowReLURegressor(pl.LightningModule):
             data = self._data_term(X, y)
             clean = data.detach()
         loss = training_loss(data, self.model, beta=self.beta)
-        if self.lam > 0:             # one output (k >= 2 is refused in __init__)
+        if self.lam > 0:             # k >= 2 outputs: the vector LipSDP (vector_certificate)
             from ..layers import lipschitz_penalty
             rho = lipschitz_penalty(self.model)
             loss = loss + lipschitz_term(self.lam, rho)
