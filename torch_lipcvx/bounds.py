@@ -880,19 +880,14 @@ def _rescaled(res: LipSDPResult, kW: int, ka: int, act: Tensor) -> LipSDPResult:
         rho_lower=math.ldexp(res.rho_lower, k) if math.isfinite(res.rho_lower) else res.rho_lower)
 
 
-#: ``"auto"`` also solves the vector LipSDP (``k ≥ 2``) with Clarabel when ``d + m`` is at most
-#: this (Clarabel's dense semidefinite cone: 0.4 s at d + m = 40, 48 s at 114), and keeps the smaller
-#: certified ρ
-VECTOR_CLARABEL_MAX = 80
-
-
 def _lipsdp_vector(weights: ShallowWeights, solver: Solver) -> LipSDPResult:
-    """LipSDP for ``k ≥ 2`` outputs (docs/lipsdp.md §10): ``"auto"``/``"torch"``: the first-order
-    barrier method of :mod:`~torch_lipcvx._engine.lipsdp_vector` (``"auto"`` also Clarabel on small
-    networks, :data:`VECTOR_CLARABEL_MAX`); a cvxpy name: that solver on the SDP with ``AAᵀ``.
-    Every ``t`` is re-verified in float64 by
-    :func:`~torch_lipcvx._engine.lipsdp_vector.certify_t_vector`; the smallest certified ρ wins."""
-    from ._engine.lipsdp_vector import (certify_t_vector, lipsdp_vector_torch,
+    """LipSDP for ``k ≥ 2`` outputs (docs/lipsdp.md §10, docs/losses.md §2): ``"auto"``/
+    ``"torch"``: the Newton barrier method of :mod:`~torch_lipcvx._engine.lipsdp_vector` (its
+    ``tol`` and ``max_iter`` from the options), with its lower bound as ``rho_lower``; a cvxpy
+    name: that solver on the SDP with ``AAᵀ``. The ``t`` is re-verified in float64 by
+    :func:`~torch_lipcvx._engine.lipsdp_vector.certify_t_vector`; ``"auto"`` redoes a
+    Newton run that did not converge with Clarabel and keeps the smaller certified ρ."""
+    from ._engine.lipsdp_vector import (certify_t_vector, lipsdp_vector_newton,
                                         solve_lipsdp_vector)
 
     W = weights.W.detach().to("cpu", torch.float64)
@@ -904,25 +899,26 @@ def _lipsdp_vector(weights: ShallowWeights, solver: Solver) -> LipSDPResult:
     runs = []
     if solver.uses_torch:
         opts = {k: v for k, v in solver.options.items() if k in ("tol", "max_iter")}
-        runs.append((f"{solver.name}/barrier",
-                     lipsdp_vector_torch(weights.W.detach(), weights.A.detach(), **opts)))
-    if not solver.uses_torch or (solver.fallback and d + m <= VECTOR_CLARABEL_MAX):
+        t, val, status, seconds, lower = lipsdp_vector_newton(W, A, **opts)
+        runs.append((f"{solver.name}/newton", (t, val, status, seconds), lower))
+    if not solver.uses_torch or (solver.fallback and runs[0][1][2] != "converged"):
         runs.append((solver.cvxpy_name if not solver.uses_torch else f"auto/{solver.cvxpy_name}",
-                     solve_lipsdp_vector(W, A, solver.cvxpy_name, solver.cvxpy_options())))
+                     solve_lipsdp_vector(W, A, solver.cvxpy_name, solver.cvxpy_options()),
+                     math.nan))
     best = None
-    for name, (t, val, status, seconds) in runs:
+    for name, (t, val, status, seconds), lower in runs:
         if not np.isfinite(t).all() or status in ("infeasible", "unbounded", "solver_error"):
             continue
         start = time.perf_counter()
         rho, t_used, repaired = certify_t_vector(W, A, t)
         res = LipSDPResult(rho=rho, t=t_used.numpy(), solver_rho=val, solver=name,
                            status=status, repaired=repaired, solve_time=seconds,
-                           verify_time=time.perf_counter() - start)
+                           verify_time=time.perf_counter() - start, rho_lower=lower)
         if best is None or res.rho < best.rho:
             best = res
     if best is None:
         raise SolverError(f"vector LipSDP: no solver returned a certificate "
-                          f"({[(n, r[2]) for n, r in runs]})")
+                          f"({[(n, r[2]) for n, r, _ in runs]})")
     return best
 
 

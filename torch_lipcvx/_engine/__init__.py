@@ -16,7 +16,7 @@ change between releases without notice.
 * :mod:`.lipsdp_dual` — LipSDP by its dual: the Newton barrier method and accelerated projected
   gradient, and the dual certificate's gradient (docs/lipsdp.md).
 * :mod:`.lipsdp_vector` — LipSDP for networks with ``k`` outputs (the LMI with ``AAᵀ``): exact
-  re-verification of ``t``, a first-order barrier method in torch, the cvxpy SDP
+  re-verification of ``t``, a Newton barrier method in torch, the cvxpy SDP
   (docs/losses.md §2).
 * :mod:`.loss_barrier` — programs (6) and (12) for any convex loss of :mod:`torch_lipcvx.losses`
   and ``k`` outputs: on :mod:`.ipm` with the loss's Hessian, and the plain cvxpy programs that
