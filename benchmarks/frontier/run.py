@@ -37,6 +37,16 @@ Families (``FAMILIES`` below; grids in ``FULL["grids"]``):
 
 Protocol: ``FULL`` below (100 units, float64, the same number of full-batch Adam epochs for
 every trained family); ``--quick`` runs the same pipeline at toy sizes in under a minute.
+
+**Classification panel** (``--task classification``, issue 29): the same runner on digits (10
+classes, 64 standardised pixels) with the cross-entropy loss (docs/losses.md): ``sgd``,
+``deel`` (a spectral-normalised classifier), ``sgd_lip``, ``clip_sgd``, ``clip_sgdlip`` and
+``fit`` (λ chosen on held-out PGD robust accuracy at ``ε_val``). ADMM and C-lip+α+re are left
+out (they are squared-loss methods). Every model is certified by the same call (LipSDP with
+``AAᵀ``, docs/losses.md §2) and scored by clean test accuracy, PGD robust accuracy (ℓ2 and ℓ∞;
+the cross-entropy and the margin attack, a point counting as robust only if both fail) and
+certified ℓ2 accuracy (margin > √2·L·ε, docs/attacks.md §4). The front is drawn in *error*
+(1 − accuracy) against certified L. Configuration ``CLASS_FULL`` (32 units, its own key).
 """
 
 from __future__ import annotations
@@ -108,6 +118,45 @@ FULL: dict[str, Any] = {
     "bounds": {"n_samples": 2048, "ascent_steps": 100},
     "rastrigin": {"n": 1000, "d": 2},
     "seed": 0,
+}
+
+#: the classification panel (``--task classification``): digits, cross-entropy, 32 units
+CLASS_FULL: dict[str, Any] = {
+    "task": "classification",
+    "hidden": 32,
+    "epochs": 300,
+    "lr": 1e-2,
+    "base_beta": 1e-3,
+    "grids": {
+        "sgd": [1e-4, 1e-3, 1e-2],                 # β
+        "deel": [1.0, 2.0, 4.0, 8.0],              # k
+        "sgd_lip": [1e-3, 1e-2, 1e-1],             # λ
+        "clip_sgd": [1e-3, 1e-2, 1e-1, 1.0],       # λ
+        "clip_sgdlip": [1e-3, 1e-2, 1e-1],         # λ
+        "fit": [0.0, 0.5, 1.0],                    # ε of the validation criterion (0: clean)
+    },
+    "clip": {"max_iter": 5, "tol": 1e-4},
+    "eps": [0.5, 1.0],             # ℓ2 radii, standardised input units
+    "eps_inf": [0.05],             # ℓ∞ radius
+    "attack": {"steps": 20, "restarts": 1},
+    "bounds": {"n_samples": 512, "ascent_steps": 0},
+    "seed": 0,
+}
+CLASS_QUICK: dict[str, Any] = copy.deepcopy(CLASS_FULL)
+CLASS_QUICK.update({
+    "hidden": 8, "epochs": 30,
+    "grids": {"sgd": [1e-3], "deel": [2.0], "sgd_lip": [1e-2], "clip_sgd": [1e-2],
+              "clip_sgdlip": [1e-2], "fit": [0.5]},
+    "clip": {"max_iter": 2, "tol": 1e-4},
+    "attack": {"steps": 5, "restarts": 1},
+    "bounds": {"n_samples": 64, "ascent_steps": 0},
+})
+CLASS_DATASETS = ("digits",)
+CLASS_METRICS: dict[str, str] = {
+    "clean": "clean test error (1 − accuracy)",
+    "l2_0.5": "PGD ℓ2 ε=0.5 test error", "l2_1": "PGD ℓ2 ε=1 test error",
+    "cert_l2_0.5": "certified ℓ2 ε=0.5 test error", "cert_l2_1": "certified ℓ2 ε=1 test error",
+    "linf_0.05": "PGD ℓ∞ ε=0.05 test error",
 }
 
 QUICK: dict[str, Any] = copy.deepcopy(FULL)
@@ -199,7 +248,10 @@ class Split:
         self.dataset, self.split, self.cfg, self.key, self.state = dataset, split, cfg, key, state
         self.seed = cfg["seed"] + split
         self.dir = out / "records" / key / dataset / f"split{split:02d}"
-        if dataset == "rastrigin":
+        self.cls = cfg.get("task") == "classification"
+        if self.cls:
+            self.data = load_dataset(dataset, split=split)
+        elif dataset == "rastrigin":
             r = cfg["rastrigin"]
             self.data = load_dataset("rastrigin", split=split, seed=cfg["seed"], n=r["n"],
                                      d=r["d"])
@@ -279,10 +331,12 @@ class Split:
         atomic_save_model(pt, model)
         atomic_write_text(js, json.dumps(rec, indent=1, default=_jsonable))
         self.models[unit] = model
+        first = f"l2_{self.cfg['eps'][0]:g}"
+        what = "test error" if self.cls else "test MSE"
         say(f"[{self.dataset} split {self.split}] {unit:22s} {wall:7.1f} s (total "
             f"{rec['time']['total_wall_s']:.1f} s, eval {rec['time']['eval_wall_s']:.1f} s)  "
-            f"L={rec['L_cert']:.4g}  test MSE={rec['mse_test']:.4g}  "
-            f"PGD ℓ2 ε=0.1: {rec['adv']['l2_0.1']:.4g}")
+            f"L={rec['L_cert']:.4g}  {what}={rec['mse_test']:.4g}  "
+            f"PGD {first}: {rec['adv'][first]:.4g}")
         return rec
 
     def _fail(self, unit: str, family: str, value: float, error: str) -> None:
@@ -293,9 +347,53 @@ class Split:
         say(f"[{self.dataset} split {self.split}] {unit}: FAILED: {error}")
         return None
 
+    @property
+    def extra(self) -> dict:
+        """The keyword arguments of a classifier's training and post-processing."""
+        return ({"loss": "cross_entropy", "out_features": self.data.num_classes} if self.cls
+                else {})
+
+    @property
+    def loss(self) -> dict:
+        return {"loss": "cross_entropy"} if self.cls else {}
+
+    def evaluate_classifier(self, model) -> dict:
+        """Certified L (ℓ2, LipSDP with AAᵀ), clean / PGD robust / certified test accuracy."""
+        from torch_lipcvx import lipschitz_bounds
+        from torch_lipcvx.attacks import pgd_classification
+        from torch_lipcvx.metrics import accuracy, certified_accuracy
+        cfg = self.cfg
+        model = model.to(torch.float64)
+        iv = lipschitz_bounds(model, norm=2, X=self.X, seed=self.seed,
+                              n_samples=cfg["bounds"]["n_samples"],
+                              ascent_steps=max(cfg["bounds"]["ascent_steps"], 1))
+        acc = {"clean": float(accuracy(model, self.Xte, self.yte)),
+               "train": float(accuracy(model, self.X, self.y))}
+        for norm, tag, radii in ((2, "l2", cfg["eps"]), ("inf", "linf", cfg["eps_inf"])):
+            for eps in radii:
+                robust = None
+                for kind in ("ce", "margin"):
+                    g = torch.Generator().manual_seed(10_000 + self.seed)
+                    res = pgd_classification(model, self.Xte, self.yte, float(eps), norm,
+                                             steps=cfg["attack"]["steps"],
+                                             restarts=cfg["attack"]["restarts"], generator=g,
+                                             loss=kind)
+                    robust = res.correct if robust is None else robust & res.correct
+                acc[f"{tag}_{eps:g}"] = float(robust.double().mean())
+        for eps in cfg["eps"]:
+            acc[f"cert_l2_{eps:g}"] = float(certified_accuracy(
+                model, self.Xte, self.yte, float(eps), lipschitz=float(iv.upper), norm=2))
+        return {"L_cert": float(iv.upper), "L_lower": float(iv.lower),
+                "L_method": iv.upper_method, "acc": acc, "units": int(model.m),
+                "mse_test": 1.0 - acc["clean"],
+                "adv": {k: 1.0 - v for k, v in acc.items() if k not in ("clean", "train")},
+                "active_units": int((model.output.weight != 0).any(dim=0).sum())}
+
     def evaluate(self, model) -> dict:
         """The same certificate and attacks for every family."""
         from torch_lipcvx import lipschitz_bounds, pgd_attack
+        if self.cls:
+            return self.evaluate_classifier(model)
         cfg = self.cfg
         model = model.to(torch.float64)
         iv = lipschitz_bounds(model, norm=2, X=self.X, seed=self.seed,
@@ -323,11 +421,11 @@ def _run_sgd(sp: Split, beta: float):
     from torch_lipcvx.train import train_sgd
     c = sp.cfg
     res = train_sgd(None, sp.X, sp.y, hidden=c["hidden"], beta=beta, epochs=c["epochs"],
-                    lr=c["lr"], seed=sp.seed)
+                    lr=c["lr"], seed=sp.seed, **sp.extra)
     return res.model, {"final_loss": res.history[-1]["loss"]}
 
 
-def deel_network(d: int, hidden: int, k: float):
+def deel_network(d: int, hidden: int, k: float, out: int = 1):
     """A two-layer deel-torchlip network with Lipschitz constant ≤ k (ℓ2).
 
     deel-torchlip 1.0.5's ``Sequential(..., k_coef_lip=k)`` leaves each ``SpectralLinear`` at
@@ -337,7 +435,7 @@ def deel_network(d: int, hidden: int, k: float):
     return torchlip.Sequential(
         torchlip.SpectralLinear(d, hidden, k_coef_lip=per_layer),
         torch.nn.ReLU(),
-        torchlip.SpectralLinear(hidden, 1, k_coef_lip=per_layer),
+        torchlip.SpectralLinear(hidden, out, k_coef_lip=per_layer),
     )
 
 
@@ -350,13 +448,15 @@ def deel_export(net):
 def _run_deel(sp: Split, k: float):
     c = sp.cfg
     torch.manual_seed(sp.seed)
-    net = deel_network(sp.X.shape[1], c["hidden"], k).to(torch.float64)
+    out = sp.data.num_classes if sp.cls else 1
+    net = deel_network(sp.X.shape[1], c["hidden"], k, out).to(torch.float64)
     opt = torch.optim.Adam(net.parameters(), lr=c["lr"])
-    y = sp.y.reshape(-1, 1)
+    y = sp.y if sp.cls else sp.y.reshape(-1, 1)
     loss = torch.tensor(float("nan"))
     for _ in range(c["epochs"]):
         opt.zero_grad()
-        loss = ((net(sp.X) - y) ** 2).mean()
+        loss = (torch.nn.functional.cross_entropy(net(sp.X), y) if sp.cls
+                else ((net(sp.X) - y) ** 2).mean())
         loss.backward()
         opt.step()
     net.eval()
@@ -367,7 +467,7 @@ def _run_sgd_lip(sp: Split, lam: float):
     from torch_lipcvx.train import train_sgd_lip
     c = sp.cfg
     res = train_sgd_lip(None, sp.X, sp.y, lam=lam, hidden=c["hidden"], epochs=c["epochs"],
-                        lr=c["lr"], seed=sp.seed)
+                        lr=c["lr"], seed=sp.seed, **sp.extra)
     return res.model, {"final_loss": res.history[-1]["loss"]}
 
 
@@ -385,7 +485,8 @@ def _clip(sp: Split, base_unit: str, lam: float):
     from torch_lipcvx import postprocess
     c = sp.cfg["clip"]
     r, note = _halving(lambda k: postprocess(sp.model(base_unit), sp.X, sp.y, lam=lam,
-                                             max_iter=k, tol=c["tol"]), c["max_iter"])
+                                             max_iter=k, tol=c["tol"], **sp.loss),
+                       c["max_iter"])
     return r.model, {"J_before": r.objective_before, "J_after": r.objective_after,
                      "iterations": len(r.history) - 1, "message": r.message, **note}
 
@@ -404,11 +505,13 @@ def _run_fit(sp: Split, eps: float):
     from torch_lipcvx import fit
     c = sp.cfg
     res = fit(sp.X, sp.y, criterion="clean" if eps == 0 else "adversarial", eps=eps, norm=2,
-              hidden=c["hidden"], epochs=c["epochs"], lr=c["lr"], seed=sp.seed, progress=False)
+              hidden=c["hidden"], epochs=c["epochs"], lr=c["lr"], seed=sp.seed, progress=False,
+              **sp.loss)
     s = res.summary()
-    return res.model, {"lam": res.lam, "chosen_from": s["chosen_from"], "val_mse": s["val_mse"],
-                       "val_adv_mse": s["val_adv_mse"], "stage_times": res.times,
-                       "settings": res.settings}
+    scores = {k: s[k] for k in ("val_mse", "val_adv_mse", "val_acc", "val_robust_acc",
+                                "val_cert_acc") if k in s}
+    return res.model, {"lam": res.lam, "chosen_from": s["chosen_from"], **scores,
+                       "stage_times": res.times, "settings": res.settings}
 
 
 RUNNERS: dict[str, Callable[[Split, float], tuple]] = {
@@ -425,7 +528,20 @@ RUNNERS: dict[str, Callable[[Split, float], tuple]] = {
 
 # ------------------------------------------------------------------------------ run
 def _config(args) -> dict:
+    if getattr(args, "task", "regression") == "classification":
+        _use_classification()
+        return copy.deepcopy(CLASS_QUICK if args.quick else CLASS_FULL)
     return copy.deepcopy(QUICK if args.quick else FULL)
+
+
+def _use_classification() -> None:
+    """The report's tables, metrics and families for the classification panel."""
+    global METRICS, FIT_METRIC, DATASETS
+    METRICS = CLASS_METRICS
+    FIT_METRIC = {0.0: "clean", 0.5: "l2_0.5", 1.0: "l2_1"}
+    DATASETS = CLASS_DATASETS
+    for fam in ("admm", "clip_ext"):
+        FAMILIES.pop(fam, None)
 
 
 def cmd_run(args) -> int:
@@ -441,19 +557,21 @@ def cmd_run(args) -> int:
     (out / "records" / key).mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "records" / key / "config.json",
                       json.dumps({"config": cfg, "code": state, "key": key}, indent=1))
-    families = args.families or list(FAMILIES)
+    families = args.families or [f for f in FAMILIES if f in cfg["grids"]]
     unknown = sorted(set(families) - set(FAMILIES))
     if unknown:
         raise SystemExit(f"--families: unknown {unknown}; known: {list(FAMILIES)}")
     if "deel" in families and not deel_available():
         say("note: deel-torchlip is not installed; the deel family is skipped "
             "(pip install deel-torchlip, a benchmark-only dependency)")
-    datasets = args.datasets or (["servo"] if args.quick else list(DATASETS))
+    datasets = args.datasets or (["servo"] if args.quick and not cfg.get("task")
+                                 else list(DATASETS))
     splits = args.splits if args.splits is not None else ([0] if args.quick else list(range(5)))
     say(f"key {key}: {datasets} × splits {splits} × {families}")
     tic = time.perf_counter()
     # grid position outermost: a run stopped early has every split at the first positions
     n_grid = max(len(g) for g in cfg["grids"].values())
+    families = [f for f in families if f in cfg["grids"]]
     positions = args.grid_subset if args.grid_subset is not None else list(range(n_grid))
     for ds in datasets:
         cache = {s: Split(ds, s, cfg, key, out, state) for s in splits}
@@ -701,7 +819,8 @@ def cmd_report(args) -> int:
     recs, superseded = load_records(out, keys)
     if not recs:
         raise SystemExit(f"no finished records under {[str(root / k) for k in keys]}")
-    outdir = out / ("report_quick" if args.quick else "report")
+    outdir = out / (("class_" if cfg.get("task") else "") + ("report_quick" if args.quick
+                                                              else "report"))
     outdir.mkdir(parents=True, exist_ok=True)
     datasets = [d for d in DATASETS if any(r["dataset"] == d for r in recs)]
     cost = {}
@@ -719,7 +838,10 @@ def cmd_report(args) -> int:
             f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')} by "
             "`python benchmarks/frontier/run.py report`; do not edit by hand.", "",
             "Every model certified by `lipschitz_bounds(model, norm=2)` (LipSDP upper bound). "
-            "Errors are test MSEs in standardised target units; PGD ε in standardised input "
+            + ("Errors are test errors (1 − accuracy: clean, PGD robust — the cross-entropy "
+               "and the margin attack — and certified from the margin, docs/attacks.md §4); "
+               if cfg.get("task") else "Errors are test MSEs in standardised target units; ")
+            + "PGD ε in standardised input "
             "units. Points are (family, grid value): median over splits, with the split range.",
             "", "**On the median front**: no other point has a median certified L and a median "
             "error both no larger (one smaller). **Dominated beyond split variation**: some "
@@ -743,6 +865,7 @@ def cmd_report(args) -> int:
     body.append("")
     goal = [(ds, fit_summary(ds, [r for r in recs if r["dataset"] == ds])) for ds in datasets]
     if any(g for _, g in goal):
+        fit_metrics = list(FIT_METRIC.values())
         body += ["## The pipeline (`torch_lipcvx.fit`) against every other point", "",
                  "Each `fit` point is judged on the metric its λ was chosen by (ε_val = 0: clean "
                  "MSE; 0.1 and 0.5: PGD ℓ2 at that ε), against the points of every other family "
@@ -751,14 +874,15 @@ def cmd_report(args) -> int:
                  "`fit` call over its units, and its ratio to SGD-lip's median (one SGD-lip "
                  "training at one λ); the same for CPU seconds (less sensitive to other "
                  "jobs on the machine).", "",
-                 "| data set | clean (ε_val=0) | PGD ℓ2 ε=0.1 (ε_val=0.1) | PGD ℓ2 ε=0.5 "
-                 "(ε_val=0.5) | fit wall s | SGD-lip wall s | ratio | CPU ratio |",
+                 "| data set | " + " | ".join(f"{METRICS[m]} (ε_val={fmt_value(v)})"
+                                              for v, m in FIT_METRIC.items())
+                 + " | fit wall s | SGD-lip wall s | ratio | CPU ratio |",
                  "|---|---|---|---|---|---|---|---|"]
         for ds, g in goal:
             if not g:
                 continue
             cells = []
-            for metric in ("clean", "l2_0.1", "l2_0.5"):
+            for metric in fit_metrics:
                 if metric in g["status"]:
                     p, st = g["status"][metric]
                     cells.append(f"{st}; L {p['L_med']:.3g}, error {p['e_med']:.4g}")
@@ -769,13 +893,13 @@ def cmd_report(args) -> int:
                         f"{g['c_fit'] / g['c_lip']:.2f} |")
         short = {"on the median front": "**front**",
                  "not dominated (within split variation)": "not dominated"}
-        compact = ["| data set | clean MSE | PGD ℓ2 ε=0.1 | PGD ℓ2 ε=0.5 | CPU time vs SGD-lip |",
-                   "|---|---|---|---|---|"]
+        compact = ["| data set | " + " | ".join(METRICS[m] for m in fit_metrics)
+                   + " | CPU time vs SGD-lip |", "|---|---|---|---|---|"]
         for ds, g in goal:
             if not g:
                 continue
             cells = []
-            for metric in ("clean", "l2_0.1", "l2_0.5"):
+            for metric in fit_metrics:
                 if metric not in g["status"]:
                     cells.append("not run")
                     continue
@@ -837,8 +961,10 @@ def main(argv=None) -> int:
         p = sub.add_parser(name)
         p.add_argument("--quick", action="store_true", help="toy sizes (< 60 s)")
         p.add_argument("--out", default=str(DEFAULT_OUT))
+        p.add_argument("--task", choices=("regression", "classification"), default="regression",
+                       help="classification: the digits panel (cross-entropy; CLASS_FULL)")
         if name == "run":
-            p.add_argument("--datasets", nargs="+", choices=DATASETS)
+            p.add_argument("--datasets", nargs="+", choices=DATASETS + CLASS_DATASETS)
             p.add_argument("--splits", nargs="+", type=int)
             p.add_argument("--families", nargs="+")
             p.add_argument("--grid-subset", nargs="+", type=int,
