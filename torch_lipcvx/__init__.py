@@ -3,7 +3,8 @@
 The layout (docs/index.md has the one-screen map; docs/design.md the choices behind it):
 ``pipeline`` (``fit``, the recommended pipeline: SGD-lip, a convex λ-path, λ chosen on held-out
 rows; docs/pipeline.md), ``models`` (ShallowReLU), ``bounds`` (certificates and intervals, the LipSDP dispatch),
-``linf`` (ℓ∞ bounds), ``objective`` (J), ``solvers`` (Solver, SolveRecord), ``algorithm1``
+``linf`` (ℓ∞ bounds), ``losses`` (the convex losses, docs/losses.md), ``objective`` (J),
+``solvers`` (Solver, SolveRecord), ``algorithm1``
 (Algorithm 1 and its variants), ``admm`` (the ADMM baseline), ``train`` (SGD, PGD, SGD-lip),
 ``layers`` (the differentiable certificate), ``attacks``, ``metrics`` (torchmetrics),
 ``lightning`` (LightningModule, DataModule, callback), ``data``, ``checkpoint``, ``plots``,
@@ -90,8 +91,8 @@ __all__ = [name for names in _EAGER.values() for name in names] + list(_LAZY)
 #: (``objective`` is a submodule too, but the name is the function J: import the module as
 #: ``torch_lipcvx.objective`` with ``import ... as`` or ``from torch_lipcvx.objective import``.)
 _SUBMODULES = ("admm", "algorithm1", "attacks", "bounds", "checkpoint", "cli", "data",
-               "defaults", "layers", "lightning", "linf", "metrics", "models", "pipeline", "plots",
-               "solvers", "train")
+               "defaults", "layers", "lightning", "linf", "losses", "metrics", "models", "pipeline",
+               "plots", "solvers", "train")
 
 #: Module paths of the previous release kept for one more (each warns DeprecationWarning on first
 #: import; ``torch_lipcvx._deprecated``): still attributes, no longer listed by ``dir()``.
