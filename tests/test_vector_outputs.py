@@ -281,3 +281,19 @@ def test_the_interior_points_gradient_and_hessian_are_the_objectives(loss_name, 
     torch.testing.assert_close(fobj.gradient(x), grad, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(fobj.hessian(x), hess, rtol=1e-9, atol=1e-12)
     assert fobj.value(x) == pytest.approx(float(f(x)), rel=1e-12)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs CUDA"))])
+def test_postprocess_with_a_loss_follows_the_models_device(device):
+    """The torch solvers run where the model lives; the result comes back there and agrees
+    with the CPU run within the interior point's tolerance (names contain 'cuda' for
+    benchmarks/gpu_check.sh's `pytest -k cuda`)."""
+    loss, X, y, w = _instance("cross_entropy", 3, 41, n=60)
+    net = tl.ShallowReLU.from_weights(w).to(device)
+    res = tl.postprocess(net, X.to(device), y.to(device), lam=0.05, beta=1e-3, loss="ce",
+                         max_iter=2)
+    assert res.model.device.type == device
+    ref = tl.postprocess(tl.ShallowReLU.from_weights(w), X, y, lam=0.05, beta=1e-3, loss="ce",
+                         max_iter=2)
+    assert res.history[-1].objective == pytest.approx(ref.history[-1].objective, rel=1e-6)
