@@ -8,6 +8,10 @@ One format for the command line (``torch-lipcvx train``/``postprocess`` write it
     {"state_dict": ShallowReLU.state_dict(), "in_features": d, "hidden": m,
      "output_bias": bool, "dtype": "float64", **meta}
 
+plus ``"out_features": k`` after ``"dtype"`` for a network with ``k >= 2`` outputs (a
+one-output network's file is exactly the dict above, as it always was; a file without the key
+holds one output).
+
 ``meta`` is whatever the writer records beside the network; the command line stores
 ``data`` (the data set the network was trained on, see ``torch_lipcvx.cli``) and ``config``
 (the command's options). Files written before ``dtype`` was recorded (the paper runner's
@@ -33,10 +37,14 @@ import torch
 
 from .models import ShallowReLU
 
-__all__ = ["Checkpoint", "CheckpointError", "FORMAT_KEYS", "load_checkpoint", "save_checkpoint"]
+__all__ = ["Checkpoint", "CheckpointError", "FORMAT_KEYS", "OUT_FEATURES_KEY", "load_checkpoint",
+           "save_checkpoint"]
 
 #: The keys that describe the network; every other key of the file is metadata.
 FORMAT_KEYS = ("state_dict", "in_features", "hidden", "output_bias", "dtype")
+#: The key of the number of outputs ``k``, written only for ``k >= 2`` (a network's key too,
+#: never metadata).
+OUT_FEATURES_KEY = "out_features"
 #: Keys a file must hold (``dtype`` may be missing in older files: see the module docstring).
 _REQUIRED = ("state_dict", "in_features", "hidden", "output_bias")
 _META_TYPES = (type(None), bool, int, float, str)
@@ -106,17 +114,21 @@ def save_checkpoint(path: Union[str, os.PathLike], model: ShallowReLU, **meta: A
     if not isinstance(model, ShallowReLU):
         raise TypeError(f"save_checkpoint: model must be a ShallowReLU, got "
                         f"{type(model).__name__}")
-    clash = [k for k in meta if k in FORMAT_KEYS]
+    clash = [k for k in meta if k in FORMAT_KEYS or k == OUT_FEATURES_KEY]
     if clash:
         raise ValueError(f"save_checkpoint: metadata name(s) {', '.join(clash)} are taken by "
-                         f"the network's own record ({', '.join(FORMAT_KEYS)}); choose others")
+                         f"the network's own record ({', '.join(FORMAT_KEYS)}, "
+                         f"{OUT_FEATURES_KEY}); choose others")
     for k, v in meta.items():
         _check_meta(v, k)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     record = {"state_dict": model.state_dict(), "in_features": model.in_features,
               "hidden": model.m, "output_bias": model.has_output_bias,
-              "dtype": str(model.dtype).replace("torch.", ""), **meta}
+              "dtype": str(model.dtype).replace("torch.", "")}
+    if model.out_features > 1:
+        record[OUT_FEATURES_KEY] = model.out_features
+    record.update(meta)
     tmp_dir = tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.")
     try:
         tmp = Path(tmp_dir) / out.name
@@ -161,7 +173,8 @@ def load_checkpoint(path: Union[str, os.PathLike]) -> Checkpoint:
     Checks, in this order and before building anything: the file exists, is a zip archive
     whose CRC-32 checksums all match, unpickles with ``weights_only=True`` to a dict holding
     the network's keys, records a floating dtype, and its weights have exactly the shapes of a
-    ``ShallowReLU(in_features, hidden, output_bias=...)``.
+    ``ShallowReLU(in_features, hidden, out_features, output_bias=...)`` (``out_features``: the
+    recorded number of outputs, 1 when the file records none).
 
     Args:
         path: the checkpoint file.
@@ -197,8 +210,11 @@ def load_checkpoint(path: Union[str, os.PathLike]) -> Checkpoint:
         raise CheckpointError(f"{path} is not a torch_lipcvx checkpoint: missing key(s) "
                               f"{', '.join(missing)}")
     dtype = _dtype(ckpt, str(path))
+    k = ckpt.get(OUT_FEATURES_KEY, 1)
     try:
-        model = ShallowReLU(ckpt["in_features"], ckpt["hidden"],
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"{OUT_FEATURES_KEY} must be an integer >= 1, got {k!r}")
+        model = ShallowReLU(ckpt["in_features"], ckpt["hidden"], k,
                             output_bias=bool(ckpt["output_bias"]), dtype=dtype)
         sd = ckpt["state_dict"]
         expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
@@ -212,8 +228,10 @@ def load_checkpoint(path: Union[str, os.PathLike]) -> Checkpoint:
     except (ValueError, TypeError, RuntimeError, KeyError, AttributeError) as exc:
         msg = " ".join(str(exc).split())
         raise CheckpointError(f"{path}: architecture does not match a ShallowReLU(in_features="
-                              f"{ckpt['in_features']!r}, hidden={ckpt['hidden']!r}): "
+                              f"{ckpt['in_features']!r}, hidden={ckpt['hidden']!r}"
+                              + (f", out_features={k!r}" if k != 1 else "") + "): "
                               f"{msg[:300]}") from None
     model.eval()
-    meta = {k: v for k, v in ckpt.items() if k not in FORMAT_KEYS}
+    meta = {key: v for key, v in ckpt.items()
+            if key not in FORMAT_KEYS and key != OUT_FEATURES_KEY}
     return Checkpoint(model=model, meta=meta, path=p)
