@@ -128,31 +128,14 @@ def main(argv=None) -> dict:
                             args.steps)
         print_rows(fit_rows)
 
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from torch_lipcvx.plots import plot_accuracy
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    groups = {}
-    for r in rows + (fit_rows or []):
-        groups.setdefault(r["model"], []).append(r)
-    for (name, rs), color in zip(groups.items(), ("C0", "C1", "C2")):
-        eps = [r["eps"] for r in rs]
-        ax.plot(eps, [r["robust"] for r in rs], "-o", color=color,
-                label=f"{name}: PGD robust (L ≤ {rs[0]['L']:.3g})")
-        ax.plot(eps, [r["certified"] for r in rs], "--", color=color,
-                label=f"{name}: certified")
-    ax.set_xlabel("ℓ2 radius ε (standardised inputs)")
-    ax.set_ylabel("test accuracy")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"{data.name}: PGD robust (solid) and certified (dashed)", fontsize=10)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = out / "classification.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    path = plot_accuracy(
+        [{"model": f"{r['model']} (L ≤ {r['L']:.3g})", "eps": r["eps"], "clean_acc": r["clean"],
+          "robust_acc": r["robust"], "certified_acc": r["certified"]}
+         for r in rows + (fit_rows or [])],
+        Path(args.out) / "classification.png",
+        title=f"{data.name}: clean, PGD robust and certified test accuracy")
     print(f"plot: {path}")
     return {"rows": rows, "fit": fit_rows, "J_before": res.history[0].objective,
             "J_after": res.history[-1].objective}

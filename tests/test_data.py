@@ -905,6 +905,8 @@ def test_cli_data_choice_knows_the_sklearn_sets(tmp_path, capsys):
     assert code == 0, err
     rec = torch.load(tmp_path / "d.pt", weights_only=True)["data"]
     assert rec["name"] == "diabetes" and rec["data_dir"] is None and rec["split"] == 2
-    code, out, err = run(["train", "--data", "digits", "--out", tmp_path / "x.pt"])
-    assert code == 2 and "--data digits is a classification set" in err
-    assert "--task classification" in err and not (tmp_path / "x.pt").exists()
+    # a classification set trains a classifier now; a loss that does not fit it is refused
+    code, out, err = run(["train", "--data", "digits", "--loss", "logistic", "--out",
+                          tmp_path / "x.pt"])
+    assert code == 2 and "logistic" in err and "10 classes" in err
+    assert not (tmp_path / "x.pt").exists()

@@ -52,3 +52,14 @@ def test_bad_input_raises_naming_the_problem(tmp_path, call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call(tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_plot_accuracy_writes_and_refuses_rows_without_the_accuracies(tmp_path):
+    from torch_lipcvx.plots import plot_accuracy
+    rows = [{"model": m, "eps": e, "clean_acc": 0.9, "robust_acc": 0.9 - e / 2,
+             "certified_acc": 0.8 - e / 2} for m in ("before", "after") for e in (0.0, 0.5, 1.0)]
+    assert plot_accuracy(rows, tmp_path / "a" / "acc.png", title="t").is_file()
+    with pytest.raises(ValueError, match="clean_acc"):
+        plot_accuracy([{"model": "x", "eps": 0.1}], tmp_path / "b.png")
+    with pytest.raises(ValueError, match="non-empty"):
+        plot_accuracy([], tmp_path / "c.png")

@@ -306,7 +306,8 @@ def _demo_classification(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    png = _plot_accuracy(curves, out / "demo_classification_accuracy.png",
+    from .plots import plot_accuracy
+    png = plot_accuracy(curves, out / "demo_classification_accuracy.png",
                          title=f"digits, m={args.hidden}, l2: before/after post-processing "
                                f"(lam={args.lam:g})")
     print()
@@ -634,39 +635,6 @@ def _class_scores(model, X, y, eps_list: Sequence[float], norm: float, L: float,
         cert = correct & (radius > eps)
         out.append({"eps": eps, "clean_acc": int(correct.sum()) / n,
                     "robust_acc": int(robust.sum()) / n, "certified_acc": int(cert.sum()) / n})
-    return out
-
-
-def _plot_accuracy(rows: list[dict], path: str, title: str) -> Path:
-    """Accuracy against the attack radius, one colour per model: clean (dotted), PGD robust
-    (solid, an upper bound on the true robust accuracy) and certified (dashed, a lower bound).
-    ``rows``: dicts with ``model``, ``eps``, ``clean_acc``, ``robust_acc``, ``certified_acc``."""
-    from .plots import plt
-    series: dict[str, list] = {}
-    for r in rows:
-        series.setdefault(str(r["model"]), []).append(
-            (float(r["eps"]), float(r["clean_acc"]), float(r["robust_acc"]),
-             float(r["certified_acc"])))
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (label, pts) in enumerate(series.items()):
-        pts.sort()
-        eps = [q[0] for q in pts]
-        c = colors[i % len(colors)]
-        ax.plot(eps, [q[1] for q in pts], linestyle=":", color=c, label=f"{label}: clean")
-        ax.plot(eps, [q[2] for q in pts], marker="o", color=c, label=f"{label}: PGD robust")
-        ax.plot(eps, [q[3] for q in pts], linestyle="--", marker="^", markerfacecolor="none",
-                color=c, label=f"{label}: certified")
-    ax.set_xlabel("attack radius ε (standardised input units)")
-    ax.set_ylabel("test accuracy")
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
-    ax.set_title(title)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
     return out
 
 
@@ -1229,7 +1197,8 @@ def _attack_classifiers(args, loaded, labels, losses, data, X, y, which: str) ->
     if args.csv:
         print(f"wrote {_write_csv(args.csv, rows)}")
     if args.plot:
-        png = _plot_accuracy(rows, args.plot,
+        from .plots import plot_accuracy
+        png = plot_accuracy(rows, args.plot,
                              title=f"{data.name} {which} set, ℓ{_norm_name(args.norm)} PGD "
                                    f"({args.steps} steps) vs certified accuracy")
         print(f"wrote {png}")

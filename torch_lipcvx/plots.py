@@ -17,8 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from .bounds import LipschitzInterval  # noqa: E402
 from .algorithm1.postprocess import PostProcessResult  # noqa: E402
 
-__all__ = ["plot_adversarial_mse", "plot_lam_selection", "plot_lipschitz_interval",
-           "plot_objective_history"]
+__all__ = ["plot_accuracy", "plot_adversarial_mse", "plot_lam_selection",
+           "plot_lipschitz_interval", "plot_objective_history"]
 
 #: floor for values drawn on a log axis (a bound of exactly 0 is drawn there)
 _LOG_FLOOR = 1e-12
@@ -278,3 +278,54 @@ def plot_lipschitz_interval(intervals: Union[LipschitzInterval, Mapping[str, Lip
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_accuracy(rows: Iterable[Mapping], path: Union[str, os.PathLike], title: str = ""
+                  ) -> Path:
+    """A classifier's test accuracy against the attack radius, one colour per model: clean
+    (dotted), PGD robust (solid; an *upper* bound on the true robust accuracy) and certified
+    (dashed; a *lower* bound, from the Lipschitz margin, docs/attacks.md §4).
+
+    Args:
+        rows: mappings with ``model`` (a label), ``eps`` (the radius, input units),
+            ``clean_acc``, ``robust_acc`` and ``certified_acc`` (shares in [0, 1]).
+        path: output PNG path (parent folders are created).
+        title: figure title.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: ``rows`` is empty or a row lacks one of those keys.
+    """
+    rows = list(rows)
+    keys = ("model", "eps", "clean_acc", "robust_acc", "certified_acc")
+    if not rows or any(not isinstance(r, Mapping) or any(k not in r for k in keys)
+                       for r in rows):
+        raise ValueError(f"rows must be a non-empty list of mappings with keys {keys}")
+    series: dict[str, list] = {}
+    for r in rows:
+        series.setdefault(str(r["model"]), []).append(
+            (float(r["eps"]), float(r["clean_acc"]), float(r["robust_acc"]),
+             float(r["certified_acc"])))
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, pts) in enumerate(series.items()):
+        pts.sort()
+        eps = [q[0] for q in pts]
+        c = colors[i % len(colors)]
+        ax.plot(eps, [q[1] for q in pts], linestyle=":", color=c, label=f"{label}: clean")
+        ax.plot(eps, [q[2] for q in pts], marker="o", color=c, label=f"{label}: PGD robust")
+        ax.plot(eps, [q[3] for q in pts], linestyle="--", marker="^", markerfacecolor="none",
+                color=c, label=f"{label}: certified")
+    ax.set_xlabel("attack radius ε (standardised input units)")
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    ax.set_title(title)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
