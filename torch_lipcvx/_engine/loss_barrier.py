@@ -23,7 +23,6 @@ is convex, and the current network (with its own ``ρ`` for ``T``) is feasible. 
 from __future__ import annotations
 
 import math
-import time
 from typing import Optional
 
 import numpy as np
@@ -35,7 +34,7 @@ from .barrier import PatternBarrier, _fast_info
 from .lipsdp_vector import metric_matrix
 from .._checks import check_nonneg, check_patterns
 from ..losses import Loss, SoftmaxCrossEntropy
-from ..solvers import SolveRecord, SolverError
+from ..solvers import SolveRecord, SolverError, SolverLike
 
 __all__ = ["LossBarrier", "CvxpyLossRestriction", "CvxpyLossProgram6", "restriction_metric",
            "directions", "directions_to_weights"]
@@ -292,6 +291,17 @@ class LossBarrier(PatternBarrier):
         return W, c
 
 
+def _solve_loss_program(prob, solver: SolverLike, options: Optional[dict],
+                        what: str) -> SolveRecord:
+    """:func:`.programs._solve` (our tolerances, status checks, the one record); once more at
+    the solver's own tolerances when ours are out of its reach (exponential cones)."""
+    from .programs import _solve
+    try:
+        return _solve(prob, solver, options, what)
+    except SolverError:
+        return _solve(prob, solver, options, what, our_defaults=False)
+
+
 class CvxpyLossRestriction:
     """The plain cvxpy formulation of (12) for a convex loss and ``k`` outputs (docs/programs.md
     §6): the LMI as ``[[ρI, (RW̄)ᵀ], [RW̄, I_m]] ⪰ 0`` with ``RᵀR = T(2T − AAᵀ)⁻¹T``, the loss by
@@ -303,7 +313,8 @@ class CvxpyLossRestriction:
         self.A = A[:, None] if A.ndim == 1 else A
         self.loss, self.lam, self.beta, self.output_bias = loss, lam, beta, output_bias
 
-    def solve(self, t: np.ndarray, solver: str = "CLARABEL", options: Optional[dict] = None
+    def solve(self, t: np.ndarray, solver: SolverLike = "CLARABEL",
+              options: Optional[dict] = None
               ) -> tuple[np.ndarray, Optional[np.ndarray], float, SolveRecord]:
         """Solve for ``T = diag(t)``: ``(W̃ (m, d + 1), c (k,) or None, ρ, record)``."""
         import cvxpy as cp
@@ -331,25 +342,8 @@ class CvxpyLossRestriction:
             cons.append(0.5 * (lmi + lmi.T) >> 0)
             obj = obj + self.lam * rho
         prob = cp.Problem(cp.Minimize(obj), cons)
-        start = time.perf_counter()
-        try:
-            try:
-                prob.solve(solver=solver, **(options or {}))
-            except cp.error.SolverError:
-                if not options:
-                    raise
-                # our tight tolerances (1e-8) can be out of reach on exponential cones: the
-                # solver's own defaults once more
-                prob.solve(solver=solver)
-        except cp.error.SolverError as exc:
-            raise SolverError(f"the restriction (12) with the {self.loss.name} loss: {solver} "
-                              f"failed ({exc})") from exc
-        if prob.status not in ("optimal", "optimal_inaccurate") or Wt.value is None:
-            raise SolverError(f"the restriction (12) with the {self.loss.name} loss: {solver} "
-                              f"returned status {prob.status!r}")
-        info = SolveRecord(status=str(prob.status), iterations=int(
-            prob.solver_stats.num_iters or 0), solve_time=time.perf_counter() - start,
-            value=float(prob.value), device="cpu")
+        info = _solve_loss_program(prob, solver, options,
+                                   f"the restriction (12) with the {self.loss.name} loss")
         return (Wt.value, None if c is None else np.asarray(c.value),
                 float(rho.value) if self.lam > 0 else math.nan, info)
 
@@ -365,7 +359,7 @@ class CvxpyLossProgram6:
         self.U = U[:, None] if U.ndim == 1 else U
         self.loss, self.beta, self.output_bias = loss, beta, output_bias
 
-    def solve(self, solver: str = "CLARABEL", options: Optional[dict] = None
+    def solve(self, solver: SolverLike = "CLARABEL", options: Optional[dict] = None
               ) -> tuple[np.ndarray, Optional[np.ndarray], SolveRecord]:
         """``(V (m, d + 1), c (k,) or None, record)``."""
         import cvxpy as cp
@@ -381,23 +375,8 @@ class CvxpyLossProgram6:
             F = F + np.ones((n, 1)) @ cp.reshape(c, (1, k), order="C")
         obj = self.loss.cvxpy(F, self.y) / n + self.beta * cp.sum(cp.norm(V, 2, axis=1))
         prob = cp.Problem(cp.Minimize(obj), [cp.multiply(2 * self.D - 1, Z) >= 0])
-        start = time.perf_counter()
-        try:
-            try:
-                prob.solve(solver=solver, **(options or {}))
-            except cp.error.SolverError:
-                if not options:
-                    raise
-                prob.solve(solver=solver)
-        except cp.error.SolverError as exc:
-            raise SolverError(f"program (6) with the {self.loss.name} loss: {solver} failed "
-                              f"({exc})") from exc
-        if prob.status not in ("optimal", "optimal_inaccurate") or V.value is None:
-            raise SolverError(f"program (6) with the {self.loss.name} loss: {solver} returned "
-                              f"status {prob.status!r}")
-        info = SolveRecord(status=str(prob.status), iterations=int(
-            prob.solver_stats.num_iters or 0), solve_time=time.perf_counter() - start,
-            value=float(prob.value), device="cpu")
+        info = _solve_loss_program(prob, solver, options,
+                                   f"program (6) with the {self.loss.name} loss")
         return V.value, None if c is None else np.asarray(c.value), info
 
 

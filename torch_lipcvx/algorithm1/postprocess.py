@@ -305,10 +305,6 @@ def _postprocess(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, lam
     descent = Descent(w, X, y, lam=lam, beta=beta, certify=certify, dtype=net.dtype, start=start)
     if verbose:
         _log_iterate(bar, descent.history[0], "input network")
-    # the accepted iterate as the solver returned it (float64), the next solve's start: the
-    # model's dtype may round it off the fixed patterns, where the interior point cannot start
-    w_solver = w
-
     D = activation_patterns(X, w)
     message = ""
     if lam == 0.0:
@@ -337,34 +333,8 @@ def _postprocess(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, lam
             ai = torch.nonzero(act)[:, 0]
             step12 = _RestrictionStep(X, y, D[:, ai], w.alpha[ai], lam, beta, w.c is not None,
                                       solver, solver_options, net.device, solver_verbose)
-            message = f"reached max_iter={max_iter}"
-            for k in range(1, max_iter + 1):
-                try:
-                    Wt_a, c, info = step12(torch.as_tensor(descent.cert.t[ai.numpy()]),
-                                           w_solver.W_tilde[ai], w_solver.c)
-                except SolverError as exc:
-                    if not descent.moved:
-                        raise
-                    warnings.warn(f"iteration {k}: {exc}; kept the previous network",
-                                  RuntimeWarning, stacklevel=3)
-                    message = f"solver failed at iteration {k}: {exc}"
-                    break
-                Wt = w_solver.W_tilde.clone()
-                Wt[ai] = torch.as_tensor(Wt_a)
-                if beta > 0:
-                    Wt[~act] = 0.0
-                cand = ShallowWeights.from_tilde(Wt, w_solver.alpha, _c(c))
-                verdict = _consider(descent, cand, k, info.solve_time, "restriction", verbose,
-                                    bar)
-                bar.update(1, J=descent.J.value, L=descent.J.L)
-                if not verdict.accepted:
-                    message = (verdict.reason if verdict.error is not None else
-                               f"converged: candidate at iteration {k} did not lower J")
-                    break
-                w_solver = cand
-                if descent.decreased_less_than(verdict.previous.value, tol):
-                    message = f"converged: relative decrease below tol={tol:g}"
-                    break
+            message = _restriction_loop(descent, step12, w, act, beta, max_iter, tol,
+                                        verbose, bar, _c)
     certify.warn_fallbacks(stacklevel=4)
     out = ShallowReLU.from_weights(descent.w, device=net.device, dtype=net.dtype)
     return PostProcessResult(
@@ -397,34 +367,8 @@ def _postprocess_loss(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor
         D = activation_patterns(X, w)[:, ai]
         step = _LossStep(X, y, D, w.A[ai], loss, lam, beta, w.c is not None, solver,
                          solver_options, net.device, solver_verbose)
-        w_solver = w
-        message = f"reached max_iter={max_iter}"
-        for k in range(1, max_iter + 1):
-            try:
-                Wt_a, c, info = step(torch.as_tensor(descent.cert.t[ai.numpy()]),
-                                     w_solver.W_tilde[ai], w_solver.c)
-            except SolverError as exc:
-                if not descent.moved:
-                    raise
-                warnings.warn(f"iteration {k}: {exc}; kept the previous network",
-                              RuntimeWarning, stacklevel=3)
-                message = f"solver failed at iteration {k}: {exc}"
-                break
-            Wt = w_solver.W_tilde.clone()
-            Wt[ai] = Wt_a
-            if beta > 0:
-                Wt[~act] = 0.0
-            cand = ShallowWeights.from_tilde(Wt, w_solver.alpha, c)
-            verdict = _consider(descent, cand, k, info.solve_time, "restriction", verbose, bar)
-            bar.update(1, J=descent.J.value, L=descent.J.L)
-            if not verdict.accepted:
-                message = (verdict.reason if verdict.error is not None else
-                           f"converged: candidate at iteration {k} did not lower J")
-                break
-            w_solver = cand
-            if descent.decreased_less_than(verdict.previous.value, tol):
-                message = f"converged: relative decrease below tol={tol:g}"
-                break
+        message = _restriction_loop(descent, step, w, act, beta, max_iter, tol, verbose, bar,
+                                    lambda c: c)
     certify.warn_fallbacks(stacklevel=4)
     out = ShallowReLU.from_weights(descent.w, device=net.device, dtype=net.dtype)
     return PostProcessResult(
@@ -455,8 +399,7 @@ def _program6_loss(descent: Descent, w: ShallowWeights, X: Tensor, y: Tensor, lo
     if V is None:
         program = CvxpyLossProgram6(X.numpy(), y.numpy(), D.numpy(), U.numpy(), loss, beta,
                                     w.c is not None)
-        Vn, cn, info = program.solve(solver.cvxpy_name,
-                                     None if solver.uses_torch else solver.cvxpy_options())
+        Vn, cn, info = program.solve(solver.cvxpy, None if solver.uses_torch else options)
         if point is not None:
             Vn, cn = _onto_patterns(barrier, point[0], point[1], Vn, cn)
         V = torch.as_tensor(np.asarray(Vn), dtype=torch.float64)
@@ -512,12 +455,54 @@ class _LossStep:
             point = (W, c)
         program = CvxpyLossRestriction(X.numpy(), y.numpy(), D.numpy(),
                                        A.numpy(), loss, lam, beta, ob)
-        opts = None if self.solver.uses_torch else self.solver.cvxpy_options()
-        Wt, c, _, info = program.solve(t.numpy(), self.solver.cvxpy_name, opts)
+        opts = None if self.solver.uses_torch else self.options
+        Wt, c, _, info = program.solve(t.numpy(), self.solver.cvxpy, opts)
         if point is not None:
             Wt, c = _onto_patterns(self.barrier, point[0], point[1], Wt,
                                    None if c is None else c)
         return torch.as_tensor(np.asarray(Wt), dtype=torch.float64), self._c(c), info
+
+
+def _restriction_loop(descent: Descent, step, w: ShallowWeights, act: Tensor, beta: float,
+                      max_iter: int, tol: float, verbose: Union[bool, int], bar, to_c) -> str:
+    """The Lipschitz case of Algorithm 1 (docs/algorithm1.md §2): at most ``max_iter`` solves of
+    the restriction (12) by ``step`` (``(t, W̃ of the active units, c) -> (W̃, c, info)``) with
+    the current certificate's ``T``, each candidate handed to ``descent``; stops at the first
+    rejection, a solver failure after some progress, or a relative decrease below ``tol``.
+    ``to_c`` turns the step's output bias into the weights' form. Returns the message."""
+    ai = torch.nonzero(act)[:, 0]
+    # the accepted iterate as the solver returned it (float64), the next solve's start: the
+    # model's dtype may round it off the fixed patterns, where the interior point cannot start
+    w_solver = w
+    message = f"reached max_iter={max_iter}"
+    for k in range(1, max_iter + 1):
+        try:
+            Wt_a, c, info = step(torch.as_tensor(descent.cert.t[ai.numpy()]),
+                                 w_solver.W_tilde[ai], w_solver.c)
+        except SolverError as exc:
+            if not descent.moved:
+                raise
+            warnings.warn(f"iteration {k}: {exc}; kept the previous network",
+                          RuntimeWarning, stacklevel=4)
+            message = f"solver failed at iteration {k}: {exc}"
+            break
+        Wt = w_solver.W_tilde.clone()
+        Wt[ai] = torch.as_tensor(Wt_a)
+        if beta > 0:
+            Wt[~act] = 0.0
+        cand = ShallowWeights.from_tilde(Wt, w_solver.alpha, to_c(c))
+        verdict = _consider(descent, cand, k, info.solve_time, "restriction", verbose, bar,
+                            depth=1)
+        bar.update(1, J=descent.J.value, L=descent.J.L)
+        if not verdict.accepted:
+            message = (verdict.reason if verdict.error is not None else
+                       f"converged: candidate at iteration {k} did not lower J")
+            break
+        w_solver = cand
+        if descent.decreased_less_than(verdict.previous.value, tol):
+            message = f"converged: relative decrease below tol={tol:g}"
+            break
+    return message
 
 
 def _log_iterate(bar, rec: IterationRecord, note: str = "") -> None:
@@ -527,7 +512,7 @@ def _log_iterate(bar, rec: IterationRecord, note: str = "") -> None:
 
 
 def _consider(descent: Descent, cand: ShallowWeights, k: int, solve_time: float, step: str,
-              verbose: Union[bool, int], bar) -> Verdict:
+              verbose: Union[bool, int], bar, depth: int = 0) -> Verdict:
     """Hand the candidate of step ``k`` to ``descent`` and report the verdict as
     :func:`postprocess` does: a failed certificate before anything was accepted raises (as a
     failed first solve does), later ones warn; a rejection beyond the slack warns."""
@@ -539,7 +524,7 @@ def _consider(descent: Descent, cand: ShallowWeights, k: int, solve_time: float,
             raise verdict.error
         warnings.warn(f"iteration {k}: the candidate's LipSDP certificate failed "
                       f"({verdict.error}); kept the previous network", RuntimeWarning,
-                      stacklevel=4)
+                      stacklevel=4 + depth)
     elif verdict.accepted:
         if verbose:
             _log_iterate(bar, descent.history[-1])
@@ -547,7 +532,7 @@ def _consider(descent: Descent, cand: ShallowWeights, k: int, solve_time: float,
         if verdict.worse:
             warnings.warn(f"iteration {k}: candidate J={verdict.objective.value:.8g} > "
                           f"J={verdict.previous.value:.8g}; kept the previous network (solver "
-                          "tolerance too loose?)", RuntimeWarning, stacklevel=4)
+                          "tolerance too loose?)", RuntimeWarning, stacklevel=4 + depth)
         if verbose:
             bar.write(f"[torch_lipcvx] iter {k:3d}  candidate J={verdict.objective.value:.8g} "
                       "rejected (not lower)")
