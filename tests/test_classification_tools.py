@@ -394,3 +394,27 @@ def test_metric_classes_agree_with_the_functions_over_two_batches(k, norm):
     assert float(cert.compute()) <= float(robust.compute())
     robust.reset()
     assert int(robust.total) == 0 and int(robust.correct) == 0
+
+
+def test_accuracy_curve_is_ordered_and_matches_the_metrics():
+    from torch_lipcvx.metrics import accuracy_curve, certified_accuracy, robust_accuracy
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3))
+    net = net.double()
+    X = torch.randn(40, 2, dtype=torch.float64)
+    with torch.no_grad():
+        y = net(X).argmax(1)
+        y[:5] = (y[:5] + 1) % 3                               # a few wrong ones
+    with torch.no_grad():
+        L = float(torch.linalg.matrix_norm(net[2].weight, 2)
+                  * torch.linalg.matrix_norm(net[0].weight, 2))
+    rows = accuracy_curve(net, X, y, [0.0, 0.1, 0.3], lipschitz=L, steps=10, seed=3)
+    assert rows[0]["robust_acc"] == rows[0]["clean_acc"] == pytest.approx(35 / 40)
+    for r in rows:
+        assert r["certified_acc"] <= r["robust_acc"] <= r["clean_acc"]
+        assert r["certified_acc"] == pytest.approx(float(certified_accuracy(
+            net, X, y, r["eps"], lipschitz=L)), abs=1e-6)
+    ce = robust_accuracy(net, X, y, 0.3, steps=10, generator=torch.Generator().manual_seed(3))
+    assert rows[2]["robust_acc"] <= float(ce) + 1e-6        # both attacks: never above one
+    none = accuracy_curve(net, X, y, [0.1], lipschitz=None, steps=5)
+    assert math.isnan(none[0]["certified_acc"])

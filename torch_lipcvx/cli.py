@@ -600,42 +600,13 @@ def _resolve_loss(args, data, ckpt: Optional[dict] = None, model=None,
     return loss
 
 
-def _robust_correct(model, X, y, eps: float, norm: float, steps: int, restarts: int,
-                    seed: int) -> torch.Tensor:
-    """Per point, ``(n,)`` bool: correctly classified and still so under PGD at ``eps``
-    (ℓ``norm``), the attack on the cross-entropy and the one on the margin both failing (the
-    seeded attacks of ``select``/``fit``'s validation score)."""
-    from .attacks import classification_margin, pgd_classification
-    correct = classification_margin(model, X, y) > 0
-    if eps == 0:
-        return correct
-    for kind in ("ce", "margin"):
-        gen = torch.Generator().manual_seed(seed)
-        res = pgd_classification(model, X, y, eps, norm, steps=steps, restarts=restarts,
-                                 generator=gen, loss=kind)
-        correct = correct & res.correct
-    return correct
-
-
 def _class_scores(model, X, y, eps_list: Sequence[float], norm: float, L: float, steps: int,
                   restarts: int, seed: int) -> list[dict]:
-    """Clean, PGD robust and certified accuracy of a classifier at each radius of
-    ``eps_list``: one dict per radius (``eps``, ``clean_acc``, ``robust_acc``,
-    ``certified_acc``), each a share of the rows counted exactly; ``L`` a certified Lipschitz
-    upper bound for ``norm`` (certified: correct with certified radius > eps, docs/attacks.md)."""
-    from .attacks import certified_radius, classification_margin
-    p = next(model.parameters())
-    X = X.to(device=p.device, dtype=p.dtype)
-    n = X.shape[0]
-    correct = classification_margin(model, X, y) > 0
-    radius = certified_radius(model, X, y, L, norm)
-    out = []
-    for eps in eps_list:
-        robust = _robust_correct(model, X, y, eps, norm, steps, restarts, seed)
-        cert = correct & (radius > eps)
-        out.append({"eps": eps, "clean_acc": int(correct.sum()) / n,
-                    "robust_acc": int(robust.sum()) / n, "certified_acc": int(cert.sum()) / n})
-    return out
+    """Clean, PGD robust and certified accuracy at each radius
+    (:func:`~torch_lipcvx.metrics.accuracy_curve`, the seeded attacks of ``select``/``fit``)."""
+    from .metrics import accuracy_curve
+    return accuracy_curve(model, X, y, eps_list, lipschitz=L, norm=norm, steps=steps,
+                          restarts=restarts, seed=seed)
 
 
 def _norm(text: str) -> float:

@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -73,6 +73,7 @@ __all__ = [
     "CertifiedAdversarialMSE",
     "RobustAccuracy",
     "accuracy",
+    "accuracy_curve",
     "adversarial_mse",
     "certified_accuracy",
     "certified_adversarial_mse",
@@ -643,6 +644,54 @@ def robust_accuracy(model: nn.Module, X: Tensor, y: Tensor, eps: float, norm: No
     correct = _robust_correct(model, X, y, eps, norm, steps, alpha, random_start, restarts,
                               generator, bounds, loss)
     return _accuracy_compute(*_correct_count(correct))
+
+
+def accuracy_curve(model: nn.Module, X: Tensor, y: Tensor, eps: Sequence[float], *,
+                   lipschitz: LipschitzLike, norm: NormLike = 2, steps: int = 20,
+                   restarts: int = 1, seed: int = 0) -> list[dict]:
+    """A classifier's clean, PGD robust and certified accuracy at each radius of ``eps``: the
+    one evaluation behind ``select_lam``/``fit``'s validation scores, the CLI's ``attack`` and
+    demo, and the frontier benchmark's classification panel (docs/attacks.md §4).
+
+    A point counts as robust when it is correctly classified and both seeded PGD attacks
+    (:func:`~torch_lipcvx.attacks.pgd_classification` on the cross-entropy and on the margin,
+    each with a generator seeded ``seed``) fail; certified when it is correct with certified
+    radius ``> eps`` from ``lipschitz`` (:func:`~torch_lipcvx.attacks.certified_radius`). The
+    shares are exact counts over the rows, so ``certified ≤ robust ≤ clean`` holds exactly
+    (a certified point cannot be attacked; checked in tests/test_classification_tools.py).
+
+    Args:
+        model: a classifier (``(n, k)`` logits, or one logit for two classes).
+        X: ``(n, d)``; y: ``(n,)`` integer labels; eps: radii ``≥ 0`` (input units).
+        lipschitz: a certified upper bound on ``L`` for ``norm`` (output units per input unit),
+            or ``None``: no certificate (``certified_acc`` is then NaN).
+        norm: 2 or ``inf``; steps, restarts, seed: the attacks'.
+
+    Returns:
+        One dict per radius: ``eps``, ``clean_acc``, ``robust_acc``, ``certified_acc``
+        (floats in [0, 1]).
+    """
+    from .attacks import certified_radius, classification_margin
+    p = next(model.parameters())
+    X = _plain(X).to(device=p.device, dtype=p.dtype)
+    y = _plain(y).to(p.device)
+    n = X.shape[0]
+    with _autograd_allowed():
+        correct = classification_margin(model, X, y) > 0
+        L = _check_lipschitz(lipschitz, check_norm(norm))
+        radius = None if L is None else certified_radius(model, X, y, L, norm)
+    out = []
+    for e in eps:
+        robust = correct
+        if check_nonneg(e, "eps") > 0:
+            for kind in ("ce", "margin"):
+                robust = robust & _robust_correct(
+                    model, X, y, e, norm, steps=steps, restarts=restarts,
+                    generator=torch.Generator(device=p.device).manual_seed(seed), loss=kind)
+        cert = math.nan if radius is None else int((correct & (radius > e)).sum()) / n
+        out.append({"eps": float(e), "clean_acc": int(correct.sum()) / n,
+                    "robust_acc": int(robust.sum()) / n, "certified_acc": cert})
+    return out
 
 
 def certified_accuracy(model: nn.Module, X: Tensor, y: Tensor, eps: float,

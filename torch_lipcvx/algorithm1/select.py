@@ -208,27 +208,14 @@ def validation_split(X, y, fraction: float = defaults.SELECT_VAL_FRACTION,
 
 def _class_scores(net: nn.Module, X_val: Tensor, y_val: Tensor, eps: float, norm: float,
                   steps: int, restarts: int, seed: int, L2: float) -> tuple[float, float, float]:
-    """Clean, PGD (cross-entropy, then margin: the worse of the two per point) and certified
-    validation accuracy of a classifier; the certified one from ``L2`` (ℓ2) or a fresh ℓ∞
-    certificate (docs/attacks.md §4)."""
-    from ..attacks import certified_radius, classification_margin, pgd_classification
-    from ..metrics import certified_lipschitz
-    p = next(net.parameters())
-    X = X_val.to(device=p.device, dtype=p.dtype)
-    y = y_val.to(p.device)
-    # every share in float64 from boolean counts, so certified ≤ robust ≤ clean exactly
-    clean = float((classification_margin(net, X, y) > 0).double().mean())
-    if eps == 0:
-        return clean, clean, clean
-    robust = None
-    for kind in ("ce", "margin"):
-        gen = torch.Generator(device=p.device).manual_seed(seed)
-        res = pgd_classification(net, X, y, eps, norm, steps=steps, restarts=restarts,
-                                 generator=gen, loss=kind)
-        robust = res.correct if robust is None else robust & res.correct
+    """Clean, PGD robust and certified validation accuracy of a classifier
+    (:func:`~torch_lipcvx.metrics.accuracy_curve`); the certificate is ``L2`` for ℓ2 and a
+    fresh ℓ∞ bound for ``norm = inf`` (docs/attacks.md §4)."""
+    from ..metrics import accuracy_curve, certified_lipschitz
     L = L2 if norm == 2 else certified_lipschitz(net, norm)
-    cert = float((certified_radius(net, X, y, L, norm) > eps).double().mean())
-    return clean, float(robust.double().mean()), cert
+    row = accuracy_curve(net, X_val, y_val, [eps], lipschitz=L, norm=norm, steps=steps,
+                         restarts=restarts, seed=seed)[0]
+    return row["clean_acc"], row["robust_acc"], row["certified_acc"]
 
 
 def _val_scores(net: nn.Module, X_val: Tensor, y_val: Tensor, eps: float, norm: float,
