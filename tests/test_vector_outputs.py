@@ -297,3 +297,19 @@ def test_postprocess_with_a_loss_follows_the_models_device(device):
     ref = tl.postprocess(tl.ShallowReLU.from_weights(w), X, y, lam=0.05, beta=1e-3, loss="ce",
                          max_iter=2)
     assert res.history[-1].objective == pytest.approx(ref.history[-1].objective, rel=1e-6)
+
+
+@pytest.mark.parametrize("norm", [2, math.inf])
+def test_certified_adversarial_mse_bounds_pgd_for_k_outputs(norm):
+    g = torch.Generator().manual_seed(51)
+    net = tl.ShallowReLU(3, 8, out_features=3, dtype=f64, generator=g)
+    X = torch.randn(30, 3, generator=g, dtype=f64)
+    Y = torch.randn(30, 3, generator=g, dtype=f64)
+    adv = tl.adversarial_mse(net, X, Y, 0.3, norm=norm, steps=30)
+    cert = tl.certified_adversarial_mse(net, X, Y, 0.3, norm=norm)
+    with torch.no_grad():
+        clean = float(((net(X) - Y) ** 2).sum(1).mean())
+    assert clean <= float(adv) <= float(cert)
+    m = tl.CertifiedAdversarialMSE(eps=0.3, norm=norm)
+    m.update(net, X, Y)
+    assert float(m.compute()) == pytest.approx(float(cert), rel=1e-12)

@@ -574,18 +574,21 @@ def random_search_attack(model: nn.Module, X: Tensor, y: Tensor, eps: float,
 
 def certified_squared_error_bound(model: nn.Module, X: Tensor, y: Tensor, eps: float,
                                   lipschitz: float) -> Tensor:
-    """Certified per-sample upper bound ``(|f(x_i) − y_i| + L·eps)²`` on the attacked error.
+    """Certified per-sample upper bound ``(|f(x_i) − y_i| + L·eps)²`` on the attacked error
+    (``(‖f(x_i) − y_i‖₂ + L·eps)²`` for a ``k``-output regressor).
 
     If ``L = lipschitz`` is a Lipschitz upper bound of ``f`` for the attack's norm (``L₂`` from
     LipSDP for ℓ2 attacks, an ℓ∞ bound for ℓ∞ attacks), then ``|f(x + δ) − y| ≤ |f(x) − y| + L·eps``
     for every ``‖δ‖ ≤ eps``, so the value is an *upper* bound on the worst-case squared error
-    (any attack's loss is a lower bound). Its mean bounds the worst-case MSE. It is computed in
+    (any attack's loss is a lower bound). With ``k`` outputs, ``L`` must bound
+    ``‖f(x + δ) − f(x)‖₂ / ‖δ‖`` (LipSDP's ``L`` for ℓ2 attacks; ``√k`` times an ℓ∞→ℓ∞ bound
+    for ℓ∞ attacks, docs/losses.md §3). Its mean bounds the worst-case MSE. It is computed in
     float64 from the model's residuals at the clean points and rounded upwards; what it does not
     cover is the model's own rounding at the perturbed points (about 1e-7 relative in float32).
 
     Args:
         model: as for :func:`pgd_attack` (evaluated in eval mode, modes restored).
-        X: inputs ``(n, d)``; y: targets ``(n,)`` or ``(n, 1)``.
+        X: inputs ``(n, d)``; y: targets ``(n,)`` or ``(n, 1)`` (``(n, k)`` for ``k`` outputs).
         eps: radius, ``>= 0``, in the units of ``X``.
         lipschitz: ``L >= 0``, in output units per input unit.
 
@@ -597,10 +600,11 @@ def certified_squared_error_bound(model: nn.Module, X: Tensor, y: Tensor, eps: f
             than the model reads), NaN in the data or the model's parameters, model on another
             device, a squared error or bound that overflows the model's dtype.
     """
-    X, y = _model_inputs(model, X, y)
+    X, y = _model_inputs(model, X, y, multi=True)
     eps = _check_eps(eps)
     lipschitz = check_nonneg(lipschitz, "lipschitz")
-    err = _clean_residuals(model, X, y).abs()
+    r = _clean_residuals(model, X, y)
+    err = torch.linalg.vector_norm(r, dim=1) if r.dim() == 2 else r.abs()
     # in float64, rounded upwards (three roundings of at most u = 2⁻⁵³ each, then the cast back):
     # with a tight L the bound once came out an ulp below the exact worst case
     bound = (err.to(torch.float64) + lipschitz * eps) ** 2 * (1 + 4 * UNIT_ROUNDOFF)

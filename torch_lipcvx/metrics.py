@@ -340,10 +340,18 @@ def certified_adversarial_mse(model: nn.Module, X: Tensor, y: Tensor, eps: float
     eps = check_nonneg(eps, "eps")
     if L is None:
         with _autograd_allowed():
-            _clean_residuals(model, *_model_inputs(model, _plain(X), _plain(y)))  # before the SDP
-        L = certified_lipschitz(model, norm, method=method)
+            # the data checked before the SDP
+            _clean_residuals(model, *_model_inputs(model, _plain(X), _plain(y), multi=True))
+        L = _output_l2(model, certified_lipschitz(model, norm, method=method), norm)
     losses = _certified_losses(model, X, y, eps, L)
     return _certified_adversarial_mse_compute(*_sum_count(losses)).to(losses.dtype)
+
+
+def _output_l2(model: nn.Module, L: float, norm: float) -> float:
+    """A bound on ``‖f(x + δ) − f(x)‖₂ / ‖δ‖`` from the certified ``L`` of ``norm``: ``L``
+    itself, except ``√k·L`` for ℓ∞ with ``k ≥ 2`` outputs (the ℓ∞→ℓ∞ bound, docs/losses.md §3)."""
+    k = as_shallow_relu(model).out_features
+    return L * math.sqrt(k) if (k > 1 and math.isinf(norm)) else L
 
 
 # ---------------------------------------------------------------------------- Metric classes
@@ -537,8 +545,12 @@ class CertifiedAdversarialMSE(_SumCountMetric):
         """Add the batch's summed certified bounds and size to the states."""
         if self.lipschitz is None:
             with _autograd_allowed():
-                _clean_residuals(model, *_model_inputs(model, _plain(X), _plain(y)))  # before the SDP
+                # the data checked before the SDP
+                _clean_residuals(model, *_model_inputs(model, _plain(X), _plain(y),
+                                                       multi=True))
         L = self._lipschitz_for(model)
+        if self.lipschitz is None:
+            L = _output_l2(model, L, self.norm)
         sum_loss, total = _certified_adversarial_mse_update(model, X, y, self.eps, L)
         self.lipschitz_used = L
         self._accumulate(sum_loss, total)
