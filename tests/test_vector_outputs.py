@@ -313,3 +313,14 @@ def test_certified_adversarial_mse_bounds_pgd_for_k_outputs(norm):
     m = tl.CertifiedAdversarialMSE(eps=0.3, norm=norm)
     m.update(net, X, Y)
     assert float(m.compute()) == pytest.approx(float(cert), rel=1e-12)
+
+
+@pytest.mark.parametrize("call", ["postprocess_extended", "alpha_step", "sampled_lipschitz",
+                                  "regularisation_path", "solve_l2_program"])
+def test_one_output_methods_refuse_k_outputs_by_name(call):
+    net = tl.ShallowReLU(3, 6, out_features=3)
+    X, Y = torch.randn(20, 3), torch.randn(20, 3)
+    kwargs = {"regularisation_path": {"lams": [0.1]}, "solve_l2_program": {"beta": 0.1}}.get(
+        call, {"lam": 0.1})
+    with pytest.raises(ValueError, match=f"{call}.*one output.*3 outputs"):
+        getattr(tl, call)(net, X, Y, **kwargs)

@@ -41,7 +41,7 @@ from .bounds import lipsdp
 from .solvers import DEFAULT, SolverLike
 from .losses import Loss, LossLike, SquaredError, get_loss
 from .models import (ShallowReLU, ShallowWeights, as_shallow_relu, check_weights_finite,
-                     forward_weights)
+                     forward_weights, require_one_output)
 
 __all__ = [
     "Objective",
@@ -204,7 +204,8 @@ def score(w: ShallowWeights, X: Tensor, y: Tensor, *, lam: float, beta: float,
         value=m + 0.5 * beta * l2 + lam * rho, mse=m, l2=l2, rho=rho, lam=lam, beta=beta)
 
 
-def check_inputs(model: nn.Module, X, y, lam, beta, loss: LossLike = None
+def check_inputs(model: nn.Module, X, y, lam, beta, loss: LossLike = None, *,
+                 one_output: Optional[str] = None
                  ) -> tuple[ShallowReLU, ShallowWeights, Tensor, Tensor, float, float]:
     """Validate the inputs of ``J`` before any work; returns them ready to score.
 
@@ -215,6 +216,8 @@ def check_inputs(model: nn.Module, X, y, lam, beta, loss: LossLike = None
         loss: ``None`` or ``"squared"`` for the squared error (``y (n,)`` for one output,
             ``(n, k)`` for ``k``), or another loss of :mod:`torch_lipcvx.losses` whose
             :meth:`~torch_lipcvx.losses.Loss.targets` checks ``y``.
+        one_output: the caller's name when it is defined for one output only: a network with
+            ``k ≥ 2`` outputs is then refused with a clear error (docs/losses.md §1).
 
     Returns:
         ``(net, w, X, y, lam, beta)``: the model as a :class:`ShallowReLU`, its weights and the
@@ -225,6 +228,8 @@ def check_inputs(model: nn.Module, X, y, lam, beta, loss: LossLike = None
             negative ``lam``/``beta``, squared errors that overflow.
     """
     net = as_shallow_relu(model)
+    if one_output is not None:
+        require_one_output(net.out_features, one_output)
     w = net.weights()
     check_weights_finite(w)
     check_weights_scale(w)

@@ -368,7 +368,8 @@ def alpha_step(model: nn.Module, X, y, *, lam: float, beta: float = 0.0,
             no unit that can change.
         SolverError: the solver failed.
     """
-    net, w, X, y, lam, beta = check_inputs(model, X, y, lam, beta)
+    net, w, X, y, lam, beta = check_inputs(model, X, y, lam, beta,
+                                           one_output="alpha_step")
     if t_mode not in ("free", "fixed"):
         raise ValueError(f"t_mode must be 'free' or 'fixed', got {t_mode!r}")
     if form not in ("reduced", "schur"):
@@ -432,7 +433,8 @@ def pattern_step(model: nn.Module, X, y, patterns: Tensor, *, lam: float, beta: 
             outer weight.
         SolverError: the solver failed.
     """
-    net, w, X, y, lam, beta = check_inputs(model, X, y, lam, beta)
+    net, w, X, y, lam, beta = check_inputs(model, X, y, lam, beta,
+                                           one_output="pattern_step")
     if lam <= 0:
         raise ValueError(f"lam must be > 0 for the restriction (12), got {lam!r}")
     patterns = check_patterns(patterns, "patterns").cpu()
@@ -504,7 +506,8 @@ def postprocess_extended(model: nn.Module, X, y, *, lam: float, beta: float = de
         SolverError: the very first LipSDP failed.
     """
     start = time.perf_counter()
-    net, w, X, y, lam, beta = check_inputs(model, X, y, lam, beta)
+    net, w, X, y, lam, beta = check_inputs(model, X, y, lam, beta,
+                                           one_output="postprocess_extended")
     if lam <= 0:
         raise ValueError(f"lam must be > 0 (the Lipschitz case), got {lam!r}; for the l2 case "
                          "use torch_lipcvx.postprocess")
@@ -665,7 +668,8 @@ def sampled_lipschitz(model: nn.Module, X, y, *, lam: float, beta: float = defau
         ValueError: bad inputs, ``lam ≤ 0``, ``n_sampled`` out of range, or no sampled unit with a
             nonzero outer weight.
     """
-    net, w, X, y, lam, beta = check_inputs(model, X, y, lam, beta)
+    net, w, X, y, lam, beta = check_inputs(model, X, y, lam, beta,
+                                           one_output="sampled_lipschitz")
     if lam <= 0:
         raise ValueError(f"lam must be > 0 (the Lipschitz case), got {lam!r}")
     m = w.m

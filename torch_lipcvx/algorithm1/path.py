@@ -547,7 +547,8 @@ def regularisation_path(model: nn.Module, X, y, lams: Union[Sequence[float], np.
     """
     start = time.perf_counter()
     lam_arr = _check_lams(lams)
-    net, w0, X, y, _, beta = check_inputs(model, X, y, 0.0, beta)
+    net, w0, X, y, _, beta = check_inputs(model, X, y, 0.0, beta,
+                                          one_output="regularisation_path")
     max_iter = check_positive_int(max_iter, "max_iter")
     tol = check_nonneg(tol, "tol")
     args = _check_solver_args(solver_args)

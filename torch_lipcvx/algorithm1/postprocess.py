@@ -180,7 +180,9 @@ def solve_l2_program(model: nn.Module, X, y, *, beta: float,
     if patterns == "network" and n_sampled is not None:
         raise ValueError("n_sampled is only used with patterns='sampled'")
     check_seed(seed)
-    net, w, X, y, _, beta = check_inputs(model, X, y, 0.0, beta)
+    net, w, X, y, _, beta = check_inputs(model, X, y, 0.0, beta,
+                                         one_output="solve_l2_program (postprocess with lam=0 "
+                                                    "takes k outputs)")
     solver = Solver.parse(solver, solver_options)
     solver_options = check_solver_options(solver.options_or_none, solver, PatternBarrier.OPTIONS)
     D = activation_patterns(X, w).numpy()
