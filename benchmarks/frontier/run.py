@@ -863,8 +863,9 @@ def cmd_report(args) -> int:
     if any(g for _, g in goal):
         fit_metrics = list(FIT_METRIC.values())
         body += ["## The pipeline (`torch_lipcvx.fit`) against every other point", "",
-                 "Each `fit` point is judged on the metric its λ was chosen by (ε_val = 0: clean "
-                 "MSE; 0.1 and 0.5: PGD ℓ2 at that ε), against the points of every other family "
+                 "Each `fit` point is judged on the metric its λ was chosen by ("
+                 + "; ".join(f"ε_val = {fmt_value(v)}: {METRICS[m]}" for v, m in FIT_METRIC.items())
+                 + "), against the points of every other family "
                  "(on the median front: none of them has medians at least as good in both "
                  "certified L and error). Cost: median wall seconds of the whole "
                  "`fit` call over its units, and its ratio to SGD-lip's median (one SGD-lip "
