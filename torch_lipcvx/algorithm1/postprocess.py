@@ -358,7 +358,8 @@ def _postprocess_loss(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor
     descent = Descent(w, X, y, lam=lam, beta=beta, certify=certify, dtype=net.dtype,
                       start=start, reuse_t=True, loss=loss)
     if verbose:
-        _log_iterate(bar, descent.history[0], "input network")
+        _log_iterate(bar, descent.history[0], "input network",
+                     data=_data_name(descent))
     act = (w.A != 0).any(dim=1)
     message = "no unit with a nonzero outer weight: nothing to optimise"
     if bool(act.any()) and lam == 0:
@@ -507,10 +508,16 @@ def _restriction_loop(descent: Descent, step, w: ShallowWeights, act: Tensor, be
     return message
 
 
-def _log_iterate(bar, rec: IterationRecord, note: str = "") -> None:
-    """The verbose line of an accepted iterate."""
+def _data_name(descent: Descent) -> str:
+    """``mse`` for the squared loss, else the loss's name (the verbose lines' data term)."""
+    loss = getattr(descent, "loss", None)
+    return "mse" if loss is None or loss.name == "squared" else f"{loss.name} loss"
+
+
+def _log_iterate(bar, rec: IterationRecord, note: str = "", data: str = "mse") -> None:
+    """The verbose line of an accepted iterate (``data``: the data term's name)."""
     bar.write(f"[torch_lipcvx] iter {rec.iteration:3d}  J={rec.objective:.8g}  "
-              f"mse={rec.mse:.6g}  L={rec.L:.6g}  t={rec.time:.1f}s  {note}")
+              f"{data}={rec.mse:.6g}  L={rec.L:.6g}  t={rec.time:.1f}s  {note}")
 
 
 def _consider(descent: Descent, cand: ShallowWeights, k: int, solve_time: float, step: str,
@@ -529,7 +536,7 @@ def _consider(descent: Descent, cand: ShallowWeights, k: int, solve_time: float,
                       stacklevel=4 + depth)
     elif verdict.accepted:
         if verbose:
-            _log_iterate(bar, descent.history[-1])
+            _log_iterate(bar, descent.history[-1], data=_data_name(descent))
     else:
         if verdict.worse:
             warnings.warn(f"iteration {k}: candidate J={verdict.objective.value:.8g} > "
