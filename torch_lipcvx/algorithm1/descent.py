@@ -91,7 +91,9 @@ class IterationRecord:
     ``time`` is wall seconds since the start of the run (e.g. of
     :func:`~torch_lipcvx.algorithm1.postprocess.postprocess`); ``solve_time`` the solver's seconds
     for the
-    step that produced this iterate (0 for the input).
+    step that produced this iterate (0 for the input). ``mse`` is the data term of ``J``: the
+    MSE for the squared loss, the mean loss for another (``postprocess(loss=...)``,
+    docs/losses.md).
     """
 
     iteration: int
