@@ -197,9 +197,8 @@ def test_lightning_module_cross_entropy_training_loss_is_the_loss_mean():
 
 
 def test_lightning_vector_settings_that_are_not_available_raise():
-    # the certified adversarial MSE takes one output; lam > 0 and eps > 0 with k >= 2 do not raise
-    with pytest.raises(ValueError, match="one output"):
-        ShallowReLURegressor(2, hidden=4, out_features=3, eps=0.1, val_certified=True)
+    # lam > 0, eps > 0 and val_certified with k >= 2 are all available
+    ShallowReLURegressor(2, hidden=4, out_features=3, eps=0.1, val_certified=True)
     ShallowReLURegressor(2, hidden=4, out_features=3, lam=1e-2, eps=0.1)
     ShallowReLURegressor(2, hidden=4, out_features=4, loss="ce", eps=0.1, val_certified=True)
     with pytest.raises(ValueError):
@@ -249,7 +248,8 @@ def test_lightning_adversarial_three_output_regression(tmp_path):
     term is never below the clean one, and val_adv_mse ≥ val_mse for the same weights."""
     X, Y = regression3(n=40)
     module = ShallowReLURegressor(2, hidden=6, out_features=3, eps=0.2, attack_steps=5,
-                                  val_attack_steps=5, lr=1e-2, dtype="float64")
+                                  val_attack_steps=5, lr=1e-2, dtype="float64",
+                                  val_certified=True)
     logged = {}
     module.log = lambda name, value, **k: logged.__setitem__(name, value)
     module.training_step((X[:30], Y[:30]), 0)
@@ -263,6 +263,8 @@ def test_lightning_adversarial_three_output_regression(tmp_path):
                                                             batch_size=15))
     m = trainer.callback_metrics
     assert float(m["val_adv_mse"]) >= float(m["val_mse"]) * (1 - 1e-9)
+    # the certified bound (‖f(x) − y‖₂ + Lε)² is never below what PGD found
+    assert float(m["val_certified_adv_mse"]) >= float(m["val_adv_mse"]) * (1 - 1e-9)
     assert float(m["train_adv_mse"]) >= float(m["train_mse"]) * (1 - 1e-9)
 
 

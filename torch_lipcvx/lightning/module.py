@@ -44,7 +44,7 @@ from ..bounds import lipschitz_bounds
 from ..losses import LossLike, SquaredError, get_loss
 from ..metrics import (AdversarialMSE, CertifiedAccuracy, CertifiedAdversarialMSE,
                        RobustAccuracy, log_lipschitz_interval)
-from ..models import ShallowReLU, as_shallow_relu, require_one_output
+from ..models import ShallowReLU, as_shallow_relu
 from ..objective import lipschitz_term, mse, training_loss
 
 __all__ = ["RegressionDataModule", "ShallowReLURegressor"]
@@ -129,8 +129,8 @@ class ShallowReLURegressor(pl.LightningModule):
     penalises the certified vector LipSDP bound (the LMI with ``AAᵀ``,
     :func:`~torch_lipcvx.layers.vector_certificate`, differentiated through its certificate),
     and adversarial regression (``eps > 0``) attacks ``‖f(x) − y‖²`` with
-    :func:`~torch_lipcvx.attacks.pgd_attack` (``val_adv_mse`` too); not available
-    (``ValueError`` at construction): ``val_certified=True`` for a regressor with ``k ≥ 2``.
+    :func:`~torch_lipcvx.attacks.pgd_attack` (``val_adv_mse`` too, and with ``val_certified``
+    the certified bound ``(‖f(x) − y‖₂ + Lε)²``, docs/losses.md §1).
 
     Validation logs ``val_mse`` and, when enabled, ``val_adv_mse`` (:class:`AdversarialMSE`, a
     lower bound on the worst-case MSE), ``val_certified_adv_mse`` (:class:`CertifiedAdversarialMSE`
@@ -243,11 +243,6 @@ class ShallowReLURegressor(pl.LightningModule):
         if val_certified and self.val_eps == 0:
             raise ValueError("val_certified=True needs a validation radius > 0: set val_eps "
                              f"(now {val_eps!r}) or eps (now {eps!r})")
-        k = net.out_features
-        if k > 1 and not loss_fn.classification and val_certified:
-            require_one_output(k, "ShallowReLURegressor(val_certified=True) for regression "
-                                  "(the certified adversarial MSE; set val_certified=False, "
-                                  "val_adv_mse is still logged)")
         self.log_lipschitz = bool(log_lipschitz)
         self.lipschitz_options = _check_lipschitz_options(lipschitz_options)
 
