@@ -347,6 +347,21 @@ def certified_adversarial_mse(model: nn.Module, X: Tensor, y: Tensor, eps: float
     return _certified_adversarial_mse_compute(*_sum_count(losses)).to(losses.dtype)
 
 
+def _certified_settings(metric, eps: float, lipschitz: LipschitzLike, norm: NormLike,
+                        method: Optional[str]) -> None:
+    """The checked settings of a certified metric (:class:`CertifiedAdversarialMSE`,
+    :class:`CertifiedAccuracy`): ``eps``, ``norm``, a fixed ``lipschitz`` or ``None`` (then the
+    certified bound of the model's current weights by ``method``, cached by
+    :func:`_lipschitz_for`), and ``lipschitz_used``, the last ``L`` an update used."""
+    metric.eps = check_nonneg(eps, "eps")
+    metric.norm = check_norm(norm)
+    metric.lipschitz = _check_lipschitz(lipschitz, metric.norm)
+    check_method(metric.norm, method)
+    metric.method = method
+    metric.lipschitz_used = metric.lipschitz
+    metric._cache = None
+
+
 def _output_l2(model: nn.Module, L: float, norm: float) -> float:
     """A bound on ``‖f(x + δ) − f(x)‖₂ / ‖δ‖`` from the certified ``L`` of ``norm``: ``L``
     itself, except ``√k·L`` for ℓ∞ with ``k ≥ 2`` outputs (the ℓ∞→ℓ∞ bound, docs/losses.md §3)."""
@@ -529,13 +544,7 @@ class CertifiedAdversarialMSE(_SumCountMetric):
     def __init__(self, eps: float, lipschitz: LipschitzLike = None, norm: NormLike = 2, *,
                  method: Optional[str] = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.eps = check_nonneg(eps, "eps")
-        self.norm = check_norm(norm)
-        self.lipschitz = _check_lipschitz(lipschitz, self.norm)
-        check_method(self.norm, method)
-        self.method = method
-        self.lipschitz_used: Optional[float] = self.lipschitz
-        self._cache: Optional[tuple[ShallowWeights, float]] = None
+        _certified_settings(self, eps, lipschitz, norm, method)
 
     def _lipschitz_for(self, model: nn.Module) -> float:
         """The fixed ``L``, or the (cached) certified bound of ``model``'s current weights."""
@@ -850,13 +859,7 @@ class CertifiedAccuracy(_CountMetric):
     def __init__(self, eps: float, lipschitz: LipschitzLike = None, norm: NormLike = 2, *,
                  method: Optional[str] = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.eps = check_nonneg(eps, "eps")
-        self.norm = check_norm(norm)
-        self.lipschitz = _check_lipschitz(lipschitz, self.norm)
-        check_method(self.norm, method)
-        self.method = method
-        self.lipschitz_used: Optional[float] = self.lipschitz
-        self._cache: Optional[tuple[ShallowWeights, float]] = None
+        _certified_settings(self, eps, lipschitz, norm, method)
 
     def update(self, model: nn.Module, X: Tensor, y: Tensor) -> None:
         """Add the batch's number of certified points and size to the states."""
