@@ -101,6 +101,8 @@ def test_get_loss_names_aliases_and_errors():
     assert get_loss(h) is h
     with pytest.raises(ValueError, match="loss must be one of"):
         get_loss("hinge")
+    with pytest.raises(TypeError, match="got int"):
+        get_loss(3)
     with pytest.raises(ValueError, match="delta"):
         Huber(0.0)
     assert Huber(0.5) == Huber(0.5) and Huber(0.5) != Huber(1.0)

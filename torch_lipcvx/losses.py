@@ -303,9 +303,11 @@ def get_loss(loss: LossLike) -> Loss:
         return SquaredError()
     if isinstance(loss, Loss):
         return loss
-    if isinstance(loss, str):
-        key = _ALIASES.get(loss.lower(), loss.lower())
-        if key in LOSSES:
-            return LOSSES[key]()
+    if not isinstance(loss, str):
+        raise TypeError(f"loss must be a name (one of {sorted(LOSSES)}) or a "
+                        f"torch_lipcvx.losses.Loss, got {type(loss).__name__}")
+    key = _ALIASES.get(loss.lower(), loss.lower())
+    if key in LOSSES:
+        return LOSSES[key]()
     raise ValueError(f"loss must be one of {sorted(LOSSES)} (or a torch_lipcvx.losses.Loss), "
                      f"got {loss!r}")
