@@ -86,7 +86,7 @@ def main(argv=None) -> int:
     # ---- the restriction (12) with the cross-entropy
     t = torch.as_tensor(newton[0])
     bar = LossBarrier(X, y, D, w.A, loss, output_bias=True)
-    solve = lambda: bar.solve_restriction(w.A, t, lam, beta, w.W_tilde, w.c)  # noqa: E731
+    solve = lambda: bar.solve_restriction(t, lam, beta, w.W_tilde, w.c)  # noqa: E731
     ts, tsm, (W, c, rho, info) = best_of(solve, args.repeat)
     fobj = _LossObjective(bar, bar.A, torch.tensor([lam], dtype=torch.float64), beta)
     x = torch.cat([w.W_tilde.reshape(-1), w.c.reshape(-1), torch.tensor([1.0],

@@ -157,7 +157,7 @@ def test_torch_restriction_matches_the_plain_cvxpy_program(loss_name, k, lam, be
         D = activation_patterns(X, w)
         t = torch.as_tensor(lipsdp(w).t)
         bar = LossBarrier(X, y, D, w.A, loss, output_bias=True)
-        W, c, rho, info = bar.solve_restriction(w.A, t, lam, beta, w.W_tilde, w.c)
+        W, c, rho, info = bar.solve_restriction(t, lam, beta, w.W_tilde, w.c)
         assert info.status == "optimal"
         M = restriction_metric(w.A, t)
 
@@ -182,7 +182,7 @@ def test_squared_loss_of_one_output_agrees_with_the_scalar_barrier():
     D = activation_patterns(X, w)
     t = torch.as_tensor(lipsdp(w).t)
     a = LossBarrier(X, y, D, w.A, loss, output_bias=True).solve_restriction(
-        w.A, t, 0.1, 1e-3, w.W_tilde, w.c)
+        t, 0.1, 1e-3, w.W_tilde, w.c)
     b = PatternBarrier(X, y, D, w.alpha, output_bias=True).solve_restriction(
         w.alpha, t, 0.1, 1e-3, w.W_tilde, w.c)
     assert a[3].value == pytest.approx(b[3].value, rel=1e-8)

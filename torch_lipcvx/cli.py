@@ -289,12 +289,13 @@ def _demo_classification(args: argparse.Namespace) -> int:
     say(f"[4/4] attacking both on the {Xte.shape[0]} test images: l2 PGD "
         f"({defaults.SELECT_ATTACK_STEPS} steps, cross-entropy and margin) and the certified "
         f"accuracy at {len(grid)} radii ...")
+    from .metrics import accuracy_curve
     rows, curves = [], []
     for name, net, iv, h, secs in (("before (SGD)", trained, iv0, res.history[0], t_train),
                                    (f"after (Algorithm 1, lam={args.lam:g})", res.model, iv1,
                                     res.history[-1], t_post)):
-        scores = _class_scores(net, Xte, yte, grid, 2.0, iv.upper,
-                               defaults.SELECT_ATTACK_STEPS, 1, args.seed)
+        scores = accuracy_curve(net, Xte, yte, grid, lipschitz=iv.upper, norm=2.0,
+                                steps=defaults.SELECT_ATTACK_STEPS, seed=args.seed)
         curves += [{"model": name, **r} for r in scores]
         row = {"model": name, "clean_acc": scores[0]["clean_acc"], "L_lower": iv.lower,
                "L_upper": iv.upper, "train_loss": h.mse, "J": h.objective, "time": secs}
@@ -598,15 +599,6 @@ def _resolve_loss(args, data, ckpt: Optional[dict] = None, model=None,
                        f"{', '.join(LOSS_CHOICES)})")
     _check_loss(loss, data, None if model is None else model.out_features, path)
     return loss
-
-
-def _class_scores(model, X, y, eps_list: Sequence[float], norm: float, L: float, steps: int,
-                  restarts: int, seed: int) -> list[dict]:
-    """Clean, PGD robust and certified accuracy at each radius
-    (:func:`~torch_lipcvx.metrics.accuracy_curve`, the seeded attacks of ``select``/``fit``)."""
-    from .metrics import accuracy_curve
-    return accuracy_curve(model, X, y, eps_list, lipschitz=L, norm=norm, steps=steps,
-                          restarts=restarts, seed=seed)
 
 
 def _norm(text: str) -> float:
@@ -1065,10 +1057,10 @@ def _fit_classification_report(args, res, data, spec: dict, loss: str, rows: lis
                "eps": args.eps, "norm": _norm_name(args.norm),
                **{f"time_{k}_s": v for k, v in res.times.items()}}
     if data.n_test:
-        from .metrics import certified_lipschitz
+        from .metrics import accuracy_curve, certified_lipschitz
         L = res.L if args.norm == 2 else certified_lipschitz(model, args.norm)
-        score = _class_scores(model, data.X_test, data.y_test, [args.eps], args.norm, L,
-                              args.steps, 1, seed)[0]
+        score = accuracy_curve(model, data.X_test, data.y_test, [args.eps], lipschitz=L,
+                               norm=args.norm, steps=args.steps, seed=seed)[0]
         summary.update(test_acc=score["clean_acc"], test_robust_acc=score["robust_acc"],
                        test_certified_acc=score["certified_acc"])
     chosen = (f"lam={res.lam:g}" if sel.postprocessed
@@ -1122,19 +1114,24 @@ def _attack(args: argparse.Namespace) -> int:
             rows.append({"model": label, "eps": eps, "norm": _norm_name(args.norm),
                          "pgd_mse": adv, "certified_mse": cert, "L_upper": L})
             say(f"  {label}: eps={eps:g}  PGD MSE {adv:.5f}  certified <= {cert:.5f}")
+    return _attack_report(args, rows, [("pgd_mse", "PGD MSE (lower)", ".5f"),
+                                       ("certified_mse", "certified MSE (upper)", ".5f")],
+                          "plot_adversarial_mse",
+                          f"{data.name} {which} set, ℓ{_norm_name(args.norm)} PGD "
+                          f"({args.steps} steps) vs certified bound")
+
+
+def _attack_report(args, rows: list[dict], columns: list[tuple], plot: str, title: str) -> int:
+    """``attack``'s output: the table (model, eps, ``columns``, L upper), the CSV and the plot
+    (the function ``plot`` of :mod:`torch_lipcvx.plots`, loaded only then) when asked for."""
     print()
-    print(_table(rows, [("model", "model", "s"), ("eps", "eps", "g"),
-                        ("pgd_mse", "PGD MSE (lower)", ".5f"),
-                        ("certified_mse", "certified MSE (upper)", ".5f"),
+    print(_table(rows, [("model", "model", "s"), ("eps", "eps", "g"), *columns,
                         ("L_upper", "L upper", ".4f")]))
     if args.csv:
         print(f"wrote {_write_csv(args.csv, rows)}")
     if args.plot:
-        from .plots import plot_adversarial_mse
-        png = plot_adversarial_mse(rows, args.plot,
-                                   title=f"{data.name} {which} set, ℓ{_norm_name(args.norm)} "
-                                         f"PGD ({args.steps} steps) vs certified bound")
-        print(f"wrote {png}")
+        from . import plots
+        print(f"wrote {getattr(plots, plot)(rows, args.plot, title=title)}")
     return 0
 
 
@@ -1143,6 +1140,7 @@ def _attack_classifiers(args, loaded, labels, losses, data, X, y, which: str) ->
     model and radius (CSV rows: model, loss, eps, norm, clean_acc, robust_acc, certified_acc,
     L_upper)."""
     from .bounds import lipschitz_bounds
+    from .metrics import accuracy_curve
     say = _say(args)
     seed = args.seed if args.seed is not None else 0
     say(f"attacking {len(loaded)} classifier(s) on {data.name} ({which} rows: {X.shape[0]}, "
@@ -1151,29 +1149,20 @@ def _attack_classifiers(args, loaded, labels, losses, data, X, y, which: str) ->
     rows = []
     for label, loss, (path, model, _) in zip(labels, losses, loaded):
         L = lipschitz_bounds(model, args.norm, solver=args.solver).upper
-        for r in _class_scores(model, X, y, args.eps, args.norm, L, args.steps, args.restarts,
-                               seed):
+        for r in accuracy_curve(model, X, y, args.eps, lipschitz=L, norm=args.norm,
+                                steps=args.steps, restarts=args.restarts, seed=seed):
             rows.append({"model": label, "loss": loss, "eps": r["eps"],
                          "norm": _norm_name(args.norm), "clean_acc": r["clean_acc"],
                          "robust_acc": r["robust_acc"], "certified_acc": r["certified_acc"],
                          "L_upper": L})
             say(f"  {label}: eps={r['eps']:g}  clean {r['clean_acc']:.4f}  PGD robust "
                 f"{r['robust_acc']:.4f}  certified {r['certified_acc']:.4f}")
-    print()
-    print(_table(rows, [("model", "model", "s"), ("eps", "eps", "g"),
-                        ("clean_acc", "clean acc", ".4f"),
-                        ("robust_acc", "PGD robust acc (upper)", ".4f"),
-                        ("certified_acc", "certified acc (lower)", ".4f"),
-                        ("L_upper", "L upper", ".4f")]))
-    if args.csv:
-        print(f"wrote {_write_csv(args.csv, rows)}")
-    if args.plot:
-        from .plots import plot_accuracy
-        png = plot_accuracy(rows, args.plot,
-                             title=f"{data.name} {which} set, ℓ{_norm_name(args.norm)} PGD "
-                                   f"({args.steps} steps) vs certified accuracy")
-        print(f"wrote {png}")
-    return 0
+    return _attack_report(args, rows, [("clean_acc", "clean acc", ".4f"),
+                                       ("robust_acc", "PGD robust acc (upper)", ".4f"),
+                                       ("certified_acc", "certified acc (lower)", ".4f")],
+                          "plot_accuracy",
+                          f"{data.name} {which} set, ℓ{_norm_name(args.norm)} PGD "
+                          f"({args.steps} steps) vs certified accuracy")
 
 
 # ============================================================================ bench

@@ -518,12 +518,8 @@ def vector_certificate(W: Tensor, A: Tensor, *, solver: SolverLike = DEFAULT,
     if res.status == "trivial" or not bool(on.any()):
         rho = 0.0 * (W64.sum() + A64.sum()) + res.rho
     else:
-        Wo, Ao, to = W64[on], A64[on], t[on]
-        S = (Ao / (2 * to)[:, None]).T @ Ao                       # Aᵀ(2T)⁻¹A, (k, k)
-        eye = torch.eye(A.shape[1], dtype=torch.float64)
-        G = Wo.T @ Ao                                              # W̄ᵀA, (d, k)
-        Q = (Wo * (to / 2)[:, None]).T @ Wo + 0.25 * G @ torch.linalg.solve(eye - S, G.T)
-        rho_t = torch.linalg.eigvalsh(0.5 * (Q + Q.T))[-1]
+        from ._engine.lipsdp_vector import rho_gram
+        rho_t = torch.linalg.eigvalsh(rho_gram(W64, A64, t))[-1]
         rho = rho_t + (res.rho - rho_t.detach())     # certified value, the envelope gradient
     return _round_up_cast(rho, W.device, W.dtype), res
 

@@ -44,27 +44,12 @@ from ._checks import (check_nonneg, check_positive, check_positive_int, check_se
                       check_solver_options, check_X, check_Xy)
 from .losses import LossLike, SquaredError, get_loss
 from ._progress import check_progress, progress_bar
-from .models import ShallowReLU
+from .models import ShallowReLU, as_shallow_relu
 from .solvers import DEFAULT, Solver, SolverLike
 
 __all__ = ["fit", "FitResult", "check_fit_options"]
 
 
-def _out_features(model: nn.Module) -> int:
-    """The number of outputs of a shallow network (its last Linear layer's)."""
-    from .models import as_shallow_relu
-    return as_shallow_relu(model, "start").out_features
-
-
-def _infer_outputs(loss, y) -> int:
-    """Outputs of the network ``fit`` trains: the classes for cross-entropy (largest label + 1,
-    at least 2), 1 for the logistic loss, ``y``'s columns for regression."""
-    y = torch.as_tensor(y)
-    if loss.name == "cross_entropy":
-        return max(int(y.max()) + 1, 2) if y.numel() else 2
-    if loss.classification:
-        return 1
-    return y.shape[1] if y.dim() == 2 else 1
 
 
 @dataclass(kw_only=True)
@@ -226,7 +211,7 @@ def fit(X: Tensor, y: Tensor, *,
     from .algorithm1.postprocess import postprocess
     from .algorithm1.select import check_select_options, select_lam, validation_split
     from .objective import check_inputs
-    from .train import train_sgd_lip
+    from .train import _infer_outputs, train_sgd_lip
 
     t0 = time.perf_counter()
     lams = defaults.FIT_LAMS if lams is None else lams
@@ -243,15 +228,15 @@ def fit(X: Tensor, y: Tensor, *,
     lr = check_positive(lr, "lr")
     show = check_progress(progress)
     lossf = get_loss(loss)
-    general = not isinstance(lossf, SquaredError) or (
-        start is not None and _out_features(start) > 1) or (
+    k_start = as_shallow_relu(start, "start").out_features if start is not None else None
+    general = not isinstance(lossf, SquaredError) or (k_start or 1) > 1 or (
         isinstance(y, Tensor) and y.dim() == 2 and y.shape[1] > 1)
     if start is not None:
         # the start's shape against X and the targets against the loss, named errors
         check_inputs(start, X, y, 0.0, beta, lossf if general else None)
     if general:
         X = check_X(X, "X")
-        k = _out_features(start) if start is not None else _infer_outputs(lossf, y)
+        k = k_start if k_start is not None else _infer_outputs(lossf, y, X.shape[0])
         y = lossf.targets(y, X.shape[0], k)
     else:
         X, y = check_Xy(X, y)

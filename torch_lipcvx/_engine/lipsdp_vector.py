@@ -28,7 +28,8 @@ from torch import Tensor
 
 from .._checks import gamma
 
-__all__ = ["certify_t_vector", "solve_lipsdp_vector", "lipsdp_vector_newton", "metric_matrix"]
+__all__ = ["certify_t_vector", "solve_lipsdp_vector", "lipsdp_vector_newton", "metric_matrix",
+           "rho_gram"]
 
 #: the relative margin kept from the boundary ``λ_max(S) = 1`` when a ``t`` is repaired
 _MARGIN = 1e-9
@@ -54,6 +55,20 @@ def metric_matrix(A: Tensor, t: Tensor) -> Tensor:
     Ainv = torch.cholesky_solve(A.T, C)                 # (I − S)⁻¹ Aᵀ, (k, m)
     M = torch.diag(t / 2) + 0.25 * A @ Ainv
     return 0.5 * (M + M.T)
+
+
+def rho_gram(W: Tensor, A: Tensor, t: Tensor) -> Tensor:
+    """``Q(t) = Σ_j (t_j/2) w̄_j w̄_jᵀ + ¼ G (I_k − S)⁻¹ Gᵀ`` (``d × d``, symmetrised) over the
+    units with ``t_j > 0``, ``G = W̄ᵀA``, ``S = Aᵀ(2T)⁻¹A``: ``ρ(t) = λ_max(Q(t))``. Plain torch
+    ops on ``W (m, d)`` and ``A (m, k)``, so autograd reaches both (the differentiable
+    certificate, :func:`torch_lipcvx.layers.vector_certificate`)."""
+    on = t > 0
+    Wo, Ao, to = W[on], A[on], t[on]
+    S = (Ao / (2 * to)[:, None]).T @ Ao
+    eye = torch.eye(A.shape[1], dtype=A.dtype, device=A.device)
+    G = Wo.T @ Ao
+    Q = (Wo * (to / 2)[:, None]).T @ Wo + 0.25 * G @ torch.linalg.solve(eye - S, G.T)
+    return 0.5 * (Q + Q.T)
 
 
 def certify_t_vector(W: Tensor, A: Tensor, t, *, repair: bool = True) -> tuple[float, Tensor, bool]:

@@ -159,12 +159,28 @@ class LossBarrier(PatternBarrier):
                                                                    device=self.device)
         return on, ~self.D.any(0)
 
-    def solve_restriction(self, A: Tensor, t: Tensor, lam: float, beta: float, W0: Tensor,
+    def _bias_start(self, c0: Optional[Tensor], N: int) -> tuple[Optional[Tensor], Tensor, Tensor]:
+        """The start's output bias (``None`` without one), its block of ``x`` (zeros when it
+        is frozen) and the ``free`` mask of the ``N`` coordinates with that block set: frozen
+        without an output bias; for softmax cross-entropy its last entry frozen (the loss is
+        invariant to a common shift of the logits)."""
+        m, p, k, dev = self.m, self.p, self.k, self.device
+        c_start = (c0.to(dev, torch.float64).reshape(k).clone()
+                   if (c0 is not None and self.output_bias) else None)
+        free = torch.ones(N, dtype=torch.bool, device=dev)
+        free[m * p: m * p + k] = self.output_bias
+        if self.output_bias and isinstance(self.loss, SoftmaxCrossEntropy):
+            free[m * p + k - 1] = False
+        c_vec = c_start if c_start is not None else torch.zeros(k, dtype=torch.float64,
+                                                                device=dev)
+        return c_start, c_vec, free
+
+    def solve_restriction(self, t: Tensor, lam: float, beta: float, W0: Tensor,
                           c0: Optional[Tensor] = None, *, tol: float = 1e-9,
-                          max_iter: int = 200, verbose: bool = False, screen=None,
-                          anchor=None, recentre: float = 0.0
+                          max_iter: int = 200, verbose: bool = False
                           ) -> tuple[Tensor, Optional[Tensor], float, SolveRecord]:
-        """Solve (12) for ``T = diag(t)`` from the current network ``(W0, c0)``.
+        """Solve (12) for ``T = diag(t)`` (the outer weights are this barrier's ``A``) from the
+        current network ``(W0, c0)``.
 
         Returns ``(W̃ (m, p), c (k,) or None, ρ, info)`` as
         :meth:`PatternBarrier.solve_restriction` does: every pattern row strictly positive; with
@@ -179,17 +195,12 @@ class LossBarrier(PatternBarrier):
         M = restriction_metric(self.A, t)
         N = m * p + k + 1
         W0 = self.interior_start(W0.to(dev, dt))
-        c_start = (c0.to(dev, dt).reshape(k).clone() if (c0 is not None and self.output_bias)
-                   else None)
+        c_start, c_vec, free = self._bias_start(c0, N)
         start = (W0.clone(), c_start)
         on, off = self._flat() if beta == 0 else (torch.zeros(m, dtype=torch.bool,
                                                               device=dev),) * 2
         keep = ~(on | off)
-        free = torch.ones(N, dtype=torch.bool, device=dev)
         free[torch.nonzero(~keep)[:, 0] * p + d] = False
-        free[m * p: m * p + k] = self.output_bias
-        if self.output_bias and isinstance(self.loss, SoftmaxCrossEntropy):
-            free[m * p + k - 1] = False          # softmax is invariant to a common shift of c
         R = torch.linalg.cholesky(M).T
         Wb0 = W0[:, :d]
         rho0 = float(torch.linalg.eigvalsh(Wb0.T @ M @ Wb0)[-1])
@@ -199,7 +210,6 @@ class LossBarrier(PatternBarrier):
             parts.append(ipm.SpectralLMI(R, m, p, d, N - 1, N))
         else:
             free[N - 1] = False
-        c_vec = c_start if c_start is not None else W0.new_zeros(k)
         x0 = torch.cat([W0.reshape(-1), c_vec, W0.new_tensor([rho0])])
         fobj = _LossObjective(self, self.A, W0.new_tensor([float(lam)]), beta)
         f_scale = max(self.model_loss(W0, c_start), 1e-6)
@@ -241,17 +251,11 @@ class LossBarrier(PatternBarrier):
             raise ValueError("the torch solver of program (6) needs beta > 0")
         self._check_start(V0, "V0")
         V0 = self.interior_start(V0.to(dev, dt))
-        c_start = (c0.to(dev, dt).reshape(k).clone() if (c0 is not None and self.output_bias)
-                   else None)
-        start = (V0.clone(), c_start)
         N = m * p + k + m
-        free = torch.ones(N, dtype=torch.bool, device=dev)
-        free[m * p: m * p + k] = self.output_bias
-        if self.output_bias and isinstance(self.loss, SoftmaxCrossEntropy):
-            free[m * p + k - 1] = False
+        c_start, c_vec, free = self._bias_start(c0, N)
+        start = (V0.clone(), c_start)
         tau0 = torch.linalg.vector_norm(V0, dim=1) * (1 + 1e-1) \
             + 1e-9 * max(float(V0.abs().max()), 1.0)
-        c_vec = c_start if c_start is not None else V0.new_zeros(k)
         x0 = torch.cat([V0.reshape(-1), c_vec, tau0])
         parts = [ipm.Rows(self.Xt, self.D, torch.ones(m, dtype=torch.bool, device=dev),
                           self.outer, N), ipm.GroupSOC(m, p, m * p + k, N, dt, dev)]
@@ -291,6 +295,22 @@ class LossBarrier(PatternBarrier):
         return W, c
 
 
+def _cvxpy_outputs(X: np.ndarray, D: np.ndarray, A: np.ndarray, output_bias: bool):
+    """The variables and the affine outputs of the pattern programs in cvxpy: ``W̃ (m, d + 1)``,
+    ``c (k,)`` or ``None``, the pre-activations ``Z = X̃W̃ᵀ`` and ``F = (D ∘ Z) A + 1cᵀ``."""
+    import cvxpy as cp
+
+    n, d = X.shape
+    m, k = A.shape
+    Wt = cp.Variable((m, d + 1))
+    c = cp.Variable(k) if output_bias else None
+    Z = np.hstack([X, np.ones((n, 1))]) @ Wt.T
+    F = cp.multiply(D, Z) @ A
+    if c is not None:
+        F = F + np.ones((n, 1)) @ cp.reshape(c, (1, k), order="C")
+    return Wt, c, Z, F
+
+
 def _solve_loss_program(prob, solver: SolverLike, options: Optional[dict],
                         what: str) -> SolveRecord:
     """:func:`.programs._solve` (our tolerances, status checks, the one record); once more at
@@ -320,14 +340,8 @@ class CvxpyLossRestriction:
         import cvxpy as cp
 
         n, d = self.X.shape
-        m, k = self.A.shape
-        Xt = np.hstack([self.X, np.ones((n, 1))])
-        Wt = cp.Variable((m, d + 1))
-        c = cp.Variable(k) if self.output_bias else None
-        Z = Xt @ Wt.T
-        F = cp.multiply(self.D, Z) @ self.A
-        if c is not None:
-            F = F + np.ones((n, 1)) @ cp.reshape(c, (1, k), order="C")
+        m = self.A.shape[0]
+        Wt, c, Z, F = _cvxpy_outputs(self.X, self.D, self.A, self.output_bias)
         cons = [cp.multiply(2 * self.D - 1, Z) >= 0]
         obj = self.loss.cvxpy(F, self.y) / n + 0.5 * self.beta * cp.sum_squares(Wt)
         rho = cp.Variable()
@@ -364,15 +378,8 @@ class CvxpyLossProgram6:
         """``(V (m, d + 1), c (k,) or None, record)``."""
         import cvxpy as cp
 
-        n, d = self.X.shape
-        m, k = self.U.shape
-        Xt = np.hstack([self.X, np.ones((n, 1))])
-        V = cp.Variable((m, d + 1))
-        c = cp.Variable(k) if self.output_bias else None
-        Z = Xt @ V.T
-        F = cp.multiply(self.D, Z) @ self.U
-        if c is not None:
-            F = F + np.ones((n, 1)) @ cp.reshape(c, (1, k), order="C")
+        n = self.X.shape[0]
+        V, c, Z, F = _cvxpy_outputs(self.X, self.D, self.U, self.output_bias)
         obj = self.loss.cvxpy(F, self.y) / n + self.beta * cp.sum(cp.norm(V, 2, axis=1))
         prob = cp.Problem(cp.Minimize(obj), [cp.multiply(2 * self.D - 1, Z) >= 0])
         info = _solve_loss_program(prob, solver, options,

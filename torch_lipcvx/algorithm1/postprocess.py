@@ -406,20 +406,27 @@ def _program6_loss(descent: Descent, w: ShallowWeights, X: Tensor, y: Tensor, lo
         if point is not None:
             Vn, cn = _onto_patterns(barrier, point[0], point[1], Vn, cn)
         V = torch.as_tensor(np.asarray(Vn), dtype=torch.float64)
-        c = None if cn is None else torch.as_tensor(np.asarray(cn), dtype=torch.float64)
+        c = cn
     Wt_s, A_s = directions_to_weights(V, U)
     Wt = torch.zeros_like(w.W_tilde)
     A = torch.zeros_like(w.A)
     Wt[ai], A[ai] = Wt_s, A_s
     k = w.k
-    if c is not None:
-        c = c.detach().cpu().to(torch.float64)
-        c = c.reshape(()) if k == 1 else c.reshape(k)
-    cand = ShallowWeights.from_tilde(Wt, A[:, 0] if k == 1 else A, c)
+    cand = ShallowWeights.from_tilde(Wt, A[:, 0] if k == 1 else A, _output_bias(c, k))
     verdict = _consider(descent, cand, 1, time.perf_counter() - start, "l2-program", verbose,
                         bar)
     bar.update(1, J=descent.J.value, L=descent.J.L)
     return "solved program (6)" if verdict.accepted else "program (6) did not improve J"
+
+
+def _output_bias(c, k: int) -> Optional[Tensor]:
+    """A solver's output bias (tensor, array or float; ``None`` without one) as the weights
+    hold it: float64 on the CPU, 0-d for one output, ``(k,)`` otherwise."""
+    if c is None:
+        return None
+    c = torch.as_tensor(np.asarray(c.detach().cpu() if isinstance(c, Tensor) else c),
+                        dtype=torch.float64)
+    return c.reshape(()) if k == 1 else c.reshape(k)
 
 
 class _LossStep:
@@ -438,23 +445,16 @@ class _LossStep:
             self.barrier = LossBarrier(X.to(device), y.to(device), D.to(device), A.to(device),
                                        loss, output_bias=output_bias)
 
-    def _c(self, c) -> Optional[Tensor]:
-        if c is None:
-            return None
-        c = torch.as_tensor(np.asarray(c.detach().cpu() if isinstance(c, Tensor) else c),
-                            dtype=torch.float64)
-        return c.reshape(()) if self.k == 1 else c.reshape(self.k)
-
     def __call__(self, t: Tensor, W0: Tensor, c0: Optional[Tensor]):
         X, y, D, A, loss, lam, beta, ob = self.args
         point = None
         if self.barrier is not None:
             opts = {k: v for k, v in (self.options or {}).items() if k in ("tol", "max_iter")}
-            W, c, _, info = self.barrier.solve_restriction(A, t, lam, beta, W0, c0,
+            W, c, _, info = self.barrier.solve_restriction(t, lam, beta, W0, c0,
                                                            verbose=self.verbose, **opts)
             if not _fast_failed(self.solver, f"the restriction (12) with the {loss.name} loss",
                                 info):
-                return W.cpu(), self._c(c), info
+                return W.cpu(), _output_bias(c, self.k), info
             point = (W, c)
         program = CvxpyLossRestriction(X.numpy(), y.numpy(), D.numpy(),
                                        A.numpy(), loss, lam, beta, ob)
@@ -463,7 +463,7 @@ class _LossStep:
         if point is not None:
             Wt, c = _onto_patterns(self.barrier, point[0], point[1], Wt,
                                    None if c is None else c)
-        return torch.as_tensor(np.asarray(Wt), dtype=torch.float64), self._c(c), info
+        return torch.as_tensor(np.asarray(Wt), dtype=torch.float64), _output_bias(c, self.k), info
 
 
 def _restriction_loop(descent: Descent, step, w: ShallowWeights, act: Tensor, beta: float,

@@ -226,16 +226,9 @@ def _val_scores(net: nn.Module, X_val: Tensor, y_val: Tensor, eps: float, norm: 
     p = next(net.parameters())
     X = X_val.to(device=p.device, dtype=p.dtype)
     y = y_val.to(device=p.device, dtype=p.dtype)
-    if y.dim() == 2:
-        with torch.no_grad():
-            clean = float(((net(X) - y) ** 2).sum(dim=1).double().mean())
-        if eps == 0:
-            return clean, clean
-        gen = torch.Generator(device=p.device).manual_seed(seed)
-        adv = pgd_attack(net, X, y, eps, norm, steps=steps, restarts=restarts, generator=gen)
-        return clean, float(adv.mse.double())
     with torch.no_grad():
-        clean = float(((net(X).reshape(-1) - y) ** 2).double().mean())
+        r2 = (net(X).reshape(y.shape) - y) ** 2
+        clean = float((r2.sum(dim=1) if r2.dim() == 2 else r2).double().mean())
     if eps == 0:
         return clean, clean
     gen = torch.Generator(device=p.device).manual_seed(seed)

@@ -38,7 +38,7 @@ from torchmetrics import MeanMetric, MeanSquaredError
 
 from .. import defaults
 from .._checks import (check_nonneg, check_norm, check_positive, check_positive_int, check_seed,
-                      check_finite, check_X, check_Xy, seeded_generator, as_tensor)
+                      check_Xy, seeded_generator)
 from ..attacks import NormLike, _check_alpha, pgd_attack, pgd_classification
 from ..bounds import lipschitz_bounds
 from ..losses import LossLike, SquaredError, get_loss
@@ -69,19 +69,7 @@ def _check_lipschitz_options(options: Optional[dict]) -> dict:
 def check_Xy_outputs(X, y, d: Optional[int] = None) -> tuple[Tensor, Tensor]:
     """:func:`~torch_lipcvx._checks.check_Xy` for ``y (n,)``/``(n, 1)`` (targets or class
     labels, flattened), and ``y (n, k)`` with ``k ≥ 2`` outputs (finite, kept as ``(n, k)``)."""
-    yt = as_tensor(y, "y")
-    if yt.dim() != 2 or yt.shape[1] == 1:
-        return check_Xy(X, y, d)
-    X = check_X(X, "X", d)
-    if yt.shape[0] != X.shape[0]:
-        raise ValueError(f"y must have shape ({X.shape[0]},) or ({X.shape[0]}, k) (one target "
-                         f"row per row of X), got shape {tuple(yt.shape)}")
-    if yt.is_complex():
-        raise ValueError(f"y must be real, got dtype {yt.dtype}")
-    if not yt.is_floating_point():
-        yt = yt.to(X.dtype)
-    check_finite(yt, "y")
-    return X, yt
+    return check_Xy(X, y, d, multi=True)
 
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
