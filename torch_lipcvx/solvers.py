@@ -314,6 +314,11 @@ class SolveRecord:
         options: the options the cvxpy solver was called with.
         dual: the torch LipSDP methods' dual matrix ``Z`` (``d × d``) at which ``lower`` was
             attained (:func:`~torch_lipcvx._engine.lipsdp_dual.rho_from_dual`); ``None`` otherwise.
+        inner_iterations: the matrix-free interior point's conjugate-gradient iterations (all
+            its Newton solves together); ``None`` otherwise.
+        certified: whether ``lower`` is a proven lower bound on the optimum (LipSDP's dual value;
+            the interior point's Lagrangian bound, docs/solvers.md §3.2) rather than an estimate
+            (the interior point's ``value − gap`` with a nonzero dual residual).
     """
 
     status: str
@@ -328,3 +333,5 @@ class SolveRecord:
     device: str = "cpu"
     options: dict = field(default_factory=dict)
     dual: Any = None
+    inner_iterations: Optional[int] = None
+    certified: bool = False

@@ -52,6 +52,131 @@ SCREEN_ROUNDS = 8
 
 
 
+#: The Newton systems of the interior point: ``"dense"`` (Cholesky of the ``m (d + 1)`` matrix)
+#: or ``"cg"`` (matrix-free, :mod:`.newton_cg`); the preconditioners of ``"cg"``.
+NEWTON_METHODS = ("dense", "cg")
+PRECONDITIONERS = ("auto", "block", "diag")
+
+
+def check_newton(newton, precond) -> tuple[str, str]:
+    """Validate the ``newton`` and ``precond`` choices (``ValueError`` in the user's terms)."""
+    if newton not in NEWTON_METHODS:
+        raise ValueError(f"newton must be one of {NEWTON_METHODS} (the dense Cholesky or the "
+                         f"matrix-free conjugate gradients), got {newton!r}")
+    if precond not in PRECONDITIONERS:
+        raise ValueError(f"precond must be one of {PRECONDITIONERS}, got {precond!r}")
+    return newton, precond
+
+
+def row_chunks(n: int, m: int, budget: int = 20_000_000) -> int:
+    """Rows per chunk so that an ``(rows, m)`` float64 temporary holds at most ``budget``
+    entries (160 MB): the passes over the data stay within ``O(n m)`` memory in pieces."""
+    return max(1, min(n, budget // max(m, 1)))
+
+
+class PatternQuadratic(ipm.SmoothObjective):
+    """``(1/n)‖Φ_W W̃ + c − y‖² + (β/2)‖W̃‖² + lᵀe`` in ``x = (vec W̃, c, e)``, matrix-free.
+
+    ``Φ_W W̃ = Σ_j a_j D_j X̃ w̃_j`` (``a`` the barrier's ``coef``). Every value, gradient and
+    Hessian action is one or two passes over the rows in chunks (``O(n m (d + 1))`` flops,
+    ``O(chunk · m)`` memory); nothing of size ``(m (d + 1))²`` is formed. Used by the
+    matrix-free path (``newton="cg"``) of :class:`PatternBarrier`.
+    """
+
+    def __init__(self, bar: "PatternBarrier", beta: float, lin: Tensor) -> None:
+        self.bar, self.beta, self.lin = bar, float(beta), lin
+        self.mp = bar.m * bar.p
+        self.ne = lin.numel()
+        self.rows = row_chunks(bar.n, bar.m)
+        self._da_all: Optional[Tensor] = None
+        if self.rows >= bar.n:
+            self._da_all = self._da(slice(0, bar.n))
+        self._scale: Optional[Tensor] = None
+        self._unit: dict = {}
+
+    def _da(self, sl: slice) -> Tensor:
+        """``D ∘ a`` on the rows ``sl`` as floats (kept whole while it is one chunk)."""
+        if self._da_all is not None:
+            return self._da_all
+        b = self.bar
+        return b.D[sl].to(b.Xt.dtype) * b.coef
+
+    def forward(self, W: Tensor, c) -> Tensor:
+        """``Φ_W W̃ + c`` ``(n,)`` for ``W̃ (m, p)``."""
+        b = self.bar
+        out = torch.empty(b.n, dtype=W.dtype, device=W.device)
+        for lo in range(0, b.n, self.rows):
+            sl = slice(lo, lo + self.rows)
+            out[sl] = ((b.Xt[sl] @ W.T) * self._da(sl)).sum(1)
+        return out + c
+
+    def adjoint(self, r: Tensor) -> Tensor:
+        """``Φ_Wᵀ r`` as ``(m, p)`` for ``r (n,)``."""
+        b = self.bar
+        g = torch.zeros(b.m, b.p, dtype=r.dtype, device=r.device)
+        for lo in range(0, b.n, self.rows):
+            sl = slice(lo, lo + self.rows)
+            g += (self._da(sl) * r[sl, None]).T @ b.Xt[sl]
+        return g
+
+    def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return x[: self.mp].reshape(self.bar.m, self.bar.p), x[self.mp]
+
+    def value(self, x: Tensor) -> float:
+        W, c = self._split(x)
+        res = self.forward(W, c) - self.bar.y
+        return (float(res @ res) / self.bar.n + 0.5 * self.beta * float(W.reshape(-1) @ W.reshape(-1))
+                + float(self.lin @ x[-self.ne:]))
+
+    def gradient(self, x: Tensor) -> Tensor:
+        W, c = self._split(x)
+        r = (self.forward(W, c) - self.bar.y) * (2.0 / self.bar.n)
+        g = torch.empty_like(x)
+        g[: self.mp] = self.adjoint(r).reshape(-1) + self.beta * x[: self.mp]
+        g[self.mp] = r.sum()
+        g[-self.ne:] = self.lin
+        return g
+
+    def hessian(self, x: Tensor) -> Tensor:
+        raise NotImplementedError("PatternQuadratic is matrix-free; the dense path uses the Gram")
+
+    def hessian_operator(self, x: Tensor):
+        n = self.bar.n
+
+        def hvp(v: Tensor) -> Tensor:
+            W, c = self._split(v)
+            u = self.forward(W, c) * (2.0 / n)
+            out = torch.zeros_like(v)
+            out[: self.mp] = self.adjoint(u).reshape(-1) + self.beta * v[: self.mp]
+            out[self.mp] = u.sum()
+            return out
+        return hvp
+
+    def scale(self) -> Optional[Tensor]:
+        """``(2/n) Φᵀ y`` (the linear term of the quadratic, as the dense path measures the dual
+        residual against it)."""
+        if self._scale is None:
+            b = self.bar
+            s = torch.zeros(self.mp + 1 + self.ne, dtype=b.y.dtype, device=b.device)
+            s[: self.mp] = self.adjoint(b.y * (2.0 / b.n)).reshape(-1)
+            s[self.mp] = 2.0 * float(b.y.mean())
+            self._scale = s
+        return self._scale
+
+    def precond(self, x: Tensor, pc) -> None:
+        """Unit j's block of the Gram, ``(2/n) a_j² X̃ᵀ D_j X̃`` (constant: formed once and kept),
+        β on the weights and 2 on the output bias."""
+        b = self.bar
+        key = (pc.mode, pc.exact_rows)
+        if key not in self._unit:
+            w = b.D.to(b.Xt.dtype) * (b.coef ** 2 * (2.0 / b.n))
+            self._unit[key] = pc.form_rows(w)
+        pc.add_formed_rows(self._unit[key])
+        if self.beta > 0:
+            pc.unit_ridge(self.beta)
+        pc.diag(self.mp, 2.0)
+
+
 class PatternBarrier:
     """Programs (6) and (12) with fixed patterns, by the primal–dual interior point of :mod:`.ipm`.
 
@@ -81,7 +206,7 @@ class PatternBarrier:
     """
 
     def __init__(self, X: Tensor, y: Tensor, D: Tensor, coef: Tensor, *, output_bias: bool,
-                 chunk: int = 4096) -> None:
+                 chunk: int = 4096, newton: str = "dense", precond: str = "auto") -> None:
         dt = torch.float64
         dev = X.device
         if X.dim() != 2 or y.shape != (X.shape[0],) or D.dim() != 2 or D.shape[0] != X.shape[0] \
@@ -100,29 +225,65 @@ class PatternBarrier:
         self.n, self.d = X.shape
         self.m = D.shape[1]
         self.p = self.d + 1
-        n, m, p = self.n, self.m, self.p
+        n = self.n
+        self.newton, self.precond = check_newton(newton, precond)
+        self.chunk = chunk
         self.Xt = torch.cat([X.to(dt), torch.ones(n, 1, dtype=dt, device=dev)], 1)
         self.y = y.to(dt)
         self.D = check_patterns(D, "D")
         self.coef = coef.to(dt)
         self.output_bias = bool(output_bias)
-        self.nw = m * p + 1          # c always has a column; it is frozen when not free
-        gram = torch.zeros(self.nw, self.nw, dtype=dt, device=dev)
-        rhs = torch.zeros(self.nw, dtype=dt, device=dev)
-        for lo in range(0, n, chunk):
-            Xc, Dc, yc = self.Xt[lo:lo + chunk], self.D[lo:lo + chunk], self.y[lo:lo + chunk]
-            Phi = ((Dc.to(dt) * self.coef)[:, :, None] * Xc[:, None, :]).reshape(len(Xc), m * p)
-            Phi = torch.cat([Phi, torch.ones(len(Xc), 1, dtype=dt, device=dev)], 1)
-            gram += Phi.T @ Phi
-            rhs += Phi.T @ yc
-        self.H = gram * (2.0 / n)
-        self.q = rhs * (2.0 / n)
+        self.nw = self.m * self.p + 1          # c always has a column; it is frozen when not free
         self.yy = float(self.y @ self.y) / n
         # the objective's size for the interior point's gap test: the MSE of the best constant
         # predictor (J scales with it when y changes units), so accuracy is relative in any units
         var = float(((self.y - self.y.mean()) ** 2).mean())
         self.f_scale = var if var > 0 else (self.yy if self.yy > 0 else 1.0)
-        self.outer = (self.Xt[:, :, None] * self.Xt[:, None, :]).reshape(n, p * p)
+        self._gram: Optional[tuple[Tensor, Tensor]] = None
+        self._outer: Optional[Tensor] = None
+
+    @property
+    def H(self) -> Tensor:
+        """The Gram matrix ``(2/n) ΦᵀΦ`` ``(m p + 1, m p + 1)`` of the dense path (built on first
+        use, over row chunks; the matrix-free path never builds it)."""
+        return self._gram_parts()[0]
+
+    @property
+    def q(self) -> Tensor:
+        """``(2/n) Φᵀ y`` ``(m p + 1,)``."""
+        return self._gram_parts()[1]
+
+    def _gram_parts(self) -> tuple[Tensor, Tensor]:
+        if self._gram is None:
+            dt, dev, n, m, p = torch.float64, self.device, self.n, self.m, self.p
+            gram = torch.zeros(self.nw, self.nw, dtype=dt, device=dev)
+            rhs = torch.zeros(self.nw, dtype=dt, device=dev)
+            for lo in range(0, n, self.chunk):
+                Xc, Dc, yc = self.Xt[lo:lo + self.chunk], self.D[lo:lo + self.chunk], \
+                    self.y[lo:lo + self.chunk]
+                Phi = ((Dc.to(dt) * self.coef)[:, :, None] * Xc[:, None, :]).reshape(len(Xc), m * p)
+                Phi = torch.cat([Phi, torch.ones(len(Xc), 1, dtype=dt, device=dev)], 1)
+                gram += Phi.T @ Phi
+                rhs += Phi.T @ yc
+            self._gram = (gram * (2.0 / n), rhs * (2.0 / n))
+        return self._gram
+
+    @property
+    def outer(self) -> Tensor:
+        """``x̃ᵢ x̃ᵢᵀ`` per row ``(n, p²)``, for the dense path's per-unit Newton blocks."""
+        if self._outer is None:
+            self._outer = (self.Xt[:, :, None] * self.Xt[:, None, :]).reshape(self.n, self.p ** 2)
+        return self._outer
+
+    def _cg_kw(self, extra: Optional[Tensor] = None) -> dict:
+        """:func:`ipm.solve`'s keywords for the matrix-free Newton systems (none on the dense
+        path): the :class:`~.newton_cg.CGOptions` (``extra``: each unit's τ coordinate, for
+        program (6)) and no Gondzio correctors (each would cost a full CG solve)."""
+        if self.newton != "cg":
+            return {}
+        return {"cg": ipm.CGOptions(m=self.m, p=self.p, Xt=self.Xt, extra=extra,
+                                    precond=self.precond, chunk=self.chunk),
+                "gondzio": 0}
 
     # -------------------------------------------------------------------------------- helpers
     def cone_rows(self, W: Tensor) -> Tensor:
@@ -247,8 +408,11 @@ class PatternBarrier:
             W[j, -1] = W[j, -1] + offset / alpha[j]
         return W, W.new_zeros(())
 
-    def _quadratic(self, N: int, beta: float, lin_extra: Tensor) -> tuple[Tensor, Tensor]:
-        """``Hf, bf`` of ``f₀ = MSE + (β/2)‖W̃‖² + lin_extra·extra`` (up to a constant)."""
+    def _quadratic(self, N: int, beta: float, lin_extra: Tensor):
+        """``Hf, bf`` of ``f₀ = MSE + (β/2)‖W̃‖² + lin_extra·extra`` (up to a constant); on the
+        matrix-free path ``(PatternQuadratic, None)``, the same objective with its constant."""
+        if self.newton == "cg":
+            return PatternQuadratic(self, beta, lin_extra), None
         dt, dev = torch.float64, self.device
         m, p, nw = self.m, self.p, self.nw
         Hf = torch.zeros(N, N, dtype=dt, device=dev)
@@ -292,7 +456,8 @@ class PatternBarrier:
         if screen is None:
             screen = n * m >= SCREEN_MIN and n > 2 * SCREEN_K
         if not screen:
-            parts = [ipm.Rows(self.Xt, self.D, keep, self.outer, N)] + others
+            outer = self.outer if self.newton == "dense" else None
+            parts = [ipm.Rows(self.Xt, self.D, keep, outer, N)] + others
             return ipm.solve(Hf, bf, z0, parts, verbose=verbose, label=label, **kw)
         W0 = z0[: m * p].reshape(m, p)
         norms = torch.linalg.vector_norm(self.Xt, dim=1).clamp_min(1e-300)[:, None]
@@ -325,7 +490,8 @@ class PatternBarrier:
         lo = self.segment_interior(W0, z[: m * p].reshape(m, p), keep)
         z = z0 + lo * (z - z0)
         # the relaxation's bound stays valid: report it through the gap at the new point
-        f_new = float(0.5 * z @ (Hf @ z) - bf @ z) + kw.get("const", 0.0)
+        f_new = (float(0.5 * z @ (Hf @ z) - bf @ z) + kw.get("const", 0.0)
+                 if bf is not None else Hf.value(z))
         info.gap = f_new - (info.value - info.gap)
         info.status, info.solve_time, info.value = "screened_partial", total, f_new
         return z, info
@@ -408,7 +574,7 @@ class PatternBarrier:
         z, info = self._rows_solve(Hf, bf, z0, keep, lmi, N, screen=screen, free=free,
                                    const=self.yy, f_scale=self.f_scale, tol=tol,
                                    max_iter=max_iter, verbose=verbose,
-                                   label="(12)")
+                                   label="(12)", **self._cg_kw())
         W, c, _ = self._unpack(z)
         if not bool(keep.all()):
             W, c = self._restore_biases(W, c, W0, alpha, on, off)
@@ -464,7 +630,7 @@ class PatternBarrier:
         z, info = self._rows_solve(Hf, bf, z0, keep, soc, N, screen=screen, free=free,
                                    const=self.yy, f_scale=self.f_scale, tol=tol,
                                    max_iter=max_iter, verbose=verbose,
-                                   label="(6)")
+                                   label="(6)", **self._cg_kw(nw + torch.arange(m, device=dev)))
         V, c, _ = self._unpack(z)
         c = c if self.output_bias else None
 
@@ -485,4 +651,5 @@ def _fast_info(info: SolveRecord, value: float) -> SolveRecord:
     ``lower = value − sᵀz`` (the duality-gap estimate of the optimum)."""
     return SolveRecord(status=info.status, iterations=info.iterations,
                        solve_time=info.solve_time, value=value, lower=value - info.gap,
-                       gap=info.gap, dual_residual=info.dual_residual, device=info.device)
+                       gap=info.gap, dual_residual=info.dual_residual, device=info.device,
+                       inner_iterations=info.inner_iterations)

@@ -41,6 +41,7 @@ import torch
 from torch import Tensor
 
 from .._checks import check_nonneg, check_positive, check_positive_int
+from .newton_cg import CGNewtonSystem, CGOptions
 from ..solvers import SolveRecord
 
 __all__ = ["IPMInfo", "Cone", "Rows", "SubsetRows", "SpectralLMI", "GroupSOC", "SmoothObjective",
@@ -79,6 +80,18 @@ class SmoothObjective(ABC):
         (the linear term of a quadratic), or ``None``."""
         return None
 
+    def hessian_operator(self, x: Tensor) -> Callable[[Tensor], Tensor]:
+        """``v ↦ ∇²f(x) v`` for ``(N,)`` vectors: what the matrix-free Newton system
+        (:mod:`.newton_cg`) applies. The default forms :meth:`hessian` once; objectives over
+        data override it with passes over the rows."""
+        H = self.hessian(x)
+        return lambda v: H @ v
+
+    def precond(self, x: Tensor, pc) -> None:
+        """Add this objective's unit blocks of ``∇²f(x)`` to the preconditioner ``pc``
+        (a :class:`~.newton_cg.UnitPreconditioner`) for the matrix-free Newton system."""
+        raise NotImplementedError(f"{type(self).__name__} has no matrix-free preconditioner")
+
 
 class Quadratic(SmoothObjective):
     """``½ xᵀPx − bᵀx + const`` (``P (N, N)`` positive semidefinite, ``b (N,)``)."""
@@ -94,6 +107,9 @@ class Quadratic(SmoothObjective):
 
     def hessian(self, x: Tensor) -> Tensor:
         return self.P.clone()
+
+    def hessian_operator(self, x: Tensor) -> Callable[[Tensor], Tensor]:
+        return lambda v: self.P @ v
 
     def scale(self) -> Optional[Tensor]:
         return self.b
@@ -199,6 +215,16 @@ class Cone(ABC):
         ``σμ``; by default unchanged (no corrector)."""
         return r
 
+    # the matrix-free Newton system (.newton_cg): the action of the part's Newton term and its
+    # share of the unit-block preconditioner
+    def hvp(self, sc, dx: Tensor) -> Tensor:
+        """``Lᵀ W⁻² L dx`` (``(N,)``), the action of :meth:`newton`'s term without forming it."""
+        return self.rhs(sc, self.scale_ds(sc, dx))
+
+    def precond(self, sc, pc) -> None:
+        """Add this part's unit blocks of ``Lᵀ W⁻² L`` to the preconditioner ``pc``."""
+        raise NotImplementedError(f"{type(self).__name__} has no matrix-free preconditioner")
+
 
 class Rows(Cone):
     """Nonnegative rows ``S = (2D − 1) ∘ (X̃ W̃ᵀ) ≥ 0`` of the units in ``mask`` (``(n, m)``).
@@ -301,6 +327,25 @@ class Rows(Cone):
         tgt = v.clamp(0.1 * sigma * mu, 10.0 * sigma * mu)
         return r + (tgt - v).clamp(min=-10.0 * sigma * mu) * self.maskf
 
+    def precond(self, sc, pc) -> None:
+        """Unit j's block ``X̃ᵀ diag(z_j/s_j) X̃`` (the whole of this part's Newton term)."""
+        pc.rows(self._weights(sc))
+
+    def _weights(self, sc) -> Tensor:
+        """``z/s`` on the rows (0 off the mask), cached for the scaling in use."""
+        if getattr(self, "_w_for", None) is not sc:
+            w = sc[0]
+            self._w_for, self._w_val = sc, self.maskf / (w * w)
+        return self._w_val
+
+    def hvp(self, sc, dx: Tensor) -> Tensor:
+        """``X̃ᵀ diag(z_j/s_j) X̃ w̃_j`` per unit: two products with the data (the pattern's sign
+        appears twice and cancels)."""
+        W = dx[: self.m * self.p].reshape(self.m, self.p)
+        out = torch.zeros(self.N, dtype=dx.dtype, device=dx.device)
+        out[: self.m * self.p] = ((self.Xt @ W.T) * self._weights(sc)).T.matmul(self.Xt).reshape(-1)
+        return out
+
 
 class SubsetRows(Rows):
     """A subset of the pattern rows: unit j keeps the rows ``idx[j, r]`` where ``valid[j, r]``.
@@ -349,6 +394,10 @@ class SubsetRows(Rows):
 
     def update_dual(self, z: Tensor, dz: Tensor, a: float) -> Tensor:
         return torch.where(self.mask, torch.clamp(z + a * dz, min=1e-300), z)
+
+    def precond(self, sc, pc) -> None:
+        w = sc[0]
+        pc.subset_rows(self.A, self.maskf / (w * w))
 
 
 class SpectralLMI(Cone):
@@ -469,6 +518,58 @@ class SpectralLMI(Cone):
 
     def neighbourhood(self, centrality: float) -> float:
         return centrality
+
+    def _v(self, sc) -> Tensor:
+        """``V = (r rᵀ)⁻¹`` of the scaling ``sc`` (cached for the scaling in use)."""
+        if getattr(self, "_v_for", None) is not sc:
+            rinv = sc[1]
+            self._v_for, self._v_val = sc, rinv.T @ rinv
+        return self._v_val
+
+    def hvp(self, sc, dx: Tensor) -> Tensor:
+        """``Lᵀ V L(dx) V`` in ``O((d + m) m d)`` (the generic form costs ``O((d + m)³)``):
+        only the blocks of ``V S V`` that the adjoint reads are formed."""
+        d = self.d
+        V = self._v(sc)
+        E = self.R @ self._wbar(dx)                               # (m, d)
+        T1 = V[:, :d] * dx[self.ri] + V[:, d:] @ E                # (V S)[:, :d]
+        T2 = V[:, :d] @ E.T                                       # (V S)[:, d:]
+        Y = T1 @ V[:d, :d] + T2 @ V[d:, :d]                       # (V S V)[:, :d]
+        out = torch.zeros(self.N, dtype=dx.dtype, device=dx.device)
+        out[self.wbar] = (2.0 * self.R.T @ Y[d:]).reshape(-1)
+        out[self.ri] = torch.trace(Y[:d])
+        return out
+
+    def precond(self, sc, pc) -> None:
+        """Unit k's block of :meth:`newton`'s term, ``2 A_kk V₁₁ + 2 (RᵀV₂₁)_k (RᵀV₂₁)_kᵀ``,
+        and ρ's diagonal ``‖V₁₁‖²_F``. Near the optimum a few eigenvalues of ``V`` (the LMI's
+        active directions) dominate and couple all units: their part of the term,
+        ``Σ_il σ_i σ_l g_il g_ilᵀ`` with ``g_il = Lᵀ(u_i u_lᵀ)``, is added once more exactly
+        (low rank, by Woodbury's formula); counted twice on the blocks it at most doubles the
+        preconditioner along those directions, while the blocks keep every coordinate's own
+        curvature (splitting it off instead leaves ρ's diagonal at round-off)."""
+        d = self.d
+        V = self._v(sc)
+        sig, Uv = torch.linalg.eigh(0.5 * (V + V.T))
+        sig = sig.clamp_min(0.0)                   # V ≻ 0; round-off must not make it indefinite
+        med = float(sig[sig.numel() // 2])
+        r = min(int((sig > 10.0 * max(med, 1e-300)).sum()), 6)
+        if r:
+            sb, ub = sig[-r:], Uv[:, -r:]
+            RU = self.R.T @ ub[d:]                                # (m, r)
+            ii, ll = torch.triu_indices(r, r, device=V.device)
+            G = torch.zeros(self.N, ii.numel(), dtype=V.dtype, device=V.device)
+            Gw = RU[:, ii][:, None, :] * ub[:d, ll][None] + RU[:, ll][:, None, :] * ub[:d, ii][None]
+            G[self.wbar] = Gw.reshape(self.m * d, -1)
+            G[self.ri] = (ub[:d, ii] * ub[:d, ll]).sum(0)
+            # g_il = g_li: the pair (i, l), i < l, appears twice in the sum
+            w = sb[ii] * sb[ll] * torch.where(ii == ll, 1.0, 2.0).to(V.dtype)
+            pc.lowrank(G, w)
+        V11, V21, V22 = V[:d, :d], V[d:, :d], V[d:, d:]
+        diag_a = ((V22 @ self.R) * self.R).sum(0)                 # diag(Rᵀ V₂₂ R)
+        pc.unit_kron(2.0 * diag_a, V11)
+        pc.unit_rank1(math.sqrt(2.0) * (self.R.T @ V21))
+        pc.diag(self.ri, float((V11 * V11).sum()))
 
 
 class GroupSOC(Cone):
@@ -596,6 +697,16 @@ class GroupSOC(Cone):
     def interior(self, s: Tensor) -> bool:
         return bool((s[:, 0] > torch.linalg.vector_norm(s[:, 1:], dim=1)).all())
 
+    def precond(self, sc, pc) -> None:
+        """Each cone's ``W⁻²`` on ``(v_j, τ_j)`` (the preconditioner's unit order puts τ last)."""
+        v, beta = sc[0], sc[1]
+        Jv = v * self.J
+        Winv = (2 * Jv[:, :, None] * Jv[:, None, :] - torch.diag(self.J)[None]) \
+            / beta[:, None, None]
+        W2 = Winv @ Winv
+        perm = torch.cat([torch.arange(1, self.p + 1), torch.zeros(1, dtype=torch.long)]).to(v.device)
+        pc.unit_full(W2[:, perm][:, :, perm])
+
 
 # ------------------------------------------------------------------------------- the solver
 def _cholesky(K: Tensor) -> Optional[Tensor]:
@@ -618,8 +729,8 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
           free: Optional[Tensor] = None, const: float = 0.0, mu0: Optional[float] = None,
           tol: float = 1e-9, max_iter: int = 100, verbose: bool = False, label: str = "ipm",
           objective: Optional[Callable[[Tensor], float]] = None,
-          gondzio: int = 2, centrality: float = 0.5, f_scale: float = 1.0
-          ) -> tuple[Tensor, IPMInfo]:
+          gondzio: int = 2, centrality: float = 0.5, f_scale: float = 1.0,
+          cg: Optional["CGOptions"] = None) -> tuple[Tensor, IPMInfo]:
     """Minimise ``½ xᵀPx − bᵀx (+ const)`` over ``{x : part.slack(x) ∈ cone, every part}``.
 
     Args:
@@ -643,6 +754,10 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
         gondzio: centrality correctors per iteration (pattern rows).
         centrality: neighbourhood of the central path kept by the step length, for the LMI
             (``λ_min(S^½ Z S^½) ≥ centrality·μ``); 0 switches the neighbourhood off.
+        cg: solve each Newton system matrix-free, by preconditioned conjugate gradients with
+            these options (:class:`~.newton_cg.CGOptions`; the objective and every part must
+            implement ``hessian_operator``/``hvp`` and ``precond``); default the dense Cholesky.
+            ``info.inner_iterations`` counts the CG iterations.
 
     Returns:
         ``(x, info)``: the last iterate, strictly feasible (slacks recomputed from x); the
@@ -685,6 +800,7 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
     mu = mu0
     Z = [pt.init_dual(s, mu) for pt, s in zip(parts, S)]
     status, k, gap, res = "max_iter", 0, math.inf, math.inf
+    inner = 0
     # one pass more than max_iter steps: the last pass only tests the point the last step made
     for k in range(1, max_iter + 2):
         rd, res, gap = _residuals(fobj, x, parts, S, Z, fi)
@@ -704,8 +820,13 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
             status = "stalled"     # keep the current (feasible) point; "auto" redoes it by cvxpy
             break
         lam = [pt.lam(c) for pt, c in zip(parts, sc)]
-        newton = _NewtonSystem(fobj, x, rd, parts, sc, lam, fi, all_free)
+        if cg is None:
+            newton = _NewtonSystem(fobj, x, rd, parts, sc, lam, fi, all_free)
+        else:
+            newton = CGNewtonSystem(cg, fobj, x, rd, parts, sc, lam, fi, all_free, res,
+                                    tol ** (2 / 3))
         step = _predictor_corrector(newton, gap, mu, gondzio)
+        inner += getattr(newton, "cg_iterations", 0)
         if step is None:
             status = "stalled"
             break
@@ -731,7 +852,8 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
     k = min(k, max_iter)
     value = objective(x) if objective is not None else fobj.value(x)
     info = SolveRecord(status=status, iterations=k, solve_time=time.perf_counter() - start,
-                       value=value, gap=gap, dual_residual=res, device=str(dev))
+                       value=value, gap=gap, dual_residual=res, device=str(dev),
+                       inner_iterations=inner if cg is not None else None)
     return x, info
 
 
