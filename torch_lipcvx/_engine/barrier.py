@@ -37,6 +37,7 @@ import torch
 from torch import Tensor
 
 from . import ipm
+from .distributed import RowComm, local_or
 from .._checks import check_nonneg, check_patterns, check_positive
 from ..solvers import SolveRecord
 
@@ -68,6 +69,16 @@ def check_newton(newton, precond) -> tuple[str, str]:
     return newton, precond
 
 
+def _colmin(A: Tensor) -> Tensor:
+    """The smallest entry of each column of ``A (n, m)`` (``inf`` without rows)."""
+    return A.amin(0) if A.shape[0] else A.new_full((A.shape[1],), math.inf)
+
+
+def _colmax(A: Tensor) -> Tensor:
+    """The largest entry of each column of ``A (n, m)`` (``-inf`` without rows)."""
+    return A.amax(0) if A.shape[0] else A.new_full((A.shape[1],), -math.inf)
+
+
 def row_chunks(n: int, m: int, budget: int = 20_000_000) -> int:
     """Rows per chunk so that an ``(rows, m)`` float64 temporary holds at most ``budget``
     entries (160 MB): the passes over the data stay within ``O(n m)`` memory in pieces."""
@@ -80,7 +91,9 @@ class PatternQuadratic(ipm.SmoothObjective):
     ``Φ_W W̃ = Σ_j a_j D_j X̃ w̃_j`` (``a`` the barrier's ``coef``). Every value, gradient and
     Hessian action is one or two passes over the rows in chunks (``O(n m (d + 1))`` flops,
     ``O(chunk · m)`` memory); nothing of size ``(m (d + 1))²`` is formed. Used by the
-    matrix-free path (``newton="cg"``) of :class:`PatternBarrier`.
+    matrix-free path (``newton="cg"``) of :class:`PatternBarrier`. With the barrier's ``comm``
+    the rows are this process's shard: each pass's sum is all-reduced once and ``n`` is the
+    total (docs/solvers.md §3.3).
     """
 
     def __init__(self, bar: "PatternBarrier", beta: float, lin: Tensor) -> None:
@@ -125,15 +138,18 @@ class PatternQuadratic(ipm.SmoothObjective):
     def value(self, x: Tensor) -> float:
         W, c = self._split(x)
         res = self.forward(W, c) - self.bar.y
-        return (float(res @ res) / self.bar.n + 0.5 * self.beta * float(W.reshape(-1) @ W.reshape(-1))
+        return (self.bar.comm.sum(float(res @ res)) / self.bar.n_total
+                + 0.5 * self.beta * float(W.reshape(-1) @ W.reshape(-1))
                 + float(self.lin @ x[-self.ne:]))
 
     def gradient(self, x: Tensor) -> Tensor:
         W, c = self._split(x)
-        r = (self.forward(W, c) - self.bar.y) * (2.0 / self.bar.n)
+        r = (self.forward(W, c) - self.bar.y) * (2.0 / self.bar.n_total)
         g = torch.empty_like(x)
-        g[: self.mp] = self.adjoint(r).reshape(-1) + self.beta * x[: self.mp]
+        g[: self.mp] = self.adjoint(r).reshape(-1)
         g[self.mp] = r.sum()
+        self.bar.comm.sum_(g[: self.mp + 1])          # the sums over rows, one all-reduce
+        g[: self.mp] += self.beta * x[: self.mp]
         g[-self.ne:] = self.lin
         return g
 
@@ -141,14 +157,16 @@ class PatternQuadratic(ipm.SmoothObjective):
         raise NotImplementedError("PatternQuadratic is matrix-free; the dense path uses the Gram")
 
     def hessian_operator(self, x: Tensor):
-        n = self.bar.n
+        n, comm = self.bar.n_total, self.bar.comm
 
         def hvp(v: Tensor) -> Tensor:
             W, c = self._split(v)
             u = self.forward(W, c) * (2.0 / n)
             out = torch.zeros_like(v)
-            out[: self.mp] = self.adjoint(u).reshape(-1) + self.beta * v[: self.mp]
+            out[: self.mp] = self.adjoint(u).reshape(-1)
             out[self.mp] = u.sum()
+            comm.sum_(out[: self.mp + 1])             # the sums over rows, one all-reduce
+            out[: self.mp] += self.beta * v[: self.mp]
             return out
         return hvp
 
@@ -158,8 +176,8 @@ class PatternQuadratic(ipm.SmoothObjective):
         if self._scale is None:
             b = self.bar
             s = torch.zeros(self.mp + 1 + self.ne, dtype=b.y.dtype, device=b.device)
-            s[: self.mp] = self.adjoint(b.y * (2.0 / b.n)).reshape(-1)
-            s[self.mp] = 2.0 * float(b.y.mean())
+            s[: self.mp] = b.comm.sum_(self.adjoint(b.y * (2.0 / b.n_total))).reshape(-1)
+            s[self.mp] = 2.0 * b.y_mean
             self._scale = s
         return self._scale
 
@@ -169,12 +187,116 @@ class PatternQuadratic(ipm.SmoothObjective):
         b = self.bar
         key = (pc.mode, pc.exact_rows)
         if key not in self._unit:
-            w = b.D.to(b.Xt.dtype) * (b.coef ** 2 * (2.0 / b.n))
-            self._unit[key] = pc.form_rows(w)
+            w = b.D.to(b.Xt.dtype) * (b.coef ** 2 * (2.0 / b.n_total))
+            self._unit[key] = pc.form_rows(w)        # summed over the processes' rows
         pc.add_formed_rows(self._unit[key])
         if self.beta > 0:
             pc.unit_ridge(self.beta)
         pc.diag(self.mp, 2.0)
+
+
+def lagrangian_bound(fobj: ipm.SmoothObjective, parts: list, x: Tensor, Z: list, free: Tensor,
+                     c_index: Optional[int], c_curvature: float,
+                     ridge: float = 0.0) -> Optional[float]:
+    """A proven lower bound on the optimum of the pattern programs from the interior point's
+    duals (docs/solvers.md §3.2): the Lagrangian ``L(x, z) = f(x) − Σ_k ⟨z_k, s_k(x)⟩`` at a
+    point where it is stationary, hence its minimum, hence (weak duality) ``≤ p*``.
+
+    The iterate's duals leave a residual ``∇ₓL ≠ 0`` (inexact Newton directions); it is removed
+    exactly, keeping every dual in its cone: the output bias by its closed-form minimiser (the
+    squared loss has curvature ``c_curvature`` in it), the extra block by scaling the LMI's
+    (resp. each group cone's) dual so that ``∂L/∂ρ = 0`` (``∂L/∂τ_j = 0``), and each unit's
+    weights by moving the pattern rows' duals: ``z'_ij = z_ij (1 + σ_ij x̃_iᵀ y_j)`` with
+    ``(X̃ᵀ diag(z_j) X̃) y_j = ∇_{w̃_j}L`` (the smallest change, weighted by ``z``). If some
+    ``z'_ij`` would be negative it is clipped at 0 and the residual left is paid for by the
+    ridge: ``L`` is ``ridge``-strongly convex in the weights, so ``min L ≥ L − ‖g‖²/(2 ridge)``;
+    without a ridge such a residual, or one on a unit without rows, leaves no bound (``None``).
+    Cost: a few passes over the rows and one ``(d + 1)``-block solve per unit.
+    """
+    x = x.clone()
+    rows = parts[0]
+    if not isinstance(rows, ipm.Rows):
+        return None
+    if c_index is not None and bool(free[c_index]):
+        x[c_index] -= fobj.gradient(x)[c_index] / c_curvature
+    g = fobj.gradient(x)
+    Zs = [Z[0]]
+    for pt, z in zip(parts[1:], Z[1:]):
+        adj = pt.adjoint(z)
+        if isinstance(pt, ipm.SpectralLMI):
+            tr = float(adj[pt.ri])
+            if not tr > 0:
+                return None
+            z = z * (float(g[pt.ri]) / tr)
+        elif isinstance(pt, ipm.GroupSOC):
+            head = z[:, 0]
+            if not bool((head > 0).all()):
+                return None
+            z = z * (g[pt.t0: pt.t0 + pt.m] / head)[:, None]
+        else:
+            return None
+        Zs.append(z)
+        g = g - pt.adjoint(z)
+    g = g - rows.adjoint(Z[0])
+    g = g * free
+    m, p = rows.m, rows.p
+    G = g[: m * p].reshape(m, p)
+    rest = g.clone()
+    rest[: m * p] = 0.0
+    scale = float(fobj.gradient(x).abs().max()) + 1e-300
+    if float(rest.abs().max()) > 1e-12 * scale:            # coordinates no dual can move
+        return None
+    keep = rows.mask.clone() if rows.mask.dim() == 1 else rows.mask.any(1)
+    if ridge == 0 and bool(keep.logical_not().any()) \
+            and float(G[~keep].abs().max()) > 1e-12 * scale:
+        return None
+    z = Z[0] * rows.maskf
+    zc, left = z, G.reshape(-1)
+    for _ in range(4):       # absorb, clip the duals that would turn negative, absorb the rest
+        Y = _unit_solve(rows, zc, left.reshape(m, p), keep)
+        if isinstance(rows, ipm.SubsetRows):
+            ratio = torch.einsum("jrp,jp->jr", rows.A, Y)
+        else:
+            ratio = rows.lin(torch.cat([Y.reshape(-1), x.new_zeros(x.numel() - m * p)]))
+        zc = zc * (1.0 + ratio.clamp_min(-1.0)) * rows.maskf
+        left = (g - (rows.adjoint(zc) - rows.adjoint(Z[0])))[: m * p] * free[: m * p]
+        if float(left.abs().max()) <= 1e-13 * scale:
+            break
+    Zs[0] = zc
+    if ridge > 0:
+        penalty = float(left @ left) / (2.0 * ridge)
+    elif float(left.abs().max()) <= 1e-12 * scale:
+        penalty = 0.0
+    else:
+        return None
+    S = [pt.slack(x) for pt in parts]
+    return fobj.value(x) - sum(pt.dot(s_, z_) for pt, s_, z_ in zip(parts, S, Zs)) - penalty
+
+
+def _unit_solve(rows, z: Tensor, G: Tensor, keep: Tensor) -> Tensor:
+    """``y_j = (Σ_i z_ij x̃_i x̃_iᵀ)⁻¹ g_j`` for the kept units (zero for the others and for a
+    unit whose block is singular even with a 1e-12 relative ridge)."""
+    m, p = G.shape
+    if isinstance(rows, ipm.SubsetRows):
+        B = torch.einsum("jr,jrp,jrq->jpq", z, rows.A, rows.A)
+    else:
+        B = torch.zeros(m, p * p, dtype=G.dtype, device=G.device)
+        Xt = rows.Xt
+        chunk = max(1, 10_000_000 // (p * p))
+        for lo in range(0, Xt.shape[0], chunk):
+            Xc = Xt[lo:lo + chunk]
+            B += z[lo:lo + chunk].T @ (Xc[:, :, None] * Xc[:, None, :]).reshape(len(Xc), p * p)
+        B = B.reshape(m, p, p)
+    Bk = B[keep]
+    tr = torch.diagonal(Bk, dim1=1, dim2=2).sum(1).clamp_min(1e-300)
+    Bk = Bk + (1e-12 * tr)[:, None, None] * torch.eye(p, dtype=G.dtype, device=G.device)
+    L, info = torch.linalg.cholesky_ex(Bk)
+    ok = info == 0               # a unit with too few rows left: no move (its residual stays)
+    Y = torch.zeros(m, p, dtype=G.dtype, device=G.device)
+    Yk = torch.zeros(int(keep.sum()), p, dtype=G.dtype, device=G.device)
+    Yk[ok] = torch.cholesky_solve(G[keep][ok][:, :, None], L[ok])[:, :, 0]
+    Y[keep] = Yk
+    return Y
 
 
 class PatternBarrier:
@@ -203,12 +325,20 @@ class PatternBarrier:
             All tensors on one device (CPU or CUDA); the work runs there in float64.
         output_bias: whether the output bias c is a free variable.
         chunk: rows per chunk when accumulating ``ΦᵀΦ``.
+        comm: the rows ``X, y, D`` are this process's shard of the data, and every process of
+            this :class:`~.distributed.RowComm` builds the barrier on its own shard and makes
+            the same calls (docs/solvers.md §3.3): every sum, minimum and count over the rows is
+            all-reduced, the rest is replicated, and each process returns the same point. With
+            more than one process only ``newton="cg"`` without row screening is available
+            (``ValueError`` otherwise). ``None``: one process.
     """
 
     def __init__(self, X: Tensor, y: Tensor, D: Tensor, coef: Tensor, *, output_bias: bool,
-                 chunk: int = 4096, newton: str = "dense", precond: str = "auto") -> None:
+                 chunk: int = 4096, newton: str = "dense", precond: str = "auto",
+                 comm: Optional[RowComm] = None) -> None:
         dt = torch.float64
         dev = X.device
+        self.comm = comm = local_or(comm)
         if X.dim() != 2 or y.shape != (X.shape[0],) or D.dim() != 2 or D.shape[0] != X.shape[0] \
                 or coef.shape != (D.shape[1],):
             raise ValueError(f"PatternBarrier needs X (n, d), y (n,), D (n, m) and coef (m,), got "
@@ -219,7 +349,7 @@ class PatternBarrier:
                 raise ValueError(f"PatternBarrier: {name} is on {v.device}, X on {dev}; put all "
                                  "tensors on one device")
         for name, v in (("X", X), ("y", y), ("coef", coef)):
-            if not bool(torch.isfinite(v).all()):
+            if not comm.all(bool(torch.isfinite(v).all())):
                 raise ValueError(f"PatternBarrier: {name} contains NaN/Inf")
         self.device = dev
         self.n, self.d = X.shape
@@ -227,6 +357,10 @@ class PatternBarrier:
         self.p = self.d + 1
         n = self.n
         self.newton, self.precond = check_newton(newton, precond)
+        if comm.distributed and self.newton != "cg":
+            raise ValueError(f"PatternBarrier: rows shared by {comm.world} processes (comm) need "
+                             f"the matrix-free Newton systems, newton='cg'; got {newton!r}")
+        self.n_total = comm.n_total(n)     # the rows of every process (n: this process's)
         self.chunk = chunk
         self.Xt = torch.cat([X.to(dt), torch.ones(n, 1, dtype=dt, device=dev)], 1)
         self.y = y.to(dt)
@@ -234,10 +368,17 @@ class PatternBarrier:
         self.coef = coef.to(dt)
         self.output_bias = bool(output_bias)
         self.nw = self.m * self.p + 1          # c always has a column; it is frozen when not free
-        self.yy = float(self.y @ self.y) / n
         # the objective's size for the interior point's gap test: the MSE of the best constant
         # predictor (J scales with it when y changes units), so accuracy is relative in any units
-        var = float(((self.y - self.y.mean()) ** 2).mean())
+        if comm.distributed:
+            N = self.n_total
+            self.yy = comm.sum(float(self.y @ self.y)) / N
+            self.y_mean = comm.sum(float(self.y.sum())) / N
+            var = comm.sum(float(((self.y - self.y_mean) ** 2).sum())) / N
+        else:
+            self.yy = float(self.y @ self.y) / n
+            self.y_mean = float(self.y.mean())
+            var = float(((self.y - self.y.mean()) ** 2).mean())
         self.f_scale = var if var > 0 else (self.yy if self.yy > 0 else 1.0)
         self._gram: Optional[tuple[Tensor, Tensor]] = None
         self._outer: Optional[Tensor] = None
@@ -282,7 +423,7 @@ class PatternBarrier:
         if self.newton != "cg":
             return {}
         return {"cg": ipm.CGOptions(m=self.m, p=self.p, Xt=self.Xt, extra=extra,
-                                    precond=self.precond, chunk=self.chunk),
+                                    precond=self.precond, chunk=self.chunk, comm=self.comm),
                 "gondzio": 0}
 
     # -------------------------------------------------------------------------------- helpers
@@ -314,20 +455,32 @@ class PatternBarrier:
         zero units); adding ``ε_j`` to the bias, half the smallest margin of the inactive rows,
         makes them active-positive without flipping any inactive row.
         """
+        comm = self.comm
         S = self.cone_rows(W)
-        if bool((S > 0).all()):
+        if comm.all(bool((S > 0).all())):
             return W
-        if bool((S < 0).any()):
+        if comm.any(bool((S < 0).any())):
             raise ValueError("the start point does not have the given activation patterns")
         W = W.clone()
-        scale = float(self.Xt.abs().max()) * max(float(W.abs().max()), 1e-3)
-        for j in torch.nonzero((S <= 0).any(0))[:, 0].tolist():
-            off = S[:, j][~self.D[:, j]]
-            eps = 0.5 * float(off.min()) if off.numel() else scale
+        scale = self._xt_absmax() * max(float(W.abs().max()), 1e-3)
+        # per unit (over every process's rows): a row at 0, and the smallest inactive margin
+        zero = comm.max_(_colmax((S <= 0).to(S.dtype))) > 0
+        off_min = comm.min_(_colmin(torch.where(self.D, math.inf, S)))
+        for j in torch.nonzero(zero)[:, 0].tolist():
+            eps = 0.5 * float(off_min[j]) if math.isfinite(float(off_min[j])) else scale
             W[j, -1] += eps if eps > 0 else 1e-8 * scale
-        if not bool((self.cone_rows(W) > 0).all()):
+        if not comm.all(bool((self.cone_rows(W) > 0).all())):
             raise ValueError("could not find a strictly feasible start for the pattern cones")
         return W
+
+    def _xt_absmax(self) -> float:
+        """``max |X̃|`` over every process's rows."""
+        return self.comm.max(float(self.Xt.abs().max()) if self.Xt.numel() else 0.0)
+
+    def on_patterns(self, W: Tensor) -> bool:
+        """Whether every cone row of ``W̃ (m, p)`` is ``≥ 0`` (on every process's rows): ``W̃``
+        has the patterns D (rows at 0 allowed)."""
+        return self.comm.all(bool((self.cone_rows(W) >= 0).all()))
 
     def segment_interior(self, W_in: Tensor, W_out: Tensor,
                          keep: Optional[Tensor] = None) -> float:
@@ -340,20 +493,22 @@ class PatternBarrier:
         relaxation's optimum) exactly feasible; by convexity its objective is at most the
         θ-combination of the two ends'.
         """
+        comm = self.comm
         S0, S1 = self.cone_rows(W_in), self.cone_rows(W_out)
         if keep is not None:
             S0, S1 = S0[:, keep], S1[:, keep]
-        if not bool((S0 > 0).all()):
+        if not comm.all(bool((S0 > 0).all())):
             raise ValueError("segment_interior: W_in must have every cone row strictly positive")
-        if bool((S1 > 0).all()):
+        if comm.all(bool((S1 > 0).all())):
             return 1.0
         bad = S1 <= 0
-        bound = float((S0[bad] / (S0[bad] - S1[bad])).min())
+        bound = comm.min(float((S0[bad] / (S0[bad] - S1[bad])).min()) if bool(bad.any())
+                         else math.inf)
         shrink = 1e-10
         while shrink < 1.0:
             th = bound * (1.0 - shrink)
             S = self.cone_rows(W_in + th * (W_out - W_in))
-            if bool(((S[:, keep] if keep is not None else S) > 0).all()):
+            if comm.all(bool(((S[:, keep] if keep is not None else S) > 0).all())):
                 return th
             shrink *= 10.0
         return 0.0
@@ -362,6 +517,8 @@ class PatternBarrier:
         """``(1/n)‖Σ_j a_j D_j X̃ w̃_j + c − y‖²`` computed from the residual (no cancellation)."""
         Z = torch.where(self.D, self.Xt @ W.T, torch.zeros((), dtype=W.dtype, device=W.device))
         out = Z @ self.coef + (c if c is not None else 0.0)
+        if self.comm.distributed:
+            return self.comm.sum(float(((out - self.y) ** 2).sum())) / self.n_total
         return float(((out - self.y) ** 2).mean())
 
     def _flat_units(self, alpha: Tensor) -> tuple[Tensor, Tensor]:
@@ -375,8 +532,12 @@ class PatternBarrier:
         bound ``b_j`` below, so the same holds with the constant absorbing the change. Without
         this the barrier problem has a direction of recession with a constant objective.
         """
+        comm = self.comm
         on = self.D.all(0)
         off = ~self.D.any(0)
+        if comm.distributed:                       # over every process's rows
+            on = comm.min_(on.to(torch.float64)) > 0.5
+            off = comm.min_(off.to(torch.float64)) > 0.5
         both = bool((alpha[on] > 0).any()) and bool((alpha[on] < 0).any())
         if not (self.output_bias or both):
             on = torch.zeros_like(on)
@@ -387,16 +548,19 @@ class PatternBarrier:
         """Choose the biases of the eliminated units (see :meth:`_flat_units`), keeping each
         unit's original margin, and put the change of ``Σ α_j b_j`` into the constant."""
         W = W.clone()
+        comm = self.comm
         Xw = self.Xt[:, :-1] @ W[:, :-1].T
-        S0 = self.cone_rows(W0)
-        tiny = 1e-9 * float(self.Xt.abs().max()) * max(float(W.abs().max()), 1e-12)
+        # per unit, over every process's rows: the margin at W0 and the range of X w̄_j
+        S0_min = comm.min_(_colmin(self.cone_rows(W0)))
+        Xw_max, Xw_min = comm.max_(_colmax(Xw)), comm.min_(_colmin(Xw))
+        tiny = 1e-9 * self._xt_absmax() * max(float(W.abs().max()), 1e-12)
         for j in torch.nonzero(off)[:, 0].tolist():
-            margin = max(float(S0[:, j].min()), tiny)
-            W[j, -1] = -Xw[:, j].max() - margin
+            margin = max(float(S0_min[j]), tiny)
+            W[j, -1] = -Xw_max[j] - margin
         shift = W.new_zeros(())
         for j in torch.nonzero(on)[:, 0].tolist():
-            margin = max(float(S0[:, j].min()), tiny)
-            b = torch.maximum(W0[j, -1], -Xw[:, j].min() + margin)
+            margin = max(float(S0_min[j]), tiny)
+            b = torch.maximum(W0[j, -1], -Xw_min[j] + margin)
             shift = shift + alpha[j] * (b - W0[j, -1])
             W[j, -1] = b
         offset = c - shift        # what the constant must still contribute
@@ -434,9 +598,15 @@ class PatternBarrier:
         return z[: m * p].reshape(m, p), z[nw - 1], z[nw:]
 
     # ------------------------------------------------------------------ rows, screened
+    def _check_screen(self, screen: Optional[bool]) -> None:
+        """Row screening picks rows from all n at once: not with rows shared across processes."""
+        if screen and self.comm.distributed:
+            raise ValueError(f"screen=True is not available with rows shared by "
+                             f"{self.comm.world} processes (comm); leave screen at None or False")
+
     def _rows_solve(self, Hf: Tensor, bf: Tensor, z0: Tensor, keep: Tensor, others: list,
                     N: int, *, screen: Optional[bool], label: str, verbose: bool,
-                    **kw) -> tuple[Tensor, SolveRecord]:
+                    ridge: float = 0.0, **kw) -> tuple[Tensor, SolveRecord]:
         """:func:`ipm.solve` with the pattern rows of the units in ``keep`` and the parts
         ``others``; with ``screen`` (default: when ``n m ≥ SCREEN_MIN``) by constraint screening.
 
@@ -454,11 +624,20 @@ class PatternBarrier:
         """
         n, m, p = self.n, self.m, self.p
         if screen is None:
-            screen = n * m >= SCREEN_MIN and n > 2 * SCREEN_K
+            screen = n * m >= SCREEN_MIN and n > 2 * SCREEN_K and not self.comm.distributed
+        self._check_screen(screen)
+        fobj = Hf if bf is None else ipm.Quadratic(Hf, bf, kw.get("const", 0.0))
+
+        def certify(parts: list):
+            if self.comm.distributed:
+                return None
+            return lambda x, Z: lagrangian_bound(fobj, parts, x, Z, kw["free"], self.nw - 1, 2.0,
+                                                 ridge)
         if not screen:
             outer = self.outer if self.newton == "dense" else None
-            parts = [ipm.Rows(self.Xt, self.D, keep, outer, N)] + others
-            return ipm.solve(Hf, bf, z0, parts, verbose=verbose, label=label, **kw)
+            parts = [ipm.Rows(self.Xt, self.D, keep, outer, N, comm=self.comm)] + others
+            return ipm.solve(Hf, bf, z0, parts, verbose=verbose, label=label,
+                             certify=certify(parts), **kw)
         W0 = z0[: m * p].reshape(m, p)
         norms = torch.linalg.vector_norm(self.Xt, dim=1).clamp_min(1e-300)[:, None]
         k = min(n, SCREEN_K)
@@ -468,7 +647,7 @@ class PatternBarrier:
         for rnd in range(1, SCREEN_ROUNDS + 1):
             parts = [ipm.SubsetRows(self.Xt, self.D, idx, valid, N)] + others
             z, info = ipm.solve(Hf, bf, z0, parts, verbose=verbose,
-                                label=f"{label} screen {rnd}", **kw)
+                                label=f"{label} screen {rnd}", certify=certify(parts), **kw)
             total += info.solve_time
             S = self.cone_rows(z[: m * p].reshape(m, p)) / norms
             S[:, ~keep] = 1.0
@@ -540,6 +719,7 @@ class PatternBarrier:
         m, p, d, nw = self.m, self.p, self.d, self.nw
         lam, beta = check_nonneg(lam, "lam"), check_nonneg(beta, "beta")
         self._check_start(W0, "W0")
+        self._check_screen(screen)
         alpha, t = alpha.to(dev, dt), t.to(dev, dt)
         if alpha.shape != (m,) or t.shape != (m,):
             raise ValueError(f"alpha and t must have shape ({m},), got {tuple(alpha.shape)} and "
@@ -574,7 +754,7 @@ class PatternBarrier:
         z, info = self._rows_solve(Hf, bf, z0, keep, lmi, N, screen=screen, free=free,
                                    const=self.yy, f_scale=self.f_scale, tol=tol,
                                    max_iter=max_iter, verbose=verbose,
-                                   label="(12)", **self._cg_kw())
+                                   label="(12)", ridge=beta, **self._cg_kw())
         W, c, _ = self._unpack(z)
         if not bool(keep.all()):
             W, c = self._restore_biases(W, c, W0, alpha, on, off)
@@ -615,6 +795,7 @@ class PatternBarrier:
         """
         beta = check_positive(beta, "beta (the barrier solver for program (6) needs beta > 0)")
         self._check_start(V0, "V0")
+        self._check_screen(screen)
         dt, dev = torch.float64, self.device
         m, p, nw = self.m, self.p, self.nw
         N = nw + m
@@ -649,7 +830,11 @@ class PatternBarrier:
 def _fast_info(info: SolveRecord, value: float) -> SolveRecord:
     """The interior point's record with ``value`` evaluated exactly at the returned point and
     ``lower = value − sᵀz`` (the duality-gap estimate of the optimum)."""
+    if info.certified:       # a proven bound (lagrangian_bound): the gap is measured from it
+        lower, gap = min(info.lower, value), max(value - info.lower, 0.0)
+    else:
+        lower, gap = value - info.gap, info.gap
     return SolveRecord(status=info.status, iterations=info.iterations,
-                       solve_time=info.solve_time, value=value, lower=value - info.gap,
-                       gap=info.gap, dual_residual=info.dual_residual, device=info.device,
-                       inner_iterations=info.inner_iterations)
+                       solve_time=info.solve_time, value=value, lower=lower,
+                       gap=gap, dual_residual=info.dual_residual, device=info.device,
+                       inner_iterations=info.inner_iterations, certified=info.certified)

@@ -41,6 +41,7 @@ import torch
 from torch import Tensor
 
 from .._checks import check_nonneg, check_positive, check_positive_int
+from .distributed import LOCAL, RowComm, local_or
 from .newton_cg import CGNewtonSystem, CGOptions
 from ..solvers import SolveRecord
 
@@ -231,15 +232,27 @@ class Rows(Cone):
 
     ``W̃`` is ``x[:m p]`` reshaped ``(m, p)``, ``p = d + 1``; ``outer`` holds ``x̃ᵢ x̃ᵢᵀ`` per row
     ``(n, p²)`` for the per-unit Newton blocks.
+
+    ``comm`` (:class:`~.distributed.RowComm`): the rows given are this process's shard; every
+    sum over rows (:meth:`adjoint`, :meth:`dot`, :meth:`hvp`, the preconditioner's blocks
+    through :class:`~.newton_cg.CGOptions`) is all-reduced, every min/all test
+    (:meth:`max_step`, :meth:`interior`, :meth:`worst`, :meth:`init_dual`'s floor) too, and
+    :attr:`nu` counts the rows of all processes (docs/solvers.md §3.3). Matrix-free Newton
+    systems only (the dense :meth:`newton` block is this process's rows alone).
     """
 
-    def __init__(self, Xt: Tensor, D: Tensor, mask: Tensor, outer: Tensor, N: int) -> None:
+    #: the row reductions (one process unless given)
+    comm: RowComm = LOCAL
+
+    def __init__(self, Xt: Tensor, D: Tensor, mask: Tensor, outer: Tensor, N: int,
+                 comm: Optional[RowComm] = None) -> None:
         self.Xt, self.D, self.outer, self.N = Xt, D, outer, N
         self.n, self.p = Xt.shape
         self.m = D.shape[1]
         self.mask = mask
         self.maskf = mask.to(Xt.dtype)[None, :]
-        self.nu = float(self.n * int(mask.sum()))
+        self.comm = local_or(comm)
+        self.nu = float(self.comm.n_total(self.n) * int(mask.sum()))
 
     def slack(self, x: Tensor) -> Tensor:
         W = x[: self.m * self.p].reshape(self.m, self.p)
@@ -256,7 +269,7 @@ class Rows(Cone):
         out = torch.zeros(self.N, dtype=Y.dtype, device=Y.device)
         Y = Y * self.maskf
         out[: self.m * self.p] = (self.Xt.T @ torch.where(self.D, Y, -Y)).T.reshape(-1)
-        return out
+        return self.comm.sum_(out)
 
     def values(self, a: Tensor) -> Tensor:
         """The entries of a slack-shaped tensor that are constraints (1-D)."""
@@ -265,11 +278,18 @@ class Rows(Cone):
     def init_dual(self, s: Tensor, mu: float) -> Tensor:
         # z = μ/s, except on rows (nearly) active at the start, e.g. the optimum of a previous
         # step: there s ~ 1e-12 would give huge duals and a huge dual residual; cap them
-        floor = 1e-2 * float(self.values(s).mean()) if bool(self.mask.any()) else 1.0
+        floor = 1e-2 * self._mean(self.values(s)) if bool(self.mask.any()) else 1.0
         return mu / s.clamp_min(floor) * self.maskf + (1 - self.maskf)
 
+    def _mean(self, v: Tensor) -> float:
+        """The mean of the entries ``v`` over every process's rows."""
+        if not self.comm.distributed:
+            return float(v.mean())
+        tot = self.comm.sum_(torch.stack([v.sum(), v.new_tensor(float(v.numel()))]))
+        return float(tot[0] / tot[1])
+
     def dot(self, a: Tensor, b: Tensor) -> float:
-        return float((a * b * self.maskf).sum())
+        return self.comm.sum(float((a * b * self.maskf).sum()))
 
     # NT scaling of the nonnegative orthant: W = diag(√(s/z)), λ = √(s z)
     def scaling(self, s: Tensor, z: Tensor):
@@ -307,17 +327,20 @@ class Rows(Cone):
     def max_step(self, lam: Tensor, d: Tensor) -> float:
         # masked-out columns carry d = 0 (their u and L dx are zero): no bound from them
         ratio = torch.where(d < 0, -lam / torch.where(d < 0, d, -1.0), math.inf)
-        return float(ratio.min())
+        return self.comm.min(float(ratio.min()) if ratio.numel() else math.inf)
 
     def update_dual(self, z: Tensor, dz: Tensor, a: float) -> Tensor:
         return torch.where(self.mask[None, :], torch.clamp(z + a * dz, min=1e-300), z)
 
     def interior(self, s: Tensor) -> bool:
-        return bool((self.values(s) > 0).all())
+        return self.comm.all(bool((self.values(s) > 0).all()))
 
     def worst(self, s: Tensor, z: Tensor) -> float:
         """The smallest ``s·z`` over the rows (``inf`` without rows)."""
-        return float(self.values(s * z).min()) if bool(self.mask.any()) else math.inf
+        if not bool(self.mask.any()):
+            return math.inf
+        v = self.values(s * z)
+        return self.comm.min(float(v.min()) if v.numel() else math.inf)
 
     def centrality_correction(self, r: Tensor, lam: Tensor, ds: Tensor, dz: Tensor,
                               trial: float, sigma: float, mu: float) -> Tensor:
@@ -344,7 +367,7 @@ class Rows(Cone):
         W = dx[: self.m * self.p].reshape(self.m, self.p)
         out = torch.zeros(self.N, dtype=dx.dtype, device=dx.device)
         out[: self.m * self.p] = ((self.Xt @ W.T) * self._weights(sc)).T.matmul(self.Xt).reshape(-1)
-        return out
+        return self.comm.sum_(out)
 
 
 class SubsetRows(Rows):
@@ -396,8 +419,13 @@ class SubsetRows(Rows):
         return torch.where(self.mask, torch.clamp(z + a * dz, min=1e-300), z)
 
     def precond(self, sc, pc) -> None:
-        w = sc[0]
-        pc.subset_rows(self.A, self.maskf / (w * w))
+        pc.subset_rows(self.A, self._weights(sc))
+
+    def hvp(self, sc, dx: Tensor) -> Tensor:
+        out = torch.zeros(self.N, dtype=dx.dtype, device=dx.device)
+        Y = self._apply(dx) * self._weights(sc)
+        out[: self.m * self.p] = torch.einsum("jr,jrp->jp", Y, self.A).reshape(-1)
+        return out
 
 
 class SpectralLMI(Cone):
@@ -476,15 +504,27 @@ class SpectralLMI(Cone):
         K[self.ri, self.ri] += (V11 * V11).sum()
 
     def scale_ds(self, sc, dx: Tensor) -> Tensor:
-        rinv = sc[1]
-        return rinv @ self.lin(dx) @ rinv.T
+        """``r⁻¹ S(dx) r⁻ᵀ`` through the rank-2d form ``S(dx) = [[dρ I, Eᵀ], [E, 0]]``:
+        ``dρ G Gᵀ + H Gᵀ + G Hᵀ`` with ``G = r⁻¹[:, :d]``, ``H = r⁻¹[:, d:] E`` (``O(k² d)``
+        instead of two ``k × k`` products)."""
+        rinv, d = sc[1], self.d
+        G = rinv[:, :d]
+        H = rinv[:, d:] @ (self.R @ self._wbar(dx))
+        HG = H @ G.T
+        return dx[self.ri] * (G @ G.T) + HG + HG.T
 
     def unscale_dz(self, sc, dzh: Tensor) -> Tensor:
         rinv = sc[1]
         return rinv.T @ dzh @ rinv
 
     def rhs(self, sc, u: Tensor) -> Tensor:
-        return self.adjoint(self.unscale_dz(sc, u))
+        """``Lᵀ(r⁻ᵀ u r⁻¹)``: the adjoint reads only the first d columns of ``r⁻ᵀ u r⁻¹``."""
+        rinv, d = sc[1], self.d
+        Y = rinv.T @ (u @ rinv[:, :d])                            # (r⁻ᵀ u r⁻¹)[:, :d]
+        out = torch.zeros(self.N, dtype=u.dtype, device=u.device)
+        out[self.wbar] = (2.0 * self.R.T @ Y[d:]).reshape(-1)
+        out[self.ri] = torch.trace(Y[:d])
+        return out
 
     def circ(self, a: Tensor, b: Tensor) -> Tensor:
         return 0.5 * (a @ b + b @ a)
@@ -730,7 +770,9 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
           tol: float = 1e-9, max_iter: int = 100, verbose: bool = False, label: str = "ipm",
           objective: Optional[Callable[[Tensor], float]] = None,
           gondzio: int = 2, centrality: float = 0.5, f_scale: float = 1.0,
-          cg: Optional["CGOptions"] = None) -> tuple[Tensor, IPMInfo]:
+          cg: Optional["CGOptions"] = None,
+          certify: Optional[Callable[[Tensor, list], Optional[float]]] = None
+          ) -> tuple[Tensor, IPMInfo]:
     """Minimise ``½ xᵀPx − bᵀx (+ const)`` over ``{x : part.slack(x) ∈ cone, every part}``.
 
     Args:
@@ -758,6 +800,11 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
             these options (:class:`~.newton_cg.CGOptions`; the objective and every part must
             implement ``hessian_operator``/``hvp`` and ``precond``); default the dense Cholesky.
             ``info.inner_iterations`` counts the CG iterations.
+        certify: ``(x, duals) -> a proven lower bound on the optimum (or None)``. With it, the
+            solve also stops as ``"optimal"`` when the gap test holds and the *certified* gap
+            ``f(x) − bound`` is below ``tol·max(f_scale, |f|)`` though the dual residual is not
+            yet below its target (inexact Newton directions leave one); the last bound is
+            returned in ``info.lower`` with ``info.certified = True``.
 
     Returns:
         ``(x, info)``: the last iterate, strictly feasible (slacks recomputed from x); the
@@ -801,6 +848,8 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
     Z = [pt.init_dual(s, mu) for pt, s in zip(parts, S)]
     status, k, gap, res = "max_iter", 0, math.inf, math.inf
     inner = 0
+    lower: Optional[float] = None
+    certified_stop = False
     # one pass more than max_iter steps: the last pass only tests the point the last step made
     for k in range(1, max_iter + 2):
         rd, res, gap = _residuals(fobj, x, parts, S, Z, fi)
@@ -808,9 +857,17 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
         if verbose:
             print(f"[torch_lipcvx] {label} {k - 1:3d}  f={f_now:.12g}  gap={gap:.2e}  "
                   f"dres={res:.1e}  {time.perf_counter() - start:.1f}s", flush=True)
-        if gap <= tol * max(f_scale, abs(f_now)) and res <= tol ** (2 / 3):
+        tol_f = tol * max(f_scale, abs(f_now))
+        if gap <= tol_f and res <= tol ** (2 / 3):
             status = "optimal"
             break
+        if certify is not None and gap <= tol_f and res <= 1e-2:
+            bound = certify(x, Z)             # any dual point's bound is valid: keep the best
+            if bound is not None:
+                lower = bound if lower is None else max(lower, bound)
+                if f_now - lower <= tol_f:
+                    status, certified_stop = "optimal", True
+                    break
         if k > max_iter:
             break
         mu = gap / nu
@@ -851,9 +908,15 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
                   flush=True)
     k = min(k, max_iter)
     value = objective(x) if objective is not None else fobj.value(x)
+    if certify is not None and not certified_stop:
+        bound = certify(x, Z)
+        if bound is not None:
+            lower = bound if lower is None else max(lower, bound)
     info = SolveRecord(status=status, iterations=k, solve_time=time.perf_counter() - start,
                        value=value, gap=gap, dual_residual=res, device=str(dev),
                        inner_iterations=inner if cg is not None else None)
+    if lower is not None:
+        info.lower, info.certified = lower, True
     return x, info
 
 

@@ -45,6 +45,8 @@ from typing import Callable, Optional, Sequence
 import torch
 from torch import Tensor
 
+from .distributed import RowComm, local_or
+
 __all__ = ["CGOptions", "UnitPreconditioner", "CGNewtonSystem", "pcg"]
 
 #: Unit blocks are used (``precond="auto"``) while ``m q²`` stays below this many entries
@@ -65,6 +67,9 @@ class CGOptions:
         max_iter: CG iterations per solve at most.
         eta_min: the smallest relative residual asked of CG.
         chunk: rows per chunk in the passes that build the blocks.
+        comm: the row reductions when ``Xt`` is this process's shard of the rows
+            (:class:`~.distributed.RowComm`, docs/solvers.md §3.3): the unit blocks are
+            all-reduced sums; ``None``: one process.
     """
 
     m: int
@@ -75,6 +80,7 @@ class CGOptions:
     max_iter: int = 500
     eta_min: float = 1e-10
     chunk: int = 4096
+    comm: Optional[RowComm] = None
 
     def mode(self) -> str:
         """The preconditioner that runs: ``"block"`` or ``"diag"``."""
@@ -178,17 +184,19 @@ class UnitPreconditioner:
     # ------------------------------------------------------------------ factor / apply
     def form_rows(self, w: Tensor) -> Tensor:
         """``X̃ᵀ diag(w[:, j]) X̃`` for every unit: ``(m, p, p)`` when :attr:`exact_rows`, else
-        its diagonal ``(m, p)``; one chunked pass over the rows."""
+        its diagonal ``(m, p)``; one chunked pass over the rows (summed over the processes of
+        ``opts.comm``)."""
         Xt, p = self.opts.Xt, self.p
+        comm = local_or(self.opts.comm)
         if not self.exact_rows:
-            return w.T @ (Xt * Xt)
+            return comm.sum_(w.T @ (Xt * Xt))
         chunk = max(1, min(self.opts.chunk, 10_000_000 // (p * p)))
         acc = torch.zeros(self.m, p * p, dtype=self.dtype, device=self.device)
         for lo in range(0, Xt.shape[0], chunk):
             Xc = Xt[lo:lo + chunk]
             outer = (Xc[:, :, None] * Xc[:, None, :]).reshape(len(Xc), p * p)
             acc += w[lo:lo + chunk].T @ outer
-        return acc.reshape(self.m, p, p)
+        return comm.sum_(acc).reshape(self.m, p, p)
 
     def add_formed_rows(self, F: Tensor) -> None:
         """Add what :meth:`form_rows` returned (kept by a caller whose weights do not change)."""
