@@ -21,6 +21,9 @@ change between releases without notice.
 * :mod:`.loss_barrier` — programs (6) and (12) for any convex loss of :mod:`torch_lipcvx.losses`
   and ``k`` outputs: on :mod:`.ipm` with the loss's Hessian, and the plain cvxpy programs that
   cross-check it (docs/losses.md §5).
+* :mod:`.distributed` — :class:`~.distributed.RowComm`: the interior point's sums and minima
+  over rows all-reduced across ``torch.distributed`` processes that each hold a shard of the
+  rows (docs/solvers.md §3.3).
 
 The dispatch between these (``solver="auto"``: torch first, the cvxpy program as the fallback,
 :class:`~torch_lipcvx.bounds.LipSDPFallbackWarning`) lives with the certificate in

@@ -38,6 +38,7 @@ from ..bounds import LipSDPResult
 # IterationRecord is re-exported (its home is .descent, with the descent rule)
 from .descent import Certifier, Descent, IterationRecord, ObjectiveHistory, Verdict
 from .._engine.barrier import PatternBarrier
+from .._engine.distributed import RowComm, local_or
 from ..models import ShallowReLU, ShallowWeights, activation_patterns, sign_order
 # Objective and objective are re-exported: their home is torch_lipcvx.objective
 from ..objective import Objective, check_inputs, objective, score
@@ -211,7 +212,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
                 max_iter: int = defaults.MAX_ITER, tol: float = defaults.TOL,
                 solver: SolverLike = DEFAULT, solver_options: Optional[dict] = None,
                 verbose: Union[bool, int] = False, progress: Optional[bool] = None,
-                loss: LossLike = None) -> PostProcessResult:
+                loss: LossLike = None, comm: Optional[RowComm] = None) -> PostProcessResult:
     """Post-process a trained shallow ReLU network by convex optimisation (Algorithm 1).
 
     Args:
@@ -250,6 +251,15 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
             step is the restriction (12) with the outer weights ``a_j`` fixed (docs/programs.md
             §6), also for ``lam = 0`` (then without the LMI; program (6) is the squared loss's,
             one output), and ``J`` is non-increasing the same way.
+        comm: share the convex steps' rows across the processes of a ``torch.distributed``
+            group (:class:`~torch_lipcvx._engine.distributed.RowComm`, docs/solvers.md §3.3):
+            every process calls ``postprocess`` with the same arguments and the full data; the
+            torch interior point of (12) and (6) then runs matrix-free (``newton="cg"``) on
+            each process's contiguous shard of the rows, all-reducing its sums, and every
+            process returns the same result. LipSDP and the scoring of each candidate run on
+            every process on the full data. The squared loss, one output and the torch
+            solvers (``"auto"``, ``"torch"``) only; ``None`` (default): one process (a
+            one-process ``RowComm()`` runs the same matrix-free path on all the rows).
 
     Returns:
         :class:`PostProcessResult` with a new model (input's device and dtype), the history of
@@ -263,8 +273,10 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
             ``λρ`` more than 2⁵³ times the data terms of the input (the fit would be lost in
             float64 rounding; the message gives the largest usable ``lam``); unknown
             ``solver_options`` keys for ``"auto"``/``"torch"`` (they take ``tol``,
-            ``max_iter``, ``screen``).
-        TypeError: ``solver_options`` not a dict, or a wrongly typed value in it.
+            ``max_iter``, ``screen``); a ``comm`` of several processes with another loss,
+            ``k`` outputs, a cvxpy solver or ``screen=True``.
+        TypeError: ``solver_options`` not a dict, or a wrongly typed value in it; ``comm`` not
+            a ``RowComm``.
         SolverError: the very first solve, or the certificate of its result, failed
             (a later failure of either keeps the previous iterate, warns, records the candidate
             in ``rejected`` and says so in ``message``).
@@ -281,6 +293,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
     tol = check_nonneg(tol, "tol")
     solver = Solver.parse(solver, solver_options)
     solver_options = check_solver_options(solver.options_or_none, solver, PatternBarrier.OPTIONS)
+    comm = _check_comm(comm, general, loss, solver, solver_options)
     show = check_progress(progress)
     certify = Certifier(solver, solver_options, collect=True)
     solver_verbose = int(verbose) >= 2
@@ -292,14 +305,37 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
     with progress_bar(show, max_iter if lam > 0 else 1, "Algorithm 1" if lam > 0
                       else "program (6)") as bar:
         return _postprocess(net, w0, X, y, lam, beta, max_iter, tol, solver, solver_options,
-                            certify, verbose, solver_verbose, start, bar)
+                            certify, verbose, solver_verbose, start, bar, comm)
+
+
+def _check_comm(comm, general: bool, loss: Loss, solver: Solver,
+                options: Optional[dict]) -> Optional[RowComm]:
+    """``postprocess``'s ``comm``: ``None``, or the :class:`RowComm` whose processes share the
+    rows of the torch interior point (``ValueError`` where that cannot run with several
+    processes: another loss or ``k`` outputs, a cvxpy solver, row screening)."""
+    if comm is None:
+        return None
+    comm = local_or(comm)
+    if not comm.distributed:
+        return comm
+    what = ("k outputs" if general and isinstance(loss, SquaredError) else
+            f"the {loss.name} loss" if general else
+            f"solver={solver.name!r}" if not solver.uses_torch else
+            "screen=True" if (options or {}).get("screen") else None)
+    if what is not None:
+        raise ValueError(f"comm shares the rows of the torch interior point for the squared "
+                         f"loss of one output across {comm.world} processes; {what} is not "
+                         "available that way: pass comm=None (one process)")
+    return comm
 
 
 def _postprocess(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, lam: float,
                  beta: float, max_iter: int, tol: float, solver: Solver,
                  solver_options: Optional[dict], certify: Certifier, verbose: Union[bool, int],
-                 solver_verbose: bool, start: float, bar) -> PostProcessResult:
-    """The work of :func:`postprocess` (arguments checked), advancing the progress ``bar``.
+                 solver_verbose: bool, start: float, bar,
+                 comm: Optional[RowComm] = None) -> PostProcessResult:
+    """The work of :func:`postprocess` (arguments checked), advancing the progress ``bar``;
+    ``comm``: the processes that share the rows of the steps' interior point.
 
     The steps (program (6), or the restriction (12) with the current certificate) make the
     candidates; a :class:`~torch_lipcvx.algorithm1.descent.Descent` accepts or rejects them."""
@@ -316,7 +352,7 @@ def _postprocess(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, lam
         else:
             start_v = (w.alpha[idx].abs()[:, None] * w.W_tilde[idx]).numpy()
             V, c, info = _solve_l2(X, y, D.numpy()[:, idx], sign, beta, w.c, start_v, solver,
-                                   solver_options, net.device, solver_verbose)
+                                   solver_options, net.device, solver_verbose, comm=comm)
             Wt_s, alpha_s = convex_to_weights(V, sign)
             Wt = torch.zeros_like(w.W_tilde)
             alpha = torch.zeros_like(w.alpha)
@@ -334,7 +370,8 @@ def _postprocess(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, lam
         else:
             ai = torch.nonzero(act)[:, 0]
             step12 = _RestrictionStep(X, y, D[:, ai], w.alpha[ai], lam, beta, w.c is not None,
-                                      solver, solver_options, net.device, solver_verbose)
+                                      solver, solver_options, net.device, solver_verbose,
+                                      comm=comm)
             message = _restriction_loop(descent, step12, w, act, beta, max_iter, tol,
                                         verbose, bar, _c)
     certify.warn_fallbacks(stacklevel=4)
@@ -559,16 +596,20 @@ _FastSolveInfo = SolveRecord
 
 def _solve_l2(X: Tensor, y: Tensor, D: np.ndarray, sign: np.ndarray, beta: float,
               c0: Optional[Tensor], start: Optional[np.ndarray], solver: Solver,
-              options: Optional[dict], device, verbose: bool = False):
-    """Program (6) by the torch interior point (``solver.uses_torch``, on ``device``) or cvxpy.
+              options: Optional[dict], device, verbose: bool = False,
+              comm: Optional[RowComm] = None):
+    """Program (6) by the torch interior point (``solver.uses_torch``, on ``device``; on this
+    process's rows of ``comm``, see :func:`_rows_of`) or cvxpy (all the rows).
 
     Returns ``(V (k, d + 1), c, info)`` as NumPy/float like :meth:`L2Program.solve`.
     """
     ipm, V_ipm = None, None
     if solver.uses_torch and beta > 0 and start is not None:
-        ipm = PatternBarrier(X.to(device), y.to(device), torch.as_tensor(D).to(device),
+        rows, kw = _rows_of(comm, X.shape[0])
+        ipm = PatternBarrier(X[rows].to(device), y[rows].to(device),
+                             torch.as_tensor(D[rows]).to(device),
                              torch.as_tensor(sign, dtype=torch.float64).to(device),
-                             output_bias=c0 is not None)
+                             output_bias=c0 is not None, **kw)
         V_ipm, c_ipm, info = ipm.solve_l2(beta, torch.as_tensor(start), c0, verbose=verbose,
                                           **(options or {}))
         if not _fast_failed(solver, "program (6)", info):
@@ -578,6 +619,15 @@ def _solve_l2(X: Tensor, y: Tensor, D: np.ndarray, sign: np.ndarray, beta: float
     if ipm is not None:
         V, c = _onto_patterns(ipm, V_ipm, c_ipm, V, c)
     return V, c, info
+
+
+def _rows_of(comm: Optional[RowComm], n: int) -> tuple[slice, dict]:
+    """The rows of the ``n`` this process gives the interior point, and the
+    :class:`PatternBarrier` keywords: all rows and none without ``comm``; with ``comm``, its
+    contiguous shard, the matrix-free Newton systems and the row reductions."""
+    if comm is None:
+        return slice(0, n), {}
+    return comm.shard(n), {"newton": "cg", "comm": comm}
 
 
 def _onto_patterns(ipm: PatternBarrier, W_in: Tensor, c_in: Optional[Tensor], W_out: np.ndarray,
@@ -613,15 +663,17 @@ class _RestrictionStep:
 
     def __init__(self, X: Tensor, y: Tensor, D: Tensor, alpha: Tensor, lam: float, beta: float,
                  output_bias: bool, solver: Solver, options: Optional[dict], device,
-                 verbose: bool) -> None:
+                 verbose: bool, comm: Optional[RowComm] = None) -> None:
         self.args = (X, y, D, alpha, lam, beta, output_bias)
         self.solver, self.options, self.device, self.verbose = solver, options, device, verbose
         self.ipm = None
         self.program = None
         self.anchor: Optional[tuple[Tensor, Optional[Tensor]]] = None   # the first start
-        if solver.uses_torch:
-            self.ipm = PatternBarrier(X.to(device), y.to(device), D.to(device),
-                                      alpha.to(device), output_bias=output_bias)
+        if solver.uses_torch:       # on this process's rows of comm (all without)
+            rows, kw = _rows_of(comm, X.shape[0])
+            self.ipm = PatternBarrier(X[rows].to(device), y[rows].to(device),
+                                      D[rows].to(device), alpha.to(device),
+                                      output_bias=output_bias, **kw)
 
     def _cvxpy(self) -> LipschitzRestriction:
         if self.program is None:
@@ -634,7 +686,7 @@ class _RestrictionStep:
         """Return ``(W̃ (m, d + 1) array, c, info)`` for ``T = diag(t)``."""
         _, _, _, alpha, lam, beta, _ = self.args
         ipm_point = None
-        if self.ipm is not None and not bool((self.ipm.cone_rows(W0.to(self.device)) >= 0).all()):
+        if self.ipm is not None and not self.ipm.on_patterns(W0.to(self.device)):
             # cvxpy's solutions bend a pattern by ~1e-9; after a fallback they are pulled back
             # onto the patterns (_onto_patterns), so this is left for starts that cannot be
             warnings.warn("the current network does not have the fixed patterns exactly; this "
