@@ -409,6 +409,10 @@ class PatternBarrier:
             self._gram = (gram * (2.0 / n), rhs * (2.0 / n))
         return self._gram
 
+    def _dense_outer(self) -> Optional[Tensor]:
+        """:attr:`outer` on the dense path (its Newton blocks use it); ``None`` matrix-free."""
+        return self.outer if self.newton == "dense" else None
+
     @property
     def outer(self) -> Tensor:
         """``x̃ᵢ x̃ᵢᵀ`` per row ``(n, p²)``, for the dense path's per-unit Newton blocks."""
@@ -634,7 +638,7 @@ class PatternBarrier:
             return lambda x, Z: lagrangian_bound(fobj, parts, x, Z, kw["free"], self.nw - 1, 2.0,
                                                  ridge)
         if not screen:
-            outer = self.outer if self.newton == "dense" else None
+            outer = self._dense_outer()
             parts = [ipm.Rows(self.Xt, self.D, keep, outer, N, comm=self.comm)] + others
             return ipm.solve(Hf, bf, z0, parts, verbose=verbose, label=label,
                              certify=certify(parts), **kw)

@@ -868,6 +868,11 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
                 if f_now - lower <= tol_f:
                     status, certified_stop = "optimal", True
                     break
+        if cg is not None and gap <= tol_f and res <= cg.res_tol:
+            # CG's floor: the gap is closed, the dual residual as small as inexact directions
+            # make it, and no certified bound closes the gap: feasible, accurate, not proven
+            status = "inexact"
+            break
         if k > max_iter:
             break
         mu = gap / nu
@@ -882,7 +887,13 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
         else:
             newton = CGNewtonSystem(cg, fobj, x, rd, parts, sc, lam, fi, all_free, res,
                                     tol ** (2 / 3))
-        step = _predictor_corrector(newton, gap, mu, gondzio)
+        if cg is not None and gap <= tol_f:
+            # the gap is closed but inexact directions left a dual residual: centre at the
+            # current μ (σ = 1) so the step removes the residual without driving the pairs
+            # to the boundary (where the scaling degenerates)
+            step = _centring(newton, mu)
+        else:
+            step = _predictor_corrector(newton, gap, mu, gondzio)
         inner += getattr(newton, "cg_iterations", 0)
         if step is None:
             status = "stalled"
@@ -1055,6 +1066,19 @@ def _predictor_corrector(newton: _NewtonSystem, gap: float, mu: float,
         dx, dsh, dzh, a_max = cand
         rc = rc2
     return _Step(dx=dx, dsh=dsh, dzh=dzh, a_max=a_max, a_aff=a_aff, sigma=sigma)
+
+
+def _centring(newton, mu: float) -> Optional[_Step]:
+    """The pure centring direction (``σ = 1``: complementarity pulled to ``μ e``, the dual
+    residual removed), from one factor; None if it cannot be formed."""
+    parts, lam = newton.parts, newton.lam
+    if not newton.factor(0.0):
+        return None
+    rc = [-pt.circ(l, l) + mu * pt.identity(l) for pt, l in zip(parts, lam)]
+    dx, dsh, dzh, a_max = newton.direction(rc)
+    if not (bool(torch.isfinite(dx).all()) and math.isfinite(a_max)):
+        return None
+    return _Step(dx=dx, dsh=dsh, dzh=dzh, a_max=a_max, a_aff=a_max, sigma=1.0)
 
 
 def _boundary_step(x: Tensor, dx: Tensor, parts: Sequence[Cone],

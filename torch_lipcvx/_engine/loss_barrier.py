@@ -30,7 +30,8 @@ import torch
 from torch import Tensor
 
 from . import ipm
-from .barrier import PatternBarrier, _fast_info
+from .barrier import PatternBarrier, _fast_info, check_newton
+from .distributed import LOCAL
 from .lipsdp_vector import metric_matrix
 from .._checks import check_nonneg, check_patterns
 from ..losses import Loss, SoftmaxCrossEntropy
@@ -82,6 +83,39 @@ class _LossObjective(ipm.SmoothObjective):
         g[-self.ne:] = self.lin
         return g
 
+    def _weights(self, x: Tensor) -> Tensor:
+        """The loss's ``k × k`` Hessians at the current outputs, divided by n: ``(n, k, k)``."""
+        b = self.bar
+        return b.loss.hessian(self.outputs(x), b.y) / b.n
+
+    def hessian_operator(self, x: Tensor):
+        """``v ↦ ∇²f(x) v`` as two passes over the rows: ``Φᵀ (H_i (Φ v)_i)`` plus the ridge."""
+        b = self.bar
+        Hs = self._weights(x)
+        zero = torch.zeros((), dtype=x.dtype, device=x.device)
+
+        def hvp(v: Tensor) -> Tensor:
+            F = self.outputs(v)                                       # (n, k), Φ v
+            G = torch.einsum("irs,is->ir", Hs, F)
+            out = torch.zeros_like(v)
+            gW = torch.where(b.D, G @ self.A.T, zero).T @ b.Xt
+            out[: self.mp] = gW.reshape(-1) + self.beta * v[: self.mp]
+            out[self.mp: self.mp + b.k] = G.sum(0)
+            return out
+        return hvp
+
+    def precond(self, x: Tensor, pc) -> None:
+        """Unit j's block ``X̃ᵀ diag(D_ij a_jᵀ H_i a_j / n) X̃``, β on the weights and the
+        output bias's diagonal ``Σ_i diag(H_i)/n``."""
+        b = self.bar
+        Hs = self._weights(x)
+        w = torch.einsum("jr,irs,js->ij", self.A, Hs, self.A) * b.D.to(x.dtype)
+        pc.rows(w)
+        if self.beta > 0:
+            pc.unit_ridge(self.beta)
+        pc.diag(torch.arange(self.mp, self.mp + b.k, device=x.device),
+                torch.diagonal(Hs, dim1=1, dim2=2).sum(0))
+
     def hessian(self, x: Tensor) -> Tensor:
         """``(1/n) Σ_i Φ_iᵀ H_i Φ_i`` (plus the ridge), with ``H_i`` the loss's ``k × k``
         Hessian at ``F_i``. The ``W̃``–``W̃`` block is ``Σ_i (D_i D_iᵀ ∘ A H_i Aᵀ) ⊗ x̃_i x̃_iᵀ``,
@@ -124,7 +158,8 @@ class LossBarrier(PatternBarrier):
     """
 
     def __init__(self, X: Tensor, y: Tensor, D: Tensor, A: Tensor, loss: Loss, *,
-                 output_bias: bool, chunk: int = 2048) -> None:
+                 output_bias: bool, chunk: int = 2048, newton: str = "dense",
+                 precond: str = "auto") -> None:
         dt, dev = torch.float64, X.device
         A = A[:, None] if A.dim() == 1 else A
         if X.dim() != 2 or D.dim() != 2 or D.shape[0] != X.shape[0] or A.shape[0] != D.shape[1]:
@@ -144,7 +179,9 @@ class LossBarrier(PatternBarrier):
         self.loss = loss
         self.output_bias = bool(output_bias)
         self.nw = self.m * self.p + self.k
-        self.outer = (self.Xt[:, :, None] * self.Xt[:, None, :]).reshape(self.n, self.p * self.p)
+        self.newton, self.precond = check_newton(newton, precond)
+        self._gram, self._outer = None, None          # the dense path's, built on first use
+        self.comm = LOCAL
 
     def model_loss(self, W: Tensor, c: Optional[Tensor]) -> float:
         """The data term ``(1/n) Σ ℓ(F_i, y_i)`` of the weights ``W̃`` and ``c``."""
@@ -205,7 +242,7 @@ class LossBarrier(PatternBarrier):
         Wb0 = W0[:, :d]
         rho0 = float(torch.linalg.eigvalsh(Wb0.T @ M @ Wb0)[-1])
         rho0 = rho0 * (1 + 1e-1) + 1e-9 * max(rho0, 1.0)
-        parts = [ipm.Rows(self.Xt, self.D, keep, self.outer, N)]
+        parts = [ipm.Rows(self.Xt, self.D, keep, self._dense_outer(), N)]
         if lam > 0:
             parts.append(ipm.SpectralLMI(R, m, p, d, N - 1, N))
         else:
@@ -214,7 +251,8 @@ class LossBarrier(PatternBarrier):
         fobj = _LossObjective(self, self.A, W0.new_tensor([float(lam)]), beta)
         f_scale = max(self.model_loss(W0, c_start), 1e-6)
         x, info = ipm.solve(fobj, None, x0, parts, free=free, f_scale=f_scale, tol=tol,
-                            max_iter=max_iter, verbose=verbose, label="(12) loss")
+                            max_iter=max_iter, verbose=verbose, label="(12) loss",
+                            **self._cg_kw())
         W = x[: m * p].reshape(m, p)
         c = x[m * p: m * p + k] if self.output_bias else None
         if not bool(keep.all()):
@@ -258,12 +296,13 @@ class LossBarrier(PatternBarrier):
             + 1e-9 * max(float(V0.abs().max()), 1.0)
         x0 = torch.cat([V0.reshape(-1), c_vec, tau0])
         parts = [ipm.Rows(self.Xt, self.D, torch.ones(m, dtype=torch.bool, device=dev),
-                          self.outer, N), ipm.GroupSOC(m, p, m * p + k, N, dt, dev)]
+                          self._dense_outer(), N), ipm.GroupSOC(m, p, m * p + k, N, dt, dev)]
         fobj = _LossObjective(self, self.A, torch.full((m,), float(beta), dtype=dt, device=dev),
                               0.0)
         f_scale = max(self.model_loss(V0, c_start), 1e-6)
         x, info = ipm.solve(fobj, None, x0, parts, free=free, f_scale=f_scale, tol=tol,
-                            max_iter=max_iter, verbose=verbose, label="(6) loss")
+                            max_iter=max_iter, verbose=verbose, label="(6) loss",
+                            **self._cg_kw(m * p + k + torch.arange(m, device=dev)))
         V = x[: m * p].reshape(m, p)
         c = x[m * p: m * p + k] if self.output_bias else None
 
