@@ -34,7 +34,8 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from .. import defaults
 from .._checks import check_nonneg, check_positive_int
-from ..losses import LossLike, get_loss
+from .._engine.distributed import RowComm
+from ..losses import LossLike, SquaredError, get_loss
 from ..models import ShallowReLU, ShallowWeights
 from ..bounds import sampled_lower_bound
 from ..algorithm1.postprocess import PostProcessResult, postprocess
@@ -163,11 +164,17 @@ class ConvexPostProcessing(pl.Callback):
       DeepSpeed are rejected).
     * ``on_fit_end``: the full training set is gathered in float64 (explicit ``X``, ``y`` if given,
       else every ``(x, y)`` of the training ``DataLoader``'s dataset, in index order, ignoring the
-      sampler and shuffling). On global rank zero only, :func:`postprocess` runs on the network
-      as it is (it never modifies its input; the maths runs in float64 and every candidate is
-      rounded to the network's dtype before it is scored, so ``J_after`` is the objective of the
-      weights written back). Lightning has moved the module to the CPU before ``on_fit_end``, so
-      the solvers run there. Rank zero then
+      sampler and shuffling). :func:`postprocess` runs on the network as it is (it never
+      modifies its input; the maths runs in float64 and every candidate is rounded to the
+      network's dtype before it is scored, so ``J_after`` is the objective of the weights
+      written back). Lightning has moved the module to the CPU before ``on_fit_end``, so the
+      solvers run there. Under DDP with two or more processes, the squared loss of one output,
+      a torch solver (``"auto"``, ``"torch"``) and no ``select``, it runs on **every rank**,
+      each rank's interior point on its contiguous shard of the rows, the sums over rows
+      all-reduced (``postprocess(..., comm=...)``, docs/solvers.md §3.3); LipSDP and the
+      scoring of each candidate run on every rank on the full data, and the summary (with its
+      sampled lower bounds) on rank zero. Otherwise (one process, another loss, ``k`` outputs,
+      a cvxpy solver, ``select``) it runs on global rank zero alone. Rank zero then
       broadcasts the resulting weights and the summary (``trainer.strategy.broadcast(.., src=0)``),
       so every rank ends with identical weights. The weights are copied into the module's
       network in place (its device and dtype, ``ShallowReLU.load_weights``) ONLY if
@@ -273,7 +280,8 @@ class ConvexPostProcessing(pl.Callback):
 
     Attributes:
         result: the :class:`~torch_lipcvx.algorithm1.postprocess.PostProcessResult` of the last run
-            (global rank zero only; ``None`` elsewhere and before a run; not checkpointed).
+            (on every rank when the ranks shared the convex step, else global rank zero only;
+            ``None`` elsewhere and before a run; not checkpointed).
         summary: a dict of floats (keys ``J_before``, ``J_after``, ``mse_before``,
             ``mse_after``, ``L_upper_before``, ``L_upper_after``, ``L_lower_before``,
             ``L_lower_after``, ``improvement``,
@@ -291,7 +299,8 @@ class ConvexPostProcessing(pl.Callback):
             ``X`` or an unsupported strategy (in ``setup``); training batches that are not
             ``(x, y)`` pairs or no training data (in ``on_fit_end``).
         RuntimeError: post-processing failed on rank zero (raised on every rank, with the
-            rank-zero error message).
+            rank-zero error message), or, when the ranks shared the convex step, on another
+            rank (raised on every rank).
     """
 
     def __init__(self, *, lam: float = 0.0, beta: float = defaults.BETA,
@@ -432,6 +441,51 @@ class ConvexPostProcessing(pl.Callback):
                              "DataLoader to fit, or pass X_val= and y_val=")
         return _gather(loader, "validation")
 
+    def _row_comm(self, trainer: pl.Trainer, net: ShallowReLU) -> Optional[RowComm]:
+        """The processes that share the rows of the convex step (every rank of a DDP run of two
+        or more processes), or ``None`` where it runs on rank zero alone: one process,
+        ``select``, another loss than the squared error, ``k`` outputs, a cvxpy solver, row
+        screening asked for (docs/solvers.md §3.3)."""
+        if trainer.world_size < 2 or self.select is not None or net.out_features != 1:
+            return None
+        if not isinstance(get_loss(self.loss), SquaredError):
+            return None
+        if not Solver.parse(self.solver, self.solver_options).uses_torch \
+                or (self.solver_options or {}).get("screen"):
+            return None
+        comm = RowComm.from_default_group()
+        return comm if comm.distributed else None
+
+    def _run_every_rank(self, trainer: pl.Trainer, net: ShallowReLU, comm: RowComm) -> dict:
+        """:func:`postprocess` on every rank, the rows of its convex steps shared by ``comm``;
+        the payload on rank zero (``{}`` elsewhere). A failure on any rank is raised on every
+        rank (after the others learn of it, so none hangs)."""
+        zero = trainer.is_global_zero
+        payload: dict = {}
+        error: Optional[BaseException] = None
+        try:
+            X, y = self._training_data(trainer)
+            kwargs = {} if self.loss is None else {"loss": self.loss}
+            res = postprocess(net, X, y, lam=self.lam, beta=self.beta, max_iter=self.max_iter,
+                              tol=self.tol, solver=self.solver,
+                              solver_options=self.solver_options,
+                              verbose=self.verbose if zero else False,
+                              progress=None if zero else False, comm=comm, **kwargs)
+            self.result = res
+            if zero:
+                payload = self._payload(net, X, res.model, res.history[0], res.history[-1],
+                                        iterations=float(len(res.history) - 1))
+        except Exception as exc:
+            error = exc
+            payload = {"error": f"{type(exc).__name__}: {exc}"}
+        if comm.any(error is not None):                   # every rank learns of it
+            self.result = None
+            if error is not None:
+                raise error
+            raise RuntimeError("convex post-processing failed on another rank (the ranks "
+                               "shared its rows)")
+        return payload
+
     def _run_rank_zero(self, trainer: pl.Trainer, net: ShallowReLU) -> dict:
         X, y = self._training_data(trainer)
         if self.select is not None:
@@ -519,7 +573,10 @@ class ConvexPostProcessing(pl.Callback):
         self.result, self.summary, self.applied, self.revalidated = None, None, False, False
         self.selection = None
         payload: dict
-        if trainer.is_global_zero:
+        comm = self._row_comm(trainer, net)
+        if comm is not None:
+            payload = self._run_every_rank(trainer, net, comm)
+        elif trainer.is_global_zero:
             try:
                 payload = self._run_rank_zero(trainer, net)
             except Exception as exc:  # tell the other ranks before raising, so none hangs
