@@ -15,10 +15,11 @@ from torch_lipcvx.models import activation_patterns, sign_order
 
 DT = torch.float64
 
-#: name -> (seed, n, d, m, flat): ``n`` odd, so the two ranks hold different numbers of rows;
-#: ``flat``: unit 0 made to fire on no row and unit 1 on every row (the units eliminated when
-#: β = 0, whose biases are restored from per-unit minima and maxima over all the rows)
-CASES = {"plain": (0, 91, 3, 8, False), "flat": (1, 75, 2, 6, True)}
+#: name -> (seed, n, d, m, flat, betas, program6): ``n`` odd, so the two ranks hold different
+#: numbers of rows; ``flat``: unit 0 made to fire on no row and unit 1 on every row (the units
+#: eliminated when β = 0, whose biases are restored from per-unit minima and maxima over all the
+#: rows); ``betas``: the restrictions (12) solved; ``program6``: whether (6) is solved too
+CASES = {"plain": (1, 75, 2, 6, False, (1e-3,), True), "flat": (1, 75, 2, 6, True, (0.0,), False)}
 LAM = 1e-2
 #: the interior point's tolerance here: its gap test (1e-8 relative) and dual-residual test
 #: (tol^(2/3) ≈ 4.6e-6) are both met by the matrix-free path on these small instances
@@ -27,7 +28,7 @@ TOL = 1e-8
 
 def setup(case):
     """``(w, X, y, D, t)``: the network (units ordered α > 0 first), data, patterns, LipSDP's t."""
-    seed, n, d, m, flat = case
+    seed, n, d, m, flat = case[:5]
     net, X, y = make_instance(seed, n, d, m)
     w = net.weights().to(dtype=DT)
     w = w.permute(sign_order(w.alpha))
@@ -44,22 +45,28 @@ def _shard(comm: Optional[RowComm], n: int) -> slice:
     return slice(0, n) if comm is None else comm.shard(n)
 
 
-def barrier_solves(case, comm: Optional[RowComm]) -> dict:
-    """(12) with β = 0 and β = 1e-3, and (6) with β = 1e-3, by the matrix-free interior point on
-    this process's rows: ``{name: {"W", "c", "value", "status", "iterations"}}``."""
+def barrier_solves(case, comm: Optional[RowComm], device: str = "cpu") -> dict:
+    """The case's restrictions (12) and program (6) (β = 1e-3), by the matrix-free interior
+    point on this process's rows, on ``device``: ``{name: {"W", "c", "value", "status",
+    "iterations"}}`` (tensors on the CPU)."""
     w, X, y, D, t = setup(case)
+    if device != "cpu":
+        w = w.to(device)
+        X, y, D, t = X.to(device), y.to(device), D.to(device), t.to(device)
     sl = _shard(comm, X.shape[0])
     out = {}
     bar = PatternBarrier(X[sl], y[sl], D[sl], w.alpha, output_bias=True, newton="cg", comm=comm)
-    for beta in (0.0, 1e-3):
+    for beta in case[5]:
         W, c, _, info = bar.solve_restriction(w.alpha, t, LAM, beta, w.W_tilde, w.c, tol=TOL)
-        out[f"restriction beta={beta:g}"] = {"W": W, "c": c, "value": info.value,
+        out[f"restriction beta={beta:g}"] = {"W": W.cpu(), "c": c.cpu(), "value": info.value,
                                              "status": info.status,
                                              "iterations": info.iterations}
+    if not case[6]:
+        return out
     bar6 = PatternBarrier(X[sl], y[sl], D[sl], torch.sign(w.alpha), output_bias=True,
                           newton="cg", comm=comm)
     V, c, info = bar6.solve_l2(1e-3, w.alpha.abs()[:, None] * w.W_tilde, w.c, tol=TOL)
-    out["program6"] = {"W": V, "c": c, "value": info.value, "status": info.status,
+    out["program6"] = {"W": V.cpu(), "c": c.cpu(), "value": info.value, "status": info.status,
                        "iterations": info.iterations}
     return out
 
@@ -86,13 +93,13 @@ def refusals(comm: RowComm) -> dict:
 
 def postprocess_runs(comm: RowComm) -> dict:
     """``postprocess`` on the full data with the convex steps on ``comm``'s rows: Algorithm 1
-    (λ > 0, three steps) and the ℓ2 case (λ = 0): ``{name: {"J": [...], "state": weights}}``."""
+    (λ > 0, two steps) and the ℓ2 case (λ = 0): ``{name: {"J": [...], "state": weights}}``."""
     from torch_lipcvx import postprocess
-    net, X, y = make_instance(2, 83, 3, 8)
+    net, X, y = make_instance(3, 61, 2, 5)
     out = {}
     for name, lam in (("algorithm1", LAM), ("l2", 0.0)):
-        res = postprocess(net, X, y, lam=lam, beta=1e-3, max_iter=3, solver="torch",
-                          comm=comm)
+        res = postprocess(net, X, y, lam=lam, beta=1e-3, max_iter=2, solver="torch",
+                          solver_options={"tol": TOL}, comm=comm)
         out[name] = {"J": [r.objective for r in res.history],
                      "state": {k: v.detach().clone() for k, v in res.model.state_dict().items()},
                      "message": res.message}

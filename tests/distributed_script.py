@@ -6,11 +6,13 @@ OUTDIR``. Writes ``OUTDIR/rank{r}.pt``, a dict: per instance of distributed_case
 restriction (12) (β = 0 and β > 0) and program (6) by ``PatternBarrier(newton="cg", comm=...)``
 on this rank's rows; ``"errors"``: what a shared barrier refuses; ``"postprocess"``:
 ``postprocess(..., comm=...)`` (Algorithm 1, and program (6) with ``lam = 0``) on the full data,
-the convex steps sharded.
+the convex steps sharded. With ``DIST_DEVICE=cuda`` in the environment: the barrier solves only,
+on CUDA tensors (the gloo reductions staged through the CPU).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -30,9 +32,11 @@ def main(out: Path) -> None:
     dist.init_process_group("gloo", init_method="env://")
     comm = RowComm.from_default_group()
     try:
-        res = {name: barrier_solves(case, comm) for name, case in CASES.items()}
-        res["errors"] = refusals(comm)
-        res["postprocess"] = postprocess_runs(comm)
+        device = os.environ.get("DIST_DEVICE", "cpu")
+        res = {name: barrier_solves(case, comm, device) for name, case in CASES.items()}
+        if device == "cpu":
+            res["errors"] = refusals(comm)
+            res["postprocess"] = postprocess_runs(comm)
         torch.save(res, out / f"rank{comm.rank}.pt")
     finally:
         dist.barrier()
