@@ -286,7 +286,7 @@ def _unit_solve(rows, z: Tensor, G: Tensor, keep: Tensor) -> Tensor:
         for lo in range(0, Xt.shape[0], chunk):
             Xc = Xt[lo:lo + chunk]
             B += z[lo:lo + chunk].T @ (Xc[:, :, None] * Xc[:, None, :]).reshape(len(Xc), p * p)
-        B = B.reshape(m, p, p)
+        B = rows.comm.sum_(B).reshape(m, p, p)          # over every process's rows
     Bk = B[keep]
     tr = torch.diagonal(Bk, dim1=1, dim2=2).sum(1).clamp_min(1e-300)
     Bk = Bk + (1e-12 * tr)[:, None, None] * torch.eye(p, dtype=G.dtype, device=G.device)
@@ -633,8 +633,6 @@ class PatternBarrier:
         fobj = Hf if bf is None else ipm.Quadratic(Hf, bf, kw.get("const", 0.0))
 
         def certify(parts: list):
-            if self.comm.distributed:
-                return None
             return lambda x, Z: lagrangian_bound(fobj, parts, x, Z, kw["free"], self.nw - 1, 2.0,
                                                  ridge)
         if not screen:
