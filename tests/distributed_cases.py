@@ -47,8 +47,8 @@ def _shard(comm: Optional[RowComm], n: int) -> slice:
 
 def barrier_solves(case, comm: Optional[RowComm], device: str = "cpu") -> dict:
     """The case's restrictions (12) and program (6) (β = 1e-3), by the matrix-free interior
-    point on this process's rows, on ``device``: ``{name: {"W", "c", "value", "status",
-    "iterations"}}`` (tensors on the CPU)."""
+    point on this process's rows, on ``device``: ``{name: {"W", "c", "value", "lower",
+    "certified", "status", "iterations"}}`` (tensors on the CPU)."""
     w, X, y, D, t = setup(case)
     if device != "cpu":
         w = w.to(device)
@@ -58,17 +58,21 @@ def barrier_solves(case, comm: Optional[RowComm], device: str = "cpu") -> dict:
     bar = PatternBarrier(X[sl], y[sl], D[sl], w.alpha, output_bias=True, newton="cg", comm=comm)
     for beta in case[5]:
         W, c, _, info = bar.solve_restriction(w.alpha, t, LAM, beta, w.W_tilde, w.c, tol=TOL)
-        out[f"restriction beta={beta:g}"] = {"W": W.cpu(), "c": c.cpu(), "value": info.value,
-                                             "status": info.status,
-                                             "iterations": info.iterations}
+        out[f"restriction beta={beta:g}"] = _record(W, c, info)
     if not case[6]:
         return out
     bar6 = PatternBarrier(X[sl], y[sl], D[sl], torch.sign(w.alpha), output_bias=True,
                           newton="cg", comm=comm)
     V, c, info = bar6.solve_l2(1e-3, w.alpha.abs()[:, None] * w.W_tilde, w.c, tol=TOL)
-    out["program6"] = {"W": V.cpu(), "c": c.cpu(), "value": info.value, "status": info.status,
-                       "iterations": info.iterations}
+    out["program6"] = _record(V, c, info)
     return out
+
+
+def _record(W, c, info) -> dict:
+    """What the tests compare of one solve (tensors on the CPU)."""
+    return {"W": W.cpu(), "c": c.cpu(), "value": info.value, "lower": info.lower,
+            "certified": getattr(info, "certified", None), "status": info.status,
+            "iterations": info.iterations}
 
 
 def refusals(comm: RowComm) -> dict:
