@@ -312,7 +312,8 @@ def _check_comm(comm, general: bool, loss: Loss, solver: Solver,
                 options: Optional[dict]) -> Optional[RowComm]:
     """``postprocess``'s ``comm``: ``None``, or the :class:`RowComm` whose processes share the
     rows of the torch interior point (``ValueError`` where that cannot run with several
-    processes: another loss or ``k`` outputs, a cvxpy solver, row screening)."""
+    processes: another loss or ``k`` outputs, a cvxpy solver, row screening, dense Newton
+    systems)."""
     if comm is None:
         return None
     comm = local_or(comm)
@@ -321,7 +322,10 @@ def _check_comm(comm, general: bool, loss: Loss, solver: Solver,
     what = ("k outputs" if general and isinstance(loss, SquaredError) else
             f"the {loss.name} loss" if general else
             f"solver={solver.name!r}" if not solver.uses_torch else
-            "screen=True" if (options or {}).get("screen") else None)
+            "screen=True" if (options or {}).get("screen") else
+            # a solver that fixes the dense Newton systems (the Gram needs all rows in one place)
+            f"solver={solver.name!r} with dense Newton systems"
+            if getattr(solver, "newton", None) == "dense" else None)
     if what is not None:
         raise ValueError(f"comm shares the rows of the torch interior point for the squared "
                          f"loss of one output across {comm.world} processes; {what} is not "
