@@ -174,7 +174,8 @@ class ConvexPostProcessing(pl.Callback):
       all-reduced (``postprocess(..., comm=...)``, docs/solvers.md §3.3); LipSDP and the
       scoring of each candidate run on every rank on the full data, and the summary (with its
       sampled lower bounds) on rank zero. Otherwise (one process, another loss, ``k`` outputs,
-      a cvxpy solver, ``select``) it runs on global rank zero alone. Rank zero then
+      a cvxpy solver, dense Newton systems or row screening asked for, ``select``) it runs on
+      global rank zero alone. Rank zero then
       broadcasts the resulting weights and the summary (``trainer.strategy.broadcast(.., src=0)``),
       so every rank ends with identical weights. The weights are copied into the module's
       network in place (its device and dtype, ``ShallowReLU.load_weights``) ONLY if
@@ -445,13 +446,14 @@ class ConvexPostProcessing(pl.Callback):
         """The processes that share the rows of the convex step (every rank of a DDP run of two
         or more processes), or ``None`` where it runs on rank zero alone: one process,
         ``select``, another loss than the squared error, ``k`` outputs, a cvxpy solver, row
-        screening asked for (docs/solvers.md §3.3)."""
+        screening or dense Newton systems asked for (docs/solvers.md §3.3)."""
         if trainer.world_size < 2 or self.select is not None or net.out_features != 1:
             return None
         if not isinstance(get_loss(self.loss), SquaredError):
             return None
-        if not Solver.parse(self.solver, self.solver_options).uses_torch \
-                or (self.solver_options or {}).get("screen"):
+        spec = Solver.parse(self.solver, self.solver_options)
+        if not spec.uses_torch or (self.solver_options or {}).get("screen") \
+                or getattr(spec, "newton", None) == "dense":       # dense: all rows in one place
             return None
         comm = RowComm.from_default_group()
         return comm if comm.distributed else None
