@@ -184,7 +184,7 @@ BAD = [
     ("max_iter-bool", "max_iter", None, {"max_iter": True}, TypeError,
      r"max_iter must be an integer"),
     ("solver-unknown", "solver", None, {"solver": "MOSEK_PLUS"}, ValueError,
-     r"solver must be one of \('auto', 'torch', 'CLARABEL', 'SCS'\).*got 'MOSEK_PLUS'"),
+     r"solver must be one of \('auto', 'torch', 'torch-dense', 'torch-cg', 'CLARABEL', 'SCS'\).*got 'MOSEK_PLUS'"),
     ("solver-none", "solver", None, {"solver": None}, ValueError, r"solver must be one of"),
     ("norm-l3", "norm", None, {"norm": "l3"}, ValueError, r"norm must be 2 or inf.*got 'l3'"),
     ("norm-3", "norm", None, {"norm": 3}, ValueError, r"norm must be 2 or inf.*got 3"),
@@ -279,7 +279,7 @@ def _assert_weights_unchanged(w: ShallowWeights, snap) -> None:
 def test_lipsdp_rejects_unknown_solver(solver):
     w = problem()[0].weights()
     snap = _weights_snapshot(w)
-    with pytest.raises(ValueError, match=r"solver must be one of \('auto', 'torch', 'CLARABEL', 'SCS'\)"):
+    with pytest.raises(ValueError, match=r"solver must be one of \('auto', 'torch', 'torch-dense', 'torch-cg', 'CLARABEL', 'SCS'\)"):
         torch_lipcvx.lipsdp(w, solver=solver)
     _assert_weights_unchanged(w, snap)
 
@@ -666,7 +666,7 @@ HYPER = {
     "postprocess": [
         ("solver_options", {"solver_options": {"bogus": 1}}, ValueError,
          r"solver_options has unknown key\(s\) \['bogus'\] for solver 'auto'.*"
-         r"\['tol', 'max_iter', 'screen'\]"),
+         r"\['tol', 'max_iter', 'screen', 'newton', 'precond'\]"),
         ("solver_options-tol", {"solver_options": {"tol": "x"}}, TypeError,
          r"solver_options\['tol'\] must be a real number > 0"),
         ("lam-huge", {"lam": 1e300}, ValueError, r"lam = 1e\+300 is too large .* use lam <="),

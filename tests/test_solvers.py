@@ -32,7 +32,7 @@ from torch_lipcvx.solvers import (CVXPY_DEFAULT, DEFAULT, LAYER_DEFAULT, SolveRe
 
 from conftest import make_instance
 
-BAD_NAME = r"solver must be one of \('auto', 'torch', 'CLARABEL', 'SCS'\)"
+BAD_NAME = r"solver must be one of \('auto', 'torch', 'torch-dense', 'torch-cg', 'CLARABEL', 'SCS'\)"
 
 
 @pytest.fixture(scope="module")

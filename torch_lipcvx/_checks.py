@@ -163,6 +163,12 @@ def check_solver_options(options, solver, torch_keys: tuple[str, ...]) -> Option
             check_positive(options["tol"], "solver_options['tol']")
         if "max_iter" in options:
             check_positive_int(options["max_iter"], "solver_options['max_iter']")
+        if "newton" in options or "precond" in options:
+            from ._engine.barrier import check_newton
+            check_newton(options.get("newton", "dense"), options.get("precond", "auto"))
+            # the Newton system is chosen when the solver is built (Solver.newton), not per solve
+            options = {k: v for k, v in options.items() if k not in ("newton", "precond")}
+            return options or None
     return options
 
 

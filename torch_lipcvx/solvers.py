@@ -59,8 +59,13 @@ __all__ = [
     "cvxpy_default_options",
 ]
 
-#: The library's torch methods: ``"auto"`` (with the cvxpy fallback) and ``"torch"`` (without).
-TORCH_SOLVERS = ("auto", "torch")
+#: The library's torch methods: ``"auto"`` (with the cvxpy fallback) and ``"torch"`` (without),
+#: and ``"torch-dense"``/``"torch-cg"``: ``"torch"`` with the interior point's Newton systems of
+#: programs (6)/(12) solved by dense Cholesky, resp. matrix-free conjugate gradients (for
+#: ``"auto"``/``"torch"`` a rule fitted on measurements picks, docs/solvers.md §3.2).
+TORCH_SOLVERS = ("auto", "torch", "torch-dense", "torch-cg")
+#: The Newton system each torch solver name fixes (``None``: chosen by problem size and device).
+NEWTON_OF = {"torch-dense": "dense", "torch-cg": "cg"}
 #: The cvxpy solvers the library is tested with (others installed in cvxpy are accepted too).
 CVXPY_SOLVERS = ("CLARABEL", "SCS")
 #: Default of the functions whose problems all have a torch method.
@@ -214,6 +219,18 @@ class Solver:
     def uses_torch(self) -> bool:
         """Whether the library's torch methods run (``"auto"`` and ``"torch"``)."""
         return self.name in TORCH_SOLVERS
+
+    @property
+    def newton(self) -> Optional[str]:
+        """The interior point's Newton system this solver fixes for programs (6)/(12):
+        ``"dense"`` (``"torch-dense"``), ``"cg"`` (``"torch-cg"``) or ``None`` (``"auto"`` and
+        ``"torch"``: :func:`torch_lipcvx._engine.newton_cg.auto_newton` picks by size and
+        device; ``solver_options={"newton": ...}`` overrides); ``None`` for cvxpy solvers."""
+        if self.name in NEWTON_OF:
+            return NEWTON_OF[self.name]
+        if self.uses_torch and self.options.get("newton") is not None:
+            return str(self.options["newton"])
+        return None
 
     @property
     def fallback(self) -> bool:

@@ -36,7 +36,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from . import ipm
+from . import ipm, newton_cg
 from .distributed import RowComm, local_or
 from .._checks import check_nonneg, check_patterns, check_positive
 from ..solvers import SolveRecord
@@ -79,6 +79,10 @@ def _colmax(A: Tensor) -> Tensor:
     return A.amax(0) if A.shape[0] else A.new_full((A.shape[1],), -math.inf)
 
 
+#: Rank of the Nyström approximation of the Gram in the matrix-free preconditioner.
+NYSTROM_RANK = 32
+
+
 def row_chunks(n: int, m: int, budget: int = 20_000_000) -> int:
     """Rows per chunk so that an ``(rows, m)`` float64 temporary holds at most ``budget``
     entries (160 MB): the passes over the data stay within ``O(n m)`` memory in pieces."""
@@ -106,6 +110,7 @@ class PatternQuadratic(ipm.SmoothObjective):
             self._da_all = self._da(slice(0, bar.n))
         self._scale: Optional[Tensor] = None
         self._unit: dict = {}
+        self._gram_low: Optional[tuple[Tensor, Tensor]] = None
 
     def _da(self, sl: slice) -> Tensor:
         """``D ∘ a`` on the rows ``sl`` as floats (kept whole while it is one chunk)."""
@@ -193,6 +198,16 @@ class PatternQuadratic(ipm.SmoothObjective):
         if self.beta > 0:
             pc.unit_ridge(self.beta)
         pc.diag(self.mp, 2.0)
+        # the Gram's coupling between units, by its leading eigenpairs (constant: once)
+        if self._gram_low is None:
+            N = x.numel()
+            hv = self.hessian_operator(x)
+            free = pc.free.to(x.dtype)
+            ridge = self.beta
+            op = (lambda v: hv(v) - ridge * torch.cat([v[: self.mp], v.new_zeros(N - self.mp)]))
+            self._gram_low = newton_cg.nystrom(op, N, min(NYSTROM_RANK, N), like=x, free=free)
+        if self._gram_low[1].numel():
+            pc.lowrank(*self._gram_low)
 
 
 def lagrangian_bound(fobj: ipm.SmoothObjective, parts: list, x: Tensor, Z: list, free: Tensor,
@@ -679,8 +694,9 @@ class PatternBarrier:
 
     # ---------------------------------------------------------------------------- (12)
     #: the keyword arguments a user may pass through ``solver_options`` (``postprocess`` with the
-    #: torch solvers): both :meth:`solve_restriction` and :meth:`solve_l2` take them
-    OPTIONS = ("tol", "max_iter", "screen")
+    #: torch solvers): both :meth:`solve_restriction` and :meth:`solve_l2` take the first three;
+    #: ``newton``/``precond`` choose the Newton system when the barrier is built
+    OPTIONS = ("tol", "max_iter", "screen", "newton", "precond")
 
     def solve_restriction(self, alpha: Tensor, t: Tensor, lam: float, beta: float, W0: Tensor,
                           c0: Optional[Tensor] = None, *, tol: float = 1e-9,
@@ -769,7 +785,7 @@ class PatternBarrier:
 
         value, rho = objective(W, c)
         info = _fast_info(info, value)
-        if info.status == "optimal":       # met the tolerance, maybe just above an optimal start
+        if info.status in ("optimal", "inexact"):   # converged, maybe just above an optimal start
             value_s, rho_s = objective(*start)
             if value_s < value:
                 (W, c), rho, info.value = start, rho_s, value_s
@@ -822,7 +838,7 @@ class PatternBarrier:
 
         value = objective(V, c)
         info = _fast_info(info, value)
-        if info.status == "optimal":       # as in solve_restriction
+        if info.status in ("optimal", "inexact"):   # as in solve_restriction
             value_s = objective(*start)
             if value_s < value:
                 (V, c), info.value = start, value_s

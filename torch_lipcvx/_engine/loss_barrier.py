@@ -266,7 +266,7 @@ class LossBarrier(PatternBarrier):
 
         value, rho = objective(W, c)
         info = _fast_info(info, value)
-        if info.status == "optimal":
+        if info.status in ("optimal", "inexact"):
             value_s, rho_s = objective(*start)
             if value_s < value:
                 (W, c), rho, info.value = start, rho_s, value_s
@@ -311,7 +311,7 @@ class LossBarrier(PatternBarrier):
 
         value = objective(V, c)
         info = _fast_info(info, value)
-        if info.status == "optimal":
+        if info.status in ("optimal", "inexact"):
             value_s = objective(*start)
             if value_s < value:
                 (V, c), info.value = start, value_s

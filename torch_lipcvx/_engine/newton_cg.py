@@ -47,7 +47,7 @@ from torch import Tensor
 
 from .distributed import RowComm, local_or
 
-__all__ = ["CGOptions", "UnitPreconditioner", "CGNewtonSystem", "pcg"]
+__all__ = ["CGOptions", "UnitPreconditioner", "CGNewtonSystem", "pcg", "auto_newton", "nystrom"]
 
 #: Unit blocks are used (``precond="auto"``) while ``m q²`` stays below this many entries
 #: (200 MB in float64) and forming them costs at most ``BLOCK_MAX_WIDTH`` times a data pass.
@@ -94,6 +94,48 @@ class CGOptions:
         q = self.p + (1 if self.extra is not None else 0)
         return "block" if (self.m * q * q <= BLOCK_MAX_ENTRIES and q <= BLOCK_MAX_WIDTH) \
             else "diag"
+
+
+#: ``auto_newton``'s rule, fitted on benchmarks/results/bench_newton_rule.json (one (12) solve,
+#: dense vs matrix-free, side by side): the dense system is kept up to this many unknowns
+#: ``m (d + 1)`` on the CPU (its Cholesky is then cheaper than CG's passes), and up to
+#: ``DENSE_MAX_N_CUDA`` on a GPU (whose dense factorisations are relatively faster); beyond,
+#: or when the Newton matrix would not fit in ``DENSE_MAX_BYTES``, matrix-free.
+DENSE_MAX_N_CPU = 3000
+DENSE_MAX_N_CUDA = 6000
+DENSE_MAX_BYTES = 2 * 1024 ** 3
+
+
+def auto_newton(n: int, m: int, d: int, device="cpu") -> str:
+    """The Newton system ``solver="auto"``/``"torch"`` uses for programs (6)/(12) with ``n``
+    rows, ``m`` units and ``d`` inputs on ``device``: ``"dense"`` or ``"cg"`` (docs/solvers.md
+    §3.2, the rule and its measurements)."""
+    N = m * (d + 1)
+    limit = DENSE_MAX_N_CUDA if torch.device(device).type == "cuda" else DENSE_MAX_N_CPU
+    return "dense" if (N <= limit and 8 * N * N * 3 <= DENSE_MAX_BYTES) else "cg"
+
+
+def nystrom(op: Callable[[Tensor], Tensor], N: int, rank: int, *, like: Tensor,
+            free: Optional[Tensor] = None, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """A rank-``rank`` randomized Nyström approximation ``U diag(λ) Uᵀ`` of the positive
+    semidefinite operator ``op`` on ``R^N`` (Tropp, Yurtsever, Udell, Cevher 2017; used as a
+    preconditioner by Frangella, Tropp, Udell 2023): ``rank`` products with ``op``, then small
+    dense algebra. Returns ``(U (N, r), λ (r,))`` with ``λ ≥ 0``. ``free`` masks the
+    coordinates that move (the others are zero in every column)."""
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    Om = torch.randn(N, rank, generator=g, dtype=like.dtype).to(like.device)
+    if free is not None:
+        Om = Om * free[:, None]
+    Om, _ = torch.linalg.qr(Om)
+    Y = torch.stack([op(Om[:, i]) for i in range(rank)], 1)
+    nu = 2.2e-16 * float(torch.linalg.matrix_norm(Y)) + 1e-300
+    Y = Y + nu * Om
+    C, info = torch.linalg.cholesky_ex(0.5 * (Om.T @ Y + Y.T @ Om))
+    if int(info) != 0:
+        return Om[:, :0], Om.new_zeros(0)
+    B = torch.linalg.solve_triangular(C, Y.T, upper=False).T          # Y C⁻ᵀ
+    U, S, _ = torch.linalg.svd(B, full_matrices=False)
+    return U, (S * S - nu).clamp_min(0.0)
 
 
 class UnitPreconditioner:

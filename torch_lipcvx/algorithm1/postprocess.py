@@ -37,6 +37,7 @@ from .._progress import check_progress, progress_bar
 from ..bounds import LipSDPResult
 # IterationRecord is re-exported (its home is .descent, with the descent rule)
 from .descent import Certifier, Descent, IterationRecord, ObjectiveHistory, Verdict
+from .._engine.newton_cg import auto_newton
 from .._engine.barrier import PatternBarrier
 from .._engine.distributed import RowComm, local_or
 from ..models import ShallowReLU, ShallowWeights, activation_patterns, sign_order
@@ -62,12 +63,19 @@ __all__ = [
 _CPU64 = dict(device="cpu", dtype=torch.float64)
 
 
+def _newton(solver: Solver, X: Tensor, m: int, device) -> dict:
+    """The ``newton=`` keyword of the torch interior point for ``solver`` (its name or option,
+    else the fitted size rule :func:`~torch_lipcvx._engine.newton_cg.auto_newton`)."""
+    return {"newton": solver.newton or auto_newton(X.shape[0], m, X.shape[1], device),
+            "precond": solver.options.get("precond", "auto") if solver.uses_torch else "auto"}
+
+
 def _fast_failed(solver: Solver, what: str, info) -> bool:
     """Whether a torch solve must be replaced by cvxpy (a solver with a fallback, ``"auto"``,
     only; warns). The torch interior point (:mod:`torch_lipcvx._engine.ipm`) runs whenever
     ``solver.uses_torch``, on the model's device; it was measured against the compiled
     cvxpy/Clarabel programs in benchmarks/bench_solvers.py (the README's performance section)."""
-    if info.status == "optimal":
+    if info.status in ("optimal", "inexact"):     # "inexact": the matrix-free path's floor
         return False
     if solver.fallback:
         warnings.warn(f"the torch solver for {what} stopped with status {info.status!r} after "
@@ -434,7 +442,7 @@ def _program6_loss(descent: Descent, w: ShallowWeights, X: Tensor, y: Tensor, lo
     start = time.perf_counter()
     if solver.uses_torch and beta > 0:
         barrier = LossBarrier(X.to(device), y.to(device), D.to(device), U.to(device), loss,
-                              output_bias=w.c is not None)
+                              output_bias=w.c is not None, **_newton(solver, X, len(ai), device))
         opts = {k: v for k, v in (options or {}).items() if k in ("tol", "max_iter")}
         Vb, cb, info = barrier.solve_program6(beta, V0, w.c, verbose=solver_verbose, **opts)
         if not _fast_failed(solver, f"program (6) with the {loss.name} loss", info):
@@ -484,7 +492,8 @@ class _LossStep:
         self.barrier = None
         if solver.uses_torch:
             self.barrier = LossBarrier(X.to(device), y.to(device), D.to(device), A.to(device),
-                                       loss, output_bias=output_bias)
+                                       loss, output_bias=output_bias,
+                                       **_newton(solver, X, D.shape[1], device))
 
     def __call__(self, t: Tensor, W0: Tensor, c0: Optional[Tensor]):
         X, y, D, A, loss, lam, beta, ob = self.args
@@ -613,7 +622,8 @@ def _solve_l2(X: Tensor, y: Tensor, D: np.ndarray, sign: np.ndarray, beta: float
         ipm = PatternBarrier(X[rows].to(device), y[rows].to(device),
                              torch.as_tensor(D[rows]).to(device),
                              torch.as_tensor(sign, dtype=torch.float64).to(device),
-                             output_bias=c0 is not None, **kw)
+                             output_bias=c0 is not None,
+                             **{**_newton(solver, X, len(sign), device), **kw})
         V_ipm, c_ipm, info = ipm.solve_l2(beta, torch.as_tensor(start), c0, verbose=verbose,
                                           **(options or {}))
         if not _fast_failed(solver, "program (6)", info):
@@ -677,7 +687,8 @@ class _RestrictionStep:
             rows, kw = _rows_of(comm, X.shape[0])
             self.ipm = PatternBarrier(X[rows].to(device), y[rows].to(device),
                                       D[rows].to(device), alpha.to(device),
-                                      output_bias=output_bias, **kw)
+                                      output_bias=output_bias,
+                                      **{**_newton(solver, X, D.shape[1], device), **kw})
 
     def _cvxpy(self) -> LipschitzRestriction:
         if self.program is None:
