@@ -39,6 +39,7 @@ from ..bounds import LipSDPResult
 from .descent import Certifier, Descent, IterationRecord, ObjectiveHistory, Verdict
 from .._engine.newton_cg import auto_newton
 from .._engine.barrier import PatternBarrier
+from .._engine.ipm import Snapshot
 from .._engine.distributed import RowComm, local_or
 from ..models import ShallowReLU, ShallowWeights, activation_patterns, sign_order
 # Objective and objective are re-exported: their home is torch_lipcvx.objective
@@ -672,7 +673,11 @@ class _RestrictionStep:
     """One solve of (12) per call, by the torch interior point or the compiled cvxpy program.
 
     Both are built once per :func:`postprocess` call (the Gram matrix, resp. the DPP program);
-    with ``"auto"`` a torch solve that does not reach its tolerances is redone by cvxpy.
+    with ``"auto"`` a torch solve that does not reach its tolerances is redone by cvxpy. Each
+    torch solve after the first is warm-started from the previous one's last iterate
+    (:meth:`PatternBarrier._warm_start`); a warm solve that misses its tolerances is redone
+    cold before any fallback, so the warm start changes the iteration count, never the result
+    beyond the solver's tolerance. ``records`` keeps every torch solve's record.
     """
 
     def __init__(self, X: Tensor, y: Tensor, D: Tensor, alpha: Tensor, lam: float, beta: float,
@@ -683,6 +688,8 @@ class _RestrictionStep:
         self.ipm = None
         self.program = None
         self.anchor: Optional[tuple[Tensor, Optional[Tensor]]] = None   # the first start
+        self.snapshot: Optional[Snapshot] = None      # the last torch solve's last iterate
+        self.records: list[SolveRecord] = []
         if solver.uses_torch:       # on this process's rows of comm (all without)
             rows, kw = _rows_of(comm, X.shape[0])
             self.ipm = PatternBarrier(X[rows].to(device), y[rows].to(device),
@@ -712,10 +719,22 @@ class _RestrictionStep:
                 anchor = None
             else:
                 anchor = self.anchor
+            warm, self.snapshot = self.snapshot, None
+            snap = Snapshot()
             W, c, _, info = self.ipm.solve_restriction(alpha, t, lam, beta, W0, c0,
                                                        verbose=self.verbose, anchor=anchor,
+                                                       warm=warm, snapshot=snap,
                                                        **(self.options or {}))
+            self.records.append(info)
+            if warm is not None and info.status not in ("optimal", "inexact"):
+                snap = Snapshot()           # the warm start went wrong: redo it cold
+                W, c, _, info = self.ipm.solve_restriction(alpha, t, lam, beta, W0, c0,
+                                                           verbose=self.verbose, anchor=anchor,
+                                                           snapshot=snap,
+                                                           **(self.options or {}))
+                self.records.append(info)
             if not _fast_failed(self.solver, "the restriction (12)", info):
+                self.snapshot = snap
                 return W.cpu().numpy(), None if c is None else float(c), info
             ipm_point = (W, c)
         opts = None if self.solver.uses_torch else self.options
