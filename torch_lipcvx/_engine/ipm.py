@@ -42,6 +42,7 @@ from torch import Tensor
 
 from .._checks import check_nonneg, check_positive, check_positive_int
 from .distributed import LOCAL, RowComm, local_or
+from . import newton_cg
 from .newton_cg import CGNewtonSystem, CGOptions
 from ..solvers import SolveRecord
 
@@ -441,6 +442,10 @@ class SubsetRows(Rows):
         return out
 
 
+#: Rank of the LMI term's Nyström approximation in the matrix-free preconditioner.
+LMI_RANK = 32
+
+
 class SpectralLMI(Cone):
     """``S(x) = [[ρ I_d, (R W̄)ᵀ], [R W̄, I_m]] ⪰ 0`` (⇔ ``ρ ≥ ‖R W̄‖₂²``), a ``(d + m)`` block.
 
@@ -596,29 +601,19 @@ class SpectralLMI(Cone):
 
     def precond(self, sc, pc) -> None:
         """Unit k's block of :meth:`newton`'s term, ``2 A_kk V₁₁ + 2 (RᵀV₂₁)_k (RᵀV₂₁)_kᵀ``,
-        and ρ's diagonal ``‖V₁₁‖²_F``. Near the optimum a few eigenvalues of ``V`` (the LMI's
-        active directions) dominate and couple all units: their part of the term,
-        ``Σ_il σ_i σ_l g_il g_ilᵀ`` with ``g_il = Lᵀ(u_i u_lᵀ)``, is added once more exactly
-        (low rank, by Woodbury's formula); counted twice on the blocks it at most doubles the
-        preconditioner along those directions, while the blocks keep every coordinate's own
-        curvature (splitting it off instead leaves ρ's diagonal at round-off)."""
+        and ρ's diagonal ``‖V₁₁‖²_F``. Near the optimum the LMI's active directions make a
+        few huge eigenvalues of the term that couple all units: its leading eigenpairs
+        (randomized Nyström, :func:`~.newton_cg.nystrom`) are added once more, by Woodbury's
+        formula; counted twice on the blocks they at most double the preconditioner along
+        those directions, while the blocks keep every coordinate's own curvature."""
         d = self.d
         V = self._v(sc)
-        sig, Uv = torch.linalg.eigh(0.5 * (V + V.T))
-        sig = sig.clamp_min(0.0)                   # V ≻ 0; round-off must not make it indefinite
-        med = float(sig[sig.numel() // 2])
-        r = min(int((sig > 10.0 * max(med, 1e-300)).sum()), 6)
-        if r:
-            sb, ub = sig[-r:], Uv[:, -r:]
-            RU = self.R.T @ ub[d:]                                # (m, r)
-            ii, ll = torch.triu_indices(r, r, device=V.device)
-            G = torch.zeros(self.N, ii.numel(), dtype=V.dtype, device=V.device)
-            Gw = RU[:, ii][:, None, :] * ub[:d, ll][None] + RU[:, ll][:, None, :] * ub[:d, ii][None]
-            G[self.wbar] = Gw.reshape(self.m * d, -1)
-            G[self.ri] = (ub[:d, ii] * ub[:d, ll]).sum(0)
-            # g_il = g_li: the pair (i, l), i < l, appears twice in the sum
-            w = sb[ii] * sb[ll] * torch.where(ii == ll, 1.0, 2.0).to(V.dtype)
-            pc.lowrank(G, w)
+        # the term's leading eigen-directions in x-space (they couple all units), by a
+        # randomized Nyström approximation: LMI_RANK products, each O((d + m) m d)
+        U, w = newton_cg.nystrom(lambda v: self.hvp(sc, v), self.N, min(LMI_RANK, self.N),
+                                 like=V, free=pc.free.to(V.dtype))
+        if w.numel():
+            pc.lowrank(U, w)
         V11, V21, V22 = V[:d, :d], V[d:, :d], V[d:, d:]
         diag_a = ((V22 @ self.R) * self.R).sum(0)                 # diag(Rᵀ V₂₂ R)
         pc.unit_kron(2.0 * diag_a, V11)
