@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 5's GPU checks as one short run on a lent GPU machine (the `device` tool's `run`).
+# Issues 5 and 30's GPU checks as one short run on a lent GPU machine (the `device` tool's `run`).
 #
 # 1. Here, once per session (pip reaches PyPI here; nothing can be reached from there):
 #        bash benchmarks/gpu_check.sh --prepare [--python 3.12]
@@ -18,8 +18,10 @@
 #         compares with the CPU's 0.2172040259 after 21 steps (README, Performance); step
 #         compare_J (benchmarks/gpu_compare.py) checks it against that and against plain SCS at
 #         eps 1e-8, within 1e-4;
-#      c. bench_solvers.py --scale 10000x1000 100000x1000 --device cuda (times, peak GPU memory
-#         against one n×m float64 array).
+#      c. issue 30: bench_scale.py --case n9000 (one (12) step, dense vs matrix-free, n = 9000,
+#         m = 1000) and --case mnist (d = 784, matrix-free) on the GPU, and
+#         bench_newton_rule.py --device cuda (the dense/matrix-free crossover on the GPU, from
+#         which newton_cg.DENSE_MAX_N_CUDA is refitted).
 #    A step that fails does not stop the others; the exit status is the number of failed steps.
 # --allow-cpu runs step 2 without a GPU (b and c on the CPU, short sizes): a dry run of this
 # script itself, e.g. `bash benchmarks/gpu_check.sh --prepare --python 3.11 && OUT=/tmp/out bash
@@ -103,13 +105,25 @@ step() {   # step NAME SECONDS COMMAND...: run under a time limit, log to $OUT/N
     [ $rc -eq 0 ] || failed=$((failed + 1))
 }
 
-if [ "$DEVICE" = cuda ]; then SIZES="10000x1000 100000x1000"; else SIZES="2000x50"; fi
-step cuda_tests 80 python3 -m pytest -q -p no:cacheprovider -k cuda tests
-step bench_wine 300 python3 benchmarks/bench_solvers.py --device "$DEVICE" --datasets wine \
+if [ "$DEVICE" = cuda ]; then QUICK=""; else QUICK="--quick"; fi
+step cuda_tests 90 python3 -m pytest -q -p no:cacheprovider -k cuda tests
+# issue 30: the matrix-free interior point on the GPU (one (12) step at n = 9000, m = 1000,
+# dense vs matrix-free; the MNIST shape, matrix-free) and the dense/matrix-free crossover on the
+# GPU that newton_cg.DENSE_MAX_N_CUDA should be refitted from
+if [ -z "$QUICK" ]; then
+    step scale_n9000 150 python3 benchmarks/bench_scale.py --case n9000 --newton dense cg \
+        --device cuda --out "$OUT/bench_scale_n9000_cuda.json"
+    step scale_mnist 100 python3 benchmarks/bench_scale.py --case mnist --device cuda \
+        --out "$OUT/bench_scale_mnist_cuda.json"
+else
+    step scale_quick 60 python3 benchmarks/bench_scale.py --quick --device cpu \
+        --out "$OUT/bench_scale_quick.json"
+fi
+step newton_rule 80 python3 benchmarks/bench_newton_rule.py --device "$DEVICE" $QUICK \
+    --out "$OUT/bench_newton_rule_$DEVICE.json"
+step bench_wine 150 python3 benchmarks/bench_solvers.py --device "$DEVICE" --datasets wine \
     --sections lipsdp algorithm --skip-clarabel --max-iter 100 --verbose \
     --out "$OUT/bench_solvers_wine_$DEVICE.json"
-step compare_J 30 python3 benchmarks/gpu_compare.py "$OUT/bench_solvers_wine_$DEVICE.json"
-step bench_scale 130 python3 benchmarks/bench_solvers.py --device "$DEVICE" --scale $SIZES \
-    --out "$OUT/bench_scale.json"   # (--scale writes bench_scale.json beside --out)
+step compare_J 20 python3 benchmarks/gpu_compare.py "$OUT/bench_solvers_wine_$DEVICE.json"
 echo "gpu_check.sh: $failed step(s) failed; logs and JSONs in $OUT"
 exit "$failed"
