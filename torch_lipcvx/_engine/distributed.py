@@ -156,19 +156,6 @@ class RowComm:
             return float(v)
         return float(self._reduce(torch.tensor([float(v)], dtype=torch.float64), op)[0])
 
-    def broadcast_(self, t: Tensor, src: int = 0) -> Tensor:
-        """Overwrite ``t`` with process ``src``'s copy, in place (identity for one process):
-        makes a replicated result bit-identical on every process."""
-        if not self.distributed:
-            return t
-        import torch.distributed as dist
-        buf = t if (t.device == self.device and t.is_contiguous()) else \
-            t.to(self.device).contiguous()
-        dist.broadcast(buf, src=src, group=self.group)
-        if buf is not t:
-            t.copy_(buf)
-        return t
-
 
 #: The one-process :class:`RowComm` (every operation the identity).
 LOCAL = RowComm()
