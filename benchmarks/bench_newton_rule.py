@@ -8,6 +8,7 @@ iterations, J and the ratio; writes benchmarks/results/bench_newton_rule.json. T
 the crossover size where the matrix-free solve becomes faster.
 
     python benchmarks/bench_newton_rule.py [--threads 1] [--device cpu] [--quick]
+        [--sizes 3000x10x300 ...] [--append]
 """
 
 from __future__ import annotations
@@ -66,24 +67,33 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--sizes", nargs="*", help="NxDxM sizes instead of the ladder, e.g. 3000x10x300")
+    ap.add_argument("--append", action="store_true", help="add the rows to an existing --out")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
                                                   "bench_newton_rule.json"))
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     rows = []
-    for n, d, m in (QUICK if a.quick else LADDER):
+    ladder = QUICK if a.quick else LADDER
+    if a.sizes:
+        ladder = [tuple(int(v) for v in s.split("x")) for s in a.sizes]
+    for n, d, m in ladder:
         r = run(n, d, m, a.device)
         rows.append(r)
         print(f"n={n:5d} d={d:3d} m={m:4d} N={r['N']:6d}  dense {r['dense']['time_s']:8.2f}s "
               f"({r['dense']['iterations']} it)  cg {r['cg']['time_s']:8.2f}s "
               f"({r['cg']['iterations']} it, {r['cg']['cg_iterations']} CG)  "
               f"cg speed-up {r['speedup_cg']:.2f}x  J rel diff {r['J_rel_diff']:.1e}", flush=True)
-    if not a.quick:
-        os.makedirs(os.path.dirname(a.out), exist_ok=True)
-        with open(a.out, "w") as f:
-            json.dump({"device": a.device, "threads": a.threads, "torch": torch.__version__,
-                       "machine": platform.processor() or platform.machine(), "rows": rows},
-                      f, indent=1)
+        if not a.quick:         # after every row: a long ladder keeps what it measured
+            os.makedirs(os.path.dirname(a.out), exist_ok=True)
+            old = []
+            if a.append and os.path.exists(a.out):
+                with open(a.out) as f:
+                    old = json.load(f)["rows"]
+            with open(a.out, "w") as f:
+                json.dump({"device": a.device, "threads": a.threads, "torch": torch.__version__,
+                           "machine": platform.processor() or platform.machine(),
+                           "load": os.getloadavg(), "rows": old + rows}, f, indent=1)
 
 
 if __name__ == "__main__":
