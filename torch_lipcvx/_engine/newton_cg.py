@@ -333,23 +333,31 @@ class UnitPreconditioner:
 
 
 def pcg(op: Callable[[Tensor], Tensor], b: Tensor, precond: Callable[[Tensor], Tensor], *,
-        tol: float, max_iter: int, atol: float = 0.0) -> tuple[Tensor, int, float]:
+        tol: float, max_iter: int, atol: float = 0.0,
+        x0: Optional[Tensor] = None) -> tuple[Tensor, int, float]:
     """Preconditioned conjugate gradients for ``op(x) = b`` (``op`` symmetric positive definite).
 
     Stops when ``‖b − op(x)‖₂ ≤ tol ‖b‖₂``, or ``‖b − op(x)‖∞ ≤ atol``, or after ``max_iter``
     iterations. Returns ``(x, iterations, relative residual ‖r‖₂/‖b‖₂)``. The residual is the
-    recurrence's (the recurrence is accurate to round-off at these sizes).
+    recurrence's (the recurrence is accurate to round-off at these sizes). ``x0``: a first guess
+    (one more product), e.g. a nearby system's solution.
     """
     x = torch.zeros_like(b)
     bn = float(torch.linalg.vector_norm(b))
     if bn == 0.0 or not math.isfinite(bn):
         return x, 0, 0.0 if bn == 0.0 else math.inf
     r = b.clone()
+    if x0 is not None:
+        r0 = b - op(x0)
+        if float(torch.linalg.vector_norm(r0)) < bn:     # a better start than zero
+            x, r = x0.clone(), r0
     zv = precond(r)
     pdir = zv.clone()
     rz = float(r @ zv)
-    rel = 1.0
-    best, best_rel = x.clone(), 1.0
+    rel = float(torch.linalg.vector_norm(r)) / bn
+    if rel <= tol or (atol > 0 and float(r.abs().max()) <= atol):
+        return x, 0, rel
+    best, best_rel = x.clone(), rel
     for it in range(1, max_iter + 1):
         Ap = op(pdir)
         pAp = float(pdir @ Ap)
@@ -401,6 +409,7 @@ class CGNewtonSystem:
         self.L = None                   # set by factor (the dense system's attribute)
         self._hess: Optional[Callable[[Tensor], Tensor]] = None
         self.ridge = 0.0
+        self._last: Optional[Tensor] = None
 
     def factor(self, ridge: float) -> bool:
         """Build the preconditioner (and the objective's Hessian action at ``x``)."""
@@ -433,8 +442,12 @@ class CGNewtonSystem:
         parts, lam, sc = self.parts, self.lam, self.sc
         u = [pt.inv_circ(l, r) for pt, l, r in zip(parts, lam, rc)]
         rhs = (-self.rd + sum(pt.rhs(c, uu) for pt, c, uu in zip(parts, sc, u))) * self.free
+        # the later solves of an iteration (corrector, centring) start from the previous
+        # direction: the systems differ only in the complementarity right-hand side
         dx, its, _ = pcg(self.matvec, rhs, self.pc.apply, tol=self.eta,
-                         max_iter=self.opts.max_iter, atol=self.atol)
+                         max_iter=self.opts.max_iter, atol=self.atol,
+                         x0=self._last)
+        self._last = dx
         self.cg_iterations += its
         dsh = [pt.scale_ds(c, dx) for pt, c in zip(parts, sc)]
         dzh = [uu - ds for uu, ds in zip(u, dsh)]
