@@ -149,6 +149,37 @@ def test_one_process_comm_is_the_identity():
     assert comm.shard(10) == slice(0, 10)
 
 
+class _TwoRanks(RowComm):
+    """A stand-in for a RowComm of two processes: enough for the checks made before any
+    collective (a reduction on it would fail: there is no process group)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.world = 2
+
+
+@pytest.mark.parametrize("kwargs,what", [
+    ({"solver": "CLARABEL"}, "solver='CLARABEL'"),
+    ({"solver": "auto", "solver_options": {"screen": True}}, "screen=True"),
+    ({"loss": "huber"}, "huber loss"),
+])
+def test_postprocess_refuses_what_cannot_share_rows(kwargs, what):
+    from torch_lipcvx import postprocess
+    from conftest import make_instance
+    net, X, y = make_instance(0, 30, 2, 4, steps=10)
+    with pytest.raises(ValueError, match="comm shares the rows") as err:
+        postprocess(net, X, y, lam=1e-2, comm=_TwoRanks(), **kwargs)
+    assert what in str(err.value)
+
+
+def test_a_shared_barrier_refuses_dense_newton_before_any_reduction():
+    X = torch.randn(10, 2, dtype=torch.float64)
+    D = torch.ones(10, 3, dtype=torch.bool)
+    with pytest.raises(ValueError, match="newton='cg'"):
+        PatternBarrier(X, X[:, 0], D, torch.ones(3, dtype=torch.float64), output_bias=True,
+                       comm=_TwoRanks())
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="rank"):
         row_shard(10, 2, 2)

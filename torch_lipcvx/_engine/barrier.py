@@ -368,7 +368,11 @@ class PatternBarrier:
             if v.device != dev:
                 raise ValueError(f"PatternBarrier: {name} is on {v.device}, X on {dev}; put all "
                                  "tensors on one device")
-        for name, v in (("X", X), ("y", y), ("coef", coef)):
+        self.newton, self.precond = check_newton(newton, precond)
+        if comm.distributed and self.newton != "cg":
+            raise ValueError(f"PatternBarrier: rows shared by {comm.world} processes (comm) need "
+                             f"the matrix-free Newton systems, newton='cg'; got {newton!r}")
+        for name, v in (("X", X), ("y", y), ("coef", coef)):   # on every process (one verdict)
             if not comm.all(bool(torch.isfinite(v).all())):
                 raise ValueError(f"PatternBarrier: {name} contains NaN/Inf")
         self.device = dev
@@ -376,10 +380,6 @@ class PatternBarrier:
         self.m = D.shape[1]
         self.p = self.d + 1
         n = self.n
-        self.newton, self.precond = check_newton(newton, precond)
-        if comm.distributed and self.newton != "cg":
-            raise ValueError(f"PatternBarrier: rows shared by {comm.world} processes (comm) need "
-                             f"the matrix-free Newton systems, newton='cg'; got {newton!r}")
         self.n_total = comm.n_total(n)     # the rows of every process (n: this process's)
         self.chunk = chunk
         self.Xt = torch.cat([X.to(dt), torch.ones(n, 1, dtype=dt, device=dev)], 1)
