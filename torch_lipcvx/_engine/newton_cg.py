@@ -355,8 +355,6 @@ def pcg(op: Callable[[Tensor], Tensor], b: Tensor, precond: Callable[[Tensor], T
     pdir = zv.clone()
     rz = float(r @ zv)
     rel = float(torch.linalg.vector_norm(r)) / bn
-    if rel <= tol or (atol > 0 and float(r.abs().max()) <= atol):
-        return x, 0, rel
     best, best_rel = x.clone(), rel
     for it in range(1, max_iter + 1):
         Ap = op(pdir)
