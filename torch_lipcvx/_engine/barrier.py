@@ -36,7 +36,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from . import ipm, newton_cg
+from . import ipm
 from .distributed import RowComm, local_or
 from .._checks import check_nonneg, check_patterns, check_positive
 from ..solvers import SolveRecord
@@ -84,10 +84,6 @@ def _colmax(A: Tensor) -> Tensor:
     return A.amax(0) if A.shape[0] else A.new_full((A.shape[1],), -math.inf)
 
 
-#: Rank of the Nyström approximation of the Gram in the matrix-free preconditioner.
-NYSTROM_RANK = 32
-
-
 def row_chunks(n: int, m: int, budget: int = 20_000_000) -> int:
     """Rows per chunk so that an ``(rows, m)`` float64 temporary holds at most ``budget``
     entries (160 MB): the passes over the data stay within ``O(n m)`` memory in pieces."""
@@ -115,7 +111,6 @@ class PatternQuadratic(ipm.SmoothObjective):
             self._da_all = self._da(slice(0, bar.n))
         self._scale: Optional[Tensor] = None
         self._unit: dict = {}
-        self._gram_low: Optional[tuple[Tensor, Tensor]] = None
 
     def _da(self, sl: slice) -> Tensor:
         """``D ∘ a`` on the rows ``sl`` as floats (kept whole while it is one chunk)."""
@@ -203,16 +198,7 @@ class PatternQuadratic(ipm.SmoothObjective):
         if self.beta > 0:
             pc.unit_ridge(self.beta)
         pc.diag(self.mp, 2.0)
-        # the Gram's coupling between units, by its leading eigenpairs (constant: once)
-        if self._gram_low is None:
-            N = x.numel()
-            hv = self.hessian_operator(x)
-            free = pc.free.to(x.dtype)
-            ridge = self.beta
-            op = (lambda v: hv(v) - ridge * torch.cat([v[: self.mp], v.new_zeros(N - self.mp)]))
-            self._gram_low = newton_cg.nystrom(op, N, min(NYSTROM_RANK, N), like=x, free=free)
-        if self._gram_low[1].numel():
-            pc.lowrank(*self._gram_low)
+
 
 
 def lagrangian_bound(fobj: ipm.SmoothObjective, parts: list, x: Tensor, Z: list, free: Tensor,
