@@ -77,7 +77,11 @@ def _check_equal(r0: dict, r1: dict, single: dict) -> None:
     assert _same(r0, r1)                        # every rank holds the same point, bit for bit
     for name, one in single.items():
         shard = r0[name]
-        assert shard["status"] == one["status"], name          # (the engine's own verdict)
+        # the same verdict; "optimal" and "inexact" (the matrix-free path's accuracy floor, a
+        # returned solution all the same) differ only in which threshold a last round-off
+        # crossed, so a solve that ends right at one may get either
+        assert shard["status"] == one["status"] \
+            or {shard["status"], one["status"]} <= {"optimal", "inexact"}, name
         assert abs(shard["value"] - one["value"]) <= 1e-7 * abs(one["value"]), name
         # the certified lower bound (per-unit blocks summed over the ranks' rows) likewise
         assert shard["certified"] == one["certified"], name
