@@ -19,8 +19,9 @@ The instances (docs/programs.md §2 for (12), §1 for (6)) are synthetic with a 
 ``x ~ N(0, I_d)``, targets from a random teacher network (20 units) plus 10% noise, standardised;
 the patterns ``D`` and the start of (12) from a random :class:`torch_lipcvx.ShallowReLU` with
 ``m`` units (its own certificate ``t`` from :func:`torch_lipcvx.bounds.lipsdp`); program (6) at
-the same patterns with slot signs ``σ = sign(α)`` and start ``v_j = |α_j| w̃_j``. ``--data digits``
-for the ``mnist`` case uses scikit-learn's 8×8 digits upsampled to 28×28 (bilinear) with random
+the same patterns with slot signs ``σ = sign(α)`` and start ``v_j = |α_j| w̃_j``. ``--data rastrigin`` is the
+instance of ``bench_solvers.py --scale`` (results/bench_scale.json: rastrigin rows, a Gaussian
+network with sorted α, no output bias at the start). ``--data digits`` for the ``mnist`` case uses scikit-learn's 8×8 digits upsampled to 28×28 (bilinear) with random
 shifts of ±2 pixels and 5% noise to reach ``n`` rows, the digit as the (standardised) target.
 
 ``--max-iter K`` caps the interior point at K iterations (a representative part of a run too
@@ -83,6 +84,16 @@ def make_instance(n: int, d: int, m: int, seed: int, data: str = "synthetic"):
     import torch_lipcvx as tl
 
     g = torch.Generator().manual_seed(seed)
+    if data == "rastrigin":      # the instance of bench_solvers.py --scale (results/bench_scale.json)
+        from torch_lipcvx.data import load_dataset
+        from torch_lipcvx.models import ShallowWeights
+        ds = load_dataset("rastrigin", n=int(round(n / 0.9)), d=d, seed=seed, dtype=torch.float64)
+        X, y = ds.X_train[:n], ds.y_train[:n]
+        Wt = torch.randn(m, d + 1, generator=g, dtype=torch.float64) / (d + 1) ** 0.5
+        alpha = torch.randn(m, generator=g, dtype=torch.float64) / m ** 0.5
+        alpha = alpha[torch.argsort(-alpha)]
+        w = ShallowWeights.from_tilde(Wt, alpha, torch.zeros((), dtype=torch.float64))
+        return X, y, tl.ShallowReLU.from_weights(w, dtype=torch.float64)
     if data == "digits":
         X, y = _digits_784(n, seed)
     else:
@@ -189,6 +200,7 @@ def solver_child(spec: dict) -> dict:
         ipm = _barrier(PatternBarrier, spec["newton"], X, y, D, alpha, output_bias=True,
                        **spec.get("barrier", {}))
         rec["build_time"] = time.perf_counter() - t0
+        c0_cpu = time.process_time()
         _, _, rho, info = ipm.solve_restriction(alpha, t, LAM, 0.0, Wt, c0,
                                                 verbose=True, **opts)
         rec.update(lam=LAM, beta=0.0, rho=rho)
@@ -200,8 +212,10 @@ def solver_child(spec: dict) -> dict:
         ipm = _barrier(PatternBarrier, spec["newton"], X, y, D, sign, output_bias=not pair,
                        **spec.get("barrier", {}))
         rec["build_time"] = time.perf_counter() - t0
+        c0_cpu = time.process_time()
         _, _, info = ipm.solve_l2(BETA6, V0, c0, verbose=True, **opts)
         rec.update(beta=BETA6, slots=int(D.shape[1]), pyscnn_form=pair)
+    rec["solve_cpu"] = time.process_time() - c0_cpu      # CPU seconds (all threads) of the solve
     rec.update(solve_time=info.solve_time, iterations=info.iterations, status=info.status,
                J=info.value, lower=info.lower, gap=info.gap,
                rel_gap=info.gap / max(abs(info.value), 1e-300),
@@ -271,11 +285,11 @@ def pyscnn_child(spec: dict) -> dict:
     model = ConvexReLU(G, c=1, bias=True, G_bias=Gb)
     solver = AL(model, tol=spec["tol"], constraint_tol=spec["tol"])
     metrics = Metrics(metric_freq=1, model_loss=True, constraint_gaps=True)
-    tic = time.perf_counter()
+    tic, c0_cpu = time.perf_counter(), time.process_time()
     cvx, met = optimize_model(model, solver, metrics, X, y[:, None], regularizer=NeuronGL1(beta / 2),
                               return_convex=True, unitize_data=False, verbose=False,
                               device="cpu", dtype="float64")
-    wall = time.perf_counter() - tic
+    wall, cpu = time.perf_counter() - tic, time.process_time() - c0_cpu
     v, vb, w, wb = cvx.parameters
     U = np.concatenate([v[0], vb[0][:, None]], 1)          # (p, d + 1): the + slots
     Wn = np.concatenate([w[0], wb[0][:, None]], 1)         # the − slots
@@ -295,6 +309,7 @@ def pyscnn_child(spec: dict) -> dict:
             "device": "cpu", "threads": spec["threads"], "solver": "pyscnn AL",
             "pyscnn_lam": beta / 2, "beta": beta, "tol": spec["tol"], "patterns": int(Gt.shape[1]),
             "solve_time": float(met.time[-1]) if len(met.time) else wall, "wall_time_inner": wall,
+            "solve_cpu": cpu,
             "iterations": len(traj), "J": J, "J_pyscnn_scaling": J / 2,
             "max_violation": viol, "max_violation_rel": viol / max(scale, 1e-300),
             "trajectory": traj, "peak_GiB": _peak_gib(), "status": "returned",
@@ -335,39 +350,102 @@ def run_child(spec: dict, python: str, log: Optional[Path], timeout: Optional[fl
         if fh:
             fh.close()
     if rc != 0 or out is None:
-        return {**{k: spec[k] for k in ("n", "d", "m", "program", "newton", "device")},
-                "error": "".join(tail)[-3000:], "returncode": rc,
-                "wall_time": time.perf_counter() - tic}
+        rec = {**{k: spec[k] for k in ("n", "d", "m", "program", "newton", "device")},
+               "error": "".join(tail)[-3000:], "returncode": rc,
+               "wall_time": time.perf_counter() - tic}
+        return {**rec, **partial_record(traj)} if traj else rec
     out["wall_time"] = time.perf_counter() - tic
     if traj:
         out["trajectory"] = traj
     return out
 
 
+def partial_record(traj: list[dict]) -> dict:
+    """What a run stopped before its end (killed, or out of time) did: its iterations, the time
+    per iteration, the last iterate's objective and gap (from its per-iteration log)."""
+    last = traj[-1]
+    return {"partial": True, "trajectory": traj, "iterations_done": last["it"],
+            "time_done": last["t"],
+            "time_per_iteration": last["t"] / last["it"] if last["it"] else None,
+            "f_last": last["f"], "gap_last": last["gap"]}
+
+
+def record_from_log(log: Path, spec: dict) -> dict:
+    """A partial record from the log of a run that was stopped (``--partial-from-log``)."""
+    traj = []
+    for line in log.read_text().splitlines():
+        hit = TRAJ.search(line)
+        if hit:
+            traj.append({"round": int(hit[1] or 1), "it": int(hit[2]), "f": float(hit[3]),
+                         "gap": float(hit[4]), "t": float(hit[5])})
+    if not traj:
+        raise SystemExit(f"--partial-from-log: no interior-point iteration in {log}")
+    return {**{k: spec[k] for k in ("n", "d", "m", "program", "newton", "device", "threads",
+                                    "screen", "src")},
+            "error": "stopped before the end (out of time): a representative part",
+            **partial_record(traj)}
+
+
+def code_version() -> str:
+    """The checkout's commit, with ``+dirty`` when the package has uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                              capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "torch_lipcvx"], cwd=ROOT,
+                               text=True, capture_output=True, check=True).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def summarise(records: list[dict]) -> list[dict]:
-    """Dense-vs-cg ratios per (program, device) where both ran: time ratio (solve, and build +
-    solve) and the relative difference of J."""
+    """Dense-vs-cg rows per (program, device): where both converged (status ``optimal`` or
+    ``inexact``, the gap says how far), the time ratios (solve, build + solve, CPU seconds) and
+    the relative difference of J; where the dense run was stopped and cg converged, the measured
+    lower bound on the ratio (no extrapolation); otherwise what each run ended with."""
     rows = []
+    done = ("optimal", "inexact")
     for prog in sorted({r["program"] for r in records}):
         for dev in sorted({r["device"] for r in records}):
-            by: dict = {}
-            for r in records:       # per solver the last run, an optimal one if there is one
-                if r["program"] == prog and r["device"] == dev and "J" in r and (
-                        r["status"] == "optimal" or r["newton"] not in by
-                        or by[r["newton"]]["status"] != "optimal"):
-                    by[r["newton"]] = r
-            if "dense" in by and "cg" in by:
-                a, b = by["dense"], by["cg"]
-                rows.append({"program": prog, "device": dev,
-                             "solve_ratio": a["solve_time"] / b["solve_time"],
-                             "total_ratio": (a["build_time"] + a["solve_time"])
-                             / (b["build_time"] + b["solve_time"]),
-                             "J_rel_diff": (b["J"] - a["J"]) / abs(a["J"]),
-                             "both_optimal": a["status"] == b["status"] == "optimal"})
+            mine = [r for r in records if r["program"] == prog and r["device"] == dev
+                    and r["newton"] in ("dense", "cg")]
+            conv = {r["newton"]: r for r in mine if r.get("status") in done}
+            part = [r for r in mine if r["newton"] == "dense" and r.get("partial")
+                    and "J" not in r]
+            if "dense" in conv and "cg" in conv:
+                a, b = conv["dense"], conv["cg"]
+                row = {"program": prog, "device": dev,
+                       "solve_ratio": a["solve_time"] / b["solve_time"],
+                       "total_ratio": (a["build_time"] + a["solve_time"])
+                       / (b["build_time"] + b["solve_time"]),
+                       "J_rel_diff": (b["J"] - a["J"]) / abs(a["J"]),
+                       "statuses": [a["status"], b["status"]]}
+                if "solve_cpu" in a and "solve_cpu" in b:
+                    row["solve_cpu_ratio"] = a["solve_cpu"] / b["solve_cpu"]
+                rows.append(row)
+            elif part and "cg" in conv:
+                a, b = part[-1], conv["cg"]
+                # the dense run was stopped before converging: its time so far over the cg run's
+                # whole time is a measured lower bound on the speed-up (no extrapolation)
+                rows.append({"program": prog, "device": dev, "dense_partial": True,
+                             "dense_iterations_done": a["iterations_done"],
+                             "dense_time_done": a["time_done"],
+                             "cg_solve_time": b["solve_time"], "cg_iterations": b["iterations"],
+                             "cg_J": b["J"],
+                             "solve_ratio_lower_bound": a["time_done"] / b["solve_time"]})
+            elif mine:
+                rows.append({"program": prog, "device": dev, "no_converged_pair": [
+                    f"{r['newton']} (screen {r.get('screen', 'auto')}): "
+                    f"{r.get('status', 'stopped by hand' if r.get('partial') else 'error')}"
+                    for r in mine]})
     return rows
 
 
 def fmt(r: dict) -> str:
+    if r.get("partial") and "J" not in r:
+        return (f"  ({r['program']}) {r['newton']:5s}: PARTIAL, stopped after {r['iterations_done']}"
+                f" it in {r['time_done']:.1f}s ({r['time_per_iteration'] or math.nan:.2f} s/it), last f="
+                f"{r['f_last']:.10g} gap={r['gap_last']:.2e}")
     if "error" in r:
         return f"  ({r['program']}) {r['newton']:5s}: ERROR rc={r.get('returncode')}: " \
                f"{r['error'].strip().splitlines()[-1] if r['error'].strip() else ''}"
@@ -391,8 +469,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--n", type=int, help="rows (default: the case's)")
     ap.add_argument("--m", type=int, help="units (default: the case's)")
     ap.add_argument("--d", type=int, help="inputs (default: the case's; mnist: 784)")
-    ap.add_argument("--data", choices=["synthetic", "digits"], default="synthetic",
-                    help="the rows: synthetic (default) or upsampled digits (d = 784 only)")
+    ap.add_argument("--data", choices=["synthetic", "digits", "rastrigin"], default="synthetic",
+                    help="the rows: synthetic (default), upsampled digits (d = 784 only), or the "
+                         "instance of bench_solvers.py --scale (rastrigin, a Gaussian network)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--threads", type=int, default=1, help="torch threads per child (default 1)")
@@ -415,6 +494,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--out", default=None,
                     help="JSON to write (default benchmarks/results/bench_scale_<case>.json; "
                          "--quick: none unless given)")
+    ap.add_argument("--partial-from-log", metavar="LOG",
+                    help="record the run of --case/--newton/--programs whose per-iteration log "
+                         "(--log) this is, stopped before its end, as a partial run")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -451,13 +533,16 @@ def main(argv: Optional[list[str]] = None) -> int:
                                 else {}),
                     "verbose": args.verbose}
             need = dense_gib(cfg["n"], cfg["d"], cfg["m"])
-            if newton == "dense" and need > DENSE_LIMIT_GIB:
+            if args.partial_from_log:
+                rec = record_from_log(Path(args.partial_from_log), spec)
+            elif newton == "dense" and need > DENSE_LIMIT_GIB:
                 rec = {**{k: spec[k] for k in ("n", "d", "m", "program", "newton", "device")},
                        "skipped": f"the dense Newton system needs ~{need:.0f} GiB"}
             else:
                 rec = run_child(spec, sys.executable, Path(args.log) if args.log else None, None)
             rec["when"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
             rec["note"] = args.note
+            rec["code"] = args.src or code_version()
             print(fmt(rec), flush=True)
             records.append(rec)
     versus = []
@@ -466,6 +551,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         records += py
     summary = summarise(records)
     for s in summary:
+        if "no_converged_pair" in s:
+            print(f"  ({s['program']}) no dense/cg pair converged: "
+                  + "; ".join(s["no_converged_pair"]), flush=True)
+            continue
+        if s.get("dense_partial"):
+            print(f"  ({s['program']}) dense stopped after {s['dense_iterations_done']} it, "
+                  f"{s['dense_time_done']:.0f}s: dense / cg solve >= "
+                  f"{s['solve_ratio_lower_bound']:.1f}x (a lower bound)", flush=True)
+            continue
         print(f"  ({s['program']}) dense / cg: solve {s['solve_ratio']:.1f}x, build + solve "
               f"{s['total_ratio']:.1f}x; J relative difference {s['J_rel_diff']:.1e}", flush=True)
     out = args.out or (None if case == "quick" else
@@ -564,6 +658,16 @@ def compare_pyscnn(ours: list[dict], theirs: list[dict], echo: bool = True) -> l
                    "ours_to_best_1e-6": _first(traj_a, "f", best * (1 + 1e-6)),
                    "pyscnn_to_best_1e-6": _first(b["trajectory"], "J", best * (1 + 1e-6)),
                    "best_J": best}
+            # the share of a core each process got (the machine is shared): times × share are
+            # CPU seconds, comparable across runs under different loads (assuming an even load)
+            sa = a.get("solve_cpu", a["solve_time"]) / a["solve_time"]
+            sb = b.get("solve_cpu", 1.0) / b.get("wall_time_inner", 1.0)
+            row["cpu_share_ours"], row["cpu_share_pyscnn"] = sa, sb
+            for k in ("ours_to_pyscnn_J", "ours_to_best_1e-6", "time_ours"):
+                row[k + "_cpu"] = None if row[k] is None else row[k] * sa
+            for k in ("pyscnn_to_ours_J", "pyscnn_to_ours_J_feasible", "pyscnn_to_best_1e-6",
+                      "time_pyscnn"):
+                row[k + "_cpu"] = None if row[k] is None else row[k] * sb
             rows.append(row)
             if not echo:
                 continue
@@ -572,7 +676,8 @@ def compare_pyscnn(ours: list[dict], theirs: list[dict], echo: bool = True) -> l
                   f"{b['J']:.10g}; ours reaches pyscnn's J in {f(row['ours_to_pyscnn_J'])} "
                   f"(total {a['solve_time']:.2f}s), pyscnn reaches ours in "
                   f"{f(row['pyscnn_to_ours_J'])}, within its constraint tolerance in "
-                  f"{f(row['pyscnn_to_ours_J_feasible'])} (total {b['solve_time']:.2f}s)",
+                  f"{f(row['pyscnn_to_ours_J_feasible'])} (total {b['solve_time']:.2f}s); in CPU "
+                  f"seconds {f(row['ours_to_pyscnn_J_cpu'])} vs {f(row['pyscnn_to_ours_J_cpu'])}",
                   flush=True)
     return rows
 
