@@ -36,7 +36,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from . import ipm
+from . import ipm, newton_cg
 from .distributed import RowComm, local_or
 from .._checks import check_nonneg, check_patterns, check_positive
 from ..solvers import SolveRecord
@@ -201,6 +201,11 @@ class PatternQuadratic(ipm.SmoothObjective):
 
 
 
+#: :func:`lagrangian_bound` is skipped when forming its unit blocks would cost more flops than
+#: this (n m (d + 1)²; about a minute on one core).
+BOUND_MAX_FLOPS = 2e11
+
+
 def lagrangian_bound(fobj: ipm.SmoothObjective, parts: list, x: Tensor, Z: list, free: Tensor,
                      c_index: Optional[int], c_curvature: float,
                      ridge: float = 0.0) -> Optional[float]:
@@ -223,6 +228,10 @@ def lagrangian_bound(fobj: ipm.SmoothObjective, parts: list, x: Tensor, Z: list,
     rows = parts[0]
     if not isinstance(rows, ipm.Rows):
         return None
+    m, p = rows.m, rows.p
+    rows_per_unit = rows.k if isinstance(rows, ipm.SubsetRows) else rows.n
+    if m * p * p > newton_cg.BLOCK_MAX_ENTRIES or rows_per_unit * m * p * p > BOUND_MAX_FLOPS:
+        return None                  # the unit blocks would not fit, or cost many solves' work
     if c_index is not None and bool(free[c_index]):
         x[c_index] -= fobj.gradient(x)[c_index] / c_curvature
     g = fobj.gradient(x)
