@@ -13,6 +13,9 @@ change between releases without notice.
   solver code.
 * :mod:`.barrier` — :class:`~.barrier.PatternBarrier`: programs (6) and (12) with fixed patterns
   on :mod:`.ipm`, the torch counterpart of :mod:`.programs`.
+* :mod:`.newton_cg` — the interior point's Newton systems matrix-free: preconditioned conjugate
+  gradients with per-unit blocks and low-rank (Nyström) terms, and the size rule that picks dense
+  or matrix-free (docs/solvers.md §3.2).
 * :mod:`.lipsdp_dual` — LipSDP by its dual: the Newton barrier method and accelerated projected
   gradient, and the dual certificate's gradient (docs/lipsdp.md).
 * :mod:`.lipsdp_vector` — LipSDP for networks with ``k`` outputs (the LMI with ``AAᵀ``): exact
