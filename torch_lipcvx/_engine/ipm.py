@@ -47,9 +47,10 @@ from .newton_cg import CGNewtonSystem, CGOptions
 from ..solvers import SolveRecord
 
 #: :class:`Rows` keeps its signs ``2D − 1`` (times the mask) as floats, one multiply per pass
-#: over the rows instead of a ``where`` and a mask, when ``n m`` is at most this (the small
-#: problems, where these passes are a large share of an iteration).
-SIGN_CACHE = 4_000_000
+#: over the rows instead of a ``where`` and a mask, when ``n m`` is at most this (160 MB: the
+#: passes over the rows are a large share of an iteration at every size the rows are not
+#: screened, e.g. n = 9000, m = 1000 on the matrix-free path).
+SIGN_CACHE = 20_000_000
 
 __all__ = ["IPMInfo", "Cone", "Rows", "SubsetRows", "SpectralLMI", "GroupSOC", "SmoothObjective",
            "Quadratic", "solve"]
