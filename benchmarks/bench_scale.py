@@ -193,9 +193,12 @@ def solver_child(spec: dict) -> dict:
         opts["screen"] = spec["screen"] == "on"
     if spec["program"] == "12":
         t0 = time.perf_counter()
-        lip = bounds.lipsdp(w)
+        if spec["data"] == "rastrigin":    # as bench_solvers.py --scale did (its J is comparable)
+            from torch_lipcvx._engine.lipsdp_dual import lipsdp_dual
+            t = lipsdp_dual(w.W, w.alpha)[1].to(dev, torch.float64)
+        else:
+            t = torch.as_tensor(bounds.lipsdp(w).t, dtype=torch.float64).to(dev)
         rec["lipsdp_time"] = time.perf_counter() - t0
-        t = torch.as_tensor(lip.t, dtype=torch.float64).to(dev)
         t0 = time.perf_counter()
         ipm = _barrier(PatternBarrier, spec["newton"], X, y, D, alpha, output_bias=True,
                        **spec.get("barrier", {}))
@@ -434,10 +437,19 @@ def summarise(records: list[dict]) -> list[dict]:
                              "cg_J": b["J"],
                              "solve_ratio_lower_bound": a["time_done"] / b["solve_time"]})
             elif mine:
-                rows.append({"program": prog, "device": dev, "no_converged_pair": [
+                row = {"program": prog, "device": dev, "no_converged_pair": [
                     f"{r['newton']} (screen {r.get('screen', 'auto')}): "
                     f"{r.get('status', 'stopped by hand' if r.get('partial') else 'error')}"
-                    for r in mine]})
+                    for r in mine]}
+                # runs cut at the same iteration count (--max-iter): the cost per iteration
+                cut = {r["newton"]: r for r in mine if r.get("status") == "max_iter"
+                       and "solve_cpu" in r}
+                if len(cut) == 2 and cut["dense"]["iterations"] == cut["cg"]["iterations"]:
+                    row["cpu_per_iteration"] = {k: r["solve_cpu"] / r["iterations"]
+                                                for k, r in cut.items()}
+                    row["cpu_per_iteration_ratio"] = (cut["dense"]["solve_cpu"]
+                                                      / cut["cg"]["solve_cpu"])
+                rows.append(row)
     return rows
 
 
@@ -455,6 +467,37 @@ def fmt(r: dict) -> str:
             f"{r['solve_time']:9.2f}s  {r['iterations']:3d} it ({r['time_per_iteration']:.2f} s/it)"
             f"  J={r['J']:.10g}  gap={r['gap']:.2e} (rel {r['rel_gap']:.1e})  {r['status']}"
             f"  peak {r['peak_GiB']:.2f} GiB")
+
+
+def table(paths: list[str]) -> str:
+    """The markdown table of RESULTS.md from the JSONs this script wrote (no solving)."""
+    head = ("| case | n | d | m | program | Newton | screening | iterations | wall s | CPU s | "
+            "status | J | gap (rel) | peak GiB |\n|---|---:|---:|---:|---|---|---|---:|---:|---:|"
+            "---|---:|---:|---:|")
+    lines = [head]
+    for path in paths:
+        rep = json.loads(Path(path).read_text())
+        for r in rep["runs"]:
+            if r["newton"] == "pyscnn" or r.get("skipped"):
+                continue
+            cpu = r.get("solve_cpu")
+            if "J" in r:
+                its, wall, st = str(r["iterations"]), f"{r['solve_time']:.1f}", r["status"]
+                J, gap = f"{r['J']:.10g}", f"{r['gap']:.2g} ({r['rel_gap']:.1g})"
+                peak = f"{r['peak_GiB']:.2f}"
+            elif r.get("partial"):
+                its = f"{r['iterations_done']} (stopped)"
+                wall = f"{r.get('killed_after', {}).get('wall_s', r['time_done']):.1f}"
+                st, J, gap = "stopped by hand", f"{r['f_last']:.10g}", f"{r['gap_last']:.2g}"
+                peak = (f"{r['killed_after']['VmHWM_GiB']:.2f}" if "killed_after" in r else "–")
+                cpu = r.get("killed_after", {}).get("cpu_s")
+            else:
+                continue
+            lines.append(f"| {rep['case']}{' (' + r['data'] + ')' if r.get('data', 'synthetic') != 'synthetic' else ''} "
+                         f"| {r['n']} | {r['d']} | {r['m']} | ({r['program']}) | {r['newton']} | "
+                         f"{r.get('screen', 'auto')} | {its} | {wall} | "
+                         f"{'–' if cpu is None else f'{cpu:.1f}'} | {st} | {J} | {gap} | {peak} |")
+    return "\n".join(lines)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -497,6 +540,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--partial-from-log", metavar="LOG",
                     help="record the run of --case/--newton/--programs whose per-iteration log "
                          "(--log) this is, stopped before its end, as a partial run")
+    ap.add_argument("--table", nargs="+", metavar="JSON",
+                    help="print the markdown table of these result files (no solving)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -505,6 +550,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("@@RESULT " + json.dumps(rec), flush=True)
         return 0
 
+    if args.table:
+        print(table(args.table))
+        return 0
     case = args.case or ("quick" if args.quick else None)
     if case is None:
         ap.error("give --case NAME or --quick")
@@ -548,6 +596,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     versus = []
     if case == "pyscnn":
         py, versus = run_pyscnn(cfg, args, records)
+        for r in py:          # the comparison above read the whole trajectory; store ≤ 300 points
+            thin_trajectory(r, 300)
         records += py
     summary = summarise(records)
     for s in summary:
@@ -578,10 +628,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                   "machine": {"python": platform.python_version(), "torch": torch.__version__,
                               "cpus": os.cpu_count(), "platform": platform.platform()},
                   "runs": runs, "dense_vs_cg": summarise(runs)}
-        if case == "pyscnn":
-            report["vs_pyscnn"] = compare_pyscnn(
-                [r for r in runs if r["newton"] != "pyscnn" and "J" in r],
-                [r for r in runs if r["newton"] == "pyscnn" and "J" in r], echo=False)
+        if case == "pyscnn":         # computed on this run's whole trajectories
+            report["vs_pyscnn"] = versus
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report, indent=2))
         print(f"wrote {path}")
@@ -625,6 +673,18 @@ def run_pyscnn(cfg: dict, args, ours: list[dict]) -> tuple[list[dict], list[dict
     finally:
         inst.unlink(missing_ok=True)
     return recs, compare_pyscnn([r for r in ours if "J" in r], [r for r in recs if "J" in r])
+
+
+def thin_trajectory(rec: dict, keep: int) -> None:
+    """Keep at most ``keep`` points of ``rec["trajectory"]`` (log-spaced in the iteration, the
+    last one always), saying so in the record."""
+    traj = rec.get("trajectory") or []
+    if len(traj) <= keep:
+        return
+    idx = sorted({min(len(traj) - 1, int(round(math.expm1(k * math.log(len(traj)) / (keep - 1)))))
+                  for k in range(keep)} | {len(traj) - 1})
+    rec["trajectory"] = [traj[i] for i in idx]
+    rec["trajectory_thinned_from"] = len(traj)
 
 
 def _first(traj: list[dict], key: str, target: float, gap: float = math.inf) -> Optional[float]:
