@@ -85,8 +85,10 @@ def _check_equal(r0: dict, r1: dict, single: dict) -> None:
         assert abs(shard["value"] - one["value"]) <= 1e-7 * abs(one["value"]), name
         # the certified lower bound (per-unit blocks summed over the ranks' rows) likewise
         assert shard["certified"] == one["certified"], name
-        assert shard["lower"] <= shard["value"]
-        assert abs(shard["lower"] - one["lower"]) <= 1e-6 * abs(one["value"]), name
+        # each bound is a bound on the other solve's optimum too (how tight it is depends on
+        # the final duals' residual, which round-off in the sums changes: not compared)
+        best = min(shard["value"], one["value"])
+        assert max(shard["lower"], one["lower"]) <= best + 1e-12 * abs(best), name
         # the same point, to the accuracy the tolerance fixes it (β = 0 leaves flat directions)
         assert float((shard["W"] - one["W"]).norm()) <= 1e-3 * float(one["W"].norm()), name
 

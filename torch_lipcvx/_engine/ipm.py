@@ -303,6 +303,8 @@ class Rows(Cone):
         return float(tot[0] / tot[1])
 
     def dot(self, a: Tensor, b: Tensor) -> float:
+        if self.all:                 # (with every unit kept: one fused pass, no temporaries)
+            return self.comm.sum(float(torch.dot(a.reshape(-1), b.reshape(-1))))
         return self.comm.sum(float((a * b * self.maskf).sum()))
 
     # NT scaling of the nonnegative orthant: W = diag(√(s/z)), λ = √(s z)
@@ -324,16 +326,16 @@ class Rows(Cone):
         return self.lin(dx) / sc[0]
 
     def unscale_dz(self, sc, dzh: Tensor) -> Tensor:     # W⁻¹ d̂z
-        return dzh / sc[0] * self.maskf
+        return dzh / sc[0] if self.all else dzh / sc[0] * self.maskf
 
     def rhs(self, sc, u: Tensor) -> Tensor:              # Lᵀ W⁻¹ u
         return self.adjoint(u / sc[0])
 
     def circ(self, a: Tensor, b: Tensor) -> Tensor:
-        return a * b * self.maskf
+        return a * b if self.all else a * b * self.maskf
 
     def inv_circ(self, lam: Tensor, r: Tensor) -> Tensor:
-        return r / lam * self.maskf
+        return r / lam if self.all else r / lam * self.maskf
 
     def identity(self, like: Tensor) -> Tensor:
         return self.maskf.expand_as(like).clone()
@@ -345,6 +347,8 @@ class Rows(Cone):
         return self.comm.min(-1.0 / low if low < 0 else math.inf)
 
     def update_dual(self, z: Tensor, dz: Tensor, a: float) -> Tensor:
+        if self.all:
+            return torch.clamp(z + a * dz, min=1e-300)
         return torch.where(self.mask[None, :], torch.clamp(z + a * dz, min=1e-300), z)
 
     def interior(self, s: Tensor) -> bool:
@@ -402,6 +406,7 @@ class SubsetRows(Rows):
         self.A = sign[:, :, None] * Xt[idx]                                 # (m, k, p)
         self.mask = valid
         self.maskf = valid.to(Xt.dtype)
+        self.all = bool(valid.all())
         self.nu = float(valid.sum())
 
     def values(self, a: Tensor) -> Tensor:
