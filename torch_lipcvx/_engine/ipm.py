@@ -624,10 +624,11 @@ class SpectralLMI(Cone):
         V = self._v(sc)
         # the term's leading eigen-directions in x-space (they couple all units), by a
         # randomized Nyström approximation: LMI_RANK products, each O((d + m) m d)
-        U, w = newton_cg.nystrom(lambda v: self.hvp(sc, v), self.N, min(LMI_RANK, self.N),
-                                 like=V, free=pc.free.to(V.dtype))
-        if w.numel():
-            pc.lowrank(U, w)
+        if pc.want_lowrank:
+            U, w = newton_cg.nystrom(lambda v: self.hvp(sc, v), self.N, min(LMI_RANK, self.N),
+                                     like=V, free=pc.free.to(V.dtype))
+            if w.numel():
+                pc.lowrank(U, w)
         V11, V21, V22 = V[:d, :d], V[d:, :d], V[d:, d:]
         diag_a = ((V22 @ self.R) * self.R).sum(0)                 # diag(Rᵀ V₂₂ R)
         pc.unit_kron(2.0 * diag_a, V11)

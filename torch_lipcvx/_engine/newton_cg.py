@@ -53,6 +53,9 @@ __all__ = ["CGOptions", "UnitPreconditioner", "CGNewtonSystem", "pcg", "auto_new
 #: (200 MB in float64) and forming them costs at most ``BLOCK_MAX_WIDTH`` times a data pass.
 BLOCK_MAX_ENTRIES = 25_000_000
 BLOCK_MAX_WIDTH = 64
+#: CG iterations per solve below which the preconditioner's low-rank terms (each costs a few
+#: dozen operator products per interior-point iteration) are not worth building
+LOWRANK_AFTER = 8
 
 
 @dataclass
@@ -85,6 +88,9 @@ class CGOptions:
     eta_min: float = 1e-10
     chunk: int = 4096
     res_tol: float = 1e-4
+    #: the CG iterations of the previous solve (set by :class:`CGNewtonSystem`): the low-rank
+    #: terms of the preconditioner are built only once CG needs more than ``LOWRANK_AFTER``
+    last_cg: int = 0
     comm: Optional[RowComm] = None
 
     def mode(self) -> str:
@@ -175,6 +181,8 @@ class UnitPreconditioner:
             self.B = torch.zeros(m, self.q, dtype=self.dtype, device=self.device)
         self.L: Optional[Tensor] = None
         self.low: list[tuple[Tensor, Tensor]] = []                # (U (N, r), w (r,)) terms
+        #: whether low-rank terms are asked for (CG needed many iterations on the last solve)
+        self.want_lowrank = opts.last_cg > LOWRANK_AFTER
 
     # ---------------------------------------------------------------- contributions
     def lowrank(self, U: Tensor, w: Tensor) -> None:
@@ -444,6 +452,7 @@ class CGNewtonSystem:
         # tolerance, losing the centring: measured stalls, so every solve starts from zero)
         dx, its, _ = pcg(self.matvec, rhs, self.pc.apply, tol=self.eta,
                          max_iter=self.opts.max_iter, atol=self.atol)
+        self.opts.last_cg = its
         self.cg_iterations += its
         dsh = [pt.scale_ds(c, dx) for pt, c in zip(parts, sc)]
         dzh = [uu - ds for uu, ds in zip(u, dsh)]
