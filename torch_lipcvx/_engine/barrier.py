@@ -799,11 +799,14 @@ class PatternBarrier:
         if anchor is not None and recentre > 0:
             Wa = self.interior_start(anchor[0].to(dev, dt))
             th = recentre
-            if warm_ok:
+            if self.newton == "cg" or warm_ok:
                 # per unit: a unit with a large t_j (one the certificate has squeezed to a tiny
                 # w̄_j) moves less, θ_j ∝ (median t / t_j)^½, so the start's ρ stays near the
                 # optimum's (a plain 1% towards the anchor can raise ρ 10⁴-fold at t_j ~ 1e9)
-                th = WARM_RECENTRE * (t.median() / t).clamp(max=1.0).sqrt()[:, None]
+                # (the matrix-free path starts cold, by the same rule from its 1%: measured, a
+                # plain 1% started a step at f = 132 for an optimum of 0.28 and never recovered)
+                base = WARM_RECENTRE if warm_ok else recentre
+                th = base * (t.median() / t).clamp(max=1.0).sqrt()[:, None]
             W0 = W0 + th * (Wa - W0)
             if c0 is not None and anchor[1] is not None:
                 tc = WARM_RECENTRE if warm_ok else recentre

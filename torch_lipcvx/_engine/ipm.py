@@ -882,6 +882,7 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
     inner = 0
     lower: Optional[float] = None
     certified_stop, cert_res = False, math.inf
+    best_res, best_at = math.inf, 0
     # one pass more than max_iter steps: the last pass only tests the point the last step made
     for k in range(1, max_iter + 2):
         rd, res, gap = _residuals(fobj, x, parts, S, Z, fi)
@@ -902,6 +903,14 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
                 if f_now - lower <= tol_f:
                     status, certified_stop = "optimal", True
                     break
+        if cg is not None and gap <= tol_f:
+            # centring steps that no longer reduce the dual residual (10% in 15 iterations):
+            # stop rather than spin to max_iter
+            if res < 0.9 * best_res:
+                best_res, best_at = res, k
+            elif k - best_at >= 15:
+                status = "stalled"
+                break
         if cg is not None and gap <= tol_f and res <= cg.res_tol:
             # CG's floor: the gap is closed, the dual residual as small as inexact directions
             # make it, and no certified bound closes the gap: feasible, accurate, not proven

@@ -97,6 +97,11 @@ class PostProcessResult(ObjectiveHistory):
         rejected: candidates that were not accepted, with the reason.
         certificate: the LipSDP certificate of the returned network (float64).
         message: why the loop stopped.
+        solves: the record (:class:`~torch_lipcvx.solvers.SolveRecord`) of every solve of the
+            restriction (12), in order, accepted or not: status, iterations (and CG iterations
+            on the matrix-free path), the program's value, ``lower`` and whether it is a
+            certified bound (``certified``), so how far each step was from its optimum is on
+            record (docs/solvers.md §3.2).
     """
 
     model: ShallowReLU
@@ -106,6 +111,7 @@ class PostProcessResult(ObjectiveHistory):
     message: str = ""
     lam: float = 0.0
     beta: float = 0.0
+    solves: list[SolveRecord] = field(default_factory=list)
 
     def history_table(self) -> dict[str, list]:
         """The history as columns (for CSV, pandas or plotting)."""
@@ -354,6 +360,7 @@ def _postprocess(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, lam
     candidates; a :class:`~torch_lipcvx.algorithm1.descent.Descent` accepts or rejects them."""
     w = w0.permute(sign_order(w0.alpha))
     descent = Descent(w, X, y, lam=lam, beta=beta, certify=certify, dtype=net.dtype, start=start)
+    solves: list[SolveRecord] = []          # every solve of (12), for the result
     if verbose:
         _log_iterate(bar, descent.history[0], "input network")
     D = activation_patterns(X, w)
@@ -386,12 +393,12 @@ def _postprocess(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, lam
                                       solver, solver_options, net.device, solver_verbose,
                                       comm=comm)
             message = _restriction_loop(descent, step12, w, act, beta, max_iter, tol,
-                                        verbose, bar, _c)
+                                        verbose, bar, _c, solves)
     certify.warn_fallbacks(stacklevel=4)
     out = ShallowReLU.from_weights(descent.w, device=net.device, dtype=net.dtype)
     return PostProcessResult(
         model=out, history=descent.history, rejected=descent.rejected, certificate=descent.cert,
-        message=message, lam=lam, beta=beta)
+        message=message, lam=lam, beta=beta, solves=solves)
 
 
 def _postprocess_loss(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, loss: Loss,
@@ -407,6 +414,7 @@ def _postprocess_loss(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor
     w = w0.permute(sign_order(w0.alpha))
     descent = Descent(w, X, y, lam=lam, beta=beta, certify=certify, dtype=net.dtype,
                       start=start, reuse_t=True, loss=loss)
+    solves: list[SolveRecord] = []          # every solve of (12), for the result
     if verbose:
         _log_iterate(bar, descent.history[0], "input network",
                      data=_data_name(descent))
@@ -421,12 +429,12 @@ def _postprocess_loss(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor
         step = _LossStep(X, y, D, w.A[ai], loss, lam, beta, w.c is not None, solver,
                          solver_options, net.device, solver_verbose)
         message = _restriction_loop(descent, step, w, act, beta, max_iter, tol, verbose, bar,
-                                    lambda c: c)
+                                    lambda c: c, solves)
     certify.warn_fallbacks(stacklevel=4)
     out = ShallowReLU.from_weights(descent.w, device=net.device, dtype=net.dtype)
     return PostProcessResult(
         model=out, history=descent.history, rejected=descent.rejected, certificate=descent.cert,
-        message=message, lam=lam, beta=beta)
+        message=message, lam=lam, beta=beta, solves=solves)
 
 
 def _program6_loss(descent: Descent, w: ShallowWeights, X: Tensor, y: Tensor, loss: Loss,
@@ -518,12 +526,14 @@ class _LossStep:
 
 
 def _restriction_loop(descent: Descent, step, w: ShallowWeights, act: Tensor, beta: float,
-                      max_iter: int, tol: float, verbose: Union[bool, int], bar, to_c) -> str:
+                      max_iter: int, tol: float, verbose: Union[bool, int], bar, to_c,
+                      solves: list) -> str:
     """The Lipschitz case of Algorithm 1 (docs/algorithm1.md §2): at most ``max_iter`` solves of
     the restriction (12) by ``step`` (``(t, W̃ of the active units, c) -> (W̃, c, info)``) with
     the current certificate's ``T``, each candidate handed to ``descent``; stops at the first
     rejection, a solver failure after some progress, or a relative decrease below ``tol``.
-    ``to_c`` turns the step's output bias into the weights' form. Returns the message."""
+    ``to_c`` turns the step's output bias into the weights' form; each solve's record is
+    appended to ``solves``. Returns the message."""
     ai = torch.nonzero(act)[:, 0]
     # the accepted iterate as the solver returned it (float64), the next solve's start: the
     # model's dtype may round it off the fixed patterns, where the interior point cannot start
@@ -540,6 +550,7 @@ def _restriction_loop(descent: Descent, step, w: ShallowWeights, act: Tensor, be
                           RuntimeWarning, stacklevel=4)
             message = f"solver failed at iteration {k}: {exc}"
             break
+        solves.append(info)
         Wt = w_solver.W_tilde.clone()
         Wt[ai] = torch.as_tensor(Wt_a)
         if beta > 0:
