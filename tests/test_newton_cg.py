@@ -218,3 +218,8 @@ def test_algorithm1_matrix_free_keeps_the_descent_guarantee():
     assert a.objective_after <= a.objective_before
     # the same first step (each solve to its own accuracy)
     assert abs(a.history[1].objective - b.history[1].objective) <= 1e-5 * b.history[1].objective
+    # every solve is on record, with how far it is from its optimum
+    assert len(a.solves) >= len(a.history) - 1 and len(b.solves) >= len(b.history) - 1
+    for rec in a.solves:
+        assert rec.inner_iterations is not None and rec.lower <= rec.value
+    assert all(rec.inner_iterations is None for rec in b.solves)
