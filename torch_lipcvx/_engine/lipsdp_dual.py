@@ -426,7 +426,7 @@ def lipsdp_newton(W: Tensor, alpha: Tensor, *, tol: float = 1e-9, max_iter: int 
             raise RuntimeError("LipSDP Newton method found no finite multipliers")
     info = SolveRecord(status=status, iterations=k, solve_time=time.perf_counter() - start,
                        value=best_up, lower=lower, device=str(dev),
-                       dual=Z_low / float(torch.trace(Z_low)))
+                       dual=Z_low / float(torch.trace(Z_low)), certified=True)
     return best_up, best_t, info
 
 
@@ -526,5 +526,6 @@ def lipsdp_dual(W: Tensor, alpha: Tensor, *, tol: float = 1e-6, max_iter: int = 
     if best_t is None:  # pragma: no cover - the uniform start always gives finite t
         raise RuntimeError("LipSDP dual found no finite multipliers")
     info = SolveRecord(status=status, iterations=k, solve_time=time.perf_counter() - start,
-                       value=best_up, lower=lower, device=str(W.device), dual=Z_low)
+                       value=best_up, lower=lower, device=str(W.device), dual=Z_low,
+                       certified=True)
     return best_up, best_t, info
