@@ -308,8 +308,10 @@ def pyscnn_child(spec: dict) -> dict:
     scale = float(np.abs(Xt @ np.concatenate([U, Wn]).T).max())
     traj = [{"t": float(t), "J": 2 * float(f), "constraint_gap": float(g)}
             for t, f, g in zip(met.time, met.model_loss, met.constraint_gaps)]
+    from importlib.metadata import version
     return {"n": n, "d": X.shape[1], "m": spec["m"], "program": "6", "newton": "pyscnn",
-            "device": "cpu", "threads": spec["threads"], "solver": "pyscnn AL",
+            "device": "cpu", "threads": spec["threads"],
+            "solver": f"pyscnn {version('pyscnn')} AL (numpy {np.__version__})",
             "pyscnn_lam": beta / 2, "beta": beta, "tol": spec["tol"], "patterns": int(Gt.shape[1]),
             "solve_time": float(met.time[-1]) if len(met.time) else wall, "wall_time_inner": wall,
             "solve_cpu": cpu,
