@@ -438,7 +438,7 @@ def summarise(records: list[dict]) -> list[dict]:
                              "cg_solve_time": b["solve_time"], "cg_iterations": b["iterations"],
                              "cg_J": b["J"],
                              "solve_ratio_lower_bound": a["time_done"] / b["solve_time"]})
-            elif mine:
+            elif {r["newton"] for r in mine} == {"dense", "cg"}:
                 row = {"program": prog, "device": dev, "no_converged_pair": [
                     f"{r['newton']} (screen {r.get('screen', 'auto')}): "
                     f"{r.get('status', 'stopped by hand' if r.get('partial') else 'error')}"
