@@ -67,3 +67,25 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# --------------------------------------------------------------------- the CLI tests' helpers
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def run_cli(argv, capsys):
+    """Run the CLI; return ``(exit code, stdout, stderr)`` whether it returns or exits."""
+    from torch_lipcvx.cli import main
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def read_csv(path: Path) -> list[dict]:
+    """The rows of a CSV file the CLI wrote."""
+    import csv
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))

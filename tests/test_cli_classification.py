@@ -3,36 +3,17 @@ reports, and ``demo --task classification``, end to end at tiny sizes."""
 
 from __future__ import annotations
 
-import csv
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
-from torch_lipcvx.cli import main
-
-from conftest import DATA_DIR
+from conftest import DATA_DIR, PNG, read_csv
+from conftest import run_cli as run
 
 pytest.importorskip("sklearn")
 
-PNG = b"\x89PNG\r\n\x1a\n"
 TOL = 1e-9
-
-
-def run(argv, capsys):
-    """Run the CLI; return ``(exit code, stdout, stderr)`` whether it returns or exits."""
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def read_csv(path: Path) -> list[dict]:
-    with path.open(newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 def one_error_line(code, out, err, command: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -11,25 +10,10 @@ import torch
 
 from torch_lipcvx.cli import main
 
-from conftest import DATA_DIR
+from conftest import DATA_DIR, PNG, read_csv
+from conftest import run_cli as run
 
-PNG = b"\x89PNG\r\n\x1a\n"
 SUBCOMMANDS = ["demo", "train", "certify", "postprocess", "attack", "bench"]
-
-
-def run(argv, capsys):
-    """Run the CLI; return ``(exit code, stdout, stderr)`` whether it returns or exits."""
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def read_csv(path: Path) -> list[dict]:
-    with path.open(newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 @pytest.mark.parametrize("data", [["--data", "rastrigin", "--n", "80"],

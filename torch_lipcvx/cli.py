@@ -1012,25 +1012,26 @@ def _fit(args: argparse.Namespace) -> int:
             gen = torch.Generator().manual_seed(seed)
             summary["test_pgd_mse"] = float(pgd_attack(model, Xt, yt, args.eps, args.norm,
                                                        steps=args.steps, generator=gen).mse)
-    chosen = (f"lam={res.lam:g}" if sel.postprocessed
+    scores = ("test MSE " + ("-" if summary["test_mse"] is None else f"{summary['test_mse']:.5f}")
+              + (f", test PGD MSE (eps={args.eps:g}, {_norm_name(args.norm)}) "
+                 f"{summary['test_pgd_mse']:.5f}" if summary["test_pgd_mse"] is not None else ""))
+    _fit_outputs(args, res, data, spec, loss, rows, summary, scores)
+    return 0
+
+
+def _fit_outputs(args, res, data, spec: dict, loss: str, rows: list[dict], summary: dict,
+                 scores: str) -> None:
+    """``fit``'s summary line (the choice, ``scores`` on the test rows, the stage times) and
+    its files: the checkpoint, then the optional CSV, JSON and plot."""
+    chosen = (f"lam={res.lam:g}" if res.selection.postprocessed
               else f"the SGD-lip start (lam={res.lam:g})")
-    print(f"fit {data.name}: chose {chosen}; certified L <= {res.L:.4f}; test MSE "
-          + ("-" if summary["test_mse"] is None else f"{summary['test_mse']:.5f}")
-          + (f", test PGD MSE (eps={args.eps:g}, {_norm_name(args.norm)}) "
-             f"{summary['test_pgd_mse']:.5f}" if summary["test_pgd_mse"] is not None else "")
-          + f"; {res.times['total']:.1f} s (train {res.times['train']:.1f}, path "
+    print(f"fit {data.name}: chose {chosen}; certified L <= {res.L:.4f}; {scores}; "
+          f"{res.times['total']:.1f} s (train {res.times['train']:.1f}, path "
           f"{res.times['path']:.1f}" + (f", refit {res.times['refit']:.1f}" if args.refit else "")
           + ")")
     config = _config(args)
     config["norm"] = _norm_name(args.norm)
     config.update(chosen_lam=res.lam, L_certified=res.L, loss=loss)
-    _fit_outputs(args, res, data, spec, config, loss, rows, summary)
-    return 0
-
-
-def _fit_outputs(args, res, data, spec: dict, config: dict, loss: str, rows: list[dict],
-                 summary: dict) -> None:
-    """``fit``'s files: the checkpoint, then the optional CSV, JSON and plot."""
     out = _save_checkpoint(res.model, args.out, spec, config, loss)
     print(f"wrote {out}")
     if args.csv:
@@ -1050,7 +1051,6 @@ def _fit_classification_report(args, res, data, spec: dict, loss: str, rows: lis
                                seed: int) -> int:
     """``fit`` on a classification set: the test rows' clean, PGD robust and certified
     accuracy at ``--eps`` (``--norm``) of the chosen network, then its files."""
-    sel = res.selection
     model = res.model
     summary = {"data": data.name, "loss": loss, "lam": res.lam, "L_certified": res.L,
                "test_acc": None, "test_robust_acc": None, "test_certified_acc": None,
@@ -1063,19 +1063,10 @@ def _fit_classification_report(args, res, data, spec: dict, loss: str, rows: lis
                                norm=args.norm, steps=args.steps, seed=seed)[0]
         summary.update(test_acc=score["clean_acc"], test_robust_acc=score["robust_acc"],
                        test_certified_acc=score["certified_acc"])
-    chosen = (f"lam={res.lam:g}" if sel.postprocessed
-              else f"the SGD-lip start (lam={res.lam:g})")
     acc = ("-" if summary["test_acc"] is None else
            f"{summary['test_acc']:.4f}, at eps={args.eps:g} ({_norm_name(args.norm)}) PGD "
            f"{summary['test_robust_acc']:.4f}, certified {summary['test_certified_acc']:.4f}")
-    print(f"fit {data.name}: chose {chosen}; certified L <= {res.L:.4f}; test accuracy {acc}; "
-          f"{res.times['total']:.1f} s (train {res.times['train']:.1f}, path "
-          f"{res.times['path']:.1f}" + (f", refit {res.times['refit']:.1f}" if args.refit else "")
-          + ")")
-    config = _config(args)
-    config["norm"] = _norm_name(args.norm)
-    config.update(chosen_lam=res.lam, L_certified=res.L, loss=loss)
-    _fit_outputs(args, res, data, spec, config, loss, rows, summary)
+    _fit_outputs(args, res, data, spec, loss, rows, summary, f"test accuracy {acc}")
     return 0
 
 

@@ -234,7 +234,8 @@ def lagrangian_bound(fobj: ipm.SmoothObjective, parts: list, x: Tensor, Z: list,
         return None                  # the unit blocks would not fit, or cost many solves' work
     if c_index is not None and bool(free[c_index]):
         x[c_index] -= fobj.gradient(x)[c_index] / c_curvature
-    g = fobj.gradient(x)
+    grad = fobj.gradient(x)
+    g = grad
     Zs = [Z[0]]
     for pt, z in zip(parts[1:], Z[1:]):
         adj = pt.adjoint(z)
@@ -258,7 +259,7 @@ def lagrangian_bound(fobj: ipm.SmoothObjective, parts: list, x: Tensor, Z: list,
     G = g[: m * p].reshape(m, p)
     rest = g.clone()
     rest[: m * p] = 0.0
-    scale = float(fobj.gradient(x).abs().max()) + 1e-300
+    scale = float(grad.abs().max()) + 1e-300
     if float(rest.abs().max()) > 1e-12 * scale:            # coordinates no dual can move
         return None
     keep = rows.mask.clone() if rows.mask.dim() == 1 else rows.mask.any(1)
@@ -735,7 +736,7 @@ class PatternBarrier:
                           anchor: Optional[tuple[Tensor, Optional[Tensor]]] = None,
                           recentre: float = 1e-2, warm: Optional[ipm.Snapshot] = None,
                           snapshot: Optional[ipm.Snapshot] = None
-                          ) -> tuple[Tensor, Optional[Tensor], float, FastInfo]:
+                          ) -> tuple[Tensor, Optional[Tensor], float, SolveRecord]:
         """Program (12) for ``T = diag(t)``; ``coef`` must be ``alpha``.
 
         Args:
@@ -850,7 +851,7 @@ class PatternBarrier:
     # ----------------------------------------------------------------------------- (6)
     def solve_l2(self, beta: float, V0: Tensor, c0: Optional[Tensor] = None, *, tol: float = 1e-9,
                  max_iter: int = 200, verbose: bool = False, screen: Optional[bool] = None
-                 ) -> tuple[Tensor, Optional[Tensor], FastInfo]:
+                 ) -> tuple[Tensor, Optional[Tensor], SolveRecord]:
         """Program (6); ``coef`` are the slot signs σ_j.
 
         Args:

@@ -67,7 +67,7 @@ _CPU64 = dict(device="cpu", dtype=torch.float64)
 def _newton(solver: Solver, X: Tensor, m: int, device) -> dict:
     """The ``newton=`` keyword of the torch interior point for ``solver`` (its name or option,
     else the fitted size rule :func:`~torch_lipcvx._engine.newton_cg.auto_newton`)."""
-    return {"newton": solver.newton or auto_newton(X.shape[0], m, X.shape[1], device),
+    return {"newton": solver.newton or auto_newton(m, X.shape[1], device),
             "precond": solver.options.get("precond", "auto") if solver.uses_torch else "auto"}
 
 
