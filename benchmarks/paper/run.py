@@ -227,6 +227,63 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
+#: The runner's own code that shapes a result (the methods and the evaluation); with the library's
+#: source it identifies the code of a record (``code_provenance``). Filled below RUNNERS.
+RUNNER_CODE: tuple[Callable, ...] = ()
+
+
+def _git(*args: str) -> Optional[str]:
+    """``git ARGS`` in the repository (stripped stdout), or None without git or a checkout."""
+    import subprocess
+    try:
+        res = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
+                             timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
+@functools.lru_cache(maxsize=1)
+def code_provenance() -> dict:
+    """What code produces a record: the library's version, the git commit (and whether the
+    library or this runner had uncommitted changes), and ``source_sha``, a hash of every source
+    file of the installed ``torch_lipcvx`` plus the runner functions in ``RUNNER_CODE``.
+
+    ``source_sha`` is the identity the runner and the report compare: two commits with the same
+    library and runners are the same code, a docs-only commit changes nothing, and an edit to the
+    report part of this file does not invalidate finished records. Computed once per process."""
+    import inspect
+    import torch_lipcvx
+    root = Path(torch_lipcvx.__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    for fn in RUNNER_CODE:
+        h.update(inspect.getsource(fn).encode())
+    commit = _git("rev-parse", "HEAD")
+    dirty = None
+    if commit is not None:
+        status = _git("status", "--porcelain", "--", str(root), str(Path(__file__).resolve()))
+        dirty = bool(status) if status is not None else None
+    return {"version": getattr(torch_lipcvx, "__version__", "unknown"), "commit": commit,
+            "dirty": dirty, "source_sha": h.hexdigest()[:16]}
+
+
+def record_code(rec: dict, part: str = "code") -> str:
+    """The code identity of a record's model (``part="code"``) or of its evaluation
+    (``"eval_code"``, which defaults to the model's): its ``source_sha``, or ``"unknown"`` for
+    records written before records carried their code."""
+    code = rec.get(part) or (rec.get("code") if part == "eval_code" else None)
+    return code["source_sha"] if code else "unknown"
+
+
+@functools.lru_cache(maxsize=None)
+def inferred_commit(finished_at: str) -> Optional[str]:
+    """For a record without ``code``: the last commit before it finished (``git log --before``);
+    the working tree of that moment may have differed, so reports call it *inferred*."""
+    return _git("log", "-1", "--format=%h", f"--before={finished_at}")
+
+
 def load_model(path: Path):
     """The model of a unit's checkpoint (checksums verified; records written before the
     checkpoints recorded their dtype load in their weights' dtype, float64)."""
@@ -333,6 +390,8 @@ class Trial:
         self.skipped: list[str] = []
         self.failed: set[str] = set()
         self.retry_failed = False
+        self.reuse_other_code = False
+        self.other_code: list[str] = []
 
     # -- cache
     def _paths(self, method: str) -> tuple[Path, Path]:
@@ -343,6 +402,10 @@ class Trial:
         js, pt = self._paths(method)
         rec = read_record(js, self.key)
         if rec is None:
+            return None
+        if record_code(rec) != code_provenance()["source_sha"] and not self.reuse_other_code:
+            if method not in self.other_code:    # recomputed: records are tied to their code
+                self.other_code.append(method)
             return None
         if rec.get("status") == "failed":
             return None if self.retry_failed else rec
@@ -399,6 +462,7 @@ class Trial:
                     # changes the iteration its stopping rule fires at), see RESULTS.md
                     "runtime": {"torch": torch.__version__, "threads": torch.get_num_threads(),
                                 "machine": platform.machine(), "cpu": _cpu_model()},
+                    "code": code_provenance(),
                     "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         js, pt = self._paths(method)
         atomic_save_model(pt, model)
@@ -413,12 +477,44 @@ class Trial:
             + (f"  ({n_warn} warning(s), in the record)" if n_warn else ""))
         return True
 
+    def reevaluate(self, method: str) -> bool:
+        """Evaluate the saved model of ``method`` again with the current code (attacks,
+        intervals, objectives), keeping the model: for records whose evaluation changed since
+        (e.g. the PGD attack of c361305). The record gets ``eval_code`` and keeps its previous
+        evaluation's scalars and adversarial MSEs under ``previous_evals``. Returns False when
+        there is no finished record (nothing is trained here)."""
+        js, pt = self._paths(method)
+        rec = read_record(js, self.key)
+        if rec is None or rec.get("status", "ok") != "ok" or not pt.is_file():
+            return False
+        code = code_provenance()
+        if record_code(rec, "eval_code") == code["source_sha"]:
+            self.skipped.append(method)
+            return True
+        tic = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            new = self.evaluate(self.model(method))
+        old = {k: rec.get(k) for k in new if k != "eval_parts_s"}
+        old.update(eval_code=rec.get("eval_code", rec.get("code")),
+                   eval_time_s=rec.get("eval_time_s"),
+                   evaluated_at=rec.get("evaluated_at", rec.get("finished_at")))
+        rec.setdefault("previous_evals", []).append(old)
+        rec.update(new)
+        rec.update(eval_code=code, eval_time_s=time.perf_counter() - tic,
+                   eval_warnings=_summarise_warnings(caught),
+                   evaluated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        atomic_write_text(js, json.dumps(rec, indent=1, default=_jsonable))
+        self.computed.append(method)
+        say(f"{self.tag()} {METHODS[method][0]:15s} re-evaluated ({rec['eval_time_s']:.1f} s)")
+        return True
+
     def _fail(self, method: str, error: str, seconds: float) -> None:
         """Record a failure (skipped on rerun unless --retry-failed) and go on."""
         rec = {"dataset": self.dataset, "trial": self.trial, "method": method,
                "label": METHODS[method][0], "status": "failed", "error": error,
                "config_key": self.key, "solver": self.solver, "time_s": seconds,
-               "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+               "code": code_provenance(), "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         atomic_write_text(self._paths(method)[0], json.dumps(rec, indent=1))
         self.failed.add(method)
         self.computed.append(method)
@@ -611,6 +707,8 @@ RUNNERS: dict[str, Callable[[Trial], tuple]] = {
     "pgd_admm": lambda tr: _admm_from(tr, "pgd"),
     "admm_admm": lambda tr: _admm_from(tr, "admm"),
 }
+RUNNER_CODE = (_run_sgd, _run_pgd, _run_c_l2, _run_samp_l2, _admm_from, _halving, _clip_from,
+               _run_samp_lip, _ext_from_clip, _run_sgd_lip, Trial.ensure, Trial.evaluate)
 
 
 def run_unit(job: dict) -> dict:
@@ -629,10 +727,18 @@ def _run_unit(job: dict) -> dict:
                None if job["data_dir"] is None else Path(job["data_dir"]), job["solver"],
                job["seed"])
     tr.retry_failed = job.get("retry_failed", False)
+    tr.reuse_other_code = job.get("reuse_other_code", False)
     tic = time.perf_counter()
-    for method in job["methods"]:
-        tr.ensure(method)
+    if job.get("reeval"):
+        for method in job["methods"]:
+            tr.reevaluate(method)
+    else:
+        for method in job["methods"]:
+            tr.ensure(method)
     wall = time.perf_counter() - tic
+    if tr.other_code:
+        say(f"{tr.tag()} recomputed {len(tr.other_code)} record(s) made by other code: "
+            + ", ".join(tr.other_code))
     if tr.computed:
         say(f"{tr.tag()} finished: computed {len(tr.computed)}, skipped {len(tr.skipped)} "
             f"({wall:.1f} s)")
@@ -1176,8 +1282,39 @@ def update_results_md(path: Path, blocks: dict[str, str]) -> list[str]:
     return filled
 
 
+def _commits_of(recs: list[dict], part: str) -> list[str]:
+    """The commits of the records' model (``part="code"``) or evaluation code, in time order;
+    inferred ones (records without ``code``) marked with ``~``, uncommitted changes with ``+``."""
+    seen: dict[str, str] = {}
+    for r in sorted(recs, key=lambda r: r.get("finished_at", "")):
+        code = r.get(part) or (r.get("code") if part == "eval_code" else None)
+        if code:
+            label = (code.get("commit") or "no-git")[:7] + ("+" if code.get("dirty") else "")
+        else:
+            label = "~" + (inferred_commit(r.get("finished_at", "")) or "?")
+        seen.setdefault(label, label)
+    return list(seen)
+
+
+def code_summary(recs: list[dict]) -> dict:
+    """Which code made the records: ``models``/``evaluations`` (commit labels), ``identities``
+    (distinct ``source_sha`` of either part) and ``mixed`` (more than one identity)."""
+    ids = sorted({record_code(r) for r in recs} | {record_code(r, "eval_code") for r in recs})
+    models, evals = _commits_of(recs, "code"), _commits_of(recs, "eval_code")
+    line = (f"models by {', '.join(models)}" if models == evals else
+            f"models by {', '.join(models)}; evaluated (attacks, intervals, objectives) by "
+            f"{', '.join(evals)}")
+    return {"models": models, "evaluations": evals, "identities": ids, "mixed": len(ids) > 1,
+            "line": "Code: " + line + (" (~ = inferred from the finish time: these records "
+                                         "predate records carrying their commit; + = with "
+                                         "uncommitted changes)" if any(
+                                             c.startswith("~") for c in models + evals) else "")
+                    + "."}
+
+
 def report(out: Path, cfg: dict, key: str, parts: tuple[str, ...], trials: int = UCI_SPLITS,
-           results_md: Optional[Path] = None, datasets: tuple[str, ...] = DATASETS) -> dict:
+           results_md: Optional[Path] = None, datasets: tuple[str, ...] = DATASETS,
+           mix_code: bool = False) -> dict:
     """Rebuild tables, CSVs and plots from every record of the current configuration.
 
     With ``results_md`` (RESULTS.md), also fill its generated blocks (``status``, ``table1``,
@@ -1194,6 +1331,15 @@ def report(out: Path, cfg: dict, key: str, parts: tuple[str, ...], trials: int =
     if not recs:
         say(f"no finished records for configuration {key} in {out}")
         return summary
+    code = code_summary(recs)
+    if code["mixed"] and not mix_code:
+        raise SystemExit(
+            f"report: the {len(recs)} records of configuration {key} in {out} were made by "
+            f"{len(code['identities'])} versions of the code ({code['line'][6:-1]}); a table "
+            "would mix them. Recompute with the current code (run the same command: records of "
+            "other code are redone; `reeval` redoes only the evaluation), or pass --mix-code to "
+            "report them together, labelled.")
+    summary["code"] = code
     _write_csv(out / "records.csv", [_flat_record(r) for r in recs])
     summary["files"].append(out / "records.csv")
     lip_md, lip_rows = lipschitz_markdown(recs)
@@ -1203,7 +1349,7 @@ def report(out: Path, cfg: dict, key: str, parts: tuple[str, ...], trials: int =
     if "table1" in parts:
         rows = improvement_rows(recs)
         _write_csv(out / "table1.csv", rows)
-        md = table1_markdown(rows)
+        md = code["line"] + "\n\n" + table1_markdown(rows)
         bad = check_guarantees(rows)
         md += fail_md
         md += ("\nGuarantee check (C-ℓ2, C-lip, C-lip+α, C-lip+α+re never worse than their "
@@ -1217,13 +1363,14 @@ def report(out: Path, cfg: dict, key: str, parts: tuple[str, ...], trials: int =
     if "figure1" in parts:
         rows = figure1_data(recs)
         _write_csv(out / "figure1.csv", rows)
-        atomic_write_text(out / "figure1_winners.md", figure1_winners(rows))
+        atomic_write_text(out / "figure1_winners.md",
+                          code["line"] + "\n\n" + figure1_winners(rows))
         summary["files"] += [out / "figure1.csv", out / "figure1_winners.md"]
         summary["files"] += plot_figure1(rows, out)
     summary["compute_s"] = write_timing(out, recs, key)
     summary["files"].append(out / "timing.md")
     if results_md is not None:
-        blocks = {"status": status_block(recs, trials, datasets),
+        blocks = {"status": status_block(recs, trials, datasets), "code": code["line"],
                   "lipschitz": lipschitz_block(lip_rows),
                   "time": time_block(recs, load_runs(out, key))}
         if "table1" in parts:
@@ -1242,11 +1389,25 @@ def report(out: Path, cfg: dict, key: str, parts: tuple[str, ...], trials: int =
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", nargs="?", default="all", choices=["all", "table1", "figure1", "report"])
+    p.add_argument("what", nargs="?", default="all",
+                   choices=["all", "table1", "figure1", "report", "reeval"],
+                   help="reeval: evaluate the saved models again with the current code (attacks, "
+                        "intervals, objectives), training nothing")
     p.add_argument("--quick", action="store_true", help="toy sizes (2 trials, 20 units, ...)")
     p.add_argument("--datasets", nargs="+", default=None, choices=list(DATASETS),
                    help="default: all five")
     p.add_argument("--trials", type=int, default=None, help="default 10 (2 with --quick)")
+    p.add_argument("--first-trial", type=int, default=0,
+                   help="run trials FIRST .. FIRST+TRIALS-1 (UCI split k for trial k), e.g. "
+                        "calibration splits kept apart from the reported ones")
+    p.add_argument("--methods", nargs="+", default=None, choices=list(METHODS),
+                   help="only these methods (and what they depend on); default: every method "
+                        "the part (table1/figure1/all) needs")
+    p.add_argument("--reuse-other-code", action="store_true",
+                   help="resume from records made by other code (another library or runner "
+                        "source); by default they are recomputed, so a table never mixes code")
+    p.add_argument("--mix-code", action="store_true",
+                   help="let the report combine records made by different code (it says which)")
     p.add_argument("--out", default=None,
                    help=f"results directory (default {DEFAULT_OUT.relative_to(REPO)}, "
                         "or its quick/ subfolder with --quick)")
@@ -1305,13 +1466,18 @@ def main(argv: Optional[list[str]] = None) -> dict:
     data_dir = resolve_data_dir(args.data_dir)
     key_cfg = dict(cfg, solver=solver, solvers=effective_solvers(solver), seed=args.seed)
     key = config_key(key_cfg)
-    parts = ("table1", "figure1") if args.what in ("all", "report") else (args.what,)
+    parts = ("table1", "figure1") if args.what in ("all", "report", "reeval") else (args.what,)
     methods = []
     if "table1" in parts:
         methods += TABLE1_METHODS
     if "figure1" in parts:
         methods += FIG1_METHODS
-    methods = list(dict.fromkeys(methods))
+    methods = list(dict.fromkeys(args.methods or methods))
+    if args.what == "reeval" and not args.methods:
+        methods = list(METHODS)
+    if args.first_trial < 0:
+        raise SystemExit(f"--first-trial must be >= 0, got {args.first_trial}")
+    trial_ids = range(args.first_trial, args.first_trial + trials)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / f"config_{key}.json", json.dumps(key_cfg, indent=1))
 
@@ -1339,8 +1505,9 @@ def main(argv: Optional[list[str]] = None) -> dict:
             f"out {out}")
         jobs = [{"dataset": ds, "trial": t, "cfg": cfg, "key": key, "out": str(out),
                  "data_dir": None if data_dir is None else str(data_dir), "solver": solver,
-                 "seed": args.seed, "methods": methods, "retry_failed": args.retry_failed}
-                for t in range(trials) for ds in datasets]
+                 "seed": args.seed, "methods": methods, "retry_failed": args.retry_failed,
+                 "reuse_other_code": args.reuse_other_code, "reeval": args.what == "reeval"}
+                for t in trial_ids for ds in datasets]
         global _BAR
         from torch_lipcvx._progress import progress_bar
         try:
@@ -1379,7 +1546,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
     else:
         results_md = None if args.results_md == "none" else Path(args.results_md)
     summary = report(out, cfg, key, parts, trials=trials, results_md=results_md,
-                     datasets=tuple(_order(datasets)))
+                     datasets=tuple(_order(datasets)), mix_code=args.mix_code)
     summary.update({"computed": computed, "skipped": skipped, "wall_s": wall, "config_key": key,
                     "out": out, "solver": solver,
                     "failed": [f"{r['dataset']}/{r['trial']}/{m}" for r in results
