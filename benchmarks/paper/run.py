@@ -981,7 +981,8 @@ def plot_figure1(rows: list[dict], out: Path) -> list[Path]:
                 ax.grid(alpha=0.3)
                 if j == 0:
                     ax.set_ylabel("median adversarial test MSE (log)")
-                ax.legend(fontsize=8)
+                if ax.get_legend_handles_labels()[0]:
+                    ax.legend(fontsize=8)
         n = max((r["trials"] for r in rows if r["dataset"] == ds), default=0)
         fig.suptitle(f"Figure 1 reproduction: {ds} (median over {n} trial(s), band = quartiles)")
         path = out / f"figure1_{ds}.png"
@@ -1222,6 +1223,177 @@ def time_block(recs: list[dict], runs: list[dict], jobs: int = 2) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------------------- statistics
+#: Values closer than this (relative) count as ties in the paired tests: two certificates of one
+#: network agree to ~1e-6 (GUARANTEE_TOL_PCT), so a method that kept its start ties with it.
+TIE_RTOL = 1e-6
+#: The significance level the summaries use (two-sided, per comparison, uncorrected).
+ALPHA = 0.05
+
+
+def paired_test(method: list[float], baseline: list[float]) -> dict:
+    """Paired comparison of per-trial values where lower is better (J, adversarial MSE).
+
+    Returns ``n``, ``wins`` (method lower), ``losses``, ``ties`` (within ``TIE_RTOL``),
+    ``median_rel`` (median of (baseline − method)/baseline, so positive = method better),
+    ``sign_p`` (two-sided exact sign test on the non-tied pairs) and ``wilcoxon_p`` (two-sided
+    Wilcoxon signed-rank on the differences, exact for small n; None when every pair ties).
+    With n trials neither test can go below 2/2ⁿ: n = 3 gives at best p = 0.25, n = 10 gives
+    0.002, so a 3-trial setting can show a direction but never significance."""
+    from scipy.stats import binomtest, wilcoxon
+    if len(method) != len(baseline):
+        raise ValueError("paired_test: the two samples must pair trial by trial")
+    diffs = [b - m for m, b in zip(method, baseline)]
+    tied = [abs(d) <= TIE_RTOL * max(abs(b), 1e-300) for d, b in zip(diffs, baseline)]
+    wins = sum(d > 0 and not t for d, t in zip(diffs, tied))
+    losses = sum(d < 0 and not t for d, t in zip(diffs, tied))
+    n = len(diffs)
+    rel = [d / b for d, b in zip(diffs, baseline) if b]
+    out = {"n": n, "wins": wins, "losses": losses, "ties": n - wins - losses,
+           "median_rel": statistics.median(rel) if rel else None,
+           "sign_p": float(binomtest(wins, wins + losses, 0.5).pvalue) if wins + losses else 1.0,
+           "wilcoxon_p": None}
+    nonzero = [d for d, t in zip(diffs, tied) if not t]
+    if nonzero:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")      # scipy notes small samples; exact here anyway
+            out["wilcoxon_p"] = float(wilcoxon(nonzero).pvalue)
+    return out
+
+
+def _fmt_p(p: Optional[float]) -> str:
+    return "–" if p is None else (f"{p:.3f}" if p >= 1e-3 else f"{p:.0e}")
+
+
+def _verdict(t: dict) -> str:
+    """``better``/``worse`` when the Wilcoxon test is significant at ALPHA, else the direction
+    of the majority with ``(n.s.)``."""
+    p = t["wilcoxon_p"]
+    if p is not None and p < ALPHA:
+        return "**better**" if t["wins"] > t["losses"] else "**worse**"
+    if t["wins"] == t["losses"]:
+        return "even (n.s.)"
+    return ("better" if t["wins"] > t["losses"] else "worse") + " (n.s.)"
+
+
+#: Table 1's paired comparisons: method -> (baseline, objective).
+TABLE1_PAIRS = {"c_l2": ("sgd", "J_l2"), "samp_l2": ("sgd", "J_l2"), "c_lip": ("admm", "J_lip"),
+                "samp_lip": ("admm", "J_lip")}
+
+
+def table1_tests(recs: list[dict]) -> list[dict]:
+    """Per data set and Table-1 method: the paired test against its baseline over the trials
+    where both finished."""
+    by = _by(recs)
+    rows = []
+    for ds in _order({d for d, _ in by}):
+        for m, (base, obj) in TABLE1_PAIRS.items():
+            pairs = [(ms[m][obj], ms[base][obj]) for (d, _), ms in sorted(by.items())
+                     if d == ds and m in ms and base in ms]
+            if pairs:
+                rows.append({"dataset": ds, "method": m, "baseline": base, "objective": obj,
+                             **paired_test([a for a, _ in pairs], [b for _, b in pairs])})
+    return rows
+
+
+def table1_tests_block(rows: list[dict]) -> str:
+    lines = ["| data set | method vs baseline | trials | lower J in | median improvement | "
+             "sign test p | Wilcoxon p | verdict |", "|---|---|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {r['dataset']} | {METHODS[r['method']][0]} vs "
+                     f"{METHODS[r['baseline']][0]} | {r['n']} | {r['wins']} of {r['n']}"
+                     + (f" ({r['ties']} tied)" if r["ties"] else "") + " | "
+                     f"{_fmt_pct(100 * r['median_rel']) if r['median_rel'] is not None else '–'}"
+                     f" | {_fmt_p(r['sign_p'])} | {_fmt_p(r['wilcoxon_p'])} | {_verdict(r)} |")
+    return "\n".join(lines)
+
+
+def figure1_tests(recs: list[dict]) -> list[dict]:
+    """Per data set, attack norm, base group and ε: X-C-lip against each other model of its group
+    (adversarial test MSE, paired by trial), and whether it is lowest in median."""
+    by = _by(recs)
+    rows = []
+    for ds in _order({d for d, _ in by}):
+        trials = [ms for (d, _), ms in sorted(by.items()) if d == ds]
+        for norm in ("2", "inf"):
+            for group, (base, clip, admm) in FIG1_GROUPS.items():
+                full = [ms for ms in trials if all(x in ms and norm in ms[x]["adv_mse_test"]
+                                                   for x in (base, clip, admm))]
+                if not full:
+                    continue
+                for eps in sorted({float(e) for ms in full
+                                   for e in ms[clip]["adv_mse_test"][norm]}):
+                    val = {x: [ms[x]["adv_mse_test"][norm][repr(eps)] for ms in full]
+                           for x in (base, clip, admm)}
+                    med = {x: statistics.median(v) for x, v in val.items()}
+                    rows.append({"dataset": ds, "norm": norm, "group": group, "eps": eps,
+                                 "n": len(full), "clip_lowest": med[clip] <= min(med.values()),
+                                 "vs_base": paired_test(val[clip], val[base]),
+                                 "vs_admm": paired_test(val[clip], val[admm])})
+    return rows
+
+
+def figure1_claims(test_rows: list[dict], fig_rows: list[dict]) -> list[dict]:
+    """Per data set, base group and norm: the paper's claim (X-C-lip lowest at every ε) judged
+    both ways — lowest median at every ε, and lowest median over ε of the median curve — and
+    how many ε it is significantly below both other models (Wilcoxon, ALPHA, uncorrected)."""
+    med = {(r["dataset"], r["method"], r["norm"], r["eps"]): r["median"] for r in fig_rows}
+    out = []
+    keys = dict.fromkeys((r["dataset"], r["group"], r["norm"]) for r in test_rows)
+    for ds, group, norm in keys:
+        rows = [r for r in test_rows if (r["dataset"], r["group"], r["norm"]) == (ds, group, norm)]
+        ms = FIG1_GROUPS[group]
+        eps_list = [r["eps"] for r in rows]
+        over_eps = {m: statistics.median(med[(ds, m, norm, e)] for e in eps_list) for m in ms
+                    if all((ds, m, norm, e) in med for e in eps_list)}
+        sig = sum(all(t["wilcoxon_p"] is not None and t["wilcoxon_p"] < ALPHA
+                      and t["wins"] > t["losses"] for t in (r["vs_base"], r["vs_admm"]))
+                  for r in rows)
+        sig_worse = sum(any(t["wilcoxon_p"] is not None and t["wilcoxon_p"] < ALPHA
+                            and t["wins"] < t["losses"] for t in (r["vs_base"], r["vs_admm"]))
+                        for r in rows)
+        out.append({"dataset": ds, "group": group, "norm": norm, "n": rows[0]["n"],
+                    "n_eps": len(rows), "lowest_at": sum(r["clip_lowest"] for r in rows),
+                    "every_eps": all(r["clip_lowest"] for r in rows),
+                    "over_eps": bool(over_eps) and min(over_eps, key=over_eps.get) == ms[1],
+                    "significant_at": sig, "significantly_worse_at": sig_worse,
+                    "paper": (ds, group) in PAPER_FIG1_CLAIM})
+    return out
+
+
+def figure1_tests_block(claims: list[dict]) -> str:
+    lines = ["| data set | base | attack | trials | paper claims it | X-C-lip lowest at every ε "
+             "| lowest median over ε | lowest at | significantly below both at | significantly "
+             "above one at |", "|---|---|---|---:|---|---|---|---:|---:|---:|"]
+    for c in claims:
+        lines.append(f"| {c['dataset']} | {c['group']} | ℓ{'∞' if c['norm'] == 'inf' else '2'} | "
+                     f"{c['n']} | {'yes' if c['paper'] else 'no'} | "
+                     f"{'yes' if c['every_eps'] else 'no'} | {'yes' if c['over_eps'] else 'no'} | "
+                     f"{c['lowest_at']} of {c['n_eps']} ε | {c['significant_at']} of "
+                     f"{c['n_eps']} ε | {c['significantly_worse_at']} of {c['n_eps']} ε |")
+    return "\n".join(lines)
+
+
+def statistics_markdown(code_line: str, t1: list[dict], claims: list[dict]) -> str:
+    """``statistics.md``: Table 1's paired tests and Figure 1's claims with their tests."""
+    return "\n".join([
+        code_line, "",
+        "**Table 1, per trial.** Each method against its baseline on the trials where both "
+        "finished: in how many trials its objective is lower (ties within "
+        f"{TIE_RTOL:g} relative), the median relative improvement, and two-sided p-values "
+        "(exact sign test; Wilcoxon signed-rank). *Verdict*: better/worse when Wilcoxon's "
+        f"p < {ALPHA}, else the majority's direction, not significant (n.s.). With n trials no "
+        "test goes below 2/2ⁿ (3 trials: 0.25; 10: 0.002).", "",
+        table1_tests_block(t1), "",
+        "**Figure 1, per claim.** For each base model and attack: is X-C-lip's median "
+        "adversarial test MSE the lowest of its group at every ε (the paper's reading), is it "
+        "lowest in the median over ε of the median curve (a reading that forgives one ε), at how "
+        "many ε it is lowest, and at how many ε it is significantly below *both* other models "
+        f"(Wilcoxon, paired by trial, p < {ALPHA}, uncorrected) or significantly above one of "
+        "them. Per-ε p-values: `statistics_figure1.csv`.", "",
+        figure1_tests_block(claims), ""])
+
+
 #: Figure 1's claim (§4): X-C-lip alone has the lowest median MSE at every ε for
 #: these (data set, base model) pairs; the attack norm is not stated.
 PAPER_FIG1_CLAIM = {("solar", "PGD"), ("solar", "ADMM"), ("machine", "SGD"), ("machine", "PGD"),
@@ -1367,6 +1539,17 @@ def report(out: Path, cfg: dict, key: str, parts: tuple[str, ...], trials: int =
                           code["line"] + "\n\n" + figure1_winners(rows))
         summary["files"] += [out / "figure1.csv", out / "figure1_winners.md"]
         summary["files"] += plot_figure1(rows, out)
+    if "table1" in parts and "figure1" in parts:
+        t1 = table1_tests(recs)
+        f1 = figure1_tests(recs)
+        claims = figure1_claims(f1, figure1_data(recs))
+        _write_csv(out / "statistics_figure1.csv",
+                   [{k: v for k, v in r.items() if not k.startswith("vs_")}
+                    | {f"{side}_{k}": v for side in ("vs_base", "vs_admm")
+                       for k, v in r[side].items()} for r in f1])
+        atomic_write_text(out / "statistics.md", statistics_markdown(code["line"], t1, claims))
+        summary["files"] += [out / "statistics.md", out / "statistics_figure1.csv"]
+        summary.update(table1_tests=t1, figure1_claims=claims)
     summary["compute_s"] = write_timing(out, recs, key)
     summary["files"].append(out / "timing.md")
     if results_md is not None:
@@ -1378,6 +1561,9 @@ def report(out: Path, cfg: dict, key: str, parts: tuple[str, ...], trials: int =
                           beyond=beyond_block(summary["table1_rows"]))
         if "figure1" in parts:
             blocks["figure1"] = figure1_block(figure1_data(recs))
+        if "table1_tests" in summary:
+            blocks["statistics-table1"] = table1_tests_block(summary["table1_tests"])
+            blocks["statistics-figure1"] = figure1_tests_block(summary["figure1_claims"])
         summary["results_md_blocks"] = update_results_md(results_md, blocks)
         if summary["results_md_blocks"]:
             summary["files"].append(results_md)
@@ -1433,6 +1619,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def configure(quick: bool, sets: list[str], solver: str, seed: int = 0) -> tuple[dict, dict, str]:
+    """The hyper-parameters (FULL or QUICK with ``sets``, "KEY=VALUE" strings, applied), what
+    the configuration key hashes (with the effective solvers and the base seed) and the key."""
+    cfg = copy.deepcopy(QUICK if quick else FULL)
+    for item in sets:
+        if "=" not in item:
+            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        _set_dotted(cfg, k.strip(), _parse_value(v.strip()))
+    key_cfg = dict(cfg, solver=solver, solvers=effective_solvers(solver), seed=seed)
+    return cfg, key_cfg, config_key(key_cfg)
+
+
 def _log_run(out: Path, log: dict) -> None:
     with open(out / "runs.jsonl", "a") as fh:
         fh.write(json.dumps(log) + "\n")
@@ -1452,20 +1651,13 @@ def _records_since(out: Path, key: str, since: float) -> int:
 def main(argv: Optional[list[str]] = None) -> dict:
     """Run; returns a summary dict (``computed``/``skipped`` counts, files, violations)."""
     args = build_parser().parse_args(argv)
-    cfg = copy.deepcopy(QUICK if args.quick else FULL)
-    for item in args.set:
-        if "=" not in item:
-            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        _set_dotted(cfg, k.strip(), _parse_value(v.strip()))
+    solver = resolve_solver(args.solver)
+    cfg, key_cfg, key = configure(args.quick, args.set, solver, args.seed)
     trials = args.trials if args.trials is not None else (2 if args.quick else 10)
     datasets = args.datasets or list(DATASETS)
     out = Path(args.out).expanduser().resolve() if args.out else (
         DEFAULT_OUT / "quick" if args.quick else DEFAULT_OUT)
-    solver = resolve_solver(args.solver)
     data_dir = resolve_data_dir(args.data_dir)
-    key_cfg = dict(cfg, solver=solver, solvers=effective_solvers(solver), seed=args.seed)
-    key = config_key(key_cfg)
     parts = ("table1", "figure1") if args.what in ("all", "report", "reeval") else (args.what,)
     methods = []
     if "table1" in parts:
