@@ -1468,14 +1468,41 @@ def _commits_of(recs: list[dict], part: str) -> list[str]:
     return list(seen)
 
 
+def reeval_shift(recs: list[dict]) -> Optional[str]:
+    """How far the last re-evaluation moved the adversarial test MSEs (ε > 0), for records with
+    ``previous_evals``: the median and the largest relative change, per attack norm."""
+    moves: dict[str, list[float]] = {}
+    for r in recs:
+        if not r.get("previous_evals"):
+            continue
+        old = r["previous_evals"][-1].get("adv_mse_test") or {}
+        for norm, curve in r["adv_mse_test"].items():
+            for eps, v in curve.items():
+                o = old.get(norm, {}).get(eps)
+                if o and float(eps) > 0:
+                    moves.setdefault(norm, []).append((v - o) / o)
+    if not moves:
+        return None
+    parts = [f"ℓ{'∞' if n == 'inf' else '2'} median {100 * statistics.median(v):+.2f}%, range "
+             f"{100 * min(v):+.1f}% … {100 * max(v):+.1f}%" for n, v in sorted(moves.items())]
+    return "re-evaluation moved the adversarial test MSEs (ε > 0) by " + "; ".join(parts)
+
+
 def code_summary(recs: list[dict]) -> dict:
     """Which code made the records: ``models``/``evaluations`` (commit labels), ``identities``
     (distinct ``source_sha`` of either part) and ``mixed`` (more than one identity)."""
     ids = sorted({record_code(r) for r in recs} | {record_code(r, "eval_code") for r in recs})
     models, evals = _commits_of(recs, "code"), _commits_of(recs, "eval_code")
-    line = (f"models by {', '.join(models)}" if models == evals else
-            f"models by {', '.join(models)}; evaluated (attacks, intervals, objectives) by "
-            f"{', '.join(evals)}")
+
+    def span(labels: list[str]) -> str:
+        return (", ".join(labels) if len(labels) <= 4 else
+                f"{len(labels)} commits, {labels[0]} … {labels[-1]}")
+    line = (f"models by {span(models)}" if models == evals else
+            f"models by {span(models)}; evaluated (attacks, intervals, objectives) by "
+            f"{span(evals)}")
+    shift = reeval_shift(recs)
+    if shift:
+        line += f"; {shift}"
     return {"models": models, "evaluations": evals, "identities": ids, "mixed": len(ids) > 1,
             "line": "Code: " + line + (" (~ = inferred from the finish time: these records "
                                          "predate records carrying their commit; + = with "

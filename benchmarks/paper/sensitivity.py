@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import statistics
 import sys
 from dataclasses import dataclass
@@ -520,6 +521,44 @@ def verdict_block(built: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------------------- time block
+def time_block(data: dict[str, list[dict]]) -> str:
+    """The full run at the current code: per data set the median compute seconds per trial of
+    each of the 14 methods (from λ = 1e-3's records: 11 methods on every trial, the three extras
+    where they were timed), the projected 10-trial run, and the wall time the grid's invocations
+    logged."""
+    recs = data["lam1e-3"]
+    lines = ["| data set | methods timed | median compute s per trial (sum over methods) | "
+             "projected 10 trials, one core |", "|---|---:|---:|---:|"]
+    total = 0.0
+    for ds in ALL:
+        per = paper._seconds_by_method([r for r in recs if r["dataset"] == ds])
+        if not per:
+            continue
+        sec = sum(statistics.median(v) for v in per.values())
+        total += 10 * sec
+        lines.append(f"| {ds} | {len(per)} of {len(paper.METHODS)} | {sec:.0f} | "
+                     f"{10 * sec:.0f} s |")
+    wall, units, runs = 0.0, 0, 0
+    seen: set[Path] = set()
+    for s in GRID:
+        if s.out in seen:
+            continue
+        seen.add(s.out)
+        for line in (s.out / "runs.jsonl").read_text().splitlines() if (
+                s.out / "runs.jsonl").is_file() else []:
+            r = json.loads(line)
+            wall += r["wall_s"]
+            units += r["computed"] or 0
+            runs += 1
+    lines += ["", f"The full run (5 data sets × 10 trials × 14 methods) at these unit times: about "
+              f"{total:.0f} compute-seconds, {total / 2 / 3600:.1f} h with `--jobs 2` on two "
+              f"free cores (methods not timed at this code count zero). The sensitivity grid's "
+              f"{runs} logged invocations took {wall:.0f} s of wall time for {units} records, "
+              "two queues side by side on two cores."]
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------------ plots
 def plot_axis(data: dict[str, list[dict]], settings: list[Setting], methods: tuple[str, ...],
               xlabel: str, path: Path) -> Path:
@@ -566,6 +605,11 @@ def plot_axis(data: dict[str, list[dict]], settings: list[Setting], methods: tup
 def report(mix_code: bool = False, results_md: Optional[Path] = HERE / "RESULTS.md") -> dict:
     """Write SENSITIVITY.md, sensitivity.csv, the plots and RESULTS.md's generated blocks."""
     data = collect(mix_code)
+    for s in GRID:      # each setting's own tables and Figure-1 plots, from all its records
+        if s.axis in ("lam", "rastrigin_d") and data[s.name]:
+            cfg, _, key = paper.configure(BASE["quick"], s.all_sets, paper.resolve_solver("auto"))
+            paper.report(s.out, cfg, key, ("table1", "figure1"), trials=s.trials,
+                         datasets=s.data, mix_code=mix_code)
     built = build(data)
     everything = [r for v in data.values() for r in v]
     code = paper.code_summary(everything)["line"] if everything else "Code: no records yet."
@@ -582,7 +626,14 @@ def report(mix_code: bool = False, results_md: Optional[Path] = HERE / "RESULTS.
                            OUT / "sensitivity_lambda.png"))
     files.append(plot_axis(data, [s for s in GRID if s.axis == "sgd"], paper.TABLE1_LEFT,
                            "SGD epochs", OUT / "sensitivity_sgd.png"))
-    blocks = {"verdict": code + "\n\n" + verdict_block(built)}
+    blocks = {"verdict": code + "\n\n" + verdict_block(built), "time-current": time_block(data)}
+    main = data["lam1e-3"]
+    if main:
+        t1, f1 = paper.table1_tests(main), paper.figure1_tests(main)
+        blocks["statistics-current"] = (
+            f"Trials: {_trials_note(main, ALL)}.\n\n" + paper.table1_tests_block(t1) + "\n\n"
+            + paper.figure1_tests_block(paper.figure1_claims(f1, paper.figure1_data(main))))
+        blocks["figure1-current"] = paper.figure1_block(paper.figure1_data(main))
     filled = paper.update_results_md(results_md, blocks) if results_md else []
     if filled:
         files.append(results_md)
