@@ -48,6 +48,14 @@ def small_run(paper, data_dir, tmp_path_factory):
     return argv, out, paper.main(argv)
 
 
+def _copy(small_run, work: Path):
+    """The small run's folder copied to ``work``, with its argv pointing there."""
+    import shutil
+    argv, out, summary = small_run
+    shutil.copytree(out, work)
+    return [a if a != str(out) else str(work) for a in argv], work, summary
+
+
 def test_records_carry_the_code_that_made_them(paper, small_run):
     argv, out, summary = small_run
     recs = paper.load_records(out, summary["config_key"])
@@ -62,11 +70,7 @@ def test_records_carry_the_code_that_made_them(paper, small_run):
 
 def test_records_of_other_code_are_recomputed_and_never_mixed_silently(paper, small_run,
                                                                        tmp_path):
-    import shutil
-    argv, out, summary = small_run
-    work = tmp_path / "copy"
-    shutil.copytree(out, work)
-    argv = [a if a != str(out) else str(work) for a in argv]
+    argv, work, summary = _copy(small_run, tmp_path / "copy")
     js = work / "records" / summary["config_key"] / "servo" / "trial00" / "c_l2.json"
     rec = json.loads(js.read_text())
     rec["code"] = dict(rec["code"], source_sha="0" * 16, commit="f" * 40)
@@ -85,11 +89,7 @@ def test_records_of_other_code_are_recomputed_and_never_mixed_silently(paper, sm
 
 def test_reeval_evaluates_saved_models_again_and_keeps_the_previous_numbers(paper, small_run,
                                                                            tmp_path):
-    import shutil
-    argv, out, summary = small_run
-    work = tmp_path / "reeval"
-    shutil.copytree(out, work)
-    argv = [a if a != str(out) else str(work) for a in argv]
+    argv, work, summary = _copy(small_run, tmp_path / "reeval")
     js = work / "records" / summary["config_key"] / "servo" / "trial01" / "admm.json"
     rec = json.loads(js.read_text())
     true_adv = rec["adv_mse_test"]
