@@ -108,7 +108,7 @@ GRID: tuple[Setting, ...] = (
     *(Setting(f"sgd{e}", "sgd", e, (f"sgd.epochs={e}",), ALL, L2_METHODS, 7,
               folder="lam1e-3" if e == 300 else None) for e in (300, 1000, 3000)),
     Setting("clip_nocap", "clip_cap", 200, ("clip.max_iter=200",), ("servo", "machine"),
-            ("sgd", "admm", "c_lip"), 3),
+            ("sgd", "admm", "c_lip", "admm_admm"), 3),
     *(Setting(f"rastrigin_d{d}", "rastrigin_d", d, (f"rastrigin.d={d}",), ("rastrigin",),
               METHODS, 3) for d in (5, 10)),
 )
@@ -421,8 +421,9 @@ def build(data: dict[str, list[dict]]) -> dict[str, Any]:
     md += ["", "## C-lip without the 20-solve cap", "",
            "C-lip (Algorithm 1 from the ADMM network) with at most 20 solves (the main setting) "
            "and 200, same trials; medians over trials.", "",
-           "| data set | trials | cap | C-lip avg improvement | solves | cap hits | C-lip s |",
-           "|---|---:|---:|---:|---:|---:|---:|"]
+           "| data set | trials | cap | C-lip avg improvement | solves | cap hits | C-lip s | "
+           "Figure 1, ADMM base: C-lip lowest at every ε? ℓ2 / ℓ∞ (at how many ε) |",
+           "|---|---:|---:|---:|---:|---:|---:|---|"]
     for ds in nocap.data:
         for s, cap_s in ((base, cap), (nocap, int(nocap.value))):
             trials = sorted({r["trial"] for r in data[nocap.name] if r["dataset"] == ds})
@@ -431,9 +432,13 @@ def build(data: dict[str, list[dict]]) -> dict[str, Any]:
             d = diagnostics(recs, 1e-3, cap_s).get(ds, {})
             if c is None:
                 continue
+            fig = figure1_cells(recs)
+            got = [fig.get((ds, "ADMM", n)) for n in ("2", "inf")]
+            f1 = (" / ".join(("✓" if g["every_eps"] else "✗") + f" ({g['lowest_at']})"
+                             for g in got) if all(got) else "–")
             md.append(f"| {ds} | {c['n']} | {cap_s} | {_pct(c['mean_pct'])} | "
                       f"{d.get('solves', 0):g} | {d.get('cap_hits', 0)} | "
-                      f"{d.get('clip_s', 0):.1f} |")
+                      f"{d.get('clip_s', 0):.1f} | {f1} |")
     out["markdown"] = "\n".join(md) + "\n"
     return out
 
