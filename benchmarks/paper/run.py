@@ -1020,8 +1020,9 @@ def load_runs(out: Path, key: str) -> list[dict]:
     return runs
 
 
-def write_timing(out: Path, recs: list[dict], key: str) -> dict[str, float]:
-    """``timing.md``: compute seconds per data set and method, and the logged wall times."""
+def write_timing(out: Path, recs: list[dict], key: str, code_line: str = "") -> dict[str, float]:
+    """``timing.md``: compute seconds per data set and method, and the logged wall times
+    (``code_line``, the report's line naming the code, goes first)."""
     per = _seconds_by_method(recs)
     datasets = _order({d for d, _ in per})
     totals = {ds: sum(sum(v) for (d, _), v in per.items() if d == ds) for ds in datasets}
@@ -1069,7 +1070,8 @@ def write_timing(out: Path, recs: list[dict], key: str) -> dict[str, float]:
             skipped = "–" if r["skipped"] is None else r["skipped"]
             lines.append(f"| {r['started']} | {r['wall_s']:.0f}{stopped} | {r['computed']} | "
                          f"{skipped} | {r['jobs']} | {r['cpu_count']} |")
-    atomic_write_text(out / "timing.md", "\n".join(lines) + "\n")
+    atomic_write_text(out / "timing.md", (code_line + "\n\n" if code_line else "")
+                      + "\n".join(lines) + "\n")
     return totals
 
 
@@ -1542,7 +1544,7 @@ def report(out: Path, cfg: dict, key: str, parts: tuple[str, ...], trials: int =
     _write_csv(out / "records.csv", [_flat_record(r) for r in recs])
     summary["files"].append(out / "records.csv")
     lip_md, lip_rows = lipschitz_markdown(recs)
-    atomic_write_text(out / "lipschitz.md", lip_md)
+    atomic_write_text(out / "lipschitz.md", code["line"] + "\n\n" + lip_md)
     _write_csv(out / "lipschitz.csv", lip_rows)
     summary["files"] += [out / "lipschitz.md", out / "lipschitz.csv"]
     if "table1" in parts:
@@ -1577,7 +1579,7 @@ def report(out: Path, cfg: dict, key: str, parts: tuple[str, ...], trials: int =
         atomic_write_text(out / "statistics.md", statistics_markdown(code["line"], t1, claims))
         summary["files"] += [out / "statistics.md", out / "statistics_figure1.csv"]
         summary.update(table1_tests=t1, figure1_claims=claims)
-    summary["compute_s"] = write_timing(out, recs, key)
+    summary["compute_s"] = write_timing(out, recs, key, code["line"])
     summary["files"].append(out / "timing.md")
     if results_md is not None:
         blocks = {"status": status_block(recs, trials, datasets), "code": code["line"],
