@@ -484,11 +484,14 @@ def figure1_reasons(recs: list[dict]) -> str:
 
 
 def _p_range(cs: list[dict]) -> str:
-    ps = [c["wilcoxon_p"] for c in cs if c["n"] >= 5 and c["wilcoxon_p"] is not None]
+    tested = [c for c in cs if c["n"] >= 5]
+    ps = [c["wilcoxon_p"] if c["wilcoxon_p"] is not None else 1.0 for c in tested]
     if not ps:
         return "fewer than 5 trials: no test"
-    return (f"Wilcoxon p ≤ {paper._fmt_p(max(ps))} on every data set" if max(ps) < paper.ALPHA
-            else f"Wilcoxon p {paper._fmt_p(min(ps))}–{paper._fmt_p(max(ps))}")
+    where = ("every data set" if len(tested) == len(cs) else
+             f"the {len(tested)} data sets with ≥ 5 trials")
+    return (f"Wilcoxon p ≤ {paper._fmt_p(max(ps))} on {where}" if max(ps) < paper.ALPHA
+            else f"Wilcoxon p {paper._fmt_p(min(ps))}–{paper._fmt_p(max(ps))} on {where}")
 
 
 def verdict_block(built: dict[str, Any]) -> str:
