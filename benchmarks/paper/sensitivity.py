@@ -548,6 +548,11 @@ def verdict_block(built: dict[str, Any]) -> str:
                     per.append(f"{int(s.value)}: {sum(bool(_sign_ok(m, c['dataset'], c['mean_pct'])) for c in cs)}/{len(cs)}")
             if per:
                 reasons.append("signs by SGD length (epochs) " + ", ".join(per))
+            chosen = [c["chosen"] for c in built.get("calibration", {}).values()]
+            if chosen:
+                reasons.append("the length calibrated on splits 7–9: " + ", ".join(
+                    f"{e} epochs on {chosen.count(e)} of {len(chosen)}"
+                    for e in sorted(set(chosen))))
         signs_d = []
         for name, d in (("lam1e-3", 2), ("rastrigin_d5", 5), ("rastrigin_d10", 10)):
             c = cells.get(name, {}).get(("rastrigin", m))
