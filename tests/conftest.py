@@ -89,3 +89,20 @@ def read_csv(path: Path) -> list[dict]:
     import csv
     with path.open(newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+# ----------------------------------------------------------------- scripts loaded as modules
+def load_script(path: Path, name: str, register: bool = False):
+    """The script at ``path`` (a benchmark or example, not a package module) executed as module
+    ``name``; ``register`` puts it in ``sys.modules`` first (needed by scripts whose dataclasses
+    look their module up), reusing one already there."""
+    import importlib.util
+    import sys
+    if register and name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    if register:
+        sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -3,7 +3,6 @@ pieces of the pyscnn comparison that need no pyscnn."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -11,15 +10,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import load_script
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_scale.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_scale", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(BENCH, "bench_scale")
 
 
 def test_quick_run_dense_and_cg_agree(bench, tmp_path):

@@ -4,7 +4,6 @@ guarantees (C-ℓ2 ≥ SGD, C-lip and its extensions ≥ ADMM on their objective
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -14,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from conftest import load_script
 
 #: cvxpylayers (SGD-lip) trips a NumPy 2 deprecation inside diffcp; not ours to fix here.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -27,10 +28,7 @@ TINY = ["--set", "hidden=8", "--set", "rastrigin.n=100", "--set", "sgd.epochs=10
 
 @pytest.fixture(scope="module")
 def paper():
-    spec = importlib.util.spec_from_file_location("paper_run", RUN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(RUN, "paper_run")
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,12 @@ statistics, and the sensitivity grid (benchmarks/paper/sensitivity.py) at toy si
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import load_script
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -19,24 +19,14 @@ TINY = ["--set", "hidden=6", "--set", "rastrigin.n=80", "--set", "sgd.epochs=60"
         "--set", "attack.steps=3", "--set", "clip.max_iter=2"]
 
 
-def _load(name: str, module: str):
-    if module in sys.modules:
-        return sys.modules[module]
-    spec = importlib.util.spec_from_file_location(module, PAPER / name)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[module] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope="module")
 def paper():
-    return _load("run.py", "paper_run")
+    return load_script(PAPER / "run.py", "paper_run", register=True)
 
 
 @pytest.fixture(scope="module")
 def sensitivity(paper):
-    return _load("sensitivity.py", "paper_sensitivity")
+    return load_script(PAPER / "sensitivity.py", "paper_sensitivity", register=True)
 
 
 @pytest.fixture(scope="module")

@@ -514,7 +514,8 @@ class Trial:
         rec = {"dataset": self.dataset, "trial": self.trial, "method": method,
                "label": METHODS[method][0], "status": "failed", "error": error,
                "config_key": self.key, "solver": self.solver, "time_s": seconds,
-               "code": code_provenance(), "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+               "code": code_provenance(),
+               "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         atomic_write_text(self._paths(method)[0], json.dumps(rec, indent=1))
         self.failed.add(method)
         self.computed.append(method)
@@ -1368,7 +1369,8 @@ def figure1_tests_block(claims: list[dict]) -> str:
              "| lowest median over ε | lowest at | significantly below both at | significantly "
              "above one at |", "|---|---|---|---:|---|---|---|---:|---:|---:|"]
     for c in claims:
-        lines.append(f"| {c['dataset']} | {c['group']} | ℓ{'∞' if c['norm'] == 'inf' else '2'} | "
+        attack = "ℓ∞" if c["norm"] == "inf" else "ℓ2"
+        lines.append(f"| {c['dataset']} | {c['group']} | {attack} | "
                      f"{c['n']} | {'yes' if c['paper'] else 'no'} | "
                      f"{'yes' if c['every_eps'] else 'no'} | {'yes' if c['over_eps'] else 'no'} | "
                      f"{c['lowest_at']} of {c['n_eps']} ε | {c['significant_at']} of "

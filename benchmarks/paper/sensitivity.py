@@ -256,19 +256,22 @@ def claim_counts(fig: dict) -> dict[str, int]:
     return out
 
 
-def calibration(recs: list[dict]) -> dict[str, dict]:
-    """Per data set: median SGD J_l2 over the calibration splits at each length, and the
-    calibrated length (smallest within CALIBRATION_RTOL of the lowest median)."""
+def calibration(by_epochs: dict[int, list[dict]]) -> dict[str, dict]:
+    """Per data set: median SGD J_l2 over the calibration splits at each length (``by_epochs``:
+    epochs -> that length's records), and the calibrated length (the smallest within
+    CALIBRATION_RTOL of the lowest median)."""
     out: dict[str, dict] = {}
-    for ds in paper._order({r["dataset"] for r in recs}):
-        med = {}
-        for e in sorted({r["_epochs"] for r in recs if r["dataset"] == ds}):
-            med[e] = statistics.median(r["J_l2"] for r in recs
-                                       if r["dataset"] == ds and r["_epochs"] == e)
+    datasets = {r["dataset"] for recs in by_epochs.values() for r in recs}
+    for ds in paper._order(datasets):
+        med, trials = {}, set()
+        for e, recs in sorted(by_epochs.items()):
+            js = [r["J_l2"] for r in recs if r["dataset"] == ds]
+            trials |= {r["trial"] for r in recs if r["dataset"] == ds}
+            if js:
+                med[e] = statistics.median(js)
         best = min(med.values())
         chosen = min(e for e, v in med.items() if v <= best * (1 + CALIBRATION_RTOL))
-        out[ds] = {"median_J": med, "chosen": chosen,
-                   "trials": len({r["trial"] for r in recs if r["dataset"] == ds})}
+        out[ds] = {"median_J": med, "chosen": chosen, "trials": len(trials)}
     return out
 
 
@@ -285,10 +288,6 @@ def _lam_label(s: Setting) -> str:
 def collect(mix_code: bool = False) -> dict[str, list[dict]]:
     """Every setting's records; refuses records of different code unless ``mix_code``."""
     data = {s.name: records(s) for s in GRID}
-    for s in GRID:
-        if s.axis in ("calibration", "sgd"):
-            for r in data[s.name]:
-                r["_epochs"] = int(s.value)
     everything = [r for v in data.values() for r in v]
     if everything:
         code = paper.code_summary(everything)
@@ -372,7 +371,8 @@ def build(data: dict[str, list[dict]]) -> dict[str, Any]:
     md.append("| (not claimed by the paper, but lowest at every ε) | " + " | ".join(
         f"{counts[s.name]['extra_every']}" for s in lam) + " |")
     # SGD length
-    calib_recs = [r for s in GRID if s.axis == "calibration" for r in data[s.name]]
+    calib_recs = {int(s.value): data[s.name] for s in GRID if s.axis == "calibration"
+                  and data[s.name]}
     calib = calibration(calib_recs) if calib_recs else {}
     out["calibration"] = calib
     sgd = [s for s in GRID if s.axis == "sgd"]
@@ -503,7 +503,8 @@ def verdict_block(built: dict[str, Any]) -> str:
              + " | verdict | measured reasons |", "|---|" + "---|" * (len(lam) + 2)]
     for m, text in CLAIMS.items():
         row, ok_at, ok_ex, size_at = [], [], [], []
-        d_cells = [cells.get(n, {}).get(("rastrigin", m)) for n in ("rastrigin_d5", "rastrigin_d10")]
+        d_cells = [cells.get(n, {}).get(("rastrigin", m))
+                   for n in ("rastrigin_d5", "rastrigin_d10")]
         d_ok = all(c is not None and _sign_ok(m, "rastrigin", c["mean_pct"]) for c in d_cells)
         for s in lam:
             cs = [cells[s.name][(ds, m)] for ds in ALL if (ds, m) in cells[s.name]]
@@ -545,7 +546,8 @@ def verdict_block(built: dict[str, Any]) -> str:
             for s in sgd:
                 cs = [cells[s.name][(ds, m)] for ds in ALL if (ds, m) in cells[s.name]]
                 if cs:
-                    per.append(f"{int(s.value)}: {sum(bool(_sign_ok(m, c['dataset'], c['mean_pct'])) for c in cs)}/{len(cs)}")
+                    ok = sum(bool(_sign_ok(m, c["dataset"], c["mean_pct"])) for c in cs)
+                    per.append(f"{int(s.value)}: {ok}/{len(cs)}")
             if per:
                 reasons.append("signs by SGD length (epochs) " + ", ".join(per))
             chosen = [c["chosen"] for c in built.get("calibration", {}).values()]
