@@ -88,6 +88,11 @@ class SmoothObjective(ABC):
         (the linear term of a quadratic), or ``None``."""
         return None
 
+    def newton_matrix(self, x: Tensor) -> Tensor:
+        """``∇²f(x)`` ``(N, N)`` for the caller to add to in place: valid until the next call
+        (the dense Newton system's; objectives may hand out the same buffer every time)."""
+        return self.hessian(x)
+
     def hessian_operator(self, x: Tensor) -> Callable[[Tensor], Tensor]:
         """``v ↦ ∇²f(x) v`` for ``(N,)`` vectors: what the matrix-free Newton system
         (:mod:`.newton_cg`) applies. The default forms :meth:`hessian` once; objectives over
@@ -115,6 +120,14 @@ class Quadratic(SmoothObjective):
 
     def hessian(self, x: Tensor) -> Tensor:
         return self.P.clone()
+
+    def newton_matrix(self, x: Tensor) -> Tensor:
+        # one buffer for the whole solve: a fresh (N, N) allocation per iteration costs more
+        # than the copy (page faults; N = 500, one thread)
+        buf = getattr(self, "_buf", None)
+        if buf is None:
+            buf = self._buf = torch.empty_like(self.P)
+        return buf.copy_(self.P)
 
     def hessian_operator(self, x: Tensor) -> Callable[[Tensor], Tensor]:
         return lambda v: self.P @ v
@@ -773,6 +786,17 @@ class GroupSOC(Cone):
 
 
 # ------------------------------------------------------------------------------- the solver
+#: Gondzio's centrality correctors per iteration, and the Newton size from which they are used
+#: by default. A corrector reuses the factor but costs a direction: two triangular solves and
+#: every cone's step length (for the LMI two symmetric eigenvalue problems of size d + m).
+#: Measured on Algorithm 1's warm-started solves of (12), m = 100, one thread
+#: (benchmarks/RESULTS.md, "Algorithm 1 on small problems"): at N = 502 (servo) none saved 22%
+#: of the time at the same iteration count, at N = 802 (machine) 10% for 10% more iterations;
+#: at N = 1202 (wine) the time was the same either way (20% more iterations without).
+GONDZIO = 2
+GONDZIO_MIN_N = 1000
+
+
 def _cholesky(K: Tensor) -> Optional[Tensor]:
     """Cholesky factor of ``K``, with a growing ridge (1e-14 … 1e-8 of its diagonal) if needed."""
     L, info = torch.linalg.cholesky_ex(K)
@@ -793,7 +817,7 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
           free: Optional[Tensor] = None, const: float = 0.0, mu0: Optional[float] = None,
           tol: float = 1e-9, max_iter: int = 100, verbose: bool = False, label: str = "ipm",
           objective: Optional[Callable[[Tensor], float]] = None,
-          gondzio: int = 2, centrality: float = 0.5, f_scale: float = 1.0,
+          gondzio: Optional[int] = None, centrality: float = 0.5, f_scale: float = 1.0,
           cg: Optional["CGOptions"] = None,
           certify: Optional[Callable[[Tensor, list], Optional[float]]] = None,
           duals: Optional[Sequence[Optional[Tensor]]] = None,
@@ -818,7 +842,10 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
             pattern programs pass the variance of y), so the accuracy does not depend on the
             units of the data.
         objective: optional exact evaluation of the objective for the log (default the quadratic).
-        gondzio: centrality correctors per iteration (pattern rows).
+        gondzio: centrality correctors per iteration (at most; each costs one more
+            solve with the factor and the cones' step lengths). Default ``None``:
+            :data:`GONDZIO` when the Newton system has at least :data:`GONDZIO_MIN_N`
+            coordinates, where its factorisation dominates an iteration, else none.
         centrality: neighbourhood of the central path kept by the step length, for the LMI
             (``λ_min(S^½ Z S^½) ≥ centrality·μ``); 0 switches the neighbourhood off.
         cg: solve each Newton system matrix-free, by preconditioned conjugate gradients with
@@ -853,6 +880,8 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
         P = b = torch.zeros(1, dtype=x0.dtype, device=x0.device)
     else:
         fobj = Quadratic(P, b, const)
+    if gondzio is None:
+        gondzio = GONDZIO if x0.numel() >= GONDZIO_MIN_N else 0
     max_iter, gondzio, tol, mu0, f_scale = _check_options(
         P, b, x0, label=label, max_iter=max_iter, gondzio=gondzio, tol=tol, mu0=mu0,
         f_scale=f_scale, centrality=centrality)
@@ -883,6 +912,7 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
     lower: Optional[float] = None
     certified_stop, cert_res = False, math.inf
     best_res, best_at = math.inf, 0
+    worst: Optional[list] = None     # the parts' Cone.worst at the current point, when known
     # one pass more than max_iter steps: the last pass only tests the point the last step made
     for k in range(1, max_iter + 2):
         rd, res, gap = _residuals(fobj, x, parts, S, Z, fi)
@@ -955,8 +985,8 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
             status = "stalled"
             break
         a_full = a
-        a, cuts, x, S, Z = _centred_step(x, step.dx, x_new, S_new, Z, dz, a, parts, S, mu, nu,
-                                         centrality)
+        a, cuts, x, S, Z, worst = _centred_step(x, step.dx, x_new, S_new, Z, dz, a, parts, S,
+                                                mu, nu, centrality, worst)
         if verbose:
             print(f"[torch_lipcvx] {label}      step={a:.3f} (boundary {a_full:.3f}, "
                   f"{cuts} centrality cuts)  affine={step.a_aff:.3f}  sigma={step.sigma:.1e}",
@@ -1043,39 +1073,43 @@ class _NewtonSystem:
                  sc: list, lam: list, fi: Tensor, all_free: bool) -> None:
         self.fobj, self.x, self.rd, self.parts = fobj, x, rd, parts
         self.sc, self.lam, self.fi, self.all_free = sc, lam, fi, all_free
+        if not all_free:
+            keep = torch.zeros(x.numel(), dtype=torch.bool, device=x.device)
+            keep[fi] = True
+            self.fixed = torch.nonzero(~keep)[:, 0]
         self.L: Optional[Tensor] = None
 
     def factor(self, ridge: float) -> bool:
         """Cholesky of the Newton matrix, its diagonal raised by ``ridge`` times its largest
         entry; False (and no factor) if it is not positive definite."""
-        # hessian() returns a new tensor: the first factor adds to it in place (one copy of P
-        # per iteration, not two), a retry with a ridge (rare) asks for another
-        K = self.fobj.hessian(self.x)
+        # newton_matrix() is P's copy to add to in place (one copy of P per iteration), a
+        # retry with a ridge (rare) asks for it again
+        K = self.fobj.newton_matrix(self.x)
         for pt, c in zip(self.parts, self.sc):
             pt.newton(K, c)
-        fi = self.fi
-        Kf = K if self.all_free else K.index_select(0, fi).index_select(1, fi)
         if ridge > 0:
-            Kf.diagonal().add_(ridge * float(Kf.diagonal().abs().max()))
-        self.L = _cholesky(Kf)
+            K.diagonal().add_(ridge * float(K.diagonal().abs().max()))
+        if not self.all_free:
+            # the fixed coordinates' rows and columns become the identity's, in place (their
+            # right-hand side is zeroed, so their dx is 0): no copy of the free submatrix
+            # (two index_selects cost more than the Cholesky at N = 500)
+            fixed = self.fixed
+            K.index_fill_(0, fixed, 0.0).index_fill_(1, fixed, 0.0)
+            K[fixed, fixed] = 1.0
+        self.L = _cholesky(K)
         return self.L is not None
 
     def direction(self, rc: list) -> tuple[Tensor, list, list, float]:
         """The direction for the right-hand sides ``rc`` of ``λ ∘ (d̂s + d̂z) = rc``: ``(dx,
         d̂s, d̂z, the largest step keeping λ + a d̂s and λ + a d̂z in the cones)``."""
-        parts, lam, sc, fi = self.parts, self.lam, self.sc, self.fi
+        parts, lam, sc = self.parts, self.lam, self.sc
         u = [pt.inv_circ(l, r) for pt, l, r in zip(parts, lam, rc)]
         rhs = -self.rd + sum(pt.rhs(c, uu) for pt, c, uu in zip(parts, sc, u))
         # two triangular solves: torch.cholesky_solve is 3-7x slower for one right-hand side
         # (N = 500…1200, one thread)
-        r = rhs[:, None] if self.all_free else rhs[fi][:, None]
-        sol = torch.linalg.solve_triangular(
+        r = rhs[:, None] if self.all_free else rhs.index_fill(0, self.fixed, 0.0)[:, None]
+        dx = torch.linalg.solve_triangular(
             self.L.mT, torch.linalg.solve_triangular(self.L, r, upper=False), upper=True)[:, 0]
-        if self.all_free:
-            dx = sol
-        else:
-            dx = torch.zeros_like(self.x)
-            dx[fi] = sol
         dsh = [pt.scale_ds(c, dx) for pt, c in zip(parts, sc)]
         dzh = [uu - ds for uu, ds in zip(u, dsh)]
         a = min(min(pt.max_step(l, ds), pt.max_step(l, dz))
@@ -1165,9 +1199,12 @@ def _boundary_step(x: Tensor, dx: Tensor, parts: Sequence[Cone],
 
 def _centred_step(x: Tensor, dx: Tensor, x_new: Tensor, S_new: list, Z: list, dz: list,
                   a: float, parts: Sequence[Cone], S: list, mu: float, nu: float,
-                  centrality: float) -> tuple[float, int, Tensor, list, list]:
+                  centrality: float, worst: Optional[list] = None
+                  ) -> tuple[float, int, Tensor, list, list, Optional[list]]:
     """Shorten the step ``a`` (by 0.8, at most 30 times) until the new point lies in the
-    neighbourhood of the central path: ``(a, cuts, x, slacks, duals)`` after the step.
+    neighbourhood of the central path: ``(a, cuts, x, slacks, duals, worst)`` after the step,
+    ``worst`` the parts' :meth:`Cone.worst` at the new point (``None`` when not computed);
+    ``worst`` given: the same at the current point (the previous step's, not recomputed).
 
     Each part's :meth:`Cone.worst` product must stay at least :meth:`Cone.neighbourhood` times
     the new μ (the LMI: its smallest eigenvalue of ``S^½ Z S^½`` at least ``centrality``·μ; a
@@ -1177,18 +1214,21 @@ def _centred_step(x: Tensor, dx: Tensor, x_new: Tensor, S_new: list, Z: list, dz
     87 → 54 iterations). ``centrality = 0`` switches it off.
     """
     Z_new = [pt.update_dual(z, d, a) for pt, z, d in zip(parts, Z, dz)]
+    if centrality <= 0:
+        return a, 0, x_new, S_new, Z_new, None
     bound = [min(pt.neighbourhood(centrality), 0.5 * w / mu)
-             for pt, w in zip(parts, _worst(parts, S, Z))]
+             for pt, w in zip(parts, worst if worst is not None else _worst(parts, S, Z))]
     cuts = 0
-    for cuts in range(30 if centrality > 0 else 0):
+    for cuts in range(30):
         mu_new = sum(pt.dot(s_, z_) for pt, s_, z_ in zip(parts, S_new, Z_new)) / nu
-        if all(w >= b_ * mu_new for w, b_ in zip(_worst(parts, S_new, Z_new), bound)):
-            break
+        w_new = _worst(parts, S_new, Z_new)
+        if all(w >= b_ * mu_new for w, b_ in zip(w_new, bound)):
+            return a, cuts, x_new, S_new, Z_new, w_new
         a *= 0.8
         x_new = x + a * dx
         S_new = [pt.slack(x_new) for pt in parts]
         Z_new = [pt.update_dual(z, d, a) for pt, z, d in zip(parts, Z, dz)]
-    return a, cuts, x_new, S_new, Z_new
+    return a, cuts, x_new, S_new, Z_new, None
 
 
 def _worst(parts: Sequence[Cone], S: Sequence[Tensor], Z: Sequence[Tensor]) -> list[float]:
