@@ -111,10 +111,12 @@ step cuda_tests 90 python3 -m pytest -q -p no:cacheprovider -k cuda tests
 # dense vs matrix-free; the MNIST shape, matrix-free) and the dense/matrix-free crossover on the
 # GPU that newton_cg.DENSE_MAX_N_CUDA should be refitted from
 if [ -z "$QUICK" ]; then
+    # each solve stops at its --time-limit with its gap (status time_limit), so the JSON is
+    # written inside the step's own limit
     step scale_n9000 150 python3 benchmarks/bench_scale.py --case n9000 --newton dense cg \
-        --device cuda --out "$OUT/bench_scale_n9000_cuda.json"
+        --device cuda --time-limit 45 --out "$OUT/bench_scale_n9000_cuda.json"
     step scale_mnist 100 python3 benchmarks/bench_scale.py --case mnist --device cuda \
-        --out "$OUT/bench_scale_mnist_cuda.json"
+        --time-limit 40 --out "$OUT/bench_scale_mnist_cuda.json"
 else
     step scale_quick 60 python3 benchmarks/bench_scale.py --quick --device cpu \
         --out "$OUT/bench_scale_quick.json"

@@ -163,6 +163,8 @@ def check_solver_options(options, solver, torch_keys: tuple[str, ...]) -> Option
             check_positive(options["tol"], "solver_options['tol']")
         if "max_iter" in options:
             check_positive_int(options["max_iter"], "solver_options['max_iter']")
+        if options.get("time_limit") is not None:
+            check_positive(options["time_limit"], "solver_options['time_limit']")
         if "newton" in options or "precond" in options:
             from ._engine.barrier import check_newton
             check_newton(options.get("newton", "dense"), options.get("precond", "auto"))

@@ -31,6 +31,7 @@ point is evaluated exactly (ρ by an eigenvalue for the given t).
 from __future__ import annotations
 
 import math
+import time
 from typing import Optional
 
 import torch
@@ -647,6 +648,10 @@ class PatternBarrier:
             screen = n * m >= SCREEN_MIN and n > 2 * SCREEN_K and not self.comm.distributed
         self._check_screen(screen)
         fobj = Hf if bf is None else ipm.Quadratic(Hf, bf, kw.get("const", 0.0))
+        limit = kw.pop("time_limit", None)
+        if limit is not None:
+            limit = check_positive(limit, f"{label}: time_limit")
+        deadline = None if limit is None else time.perf_counter() + limit
 
         def certify(parts: list):
             return lambda x, Z: lagrangian_bound(fobj, parts, x, Z, kw["free"], self.nw - 1, 2.0,
@@ -658,7 +663,7 @@ class PatternBarrier:
             outer = self._dense_outer()
             parts = [ipm.Rows(self.Xt, self.D, keep, outer, N, comm=self.comm)] + others
             return ipm.solve(Hf, bf, z0, parts, verbose=verbose, label=label,
-                             certify=certify(parts), **kw)
+                             certify=certify(parts), time_limit=limit, **kw)
         W0 = z0[: m * p].reshape(m, p)
         norms = torch.linalg.vector_norm(self.Xt, dim=1).clamp_min(1e-300)[:, None]
         k = min(n, SCREEN_K)
@@ -667,8 +672,10 @@ class PatternBarrier:
         total = 0.0
         for rnd in range(1, SCREEN_ROUNDS + 1):
             parts = [ipm.SubsetRows(self.Xt, self.D, idx, valid, N)] + others
+            left = None if deadline is None else max(deadline - time.perf_counter(), 1e-9)
             z, info = ipm.solve(Hf, bf, z0, parts, verbose=verbose,
-                                label=f"{label} screen {rnd}", certify=certify(parts), **kw)
+                                label=f"{label} screen {rnd}", certify=certify(parts),
+                                time_limit=left, **kw)
             total += info.solve_time
             S = self.cone_rows(z[: m * p].reshape(m, p)) / norms
             S[:, ~keep] = 1.0
@@ -680,7 +687,7 @@ class PatternBarrier:
             if nbad == 0:
                 info.solve_time = total
                 return z, info
-            if rnd == SCREEN_ROUNDS:
+            if rnd == SCREEN_ROUNDS or info.status == "time_limit":
                 break
             add = min(SCREEN_ADD, int(bad.sum(0).max()))
             new = torch.topk(torch.where(bad, S, math.inf), add, dim=0, largest=False)
@@ -693,14 +700,15 @@ class PatternBarrier:
         f_new = (float(0.5 * z @ (Hf @ z) - bf @ z) + kw.get("const", 0.0)
                  if bf is not None else Hf.value(z))
         info.gap = f_new - (info.value - info.gap)
-        info.status, info.solve_time, info.value = "screened_partial", total, f_new
+        status = "time_limit" if info.status == "time_limit" else "screened_partial"
+        info.status, info.solve_time, info.value = status, total, f_new
         return z, info
 
     # ---------------------------------------------------------------------------- (12)
     #: the keyword arguments a user may pass through ``solver_options`` (``postprocess`` with the
     #: torch solvers): both :meth:`solve_restriction` and :meth:`solve_l2` take the first three;
     #: ``newton``/``precond`` choose the Newton system when the barrier is built
-    OPTIONS = ("tol", "max_iter", "screen", "newton", "precond")
+    OPTIONS = ("tol", "max_iter", "screen", "newton", "precond", "time_limit")
 
     def _warm_start(self, warm: ipm.Snapshot, z0: Tensor, Hf: Tensor, bf: Tensor, keep: Tensor,
                     lmi: ipm.SpectralLMI) -> list[Tensor]:
@@ -735,7 +743,8 @@ class PatternBarrier:
                           screen: Optional[bool] = None,
                           anchor: Optional[tuple[Tensor, Optional[Tensor]]] = None,
                           recentre: float = 1e-2, warm: Optional[ipm.Snapshot] = None,
-                          snapshot: Optional[ipm.Snapshot] = None
+                          snapshot: Optional[ipm.Snapshot] = None,
+                          time_limit: Optional[float] = None
                           ) -> tuple[Tensor, Optional[Tensor], float, SolveRecord]:
         """Program (12) for ``T = diag(t)``; ``coef`` must be ``alpha``.
 
@@ -757,6 +766,9 @@ class PatternBarrier:
                 (:meth:`_warm_start`); ignored when it does not match or rows are screened.
             snapshot: a :class:`~torch_lipcvx._engine.ipm.Snapshot` to fill with this solve's
                 last iterate (the next step's ``warm``).
+            time_limit: seconds for this solve (all screening rounds together); when they
+                have passed it stops with status ``"time_limit"`` at its last (feasible)
+                iterate (:func:`~torch_lipcvx._engine.ipm.solve`). ``None``: no limit.
 
         Returns:
             ``(W̃, c, ρ, info)``; every cone row of ``W̃`` is strictly positive, ``ρ`` is
@@ -827,7 +839,7 @@ class PatternBarrier:
                                    const=self.yy, f_scale=self.f_scale, tol=tol,
                                    max_iter=max_iter, verbose=verbose,
                                    label="(12)", ridge=beta, duals=duals, snapshot=snapshot,
-                                   **self._cg_kw())
+                                   time_limit=time_limit, **self._cg_kw())
         if snapshot is not None:
             snapshot.context = context
         W, c, _ = self._unpack(z)
@@ -850,7 +862,8 @@ class PatternBarrier:
 
     # ----------------------------------------------------------------------------- (6)
     def solve_l2(self, beta: float, V0: Tensor, c0: Optional[Tensor] = None, *, tol: float = 1e-9,
-                 max_iter: int = 200, verbose: bool = False, screen: Optional[bool] = None
+                 max_iter: int = 200, verbose: bool = False, screen: Optional[bool] = None,
+                 time_limit: Optional[float] = None
                  ) -> tuple[Tensor, Optional[Tensor], SolveRecord]:
         """Program (6); ``coef`` are the slot signs σ_j.
 
@@ -886,7 +899,8 @@ class PatternBarrier:
         z, info = self._rows_solve(Hf, bf, z0, keep, soc, N, screen=screen, free=free,
                                    const=self.yy, f_scale=self.f_scale, tol=tol,
                                    max_iter=max_iter, verbose=verbose,
-                                   label="(6)", **self._cg_kw(nw + torch.arange(m, device=dev)))
+                                   label="(6)", time_limit=time_limit,
+                                   **self._cg_kw(nw + torch.arange(m, device=dev)))
         V, c, _ = self._unpack(z)
         c = c if self.output_bias else None
 

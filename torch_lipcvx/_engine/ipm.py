@@ -821,7 +821,8 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
           cg: Optional["CGOptions"] = None,
           certify: Optional[Callable[[Tensor, list], Optional[float]]] = None,
           duals: Optional[Sequence[Optional[Tensor]]] = None,
-          snapshot: Optional["Snapshot"] = None) -> tuple[Tensor, IPMInfo]:
+          snapshot: Optional["Snapshot"] = None,
+          time_limit: Optional[float] = None) -> tuple[Tensor, IPMInfo]:
     """Minimise ``½ xᵀPx − bᵀx (+ const)`` over ``{x : part.slack(x) ∈ cone, every part}``.
 
     Args:
@@ -863,6 +864,10 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
             change the path (and the iteration count) to the optimum.
         snapshot: a :class:`Snapshot` filled with the last iterate (``x``, the duals, μ) when
             the solve ends, for the ``duals`` of a later, similar program.
+        time_limit: seconds (wall clock, this solve): once they have passed, the solve stops
+            before its next step with status ``"time_limit"`` and returns its current iterate,
+            strictly feasible like every iterate, with its gap (and, with ``certify``, a
+            certified lower bound). ``None``: no limit.
 
     Returns:
         ``(x, info)``: the last iterate, strictly feasible (slacks recomputed from x); the
@@ -873,7 +878,7 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
         ValueError: ``x0`` is not strictly feasible, NaN/Inf in ``P``, ``b`` or ``x0``, ``tol``
             not a finite number > 0, ``mu0`` not a finite number > 0, ``max_iter`` or
             ``gondzio`` not an integer >= 0, ``centrality`` outside [0, 1), ``f_scale`` not a
-            finite number > 0.
+            finite number > 0, ``time_limit`` not ``None`` or a finite number > 0.
     """
     if isinstance(P, SmoothObjective):
         fobj = P
@@ -885,6 +890,10 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
     max_iter, gondzio, tol, mu0, f_scale = _check_options(
         P, b, x0, label=label, max_iter=max_iter, gondzio=gondzio, tol=tol, mu0=mu0,
         f_scale=f_scale, centrality=centrality)
+    if time_limit is not None:
+        time_limit = check_positive(time_limit, f"{label}: time_limit")
+    if cg is not None:       # CG stops at the limit too, so an iteration ends soon after it
+        cg.deadline = None if time_limit is None else time.perf_counter() + time_limit
     start = time.perf_counter()
     dev = x0.device
     N = x0.numel()
@@ -948,6 +957,9 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
             status = "inexact"
             break
         if k > max_iter:
+            break
+        if time_limit is not None and time.perf_counter() - start >= time_limit:
+            status = "time_limit"
             break
         mu = gap / nu
         try:

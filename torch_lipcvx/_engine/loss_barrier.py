@@ -214,7 +214,8 @@ class LossBarrier(PatternBarrier):
 
     def solve_restriction(self, t: Tensor, lam: float, beta: float, W0: Tensor,
                           c0: Optional[Tensor] = None, *, tol: float = 1e-9,
-                          max_iter: int = 200, verbose: bool = False
+                          max_iter: int = 200, verbose: bool = False,
+                          time_limit: Optional[float] = None
                           ) -> tuple[Tensor, Optional[Tensor], float, SolveRecord]:
         """Solve (12) for ``T = diag(t)`` (the outer weights are this barrier's ``A``) from the
         current network ``(W0, c0)``.
@@ -252,7 +253,7 @@ class LossBarrier(PatternBarrier):
         f_scale = max(self.model_loss(W0, c_start), 1e-6)
         x, info = ipm.solve(fobj, None, x0, parts, free=free, f_scale=f_scale, tol=tol,
                             max_iter=max_iter, verbose=verbose, label="(12) loss",
-                            **self._cg_kw())
+                            time_limit=time_limit, **self._cg_kw())
         W = x[: m * p].reshape(m, p)
         c = x[m * p: m * p + k] if self.output_bias else None
         if not bool(keep.all()):
@@ -273,7 +274,8 @@ class LossBarrier(PatternBarrier):
         return W, c, rho, info
 
     def solve_program6(self, beta: float, V0: Tensor, c0: Optional[Tensor] = None, *,
-                       tol: float = 1e-9, max_iter: int = 200, verbose: bool = False
+                       tol: float = 1e-9, max_iter: int = 200, verbose: bool = False,
+                       time_limit: Optional[float] = None
                        ) -> tuple[Tensor, Optional[Tensor], SolveRecord]:
         """Program (6) with the patterns ``D`` and the outer *directions* ``u_j`` (this
         barrier's ``A``, rows of unit norm; ``±1`` for one output) fixed (docs/programs.md §6):
@@ -302,6 +304,7 @@ class LossBarrier(PatternBarrier):
         f_scale = max(self.model_loss(V0, c_start), 1e-6)
         x, info = ipm.solve(fobj, None, x0, parts, free=free, f_scale=f_scale, tol=tol,
                             max_iter=max_iter, verbose=verbose, label="(6) loss",
+                            time_limit=time_limit,
                             **self._cg_kw(m * p + k + torch.arange(m, device=dev)))
         V = x[: m * p].reshape(m, p)
         c = x[m * p: m * p + k] if self.output_bias else None

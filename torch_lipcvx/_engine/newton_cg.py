@@ -39,6 +39,7 @@ reads. The returned point is judged by the descent loop like any other (docs/alg
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
@@ -92,6 +93,9 @@ class CGOptions:
     #: terms of the preconditioner are built only once CG needs more than ``LOWRANK_AFTER``
     last_cg: int = 0
     comm: Optional[RowComm] = None
+    #: ``time.perf_counter()`` value after which CG stops (set by :func:`~.ipm.solve` from its
+    #: ``time_limit``, so that one Newton system cannot run far past the limit); ``None``: none
+    deadline: Optional[float] = None
 
     def mode(self) -> str:
         """The preconditioner that runs: ``"block"`` or ``"diag"``."""
@@ -344,11 +348,12 @@ class UnitPreconditioner:
 
 
 def pcg(op: Callable[[Tensor], Tensor], b: Tensor, precond: Callable[[Tensor], Tensor], *,
-        tol: float, max_iter: int, atol: float = 0.0) -> tuple[Tensor, int, float]:
+        tol: float, max_iter: int, atol: float = 0.0,
+        deadline: Optional[float] = None) -> tuple[Tensor, int, float]:
     """Preconditioned conjugate gradients for ``op(x) = b`` (``op`` symmetric positive definite).
 
     Stops when ``‖b − op(x)‖₂ ≤ tol ‖b‖₂``, or ``‖b − op(x)‖∞ ≤ atol``, or after ``max_iter``
-    iterations. Returns ``(x, iterations, relative residual ‖r‖₂/‖b‖₂)``. The residual is the
+    iterations, or once ``time.perf_counter()`` passes ``deadline``. Returns ``(x, iterations, relative residual ‖r‖₂/‖b‖₂)``. The residual is the
     recurrence's (the recurrence is accurate to round-off at these sizes).
     """
     x = torch.zeros_like(b)
@@ -375,6 +380,8 @@ def pcg(op: Callable[[Tensor], Tensor], b: Tensor, precond: Callable[[Tensor], T
         if rel <= tol or (atol > 0 and float(r.abs().max()) <= atol):
             return x, it, rel
         if rel > 1e3 * best_rel:          # lost to round-off (K's condition near 1/ε): stop
+            break
+        if deadline is not None and time.perf_counter() > deadline:
             break
         zv = precond(r)
         rz_new = float(r @ zv)
@@ -447,7 +454,8 @@ class CGNewtonSystem:
         # (every solve starts from zero: starting the corrector from the predictor's direction
         # was measured to save nothing, 12,075 vs 11,357 CG iterations on the 400 × 50 instance)
         dx, its, _ = pcg(self.matvec, rhs, self.pc.apply, tol=self.eta,
-                         max_iter=self.opts.max_iter, atol=self.atol)
+                         max_iter=self.opts.max_iter, atol=self.atol,
+                         deadline=self.opts.deadline)
         self.opts.last_cg = its
         self.cg_iterations += its
         dsh = [pt.scale_ds(c, dx) for pt, c in zip(parts, sc)]

@@ -71,12 +71,19 @@ def _newton(solver: Solver, X: Tensor, m: int, device) -> dict:
             "precond": solver.options.get("precond", "auto") if solver.uses_torch else "auto"}
 
 
+#: the ``solver_options`` the loss barrier's solves take (the others choose the Newton system
+#: or screen rows of the squared loss)
+_LOSS_OPTIONS = ("tol", "max_iter", "time_limit")
+
+
 def _fast_failed(solver: Solver, what: str, info) -> bool:
     """Whether a torch solve must be replaced by cvxpy (a solver with a fallback, ``"auto"``,
     only; warns). The torch interior point (:mod:`torch_lipcvx._engine.ipm`) runs whenever
     ``solver.uses_torch``, on the model's device; it was measured against the compiled
     cvxpy/Clarabel programs in benchmarks/bench_solvers.py (the README's performance section)."""
     if info.status in ("optimal", "inexact"):     # "inexact": the matrix-free path's floor
+        return False
+    if info.status == "time_limit":      # the user's limit: its (feasible) last iterate stands
         return False
     if solver.fallback:
         warnings.warn(f"the torch solver for {what} stopped with status {info.status!r} after "
@@ -253,8 +260,12 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
             point of :mod:`torch_lipcvx._engine.ipm` on the model's device (CPU or GPU); a torch
             solve that misses its tolerances is redone by cvxpy with a warning. ``"torch"``: the
             torch solvers everywhere, no fallback.
-        solver_options: solver keyword arguments overriding our defaults (for ``"torch"``: the
-            interior point's ``tol`` and ``max_iter``).
+        solver_options: solver keyword arguments overriding our defaults (for
+            ``"auto"``/``"torch"``: the interior point's ``tol``, ``max_iter``, ``screen``,
+            ``newton``, ``precond`` and ``time_limit``, seconds per solve: a solve that reaches
+            it returns its last, feasible iterate with status ``"time_limit"`` and a certified
+            gap where one is computed, judged by the descent test like any candidate, never
+            redone by cvxpy; docs/solvers.md §3).
         verbose: ``True`` (or 1): print one line per iteration; 2: also two lines per iteration
             of the torch interior point (about 30–70 per solve).
         progress: a tqdm bar over the iterations on stderr (showing ``J`` and ``L``): ``None``
@@ -288,7 +299,7 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
             ``λρ`` more than 2⁵³ times the data terms of the input (the fit would be lost in
             float64 rounding; the message gives the largest usable ``lam``); unknown
             ``solver_options`` keys for ``"auto"``/``"torch"`` (they take ``tol``,
-            ``max_iter``, ``screen``); a ``comm`` of several processes with another loss,
+            ``max_iter``, ``screen``, ``newton``, ``precond``, ``time_limit``); a ``comm`` of several processes with another loss,
             ``k`` outputs, a cvxpy solver or ``screen=True``.
         TypeError: ``solver_options`` not a dict, or a wrongly typed value in it; ``comm`` not
             a ``RowComm``.
@@ -452,7 +463,7 @@ def _program6_loss(descent: Descent, w: ShallowWeights, X: Tensor, y: Tensor, lo
     if solver.uses_torch and beta > 0:
         barrier = LossBarrier(X.to(device), y.to(device), D.to(device), U.to(device), loss,
                               output_bias=w.c is not None, **_newton(solver, X, len(ai), device))
-        opts = {k: v for k, v in (options or {}).items() if k in ("tol", "max_iter")}
+        opts = {k: v for k, v in (options or {}).items() if k in _LOSS_OPTIONS}
         Vb, cb, info = barrier.solve_program6(beta, V0, w.c, verbose=solver_verbose, **opts)
         if not _fast_failed(solver, f"program (6) with the {loss.name} loss", info):
             V, c = Vb.cpu(), cb
@@ -508,7 +519,7 @@ class _LossStep:
         X, y, D, A, loss, lam, beta, ob = self.args
         point = None
         if self.barrier is not None:
-            opts = {k: v for k, v in (self.options or {}).items() if k in ("tol", "max_iter")}
+            opts = {k: v for k, v in (self.options or {}).items() if k in _LOSS_OPTIONS}
             W, c, _, info = self.barrier.solve_restriction(t, lam, beta, W0, c0,
                                                            verbose=self.verbose, **opts)
             if not _fast_failed(self.solver, f"the restriction (12) with the {loss.name} loss",
@@ -737,7 +748,7 @@ class _RestrictionStep:
                                                        warm=warm, snapshot=snap,
                                                        **(self.options or {}))
             self.records.append(info)
-            if warm is not None and info.status not in ("optimal", "inexact"):
+            if warm is not None and info.status not in ("optimal", "inexact", "time_limit"):
                 snap = Snapshot()           # the warm start went wrong: redo it cold
                 W, c, _, info = self.ipm.solve_restriction(alpha, t, lam, beta, W0, c0,
                                                            verbose=self.verbose, anchor=anchor,
