@@ -102,3 +102,21 @@ def test_postprocess_refuses_a_bad_limit_before_any_work(bad, err):
     with pytest.raises(err, match=r"solver_options\['time_limit'\]"):
         postprocess(net, X, y, lam=1e-2, solver_options={"time_limit": bad}, progress=False)
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_cli_postprocess_time_limit(tmp_path, capsys):
+    from conftest import run_cli
+    model = tmp_path / "model.pt"
+    code, _, err = run_cli(["train", "--data", "rastrigin", "--n", "80", "--hidden", "8",
+                            "--epochs", "30", "--out", model], capsys)
+    assert code == 0, err
+    new = tmp_path / "new.pt"
+    code, out, err = run_cli(["postprocess", "--model", model, "--lam", "1e-2", "--max-iter",
+                              "2", "--time-limit", "1e-9", "--out", new], capsys)
+    assert code == 0, err
+    assert "post-processed" in out and new.is_file()
+    code, _, err = run_cli(["postprocess", "--model", model, "--lam", "1e-2", "--solver",
+                            "CLARABEL", "--time-limit", "5", "--out", new], capsys)
+    assert code != 0 and "--time-limit" in err
+    code, _, err = run_cli(["postprocess", "--model", model, "--time-limit", "-1"], capsys)
+    assert code != 0 and "time-limit" in err

@@ -220,7 +220,7 @@ def _demo_regression(args: argparse.Namespace) -> int:
           f"PGD l2 eps={args.eps:g}):")
     print(_table(compare, [("model", "model", "s"), ("L_upper", "certified L", ".4f"),
                            ("test_mse", "test MSE", ".5f"),
-                           ("test_pgd_mse", f"test PGD MSE", ".5f"),
+                           ("test_pgd_mse", "test PGD MSE", ".5f"),
                            ("time", "time [s]", ".2f")]))
     print()
     print("The guarantee (each post-processed network lowers its own objective J):")
@@ -818,9 +818,14 @@ def _postprocess(args: argparse.Namespace) -> int:
     say(f"post-processing {args.model} on {data.name} ({data.n} rows): {case}"
         + (f", loss {loss}" if loss != "squared" else "") + " ...")
     try:
+        opts = None if args.time_limit is None else {"time_limit": args.time_limit}
+        if opts is not None and not Solver.parse(args.solver).uses_torch:
+            raise CLIError(f"--time-limit applies to the torch solvers (auto, torch, torch-cg), "
+                           f"not to --solver {args.solver}")
         res = postprocess(model, X, y, lam=args.lam, beta=args.beta, max_iter=args.max_iter,
                           tol=args.tol, solver=args.solver, verbose=not args.quiet,
-                          progress=_progress(args), loss=_library_loss(loss))
+                          progress=_progress(args), loss=_library_loss(loss),
+                          solver_options=opts)
     except ValueError as exc:
         raise CLIError(f"post-processing failed: {exc}") from None
 
@@ -1394,6 +1399,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="Algorithm 1 iterations at most")
     pp.add_argument("--tol", type=_nonneg, default=defaults.TOL,
                     help="stop below this relative decrease")
+    pp.add_argument("--time-limit", type=_positive, default=None, metavar="SECONDS",
+                    help="stop each convex solve after this many seconds at its last feasible "
+                         "iterate (torch solvers; the step is kept only if J does not increase)")
     pp.add_argument("--out", default="model_postprocessed.pt", help="checkpoint to write")
     pp.add_argument("--csv", default=None, help="write the iteration history as CSV here")
     pp.add_argument("--plot", default=None, help="write a PNG of the history here")
