@@ -666,9 +666,11 @@ HYPER = {
     "postprocess": [
         ("solver_options", {"solver_options": {"bogus": 1}}, ValueError,
          r"solver_options has unknown key\(s\) \['bogus'\] for solver 'auto'.*"
-         r"\['tol', 'max_iter', 'screen', 'newton', 'precond'\]"),
+         r"\['tol', 'max_iter', 'screen', 'newton', 'precond', 'time_limit'\]"),
         ("solver_options-tol", {"solver_options": {"tol": "x"}}, TypeError,
          r"solver_options\['tol'\] must be a real number > 0"),
+        ("solver_options-time_limit", {"solver_options": {"time_limit": 0}}, ValueError,
+         r"solver_options\['time_limit'\] must be a finite number > 0"),
         ("lam-huge", {"lam": 1e300}, ValueError, r"lam = 1e\+300 is too large .* use lam <="),
         ("max_iter", {"max_iter": 0}, ValueError, r"max_iter must be an integer >= 1")],
     "postprocess_l2": [("solver_options", {"solver_options": "tol=1"}, TypeError,
