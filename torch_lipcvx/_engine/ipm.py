@@ -1164,6 +1164,9 @@ def _predictor_corrector(newton: _NewtonSystem, gap: float, mu: float,
     gap_aff = sum(pt.dot(l + a_aff * ds, l + a_aff * dz)
                   for pt, l, ds, dz in zip(parts, lam, dsh, dzh))
     sigma = min(1.0, max(0.0, gap_aff / gap)) ** 3
+    expect = getattr(newton, "expect", None)
+    if expect is not None:     # inexact directions: as accurate as the gap is about to fall
+        expect(max(sigma, 1.0 - a_aff))
     rc = [-pt.circ(l, l) + sigma * mu * pt.identity(l) - pt.circ(ds, dz)
           for pt, l, ds, dz in zip(parts, lam, dsh, dzh)]
     dx, dsh, dzh, a_max = newton.direction(rc)                # combined (corrector)
