@@ -28,9 +28,9 @@ Every cone and objective contributes to the preconditioner through the same few 
 (:meth:`UnitPreconditioner.rows` for a weighted ``X̃ᵀ diag(ω_j) X̃`` per unit, ``unit_kron``,
 ``unit_rank1``, ``unit_full``, ``diag``), so a new cone adds one method.
 
-The directions are inexact: CG stops at a relative residual ``η`` tied to the interior point's
-own dual residual (``η = clip(0.1·res, eta_min, 1e-2)``), so the residual CG leaves stays below
-what the iteration is about to remove. Primal feasibility is unaffected (the slacks are
+The directions are inexact: CG stops at a residual tied to the interior point's own dual
+residual, a tenth of it times the factor by which the step is about to shrink the gap
+(:meth:`CGNewtonSystem.expect`), so the residual CG leaves falls with the gap. Primal feasibility is unaffected (the slacks are
 recomputed from ``x``) and the complementarity equations are met exactly (the dual direction is
 computed from ``dx``), so inexactness shows only in the dual residual, which the stopping test
 reads. The returned point is judged by the descent loop like any other (docs/algorithm1.md §2).
