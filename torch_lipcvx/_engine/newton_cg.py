@@ -106,15 +106,17 @@ class CGOptions:
             else "diag"
 
 
-#: ``auto_newton``'s rule, fitted on benchmarks/results/bench_newton_rule.json (one (12) solve,
-#: dense vs matrix-free, side by side: matrix-free/dense time 14×, 11×, 3.1×, 4.6× at
-#: ``m (d + 1)`` = 250, 1100, 2200, 3300) and on bench_scale's n = 9000, m = 1000 (N = 11,001:
-#: matrix-free 3.3× cheaper per iteration, CPU seconds): a power law through the last two
-#: points crosses 1 near N ≈ 6500. The dense system is kept up to this many unknowns on the CPU
+#: ``auto_newton``'s rule, fitted on benchmarks/results/bench_newton_rule_20261207.json (one (12)
+#: solve, dense vs matrix-free, side by side on a quiet machine: matrix-free/dense time 15×,
+#: 8.4×, 4.6×, 5.3×, 2.05× at ``m (d + 1)`` = 250, 1100, 2200, 3300, 5200): a power law through
+#: the last two rows crosses 1 near N ≈ 7300, and one through the last row and bench_scale's
+#: n = 9000, m = 1000 (N = 11,001: matrix-free 3.3× cheaper per iteration) near 7100. (The first
+#: fit, on a loaded machine without the 5200 row, gave 6500.) The dense system is kept up to
+#: this many unknowns on the CPU
 #: and up to ``DENSE_MAX_N_CUDA`` on a GPU (not yet measured there: dense factorisations are
 #: relatively faster on GPUs; benchmarks/gpu_check.sh refits it); beyond, or when the Newton
 #: matrix would not fit in ``DENSE_MAX_BYTES``, matrix-free.
-DENSE_MAX_N_CPU = 6500
+DENSE_MAX_N_CPU = 7000
 DENSE_MAX_N_CUDA = 9000
 DENSE_MAX_BYTES = 2 * 1024 ** 3
 
