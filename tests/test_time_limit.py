@@ -18,6 +18,7 @@ import torch
 
 from torch_lipcvx import lipsdp, postprocess
 from torch_lipcvx._engine import ipm
+from torch_lipcvx._engine.lipsdp_dual import spectral_rho_fixed_t
 from torch_lipcvx._engine.barrier import PatternBarrier
 from torch_lipcvx.models import activation_patterns, sign_order
 
@@ -48,9 +49,7 @@ def test_restriction_stops_feasible_at_its_limit(newton, screen, device):
     assert info.iterations <= 1
     assert float(bar.cone_rows(W).min()) > 0           # strictly inside every pattern cone
     Wb = W[:, : X.shape[1]].double().cpu()
-    M = torch.diag(t / 2) + torch.outer(w.alpha, w.alpha) / (4 * (1 - float(
-        (w.alpha ** 2 / (2 * t)).sum())))
-    assert rho >= float(torch.linalg.eigvalsh(Wb.T @ M @ Wb)[-1]) * (1 - 1e-12)
+    assert rho >= spectral_rho_fixed_t(Wb, w.alpha, t) * (1 - 1e-12)   # the LMI holds
     # a limit far above the solve changes nothing
     W2, _, _, info2 = bar.solve_restriction(w.alpha, t, 1e-2, 0.0, put(w.W_tilde), put(w.c),
                                             time_limit=1e6, screen=screen)

@@ -111,6 +111,7 @@ class Quadratic(SmoothObjective):
 
     def __init__(self, P: Tensor, b: Tensor, const: float = 0.0) -> None:
         self.P, self.b, self.const = P, b, const
+        self._buf: Optional[Tensor] = None        # newton_matrix's, one per solve
 
     def value(self, x: Tensor) -> float:
         return _quadratic(self.P, self.b, self.const, x)
@@ -124,10 +125,9 @@ class Quadratic(SmoothObjective):
     def newton_matrix(self, x: Tensor) -> Tensor:
         # one buffer for the whole solve: a fresh (N, N) allocation per iteration costs more
         # than the copy (page faults; N = 500, one thread)
-        buf = getattr(self, "_buf", None)
-        if buf is None:
-            buf = self._buf = torch.empty_like(self.P)
-        return buf.copy_(self.P)
+        if self._buf is None:
+            self._buf = torch.empty_like(self.P)
+        return self._buf.copy_(self.P)
 
     def hessian_operator(self, x: Tensor) -> Callable[[Tensor], Tensor]:
         return lambda v: self.P @ v
@@ -892,14 +892,15 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
         f_scale=f_scale, centrality=centrality)
     if time_limit is not None:
         time_limit = check_positive(time_limit, f"{label}: time_limit")
-    if cg is not None:       # CG stops at the limit too, so an iteration ends soon after it
-        cg.deadline = None if time_limit is None else time.perf_counter() + time_limit
     start = time.perf_counter()
+    # CG stops at the limit too, so that an iteration ends soon after it
+    deadline = None if time_limit is None else start + time_limit
     dev = x0.device
     N = x0.numel()
     free = torch.ones(N, dtype=torch.bool, device=dev) if free is None else free
     fi = torch.nonzero(free)[:, 0]
     all_free = bool(free.all())
+    fixed = None if all_free else torch.nonzero(~free)[:, 0]
     x = x0.clone()
     S = [pt.slack(x) for pt in parts]
     if not _interior(parts, S):
@@ -971,10 +972,10 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
             break
         lam = [pt.lam(c) for pt, c in zip(parts, sc)]
         if cg is None:
-            newton = _NewtonSystem(fobj, x, rd, parts, sc, lam, fi, all_free)
+            newton = _NewtonSystem(fobj, x, rd, parts, sc, lam, fixed)
         else:
             newton = CGNewtonSystem(cg, fobj, x, rd, parts, sc, lam, fi, all_free, res,
-                                    tol ** (2 / 3))
+                                    tol ** (2 / 3), deadline=deadline)
         if cg is not None and gap <= tol_f:
             # the gap is closed but inexact directions left a dual residual: centre at the
             # current μ (σ = 1) so the step removes the residual without driving the pairs
@@ -1080,18 +1081,19 @@ def _residuals(fobj: SmoothObjective, x: Tensor, parts: Sequence[Cone], S: Seque
 
 class _NewtonSystem:
     """One iteration's reduced Newton system ``(P + Σ L_kᵀ W_k⁻² L_k) dx = rhs`` on the free
-    coordinates ``fi``: factorised by :meth:`factor`, solved for each complementarity
-    right-hand side by :meth:`direction`."""
+    coordinates (``fixed``: the indices held at their value, or ``None``): factorised by
+    :meth:`factor`, solved for each complementarity right-hand side by :meth:`direction`."""
 
     def __init__(self, fobj: SmoothObjective, x: Tensor, rd: Tensor, parts: Sequence[Cone],
-                 sc: list, lam: list, fi: Tensor, all_free: bool) -> None:
+                 sc: list, lam: list, fixed: Optional[Tensor]) -> None:
         self.fobj, self.x, self.rd, self.parts = fobj, x, rd, parts
-        self.sc, self.lam, self.fi, self.all_free = sc, lam, fi, all_free
-        if not all_free:
-            keep = torch.zeros(x.numel(), dtype=torch.bool, device=x.device)
-            keep[fi] = True
-            self.fixed = torch.nonzero(~keep)[:, 0]
+        self.sc, self.lam, self.fixed = sc, lam, fixed
         self.L: Optional[Tensor] = None
+
+    def expect(self, ratio: float) -> None:
+        """The step about to be taken shrinks the gap about ``ratio``-fold; exact directions
+        need nothing from it (the matrix-free system tightens CG,
+        :meth:`~.newton_cg.CGNewtonSystem.expect`)."""
 
     def factor(self, ridge: float) -> bool:
         """Cholesky of the Newton matrix, its diagonal raised by ``ridge`` times its largest
@@ -1103,7 +1105,7 @@ class _NewtonSystem:
             pt.newton(K, c)
         if ridge > 0:
             K.diagonal().add_(ridge * float(K.diagonal().abs().max()))
-        if not self.all_free:
+        if self.fixed is not None:
             # the fixed coordinates' rows and columns become the identity's, in place (their
             # right-hand side is zeroed, so their dx is 0): no copy of the free submatrix
             # (two index_selects cost more than the Cholesky at N = 500)
@@ -1121,7 +1123,7 @@ class _NewtonSystem:
         rhs = -self.rd + sum(pt.rhs(c, uu) for pt, c, uu in zip(parts, sc, u))
         # two triangular solves: torch.cholesky_solve is 3-7x slower for one right-hand side
         # (N = 500…1200, one thread)
-        r = rhs[:, None] if self.all_free else rhs.index_fill(0, self.fixed, 0.0)[:, None]
+        r = (rhs if self.fixed is None else rhs.index_fill(0, self.fixed, 0.0))[:, None]
         dx = torch.linalg.solve_triangular(
             self.L.mT, torch.linalg.solve_triangular(self.L, r, upper=False), upper=True)[:, 0]
         dsh = [pt.scale_ds(c, dx) for pt, c in zip(parts, sc)]
@@ -1166,9 +1168,7 @@ def _predictor_corrector(newton: _NewtonSystem, gap: float, mu: float,
     gap_aff = sum(pt.dot(l + a_aff * ds, l + a_aff * dz)
                   for pt, l, ds, dz in zip(parts, lam, dsh, dzh))
     sigma = min(1.0, max(0.0, gap_aff / gap)) ** 3
-    expect = getattr(newton, "expect", None)
-    if expect is not None:     # inexact directions: as accurate as the gap is about to fall
-        expect(max(sigma, 1.0 - a_aff))
+    newton.expect(max(sigma, 1.0 - a_aff))    # inexact directions: as accurate as that
     rc = [-pt.circ(l, l) + sigma * mu * pt.identity(l) - pt.circ(ds, dz)
           for pt, l, ds, dz in zip(parts, lam, dsh, dzh)]
     dx, dsh, dzh, a_max = newton.direction(rc)                # combined (corrector)

@@ -30,10 +30,10 @@ Every cone and objective contributes to the preconditioner through the same few 
 
 The directions are inexact: CG stops at a residual tied to the interior point's own dual
 residual, a tenth of it times the factor by which the step is about to shrink the gap
-(:meth:`CGNewtonSystem.expect`), so the residual CG leaves falls with the gap. Primal feasibility is unaffected (the slacks are
-recomputed from ``x``) and the complementarity equations are met exactly (the dual direction is
-computed from ``dx``), so inexactness shows only in the dual residual, which the stopping test
-reads. The returned point is judged by the descent loop like any other (docs/algorithm1.md §2).
+(:meth:`CGNewtonSystem.expect`), so the residual CG leaves falls with the gap. Primal
+feasibility is unaffected (the slacks are recomputed from ``x``) and the complementarity
+equations are met exactly (the dual direction is computed from ``dx``), so inexactness shows
+only in the dual residual, which the stopping test reads. The returned point is judged by the descent loop like any other (docs/algorithm1.md §2).
 """
 
 from __future__ import annotations
@@ -93,9 +93,6 @@ class CGOptions:
     #: terms of the preconditioner are built only once CG needs more than ``LOWRANK_AFTER``
     last_cg: int = 0
     comm: Optional[RowComm] = None
-    #: ``time.perf_counter()`` value after which CG stops (set by :func:`~.ipm.solve` from its
-    #: ``time_limit``, so that one Newton system cannot run far past the limit); ``None``: none
-    deadline: Optional[float] = None
 
     def mode(self) -> str:
         """The preconditioner that runs: ``"block"`` or ``"diag"``."""
@@ -355,8 +352,9 @@ def pcg(op: Callable[[Tensor], Tensor], b: Tensor, precond: Callable[[Tensor], T
     """Preconditioned conjugate gradients for ``op(x) = b`` (``op`` symmetric positive definite).
 
     Stops when ``‖b − op(x)‖₂ ≤ tol ‖b‖₂``, or ``‖b − op(x)‖∞ ≤ atol``, or after ``max_iter``
-    iterations, or once ``time.perf_counter()`` passes ``deadline``. Returns ``(x, iterations, relative residual ‖r‖₂/‖b‖₂)``. The residual is the
-    recurrence's (the recurrence is accurate to round-off at these sizes).
+    iterations, or once ``time.perf_counter()`` passes ``deadline``. Returns ``(x, iterations,
+    relative residual ‖r‖₂/‖b‖₂)``. The residual is the recurrence's (the recurrence is accurate
+    to round-off at these sizes).
     """
     x = torch.zeros_like(b)
     bn = float(torch.linalg.vector_norm(b))
@@ -404,7 +402,7 @@ class CGNewtonSystem:
 
     def __init__(self, opts: CGOptions, fobj, x: Tensor, rd: Tensor, parts: Sequence,
                  sc: list, lam: list, fi: Tensor, all_free: bool, res: float,
-                 target: float) -> None:
+                 target: float, deadline: Optional[float] = None) -> None:
         self.opts, self.fobj, self.x, self.rd, self.parts = opts, fobj, x, rd, parts
         self.sc, self.lam = sc, lam
         N = x.numel()
@@ -415,8 +413,11 @@ class CGNewtonSystem:
         # target needs (a fifth of it)
         rd_inf = float(rd[fi].abs().max()) if fi.numel() else 0.0
         scale = rd_inf / res if res > 0 and math.isfinite(res) else 1.0
-        self.atol = max(0.1 * rd_inf, 0.01 * target * scale)
         self._rd_inf, self._floor = rd_inf, 0.01 * target * scale
+        self.expect(1.0)
+        #: ``time.perf_counter()`` value after which CG stops (:func:`~.ipm.solve`'s
+        #: ``time_limit``: one Newton system cannot run far past it); ``None``: none
+        self.deadline = deadline
         self.eta = opts.eta_min
         self.cg_iterations = 0
         self.L = None                   # set by factor (the dense system's attribute)
@@ -466,7 +467,7 @@ class CGNewtonSystem:
         # was measured to save nothing, 12,075 vs 11,357 CG iterations on the 400 × 50 instance)
         dx, its, _ = pcg(self.matvec, rhs, self.pc.apply, tol=self.eta,
                          max_iter=self.opts.max_iter, atol=self.atol,
-                         deadline=self.opts.deadline)
+                         deadline=self.deadline)
         self.opts.last_cg = its
         self.cg_iterations += its
         dsh = [pt.scale_ds(c, dx) for pt, c in zip(parts, sc)]

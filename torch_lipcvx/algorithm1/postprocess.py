@@ -74,6 +74,10 @@ def _newton(solver: Solver, X: Tensor, m: int, device) -> dict:
 #: the ``solver_options`` the loss barrier's solves take (the others choose the Newton system
 #: or screen rows of the squared loss)
 _LOSS_OPTIONS = ("tol", "max_iter", "time_limit")
+#: torch statuses whose point stands as Algorithm 1's candidate: neither redone by cvxpy nor,
+#: after a warm start, cold ("inexact": the matrix-free path's floor; "time_limit": the
+#: user's budget, its last feasible iterate)
+_STANDS = ("optimal", "inexact", "time_limit")
 
 
 def _fast_failed(solver: Solver, what: str, info) -> bool:
@@ -81,9 +85,7 @@ def _fast_failed(solver: Solver, what: str, info) -> bool:
     only; warns). The torch interior point (:mod:`torch_lipcvx._engine.ipm`) runs whenever
     ``solver.uses_torch``, on the model's device; it was measured against the compiled
     cvxpy/Clarabel programs in benchmarks/bench_solvers.py (the README's performance section)."""
-    if info.status in ("optimal", "inexact"):     # "inexact": the matrix-free path's floor
-        return False
-    if info.status == "time_limit":      # the user's limit: its (feasible) last iterate stands
+    if info.status in _STANDS:
         return False
     if solver.fallback:
         warnings.warn(f"the torch solver for {what} stopped with status {info.status!r} after "
@@ -748,7 +750,7 @@ class _RestrictionStep:
                                                        warm=warm, snapshot=snap,
                                                        **(self.options or {}))
             self.records.append(info)
-            if warm is not None and info.status not in ("optimal", "inexact", "time_limit"):
+            if warm is not None and info.status not in _STANDS:
                 snap = Snapshot()           # the warm start went wrong: redo it cold
                 W, c, _, info = self.ipm.solve_restriction(alpha, t, lam, beta, W0, c0,
                                                            verbose=self.verbose, anchor=anchor,
