@@ -263,7 +263,9 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
             solve that misses its tolerances is redone by cvxpy with a warning. ``"torch"``: the
             torch solvers everywhere, no fallback.
         solver_options: solver keyword arguments overriding our defaults (for
-            ``"auto"``/``"torch"``: the interior point's ``tol``, ``max_iter``, ``screen``,
+            ``"auto"``/``"torch"``: the interior point's ``tol`` (default for the steps of (12):
+            :func:`~torch_lipcvx.defaults.step_tol` of ``tol``, 1e-7 at the default; docs/
+            algorithm1.md §2), ``max_iter``, ``screen``,
             ``newton``, ``precond`` and ``time_limit``, seconds per solve: a solve that reaches
             it returns its last, feasible iterate with status ``"time_limit"`` and a certified
             gap where one is computed, judged by the descent test like any candidate, never
@@ -403,8 +405,8 @@ def _postprocess(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, lam
         else:
             ai = torch.nonzero(act)[:, 0]
             step12 = _RestrictionStep(X, y, D[:, ai], w.alpha[ai], lam, beta, w.c is not None,
-                                      solver, solver_options, net.device, solver_verbose,
-                                      comm=comm)
+                                      solver, _step_options(solver, solver_options, tol),
+                                      net.device, solver_verbose, comm=comm)
             message = _restriction_loop(descent, step12, w, act, beta, max_iter, tol,
                                         verbose, bar, _c, solves)
     certify.warn_fallbacks(stacklevel=4)
@@ -440,7 +442,7 @@ def _postprocess_loss(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor
         ai = torch.nonzero(act)[:, 0]
         D = activation_patterns(X, w)[:, ai]
         step = _LossStep(X, y, D, w.A[ai], loss, lam, beta, w.c is not None, solver,
-                         solver_options, net.device, solver_verbose)
+                         _step_options(solver, solver_options, tol), net.device, solver_verbose)
         message = _restriction_loop(descent, step, w, act, beta, max_iter, tol, verbose, bar,
                                     lambda c: c, solves)
     certify.warn_fallbacks(stacklevel=4)
@@ -691,6 +693,14 @@ def _onto_patterns(ipm: PatternBarrier, W_in: Tensor, c_in: Optional[Tensor], W_
         c_in = c_in.detach().cpu().numpy()
         return W, c_in + th * (np.asarray(c_out) - c_in)
     return W, float(c_in) + th * (float(c_out) - float(c_in))
+
+
+def _step_options(solver: Solver, options: Optional[dict], tol: float) -> Optional[dict]:
+    """The options of each Algorithm-1 step's solve: a torch solver's ``tol`` follows Algorithm
+    1's (:func:`~torch_lipcvx.defaults.step_tol`) unless the user set it; cvxpy's are as given."""
+    if not solver.uses_torch or "tol" in (options or {}):
+        return options
+    return {**(options or {}), "tol": defaults.step_tol(tol)}
 
 
 class _RestrictionStep:
