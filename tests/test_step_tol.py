@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import pytest
-import torch
 
 from torch_lipcvx import defaults, postprocess
 from torch_lipcvx._engine.barrier import PatternBarrier
