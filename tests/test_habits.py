@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -23,7 +24,8 @@ import torch
 
 import torch_lipcvx as tl
 from torch_lipcvx import defaults
-from torch_lipcvx._progress import check_progress, progress_bar, suppressed
+from torch_lipcvx._engine import ipm
+from torch_lipcvx._progress import ProgressBar, check_progress, progress_bar, suppressed
 from torch_lipcvx.cli import build_parser, main
 
 HEAVY = ("cvxpy", "scipy", "lightning", "torchmetrics", "matplotlib")
@@ -235,6 +237,43 @@ def test_algorithm1_bar_and_verbose_lines(capfd):
     assert [h.objective for h in res.history] == [h.objective for h in plain.history]
     tl.postprocess(net, X, y, beta=1e-2, progress=True)          # the l2 case: one step
     assert "program (6)" in capfd.readouterr().err
+
+
+def test_a_long_step_shows_the_interior_points_iterations_on_the_bar(capfd, monkeypatch):
+    """A step of Algorithm 1 can take minutes at scale: the bar notes the interior point's
+    iteration and relative gap as it goes (redrawn at most every NOTE_EVERY seconds), for the
+    restriction (12), program (6) and another loss; without a bar nothing is asked for."""
+    X, y = _data()
+    net = tl.train_sgd(None, X, y, hidden=8, epochs=200, seed=1).model
+    capfd.readouterr()
+    monkeypatch.setattr(ProgressBar, "NOTE_EVERY", 0.0)        # every note redraws
+    for kw in (dict(lam=1e-3, max_iter=2), dict(beta=1e-2), dict(lam=1e-3, max_iter=1,
+                                                              loss="huber")):
+        tl.postprocess(net, X, y, progress=True, **kw)
+        err = capfd.readouterr().err
+        assert re.search(r"solve=it \d+, gap \d\.\de[-+]\d+", err), kw
+    seen = []
+    orig = ipm.solve
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("on_iteration"))
+        return orig(*args, **kwargs)
+    monkeypatch.setattr(ipm, "solve", spy)
+    tl.postprocess(net, X, y, lam=1e-3, max_iter=1)             # no bar: no note
+    assert seen and all(f is None for f in seen)
+
+
+def test_a_note_shows_beside_the_last_update_until_the_next(capfd):
+    with progress_bar(True, 3, "notes") as bar:
+        bar.update(1, J=0.5)
+        bar.note(solve="it 3")
+        assert bar._bar.postfix == "J=0.5, solve=it 3"
+        bar.update(1, J=0.25)                                      # the next step's result
+        assert bar._bar.postfix == "J=0.25"
+    assert "notes" in capfd.readouterr().err
+    off = progress_bar(False, 3, "off")
+    off.note(solve="it 1")                                          # nothing shown, no error
+    off.close()
 
 
 def test_no_bar_inside_another_bar(capfd):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from typing import Any, Iterator, Optional
 
 __all__ = ["check_progress", "progress_bar", "suppressed", "ProgressBar"]
@@ -83,14 +84,22 @@ class ProgressBar:
     """A tqdm bar on stderr, or nothing at all when off; a context manager.
 
     ``update(n, **postfix)`` advances the bar and shows ``postfix`` (e.g. ``J=0.0123``);
+    ``note(**postfix)`` shows more of it without advancing (e.g. an interior point's iteration
+    and gap inside one long step), redrawn at most every :attr:`NOTE_EVERY` seconds;
     ``write(text)`` prints a line to stdout (through tqdm when a bar is shown, so the bar is
     redrawn below it instead of being torn); ``close()`` ends the bar.
     """
+
+    #: seconds between two redraws by :meth:`note` (a note per fast iteration costs nothing)
+    NOTE_EVERY = 0.5
 
     def __init__(self, enabled: bool, total: Optional[int], desc: str, unit: str = "it",
                  leave: bool = True) -> None:
         self.enabled = enabled
         self._bar: Any = None
+        self._postfix: dict = {}      # the last update's
+        self._notes: dict = {}        # shown beside it until the next update
+        self._drawn = 0.0
         if enabled:
             global _quiet_depth
             from tqdm import tqdm   # deferred: only a run that shows a bar pays for it
@@ -101,10 +110,22 @@ class ProgressBar:
     def update(self, n: int = 1, **postfix: Any) -> None:
         if self._bar is None:
             return
-        if postfix:
-            self._bar.set_postfix({k: (f"{v:.6g}" if isinstance(v, float) else v)
-                                   for k, v in postfix.items()}, refresh=False)
+        if postfix:                       # a step's result: it replaces the notes of the step
+            self._postfix, self._notes = _shown(postfix), {}
+            self._bar.set_postfix(self._postfix, refresh=False)
         self._bar.update(n)
+
+    def note(self, **postfix: Any) -> None:
+        """Show ``postfix`` beside the last :meth:`update`'s until the next one, redrawing the
+        bar if it was last drawn :attr:`NOTE_EVERY` seconds ago."""
+        if self._bar is None:
+            return
+        self._notes.update(_shown(postfix))
+        self._bar.set_postfix({**self._postfix, **self._notes}, refresh=False)
+        now = time.monotonic()
+        if now - self._drawn >= self.NOTE_EVERY:
+            self._drawn = now
+            self._bar.refresh()
 
     def write(self, text: str) -> None:
         if self._bar is None:
@@ -130,6 +151,11 @@ class ProgressBar:
 
     def __exit__(self, exc_type: Any, *exc: Any) -> None:
         self.close(finished=exc_type is None)
+
+
+def _shown(postfix: dict) -> dict:
+    """A postfix as the bar shows it (floats to 6 significant digits)."""
+    return {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in postfix.items()}
 
 
 def progress_bar(progress: Optional[bool], total: Optional[int], desc: str, unit: str = "it",

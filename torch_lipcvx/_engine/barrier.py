@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from torch import Tensor
@@ -744,7 +744,8 @@ class PatternBarrier:
                           anchor: Optional[tuple[Tensor, Optional[Tensor]]] = None,
                           recentre: float = 1e-2, warm: Optional[ipm.Snapshot] = None,
                           snapshot: Optional[ipm.Snapshot] = None,
-                          time_limit: Optional[float] = None
+                          time_limit: Optional[float] = None,
+                          on_iteration: Optional[Callable[[int, float, float], None]] = None
                           ) -> tuple[Tensor, Optional[Tensor], float, SolveRecord]:
         """Program (12) for ``T = diag(t)``; ``coef`` must be ``alpha``.
 
@@ -769,6 +770,8 @@ class PatternBarrier:
             time_limit: seconds for this solve (all screening rounds together); when they
                 have passed it stops with status ``"time_limit"`` at its last (feasible)
                 iterate (:func:`~torch_lipcvx._engine.ipm.solve`). ``None``: no limit.
+            on_iteration: ``(iteration, relative gap, relative dual residual) -> None``,
+                called once per interior-point iteration (a progress bar's note).
 
         Returns:
             ``(W̃, c, ρ, info)``; every cone row of ``W̃`` is strictly positive, ``ρ`` is
@@ -839,7 +842,8 @@ class PatternBarrier:
                                    const=self.yy, f_scale=self.f_scale, tol=tol,
                                    max_iter=max_iter, verbose=verbose,
                                    label="(12)", ridge=beta, duals=duals, snapshot=snapshot,
-                                   time_limit=time_limit, **self._cg_kw())
+                                   time_limit=time_limit, on_iteration=on_iteration,
+                                   **self._cg_kw())
         if snapshot is not None:
             snapshot.context = context
         W, c, _ = self._unpack(z)
@@ -863,7 +867,8 @@ class PatternBarrier:
     # ----------------------------------------------------------------------------- (6)
     def solve_l2(self, beta: float, V0: Tensor, c0: Optional[Tensor] = None, *, tol: float = 1e-9,
                  max_iter: int = 200, verbose: bool = False, screen: Optional[bool] = None,
-                 time_limit: Optional[float] = None
+                 time_limit: Optional[float] = None,
+                 on_iteration: Optional[Callable[[int, float, float], None]] = None
                  ) -> tuple[Tensor, Optional[Tensor], SolveRecord]:
         """Program (6); ``coef`` are the slot signs σ_j.
 
@@ -872,6 +877,7 @@ class PatternBarrier:
                 and the cvxpy path is used instead).
             V0: ``(m, d + 1)`` a point with the patterns (e.g. ``|α_j| w̃_j``); c0: output bias.
             screen: row screening, as in :meth:`solve_restriction`.
+            time_limit, on_iteration: as in :meth:`solve_restriction`.
 
         Returns:
             ``(V, c, info)`` with every cone row strictly positive; never worse than the start
@@ -900,6 +906,7 @@ class PatternBarrier:
                                    const=self.yy, f_scale=self.f_scale, tol=tol,
                                    max_iter=max_iter, verbose=verbose,
                                    label="(6)", time_limit=time_limit,
+                                   on_iteration=on_iteration,
                                    **self._cg_kw(nw + torch.arange(m, device=dev)))
         V, c, _ = self._unpack(z)
         c = c if self.output_bias else None

@@ -822,7 +822,9 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
           certify: Optional[Callable[[Tensor, list], Optional[float]]] = None,
           duals: Optional[Sequence[Optional[Tensor]]] = None,
           snapshot: Optional["Snapshot"] = None,
-          time_limit: Optional[float] = None) -> tuple[Tensor, IPMInfo]:
+          time_limit: Optional[float] = None,
+          on_iteration: Optional[Callable[[int, float, float], None]] = None
+          ) -> tuple[Tensor, IPMInfo]:
     """Minimise ``½ xᵀPx − bᵀx (+ const)`` over ``{x : part.slack(x) ∈ cone, every part}``.
 
     Args:
@@ -868,6 +870,9 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
             before its next step with status ``"time_limit"`` and returns its current iterate,
             strictly feasible like every iterate, with its gap (and, with ``certify``, a
             certified lower bound). ``None``: no limit.
+        on_iteration: called once per iteration, before its stopping tests, with the iteration
+            number (0 for the start), the relative gap ``sᵀz / max(f_scale, |f|)`` and the
+            relative dual residual: what a progress bar shows during a long solve.
 
     Returns:
         ``(x, info)``: the last iterate, strictly feasible (slacks recomputed from x); the
@@ -931,6 +936,8 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
             print(f"[torch_lipcvx] {label} {k - 1:3d}  f={f_now:.12g}  gap={gap:.2e}  "
                   f"dres={res:.1e}  {time.perf_counter() - start:.1f}s", flush=True)
         tol_f = tol * max(f_scale, abs(f_now))
+        if on_iteration is not None:
+            on_iteration(k - 1, gap / max(f_scale, abs(f_now)), res)
         if gap <= tol_f and res <= tol ** (2 / 3):
             status = "optimal"
             break

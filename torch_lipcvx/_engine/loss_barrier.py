@@ -23,7 +23,7 @@ is convex, and the current network (with its own ``ρ`` for ``T``) is feasible. 
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -215,7 +215,8 @@ class LossBarrier(PatternBarrier):
     def solve_restriction(self, t: Tensor, lam: float, beta: float, W0: Tensor,
                           c0: Optional[Tensor] = None, *, tol: float = 1e-9,
                           max_iter: int = 200, verbose: bool = False,
-                          time_limit: Optional[float] = None
+                          time_limit: Optional[float] = None,
+                          on_iteration: Optional[Callable[[int, float, float], None]] = None
                           ) -> tuple[Tensor, Optional[Tensor], float, SolveRecord]:
         """Solve (12) for ``T = diag(t)`` (the outer weights are this barrier's ``A``) from the
         current network ``(W0, c0)``.
@@ -223,7 +224,7 @@ class LossBarrier(PatternBarrier):
         Returns ``(W̃ (m, p), c (k,) or None, ρ, info)`` as
         :meth:`PatternBarrier.solve_restriction` does: every pattern row strictly positive; with
         status ``"optimal"`` never worse than the start. With ``λ = 0`` the LMI and ρ are left
-        out (ρ does not enter the objective).
+        out (ρ does not enter the objective). ``time_limit`` and ``on_iteration`` as there.
         """
         dt, dev = torch.float64, self.device
         m, p, d, k = self.m, self.p, self.d, self.k
@@ -253,7 +254,8 @@ class LossBarrier(PatternBarrier):
         f_scale = max(self.model_loss(W0, c_start), 1e-6)
         x, info = ipm.solve(fobj, None, x0, parts, free=free, f_scale=f_scale, tol=tol,
                             max_iter=max_iter, verbose=verbose, label="(12) loss",
-                            time_limit=time_limit, **self._cg_kw())
+                            time_limit=time_limit, on_iteration=on_iteration,
+                            **self._cg_kw())
         W = x[: m * p].reshape(m, p)
         c = x[m * p: m * p + k] if self.output_bias else None
         if not bool(keep.all()):
@@ -275,7 +277,8 @@ class LossBarrier(PatternBarrier):
 
     def solve_program6(self, beta: float, V0: Tensor, c0: Optional[Tensor] = None, *,
                        tol: float = 1e-9, max_iter: int = 200, verbose: bool = False,
-                       time_limit: Optional[float] = None
+                       time_limit: Optional[float] = None,
+                       on_iteration: Optional[Callable[[int, float, float], None]] = None
                        ) -> tuple[Tensor, Optional[Tensor], SolveRecord]:
         """Program (6) with the patterns ``D`` and the outer *directions* ``u_j`` (this
         barrier's ``A``, rows of unit norm; ``±1`` for one output) fixed (docs/programs.md §6):
@@ -283,7 +286,8 @@ class LossBarrier(PatternBarrier):
             min (1/n) Σ_i ℓ(Σ_j D_ij (x̃_iᵀ v_j) u_j + c, y_i) + β Σ_j ‖v_j‖₂   s.t. the patterns.
 
         Needs ``β > 0``. Returns ``(V (m, p), c, info)``; every pattern row strictly positive,
-        never worse than the start ``V0`` (``v_j = ‖a_j‖ w̃_j``) when optimal.
+        never worse than the start ``V0`` (``v_j = ‖a_j‖ w̃_j``) when optimal. ``time_limit``
+        and ``on_iteration`` as in :meth:`solve_restriction`.
         """
         dt, dev = torch.float64, self.device
         m, p, k = self.m, self.p, self.k
@@ -304,7 +308,7 @@ class LossBarrier(PatternBarrier):
         f_scale = max(self.model_loss(V0, c_start), 1e-6)
         x, info = ipm.solve(fobj, None, x0, parts, free=free, f_scale=f_scale, tol=tol,
                             max_iter=max_iter, verbose=verbose, label="(6) loss",
-                            time_limit=time_limit,
+                            time_limit=time_limit, on_iteration=on_iteration,
                             **self._cg_kw(m * p + k + torch.arange(m, device=dev)))
         V = x[: m * p].reshape(m, p)
         c = x[m * p: m * p + k] if self.output_bias else None

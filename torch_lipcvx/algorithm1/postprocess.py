@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Literal, Optional, Union
+from typing import Callable, Literal, Optional, Union
 
 import numpy as np
 import torch
@@ -387,7 +387,8 @@ def _postprocess(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, lam
         else:
             start_v = (w.alpha[idx].abs()[:, None] * w.W_tilde[idx]).numpy()
             V, c, info = _solve_l2(X, y, D.numpy()[:, idx], sign, beta, w.c, start_v, solver,
-                                   solver_options, net.device, solver_verbose, comm=comm)
+                                   solver_options, net.device, solver_verbose, comm=comm,
+                                   bar=bar)
             Wt_s, alpha_s = convex_to_weights(V, sign)
             Wt = torch.zeros_like(w.W_tilde)
             alpha = torch.zeros_like(w.alpha)
@@ -406,7 +407,7 @@ def _postprocess(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor, lam
             ai = torch.nonzero(act)[:, 0]
             step12 = _RestrictionStep(X, y, D[:, ai], w.alpha[ai], lam, beta, w.c is not None,
                                       solver, _step_options(solver, solver_options, tol),
-                                      net.device, solver_verbose, comm=comm)
+                                      net.device, solver_verbose, comm=comm, bar=bar)
             message = _restriction_loop(descent, step12, w, act, beta, max_iter, tol,
                                         verbose, bar, _c, solves)
     certify.warn_fallbacks(stacklevel=4)
@@ -442,7 +443,8 @@ def _postprocess_loss(net: ShallowReLU, w0: ShallowWeights, X: Tensor, y: Tensor
         ai = torch.nonzero(act)[:, 0]
         D = activation_patterns(X, w)[:, ai]
         step = _LossStep(X, y, D, w.A[ai], loss, lam, beta, w.c is not None, solver,
-                         _step_options(solver, solver_options, tol), net.device, solver_verbose)
+                         _step_options(solver, solver_options, tol), net.device, solver_verbose,
+                         bar=bar)
         message = _restriction_loop(descent, step, w, act, beta, max_iter, tol, verbose, bar,
                                     lambda c: c, solves)
     certify.warn_fallbacks(stacklevel=4)
@@ -468,7 +470,8 @@ def _program6_loss(descent: Descent, w: ShallowWeights, X: Tensor, y: Tensor, lo
         barrier = LossBarrier(X.to(device), y.to(device), D.to(device), U.to(device), loss,
                               output_bias=w.c is not None, **_newton(solver, X, len(ai), device))
         opts = {k: v for k, v in (options or {}).items() if k in _LOSS_OPTIONS}
-        Vb, cb, info = barrier.solve_program6(beta, V0, w.c, verbose=solver_verbose, **opts)
+        Vb, cb, info = barrier.solve_program6(beta, V0, w.c, verbose=solver_verbose,
+                                              on_iteration=_solver_note(bar), **opts)
         if not _fast_failed(solver, f"program (6) with the {loss.name} loss", info):
             V, c = Vb.cpu(), cb
         point = (Vb, cb)
@@ -509,9 +512,10 @@ class _LossStep:
 
     def __init__(self, X: Tensor, y: Tensor, D: Tensor, A: Tensor, loss: Loss, lam: float,
                  beta: float, output_bias: bool, solver: Solver, options: Optional[dict],
-                 device, verbose: bool) -> None:
+                 device, verbose: bool, bar=None) -> None:
         self.args = (X, y, D, A, loss, lam, beta, output_bias)
         self.solver, self.options, self.verbose = solver, options, verbose
+        self.note = _solver_note(bar)
         self.k = 1 if A.dim() == 1 else A.shape[1]
         self.barrier = None
         if solver.uses_torch:
@@ -525,7 +529,8 @@ class _LossStep:
         if self.barrier is not None:
             opts = {k: v for k, v in (self.options or {}).items() if k in _LOSS_OPTIONS}
             W, c, _, info = self.barrier.solve_restriction(t, lam, beta, W0, c0,
-                                                           verbose=self.verbose, **opts)
+                                                           verbose=self.verbose,
+                                                           on_iteration=self.note, **opts)
             if not _fast_failed(self.solver, f"the restriction (12) with the {loss.name} loss",
                                 info):
                 return W.cpu(), _output_bias(c, self.k), info
@@ -637,9 +642,10 @@ _FastSolveInfo = SolveRecord
 def _solve_l2(X: Tensor, y: Tensor, D: np.ndarray, sign: np.ndarray, beta: float,
               c0: Optional[Tensor], start: Optional[np.ndarray], solver: Solver,
               options: Optional[dict], device, verbose: bool = False,
-              comm: Optional[RowComm] = None):
+              comm: Optional[RowComm] = None, bar=None):
     """Program (6) by the torch interior point (``solver.uses_torch``, on ``device``; on this
-    process's rows of ``comm``, see :func:`_rows_of`) or cvxpy (all the rows).
+    process's rows of ``comm``, see :func:`_rows_of`) or cvxpy (all the rows); its iterations
+    noted on the progress ``bar`` (:func:`_solver_note`).
 
     Returns ``(V (k, d + 1), c, info)`` as NumPy/float like :meth:`L2Program.solve`.
     """
@@ -652,7 +658,7 @@ def _solve_l2(X: Tensor, y: Tensor, D: np.ndarray, sign: np.ndarray, beta: float
                              output_bias=c0 is not None,
                              **{**_newton(solver, X, len(sign), device), **kw})
         V_ipm, c_ipm, info = ipm.solve_l2(beta, torch.as_tensor(start), c0, verbose=verbose,
-                                          **(options or {}))
+                                          on_iteration=_solver_note(bar), **(options or {}))
         if not _fast_failed(solver, "program (6)", info):
             return V_ipm.cpu().numpy(), None if c_ipm is None else float(c_ipm), info
     program = L2Program(X.numpy(), y.numpy(), D.astype(float), sign, beta, c0 is not None)
@@ -695,6 +701,15 @@ def _onto_patterns(ipm: PatternBarrier, W_in: Tensor, c_in: Optional[Tensor], W_
     return W, float(c_in) + th * (float(c_out) - float(c_in))
 
 
+def _solver_note(bar) -> Optional[Callable[[int, float, float], None]]:
+    """What the torch interior point reports on the progress ``bar`` each iteration (its
+    ``on_iteration``): the iteration and the relative gap, so that a long step is seen to move;
+    ``None`` without a bar shown."""
+    if bar is None or not bar.enabled:
+        return None
+    return lambda k, gap, res: bar.note(solve=f"it {k}, gap {gap:.1e}")
+
+
 def _step_options(solver: Solver, options: Optional[dict], tol: float) -> Optional[dict]:
     """The options of each Algorithm-1 step's solve: a torch solver's ``tol`` follows Algorithm
     1's (:func:`~torch_lipcvx.defaults.step_tol`) unless the user set it; cvxpy's are as given."""
@@ -716,9 +731,10 @@ class _RestrictionStep:
 
     def __init__(self, X: Tensor, y: Tensor, D: Tensor, alpha: Tensor, lam: float, beta: float,
                  output_bias: bool, solver: Solver, options: Optional[dict], device,
-                 verbose: bool, comm: Optional[RowComm] = None) -> None:
+                 verbose: bool, comm: Optional[RowComm] = None, bar=None) -> None:
         self.args = (X, y, D, alpha, lam, beta, output_bias)
         self.solver, self.options, self.device, self.verbose = solver, options, device, verbose
+        self.note = _solver_note(bar)
         self.ipm = None
         self.program = None
         self.anchor: Optional[tuple[Tensor, Optional[Tensor]]] = None   # the first start
@@ -758,13 +774,14 @@ class _RestrictionStep:
             W, c, _, info = self.ipm.solve_restriction(alpha, t, lam, beta, W0, c0,
                                                        verbose=self.verbose, anchor=anchor,
                                                        warm=warm, snapshot=snap,
+                                                       on_iteration=self.note,
                                                        **(self.options or {}))
             self.records.append(info)
             if warm is not None and info.status not in _STANDS:
                 snap = Snapshot()           # the warm start went wrong: redo it cold
                 W, c, _, info = self.ipm.solve_restriction(alpha, t, lam, beta, W0, c0,
                                                            verbose=self.verbose, anchor=anchor,
-                                                           snapshot=snap,
+                                                           snapshot=snap, on_iteration=self.note,
                                                            **(self.options or {}))
                 self.records.append(info)
             if not _fast_failed(self.solver, "the restriction (12)", info):
