@@ -240,7 +240,7 @@ def lagrangian_bound(fobj: ipm.SmoothObjective, parts: list, x: Tensor, Z: list,
     Zs = [Z[0]]
     for pt, z in zip(parts[1:], Z[1:]):
         adj = pt.adjoint(z)
-        if isinstance(pt, ipm.SpectralLMI):
+        if isinstance(pt, (ipm.SpectralLMI, ipm.SchurLMI)):
             tr = float(adj[pt.ri])
             if not tr > 0:
                 return None
@@ -710,18 +710,30 @@ class PatternBarrier:
     #: ``newton``/``precond`` choose the Newton system when the barrier is built
     OPTIONS = ("tol", "max_iter", "screen", "newton", "precond", "time_limit")
 
+    def lmi_part(self, Mt: Tensor, N: int) -> ipm.Cone:
+        """The LMI ``ρ I ⪰ W̄ᵀ Mt W̄`` of (12) as the interior point's cone part: its ``d × d``
+        Schur form (:class:`~torch_lipcvx._engine.ipm.SchurLMI`) for the dense Newton systems,
+        the ``(d + m)`` block (:class:`~torch_lipcvx._engine.ipm.SpectralLMI`, affine, with
+        the matrix-free products and preconditioner) for the matrix-free ones."""
+        m, p, d = self.m, self.p, self.d
+        if self.newton == "dense":
+            return ipm.SchurLMI(Mt, m, p, d, N - 1, N)
+        return ipm.SpectralLMI(torch.linalg.cholesky(Mt).T, m, p, d, N - 1, N)   # RᵀR = Mt
+
     def _warm_start(self, warm: ipm.Snapshot, z0: Tensor, Hf: Tensor, bf: Tensor, keep: Tensor,
-                    lmi: ipm.SpectralLMI) -> list[Tensor]:
+                    lmi: ipm.Cone) -> list[Tensor]:
         """The duals of a warm start of (12) at the primal start ``z0``, from ``warm``, the last
         iterate of the previous solve (another ``t``; the rows, λ and β the same).
 
         The pattern rows' multipliers barely move between Algorithm-1 steps: the previous
         optimum's ``z``, plus ``μ s⁻¹`` (``μ = WARM_MU·|f(z0)|/ν``) to put them back inside the
         cone at the new slacks. The LMI's multiplier ``Y`` of ``ρI ⪰ W̄ᵀMW̄`` (``tr Y = λ`` at
-        an optimum) is lifted to the new ``R``: ``[I; −RW̄] Y [I, −W̄ᵀRᵀ] + μ S⁻¹``, positive
-        definite. Measured (m = 100, λ = 1e-2, benchmarks/bench_alg1_speed.py): 30–37
-        iterations a step instead of 50–60 on servo, machine and wine; the optimum reached is
-        the cold start's, to the tolerance. Dense Newton systems only (``Hf`` a matrix).
+        an optimum) is kept as it is, ``Y + μ S⁻¹`` in the Schur form (:meth:`lmi_part`), and in
+        the ``(d + m)`` form lifted to the new ``R``: ``[I; −RW̄] Y [I, −W̄ᵀRᵀ] + μ S⁻¹``;
+        both positive definite. Measured (m = 100, λ = 1e-2, benchmarks/bench_alg1_speed.py):
+        in the Schur form 15–20 iterations a step after the first few on servo, machine and
+        wine (30–37 in the ``(d + m)`` form, 50–60 cold); the optimum reached is the cold
+        start's, to the tolerance. Dense Newton systems only (``Hf`` a matrix).
         """
         m, p, d = self.m, self.p, self.d
         f0 = float(0.5 * z0 @ (Hf @ z0) - bf @ z0) + self.yy
@@ -731,9 +743,12 @@ class PatternBarrier:
         Zr = torch.where(keep[None, :], warm.duals[0] + mu / self.cone_rows(W), warm.duals[0])
         Y = warm.duals[1][:d, :d]
         Y = 0.5 * (Y + Y.T)
-        E = lmi.R @ W[:, :d]                                   # (m, d)
         S = lmi.slack(z0)
-        Zl = torch.cat([torch.cat([Y, -Y @ E.T], 1), torch.cat([-E @ Y, E @ Y @ E.T], 1)], 0)
+        if isinstance(lmi, ipm.SchurLMI):
+            Zl = Y
+        else:
+            E = lmi.R @ W[:, :d]                               # (m, d)
+            Zl = torch.cat([torch.cat([Y, -Y @ E.T], 1), torch.cat([-E @ Y, E @ Y @ E.T], 1)], 0)
         Zl = Zl + mu * torch.cholesky_inverse(torch.linalg.cholesky(0.5 * (S + S.T)))
         return [Zr, 0.5 * (Zl + Zl.T)]
 
@@ -831,8 +846,7 @@ class PatternBarrier:
         free = torch.ones(N, dtype=torch.bool, device=dev)
         free[torch.nonzero(~keep)[:, 0] * p + d] = False
         free[nw - 1] = self.output_bias or bool(on.any())
-        R = torch.linalg.cholesky(Mt).T                     # RᵀR = M
-        lmi = [ipm.SpectralLMI(R, m, p, d, N - 1, N)]
+        lmi = [self.lmi_part(Mt, N)]
         Wb0 = W0[:, :d]
         rho0 = float(torch.linalg.eigvalsh(Wb0.T @ Mt @ Wb0)[-1])
         rho0 = rho0 * (1 + 1e-1) + 1e-9 * max(rho0, 1.0)

@@ -224,6 +224,25 @@ class Cone(ABC):
         central path that :func:`solve` keeps); ``inf``: this part sets no bound."""
         return math.inf
 
+    # a part whose constraint is not affine in x (SchurLMI) keeps its slack as a variable:
+    # linearised at every iterate, moved along the linearisation, its gap to the constraint's
+    # value closed by the Newton steps; an affine part recomputes its slack from x
+    def linearise(self, x: Tensor, s: Tensor) -> None:
+        """Called at the start of every iteration with the current point and this part's slack
+        (for a non-affine part: its Jacobian and ``s(x) − s`` there); affine parts need
+        nothing."""
+
+    def moved(self, s: Tensor, x_new: Tensor, dx: Tensor, a: float) -> Tensor:
+        """The slack after the step ``x_new = x + a dx`` from the slack ``s``: for an affine
+        part ``slack(x_new)``, recomputed (immune to round-off at the boundary)."""
+        return self.slack(x_new)
+
+    def true_gap(self, s: Tensor, z: Tensor) -> float:
+        """``⟨s(x), z⟩`` at the point of the last :meth:`linearise`, the constraint's own value
+        rather than the slack variable's: what the stopping test and the reports use (the
+        pair's ``⟨s, z⟩`` sets μ). The same as :meth:`dot` for an affine part."""
+        return self.dot(s, z)
+
     def neighbourhood(self, centrality: float) -> float:
         """The fraction of μ that :meth:`worst` must keep after a step, given :func:`solve`'s
         ``centrality``."""
@@ -465,7 +484,79 @@ class SubsetRows(Rows):
 LMI_RANK = 32
 
 
-class SpectralLMI(Cone):
+class _PSDBlock(Cone):
+    """What every positive semidefinite ``k × k`` block shares: its central dual, inner product,
+    Nesterov–Todd scaling, Jordan product, step lengths and neighbourhood (the subclasses say
+    how the block depends on ``x``: :class:`SpectralLMI`, :class:`SchurLMI`)."""
+
+    k: int
+    eye: Tensor
+
+    def init_dual(self, s: Tensor, mu: float) -> Tensor:
+        return mu * torch.cholesky_inverse(torch.linalg.cholesky(s))
+
+    def dot(self, a: Tensor, b: Tensor) -> float:
+        return float((a * b).sum())
+
+    def scaling(self, s: Tensor, z: Tensor):
+        """NT scaling: ``r`` with ``rᵀ z r = r⁻¹ s r⁻ᵀ = diag(λ)``.
+
+        With ``s = L Lᵀ`` and ``Lᵀ z L = V diag(λ²) Vᵀ``: ``r = L V diag(λ)^-½`` and
+        ``r⁻¹ = diag(λ)^½ Vᵀ L⁻¹``. One symmetric eigendecomposition instead of the SVD of
+        ``L_zᵀ L`` (half the time at ``d + m = 1010``); squaring costs no accuracy here because
+        the steps keep the pairs near the central path, where every ``λ_i² ≈ μ``."""
+        Ls = torch.linalg.cholesky(0.5 * (s + s.T))
+        M = Ls.T @ z @ Ls
+        lam2, V = torch.linalg.eigh(0.5 * (M + M.T))
+        if not bool((lam2 > 0).all()):
+            raise torch.linalg.LinAlgError("the LMI's dual left its cone")
+        lam = lam2.sqrt()
+        r = Ls @ V / lam.sqrt()[None, :]
+        rinv = lam.sqrt()[:, None] * torch.linalg.solve_triangular(Ls.T, V, upper=True).T
+        return r, rinv, lam
+
+    def lam(self, sc) -> Tensor:
+        return torch.diag(sc[2])
+
+    def unscale_dz(self, sc, dzh: Tensor) -> Tensor:
+        rinv = sc[1]
+        return rinv.T @ dzh @ rinv
+
+    def circ(self, a: Tensor, b: Tensor) -> Tensor:
+        return 0.5 * (a @ b + b @ a)
+
+    def inv_circ(self, lam: Tensor, r: Tensor) -> Tensor:
+        lv = torch.diagonal(lam)
+        return 2.0 * r / (lv[:, None] + lv[None, :])
+
+    def identity(self, like: Tensor) -> Tensor:
+        return self.eye.clone()
+
+    def max_step(self, lam: Tensor, d: Tensor) -> float:
+        li = torch.diagonal(lam).rsqrt()
+        ev = torch.linalg.eigvalsh(li[:, None] * (0.5 * (d + d.T)) * li[None, :])
+        lo = float(ev[0])
+        return math.inf if lo >= 0 else -1.0 / lo
+
+    def update_dual(self, z: Tensor, dz: Tensor, a: float) -> Tensor:
+        z = z + a * dz
+        return 0.5 * (z + z.T)
+
+    def interior(self, s: Tensor) -> bool:
+        return int(torch.linalg.cholesky_ex(0.5 * (s + s.T))[1]) == 0
+
+    def worst(self, s: Tensor, z: Tensor) -> float:
+        """The smallest eigenvalue of ``S^½ Z S^½`` (``inf`` if S is not positive definite)."""
+        Ls, info = torch.linalg.cholesky_ex(0.5 * (s + s.T))
+        if int(info) != 0:
+            return math.inf
+        return float(torch.linalg.eigvalsh(Ls.T @ z @ Ls)[0])
+
+    def neighbourhood(self, centrality: float) -> float:
+        return centrality
+
+
+class SpectralLMI(_PSDBlock):
     """``S(x) = [[ρ I_d, (R W̄)ᵀ], [R W̄, I_m]] ⪰ 0`` (⇔ ``ρ ≥ ‖R W̄‖₂²``), a ``(d + m)`` block.
 
     ``W̄`` is the first d columns of ``x[:m p]`` reshaped ``(m, p)``; ρ is ``x[rho_index]``.
@@ -504,32 +595,6 @@ class SpectralLMI(Cone):
         out[self.ri] = torch.trace(Y[:d, :d])
         return out
 
-    def init_dual(self, s: Tensor, mu: float) -> Tensor:
-        return mu * torch.cholesky_inverse(torch.linalg.cholesky(s))
-
-    def dot(self, a: Tensor, b: Tensor) -> float:
-        return float((a * b).sum())
-
-    def scaling(self, s: Tensor, z: Tensor):
-        """NT scaling: ``r`` with ``rᵀ z r = r⁻¹ s r⁻ᵀ = diag(λ)``.
-
-        With ``s = L Lᵀ`` and ``Lᵀ z L = V diag(λ²) Vᵀ``: ``r = L V diag(λ)^-½`` and
-        ``r⁻¹ = diag(λ)^½ Vᵀ L⁻¹``. One symmetric eigendecomposition instead of the SVD of
-        ``L_zᵀ L`` (half the time at ``d + m = 1010``); squaring costs no accuracy here because
-        the steps keep the pairs near the central path, where every ``λ_i² ≈ μ``."""
-        Ls = torch.linalg.cholesky(0.5 * (s + s.T))
-        M = Ls.T @ z @ Ls
-        lam2, V = torch.linalg.eigh(0.5 * (M + M.T))
-        if not bool((lam2 > 0).all()):
-            raise torch.linalg.LinAlgError("the LMI's dual left its cone")
-        lam = lam2.sqrt()
-        r = Ls @ V / lam.sqrt()[None, :]
-        rinv = lam.sqrt()[:, None] * torch.linalg.solve_triangular(Ls.T, V, upper=True).T
-        return r, rinv, lam
-
-    def lam(self, sc) -> Tensor:
-        return torch.diag(sc[2])
-
     def newton(self, K: Tensor, sc) -> None:
         """Add the matrix of ``dx ↦ tr(V S(dx) V S(dx))``, ``V = (r rᵀ)⁻¹``, on (W̄, ρ)."""
         d, m = self.d, self.m
@@ -559,10 +624,6 @@ class SpectralLMI(Cone):
         HG = H @ G.T
         return dx[self.ri] * (G @ G.T) + HG + HG.T
 
-    def unscale_dz(self, sc, dzh: Tensor) -> Tensor:
-        rinv = sc[1]
-        return rinv.T @ dzh @ rinv
-
     def rhs(self, sc, u: Tensor) -> Tensor:
         """``Lᵀ(r⁻ᵀ u r⁻¹)``: the adjoint reads only the first d columns of ``r⁻ᵀ u r⁻¹``."""
         rinv, d = sc[1], self.d
@@ -571,39 +632,6 @@ class SpectralLMI(Cone):
         out[self.wbar] = (2.0 * self.R.T @ Y[d:]).reshape(-1)
         out[self.ri] = torch.trace(Y[:d])
         return out
-
-    def circ(self, a: Tensor, b: Tensor) -> Tensor:
-        return 0.5 * (a @ b + b @ a)
-
-    def inv_circ(self, lam: Tensor, r: Tensor) -> Tensor:
-        lv = torch.diagonal(lam)
-        return 2.0 * r / (lv[:, None] + lv[None, :])
-
-    def identity(self, like: Tensor) -> Tensor:
-        return self.eye.clone()
-
-    def max_step(self, lam: Tensor, d: Tensor) -> float:
-        li = torch.diagonal(lam).rsqrt()
-        ev = torch.linalg.eigvalsh(li[:, None] * (0.5 * (d + d.T)) * li[None, :])
-        lo = float(ev[0])
-        return math.inf if lo >= 0 else -1.0 / lo
-
-    def update_dual(self, z: Tensor, dz: Tensor, a: float) -> Tensor:
-        z = z + a * dz
-        return 0.5 * (z + z.T)
-
-    def interior(self, s: Tensor) -> bool:
-        return int(torch.linalg.cholesky_ex(0.5 * (s + s.T))[1]) == 0
-
-    def worst(self, s: Tensor, z: Tensor) -> float:
-        """The smallest eigenvalue of ``S^½ Z S^½`` (``inf`` if S is not positive definite)."""
-        Ls, info = torch.linalg.cholesky_ex(0.5 * (s + s.T))
-        if int(info) != 0:
-            return math.inf
-        return float(torch.linalg.eigvalsh(Ls.T @ z @ Ls)[0])
-
-    def neighbourhood(self, centrality: float) -> float:
-        return centrality
 
     def _v(self, sc) -> Tensor:
         """``V = (r rᵀ)⁻¹`` of the scaling ``sc`` (cached for the scaling in use)."""
@@ -647,6 +675,109 @@ class SpectralLMI(Cone):
         pc.unit_kron(2.0 * diag_a, V11)
         pc.unit_rank1(math.sqrt(2.0) * (self.R.T @ V21))
         pc.diag(self.ri, float((V11 * V11).sum()))
+
+
+class SchurLMI(_PSDBlock):
+    """``S = ρ I_d − W̄ᵀ M W̄ ⪰ 0`` (⇔ ``ρ ≥ ‖R W̄‖₂²`` with ``RᵀR = M``): the LMI of program
+    (12) in its ``d × d`` Schur form (docs/solvers.md §3.1), for the dense Newton systems.
+
+    The same constraint as :class:`SpectralLMI`'s ``(d + m)`` block, but concave in ``W̄``
+    rather than affine, so its slack is a variable of the interior point (:meth:`linearise`,
+    :meth:`moved`): each step moves it along the linearisation ``L(dx) = dρ I − (dW̄ᵀC +
+    CᵀdW̄)``, ``C = M W̄``, plus the residual ``r = S(x) − s``, which the Newton step removes
+    (a full step leaves only the curvature ``−a² dW̄ᵀ M dW̄``); every iterate also satisfies
+    the constraint itself (:meth:`moved`), and the gap that stops the solve is that of the
+    constraint's value, ``⟨S(x), Y⟩`` (:meth:`true_gap`). The Newton matrix gains the constraint's curvature ``2 M ⊗ Y`` (``Y`` its dual),
+    which keeps the steps inside the true constraint. Every eigenproblem is ``d × d`` instead of
+    ``(d + m)``, the barrier's degree is ``d`` instead of ``d + m``, and warm starts across
+    Algorithm 1's steps keep their duals directly.
+    """
+
+    def __init__(self, M: Tensor, m: int, p: int, d: int, rho_index: int, N: int) -> None:
+        self.M, self.m, self.p, self.d, self.ri, self.N = M, m, p, d, rho_index, N
+        self.k = d
+        self.nu = float(d)
+        dev = M.device
+        self.wbar = torch.nonzero((torch.arange(p, device=dev) < d).repeat(m))[:, 0]
+        self.eye = torch.eye(d, dtype=M.dtype, device=dev)
+        self._C: Optional[Tensor] = None      # M W̄ at the last linearisation
+        self._G: Optional[Tensor] = None      # S(x) there
+        self._r: Optional[Tensor] = None      # S(x) − s there
+        self._z: Optional[Tensor] = None      # the dual of the scaling in use
+
+    def _wbar(self, x: Tensor) -> Tensor:
+        return x[: self.m * self.p].reshape(self.m, self.p)[:, : self.d]
+
+    def slack(self, x: Tensor) -> Tensor:
+        """The constraint's value ``ρ I − W̄ᵀ M W̄`` at ``x`` (symmetric, ``d × d``)."""
+        Wb = self._wbar(x)
+        G = x[self.ri] * self.eye - Wb.T @ (self.M @ Wb)
+        return 0.5 * (G + G.T)
+
+    def linearise(self, x: Tensor, s: Tensor) -> None:
+        Wb = self._wbar(x)
+        self._C = self.M @ Wb
+        G = x[self.ri] * self.eye - Wb.T @ self._C
+        self._G = 0.5 * (G + G.T)
+        self._r = self._G - s
+
+    def true_gap(self, s: Tensor, z: Tensor) -> float:
+        """The pair's ``⟨s, z⟩`` plus what restoring the constraint would cost: where ``S(x)``
+        is not positive semidefinite, ``ρ`` must rise by ``δ = −λ_min(S(x))``, which costs
+        ``δ tr Y`` (``tr Y = ∂f/∂ρ`` at dual feasibility)."""
+        short = max(0.0, -float(torch.linalg.eigvalsh(self._G)[0]))
+        return self.dot(s, z) + short * float(torch.trace(z))
+
+    def moved(self, s: Tensor, x_new: Tensor, dx: Tensor, a: float) -> Tensor:
+        """``s + a (L(dx) + r)``, the slack along the linearisation."""
+        t = s + a * (self.lin(dx) + self._r)
+        return 0.5 * (t + t.T)
+
+    def lin(self, dx: Tensor) -> Tensor:
+        """The linearisation at the last :meth:`linearise`: ``dρ I − (dW̄ᵀC + CᵀdW̄)``."""
+        T = self._wbar(dx).T @ self._C
+        return dx[self.ri] * self.eye - (T + T.T)
+
+    def adjoint(self, Y: Tensor) -> Tensor:
+        """``Lᵀ Y``: ``−2 C Y`` on ``W̄``, ``tr Y`` on ρ (the Jacobian at the last
+        :meth:`linearise`)."""
+        Ys = 0.5 * (Y + Y.T)
+        out = torch.zeros(self.N, dtype=Y.dtype, device=Y.device)
+        out[self.wbar] = (-2.0 * self._C @ Ys).reshape(-1)
+        out[self.ri] = torch.trace(Ys)
+        return out
+
+    def scaling(self, s: Tensor, z: Tensor):
+        self._z = 0.5 * (z + z.T)
+        return super().scaling(s, z)
+
+    def newton(self, K: Tensor, sc) -> None:
+        """Add ``Lᵀ V L(·) V`` (``V = (r rᵀ)⁻¹``) and the curvature ``2 M ⊗ Y`` on ``(W̄, ρ)``:
+        on ``W̄`` (rows ``(k, a)``, columns ``(l, b)``) ``2 (C V Cᵀ)_kl V_ab + 2 (CV)_kb (CV)_la
+        + 2 M_kl Y_ab``, on ``(ρ, W̄)`` ``−2 C V²``, on ``(ρ, ρ)`` ``‖V‖²``."""
+        d, m, p = self.d, self.m, self.p
+        rinv = sc[1]
+        V = rinv.T @ rinv
+        X = self._C @ V                                        # (m, d)
+        A = X @ self._C.T                                      # (m, m)
+        KW = K[: m * p, : m * p].view(m, p, m, p)[:, :d, :, :d]
+        KW.addcmul_(A[:, None, :, None], V[None, :, None, :], value=2.0)
+        KW.addcmul_(X[:, None, None, :], X.T[None, :, :, None], value=2.0)
+        KW.addcmul_(self.M[:, None, :, None], self._z[None, :, None, :], value=2.0)
+        kx = -2.0 * X @ V
+        K[: m * p, self.ri].view(m, p)[:, :d] += kx
+        K[self.ri, : m * p].view(m, p)[:, :d] += kx
+        K[self.ri, self.ri] += (V * V).sum()
+
+    def scale_ds(self, sc, dx: Tensor) -> Tensor:
+        """``r⁻¹ (L(dx) + r) r⁻ᵀ``: the slack's step includes the residual's removal."""
+        rinv = sc[1]
+        return rinv @ (self.lin(dx) + self._r) @ rinv.T
+
+    def rhs(self, sc, u: Tensor) -> Tensor:
+        """``Lᵀ r⁻ᵀ (u − r⁻¹ r r⁻ᵀ) r⁻¹``: the residual's share of the Newton right-hand side."""
+        rinv = sc[1]
+        return self.adjoint(rinv.T @ (u - rinv @ self._r @ rinv.T) @ rinv)
 
 
 class GroupSOC(Cone):
@@ -930,7 +1061,9 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
     worst: Optional[list] = None     # the parts' Cone.worst at the current point, when known
     # one pass more than max_iter steps: the last pass only tests the point the last step made
     for k in range(1, max_iter + 2):
-        rd, res, gap = _residuals(fobj, x, parts, S, Z, fi)
+        for pt, s_ in zip(parts, S):
+            pt.linearise(x, s_)
+        rd, res, gap, pair = _residuals(fobj, x, parts, S, Z, fi)
         f_now = fobj.value(x)
         if verbose:
             print(f"[torch_lipcvx] {label} {k - 1:3d}  f={f_now:.12g}  gap={gap:.2e}  "
@@ -971,7 +1104,7 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
         if time_limit is not None and time.perf_counter() - start >= time_limit:
             status = "time_limit"
             break
-        mu = gap / nu
+        mu = pair / nu
         try:
             sc = [pt.scaling(s, z) for pt, s, z in zip(parts, S, Z)]
         except RuntimeError:       # torch.linalg.LinAlgError: an SVD/Cholesky at the very end
@@ -994,7 +1127,7 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
         if step is None:
             status = "stalled"
             break
-        a, x_new, S_new = _boundary_step(x, step.dx, parts, step.a_max)
+        a, x_new, S_new = _boundary_step(x, step.dx, parts, step.a_max, S)
         if a <= 1e-12:
             status = "stalled"
             break
@@ -1014,7 +1147,7 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
                   f"{cuts} centrality cuts)  affine={step.a_aff:.3f}  sigma={step.sigma:.1e}",
                   flush=True)
     if snapshot is not None:
-        snapshot.x, snapshot.duals, snapshot.mu = x, Z, gap / nu
+        snapshot.x, snapshot.duals, snapshot.mu = x, Z, pair / nu
     k = min(k, max_iter)
     value = objective(x) if objective is not None else fobj.value(x)
     if certify is not None and not certified_stop:
@@ -1074,16 +1207,17 @@ def _quadratic(P: Tensor, b: Tensor, const: float, v: Tensor) -> float:
 def _residuals(fobj: SmoothObjective, x: Tensor, parts: Sequence[Cone], S: Sequence[Tensor],
                Z: Sequence[Tensor], fi: Tensor) -> tuple[Tensor, float, float]:
     """The dual residual ``rd = ∇f(x) − Σ L_kᵀ z_k`` (``(N,)``; ``Px − b − …`` for a quadratic),
-    its size relative to ``max(‖b‖∞, ‖∇f(x)‖∞)`` over the free coordinates ``fi``, and the gap
-    ``Σ ⟨s_k, z_k⟩``."""
+    its size relative to ``max(‖b‖∞, ‖∇f(x)‖∞)`` over the free coordinates ``fi``, the gap
+    ``Σ ⟨s_k(x), z_k⟩`` (:meth:`Cone.true_gap`) and the pairs' ``Σ ⟨s_k, z_k⟩`` (μ's)."""
     gx = fobj.gradient(x)
     rd = gx - sum(pt.adjoint(z) for pt, z in zip(parts, Z))
     b = fobj.scale()
     scale = max(float(b[fi].abs().max()) if b is not None else 0.0,
                 float(gx[fi].abs().max()), 1e-12)
     res = float(rd[fi].abs().max()) / scale
-    gap = sum(pt.dot(s, z) for pt, s, z in zip(parts, S, Z))
-    return rd, res, gap
+    gap = sum(pt.true_gap(s, z) for pt, s, z in zip(parts, S, Z))
+    pair = sum(pt.dot(s, z) for pt, s, z in zip(parts, S, Z))
+    return rd, res, gap, pair
 
 
 class _NewtonSystem:
@@ -1207,17 +1341,17 @@ def _centring(newton, mu: float) -> Optional[_Step]:
 
 
 def _boundary_step(x: Tensor, dx: Tensor, parts: Sequence[Cone],
-                   a_max: float) -> tuple[float, Tensor, list]:
+                   a_max: float, S: Sequence[Tensor]) -> tuple[float, Tensor, list]:
     """``0.99`` of the step to the boundary (at most 1), halved while the slacks recomputed
     from ``x + a dx`` are not interior (round-off at the boundary): ``(a, x + a dx, slacks)``."""
     a = min(1.0, 0.99 * a_max)
     x_new = x + a * dx
-    S_new = [pt.slack(x_new) for pt in parts]
+    S_new = [pt.moved(s, x_new, dx, a) for pt, s in zip(parts, S)]
     # primal slacks are recomputed from x: guard against round-off at the boundary
     while a > 1e-12 and not _interior(parts, S_new):
         a *= 0.5
         x_new = x + a * dx
-        S_new = [pt.slack(x_new) for pt in parts]
+        S_new = [pt.moved(s, x_new, dx, a) for pt, s in zip(parts, S)]
     return a, x_new, S_new
 
 
@@ -1250,7 +1384,7 @@ def _centred_step(x: Tensor, dx: Tensor, x_new: Tensor, S_new: list, Z: list, dz
             return a, cuts, x_new, S_new, Z_new, w_new
         a *= 0.8
         x_new = x + a * dx
-        S_new = [pt.slack(x_new) for pt in parts]
+        S_new = [pt.moved(s, x_new, dx, a) for pt, s in zip(parts, S)]
         Z_new = [pt.update_dual(z, d, a) for pt, z, d in zip(parts, Z, dz)]
     return a, cuts, x_new, S_new, Z_new, None
 

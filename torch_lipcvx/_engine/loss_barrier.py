@@ -240,13 +240,13 @@ class LossBarrier(PatternBarrier):
                                                               device=dev),) * 2
         keep = ~(on | off)
         free[torch.nonzero(~keep)[:, 0] * p + d] = False
-        R = torch.linalg.cholesky(M).T
         Wb0 = W0[:, :d]
         rho0 = float(torch.linalg.eigvalsh(Wb0.T @ M @ Wb0)[-1])
         rho0 = rho0 * (1 + 1e-1) + 1e-9 * max(rho0, 1.0)
         parts = [ipm.Rows(self.Xt, self.D, keep, self._dense_outer(), N)]
         if lam > 0:
-            parts.append(ipm.SpectralLMI(R, m, p, d, N - 1, N))
+            parts.append(ipm.SchurLMI(M, m, p, d, N - 1, N) if self.newton == "dense" else
+                         ipm.SpectralLMI(torch.linalg.cholesky(M).T, m, p, d, N - 1, N))
         else:
             free[N - 1] = False
         x0 = torch.cat([W0.reshape(-1), c_vec, W0.new_tensor([rho0])])
