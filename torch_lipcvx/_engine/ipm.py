@@ -13,7 +13,10 @@ is a new subclass, no change to the solver)
   map is block diagonal by unit (its Newton block is one ``(d+1) × (d+1)`` matrix per unit);
 * :class:`SpectralLMI` — the LMI of (12) as ``[[ρ I_d, (R W̄)ᵀ], [R W̄, I_m]] ⪰ 0`` with
   ``RᵀR = T P⁻¹ T`` (the Schur complement of docs/lipsdp.md on ``P = 2T − ααᵀ ≻ 0``), one
-  ``(d + m)`` semidefinite block whose map touches only ``W̄`` and ``ρ``;
+  ``(d + m)`` semidefinite block whose map touches only ``W̄`` and ``ρ`` (the matrix-free path);
+* :class:`SchurLMI` — the same LMI as the ``d × d`` block ``ρ I − W̄ᵀ RᵀR W̄ ⪰ 0``, concave in
+  ``W̄``: its slack is a variable, linearised at each iterate (:meth:`Cone.linearise`,
+  :meth:`Cone.moved`; docs/solvers.md §3.1), the dense path's form;
 * :class:`GroupSOC` — the group norms of (6): ``‖v_j‖ ≤ τ_j``, m second-order cones.
 
 :func:`solve` is the standard path-following method with Nesterov–Todd scaling and Mehrotra's
@@ -21,8 +24,10 @@ predictor–corrector (as in CVXOPT's ``coneqp``, Vandenberghe 2010): at each it
 point ``λ = W z = W⁻ᵀ s`` is computed per part, the reduced Newton system
 ``(P + Σ L_kᵀ W_k⁻² L_k) dx = rhs`` is factorised once by Cholesky and solved twice (affine and
 combined directions), and the step keeps ``s`` and ``z`` in the interior. Primal feasibility is
-exact throughout: ``s`` is recomputed from ``x`` (the constraints are affine), so the returned
-point satisfies every constraint strictly, whatever the accuracy reached. Gondzio's centrality
+exact throughout for the affine parts: ``s`` is recomputed from ``x``, so the returned point
+satisfies every pattern row strictly, whatever the accuracy reached (:class:`SchurLMI`'s ``ρ``
+may fall short of ``λ_max(W̄ᵀ M W̄)`` within the tolerance; the callers score each point with its
+exact ``ρ``). Gondzio's centrality
 correctors (two extra solves with the same factor) trim the iteration count. Measured: 37–96
 iterations on the UCI sets and rastrigin at m = 100, 140 at n = 9·10⁴; Clarabel needs a similar
 count on the same programs (25–58), these are hard, degenerate programs (many rows active at
@@ -919,7 +924,8 @@ class GroupSOC(Cone):
 # ------------------------------------------------------------------------------- the solver
 #: Gondzio's centrality correctors per iteration, and the Newton size from which they are used
 #: by default. A corrector reuses the factor but costs a direction: two triangular solves and
-#: every cone's step length (for the LMI two symmetric eigenvalue problems of size d + m).
+#: every cone's step length (for the LMI two symmetric eigenvalue problems, of size d + m when
+#: these were measured, d × d since the Schur form).
 #: Measured on Algorithm 1's warm-started solves of (12), m = 100, one thread
 #: (benchmarks/RESULTS.md, "Algorithm 1 on small problems"): at N = 502 (servo) none saved 22%
 #: of the time at the same iteration count, at N = 802 (machine) 10% for 10% more iterations;
