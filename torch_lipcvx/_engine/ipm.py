@@ -1086,7 +1086,8 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
             bound = certify(x, Z)             # any dual point's bound is valid: keep the best
             if bound is not None:
                 lower = bound if lower is None else max(lower, bound)
-                if f_now - lower <= tol_f:
+                # (gap − pair: what restoring a non-affine part's constraint would add to f)
+                if f_now + (gap - pair) - lower <= tol_f:
                     status, certified_stop = "optimal", True
                     break
         if cg is not None and gap <= tol_f and res <= cg.res_tol:
