@@ -187,9 +187,13 @@ def test_auto_rule_picks_dense_small_and_matrix_free_large():
     assert newton_cg.auto_newton(100, 5, "cpu") == "dense"
     assert newton_cg.auto_newton(1000, 10, "cpu") == "cg"
     assert newton_cg.auto_newton(1000, 784, "cpu") == "cg"
-    N = newton_cg.DENSE_MAX_N_CPU + 1
-    assert newton_cg.auto_newton(N, 0, "cpu") == "cg"
-    assert newton_cg.auto_newton(N, 0, "cuda") == "dense"
+    # dense up to the measured bound (on the CPU the 2 GiB Newton matrix), matrix-free beyond
+    N = newton_cg.DENSE_MAX_N_CPU
+    assert newton_cg.auto_newton(N, 0, "cpu") == "dense"
+    assert newton_cg.auto_newton(N + 1, 0, "cpu") == "cg"
+    assert newton_cg.auto_newton(newton_cg.DENSE_MAX_N_CUDA, 0, "cuda") == "dense"
+    assert newton_cg.auto_newton(newton_cg.DENSE_MAX_N_CUDA + 1, 0, "cuda") == "cg"
+    assert 24 * N * N <= newton_cg.DENSE_MAX_BYTES < 24 * (N + 100) ** 2
     assert Solver.parse("torch-cg").newton == "cg" and Solver.parse("TORCH-DENSE").newton == "dense"
     assert Solver.parse("auto").newton is None
     assert Solver.parse("torch", {"newton": "cg"}).newton == "cg"

@@ -103,18 +103,19 @@ class CGOptions:
             else "diag"
 
 
-#: ``auto_newton``'s rule, fitted on benchmarks/results/bench_newton_rule_20261207.json (one (12)
-#: solve, dense vs matrix-free, side by side on a quiet machine: matrix-free/dense time 15×,
-#: 8.4×, 4.6×, 5.3×, 2.05× at ``m (d + 1)`` = 250, 1100, 2200, 3300, 5200): a power law through
-#: the last two rows crosses 1 near N ≈ 7300, and one through the last row and bench_scale's
-#: n = 9000, m = 1000 (N = 11,001: matrix-free 3.3× cheaper per iteration) near 7100. (The first
-#: fit, on a loaded machine without the 5200 row, gave 6500.) The dense system is kept up to
-#: this many unknowns on the CPU
-#: and up to ``DENSE_MAX_N_CUDA`` on a GPU (not yet measured there: dense factorisations are
-#: relatively faster on GPUs; benchmarks/gpu_check.sh refits it); beyond, or when the Newton
-#: matrix would not fit in ``DENSE_MAX_BYTES``, matrix-free.
-DENSE_MAX_N_CPU = 7000
-DENSE_MAX_N_CUDA = 9000
+#: ``auto_newton``'s rule, fitted on benchmarks/results/bench_newton_rule_20261207_schur.json
+#: (one (12) solve, dense vs matrix-free, side by side on a quiet machine, after the dense path
+#: took the LMI's d × d Schur form: matrix-free/dense time 36×, 13×, 10×, 15×, 7.3× at
+#: ``m (d + 1)`` = 250, 1100, 2200, 3300, 5200). A power law through the last two rows crosses 1
+#: near N ≈ 17,600, beyond the size where the dense Newton matrix outgrows ``DENSE_MAX_BYTES``
+#: (N ≈ 9460): the dense system is kept up to that bound on the CPU. (Before the Schur form:
+#: 15×, 8.4×, 4.6×, 5.3×, 2.05×, crossing near 7300, bench_newton_rule_20261207.json; the rule
+#: was 7000.) On a GPU up to ``DENSE_MAX_N_CUDA``, the same bound until measured there (dense
+#: factorisations are relatively faster on GPUs, so the crossover can only be further out;
+#: benchmarks/gpu_check.sh refits it); beyond, or when the Newton matrix would not fit in
+#: ``DENSE_MAX_BYTES``, matrix-free.
+DENSE_MAX_N_CPU = 9400
+DENSE_MAX_N_CUDA = 9400
 DENSE_MAX_BYTES = 2 * 1024 ** 3
 
 
