@@ -690,12 +690,14 @@ class SchurLMI(_PSDBlock):
     rather than affine, so its slack is a variable of the interior point (:meth:`linearise`,
     :meth:`moved`): each step moves it along the linearisation ``L(dx) = dρ I − (dW̄ᵀC +
     CᵀdW̄)``, ``C = M W̄``, plus the residual ``r = S(x) − s``, which the Newton step removes
-    (a full step leaves only the curvature ``−a² dW̄ᵀ M dW̄``); every iterate also satisfies
-    the constraint itself (:meth:`moved`), and the gap that stops the solve is that of the
-    constraint's value, ``⟨S(x), Y⟩`` (:meth:`true_gap`). The Newton matrix gains the constraint's curvature ``2 M ⊗ Y`` (``Y`` its dual),
-    which keeps the steps inside the true constraint. Every eigenproblem is ``d × d`` instead of
-    ``(d + m)``, the barrier's degree is ``d`` instead of ``d + m``, and warm starts across
-    Algorithm 1's steps keep their duals directly.
+    (a full step leaves only the curvature ``−a² dW̄ᵀ M dW̄``). The Newton matrix gains the
+    constraint's curvature ``2 M ⊗ Y`` (``Y`` its dual). An iterate may miss ``ρ ≥
+    λ_max(W̄ᵀ M W̄)`` by a little, so the gap that stops the solve is the pair's plus the cost of
+    raising ρ to restore it (:meth:`true_gap`), and callers score the points they return with
+    the exact ρ. Every eigenproblem is ``d × d`` instead of ``(d + m)``, the barrier's degree is
+    ``d`` instead of ``d + m``, and warm starts across Algorithm 1's steps keep the duals
+    directly. (Keeping every iterate strictly inside the constraint itself was measured to
+    stall: the steps shrink to nothing; docs/solvers.md §3.1.)
     """
 
     def __init__(self, M: Tensor, m: int, p: int, d: int, rho_index: int, N: int) -> None:
@@ -1005,14 +1007,15 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
             the solve ends, for the ``duals`` of a later, similar program.
         time_limit: seconds (wall clock, this solve): once they have passed, the solve stops
             before its next step with status ``"time_limit"`` and returns its current iterate,
-            strictly feasible like every iterate, with its gap (and, with ``certify``, a
-            certified lower bound). ``None``: no limit.
+            strictly feasible like every iterate (for the affine parts; see :class:`SchurLMI`),
+            with its gap (and, with ``certify``, a certified lower bound). ``None``: no limit.
         on_iteration: called once per iteration, before its stopping tests, with the iteration
             number (0 for the start), the relative gap ``sᵀz / max(f_scale, |f|)`` and the
             relative dual residual: what a progress bar shows during a long solve.
 
     Returns:
-        ``(x, info)``: the last iterate, strictly feasible (slacks recomputed from x); the
+        ``(x, info)``: the last iterate, strictly feasible for the affine parts (slacks
+        recomputed from x; a :class:`SchurLMI` within its tolerance); the
         stopping test, ``info.gap`` and ``info.dual_residual`` are those of this returned point
         (also after the last of ``max_iter`` steps).
 
@@ -1349,8 +1352,9 @@ def _centring(newton, mu: float) -> Optional[_Step]:
 
 def _boundary_step(x: Tensor, dx: Tensor, parts: Sequence[Cone],
                    a_max: float, S: Sequence[Tensor]) -> tuple[float, Tensor, list]:
-    """``0.99`` of the step to the boundary (at most 1), halved while the slacks recomputed
-    from ``x + a dx`` are not interior (round-off at the boundary): ``(a, x + a dx, slacks)``."""
+    """``0.99`` of the step to the boundary (at most 1), halved while the slacks after it
+    (:meth:`Cone.moved` from the current slacks ``S``: recomputed from ``x + a dx`` for the
+    affine parts) are not interior (round-off at the boundary): ``(a, x + a dx, slacks)``."""
     a = min(1.0, 0.99 * a_max)
     x_new = x + a * dx
     S_new = [pt.moved(s, x_new, dx, a) for pt, s in zip(parts, S)]
