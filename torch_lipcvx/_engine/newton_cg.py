@@ -106,17 +106,19 @@ class CGOptions:
 #: ``auto_newton``'s rule, fitted on benchmarks/results/bench_newton_rule_20261207_schur.json
 #: (one (12) solve, dense vs matrix-free, side by side on a quiet machine, after the dense path
 #: took the LMI's d × d Schur form: matrix-free/dense time 36×, 13×, 10×, 15×, 7.3× at
-#: ``m (d + 1)`` = 250, 1100, 2200, 3300, 5200). A power law through the last two rows crosses 1
-#: near N ≈ 17,600, beyond the size where the dense Newton matrix outgrows ``DENSE_MAX_BYTES``
-#: (N ≈ 9460): the dense system is kept up to that bound on the CPU. (Before the Schur form:
+#: ``m (d + 1)`` = 250, 1100, 2200, 3300, 5200): a power law through the last two rows crosses 1
+#: near N ≈ 17,600. Beyond the ladder, at n = 9000, m = 1000 (N = 11,001, rastrigin,
+#: benchmarks/results/bench_scale_n9000_schur_dense.json) the dense solve converged in 228 s
+#: (31 iterations, 3.99 GiB peak) where no matrix-free solve has converged. So the dense system
+#: is kept while its Newton matrix (three ``N × N`` float64 buffers) fits in
+#: ``DENSE_MAX_BYTES`` = 4 GiB, N ≤ 13,300, on the CPU and, until measured there, on a GPU
+#: (dense factorisations are relatively faster on GPUs, so the crossover can only be further
+#: out; benchmarks/gpu_check.sh refits it); beyond, matrix-free. (Before the Schur form:
 #: 15×, 8.4×, 4.6×, 5.3×, 2.05×, crossing near 7300, bench_newton_rule_20261207.json; the rule
-#: was 7000.) On a GPU up to ``DENSE_MAX_N_CUDA``, the same bound until measured there (dense
-#: factorisations are relatively faster on GPUs, so the crossover can only be further out;
-#: benchmarks/gpu_check.sh refits it); beyond, or when the Newton matrix would not fit in
-#: ``DENSE_MAX_BYTES``, matrix-free.
-DENSE_MAX_N_CPU = 9400
-DENSE_MAX_N_CUDA = 9400
-DENSE_MAX_BYTES = 2 * 1024 ** 3
+#: was 7000 within 2 GiB.)
+DENSE_MAX_N_CPU = 13_300
+DENSE_MAX_N_CUDA = 13_300
+DENSE_MAX_BYTES = 4 * 1024 ** 3
 
 
 def auto_newton(m: int, d: int, device="cpu") -> str:
