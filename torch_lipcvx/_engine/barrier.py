@@ -717,10 +717,7 @@ class PatternBarrier:
         Schur form (:class:`~torch_lipcvx._engine.ipm.SchurLMI`) for the dense Newton systems,
         the ``(d + m)`` block (:class:`~torch_lipcvx._engine.ipm.SpectralLMI`, affine, with
         the matrix-free products and preconditioner) for the matrix-free ones."""
-        m, p, d = self.m, self.p, self.d
-        if self.newton == "dense":
-            return ipm.SchurLMI(Mt, m, p, d, N - 1, N)
-        return ipm.SpectralLMI(torch.linalg.cholesky(Mt).T, m, p, d, N - 1, N)   # RᵀR = Mt
+        return ipm.restriction_lmi(Mt, self.m, self.p, self.d, N, self.newton == "dense")
 
     def _warm_start(self, warm: ipm.Snapshot, z0: Tensor, Hf: Tensor, bf: Tensor, keep: Tensor,
                     lmi: ipm.Cone) -> list[Tensor]:
@@ -746,12 +743,8 @@ class PatternBarrier:
         Y = warm.duals[1][:d, :d]
         Y = 0.5 * (Y + Y.T)
         S = lmi.slack(z0)
-        if isinstance(lmi, ipm.SchurLMI):
-            Zl = Y
-        else:
-            E = lmi.R @ W[:, :d]                               # (m, d)
-            Zl = torch.cat([torch.cat([Y, -Y @ E.T], 1), torch.cat([-E @ Y, E @ Y @ E.T], 1)], 0)
-        Zl = Zl + mu * torch.cholesky_inverse(torch.linalg.cholesky(0.5 * (S + S.T)))
+        Zl = lmi.lift_dual(Y, z0) + mu * torch.cholesky_inverse(
+            torch.linalg.cholesky(0.5 * (S + S.T)))
         return [Zr, 0.5 * (Zl + Zl.T)]
 
     def solve_restriction(self, alpha: Tensor, t: Tensor, lam: float, beta: float, W0: Tensor,

@@ -242,11 +242,11 @@ class Cone(ABC):
         part ``slack(x_new)``, recomputed (immune to round-off at the boundary)."""
         return self.slack(x_new)
 
-    def true_gap(self, s: Tensor, z: Tensor) -> float:
-        """``⟨s(x), z⟩`` at the point of the last :meth:`linearise`, the constraint's own value
-        rather than the slack variable's: what the stopping test and the reports use (the
-        pair's ``⟨s, z⟩`` sets μ). The same as :meth:`dot` for an affine part."""
-        return self.dot(s, z)
+    def restore_cost(self, z: Tensor) -> float:
+        """What restoring the constraint at the point of the last :meth:`linearise` would add to
+        the objective (added to the pair's ``⟨s, z⟩`` for the gap the stopping test and the
+        reports use; μ is the pair's alone); 0 for an affine part, whose slack is its value."""
+        return 0.0
 
     def neighbourhood(self, centrality: float) -> float:
         """The fraction of μ that :meth:`worst` must keep after a step, given :func:`solve`'s
@@ -494,8 +494,19 @@ class _PSDBlock(Cone):
     Nesterov–Todd scaling, Jordan product, step lengths and neighbourhood (the subclasses say
     how the block depends on ``x``: :class:`SpectralLMI`, :class:`SchurLMI`)."""
 
-    k: int
-    eye: Tensor
+    def __init__(self, like: Tensor, m: int, p: int, d: int, rho_index: int, N: int,
+                 k: int) -> None:
+        """The layout of program (12) both LMI forms read: ``W̄`` the first ``d`` columns of
+        ``x[:m p]`` reshaped ``(m, p)`` (flat indices :attr:`wbar`), ρ at ``x[rho_index]``;
+        a ``k × k`` block of barrier degree ``k``."""
+        self.m, self.p, self.d, self.ri, self.N, self.k = m, p, d, rho_index, N, k
+        self.nu = float(k)
+        dev = like.device
+        self.wbar = torch.nonzero((torch.arange(p, device=dev) < d).repeat(m))[:, 0]
+        self.eye = torch.eye(k, dtype=like.dtype, device=dev)
+
+    def _wbar(self, x: Tensor) -> Tensor:
+        return x[: self.m * self.p].reshape(self.m, self.p)[:, : self.d]
 
     def init_dual(self, s: Tensor, mu: float) -> Tensor:
         return mu * torch.cholesky_inverse(torch.linalg.cholesky(s))
@@ -569,15 +580,15 @@ class SpectralLMI(_PSDBlock):
     """
 
     def __init__(self, R: Tensor, m: int, p: int, d: int, rho_index: int, N: int) -> None:
-        self.R, self.m, self.p, self.d, self.ri, self.N = R, m, p, d, rho_index, N
-        self.k = d + m
-        self.nu = float(self.k)
-        dev = R.device
-        self.wbar = torch.nonzero((torch.arange(p, device=dev) < d).repeat(m))[:, 0]
-        self.eye = torch.eye(self.k, dtype=R.dtype, device=dev)
+        super().__init__(R, m, p, d, rho_index, N, d + m)
+        self.R = R
 
-    def _wbar(self, x: Tensor) -> Tensor:
-        return x[: self.m * self.p].reshape(self.m, self.p)[:, : self.d]
+    def lift_dual(self, Y: Tensor, x: Tensor) -> Tensor:
+        """The block's dual for the multiplier ``Y`` (``d × d``) of ``ρ I ⪰ W̄ᵀ M W̄`` at ``x``:
+        ``[I; −RW̄] Y [I, −W̄ᵀRᵀ]`` (positive semidefinite, complementary where the block is
+        singular)."""
+        E = self.R @ self._wbar(x)                             # (m, d)
+        return torch.cat([torch.cat([Y, -Y @ E.T], 1), torch.cat([-E @ Y, E @ Y @ E.T], 1)], 0)
 
     def lin(self, dx: Tensor) -> Tensor:
         d = self.d
@@ -693,7 +704,7 @@ class SchurLMI(_PSDBlock):
     (a full step leaves only the curvature ``−a² dW̄ᵀ M dW̄``). The Newton matrix gains the
     constraint's curvature ``2 M ⊗ Y`` (``Y`` its dual). An iterate may miss ``ρ ≥
     λ_max(W̄ᵀ M W̄)`` by a little, so the gap that stops the solve is the pair's plus the cost of
-    raising ρ to restore it (:meth:`true_gap`), and callers score the points they return with
+    raising ρ to restore it (:meth:`restore_cost`), and callers score the points they return with
     the exact ρ. Every eigenproblem is ``d × d`` instead of ``(d + m)``, the barrier's degree is
     ``d`` instead of ``d + m``, and warm starts across Algorithm 1's steps keep the duals
     directly. (Keeping every iterate strictly inside the constraint itself was measured to
@@ -701,39 +712,37 @@ class SchurLMI(_PSDBlock):
     """
 
     def __init__(self, M: Tensor, m: int, p: int, d: int, rho_index: int, N: int) -> None:
-        self.M, self.m, self.p, self.d, self.ri, self.N = M, m, p, d, rho_index, N
-        self.k = d
-        self.nu = float(d)
-        dev = M.device
-        self.wbar = torch.nonzero((torch.arange(p, device=dev) < d).repeat(m))[:, 0]
-        self.eye = torch.eye(d, dtype=M.dtype, device=dev)
+        super().__init__(M, m, p, d, rho_index, N, d)
+        self.M = M
         self._C: Optional[Tensor] = None      # M W̄ at the last linearisation
         self._G: Optional[Tensor] = None      # S(x) there
         self._r: Optional[Tensor] = None      # S(x) − s there
         self._z: Optional[Tensor] = None      # the dual of the scaling in use
 
-    def _wbar(self, x: Tensor) -> Tensor:
-        return x[: self.m * self.p].reshape(self.m, self.p)[:, : self.d]
+    def _value(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(ρ I − W̄ᵀ M W̄, M W̄)`` at ``x``, the first symmetric."""
+        Wb = self._wbar(x)
+        C = self.M @ Wb
+        G = x[self.ri] * self.eye - Wb.T @ C
+        return 0.5 * (G + G.T), C
 
     def slack(self, x: Tensor) -> Tensor:
         """The constraint's value ``ρ I − W̄ᵀ M W̄`` at ``x`` (symmetric, ``d × d``)."""
-        Wb = self._wbar(x)
-        G = x[self.ri] * self.eye - Wb.T @ (self.M @ Wb)
-        return 0.5 * (G + G.T)
+        return self._value(x)[0]
+
+    def lift_dual(self, Y: Tensor, x: Tensor) -> Tensor:
+        """The block's dual for the multiplier ``Y`` of ``ρ I ⪰ W̄ᵀ M W̄``: ``Y`` itself."""
+        return Y
 
     def linearise(self, x: Tensor, s: Tensor) -> None:
-        Wb = self._wbar(x)
-        self._C = self.M @ Wb
-        G = x[self.ri] * self.eye - Wb.T @ self._C
-        self._G = 0.5 * (G + G.T)
+        self._G, self._C = self._value(x)
         self._r = self._G - s
 
-    def true_gap(self, s: Tensor, z: Tensor) -> float:
-        """The pair's ``⟨s, z⟩`` plus what restoring the constraint would cost: where ``S(x)``
-        is not positive semidefinite, ``ρ`` must rise by ``δ = −λ_min(S(x))``, which costs
-        ``δ tr Y`` (``tr Y = ∂f/∂ρ`` at dual feasibility)."""
+    def restore_cost(self, z: Tensor) -> float:
+        """Where ``S(x)`` is not positive semidefinite, ``ρ`` must rise by ``δ = −λ_min(S(x))``,
+        which costs ``δ tr Y`` (``tr Y = ∂f/∂ρ`` at dual feasibility)."""
         short = max(0.0, -float(torch.linalg.eigvalsh(self._G)[0]))
-        return self.dot(s, z) + short * float(torch.trace(z))
+        return short * float(torch.trace(z))
 
     def moved(self, s: Tensor, x_new: Tensor, dx: Tensor, a: float) -> Tensor:
         """``s + a (L(dx) + r)``, the slack along the linearisation."""
@@ -785,6 +794,16 @@ class SchurLMI(_PSDBlock):
         """``Lᵀ r⁻ᵀ (u − r⁻¹ r r⁻ᵀ) r⁻¹``: the residual's share of the Newton right-hand side."""
         rinv = sc[1]
         return self.adjoint(rinv.T @ (u - rinv @ self._r @ rinv.T) @ rinv)
+
+
+def restriction_lmi(M: Tensor, m: int, p: int, d: int, N: int, dense: bool) -> _PSDBlock:
+    """The LMI ``ρ I ⪰ W̄ᵀ M W̄`` of program (12) (ρ the last of ``N`` coordinates) as a cone part:
+    its ``d × d`` Schur form (:class:`SchurLMI`) for dense Newton systems, the affine ``(d + m)``
+    block (:class:`SpectralLMI`, whose Hessian products and preconditioner the matrix-free
+    path uses) otherwise (docs/solvers.md §3.1)."""
+    if dense:
+        return SchurLMI(M, m, p, d, N - 1, N)
+    return SpectralLMI(torch.linalg.cholesky(M).T, m, p, d, N - 1, N)    # RᵀR = M
 
 
 class GroupSOC(Cone):
@@ -1218,16 +1237,16 @@ def _residuals(fobj: SmoothObjective, x: Tensor, parts: Sequence[Cone], S: Seque
                Z: Sequence[Tensor], fi: Tensor) -> tuple[Tensor, float, float]:
     """The dual residual ``rd = ∇f(x) − Σ L_kᵀ z_k`` (``(N,)``; ``Px − b − …`` for a quadratic),
     its size relative to ``max(‖b‖∞, ‖∇f(x)‖∞)`` over the free coordinates ``fi``, the gap
-    ``Σ ⟨s_k(x), z_k⟩`` (:meth:`Cone.true_gap`) and the pairs' ``Σ ⟨s_k, z_k⟩`` (μ's)."""
+    (the pairs' ``Σ ⟨s_k, z_k⟩`` plus :meth:`Cone.restore_cost`) and the pairs' sum (μ's)."""
     gx = fobj.gradient(x)
     rd = gx - sum(pt.adjoint(z) for pt, z in zip(parts, Z))
     b = fobj.scale()
     scale = max(float(b[fi].abs().max()) if b is not None else 0.0,
                 float(gx[fi].abs().max()), 1e-12)
     res = float(rd[fi].abs().max()) / scale
-    gap = sum(pt.true_gap(s, z) for pt, s, z in zip(parts, S, Z))
-    pair = sum(pt.dot(s, z) for pt, s, z in zip(parts, S, Z))
-    return rd, res, gap, pair
+    dots = [pt.dot(s, z) for pt, s, z in zip(parts, S, Z)]
+    gap = sum(dt + pt.restore_cost(z) for dt, pt, z in zip(dots, parts, Z))
+    return rd, res, gap, sum(dots)
 
 
 class _NewtonSystem:

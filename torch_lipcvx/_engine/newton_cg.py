@@ -33,7 +33,8 @@ residual, a tenth of it times the factor by which the step is about to shrink th
 (:meth:`CGNewtonSystem.expect`), so the residual CG leaves falls with the gap. Primal
 feasibility is unaffected (the slacks are recomputed from ``x``) and the complementarity
 equations are met exactly (the dual direction is computed from ``dx``), so inexactness shows
-only in the dual residual, which the stopping test reads. The returned point is judged by the descent loop like any other (docs/algorithm1.md §2).
+only in the dual residual, which the stopping test reads. The returned point is judged by the
+descent loop like any other (docs/algorithm1.md §2).
 """
 
 from __future__ import annotations

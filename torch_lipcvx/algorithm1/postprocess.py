@@ -74,6 +74,11 @@ def _newton(solver: Solver, X: Tensor, m: int, device) -> dict:
 #: the ``solver_options`` the loss barrier's solves take (the others choose the Newton system
 #: or screen rows of the squared loss)
 _LOSS_OPTIONS = ("tol", "max_iter", "time_limit")
+
+
+def _loss_options(options: Optional[dict]) -> dict:
+    """The entries of ``options`` the loss barrier's solves take (:data:`_LOSS_OPTIONS`)."""
+    return {k: v for k, v in (options or {}).items() if k in _LOSS_OPTIONS}
 #: torch statuses whose point stands as Algorithm 1's candidate: neither redone by cvxpy nor,
 #: after a warm start, cold ("inexact": the matrix-free path's floor; "time_limit": the
 #: user's budget, its last feasible iterate)
@@ -303,8 +308,9 @@ def postprocess(model: nn.Module, X, y, *, lam: float = 0.0, beta: float = defau
             ``λρ`` more than 2⁵³ times the data terms of the input (the fit would be lost in
             float64 rounding; the message gives the largest usable ``lam``); unknown
             ``solver_options`` keys for ``"auto"``/``"torch"`` (they take ``tol``,
-            ``max_iter``, ``screen``, ``newton``, ``precond``, ``time_limit``); a ``comm`` of several processes with another loss,
-            ``k`` outputs, a cvxpy solver or ``screen=True``.
+            ``max_iter``, ``screen``, ``newton``, ``precond``, ``time_limit``); a ``comm`` of
+            several processes with another loss, ``k`` outputs, a cvxpy solver or
+            ``screen=True``.
         TypeError: ``solver_options`` not a dict, or a wrongly typed value in it; ``comm`` not
             a ``RowComm``.
         SolverError: the very first solve, or the certificate of its result, failed
@@ -469,7 +475,7 @@ def _program6_loss(descent: Descent, w: ShallowWeights, X: Tensor, y: Tensor, lo
     if solver.uses_torch and beta > 0:
         barrier = LossBarrier(X.to(device), y.to(device), D.to(device), U.to(device), loss,
                               output_bias=w.c is not None, **_newton(solver, X, len(ai), device))
-        opts = {k: v for k, v in (options or {}).items() if k in _LOSS_OPTIONS}
+        opts = _loss_options(options)
         Vb, cb, info = barrier.solve_program6(beta, V0, w.c, verbose=solver_verbose,
                                               on_iteration=_solver_note(bar), **opts)
         if not _fast_failed(solver, f"program (6) with the {loss.name} loss", info):
@@ -527,7 +533,7 @@ class _LossStep:
         X, y, D, A, loss, lam, beta, ob = self.args
         point = None
         if self.barrier is not None:
-            opts = {k: v for k, v in (self.options or {}).items() if k in _LOSS_OPTIONS}
+            opts = _loss_options(self.options)
             W, c, _, info = self.barrier.solve_restriction(t, lam, beta, W0, c0,
                                                            verbose=self.verbose,
                                                            on_iteration=self.note, **opts)
