@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from torch_lipcvx import lipsdp, postprocess
+from torch_lipcvx._engine import barrier as barrier_mod
 from torch_lipcvx._engine import ipm as ipm_mod
 from torch_lipcvx._engine.barrier import PatternBarrier
 from torch_lipcvx._engine.ipm import Rows, SchurLMI, Snapshot, SpectralLMI
@@ -72,6 +73,54 @@ def test_warm_start_reaches_the_cold_optimum(seed, n, d, m, beta):
     assert float(bar.cone_rows(warm[0]).min()) > 0          # the patterns hold strictly
     assert warm[3].value <= _start_value(bar, w1, t2, beta) + 1e-12   # never worse than W0
     assert snap2.x is not None and snap2.context is not None
+
+
+def test_the_snapshot_keeps_a_well_centred_iterate():
+    """The dense solve of (12) keeps, besides its last iterate, its first iterate after the
+    start at a relative gap of at most ``WARM_CENTRE_GAP``: strictly inside every cone (its
+    rows' slacks far from the last iterate's ~1e-12) with its slacks and duals."""
+    w, X, y = _setup(2, 150, 5, 16)
+    bar, w1, t2, snap, anchor = _two_steps(w, X, y)
+    assert snap.centre_gap == barrier_mod.WARM_CENTRE_GAP and snap.centre is not None
+    xc, Sc, Zc = snap.centre
+    assert not torch.equal(xc, snap.x)
+    keep = snap.context[0]
+    rows = bar.cone_rows(xc[: bar.m * bar.p].reshape(bar.m, bar.p))[:, keep]
+    assert float(rows.min()) > 0 and float(Zc[0][:, keep].min()) > 0
+    assert float(torch.linalg.eigvalsh(Sc[1])[0]) > 0 and float(torch.linalg.eigvalsh(Zc[1])[0]) > 0
+    pairs = float((Sc[0][:, keep] * Zc[0][:, keep]).sum() + (Sc[1] * Zc[1]).sum())
+    last = bar.cone_rows(snap.x[: bar.m * bar.p].reshape(bar.m, bar.p))[:, keep]
+    assert float(rows.min()) > 10 * float(last.min())         # not at the boundary yet
+    assert pairs > 0
+
+
+@pytest.mark.parametrize("seed,n,d,m,beta", [(1, 100, 3, 10, 0.0), (3, 120, 4, 12, 1e-3)])
+def test_a_start_from_the_centred_iterate_reaches_the_cold_optimum(monkeypatch, seed, n, d, m,
+                                                                   beta):
+    """The warm start from the previous solve's well-centred iterate (taken whatever the
+    change of ``t``) ends at the cold start's optimum, never worse than ``W0``, with the
+    patterns; with the change rule at 0 it is never taken (the other warm start: same optimum)."""
+    w, X, y = _setup(seed, n, d, m)
+    bar, w1, t2, snap, anchor = _two_steps(w, X, y, beta)
+    cold = bar.solve_restriction(w1.alpha, t2, LAM, beta, w1.W_tilde, w1.c, anchor=anchor)
+    taken = []
+    original = PatternBarrier._centre_start
+
+    def spy(self, *a):
+        out = original(self, *a)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(PatternBarrier, "_centre_start", spy)
+    for change, expect in ((float("inf"), True), (0.0, False)):
+        monkeypatch.setattr(barrier_mod, "WARM_CENTRE_CHANGE", change)
+        warm = bar.solve_restriction(w1.alpha, t2, LAM, beta, w1.W_tilde, w1.c, anchor=anchor,
+                                     warm=snap)
+        assert taken[-1] is expect
+        assert warm[3].status == "optimal"
+        assert abs(warm[3].value - cold[3].value) <= 1e-7 * abs(cold[3].value)
+        assert float(bar.cone_rows(warm[0]).min()) > 0
+        assert warm[3].value <= _start_value(bar, w1, t2, beta) + 1e-12
 
 
 def test_a_warm_start_that_does_not_match_is_ignored():

@@ -58,6 +58,12 @@ SCREEN_ROUNDS = 8
 # previous solve's duals are put back inside the cones with μ = WARM_MU·|f|/ν.
 WARM_RECENTRE = 0.1
 WARM_MU = 0.1
+# ... unless the previous solve's well-centred iterate (ipm.Snapshot.centre, its first iterate
+# at a relative gap of WARM_CENTRE_GAP) is close enough: the LMI's matrix W̄ᵀMW̄ there moved at
+# most WARM_CENTRE_CHANGE (relative, spectral norm) with the new t; then the solve restarts
+# from it (PatternBarrier._centre_start). Fitted on servo, machine and wine (m = 100).
+WARM_CENTRE_GAP = 1e-4
+WARM_CENTRE_CHANGE = 0.1
 
 
 
@@ -747,6 +753,39 @@ class PatternBarrier:
             torch.linalg.cholesky(0.5 * (S + S.T)))
         return [Zr, 0.5 * (Zl + Zl.T)]
 
+    def _centre_start(self, warm: ipm.Snapshot, z0: Tensor, free: Tensor, Mt: Tensor,
+                      keep: Tensor) -> Optional[tuple[Tensor, list[Tensor]]]:
+        """A warm start of (12) from the previous solve's well-centred iterate
+        (:attr:`~torch_lipcvx._engine.ipm.Snapshot.centre`): ``(x0, duals)``, or ``None`` when
+        there is none or the new ``M`` moved the LMI's matrix ``W̄ᵀMW̄`` there by more than
+        ``WARM_CENTRE_CHANGE`` (relative, spectral norm; the early steps of Algorithm 1, whose
+        ``t`` still moves a lot, start better by :meth:`_warm_start`).
+
+        The point is kept as it is (its rows' slacks, hence their pairing with the duals, are
+        the same: only the LMI changed), but for the coordinates that do not move (taken from
+        ``z0``) and ρ, raised or lowered by the change of ``λ_max(W̄ᵀMW̄)`` so that the LMI's
+        slack keeps its smallest eigenvalue. The duals are the iterate's own. Measured
+        (m = 100, from step 2 on, benchmarks/bench_alg1_speed.py): 9–14 iterations a step
+        where :meth:`_warm_start` takes 17–22."""
+        if warm.centre is None or len(warm.context) < 5:
+            return None
+        xc, Sc, Zc = warm.centre
+        m, p, d, N = self.m, self.p, self.d, xc.numel()
+        Wb = xc[: m * p].reshape(m, p)[:, :d]
+        A_old, A_new = Wb.T @ warm.context[4] @ Wb, Wb.T @ Mt @ Wb
+        if float(torch.linalg.matrix_norm(A_new - A_old, 2)) > \
+                WARM_CENTRE_CHANGE * float(torch.linalg.matrix_norm(A_old, 2)):
+            return None
+        x = torch.where(free, xc, z0)
+        if not bool((self.cone_rows(x[: m * p].reshape(m, p))[:, keep] > 0).all()):
+            return None
+        margin = max(float(xc[N - 1]) - float(torch.linalg.eigvalsh(A_old)[-1]),
+                     float(torch.linalg.eigvalsh(Sc[1])[0]))
+        if not margin > 0:
+            return None
+        x[N - 1] = float(torch.linalg.eigvalsh(A_new)[-1]) + margin
+        return x, [z.clone() for z in Zc]
+
     def solve_restriction(self, alpha: Tensor, t: Tensor, lam: float, beta: float, W0: Tensor,
                           c0: Optional[Tensor] = None, *, tol: float = 1e-9,
                           max_iter: int = 200, verbose: bool = False,
@@ -817,11 +856,13 @@ class PatternBarrier:
         on, off = self._flat_units(alpha) if beta == 0 else (torch.zeros(m, dtype=torch.bool,
                                                                           device=dev),) * 2
         keep = ~(on | off)
-        context = (keep, float(lam), float(beta), N)
+        context = (keep, float(lam), float(beta), N, Mt)
         # the dense path's warm start (the matrix-free path of large problems starts cold)
         warm_ok = (warm is not None and warm.x is not None and warm.context is not None
-                   and self.newton == "dense" and warm.context[1:] == context[1:]
+                   and self.newton == "dense" and warm.context[1:4] == context[1:4]
                    and torch.equal(warm.context[0], keep))
+        if snapshot is not None and snapshot.centre_gap is None and self.newton == "dense":
+            snapshot.centre_gap = WARM_CENTRE_GAP
         if anchor is not None and recentre > 0:
             Wa = self.interior_start(anchor[0].to(dev, dt))
             th = recentre
@@ -846,7 +887,13 @@ class PatternBarrier:
         rho0 = float(torch.linalg.eigvalsh(Wb0.T @ Mt @ Wb0)[-1])
         rho0 = rho0 * (1 + 1e-1) + 1e-9 * max(rho0, 1.0)
         z0 = self._start(W0, c0, W0.new_tensor([rho0]))
-        duals = self._warm_start(warm, z0, Hf, bf, keep, lmi[0]) if warm_ok else None
+        duals = None
+        if warm_ok:
+            centred = self._centre_start(warm, z0, free, Mt, keep)
+            if centred is not None:
+                z0, duals = centred
+            else:
+                duals = self._warm_start(warm, z0, Hf, bf, keep, lmi[0])
         z, info = self._rows_solve(Hf, bf, z0, keep, lmi, N, screen=screen, free=free,
                                    const=self.yy, f_scale=self.f_scale, tol=tol,
                                    max_iter=max_iter, verbose=verbose,

@@ -1023,7 +1023,8 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
             similar program. The iterates stay primal feasible whatever they are; they only
             change the path (and the iteration count) to the optimum.
         snapshot: a :class:`Snapshot` filled with the last iterate (``x``, the duals, μ) when
-            the solve ends, for the ``duals`` of a later, similar program.
+            the solve ends, for the ``duals`` of a later, similar program (and with its
+            advanced centre when it asks for one, :class:`Snapshot`).
         time_limit: seconds (wall clock, this solve): once they have passed, the solve stops
             before its next step with status ``"time_limit"`` and returns its current iterate,
             strictly feasible like every iterate (for the affine parts; see :class:`SchurLMI`),
@@ -1099,6 +1100,9 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
         tol_f = tol * max(f_scale, abs(f_now))
         if on_iteration is not None:
             on_iteration(k - 1, gap / max(f_scale, abs(f_now)), res)
+        if (snapshot is not None and snapshot.centre_gap is not None and snapshot.centre is None
+                and k > 1 and gap <= snapshot.centre_gap * max(f_scale, abs(f_now))):
+            snapshot.centre = (x.clone(), [s_.clone() for s_ in S], [z_.clone() for z_ in Z])
         if gap <= tol_f and res <= tol ** (2 / 3):
             status = "optimal"
             break
@@ -1196,13 +1200,22 @@ class Snapshot:
     warm-start a later solve of a similar program (``solve(..., duals=...)``): Algorithm 1
     solves the restriction (12) once per step with a slightly different ``T``
     (:meth:`~torch_lipcvx._engine.barrier.PatternBarrier.solve_restriction`). ``x`` is
-    ``None`` until a solve has filled it; ``context`` is the caller's note of the program."""
+    ``None`` until a solve has filled it; ``context`` is the caller's note of the program.
 
-    def __init__(self) -> None:
+    With ``centre_gap`` it also keeps a **well-centred iterate** (the warm-start point of
+    Gondzio 1998 and Gondzio & Grothey 2002, who restart from an iterate of the previous solve
+    taken at a loose gap rather than from its last one): ``centre = (x, slacks, duals)`` of the
+    first iterate after the start whose relative gap ``Σ⟨s, z⟩ / max(f_scale, |f|)`` is at most
+    ``centre_gap``. It is still well inside the cones, where the last iterate has its active
+    rows at ~1e-12 (docs/algorithm1.md §2)."""
+
+    def __init__(self, centre_gap: Optional[float] = None) -> None:
         self.x: Optional[Tensor] = None
         self.duals: Optional[list] = None
         self.mu = math.nan
         self.context = None
+        self.centre_gap = centre_gap
+        self.centre: Optional[tuple[Tensor, list, list]] = None
 
 
 # ------------------------------------------------------------------------- the solver's steps
