@@ -948,11 +948,14 @@ class GroupSOC(Cone):
 #: every cone's step length (for the LMI two symmetric eigenvalue problems, of size d + m when
 #: these were measured, d × d since the Schur form).
 #: Measured on Algorithm 1's warm-started solves of (12), m = 100, one thread
-#: (benchmarks/RESULTS.md, "Algorithm 1 on small problems"): at N = 502 (servo) none saved 22%
-#: of the time at the same iteration count, at N = 802 (machine) 10% for 10% more iterations;
-#: at N = 1202 (wine) the time was the same either way (20% more iterations without).
+#: (benchmarks/RESULTS.md, "Algorithm 1 on small problems"). Since the steps restart from the
+#: previous solve's well-centred iterate (barrier.WARM_CENTRE_GAP) two correctors cut the
+#: iterations to convergence 556 → 390 on servo (N = 502; 2.83 → 2.44 s) and 389 → 317 on
+#: machine (N = 802; 4.0 → 3.8 s); wine (N = 1202) had them already. (With the earlier warm
+#: start from the last iterate, none was 22% faster at N = 502, hence a bound of 1000 then.)
+#: Below 400 they were not measured and stay off.
 GONDZIO = 2
-GONDZIO_MIN_N = 1000
+GONDZIO_MIN_N = 400
 
 
 def _cholesky(K: Tensor) -> Optional[Tensor]:
