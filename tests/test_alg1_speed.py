@@ -18,7 +18,7 @@ from torch_lipcvx import lipsdp, postprocess
 from torch_lipcvx._engine import barrier as barrier_mod
 from torch_lipcvx._engine import ipm as ipm_mod
 from torch_lipcvx._engine.barrier import PatternBarrier
-from torch_lipcvx._engine.ipm import Rows, SchurLMI, Snapshot, SpectralLMI
+from torch_lipcvx._engine.ipm import Rows, SchurLMI, Snapshot
 from torch_lipcvx.bounds import certify_t
 from torch_lipcvx.models import ShallowWeights, activation_patterns, sign_order
 
@@ -199,16 +199,17 @@ def test_lmi_scaling_is_the_nesterov_todd_scaling():
     g = torch.Generator().manual_seed(5)
     m, d = 9, 4
     p, N = d + 1, 9 * 5 + 2
-    part = SpectralLMI(torch.randn(m, m, generator=g, dtype=DT), m, p, d, N - 1, N)
+    B = torch.randn(m, m, generator=g, dtype=DT)
+    part = SchurLMI(B @ B.T + torch.eye(m, dtype=DT), m, p, d, N - 1, N)
     for spread in (1.0, 1e3):
-        A = torch.randn(d + m, d + m, generator=g, dtype=DT)
-        s = A @ A.T + 1e-2 * torch.eye(d + m, dtype=DT)
-        z = torch.linalg.inv(s) * spread + 1e-3 * torch.eye(d + m, dtype=DT)
+        A = torch.randn(d, d, generator=g, dtype=DT)
+        s = A @ A.T + 1e-2 * torch.eye(d, dtype=DT)
+        z = torch.linalg.inv(s) * spread + 1e-3 * torch.eye(d, dtype=DT)
         r, rinv, lam = part.scaling(s, z)
         L = torch.diag(lam)
         assert torch.allclose(r.T @ z @ r, L, atol=1e-9 * float(lam.max()))
         assert torch.allclose(rinv @ s @ rinv.T, L, atol=1e-9 * float(lam.max()))
-        assert torch.allclose(r @ rinv, torch.eye(d + m, dtype=DT), atol=1e-8)
+        assert torch.allclose(r @ rinv, torch.eye(d, dtype=DT), atol=1e-8)
 
 
 def test_snapshot_duals_restart_the_same_program():

@@ -17,7 +17,7 @@ import torch
 
 from torch_lipcvx import lipsdp
 from torch_lipcvx._engine.barrier import PatternBarrier
-from torch_lipcvx._engine.ipm import Cone, GroupSOC, Rows, SpectralLMI, SubsetRows
+from torch_lipcvx._engine.ipm import Cone, GroupSOC, Rows, SchurLMI, SubsetRows
 from torch_lipcvx.models import activation_patterns, sign_order
 from torch_lipcvx._engine.programs import LipschitzRestriction
 
@@ -31,25 +31,17 @@ def _pd(k: int, g: torch.Generator) -> torch.Tensor:
     return A @ A.T + 0.5 * torch.eye(k, dtype=DT)
 
 
-def test_spectral_lmi_scaling_newton_and_adjoint():
+def test_lmi_scaling_is_nesterov_todd():
+    """The LMI's scaling (its ``d × d`` block): ``rᵀ z r = r⁻¹ s r⁻ᵀ = diag(λ)``. Its Newton
+    term, products and adjoint: tests/test_schur_lmi.py."""
     g = torch.Generator().manual_seed(0)
     m, d = 6, 3
     p, N = d + 1, 6 * 4 + 2
-    part = SpectralLMI(torch.randn(m, m, generator=g, dtype=DT), m, p, d, N - 1, N)
-    s, z = _pd(d + m, g), _pd(d + m, g)
-    sc = part.scaling(s, z)
-    r, rinv, lam = sc
+    part = SchurLMI(_pd(m, g), m, p, d, N - 1, N)
+    s, z = _pd(d, g), _pd(d, g)
+    r, rinv, lam = part.scaling(s, z)
     assert torch.allclose(r.T @ z @ r, torch.diag(lam), atol=1e-10)
     assert torch.allclose(rinv @ s @ rinv.T, torch.diag(lam), atol=1e-10)
-    K = torch.zeros(N, N, dtype=DT)
-    part.newton(K, sc)
-    for _ in range(3):
-        dx = torch.randn(N, generator=g, dtype=DT)
-        ds = part.scale_ds(sc, dx)
-        assert torch.allclose(dx @ K @ dx, (ds * ds).sum(), rtol=1e-10)
-        Y = torch.randn(d + m, d + m, generator=g, dtype=DT)
-        Y = Y + Y.T
-        assert torch.allclose(part.adjoint(Y) @ dx, (Y * part.lin(dx)).sum(), rtol=1e-10)
 
 
 def test_group_soc_scaling_newton_and_steps():

@@ -1,13 +1,13 @@
-"""The LMI of (12) in its d × d Schur form (``ipm.SchurLMI``, docs/solvers.md §3.1), the dense
-path's cone for ``ρ I − W̄ᵀ M W̄ ⪰ 0``.
+"""The LMI of (12) in its d × d Schur form (``ipm.SchurLMI``, docs/solvers.md §3.1), the cone
+for ``ρ I − W̄ᵀ M W̄ ⪰ 0`` on both Newton systems.
 
 Properties: its linearisation is the derivative of its value, its adjoint the transpose of the
 linearisation, its Newton term the quadratic form of the scaled linearisation plus the
-constraint's curvature ``2 M ⊗ Y``, the right-hand side the adjoint of the scaled step with the
-residual; the slack moves along the linearisation plus the residual; a solve of (12) with it
-equals the (d + m)-block form's (the matrix-free path) and Clarabel's elsewhere
-(tests/test_newton_cg.py), ends within its tolerance of feasibility, and reports the value of
-its point at the exact ``ρ``.
+constraint's curvature ``2 M ⊗ Y``, its matrix-free products and unit blocks that term's, the
+right-hand side the adjoint of the scaled step with the residual; the slack moves along the
+linearisation plus the residual; a dense solve of (12) equals the matrix-free one (and
+Clarabel's elsewhere, tests/test_newton_cg.py), ends within its tolerance of feasibility, and
+reports the value of its point at the exact ``ρ``.
 """
 
 from __future__ import annotations
@@ -71,6 +71,32 @@ def test_the_newton_term_is_the_scaled_form_plus_the_curvature(seed):
     assert float(dx @ K @ dx) == pytest.approx(float(want), rel=1e-11)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_matrix_free_products_and_unit_blocks_are_the_newton_terms(seed):
+    """``hvp`` (the matrix-free Newton system's product) is :meth:`newton`'s term applied, and
+    the preconditioner's unit blocks and ρ's diagonal are that term's own."""
+    from torch_lipcvx._engine import newton_cg
+    cone, x, dx, g = _cone(seed)
+    s = cone.slack(x)
+    Y = torch.randn(cone.d, cone.d, generator=g, dtype=DT)
+    cone.linearise(x, s)
+    sc = cone.scaling(s, Y @ Y.T + torch.eye(cone.d, dtype=DT))
+    K = torch.zeros(cone.N, cone.N, dtype=DT)
+    cone.newton(K, sc)
+    for _ in range(3):
+        v = torch.randn(cone.N, generator=g, dtype=DT)
+        assert torch.allclose(cone.hvp(sc, v), K @ v, rtol=1e-12, atol=1e-12 * float(K.abs().max()))
+    m, p = cone.m, cone.p
+    Xt = torch.ones(4, p, dtype=DT)
+    opts = newton_cg.CGOptions(m=m, p=p, Xt=Xt, precond="block")
+    pc = newton_cg.UnitPreconditioner(opts, cone.N, torch.ones(cone.N, dtype=torch.bool))
+    cone.precond(sc, pc)
+    for j in range(m):
+        blk = K[j * p:(j + 1) * p, j * p:(j + 1) * p]
+        assert torch.allclose(pc.B[j], blk, rtol=1e-12, atol=1e-12 * float(K.abs().max()))
+    assert float(pc.rest_diag[cone.ri]) == pytest.approx(float(K[cone.ri, cone.ri]), rel=1e-12)
+
+
 def test_the_slack_moves_along_the_linearisation_and_removes_its_residual():
     cone, x, dx, g = _cone(3)
     G = cone.slack(x)
@@ -110,11 +136,12 @@ def _barrier(seed, n, d, m, newton):
 
 @pytest.mark.parametrize("seed,n,d,m", [(0, 60, 2, 6), (1, 100, 3, 10), (2, 150, 5, 16)])
 @pytest.mark.parametrize("beta", [0.0, 1e-3])
-def test_the_schur_form_equals_the_lifted_form_and_scores_its_point_exactly(seed, n, d, m,
-                                                                              beta):
+def test_the_dense_and_matrix_free_solves_agree_and_score_their_point_exactly(seed, n, d, m,
+                                                                               beta):
     dense, w, t = _barrier(seed, n, d, m, "dense")
-    assert isinstance(dense.lmi_part(torch.eye(m, dtype=DT), m * (d + 1) + 2), ipm.SchurLMI)
     lifted, _, _ = _barrier(seed, n, d, m, "cg")
+    for bar in (dense, lifted):
+        assert isinstance(bar.lmi_part(torch.eye(m, dtype=DT), m * (d + 1) + 2), ipm.SchurLMI)
     lam = 1e-2
     W1, c1, rho1, i1 = dense.solve_restriction(w.alpha, t, lam, beta, w.W_tilde, w.c)
     W2, c2, rho2, i2 = lifted.solve_restriction(w.alpha, t, lam, beta, w.W_tilde, w.c)

@@ -248,7 +248,7 @@ def lagrangian_bound(fobj: ipm.SmoothObjective, parts: list, x: Tensor, Z: list,
     Zs = [Z[0]]
     for pt, z in zip(parts[1:], Z[1:]):
         adj = pt.adjoint(z)
-        if isinstance(pt, (ipm.SpectralLMI, ipm.SchurLMI)):
+        if isinstance(pt, ipm.SchurLMI):
             tr = float(adj[pt.ri])
             if not tr > 0:
                 return None
@@ -720,10 +720,8 @@ class PatternBarrier:
 
     def lmi_part(self, Mt: Tensor, N: int) -> ipm.Cone:
         """The LMI ``ρ I ⪰ W̄ᵀ Mt W̄`` of (12) as the interior point's cone part: its ``d × d``
-        Schur form (:class:`~torch_lipcvx._engine.ipm.SchurLMI`) for the dense Newton systems,
-        the ``(d + m)`` block (:class:`~torch_lipcvx._engine.ipm.SpectralLMI`, affine, with
-        the matrix-free products and preconditioner) for the matrix-free ones."""
-        return ipm.restriction_lmi(Mt, self.m, self.p, self.d, N, self.newton == "dense")
+        Schur form (:class:`~torch_lipcvx._engine.ipm.SchurLMI`), for both Newton systems."""
+        return ipm.restriction_lmi(Mt, self.m, self.p, self.d, N)
 
     def _warm_start(self, warm: ipm.Snapshot, z0: Tensor, Hf: Tensor, bf: Tensor, keep: Tensor,
                     lmi: ipm.Cone) -> list[Tensor]:
@@ -733,12 +731,11 @@ class PatternBarrier:
         The pattern rows' multipliers barely move between Algorithm-1 steps: the previous
         optimum's ``z``, plus ``μ s⁻¹`` (``μ = WARM_MU·|f(z0)|/ν``) to put them back inside the
         cone at the new slacks. The LMI's multiplier ``Y`` of ``ρI ⪰ W̄ᵀMW̄`` (``tr Y = λ`` at
-        an optimum) is kept as it is, ``Y + μ S⁻¹`` in the Schur form (:meth:`lmi_part`), and in
-        the ``(d + m)`` form lifted to the new ``R``: ``[I; −RW̄] Y [I, −W̄ᵀRᵀ] + μ S⁻¹``;
-        both positive definite. Measured (m = 100, λ = 1e-2, benchmarks/bench_alg1_speed.py):
-        in the Schur form 15–20 iterations a step after the first few on servo, machine and
-        wine (30–37 in the ``(d + m)`` form, 50–60 cold); the optimum reached is the cold
-        start's, to the tolerance. Dense Newton systems only (``Hf`` a matrix).
+        an optimum) is kept as it is: ``Y + μ S⁻¹``, positive definite. Measured (m = 100,
+        λ = 1e-2, benchmarks/bench_alg1_speed.py): 15–20 iterations a step after the first few
+        on servo, machine and wine (30–37 with the LMI as a ``(d + m)`` block whose dual had to
+        be lifted to the new ``M``, 50–60 cold); the optimum reached is the cold start's, to the
+        tolerance. Dense Newton systems only (``Hf`` a matrix).
         """
         m, p, d = self.m, self.p, self.d
         f0 = float(0.5 * z0 @ (Hf @ z0) - bf @ z0) + self.yy
@@ -746,11 +743,9 @@ class PatternBarrier:
         mu = WARM_MU * max(abs(f0), 1e-12 * self.f_scale) / nu
         W = z0[: m * p].reshape(m, p)
         Zr = torch.where(keep[None, :], warm.duals[0] + mu / self.cone_rows(W), warm.duals[0])
-        Y = warm.duals[1][:d, :d]
-        Y = 0.5 * (Y + Y.T)
+        Y = warm.duals[1]
         S = lmi.slack(z0)
-        Zl = lmi.lift_dual(Y, z0) + mu * torch.cholesky_inverse(
-            torch.linalg.cholesky(0.5 * (S + S.T)))
+        Zl = Y + mu * torch.cholesky_inverse(torch.linalg.cholesky(0.5 * (S + S.T)))
         return [Zr, 0.5 * (Zl + Zl.T)]
 
     def _centre_start(self, warm: ipm.Snapshot, z0: Tensor, free: Tensor, Mt: Tensor,

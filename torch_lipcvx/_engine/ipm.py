@@ -11,12 +11,10 @@ is a new subclass, no change to the solver)
 
 * :class:`Rows` — the pattern cones: ``(2D − 1) ∘ (X̃ W̃ᵀ) ≥ 0``, ``n × m`` nonnegative rows whose
   map is block diagonal by unit (its Newton block is one ``(d+1) × (d+1)`` matrix per unit);
-* :class:`SpectralLMI` — the LMI of (12) as ``[[ρ I_d, (R W̄)ᵀ], [R W̄, I_m]] ⪰ 0`` with
-  ``RᵀR = T P⁻¹ T`` (the Schur complement of docs/lipsdp.md on ``P = 2T − ααᵀ ≻ 0``), one
-  ``(d + m)`` semidefinite block whose map touches only ``W̄`` and ``ρ`` (the matrix-free path);
-* :class:`SchurLMI` — the same LMI as the ``d × d`` block ``ρ I − W̄ᵀ RᵀR W̄ ⪰ 0``, concave in
-  ``W̄``: its slack is a variable, linearised at each iterate (:meth:`Cone.linearise`,
-  :meth:`Cone.moved`; docs/solvers.md §3.1), the dense path's form;
+* :class:`SchurLMI` — the LMI of (12), ``ρ I − W̄ᵀ M W̄ ⪰ 0`` with ``M = T P⁻¹ T`` (the Schur
+  complement of docs/lipsdp.md on ``P = 2T − ααᵀ ≻ 0``), a ``d × d`` block concave in ``W̄``:
+  its slack is a variable, linearised at each iterate (:meth:`Cone.linearise`,
+  :meth:`Cone.moved`; docs/solvers.md §3.1);
 * :class:`GroupSOC` — the group norms of (6): ``‖v_j‖ ≤ τ_j``, m second-order cones.
 
 :func:`solve` is the standard path-following method with Nesterov–Todd scaling and Mehrotra's
@@ -57,7 +55,7 @@ from ..solvers import SolveRecord
 #: screened, e.g. n = 9000, m = 1000 on the matrix-free path).
 SIGN_CACHE = 20_000_000
 
-__all__ = ["IPMInfo", "Cone", "Rows", "SubsetRows", "SpectralLMI", "GroupSOC", "SmoothObjective",
+__all__ = ["IPMInfo", "Cone", "Rows", "SubsetRows", "SchurLMI", "GroupSOC", "SmoothObjective",
            "Quadratic", "solve"]
 
 
@@ -490,13 +488,13 @@ LMI_RANK = 32
 
 
 class _PSDBlock(Cone):
-    """What every positive semidefinite ``k × k`` block shares: its central dual, inner product,
-    Nesterov–Todd scaling, Jordan product, step lengths and neighbourhood (the subclasses say
-    how the block depends on ``x``: :class:`SpectralLMI`, :class:`SchurLMI`)."""
+    """What a positive semidefinite ``k × k`` block shares: its central dual, inner product,
+    Nesterov–Todd scaling, Jordan product, step lengths and neighbourhood (a subclass says how
+    the block depends on ``x``: :class:`SchurLMI`)."""
 
     def __init__(self, like: Tensor, m: int, p: int, d: int, rho_index: int, N: int,
                  k: int) -> None:
-        """The layout of program (12) both LMI forms read: ``W̄`` the first ``d`` columns of
+        """The layout of program (12) the LMI reads: ``W̄`` the first ``d`` columns of
         ``x[:m p]`` reshaped ``(m, p)`` (flat indices :attr:`wbar`), ρ at ``x[rho_index]``;
         a ``k × k`` block of barrier degree ``k``."""
         self.m, self.p, self.d, self.ri, self.N, self.k = m, p, d, rho_index, N, k
@@ -572,133 +570,13 @@ class _PSDBlock(Cone):
         return centrality
 
 
-class SpectralLMI(_PSDBlock):
-    """``S(x) = [[ρ I_d, (R W̄)ᵀ], [R W̄, I_m]] ⪰ 0`` (⇔ ``ρ ≥ ‖R W̄‖₂²``), a ``(d + m)`` block.
-
-    ``W̄`` is the first d columns of ``x[:m p]`` reshaped ``(m, p)``; ρ is ``x[rho_index]``.
-    With ``RᵀR = M`` this is the constraint ``ρ I − W̄ᵀ M W̄ ⪰ 0`` of program (12).
-    """
-
-    def __init__(self, R: Tensor, m: int, p: int, d: int, rho_index: int, N: int) -> None:
-        super().__init__(R, m, p, d, rho_index, N, d + m)
-        self.R = R
-
-    def lift_dual(self, Y: Tensor, x: Tensor) -> Tensor:
-        """The block's dual for the multiplier ``Y`` (``d × d``) of ``ρ I ⪰ W̄ᵀ M W̄`` at ``x``:
-        ``[I; −RW̄] Y [I, −W̄ᵀRᵀ]`` (positive semidefinite, complementary where the block is
-        singular)."""
-        E = self.R @ self._wbar(x)                             # (m, d)
-        return torch.cat([torch.cat([Y, -Y @ E.T], 1), torch.cat([-E @ Y, E @ Y @ E.T], 1)], 0)
-
-    def lin(self, dx: Tensor) -> Tensor:
-        d = self.d
-        E = self.R @ self._wbar(dx)
-        F = torch.zeros(self.k, self.k, dtype=dx.dtype, device=dx.device)
-        F[:d, :d] = dx[self.ri] * self.eye[:d, :d]
-        F[d:, :d] = E
-        F[:d, d:] = E.T
-        return F
-
-    def slack(self, x: Tensor) -> Tensor:
-        F = self.lin(x)
-        F[self.d:, self.d:] += self.eye[self.d:, self.d:]
-        return F
-
-    def adjoint(self, Y: Tensor) -> Tensor:
-        d = self.d
-        out = torch.zeros(self.N, dtype=Y.dtype, device=Y.device)
-        out[self.wbar] = (2.0 * self.R.T @ (0.5 * (Y[d:, :d] + Y[:d, d:].T))).reshape(-1)
-        out[self.ri] = torch.trace(Y[:d, :d])
-        return out
-
-    def newton(self, K: Tensor, sc) -> None:
-        """Add the matrix of ``dx ↦ tr(V S(dx) V S(dx))``, ``V = (r rᵀ)⁻¹``, on (W̄, ρ)."""
-        d, m = self.d, self.m
-        rinv = sc[1]
-        V = rinv.T @ rinv
-        V11, V21, V22 = V[:d, :d], V[d:, :d], V[d:, d:]
-        RV21 = self.R.T @ V21                                  # (m, d)
-        A = self.R.T @ V22 @ self.R                            # (m, m)
-        p = self.p
-        # the W̄ block as a strided (m, d, m, d) view of K: rows (k, a), cols (l, b)
-        KW = K[: m * p, : m * p].view(m, p, m, p)[:, :d, :, :d]
-        # in place into the strided view, no (m, d, m, d) temporaries (3x faster at m = 100)
-        KW.addcmul_(A[:, None, :, None], V11[None, :, None, :], value=2.0)
-        KW.addcmul_(RV21[:, None, None, :], RV21.T[None, :, :, None], value=2.0)
-        kx = 2.0 * RV21 @ V11                                  # (m, d)
-        K[: m * p, self.ri].view(m, p)[:, :d] += kx
-        K[self.ri, : m * p].view(m, p)[:, :d] += kx
-        K[self.ri, self.ri] += (V11 * V11).sum()
-
-    def scale_ds(self, sc, dx: Tensor) -> Tensor:
-        """``r⁻¹ S(dx) r⁻ᵀ`` through the rank-2d form ``S(dx) = [[dρ I, Eᵀ], [E, 0]]``:
-        ``dρ G Gᵀ + H Gᵀ + G Hᵀ`` with ``G = r⁻¹[:, :d]``, ``H = r⁻¹[:, d:] E`` (``O(k² d)``
-        instead of two ``k × k`` products)."""
-        rinv, d = sc[1], self.d
-        G = rinv[:, :d]
-        H = rinv[:, d:] @ (self.R @ self._wbar(dx))
-        HG = H @ G.T
-        return dx[self.ri] * (G @ G.T) + HG + HG.T
-
-    def rhs(self, sc, u: Tensor) -> Tensor:
-        """``Lᵀ(r⁻ᵀ u r⁻¹)``: the adjoint reads only the first d columns of ``r⁻ᵀ u r⁻¹``."""
-        rinv, d = sc[1], self.d
-        Y = rinv.T @ (u @ rinv[:, :d])                            # (r⁻ᵀ u r⁻¹)[:, :d]
-        out = torch.zeros(self.N, dtype=u.dtype, device=u.device)
-        out[self.wbar] = (2.0 * self.R.T @ Y[d:]).reshape(-1)
-        out[self.ri] = torch.trace(Y[:d])
-        return out
-
-    def _v(self, sc) -> Tensor:
-        """``V = (r rᵀ)⁻¹`` of the scaling ``sc`` (cached for the scaling in use)."""
-        if getattr(self, "_v_for", None) is not sc:
-            rinv = sc[1]
-            self._v_for, self._v_val = sc, rinv.T @ rinv
-        return self._v_val
-
-    def hvp(self, sc, dx: Tensor) -> Tensor:
-        """``Lᵀ V L(dx) V`` in ``O((d + m) m d)`` (the generic form costs ``O((d + m)³)``):
-        only the blocks of ``V S V`` that the adjoint reads are formed."""
-        d = self.d
-        V = self._v(sc)
-        E = self.R @ self._wbar(dx)                               # (m, d)
-        T1 = V[:, :d] * dx[self.ri] + V[:, d:] @ E                # (V S)[:, :d]
-        T2 = V[:, :d] @ E.T                                       # (V S)[:, d:]
-        Y = T1 @ V[:d, :d] + T2 @ V[d:, :d]                       # (V S V)[:, :d]
-        out = torch.zeros(self.N, dtype=dx.dtype, device=dx.device)
-        out[self.wbar] = (2.0 * self.R.T @ Y[d:]).reshape(-1)
-        out[self.ri] = torch.trace(Y[:d])
-        return out
-
-    def precond(self, sc, pc) -> None:
-        """Unit k's block of :meth:`newton`'s term, ``2 A_kk V₁₁ + 2 (RᵀV₂₁)_k (RᵀV₂₁)_kᵀ``,
-        and ρ's diagonal ``‖V₁₁‖²_F``. Near the optimum the LMI's active directions make a
-        few huge eigenvalues of the term that couple all units: its leading eigenpairs
-        (randomized Nyström, :func:`~.newton_cg.nystrom`) are added once more, by Woodbury's
-        formula; counted twice on the blocks they at most double the preconditioner along
-        those directions, while the blocks keep every coordinate's own curvature."""
-        d = self.d
-        V = self._v(sc)
-        # the term's leading eigen-directions in x-space (they couple all units), by a
-        # randomized Nyström approximation: LMI_RANK products, each O((d + m) m d)
-        if pc.want_lowrank:
-            U, w = newton_cg.nystrom(lambda v: self.hvp(sc, v), self.N, min(LMI_RANK, self.N),
-                                     like=V, free=pc.free.to(V.dtype))
-            if w.numel():
-                pc.lowrank(U, w)
-        V11, V21, V22 = V[:d, :d], V[d:, :d], V[d:, d:]
-        diag_a = ((V22 @ self.R) * self.R).sum(0)                 # diag(Rᵀ V₂₂ R)
-        pc.unit_kron(2.0 * diag_a, V11)
-        pc.unit_rank1(math.sqrt(2.0) * (self.R.T @ V21))
-        pc.diag(self.ri, float((V11 * V11).sum()))
-
-
 class SchurLMI(_PSDBlock):
     """``S = ρ I_d − W̄ᵀ M W̄ ⪰ 0`` (⇔ ``ρ ≥ ‖R W̄‖₂²`` with ``RᵀR = M``): the LMI of program
-    (12) in its ``d × d`` Schur form (docs/solvers.md §3.1), for the dense Newton systems.
+    (12) in its ``d × d`` Schur form (docs/solvers.md §3.1), for the dense and the matrix-free
+    Newton systems (:meth:`newton`; :meth:`hvp` and :meth:`precond`).
 
-    The same constraint as :class:`SpectralLMI`'s ``(d + m)`` block, but concave in ``W̄``
-    rather than affine, so its slack is a variable of the interior point (:meth:`linearise`,
+    The same constraint as the affine ``(d + m)`` block ``[[ρ I, (R W̄)ᵀ], [R W̄, I]] ⪰ 0``, but
+    concave in ``W̄``, so its slack is a variable of the interior point (:meth:`linearise`,
     :meth:`moved`): each step moves it along the linearisation ``L(dx) = dρ I − (dW̄ᵀC +
     CᵀdW̄)``, ``C = M W̄``, plus the residual ``r = S(x) − s``, which the Newton step removes
     (a full step leaves only the curvature ``−a² dW̄ᵀ M dW̄``). The Newton matrix gains the
@@ -729,10 +607,6 @@ class SchurLMI(_PSDBlock):
     def slack(self, x: Tensor) -> Tensor:
         """The constraint's value ``ρ I − W̄ᵀ M W̄`` at ``x`` (symmetric, ``d × d``)."""
         return self._value(x)[0]
-
-    def lift_dual(self, Y: Tensor, x: Tensor) -> Tensor:
-        """The block's dual for the multiplier ``Y`` of ``ρ I ⪰ W̄ᵀ M W̄``: ``Y`` itself."""
-        return Y
 
     def linearise(self, x: Tensor, s: Tensor) -> None:
         self._G, self._C = self._value(x)
@@ -785,6 +659,36 @@ class SchurLMI(_PSDBlock):
         K[self.ri, : m * p].view(m, p)[:, :d] += kx
         K[self.ri, self.ri] += (V * V).sum()
 
+    def hvp(self, sc, dx: Tensor) -> Tensor:
+        """The action of :meth:`newton`'s term, ``Lᵀ(V L(dx) V) + 2 M dW̄ Y``, in ``O(m d² +
+        m² d)`` (``M`` a dense ``m × m``): the matrix-free Newton system's."""
+        rinv = sc[1]
+        V = rinv.T @ rinv
+        out = self.adjoint(V @ self.lin(dx) @ V)
+        out[self.wbar] += (2.0 * (self.M @ self._wbar(dx)) @ self._z).reshape(-1)
+        return out
+
+    def precond(self, sc, pc) -> None:
+        """Unit k's block of :meth:`newton`'s term, ``2 (C V Cᵀ)_kk V + 2 (CV)_k (CV)_kᵀ +
+        2 M_kk Y``, and ρ's diagonal ``‖V‖²_F``. Near the optimum the LMI's active directions
+        make a few huge eigenvalues of the term that couple all units: once CG needs many
+        iterations its leading eigenpairs (randomized Nyström, :func:`~.newton_cg.nystrom`,
+        ``LMI_RANK`` products) are added once more, by Woodbury's formula; counted twice on
+        the blocks they at most double the preconditioner along those directions, while the
+        blocks keep every coordinate's own curvature."""
+        rinv = sc[1]
+        V = rinv.T @ rinv
+        X = self._C @ V                                        # (m, d)
+        if pc.want_lowrank:
+            U, w = newton_cg.nystrom(lambda v: self.hvp(sc, v), self.N, min(LMI_RANK, self.N),
+                                     like=V, free=pc.free.to(V.dtype))
+            if w.numel():
+                pc.lowrank(U, w)
+        pc.unit_kron(2.0 * (X * self._C).sum(1), V)
+        pc.unit_rank1(math.sqrt(2.0) * X)
+        pc.unit_kron(2.0 * torch.diagonal(self.M), self._z)
+        pc.diag(self.ri, float((V * V).sum()))
+
     def scale_ds(self, sc, dx: Tensor) -> Tensor:
         """``r⁻¹ (L(dx) + r) r⁻ᵀ``: the slack's step includes the residual's removal."""
         rinv = sc[1]
@@ -796,14 +700,11 @@ class SchurLMI(_PSDBlock):
         return self.adjoint(rinv.T @ (u - rinv @ self._r @ rinv.T) @ rinv)
 
 
-def restriction_lmi(M: Tensor, m: int, p: int, d: int, N: int, dense: bool) -> _PSDBlock:
+def restriction_lmi(M: Tensor, m: int, p: int, d: int, N: int) -> SchurLMI:
     """The LMI ``ρ I ⪰ W̄ᵀ M W̄`` of program (12) (ρ the last of ``N`` coordinates) as a cone part:
-    its ``d × d`` Schur form (:class:`SchurLMI`) for dense Newton systems, the affine ``(d + m)``
-    block (:class:`SpectralLMI`, whose Hessian products and preconditioner the matrix-free
-    path uses) otherwise (docs/solvers.md §3.1)."""
-    if dense:
-        return SchurLMI(M, m, p, d, N - 1, N)
-    return SpectralLMI(torch.linalg.cholesky(M).T, m, p, d, N - 1, N)    # RᵀR = M
+    its ``d × d`` Schur form (:class:`SchurLMI`), for the dense and the matrix-free Newton
+    systems alike (docs/solvers.md §3.1)."""
+    return SchurLMI(M, m, p, d, N - 1, N)
 
 
 class GroupSOC(Cone):
@@ -992,7 +893,7 @@ def solve(P, b: Optional[Tensor], x0: Tensor, parts: Sequence[Cone], *,
         P: ``(N, N)`` positive semidefinite; b: ``(N,)``. Or ``P`` a :class:`SmoothObjective`
             (any smooth convex objective; ``b`` and ``const`` are then ignored, pass ``None``).
         x0: ``(N,)`` strictly feasible start (every slack in the cone's interior).
-        parts: the cone parts, any :class:`Cone` (here :class:`Rows`, :class:`SpectralLMI`,
+        parts: the cone parts, any :class:`Cone` (here :class:`Rows`, :class:`SchurLMI`,
             :class:`GroupSOC`); the solver uses nothing but the :class:`Cone` methods.
         free: ``(N,)`` boolean, the coordinates that move (others stay at ``x0``); default all.
         mu0: the initial centring parameter (duals ``z = μ₀ s⁻¹``, capped on nearly active

@@ -246,7 +246,7 @@ class LossBarrier(PatternBarrier):
         rho0 = rho0 * (1 + 1e-1) + 1e-9 * max(rho0, 1.0)
         parts = [ipm.Rows(self.Xt, self.D, keep, self._dense_outer(), N)]
         if lam > 0:
-            parts.append(ipm.restriction_lmi(M, m, p, d, N, self.newton == "dense"))
+            parts.append(ipm.restriction_lmi(M, m, p, d, N))
         else:
             free[N - 1] = False
         x0 = torch.cat([W0.reshape(-1), c_vec, W0.new_tensor([rho0])])

@@ -74,7 +74,7 @@ class CGOptions:
         res_tol: the relative dual residual at which a solve whose gap is closed stops even
             without a certified bound (status ``"inexact"``): CG's directions leave a residual
             of 1e-6–1e-4 relative on these programs once the barrier's curvature spans ~20
-            orders of magnitude (measured: J then agrees with the dense solve to 1e-8).
+            orders of magnitude (measured: J then agrees with the dense solve to 2e-7).
         chunk: rows per chunk in the passes that build the blocks.
         comm: the row reductions when ``Xt`` is this process's shard of the rows
             (:class:`~.distributed.RowComm`, docs/solvers.md §3.3): the unit blocks are
@@ -104,19 +104,20 @@ class CGOptions:
             else "diag"
 
 
-#: ``auto_newton``'s rule, fitted on benchmarks/results/bench_newton_rule_20261207_schur.json
-#: (one (12) solve, dense vs matrix-free, side by side on a quiet machine, after the dense path
-#: took the LMI's d × d Schur form: matrix-free/dense time 36×, 13×, 10×, 15×, 7.3× at
-#: ``m (d + 1)`` = 250, 1100, 2200, 3300, 5200): a power law through the last two rows crosses 1
-#: near N ≈ 17,600. Beyond the ladder, at n = 9000, m = 1000 (N = 11,001, rastrigin,
-#: benchmarks/results/bench_scale_n9000_schur_dense.json) the dense solve converged in 228 s
-#: (31 iterations, 3.99 GiB peak) where no matrix-free solve has converged. So the dense system
-#: is kept while its Newton matrix (three ``N × N`` float64 buffers) fits in
+#: ``auto_newton``'s rule. Measured (one (12) solve, dense vs matrix-free, side by side, one
+#: thread): benchmarks/results/bench_newton_rule_20261207_schur_cg.json, with the LMI in its
+#: d × d Schur form on both paths: matrix-free/dense time 25×, 11.5×, 6.3×, 16×, 4.6× at
+#: ``m (d + 1)`` = 250, 1100, 2200, 3300, 5200 (a power law through the last two rows would
+#: cross 1 near N ≈ 9,000). Beyond the ladder, at n = 9000, m = 1000 (N = 11,001, rastrigin,
+#: benchmarks/results/bench_scale_n9000_schur_dense.json and ..._schur_cg.json) the dense solve
+#: converged in 228 s (31 iterations, 3.99 GiB peak) while the matrix-free one was still 5e-4
+#: from optimal after 900 s: the ladder's random networks are easier for CG. So the dense
+#: system is kept while its Newton matrix (three ``N × N`` float64 buffers) fits in
 #: ``DENSE_MAX_BYTES`` = 4 GiB, N ≤ 13,300, on the CPU and, until measured there, on a GPU
 #: (dense factorisations are relatively faster on GPUs, so the crossover can only be further
-#: out; benchmarks/gpu_check.sh refits it); beyond, matrix-free. (Before the Schur form:
-#: 15×, 8.4×, 4.6×, 5.3×, 2.05×, crossing near 7300, bench_newton_rule_20261207.json; the rule
-#: was 7000 within 2 GiB.)
+#: out; benchmarks/gpu_check.sh refits it); beyond, matrix-free. (Earlier fits with the
+#: matrix-free path's LMI as a (d + m) block: 17,600, bench_newton_rule_20261207_schur.json;
+#: with that block on the dense path too, 7300, bench_newton_rule_20261207.json.)
 DENSE_MAX_N_CPU = 13_300
 DENSE_MAX_N_CUDA = 13_300
 DENSE_MAX_BYTES = 4 * 1024 ** 3
