@@ -760,9 +760,9 @@ class PatternBarrier:
         the same: only the LMI changed), but for the coordinates that do not move (taken from
         ``z0``) and ρ, raised or lowered by the change of ``λ_max(W̄ᵀMW̄)`` so that the LMI's
         slack keeps its smallest eigenvalue. The duals are the iterate's own. Measured
-        (m = 100, from step 2 on, benchmarks/bench_alg1_speed.py): 9–14 iterations a step
-        where :meth:`_warm_start` takes 17–22."""
-        if warm.centre is None or len(warm.context) < 5:
+        (m = 100, benchmarks/bench_alg1_speed.py): 8–16 iterations a step once it is taken
+        (from the third to fifth step on), where :meth:`_warm_start` takes 17–22."""
+        if warm.centre is None:
             return None
         xc, Sc, Zc = warm.centre
         m, p, d, N = self.m, self.p, self.d, xc.numel()
