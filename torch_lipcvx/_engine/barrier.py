@@ -15,9 +15,9 @@ with ``Φ = [a_1 D_1 X̃, …, a_m D_m X̃, 1]`` (``a = α`` for (12), ``a = ±1
 
 :class:`PatternBarrier` solves them with :func:`torch_lipcvx._engine.ipm.solve`, a primal–dual
 interior point with Nesterov–Todd scaling, Mehrotra's predictor–corrector and Gondzio's centrality
-correctors; the LMI of (12) in its ``d × d`` form ``ρ I − W̄ᵀ M W̄ ⪰ 0`` for the dense Newton
-systems (:class:`~torch_lipcvx._engine.ipm.SchurLMI`, docs/solvers.md §3.1), written linearly as
-``[[ρI, (RW̄)ᵀ], [RW̄, I_m]] ⪰ 0`` with ``RᵀR = M`` for the matrix-free ones (:meth:`lmi_part`).
+correctors; the LMI of (12) in its ``d × d`` form ``ρ I − W̄ᵀ M W̄ ⪰ 0``
+(:class:`~torch_lipcvx._engine.ipm.SchurLMI`, docs/solvers.md §3.1; :meth:`lmi_part`), on the
+dense and the matrix-free Newton systems alike.
 The Newton matrix is the Gram matrix ``(2/n)ΦᵀΦ`` (accumulated once over row chunks) plus
 block-diagonal ``X̃ᵀ diag(z_j/s_j) X̃`` per unit, the LMI's ``(m d + 1)`` block or the cones'
 blocks, factorised by Cholesky; memory is ``O(n m + (m (d + 1))²)``. The start is the current
@@ -737,7 +737,7 @@ class PatternBarrier:
         be lifted to the new ``M``, 50–60 cold); the optimum reached is the cold start's, to the
         tolerance. Dense Newton systems only (``Hf`` a matrix).
         """
-        m, p, d = self.m, self.p, self.d
+        m, p = self.m, self.p
         f0 = float(0.5 * z0 @ (Hf @ z0) - bf @ z0) + self.yy
         nu = float(self.n_total * int(keep.sum()) + lmi.nu)
         mu = WARM_MU * max(abs(f0), 1e-12 * self.f_scale) / nu

@@ -596,6 +596,7 @@ class SchurLMI(_PSDBlock):
         self._G: Optional[Tensor] = None      # S(x) there
         self._r: Optional[Tensor] = None      # S(x) − s there
         self._z: Optional[Tensor] = None      # the dual of the scaling in use
+        self._V: Optional[Tensor] = None      # (r rᵀ)⁻¹ of that scaling
 
     def _value(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(ρ I − W̄ᵀ M W̄, M W̄)`` at ``x``, the first symmetric."""
@@ -638,16 +639,20 @@ class SchurLMI(_PSDBlock):
         return out
 
     def scaling(self, s: Tensor, z: Tensor):
+        """The NT scaling; also keeps, for the scaling in use, ``Y`` symmetric and ``V = (r rᵀ)⁻¹``
+        (what :meth:`newton`, :meth:`hvp` and :meth:`precond` read: once per iteration, not per
+        CG product)."""
         self._z = 0.5 * (z + z.T)
-        return super().scaling(s, z)
+        sc = super().scaling(s, z)
+        self._V = sc[1].T @ sc[1]
+        return sc
 
     def newton(self, K: Tensor, sc) -> None:
         """Add ``Lᵀ V L(·) V`` (``V = (r rᵀ)⁻¹``) and the curvature ``2 M ⊗ Y`` on ``(W̄, ρ)``:
         on ``W̄`` (rows ``(k, a)``, columns ``(l, b)``) ``2 (C V Cᵀ)_kl V_ab + 2 (CV)_kb (CV)_la
         + 2 M_kl Y_ab``, on ``(ρ, W̄)`` ``−2 C V²``, on ``(ρ, ρ)`` ``‖V‖²``."""
         d, m, p = self.d, self.m, self.p
-        rinv = sc[1]
-        V = rinv.T @ rinv
+        V = self._V
         X = self._C @ V                                        # (m, d)
         A = X @ self._C.T                                      # (m, m)
         KW = K[: m * p, : m * p].view(m, p, m, p)[:, :d, :, :d]
@@ -662,8 +667,7 @@ class SchurLMI(_PSDBlock):
     def hvp(self, sc, dx: Tensor) -> Tensor:
         """The action of :meth:`newton`'s term, ``Lᵀ(V L(dx) V) + 2 M dW̄ Y``, in ``O(m d² +
         m² d)`` (``M`` a dense ``m × m``): the matrix-free Newton system's."""
-        rinv = sc[1]
-        V = rinv.T @ rinv
+        V = self._V
         out = self.adjoint(V @ self.lin(dx) @ V)
         out[self.wbar] += (2.0 * (self.M @ self._wbar(dx)) @ self._z).reshape(-1)
         return out
@@ -676,8 +680,7 @@ class SchurLMI(_PSDBlock):
         ``LMI_RANK`` products) are added once more, by Woodbury's formula; counted twice on
         the blocks they at most double the preconditioner along those directions, while the
         blocks keep every coordinate's own curvature."""
-        rinv = sc[1]
-        V = rinv.T @ rinv
+        V = self._V
         X = self._C @ V                                        # (m, d)
         if pc.want_lowrank:
             U, w = newton_cg.nystrom(lambda v: self.hvp(sc, v), self.N, min(LMI_RANK, self.N),

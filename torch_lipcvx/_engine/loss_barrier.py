@@ -15,8 +15,7 @@ is convex, and the current network (with its own ``ρ`` for ``T``) is feasible. 
 * :class:`LossBarrier` — the torch interior point of :mod:`.ipm` with the loss as a
   :class:`~.ipm.SmoothObjective` (its gradient and Hessian from the loss's protocol), the LMI as
   ``ρ I − W̄ᵀ M W̄ ⪰ 0`` with ``M = T(2T − AAᵀ)⁻¹T`` (:func:`~.lipsdp_vector.metric_matrix`;
-  :class:`~.ipm.SchurLMI`, docs/solvers.md §3.1) on dense Newton systems, as
-  ``[[ρI, (RW̄)ᵀ], [RW̄, I_m]] ⪰ 0`` with ``RᵀR = M`` on matrix-free ones;
+  :class:`~.ipm.SchurLMI`, docs/solvers.md §3.1) on dense and matrix-free Newton systems;
 * :class:`CvxpyLossRestriction` — the plain cvxpy formulation (exponential cones for the
   logistic losses), the cross-check and the fallback.
 """
